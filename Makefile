@@ -1,0 +1,87 @@
+# Diversion: `make run` to try it, `make test` to check it. Nothing else needs doing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app diversion
+STAMP := $(VENV)/.installed
+ASSETS := static/govuk/govuk-frontend.min.css
+GOVUK := node_modules/govuk-frontend/dist/govuk
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(ASSETS): node_modules/.package-lock.json
+	rm -rf static/govuk
+	mkdir -p static/govuk
+	cp $(GOVUK)/govuk-frontend.min.css $(GOVUK)/govuk-frontend.min.js static/govuk/
+	cp -r $(GOVUK)/assets static/govuk/assets
+	touch $@
+
+.PHONY: install
+install: $(STAMP) $(ASSETS)  ## create .venv, install dependencies, build front-end assets
+
+.PHONY: db
+db: install  ## migrate the database and load demo data when it is empty
+	$(FLASK) db upgrade
+	@if [ "$$($(FLASK) stats | $(BIN)/python -c 'import json,sys; print(sum(json.load(sys.stdin)["users"].values()))')" = "0" ]; then \
+		$(FLASK) demo load; \
+	else \
+		echo "Database already has users; demo data not loaded (run: $(FLASK) demo load)"; \
+	fi
+
+.PHONY: run
+run: db  ## serve http://127.0.0.1:5000 with the scheduler beside it
+	@echo "Diversion on http://$(HOST):$(PORT)  (Ctrl-C stops the web server and the scheduler)"
+	@$(FLASK) scheduler run & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+.PHONY: chromium
+chromium:  ## install Debian's Chromium for the browser tests when it is missing
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		fi; \
+	fi
+
+.PHONY: test
+test: install chromium  ## run the whole suite on SQLite and on a throwaway PostgreSQL, with browser tests
+	$(BIN)/ruff check diversion tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -p no:cacheprovider
+	.ci/postgres run $(BIN)/pytest -q -p no:cacheprovider -m "not browser"
+
+.PHONY: test-sqlite
+test-sqlite: install  ## the suite on SQLite only, without starting PostgreSQL
+	$(BIN)/pytest -q
+
+.PHONY: bench
+bench: install  ## run the benchmarks under bench/
+	$(BIN)/python -m bench
+
+.PHONY: lint
+lint: install
+	$(BIN)/ruff check diversion tests bench
+	$(BIN)/mypy
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) node_modules static/govuk .pytest_cache .mypy_cache .ruff_cache

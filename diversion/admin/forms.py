@@ -1,0 +1,49 @@
+"""Administration forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from diversion.auth.models import Role
+
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
+
+
+class UserForm(FlaskForm):
+    name = StringField("Full name", validators=[DataRequired("Enter the person's full name"),
+                                                Length(max=200)])
+    email = EmailField("Email address", validators=[
+        DataRequired("Enter an email address"), Length(max=254)])
+    role = SelectField("Role", choices=ROLE_CHOICES,
+                       validators=[DataRequired("Select a role")])
+    force = SelectField("Police force", choices=[], validate_choice=False,
+                        description="Only for police officers")
+
+
+class NewUserForm(UserForm):
+    password = PasswordField("Password", validators=[DataRequired("Enter a password")],
+                             description="At least 12 characters. Avoid common passwords.")
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password")],
+                             description="At least 12 characters. Avoid common passwords.")
+
+
+class ForceForm(FlaskForm):
+    code = StringField("Force code", validators=[DataRequired("Enter a force code"),
+                                                 Length(max=16)],
+                       description="A short code, for example WYP")
+    name = StringField("Force name", validators=[DataRequired("Enter the force's name"),
+                                                 Length(max=200)])
+
+
+class TokenForm(FlaskForm):
+    user = SelectField("Account", choices=[], validate_choice=False,
+                       validators=[DataRequired("Select the account the token acts as")])
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a button and its CSRF token."""

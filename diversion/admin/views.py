@@ -1,0 +1,230 @@
+"""Administration: users, forces, API tokens and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from diversion.access import current_actor, roles
+from diversion.admin.forms import (
+    ConfirmForm,
+    ForceForm,
+    NewUserForm,
+    ResetPasswordForm,
+    TokenForm,
+    UserForm,
+)
+from diversion.audit.models import AuditEvent
+from diversion.auth import services
+from diversion.auth.models import Role, User
+from diversion.errors import Conflict, ValidationFailed
+from diversion.extensions import db
+from diversion.forms import attach_errors
+from diversion.timeutils import now_utc
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+PAGE_SIZE = 50
+
+
+def _actor() -> User:
+    user = current_actor()
+    assert user is not None
+    return user
+
+
+def _force_choices() -> list[tuple[str, str]]:
+    return [("", "Not a police officer")] + [(f.code, f"{f.name} ({f.code})")
+                                             for f in services.list_forces()]
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users")
+@roles(Role.ADMIN)
+def list_users() -> Any:
+    users = db.session.scalars(select(User).order_by(User.is_active_account.desc(), User.name))
+    return render_template("admin/users.html", users=list(users))
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def create_user() -> Any:
+    form = NewUserForm()
+    form.force.choices = _force_choices()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                email=form.email.data or "", name=form.name.data or "",
+                role=Role(form.role.data), password=form.password.data or "",
+                force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
+                actor=_actor(), now=now_utc(),
+            )
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"Account created for {user.name}", "success")
+            return redirect(url_for("admin.list_users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def edit_user(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    form = UserForm(obj=None if request.method == "POST" else user)
+    form.force.choices = _force_choices()
+    if request.method == "GET":
+        form.role.data = user.role.value
+        form.force.data = user.force.code if user.force else ""
+    if form.validate_on_submit():
+        try:
+            services.update_user(
+                user=user, email=form.email.data or "", name=form.name.data or "",
+                role=Role(form.role.data),
+                force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
+                actor=_actor(), now=now_utc(),
+            )
+        except ValidationFailed as error:
+            db.session.rollback()
+            user = _user_or_404(user_id)
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"Changes to {user.name}'s account saved", "success")
+            return redirect(url_for("admin.list_users"))
+    return render_template("admin/user_form.html", form=form, user=user,
+                           confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None))
+
+
+@bp.post("/users/<int:user_id>/active")
+@roles(Role.ADMIN)
+def set_user_active(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    activate = request.form.get("active") == "yes"
+    try:
+        services.set_active(user=user, active=activate, actor=_actor(), now=now_utc())
+    except ValidationFailed as error:
+        db.session.rollback()
+        flash(next(iter(error.errors.values())), "error")
+    else:
+        db.session.commit()
+        flash(f"{user.name}'s account {'reactivated' if activate else 'deactivated'}", "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/password")
+@roles(Role.ADMIN)
+def reset_user_password(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    reset = ResetPasswordForm()
+    if reset.validate_on_submit():
+        try:
+            services.reset_password(user=user, new_password=reset.password.data or "",
+                                    actor=_actor(), now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            user = _user_or_404(user_id)
+            attach_errors(reset, error)
+        else:
+            db.session.commit()
+            flash(f"{user.name}'s password has been reset and their sessions ended", "success")
+            return redirect(url_for("admin.edit_user", user_id=user_id))
+    form = UserForm(obj=user)
+    form.force.choices = _force_choices()
+    form.role.data = user.role.value
+    form.force.data = user.force.code if user.force else ""
+    return render_template("admin/user_form.html", form=form, user=user,
+                           confirm=ConfirmForm(), reset=reset), 200
+
+
+@bp.route("/forces", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def list_forces() -> Any:
+    form = ForceForm()
+    if form.validate_on_submit():
+        try:
+            force = services.create_force(code=form.code.data or "", name=form.name.data or "",
+                                          actor=_actor(), now=now_utc())
+        except (ValidationFailed, Conflict) as error:
+            db.session.rollback()
+            if isinstance(error, ValidationFailed):
+                attach_errors(form, error)
+            else:
+                form.code.errors = [*form.code.errors, error.message]
+        else:
+            db.session.commit()
+            flash(f"{force.name} added", "success")
+            return redirect(url_for("admin.list_forces"))
+    counts = dict(db.session.execute(
+        select(User.force_id, func.count()).where(User.force_id.is_not(None)).group_by(User.force_id)
+    ).all())
+    forces = services.list_forces()
+    return render_template("admin/forces.html", form=form, forces=forces, counts=counts)
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def list_tokens() -> Any:
+    form = TokenForm()
+    users = list(db.session.scalars(select(User).where(User.is_active_account.is_(True))
+                                    .order_by(User.name)))
+    form.user.choices = [("", "Choose an account")] + [
+        (str(u.id), f"{u.name} ({u.role.label})") for u in users]
+    new_token = None
+    if form.validate_on_submit():
+        user = db.session.get(User, int(form.user.data)) if (form.user.data or "").isdigit() else None
+        if user is None:
+            form.user.errors = ["Select the account the token acts as"]
+        else:
+            try:
+                _, new_token = services.create_api_token(user=user, actor=_actor(), now=now_utc())
+            except Conflict as error:
+                db.session.rollback()
+                form.user.errors = [error.message]
+            else:
+                db.session.commit()
+    return render_template("admin/tokens.html", form=form, tokens=services.list_api_tokens(),
+                           new_token=new_token, confirm=ConfirmForm())
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@roles(Role.ADMIN)
+def revoke_token(token_id: int) -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    token = services.get_api_token(token_id)
+    services.revoke_api_token(token=token, actor=_actor(), now=now_utc())
+    db.session.commit()
+    flash(f"Token {token.prefix}… revoked", "success")
+    return redirect(url_for("admin.list_tokens"))
+
+
+@bp.get("/audit")
+@roles(Role.ADMIN)
+def audit_log() -> Any:
+    before = request.args.get("before", type=int)
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)
+    if before:
+        query = query.where(AuditEvent.id < before)
+    action = (request.args.get("action") or "").strip()
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    events = list(db.session.scalars(query))
+    has_more = len(events) > PAGE_SIZE
+    events = events[:PAGE_SIZE]
+    actor_ids = {e.actor_user_id for e in events if e.actor_user_id}
+    actors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))}
+    return render_template("admin/audit.html", events=events, actors=actors, action=action,
+                           next_before=events[-1].id if has_more and events else None)

@@ -1,0 +1,44 @@
+"""Writing audit rows. Every feature records through `record`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.extensions import db
+
+
+def actor_label_for(user: Any | None) -> str:
+    """How an actor is named in the audit log: a user's id, or `system`."""
+    if user is None:
+        return "system"
+    return f"user:{user.id}"
+
+
+def record(
+    *,
+    action: str,
+    category: AuditCategory,
+    now: dt.datetime,
+    actor: Any | None = None,
+    actor_label: str | None = None,
+    object_type: str | None = None,
+    object_id: Any = None,
+    address: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit row in the caller's transaction. Details must hold no secrets."""
+    event = AuditEvent(
+        at=now,
+        actor_user_id=getattr(actor, "id", None),
+        actor_label=actor_label or actor_label_for(actor),
+        action=action,
+        category=category,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        address=address,
+        details=details or {},
+    )
+    db.session.add(event)
+    return event

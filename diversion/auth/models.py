@@ -1,0 +1,129 @@
+"""Forces, users, API tokens and the sign-in failure counts that throttle guessing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from diversion.db import UTCDateTime
+from diversion.extensions import Model
+
+
+class Role(enum.StrEnum):
+    POLICE = "police"
+    FACILITATOR = "facilitator"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {
+            Role.POLICE: "Police officer",
+            Role.FACILITATOR: "Facilitator",
+            Role.MANAGER: "Programme manager",
+            Role.ADMIN: "Administrator",
+        }[self]
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column stored as its values, checked by the database."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Force(Model):
+    __tablename__ = "forces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+    def __repr__(self) -> str:
+        return f"<Force {self.code}>"
+
+
+class User(Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role <> 'police' OR force_id IS NOT NULL", name="police_have_a_force"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"))
+    force_id: Mapped[int | None] = mapped_column(ForeignKey("forces.id"), index=True)
+    is_active_account: Mapped[bool] = mapped_column("active", Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Rotated on sign-out, password change and deactivation: every cookie holding the old
+    # value stops working at once, in every worker.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_signed_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    force: Mapped[Force | None] = relationship(lazy="joined")
+
+    # Flask-Login's protocol.
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role.value}>"
+
+
+class ApiToken(Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Only a SHA-256 digest is kept; the token itself is shown once.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class SignInFailure(Model):
+    """One failed sign-in. Counted per account and per address in a sliding window."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_account_at", "account_key", "at"),
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A digest of the normalised email, so the table holds no addresses in clear.
+    account_key: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,312 @@
+"""Accounts: creating, signing in, throttling, changing passwords, ending sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.auth.models import ApiToken, Force, Role, SignInFailure, User
+from diversion.auth.passwords import (
+    burn_verification_time,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
+from diversion.errors import Conflict, DomainError, NotFound, ValidationFailed
+from diversion.extensions import db
+
+SIGN_IN_FAILED = "Enter a correct email address and password"
+SIGN_IN_THROTTLED = (
+    "You have tried to sign in too many times. Wait 15 minutes, then try again"
+)
+
+
+class SignInRefused(DomainError):
+    status = 401
+    title = "Sign-in refused"
+
+
+class Throttled(DomainError):
+    status = 429
+    title = "Too many attempts"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def account_key(email: str) -> str:
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def get_user_by_session_token(token: str) -> User | None:
+    return db.session.scalar(select(User).where(User.session_token == token))
+
+
+def get_force_by_code(code: str) -> Force | None:
+    return db.session.scalar(select(Force).where(Force.code == code.strip().upper()))
+
+
+def list_forces() -> list[Force]:
+    return list(db.session.scalars(select(Force).order_by(Force.name)))
+
+
+def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) -> Force:
+    """Add a police force; codes are unique and upper case."""
+    code = code.strip().upper()
+    errors = {}
+    if not code or len(code) > 16 or not code.replace("-", "").isalnum():
+        errors["code"] = "Enter a force code of up to 16 letters and numbers"
+    if not name.strip():
+        errors["name"] = "Enter the force's name"
+    if errors:
+        raise ValidationFailed(errors)
+    if get_force_by_code(code):
+        raise Conflict(f"A force with code {code} already exists", field="code")
+    force = Force(code=code, name=name.strip())
+    db.session.add(force)
+    db.session.flush()
+    record(action="force.create", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="force", object_id=force.id, details={"code": code})
+    return force
+
+
+def _check_account_fields(*, email: str, name: str, role: Role | None,
+                          force: Force | None) -> dict[str, str]:
+    errors = {}
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        errors["email"] = "Enter an email address in the correct format, like name@example.com"
+    if not name.strip():
+        errors["name"] = "Enter the person's full name"
+    if role is None:
+        errors["role"] = "Select a role"
+    elif role is Role.POLICE and force is None:
+        errors["force"] = "Select the police force this officer belongs to"
+    return errors
+
+
+def create_user(*, email: str, name: str, role: Role, password: str, force: Force | None,
+                actor: User | None, now: dt.datetime) -> User:
+    """Add an account. Police users belong to a force; other roles to none."""
+    email = normalise_email(email)
+    errors = _check_account_fields(email=email, name=name, role=role, force=force)
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        errors["password"] = problem
+    if errors:
+        raise ValidationFailed(errors)
+    if get_user_by_email(email):
+        raise ValidationFailed({"email": "An account with this email address already exists"})
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        force=force if role is Role.POLICE else None,
+        is_active_account=True,
+        password_hash=hash_password(password),
+        session_token=new_session_token(),
+        created_at=now,
+        password_changed_at=now,
+    )
+    db.session.add(user)
+    db.session.flush()
+    record(action="user.create", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="user", object_id=user.id, details={"role": role.value})
+    return user
+
+
+def update_user(*, user: User, email: str, name: str, role: Role, force: Force | None,
+                actor: User, now: dt.datetime) -> User:
+    """Change an account's details; a change of role or force ends its sessions."""
+    email = normalise_email(email)
+    errors = _check_account_fields(email=email, name=name, role=role, force=force)
+    other = get_user_by_email(email)
+    if other is not None and other.id != user.id:
+        errors["email"] = "An account with this email address already exists"
+    if errors:
+        raise ValidationFailed(errors)
+    new_force = force if role is Role.POLICE else None
+    changed = sorted(
+        field
+        for field, old, new in (
+            ("email", user.email, email),
+            ("name", user.name, name.strip()),
+            ("role", user.role, role),
+            ("force", user.force_id, new_force.id if new_force else None),
+        )
+        if old != new
+    )
+    if user.id == actor.id and role is not Role.ADMIN:
+        raise ValidationFailed({"role": "You cannot remove your own administrator role"})
+    user.email, user.name, user.role, user.force = email, name.strip(), role, new_force
+    if {"role", "force"} & set(changed):
+        user.session_token = new_session_token()
+    record(action="user.update", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="user", object_id=user.id, details={"changed": changed})
+    return user
+
+
+def set_active(*, user: User, active: bool, actor: User, now: dt.datetime) -> None:
+    """Deactivate (ending every session and API token use) or reactivate an account."""
+    if user.id == actor.id and not active:
+        raise ValidationFailed({"active": "You cannot deactivate your own account"})
+    user.is_active_account = active
+    user.session_token = new_session_token()
+    record(action="user.activate" if active else "user.deactivate",
+           category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="user", object_id=user.id)
+
+
+def reset_password(*, user: User, new_password: str, actor: User, now: dt.datetime) -> None:
+    """An administrator sets a new password for someone; their sessions end."""
+    problem = password_problem(new_password, email=user.email, name=user.name)
+    if problem:
+        raise ValidationFailed({"password": problem})
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = now
+    user.session_token = new_session_token()
+    record(action="user.password_reset", category=AuditCategory.SECURITY, now=now, actor=actor,
+           object_type="user", object_id=user.id)
+
+
+def change_own_password(*, user: User, current_password: str, new_password: str,
+                        now: dt.datetime, address: str | None = None) -> None:
+    """A user changes their own password; every session of theirs ends, this one is renewed."""
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed({"current_password": "Your current password is not correct"})
+    problem = password_problem(new_password, email=user.email, name=user.name)
+    if problem:
+        raise ValidationFailed({"new_password": problem})
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = now
+    user.session_token = new_session_token()
+    record(action="auth.password_change", category=AuditCategory.SECURITY, now=now, actor=user,
+           object_type="user", object_id=user.id, address=address)
+
+
+def _recent_failures(*, column: InstrumentedAttribute[str], value: str, since: dt.datetime) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(SignInFailure).where(column == value,
+                                                              SignInFailure.at >= since)
+    ) or 0
+
+
+def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
+                 window: dt.timedelta, max_per_account: int, max_per_address: int) -> User:
+    """Check a sign-in. The message is the same whether or not the account exists.
+
+    Failures are rows in the database so the limits hold across every web worker.
+    """
+    key = account_key(email)
+    since = now - window
+    if (
+        _recent_failures(column=SignInFailure.account_key, value=key, since=since)
+        >= max_per_account
+        or _recent_failures(column=SignInFailure.address, value=address, since=since)
+        >= max_per_address
+    ):
+        record(action="auth.sign_in_throttled", category=AuditCategory.SECURITY, now=now,
+               actor_label="anonymous", address=address)
+        raise Throttled(SIGN_IN_THROTTLED)
+    user = get_user_by_email(email)
+    if user is None:
+        burn_verification_time()
+        is_valid = False
+    else:
+        is_valid = verify_password(user.password_hash, password) and user.is_active_account
+    if not is_valid:
+        db.session.add(SignInFailure(account_key=key, address=address, at=now))
+        record(action="auth.sign_in_failed", category=AuditCategory.SECURITY, now=now,
+               actor_label="anonymous", address=address,
+               object_type="user" if user else None, object_id=user.id if user else None)
+        raise SignInRefused(SIGN_IN_FAILED)
+    assert user is not None
+    db.session.execute(delete(SignInFailure).where(SignInFailure.account_key == key))
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_signed_in_at = now
+    record(action="auth.sign_in", category=AuditCategory.SECURITY, now=now, actor=user,
+           object_type="user", object_id=user.id, address=address)
+    return user
+
+
+def sign_out(*, user: User, now: dt.datetime, address: str | None = None,
+             reason: str = "sign_out") -> None:
+    """End every session of this user, on every device."""
+    user.session_token = new_session_token()
+    record(action=f"auth.{reason}", category=AuditCategory.SECURITY, now=now, actor=user,
+           object_type="user", object_id=user.id, address=address)
+
+
+def purge_old_sign_in_failures(*, before: dt.datetime) -> int:
+    """Housekeeping: forget failures older than any throttle window."""
+    result = db.session.execute(delete(SignInFailure).where(SignInFailure.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# API tokens ---------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "dvn_"  # noqa: S105 (a public prefix, not a secret)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(*, user: User, actor: User | None, now: dt.datetime) -> tuple[ApiToken, str]:
+    """Issue a token for a user. The clear token is returned once and never stored."""
+    if not user.is_active_account:
+        raise Conflict("This account is deactivated; reactivate it before issuing a token")
+    clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, token_hash=hash_token(clear), prefix=clear[:10], created_at=now)
+    db.session.add(token)
+    db.session.flush()
+    record(action="token.create", category=AuditCategory.SECURITY, now=now, actor=actor,
+           object_type="api_token", object_id=token.id, details={"user_id": user.id})
+    return token, clear
+
+
+def get_api_token(token_id: int) -> ApiToken:
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No such token")
+    return token
+
+
+def list_api_tokens() -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())))
+
+
+def revoke_api_token(*, token: ApiToken, actor: User, now: dt.datetime) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = now
+        record(action="token.revoke", category=AuditCategory.SECURITY, now=now, actor=actor,
+               object_type="api_token", object_id=token.id)
+
+
+def user_for_api_token(clear: str, *, now: dt.datetime) -> User | None:
+    """The active user a bearer token belongs to, or None."""
+    if not clear.startswith(TOKEN_PREFIX):
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(clear)))
+    if token is None or token.is_revoked or not token.user.is_active_account:
+        return None
+    # Touch at most once a minute so read-heavy clients do not write on every call.
+    if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
+        token.last_used_at = now
+    return token.user

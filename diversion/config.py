@@ -1,0 +1,116 @@
+"""Settings read from the environment once, when the app is created."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or has an impossible value."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    secret_key: str
+    email_backend: str
+    sms_backend: str
+    smtp_host: str
+    smtp_port: int
+    smtp_username: str | None
+    smtp_password: str | None
+    smtp_starttls: bool
+    mail_from: str
+    notify_api_key: str | None
+    notify_base_url: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def read_settings(environ: dict[str, str] | None = None, instance_path: str | None = None) -> Settings:
+    """Read DESIGN.md's settings from the environment, refusing unsafe production values."""
+    environ = dict(os.environ if environ is None else environ)
+    env = environ.get("DIVERSION_ENV", "development").strip() or "development"
+    if env not in {"development", "production"}:
+        raise ConfigError("DIVERSION_ENV must be 'development' or 'production'")
+    instance = Path(instance_path or "instance")
+    default_db = f"sqlite:///{(instance / 'diversion.sqlite').resolve()}"
+    secret_key = environ.get("SECRET_KEY", "")
+    if not secret_key:
+        if env == "production":
+            raise ConfigError("SECRET_KEY must be set when DIVERSION_ENV=production")
+        secret_key = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
+    email_backend = environ.get("DIVERSION_EMAIL_BACKEND", "log")
+    sms_backend = environ.get("DIVERSION_SMS_BACKEND", "log")
+    if email_backend not in {"log", "smtp", "notify"}:
+        raise ConfigError("DIVERSION_EMAIL_BACKEND must be log, smtp or notify")
+    if sms_backend not in {"log", "notify"}:
+        raise ConfigError("DIVERSION_SMS_BACKEND must be log or notify")
+    try:
+        smtp_port = int(environ.get("DIVERSION_SMTP_PORT", "25"))
+    except ValueError as exc:
+        raise ConfigError("DIVERSION_SMTP_PORT must be a number") from exc
+    return Settings(
+        env=env,
+        database_url=_normalise_database_url(environ.get("DATABASE_URL") or default_db),
+        secret_key=secret_key,
+        email_backend=email_backend,
+        sms_backend=sms_backend,
+        smtp_host=environ.get("DIVERSION_SMTP_HOST", "localhost"),
+        smtp_port=smtp_port,
+        smtp_username=environ.get("DIVERSION_SMTP_USERNAME") or None,
+        smtp_password=environ.get("DIVERSION_SMTP_PASSWORD") or None,
+        smtp_starttls=_bool(environ.get("DIVERSION_SMTP_STARTTLS"), False),
+        mail_from=environ.get("DIVERSION_MAIL_FROM", "diversion@localhost"),
+        notify_api_key=environ.get("DIVERSION_NOTIFY_API_KEY") or None,
+        notify_base_url=environ.get(
+            "DIVERSION_NOTIFY_BASE_URL", "https://api.notifications.service.gov.uk"
+        ),
+    )
+
+
+def _normalise_database_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy needs the psycopg 3 driver named.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def flask_config(settings: Settings) -> dict[str, Any]:
+    """The Flask configuration derived from the settings."""
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if settings.database_url.startswith("sqlite"):
+        engine_options = {"connect_args": {"timeout": 15}}
+    return {
+        "SETTINGS": settings,
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": settings.is_production,
+        "SESSION_COOKIE_NAME": "diversion_session",
+        "PREFERRED_URL_SCHEME": "https" if settings.is_production else "http",
+        "WTF_CSRF_TIME_LIMIT": None,  # the session itself expires; see auth.sessions
+        "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+        "IDLE_TIMEOUT_SECONDS": 30 * 60,
+        "ABSOLUTE_TIMEOUT_SECONDS": 12 * 60 * 60,
+        "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": 5,
+        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": 20,
+        "SIGN_IN_FAILURE_WINDOW_SECONDS": 15 * 60,
+    }

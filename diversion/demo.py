@@ -1,0 +1,34 @@
+"""Demonstration data: a force, one user per role. Loading twice changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from diversion.auth import services as auth_services
+from diversion.auth.models import Role
+
+DEMO_PASSWORD = "demo password for diversion"  # noqa: S105 (published demo login)
+DEMO_FORCE = ("WYP", "West Yorkshire Police")
+DEMO_USERS = [
+    (Role.ADMIN, "admin@diversion.example", "Alex Admin"),
+    (Role.MANAGER, "manager@diversion.example", "Morgan Manager"),
+    (Role.FACILITATOR, "facilitator@diversion.example", "Frankie Facilitator"),
+    (Role.POLICE, "officer@wyp.police.example", "PC Priya Patel"),
+]
+
+
+def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
+    """Create what is missing of the demo data; return (role, email) of each demo login."""
+    force = auth_services.get_force_by_code(DEMO_FORCE[0])
+    if force is None:
+        force = auth_services.create_force(code=DEMO_FORCE[0], name=DEMO_FORCE[1], actor=None,
+                                           now=now)
+    logins = []
+    for role, email, name in DEMO_USERS:
+        if auth_services.get_user_by_email(email) is None:
+            auth_services.create_user(email=email, name=name, role=role,
+                                      password=DEMO_PASSWORD,
+                                      force=force if role is Role.POLICE else None,
+                                      actor=None, now=now)
+        logins.append((role.value, email))
+    return logins

@@ -1,0 +1,25 @@
+"""`flask stats`: counts of what the database holds, for operators and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from diversion.auth.models import Force, User
+from diversion.extensions import db
+from diversion.notifications.services import count_by_status
+
+
+def collect_stats() -> dict[str, Any]:
+    """A JSON-ready summary. Features add their own keys here."""
+    users_by_role = {
+        role.value: n
+        for role, n in db.session.execute(
+            select(User.role, func.count()).group_by(User.role))
+    }
+    return {
+        "forces": db.session.scalar(select(func.count()).select_from(Force)) or 0,
+        "users": users_by_role,
+        "messages": count_by_status(),
+    }

@@ -1,0 +1,271 @@
+"""Wiring for the web side: sign-in sessions, access checks, headers, errors, templates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from diversion import access
+from diversion.auth.models import Role, User
+from diversion.errors import DomainError
+from diversion.extensions import db, login_manager
+from diversion.timeutils import format_london, now_utc
+
+log = logging.getLogger(__name__)
+
+SESSION_SIGNED_IN_AT = "signed_in_at"
+SESSION_LAST_SEEN_AT = "last_seen_at"
+
+
+def init_web(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Sign in to continue"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+
+    access.init_app(app, web_user=_web_user, api_user=_api_user, on_anonymous=_send_to_sign_in)
+    app.before_request(_enforce_session_timeouts)
+    app.after_request(_security_headers)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    from diversion.admin.views import bp as admin_bp
+    from diversion.api import bp as api_bp
+    from diversion.auth.views import bp as auth_bp
+    from diversion.core.views import bp as core_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)
+
+    assets_folder = app.static_folder + "/govuk/assets" if app.static_folder else "static"
+
+    # GOV.UK Frontend's stylesheet asks for its fonts and images at /assets/.
+    @app.get("/assets/<path:filename>", endpoint="assets")
+    def assets(filename: str) -> Response:
+        return send_from_directory(assets_folder, filename, max_age=31536000)
+
+
+def _load_user(session_token: str) -> User | None:
+    from diversion.auth.services import get_user_by_session_token
+
+    user = get_user_by_session_token(session_token)
+    if user is None or not user.is_active_account:
+        return None
+    return user
+
+
+def _web_user() -> User | None:
+    if request.blueprint == "api":
+        return None
+    user = current_user._get_current_object() if current_user else None
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return user
+
+
+def _api_user() -> User | None:
+    from diversion.auth.services import user_for_api_token
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return user_for_api_token(token.strip(), now=now_utc())
+
+
+def _send_to_sign_in() -> Any:
+    if request.blueprint == "api":
+        from diversion.api.problems import problem
+
+        return problem(401, "Unauthorised", "Send a valid API token as 'Authorization: Bearer …'",
+                       headers={"WWW-Authenticate": 'Bearer realm="diversion"'})
+    if request.method == "GET":
+        flash(login_manager.login_message, "info")
+        return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.sign_in"))
+
+
+def _enforce_session_timeouts() -> Any:
+    """End a web session after 30 idle minutes or 12 hours, whichever comes first."""
+    if request.blueprint == "api" or request.endpoint in access.PUBLIC_BUILTIN_ENDPOINTS:
+        return None
+    user = _web_user()
+    if user is None:
+        return None
+    from flask import current_app
+
+    now = now_utc()
+    signed_in_at = _instant(session.get(SESSION_SIGNED_IN_AT))
+    last_seen_at = _instant(session.get(SESSION_LAST_SEEN_AT))
+    idle = dt.timedelta(seconds=current_app.config["IDLE_TIMEOUT_SECONDS"])
+    absolute = dt.timedelta(seconds=current_app.config["ABSOLUTE_TIMEOUT_SECONDS"])
+    if (
+        signed_in_at is None
+        or last_seen_at is None
+        or now - last_seen_at > idle
+        or now - signed_in_at > absolute
+    ):
+        logout_user()
+        session.clear()
+        g.actor = None
+        flash("You have been signed out because your session expired. Sign in again", "info")
+        return redirect(url_for("auth.sign_in"))
+    session[SESSION_LAST_SEEN_AT] = now.isoformat()
+    return None
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _security_headers(response: Response) -> Response:
+    from flask import current_app
+
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.endpoint not in access.PUBLIC_BUILTIN_ENDPOINTS:
+        headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["SETTINGS"].is_production:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def _wants_problem_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from diversion.api.problems import problem
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Any:
+        db.session.rollback()
+        return render_template("errors/400.html", reason="csrf"), 400
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Any:
+        db.session.rollback()
+        if _wants_problem_json():
+            return problem(error.status, error.title, error.message, **error.extra)
+        return render_template("errors/generic.html", error=error), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        db.session.rollback()
+        code = error.code or 500
+        if _wants_problem_json():
+            return problem(code, error.name, error.description or error.name)
+        template = f"errors/{code}.html" if code in (400, 403, 404, 405, 409, 413) else None
+        if template is None:
+            return render_template("errors/generic.html", error=error), code
+        return render_template(template, error=error), code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if _wants_problem_json():
+            return problem(500, "Internal Server Error", "Something went wrong. Try again later")
+        return render_template("errors/500.html"), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["london"] = format_london
+    app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
+    app.jinja_env.filters["pounds"] = format_pounds
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    # Make GOV.UK Frontend's Jinja macros importable as "govuk_frontend_jinja/…".
+    from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+
+    app.jinja_loader = ChoiceLoader(
+        [app.jinja_loader,  # type: ignore[list-item]
+         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
+    )
+
+    @app.context_processor
+    def navigation() -> dict[str, Any]:
+        return {"navigation": navigation_for(access.current_actor()), "Role": Role}
+
+
+def format_pounds(pence: int | None) -> str:
+    """Integer pence as '£1,234.50' (or '£200' for whole pounds)."""
+    if pence is None:
+        return ""
+    pounds, rest = divmod(abs(pence), 100)
+    sign = "-" if pence < 0 else ""
+    return f"{sign}£{pounds:,}" + (f".{rest:02d}" if rest else "")
+
+
+NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
+    ("Dashboard", "core.dashboard", (Role.POLICE, Role.FACILITATOR, Role.MANAGER, Role.ADMIN)),
+    ("Users", "admin.list_users", (Role.ADMIN,)),
+    ("Forces", "admin.list_forces", (Role.ADMIN,)),
+    ("API tokens", "admin.list_tokens", (Role.ADMIN,)),
+    ("Audit log", "admin.audit_log", (Role.ADMIN,)),
+]
+
+
+def navigation_for(user: User | None) -> list[dict[str, Any]]:
+    """The service navigation items this user may follow, the current one marked."""
+    if user is None:
+        return []
+    items = []
+    for text, endpoint, allowed in NAVIGATION:
+        if user.role not in allowed:
+            continue
+        items.append({
+            "text": text,
+            "href": url_for(endpoint),
+            "active": request.endpoint == endpoint
+            or (request.endpoint or "").split(".")[0] == endpoint.split(".")[0] != "core",
+        })
+    return items

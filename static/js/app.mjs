@@ -1,0 +1,9 @@
+import { initAll } from '../govuk/govuk-frontend.min.js'
+
+initAll()
+
+// "Mark everyone" style buttons and print buttons declare their behaviour with data attributes,
+// so pages need no inline script (the Content-Security-Policy forbids it).
+document.querySelectorAll('[data-app-print]').forEach((button) => {
+  button.addEventListener('click', () => window.print())
+})

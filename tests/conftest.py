@@ -1,0 +1,128 @@
+"""Shared fixtures. The schema is built by running the migrations, once per test run.
+
+Set DIVERSION_TEST_DATABASE_URL to run the suite on PostgreSQL (the Makefile does this with a
+throwaway cluster); otherwise it runs on a SQLite file in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from diversion import create_app
+from diversion.extensions import db
+from tests.builders import DEFAULT_PASSWORD, create_user
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DIVERSION_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+def make_app(database_url: str, instance_path: Path, **overrides: object) -> Flask:
+    config: dict[str, object] = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://", "postgresql+psycopg://"),
+        "SQLALCHEMY_ENGINE_OPTIONS": (
+            {"connect_args": {"timeout": 15}} if database_url.startswith("sqlite") else {}
+        ),
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    app = create_app(config)
+    app.instance_path = str(instance_path)
+    return app
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _database_url(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def migrated_app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """The app with a schema built by `db upgrade` from an empty database."""
+    from flask_migrate import upgrade
+
+    app = make_app(database_url, tmp_path_factory.mktemp("instance"))
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _empty_all_tables(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as connection:
+            if db.engine.dialect.name == "postgresql":
+                connection.execute(text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                ))
+            else:
+                for table in tables:
+                    connection.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def app(migrated_app: Flask) -> Iterator[Flask]:
+    """The app with empty tables and an application context pushed for the test's own queries."""
+    _empty_all_tables(migrated_app)
+    migrated_app.config.update(WTF_CSRF_ENABLED=False)
+    with migrated_app.app_context():
+        yield migrated_app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class AuthActions:
+    """Sign in and out through the real sign-in page (like flaskr's AuthActions)."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, email: str, password: str = DEFAULT_PASSWORD):  # type: ignore[no-untyped-def]
+        return self._client.post("/sign-in", data={"email": email, "password": password})
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        return self._client.post("/sign-out")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def login_as(client: FlaskClient, auth: AuthActions):  # type: ignore[no-untyped-def]
+    """login_as("manager") creates a user with that role, signs in, and returns the user."""
+
+    def login(role: str, **overrides: object):  # type: ignore[no-untyped-def]
+        user = create_user(role=role, **overrides)
+        db.session.commit()
+        response = auth.login(user.email)
+        assert response.status_code == 302, "sign-in through the form failed"
+        return user
+
+    return login
