@@ -38,7 +38,7 @@ install: $(STAMP) $(ASSETS)  ## create .venv, install dependencies, build front-
 
 .PHONY: db
 db: install  ## migrate the database and load demo data when it is empty
-	$(FLASK) db upgrade
+	$(FLASK) db upgrade heads
 	@if [ "$$($(FLASK) stats | $(BIN)/python -c 'import json,sys; print(sum(json.load(sys.stdin)["users"].values()))')" = "0" ]; then \
 		$(FLASK) demo load; \
 	else \

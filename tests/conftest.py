@@ -61,7 +61,7 @@ def migrated_app(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
             with db.engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA public CASCADE"))
                 connection.execute(text("CREATE SCHEMA public"))
-        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
     yield app
     with app.app_context():
         db.engine.dispose()
