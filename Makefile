@@ -45,25 +45,39 @@ db: install  ## migrate the database and load demo data when it is empty
 		echo "Database already has users; demo data not loaded (run: $(FLASK) demo load)"; \
 	fi
 
+.PHONY: port-free
+port-free:
+	@$(PYTHON) -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))' $(HOST) $(PORT) 2>/dev/null \
+		|| { echo "Port $(PORT) on $(HOST) is already in use (another Diversion, or another program)." >&2; \
+		     echo "Stop that program, or choose another port: make run PORT=5001" >&2; exit 1; }
+
 .PHONY: run
-run: db  ## serve http://127.0.0.1:5000 with the scheduler beside it
+run: port-free db  ## serve http://127.0.0.1:5000 with the scheduler beside it
 	@echo "Diversion on http://$(HOST):$(PORT)  (Ctrl-C stops the web server and the scheduler)"
 	@$(FLASK) scheduler run & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# Debian packages the tests need, installed with apt-get when missing (as root, or through sudo).
+APT_INSTALL = if ! command -v apt-get >/dev/null; then \
+		echo "$(1) is missing and this is not a Debian-like system: install $(2) by hand" >&2; exit 1; \
+	elif [ "$$(id -u)" = "0" ]; then SUDO=; \
+	elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "$(1) is missing: run 'apt-get install $(2)' as root" >&2; exit 1; fi; \
+	echo "Installing Debian's $(2) (needed by the tests)"; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null
+
 .PHONY: chromium
 chromium:  ## install Debian's Chromium for the browser tests when it is missing
-	@if [ ! -x /usr/bin/chromium ]; then \
-		if [ "$$(id -u)" = "0" ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else \
-			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		fi; \
-	fi
+	@if [ ! -x /usr/bin/chromium ]; then $(call APT_INSTALL,/usr/bin/chromium,chromium); fi
+
+.PHONY: postgresql
+postgresql:  ## install PostgreSQL's server binaries (initdb, pg_ctl) when they are missing
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(call APT_INSTALL,PostgreSQL's initdb,postgresql); fi
 
 .PHONY: test
-test: install chromium  ## run the whole suite on SQLite and on a throwaway PostgreSQL, with browser tests
+test: install chromium postgresql  ## run the whole suite on SQLite and on a throwaway PostgreSQL, with browser tests
 	$(BIN)/ruff check diversion tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -78,12 +78,12 @@ def init_app(app: Flask, *, web_user: Callable[[], User | None],
 
     @app.before_request
     def enforce_access() -> Any:
+        is_api = request.blueprint == "api" or request.path.startswith("/api/")
+        user = api_user() if is_api else web_user()
+        g.actor = user  # set even for 404s, so error pages show the right navigation
         if request.endpoint is None:
             return None  # 404 or 405: Flask answers those itself
         rule = access_rule_for(current_app, request.endpoint)
-        is_api = request.blueprint == "api"
-        user = api_user() if is_api else web_user()
-        g.actor = user
         if rule is None:
             current_app.logger.error("endpoint %s declares no access rule", request.endpoint)
             abort(403)

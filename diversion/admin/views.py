@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from diversion.access import current_actor, roles
 from diversion.admin.forms import (
@@ -34,9 +35,9 @@ def _actor() -> User:
     return user
 
 
-def _force_choices() -> list[tuple[str, str]]:
-    return [("", "Not a police officer")] + [(f.code, f"{f.name} ({f.code})")
-                                             for f in services.list_forces()]
+def _force_choices() -> list[SelectChoice]:
+    return [SelectChoice("", "Not a police officer")] + [
+        SelectChoice(f.code, f"{f.name} ({f.code})") for f in services.list_forces()]
 
 
 def _user_or_404(user_id: int) -> User:
@@ -180,8 +181,8 @@ def list_tokens() -> Any:
     form = TokenForm()
     users = list(db.session.scalars(select(User).where(User.is_active_account.is_(True))
                                     .order_by(User.name)))
-    form.user.choices = [("", "Choose an account")] + [
-        (str(u.id), f"{u.name} ({u.role.label})") for u in users]
+    form.user.choices = [SelectChoice("", "Choose an account")] + [
+        SelectChoice(str(u.id), f"{u.name} ({u.role.label})") for u in users]
     new_token = None
     if form.validate_on_submit():
         user = db.session.get(User, int(form.user.data)) if (form.user.data or "").isdigit() else None

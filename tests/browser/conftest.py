@@ -1,0 +1,173 @@
+"""The browser harness: the app served on a free loopback port, driven by Debian's Chromium.
+
+The live server has its own migrated SQLite file, so these tests never share a database with the
+`app` fixture and run the same alone or beside the rest of the suite. One browser serves the whole
+session; each test gets a fresh context (no cookies carried over).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from diversion.demo import DEMO_PASSWORD, load_demo_data
+from diversion.extensions import db
+from diversion.timeutils import now_utc
+from tests.conftest import PROJECT_ROOT, make_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE_SOURCE_PATH = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    app: Flask
+    url: str
+
+    def __call__(self, path: str) -> str:
+        return self.url + path
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app on http://127.0.0.1:<free port>, CSRF on, demo users loaded, in a background thread."""
+    from flask_migrate import upgrade
+
+    folder = tmp_path_factory.mktemp("browser")
+    app = make_app(f"sqlite:///{folder / 'browser.sqlite'}", folder, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
+        load_demo_data(now=now_utc())
+        db.session.commit()
+        db.session.remove()
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+@dataclass
+class ConsoleWatch:
+    """Console errors and uncaught exceptions seen by one page."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"{message.location.get('url', '?')}: {message.text}")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"uncaught: {error}")
+
+    def csp_violations(self) -> list[str]:
+        return [e for e in self.errors if "Content Security Policy" in e or "Refused to" in e]
+
+
+@pytest.fixture
+def console() -> ConsoleWatch:
+    return ConsoleWatch()
+
+
+@pytest.fixture
+def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
+    """A page in a fresh browser context; fails the test on a CSP violation or a script error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    yield page
+    context.close()
+    uncaught = [e for e in console.errors if e.startswith("uncaught:")]
+    problems = console.csp_violations() + uncaught
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
+def sign_in(page: Page, live_server: LiveServer, email: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the form, as a person would."""
+    page.goto(live_server("/sign-in"))
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+_axe_source: str | None = None
+
+
+def _axe() -> str:
+    global _axe_source
+    if _axe_source is None:
+        if not AXE_SOURCE_PATH.exists():
+            pytest.fail(f"{AXE_SOURCE_PATH} is missing: run `npm ci` (make test does)")
+        _axe_source = AXE_SOURCE_PATH.read_text(encoding="utf-8")
+    return _axe_source
+
+
+def assert_accessible(page: Page) -> None:
+    """Run axe-core on the page as it stands and fail with each WCAG 2.2 AA violation found."""
+    # The app's CSP forbids inline scripts, so add_script_tag would be refused. page.evaluate runs
+    # through the DevTools protocol, which CSP does not govern, so axe goes in without a weaker
+    # policy. axe's UMD wrapper assigns window.axe when it runs inside a function.
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate("() => {\n" + _axe() + "\n}")
+    results = page.evaluate(
+        "async (tags) => await window.axe.run(document,"
+        " {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        AXE_TAGS,
+    )
+    violations = results["violations"]
+    if violations:
+        lines = [f"axe found {len(violations)} accessibility problem(s) on {page.url}:"]
+        for violation in violations:
+            lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+            for node in violation["nodes"][:5]:
+                lines.append(f"    at {json.dumps(node['target'])}: {node['failureSummary']}")
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
+def has_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate(
+        "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
+    ))
