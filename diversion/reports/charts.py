@@ -1,0 +1,99 @@
+"""Report charts as SVG, drawn by matplotlib's SVG backend (no GUI, no network).
+
+The SVG keeps its text as text (so it can be read back from a PDF and by screen readers) and
+carries a <title> and <desc>. Embed it as an image: `<img src="{{ svg|data_uri }}" alt=...>`
+works both in WeasyPrint PDFs and under the pages' Content-Security-Policy (img-src data:).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep, add_months
+
+# Colours from the GOV.UK palette; line styles differ too, so the chart reads without colour.
+SERIES_STYLES = (("#1d70b8", "-"), ("#d4351c", "--"), ("#505a5f", ":"))
+DAYS_IN_WINDOW = 366  # the longest 12-month follow-up window
+
+
+def svg_data_uri(svg: str) -> str:
+    """An SVG document as a data: URI for an <img src>."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _with_title(svg: str, title: str, description: str) -> str:
+    opening = re.search(r"<svg\b[^>]*>", svg)
+    if opening is None:  # pragma: no cover - matplotlib always writes an <svg> element
+        return svg
+    tag = opening.group(0)
+    labelled = tag[:-1] + ' role="img" aria-labelledby="chart-title chart-desc">'
+    accessible = (
+        f'<title id="chart-title">{html.escape(title)}</title>'
+        f'<desc id="chart-desc">{html.escape(description)}</desc>'
+    )
+    return svg[: opening.start()] + labelled + accessible + svg[opening.end():]
+
+
+def time_to_reoffence_svg(
+    curves: Mapping[str, Sequence[SurvivalStep]],
+    *,
+    title: str = "Time to first proven reoffence",
+) -> str:
+    """Cumulative share reoffended (1 - Kaplan–Meier survival) over the 12-month follow-up.
+
+    `curves` maps a series label (e.g. "Completed (n=40)") to its Kaplan–Meier steps.
+    """
+    with matplotlib.rc_context({
+        "svg.fonttype": "none",  # text stays text
+        "svg.hashsalt": "diversion",  # stable element ids, so the same data gives the same SVG
+        "font.family": ["Liberation Sans", "DejaVu Sans", "sans-serif"],
+        "font.size": 9,
+    }):
+        figure = Figure(figsize=(6.3, 3.4))
+        axes = figure.add_subplot()
+        drawn = 0
+        for (label, steps), (colour, line) in zip(curves.items(), itertools.cycle(SERIES_STYLES)):
+            if not steps:
+                continue
+            days = [step.day for step in steps] + [DAYS_IN_WINDOW]
+            shares = [100 * step.reoffended for step in steps]
+            shares.append(shares[-1])
+            axes.step(days, shares, where="post", label=label, linewidth=1.8, color=colour,
+                      linestyle=line)
+            drawn += 1
+        if not drawn:
+            axes.text(0.5, 0.5, "No people to show", ha="center", va="center",
+                      transform=axes.transAxes)
+        month_ticks = list(range(0, FOLLOW_UP_MONTHS + 1, 3))
+        axes.set_xticks([_day_of_month(m) for m in month_ticks], [str(m) for m in month_ticks])
+        axes.set_xlim(0, DAYS_IN_WINDOW)
+        axes.set_ylim(bottom=0)
+        axes.set_xlabel("Months since the referral (index date)")
+        axes.set_ylabel("Proven reoffenders (%)")
+        axes.grid(axis="y", color="#b1b4b6", linewidth=0.5)
+        axes.spines[["top", "right"]].set_visible(False)
+        if drawn:
+            axes.legend(frameon=False, loc="upper left")
+        figure.tight_layout()
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    description = "; ".join(
+        f"{label}: {100 * steps[-1].reoffended:.1f}% reoffended within 12 months"
+        for label, steps in curves.items() if steps
+    ) or "No people to show."
+    return _with_title(buffer.getvalue(), title, description)
+
+
+def _day_of_month(months: int) -> int:
+    """Days from a typical index date (1 January of a non-leap year) to `months` later."""
+    start = dt.date(2023, 1, 1)
+    return (add_months(start, months) - start).days

@@ -1,0 +1,251 @@
+"""Attendance and referral-outcome arithmetic (DESIGN.md "Reports"), as pure functions.
+
+Callers turn sessions and referrals into the plain records below; nothing here touches the
+database or the clock. Rates are unrounded floats, or None when their denominator is zero
+(an honest "no data" rather than a fake 0%).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+OPEN_STATUSES = frozenset({"awaiting_booking", "booked", "missed"})
+REFERRAL_STATUSES = OPEN_STATUSES | {"completed", "not_completed", "withdrawn"}
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """numerator / denominator, or None when the denominator is 0."""
+    if denominator < 0 or numerator < 0:
+        raise ValueError("counts cannot be negative")
+    return numerator / denominator if denominator else None
+
+
+def fill_rate(*, booked: int, places: int) -> float | None:
+    """Share of places taken: booked / places."""
+    return ratio(booked, places)
+
+
+def attendance_rate(*, attended: int, booked: int) -> float | None:
+    """Share of booked people who attended in full: attended / booked."""
+    return ratio(attended, booked)
+
+
+def completion_rate(*, completed: int, not_completed: int) -> float | None:
+    """completed / (completed + not_completed): open and withdrawn referrals do not count."""
+    return ratio(completed, completed + not_completed)
+
+
+def median_days(values: Iterable[int]) -> float | None:
+    """The median of a list of day counts (the mean of the middle two for an even count)."""
+    values = list(values)
+    return float(statistics.median(values)) if values else None
+
+
+# --- Attendance -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionAttendance:
+    """One held session's register, counted. `booked` is everyone booked when it started."""
+
+    session_id: Hashable
+    session_date: dt.date
+    programme: str
+    venue: str
+    facilitators: tuple[str, ...]
+    places: int
+    booked: int
+    attended: int = 0
+    late_refused: int = 0
+    left_early: int = 0
+    removed: int = 0
+    absent: int = 0
+    excused: int = 0
+
+
+COUNT_FIELDS = ("places", "booked", "attended", "late_refused", "left_early", "removed", "absent",
+                "excused")
+
+
+@dataclass
+class AttendanceSummary:
+    """Counts added up over sessions, with the two rates."""
+
+    sessions: int = 0
+    places: int = 0
+    booked: int = 0
+    attended: int = 0
+    late_refused: int = 0
+    left_early: int = 0
+    removed: int = 0
+    absent: int = 0
+    excused: int = 0
+
+    @property
+    def fill_rate(self) -> float | None:
+        return fill_rate(booked=self.booked, places=self.places)
+
+    @property
+    def attendance_rate(self) -> float | None:
+        return attendance_rate(attended=self.attended, booked=self.booked)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts and rates, for JSON and CSV."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["fill_rate"] = self.fill_rate
+        data["attendance_rate"] = self.attendance_rate
+        return data
+
+
+def summarise_attendance(rows: Iterable[SessionAttendance]) -> AttendanceSummary:
+    """Add up sessions' registers."""
+    summary = AttendanceSummary()
+    for row in rows:
+        summary.sessions += 1
+        for name in COUNT_FIELDS:
+            setattr(summary, name, getattr(summary, name) + getattr(row, name))
+    return summary
+
+
+def attendance_by(
+    rows: Iterable[SessionAttendance], key: Callable[[SessionAttendance], Iterable[str]]
+) -> dict[str, AttendanceSummary]:
+    """Summaries per group, sorted by group. `key` gives each session's groups (one or more:
+    a session run by two facilitators counts once for each of them)."""
+    groups: dict[str, list[SessionAttendance]] = defaultdict(list)
+    for row in rows:
+        for group in key(row):
+            groups[group].append(row)
+    return {group: summarise_attendance(groups[group]) for group in sorted(groups)}
+
+
+def by_programme(row: SessionAttendance) -> tuple[str]:
+    return (row.programme,)
+
+
+def by_venue(row: SessionAttendance) -> tuple[str]:
+    return (row.venue,)
+
+
+def by_facilitator(row: SessionAttendance) -> tuple[str, ...]:
+    return row.facilitators
+
+
+def by_session_month(row: SessionAttendance) -> tuple[str]:
+    return (row.session_date.strftime("%Y-%m"),)
+
+
+# --- Referral outcomes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferralRecord:
+    """A referral as the outcomes report sees it."""
+
+    referral_id: Hashable
+    force: str
+    offence_date: dt.date
+    referral_date: dt.date
+    status: str
+    completion_deadline: dt.date
+    was_booked: bool = False
+    completed_on: dt.date | None = None
+    non_completion_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in REFERRAL_STATUSES:
+            raise ValueError(f"unknown referral status {self.status!r}")
+
+
+@dataclass
+class OutcomeSummary:
+    """The referral funnel and its times."""
+
+    received: int = 0
+    booked: int = 0
+    completed: int = 0
+    not_completed: int = 0
+    withdrawn: int = 0
+    open: int = 0
+    not_completed_by_reason: dict[str, int] = field(default_factory=dict)
+    completed_within_deadline: int = 0
+    median_days_offence_to_referral: float | None = None
+    median_days_referral_to_completion: float | None = None
+
+    @property
+    def completion_rate(self) -> float | None:
+        return completion_rate(completed=self.completed, not_completed=self.not_completed)
+
+    @property
+    def completed_within_deadline_rate(self) -> float | None:
+        """Share of completions that happened on or before the completion deadline."""
+        return ratio(self.completed_within_deadline, self.completed)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts, rates and medians, for JSON and CSV."""
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["not_completed_by_reason"] = dict(sorted(self.not_completed_by_reason.items()))
+        data["completion_rate"] = self.completion_rate
+        data["completed_within_deadline_rate"] = self.completed_within_deadline_rate
+        return data
+
+
+UNKNOWN_REASON = "not recorded"
+
+
+def summarise_outcomes(records: Iterable[ReferralRecord]) -> OutcomeSummary:
+    """The funnel over referrals: received, booked (ever), completed, not completed (by
+    reason), withdrawn, open; median days from offence to referral (all referrals) and from
+    referral to completion (completed ones); completions on or before the deadline."""
+    summary = OutcomeSummary()
+    reasons: dict[str, int] = defaultdict(int)
+    offence_to_referral: list[int] = []
+    referral_to_completion: list[int] = []
+    for record in records:
+        summary.received += 1
+        summary.booked += record.was_booked or record.status in {"booked", "missed", "completed"}
+        offence_to_referral.append((record.referral_date - record.offence_date).days)
+        if record.status == "completed":
+            summary.completed += 1
+            if record.completed_on is not None:
+                referral_to_completion.append((record.completed_on - record.referral_date).days)
+                summary.completed_within_deadline += record.completed_on <= record.completion_deadline
+        elif record.status == "not_completed":
+            summary.not_completed += 1
+            reasons[record.non_completion_reason or UNKNOWN_REASON] += 1
+        elif record.status == "withdrawn":
+            summary.withdrawn += 1
+        else:
+            summary.open += 1
+    summary.not_completed_by_reason = dict(sorted(reasons.items()))
+    summary.median_days_offence_to_referral = median_days(offence_to_referral)
+    summary.median_days_referral_to_completion = median_days(referral_to_completion)
+    return summary
+
+
+def outcomes_by(
+    records: Iterable[ReferralRecord], key: Callable[[ReferralRecord], str]
+) -> dict[str, OutcomeSummary]:
+    """Summaries per group (e.g. `by_force`, `by_referral_month`), sorted by group."""
+    groups: dict[str, list[ReferralRecord]] = defaultdict(list)
+    for record in records:
+        groups[key(record)].append(record)
+    return {group: summarise_outcomes(groups[group]) for group in sorted(groups)}
+
+
+def by_force(record: ReferralRecord) -> str:
+    return record.force
+
+
+def by_referral_month(record: ReferralRecord) -> str:
+    return record.referral_date.strftime("%Y-%m")
+
+
+def summaries_as_dict(summaries: Mapping[str, AttendanceSummary | OutcomeSummary]) -> dict[str, Any]:
+    """Grouped summaries as plain dicts, for JSON."""
+    return {group: summary.as_dict() for group, summary in summaries.items()}

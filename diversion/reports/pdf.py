@@ -1,0 +1,85 @@
+"""Report PDFs with WeasyPrint, from templates that extend templates/reports/pdf_base.html.
+
+The base layout gives every page an A4 size, the OFFICIAL-SENSITIVE marking in the header and
+footer, and "Page X of Y"; the first page shows the report's parameters and when it was made;
+the last part is a definitions appendix. See the base template for its blocks and variables.
+
+PDFs never reach the network or the file system beyond the app's own static/ folder: the URL
+fetcher below refuses everything else, so a template (or a value that slipped into one) cannot
+make the server fetch http://, https:// or file:///etc/passwd.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from flask import current_app, render_template
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+log = logging.getLogger(__name__)
+
+
+class RefusedURL(ValueError):
+    """A PDF asked for a resource outside the app's static files."""
+
+
+class StaticOnlyFetcher(URLFetcher):
+    """Fetches `data:` URLs and files under one folder; refuses every other URL."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(timeout=5, allowed_protocols=("data", "file"), allow_redirects=False)
+        self.root = root.resolve()
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        """The resource at `url`, or RefusedURL."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "data":
+            response: URLFetcherResponse = super().fetch(url, headers)
+            return response
+        if scheme == "file" and parts.netloc in ("", "localhost"):
+            path = Path(url2pathname(parts.path)).resolve()
+            if path.is_relative_to(self.root) and path.is_file():
+                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                return URLFetcherResponse(
+                    path.as_uri(), path.read_bytes(), headers={"Content-Type": content_type}
+                )
+        # Log the scheme only: the URL itself may carry something that should not be in logs.
+        log.warning("PDF resource refused (%s: URL outside the app's static files)", scheme or "?")
+        raise RefusedURL("only the app's own static files can be used in a PDF")
+
+    def __call__(self, url: str) -> URLFetcherResponse:
+        return self.fetch(url)
+
+
+def static_root() -> Path:
+    """The app's static/ folder, the only place PDFs may read files from."""
+    folder = current_app.static_folder
+    if folder is None:  # pragma: no cover - the factory always sets one
+        raise RuntimeError("the app has no static folder")
+    return Path(folder)
+
+
+def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
+    """PDF bytes from HTML; relative URLs resolve inside `root` (default: the app's static/)."""
+    root = (root or static_root()).resolve()
+    document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
+    pdf: bytes = document.write_pdf()
+    return pdf
+
+
+def render_pdf(template_name: str, **context: Any) -> bytes:
+    """Render a template that extends reports/pdf_base.html and return the PDF's bytes.
+
+    Useful context for the base layout: `title`, `parameters` (a mapping or (label, value)
+    pairs), `generated_at` (an aware datetime, shown in London time), `definitions` (a mapping
+    or (term, meaning) pairs for the appendix). Static files are referenced relative to static/
+    (e.g. `<img src="images/logo.png">`); charts as `data:image/svg+xml` URIs (see charts.py).
+    """
+    return html_to_pdf(render_template(template_name, **context))
