@@ -146,3 +146,8 @@ def register_cli(app: Flask) -> None:
     for group in (forces_cli, users_cli, tokens_cli, demo_cli, scheduler_cli):
         app.cli.add_command(group)
     app.cli.add_command(stats)
+    from diversion.reoffences.cli import reoffences_cli
+    from diversion.reports.cli import reports_cli
+
+    app.cli.add_command(reoffences_cli)
+    app.cli.add_command(reports_cli)

@@ -35,6 +35,10 @@ class Settings:
     mail_from: str
     notify_api_key: str | None
     notify_base_url: str
+    # Notify sends only from templates: one generic template per channel (docs/notify.md).
+    notify_email_template_id: str | None = None
+    notify_sms_template_id: str | None = None
+    smtp_timeout_seconds: float = 10.0
 
     @property
     def is_production(self) -> bool:
@@ -80,6 +84,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         notify_base_url=environ.get(
             "DIVERSION_NOTIFY_BASE_URL", "https://api.notifications.service.gov.uk"
         ),
+        notify_email_template_id=environ.get("DIVERSION_NOTIFY_EMAIL_TEMPLATE_ID") or None,
+        notify_sms_template_id=environ.get("DIVERSION_NOTIFY_SMS_TEMPLATE_ID") or None,
     )
 
 

@@ -31,4 +31,13 @@ def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
                                       force=force if role is Role.POLICE else None,
                                       actor=None, now=now)
         logins.append((role.value, email))
+    from diversion.referrals.demo import load_demo_referrals
+
+    officer = auth_services.get_user_by_email(DEMO_USERS[3][1])
+    manager = auth_services.get_user_by_email(DEMO_USERS[1][1])
+    if officer is not None and manager is not None:
+        load_demo_referrals(force=force, officer=officer, manager=manager, now=now)
+    from diversion.scheduling.demo import load_demo_sessions
+
+    load_demo_sessions(now=now)
     return logins

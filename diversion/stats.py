@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from diversion.auth.models import Force, User
 from diversion.extensions import db
 from diversion.notifications.services import count_by_status
+from diversion.referrals.services import count_people, count_referrals_by_status
+from diversion.scheduling.services import count_sessions_by_status
 
 
 def collect_stats() -> dict[str, Any]:
@@ -22,4 +24,7 @@ def collect_stats() -> dict[str, Any]:
         "forces": db.session.scalar(select(func.count()).select_from(Force)) or 0,
         "users": users_by_role,
         "messages": count_by_status(),
+        "sessions": count_sessions_by_status(),
+        "people": count_people(),
+        "referrals": count_referrals_by_status(),
     }

@@ -29,11 +29,10 @@ def london_to_utc(wall: dt.datetime) -> dt.datetime:
     """
     if wall.tzinfo is not None:
         raise ValueError("expected a naive London wall-clock time")
-    candidate = wall.replace(tzinfo=LONDON, fold=0)
-    round_trip = candidate.astimezone(dt.UTC).astimezone(LONDON).replace(tzinfo=None)
-    if round_trip != wall:  # a non-existent time in the spring gap
-        candidate = wall.replace(tzinfo=LONDON, fold=1)
-    return candidate.astimezone(dt.UTC)
+    # PEP 495: fold=0 reads the wall time with the offset in force before a transition, which
+    # picks the earlier instant in the overlap and, in the gap, lands as far past the gap's
+    # start as the wall time is (01:30 -> 02:30 BST), as a clock moved forward would.
+    return wall.replace(tzinfo=LONDON, fold=0).astimezone(dt.UTC)
 
 
 def london_midnight_in_utc(day: dt.date) -> dt.datetime:

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from diversion import access
 from diversion.auth.models import Role, User
-from diversion.errors import DomainError
+from diversion.errors import DomainError, ValidationFailed
 from diversion.extensions import db, login_manager
 from diversion.timeutils import format_london, now_utc
 
@@ -52,9 +52,21 @@ def init_web(app: Flask) -> None:
     from diversion.api import bp as api_bp
     from diversion.auth.views import bp as auth_bp
     from diversion.core.views import bp as core_bp
+    from diversion.notifications.views import bp as messages_bp
+    from diversion.programmes.views import bp as programmes_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, api_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, api_bp, programmes_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(messages_bp)
+    from diversion.scheduling.views import sessions_bp, venues_bp
+
+    app.register_blueprint(sessions_bp)
+    app.register_blueprint(venues_bp)
+    from diversion.reoffences.views import bp as reoffences_bp
+    from diversion.reports.views import bp as reports_bp
+
+    app.register_blueprint(reoffences_bp)
+    app.register_blueprint(reports_bp)
 
     assets_folder = app.static_folder + "/govuk/assets" if app.static_folder else "static"
 
@@ -192,7 +204,10 @@ def _register_error_handlers(app: Flask) -> None:
     def domain_error(error: DomainError) -> Any:
         db.session.rollback()
         if _wants_problem_json():
-            return problem(error.status, error.title, error.message, **error.extra)
+            extra = dict(error.extra)
+            if isinstance(error, ValidationFailed):
+                extra["errors"] = error.errors
+            return problem(error.status, error.title, error.message, **extra)
         return render_template("errors/generic.html", error=error), error.status
 
     @app.errorhandler(HTTPException)
@@ -251,6 +266,13 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Forces", "admin.list_forces", (Role.ADMIN,)),
     ("API tokens", "admin.list_tokens", (Role.ADMIN,)),
     ("Audit log", "admin.audit_log", (Role.ADMIN,)),
+    ("Messages", "messages.list_messages", (Role.MANAGER, Role.ADMIN)),
+    ("Programmes", "programmes.list_programmes", (Role.ADMIN,)),
+    ("Sessions", "sessions.list_sessions", (Role.MANAGER,)),
+    ("Venues", "venues.list_venues", (Role.MANAGER,)),
+    ("My sessions", "sessions.my_sessions", (Role.FACILITATOR,)),
+    ("Reports", "reports.index", (Role.MANAGER,)),
+    ("Reoffences", "reoffences.record_reoffence", (Role.POLICE, Role.MANAGER)),
 ]
 
 

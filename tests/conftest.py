@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -42,7 +42,16 @@ def make_app(database_url: str, instance_path: Path, **overrides: object) -> Fla
     config.update(overrides)
     app = create_app(config)
     app.instance_path = str(instance_path)
+    app.url_value_preprocessor(_start_request_with_an_empty_g)
     return app
+
+
+def _start_request_with_an_empty_g(_endpoint: str | None, _values: dict | None) -> None:
+    # Tests keep an app context pushed, and Flask reuses it for every test request, so `g`
+    # (Flask-Login's user, the access check's actor) would leak from one client's request into
+    # the next. A real request always starts with an empty `g`; so does a test request.
+    for name in list(g):
+        g.pop(name)
 
 
 @pytest.fixture(scope="session")

@@ -55,3 +55,7 @@ def me() -> Any:
     assert user is not None
     return jsonify(Me(id=user.id, email=user.email, name=user.name, role=user.role.value,
                       force_code=user.force.code if user.force else None).model_dump())
+
+
+# Each module registers its endpoints on bp.
+from diversion.api import reoffences, reports, scheduling  # noqa: E402, F401

@@ -58,13 +58,27 @@ def accounts_panel(user: User, now: dt.datetime) -> Panel:
     ])
 
 
+@dashboard_panel(Role.POLICE)
+def force_panel(user: User, now: dt.datetime) -> Panel | None:
+    """Who in the officer's own force can refer: active police accounts."""
+    if user.force is None:
+        return None
+    officers = db.session.scalar(select(func.count()).select_from(User).where(
+        User.force_id == user.force_id, User.role == Role.POLICE,
+        User.is_active_account.is_(True)))
+    return Panel(user.force.name, [("Officers with accounts", officers or 0, None)])
+
+
+# Facilitators get no panel until course sessions exist: a panel never shows made-up numbers.
+
+
 @dashboard_panel(Role.MANAGER, Role.ADMIN)
 def messages_panel(user: User, now: dt.datetime) -> Panel:
     rows = dict(db.session.execute(
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     ).all())
     return Panel("Messages", [
-        (status.value.capitalize(), rows.get(status, 0), None)
+        (status.value.capitalize(), rows.get(status, 0), "messages.list_messages")
         for status in (MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.FAILED,
                        MessageStatus.EXPIRED)
     ])

@@ -1,21 +1,38 @@
-"""Channels that deliver a rendered message. The `log` channel is for development and tests."""
+"""Channels that deliver a rendered message: SMTP, GOV.UK Notify, and `log` for development.
+
+Every channel raises TemporaryFailure (worth retrying: timeouts, refused connections, 429, 5xx)
+or PermanentFailure (never worth retrying: a bad address, a rejected message). The outbox id is
+the reference each provider records, so a message can be traced (and, on Notify, looked up).
+"""
 
 from __future__ import annotations
 
+import email.utils
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "text/calendar"
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Rendered:
-    """A message ready to go: text (and, for email, subject and optional HTML)."""
+    """A message ready to go: text (and, for email, subject, optional HTML and attachments)."""
 
     subject: str | None
     text: str
     html: str | None = None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,15 @@ class Channel(Protocol):
     def send(self, *, recipient: str, message: Rendered, reference: str) -> SendResult: ...
 
 
+@runtime_checkable
+class SupportsLookup(Protocol):
+    """A provider that can say whether it already accepted a message with our reference."""
+
+    def find_by_reference(self, reference: str) -> str | None:
+        """The provider's id for the message sent with this reference, or None."""
+        ...
+
+
 class LogChannel:
     """Writes that a message was sent, without the recipient or the content (personal data)."""
 
@@ -49,3 +75,144 @@ class LogChannel:
         log.info("log channel: message %s sent (%d characters)", reference, len(message.text))
         self.sent.append((recipient, message, reference))
         return SendResult(provider_reference=f"log-{reference}")
+
+
+class SMTPChannel:
+    """Email through an SMTP server: multipart text and HTML, attachments, optional STARTTLS."""
+
+    name = "smtp"
+
+    def __init__(self, *, host: str, port: int, mail_from: str, username: str | None = None,
+                 password: str | None = None, starttls: bool = False, timeout: float = 10.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.mail_from = mail_from
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+
+    def build(self, *, recipient: str, message: Rendered, reference: str) -> EmailMessage:
+        """The MIME message, its Message-ID and X-Diversion-Reference carrying the outbox id."""
+        mail = EmailMessage()
+        mail["From"] = self.mail_from
+        mail["To"] = recipient
+        mail["Subject"] = " ".join((message.subject or "").split())
+        mail["Date"] = email.utils.formatdate(localtime=False)
+        domain = self.mail_from.rpartition("@")[2].strip(">") or "diversion.invalid"
+        mail["Message-ID"] = f"<diversion-{reference}@{domain}>"
+        mail["X-Diversion-Reference"] = reference
+        mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
+        for attachment in message.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            mail.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                                filename=attachment.filename)
+        return mail
+
+    def send(self, *, recipient: str, message: Rendered, reference: str) -> SendResult:
+        mail = self.build(recipient=recipient, message=message, reference=reference)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as server:
+                server.ehlo()
+                if self.starttls:
+                    server.starttls(context=self.ssl_context or ssl.create_default_context())
+                    server.ehlo()
+                if self.username:
+                    server.login(self.username, self.password or "")
+                refused = server.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise _smtp_failure(min(codes) if codes else 550, "recipient refused") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_failure(exc.smtp_code, _smtp_text(exc.smtp_error)) from exc
+        except smtplib.SMTPNotSupportedError as exc:
+            raise TemporaryFailure(f"SMTP server does not support what is configured: {exc}") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # timeouts, refused, disconnected
+            raise TemporaryFailure(f"SMTP server unreachable: {type(exc).__name__}") from exc
+        if refused:
+            code = min(code for code, _ in refused.values())
+            raise _smtp_failure(code, "recipient refused")
+        return SendResult(provider_reference=mail["Message-ID"])
+
+
+def _smtp_text(error: bytes | str) -> str:
+    text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+    return " ".join(text.split())[:300]
+
+
+def _smtp_failure(code: int, text: str) -> Exception:
+    # 5xx replies are final; 4xx (and anything odd) may succeed later. Authentication failures
+    # (535) are a configuration fault an operator can fix, so they are retried, not dropped.
+    if 500 <= code < 600 and code != 535:
+        return PermanentFailure(f"SMTP {code}: {text}")
+    return TemporaryFailure(f"SMTP {code}: {text}")
+
+
+class NotifyChannel:
+    """GOV.UK Notify, through its official client, with one generic template per channel.
+
+    Notify sends only from templates, so each channel has one whose content is `((subject))` /
+    `((body))` (docs/notify.md). The outbox id is the Notify `reference`.
+    """
+
+    name = "notify"
+
+    def __init__(self, *, kind: str, api_key: str, base_url: str, template_id: str,
+                 timeout: float = 10.0) -> None:
+        from notifications_python_client.notifications import NotificationsAPIClient
+
+        if kind not in {"email", "sms"}:
+            raise ValueError("kind must be email or sms")
+        self.kind = kind
+        self.template_id = template_id
+        self.client = NotificationsAPIClient(api_key, base_url=base_url, timeout=timeout)
+
+    def send(self, *, recipient: str, message: Rendered, reference: str) -> SendResult:
+        try:
+            if self.kind == "email":
+                response = self.client.send_email_notification(
+                    email_address=recipient, template_id=self.template_id,
+                    personalisation={"subject": message.subject or "", "body": message.text},
+                    reference=reference)
+            else:
+                response = self.client.send_sms_notification(
+                    phone_number=recipient, template_id=self.template_id,
+                    personalisation={"body": message.text}, reference=reference)
+        except Exception as exc:
+            raise _notify_failure(exc) from exc
+        return SendResult(provider_reference=str(response["id"]))
+
+    def find_by_reference(self, reference: str) -> str | None:
+        try:
+            response = self.client.get_all_notifications(reference=reference)
+        except Exception as exc:
+            raise _notify_failure(exc) from exc
+        for notification in response.get("notifications", []):
+            if notification.get("reference") == reference:
+                return str(notification["id"])
+        return None
+
+
+def _notify_failure(exc: Exception) -> Exception:
+    from notifications_python_client.errors import APIError
+
+    if not isinstance(exc, APIError):
+        return TemporaryFailure(f"Notify request failed: {type(exc).__name__}")
+    # The client reports timeouts and refused connections as 503.
+    status = exc.status_code
+    detail = _notify_detail(exc)
+    if status == 429 or status >= 500:
+        return TemporaryFailure(f"Notify {status}: {detail}")
+    return PermanentFailure(f"Notify {status}: {detail}")
+
+
+def _notify_detail(exc: Any) -> str:
+    message = exc.message
+    if isinstance(message, list):
+        message = "; ".join(str(item.get("message", item)) if isinstance(item, dict) else str(item)
+                            for item in message)
+    return " ".join(str(message).split())[:300]

@@ -1,30 +1,48 @@
-"""The one-shot dispatcher: claim due messages, send them outside the transaction, record."""
+"""The dispatcher: claim due messages, send them outside the transaction, record the result.
+
+One run (`dispatch_due`) first resolves rows a crashed dispatcher left in `sending`, then claims
+due rows in small batches and sends them one at a time. docs/messaging.md describes the rules.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 from dataclasses import dataclass
 
 from flask import current_app, render_template
+from jinja2 import TemplateNotFound
 from sqlalchemy import select, update
 
+from diversion.config import ConfigError, Settings
 from diversion.extensions import db
 from diversion.notifications.channels import (
+    Attachment,
     Channel,
     LogChannel,
+    NotifyChannel,
     PermanentFailure,
     Rendered,
+    SMTPChannel,
+    SupportsLookup,
     TemporaryFailure,
 )
 from diversion.notifications.models import Channel as ChannelKind
 from diversion.notifications.models import MessageStatus, OutboxMessage
+from diversion.notifications.rules import indiscreet_words, next_allowed_sms_time, retry_delay
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-BACKOFF_BASE = dt.timedelta(seconds=60)
-BACKOFF_CAP = dt.timedelta(hours=6)
+CLAIM_BATCH = 20
+# A row still `sending` this long after its claim belongs to a dispatcher that died. A batch of
+# CLAIM_BATCH sends with 10-second timeouts ends well inside it.
+STALE_AFTER = dt.timedelta(minutes=15)
+UNKNOWN_OUTCOME = (
+    "delivery unknown: the dispatcher stopped while this message was being sent and the "
+    "provider cannot be asked; check with the recipient before sending it again"
+)
 
 
 @dataclass
@@ -34,47 +52,90 @@ class DispatchSummary:
     failed: int = 0
     retrying: int = 0
     expired: int = 0
+    deferred: int = 0  # SMS held back until 08:00 London time
+    recovered: int = 0  # rows a crashed dispatcher left in `sending`
+
+
+def build_channels(settings: Settings) -> dict[ChannelKind, Channel]:
+    """The channel for each kind of message, as the settings choose."""
+    log_channel = LogChannel()
+
+    def notify(kind: str, template_id: str | None) -> NotifyChannel:
+        if not settings.notify_api_key:
+            raise ConfigError("DIVERSION_NOTIFY_API_KEY must be set to send through Notify")
+        if not template_id:
+            raise ConfigError(
+                f"DIVERSION_NOTIFY_{kind.upper()}_TEMPLATE_ID must be set to send {kind} "
+                "through Notify (docs/notify.md)")
+        return NotifyChannel(kind=kind, api_key=settings.notify_api_key,
+                             base_url=settings.notify_base_url, template_id=template_id)
+
+    email: Channel
+    if settings.email_backend == "smtp":
+        email = SMTPChannel(host=settings.smtp_host, port=settings.smtp_port,
+                            mail_from=settings.mail_from, username=settings.smtp_username,
+                            password=settings.smtp_password, starttls=settings.smtp_starttls,
+                            timeout=settings.smtp_timeout_seconds)
+    elif settings.email_backend == "notify":
+        email = notify("email", settings.notify_email_template_id)
+    else:
+        email = log_channel
+    sms: Channel = (notify("sms", settings.notify_sms_template_id)
+                    if settings.sms_backend == "notify" else log_channel)
+    return {ChannelKind.EMAIL: email, ChannelKind.SMS: sms}
 
 
 def channels_from_settings() -> dict[ChannelKind, Channel]:
-    """The channel for each kind of message, as the settings choose."""
-    settings = current_app.config["SETTINGS"]
-    configured = current_app.extensions.setdefault("diversion_channels", {})
-    if configured:
-        return configured
-    log_channel = LogChannel()
-    if settings.email_backend != "log" or settings.sms_backend != "log":
-        raise NotImplementedError(
-            "only the log channel exists yet; set DIVERSION_EMAIL_BACKEND=log"
-        )
-    configured.update({ChannelKind.EMAIL: log_channel, ChannelKind.SMS: log_channel})
+    """This app's channels, built once from its settings."""
+    configured: dict[ChannelKind, Channel] = current_app.extensions.setdefault(
+        "diversion_channels", {})
+    if not configured:
+        configured.update(build_channels(current_app.config["SETTINGS"]))
     return configured
 
 
+class IndiscreetMessage(ValueError):
+    """A subject line or SMS would name the offence."""
+
+
 def render_message(message: OutboxMessage) -> Rendered:
-    """Render a message's template: templates/messages/<template>.{subject,txt,html}."""
+    """Render templates/messages/<template>.{txt,subject.txt,html}; attach `ics` as invite.ics."""
     base = f"messages/{message.template}"
     context = dict(message.context)
     text = render_template(f"{base}.txt", **context).strip() + "\n"
     if message.channel is ChannelKind.SMS:
+        _check_discreet(text, "SMS")
         return Rendered(subject=None, text=text)
-    subject = render_template(f"{base}.subject.txt", **context).strip()
-    return Rendered(subject=subject, text=text)
+    subject = " ".join(render_template(f"{base}.subject.txt", **context).split())
+    _check_discreet(subject, "subject line")
+    html = None
+    try:
+        current_app.jinja_env.get_template(f"{base}.html")
+    except TemplateNotFound:
+        pass
+    else:
+        html = render_template(f"{base}.html", subject=subject, **context)
+    attachments: tuple[Attachment, ...] = ()
+    if context.get("ics"):
+        attachments = (Attachment("invite.ics", "text/calendar",
+                                  str(context["ics"]).encode("utf-8")),)
+    return Rendered(subject=subject, text=text, html=html, attachments=attachments)
 
 
-def backoff(attempts: int) -> dt.timedelta:
-    """Exponential backoff: 1, 2, 4 … minutes, capped at six hours."""
-    delay: dt.timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
-    return min(delay, BACKOFF_CAP)
+def _check_discreet(text: str, what: str) -> None:
+    words = indiscreet_words(text)
+    if words:
+        raise IndiscreetMessage(f"the {what} would reveal too much ({', '.join(words)})")
 
 
 def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
     """Atomically move due pending rows to `sending` and return their ids.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the queue without sending a
-    row twice. On SQLite the transaction starts with BEGIN IMMEDIATE, so claims are serialised.
+    row twice. On SQLite every transaction starts with BEGIN IMMEDIATE (diversion.db), so
+    claims are serialised.
     """
-    query = (
+    due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == MessageStatus.PENDING,
                OutboxMessage.next_attempt_at <= now)
@@ -82,76 +143,181 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(query))
-    if ids:
-        db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == MessageStatus.PENDING)
-            .values(status=MessageStatus.SENDING, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        due = due.with_for_update(skip_locked=True)
+    claimed = db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()),
+               OutboxMessage.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.SENDING, claimed_at=now, send_started_at=None)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
-    return ids
+    return sorted(claimed)
 
 
 def dispatch_due(*, now: dt.datetime, limit: int = 200,
-                 channels: dict[ChannelKind, Channel] | None = None) -> DispatchSummary:
-    """Send every message due at `now`, one at a time, recording each result."""
+                 channels: dict[ChannelKind, Channel] | None = None,
+                 rng: random.Random | None = None) -> DispatchSummary:
+    """Send up to `limit` messages due at `now`, one at a time, recording each result."""
     channels = channels or channels_from_settings()
     summary = DispatchSummary()
-    ids = claim_due(now=now, limit=limit)
-    summary.claimed = len(ids)
-    for message_id in ids:
-        message = db.session.get(OutboxMessage, message_id)
-        if message is None:
-            continue
-        if message.expires_at is not None and message.expires_at <= now:
-            message.status = MessageStatus.EXPIRED
-            summary.expired += 1
-            db.session.commit()
-            continue
-        try:
-            rendered = render_message(message)
-        except Exception as exc:  # a broken template will not mend itself on retry
-            log.exception("message %s could not be rendered", message.id)
-            _record_failure(message, f"could not render: {type(exc).__name__}", now,
-                            permanent=True)
-            summary.failed += 1
-            db.session.commit()
-            continue
-        recipient, reference = message.recipient, str(message.id)
-        db.session.commit()  # nothing held open while the channel talks to the outside world
-        try:
-            result = channels[message.channel].send(
-                recipient=recipient, message=rendered, reference=reference)
-        except PermanentFailure as exc:
-            _record_failure(message, str(exc), now, permanent=True)
-            summary.failed += 1
-        except TemporaryFailure as exc:
-            if _record_failure(message, str(exc), now, permanent=False):
-                summary.failed += 1
-            else:
-                summary.retrying += 1
-        else:
-            message.status = MessageStatus.SENT
-            message.attempts += 1
-            message.sent_at = now
-            message.provider_reference = result.provider_reference
-            message.last_error = None
-            summary.sent += 1
-        db.session.commit()
+    recover_stale(now=now, channels=channels, summary=summary)
+    while summary.claimed < limit:
+        ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
+        if not ids:
+            break
+        summary.claimed += len(ids)
+        for message_id in ids:
+            _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
     return summary
 
 
+def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
+             summary: DispatchSummary, rng: random.Random | None) -> None:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status is not MessageStatus.SENDING:
+        db.session.commit()
+        return
+    if message.expires_at is not None and message.expires_at <= now:
+        message.status = MessageStatus.EXPIRED
+        summary.expired += 1
+        db.session.commit()
+        return
+    if message.channel is ChannelKind.SMS and next_allowed_sms_time(now) > now:
+        message.status = MessageStatus.PENDING
+        message.next_attempt_at = next_allowed_sms_time(now)
+        summary.deferred += 1
+        db.session.commit()
+        return
+    try:
+        rendered = render_message(message)
+    except Exception as exc:  # a broken or indiscreet template will not mend itself on retry
+        log.exception("message %s could not be rendered", message.id)
+        detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__
+        _count(summary, _record_failure(message, f"could not render: {detail}", now,
+                                        permanent=True, rng=rng))
+        db.session.commit()
+        return
+    channel = channels[message.channel]
+    reference = str(message.id)
+    if message.attempts > 0 and isinstance(channel, SupportsLookup):
+        # An earlier attempt may have reached the provider before failing (a timeout): ask.
+        try:
+            provider_id = channel.find_by_reference(reference)
+        except (TemporaryFailure, PermanentFailure) as exc:
+            _count(summary, _record_failure(message, str(exc), now,
+                                            permanent=isinstance(exc, PermanentFailure), rng=rng))
+            db.session.commit()
+            return
+        if provider_id is not None:
+            _record_sent(message, provider_id, now)
+            summary.sent += 1
+            db.session.commit()
+            return
+    recipient = message.recipient
+    message.send_started_at = now
+    db.session.commit()  # nothing held open while the channel talks to the outside world
+    try:
+        result = channel.send(recipient=recipient, message=rendered, reference=reference)
+    except PermanentFailure as exc:
+        _count(summary, _record_failure(message, str(exc), now, permanent=True, rng=rng))
+    except TemporaryFailure as exc:
+        _count(summary, _record_failure(message, str(exc), now, permanent=False, rng=rng))
+    except Exception as exc:  # a fault of ours; retried like a temporary failure, and logged
+        log.exception("channel %s raised on message %s", channel.name, message.id)
+        _count(summary, _record_failure(message, f"unexpected error: {type(exc).__name__}", now,
+                                        permanent=False, rng=rng))
+    else:
+        _record_sent(message, result.provider_reference, now)
+        summary.sent += 1
+    db.session.commit()
+
+
+def _count(summary: DispatchSummary, failed_for_good: bool) -> None:
+    if failed_for_good:
+        summary.failed += 1
+    else:
+        summary.retrying += 1
+
+
+def _record_sent(message: OutboxMessage, provider_reference: str | None,
+                 now: dt.datetime) -> None:
+    message.status = MessageStatus.SENT
+    message.attempts += 1
+    message.sent_at = now
+    message.provider_reference = provider_reference
+    message.last_error = None
+    message.send_started_at = None
+
+
 def _record_failure(message: OutboxMessage, error: str, now: dt.datetime, *,
-                    permanent: bool) -> bool:
+                    permanent: bool, rng: random.Random | None) -> bool:
     """Record a failed attempt; True when the message has failed for good."""
     message.attempts += 1
     message.last_error = error[:1000]
+    message.send_started_at = None
     if permanent or message.attempts >= MAX_ATTEMPTS:
         message.status = MessageStatus.FAILED
         return True
     message.status = MessageStatus.PENDING
-    message.next_attempt_at = now + backoff(message.attempts)
+    retry_at = now + retry_delay(message.attempts, rng=rng)
+    if message.channel is ChannelKind.SMS:
+        retry_at = next_allowed_sms_time(retry_at)
+    message.next_attempt_at = retry_at
     return False
+
+
+def recover_stale(*, now: dt.datetime, channels: dict[ChannelKind, Channel],
+                  summary: DispatchSummary | None = None) -> int:
+    """Resolve rows left in `sending` by a dispatcher that stopped (docs/messaging.md).
+
+    Never reached a channel → pending again. Reached one that can be asked (Notify) → sent if
+    it has the reference, else pending again. Reached one that cannot (SMTP, log) → failed,
+    with an error saying the outcome is unknown, for a manager to decide.
+    """
+    cutoff = now - STALE_AFTER
+    # Re-stamping claimed_at is the claim: a second dispatcher's identical UPDATE finds the
+    # rows no longer stale (PostgreSQL re-checks the WHERE after waiting for the row lock).
+    ids = sorted(db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == MessageStatus.SENDING, OutboxMessage.claimed_at < cutoff)
+        .values(claimed_at=now)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all())
+    db.session.commit()
+    for message_id in ids:
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None:
+            continue
+        channel = channels[message.channel]
+        if message.send_started_at is None:
+            message.status = MessageStatus.PENDING
+            message.next_attempt_at = now
+        elif isinstance(channel, SupportsLookup):
+            try:
+                provider_id = channel.find_by_reference(str(message.id))
+            except TemporaryFailure:
+                db.session.rollback()
+                continue  # still `sending`; stale again after STALE_AFTER, asked again then
+            except PermanentFailure as exc:
+                _record_failure(message, str(exc), now, permanent=True, rng=None)
+            else:
+                if provider_id is not None:
+                    _record_sent(message, provider_id, now)
+                else:
+                    _record_failure(message, "the dispatcher stopped while sending; the "
+                                    "provider has no record of it, so it is sent again",
+                                    now, permanent=False, rng=None)
+                    message.next_attempt_at = now
+        else:
+            message.status = MessageStatus.FAILED
+            message.attempts += 1
+            message.last_error = UNKNOWN_OUTCOME
+            message.send_started_at = None
+        log.warning("message %s was left sending; now %s", message.id, message.status.value)
+        if summary is not None:
+            summary.recovered += 1
+        db.session.commit()
+    return len(ids)

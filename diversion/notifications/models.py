@@ -34,6 +34,8 @@ class OutboxMessage(Model):
         # The dispatcher's claim query: due pending rows, oldest first.
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_messages_subject", "subject_type", "subject_id"),
+        # The messages page: newest first within a status, paged by id.
+        Index("ix_outbox_messages_status_id", "status", "id"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 
@@ -57,5 +59,8 @@ class OutboxMessage(Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     provider_reference: Mapped[str | None] = mapped_column(String(120))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Set (and committed) just before a channel is called, cleared when the result is recorded:
+    # a row left in `sending` with it set may have reached the provider; without it, it did not.
+    send_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

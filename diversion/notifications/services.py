@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.errors import Conflict, NotFound
 from diversion.extensions import db
 from diversion.notifications.models import Channel, MessageStatus, OutboxMessage
+from diversion.notifications.rules import next_allowed_sms_time
 
 
 def enqueue(
@@ -29,10 +34,13 @@ def enqueue(
     """Write a message to the outbox in the caller's transaction.
 
     The dedupe key is unique: enqueueing the same key again is a no-op and returns None, so a
-    retried request or a re-run sweep never produces a second message.
+    retried request or a re-run sweep never produces a second message. An SMS due in the quiet
+    hours (20:00-08:00 London) is moved to the next 08:00.
     """
     if due_at.tzinfo is None or now.tzinfo is None:
         raise ValueError("due_at and now must be aware datetimes")
+    if channel is Channel.SMS:
+        due_at = next_allowed_sms_time(due_at)  # no SMS between 20:00 and 08:00 London time
     values = {
         "dedupe_key": dedupe_key,
         "channel": channel,
@@ -96,3 +104,72 @@ def count_by_status() -> dict[str, int]:
     counts = {status.value: 0 for status in MessageStatus}
     counts.update({status.value: n for status, n in rows})
     return counts
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[OutboxMessage]
+    next_before: int | None  # the keyset cursor for the next (older) page
+
+
+def list_messages(*, status: MessageStatus | None = None, subject_type: str | None = None,
+                  subject_id: str | None = None, before: int | None = None,
+                  limit: int = 50) -> MessagePage:
+    """Messages newest first, filtered, one keyset page (ids below `before`)."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit + 1)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if subject_type:
+        query = query.where(OutboxMessage.subject_type == subject_type)
+    if subject_id:
+        query = query.where(OutboxMessage.subject_id == subject_id)
+    if before is not None:
+        query = query.where(OutboxMessage.id < before)
+    rows = list(db.session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return MessagePage(items=rows, next_before=rows[-1].id if more and rows else None)
+
+
+def get_message(message_id: int) -> OutboxMessage:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("No such message")
+    return message
+
+
+RESEND_MARK = ":resend:"
+
+
+def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMessage:
+    """Queue a failed message again under the dedupe key `<old>:resend:<n>`, audited.
+
+    Refused when the message has not failed, when it has already been resent and that copy is
+    not itself a failure, or when what it was about has already happened (it expired).
+    """
+    original = get_message(message_id)
+    if original.status is not MessageStatus.FAILED:
+        raise Conflict("Only a failed message can be sent again")
+    if original.expires_at is not None and original.expires_at <= now:
+        raise Conflict("This message is out of date: what it was about has already started")
+    prefix = original.dedupe_key + RESEND_MARK
+    earlier = list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(prefix, autoescape=True))
+    ))
+    copies = [m for m in earlier if RESEND_MARK not in m.dedupe_key[len(prefix):]]
+    if any(m.status is not MessageStatus.FAILED for m in copies):
+        raise Conflict("This message has already been sent again")
+    copy = enqueue(
+        dedupe_key=f"{prefix}{len(copies) + 1}", channel=original.channel,
+        recipient=original.recipient, template=original.template, due_at=now, now=now,
+        context=dict(original.context), subject_type=original.subject_type,
+        subject_id=original.subject_id, expires_at=original.expires_at,
+    )
+    if copy is None:  # a concurrent resend took the key first
+        raise Conflict("This message has already been sent again")
+    record(action="message.resend", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="outbox_message", object_id=original.id,
+           details={"new_message_id": copy.id, "template": original.template,
+                    "subject_type": original.subject_type, "subject_id": original.subject_id})
+    db.session.flush()
+    return copy

@@ -70,3 +70,12 @@ def housekeeping(now: dt.datetime) -> Any:
     from diversion.auth.services import purge_old_sign_in_failures
 
     return {"sign_in_failures_removed": purge_old_sign_in_failures(before=now - dt.timedelta(days=1))}
+
+
+@job("monthly_report", every=dt.timedelta(hours=1),
+     description="on the month's first working day, store last month's report PDFs and "
+                 "email managers a link")
+def monthly_report(now: dt.datetime) -> Any:
+    from diversion.reports.jobs import prepare_monthly
+
+    return prepare_monthly(now=now)

@@ -20,9 +20,21 @@ class AlreadyRunning(RuntimeError):
     """Another scheduler process holds the lock."""
 
 
+def sqlite_lock_path(engine: Engine, instance_path: str) -> Path:
+    """The lock file: beside the database file, so every app using that file shares it."""
+    database = engine.url.database
+    if database in (None, "", ":memory:"):
+        return Path(instance_path) / "memory.scheduler.lock"
+    return Path(database).resolve().with_name(Path(database).name + ".scheduler.lock")
+
+
 @contextmanager
 def scheduler_lock(engine: Engine, instance_path: str) -> Iterator[None]:
-    """Hold the single-scheduler lock for the life of the block, or raise AlreadyRunning."""
+    """Hold the single-scheduler lock for the life of the block, or raise AlreadyRunning.
+
+    Both locks belong to the process: if it dies, the operating system closes the file (flock
+    released) or the connection (advisory lock released), so a crash never leaves a stale lock.
+    """
     if engine.dialect.name == "postgresql":
         connection: Any = engine.connect()
         try:
@@ -32,12 +44,20 @@ def scheduler_lock(engine: Engine, instance_path: str) -> Iterator[None]:
             connection.commit()
             if not got:
                 raise AlreadyRunning("another scheduler holds the PostgreSQL advisory lock")
-            yield
+            try:
+                yield
+            finally:
+                try:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                       {"key": ADVISORY_LOCK_KEY})
+                    connection.commit()
+                except Exception:  # the server session is gone, and the lock with it
+                    connection.invalidate()
         finally:
-            connection.close()  # ending the session releases the advisory lock
+            # Closing returns the connection to the pool; unlocking above matters for that.
+            connection.close()
         return
-    database = engine.url.database or "memory"
-    lock_path = Path(instance_path) / (Path(database).name + ".scheduler.lock")
+    lock_path = sqlite_lock_path(engine, instance_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

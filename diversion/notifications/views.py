@@ -1,0 +1,66 @@
+"""The managers' messages page: what was sent, what failed, and sending a failed one again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from diversion.access import current_actor, roles
+from diversion.auth.models import Role
+from diversion.errors import Conflict
+from diversion.extensions import db
+from diversion.notifications import services
+from diversion.notifications.models import Channel, MessageStatus
+from diversion.timeutils import now_utc
+
+bp = Blueprint("messages", __name__, url_prefix="/messages")
+
+PAGE_SIZE = 50
+
+
+def mask_recipient(channel: Channel, recipient: str) -> str:
+    """Enough of an address to recognise it, not enough to copy it: j•••@example.org, ••••789."""
+    if channel is Channel.EMAIL and "@" in recipient:
+        local, _, domain = recipient.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return "••••" + recipient[-3:]
+
+
+@bp.get("")
+@roles(Role.MANAGER, Role.ADMIN)
+def list_messages() -> Any:
+    status_value = request.args.get("status") or None
+    try:
+        status = MessageStatus(status_value) if status_value else None
+    except ValueError:
+        abort(400)
+    before = request.args.get("before", type=int)
+    subject_type = request.args.get("subject_type") or None
+    subject_id = request.args.get("subject_id") or None
+    page = services.list_messages(status=status, subject_type=subject_type,
+                                  subject_id=subject_id, before=before, limit=PAGE_SIZE)
+    return render_template(
+        "notifications/messages.html", page=page, status=status, statuses=list(MessageStatus),
+        subject_type=subject_type, subject_id=subject_id, before=before,
+        mask_recipient=mask_recipient,
+    )
+
+
+@bp.post("/<int:message_id>/resend")
+@roles(Role.MANAGER, Role.ADMIN)
+def resend(message_id: int) -> Any:
+    try:
+        copy = services.resend_message(message_id=message_id, actor=current_actor(),
+                                       now=now_utc())
+    except Conflict as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"Message {message_id} will be sent again as message {copy.id}", "success")
+    return redirect(url_for("messages.list_messages", **_filters_from(request.form)))
+
+
+def _filters_from(form: Any) -> dict[str, Any]:
+    return {key: form[key] for key in ("status", "subject_type", "subject_id") if form.get(key)}

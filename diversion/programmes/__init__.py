@@ -1,0 +1,1 @@
+"""Programmes (course types) and their settings."""

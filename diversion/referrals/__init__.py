@@ -1,0 +1,1 @@
+"""Police referrals: people, eligibility, the referral lifecycle."""

@@ -1,0 +1,1 @@
+"""Reoffences: later offences recorded for people referred, the data of proven reoffending."""

@@ -1,0 +1,109 @@
+"""Pages for police and managers: record a reoffence, or upload a CSV file of them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+
+from diversion.access import current_actor, roles
+from diversion.auth.models import Role
+from diversion.errors import NotFound, ValidationFailed
+from diversion.extensions import db
+from diversion.forms import attach_errors
+from diversion.reoffences import services
+from diversion.reoffences.forms import ConfirmImportForm, ReoffenceForm, UploadForm
+from diversion.timeutils import now_utc
+
+bp = Blueprint("reoffences", __name__, url_prefix="/reoffences")
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def record_reoffence() -> Any:
+    form = ReoffenceForm()
+    if form.validate_on_submit():
+        data = services.ReoffenceInput(
+            pnc_id=form.pnc_id.data or None, family_name=form.family_name.data or None,
+            given_names=form.given_names.data or None, date_of_birth=form.date_of_birth.data,
+            offence_code=(form.offence_code.data or "").strip().upper(),
+            offence_date=form.offence_date.data, outcome=form.outcome.data or "",
+            outcome_date=form.outcome_date.data,
+            source_reference=(form.source_reference.data or "").strip())
+        try:
+            _, created = services.record_reoffence(data=data, actor=current_actor(),
+                                                   now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        except NotFound as error:
+            db.session.rollback()
+            attach_errors(form, ValidationFailed({error.field or "pnc_id": error.message}))
+        else:
+            db.session.commit()
+            flash("Reoffence recorded" if created else
+                  "This reoffence was already recorded: nothing changed", "success")
+            return redirect(url_for("reoffences.record_reoffence"))
+    return render_template("reoffences/new.html", form=form), 400 if form.errors else 200
+
+
+def _encode(content: bytes) -> str:
+    return base64.b64encode(content).decode("ascii")
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def upload() -> Any:
+    """Upload a file: every row is checked and a preview shown; nothing is written yet."""
+    form = UploadForm()
+    problems: list[services.RowProblem] = []
+    if form.validate_on_submit():
+        file = form.file.data
+        content = file.read() if file else b""
+        if not content:
+            form.file.errors = ["Select a CSV file"]
+        else:
+            try:
+                result = services.import_reoffences(content=content, actor=current_actor(),
+                                                    now=now_utc(), dry_run=True,
+                                                    skip_unmatched=True)
+            except services.ImportFailed as error:
+                problems = error.problems
+                form.file.errors = [f"The file has {len(problems)} problem"
+                                    f"{'' if len(problems) == 1 else 's'}: nothing was imported"]
+            finally:
+                db.session.rollback()
+            if not problems:
+                confirm = ConfirmImportForm(content=_encode(content), skip_unmatched="y")
+                return render_template("reoffences/preview.html", result=result, form=confirm)
+    return render_template("reoffences/import.html", form=form, problems=problems,
+                           columns=services.COLUMNS), 400 if form.file.errors else 200
+
+
+@bp.post("/import/confirm")
+@roles(Role.POLICE, Role.MANAGER)
+def confirm_import() -> Any:
+    """Import the previewed file. It is checked again in full: all or nothing."""
+    form = ConfirmImportForm()
+    try:
+        content = base64.b64decode(form.content.data or "", validate=True)
+    except (binascii.Error, ValueError):
+        content = b""
+    if not form.validate_on_submit() or not content:
+        flash("Upload the file again", "info")
+        return redirect(url_for("reoffences.upload"))
+    try:
+        result = services.import_reoffences(content=content, actor=current_actor(),
+                                            now=now_utc(), skip_unmatched=True)
+    except services.ImportFailed as error:
+        db.session.rollback()
+        return render_template("reoffences/import.html", form=UploadForm(),
+                               problems=error.problems, columns=services.COLUMNS), 400
+    db.session.commit()
+    message = f"Imported {result.imported} reoffence{'' if result.imported == 1 else 's'}"
+    if result.unmatched:
+        message += f"; skipped {len(result.unmatched)} about nobody on record"
+    flash(message, "success")
+    return redirect(url_for("reoffences.upload"))

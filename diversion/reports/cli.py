@@ -1,0 +1,69 @@
+"""`flask --app diversion reports reoffending|outcomes --from --to [--as-of] [--scope]
+--format json|csv|pdf [--output PATH]`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from diversion.errors import ValidationFailed
+from diversion.extensions import db
+from diversion.referrals.services import parse_date
+from diversion.reports.services import REPORTS, produce_report, validate_parameters
+from diversion.timeutils import london_today, now_utc
+
+reports_cli = AppGroup("reports", help="Reports: outcomes and proven reoffending.")
+
+
+def _date(name: str, value: str | None, errors: dict[str, str]) -> dt.date | None:
+    try:
+        return parse_date(value)
+    except ValueError:
+        errors[name] = f"--{name.replace('_', '-')} must be a real date, like 2026-03-27"
+        return None
+
+
+def _report_command(kind: str) -> click.Command:
+    @click.option("--from", "date_from", required=True, help="First referral date, YYYY-MM-DD.")
+    @click.option("--to", "date_to", required=True, help="Last referral date, YYYY-MM-DD.")
+    @click.option("--as-of", "as_of", help="Follow-up measured to this date (default today).")
+    @click.option("--scope", default="any", show_default=True, help="any | programme")
+    @click.option("--format", "fmt", required=True, type=click.Choice(["json", "csv", "pdf"]))
+    @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write to this file instead of standard output.")
+    def command(date_from: str, date_to: str, as_of: str | None, scope: str, fmt: str,
+                output: Path | None) -> None:
+        now = now_utc()
+        errors: dict[str, str] = {}
+        start, end = _date("from", date_from, errors), _date("to", date_to, errors)
+        as_of_date = _date("as_of", as_of, errors)
+        try:
+            parameters = validate_parameters(kind=kind, date_from=start, date_to=end,
+                                             as_of=as_of_date, scope=scope,
+                                             today=london_today(now), errors=errors)
+            produced = produce_report(kind=kind, parameters=parameters, fmt=fmt, actor=None,
+                                      now=now, actor_label="cli")
+        except ValidationFailed as error:
+            db.session.rollback()
+            for name, message in error.errors.items():
+                click.echo(f"{name}: {message}", err=True)
+            sys.exit(1)
+        db.session.commit()
+        content = produced.content or b""
+        if output is not None:
+            output.write_bytes(content)
+            click.echo(f"wrote {output}", err=True)
+        else:
+            sys.stdout.buffer.write(content)
+            sys.stdout.buffer.flush()
+
+    command.__doc__ = f"The {REPORTS[kind].title.lower()} report."
+    return reports_cli.command(kind)(command)
+
+
+for _kind in REPORTS:
+    _report_command(_kind)

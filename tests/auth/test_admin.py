@@ -1,0 +1,203 @@
+"""Administration pages: users, forces, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from diversion.audit.models import AuditEvent
+from diversion.auth.models import ApiToken, Force, Role, User
+from diversion.auth.services import hash_token
+from diversion.extensions import db
+from tests.builders import create_force, create_user
+
+NEW_PASSWORD = "a sensible long passphrase"
+
+
+@pytest.fixture
+def admin(app, login_as):
+    return login_as("admin")
+
+
+def _audit(action: str) -> AuditEvent | None:
+    db.session.expire_all()
+    return db.session.scalar(select(AuditEvent).where(AuditEvent.action == action)
+                             .order_by(AuditEvent.id.desc()))
+
+
+def test_an_administrator_adds_a_police_officer_in_a_force(client, admin):
+    force = create_force("WYP", "West Yorkshire Police")
+    db.session.commit()
+    response = client.post("/admin/users/new", data={
+        "name": "PC Sam Jones", "email": "Sam.Jones@WYP.example", "role": "police",
+        "force": "WYP", "password": NEW_PASSWORD})
+    assert response.status_code == 302
+    user = db.session.scalar(select(User).where(User.email == "sam.jones@wyp.example"))
+    assert user.role is Role.POLICE and user.force_id == force.id
+    event = _audit("user.create")
+    assert event.actor_user_id == admin.id and event.object_id == str(user.id)
+    assert NEW_PASSWORD not in str(event.details)
+    assert "Account created for PC Sam Jones" in client.get("/admin/users").get_data(as_text=True)
+
+
+def test_adding_a_police_officer_without_a_force_shows_an_error_summary(client, admin):
+    response = client.post("/admin/users/new", data={
+        "name": "PC No Force", "email": "noforce@example.test", "role": "police", "force": "",
+        "password": NEW_PASSWORD})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "govuk-error-summary" in page
+    assert "Select the police force this officer belongs to" in page
+    assert page.count("<title>Error:") == 1
+    assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+@pytest.mark.parametrize(("password", "message"), [
+    ("short", "Password must be 12 characters or more"),
+    ("password1234", "Password is too common"),
+])
+def test_a_weak_password_for_a_new_user_is_refused_with_the_reason(client, admin, password, message):
+    response = client.post("/admin/users/new", data={
+        "name": "Weak Password", "email": "weak@example.test", "role": "manager", "force": "",
+        "password": password})
+    assert message in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.email == "weak@example.test")) is None
+
+
+def test_a_duplicate_email_and_blank_fields_are_refused_with_messages(client, admin):
+    response = client.post("/admin/users/new", data={
+        "name": "", "email": admin.email, "role": "manager", "force": "", "password": NEW_PASSWORD})
+    page = response.get_data(as_text=True)
+    assert "Enter the person&#39;s full name" in page or "Enter the person's full name" in page
+    response = client.post("/admin/users/new", data={
+        "name": "Copy", "email": admin.email.upper(), "role": "manager", "force": "",
+        "password": NEW_PASSWORD})
+    assert "An account with this email address already exists" in response.get_data(as_text=True)
+
+
+def test_an_administrator_edits_a_users_details(client, admin):
+    user = create_user("manager", name="Old Name")
+    db.session.commit()
+    page = client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    assert "Old Name" in page
+    response = client.post(f"/admin/users/{user.id}", data={
+        "name": "New Name", "email": user.email, "role": "manager", "force": ""})
+    assert response.status_code == 302
+    db.session.refresh(user)
+    assert user.name == "New Name"
+    assert _audit("user.update").details == {"changed": ["name"]}
+
+
+def test_an_administrator_cannot_remove_their_own_admin_role(client, admin):
+    response = client.post(f"/admin/users/{admin.id}", data={
+        "name": admin.name, "email": admin.email, "role": "manager", "force": ""})
+    assert "You cannot remove your own administrator role" in response.get_data(as_text=True)
+    db.session.refresh(admin)
+    assert admin.role is Role.ADMIN
+
+
+def test_editing_a_user_that_does_not_exist_is_not_found(client, admin):
+    assert client.get("/admin/users/999999").status_code == 404
+
+
+def test_deactivating_and_reactivating_a_user_is_audited(client, admin):
+    user = create_user("facilitator")
+    db.session.commit()
+    client.post(f"/admin/users/{user.id}/active", data={"active": "no"})
+    db.session.refresh(user)
+    assert not user.is_active_account
+    assert _audit("user.deactivate").object_id == str(user.id)
+    page = client.get(f"/admin/users/{user.id}").get_data(as_text=True)
+    assert "Reactivate account" in page
+    client.post(f"/admin/users/{user.id}/active", data={"active": "yes"})
+    db.session.refresh(user)
+    assert user.is_active_account
+    assert _audit("user.activate") is not None
+
+
+def test_an_administrator_cannot_deactivate_themselves(client, admin):
+    response = client.post(f"/admin/users/{admin.id}/active", data={"active": "no"},
+                           follow_redirects=True)
+    assert "You cannot deactivate your own account" in response.get_data(as_text=True)
+    db.session.refresh(admin)
+    assert admin.is_active_account
+
+
+def test_resetting_a_password_is_audited_and_a_weak_one_is_refused(client, admin):
+    user = create_user("manager")
+    db.session.commit()
+    response = client.post(f"/admin/users/{user.id}/password", data={"password": "tooshort"})
+    page = response.get_data(as_text=True)
+    assert "govuk-error-summary" in page and "Password must be 12 characters or more" in page
+    assert _audit("user.password_reset") is None
+    response = client.post(f"/admin/users/{user.id}/password", data={"password": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert _audit("user.password_reset").object_id == str(user.id)
+
+
+def test_an_administrator_adds_a_force_and_a_duplicate_code_is_refused(client, admin):
+    response = client.post("/admin/forces", data={"code": "nyp", "name": "North Yorkshire Police"})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Force.name).where(Force.code == "NYP")) == "North Yorkshire Police"
+    response = client.post("/admin/forces", data={"code": "NYP", "name": "Again"})
+    page = response.get_data(as_text=True)
+    assert "govuk-error-summary" in page and "A force with code NYP already exists" in page
+    response = client.post("/admin/forces", data={"code": "", "name": ""})
+    assert "Enter a force code" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Force)) == 1
+
+
+def _token_on_page(page: str) -> str | None:
+    match = re.search(r'id="new-token">([^<]+)<', page)
+    return match.group(1) if match else None
+
+
+def test_a_new_token_is_shown_once_stored_hashed_and_works(client, admin):
+    officer = create_user("police")
+    db.session.commit()
+    page = client.post("/admin/tokens", data={"user": str(officer.id)}).get_data(as_text=True)
+    clear = _token_on_page(page)
+    assert clear and clear.startswith("dvn_")
+    stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
+    assert stored.token_hash == hash_token(clear) and clear not in stored.token_hash
+    assert clear not in client.get("/admin/tokens").get_data(as_text=True)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {clear}"})
+    assert me.status_code == 200 and me.json["email"] == officer.email
+    assert _audit("token.create") is not None
+
+
+def test_a_revoked_token_gets_401_on_the_api(client, admin):
+    officer = create_user("police")
+    db.session.commit()
+    clear = _token_on_page(client.post("/admin/tokens", data={"user": str(officer.id)})
+                           .get_data(as_text=True))
+    token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == officer.id))
+    response = client.post(f"/admin/tokens/{token_id}/revoke")
+    assert response.status_code == 302
+    assert "Revoked" in client.get("/admin/tokens").get_data(as_text=True)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {clear}"})
+    assert me.status_code == 401
+    assert _audit("token.revoke") is not None
+
+
+def test_creating_a_token_without_choosing_an_account_shows_an_error(client, admin):
+    page = client.post("/admin/tokens", data={"user": ""}).get_data(as_text=True)
+    assert "Select the account the token acts as" in page
+    assert _token_on_page(page) is None
+
+
+def test_revoking_a_token_that_does_not_exist_is_not_found(client, admin):
+    assert client.post("/admin/tokens/999999/revoke").status_code == 404
+
+
+def test_the_audit_log_lists_events_newest_first_and_filters_by_action(client, admin):
+    user = create_user("manager")
+    db.session.commit()
+    client.post(f"/admin/users/{user.id}/active", data={"active": "no"})
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert page.index("user.deactivate") < page.index("auth.sign_in")
+    filtered = client.get("/admin/audit?action=user.").get_data(as_text=True)
+    assert "user.deactivate" in filtered and "auth.sign_in<" not in filtered
+    assert client.get("/admin/audit?before=notanumber").status_code == 200

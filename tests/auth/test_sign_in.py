@@ -1,0 +1,207 @@
+"""Signing in: one message for every refusal, throttling held in the database, fresh sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+
+from diversion.audit.models import AuditEvent
+from diversion.auth.models import SignInFailure, User
+from diversion.auth.passwords import needs_rehash, verify_password
+from diversion.auth.services import SIGN_IN_FAILED, SIGN_IN_THROTTLED, account_key
+from diversion.extensions import db
+from diversion.timeutils import now_utc
+from tests.builders import DEFAULT_PASSWORD, create_user
+from tests.core.apps import separate_app
+
+WRONG = "not the right password at all"
+
+
+def _sign_in(client, email, password=DEFAULT_PASSWORD, address="192.0.2.1"):
+    return client.post("/sign-in", data={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def _audit_actions() -> list[str]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def _failures() -> int:
+    return db.session.scalar(select(func.count()).select_from(SignInFailure)) or 0
+
+
+def test_a_wrong_password_and_an_unknown_account_get_the_same_answer(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    wrong_password = _sign_in(client, user.email, WRONG)
+    unknown = _sign_in(client, "nobody@example.test", WRONG)
+    assert wrong_password.status_code == unknown.status_code == 200
+    for response in (wrong_password, unknown):
+        page = response.get_data(as_text=True)
+        assert SIGN_IN_FAILED in page
+        assert "There is a problem" in page
+    # Nothing else differs either: the pages are the same apart from the echoed email.
+    assert (wrong_password.get_data(as_text=True).replace(user.email, "")
+            == unknown.get_data(as_text=True).replace("nobody@example.test", ""))
+
+
+def test_a_deactivated_account_with_the_right_password_gets_the_same_answer(app, client):
+    user = create_user("manager")
+    user.is_active_account = False
+    db.session.commit()
+    response = _sign_in(client, user.email)
+    assert response.status_code == 200
+    assert SIGN_IN_FAILED in response.get_data(as_text=True)
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_signing_in_goes_to_the_dashboard_and_is_audited(app, client):
+    user = create_user("police")
+    db.session.commit()
+    response = _sign_in(client, user.email)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard"
+    assert client.get("/dashboard").status_code == 200
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.sign_in"))
+    assert event.actor_user_id == user.id
+    assert event.address == "192.0.2.1"
+    db.session.refresh(user)
+    assert user.last_signed_in_at is not None
+
+
+def test_a_failed_sign_in_is_audited_without_the_password(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    _sign_in(client, user.email, WRONG)
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.sign_in_failed"))
+    assert event.object_id == str(user.id)
+    assert event.actor_label == "anonymous"
+    assert WRONG not in str(event.details)
+
+
+def test_the_next_page_is_followed_only_within_the_site(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    response = client.post("/sign-in?next=https://evil.example/x",
+                           data={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.headers["Location"] == "/dashboard"
+    client.post("/sign-out")
+    response = client.post("/sign-in?next=/account/password",
+                           data={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.headers["Location"] == "/account/password"
+
+
+def test_an_empty_form_shows_an_error_for_each_field(app, client):
+    response = client.post("/sign-in", data={"email": "", "password": ""})
+    page = response.get_data(as_text=True)
+    assert "Enter your email address" in page
+    assert "Enter your password" in page
+    assert _failures() == 0
+
+
+def test_five_failures_lock_the_account_from_any_address(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    for attempt in range(5):
+        assert _sign_in(client, user.email, WRONG, address=f"198.51.100.{attempt}").status_code == 200
+    response = _sign_in(client, user.email, address="203.0.113.9")
+    assert response.status_code == 429
+    assert SIGN_IN_THROTTLED in response.get_data(as_text=True)
+    assert client.get("/dashboard").status_code == 302
+    assert "auth.sign_in_throttled" in _audit_actions()
+
+
+def test_four_failures_still_let_the_right_password_in_and_clear_the_count(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    for _ in range(4):
+        _sign_in(client, user.email, WRONG)
+    assert _sign_in(client, user.email).status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(SignInFailure).where(
+        SignInFailure.account_key == account_key(user.email))) == 0
+
+
+def test_twenty_failures_from_one_address_lock_that_address_for_every_account(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    for attempt in range(20):
+        _sign_in(client, f"guess{attempt}@example.test", WRONG, address="198.51.100.7")
+    refused = _sign_in(client, user.email, address="198.51.100.7")
+    assert refused.status_code == 429
+    assert _sign_in(client, user.email, address="198.51.100.8").status_code == 302
+
+
+def test_failures_older_than_fifteen_minutes_do_not_count(app, client):
+    user = create_user("manager")
+    old = now_utc() - dt.timedelta(minutes=16)
+    for _ in range(5):
+        db.session.add(SignInFailure(account_key=account_key(user.email), address="192.0.2.1",
+                                     at=old))
+    db.session.commit()
+    assert _sign_in(client, user.email).status_code == 302
+
+
+def test_the_failure_counts_hold_across_clients_and_app_instances(
+        app, client, database_url, tmp_path):
+    email = create_user("manager").email
+    db.session.commit()
+    for _ in range(3):
+        _sign_in(client, email, WRONG)
+    # This test's session shares the first worker's; end its transaction (SQLite writers take
+    # the lock at BEGIN) as the end of a real request would, so the second worker can write.
+    db.session.rollback()
+    with separate_app(database_url, tmp_path) as second_worker:
+        other = second_worker.test_client()
+        for _ in range(2):
+            _sign_in(other, email, WRONG, address="192.0.2.200")
+        assert _sign_in(other, email, address="192.0.2.201").status_code == 429
+    assert _sign_in(app.test_client(), email).status_code == 429
+    assert _failures() == 5
+
+
+def test_signing_in_starts_a_fresh_session(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    with client.session_transaction() as session:
+        session["planted"] = "by someone before sign-in"
+        session["_user_id"] = "forged"
+    before = client.get_cookie("diversion_session").value
+    _sign_in(client, user.email)
+    after = client.get_cookie("diversion_session").value
+    assert after != before
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"] == user.session_token
+        assert "signed_in_at" in session and "last_seen_at" in session
+
+
+def test_a_signed_in_user_visiting_sign_in_goes_to_the_dashboard(app, client, login_as):
+    login_as("facilitator")
+    response = client.get("/sign-in")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/dashboard"
+
+
+def test_a_hash_made_with_weaker_parameters_is_replaced_on_sign_in(app, client):
+    user = create_user("manager")
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(DEFAULT_PASSWORD)
+    user.password_hash = weak
+    db.session.commit()
+    assert needs_rehash(weak)
+    assert _sign_in(client, user.email).status_code == 302
+    stored = db.session.scalar(select(User.password_hash).where(User.id == user.id))
+    assert stored != weak
+    assert stored.startswith("$argon2id$")
+    assert not needs_rehash(stored)
+    assert verify_password(stored, DEFAULT_PASSWORD)
+
+
+def test_a_current_hash_is_left_alone_on_sign_in(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    original = user.password_hash
+    _sign_in(client, user.email)
+    assert db.session.scalar(select(User.password_hash).where(User.id == user.id)) == original

@@ -1,0 +1,175 @@
+"""Security headers on every response, CSRF on every form, and production-only settings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from diversion import create_app
+from diversion.audit.models import AuditEvent
+from diversion.auth.models import SignInFailure, User
+from diversion.config import ConfigError
+from diversion.extensions import db
+from tests.builders import DEFAULT_PASSWORD, create_token, create_user
+from tests.core.apps import separate_app
+
+
+def _assert_security_headers(response) -> None:
+    csp = response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_every_kind_of_response_carries_the_security_headers(app, client, login_as):
+    token = create_token(create_user("manager"))
+    db.session.commit()
+    anonymous = [
+        client.get("/sign-in"),  # a page
+        client.get("/dashboard"),  # a redirect to sign in
+        client.get("/no-such-page"),  # a 404 page
+        client.get("/static/css/app.css"),  # a static file
+        client.get("/api/v1/me"),  # an API 401
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}),  # API JSON
+        client.get("/api/v1/openapi.json"),
+        client.post("/sign-in", data={"email": "x@example.test", "password": "wrong"}),
+    ]
+    login_as("police")
+    signed_in = [client.get("/dashboard"), client.get("/admin/users")]  # a page and a 403
+    for response in anonymous + signed_in:
+        _assert_security_headers(response)
+        response.close()  # the static file's handle
+
+
+def test_pages_with_personal_data_are_not_cached_but_static_files_are(app, client, login_as):
+    login_as("manager")
+    assert client.get("/dashboard").headers["Cache-Control"] == "no-store"
+    with client.get("/static/css/app.css") as static:
+        assert "no-store" not in static.headers.get("Cache-Control", "")
+
+
+def test_pages_carry_no_inline_script_or_style(app, client, login_as):
+    login_as("admin")
+    for path in ("/sign-in", "/dashboard", "/admin/users", "/admin/users/new", "/admin/tokens"):
+        page = client.get(path).get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
+        assert " style=" not in page, path
+        assert " onclick=" not in page.lower(), path
+
+
+def test_development_sends_no_hsts_and_no_secure_cookie(app, client):
+    user = create_user("manager")
+    db.session.commit()
+    response = client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert "Strict-Transport-Security" not in response.headers
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_production_requires_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIVERSION_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app({"TESTING": True})
+
+
+def test_an_unknown_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("DIVERSION_ENV", "staging")
+    with pytest.raises(ConfigError):
+        create_app({"TESTING": True})
+
+
+def test_production_sends_hsts_and_secure_session_cookies(app, monkeypatch, database_url, tmp_path):
+    email = create_user("manager").email
+    db.session.commit()
+    monkeypatch.setenv("DIVERSION_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a production secret for this test only")
+    with separate_app(database_url, tmp_path) as production:
+        assert production.config["SECRET_KEY"] == "a production secret for this test only"
+        client = production.test_client()
+        page = client.get("/sign-in")
+        assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        response = client.post("/sign-in", data={"email": email, "password": DEFAULT_PASSWORD})
+        assert response.status_code == 302
+        cookie = response.headers["Set-Cookie"]
+        assert "diversion_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+        _assert_security_headers(response)
+
+
+def _csrf_token(page: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def csrf_on(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_a_sign_in_without_a_csrf_token_is_refused_and_writes_nothing(app, client, csrf_on):
+    user = create_user("manager")
+    db.session.commit()
+    audit_rows = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    response = client.post("/sign-in", data={"email": user.email, "password": "wrong password!"})
+    assert response.status_code == 400
+    assert "The page you submitted had expired" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(SignInFailure)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
+
+
+def test_a_sign_in_with_the_token_from_the_page_works(app, client, csrf_on):
+    user = create_user("manager")
+    db.session.commit()
+    token = _csrf_token(client.get("/sign-in").get_data(as_text=True))
+    response = client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD,
+                                             "csrf_token": token})
+    assert response.status_code == 302
+
+
+def test_an_admin_form_without_a_token_changes_nothing_and_with_one_it_works(
+        app, client, csrf_on):
+    admin = create_user("admin")
+    target = create_user("manager")
+    db.session.commit()
+    token = _csrf_token(client.get("/sign-in").get_data(as_text=True))
+    client.post("/sign-in", data={"email": admin.email, "password": DEFAULT_PASSWORD,
+                                  "csrf_token": token})
+    refused = client.post(f"/admin/users/{target.id}/active", data={"active": "no"})
+    assert refused.status_code == 400
+    forged = client.post(f"/admin/users/{target.id}/active",
+                         data={"active": "no", "csrf_token": "forged"})
+    assert forged.status_code == 400
+    db.session.refresh(target)
+    assert target.is_active_account
+    page = client.get(f"/admin/users/{target.id}").get_data(as_text=True)
+    accepted = client.post(f"/admin/users/{target.id}/active",
+                           data={"active": "no", "csrf_token": _csrf_token(page)})
+    assert accepted.status_code == 302
+    db.session.refresh(target)
+    assert not target.is_active_account
+
+
+def test_sign_out_needs_a_csrf_token(app, client, csrf_on):
+    user = create_user("manager")
+    db.session.commit()
+    token = _csrf_token(client.get("/sign-in").get_data(as_text=True))
+    client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD,
+                                  "csrf_token": token})
+    assert client.post("/sign-out").status_code == 400
+    assert client.get("/dashboard").status_code == 200
+    assert db.session.scalar(select(User.session_token).where(User.id == user.id)) == \
+        user.session_token
+
+
+def test_the_api_needs_no_csrf_token(app, client, csrf_on):
+    token = create_token(create_user("manager"))
+    db.session.commit()
+    response = client.post("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 405  # reached routing, not refused for a missing CSRF token
