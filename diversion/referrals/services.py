@@ -12,7 +12,7 @@ flush and never commit; they raise DomainErrors (diversion.errors) with messages
   CSV column names), IneligibleReferral (422, `.results`, `.extra["eligibility"]`), Conflict
   (409, crime reference already used in that force). Data with `outcome` is a historical
   record: validated, not checked for eligibility, closed at once without notices, no PIN
-  (pin is "").
+  (pin is ""). `issue_pin=False` (bulk imports) also leaves it without a PIN until reissued.
 - `referral_input_from_row(row) -> ReferralInput`: CSV/text values parsed (dates YYYY-MM-DD or
   DD/MM/YYYY, yes/no); ValidationFailed keyed by column.
 - `get_referral_for(reference=, actor=, now=) -> Referral`: scoped (police: own force;
@@ -531,10 +531,12 @@ def _fill_blanks(person: Person, data: ReferralInput, *, actor: User | None,
 
 
 def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime,
-                    person_id: int | None = None, new_person: bool = False) -> CreatedReferral:
+                    person_id: int | None = None, new_person: bool = False,
+                    issue_pin: bool = True) -> CreatedReferral:
     """Validate, check eligibility, link or create the person, and create the referral.
 
-    Nothing is written unless the referral is created.
+    Nothing is written unless the referral is created. `issue_pin=False` (bulk imports, where
+    no PIN could be shown) leaves the referral without a PIN until one is reissued.
     """
     today = london_today(now)
     clean = _validate(data, actor=actor, today=today)
@@ -563,7 +565,7 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
     else:
         _fill_blanks(person, data, actor=actor, now=now)
     # A historical record is closed: it gets no PIN (and skips the slow hash on big imports).
-    pin = "" if clean.outcome is not None else new_pin()
+    pin = "" if clean.outcome is not None or not issue_pin else new_pin()
     referral = Referral(
         reference=new_reference(), pin_hash=hash_password(pin) if pin else NO_PIN,
         pin_issued_at=now,

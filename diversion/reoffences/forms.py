@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from diversion.reoffences.models import ReoffenceOutcome
@@ -23,7 +24,7 @@ class ReoffenceForm(FlaskForm):
         description="For example, SOA2003-S51A")
     offence_date = DatePartsField("Offence date", required=True)
     outcome = RadioField("Outcome", validators=[InputRequired("Select the outcome")],
-                         choices=[(o.value, o.label) for o in ReoffenceOutcome])
+                         choices=[SelectChoice(o.value, o.label) for o in ReoffenceOutcome])
     outcome_date = DatePartsField("Outcome date",
                                   description="Needed for a conviction or a caution")
     source_reference = StringField("Source reference", validators=[

@@ -353,9 +353,9 @@ def import_reoffences(*, content: bytes, actor: User | None, now: dt.datetime,
     existing: dict[str, int] = {}
     references = sorted(counts)
     for chunk in _chunks(references):
-        existing.update(db.session.execute(
+        existing.update((reference, person_id) for reference, person_id in db.session.execute(
             select(Reoffence.source_reference, Reoffence.person_id)
-            .where(Reoffence.source_reference.in_(chunk))).tuples())
+            .where(Reoffence.source_reference.in_(chunk))))
 
     people = _People([row for _, row in clean], actor)
     seen: set[str] = set()

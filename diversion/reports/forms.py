@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField
+from wtforms.fields.choices import SelectChoice
 
 from diversion.scheduling.forms import DatePartsField
 
@@ -19,7 +20,8 @@ class ReportFilterForm(FlaskForm):
     as_of = DatePartsField("As of", description="Reoffences recorded up to this date count. "
                                                 "Leave blank for today")
     scope = RadioField("Offences counted", default="any", choices=[
-        ("any", "Any offence"), ("programme", "Only offences the programme accepts")])
+        SelectChoice("any", "Any offence"),
+        SelectChoice("programme", "Only offences the programme accepts")])
 
 
 class JusticeDataLabForm(FlaskForm):
@@ -27,6 +29,6 @@ class JusticeDataLabForm(FlaskForm):
                                description="The first referral date of the cohort")
     date_to = DatePartsField("To", required=True, description="The last referral date")
     group = RadioField("Who to include", default="all", choices=[
-        ("all", "Everyone who completed or did not complete"),
-        ("completed", "Only those who completed"),
-        ("not_completed", "Only those who did not complete")])
+        SelectChoice("all", "Everyone who completed or did not complete"),
+        SelectChoice("completed", "Only those who completed"),
+        SelectChoice("not_completed", "Only those who did not complete")])
