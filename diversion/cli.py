@@ -151,3 +151,9 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(reoffences_cli)
     app.cli.add_command(reports_cli)
+    from diversion.referrals.cli import referrals_cli
+
+    app.cli.add_command(referrals_cli)
+    from diversion.bookings.cli import sessions_cli
+
+    app.cli.add_command(sessions_cli)

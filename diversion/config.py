@@ -39,6 +39,13 @@ class Settings:
     notify_email_template_id: str | None = None
     notify_sms_template_id: str | None = None
     smtp_timeout_seconds: float = 10.0
+    # Where people reach the service: used for links in emails (never taken from a request).
+    base_url: str = "http://127.0.0.1:5000"
+    # The programme team's phone number, printed on offer letters and pages.
+    booking_phone: str = "0113 496 0000"
+    # How many reverse proxies in front of the app set X-Forwarded-For (0: none). Without it,
+    # behind a proxy every sign-in would seem to come from one address and share one throttle.
+    trusted_proxies: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -68,6 +75,15 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         smtp_port = int(environ.get("DIVERSION_SMTP_PORT", "25"))
     except ValueError as exc:
         raise ConfigError("DIVERSION_SMTP_PORT must be a number") from exc
+    try:
+        trusted_proxies = int(environ.get("DIVERSION_TRUSTED_PROXIES", "0"))
+    except ValueError as exc:
+        raise ConfigError("DIVERSION_TRUSTED_PROXIES must be a whole number") from exc
+    if trusted_proxies < 0:
+        raise ConfigError("DIVERSION_TRUSTED_PROXIES must not be negative")
+    base_url = environ.get("DIVERSION_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError("DIVERSION_BASE_URL must start with http:// or https://")
     return Settings(
         env=env,
         database_url=_normalise_database_url(environ.get("DATABASE_URL") or default_db),
@@ -86,6 +102,9 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         ),
         notify_email_template_id=environ.get("DIVERSION_NOTIFY_EMAIL_TEMPLATE_ID") or None,
         notify_sms_template_id=environ.get("DIVERSION_NOTIFY_SMS_TEMPLATE_ID") or None,
+        base_url=base_url,
+        booking_phone=environ.get("DIVERSION_BOOKING_PHONE", "0113 496 0000"),
+        trusted_proxies=trusted_proxies,
     )
 
 
@@ -119,4 +138,6 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": 5,
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": 20,
         "SIGN_IN_FAILURE_WINDOW_SECONDS": 15 * 60,
+        "DIVERSION_BASE_URL": settings.base_url,
+        "DIVERSION_BOOKING_PHONE": settings.booking_phone,
     }

@@ -14,6 +14,9 @@ DEMO_USERS = [
     (Role.MANAGER, "manager@diversion.example", "Morgan Manager"),
     (Role.FACILITATOR, "facilitator@diversion.example", "Frankie Facilitator"),
     (Role.POLICE, "officer@wyp.police.example", "PC Priya Patel"),
+    # Two more facilitators, who ran the two years of past sessions (diversion/reports/demo.py).
+    (Role.FACILITATOR, "jo.coursewell@diversion.example", "Jo Coursewell"),
+    (Role.FACILITATOR, "sam.sessionby@diversion.example", "Sam Sessionby"),
 ]
 
 
@@ -40,4 +43,20 @@ def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
     from diversion.scheduling.demo import load_demo_sessions
 
     load_demo_sessions(now=now)
+    from diversion.bookings.demo import load_demo_bookings
+
+    load_demo_bookings(now=now)
+    if officer is not None and manager is not None:
+        from diversion.attendance.demo import load_demo_registers
+        from diversion.referrals.demo import ensure_demo_programme
+
+        load_demo_registers(force=force, officer=officer, manager=manager,
+                            programme=ensure_demo_programme(now=now), now=now)
+        from diversion.reports.demo import load_demo_history
+
+        load_demo_history(force=force, officer=officer, manager=manager,
+                          programme=ensure_demo_programme(now=now), now=now)
+    from diversion.notifications.demo import load_demo_messages
+
+    load_demo_messages(now=now)
     return logins

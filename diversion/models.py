@@ -1,15 +1,22 @@
 """Imports every feature's models so the metadata (and Alembic) sees all tables."""
 
+from diversion.attendance.models import Register, RegisterChange, RegisterEntry
 from diversion.audit.models import AuditEvent
 from diversion.auth.models import ApiToken, Force, SignInFailure, User
-from diversion.notifications.models import OutboxMessage
+from diversion.bookings.models import Booking, FeeWaiver, Payment, WaitingListEntry
+from diversion.notifications.models import BookingReminderState, OutboxMessage, ReminderPlanItem
 from diversion.programmes.models import Programme
-from diversion.referrals.models import Person, Referral, ReferralEvent
+from diversion.referrals.models import Person, Referral, ReferralDraft, ReferralEvent
 from diversion.reoffences.models import Reoffence
 from diversion.reports.models import ArchivedReport
 from diversion.scheduling.models import CalendarFeed, CourseSession, Venue
+from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
 
-__all__ = ["ArchivedReport", "Reoffence",
+__all__ = ["Register", "RegisterChange", "RegisterEntry",
+           "PersonSession", "SelfServiceFailure", "SelfServiceLock",
+           "Booking", "FeeWaiver", "Payment", "WaitingListEntry",
+           "ArchivedReport", "Reoffence",
+           "BookingReminderState", "ReminderPlanItem",
            "ApiToken", "AuditEvent", "Force", "OutboxMessage", "SignInFailure", "User",
-           "Programme", "Person", "Referral", "ReferralEvent",
+           "Programme", "Person", "Referral", "ReferralDraft", "ReferralEvent",
            "CalendarFeed", "CourseSession", "Venue"]

@@ -7,9 +7,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from diversion.auth.models import Force, User
+from diversion.bookings.services import count_bookings_by_status
 from diversion.extensions import db
 from diversion.notifications.services import count_by_status
 from diversion.referrals.services import count_people, count_referrals_by_status
+from diversion.reoffences.services import count_reoffences_by_outcome
 from diversion.scheduling.services import count_sessions_by_status
 
 
@@ -25,6 +27,8 @@ def collect_stats() -> dict[str, Any]:
         "users": users_by_role,
         "messages": count_by_status(),
         "sessions": count_sessions_by_status(),
+        "bookings": count_bookings_by_status(),
         "people": count_people(),
         "referrals": count_referrals_by_status(),
+        "reoffences": count_reoffences_by_outcome(),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 from flask import (
@@ -30,6 +31,26 @@ from diversion.timeutils import format_london, now_utc
 
 log = logging.getLogger(__name__)
 
+class QueryStringFilter(logging.Filter):
+    """Drops the query string from request lines (`GET /referrals?q=Smith HTTP/1.1`): search
+    boxes put names in URLs, and personal data never goes in logs."""
+
+    _QUERY = re.compile(r"\?[^\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._QUERY.sub("", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _hide_query_strings_in_request_logs() -> None:
+    """The development server (werkzeug) logs every request line; keep the query out."""
+    logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, QueryStringFilter) for f in logger.filters):
+        logger.addFilter(QueryStringFilter())
+
+
 SESSION_SIGNED_IN_AT = "signed_in_at"
 SESSION_LAST_SEEN_AT = "last_seen_at"
 
@@ -43,6 +64,7 @@ def init_web(app: Flask) -> None:
     login_manager.user_loader(_load_user)
 
     access.init_app(app, web_user=_web_user, api_user=_api_user, on_anonymous=_send_to_sign_in)
+    _hide_query_strings_in_request_logs()
     app.before_request(_enforce_session_timeouts)
     app.after_request(_security_headers)
     _register_error_handlers(app)
@@ -62,11 +84,29 @@ def init_web(app: Flask) -> None:
 
     app.register_blueprint(sessions_bp)
     app.register_blueprint(venues_bp)
+    from diversion.bookings.views import bp as bookings_bp
+
+    app.register_blueprint(bookings_bp)
     from diversion.reoffences.views import bp as reoffences_bp
     from diversion.reports.views import bp as reports_bp
 
     app.register_blueprint(reoffences_bp)
     app.register_blueprint(reports_bp)
+    from diversion.referrals.views import bp as referrals_bp
+
+    app.register_blueprint(referrals_bp)
+    from diversion.referrals.upload_views import bp as referral_imports_bp
+
+    app.register_blueprint(referral_imports_bp)
+    from diversion.selfservice.views import bp as selfservice_bp
+
+    app.register_blueprint(selfservice_bp)
+    from diversion.attendance.views import bp as attendance_bp
+
+    app.register_blueprint(attendance_bp)
+    from diversion.notifications.reminder_views import bp as reminder_plans_bp
+
+    app.register_blueprint(reminder_plans_bp)
 
     assets_folder = app.static_folder + "/govuk/assets" if app.static_folder else "static"
 
@@ -262,32 +302,47 @@ def format_pounds(pence: int | None) -> str:
 
 NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Dashboard", "core.dashboard", (Role.POLICE, Role.FACILITATOR, Role.MANAGER, Role.ADMIN)),
+    ("Referrals", "referrals.list_referrals", (Role.POLICE, Role.MANAGER)),
+    ("Refer someone", "referrals.new_referral", (Role.POLICE,)),
     ("Users", "admin.list_users", (Role.ADMIN,)),
     ("Forces", "admin.list_forces", (Role.ADMIN,)),
     ("API tokens", "admin.list_tokens", (Role.ADMIN,)),
     ("Audit log", "admin.audit_log", (Role.ADMIN,)),
     ("Messages", "messages.list_messages", (Role.MANAGER, Role.ADMIN)),
+    ("Reminder plans", "reminder_plans.list_plans", (Role.MANAGER,)),
     ("Programmes", "programmes.list_programmes", (Role.ADMIN,)),
     ("Sessions", "sessions.list_sessions", (Role.MANAGER,)),
     ("Venues", "venues.list_venues", (Role.MANAGER,)),
     ("My sessions", "sessions.my_sessions", (Role.FACILITATOR,)),
+    ("Registers", "attendance.today", (Role.FACILITATOR, Role.MANAGER)),
     ("Reports", "reports.index", (Role.MANAGER,)),
     ("Reoffences", "reoffences.record_reoffence", (Role.POLICE, Role.MANAGER)),
 ]
 
 
+# Pages (by endpoint, or by blueprint) that belong under a menu item other than their
+# blueprint's first one.
+NAVIGATION_SECTIONS = {
+    "referral_imports": "referrals.list_referrals",
+    "referrals.choose_person": "referrals.new_referral",
+    "referrals.check_referral": "referrals.new_referral",
+}
+
+
 def navigation_for(user: User | None) -> list[dict[str, Any]]:
-    """The service navigation items this user may follow, the current one marked."""
+    """The service navigation items this user may follow, one of them marked current: the
+    page's own item, else the item its section names, else its blueprint's first item."""
     if user is None:
         return []
-    items = []
-    for text, endpoint, allowed in NAVIGATION:
-        if user.role not in allowed:
-            continue
-        items.append({
-            "text": text,
-            "href": url_for(endpoint),
-            "active": request.endpoint == endpoint
-            or (request.endpoint or "").split(".")[0] == endpoint.split(".")[0] != "core",
-        })
-    return items
+    visible = [(text, endpoint) for text, endpoint, allowed in NAVIGATION if user.role in allowed]
+    endpoints = [endpoint for _, endpoint in visible]
+    page = request.endpoint or ""
+    blueprint = page.split(".")[0]
+    current = page if page in endpoints else None
+    if current is None:
+        named = NAVIGATION_SECTIONS.get(page) or NAVIGATION_SECTIONS.get(blueprint)
+        current = named if named in endpoints else None
+    if current is None and blueprint != "core":
+        current = next((e for e in endpoints if e.split(".")[0] == blueprint), None)
+    return [{"text": text, "href": url_for(endpoint), "active": endpoint == current}
+            for text, endpoint in visible]

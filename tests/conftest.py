@@ -25,8 +25,28 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("DIVERSION_TEST_DATABASE_URL")
     if url:
-        return url
+        return _database_for_this_worker(url)
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+def _database_for_this_worker(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database beside the given one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url.replace("postgresql://", "postgresql+psycopg://"))
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).scalar()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def make_app(database_url: str, instance_path: Path, **overrides: object) -> Flask:
@@ -70,7 +90,7 @@ def migrated_app(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
             with db.engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA public CASCADE"))
                 connection.execute(text("CREATE SCHEMA public"))
-        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
     yield app
     with app.app_context():
         db.engine.dispose()

@@ -58,4 +58,11 @@ def me() -> Any:
 
 
 # Each module registers its endpoints on bp.
-from diversion.api import reoffences, reports, scheduling  # noqa: E402, F401
+from diversion.api import (  # noqa: E402, F401
+    attendance,
+    bookings,
+    referrals,
+    reoffences,
+    reports,
+    scheduling,
+)

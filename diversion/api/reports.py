@@ -20,8 +20,9 @@ from diversion.timeutils import london_today, now_utc
 class ReportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: str = Field(alias="from", description="First referral date, YYYY-MM-DD")
-    to: str = Field(description="Last referral date, YYYY-MM-DD")
+    from_: str = Field(alias="from", description="First referral (attendance: session) date, "
+                                                  "YYYY-MM-DD")
+    to: str = Field(description="Last referral (attendance: session) date, YYYY-MM-DD")
     as_of: str | None = Field(default=None, description="Default today (reoffending)")
     scope: str | None = Field(default=None, description="any | programme (reoffending)")
 
@@ -60,3 +61,11 @@ def reoffending_report() -> Any:
 def outcomes_report() -> Any:
     return _report("outcomes")
 
+
+
+@bp.get("/reports/attendance")
+@roles(Role.MANAGER)
+@operation("Attendance: sessions' registers by month, programme, venue, facilitator",
+           query=ReportQuery, responses={200: None, 422: None}, tags=("reports",))
+def attendance_report() -> Any:
+    return _report("attendance")

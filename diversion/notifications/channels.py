@@ -50,6 +50,7 @@ class PermanentFailure(Exception):
 
 class Channel(Protocol):
     name: str
+    attaches_files: bool  # can deliver Rendered.attachments (the dispatcher renders them only then)
 
     def send(self, *, recipient: str, message: Rendered, reference: str) -> SendResult: ...
 
@@ -67,6 +68,7 @@ class LogChannel:
     """Writes that a message was sent, without the recipient or the content (personal data)."""
 
     name = "log"
+    attaches_files = True  # stands in for email in development and tests
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, Rendered, str]] = []
@@ -81,6 +83,7 @@ class SMTPChannel:
     """Email through an SMTP server: multipart text and HTML, attachments, optional STARTTLS."""
 
     name = "smtp"
+    attaches_files = True
 
     def __init__(self, *, host: str, port: int, mail_from: str, username: str | None = None,
                  password: str | None = None, starttls: bool = False, timeout: float = 10.0,
@@ -160,6 +163,9 @@ class NotifyChannel:
     """
 
     name = "notify"
+    # Notify's email API takes files only as links placed by `prepare_upload` into a template
+    # placeholder; our one generic template has none, so messages say how to ask instead.
+    attaches_files = False
 
     def __init__(self, *, kind: str, api_key: str, base_url: str, template_id: str,
                  timeout: float = 10.0) -> None:

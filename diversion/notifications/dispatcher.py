@@ -10,9 +10,10 @@ import datetime as dt
 import logging
 import random
 from dataclasses import dataclass
+from typing import Any
 
-from flask import current_app, render_template
-from jinja2 import TemplateNotFound
+from flask import current_app
+from jinja2 import Environment, StrictUndefined, TemplateNotFound
 from sqlalchemy import select, update
 
 from diversion.config import ConfigError, Settings
@@ -98,28 +99,85 @@ class IndiscreetMessage(ValueError):
     """A subject line or SMS would name the offence."""
 
 
-def render_message(message: OutboxMessage) -> Rendered:
-    """Render templates/messages/<template>.{txt,subject.txt,html}; attach `ics` as invite.ics."""
+def message_environment() -> Environment:
+    """The app's Jinja environment, but strict: a variable missing from a message's context is
+    an error (the message fails for review) rather than a blank in a letter to a person."""
+    environment: Environment | None = current_app.extensions.get("diversion_message_jinja")
+    if environment is None or environment.loader is not current_app.jinja_env.loader:
+        environment = current_app.jinja_env.overlay(undefined=StrictUndefined)
+        current_app.extensions["diversion_message_jinja"] = environment
+    return environment
+
+
+def render_message(message: OutboxMessage, *,
+                   attach_files_at: dt.datetime | None = None) -> Rendered:
+    """Render templates/messages/<template>.{txt,subject.txt,html}; attach `ics` as invite.ics.
+
+    An email whose template has no .html part gets its text as simple HTML paragraphs
+    (messages/_text.html), so every email has both parts and the wording lives in one file.
+    A context `attachment` (a file the dispatcher makes, such as the completion certificate) is
+    made only for an email whose channel can carry it (`attach_files_at`, the time it is made);
+    the template learns whether it went through `has_attachment`, so it can say so, or say how
+    to ask for the file instead.
+    """
+    environment = message_environment()
     base = f"messages/{message.template}"
     context = dict(message.context)
-    text = render_template(f"{base}.txt", **context).strip() + "\n"
+    made: Attachment | None = None
+    if "attachment" in context:
+        if attach_files_at is not None and message.channel is ChannelKind.EMAIL:
+            made = _make_attachment(context["attachment"], message_id=message.id,
+                                    now=attach_files_at)
+        context["has_attachment"] = made is not None
+    text = environment.get_template(f"{base}.txt").render(**context).strip() + "\n"
     if message.channel is ChannelKind.SMS:
         _check_discreet(text, "SMS")
         return Rendered(subject=None, text=text)
-    subject = " ".join(render_template(f"{base}.subject.txt", **context).split())
+    subject = " ".join(environment.get_template(f"{base}.subject.txt").render(**context).split())
     _check_discreet(subject, "subject line")
-    html = None
     try:
-        current_app.jinja_env.get_template(f"{base}.html")
+        html_template = environment.get_template(f"{base}.html")
     except TemplateNotFound:
-        pass
+        html = environment.get_template("messages/_text.html").render(
+            subject=subject, paragraphs=_paragraphs(text))
     else:
-        html = render_template(f"{base}.html", subject=subject, **context)
+        html = html_template.render(subject=subject, **context)
     attachments: tuple[Attachment, ...] = ()
     if context.get("ics"):
         attachments = (Attachment("invite.ics", "text/calendar",
                                   str(context["ics"]).encode("utf-8")),)
+    if made is not None:
+        attachments += (made,)
     return Rendered(subject=subject, text=text, html=html, attachments=attachments)
+
+
+def _make_attachment(spec: Any, *, message_id: int | None, now: dt.datetime) -> Attachment | None:
+    """The file a message's `attachment` names, or None when it cannot be made (the message
+    then goes without it and tells the person how to ask). An unknown kind is an error."""
+    # Imported here: attendance enqueues messages, so importing it at the top would be circular.
+    from diversion.attendance.certificates import certificate_filename, render_certificate
+    from diversion.attendance.services import NoCertificate
+    from diversion.referrals.models import Referral
+
+    if not isinstance(spec, dict) or spec.get("kind") != "completion_certificate":
+        raise ValueError("the message names an attachment of an unknown kind")
+    referral = db.session.scalar(select(Referral).where(Referral.reference == spec["reference"]))
+    if referral is None:
+        log.warning("message %s: no referral for its certificate; sent without it", message_id)
+        return None
+    try:
+        content = render_certificate(referral, now=now)
+    except NoCertificate:
+        log.warning("message %s: the referral has no certificate; sent without it", message_id)
+        return None
+    return Attachment(certificate_filename(referral), "application/pdf", content)
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Blank-line separated paragraphs of a text part, each a list of its lines."""
+    blocks = (block.strip() for block in text.replace("\r\n", "\n").split("\n\n"))
+    return [[line.strip() for line in block.splitlines() if line.strip()]
+            for block in blocks if block]
 
 
 def _check_discreet(text: str, what: str) -> None:
@@ -190,8 +248,10 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
         summary.deferred += 1
         db.session.commit()
         return
+    channel = channels[message.channel]
     try:
-        rendered = render_message(message)
+        rendered = render_message(
+            message, attach_files_at=now if getattr(channel, "attaches_files", False) else None)
     except Exception as exc:  # a broken or indiscreet template will not mend itself on retry
         log.exception("message %s could not be rendered", message.id)
         detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__
@@ -199,7 +259,6 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
                                         permanent=True, rng=rng))
         db.session.commit()
         return
-    channel = channels[message.channel]
     reference = str(message.id)
     if message.attempts > 0 and isinstance(channel, SupportsLookup):
         # An earlier attempt may have reached the provider before failing (a timeout): ask.

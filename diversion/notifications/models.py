@@ -6,7 +6,18 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from diversion.auth.models import enum_column
@@ -64,3 +75,51 @@ class OutboxMessage(Model):
     send_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ReminderKind(enum.StrEnum):
+    """The messages of a programme's reminder plan that this feature sends itself."""
+
+    FIRST_REMINDER = "first_reminder"
+    FINAL_REMINDER = "final_reminder"
+    JOINING_DETAILS = "joining_details"
+    DEADLINE_APPROACHING = "deadline_approaching"
+    OFFER_WITHDRAWN = "offer_withdrawn"
+
+
+class ReminderPlanItem(Model):
+    """One line of a programme's reminder plan; a programme without rows uses the default plan."""
+
+    __tablename__ = "reminder_plan_items"
+    __table_args__ = (
+        UniqueConstraint("programme_id", "kind", name="uq_reminder_plan_items_programme_kind"),
+        CheckConstraint("offset_days >= 0 AND offset_days <= 60", name="offset_days_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id", ondelete="CASCADE"))
+    kind: Mapped[ReminderKind] = mapped_column(enum_column(ReminderKind, "reminder_kind"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    offset_days: Mapped[int] = mapped_column(Integer, default=0)
+    # London wall-clock time; empty means "offset_days x 24 hours before the start".
+    time_of_day: Mapped[dt.time | None] = mapped_column(Time)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class BookingReminderState(Model):
+    """Which session start a booking's reminders were last planned for.
+
+    The planning sweep picks up bookings with no row, or whose session has since moved, so a
+    booking whose reminders were all skipped (booked late, or no address) is not planned again
+    every five minutes. `note` records why nothing was planned, e.g. no email or mobile.
+    """
+
+    __tablename__ = "booking_reminder_states"
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True)
+    planned_for_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    planned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    planned_count: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(String(200))

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -97,6 +97,27 @@ def list_messages_for(*, subject_type: str, subject_id: Any) -> list[OutboxMessa
     ))
 
 
+def about_referral(referral_id: Any) -> ColumnElement[bool]:
+    """Messages about a referral or about any of its bookings (reminders and booking notices
+    are about the booking), as one condition: one query however many bookings there were."""
+    from diversion.bookings.models import Booking
+
+    bookings = select(cast(Booking.id, String)).where(Booking.referral_id == int(referral_id))
+    return or_(
+        and_(OutboxMessage.subject_type == "referral",
+             OutboxMessage.subject_id == str(referral_id)),
+        and_(OutboxMessage.subject_type == "booking", OutboxMessage.subject_id.in_(bookings)),
+    )
+
+
+def count_for_referral(referral_id: int) -> dict[str, int]:
+    """How many messages about a referral and its bookings are in each status (one query)."""
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).where(about_referral(referral_id))
+        .group_by(OutboxMessage.status))
+    return {status.value: n for status, n in rows}
+
+
 def count_by_status() -> dict[str, int]:
     rows = db.session.execute(
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
@@ -119,10 +140,13 @@ def list_messages(*, status: MessageStatus | None = None, subject_type: str | No
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit + 1)
     if status is not None:
         query = query.where(OutboxMessage.status == status)
-    if subject_type:
-        query = query.where(OutboxMessage.subject_type == subject_type)
-    if subject_id:
-        query = query.where(OutboxMessage.subject_id == subject_id)
+    if subject_type == "referral" and subject_id:
+        query = query.where(about_referral(subject_id))
+    else:
+        if subject_type:
+            query = query.where(OutboxMessage.subject_type == subject_type)
+        if subject_id:
+            query = query.where(OutboxMessage.subject_id == subject_id)
     if before is not None:
         query = query.where(OutboxMessage.id < before)
     rows = list(db.session.scalars(query))

@@ -38,6 +38,8 @@ def list_messages() -> Any:
     before = request.args.get("before", type=int)
     subject_type = request.args.get("subject_type") or None
     subject_id = request.args.get("subject_id") or None
+    if subject_type == "referral" and subject_id and not subject_id.isdigit():
+        abort(400)
     page = services.list_messages(status=status, subject_type=subject_type,
                                   subject_id=subject_id, before=before, limit=PAGE_SIZE)
     return render_template(
@@ -64,3 +66,9 @@ def resend(message_id: int) -> Any:
 
 def _filters_from(form: Any) -> dict[str, Any]:
     return {key: form[key] for key in ("status", "subject_type", "subject_id") if form.get(key)}
+
+
+@bp.app_template_global()
+def referral_message_counts(referral_id: int) -> dict[str, int]:
+    """For the referral page (managers): its messages and its bookings' messages by status."""
+    return services.count_for_referral(referral_id)

@@ -4,16 +4,21 @@
 (ReferralEvent) and an audit row; a move from an open to a terminal state also puts a notice to
 the referring officer in the outbox (not for historical imports, whose outcome is long known).
 Other features may react to moves with `on_transition` (e.g. scheduling cancels reminders).
+`transition_many` makes one move for many referrals at once with bulk writes (auto-allocation);
+a listener may register a batch variant with `on_transitions`, else it is called once per move.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from diversion.audit.models import AuditCategory
+from sqlalchemy import Table, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
 from diversion.errors import InvalidTransition
 from diversion.extensions import db
@@ -97,11 +102,25 @@ class Moved:
 _listeners: list[Callable[[Moved], None]] = []
 
 
+_batch_listeners: dict[Callable[[Moved], None], Callable[[Sequence[Moved]], None]] = {}
+
+
 def on_transition(listener: Callable[[Moved], None]) -> Callable[[Moved], None]:
     """Register a function called (in the same transaction) after every move."""
     if listener not in _listeners:
         _listeners.append(listener)
     return listener
+
+
+def on_transitions(single: Callable[[Moved], None]) -> Callable[
+        [Callable[[Sequence[Moved]], None]], Callable[[Sequence[Moved]], None]]:
+    """Register the batch variant of a listener: `transition_many` calls it once with every
+    move instead of calling `single` once per move. It must do what `single` would."""
+    def register(batch: Callable[[Sequence[Moved]], None]) -> Callable[[Sequence[Moved]], None]:
+        on_transition(single)
+        _batch_listeners[single] = batch
+        return batch
+    return register
 
 
 def allowed_events(status: ReferralStatus) -> list[ReferralEventType]:
@@ -132,6 +151,26 @@ def start(referral: Referral, *, actor: Any, now: dt.datetime) -> ReferralEvent:
                     actor=actor, now=now, reason=None)
 
 
+def tells_officer(from_status: ReferralStatus, to_status: ReferralStatus,
+                  event: ReferralEventType) -> bool:
+    """Whether a move sends the referring officer a notice: only open -> terminal moves, and
+    never for a historical import."""
+    return (from_status not in TERMINAL_STATUSES and to_status in TERMINAL_STATUSES
+            and event not in SILENT_EVENTS)
+
+
+def _target(referral: Referral, event: ReferralEventType) -> ReferralStatus:
+    """The status `event` moves the referral to; InvalidTransition when the table has no move."""
+    from_status = referral.status
+    to_status = TRANSITIONS.get((from_status, event))
+    if to_status is None:
+        raise InvalidTransition(
+            f"A referral that is {from_status.label.lower()} cannot be moved by "
+            f"'{EVENT_LABELS[event].lower()}'",
+            current_status=from_status.value, event=event.value)
+    return to_status
+
+
 def transition(referral: Referral, event: ReferralEventType | str, *, actor: Any,
                now: dt.datetime, reason: str | None = None,
                closed_on: dt.date | None = None) -> ReferralEvent:
@@ -142,12 +181,7 @@ def transition(referral: Referral, event: ReferralEventType | str, *, actor: Any
     """
     event = ReferralEventType(event)
     from_status = referral.status
-    to_status = TRANSITIONS.get((from_status, event))
-    if to_status is None:
-        raise InvalidTransition(
-            f"A referral that is {from_status.label.lower()} cannot be moved by "
-            f"'{EVENT_LABELS[event].lower()}'",
-            current_status=from_status.value, event=event.value)
+    to_status = _target(referral, event)
     if referral.id is None:
         db.session.flush()
     referral._status = to_status
@@ -158,14 +192,71 @@ def transition(referral: Referral, event: ReferralEventType | str, *, actor: Any
     record(action=f"referral.{event.value}", category=AuditCategory.ALTERATION, now=now,
            actor=actor, object_type="referral", object_id=referral.id,
            details={"from": from_status.value, "to": to_status.value})
-    if (from_status not in TERMINAL_STATUSES and to_status in TERMINAL_STATUSES
-            and event not in SILENT_EVENTS):
+    if tells_officer(from_status, to_status, event):
         _notify_officer(referral, to_status=to_status, reason=reason, now=now)
     moved = Moved(referral=referral, event=event, from_status=from_status, to_status=to_status,
                   actor=actor, now=now, reason=reason)
     for listener in list(_listeners):
         listener(moved)
     return row
+
+
+def transition_many(referrals: Sequence[Referral], event: ReferralEventType | str, *,
+                    actor: Any, now: dt.datetime,
+                    reason: str | Sequence[str | None] | None = None) -> list[Moved]:
+    """Make the same move for many referrals, with bulk writes: what `transition` does for each.
+
+    Every move is checked against the table first, so one refused move changes nothing. History
+    and audit rows are written with one multi-row insert each; listeners are told once with the
+    whole batch (per move for those without a batch variant). `reason` is one text for all, or
+    one per referral. Returns the moves made.
+    """
+    event = ReferralEventType(event)
+    reasons = ([reason] * len(referrals) if reason is None or isinstance(reason, str)
+               else list(reason))
+    if len(reasons) != len(referrals):
+        raise ValueError("one reason per referral")
+    targets = [_target(referral, event) for referral in referrals]
+    if not referrals:
+        return []
+    if any(referral.id is None for referral in referrals):
+        db.session.flush()
+    actor_id, label = getattr(actor, "id", None), actor_label_for(actor)
+    moves = [Moved(referral=referral, event=event, from_status=referral.status,
+                   to_status=to_status, actor=actor, now=now, reason=why)
+             for referral, to_status, why in zip(referrals, targets, reasons, strict=True)]
+    # One executemany UPDATE by primary key; the loaded objects are told the new values.
+    closed_on = london_today(now)
+    changes = [{"id": m.referral.id, "_status": m.to_status,
+                "closed_on": closed_on if m.to_status in TERMINAL_STATUSES
+                else m.referral.closed_on} for m in moves]
+    db.session.flush()
+    db.session.execute(update(Referral), changes)
+    for m, change in zip(moves, changes, strict=True):
+        set_committed_value(m.referral, "_status", change["_status"])
+        set_committed_value(m.referral, "closed_on", change["closed_on"])
+    db.session.execute(insert(cast(Table, ReferralEvent.__table__)), [
+        {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
+         "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
+         "reason": m.reason} for m in moves])
+    db.session.execute(insert(cast(Table, AuditEvent.__table__)), [
+        {"at": now, "actor_user_id": actor_id, "actor_label": label,
+         "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
+         "object_type": "referral", "object_id": str(m.referral.id), "address": None,
+         "details": {"from": m.from_status.value, "to": m.to_status.value}} for m in moves])
+    for m in moves:
+        # The rows went in without the ORM: a loaded history is read again when next used.
+        db.session.expire(m.referral, ["events"])
+        if tells_officer(m.from_status, m.to_status, event):
+            _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)
+    for listener in list(_listeners):
+        batch = _batch_listeners.get(listener)
+        if batch is not None:
+            batch(moves)
+        else:
+            for m in moves:
+                listener(m)
+    return moves
 
 
 def _notify_officer(referral: Referral, *, to_status: ReferralStatus, reason: str | None,
@@ -183,7 +274,9 @@ def _notify_officer(referral: Referral, *, to_status: ReferralStatus, reason: st
             "outcome": to_status.value,
             "outcome_label": to_status.label.lower(),
             "reason": reason or "",
-            "closed_on": referral.closed_on.isoformat() if referral.closed_on else "",
+            # A London calendar date, written as people read it ("2 October 2026").
+            "closed_on": (f"{referral.closed_on.day} {referral.closed_on:%B %Y}"
+                          if referral.closed_on else ""),
         },
         subject_type="referral",
         subject_id=referral.id,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -202,3 +203,35 @@ class ReferralEvent(Model):
     reason: Mapped[str | None] = mapped_column(Text)
 
     referral: Mapped[Referral] = relationship(back_populates="events")
+
+
+class ReferralDraft(Model):
+    """An officer's unfinished referral, and the one-time PIN slot for the offer letter.
+
+    Kept server-side because Flask's session cookie is signed, not encrypted: the cookie holds
+    only a random token, and this table only the token's SHA-256 digest. The PIN is kept for
+    30 minutes at most (`pin_expires_at`), and cleared once the letter carrying it is printed.
+    """
+
+    __tablename__ = "referral_drafts"
+    __table_args__ = (
+        CheckConstraint("(pin IS NULL) = (pin_reference IS NULL)", name="pin_with_reference"),
+        CheckConstraint("(pin IS NULL) = (pin_expires_at IS NULL)", name="pin_with_expiry"),
+        Index("ix_referral_drafts_expires_at", "expires_at"),
+        Index("ix_referral_drafts_pin_expires_at", "pin_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # {"form": {...}, "person_id": int | None, "new_person": bool}; None when no form is open.
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    pin_reference: Mapped[str | None] = mapped_column(String(8))
+    pin: Mapped[str | None] = mapped_column(String(12))
+    is_pin_shown: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<ReferralDraft {self.id} user={self.user_id}>"

@@ -15,6 +15,8 @@ flush and never commit; they raise DomainErrors (diversion.errors) with messages
   (pin is ""). `issue_pin=False` (bulk imports) also leaves it without a PIN until reissued.
 - `referral_input_from_row(row) -> ReferralInput`: CSV/text values parsed (dates YYYY-MM-DD or
   DD/MM/YYYY, yes/no); ValidationFailed keyed by column.
+- `preview_referral(data=, actor=, now=, person_id=None, new_person=False)
+  -> ReferralPreview(matches, eligibility)`: create_referral's checks, writing nothing.
 - `get_referral_for(reference=, actor=, now=) -> Referral`: scoped (police: own force;
   manager, admin: all; others: NotFound), writes a CONSULTATION audit row.
 - `visible_referrals(actor) -> Select[Referral]`: the scoped base query for lists.
@@ -62,7 +64,7 @@ from diversion.timeutils import london_today
 __all__ = [
     "CreatedReferral", "IneligibleReferral", "Match", "ReferralInput", "count_people",
     "count_referrals_by_status", "create_referral", "find_matches", "get_referral_by_crime_reference",
-    "get_referral_for", "referral_input_from_row", "reissue_pin", "verify_pin",
+    "get_referral_for", "preview_referral", "referral_input_from_row", "reissue_pin", "verify_pin",
     "visible_referrals", "withdraw_referral",
 ]
 
@@ -286,6 +288,8 @@ def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) ->
 
 
 def _check_person_fields(data: ReferralInput, today: dt.date, errors: dict[str, str]) -> ReferralInput:
+    """Names, identifiers and contact details. A historical record's contact details and
+    address are optional (a force's old records often lack them) but checked when present."""
     changes: dict[str, Any] = {}
     if not data.family_name.strip():
         errors["family_name"] = "Enter the family name"
@@ -326,6 +330,8 @@ def _check_person_fields(data: ReferralInput, today: dt.date, errors: dict[str, 
         channel = ("email" if changes.get("email") else "sms" if changes.get("mobile") else "post")
     if channel not in {c.value for c in ContactChannel}:
         errors["preferred_contact"] = "Choose email, text message or post"
+    elif data.is_historical:
+        pass  # nobody will be contacted about a closed record
     elif channel == "email" and not changes.get("email") and "email" not in errors:
         errors["email"] = "Enter an email address, or choose another way to contact the person"
     elif channel == "sms" and not changes.get("mobile") and "mobile" not in errors:
@@ -602,6 +608,41 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
                              now=now, reason="Historical record imported",
                              closed_on=data.outcome_date)
     return CreatedReferral(referral, pin, results)
+
+
+class ReferralPreview(NamedTuple):
+    matches: list[Match]
+    eligibility: list[rules.RuleResult]
+
+
+def preview_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime,
+                     person_id: int | None = None, new_person: bool = False) -> ReferralPreview:
+    """What create_referral would decide, writing nothing: the people on record who may be this
+    person and every eligibility rule's result (for the person chosen). Raises the same
+    ValidationFailed and Conflict as create_referral; ineligibility is in the results."""
+    today = london_today(now)
+    clean = _validate(data, actor=actor, today=today)
+    data = clean.data
+    assert data.referral_date and data.offence_date and data.date_of_birth
+    if get_referral_by_crime_reference(force_id=clean.force.id,
+                                       crime_reference=data.crime_reference) is not None:
+        raise Conflict(f"Crime reference {data.crime_reference} has already been referred by "
+                       f"{clean.force.name}", field="crime_reference")
+    matches = find_matches(family_name=data.family_name, given_names=data.given_names,
+                           date_of_birth=data.date_of_birth, pnc_id=data.pnc_id)
+    if clean.outcome is not None:
+        return ReferralPreview(matches, [])
+    person = _choose_person(clean, person_id=person_id, new_person=new_person)
+    results = rules.evaluate(
+        rules.EligibilityInput(
+            date_of_birth=data.date_of_birth, offence_code=data.offence_code,
+            offence_date=data.offence_date, referral_date=data.referral_date,
+            admitted=bool(data.admitted), consented=bool(data.consented),
+            no_relevant_convictions=data.no_relevant_convictions,
+            prior_referrals=prior_referrals_of(person.id) if person else [],
+        ),
+        programme_rules(clean.programme), today=today)
+    return ReferralPreview(matches, results)
 
 
 # Reading, with scope ------------------------------------------------------------------------

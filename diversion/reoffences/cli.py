@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
+from functools import partial
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup
 
-from diversion.errors import DomainError
-from diversion.extensions import db
-from diversion.reoffences.services import ImportFailed, import_reoffences
-from diversion.timeutils import now_utc
+from diversion.csvimport import run_import_command
+from diversion.reoffences.services import MAX_BYTES, ImportResult, import_reoffences
 
 reoffences_cli = AppGroup("reoffences", help="Reoffence records.")
 
@@ -23,26 +21,18 @@ reoffences_cli = AppGroup("reoffences", help="Reoffence records.")
               help="Skip rows about nobody on record instead of failing.")
 def import_command(path: Path, dry_run: bool, skip_unmatched: bool) -> None:
     """Import reoffences from a CSV file, all or nothing."""
-    try:
-        result = import_reoffences(content=path.read_bytes(), actor=None, now=now_utc(),
-                                   dry_run=dry_run, skip_unmatched=skip_unmatched)
-    except ImportFailed as error:
-        db.session.rollback()
-        for problem in error.problems:
-            click.echo(str(problem), err=True)
-        sys.exit(1)
-    except DomainError as error:
-        db.session.rollback()
-        click.echo(error.message, err=True)
-        sys.exit(1)
-    if dry_run:
-        db.session.rollback()
-        click.echo(f"dry run: would import {result.imported}; nothing written")
-    else:
-        db.session.commit()
-        click.echo(f"imported {result.imported}")
-    if result.already_imported:
-        click.echo(f"already imported {result.already_imported}")
-    if result.unmatched:
-        click.echo(f"skipped {len(result.unmatched)} unmatched (rows "
-                   + ", ".join(str(n) for n in result.unmatched) + ")")
+
+    def after(result: ImportResult) -> list[str]:
+        lines = []
+        if result.already_imported:
+            lines.append(f"already imported {result.already_imported}")
+        if result.unmatched:
+            lines.append(f"skipped {len(result.unmatched)} unmatched (rows "
+                         + ", ".join(str(n) for n in result.unmatched) + ")")
+        return lines
+
+    run_import_command(
+        path, dry_run=dry_run, max_bytes=MAX_BYTES,
+        run=partial(import_reoffences, actor=None, skip_unmatched=skip_unmatched),
+        dry_run_line=lambda result: f"dry run: would import {result.imported}; nothing written",
+        after=after)

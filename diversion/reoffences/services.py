@@ -10,9 +10,7 @@ Services take the acting user and `now`, flush, never commit; errors are DomainE
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
+from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
 from diversion.errors import Forbidden, NotFound, ValidationFailed
 from diversion.extensions import db
 from diversion.referrals.matching import first_given_key, name_key
@@ -38,6 +37,10 @@ REQUIRED_COLUMNS = ("offence_code", "offence_date", "outcome", "source_reference
 NO_PERSON = "No person on record matches this PNC ID, or name and date of birth"
 AMBIGUOUS = ("More than one person on record has this name and date of birth: "
              "give the PNC ID")
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 50_000
+WORDING = Wording(not_utf8="The file must be saved as UTF-8",
+                  column_missing="This column is missing", no_rows="The file has no rows")
 _CHUNK = 500  # keeps IN (...) lists well inside every database's parameter limit
 _LABELS = {"date_of_birth": "Date of birth", "offence_date": "Offence date",
            "outcome_date": "Outcome date"}
@@ -257,16 +260,6 @@ def record_reoffence(*, data: ReoffenceInput, actor: User | None, now: dt.dateti
 # CSV import ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class RowProblem:
-    line: int
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"row {self.line}: {self.column}: {self.message}"
-
-
-@dataclass(frozen=True)
 class PreviewRow:
     """A row that will be imported, for the upload page's preview."""
 
@@ -294,30 +287,15 @@ class ImportResult:
         return not self.problems
 
 
-class ImportFailed(ValidationFailed):
-    """The file has problems; nothing was written. `problems` lists them by line."""
-
-    def __init__(self, problems: list[RowProblem]) -> None:
-        super().__init__({f"row {p.line}: {p.column}": p.message for p in problems},
-                         f"The file has {len(problems)} problem(s); nothing was imported")
-        self.problems = problems
+def _failed(problems: list[RowProblem]) -> ImportFailed:
+    return ImportFailed(problems, f"The file has {len(problems)} problem(s); nothing was imported")
 
 
-def read_csv(content: bytes) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and (line number, row) pairs of a UTF-8 CSV file (a BOM is allowed)."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFailed([RowProblem(1, "file", "The file must be saved as UTF-8")]) from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
-            continue
-        rows.append((reader.line_num, {k: v for k, v in row.items() if isinstance(k, str)}))
-    return header, rows
+def _check_header(header: Sequence[str], rows: Sequence[Row]) -> list[RowProblem]:
+    """A person is found by PNC ID or by name and date of birth: one set of columns is needed."""
+    if {"pnc_id"} <= set(header) or {"family_name", "given_names", "date_of_birth"} <= set(header):
+        return []
+    return [RowProblem(1, "pnc_id", WORDING.column_missing)]
 
 
 def import_reoffences(*, content: bytes, actor: User | None, now: dt.datetime,
@@ -330,15 +308,10 @@ def import_reoffences(*, content: bytes, actor: User | None, now: dt.datetime,
     lists their lines instead of failing.
     """
     _check_role(actor)
-    header, rows = read_csv(content)
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if not ({"pnc_id"} <= set(header) or {"family_name", "given_names", "date_of_birth"}
-            <= set(header)):
-        missing.append("pnc_id")
-    if missing:
-        raise ImportFailed([RowProblem(1, c, "This column is missing") for c in missing])
-    if not rows:
-        raise ImportFailed([RowProblem(1, "file", "The file has no rows")])
+    # Other columns are let through and ignored (optional_columns=None).
+    _, rows = read_csv_rows(content, required_columns=REQUIRED_COLUMNS, optional_columns=None,
+                            max_bytes=MAX_BYTES, max_rows=MAX_ROWS, wording=WORDING,
+                            check_header=_check_header)
 
     today = london_today(now)
     result = ImportResult()
@@ -397,7 +370,7 @@ def import_reoffences(*, content: bytes, actor: User | None, now: dt.datetime,
             outcome_date=row.data.outcome_date, source_reference=reference))
 
     if result.problems:
-        raise ImportFailed(sorted(result.problems, key=lambda p: p.line))
+        raise _failed(sorted(result.problems, key=lambda p: p.line))
     result.imported = len(to_add)
     if dry_run or not to_add:
         return result
@@ -413,6 +386,14 @@ def count_reoffences() -> int:
     return db.session.scalar(select(func.count()).select_from(Reoffence)) or 0
 
 
-__all__ = ["COLUMNS", "ImportFailed", "ImportResult", "PreviewRow", "ReoffenceInput",
-           "RowProblem", "count_reoffences", "get_reoffence_by_source_reference",
+def count_reoffences_by_outcome() -> dict[str, int]:
+    """Recorded reoffences by outcome, every outcome listed (0 when none), for `flask stats`."""
+    counts = dict(db.session.execute(
+        select(Reoffence.outcome, func.count()).group_by(Reoffence.outcome)).all())
+    return {outcome.value: counts.get(outcome, 0) for outcome in ReoffenceOutcome}
+
+
+__all__ = ["COLUMNS", "MAX_BYTES", "MAX_ROWS", "ImportFailed", "ImportResult", "PreviewRow", "ReoffenceInput",
+           "RowProblem", "count_reoffences", "count_reoffences_by_outcome",
+           "get_reoffence_by_source_reference",
            "import_reoffences", "record_reoffence", "reoffence_input_from_row"]

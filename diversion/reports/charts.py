@@ -14,11 +14,15 @@ import io
 import itertools
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.figure import Figure
 
 from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep, add_months
+
+if TYPE_CHECKING:
+    from diversion.reports.measures import AttendanceSummary
 
 # Colours from the GOV.UK palette; line styles differ too, so the chart reads without colour.
 SERIES_STYLES = (("#1d70b8", "-"), ("#d4351c", "--"), ("#505a5f", ":"))
@@ -91,6 +95,56 @@ def time_to_reoffence_svg(
         for label, steps in curves.items() if steps
     ) or "No people to show."
     return _with_title(buffer.getvalue(), title, description)
+
+
+def _svg_of(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+_RC: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "diversion",
+    "font.family": ["Liberation Sans", "DejaVu Sans", "sans-serif"],
+    "font.size": 9,
+}
+
+
+def attendance_by_month_svg(
+    months: Mapping[str, AttendanceSummary], *, title: str = "Attendance by month"
+) -> str:
+    """Bars of people booked and people who attended in full, per month ("2026-03" keys)."""
+    labels = [dt.date.fromisoformat(f"{month}-01").strftime("%b %Y") for month in months]
+    booked = [summary.booked for summary in months.values()]
+    attended = [summary.attended for summary in months.values()]
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
+        figure = Figure(figsize=(6.3, 3.2))
+        axes = figure.add_subplot()
+        positions = list(range(len(labels)))
+        width = 0.4
+        axes.bar([x - width / 2 for x in positions], booked, width, label="Booked",
+                 color="#b1b4b6", edgecolor="#505a5f", linewidth=0.5)
+        axes.bar([x + width / 2 for x in positions], attended, width, label="Attended in full",
+                 color="#1d70b8", hatch="//", edgecolor="#ffffff", linewidth=0)
+        if not labels:
+            axes.text(0.5, 0.5, "No sessions to show", ha="center", va="center",
+                      transform=axes.transAxes)
+        axes.set_xticks(positions, labels, rotation=90 if len(labels) > 12 else 45,
+                        ha="center" if len(labels) > 12 else "right")
+        axes.set_ylabel("People")
+        axes.grid(axis="y", color="#b1b4b6", linewidth=0.5)
+        axes.set_axisbelow(True)
+        axes.spines[["top", "right"]].set_visible(False)
+        if labels:
+            axes.legend(frameon=False, loc="upper left", ncols=2)
+        figure.tight_layout()
+        svg = _svg_of(figure)
+    description = "; ".join(
+        f"{label}: {b} booked, {a} attended" for label, b, a in zip(labels, booked, attended,
+                                                                   strict=True)
+    ) or "No sessions to show."
+    return _with_title(svg, title, description)
 
 
 def _day_of_month(months: int) -> int:

@@ -1,4 +1,4 @@
-"""`flask --app diversion reports reoffending|outcomes --from --to [--as-of] [--scope]
+"""`flask --app diversion reports reoffending|attendance|outcomes --from --to [--as-of] [--scope]
 --format json|csv|pdf [--output PATH]`."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from diversion.referrals.services import parse_date
 from diversion.reports.services import REPORTS, produce_report, validate_parameters
 from diversion.timeutils import london_today, now_utc
 
-reports_cli = AppGroup("reports", help="Reports: outcomes and proven reoffending.")
+reports_cli = AppGroup("reports", help="Reports: attendance, outcomes and proven reoffending.")
 
 
 def _date(name: str, value: str | None, errors: dict[str, str]) -> dt.date | None:
@@ -28,8 +28,10 @@ def _date(name: str, value: str | None, errors: dict[str, str]) -> dt.date | Non
 
 
 def _report_command(kind: str) -> click.Command:
-    @click.option("--from", "date_from", required=True, help="First referral date, YYYY-MM-DD.")
-    @click.option("--to", "date_to", required=True, help="Last referral date, YYYY-MM-DD.")
+    @click.option("--from", "date_from", required=True,
+                  help="First referral (attendance: session) date, YYYY-MM-DD.")
+    @click.option("--to", "date_to", required=True,
+                  help="Last referral (attendance: session) date, YYYY-MM-DD.")
     @click.option("--as-of", "as_of", help="Follow-up measured to this date (default today).")
     @click.option("--scope", default="any", show_default=True, help="any | programme")
     @click.option("--format", "fmt", required=True, type=click.Choice(["json", "csv", "pdf"]))

@@ -21,7 +21,7 @@ class ArchivedReport(Model):
     __table_args__ = (UniqueConstraint("kind", "period", name="uq_reports_archive_kind_period"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # outcomes (attendance later)
+    kind: Mapped[str] = mapped_column(String(32))  # outcomes, attendance
     period: Mapped[str] = mapped_column(String(7))  # the month covered, "2026-05"
     date_from: Mapped[dt.date] = mapped_column(Date)
     date_to: Mapped[dt.date] = mapped_column(Date)

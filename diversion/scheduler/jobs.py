@@ -64,12 +64,38 @@ def dispatch(now: dt.datetime) -> Any:
     return dispatch_due(now=now)
 
 
+@job("plan_reminders", every=dt.timedelta(minutes=5),
+     description="plan reminders for new bookings; cancel or re-time those of cancelled or "
+                 "moved bookings and sessions; booking-deadline messages")
+def plan_reminders(now: dt.datetime) -> Any:
+    from diversion.notifications.reminders import run_reminder_sweep
+
+    return run_reminder_sweep(now=now)
+
+
 @job("housekeeping", every=dt.timedelta(hours=24),
      description="forget old sign-in failures")
 def housekeeping(now: dt.datetime) -> Any:
     from diversion.auth.services import purge_old_sign_in_failures
 
     return {"sign_in_failures_removed": purge_old_sign_in_failures(before=now - dt.timedelta(days=1))}
+
+
+@job("self_service_housekeeping", every=dt.timedelta(hours=1),
+     description="forget old self-service refusals and ended person sessions")
+def self_service_housekeeping(now: dt.datetime) -> Any:
+    from diversion.selfservice.services import purge_ended_sessions, purge_old_failures
+
+    return {"failures_removed": purge_old_failures(before=now - dt.timedelta(days=1)),
+            "sessions_removed": purge_ended_sessions(now=now)}
+
+
+@job("referral_drafts", every=dt.timedelta(minutes=5),
+     description="remove expired referral drafts; clear offer-letter PINs held over 30 minutes")
+def referral_drafts(now: dt.datetime) -> Any:
+    from diversion.referrals.drafts import purge_expired_drafts
+
+    return purge_expired_drafts(now=now)
 
 
 @job("monthly_report", every=dt.timedelta(hours=1),
@@ -79,3 +105,20 @@ def monthly_report(now: dt.datetime) -> Any:
     from diversion.reports.jobs import prepare_monthly
 
     return prepare_monthly(now=now)
+
+
+@job("grace_window", every=dt.timedelta(hours=1),
+     description="missed referrals whose grace window has closed become not completed")
+def grace_window(now: dt.datetime) -> Any:
+    from diversion.attendance.jobs import run_grace_window
+
+    return run_grace_window(now=now)
+
+
+@job("deadline", every=dt.timedelta(hours=1),
+     description="complete attendees whose fee is cleared; close referrals past the "
+                 "completion deadline")
+def deadline(now: dt.datetime) -> Any:
+    from diversion.attendance.jobs import run_deadline
+
+    return run_deadline(now=now)

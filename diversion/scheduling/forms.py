@@ -125,6 +125,11 @@ FREQUENCIES = [SelectChoice("once", "Once"), SelectChoice("weekly", "Every week"
                SelectChoice("monthly", "Every month, on the same weekday of the same week")]
 
 
+# For a time that happens twice on the autumn clock-change day; the labels name the time.
+FOLD_CHOICES = [SelectChoice("first", "The first (BST)"), SelectChoice("second", "The second (GMT)")]
+FOLDS = {"first": 0, "second": 1}
+
+
 class SessionForm(FlaskForm):
     programme = SelectField("Programme", validators=[InputRequired("Select the programme")])
     venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
@@ -141,6 +146,10 @@ class SessionForm(FlaskForm):
     facilitators = SelectMultipleField("Facilitators", coerce=int,
                                        validators=[InputRequired("Select at least one facilitator")])
     frequency = RadioField("How often", choices=FREQUENCIES, default="once")
+    start_fold = RadioField("Which start time do you mean?", validators=[Optional()],
+                            choices=FOLD_CHOICES)
+    end_fold = RadioField("Which end time do you mean?", validators=[Optional()],
+                          choices=FOLD_CHOICES)
     ends = RadioField("Ends", choices=[SelectChoice("until", "On a date"),
                                SelectChoice("count", "After a number of sessions")],
                       default="count")
@@ -174,12 +183,10 @@ class SessionEditForm(FlaskForm):
         NumberRange(min=1, max=1000, message="Places must be between 1 and 1000")])
     facilitators = SelectMultipleField("Facilitators", coerce=int,
                                        validators=[InputRequired("Select at least one facilitator")])
-
-
-class CancelSessionForm(FlaskForm):
-    reason = TextAreaField("Why is the session cancelled?", validators=[
-        InputRequired("Enter why the session is cancelled"), Length(max=500)],
-        description="People booked on it will be told this")
+    start_fold = RadioField("Which start time do you mean?", validators=[Optional()],
+                            choices=FOLD_CHOICES)
+    end_fold = RadioField("Which end time do you mean?", validators=[Optional()],
+                          choices=FOLD_CHOICES)
 
 
 class ConfirmForm(FlaskForm):

@@ -83,6 +83,9 @@ class CourseSession(Model):
     __table_args__ = (
         CheckConstraint("capacity > 0", name="capacity_positive"),
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        # The capacity rule, held by the database: bookings take a place with a guarded UPDATE.
+        CheckConstraint("booked_count >= 0 AND booked_count <= capacity",
+                        name="booked_within_capacity"),
         CheckConstraint(
             "(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_has_time"
         ),
@@ -96,6 +99,8 @@ class CourseSession(Model):
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     capacity: Mapped[int] = mapped_column(Integer)
+    # Active bookings, kept by diversion.bookings with guarded UPDATEs (never set directly).
+    booked_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[SessionStatus] = mapped_column(
         enum_column(SessionStatus, "session_status"), default=SessionStatus.SCHEDULED
     )

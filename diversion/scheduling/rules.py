@@ -30,6 +30,19 @@ class WallClockProblem(ValueError):
     """A London wall-clock time that does not exist, or happens twice, on that day."""
 
 
+class AmbiguousWallClock(WallClockProblem):
+    """A London wall-clock time that happens twice (the clocks go back): ask which is meant."""
+
+    def __init__(self, day: dt.date, time: dt.time) -> None:
+        super().__init__(f"{time:%H:%M} happens twice on {day:%-d %B %Y} because the clocks go "
+                         f"back at 02:00: say which {time:%H:%M} you mean")
+        self.day, self.time = day, time
+
+
+# Which of the two times an ambiguous London time means (datetime's `fold`).
+FIRST, SECOND = 0, 1
+
+
 @lru_cache(maxsize=64)
 def _bank_holidays_for_year(year: int) -> dict[dt.date, str]:
     # The `holidays` package ships the calendar with the code: no network call.
@@ -41,11 +54,13 @@ def bank_holiday_name(day: dt.date) -> str | None:
     return _bank_holidays_for_year(day.year).get(day)
 
 
-def london_wall_to_utc(day: dt.date, time: dt.time) -> dt.datetime:
+def london_wall_to_utc(day: dt.date, time: dt.time, *, fold: int | None = None) -> dt.datetime:
     """A London wall-clock time on a day as a UTC instant; refuses gap and overlap times.
 
     On the last Sunday of March 01:00-01:59 does not exist; on the last Sunday of October it
-    happens twice. Neither is guessed: the caller asks the person which time they mean.
+    happens twice. Neither is guessed: a gap time is refused, and an overlap time is refused
+    (AmbiguousWallClock) unless `fold` says which is meant: FIRST (still summer time, BST) or
+    SECOND (GMT). `fold` is ignored for a time that happens once.
     """
     wall = dt.datetime.combine(day, time)
     first = wall.replace(tzinfo=LONDON, fold=0)
@@ -53,13 +68,13 @@ def london_wall_to_utc(day: dt.date, time: dt.time) -> dt.datetime:
     round_trip = first.astimezone(dt.UTC).astimezone(LONDON).replace(tzinfo=None)
     if round_trip != wall:
         raise WallClockProblem(
-            f"{time:%H:%M} does not exist on {day:%-d %B %Y} because the clocks go forward"
+            f"{time:%H:%M} does not exist on {day:%-d %B %Y}: clocks go forward at 01:00 to "
+            "02:00. Enter a time before 01:00 or from 02:00"
         )
     if first.utcoffset() != second.utcoffset():
-        raise WallClockProblem(
-            f"{time:%H:%M} happens twice on {day:%-d %B %Y} because the clocks go back: "
-            "choose a time outside 1am to 2am"
-        )
+        if fold not in (FIRST, SECOND):
+            raise AmbiguousWallClock(day, time)
+        return (second if fold == SECOND else first).astimezone(dt.UTC)
     return first.astimezone(dt.UTC)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, Select, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from diversion.audit.models import AuditCategory
@@ -22,6 +22,7 @@ from diversion.extensions import db
 from diversion.programmes.models import Programme
 from diversion.scheduling.models import CalendarFeed, CourseSession, SessionStatus, Venue
 from diversion.scheduling.rules import (
+    AmbiguousWallClock,
     Clash,
     Frequency,
     SeriesPlan,
@@ -305,10 +306,26 @@ def _new_sessions(*, programme: Programme, venue: Venue, slots: Sequence[tuple[d
 
 # Sessions: services -------------------------------------------------------------------------
 
+class AmbiguousTimes(ValidationFailed):
+    """A start or end time that happens twice on a clock-change day: the person is asked which
+    one is meant. `ambiguous` maps the field (start_time, end_time) to its (day, time)."""
+
+    def __init__(self, errors: dict[str, str],
+                 ambiguous: dict[str, tuple[dt.date, dt.time]]) -> None:
+        super().__init__(errors)
+        self.ambiguous = ambiguous
+
+
 def plan_series(*, first_day: dt.date, start_time: dt.time, end_time: dt.time,
                 frequency: Frequency, until: dt.date | None = None,
-                count: int | None = None) -> tuple[list[tuple[dt.datetime, dt.datetime]], SeriesPlan]:
-    """The UTC start and end of each date of a series entered in London time."""
+                count: int | None = None, start_fold: int | None = None,
+                end_fold: int | None = None,
+                ) -> tuple[list[tuple[dt.datetime, dt.datetime]], SeriesPlan]:
+    """The UTC start and end of each date of a series entered in London time.
+
+    A time in the spring gap is refused; one in the autumn overlap needs `start_fold` /
+    `end_fold` (rules.FIRST or rules.SECOND), else AmbiguousTimes asks which is meant.
+    """
     try:
         plan = series_dates(first_day, frequency=frequency, until=until, count=count)
     except ValueError as error:
@@ -316,12 +333,22 @@ def plan_series(*, first_day: dt.date, start_time: dt.time, end_time: dt.time,
         raise ValidationFailed({field_name: str(error).capitalize()}) from error
     slots = []
     problems: dict[str, str] = {}
+    ambiguous: dict[str, tuple[dt.date, dt.time]] = {}
     for day in plan.dates:
-        try:
-            slots.append((london_wall_to_utc(day, start_time), london_wall_to_utc(day, end_time)))
-        except WallClockProblem as problem:
-            key = "start_time" if "start" not in problems else "end_time"
-            problems.setdefault(key, str(problem).capitalize())
+        instants = []
+        for name, time, fold in (("start_time", start_time, start_fold),
+                                 ("end_time", end_time, end_fold)):
+            try:
+                instants.append(london_wall_to_utc(day, time, fold=fold))
+            except AmbiguousWallClock as problem:
+                ambiguous.setdefault(name, (day, time))
+                problems.setdefault(name, str(problem))
+            except WallClockProblem as problem:
+                problems.setdefault(name, str(problem))
+        if len(instants) == 2:
+            slots.append((instants[0], instants[1]))
+    if ambiguous and set(ambiguous) == set(problems):
+        raise AmbiguousTimes(problems, ambiguous)
     if problems:
         raise ValidationFailed(problems)
     return slots, plan
@@ -331,13 +358,16 @@ def create_sessions(*, programme: Programme, venue: Venue, first_day: dt.date, s
                     end_time: dt.time, capacity: int | None, facilitators: Sequence[User],
                     frequency: Frequency = Frequency.ONCE, until: dt.date | None = None,
                     count: int | None = None, actor: User | None,
-                    now: dt.datetime) -> CreatedSessions:
+                    now: dt.datetime, start_fold: int | None = None,
+                    end_fold: int | None = None) -> CreatedSessions:
     """Create one session or a weekly or monthly series, in London time, all or nothing.
 
-    Bank holidays are skipped; every clash of every date is reported at once.
+    Bank holidays are skipped; every clash of every date is reported at once. A time that
+    happens twice on a clock-change day needs its fold (see plan_series).
     """
     slots, plan = plan_series(first_day=first_day, start_time=start_time, end_time=end_time,
-                              frequency=frequency, until=until, count=count)
+                              frequency=frequency, until=until, count=count,
+                              start_fold=start_fold, end_fold=end_fold)
     errors: dict[str, str] = {}
     if not slots:
         errors["first_day"] = "Every date in this series is a bank holiday"
@@ -372,12 +402,13 @@ def create_session(*, programme: Programme, venue: Venue, starts_at: dt.datetime
 
 def update_session(*, session: CourseSession, venue: Venue, day: dt.date, start_time: dt.time,
                    end_time: dt.time, capacity: int | None, facilitators: Sequence[User],
-                   actor: User | None, now: dt.datetime) -> CourseSession:
+                   actor: User | None, now: dt.datetime, start_fold: int | None = None,
+                   end_fold: int | None = None) -> CourseSession:
     """Move or change a scheduled session; the same checks as creating one."""
     if session.status is not SessionStatus.SCHEDULED:
         raise InvalidTransition(f"A {session.status.value} session cannot be changed")
     slots, _ = plan_series(first_day=day, start_time=start_time, end_time=end_time,
-                           frequency=Frequency.ONCE)
+                           frequency=Frequency.ONCE, start_fold=start_fold, end_fold=end_fold)
     errors: dict[str, str] = {}
     if end_time <= start_time:
         errors["end_time"] = "The end time must be after the start time"
@@ -463,10 +494,10 @@ def is_facilitating(session: CourseSession, user: User) -> bool:
 def booked_count_column() -> ColumnElement[int]:
     """Places taken in a session, as a column expression any session query can select.
 
-    There is no bookings table yet, so it is honestly 0. Bookings replace this one line with a
-    correlated count of a session's active bookings.
+    `sessions.booked_count` is kept equal to the session's active bookings by
+    diversion.bookings, which takes and gives back places with guarded UPDATEs.
     """
-    return literal(0, Integer)
+    return CourseSession.booked_count.expression
 
 
 def booked_counts(session_ids: Sequence[int]) -> dict[int, int]:

@@ -27,7 +27,7 @@ from diversion.forms import attach_errors
 from diversion.programmes import services as programme_services
 from diversion.scheduling import services
 from diversion.scheduling.forms import (
-    CancelSessionForm,
+    FOLDS,
     ConfirmForm,
     SessionEditForm,
     SessionFilterForm,
@@ -146,6 +146,43 @@ def _clash_messages(error: Conflict) -> list[str]:
     return [c["message"] for c in error.extra.get("clashes", [])] or [error.message]
 
 
+def _form_status(form: SessionForm | SessionEditForm, clashes: list[str]) -> int:
+    """409 for clashes, 422 for a form refused (or a time to be made clear), else 200."""
+    if clashes:
+        return 409
+    return 422 if request.method == "POST" and form.errors else 200
+
+
+def _folds(form: SessionForm | SessionEditForm) -> dict[str, int | None]:
+    """The answers to "which 01:30 do you mean?", as datetime folds (None when not asked)."""
+    return {"start_fold": FOLDS.get(form.start_fold.data or ""),
+            "end_fold": FOLDS.get(form.end_fold.data or "")}
+
+
+def _which_time(form: SessionForm | SessionEditForm,
+                ambiguous: dict[str, tuple[dt.date, dt.time]] | None = None) -> list[str]:
+    """Name the choices of the fold questions to ask: those of times found ambiguous now,
+    and those already answered (kept while other errors are put right). Returns their names."""
+    asked = []
+    for name, field in (("start_time", form.start_fold), ("end_time", form.end_fold)):
+        found = (ambiguous or {}).get(name)
+        time_field = getattr(form, name)
+        if found is None and not field.data:
+            continue
+        wall = f"{found[1]:%H:%M}" if found else (
+            f"{time_field.time:%H:%M}" if time_field.time else time_field.data)
+        field.label.text = f"Which {wall} do you mean?"
+        field.choices = [SelectChoice("first", f"{wall} BST (first)"),
+                         SelectChoice("second", f"{wall} GMT (second)")]
+        if found:
+            field.description = (f"The clocks go back at 02:00 on {found[0]:%-d %B %Y}, so "
+                                  f"{wall} happens twice that night")
+            field.errors = [f"{wall} happens twice on {found[0]:%-d %B %Y}: "
+                            f"choose which {wall} you mean"]
+        asked.append(field.name)
+    return asked
+
+
 @sessions_bp.route("/sessions/new", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def create_sessions() -> Any:
@@ -154,6 +191,7 @@ def create_sessions() -> Any:
     form.venue.choices = _venue_choices()
     form.facilitators.choices = _facilitator_choices()
     clashes: list[str] = []
+    ask: list[str] = []
     if form.validate_on_submit():
         programme = programme_services.get_programme(int(form.programme.data or 0))
         venue = db.session.get(Venue, int(form.venue.data or 0))
@@ -170,7 +208,10 @@ def create_sessions() -> Any:
                 frequency=frequency,
                 until=form.until.data if is_series and form.ends.data == "until" else None,
                 count=form.count.data if is_series and form.ends.data == "count" else None,
-                actor=_actor(), now=now_utc())
+                actor=_actor(), now=now_utc(), **_folds(form))
+        except services.AmbiguousTimes as error:
+            db.session.rollback()
+            ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
@@ -187,7 +228,7 @@ def create_sessions() -> Any:
             flash(message, "success")
             return redirect(url_for("sessions.list_sessions"))
     return render_template("scheduling/session_form.html", form=form, clashes=clashes,
-                           session=None)
+                           session=None, ask=ask or _which_time(form)), _form_status(form, clashes)
 
 
 @sessions_bp.route("/sessions/<int:session_id>/edit", methods=["GET", "POST"])
@@ -209,6 +250,7 @@ def edit_session(session_id: int) -> Any:
         form.capacity.data = session.capacity
         form.facilitators.data = [u.id for u in session.facilitators]
     clashes: list[str] = []
+    ask: list[str] = []
     if form.validate_on_submit():
         venue = db.session.get(Venue, int(form.venue.data or 0))
         assert venue is not None
@@ -219,7 +261,11 @@ def edit_session(session_id: int) -> Any:
                 start_time=form.start_time.time, end_time=form.end_time.time,
                 capacity=form.capacity.data,
                 facilitators=services.facilitators_by_id(form.facilitators.data or []),
-                actor=_actor(), now=now_utc())
+                actor=_actor(), now=now_utc(), **_folds(form))
+        except services.AmbiguousTimes as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
             db.session.rollback()
             session = _session_or_404(session_id)
@@ -233,27 +279,18 @@ def edit_session(session_id: int) -> Any:
             flash("Session changed", "success")
             return redirect(url_for("sessions.show_session", session_id=session.id))
     return render_template("scheduling/session_form.html", form=form, clashes=clashes,
-                           session=session)
+                           session=session, ask=ask or _which_time(form)), _form_status(form,
+                                                                                  clashes)
 
 
 @sessions_bp.route("/sessions/<int:session_id>/cancel", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def cancel_session(session_id: int) -> Any:
-    session = _session_or_404(session_id)
-    form = CancelSessionForm()
-    if form.validate_on_submit():
-        try:
-            services.cancel_session(session=session, reason=form.reason.data or "",
-                                    actor=_actor(), now=now_utc())
-        except ValidationFailed as error:
-            db.session.rollback()
-            session = _session_or_404(session_id)
-            attach_errors(form, error)
-        else:
-            db.session.commit()
-            flash("Session cancelled", "success")
-            return redirect(url_for("sessions.show_session", session_id=session.id))
-    return render_template("scheduling/session_cancel.html", form=form, session=session)
+    """The old address: cancelling is done in one place, where the people booked are dealt with
+    (rebooked or returned, and told). Nothing is cancelled here, whatever the method."""
+    _session_or_404(session_id)
+    return redirect(url_for("bookings.cancel_session", session_id=session_id),
+                    code=303 if request.method == "POST" else 301)
 
 
 @sessions_bp.get("/sessions/<int:session_id>")

@@ -1,7 +1,7 @@
 """notifications: send_started_at, status/id index
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-28 02:40:22.881546
 
 """
@@ -13,7 +13,7 @@ import diversion.db
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """reports: reoffences, reports archive
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-28 02:53:14.810575
 
 """
@@ -13,7 +13,7 @@ import diversion.db
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -54,7 +54,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     folder = tmp_path_factory.mktemp("browser")
     app = make_app(f"sqlite:///{folder / 'browser.sqlite'}", folder, WTF_CSRF_ENABLED=True)
     with app.app_context():
-        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
         load_demo_data(now=now_utc())
         db.session.commit()
         db.session.remove()

@@ -1,3 +1,4 @@
+import datetime as dt
 import itertools
 
 import pytest
@@ -59,7 +60,10 @@ def test_every_status_and_event_pair_moves_as_the_table_says_or_changes_nothing(
     referral = referral_in(status)
     history_before = len(referral.events)
     audits_before = db.session.scalar(select(db.func.count()).select_from(AuditEvent))
-    messages_before = db.session.scalar(select(db.func.count()).select_from(OutboxMessage))
+    # The officer's notice; other features may also write to the person (e.g. withdrawal).
+    officer_messages = (select(db.func.count()).select_from(OutboxMessage)
+                        .where(OutboxMessage.template == lifecycle.OFFICER_TEMPLATE))
+    messages_before = db.session.scalar(officer_messages)
     expected = TRANSITIONS.get((status, event))
     if expected is None:
         with pytest.raises(InvalidTransition):
@@ -81,7 +85,7 @@ def test_every_status_and_event_pair_moves_as_the_table_says_or_changes_nothing(
     audit = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
     assert audit.action == f"referral.{event.value}" and audit.object_id == str(referral.id)
     assert audit.details == {"from": status.value, "to": expected.value}
-    notified = db.session.scalar(select(db.func.count()).select_from(OutboxMessage)) - messages_before
+    notified = db.session.scalar(officer_messages) - messages_before
     should_notify = expected.is_terminal and event not in lifecycle.SILENT_EVENTS
     assert notified == (1 if should_notify else 0)
     assert (referral.closed_on is not None) == expected.is_terminal
@@ -117,6 +121,18 @@ def test_the_officer_notice_is_discreet_and_sent_once(app):
     for word in ("kerb", "soliciting", "sexual", "offence", referral.person.family_name.lower()):
         assert word not in subject
     assert "not completed" in rendered.text
+
+
+def test_the_officer_notice_gives_the_london_closing_date_in_words(app):
+    referral = create_referral()
+    late_evening_utc = dt.datetime(2026, 10, 1, 23, 30, tzinfo=dt.UTC)  # 00:30 on 2 Oct, London
+    lifecycle.transition(referral, E.DEADLINE_PASSED, actor=None, now=late_evening_utc)
+    db.session.flush()
+    message = db.session.scalar(select(OutboxMessage))
+    assert message.context["closed_on"] == "2 October 2026"
+    from diversion.notifications.dispatcher import render_message
+
+    assert "Outcome: not completed, on 2 October 2026." in render_message(message).text
 
 
 def test_the_system_is_named_as_the_actor_of_automatic_moves(app):

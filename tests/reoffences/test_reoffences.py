@@ -141,6 +141,7 @@ def test_the_api_refuses_an_offence_before_the_person_was_born(app, client, peop
     assert response.status_code == 422
     assert response.get_json()["errors"]["offence_date"] == (
         "The offence date is before the person's date of birth")
+    assert count() == 0
 
 
 def test_the_api_refuses_an_outcome_before_the_offence(app, client, people):
@@ -203,3 +204,26 @@ def test_the_form_records_a_reoffence_by_name(app, client, login_as, people):
         "outcome": "arrest", "source_reference": "FORM-1"})
     assert response.status_code == 302
     assert db.session.scalar(select(Reoffence.offence_code)) == "TH1"
+
+
+FORM = {"offence_code": "TH1", "offence_date-day": "1", "offence_date-month": "6",
+        "offence_date-year": "2025", "outcome": "arrest", "source_reference": "FORM-2"}
+
+
+@pytest.mark.parametrize(("person", "message"), [
+    ({"family_name": "Nobody", "given_names": "Known", "date_of_birth-day": "1",
+      "date_of_birth-month": "1", "date_of_birth-year": "1970"},
+     "No person on record matches this PNC ID, or name and date of birth"),
+    ({"pnc_id": "2019/0123456E", "offence_date-year": "1979"},
+     "The offence date is before the person&#39;s date of birth"),
+])
+def test_the_form_refuses_a_reoffence_for_nobody_known_or_before_birth_and_writes_nothing(
+        app, client, login_as, people, person, message):
+    login_as("police", force=people[0].force)
+    response = client.post("/reoffences/new", data={**FORM, **person})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "There is a problem" in page and message in page
+    assert count() == 0
+    assert db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "reoffence.recorded")).all() == []

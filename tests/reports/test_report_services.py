@@ -53,8 +53,10 @@ def seeded(app):
     db.session.commit()
 
 
-def params(date_from=D(2024, 1, 1), date_to=D(2024, 6, 30), as_of=D(2025, 12, 15),
-           scope="any") -> services.ReportParameters:
+FROM, TO, AS_OF = D(2024, 1, 1), D(2024, 6, 30), D(2025, 12, 15)
+
+
+def params(date_from=FROM, date_to=TO, as_of=AS_OF, scope="any") -> services.ReportParameters:
     return services.validate_parameters(kind="reoffending", date_from=date_from,
                                         date_to=date_to, as_of=as_of, scope=scope,
                                         today=D(2026, 6, 15))

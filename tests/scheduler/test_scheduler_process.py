@@ -45,11 +45,12 @@ def test_every_job_runs_coalesced_one_at_a_time_on_a_utc_interval(app):
 class SchedulerProcess:
     """`flask --app diversion scheduler run` as a real process on the test database."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **settings: str) -> None:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("DIVERSION_")}
         env.update(DATABASE_URL=database_url, DIVERSION_EMAIL_BACKEND="log",
                    DIVERSION_SMS_BACKEND="log", PYTHONUNBUFFERED="1")
+        env.update(settings)
         self.process = subprocess.Popen(
             [str(FLASK), "--app", "diversion", "scheduler", "run"], cwd=PROJECT_ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -103,7 +103,7 @@ def test_a_clashing_series_shows_every_clash_and_saves_nothing(client, login_as)
     page = client.post("/sessions/new", data=_series_form(programme, venue, facilitator, day,
                                                           count="2"))
     text = page.get_data(as_text=True)
-    assert page.status_code == 200
+    assert page.status_code == 409
     assert f"session {first.id}" in text and f"session {second.id}" in text
     assert "Nothing was saved" in text
     assert len(db.session.scalars(select(CourseSession)).all()) == 2
@@ -117,7 +117,7 @@ def test_over_capacity_is_shown_on_the_places_field(client, login_as):
     day = (now_utc() + dt.timedelta(days=10)).date()
     page = client.post("/sessions/new", data=_series_form(programme, venue, facilitator, day,
                                                           capacity="9", frequency="once"))
-    assert "holds 8 people" in page.get_data(as_text=True)
+    assert page.status_code == 422 and "holds 8 people" in page.get_data(as_text=True)
     assert db.session.scalar(select(CourseSession.id)) is None
 
 
@@ -172,10 +172,29 @@ def test_a_manager_cancels_a_session_with_a_reason(client, login_as):
     login_as("manager")
     session = create_session(starts_at=_soon(3))
     db.session.commit()
-    response = client.post(f"/sessions/{session.id}/cancel", data={"reason": "Venue closed"})
+    page = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert f'href="/bookings/session/{session.id}/cancel"' in page
+    response = client.post(f"/bookings/session/{session.id}/cancel",
+                           data={"reason": "Venue closed"})
     assert response.status_code == 302
     db.session.refresh(session)
     assert session.status is SessionStatus.CANCELLED and session.cancel_reason == "Venue closed"
+
+
+def test_the_old_cancel_address_leads_to_the_one_cancel_page_and_cancels_nothing(client,
+                                                                                 login_as):
+    login_as("manager")
+    session = create_session(starts_at=_soon(3))
+    db.session.commit()
+    shown = client.get(f"/sessions/{session.id}/cancel")
+    assert shown.status_code == 301
+    assert shown.headers["Location"] == f"/bookings/session/{session.id}/cancel"
+    posted = client.post(f"/sessions/{session.id}/cancel", data={"reason": "Venue closed"})
+    assert posted.status_code == 303
+    assert posted.headers["Location"] == f"/bookings/session/{session.id}/cancel"
+    db.session.refresh(session)
+    assert session.status is SessionStatus.SCHEDULED and session.cancel_reason is None
+    assert client.get("/sessions/999999/cancel").status_code == 404
 
 
 def test_a_manager_moves_a_session_through_the_edit_form(client, login_as):

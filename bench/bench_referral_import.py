@@ -1,0 +1,95 @@
+"""The CSV import of referrals (SQLite): a file of new referrals and a file of historical ones,
+through `import_referrals` exactly as `flask referrals import` runs it, then the same file again
+(which must create nothing). Run with `make bench` or `python -m bench.bench_referral_import [N]`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROWS = 10_000
+NOW = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.UTC)
+COLUMNS = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",
+           "date_of_birth", "offence_code", "offence_date", "officer_email", "admitted",
+           "consented", "no_relevant_convictions", "email", "postcode", "address_line_1",
+           "outcome", "outcome_date"]
+
+
+def _name(n: int) -> str:
+    """A distinct family name per number (matching ignores digits, so letters only)."""
+    letters = []
+    for _ in range(4):
+        n, rest = divmod(n, 26)
+        letters.append(chr(97 + rest))
+    return "".join(letters).capitalize() + "son"
+
+
+def _file(rows: int, *, prefix: str, historical: bool, offset: int) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for i in range(rows):
+        n = offset + i
+        writer.writerow({
+            "force_code": "BF1", "crime_reference": f"{prefix}/{i:06d}/26",
+            "referral_date": "2026-06-10" if not historical else "2025-03-10",
+            "family_name": _name(n), "given_names": "Adam John",
+            "date_of_birth": (dt.date(1960, 1, 1) + dt.timedelta(days=n % 15000)).isoformat(),
+            "offence_code": "SOA2003-S51A",
+            "offence_date": "2026-06-01" if not historical else "2025-03-01",
+            "officer_email": "pc@bench.example", "admitted": "yes", "consented": "yes",
+            "no_relevant_convictions": "yes", "email": f"person{n}@example.com",
+            "postcode": "LS1 4AP", "address_line_1": f"{n} Example Road",
+            "outcome": "completed" if historical else "",
+            "outcome_date": "2025-05-20" if historical else "",
+        })
+    return out.getvalue().encode()
+
+
+def main(rows: int = ROWS) -> None:
+    from flask_migrate import upgrade
+
+    from diversion.auth import services as auth_services
+    from diversion.auth.models import Role
+    from diversion.extensions import db
+    from diversion.programmes import services as programme_services
+    from diversion.referrals.imports import import_referrals
+    from tests.conftest import PROJECT_ROOT, make_app
+
+    with tempfile.TemporaryDirectory() as folder:
+        app = make_app(f"sqlite:///{Path(folder) / 'bench.sqlite'}", Path(folder))
+        with app.app_context():
+            upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
+            force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None,
+                                               now=NOW)
+            programme_services.create_programme(
+                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
+                actor=None, now=NOW)
+            auth_services.create_user(email="pc@bench.example", name="Officer", role=Role.POLICE,
+                                      force=force, password="bench password 1234",  # noqa: S106
+                                      actor=None, now=NOW)
+            db.session.commit()
+            files = {"new": _file(rows, prefix="N", historical=False, offset=0),
+                     "historical": _file(rows, prefix="H", historical=True, offset=rows)}
+            for label, content in files.items():
+                for attempt in ("first", "again"):
+                    start = time.perf_counter()
+                    result = import_referrals(content=content, actor=None, now=NOW)
+                    db.session.commit()
+                    took = time.perf_counter() - start
+                    db.session.expunge_all()
+                    print(f"{label:>10} {attempt:>5}: {rows:,} rows in {took:6.1f}s "
+                          f"({rows / took:,.0f} rows/s); imported {result.imported:,}, "
+                          f"already present {result.already_present:,}")
+            db.session.remove()
+            db.engine.dispose()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROWS)

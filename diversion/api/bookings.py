@@ -1,0 +1,122 @@
+"""API: book, cancel and record payments for a referral (managers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import jsonify
+from pydantic import BaseModel, ConfigDict, Field
+
+from diversion.access import current_actor, roles
+from diversion.api import bp
+from diversion.api.schema import operation, parse_body
+from diversion.auth.models import Role, User
+from diversion.bookings import fees, services
+from diversion.bookings.models import Booking
+from diversion.errors import ValidationFailed
+from diversion.extensions import db
+from diversion.referrals.models import Referral
+from diversion.referrals.services import get_referral_for
+from diversion.scheduling.models import CourseSession
+from diversion.timeutils import now_utc
+
+
+class NewBooking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: int
+
+
+class BookingOut(BaseModel):
+    id: int
+    session_id: int
+    status: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+class BookingResult(BaseModel):
+    reference: str
+    status: str
+    booking: BookingOut | None
+
+
+class NewPayment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_pence: int = Field(description="Whole pence, more than 0")
+    method: str = Field(description="card, cash, bank_transfer or cheque")
+    reference: str = Field(default="", max_length=100)
+
+
+class PaymentOut(BaseModel):
+    amount_pence: int
+    method: str
+    reference: str
+    balance_pence: int
+
+
+def _actor() -> User:
+    user = current_actor()
+    assert user is not None
+    return user
+
+
+def _referral(reference: str) -> Referral:
+    return get_referral_for(reference=reference, actor=_actor(), now=now_utc())
+
+
+def _result(referral: Referral, booking: Booking | None) -> dict[str, Any]:
+    out = None
+    if booking is not None:
+        out = BookingOut(id=booking.id, session_id=booking.session_id,
+                         status=booking.status.value, starts_at=booking.session.starts_at,
+                         ends_at=booking.session.ends_at)
+    return BookingResult(reference=referral.reference, status=referral.status.value,
+                         booking=out).model_dump(mode="json")
+
+
+@bp.post("/referrals/<reference>/booking")
+@roles(Role.MANAGER)
+@operation("Book the referral onto a session", body=NewBooking,
+           responses={201: BookingResult, 404: None, 409: None, 422: None}, tags=("bookings",))
+def create_booking(reference: str) -> Any:
+    body = parse_body(NewBooking)
+    referral = _referral(reference)
+    session = db.session.get(CourseSession, body.session_id)
+    if session is None:
+        raise ValidationFailed({"session_id": "No such session"})
+    booking = services.book_place(referral=referral, session=session, actor=_actor(),
+                                  now=now_utc())
+    db.session.commit()
+    return jsonify(_result(referral, booking)), 201
+
+
+@bp.delete("/referrals/<reference>/booking")
+@roles(Role.MANAGER)
+@operation("Cancel the referral's booking (back to awaiting booking)",
+           responses={200: BookingResult, 404: None}, tags=("bookings",))
+def delete_booking(reference: str) -> Any:
+    referral = _referral(reference)
+    services.cancel_booking(referral=referral, actor=_actor(), now=now_utc(),
+                            reason="Cancelled through the API")
+    db.session.commit()
+    return jsonify(_result(referral, None)), 200
+
+
+@bp.post("/referrals/<reference>/payments")
+@roles(Role.MANAGER)
+@operation("Record a payment towards the fee", body=NewPayment,
+           responses={201: PaymentOut, 404: None, 422: None}, tags=("bookings",))
+def create_payment(reference: str) -> Any:
+    body = parse_body(NewPayment)
+    referral = _referral(reference)
+    payment = fees.record_payment(referral=referral, amount_pence=body.amount_pence,
+                                  method=body.method, reference=body.reference,
+                                  actor=_actor(), now=now_utc())
+    balance = fees.fee_status(referral).balance_pence
+    db.session.commit()
+    return jsonify(PaymentOut(amount_pence=payment.amount_pence, method=payment.method.value,
+                              reference=payment.reference or "",
+                              balance_pence=balance).model_dump()), 201

@@ -1,0 +1,1 @@
+"""Bookings: places on sessions, transfers, cancellations, waiting lists, allocation, fees."""

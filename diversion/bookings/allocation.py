@@ -1,0 +1,212 @@
+"""Auto-allocation: every referral awaiting a booking gets the earliest suitable session.
+
+Rules (the same as bookings.rules, applied in memory):
+- referrals are served in order of completion deadline, then id, so the most urgent go first
+  and the result is deterministic;
+- each takes the earliest session (by start, then id) of its programme with a place left that
+  starts after `now` and ends by the end of its completion deadline day;
+- someone needing step-free access only gets a step-free venue (online counts as step-free);
+- online sessions only go to people with an email address (the joining link goes by email).
+The core (`plan_allocation`) is a pure function over values; `allocate` loads in bulk, runs it
+and writes in bulk. Sessions are grouped by (programme, online, step-free), and each group keeps
+a pointer to its first session with a place, so a referral costs a few steps, not a scan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
+
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.auth.models import User
+from diversion.bookings import rules
+from diversion.bookings.models import Booking, BookingStatus
+from diversion.errors import Conflict
+from diversion.extensions import db
+from diversion.referrals.models import Person, Referral, ReferralStatus
+from diversion.scheduling.models import CourseSession, SessionStatus, Venue
+
+NO_SESSION = "no suitable session before the completion deadline"
+ALL_FULL = "every suitable session before the completion deadline is full"
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    facts: rules.SessionFacts
+    places: int
+
+
+@dataclass
+class AllocationPlan:
+    placed: list[tuple[int, int]] = field(default_factory=list)  # (referral_id, session_id)
+    unplaced: list[tuple[int, str]] = field(default_factory=list)  # (referral_id, reason)
+
+
+GroupKey = tuple[int, bool, bool]  # programme, online, step-free
+
+
+class _Group:
+    """One kind of session, in start order, with the places left and a first-with-place index."""
+
+    def __init__(self, sessions: list[OpenSession]) -> None:
+        self.sessions = sorted(sessions, key=lambda s: (s.facts.starts_at, s.facts.id))
+        self.places = [s.places for s in self.sessions]
+        self.first_open = 0
+
+    def earliest(self, latest_end: dt.datetime) -> tuple[int | None, bool]:
+        """(index of the earliest session with a place ending by latest_end, any in time)."""
+        while self.first_open < len(self.sessions) and self.places[self.first_open] <= 0:
+            self.first_open += 1
+        in_time = bool(self.sessions) and self.sessions[0].facts.ends_at <= latest_end
+        for index in range(self.first_open, len(self.sessions)):
+            facts = self.sessions[index].facts
+            if facts.starts_at >= latest_end:
+                break
+            if self.places[index] > 0 and facts.ends_at <= latest_end:
+                return index, True
+            in_time = in_time or facts.ends_at <= latest_end
+        return None, in_time
+
+
+def _allowed(referral: rules.ReferralFacts) -> list[tuple[bool, bool]]:
+    kinds = [(False, True)]  # in person, step-free: anyone
+    if not referral.needs_step_free:
+        kinds.append((False, False))
+    if referral.has_email:
+        kinds += [(True, True), (True, False)] if not referral.needs_step_free else [(True, True)]
+    return kinds
+
+
+def plan_allocation(referrals: Iterable[rules.ReferralFacts], sessions: Iterable[OpenSession],
+                    *, now: dt.datetime) -> AllocationPlan:
+    """Match referrals to sessions (pure, deterministic). See the module docstring."""
+    by_kind: dict[GroupKey, list[OpenSession]] = defaultdict(list)
+    for session in sessions:
+        f = session.facts
+        if f.is_scheduled and f.starts_at > now and session.places > 0:
+            by_kind[(f.programme_id, f.is_online, f.is_step_free)].append(session)
+    groups = {key: _Group(value) for key, value in by_kind.items()}
+    plan = AllocationPlan()
+    for referral in sorted(referrals, key=lambda r: (r.completion_deadline, r.id)):
+        latest_end = rules.deadline_end(referral.completion_deadline)
+        best: tuple[dt.datetime, int, _Group, int] | None = None
+        any_in_time = False
+        for online, step_free in _allowed(referral):
+            group = groups.get((referral.programme_id, online, step_free))
+            if group is None:
+                continue
+            index, in_time = group.earliest(latest_end)
+            any_in_time = any_in_time or in_time
+            if index is None:
+                continue
+            facts = group.sessions[index].facts
+            if best is None or (facts.starts_at, facts.id) < (best[0], best[1]):
+                best = (facts.starts_at, facts.id, group, index)
+        if best is None:
+            plan.unplaced.append((referral.id, ALL_FULL if any_in_time else NO_SESSION))
+            continue
+        _, session_id, group, index = best
+        group.places[index] -= 1
+        plan.placed.append((referral.id, session_id))
+    return plan
+
+
+# The service: bulk load, plan, bulk write ---------------------------------------------------
+
+@dataclass
+class AllocationResult:
+    placed: list[tuple[Referral, CourseSession]]
+    unplaced: list[tuple[Referral, str]]
+    dry_run: bool
+
+
+def _load_referrals() -> list[rules.ReferralFacts]:
+    rows = db.session.execute(
+        select(Referral.id, Referral.programme_id, Referral.completion_deadline,
+               Person.needs_step_free, Person.email)
+        .join(Person, Person.id == Referral.person_id)
+        .where(Referral.status == ReferralStatus.AWAITING_BOOKING))
+    return [rules.ReferralFacts(id=r.id, programme_id=r.programme_id,
+                                completion_deadline=r.completion_deadline,
+                                needs_step_free=bool(r.needs_step_free), has_email=bool(r.email))
+            for r in rows]
+
+
+def _load_sessions(now: dt.datetime) -> list[OpenSession]:
+    rows = db.session.execute(
+        select(CourseSession.id, CourseSession.programme_id, CourseSession.starts_at,
+               CourseSession.ends_at, CourseSession.capacity, CourseSession.booked_count,
+               Venue.is_online, Venue.step_free_access)
+        .join(Venue, Venue.id == CourseSession.venue_id)
+        .where(CourseSession.status == SessionStatus.SCHEDULED, CourseSession.starts_at > now,
+               CourseSession.booked_count < CourseSession.capacity))
+    return [OpenSession(rules.SessionFacts(
+        id=r.id, programme_id=r.programme_id, starts_at=r.starts_at, ends_at=r.ends_at,
+        is_scheduled=True, is_online=r.is_online, is_step_free=r.step_free_access),
+        r.capacity - r.booked_count) for r in rows]
+
+
+def _by_id(model: Any, ids: Sequence[int], *options: Any) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for start in range(0, len(ids), 900):
+        chunk = list(ids[start:start + 900])
+        found.update({row.id: row for row in db.session.scalars(
+            select(model).where(model.id.in_(chunk)).options(*options)).unique()})
+    return found
+
+
+def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> AllocationResult:
+    """Book every referral awaiting a booking onto its earliest suitable session, in bulk.
+
+    Places are taken with one guarded UPDATE per session (the CHECK refuses overfilling, so a
+    booking made meanwhile makes the run fail as a Conflict rather than overbook); bookings are
+    inserted in one statement; the referrals move to `booked` together through the lifecycle
+    (`transition_many`: bulk history and audit rows, reminders planned in bulk) and are sent
+    their confirmations in one insert.
+    """
+    from diversion.bookings import services  # the confirmation and the lifecycle follow-up
+
+    plan = plan_allocation(_load_referrals(), _load_sessions(now), now=now)
+    referral_ids = [r for r, _ in plan.placed] + [r for r, _ in plan.unplaced]
+    # Force and programme are one or a few rows each, found in the identity map once loaded;
+    # the people are needed only to write to them.
+    referrals: dict[int, Referral] = _by_id(
+        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme),
+        *((lazyload(Referral.person),) if dry_run else ()))
+    sessions: dict[int, CourseSession] = _by_id(CourseSession, sorted({s for _, s in plan.placed}))
+    result = AllocationResult(
+        placed=[(referrals[r], sessions[s]) for r, s in plan.placed],
+        unplaced=[(referrals[r], why) for r, why in plan.unplaced], dry_run=dry_run)
+    if dry_run or not plan.placed:
+        return result
+    taken: dict[int, int] = defaultdict(int)
+    for _, session_id in plan.placed:
+        taken[session_id] += 1
+    try:
+        with db.session.begin_nested():
+            table = cast(Table, CourseSession.__table__)
+            db.session.execute(
+                update(table).where(table.c.id == bindparam("sid"))
+                .values(booked_count=table.c.booked_count + bindparam("n")),
+                [{"sid": sid, "n": n} for sid, n in sorted(taken.items())])
+            db.session.execute(insert(Booking), [
+                {"referral_id": r, "session_id": s, "status": BookingStatus.ACTIVE,
+                 "created_at": now, "created_by_id": getattr(actor, "id", None)}
+                for r, s in plan.placed])
+    except IntegrityError as error:
+        raise Conflict("Places or bookings changed while allocating: nothing was booked. "
+                       "Run the allocation again") from error
+    for session in sessions.values():
+        db.session.refresh(session, attribute_names=["booked_count"])
+    services.confirm_allocated(placed=result.placed, actor=actor, now=now)
+    record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           details={"placed": len(plan.placed), "unplaced": len(plan.unplaced)})
+    return result

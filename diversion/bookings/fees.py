@@ -1,0 +1,143 @@
+"""Course fees: payments received, waivers, and the balance a referral still owes.
+
+Balance = fee − payments, or 0 once waived. Completion needs the fee cleared
+(`fee_status(referral).is_cleared`). Only managers record payments or waive; each is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.auth.models import Role, User
+from diversion.bookings.models import FeeWaiver, Payment, PaymentMethod
+from diversion.errors import Conflict, Forbidden, ValidationFailed
+from diversion.extensions import db
+from diversion.referrals.models import Referral
+
+MAX_PAYMENT_PENCE = 1_000_000
+
+FeeClearedListener = Callable[[Referral, "User | None", dt.datetime], object]
+_fee_cleared_listeners: list[FeeClearedListener] = []
+
+
+def on_fee_cleared(listener: FeeClearedListener) -> FeeClearedListener:
+    """Register a function called when a payment or waiver leaves nothing owed.
+
+    The register uses it to complete a man who attended while the fee was still owed; bookings
+    does not import the register, so the dependency points one way.
+    """
+    _fee_cleared_listeners.append(listener)
+    return listener
+
+
+def _tell_if_cleared(referral: Referral, actor: User | None, now: dt.datetime) -> None:
+    if fee_status(referral).is_cleared:
+        for listener in _fee_cleared_listeners:
+            listener(referral, actor, now)
+
+
+@dataclass(frozen=True)
+class FeeStatus:
+    fee_pence: int
+    paid_pence: int
+    waiver: FeeWaiver | None
+
+    @property
+    def is_waived(self) -> bool:
+        return self.waiver is not None
+
+    @property
+    def balance_pence(self) -> int:
+        return 0 if self.is_waived else max(self.fee_pence - self.paid_pence, 0)
+
+    @property
+    def is_cleared(self) -> bool:
+        return self.balance_pence == 0
+
+
+def _manager_only(actor: User | None) -> None:
+    if actor is None or actor.role is not Role.MANAGER:
+        raise Forbidden("Only programme managers can record payments and waive fees")
+
+
+def fee_status(referral: Referral) -> FeeStatus:
+    """The referral's fee (its programme's), what has been paid, and any waiver."""
+    paid = db.session.scalar(select(func.coalesce(func.sum(Payment.amount_pence), 0))
+                             .where(Payment.referral_id == referral.id)) or 0
+    waiver = db.session.scalar(select(FeeWaiver).where(FeeWaiver.referral_id == referral.id))
+    return FeeStatus(referral.programme.fee_pence, int(paid), waiver)
+
+
+def list_payments(referral: Referral) -> list[Payment]:
+    return list(db.session.scalars(select(Payment).where(Payment.referral_id == referral.id)
+                                   .order_by(Payment.recorded_at, Payment.id)))
+
+
+def record_payment(*, referral: Referral, amount_pence: int | None, method: str | None,
+                   reference: str | None, actor: User | None, now: dt.datetime) -> Payment:
+    """Record money received towards the fee. Not more than the balance still owed."""
+    _manager_only(actor)
+    errors: dict[str, str] = {}
+    status = fee_status(referral)
+    if amount_pence is None:
+        errors["amount_pence"] = "Enter the amount paid"
+    elif amount_pence <= 0:
+        errors["amount_pence"] = "The amount must be more than £0"
+    elif amount_pence > MAX_PAYMENT_PENCE:
+        errors["amount_pence"] = "The amount is too large"
+    elif status.is_waived:
+        errors["amount_pence"] = "The fee has been waived: there is nothing to pay"
+    elif amount_pence > status.balance_pence:
+        owed = status.balance_pence
+        errors["amount_pence"] = (f"The amount is more than the £{owed // 100}.{owed % 100:02d} "
+                                  "still owed")
+    try:
+        chosen = PaymentMethod(method or "")
+    except ValueError:
+        errors["method"] = "Choose how it was paid: card, cash, bank transfer or cheque"
+    text = (reference or "").strip()
+    if len(text) > 100:
+        errors["reference"] = "The reference must be 100 characters or fewer"
+    if errors:
+        raise ValidationFailed(errors)
+    assert amount_pence is not None
+    payment = Payment(referral_id=referral.id, amount_pence=amount_pence, method=chosen,
+                      reference=text or None, recorded_at=now,
+                      recorded_by_id=getattr(actor, "id", None))
+    db.session.add(payment)
+    db.session.flush()
+    record(action="fee.payment", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="referral", object_id=referral.id,
+           details={"payment_id": payment.id, "amount_pence": amount_pence,
+                    "method": chosen.value})
+    _tell_if_cleared(referral, actor, now)
+    return payment
+
+
+def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
+              now: dt.datetime) -> FeeWaiver:
+    """Waive the referral's fee, with the reason."""
+    _manager_only(actor)
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed({"reason": "Enter why the fee is waived"})
+    if len(text) > 1000:
+        raise ValidationFailed({"reason": "Enter a reason of up to 1000 characters"})
+    waiver = FeeWaiver(referral_id=referral.id, reason=text, waived_at=now,
+                       waived_by_id=getattr(actor, "id", None))
+    try:
+        with db.session.begin_nested():
+            db.session.add(waiver)
+    except IntegrityError as error:
+        raise Conflict("The fee has already been waived") from error
+    record(action="fee.waive", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="referral", object_id=referral.id)
+    _tell_if_cleared(referral, actor, now)
+    return waiver

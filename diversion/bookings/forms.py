@@ -1,0 +1,61 @@
+"""Forms for bookings and fees. Shapes only; the services check the rules."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from diversion.bookings.models import PaymentMethod
+
+MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
+
+
+def pence_from_pounds(text: str | None) -> int | None:
+    """'110', '£110.50', '0.5' as pence; None when it is not an amount of money."""
+    match = MONEY.match((text or "").strip().replace(",", ""))
+    if not match:
+        return None
+    try:
+        return int(Decimal(match.group(1)) * 100)
+    except InvalidOperation:
+        return None
+
+
+class ChooseSessionForm(FlaskForm):
+    session_id = RadioField("Choose a session", coerce=str,
+                            validators=[InputRequired("Choose a session")], validate_choice=False)
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)])
+
+
+class WaiveForm(FlaskForm):
+    reason = TextAreaField("Why is the fee waived?",
+                           validators=[InputRequired("Enter why the fee is waived"),
+                                       Length(max=1000)])
+
+
+class PaymentForm(FlaskForm):
+    amount = StringField("Amount paid", validators=[InputRequired("Enter the amount paid")])
+    method = RadioField("How was it paid?",
+                        choices=[SelectChoice(m.value, m.label) for m in PaymentMethod],
+                        validators=[InputRequired("Choose how it was paid")])
+    reference = StringField("Payment reference (optional)",
+                            validators=[Optional(), Length(max=100)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button with a CSRF token, nothing else."""
+
+
+class CancelSessionForm(FlaskForm):
+    reason = TextAreaField("Why is the session cancelled?",
+                           description="People booked on it are told this reason",
+                           validators=[InputRequired("Enter why the session is cancelled"),
+                                       Length(max=500)])

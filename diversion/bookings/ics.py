@@ -1,0 +1,39 @@
+"""The calendar file (RFC 5545) sent with a booking confirmation and offered for download."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from diversion.bookings.models import Booking
+from diversion.scheduling.ical import UID_DOMAIN, CalendarEvent, build_calendar
+
+SUMMARY = "Course booking"  # discreet: never names the offence or the course's subject
+
+
+def booking_uid(booking_id: int) -> str:
+    """The same UID every time a booking is published, so calendars update it in place."""
+    return f"booking-{booking_id}@{UID_DOMAIN}"
+
+
+def _event(booking: Booking, *, is_cancelled: bool) -> CalendarEvent:
+    session = booking.session
+    venue = session.venue
+    location = "Online (joining link sent by email)" if venue.is_online else ", ".join(
+        part for part in (venue.name, venue.address_line_1, venue.address_line_2, venue.town,
+                          venue.postcode) if part)
+    return CalendarEvent(
+        uid=booking_uid(booking.id), starts_at=session.starts_at, ends_at=session.ends_at,
+        summary=SUMMARY, location=location,
+        description=f"Your booking reference is {booking.referral.reference}. "
+                    "Arrive on time: late arrivals cannot be admitted.",
+        is_cancelled=is_cancelled, sequence=1 if is_cancelled else 0)
+
+
+def booking_ics(booking: Booking, *, now: dt.datetime,
+                cancelled: Sequence[Booking] = ()) -> str:
+    """A calendar with the booking's event (cancelled if the booking no longer holds a place),
+    plus cancelled events for bookings it replaces (a transfer), so calendars drop them."""
+    events = [_event(old, is_cancelled=True) for old in cancelled]
+    events.append(_event(booking, is_cancelled=not booking.is_active))
+    return build_calendar(events, now=now, name="Course booking")

@@ -1,0 +1,253 @@
+"""Managers' pages: a referral's booking and fee, cancelling a session with its bookings,
+and the auto-allocation button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from wtforms.fields.choices import SelectChoice
+
+from diversion.access import current_actor, roles
+from diversion.auth.models import Role, User
+from diversion.bookings import allocation, fees, services
+from diversion.bookings.forms import (
+    CancelSessionForm,
+    ChooseSessionForm,
+    ConfirmForm,
+    PaymentForm,
+    ReasonForm,
+    WaiveForm,
+    pence_from_pounds,
+)
+from diversion.bookings.models import Booking
+from diversion.errors import DomainError, NotFound, ValidationFailed
+from diversion.extensions import db
+from diversion.forms import attach_errors
+from diversion.referrals.models import Referral, ReferralStatus
+from diversion.referrals.services import get_referral_for
+from diversion.scheduling.models import CourseSession, SessionStatus
+from diversion.timeutils import now_utc
+
+bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+
+
+def _actor() -> User:
+    user = current_actor()
+    assert user is not None
+    return user
+
+
+def _referral(reference: str) -> Referral:
+    return get_referral_for(reference=reference, actor=_actor(), now=now_utc())
+
+
+def _session(session_id: Any) -> CourseSession | None:
+    try:
+        return db.session.get(CourseSession, int(session_id))
+    except (TypeError, ValueError):
+        return None
+
+
+@bp.app_template_global()
+def session_bookings(session_id: int) -> list[Booking]:
+    """Active bookings on a session, for the session page."""
+    return services.list_session_bookings(session_id)
+
+
+def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
+    now = now_utc()
+    booking = services.get_active_booking(referral)
+    options = services.list_bookable_sessions(referral=referral, now=now, include_full=True)
+    if booking is not None:
+        options = [o for o in options if o.session.id != booking.session_id]
+    choose = forms.get("choose") or ChooseSessionForm()
+    choose.session_id.choices = [SelectChoice(str(o.session.id), str(o.session.id))
+                                 for o in options]
+    return render_template(
+        "bookings/referral.html", referral=referral, booking=booking,
+        history=services.list_bookings_for(referral), options=options, choose=choose,
+        cancel_form=forms.get("cancel") or ReasonForm(),
+        payment_form=forms.get("payment") or PaymentForm(),
+        waive_form=forms.get("waive") or WaiveForm(), confirm=ConfirmForm(),
+        fee=fees.fee_status(referral), payments=fees.list_payments(referral),
+        waiting=services.waiting_positions(referral),
+        transfers_left=services.transfers_remaining(referral), now=now,
+        ReferralStatus=ReferralStatus), status
+
+
+@bp.get("/referral/<reference>")
+@roles(Role.MANAGER)
+def referral_booking(reference: str) -> Any:
+    return _page(_referral(reference))
+
+
+def _domain_error_on(form: Any, field: str, error: DomainError) -> None:
+    if isinstance(error, ValidationFailed):
+        attach_errors(form, error, fallback=field)
+    else:
+        getattr(form, field).errors = [*getattr(form, field).errors, error.message]
+
+
+@bp.post("/referral/<reference>/book")
+@roles(Role.MANAGER)
+def book(reference: str) -> Any:
+    """Book the chosen session; a full session puts the person on its waiting list."""
+    referral = _referral(reference)
+    form = ChooseSessionForm()
+    form.session_id.choices = []
+    if not form.validate_on_submit():
+        return _page(referral, status=422, choose=form)
+    session = _session(form.session_id.data)
+    try:
+        if session is None:
+            raise ValidationFailed({"session_id": "Choose a session from the list"})
+        booking = services.get_active_booking(referral)
+        if booking is not None:
+            services.transfer_booking(referral=referral, session=session, actor=_actor(),
+                                      now=now_utc())
+            message = "Booking moved"
+        elif session.booked_count >= session.capacity:
+            services.join_waiting_list(referral=referral, session=session, actor=_actor(),
+                                       now=now_utc())
+            message = "The session is full: added to its waiting list"
+        else:
+            services.book_place(referral=referral, session=session, actor=_actor(), now=now_utc())
+            message = "Booked"
+    except DomainError as error:
+        db.session.rollback()
+        referral = _referral(reference)
+        _domain_error_on(form, "session_id", error)
+        return _page(referral, status=error.status, choose=form)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+
+
+@bp.post("/referral/<reference>/cancel")
+@roles(Role.MANAGER)
+def cancel(reference: str) -> Any:
+    referral = _referral(reference)
+    form = ReasonForm()
+    if form.validate_on_submit():
+        try:
+            services.cancel_booking(referral=referral, actor=_actor(), now=now_utc(),
+                                    reason=form.reason.data)
+        except DomainError as error:
+            db.session.rollback()
+            _domain_error_on(form, "reason", error)
+            return _page(_referral(reference), status=error.status, cancel=form)
+        db.session.commit()
+        flash("Booking cancelled", "success")
+        return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+    return _page(referral, status=422, cancel=form)
+
+
+@bp.post("/referral/<reference>/waiting-list/<int:session_id>/leave")
+@roles(Role.MANAGER)
+def leave_waiting_list(reference: str, session_id: int) -> Any:
+    referral = _referral(reference)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+    services.leave_waiting_list(referral=referral, session_id=session_id, actor=_actor(),
+                                now=now_utc())
+    db.session.commit()
+    flash("Taken off the waiting list", "success")
+    return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+
+
+@bp.post("/referral/<reference>/payments")
+@roles(Role.MANAGER)
+def record_payment(reference: str) -> Any:
+    referral = _referral(reference)
+    form = PaymentForm()
+    if form.validate_on_submit():
+        pence = pence_from_pounds(form.amount.data)
+        try:
+            if pence is None:
+                raise ValidationFailed({"amount": "Enter an amount in pounds, like 110 or 55.50"})
+            fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
+                                reference=form.reference.data, actor=_actor(), now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            renamed = ValidationFailed({("amount" if k == "amount_pence" else k): m
+                                        for k, m in error.errors.items()})
+            attach_errors(form, renamed, fallback="amount")
+            return _page(_referral(reference), status=422, payment=form)
+        db.session.commit()
+        flash("Payment recorded", "success")
+        return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+    return _page(referral, status=422, payment=form)
+
+
+@bp.post("/referral/<reference>/waive")
+@roles(Role.MANAGER)
+def waive(reference: str) -> Any:
+    referral = _referral(reference)
+    form = WaiveForm()
+    if form.validate_on_submit():
+        try:
+            fees.waive_fee(referral=referral, reason=form.reason.data, actor=_actor(),
+                           now=now_utc())
+        except DomainError as error:
+            db.session.rollback()
+            _domain_error_on(form, "reason", error)
+            return _page(_referral(reference), status=error.status, waive=form)
+        db.session.commit()
+        flash("Fee waived", "success")
+        return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+    return _page(referral, status=422, waive=form)
+
+
+# Cancelling a whole session -------------------------------------------------------------
+
+@bp.route("/session/<int:session_id>/cancel", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def cancel_session(session_id: int) -> Any:
+    """Cancel a session; for each person booked, rebook onto the next session or return."""
+    session = _session(session_id)
+    if session is None:
+        raise NotFound("No such session")
+    form = CancelSessionForm()
+    bookings = services.list_session_bookings(session.id)
+    if session.status is SessionStatus.SCHEDULED and form.validate_on_submit():
+        choices = {
+            b.id: services.AfterCancel.REBOOK
+            if request.form.get(f"after-{b.id}") == services.AfterCancel.REBOOK.value
+            else services.AfterCancel.RETURN
+            for b in bookings
+        }
+        try:
+            outcomes = services.cancel_session_with_bookings(
+                session=session, reason=form.reason.data or "", choices=choices,
+                actor=_actor(), now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error, fallback="reason")
+            session = _session(session_id)
+        else:
+            db.session.commit()
+            rebooked = sum(1 for o in outcomes if o.rebooked_on is not None)
+            flash(f"Session cancelled. {rebooked} rebooked, {len(outcomes) - rebooked} returned "
+                  "to awaiting booking; each person has been told", "success")
+            return redirect(url_for("sessions.show_session", session_id=session_id))
+    return render_template("bookings/session_cancel.html", session=session, form=form,
+                           bookings=bookings, AfterCancel=services.AfterCancel)
+
+
+# Auto-allocation --------------------------------------------------------------------------
+
+@bp.route("/allocate", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def allocate() -> Any:
+    """GET previews (a dry run); POST books everyone who can be placed."""
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        result = allocation.allocate(actor=_actor(), now=now_utc())
+        db.session.commit()
+        flash(f"Placed {len(result.placed)}; {len(result.unplaced)} could not be placed",
+              "success")
+    else:
+        result = allocation.allocate(actor=_actor(), now=now_utc(), dry_run=True)
+        db.session.rollback()
+    return render_template("bookings/allocate.html", result=result, form=form)

@@ -1,0 +1,41 @@
+"""The offer letter: a PDF the officer prints at the station and hands to the person.
+
+It is discreet (its title names no offence), carries OFFICIAL-SENSITIVE on every page (from
+reports/pdf_base.html) and shows the PIN only when given one: right after the PIN was issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app, url_for
+
+from diversion.referrals.models import Referral
+from diversion.reports.pdf import render_pdf
+
+LETTER_TITLE = "Your offer of a course"
+DEFAULT_BOOKING_PHONE = "0113 496 0000"
+
+
+def booking_phone() -> str:
+    return str(current_app.config.get("DIVERSION_BOOKING_PHONE") or DEFAULT_BOOKING_PHONE)
+
+
+def booking_url() -> str:
+    """Where the person books: the self-service page, /book on this site."""
+    return url_for("core.index", _external=True).rstrip("/") + "/book"
+
+
+def render_offer_letter(referral: Referral, *, pin: str | None, now: dt.datetime) -> bytes:
+    """The offer letter's PDF bytes. `pin` is None for a reprint, which cannot show it."""
+    return render_pdf(
+        "referrals/offer_letter_pdf.html",
+        title=LETTER_TITLE,
+        referral=referral,
+        person=referral.person,
+        programme=referral.programme,
+        pin=pin,
+        booking_url=booking_url(),
+        booking_phone=booking_phone(),
+        generated_at=now,
+    )

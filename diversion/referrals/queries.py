@@ -1,0 +1,214 @@
+"""Lists and search of referrals for the web pages: scoped, filtered, keyset-paginated.
+
+Pages are ordered newest referral date first, then by id (newest first), and move by keyset:
+a cursor holds the (referral_date, id) of the row at the edge of a page, so page 10,000 costs
+what page 1 costs. Every page is one query (person, force and programme are joined in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+
+from diversion.auth.models import Force, Role, User
+from diversion.extensions import db
+from diversion.referrals.matching import name_key
+from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
+from diversion.referrals.pnc import InvalidPnc, parse_pnc
+from diversion.referrals.services import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
+
+if TYPE_CHECKING:  # bookings builds on referrals: imported where used, not at start-up
+    from diversion.bookings.fees import FeeStatus
+    from diversion.bookings.models import Booking
+
+PAGE_SIZE = 25
+DEADLINE_SOON_DAYS = 14
+_PNC_SHAPE = re.compile(r"^\d{2}(\d{2})?/\d{1,7}[A-Z]$")
+_REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
+
+
+class InvalidCursor(ValueError):
+    """A page cursor that was not made by this module."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The (referral_date, id) of the row at the edge of a page."""
+
+    referral_date: dt.date
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.referral_date.isoformat()}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        day, _, number = (text or "").partition(".")
+        try:
+            return cls(dt.date.fromisoformat(day), int(number))
+        except ValueError as error:
+            raise InvalidCursor(text) from error
+
+    @classmethod
+    def of(cls, referral: Referral) -> Cursor:
+        return cls(referral.referral_date, referral.id)
+
+
+@dataclass(frozen=True)
+class ReferralFilters:
+    status: ReferralStatus | None = None
+    force_id: int | None = None  # managers only; police are always scoped to their force
+    referred_from: dt.date | None = None
+    referred_to: dt.date | None = None
+    deadline_soon: bool = False
+    search: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self == ReferralFilters()
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    items: Sequence[Referral]
+    next_cursor: str | None  # older referrals
+    previous_cursor: str | None  # newer referrals
+
+
+def _prefix_range(key: str) -> tuple[str, str]:
+    """[key, upper) holds exactly the strings starting with key (it uses a plain b-tree index)."""
+    return key, key[:-1] + chr(ord(key[-1]) + 1)
+
+
+def search_condition(text: str, *, today: dt.date) -> object | None:
+    """Search by reference, crime reference, PNC ID or family name (normalised prefix)."""
+    text = " ".join((text or "").split())
+    if not text:
+        return None
+    upper = text.upper()
+    compact = re.sub(r"[\s-]+", "", upper)
+    if _PNC_SHAPE.match(compact):
+        try:
+            pnc = parse_pnc(compact, today=today)
+        except InvalidPnc:
+            pnc = compact
+        return Referral.person_id.in_(select(Person.id).where(Person.pnc_id == pnc))
+    conditions = [Referral.crime_reference == upper]
+    if _REFERENCE.match(compact):
+        conditions.append(Referral.reference == compact)
+    key = name_key(text)
+    if key and not any(c.isdigit() for c in text):
+        low, high = _prefix_range(key)
+        conditions.append(Referral.person_id.in_(select(Person.id).where(
+            Person.family_name_key >= low, Person.family_name_key < high)))
+    return or_(*conditions)
+
+
+def filtered_referrals(actor: User, filters: ReferralFilters, *, today: dt.date) -> Select[Referral]:
+    """The actor's visible referrals with the filters applied, unordered."""
+    query = visible_referrals(actor)
+    if filters.force_id is not None and actor.role is not Role.POLICE:
+        query = query.where(Referral.force_id == filters.force_id)
+    if filters.status is not None:
+        query = query.where(Referral.status == filters.status)
+    if filters.referred_from is not None:
+        query = query.where(Referral.referral_date >= filters.referred_from)
+    if filters.referred_to is not None:
+        query = query.where(Referral.referral_date <= filters.referred_to)
+    if filters.deadline_soon:
+        until = today + dt.timedelta(days=DEADLINE_SOON_DAYS)
+        query = query.where(or_(
+            and_(Referral.status == ReferralStatus.AWAITING_BOOKING,
+                 Referral.booking_deadline.between(today, until)),
+            and_(Referral.status.in_(sorted(OPEN_STATUSES)),
+                 Referral.completion_deadline.between(today, until)),
+        ))
+    condition = search_condition(filters.search, today=today)
+    if condition is not None:
+        query = query.where(condition)  # type: ignore[arg-type]
+    return query
+
+
+def list_referrals(*, actor: User, filters: ReferralFilters, today: dt.date,
+                   after: str | None = None, before: str | None = None,
+                   limit: int = PAGE_SIZE) -> ReferralPage:
+    """One page of referrals, newest first: after a cursor (older) or before one (newer)."""
+    query = filtered_referrals(actor, filters, today=today)
+    key = tuple_(Referral.referral_date, Referral.id)
+    backwards = before is not None and after is None
+    if after is not None:
+        edge = Cursor.decode(after)
+        query = query.where(key < tuple_(edge.referral_date, edge.id))
+    elif before is not None:
+        edge = Cursor.decode(before)
+        query = query.where(key > tuple_(edge.referral_date, edge.id))
+    if backwards:
+        query = query.order_by(Referral.referral_date.asc(), Referral.id.asc())
+    else:
+        query = query.order_by(Referral.referral_date.desc(), Referral.id.desc())
+    rows = list(db.session.scalars(query.limit(limit + 1)).unique())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+        next_cursor = Cursor.of(rows[-1]).encode() if rows else None
+        previous_cursor = Cursor.of(rows[0]).encode() if rows and has_more else None
+    else:
+        next_cursor = Cursor.of(rows[-1]).encode() if rows and has_more else None
+        previous_cursor = Cursor.of(rows[0]).encode() if rows and after is not None else None
+    return ReferralPage(items=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
+
+
+def list_forces() -> list[Force]:
+    return list(db.session.scalars(select(Force).order_by(Force.name)))
+
+
+def count_by_status(actor: User) -> dict[ReferralStatus, int]:
+    """How many of the actor's visible referrals are in each status (one query)."""
+    counts = dict.fromkeys(ReferralStatus, 0)
+    query = visible_referrals(actor).with_only_columns(
+        Referral.status, func.count(), maintain_column_froms=True).group_by(Referral.status)
+    for status, n in db.session.execute(query):
+        counts[ReferralStatus(status)] = n
+    return counts
+
+
+def count_deadline_soon(actor: User, *, today: dt.date) -> int:
+    """How many of the actor's open referrals have a deadline in the next 14 days."""
+    query = filtered_referrals(actor, ReferralFilters(deadline_soon=True), today=today)
+    return db.session.scalar(
+        query.with_only_columns(func.count(), maintain_column_froms=True)) or 0
+
+
+def user_names(user_ids: Sequence[int | None]) -> dict[int, str]:
+    """The names of these users, in one query (for a referral's history)."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    return {user_id: name for user_id, name in db.session.execute(
+        select(User.id, User.name).where(User.id.in_(sorted(wanted))))}
+
+
+def get_place(referral: Referral) -> Booking | None:
+    """The booking holding or having held the referral's place: the active one, else the one
+    it ended with (attended, missed, closed); None when none (cancelled and moved ones are
+    history, listed on the bookings page)."""
+    from diversion.bookings import services as booking_services
+
+    active = booking_services.get_active_booking(referral)
+    if active is not None:
+        return active
+    return next((b for b in booking_services.list_bookings_for(referral)
+                 if b.status in booking_services.PLACE_HOLDING), None)
+
+
+def get_fee(referral: Referral) -> FeeStatus:
+    """The fee, what has been paid and whether it was waived (see diversion.bookings.fees)."""
+    from diversion.bookings.fees import fee_status
+
+    return fee_status(referral)

@@ -1,0 +1,165 @@
+"""Upload a CSV file of referrals: check it, preview it, then confirm the import.
+
+The uploaded file waits for the confirm step in the instance folder under a random name that
+carries the uploader's id (never in the session cookie); it is removed once confirmed, and any
+file older than an hour is removed at the next upload or confirm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import HiddenField
+
+from diversion.access import current_actor, roles
+from diversion.auth.models import Role, User
+from diversion.extensions import db
+from diversion.referrals import imports
+from diversion.timeutils import now_utc
+
+bp = Blueprint("referral_imports", __name__, url_prefix="/referrals/import")
+
+KEEP_FOR = dt.timedelta(hours=1)
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-excel",
+             "application/octet-stream", ""}
+
+
+class UploadForm(FlaskForm):
+    file = FileField("Upload a CSV file")
+
+
+class ConfirmForm(FlaskForm):
+    token = HiddenField()
+
+
+def _folder() -> Path:
+    folder = Path(current_app.instance_path) / "referral_imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _path(token: str, user: User) -> Path | None:
+    if not _TOKEN.match(token or ""):
+        return None
+    return _folder() / f"{user.id}-{token}.csv"
+
+
+def _remove_expired(now: dt.datetime) -> None:
+    cutoff = (now - KEEP_FOR).timestamp()
+    for path in _folder().glob("*.csv"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue  # another worker removed it first
+
+
+def _actor() -> User:
+    user = current_actor()
+    assert user is not None
+    return user
+
+
+def _render_upload(form: UploadForm, problems: list[imports.RowProblem], status: int) -> Any:
+    return render_template("referral_imports/upload.html", form=form, problems=problems,
+                           user=_actor(),
+                           required=imports.REQUIRED_COLUMNS + imports.NEW_REFERRAL_COLUMNS,
+                           optional=imports.OPTIONAL_COLUMNS,
+                           max_mb=imports.MAX_BYTES // (1024 * 1024),
+                           max_rows=imports.MAX_ROWS), status
+
+
+@bp.get("")
+@roles(Role.POLICE, Role.MANAGER)
+def upload() -> Any:
+    return _render_upload(UploadForm(), [], 200)
+
+
+@bp.post("")
+@roles(Role.POLICE, Role.MANAGER)
+def check_upload() -> Any:
+    """Check every row and show a preview; nothing is written yet."""
+    form = UploadForm()
+    user, now = _actor(), now_utc()
+    _remove_expired(now)
+    if not form.validate_on_submit():
+        return _render_upload(form, [], 400)
+    file = form.file.data
+    if file is None or not file.filename:
+        form.file.errors = ["Select a CSV file"]
+        return _render_upload(form, [], 400)
+    if (not file.filename.lower().endswith(".csv")
+            or (file.mimetype or "").lower() not in CSV_TYPES):
+        form.file.errors = ["The selected file must be a CSV file"]
+        return _render_upload(form, [], 400)
+    content = file.stream.read(imports.MAX_BYTES + 1)
+    if not content:
+        form.file.errors = ["The selected file is empty"]
+        return _render_upload(form, [], 400)
+    try:
+        result = imports.import_referrals(content=content, actor=user, now=now, dry_run=True,
+                                          via="upload")
+    except imports.ImportFailed as error:
+        db.session.rollback()
+        problems = error.problems
+        if len(problems) == 1 and problems[0].column == "file":
+            # Not a readable CSV file at all: one message beside the field says it.
+            form.file.errors = [_sentence(problems[0].message)]
+            return _render_upload(form, [], 400)
+        form.file.errors = [_summary(problems)]
+        return _render_upload(form, problems, 400)
+    db.session.rollback()
+    token = secrets.token_urlsafe(24)
+    path = _path(token, user)
+    assert path is not None
+    path.write_bytes(content)
+    return render_template("referral_imports/preview.html", result=result,
+                           form=ConfirmForm(token=token), filename=file.filename)
+
+
+@bp.post("/confirm")
+@roles(Role.POLICE, Role.MANAGER)
+def confirm() -> Any:
+    """Import the previewed file. It is checked again in full: all or nothing."""
+    form = ConfirmForm()
+    user, now = _actor(), now_utc()
+    _remove_expired(now)
+    path = _path(form.token.data or "", user) if form.validate_on_submit() else None
+    if path is None or not path.exists():
+        flash("The file has expired or was already imported. Upload it again", "info")
+        return redirect(url_for("referral_imports.upload"))
+    content = path.read_bytes()
+    path.unlink(missing_ok=True)
+    try:
+        result = imports.import_referrals(content=content, actor=user, now=now, via="upload")
+    except imports.ImportFailed as error:
+        db.session.rollback()
+        upload_form = UploadForm()
+        upload_form.file.errors = [_summary(error.problems)]
+        return _render_upload(upload_form, error.problems, 400)
+    db.session.commit()
+    message = f"Imported {result.imported} referral{'' if result.imported == 1 else 's'}"
+    if result.already_present:
+        message += f"; {result.already_present} already imported left alone"
+    if result.imported > result.historical:
+        message += (". The new referrals have no PIN yet: reissue one for each person from the "
+                    "referral's page when you hand them the offer letter")
+    flash(message, "success")
+    return redirect(url_for("referral_imports.upload"))
+
+
+def _summary(problems: list[imports.RowProblem]) -> str:
+    count = len(problems)
+    return f"The file has {count} problem{'' if count == 1 else 's'}. Nothing was imported"
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]

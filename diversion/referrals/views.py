@@ -1,0 +1,529 @@
+"""Pages for police officers and programme managers: refer someone, follow a referral, lists.
+
+Referring is three steps: the form, the match choice (only when someone on record may be this
+person) and check-your-answers with every eligibility rule's result. The draft lives in the
+database between steps (diversion.referrals.drafts), never in a URL nor in the cookie, which
+is signed but not encrypted: the cookie holds only the draft's random token. The PIN is put in
+the draft's one-time slot when issued: the confirmation page shows it once, and the offer letter
+printed right after (within 30 minutes) carries it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.datastructures import MultiDict
+
+from diversion.access import current_actor, roles
+from diversion.auth.models import Role, User
+from diversion.core.dashboard import Panel, dashboard_panel
+from diversion.errors import Conflict, NotFound, ValidationFailed
+from diversion.extensions import db
+from diversion.forms import attach_errors
+from diversion.programmes import services as programme_services
+from diversion.programmes.models import DEFAULT_OFFENCE_CODES
+from diversion.referrals import drafts, queries, services
+from diversion.referrals.forms import (
+    CHANNEL_LABELS,
+    OFFENCE_NAMES,
+    ConfirmForm,
+    FilterForm,
+    PersonChoiceForm,
+    ReferralForm,
+    WithdrawForm,
+)
+from diversion.referrals.letters import render_offer_letter
+from diversion.referrals.lifecycle import EVENT_LABELS
+from diversion.referrals.models import ContactChannel, Referral, ReferralDraft, ReferralStatus
+from diversion.referrals.rules import RuleResult
+from diversion.timeutils import london_today, now_utc
+
+bp = Blueprint("referrals", __name__, url_prefix="/referrals")
+
+DRAFT_COOKIE_KEY = "referral_draft"  # the session key holding the draft's token, nothing else
+NEW_PERSON = "new"
+# Anchors for the error summary and Change links: GOV.UK date inputs focus their day box.
+ANCHORS = {"date_of_birth": "date_of_birth-day", "offence_date": "offence_date-day",
+           "completion_deadline": "completion_deadline-day", "referred_from": "referred_from-day",
+           "referred_to": "referred_to-day"}
+
+
+def _actor() -> User:
+    actor = current_actor()
+    assert actor is not None  # @roles guarantees a signed-in user
+    return actor
+
+
+# The draft -----------------------------------------------------------------------------------
+
+def _token() -> str | None:
+    token = session.get(DRAFT_COOKIE_KEY)
+    return token if isinstance(token, str) else None
+
+
+def _ensure_token() -> str:
+    token = _token()
+    if token is None:
+        token = session[DRAFT_COOKIE_KEY] = drafts.new_token()
+    return token
+
+
+def _draft_row(now: dt.datetime) -> ReferralDraft | None:
+    try:
+        return drafts.find_draft(token=_token(), user=_actor(), now=now)
+    except NotFound:
+        session.pop(DRAFT_COOKIE_KEY, None)  # someone else's: never theirs to use
+        raise
+
+
+def _draft() -> dict[str, Any] | None:
+    row = _draft_row(now_utc())
+    draft = row.data if row is not None else None
+    return draft if isinstance(draft, dict) and isinstance(draft.get("form"), dict) else None
+
+
+def _save_draft(draft: dict[str, Any], now: dt.datetime) -> None:
+    drafts.save_draft(token=_ensure_token(), user=_actor(), data=draft, now=now)
+    db.session.commit()
+
+
+def _programme_codes() -> tuple[str | None, list[str]]:
+    programmes = programme_services.list_programmes()
+    if not programmes:
+        return None, list(DEFAULT_OFFENCE_CODES)
+    programme = programmes[0]
+    return programme.code, list(programme.eligible_offence_codes)
+
+
+def _referral_form(actor: User, formdata: Any = None, *, csrf: bool = True) -> ReferralForm:
+    meta = {} if csrf else {"csrf": False}
+    form = ReferralForm(formdata=formdata, meta=meta) if formdata is not None else ReferralForm(
+        meta=meta)
+    forces = None
+    if actor.role is not Role.POLICE:
+        forces = [(f.code, f.name) for f in queries.list_forces()]
+    form.setup(offence_codes=_programme_codes()[1], forces=forces)
+    return form
+
+
+def _draft_form(actor: User, draft: dict[str, Any]) -> ReferralForm:
+    form = _referral_form(actor, MultiDict(draft["form"]), csrf=False)
+    form.validate()
+    return form
+
+
+def _input_from(form: ReferralForm, actor: User, now: dt.datetime) -> services.ReferralInput:
+    """The service's input from a form whose shape is valid."""
+    is_police = actor.role is Role.POLICE
+    return services.ReferralInput(
+        crime_reference=form.crime_reference.data or "",
+        referral_date=london_today(now),
+        family_name=form.family_name.data or "",
+        given_names=form.given_names.data or "",
+        date_of_birth=form.date_of_birth.data,
+        offence_code=form.chosen_offence_code(),
+        offence_date=form.offence_date.data,
+        officer_email=actor.email if is_police else (form.officer_email.data or ""),
+        admitted=form.admitted.data == "yes",
+        consented=form.consented.data == "yes",
+        no_relevant_convictions=form.no_relevant_convictions.data == "yes",
+        force_code=None if is_police else (form.force_code.data or None),
+        programme_code=_programme_codes()[0],
+        pnc_id=form.pnc_id.data, gender=form.gender.data, email=form.email.data,
+        mobile=form.mobile.data, address_line_1=form.address_line_1.data,
+        address_line_2=form.address_line_2.data, town=form.town.data,
+        postcode=form.postcode.data, preferred_contact=form.preferred_contact.data,
+        access_needs=form.access_needs.data, needs_step_free=bool(form.needs_step_free.data),
+        language_needs=form.language_needs.data, offence_time=form.offence_time.time,
+        offence_location=form.offence_location.data, disposal=form.disposal.data,
+        completion_deadline=form.completion_deadline.data,
+    )
+
+
+def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
+    if isinstance(error, Conflict):
+        error = ValidationFailed({error.field or "crime_reference": error.message})
+    errors = dict(error.errors)
+    if "offence_code" in errors and form.offence_code.data == "other":
+        errors["offence_code_other"] = errors.pop("offence_code")
+    attach_errors(form, ValidationFailed(errors))
+
+
+def _render_form(form: ReferralForm, status: int = 200) -> Any:
+    return render_template("referrals/new.html", form=form, anchors=ANCHORS,
+                           has_draft=_draft() is not None), status
+
+
+# Referring -----------------------------------------------------------------------------------
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def new_referral() -> Any:
+    """The form: the person, the offence and the disposal. Prefilled from the draft."""
+    actor = _actor()
+    if request.method == "GET":
+        draft = _draft()
+        form = _draft_form(actor, draft) if draft else _referral_form(actor)
+        if draft:
+            form.form_errors.clear()
+            for field in form:
+                field.errors = []
+        return _render_form(form)
+    form = _referral_form(actor)
+    if not form.validate_on_submit():
+        return _render_form(form, 400)
+    now = now_utc()
+    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    try:
+        preview = services.preview_referral(data=_input_from(form, actor, now), actor=actor,
+                                            now=now, new_person=True)
+    except (ValidationFailed, Conflict) as error:
+        db.session.rollback()
+        _attach(form, error)
+        return _render_form(form, 400)
+    db.session.rollback()  # a preview writes nothing; keep it that way
+    # A new answer about who the person is means choosing again.
+    _save_draft({"form": values, "person_id": None, "new_person": not preview.matches}, now)
+    if preview.matches:
+        return redirect(url_for("referrals.choose_person"))
+    return redirect(url_for("referrals.check_referral"))
+
+
+@bp.post("/new/discard")
+@roles(Role.POLICE, Role.MANAGER)
+def discard_draft() -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    drafts.clear_draft(token=_token(), user=_actor(), now=now_utc())
+    db.session.commit()
+    flash("The form has been cleared", "info")
+    return redirect(url_for("referrals.new_referral"))
+
+
+def _draft_or_restart() -> dict[str, Any] | None:
+    draft = _draft()
+    if draft is None:
+        flash("Fill in the referral form first", "info")
+    return draft
+
+
+@bp.route("/new/person", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def choose_person() -> Any:
+    """Someone on record may be this person: the officer says whether it is the same person."""
+    actor = _actor()
+    draft = _draft_or_restart()
+    if draft is None:
+        return redirect(url_for("referrals.new_referral"))
+    now = now_utc()
+    form_data = _draft_form(actor, draft)
+    try:
+        preview = services.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
+                                            now=now, new_person=True)
+    except (ValidationFailed, Conflict):
+        db.session.rollback()
+        return redirect(url_for("referrals.new_referral"))
+    db.session.rollback()
+    if not preview.matches:
+        draft.update(person_id=None, new_person=True)
+        _save_draft(draft, now)
+        return redirect(url_for("referrals.check_referral"))
+    form = PersonChoiceForm()
+    form.person.choices = [(str(m.person.id), m.person.full_name) for m in preview.matches] + [
+        (NEW_PERSON, "A different person")]
+    if request.method == "GET" and (draft.get("person_id") or draft.get("new_person")):
+        form.person.data = str(draft["person_id"]) if draft.get("person_id") else NEW_PERSON
+    if form.validate_on_submit():
+        chosen = form.person.data
+        draft.update(person_id=None if chosen == NEW_PERSON else int(chosen or 0),
+                     new_person=chosen == NEW_PERSON)
+        _save_draft(draft, now)
+        return redirect(url_for("referrals.check_referral"))
+    return render_template("referrals/choose_person.html", form=form, matches=preview.matches,
+                           entered=form_data, new_person=NEW_PERSON), 400 if form.errors else 200
+
+
+def _summary(form: ReferralForm, actor: User) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The answers as (section, [(label, value, anchor)]) for check-your-answers."""
+
+    def day(field: Any) -> str:
+        return field.data.strftime("%-d %B %Y") if field.data else "Not given"
+
+    def text(value: Any) -> str:
+        return str(value).strip() if value and str(value).strip() else "Not given"
+
+    contact = form.preferred_contact.data
+    address = ", ".join(v for v in (form.address_line_1.data, form.address_line_2.data,
+                                    form.town.data, (form.postcode.data or "").upper()) if v)
+    offence = form.chosen_offence_code()
+    person = [
+        ("Family name", text(form.family_name.data), "family_name"),
+        ("Given names", text(form.given_names.data), "given_names"),
+        ("Date of birth", day(form.date_of_birth), ANCHORS["date_of_birth"]),
+        ("PNC ID", text(form.pnc_id.data), "pnc_id"),
+        ("Gender", text(form.gender.data), "gender"),
+    ]
+    contact_rows = [
+        ("Contact by", CHANNEL_LABELS[ContactChannel(contact)] if contact else "Not given",
+         "preferred_contact"),
+        ("Email address", text(form.email.data), "email"),
+        ("Mobile phone number", text(form.mobile.data), "mobile"),
+        ("Address", text(address), "address_line_1"),
+        ("Step-free access", "Needed" if form.needs_step_free.data else "Not needed",
+         "needs_step_free"),
+        ("Other access needs", text(form.access_needs.data), "access_needs"),
+        ("Language needs", text(form.language_needs.data), "language_needs"),
+    ]
+    offence_rows = [
+        ("Offence", f"{OFFENCE_NAMES.get(offence, offence)}", "offence_code"),
+        ("Date of the offence", day(form.offence_date), ANCHORS["offence_date"]),
+        ("Time of the offence", text(form.offence_time.data), "offence_time"),
+        ("Where", text(form.offence_location.data), "offence_location"),
+        ("Crime reference", text((form.crime_reference.data or "").upper()), "crime_reference"),
+        ("Disposal", text(form.disposal.data), "disposal"),
+        ("Admitted the offence", "Yes" if form.admitted.data == "yes" else "No", "admitted"),
+        ("Consented to the diversion", "Yes" if form.consented.data == "yes" else "No",
+         "consented"),
+        ("Relevant previous convictions",
+         "None: checked by the officer" if form.no_relevant_convictions.data == "yes"
+         else "Yes", "no_relevant_convictions"),
+        ("Completion deadline", day(form.completion_deadline) if form.completion_deadline.data
+         else "4 months after the offence", ANCHORS["completion_deadline"]),
+    ]
+    sections = [("The person", person), ("Contact and needs", contact_rows),
+                ("The offence", offence_rows)]
+    if actor.role is not Role.POLICE:
+        sections.append(("Referred by", [
+            ("Police force", text(next((c.label for c in form.force_code.choices or []
+                                        if c.value and c.value == form.force_code.data), None)),
+             "force_code"),
+            ("Referring officer", text(form.officer_email.data), "officer_email"),
+        ]))
+    return sections
+
+
+@bp.route("/new/check", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def check_referral() -> Any:
+    """Check your answers, with every eligibility rule's result; then make the referral."""
+    actor = _actor()
+    draft = _draft_or_restart()
+    if draft is None:
+        return redirect(url_for("referrals.new_referral"))
+    now = now_utc()
+    form = _draft_form(actor, draft)
+    data = _input_from(form, actor, now)
+    person_id, new_person = draft.get("person_id"), bool(draft.get("new_person"))
+    confirm = ConfirmForm()
+    if request.method == "POST" and confirm.validate_on_submit():
+        try:
+            created = services.create_referral(data=data, actor=actor, now=now,
+                                               person_id=person_id, new_person=new_person)
+        except services.IneligibleReferral:
+            db.session.rollback()  # shown below, from the preview
+        except (ValidationFailed, Conflict) as error:
+            db.session.rollback()
+            _attach(form, error)
+            return _render_form(form, 400)
+        else:
+            drafts.clear_draft(token=_token(), user=actor, now=now)
+            drafts.put_pin(token=_ensure_token(), user=actor,
+                           reference=created.referral.reference, pin=created.pin, now=now)
+            db.session.commit()
+            return redirect(url_for("referrals.referral_issued",
+                                    reference=created.referral.reference))
+    try:
+        preview = services.preview_referral(data=data, actor=actor, now=now,
+                                            person_id=person_id, new_person=new_person)
+    except (ValidationFailed, Conflict) as error:
+        db.session.rollback()
+        _attach(form, error)
+        return _render_form(form, 400)
+    db.session.rollback()
+    if preview.matches and person_id is None and not new_person:
+        return redirect(url_for("referrals.choose_person"))
+    linked = next((m.person for m in preview.matches if m.person.id == person_id), None)
+    eligible = not any(r.blocking and not r.passed for r in preview.eligibility)
+    status = 200 if eligible or request.method == "GET" else 422
+    return render_template(
+        "referrals/check.html", sections=_summary(form, actor), results=preview.eligibility,
+        eligible=eligible, linked=linked, has_matches=bool(preview.matches), form=confirm,
+    ), status
+
+
+# The PIN slot ----------------------------------------------------------------------------------
+
+@bp.get("/<reference>/issued")
+@roles(Role.POLICE, Role.MANAGER)
+def referral_issued(reference: str) -> Any:
+    """The reference and the PIN (once), the deadlines, and the offer letter."""
+    actor, now = _actor(), now_utc()
+    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    _draft_row(now)  # another user's token is a 404
+    pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
+                                          reference=referral.reference, now=now)
+    db.session.commit()
+    return render_template("referrals/issued.html", referral=referral, pin=pin,
+                           letter_has_pin=letter_has_pin, form=ConfirmForm(),
+                           results=_results(referral))
+
+
+@bp.post("/<reference>/pin")
+@roles(Role.POLICE, Role.MANAGER)
+def reissue_pin(reference: str) -> Any:
+    """A new PIN; the old one stops working. Shown once on the next page."""
+    actor, now = _actor(), now_utc()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        referral, pin = services.reissue_pin(reference=reference, actor=actor, now=now)
+    except Conflict as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("referrals.show_referral", reference=reference))
+    drafts.put_pin(token=_ensure_token(), user=actor, reference=referral.reference, pin=pin,
+                   now=now)
+    db.session.commit()
+    flash("A new PIN has been issued. The old PIN no longer works", "success")
+    return redirect(url_for("referrals.referral_issued", reference=referral.reference))
+
+
+@bp.get("/<reference>/letter.pdf")
+@roles(Role.POLICE, Role.MANAGER)
+def offer_letter(reference: str) -> Any:
+    """The offer letter as a PDF; it carries the PIN only right after the PIN was issued."""
+    actor, now = _actor(), now_utc()
+    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    _draft_row(now)  # another user's token is a 404
+    pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
+    pdf = render_offer_letter(referral, pin=pin, now=now)
+    db.session.commit()  # the PIN slot is emptied only once the letter is made
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="offer-{referral.reference}.pdf"'})
+
+
+# A referral ----------------------------------------------------------------------------------
+
+def _results(referral: Referral) -> list[RuleResult]:
+    return [RuleResult(**{k: r[k] for k in ("code", "passed", "blocking", "message")})
+            for r in referral.eligibility or []]
+
+
+def _can_change(actor: User, referral: Referral) -> bool:
+    return actor.role in (Role.POLICE, Role.MANAGER) and referral.is_open
+
+
+@bp.get("/<reference>")
+@roles(Role.POLICE, Role.MANAGER)
+def show_referral(reference: str) -> Any:
+    actor, now = _actor(), now_utc()
+    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    db.session.commit()
+    booking_url = (url_for("bookings.referral_booking", reference=referral.reference)
+                   if actor.role is Role.MANAGER and "bookings.referral_booking"
+                   in current_app.view_functions else None)
+    return render_template("referrals/show.html", referral=referral, results=_results(referral),
+                           place=queries.get_place(referral), fee=queries.get_fee(referral),
+                           booking_url=booking_url,
+                           events=referral.events, event_labels=EVENT_LABELS,
+                           actors=queries.user_names([e.actor_user_id for e in referral.events]),
+                           can_change=_can_change(actor, referral), form=ConfirmForm(),
+                           channel_labels=CHANNEL_LABELS, offence_names=OFFENCE_NAMES)
+
+
+@bp.route("/<reference>/withdraw", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def withdraw_referral(reference: str) -> Any:
+    actor, now = _actor(), now_utc()
+    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            services.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
+                                       actor=actor, now=now)
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"The offer to {referral.reference} has been withdrawn", "success")
+            return redirect(url_for("referrals.show_referral", reference=referral.reference))
+    else:
+        db.session.commit()  # the consultation audit row
+    if not referral.is_open:
+        flash("This referral has ended, so it cannot be withdrawn", "info")
+        return redirect(url_for("referrals.show_referral", reference=referral.reference))
+    return render_template("referrals/withdraw.html", referral=referral,
+                           form=form), 400 if form.errors else 200
+
+
+# Lists ---------------------------------------------------------------------------------------
+
+def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
+    force_id = None
+    if actor.role is not Role.POLICE and form.force.data:
+        try:
+            force_id = int(form.force.data)
+        except ValueError:
+            force_id = None
+    status = ReferralStatus(form.status.data) if form.status.data else None
+    return queries.ReferralFilters(
+        status=status, force_id=force_id, referred_from=form.referred_from.data,
+        referred_to=form.referred_to.data, deadline_soon=bool(form.deadline_soon.data),
+        search=(form.q.data or "").strip())
+
+
+@bp.get("")
+@roles(Role.POLICE, Role.MANAGER)
+def list_referrals() -> Any:
+    """Referrals the user may see, newest first, filtered and searched, a page at a time."""
+    actor = _actor()
+    form = FilterForm(request.args)
+    forces = [] if actor.role is Role.POLICE else queries.list_forces()
+    form.force.choices = [("", "Any force")] + [(str(f.id), f.name) for f in forces]
+    valid = form.validate()
+    filters = _filters(form, actor) if valid else queries.ReferralFilters()
+    after, before = request.args.get("after"), request.args.get("before")
+    try:
+        page = queries.list_referrals(actor=actor, filters=filters,
+                                      today=london_today(now_utc()), after=after, before=before)
+    except queries.InvalidCursor:
+        raise NotFound("That page of results no longer exists") from None
+    args = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "before")}
+    return render_template("referrals/list.html", page=page, form=form, args=args,
+                           is_police=actor.role is Role.POLICE, anchors=ANCHORS,
+                           filtered=not filters.is_empty), 200 if valid else 400
+
+
+# Dashboard -------------------------------------------------------------------------------------
+
+@dashboard_panel(Role.POLICE)
+def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
+    counts = queries.count_by_status(user)
+    return Panel("Your force's referrals", [
+        ("Awaiting booking", counts[ReferralStatus.AWAITING_BOOKING], "referrals.list_referrals"),
+        ("Booked", counts[ReferralStatus.BOOKED], "referrals.list_referrals"),
+        ("Deadline in the next 14 days",
+         queries.count_deadline_soon(user, today=london_today(now)), "referrals.list_referrals"),
+    ])
+
+
+@dashboard_panel(Role.MANAGER)
+def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:
+    counts = queries.count_by_status(user)
+    return Panel("Referrals by status", [
+        (status.label, counts[status], "referrals.list_referrals") for status in ReferralStatus
+    ])

@@ -1,0 +1,1 @@
+"""Self-service pages for the referred person: sign in with reference, PIN and date of birth."""

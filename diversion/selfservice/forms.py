@@ -1,0 +1,50 @@
+"""Self-service forms. They check shape; the services check the details against the referral."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class StartForm(FlaskForm):
+    reference = StringField("Reference", validators=[
+        DataRequired("Enter the reference from your letter"), Length(max=20)])
+    pin = StringField("PIN", validators=[
+        DataRequired("Enter the PIN from your letter"), Length(max=20)])
+    dob_day = StringField("Day")
+    dob_month = StringField("Month")
+    dob_year = StringField("Year")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.date_of_birth: dt.date | None = None
+        self.date_of_birth_error: str | None = None
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        is_valid = super().validate(extra_validators)
+        parts = [(f.data or "").strip() for f in (self.dob_day, self.dob_month, self.dob_year)]
+        if not all(parts):
+            self.date_of_birth_error = "Enter your date of birth, including the day, month and year"
+            return False
+        try:
+            day, month, year = (int(p) for p in parts)
+            if year < 1900:
+                raise ValueError(year)
+            self.date_of_birth = dt.date(year, month, day)
+        except ValueError:
+            self.date_of_birth_error = "Date of birth must be a real date, like 27 3 1985"
+            return False
+        return is_valid
+
+
+class ChooseSessionForm(FlaskForm):
+    session_id = RadioField("Choose a course date", coerce=int, validate_choice=True,
+                            validators=[DataRequired("Select the course date you want")])
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only its CSRF token: a confirmation button."""

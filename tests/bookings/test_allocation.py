@@ -1,0 +1,82 @@
+"""Auto-allocation: the pure matcher, the bulk service and the command."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from diversion.bookings.allocation import ALL_FULL, NO_SESSION, OpenSession, allocate, plan_allocation
+from diversion.bookings.rules import ReferralFacts, SessionFacts
+from diversion.referrals.models import ReferralStatus
+from tests.bookings.helpers import NOW, create_referral, create_venue, future_session, messages_to
+
+DAY = dt.timedelta(days=1)
+
+
+def session(id: int, days: int, places: int = 1, *, online: bool = False, step_free: bool = True,
+            programme: int = 1) -> OpenSession:
+    starts = NOW + days * DAY
+    return OpenSession(SessionFacts(id, programme, starts, starts + dt.timedelta(hours=7), True,
+                                    online, step_free), places)
+
+
+def person(id: int, deadline_days: int, *, step_free: bool = False, email: bool = True,
+           programme: int = 1) -> ReferralFacts:
+    return ReferralFacts(id, programme, (NOW + deadline_days * DAY).date(), step_free, email)
+
+
+def test_the_most_urgent_deadline_gets_the_earliest_place():
+    plan = plan_allocation([person(1, 90), person(2, 30)], [session(10, 5), session(11, 20)],
+                           now=NOW)
+    assert plan.placed == [(2, 10), (1, 11)]
+
+
+def test_nobody_is_placed_after_their_deadline_or_beyond_capacity():
+    plan = plan_allocation([person(1, 10), person(2, 10), person(3, 3)], [session(10, 5)], now=NOW)
+    assert plan.placed == [(1, 10)]
+    assert plan.unplaced == [(3, NO_SESSION), (2, ALL_FULL)]
+
+
+def test_step_free_needs_and_online_sessions_are_respected():
+    sessions = [session(10, 2, step_free=False), session(11, 3, online=True), session(12, 4)]
+    plan = plan_allocation([person(1, 60, step_free=True, email=False), person(2, 61, email=False),
+                            person(3, 62)], sessions, now=NOW)
+    assert plan.placed == [(1, 12), (2, 10), (3, 11)]
+
+
+def test_allocation_is_deterministic_whatever_the_input_order():
+    people = [person(i, 30 + i % 7) for i in range(1, 60)]
+    sessions = [session(100 + i, 1 + i % 9, places=3) for i in range(12)]
+    first = plan_allocation(people, sessions, now=NOW)
+    again = plan_allocation(list(reversed(people)), list(reversed(sessions)), now=NOW)
+    assert first.placed == again.placed and len(first.placed) == 36
+
+
+def test_allocate_books_and_tells_everyone_who_can_be_placed(app):
+    small = future_session(days=5, capacity=1)
+    placed, unplaced = create_referral(), create_referral(needs_step_free=True)
+    small.venue.step_free_access = False
+    dry = allocate(actor=None, now=NOW, dry_run=True)
+    assert [(r.id, s.id) for r, s in dry.placed] == [(placed.id, small.id)]
+    assert placed.status is ReferralStatus.AWAITING_BOOKING and small.booked_count == 0
+    result = allocate(actor=None, now=NOW)
+    assert [(r.id, why) for r, why in result.unplaced] == [(unplaced.id, NO_SESSION)]
+    assert placed.status is ReferralStatus.BOOKED and small.booked_count == 1
+    assert messages_to(placed.person.email, "booking_confirmation")
+
+
+def test_the_allocate_command_prints_who_was_placed_and_who_was_not(app):
+    from diversion.extensions import db
+    from diversion.timeutils import now_utc
+    from tests.scheduling.helpers import create_session
+
+    soon = now_utc() + dt.timedelta(days=5)  # the command reads the real clock
+    create_session(starts_at=soon, capacity=1, venue=create_venue())
+    deadline = (soon + dt.timedelta(days=30)).date()
+    first = create_referral(completion_deadline=deadline)
+    second = create_referral(completion_deadline=deadline)
+
+    db.session.commit()
+    output = app.test_cli_runner().invoke(args=["sessions", "allocate", "--dry-run"]).output
+    assert f"would place {first.reference}" in output
+    assert f"not placed {second.reference}: {ALL_FULL}" in output
+    assert "dry run" in output

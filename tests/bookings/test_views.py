@@ -1,0 +1,82 @@
+"""Managers' booking pages: book, pay, cancel a session, allocate."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from diversion.extensions import db
+from diversion.referrals.models import ReferralStatus
+from diversion.scheduling.models import SessionStatus
+from diversion.timeutils import now_utc
+from tests.bookings.helpers import create_referral
+from tests.scheduling.helpers import create_session
+
+
+def _soon(days: int = 5, **overrides):  # type: ignore[no-untyped-def]
+    starts = (now_utc() + dt.timedelta(days=days)).replace(hour=9, minute=0, second=0,
+                                                          microsecond=0)
+    return create_session(starts_at=starts, **overrides)
+
+
+def _referral():  # type: ignore[no-untyped-def]
+    return create_referral(completion_deadline=(now_utc() + dt.timedelta(days=60)).date())
+
+
+def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(client, login_as):
+    login_as("manager")
+    session, referral = _soon(), _referral()
+    db.session.commit()
+    page = client.get(f"/bookings/referral/{referral.reference}")
+    assert page.status_code == 200 and "Book a session" in page.text
+    booked = client.post(f"/bookings/referral/{referral.reference}/book",
+                         data={"session_id": str(session.id)}, follow_redirects=True)
+    assert "Booked" in booked.text and "Move to another session" in booked.text
+    paid = client.post(f"/bookings/referral/{referral.reference}/payments",
+                       data={"amount": "£55.50", "method": "card", "reference": "R1"},
+                       follow_redirects=True)
+    assert "Payment recorded" in paid.text and "£144.50" in paid.text
+    bad = client.post(f"/bookings/referral/{referral.reference}/payments",
+                      data={"amount": "lots", "method": "card"})
+    assert bad.status_code == 422 and "Enter an amount in pounds" in bad.text
+    db.session.expire_all()
+    assert referral.status is ReferralStatus.BOOKED
+    session_page = client.get(f"/sessions/{session.id}")
+    assert referral.person.full_name in session_page.text
+
+
+def test_police_cannot_open_the_booking_page(client, login_as):
+    login_as("police")
+    referral = _referral()
+    db.session.commit()
+    assert client.get(f"/bookings/referral/{referral.reference}").status_code == 403
+
+
+def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
+    login_as("manager")
+    session, referral = _soon(), _referral()
+    db.session.commit()
+    client.post(f"/bookings/referral/{referral.reference}/book", data={"session_id": session.id})
+    db.session.expire_all()
+    from diversion.bookings.services import get_active_booking
+
+    booking = get_active_booking(referral)
+    assert booking is not None
+    response = client.post(f"/bookings/session/{session.id}/cancel",
+                           data={"reason": "Venue closed", f"after-{booking.id}": "return"},
+                           follow_redirects=True)
+    assert "0 rebooked, 1 returned" in response.text
+    db.session.expire_all()
+    assert session.status is SessionStatus.CANCELLED
+    assert referral.status is ReferralStatus.AWAITING_BOOKING
+
+
+def test_the_allocate_button_previews_then_books(client, login_as):
+    login_as("manager")
+    session, referral = _soon(capacity=1), _referral()
+    db.session.commit()
+    preview = client.get("/bookings/allocate")
+    assert "1 can be placed" in preview.text
+    done = client.post("/bookings/allocate")
+    assert done.status_code == 200 and "1 placed" in done.text
+    db.session.expire_all()
+    assert referral.status is ReferralStatus.BOOKED and session.booked_count == 1

@@ -1,0 +1,75 @@
+"""An officer refers a man in a real browser, sees him eligible, gets the reference and PIN, and
+opens the offer letter. Every page visited passes axe (WCAG 2.2 AA)."""
+
+import datetime as dt
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from diversion.timeutils import london_today, now_utc
+from tests.browser.conftest import LiveServer, assert_accessible, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_officer_refers_a_man_sees_him_eligible_and_opens_the_offer_letter(
+        page: Page, live_server: LiveServer) -> None:
+    sign_in(page, live_server, "officer@wyp.police.example")
+    page.get_by_role("link", name="Refer someone").first.click()
+    expect(page.get_by_role("heading", name="Refer someone to the course")).to_be_visible()
+    assert_accessible(page)
+
+    offence = london_today(now_utc()) - dt.timedelta(days=2)
+    page.get_by_label("Family name").fill("Journeyman")
+    page.get_by_label("Given names").fill("Oliver")
+    birth = page.get_by_role("group", name="Date of birth")
+    birth.get_by_label("Day").fill("14")
+    birth.get_by_label("Month").fill("3")
+    birth.get_by_label("Year").fill("1979")
+    page.get_by_label("Email", exact=True).check()
+    page.get_by_label("Email address (optional)").fill("oliver.journeyman@example.com")
+    page.get_by_label("They need step-free access to the venue").check()
+    page.get_by_label("Soliciting (Sexual Offences Act 2003, section 51A)").check()
+    when = page.get_by_role("group", name="Date of the offence")
+    when.get_by_label("Day").fill(str(offence.day))
+    when.get_by_label("Month").fill(str(offence.month))
+    when.get_by_label("Year").fill(str(offence.year))
+    page.get_by_label("Time of the offence (optional)").fill("22:15")
+    page.get_by_label("Crime reference").fill("13/7777/26")
+    page.get_by_label("Conditional caution").check()
+    page.get_by_role("group", name="Did the person admit the offence?").get_by_label("Yes").check()
+    page.get_by_role("group", name="Did the person consent to the diversion?").get_by_label(
+        "Yes").check()
+    page.get_by_label("I have checked: no relevant previous convictions").check()
+    page.get_by_role("button", name="Continue").click()
+
+    expect(page.get_by_role("heading", name="Check your answers before making the referral")) \
+        .to_be_visible()
+    expect(page.get_by_text("The person is eligible for the course")).to_be_visible()
+    expect(page.locator("[data-rule]")).to_have_count(7)
+    assert "Journeyman" not in page.url
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Make the referral").click()
+    expect(page.get_by_role("heading", name="Referral made")).to_be_visible()
+    reference = page.locator("[data-reference]").inner_text()
+    pin = page.locator("[data-pin]").inner_text()
+    assert re.fullmatch(r"[ACDEFHJKMNPRTUVWXY34679]{8}", reference)
+    assert re.fullmatch(r"\d{6}", pin)
+    assert_accessible(page)
+
+    letter = page.get_by_role("link", name="Print the offer letter (PDF)")
+    response = page.request.get(live_server(letter.get_attribute("href") or ""))
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.body().startswith(b"%PDF")
+
+    page.get_by_role("link", name="View the referral").click()
+    expect(page.get_by_role("heading", name=f"Referral {reference}")).to_be_visible()
+    expect(page.get_by_text("Referral received")).to_be_visible()
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Referrals", exact=True).click()
+    expect(page.get_by_role("link", name=reference)).to_be_visible()
+    assert_accessible(page)

@@ -1,0 +1,111 @@
+"""The referred person books his own place on a phone-sized screen, axe checking every page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from diversion.extensions import db
+from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
+from tests.selfservice.helpers import known_referral, upcoming_session
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
+    """A 375px-wide page, like a small phone."""
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-GB",
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    yield page
+    context.close()
+    assert not console.csp_violations(), console.errors
+
+
+@dataclass(frozen=True)
+class Person:
+    reference: str
+    pin: str
+    dob: tuple[int, int, int]
+
+
+@pytest.fixture
+def person(live_server: LiveServer) -> Person:
+    """A referral with a known PIN and a session he can book, in the live server's database."""
+    with live_server.app.app_context():
+        known = known_referral()
+        upcoming_session(days=9)
+        dob = known.date_of_birth
+        result = Person(known.reference, known.pin, (dob.day, dob.month, dob.year))
+        db.session.remove()
+    return result
+
+
+def fill_in_details(page: Page, reference: str, pin: str, dob: tuple[int, int, int]) -> None:
+    page.get_by_label("Reference").fill(reference)
+    page.get_by_label("PIN").fill(pin)
+    page.get_by_label("Day").fill(str(dob[0]))
+    page.get_by_label("Month").fill(str(dob[1]))
+    page.get_by_label("Year").fill(str(dob[2]))
+    page.get_by_role("button", name="Continue").click()
+
+
+def test_he_signs_in_on_a_phone_books_a_session_and_sees_the_confirmation(
+        phone: Page, live_server: LiveServer, person: Person) -> None:
+    reference, dob = person.reference, person.dob
+    phone.goto(live_server("/book"))
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Book your course")
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+
+    fill_in_details(phone, reference, "000000" if person.pin != "000000" else "111111", dob)
+    expect(phone.locator(".govuk-error-summary")).to_contain_text("could not find")
+    assert_accessible(phone)
+
+    fill_in_details(phone, reference, person.pin, dob)
+    expect(phone).to_have_url(live_server("/book/your-course"))
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Your course")
+    expect(phone.locator(".govuk-summary-list")).to_contain_text(reference)
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+
+    phone.get_by_role("button", name="Choose a course date").click()
+    expect(phone.get_by_role("radio").first).to_be_visible()
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+    phone.set_viewport_size({"width": 320, "height": 640})  # the smallest phones too
+    assert not has_horizontal_scroll(phone)
+    phone.get_by_role("radio").first.check()
+    phone.get_by_role("button", name="Book this date").click()
+
+    expect(phone.locator(".govuk-panel")).to_contain_text("Place booked")
+    expect(phone.locator(".govuk-panel")).to_contain_text(reference)
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+
+    phone.get_by_role("link", name="Back to your course").click()
+    expect(phone.get_by_role("heading", name="Your booking")).to_be_visible()
+    expect(phone.get_by_text("You can change your booking 2 more times")).to_be_visible()
+    assert_accessible(phone)
+
+    phone.get_by_role("link", name="Cancel my place").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text(
+        "Are you sure you want to cancel your place?")
+    assert_accessible(phone)
+    phone.get_by_role("button", name="Yes, cancel my place").click()
+    expect(phone.locator(".govuk-notification-banner--success")).to_contain_text(
+        "Your place has been cancelled")
+    assert_accessible(phone)
+
+    phone.get_by_role("button", name="Sign out").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("You have signed out")
+    assert_accessible(phone)
+    phone.goto(live_server("/book/your-course"))
+    expect(phone).to_have_url(live_server("/book"))

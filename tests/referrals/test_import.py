@@ -1,0 +1,281 @@
+"""The CSV import of referrals: all or nothing, repeatable, historical rows, on both databases."""
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import func, select
+
+from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.extensions import db
+from diversion.referrals import imports
+from diversion.referrals.imports import ImportFailed, import_referrals
+from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus
+from diversion.referrals.services import NO_PIN
+from tests.builders import NOW, create_force, create_programme, create_user
+
+HEADER = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",
+          "date_of_birth", "offence_code", "offence_date", "officer_email", "admitted",
+          "consented", "no_relevant_convictions", "email", "outcome", "outcome_date"]
+
+
+def row(number=1, **overrides):
+    values = {
+        "force_code": "WYP", "crime_reference": f"13/{number:05d}/26",
+        "referral_date": "2026-06-10", "family_name": f"Import{'abcdefghij'[number % 10]}"
+        f"{'klmnopqrst'[number // 10 % 10]}", "given_names": "Adam", "date_of_birth": "1980-01-02",
+        "offence_code": "SOA2003-S51A", "offence_date": "2026-06-01",
+        "officer_email": "pc.smith@police.example", "admitted": "yes", "consented": "yes",
+        "no_relevant_convictions": "yes", "email": f"person{number}@example.com",
+        "outcome": "", "outcome_date": "",
+    }
+    values.update(overrides)
+    return values
+
+
+def csv_bytes(rows, header=HEADER, bom=False, encoding="utf-8"):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return ("\ufeff" if bom else "").encode(encoding) + out.getvalue().encode(encoding)
+
+
+def run(content, actor=None, **kwargs):
+    return import_referrals(content=content, actor=actor, now=NOW, **kwargs)
+
+
+def problems_of(content, actor=None):
+    with pytest.raises(ImportFailed) as caught:
+        run(content, actor)
+    db.session.rollback()
+    return [str(p) for p in caught.value.problems]
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def referral_audit_rows():
+    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.object_type.in_(["person", "referral", "referral_import"])))
+
+
+@pytest.fixture
+def force(app):
+    create_programme()
+    force = create_force("WYP", "West Yorkshire Police")
+    db.session.commit()
+    return force
+
+
+def test_a_good_file_imports_every_row_without_pins(force):
+    officer = create_user("police", force=force, email="pc.smith@police.example")
+    result = run(csv_bytes([row(1), row(2), row(3)]))
+    db.session.commit()
+    assert (result.imported, result.already_present) == (3, 0)
+    referrals = db.session.scalars(select(Referral).order_by(Referral.id)).all()
+    assert [r.crime_reference for r in referrals] == ["13/00001/26", "13/00002/26", "13/00003/26"]
+    assert {r.status for r in referrals} == {ReferralStatus.AWAITING_BOOKING}
+    assert {r.pin_hash for r in referrals} == {NO_PIN}
+    assert {r.officer_user_id for r in referrals} == {officer.id}
+    summary = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.import"))
+    assert summary.category is AuditCategory.COLLECTION
+    assert summary.details["imported"] == 3
+
+
+def test_importing_the_same_file_twice_creates_nothing_new(force):
+    content = csv_bytes([row(1), row(2)])
+    run(content)
+    db.session.commit()
+    again = run(content)
+    db.session.commit()
+    assert (again.imported, again.already_present) == (0, 2)
+    assert count(Referral) == 2 and count(Person) == 2
+
+
+def test_a_crime_reference_already_used_for_someone_else_is_a_problem(force):
+    run(csv_bytes([row(1)]))
+    db.session.commit()
+    problems = problems_of(csv_bytes([row(1, family_name="Somebodyelse")]))
+    assert problems == ["row 2: crime_reference: crime reference 13/00001/26 has already been "
+                        "referred by West Yorkshire Police for someone else"]
+
+
+def test_any_bad_row_means_nothing_is_written_and_every_problem_is_listed(force):
+    rows = [row(1), row(2, date_of_birth="31/02/1980", email="not-an-email"), row(3),
+            row(4, crime_reference="13/00001/26"), row(5, force_code="NOPE")]
+    problems = problems_of(csv_bytes(rows))
+    assert problems == [
+        "row 3: date_of_birth: Date of birth must be a real date, like 2026-03-27 or 27/03/2026",
+        "row 5: crime_reference: crime reference 13/00001/26 is also on row 2",
+        "row 6: force_code: There is no police force with the code NOPE",
+    ]
+    assert "row 5: crime_reference: crime reference 13/00001/26 is also on row 2" in problems
+    assert "row 6: force_code: There is no police force with the code NOPE" in problems
+    assert count(Referral) == 0 and count(Person) == 0 and referral_audit_rows() == 0
+
+
+def test_each_failed_eligibility_rule_of_a_new_referral_is_a_problem_line(force):
+    rows = [row(1, admitted="no", offence_code="XYZ-1"), row(2), row(3, family_name=row(2)[
+        "family_name"], crime_reference="13/09999/26")]
+    problems = problems_of(csv_bytes(rows))
+    assert "row 2: admitted: The person did not admit the offence. Both are needed for a " \
+           "diversion" in problems
+    assert any(p.startswith("row 2: offence_code: Offence XYZ-1 is not one") for p in problems)
+    # The same man twice in one file: the second offer finds the first still open.
+    assert any(p.startswith("row 4: family_name: The person already has an open referral")
+               for p in problems)
+    assert count(Referral) == 0
+
+
+def test_historical_rows_end_in_their_outcome_with_history_and_no_eligibility_check(force):
+    rows = [row(1, outcome="completed", outcome_date="2026-06-12", no_relevant_convictions=""),
+            row(2, outcome="withdrawn", outcome_date="20/06/2026", offence_code="OLD-CODE",
+                referral_date="2026-06-14"),
+            row(3, outcome="not_completed", outcome_date="2026-06-13")]
+    result = import_referrals(content=csv_bytes(rows), actor=None,
+                              now=NOW.replace(month=7), dry_run=False)
+    db.session.commit()
+    assert (result.imported, result.historical) == (3, 3)
+    statuses = dict(db.session.execute(select(Referral.crime_reference, Referral.status)).all())
+    assert statuses == {"13/00001/26": ReferralStatus.COMPLETED,
+                        "13/00002/26": ReferralStatus.WITHDRAWN,
+                        "13/00003/26": ReferralStatus.NOT_COMPLETED}
+    withdrawn = db.session.scalar(select(Referral).where(Referral.crime_reference == "13/00002/26"))
+    assert withdrawn.closed_on.isoformat() == "2026-06-20"
+    assert [(e.from_status, e.to_status) for e in withdrawn.events] == [
+        (None, ReferralStatus.AWAITING_BOOKING),
+        (ReferralStatus.AWAITING_BOOKING, ReferralStatus.WITHDRAWN)]
+    assert withdrawn.is_historical and withdrawn.pin_hash == NO_PIN
+
+
+def test_a_historical_row_needs_a_known_outcome_and_its_date(force):
+    problems = problems_of(csv_bytes([row(1, outcome="finished", outcome_date="")]))
+    assert "row 2: outcome: Outcome must be completed, not_completed or withdrawn" in problems
+    assert "row 2: outcome_date: Enter the date of the outcome" in problems
+
+
+ADDRESS_HEADER = HEADER + ["mobile", "address_line_1", "town", "postcode"]
+
+
+def test_a_historical_row_without_contact_details_or_address_is_imported(force):
+    rows = [row(1, outcome="completed", outcome_date="2026-06-12", email=""),
+            row(2, outcome="not_completed", outcome_date="2026-06-13", email="")]
+    result = import_referrals(content=csv_bytes(rows, header=ADDRESS_HEADER), actor=None,
+                              now=NOW.replace(month=7), dry_run=False)
+    db.session.commit()
+    assert (result.imported, result.historical) == (2, 2)
+    people = list(db.session.scalars(select(Person)))
+    assert [(p.email, p.mobile, p.address_line_1, p.postcode) for p in people] == [
+        (None, None, None, None)] * 2
+
+
+def test_a_new_referral_without_contact_details_is_still_refused(force):
+    problems = problems_of(csv_bytes([row(1, email="")], header=ADDRESS_HEADER))
+    assert problems == ["row 2: address_line_1: Enter the address and postcode, or choose "
+                        "another way to contact the person"]
+
+
+def test_a_historical_rows_contact_details_are_checked_when_present(force):
+    rows = [row(1, outcome="completed", outcome_date="2026-06-12", email="not-an-address",
+                mobile="12345", postcode="NOT A CODE", address_line_1="x" * 201)]
+    problems = problems_of(csv_bytes(rows, header=ADDRESS_HEADER))
+    assert "row 2: email: Enter an email address in the correct format, like name@example.com" \
+        in problems
+    assert any(p.startswith("row 2: mobile: Enter a mobile phone number") for p in problems)
+    assert "row 2: postcode: Enter a real UK postcode, like LS1 4AP" in problems
+    assert "row 2: address_line_1: Enter no more than 200 characters" in problems
+
+
+def test_a_dry_run_reports_what_would_happen_and_writes_nothing(force):
+    result = run(csv_bytes([row(1), row(2)]), dry_run=True)
+    db.session.commit()
+    assert result.imported == 2 and len(result.preview) == 2
+    assert result.preview[0].crime_reference == "13/00001/26"
+    assert count(Referral) == 0 and count(Person) == 0 and count(ReferralEvent) == 0
+    assert referral_audit_rows() == 0
+
+
+def test_a_bom_and_day_month_year_dates_are_accepted(force):
+    run(csv_bytes([row(1, referral_date="10/06/2026", date_of_birth="02/01/1980")], bom=True))
+    db.session.commit()
+    referral = db.session.scalar(select(Referral))
+    assert referral.referral_date.isoformat() == "2026-06-10"
+    assert referral.person.date_of_birth.isoformat() == "1980-01-02"
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_one_clear_problem(force):
+    content = csv_bytes([row(1), row(2, family_name="Müller")], encoding="latin-1")
+    assert problems_of(content) == [
+        "row 3: file: the file is not UTF-8 text; save it as CSV UTF-8"]
+
+
+def test_a_missing_column_is_named_on_row_1(force):
+    header = [c for c in HEADER if c not in ("officer_email", "consented")]
+    assert sorted(problems_of(csv_bytes([row(1)], header=header))) == [
+        "row 1: consented: column is missing", "row 1: officer_email: column is missing"]
+
+
+def test_no_relevant_convictions_is_only_needed_when_a_row_is_a_new_referral(force):
+    header = [c for c in HEADER if c != "no_relevant_convictions"]
+    assert problems_of(csv_bytes([row(1)], header=header)) == [
+        "row 1: no_relevant_convictions: column is missing (it is needed for new referrals)"]
+    result = run(csv_bytes([row(1, outcome="completed", outcome_date="2026-06-12")],
+                           header=header))
+    assert result.historical == 1
+
+
+def test_an_unknown_column_a_spreadsheet_or_an_oversized_file_is_refused(force, monkeypatch):
+    assert problems_of(csv_bytes([row(1)], header=[*HEADER, "pnc"])) == [
+        "row 1: pnc: unknown column; check its spelling"]
+    assert problems_of(b"PK\x03\x04rest of a zip") == [
+        "row 1: file: this is a spreadsheet workbook, not a CSV file; save it as CSV UTF-8"]
+    assert problems_of(b"x" * (imports.MAX_BYTES + 1)) == [
+        "row 1: file: the file is larger than 10 MB; split it into smaller files"]
+    assert problems_of(b"") == [
+        "row 1: file: the file is empty; it needs a header row and at least one row"]
+
+
+def test_a_file_with_more_rows_than_the_limit_is_refused(force, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ROWS", 2)
+    assert problems_of(csv_bytes([row(1), row(2), row(3)])) == [
+        "row 4: file: the file has more than 2 rows; split it into smaller files"]
+
+
+def test_police_may_import_only_their_own_forces_rows(force):
+    officer = create_user("police", force=force)
+    create_force("NYP", "North Yorkshire Police")
+    db.session.commit()
+    problems = problems_of(csv_bytes([row(1, force_code=""), row(2, force_code="NYP")]), officer)
+    assert problems == ["row 3: force_code: You can only make referrals for your own force (WYP)"]
+    result = run(csv_bytes([row(1, force_code="")]), officer)
+    assert result.imported == 1
+    assert db.session.scalar(select(Referral)).force_id == force.id
+
+
+def test_the_command_imports_and_is_repeatable(app, force, tmp_path):
+    path = tmp_path / "referrals.csv"
+    path.write_bytes(csv_bytes([row(1), row(2)], bom=True))
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["referrals", "import", str(path), "--dry-run"])
+    assert dry.exit_code == 0 and "would import 2" in dry.output
+    assert count(Referral) == 0
+    first = runner.invoke(args=["referrals", "import", str(path)])
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines()[0] == "imported 2"
+    second = runner.invoke(args=["referrals", "import", str(path)])
+    assert second.exit_code == 0
+    assert second.output.splitlines()[:2] == ["imported 0", "already present 2"]
+    assert count(Referral) == 2
+
+
+def test_the_command_prints_one_line_per_problem_and_exits_1(app, force, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(csv_bytes([row(1), row(2, admitted="maybe", referral_date="2026-13-01")]))
+    result = app.test_cli_runner().invoke(args=["referrals", "import", str(path)])
+    assert result.exit_code == 1
+    assert sorted(result.output.splitlines()) == [
+        "row 3: admitted: Admitted must be yes or no",
+        "row 3: referral_date: Referral date must be a real date, like 2026-03-27 or 27/03/2026"]
+    assert count(Referral) == 0

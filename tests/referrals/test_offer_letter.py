@@ -1,0 +1,61 @@
+"""The offer letter PDF, read back as text."""
+
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from diversion.extensions import db
+from tests.builders import create_force, create_programme, create_referral
+
+
+@pytest.fixture
+def officer(app, login_as):
+    create_programme(fee_pence=11000)
+    return login_as("police", force=create_force("WYP", "West Yorkshire Police"))
+
+
+def pdf_pages(response) -> tuple[PdfReader, list[str]]:
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.data))
+    return reader, [" ".join((page.extract_text() or "").split()) for page in reader.pages]
+
+
+def test_the_letter_printed_after_issue_carries_the_pin_deadlines_fee_and_marking(
+        client, officer):
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    issued = client.post(f"/referrals/{referral.reference}/pin")  # a PIN, just issued
+    shown = client.get(issued.location).get_data(as_text=True)
+    pin = re.search(r"<strong data-pin>(\d{6})</strong>", shown).group(1)
+
+    reader, pages = pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))
+    text = " ".join(pages)
+    assert referral.reference in text
+    assert pin in text
+    assert f"Book your place by {referral.booking_deadline:%-d %B %Y}" in text
+    assert f"Complete the course by {referral.completion_deadline:%-d %B %Y}" in text
+    assert "£110" in text
+    assert "/book" in text
+    assert "If you do not complete the course" in text
+    assert all(page.count("OFFICIAL-SENSITIVE") >= 2 for page in pages)  # header and footer
+    # Discreet: neither the title nor the letter names the offence or the programme.
+    assert reader.metadata.title == "Your offer of a course"
+    assert not re.search(r"kerb|solicit|sexual|prostitut", text, re.IGNORECASE)
+
+
+def test_a_reprint_leaves_the_pin_out_and_says_how_to_get_one(client, officer):
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    issued = client.post(f"/referrals/{referral.reference}/pin")
+    pin = re.search(r"<strong data-pin>(\d{6})</strong>",
+                    client.get(issued.location).get_data(as_text=True)).group(1)
+    first = " ".join(pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))[1])
+    assert pin in first
+    _, pages = pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))
+    reprint = " ".join(pages)
+    assert pin not in reprint
+    assert "Use the PIN you were given, or ask for a new one" in reprint
+    assert referral.reference in reprint

@@ -1,0 +1,66 @@
+"""Referral list queries: scope, cursors, counts."""
+
+import datetime as dt
+
+import pytest
+
+from diversion.extensions import db
+from diversion.referrals import queries
+from diversion.referrals.models import ReferralStatus
+from tests.builders import create_force, create_referral, create_user
+
+TODAY = dt.date(2026, 6, 15)
+
+
+@pytest.fixture
+def forces(app):
+    return create_force("WYP"), create_force("NPT")
+
+
+def test_a_cursor_that_was_not_made_here_is_refused():
+    with pytest.raises(queries.InvalidCursor):
+        queries.Cursor.decode("2026-13-01.x")
+    cursor = queries.Cursor(dt.date(2026, 6, 1), 42)
+    assert queries.Cursor.decode(cursor.encode()) == cursor
+
+
+def test_a_police_officer_cannot_widen_their_scope_with_a_force_filter(forces):
+    ours, theirs = forces
+    create_referral(force=ours)
+    other = create_referral(force=theirs)
+    officer = create_user("police", force=ours)
+    page = queries.list_referrals(actor=officer, today=TODAY,
+                                  filters=queries.ReferralFilters(force_id=theirs.id))
+    assert other not in page.items and len(page.items) == 1
+
+
+def test_counts_by_status_are_scoped_to_the_officers_force(forces):
+    ours, theirs = forces
+    create_referral(force=ours)
+    create_referral(force=theirs)
+    create_referral(force=theirs)
+    officer, manager = create_user("police", force=ours), create_user("manager")
+    db.session.flush()
+    assert queries.count_by_status(officer)[ReferralStatus.AWAITING_BOOKING] == 1
+    assert queries.count_by_status(manager)[ReferralStatus.AWAITING_BOOKING] == 3
+    assert queries.count_by_status(manager)[ReferralStatus.BOOKED] == 0
+
+
+def test_deadline_soon_counts_booking_deadlines_up_to_14_days_ahead(forces):
+    ours, _ = forces
+    create_referral(force=ours, referral_date=dt.date(2026, 6, 1), offence_date=dt.date(2026, 5, 30))
+    create_referral(force=ours, referral_date=dt.date(2026, 6, 14), offence_date=dt.date(2026, 6, 13))
+    officer = create_user("police", force=ours)
+    # Booking deadlines: 29 June (in 14 days) and 12 July (not yet).
+    assert queries.count_deadline_soon(officer, today=TODAY) == 1
+    assert queries.count_deadline_soon(officer, today=dt.date(2026, 6, 30)) == 1  # 12 July
+    assert queries.count_deadline_soon(officer, today=dt.date(2026, 7, 13)) == 0
+
+
+def test_a_search_for_a_short_pnc_id_that_fails_its_check_finds_nobody(forces):
+    ours, _ = forces
+    create_referral(force=ours, pnc_id="2019/0123456E")
+    manager = create_user("manager")
+    found = queries.list_referrals(actor=manager, today=TODAY,
+                                   filters=queries.ReferralFilters(search="19/123456A"))
+    assert found.items == []

@@ -1,0 +1,238 @@
+"""The referrals list: scope, filters, search, keyset pages, a constant number of queries;
+and the dashboard panels."""
+
+import datetime as dt
+import itertools
+import re
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from diversion.extensions import db
+from diversion.referrals import lifecycle, services
+from diversion.referrals.models import Person, Referral
+from tests.builders import NOW, create_force, create_programme, create_referral, create_user
+
+
+@pytest.fixture
+def force(app):
+    return create_force("WYP", "West Yorkshire Police")
+
+
+_numbers = itertools.count(1)
+
+
+def add_referrals(n: int, *, force, start: dt.date = dt.date(2026, 1, 1), family: str = "Bulk",
+                  same_day: bool = False) -> list[Referral]:
+    """Many referrals quickly (no PIN), made like the service makes them."""
+    programme = create_programme()
+    made = []
+    for i in range(n):
+        person = Person(family_name=f"{family}{chr(97 + i % 26)}{chr(97 + i // 26)}",
+                        given_names="Test", family_name_key=f"{family.lower()}{chr(97 + i % 26)}"
+                        f"{chr(97 + i // 26)}", given_name_key="test",
+                        date_of_birth=dt.date(1980, 1, 1), created_at=NOW, updated_at=NOW)
+        number = next(_numbers)
+        day = start if same_day else start + dt.timedelta(days=i)
+        referral = Referral(
+            reference=f"T{number:07d}", pin_hash=services.NO_PIN, pin_issued_at=NOW,
+            force=force, programme=programme, person=person, crime_reference=f"BULK/{number}",
+            referral_date=day, offence_code="SOA2003-S51A", offence_date=day, admitted=True,
+            consented=True, no_relevant_convictions=True, officer_email="pc@example.test",
+            booking_deadline=day + dt.timedelta(days=28),
+            completion_deadline=day + dt.timedelta(days=120), eligibility=[], created_at=NOW)
+        lifecycle.start(referral, actor=None, now=NOW)
+        db.session.add(referral)
+        made.append(referral)
+    db.session.flush()
+    return made
+
+
+def references(page: str) -> list[str]:
+    return re.findall(r'href="/referrals/([A-Z0-9]{8})"', page)
+
+
+@contextmanager
+def counting_queries():
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_police_see_only_their_own_forces_referrals_and_managers_see_all(
+        client, force, login_as, auth):
+    ours = create_referral(force=force)
+    theirs = create_referral(force=create_force("NPT"))
+    db.session.commit()
+    officer = login_as("police", force=force)
+    page = client.get("/referrals").get_data(as_text=True)
+    assert references(page) == [ours.reference]
+    auth.logout()
+    login_as("manager")
+    page = client.get("/referrals").get_data(as_text=True)
+    assert set(references(page)) == {ours.reference, theirs.reference}
+    assert officer.force_id == force.id
+
+
+def test_pages_run_newest_first_by_keyset_with_no_row_twice_and_back_again(
+        client, force, login_as):
+    made = add_referrals(20, force=force, same_day=False)
+    # Ten on one day, so a page ends inside them: the id breaks the tie.
+    add_referrals(10, force=force, family="Sameday", start=dt.date(2025, 6, 1), same_day=True)
+    db.session.commit()
+    login_as("manager")
+    seen: list[str] = []
+    url = "/referrals"
+    pages = []
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        pages.append(url)
+        seen += references(page)
+        following = re.search(r'href="(/referrals\?after=[^"]+)"', page)
+        url = following.group(1).replace("&amp;", "&") if following else None
+    assert len(seen) == len(set(seen)) == 30
+    assert seen[:3] == [made[19].reference, made[18].reference, made[17].reference]
+    assert len(pages) == 2
+    assert seen[20:] == sorted(seen[20:], reverse=True)  # same day: newest id first
+    assert "OFFSET" not in "".join(pages)
+    second = client.get(pages[1]).get_data(as_text=True)
+    newer = re.search(r'href="(/referrals\?before=[^"]+)"', second).group(1).replace("&amp;", "&")
+    assert references(client.get(newer).get_data(as_text=True)) == seen[:25]
+
+
+def test_filters_by_status_force_dates_and_deadline_soon(client, force, login_as):
+    npt = create_force("NPT")
+    old = add_referrals(3, force=force, start=dt.date(2025, 1, 1))
+    recent = create_referral(force=npt)  # referred 2026-06-10 (builder)
+    db.session.commit()
+    user = login_as("manager")
+    lifecycle.transition(old[0], lifecycle.E.WITHDRAWN, actor=user, now=NOW, reason="test")
+    db.session.commit()
+
+    def refs(query: str) -> set[str]:
+        return set(references(client.get("/referrals?" + query).get_data(as_text=True)))
+
+    assert refs("status=withdrawn") == {old[0].reference}
+    assert refs(f"force={npt.id}") == {recent.reference}
+    assert refs("referred_from-day=1&referred_from-month=1&referred_from-year=2025"
+                "&referred_to-day=2&referred_to-month=1&referred_to-year=2025") == {
+        old[0].reference, old[1].reference}
+    assert client.get("/referrals?status=nonsense").status_code == 400
+
+
+def test_deadline_soon_finds_open_referrals_due_in_the_next_14_days(client, force, login_as):
+    from diversion.timeutils import london_today, now_utc
+
+    today = london_today(now_utc())
+    due = add_referrals(1, force=force, start=today - dt.timedelta(days=20))[0]  # book by +8
+    add_referrals(1, force=force, family="Later", start=today - dt.timedelta(days=2))
+    db.session.commit()
+    login_as("police", force=force)
+    page = client.get("/referrals?deadline_soon=y").get_data(as_text=True)
+    assert references(page) == [due.reference]
+
+
+def test_search_finds_by_reference_crime_reference_family_name_prefix_and_pnc_id(
+        client, force, login_as):
+    smith = create_referral(force=force, family_name="Smith-Jones", pnc_id="2019/0123456E",
+                            crime_reference="13/9999/26")
+    other = create_referral(force=force, family_name="Brown")
+    db.session.commit()
+    login_as("police", force=force)
+
+    def found(q: str) -> list[str]:
+        return references(client.get("/referrals", query_string={"q": q}).get_data(as_text=True))
+
+    assert found(smith.reference.lower()) == [smith.reference]
+    assert found("13/9999/26") == [smith.reference]
+    assert found("smith") == [smith.reference]
+    assert found("SMITHJ") == [smith.reference]  # normalised: the hyphen does not matter
+    assert found("19/123456E") == [smith.reference]  # the short form of the PNC ID
+    assert found("bro") == [other.reference]
+    assert found("nobody") == []
+
+
+def test_a_page_of_referrals_costs_the_same_number_of_queries_for_5_or_50(
+        client, force, login_as):
+    def queries_for_page() -> int:
+        with counting_queries() as statements:
+            response = client.get("/referrals")
+        assert response.status_code == 200
+        return len(statements)
+
+    officer = login_as("police", force=force)
+    add_referrals(4, force=force)
+    db.session.commit()
+    few = queries_for_page()
+    add_referrals(45, force=force, start=dt.date(2024, 1, 1))
+    db.session.commit()
+    many = queries_for_page()
+    assert few == many
+    assert len(references(client.get("/referrals").get_data(as_text=True))) == 25
+    assert officer.force_id == force.id
+
+
+def test_the_police_dashboard_counts_their_forces_referrals(client, force, login_as):
+    create_referral(force=force)
+    create_referral(force=create_force("NPT"))
+    db.session.commit()
+    login_as("police", force=force)
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Your force&#39;s referrals" in page or "Your force's referrals" in page
+    assert re.search(r'data-count="Awaiting booking">1<', page)
+    assert re.search(r'data-count="Booked">0<', page)
+    assert 'href="/referrals/new"' in page  # "Refer someone" in the navigation
+
+
+def test_the_manager_dashboard_counts_referrals_by_status(client, force, login_as):
+    create_referral(force=force)
+    create_referral(force=create_force("NPT"))
+    db.session.commit()
+    login_as("manager")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert "Referrals by status" in page
+    assert re.search(r'data-count="Awaiting booking">2<', page)
+    assert re.search(r'data-count="Withdrawn">0<', page)
+    assert 'href="/referrals/new"' not in page
+
+
+def test_the_list_is_refused_to_people_without_a_role_for_it(client, app, login_as):
+    create_user("admin")
+    login_as("admin")
+    assert client.get("/referrals").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["police", "manager"])
+def test_the_list_links_to_the_csv_upload_whose_page_keeps_referrals_current_in_the_menu(
+        client, force, login_as, role):
+    login_as(role, **({"force": force} if role == "police" else {}))
+    page = client.get("/referrals").get_data(as_text=True)
+    link = re.search(r'<a [^>]*href="(/referrals/import)"[^>]*data-import-link', page)
+    assert link is not None
+    upload = client.get(link.group(1))
+    assert upload.status_code == 200
+    assert current_menu_items(upload.get_data(as_text=True)) == ["Referrals"]
+
+
+def current_menu_items(page: str) -> list[str]:
+    return re.findall(r'govuk-service-navigation__item--active[^>]*>\s*<a[^>]*>\s*'
+                      r'(?:<strong[^>]*>)?\s*([^<]+?)\s*<', page)
+
+
+def test_an_officer_on_a_referral_page_sees_only_referrals_current_in_the_menu(
+        client, force, login_as):
+    officer = login_as("police", force=force)
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    page = client.get(f"/referrals/{referral.reference}").get_data(as_text=True)
+    assert current_menu_items(page) == ["Referrals"]
+    assert current_menu_items(client.get("/referrals/new").get_data(as_text=True)) == [
+        "Refer someone"]

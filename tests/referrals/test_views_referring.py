@@ -1,0 +1,220 @@
+"""Referring someone through the pages: the form, the match choice, check your answers."""
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.extensions import db
+from diversion.referrals import services
+from diversion.referrals.models import Person, Referral, ReferralStatus
+from diversion.timeutils import london_today, now_utc
+from tests.builders import create_force, create_programme, create_referral
+
+
+def today() -> dt.date:
+    return london_today(now_utc())
+
+
+def form_data(**overrides: str) -> dict[str, str]:
+    offence = today() - dt.timedelta(days=3)
+    data = {
+        "family_name": "Sampleton", "given_names": "Barry John",
+        "date_of_birth-day": "2", "date_of_birth-month": "1", "date_of_birth-year": "1980",
+        "pnc_id": "", "gender": "Male", "preferred_contact": "email",
+        "email": "barry.sampleton@example.com", "mobile": "", "address_line_1": "1 Example Road",
+        "address_line_2": "", "town": "Leeds", "postcode": "ls1 4ap", "access_needs": "",
+        "language_needs": "", "offence_code": "SOA2003-S51A", "offence_code_other": "",
+        "offence_date-day": str(offence.day), "offence_date-month": str(offence.month),
+        "offence_date-year": str(offence.year), "offence_time": "21:30",
+        "offence_location": "Water Lane, Leeds", "crime_reference": "13/1234/26",
+        "disposal": "Conditional caution", "admitted": "yes", "consented": "yes",
+        "no_relevant_convictions": "yes",
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def programme(app):
+    programme = create_programme()
+    db.session.commit()
+    return programme
+
+
+@pytest.fixture
+def officer(programme, login_as):
+    return login_as("police", force=create_force("WYP", "West Yorkshire Police"))
+
+
+def referrals() -> list[Referral]:
+    return list(db.session.scalars(select(Referral)))
+
+
+def test_an_officer_refers_an_eligible_man_and_sees_the_reference_and_pin_once(client, officer):
+    response = client.post("/referrals/new", data=form_data())
+    assert response.status_code == 302
+    assert response.location.endswith("/referrals/new/check")
+    assert "Sampleton" not in response.location  # the draft never goes in a URL
+
+    check = client.get("/referrals/new/check")
+    page = check.get_data(as_text=True)
+    assert check.status_code == 200
+    assert "The person is eligible for the course" in page
+    assert page.count('data-rule="') == 7  # every rule's result, in words
+    assert "Aged 46 on the offence date" in page or "on the offence date: 18 or over" in page
+    assert "LS1 4AP" in page and "Change" in page
+    assert referrals() == []  # nothing is written before the officer confirms
+
+    made = client.post("/referrals/new/check")
+    assert made.status_code == 302
+    (referral,) = referrals()
+    assert made.location.endswith(f"/referrals/{referral.reference}/issued")
+    assert referral.status is ReferralStatus.AWAITING_BOOKING
+    assert referral.officer_email == officer.email
+    assert referral.offence_time == dt.time(21, 30)
+    assert referral.person.postcode == "LS1 4AP"
+
+    issued = client.get(made.location).get_data(as_text=True)
+    pin = re.search(r"<strong data-pin>(\d{6})</strong>", issued)
+    assert pin is not None and services.verify_pin(referral, pin.group(1))
+    assert referral.reference in issued and "Print the offer letter" in issued
+
+    again = client.get(made.location).get_data(as_text=True)
+    assert "data-pin" not in again and pin.group(1) not in again
+    assert "The PIN was shown once" in again
+
+
+def test_errors_are_listed_and_shown_beside_their_fields_and_nothing_typed_is_lost(client, officer):
+    response = client.post("/referrals/new", data=form_data(
+        family_name="", postcode="nowhere", pnc_id="2019/0123456Q", **{"date_of_birth-day": "31",
+                                                                      "date_of_birth-month": "2"}))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "There is a problem" in page
+    assert "Date of birth must be a real date" in page
+    assert 'href="#date_of_birth-day"' in page
+    assert 'value="Barry John"' in page and 'value="Water Lane, Leeds"' in page
+    # The services' own checks, attached to their fields, once the shape is right.
+    response = client.post("/referrals/new", data=form_data(postcode="nowhere",
+                                                            pnc_id="2019/0123456Q"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Enter a real UK postcode, like LS1 4AP" in page
+    assert "check letter does not match" in page
+    assert 'href="#postcode"' in page and 'href="#pnc_id"' in page
+    assert referrals() == []
+
+
+def test_a_blocking_failure_stops_the_referral_and_says_why(client, officer):
+    client.post("/referrals/new", data=form_data(admitted="no"))
+    page = client.get("/referrals/new/check").get_data(as_text=True)
+    assert "This person cannot be referred" in page
+    assert "The person did not admit the offence" in page
+    assert "Make the referral" not in page
+    refused = client.post("/referrals/new/check")
+    assert refused.status_code == 422
+    assert "The person did not admit the offence" in refused.get_data(as_text=True)
+    assert referrals() == []
+
+
+def test_a_late_referral_is_shown_as_a_warning_and_recorded_with_the_referral(client, officer):
+    late = today() - dt.timedelta(days=40)
+    client.post("/referrals/new", data=form_data(**{
+        "offence_date-day": str(late.day), "offence_date-month": str(late.month),
+        "offence_date-year": str(late.year)}))
+    page = client.get("/referrals/new/check").get_data(as_text=True)
+    assert "The person is eligible for the course" in page
+    assert "40 days after the offence" in page and "Warning" in page
+    assert client.post("/referrals/new/check").status_code == 302
+    (referral,) = referrals()
+    timing = next(r for r in referral.eligibility if r["code"] == "timing")
+    assert timing["passed"] is False and timing["blocking"] is False
+
+
+def test_a_near_match_is_offered_and_choosing_a_different_person_creates_a_new_record(
+        client, officer):
+    existing = create_referral(force=officer.force, family_name="Smyth", given_names="Barry",
+                               date_of_birth=dt.date(1980, 1, 2))
+    db.session.commit()
+    response = client.post("/referrals/new", data=form_data(family_name="Smith"))
+    assert response.location.endswith("/referrals/new/person")
+    page = client.get("/referrals/new/person").get_data(as_text=True)
+    assert "Barry Smyth" in page and "Possible match" in page and "Similar family name" in page
+    assert client.post("/referrals/new/person", data={}).status_code == 400  # a choice is needed
+    client.post("/referrals/new/person", data={"person": "new"})
+    check = client.get("/referrals/new/check").get_data(as_text=True)
+    assert "A new person record" in check and "The person is eligible" in check
+    client.post("/referrals/new/check")
+    assert db.session.scalar(select(func.count()).select_from(Person)) == 2
+    assert existing.person.family_name == "Smyth"  # nobody merged
+
+
+def test_choosing_the_same_person_links_the_record_and_checks_their_history(client, officer):
+    existing = create_referral(force=officer.force, family_name="Smyth", given_names="Barry",
+                               date_of_birth=dt.date(1980, 1, 2))
+    db.session.commit()
+    client.post("/referrals/new", data=form_data(family_name="Smith"))
+    client.post("/referrals/new/person", data={"person": str(existing.person_id)})
+    page = client.get("/referrals/new/check").get_data(as_text=True)
+    assert "Linked to Barry Smyth" in page
+    assert f"already has an open referral ({existing.reference})" in page
+    assert client.post("/referrals/new/check").status_code == 422
+    assert len(referrals()) == 1
+
+
+def test_a_crime_reference_already_used_by_the_force_is_shown_on_its_field(client, officer):
+    create_referral(force=officer.force, crime_reference="13/1234/26")
+    db.session.commit()
+    response = client.post("/referrals/new", data=form_data())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Crime reference 13/1234/26 has already been referred" in page
+    assert 'href="#crime_reference"' in page
+
+
+def test_another_offence_code_can_be_typed_and_is_checked_against_the_programme(client, officer):
+    client.post("/referrals/new", data=form_data(offence_code="other",
+                                                 offence_code_other="ABC-123"))
+    page = client.get("/referrals/new/check").get_data(as_text=True)
+    assert "Offence ABC-123 is not one the programme accepts" in page
+    missing = client.post("/referrals/new", data=form_data(offence_code="other"))
+    assert missing.status_code == 400 and "Enter the offence code" in missing.get_data(as_text=True)
+
+
+def test_the_form_comes_back_filled_in_from_the_draft_when_changing_an_answer(client, officer):
+    client.post("/referrals/new", data=form_data())
+    page = client.get("/referrals/new").get_data(as_text=True)
+    assert 'value="Sampleton"' in page and "There is a problem" not in page
+    client.post("/referrals/new/discard")
+    assert 'value="Sampleton"' not in client.get("/referrals/new").get_data(as_text=True)
+
+
+def test_a_manager_chooses_the_force_and_names_the_officer(client, programme, login_as):
+    force = create_force("NPT", "Northamptonshire Police")
+    db.session.commit()
+    manager = login_as("manager")
+    missing = client.post("/referrals/new", data=form_data())
+    assert missing.status_code == 400
+    assert "Enter the police force" in missing.get_data(as_text=True)
+    client.post("/referrals/new", data=form_data(force_code="NPT",
+                                                 officer_email="pc.jones@npt.example"))
+    assert "Northamptonshire Police" in client.get("/referrals/new/check").get_data(as_text=True)
+    client.post("/referrals/new/check")
+    (referral,) = referrals()
+    assert referral.force_id == force.id and referral.officer_email == "pc.jones@npt.example"
+    created = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.create"))
+    assert created.category is AuditCategory.COLLECTION and created.actor_user_id == manager.id
+
+
+def test_check_your_answers_without_a_draft_goes_back_to_the_form(client, officer):
+    response = client.get("/referrals/new/check")
+    assert response.status_code == 302 and response.location.endswith("/referrals/new")
+
+
+def test_facilitators_cannot_refer(client, programme, login_as):
+    login_as("facilitator")
+    assert client.get("/referrals/new").status_code == 403
+    assert client.get("/referrals").status_code == 403

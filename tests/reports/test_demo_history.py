@@ -1,0 +1,78 @@
+"""`demo load`'s two years of history: loaded once, consistent with the lifecycle, and enough
+for every report to show real figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from diversion.attendance.models import Register, RegisterEntry
+from diversion.demo import load_demo_data
+from diversion.extensions import db
+from diversion.referrals.lifecycle import TRANSITIONS
+from diversion.referrals.models import Referral, ReferralEvent
+from diversion.reoffences.models import Reoffence
+from diversion.reports import services
+from diversion.reports.demo import CRIME_PREFIX, load_demo_history
+from diversion.scheduling.models import CourseSession
+from diversion.stats import collect_stats
+from tests.builders import NOW
+
+D = dt.date
+
+
+def everything() -> dict[str, object]:
+    counts = {model.__name__: db.session.scalar(select(func.count()).select_from(model))
+              for model in (Referral, ReferralEvent, Reoffence, Register, RegisterEntry,
+                            CourseSession)}
+    return {**collect_stats(), **counts}
+
+
+def parameters(kind: str, date_from: D, date_to: D) -> services.ReportParameters:
+    return services.validate_parameters(kind=kind, date_from=date_from, date_to=date_to,
+                                        as_of=D(2026, 6, 15), scope="any", today=D(2026, 6, 15))
+
+
+def test_demo_history_loads_once_and_every_report_shows_real_figures(app):
+    load_demo_data(now=NOW)
+    db.session.commit()
+    first = everything()
+    load_demo_data(now=NOW)
+    db.session.commit()
+    assert everything() == first
+
+    history = db.session.scalars(select(Referral).where(
+        Referral.crime_reference.startswith(CRIME_PREFIX))).all()
+    assert len(history) >= 24 * 15
+    assert {r.referral_date.strftime("%Y-%m") for r in history} >= {"2024-06", "2026-05"}
+    assert len({r.force_id for r in history}) == 2
+    people_reoffending = db.session.scalar(select(func.count(func.distinct(Reoffence.person_id))))
+    assert 0.08 <= people_reoffending / len(history) <= 0.25
+    assert set(first["reoffences"].values()) != {0}  # type: ignore[union-attr]
+    # Every history is a chain of the lifecycle's own moves, ending at the referral's status.
+    for referral in history:
+        status = None
+        for event in referral.events:
+            assert event.from_status == status
+            if status is not None:
+                assert TRANSITIONS[(status, event.event)] is event.to_status
+            status = event.to_status
+        assert status is referral.status
+    assert load_demo_history(force=history[0].force, officer=history[0].officer,
+                             manager=history[0].officer, programme=history[0].programme,
+                             now=NOW)["referrals"] == 0
+
+    reoffending = services.build_reoffending(parameters("reoffending", D(2024, 6, 1),
+                                                        D(2024, 12, 31))).data
+    shown = [c for c in reoffending["cohorts"] if not c["suppressed"]]
+    assert any(c["period"] != "all" and c["group"] == "completed" for c in shown)
+    attendance = services.build_attendance(parameters("attendance", D(2025, 6, 1),
+                                                      D(2026, 5, 31))).data
+    assert attendance["total"]["sessions"] >= 24
+    assert 0.5 < attendance["total"]["attendance_rate"] < 0.95
+    assert len(attendance["by_facilitator"]) >= 2 and len(attendance["by_venue"]) >= 2
+    outcomes = services.build_outcomes(parameters("outcomes", D(2025, 6, 1),
+                                                  D(2026, 5, 31))).data
+    assert len(outcomes["by_force"]) == 2 and len(outcomes["by_month"]) == 12
+    assert outcomes["total"]["completed"] > outcomes["total"]["not_completed"] > 0

@@ -1,0 +1,55 @@
+import pytest
+
+from diversion.access import public
+from diversion.config import ConfigError, read_settings
+
+
+def test_defaults_give_a_development_sqlite_setup(tmp_path):
+    settings = read_settings({}, instance_path=str(tmp_path))
+    assert settings.env == "development"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'diversion.sqlite'}"
+    assert settings.base_url == "http://127.0.0.1:5000"
+    assert settings.trusted_proxies == 0
+
+
+def test_postgres_urls_are_given_the_psycopg_driver():
+    settings = read_settings({"DATABASE_URL": "postgres://u@db/diversion"})
+    assert settings.database_url == "postgresql+psycopg://u@db/diversion"
+
+
+def test_production_without_a_secret_key_is_refused():
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        read_settings({"DIVERSION_ENV": "production"})
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("DIVERSION_TRUSTED_PROXIES", "two", "whole number"),
+    ("DIVERSION_TRUSTED_PROXIES", "-1", "negative"),
+    ("DIVERSION_BASE_URL", "diversion.example", "http"),
+    ("DIVERSION_SMTP_PORT", "smtp", "number"),
+    ("DIVERSION_EMAIL_BACKEND", "pigeon", "log, smtp or notify"),
+    ("DIVERSION_ENV", "staging", "development"),
+])
+def test_impossible_settings_are_refused_with_a_clear_message(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        read_settings({name: value})
+
+
+def test_behind_one_proxy_the_client_address_comes_from_x_forwarded_for(monkeypatch, tmp_path):
+    from diversion import create_app
+
+    monkeypatch.setenv("DIVERSION_TRUSTED_PROXIES", "1")
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite"})
+    seen = {}
+
+    @app.get("/_test/address")
+    def address():  # a throwaway app's route: the production url map is untouched
+        from flask import request
+
+        seen["address"] = request.remote_addr
+        return "ok"
+
+    public(address)
+    app.test_client().get("/_test/address", headers={"X-Forwarded-For": "203.0.113.9"},
+                          environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert seen["address"] == "203.0.113.9"
