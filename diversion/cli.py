@@ -157,3 +157,6 @@ def register_cli(app: Flask) -> None:
     from diversion.bookings.cli import sessions_cli
 
     app.cli.add_command(sessions_cli)
+    from diversion.retention.cli import retention_cli
+
+    app.cli.add_command(retention_cli)

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from flask import (
+    Blueprint,
     Flask,
     Response,
     flash,
@@ -70,43 +71,8 @@ def init_web(app: Flask) -> None:
     _register_error_handlers(app)
     _register_template_helpers(app)
 
-    from diversion.admin.views import bp as admin_bp
-    from diversion.api import bp as api_bp
-    from diversion.auth.views import bp as auth_bp
-    from diversion.core.views import bp as core_bp
-    from diversion.notifications.views import bp as messages_bp
-    from diversion.programmes.views import bp as programmes_bp
-
-    for blueprint in (core_bp, auth_bp, admin_bp, api_bp, programmes_bp):
+    for blueprint in _feature_blueprints():
         app.register_blueprint(blueprint)
-    app.register_blueprint(messages_bp)
-    from diversion.scheduling.views import sessions_bp, venues_bp
-
-    app.register_blueprint(sessions_bp)
-    app.register_blueprint(venues_bp)
-    from diversion.bookings.views import bp as bookings_bp
-
-    app.register_blueprint(bookings_bp)
-    from diversion.reoffences.views import bp as reoffences_bp
-    from diversion.reports.views import bp as reports_bp
-
-    app.register_blueprint(reoffences_bp)
-    app.register_blueprint(reports_bp)
-    from diversion.referrals.views import bp as referrals_bp
-
-    app.register_blueprint(referrals_bp)
-    from diversion.referrals.upload_views import bp as referral_imports_bp
-
-    app.register_blueprint(referral_imports_bp)
-    from diversion.selfservice.views import bp as selfservice_bp
-
-    app.register_blueprint(selfservice_bp)
-    from diversion.attendance.views import bp as attendance_bp
-
-    app.register_blueprint(attendance_bp)
-    from diversion.notifications.reminder_views import bp as reminder_plans_bp
-
-    app.register_blueprint(reminder_plans_bp)
 
     assets_folder = app.static_folder + "/govuk/assets" if app.static_folder else "static"
 
@@ -114,6 +80,29 @@ def init_web(app: Flask) -> None:
     @app.get("/assets/<path:filename>", endpoint="assets")
     def assets(filename: str) -> Response:
         return send_from_directory(assets_folder, filename, max_age=31536000)
+
+
+def _feature_blueprints() -> list[Blueprint]:
+    """Every feature's blueprint, imported here so create_app stays the one place that wires."""
+    from diversion.admin.views import bp as admin
+    from diversion.api import bp as api
+    from diversion.attendance.views import bp as attendance
+    from diversion.auth.views import bp as auth
+    from diversion.bookings.views import bp as bookings
+    from diversion.core.views import bp as core
+    from diversion.notifications.reminder_views import bp as reminder_plans
+    from diversion.notifications.views import bp as messages
+    from diversion.programmes.views import bp as programmes
+    from diversion.referrals.upload_views import bp as referral_imports
+    from diversion.referrals.views import bp as referrals
+    from diversion.reoffences.views import bp as reoffences
+    from diversion.reports.views import bp as reports
+    from diversion.scheduling.views import sessions_bp, venues_bp
+    from diversion.selfservice.views import bp as selfservice
+
+    return [core, auth, admin, api, programmes, referrals, referral_imports, sessions_bp,
+            venues_bp, bookings, selfservice, attendance, messages, reminder_plans, reports,
+            reoffences]
 
 
 def _load_user(session_token: str) -> User | None:

@@ -106,6 +106,8 @@ class Person(Model):
     language_needs: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Set by the retention sweep when the identifying fields were erased (docs/data-protection.md).
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def full_name(self) -> str:

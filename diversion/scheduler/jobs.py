@@ -98,6 +98,15 @@ def referral_drafts(now: dt.datetime) -> Any:
     return purge_expired_drafts(now=now)
 
 
+@job("retention", every=dt.timedelta(hours=24),
+     description="erase the identifying data of people whose referrals are past the "
+                 "programme's retention period")
+def retention(now: dt.datetime) -> Any:
+    from diversion.retention.services import run_retention
+
+    return run_retention(now=now)
+
+
 @job("monthly_report", every=dt.timedelta(hours=1),
      description="on the month's first working day, store last month's report PDFs and "
                  "email managers a link")

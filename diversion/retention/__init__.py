@@ -1,0 +1,1 @@
+"""Data retention: erasing the identifying data of people whose referrals are long closed."""
