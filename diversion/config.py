@@ -118,9 +118,11 @@ def _normalise_database_url(url: str) -> str:
 
 def flask_config(settings: Settings) -> dict[str, Any]:
     """The Flask configuration derived from the settings."""
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's message (and so any logged traceback) would
+    # otherwise carry its bound values, i.e. names, dates of birth and emails.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if settings.database_url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 15}}
+        engine_options = {"connect_args": {"timeout": 15}, "hide_parameters": True}
     return {
         "SETTINGS": settings,
         "SECRET_KEY": settings.secret_key,

@@ -23,9 +23,11 @@ from flask import (
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 
 from diversion import access
 from diversion.auth.models import Role, User
+from diversion.db import MAX_DATABASE_INT
 from diversion.errors import DomainError, ValidationFailed
 from diversion.extensions import db, login_manager
 from diversion.timeutils import format_london, now_utc
@@ -52,6 +54,14 @@ def _hide_query_strings_in_request_logs() -> None:
         logger.addFilter(QueryStringFilter())
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` that matches only what fits the database's 32-bit integer ids."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_INT)
+        super().__init__(map, *args, **kwargs)
+
+
 SESSION_SIGNED_IN_AT = "signed_in_at"
 SESSION_LAST_SEEN_AT = "last_seen_at"
 
@@ -70,6 +80,9 @@ def init_web(app: Flask) -> None:
     app.after_request(_security_headers)
     _register_error_handlers(app)
     _register_template_helpers(app)
+    # Before any route is added: an id too large for the database's integer is a 404 in the
+    # URL map, not an overflow error from the driver (a 500).
+    app.url_map.converters["int"] = DatabaseIdConverter
 
     for blueprint in _feature_blueprints():
         app.register_blueprint(blueprint)

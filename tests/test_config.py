@@ -53,3 +53,21 @@ def test_behind_one_proxy_the_client_address_comes_from_x_forwarded_for(monkeypa
     app.test_client().get("/_test/address", headers={"X-Forwarded-For": "203.0.113.9"},
                           environ_base={"REMOTE_ADDR": "10.0.0.1"})
     assert seen["address"] == "203.0.113.9"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "postgres://u@db/diversion"])
+def test_a_failed_statement_never_carries_its_values_into_error_messages_or_logs(url):
+    import sqlalchemy as sa
+
+    from diversion.config import flask_config
+
+    options = flask_config(read_settings({"DATABASE_URL": url}))["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["hide_parameters"] is True
+    engine = sa.create_engine("sqlite://", hide_parameters=options["hide_parameters"])
+    with engine.connect() as connection:
+        connection.execute(sa.text("CREATE TABLE people (name TEXT UNIQUE)"))
+        insert = sa.text("INSERT INTO people (name) VALUES (:name)")
+        connection.execute(insert, {"name": "Jane Example"})
+        with pytest.raises(sa.exc.IntegrityError) as error:
+            connection.execute(insert, {"name": "Jane Example"})
+    assert "Jane Example" not in str(error.value)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import operation, parse_body
+from diversion.api.schema import DatabaseId, operation, parse_body
 from diversion.auth.models import Role, User
 from diversion.bookings import fees, services
 from diversion.bookings.models import Booking
@@ -25,7 +25,7 @@ from diversion.timeutils import now_utc
 class NewBooking(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    session_id: int
+    session_id: DatabaseId
 
 
 class BookingOut(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import operation, parse_body, parse_query
+from diversion.api.schema import DatabaseId, operation, parse_body, parse_query
 from diversion.auth.models import Role
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
@@ -55,7 +55,7 @@ class Created(BaseModel):
 class NewSession(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    venue_id: int
+    venue_id: DatabaseId
     starts_at: dt.datetime = Field(description="RFC 3339 with an offset")
     ends_at: dt.datetime = Field(description="RFC 3339 with an offset")
     capacity: int

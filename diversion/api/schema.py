@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from flask import abort, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from diversion.db import MAX_DATABASE_INT
 from diversion.errors import ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
 
 OPENAPI_ATTRIBUTE = "openapi_operation"
+
+# A reference to a stored row by its id: a number that cannot name a row is a 422, not a 500.
+DatabaseId = Annotated[int, Field(ge=1, le=MAX_DATABASE_INT)]
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,10 @@ def load_demo_referrals(*, force: Force, officer: User, manager: User, now: dt.d
             day = min(day + dt.timedelta(days=7), today)
             if event is E.DEADLINE_PASSED:
                 day = min(referral.completion_deadline + dt.timedelta(days=1), today)
+            if event is E.MISSED and event is plan.events[-1]:
+                # Missed yesterday: still inside the grace window, so a manager can accept an
+                # excuse (and the scheduler's grace sweep does not close it at once).
+                day = max(day, today - dt.timedelta(days=1))
             actor = None if event in (E.DEADLINE_PASSED, E.GRACE_EXPIRED) else manager
             reason = None
             if event is E.WITHDRAWN:

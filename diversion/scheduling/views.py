@@ -19,6 +19,8 @@ from flask import (
 from wtforms.fields.choices import SelectChoice
 
 from diversion.access import current_actor, public, roles
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.core.dashboard import Panel, dashboard_panel
 from diversion.errors import Conflict, NotFound, ValidationFailed
@@ -298,6 +300,12 @@ def cancel_session(session_id: int) -> Any:
 def show_session(session_id: int) -> Any:
     session = _session_or_404(session_id)
     booked = services.booked_counts([session.id]).get(session.id, 0)
+    if booked:
+        # The page lists the names and needs of the people booked: who saw them is audited.
+        record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=_actor(), object_type="session", object_id=session.id,
+               details={"people": booked})
+        db.session.commit()
     return render_template("scheduling/session.html", session=session,
                            row=services.SessionRow(session, booked))
 
