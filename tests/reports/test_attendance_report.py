@@ -130,7 +130,8 @@ def test_the_attendance_page_shows_the_figures_and_its_pdf_reads_back(app, clien
     assert "Attendance by month" in everything and "Definitions" in everything
     assert "28.6%" in everything and "Bea Brown" in everything
     actions = db.session.scalars(select(AuditEvent.action).where(
-        AuditEvent.object_type == "report", AuditEvent.object_id == "attendance")).all()
+        AuditEvent.object_type == "report", AuditEvent.object_id == "attendance")
+        .order_by(AuditEvent.id)).all()
     assert actions == ["report.viewed", "report.downloaded"]
 
 
