@@ -18,11 +18,21 @@ PORT ?= 5000
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package at the exact version and hash in requirements.lock
+# (`make lock` refreshes it from pyproject.toml's ranges; see docs/dependencies.md).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+.PHONY: lock
+lock:  ## re-resolve requirements.lock (exact versions with hashes) from pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+		--no-header --index-url https://pypi.org/simple --upgrade -o requirements.lock
+	@echo "requirements.lock refreshed: run make test, then commit it with pyproject.toml"
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

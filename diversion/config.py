@@ -10,6 +10,12 @@ from typing import Any
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
+# Published in this repository, so it signs nothing in production.
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
+# A key shorter than this can be guessed offline from one signed cookie.
+MIN_SECRET_KEY_LENGTH = 32
+
+
 class ConfigError(RuntimeError):
     """A required setting is missing or has an impossible value."""
 
@@ -61,10 +67,18 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
     instance = Path(instance_path or "instance")
     default_db = f"sqlite:///{(instance / 'diversion.sqlite').resolve()}"
     secret_key = environ.get("SECRET_KEY", "")
-    if not secret_key:
-        if env == "production":
+    if env == "production":
+        if not secret_key:
             raise ConfigError("SECRET_KEY must be set when DIVERSION_ENV=production")
-        secret_key = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
+        if secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ConfigError("SECRET_KEY is the published development key: generate a new one, "
+                              "for example with: python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe(48))'")
+        if len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
+                              "when DIVERSION_ENV=production")
+    elif not secret_key:
+        secret_key = DEVELOPMENT_SECRET_KEY
     email_backend = environ.get("DIVERSION_EMAIL_BACKEND", "log")
     sms_backend = environ.get("DIVERSION_SMS_BACKEND", "log")
     if email_backend not in {"log", "smtp", "notify"}:

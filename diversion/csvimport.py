@@ -22,7 +22,11 @@ import click
 
 from diversion.errors import DomainError, ValidationFailed
 from diversion.extensions import db
+from diversion.parsing import has_control_characters
 from diversion.timeutils import now_utc
+
+# Every column of these files is single-line text (diversion.parsing's rule for typed text).
+CONTROL_CHARACTERS = "must be on one line, with no tabs, line breaks or other special characters"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ def _read(content: bytes, *, max_bytes: int, max_rows: int,
         raise fail(line, "file", wording.not_utf8) from error
     if "\x00" in text:
         raise fail(1, "file", "this is not a CSV file; save it as CSV UTF-8")
+    # The header is line 1 and every value is single-line text, whatever the quoting allows.
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[Row] = []
     header: list[str] | None = None
@@ -134,7 +139,10 @@ def _read(content: bytes, *, max_bytes: int, max_rows: int,
                                                           f"but the header has {len(header)} "
                                                           "columns"))
                 continue
-            rows.append((start, dict(zip(header, values, strict=False))))
+            row = dict(zip(header, values, strict=False))
+            problems += [RowProblem(start, name, CONTROL_CHARACTERS)
+                         for name, value in row.items() if has_control_characters(value)]
+            rows.append((start, row))
     except csv.Error as error:
         raise fail(previous_line + 1, "file",
                    f"this is not a readable CSV file ({error}); save it as CSV UTF-8") from error

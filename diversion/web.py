@@ -256,12 +256,14 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> Any:
         db.session.rollback()
         code = error.code or 500
+        # A 405 names the methods the resource does allow (RFC 9110 section 15.5.6).
+        headers = {name: value for name, value in error.get_headers() if name == "Allow"}
         if _wants_problem_json():
-            return problem(code, error.name, error.description or error.name)
+            return problem(code, error.name, error.description or error.name, headers=headers)
         template = f"errors/{code}.html" if code in (400, 403, 404, 405, 409, 413) else None
         if template is None:
-            return render_template("errors/generic.html", error=error), code
-        return render_template(template, error=error), code
+            return render_template("errors/generic.html", error=error), code, headers
+        return render_template(template, error=error), code, headers
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception) -> Any:

@@ -148,3 +148,27 @@ def test_scheduler_run_once_refuses_an_unknown_job(runner):
     result = runner.invoke(args=["scheduler", "run-once", "nosuchjob"])
     assert result.exit_code == 2
     assert "unknown job: nosuchjob" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["forces", "create", "--code", "X" * 40, "--name", "Somewhere"],
+    ["forces", "create", "--code", "NEW", "--name", "Line one\nline two"],
+    ["forces", "create", "--code", "NEW", "--name", "Bell\x07"],
+    ["users", "create", "--email", "x@example.com", "--name", "A\r\nB", "--role", "manager"],
+    ["users", "create", "--email", "x\n@example.com", "--name", "A B", "--role", "manager"],
+    ["tokens", "create", "--email", "\x00"],
+    ["reports", "reoffending", "--from", "2024-01-01", "--to", "9999-12-31", "--format", "json"],
+    ["reports", "attendance", "--from", "9" * 40, "--to", "2024-12-31", "--format", "csv"],
+    ["reports", "outcomes", "--from", "2024-01-01", "--to", "2024-12-31", "--as-of",
+     "31/12/9999", "--format", "json"],
+    ["referrals", "import", "/nonexistent/file.csv"],
+    ["reoffences", "import", "/nonexistent/file.csv"],
+    ["scheduler", "run-once", "x" * 500],
+])
+def test_hostile_arguments_get_a_message_and_an_exit_status_never_a_traceback(runner, args):
+    result = runner.invoke(args=args, input=PASSWORD + "\n")
+    assert result.exit_code != 0
+    # A refusal is SystemExit (click's usage errors and our sys.exit(1)); anything else escaped.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip(), "the refusal says why"
+    assert _count(Force) == 0 and _count(User) == 0

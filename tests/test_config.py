@@ -1,7 +1,9 @@
+import secrets
+
 import pytest
 
 from diversion.access import public
-from diversion.config import ConfigError, read_settings
+from diversion.config import DEVELOPMENT_SECRET_KEY, ConfigError, read_settings
 
 
 def test_defaults_give_a_development_sqlite_setup(tmp_path):
@@ -20,6 +22,25 @@ def test_postgres_urls_are_given_the_psycopg_driver():
 def test_production_without_a_secret_key_is_refused():
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         read_settings({"DIVERSION_ENV": "production"})
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ("x", "at least 32 characters"),
+    ("k" * 31, "at least 32 characters"),
+    (DEVELOPMENT_SECRET_KEY, "published development key"),
+])
+def test_production_refuses_a_short_or_published_secret_key(key, message):
+    with pytest.raises(ConfigError, match=message):
+        read_settings({"DIVERSION_ENV": "production", "SECRET_KEY": key})
+
+
+def test_production_accepts_a_long_random_secret_key():
+    key = secrets.token_urlsafe(48)
+    assert read_settings({"DIVERSION_ENV": "production", "SECRET_KEY": key}).secret_key == key
+
+
+def test_development_falls_back_to_the_development_key():
+    assert read_settings({}).secret_key == DEVELOPMENT_SECRET_KEY
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [

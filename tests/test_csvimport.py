@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diversion.csvimport import ImportFailed, RowProblem, Wording, read_csv_rows
+from diversion.csvimport import CONTROL_CHARACTERS, ImportFailed, RowProblem, Wording, read_csv_rows
 from diversion.reoffences import services as reoffences
 from tests.builders import NOW
 
@@ -23,9 +23,18 @@ def problems(content: bytes, **overrides) -> list[str]:  # type: ignore[no-untyp
 
 
 def test_rows_are_numbered_by_the_line_they_start_on_past_blank_rows_and_a_bom():
-    header, rows = read('\ufeffA , b\n1,"two\nlines"\n\n3,4\n'.encode())
+    header, rows = read('\ufeffA , b\n1,2\n\n3,4\n'.encode())
     assert header == ["a", "b"]
-    assert rows == [(2, {"a": "1", "b": "two\nlines"}), (5, {"a": "3", "b": "4"})]
+    assert rows == [(2, {"a": "1", "b": "2"}), (4, {"a": "3", "b": "4"})]
+
+
+@pytest.mark.parametrize("value", ['"two\nlines"', '"two\r\nlines"', "tab\there", "esc\x1b[31m",
+                                   "bell\x07", "del\x7f", "nel\x85", "sep\u2028"])
+def test_a_value_with_a_line_break_or_control_character_is_refused_by_its_line(value):
+    # Every column of the imports is single-line text: one rule with the forms and the API.
+    content = f"a,b\n1,{value}\n\nok,fine\n2,{value}\n".encode()
+    assert problems(content) == [f"row 2: b: {CONTROL_CHARACTERS}",
+                                 f"row {5 + value.count(chr(10))}: b: {CONTROL_CHARACTERS}"]
 
 
 def test_unknown_and_repeated_columns_are_refused_when_the_columns_are_listed():

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from diversion.auth.models import Role
+from diversion.forms import Form
 
 ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     name = StringField("Full name", validators=[DataRequired("Enter the person's full name"),
                                                 Length(max=200)])
     email = EmailField("Email address", validators=[
@@ -28,12 +28,12 @@ class NewUserForm(UserForm):
                              description="At least 12 characters. Avoid common passwords.")
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = PasswordField("New password", validators=[DataRequired("Enter a new password")],
                              description="At least 12 characters. Avoid common passwords.")
 
 
-class ForceForm(FlaskForm):
+class ForceForm(Form):
     code = StringField("Force code", validators=[DataRequired("Enter a force code"),
                                                  Length(max=16)],
                        description="A short code, for example WYP")
@@ -41,10 +41,10 @@ class ForceForm(FlaskForm):
                                                  Length(max=200)])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     user = SelectField("Account", choices=[], validate_choice=False,
                        validators=[DataRequired("Select the account the token acts as")])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """An empty form: a button and its CSRF token."""

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
+from diversion import parsing
 from diversion.access import current_actor, roles
 from diversion.admin.forms import (
     ConfirmForm,
@@ -185,7 +186,8 @@ def list_tokens() -> Any:
         SelectChoice(str(u.id), f"{u.name} ({u.role.label})") for u in users]
     new_token = None
     if form.validate_on_submit():
-        user = db.session.get(User, int(form.user.data)) if (form.user.data or "").isdigit() else None
+        user_id = parsing.query_int(form.user.data)
+        user = db.session.get(User, user_id) if user_id else None
         if user is None:
             form.user.errors = ["Select the account the token acts as"]
         else:
@@ -215,7 +217,7 @@ def revoke_token(token_id: int) -> Any:
 @bp.get("/audit")
 @roles(Role.ADMIN)
 def audit_log() -> Any:
-    before = request.args.get("before", type=int)
+    before = parsing.query_int(request.args.get("before"))
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)
     if before:
         query = query.where(AuditEvent.id < before)

@@ -3,27 +3,27 @@ read by name (`<reference>-status` …) and its CSRF token checked through `Regi
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from diversion.attendance.rules import AttendanceStatus
+from diversion.forms import Form
 
 STATUS_CHOICES = [SelectChoice(s.value, s.label) for s in AttendanceStatus]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     """CSRF only: the lines are dynamic (see views._marks_from_form)."""
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField("Reason", validators=[
         InputRequired("Enter the reason"),
         Length(max=500, message="Keep the reason to 500 characters")])
 
 
-class AmendEntryForm(FlaskForm):
+class AmendEntryForm(Form):
     status = RadioField("Attendance", choices=STATUS_CHOICES,
                         validators=[InputRequired("Select their attendance")])
     id_checked = BooleanField("ID checked")

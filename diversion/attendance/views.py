@@ -19,10 +19,9 @@ from diversion.auth.models import Role, User
 from diversion.core.dashboard import Panel, dashboard_panel
 from diversion.errors import Conflict, NotFound, ValidationFailed
 from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.forms import attach_errors, parse_time
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import Referral
-from diversion.scheduling.forms import parse_time
 from diversion.scheduling.models import CourseSession, SessionStatus
 from diversion.timeutils import london_to_utc, london_today, now_utc, to_london
 

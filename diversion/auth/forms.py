@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from diversion.forms import Form
 
-class SignInForm(FlaskForm):
+
+class SignInForm(Form):
     email = EmailField("Email address", validators=[
         DataRequired("Enter your email address"), Length(max=254)])
     password = PasswordField("Password", validators=[
         DataRequired("Enter your password"), Length(max=256)])
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField("Current password", validators=[
         DataRequired("Enter your current password")])
     new_password = PasswordField("New password", validators=[

@@ -21,6 +21,7 @@ from diversion.auth.passwords import (
 )
 from diversion.errors import Conflict, DomainError, NotFound, ValidationFailed
 from diversion.extensions import db
+from diversion.parsing import has_control_characters
 
 SIGN_IN_FAILED = "Enter a correct email address and password"
 SIGN_IN_THROTTLED = (
@@ -74,6 +75,8 @@ def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) 
         errors["code"] = "Enter a force code of up to 16 letters and numbers"
     if not name.strip():
         errors["name"] = "Enter the force's name"
+    elif len(name) > 200 or has_control_characters(name):
+        errors["name"] = "Enter the force's name on one line, in up to 200 characters"
     if errors:
         raise ValidationFailed(errors)
     if get_force_by_code(code):
@@ -89,10 +92,13 @@ def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) 
 def _check_account_fields(*, email: str, name: str, role: Role | None,
                           force: Force | None) -> dict[str, str]:
     errors = {}
-    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+    if ("@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@")
+            or has_control_characters(email) or " " in email.strip()):
         errors["email"] = "Enter an email address in the correct format, like name@example.com"
     if not name.strip():
         errors["name"] = "Enter the person's full name"
+    elif len(name) > 200 or has_control_characters(name):
+        errors["name"] = "Enter the person's full name on one line, in up to 200 characters"
     if role is None:
         errors["role"] = "Select a role"
     elif role is Role.POLICE and force is None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from diversion.bookings.models import PaymentMethod
+from diversion.forms import Form
 
 MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
 
@@ -26,22 +26,22 @@ def pence_from_pounds(text: str | None) -> int | None:
         return None
 
 
-class ChooseSessionForm(FlaskForm):
+class ChooseSessionForm(Form):
     session_id = RadioField("Choose a session", coerce=str,
                             validators=[InputRequired("Choose a session")], validate_choice=False)
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)])
 
 
-class WaiveForm(FlaskForm):
+class WaiveForm(Form):
     reason = TextAreaField("Why is the fee waived?",
                            validators=[InputRequired("Enter why the fee is waived"),
                                        Length(max=1000)])
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(Form):
     amount = StringField("Amount paid", validators=[InputRequired("Enter the amount paid")])
     method = RadioField("How was it paid?",
                         choices=[SelectChoice(m.value, m.label) for m in PaymentMethod],
@@ -50,11 +50,11 @@ class PaymentForm(FlaskForm):
                             validators=[Optional(), Length(max=100)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button with a CSRF token, nothing else."""
 
 
-class CancelSessionForm(FlaskForm):
+class CancelSessionForm(Form):
     reason = TextAreaField("Why is the session cancelled?",
                            description="People booked on it are told this reason",
                            validators=[InputRequired("Enter why the session is cancelled"),

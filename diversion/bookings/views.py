@@ -83,10 +83,12 @@ def referral_booking(reference: str) -> Any:
 
 
 def _domain_error_on(form: Any, field: str, error: DomainError) -> None:
+    """A field's own error beside it; a refusal of the action itself (a conflict with the
+    referral's state, which may hide the form) at the top of the page."""
     if isinstance(error, ValidationFailed):
         attach_errors(form, error, fallback=field)
     else:
-        getattr(form, field).errors = [*getattr(form, field).errors, error.message]
+        form.form_errors.append(error.message)
 
 
 @bp.post("/referral/<reference>/book")
@@ -156,11 +158,22 @@ def leave_waiting_list(reference: str, session_id: int) -> Any:
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
 
 
+def _nothing_owed(referral: Referral, form: Any) -> bool:
+    """True, with the reason at the top of the page, when the fee is already paid or waived (the
+    page then shows no payment or waiver form to put a field's error beside)."""
+    if fees.fee_status(referral).balance_pence > 0:
+        return False
+    form.form_errors.append("Nothing is owed: the fee has already been paid or waived")
+    return True
+
+
 @bp.post("/referral/<reference>/payments")
 @roles(Role.MANAGER)
 def record_payment(reference: str) -> Any:
     referral = _referral(reference)
     form = PaymentForm()
+    if _nothing_owed(referral, form):
+        return _page(referral, status=409, payment=form)
     if form.validate_on_submit():
         pence = pence_from_pounds(form.amount.data)
         try:
@@ -185,6 +198,8 @@ def record_payment(reference: str) -> Any:
 def waive(reference: str) -> Any:
     referral = _referral(reference)
     form = WaiveForm()
+    if _nothing_owed(referral, form):
+        return _page(referral, status=409, waive=form)
     if form.validate_on_submit():
         try:
             fees.waive_fee(referral=referral, reason=form.reason.data, actor=_actor(),

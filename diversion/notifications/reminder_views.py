@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import NumberRange, Optional
 
@@ -15,7 +14,7 @@ from diversion.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.forms import Form, attach_errors
 from diversion.notifications import reminder_rules as rules
 from diversion.notifications import reminders
 from diversion.notifications.models import ReminderKind
@@ -29,7 +28,7 @@ TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 OFFSET_MESSAGE = f"Enter a number of days from 0 to {rules.MAX_OFFSET_DAYS}"
 
 
-class PlanForm(FlaskForm):
+class PlanForm(Form):
     """One checkbox per line, and days and time of day for the timed lines."""
 
 

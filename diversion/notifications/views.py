@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from diversion import parsing
 from diversion.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.errors import Conflict
@@ -35,10 +36,10 @@ def list_messages() -> Any:
         status = MessageStatus(status_value) if status_value else None
     except ValueError:
         abort(400)
-    before = request.args.get("before", type=int)
+    before = parsing.query_int(request.args.get("before"))
     subject_type = request.args.get("subject_type") or None
     subject_id = request.args.get("subject_id") or None
-    if subject_type == "referral" and subject_id and not subject_id.isdigit():
+    if subject_type == "referral" and subject_id and parsing.query_int(subject_id) is None:
         abort(400)
     page = services.list_messages(status=status, subject_type=subject_type,
                                   subject_id=subject_id, before=before, limit=PAGE_SIZE)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+
+from diversion.forms import Form
 
 
 class _PlainMessage:
@@ -38,7 +39,7 @@ def _whole(label: str, message: str, description: str | None = None) -> Any:
     return WholeNumberField(label, message=message, description=description)
 
 
-class ProgrammeForm(FlaskForm):
+class ProgrammeForm(Form):
     code = StringField("Code", validators=[DataRequired("Enter a code, like KCRC"), Length(max=16)],
                        description="A short code used in imports and the API")
     name = StringField("Name", validators=[DataRequired("Enter the programme's name"),

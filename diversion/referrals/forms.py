@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from diversion.forms import DatePartsField, Form, TimeField
 from diversion.referrals.models import ContactChannel, ReferralStatus
-from diversion.scheduling.forms import DatePartsField, TimeField
 
 OTHER_OFFENCE = "other"
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
@@ -26,7 +25,7 @@ CHANNEL_LABELS = {ContactChannel.EMAIL: "Email", ContactChannel.SMS: "Text messa
                   ContactChannel.POST: "Post"}
 
 
-class ReferralForm(FlaskForm):
+class ReferralForm(Form):
     """Everything an officer gives about the person, the offence and the disposal."""
 
     force_code = SelectField("Police force", validate_choice=False)
@@ -106,26 +105,26 @@ class ReferralForm(FlaskForm):
 
     def validate_offence_code_other(self, field: Any) -> None:
         if self.offence_code.data == OTHER_OFFENCE and not (field.data or "").strip():
-            raise ValueError("Enter the offence code")
+            raise ValidationError("Enter the offence code")
 
 
-class PersonChoiceForm(FlaskForm):
+class PersonChoiceForm(Form):
     person = RadioField("Is this the same person?",
                         validators=[InputRequired("Choose the same person or a different person")])
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(Form):
     reason = TextAreaField("Why is the offer being withdrawn?", validators=[
         InputRequired("Enter why the offer is being withdrawn"), Length(max=1000)],
         description="For example, charged instead after further evidence. The officer and "
                     "programme staff will see this")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button with CSRF protection: make the referral, reissue a PIN."""
 
 
-class FilterForm(FlaskForm):
+class FilterForm(Form):
     class Meta:
         csrf = False  # a GET form
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app, url_for
+from flask import current_app
 
+from diversion.links import external_url
 from diversion.referrals.models import Referral
 from diversion.reports.pdf import render_pdf
 
@@ -23,7 +24,7 @@ def booking_phone() -> str:
 
 def booking_url() -> str:
     """Where the person books: the self-service page, /book on this site."""
-    return url_for("core.index", _external=True).rstrip("/") + "/book"
+    return external_url("selfservice.start")
 
 
 def render_offer_letter(referral: Referral, *, pin: str | None, now: dt.datetime) -> bytes:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 
+from diversion import parsing
 from diversion.auth.models import Force, Role, User
 from diversion.extensions import db
 from diversion.referrals.matching import name_key
@@ -50,8 +51,9 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         day, _, number = (text or "").partition(".")
         try:
-            return cls(dt.date.fromisoformat(day), int(number))
-        except ValueError as error:
+            return cls(parsing.parse_date(day), parsing.parse_int(number, minimum=1,
+                                                                  maximum=parsing.MAX_ID))
+        except parsing.ParseError as error:
             raise InvalidCursor(text) from error
 
     @classmethod

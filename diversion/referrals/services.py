@@ -43,6 +43,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 
+from diversion import parsing
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
@@ -143,17 +144,20 @@ class CreatedReferral(NamedTuple):
 DATE_FORMAT_MESSAGE = "must be a real date, like 2026-03-27 or 27/03/2026"
 
 
-def parse_date(text: str | None) -> dt.date | None:
-    """YYYY-MM-DD or DD/MM/YYYY; None when blank; ValueError when not a real date."""
+def parse_date(text: str | None, *, what: str = "The date") -> dt.date | None:
+    """YYYY-MM-DD or DD/MM/YYYY between 1900 and 2100; None when blank.
+
+    Raises parsing.ParseError: "<what> must be a real date, like …" for anything that is not a
+    date, and parsing.OutOfRange, naming the range, for a date outside it."""
     text = (text or "").strip()
     if not text:
         return None
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(text)
+    try:
+        return parsing.parse_date(text, what=what, uk_format=True)
+    except parsing.OutOfRange:
+        raise
+    except parsing.ParseError as error:
+        raise parsing.ParseError(f"{what} {DATE_FORMAT_MESSAGE}") from error
 
 
 def parse_yes_no(text: str | None) -> bool | None:
@@ -187,9 +191,9 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
     for name in ("referral_date", "date_of_birth", "offence_date", "completion_deadline",
                  "outcome_date"):
         try:
-            values[name] = parse_date(row.get(name))
-        except ValueError:
-            errors[name] = f"{_LABELS[name]} {DATE_FORMAT_MESSAGE}"
+            values[name] = parse_date(row.get(name), what=_LABELS[name])
+        except parsing.ParseError as error:
+            errors[name] = str(error)
     for name in ("admitted", "consented", "no_relevant_convictions"):
         try:
             values[name] = parse_yes_no(row.get(name))

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField
 
 from diversion.access import current_actor, roles
 from diversion.auth.models import Role, User
 from diversion.extensions import db
+from diversion.forms import Form
 from diversion.referrals import imports
 from diversion.timeutils import now_utc
 
@@ -32,11 +32,11 @@ CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/vnd.ms-ex
              "application/octet-stream", ""}
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField("Upload a CSV file")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     token = HiddenField()
 
 

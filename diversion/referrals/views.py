@@ -27,6 +27,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
+from diversion import parsing
 from diversion.access import current_actor, roles
 from diversion.auth.models import Role, User
 from diversion.core.dashboard import Panel, dashboard_panel
@@ -475,10 +476,7 @@ def withdraw_referral(reference: str) -> Any:
 def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
     force_id = None
     if actor.role is not Role.POLICE and form.force.data:
-        try:
-            force_id = int(form.force.data)
-        except ValueError:
-            force_id = None
+        force_id = parsing.query_int(form.force.data)
     status = ReferralStatus(form.status.data) if form.status.data else None
     return queries.ReferralFilters(
         status=status, force_id=force_id, referred_from=form.referred_from.data,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
+from diversion.forms import DatePartsField, Form
 from diversion.reoffences.models import ReoffenceOutcome
-from diversion.scheduling.forms import DatePartsField
 
 
-class ReoffenceForm(FlaskForm):
+class ReoffenceForm(Form):
     pnc_id = StringField("PNC ID", validators=[Optional(), Length(max=20)],
                          description="For example, 2019/0123456E. If you do not have it, give "
                                      "the person's name and date of birth")
@@ -32,10 +31,10 @@ class ReoffenceForm(FlaskForm):
         description="The record's reference in the police or court system")
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     file = FileField("Upload a CSV file")
 
 
-class ConfirmImportForm(FlaskForm):
+class ConfirmImportForm(Form):
     content = HiddenField()
     skip_unmatched = HiddenField()

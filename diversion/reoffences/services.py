@@ -24,10 +24,11 @@ from diversion.auth.models import Role, User
 from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
 from diversion.errors import Forbidden, NotFound, ValidationFailed
 from diversion.extensions import db
+from diversion.parsing import ParseError
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import Person, Referral
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import DATE_FORMAT_MESSAGE, parse_date
+from diversion.referrals.services import parse_date
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 from diversion.timeutils import london_today
 
@@ -67,9 +68,9 @@ def reoffence_input_from_row(row: Mapping[str, str | None]) -> ReoffenceInput:
     dates: dict[str, dt.date | None] = {}
     for name in ("date_of_birth", "offence_date", "outcome_date"):
         try:
-            dates[name] = parse_date(row.get(name))
-        except ValueError:
-            errors[name] = f"{_LABELS[name]} {DATE_FORMAT_MESSAGE}"
+            dates[name] = parse_date(row.get(name), what=_LABELS[name])
+        except ParseError as error:
+            errors[name] = str(error)
     if errors:
         raise ValidationFailed(errors)
 

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
+from diversion.parsing import OutOfRange, ParseError
 from diversion.referrals.services import parse_date
 from diversion.reports.services import REPORTS, produce_report, validate_parameters
 from diversion.timeutils import london_today, now_utc
@@ -20,11 +21,14 @@ reports_cli = AppGroup("reports", help="Reports: attendance, outcomes and proven
 
 
 def _date(name: str, value: str | None, errors: dict[str, str]) -> dt.date | None:
+    option = f"--{name.replace('_', '-')}"
     try:
-        return parse_date(value)
-    except ValueError:
-        errors[name] = f"--{name.replace('_', '-')} must be a real date, like 2026-03-27"
-        return None
+        return parse_date(value, what=option)
+    except OutOfRange as error:
+        errors[name] = str(error)
+    except ParseError:
+        errors[name] = f"{option} must be a real date, like 2026-03-27"
+    return None
 
 
 def _report_command(kind: str) -> click.Command:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField
 from wtforms.fields.choices import SelectChoice
 
-from diversion.scheduling.forms import DatePartsField
+from diversion.forms import DatePartsField, Form
 
 
-class ReportFilterForm(FlaskForm):
+class ReportFilterForm(Form):
     class Meta:
         csrf = False
 
-    date_from = DatePartsField("From", required=True,
+    date_from = DatePartsField("From", required="Enter the first date the report covers",
                                description="The first referral date, for example 1 1 2024")
-    date_to = DatePartsField("To", required=True,
+    date_to = DatePartsField("To", required="Enter the last date the report covers",
                              description="The last referral date, for example 31 12 2024")
     as_of = DatePartsField("As of", description="Reoffences recorded up to this date count. "
                                                 "Leave blank for today")
@@ -24,10 +23,11 @@ class ReportFilterForm(FlaskForm):
         SelectChoice("programme", "Only offences the programme accepts")])
 
 
-class JusticeDataLabForm(FlaskForm):
-    date_from = DatePartsField("From", required=True,
+class JusticeDataLabForm(Form):
+    date_from = DatePartsField("From", required="Enter the first referral date of the cohort",
                                description="The first referral date of the cohort")
-    date_to = DatePartsField("To", required=True, description="The last referral date")
+    date_to = DatePartsField("To", required="Enter the last referral date of the cohort",
+                             description="The last referral date")
     group = RadioField("Who to include", default="all", choices=[
         SelectChoice("all", "Everyone who completed or did not complete"),
         SelectChoice("completed", "Only those who completed"),

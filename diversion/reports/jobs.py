@@ -5,21 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app
-
+from diversion.links import external_url
 from diversion.reports.models import ArchivedReport
 from diversion.reports.services import prepare_monthly_reports
 from diversion.timeutils import london_today
 
-DEFAULT_BASE_URL = "http://127.0.0.1:5000"
-
 
 def download_link(archived: ArchivedReport) -> str:
     """The manager-only download page of a stored PDF, as an absolute URL for an email."""
-    base = str(current_app.config.get("DIVERSION_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    path = current_app.url_map.bind("localhost").build(
-        "reports.download_monthly", {"archive_id": archived.id})
-    return base + path
+    return external_url("reports.download_monthly", archive_id=archived.id)
 
 
 def prepare_monthly(*, now: dt.datetime) -> dict[str, Any]:

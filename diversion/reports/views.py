@@ -44,7 +44,7 @@ def _attach(form: Any, error: ValidationFailed) -> None:
 
 
 def _download(produced: services.Produced) -> Response:
-    return Response(produced.content, mimetype=produced.mimetype, headers={
+    return Response(produced.content, content_type=produced.mimetype, headers={
         "Content-Disposition": f'attachment; filename="{produced.filename}"'})
 
 
@@ -127,7 +127,7 @@ def justice_data_lab() -> Any:
             db.session.commit()
             filename = (f"justice-data-lab-{form.date_from.data.isoformat()}-to-"
                         f"{form.date_to.data.isoformat()}.csv")
-            return Response(content, mimetype="text/csv; charset=utf-8", headers={
+            return Response(content, content_type="text/csv; charset=utf-8", headers={
                 "Content-Disposition": f'attachment; filename="{filename}"'})
     return render_template("reports/justice_data_lab.html", form=form), (
         400 if form.errors else 200)

@@ -18,6 +18,7 @@ from flask import (
 )
 from wtforms.fields.choices import SelectChoice
 
+from diversion import parsing
 from diversion.access import current_actor, public, roles
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -26,6 +27,7 @@ from diversion.core.dashboard import Panel, dashboard_panel
 from diversion.errors import Conflict, NotFound, ValidationFailed
 from diversion.extensions import db
 from diversion.forms import attach_errors
+from diversion.links import external_url
 from diversion.programmes import services as programme_services
 from diversion.scheduling import services
 from diversion.scheduling.forms import (
@@ -313,8 +315,7 @@ def show_session(session_id: int) -> Any:
 # Sessions: list and calendar ----------------------------------------------------------------
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parsing.query_int(request.args.get(name))
 
 
 @sessions_bp.get("/sessions")
@@ -334,19 +335,19 @@ def list_sessions() -> Any:
         status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None)
     if not has_filter:
         form.from_day.process(None, today)
-    page = services.list_sessions(where=where, page=_int_arg("page") or 1, per_page=PAGE_SIZE)
+    page = services.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
+                                  per_page=PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("scheduling/sessions.html", form=form, page=page, args=args,
                            date_errors=form.from_day.process_errors + form.to_day.process_errors)
 
 
 def _month_arg(today: dt.date) -> dt.date:
-    value = request.args.get("month", "")
     try:
-        year, month = (int(part) for part in value.split("-"))
-        return dt.date(year, month, 1)
-    except ValueError:
+        year, month = parsing.parse_month(request.args.get("month", ""))
+    except parsing.ParseError:
         return today.replace(day=1)
+    return dt.date(year, month, 1)
 
 
 def _month_weeks(first: dt.date, rows: list[services.SessionRow]) -> list[list[dict[str, Any]]]:
@@ -386,7 +387,7 @@ def my_sessions() -> Any:
     user = _actor()
     page = services.list_sessions(
         where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
-        page=_int_arg("page") or 1, per_page=PAGE_SIZE)
+        page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
     return render_template("scheduling/my_sessions.html", page=page,
                            has_feed=services.get_calendar_feed(user) is not None,
                            confirm=ConfirmForm(), new_feed_url=None)
@@ -413,8 +414,7 @@ def reset_calendar_feed() -> Any:
     # Shown once, on this response only (which is never cached); the database keeps a digest.
     return render_template("scheduling/my_sessions.html", page=page, has_feed=True,
                            confirm=ConfirmForm(),
-                           new_feed_url=url_for("sessions.calendar_feed", token=token,
-                                                _external=True))
+                           new_feed_url=external_url("sessions.calendar_feed", token=token))
 
 
 @sessions_bp.get("/calendar/<token>.ics")
@@ -432,7 +432,7 @@ def calendar_feed(token: str) -> Any:
             location="Online" if s.venue.is_online else ", ".join(
                 part for part in (s.venue.name, s.venue.address_line_1, s.venue.town,
                                   s.venue.postcode) if part),
-            description=url_for("sessions.show_session", session_id=s.id, _external=True),
+            description=external_url("sessions.show_session", session_id=s.id),
             is_cancelled=s.status is SessionStatus.CANCELLED,
         )
         for s in services.feed_sessions(user=user, now=now)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField
 from wtforms.validators import DataRequired, Length
 
+from diversion import parsing
+from diversion.forms import Form
 
-class StartForm(FlaskForm):
+
+class StartForm(Form):
     reference = StringField("Reference", validators=[
         DataRequired("Enter the reference from your letter"), Length(max=20)])
     pin = StringField("PIN", validators=[
@@ -31,20 +33,17 @@ class StartForm(FlaskForm):
             self.date_of_birth_error = "Enter your date of birth, including the day, month and year"
             return False
         try:
-            day, month, year = (int(p) for p in parts)
-            if year < 1900:
-                raise ValueError(year)
-            self.date_of_birth = dt.date(year, month, day)
-        except ValueError:
+            self.date_of_birth = parsing.parse_date_parts(*parts, what="Date of birth")
+        except parsing.ParseError:
             self.date_of_birth_error = "Date of birth must be a real date, like 27 3 1985"
             return False
         return is_valid
 
 
-class ChooseSessionForm(FlaskForm):
+class ChooseSessionForm(Form):
     session_id = RadioField("Choose a course date", coerce=int, validate_choice=True,
                             validators=[DataRequired("Select the course date you want")])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A form with only its CSRF token: a confirmation button."""

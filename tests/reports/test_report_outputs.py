@@ -105,6 +105,7 @@ def test_the_justice_data_lab_export_neutralises_formulas_and_is_a_disclosure(
         "date_from-day": "1", "date_from-month": "1", "date_from-year": "2024",
         "date_to-day": "31", "date_to-month": "12", "date_to-year": "2024", "group": "all"})
     assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert rows == [["surname", "forename", "date_of_birth", "gender", "index_date"],
                     ["'=HYPERLINK(1)", "'@SUM", "02/01/1980", "male", "01/02/2024"]]

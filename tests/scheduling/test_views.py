@@ -8,7 +8,7 @@ from diversion.extensions import db
 from diversion.scheduling import services
 from diversion.scheduling.models import CourseSession, SessionStatus, Venue
 from diversion.timeutils import now_utc, to_london
-from tests.builders import create_programme, create_user
+from tests.builders import DEFAULT_PASSWORD, create_programme, create_user
 from tests.scheduling.helpers import create_session, create_venue
 
 
@@ -272,3 +272,21 @@ def test_resetting_the_feed_address_stops_the_old_one(client, login_as):
                        .get_data(as_text=True)).group(1)
     assert client.get(first).status_code == 404
     assert client.get(second).status_code == 200
+
+
+def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_asked(app, client):
+    # The Host header is the client's to choose: links in a feed or a page must not follow it.
+    app.config["DIVERSION_BASE_URL"] = "https://diversion.example.gov.uk"
+    facilitator = create_user("facilitator")
+    session = create_session(starts_at=_soon(3), facilitators=[facilitator])
+    db.session.commit()
+    forged = "http://attacker.example"
+    client.post("/sign-in", base_url=forged,
+                data={"email": facilitator.email, "password": DEFAULT_PASSWORD})
+    page = client.post("/my-sessions/calendar-feed", base_url=forged).get_data(as_text=True)
+    match = re.search(r'id="feed-url">(https?://[^/]+)(/calendar/[^<]+\.ics)<', page)
+    assert match and match.group(1) == "https://diversion.example.gov.uk"
+    feed = client.get(match.group(2), base_url=forged).get_data(as_text=True)
+    body = feed.replace("\r\n ", "")
+    assert f"https://diversion.example.gov.uk/sessions/{session.id}" in body
+    assert "attacker.example" not in body
