@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import Field, PasswordField, StringField, TextAreaField
+from wtforms import Field, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.utils import unset_value
 from wtforms.validators import ValidationError
 
@@ -38,13 +38,6 @@ class Form(FlaskForm):
                 field.errors = [str(error), *list(field.errors or [])]
                 is_valid = False
         return is_valid
-
-
-class FilterForm(Form):
-    """A GET form of filters: no CSRF token (it changes nothing)."""
-
-    class Meta:
-        csrf = False
 
 
 def attach_errors(form: FlaskForm, error: ValidationFailed, *, fallback: str | None = None) -> None:
@@ -126,6 +119,27 @@ class DatePartsField(Field):
     def pre_validate(self, form: Any) -> None:
         if self.is_required and self.data is None and not self.process_errors:
             raise ValidationError(self.required_message or f"Enter the {self.label.text.lower()}")
+
+
+class WholeNumberField(IntegerField):
+    """A whole number typed in a box. Anything else ("abc", "1.5", forty nines) is refused with
+    the field's own words rather than WTForms' "Not a valid integer value"; the range itself is
+    the validators' (NumberRange) to check."""
+
+    def __init__(self, label: str | None = None, validators: Any = None, *,
+                 invalid_message: str, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.invalid_message = invalid_message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = str(valuelist[0]).strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            self.data = parsing.parse_int(text, minimum=-parsing.MAX_ID, maximum=parsing.MAX_ID)
+        except parsing.ParseError as error:
+            raise ValueError(self.invalid_message) from error
 
 
 class TimeField(StringField):

@@ -124,3 +124,17 @@ def test_a_venue_name_with_a_line_break_is_refused_and_nothing_is_stored(app, cl
             ) in _summary(page.get_data(as_text=True))
     assert db.session.scalar(select(func.count()).select_from(Venue)) == before
     assert create_venue  # the builder stays importable for the walk above
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("abc", "Capacity must be a whole number, like 20"),
+    ("1.5", "Capacity must be a whole number, like 20"),
+    ("9" * 40, "Capacity must be a whole number, like 20"),
+    ("0", "Capacity must be between 1 and 1000"),
+])
+def test_a_number_box_refuses_what_is_not_a_whole_number_in_its_own_words(app, client, value,
+                                                                         message):
+    world = build_world()
+    sign_in(client, world.users["manager"])
+    page = client.post("/venues/new", data={"name": "Hall", "capacity": value})
+    assert ("#capacity", message) in _summary(page.get_data(as_text=True))

@@ -2,47 +2,69 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import jsonify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.scheduling import parse_instant
-from diversion.api.schema import operation, parse_body
+from diversion.api.schema import (
+    FILLED_MULTI_LINE_PATTERN,
+    FilledLine,
+    Instant,
+    Lines,
+    operation,
+    parse_body,
+)
 from diversion.attendance import services
-from diversion.attendance.rules import AttendanceStatus
+from diversion.attendance.rules import ARRIVED_STATUSES, AttendanceStatus
 from diversion.auth.models import Role
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
 from diversion.referrals.services import normalise_reference
+from diversion.scheduling.services import MAX_VENUE_CAPACITY
 from diversion.timeutils import now_utc
+
+# What attendance.rules.mark_problems checks of one line, as JSON Schema: an excused person has
+# a reason; only someone who arrived has an arrival time. (The late cut-off, a time after the
+# session's start, depends on the session and is a 422.)
+LINE_RULES: dict[str, Any] = {"allOf": [
+    {"if": {"properties": {"status": {"const": AttendanceStatus.EXCUSED.value}}},
+     "then": {"required": ["reason"],
+              "properties": {"reason": {"type": "string",
+                                        "pattern": FILLED_MULTI_LINE_PATTERN}}}},
+    {"if": {"properties": {"status": {"enum": sorted(
+        s.value for s in AttendanceStatus if s not in ARRIVED_STATUSES)}}},
+     "then": {"properties": {"arrived_at": {"type": "null"}}}},
+]}
+# On submission someone marked attended must have had their ID checked.
+SUBMIT_RULES: dict[str, Any] = {
+    "if": {"properties": {"submit": {"const": True}}, "required": ["submit"]},
+    "then": {"properties": {"entries": {"items": {
+        "if": {"properties": {"status": {"const": AttendanceStatus.ATTENDED.value}}},
+        "then": {"required": ["id_checked"], "properties": {"id_checked": {"const": True}}}}}}},
+}
 
 
 class RegisterLineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=LINE_RULES)
 
-    reference: str = Field(max_length=20, description="The referral's reference")
-    status: AttendanceStatus
+    reference: FilledLine = Field(max_length=20, description="The referral's reference")
+    # Not strict: a strict enum takes only AttendanceStatus objects, never JSON's strings.
+    status: AttendanceStatus = Field(strict=False)
     id_checked: bool = False
-    arrived_at: dt.datetime | None = Field(default=None, description="RFC 3339 with an offset")
-    reason: str | None = Field(default=None, max_length=1000,
-                               description="Required when the status is `excused`")
-    participation_note: str | None = Field(
+    arrived_at: Instant | None = None
+    reason: Lines | None = Field(default=None, max_length=1000,
+                                 description="Required when the status is `excused`")
+    participation_note: Lines | None = Field(
         default=None, max_length=1000, description="The facilitator's opinion; not a fact")
-
-    @field_validator("arrived_at", mode="before")
-    @classmethod
-    def _with_offset(cls, value: Any) -> dt.datetime | None:
-        return None if value in (None, "") else parse_instant(value)
 
 
 class RegisterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=SUBMIT_RULES)
 
-    entries: list[RegisterLineIn] = Field(max_length=1000)
+    entries: list[RegisterLineIn] = Field(max_length=MAX_VENUE_CAPACITY)
     submit: bool = False
 
 
@@ -63,7 +85,15 @@ class RegisterOut(BaseModel):
 @roles(Role.FACILITATOR, Role.MANAGER)
 @operation("Record a session's register; with `submit`, lock it and apply the outcomes",
            body=RegisterIn, responses={200: RegisterOut, 404: None, 409: None, 422: None},
-           tags=("sessions",))
+           tags=("sessions",),
+           descriptions={
+               409: "The session is cancelled, its register is not open yet (an hour before "
+                    "the start) or has been submitted",
+               422: "Refused by rules no schema states, which depend on the session and its "
+                    "bookings: every reference must be booked on the session and listed once; "
+                    "an arrival after the late cut-off cannot be marked attended; and with "
+                    "`submit`, everyone booked must have a mark, from this request or an "
+                    "earlier one (so `entries` may be empty)"})
 def put_register(session_id: int) -> Any:
     actor = current_actor()
     assert actor is not None

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import DatabaseId, operation, parse_body
+from diversion.api.problems import unknown
+from diversion.api.schema import DatabaseId, Line, WholeNumber, operation, parse_body
 from diversion.auth.models import Role, User
 from diversion.bookings import fees, services
 from diversion.bookings.models import Booking
-from diversion.errors import ValidationFailed
 from diversion.extensions import db
 from diversion.referrals.models import Referral
 from diversion.referrals.services import get_referral_for
@@ -23,12 +23,12 @@ from diversion.timeutils import now_utc
 
 
 class NewBooking(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     session_id: DatabaseId
 
 
-class BookingOut(BaseModel):
+class BookedPlace(BaseModel):
     id: int
     session_id: int
     status: str
@@ -39,15 +39,16 @@ class BookingOut(BaseModel):
 class BookingResult(BaseModel):
     reference: str
     status: str
-    booking: BookingOut | None
+    booking: BookedPlace | None = Field(description="The booking made; null after a cancellation")
 
 
 class NewPayment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount_pence: int = Field(description="Whole pence, more than 0")
-    method: str = Field(description="card, cash, bank_transfer or cheque")
-    reference: str = Field(default="", max_length=100)
+    amount_pence: WholeNumber = Field(ge=1, le=fees.MAX_PAYMENT_PENCE,
+                              description="Whole pence, more than 0 and no more than owed")
+    method: Literal["card", "cash", "bank_transfer", "cheque"]
+    reference: Line = Field(default="", max_length=100)
 
 
 class PaymentOut(BaseModel):
@@ -70,7 +71,7 @@ def _referral(reference: str) -> Referral:
 def _result(referral: Referral, booking: Booking | None) -> dict[str, Any]:
     out = None
     if booking is not None:
-        out = BookingOut(id=booking.id, session_id=booking.session_id,
+        out = BookedPlace(id=booking.id, session_id=booking.session_id,
                          status=booking.status.value, starts_at=booking.session.starts_at,
                          ends_at=booking.session.ends_at)
     return BookingResult(reference=referral.reference, status=referral.status.value,
@@ -80,13 +81,22 @@ def _result(referral: Referral, booking: Booking | None) -> dict[str, Any]:
 @bp.post("/referrals/<reference>/booking")
 @roles(Role.MANAGER)
 @operation("Book the referral onto a session", body=NewBooking,
-           responses={201: BookingResult, 404: None, 409: None, 422: None}, tags=("bookings",))
+           responses={201: BookingResult, 404: None, 409: None, 422: None}, tags=("bookings",),
+           descriptions={
+               404: "No such referral, or the session_id names no session (the detail says "
+                    "which)",
+               409: "The session is full, or the referral is booked already or not awaiting "
+                    "a booking",
+               422: "The session does not suit the referral, by rules no schema states: it has "
+                    "started or is cancelled, it is for another programme, it ends after the "
+                    "referral's completion deadline, it lacks the step-free access the person "
+                    "needs, or it is online and the person has no email address"})
 def create_booking(reference: str) -> Any:
     body = parse_body(NewBooking)
     referral = _referral(reference)
     session = db.session.get(CourseSession, body.session_id)
     if session is None:
-        raise ValidationFailed({"session_id": "No such session"})
+        raise unknown("session_id", f"No session has the id {body.session_id}")
     booking = services.book_place(referral=referral, session=session, actor=_actor(),
                                   now=now_utc())
     db.session.commit()
@@ -108,7 +118,9 @@ def delete_booking(reference: str) -> Any:
 @bp.post("/referrals/<reference>/payments")
 @roles(Role.MANAGER)
 @operation("Record a payment towards the fee", body=NewPayment,
-           responses={201: PaymentOut, 404: None, 422: None}, tags=("bookings",))
+           responses={201: PaymentOut, 404: None, 422: None}, tags=("bookings",),
+           descriptions={422: "Refused by rules no schema states: the fee has been waived, "
+                              "or the amount is more than is still owed"})
 def create_payment(reference: str) -> Any:
     body = parse_body(NewPayment)
     referral = _referral(reference)

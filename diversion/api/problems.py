@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Response, request
 
+from diversion.errors import NotFound
+
 PROBLEM_TYPE_BASE = "https://diversion.example/problems/"
 
 
@@ -26,3 +28,9 @@ def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | N
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def unknown(field: str, message: str) -> NotFound:
+    """A 404 for a body (not a path) naming a stored object that does not exist: `detail` and
+    `errors` say which field named it."""
+    return NotFound(message, field=field, errors={field: message})

@@ -12,90 +12,104 @@ import binascii
 import datetime as dt
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from flask import jsonify
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
-from sqlalchemy import and_, or_
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sqlalchemy import and_, or_, select
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import operation, parse_body, parse_query
-from diversion.auth.models import Role, User
-from diversion.errors import NotFound, ValidationFailed
+from diversion.api.problems import unknown
+from diversion.api.schema import (
+    FILLED_SINGLE_LINE_PATTERN,
+    PNC_PATTERN,
+    CalendarDate,
+    ClockTime,
+    FilledLine,
+    FilledLines,
+    Line,
+    Lines,
+    operation,
+    parse_body,
+    parse_query,
+)
+from diversion.auth.models import Force, Role, User
+from diversion.db import MAX_DATABASE_INT
+from diversion.errors import NotFound
 from diversion.extensions import db
+from diversion.programmes.services import get_programme_by_code
 from diversion.referrals import queries, services
 from diversion.referrals.lifecycle import EVENT_LABELS
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.timeutils import now_utc
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9 -]{1,40}$")
 
 
-def _no_control_characters(value: Any) -> Any:
-    if isinstance(value, str) and any(ord(c) < 32 and c not in "\t\r\n" for c in value):
-        raise ValueError("Remove the control characters from this text")
-    return value
+def _given(*names: str) -> dict[str, Any]:
+    return {"required": list(names),
+            "properties": {name: {"type": "string", "pattern": FILLED_SINGLE_LINE_PATTERN}
+                           for name in names}}
 
 
-def _iso_date(value: Any) -> Any:
-    """Only `YYYY-MM-DD` strings: no timestamps, no other formats."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError("Enter a date as YYYY-MM-DD")
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as error:
-        raise ValueError("Enter a real date as YYYY-MM-DD") from error
+def _chosen(channel: str) -> dict[str, Any]:
+    return {"properties": {"preferred_contact": {"const": channel}},
+            "required": ["preferred_contact"]}
 
 
-Date = Annotated[dt.date, BeforeValidator(_iso_date)]
-Text = Annotated[str, Field(max_length=200)]
+# referrals.services: the person can be contacted the way chosen; with no choice, the first of
+# email, text message and post whose details are given. (Their formats are 422s.)
+CONTACT_RULES: dict[str, Any] = {"allOf": [
+    {"if": _chosen("email"), "then": _given("email")},
+    {"if": _chosen("sms"), "then": _given("mobile")},
+    {"if": _chosen("post"), "then": _given("address_line_1", "postcode")},
+    {"if": {"properties": {"preferred_contact": {"type": "null"}}},
+     "then": {"anyOf": [_given("email"), _given("mobile"),
+                        _given("address_line_1", "postcode")]}},
+]}
 
 
 class NewReferral(BaseModel):
     """A referral: the CSV's columns, with yes/no as booleans and dates as YYYY-MM-DD."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=CONTACT_RULES)
 
-    force_code: str | None = Field(default=None, max_length=16,
-                                   description="Defaults to a police user's own force")
-    programme_code: str | None = Field(default=None, max_length=32,
-                                       description="Needed only when there is more than one")
-    crime_reference: str = Field(max_length=40)
-    referral_date: Date
-    family_name: str = Field(max_length=100)
-    given_names: str = Field(max_length=200)
-    date_of_birth: Date
-    offence_code: str = Field(max_length=32, examples=["SOA2003-S51A"])
-    offence_date: Date
-    offence_time: dt.time | None = None
-    officer_email: str = Field(max_length=254)
+    force_code: Line | None = Field(default=None, max_length=16,
+                                    description="Defaults to a police user's own force")
+    programme_code: Line | None = Field(default=None, max_length=32,
+                                        description="Needed only when there is more than one")
+    crime_reference: FilledLine = Field(max_length=40)
+    referral_date: CalendarDate
+    family_name: FilledLine = Field(max_length=100)
+    given_names: FilledLine = Field(max_length=200)
+    date_of_birth: CalendarDate
+    offence_code: FilledLine = Field(max_length=32, examples=["SOA2003-S51A"])
+    offence_date: CalendarDate
+    offence_time: ClockTime | None = None
+    officer_email: FilledLine = Field(max_length=254)
     admitted: StrictBool
     consented: StrictBool
     no_relevant_convictions: StrictBool = Field(
         description="The officer confirms no relevant previous convictions")
-    pnc_id: str | None = Field(default=None, max_length=20, examples=["2019/0123456E"])
-    gender: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254)
-    mobile: str | None = Field(default=None, max_length=30)
-    address_line_1: Text | None = None
-    address_line_2: Text | None = None
-    town: str | None = Field(default=None, max_length=100)
-    postcode: str | None = Field(default=None, max_length=10)
+    pnc_id: Line | None = Field(default=None, max_length=20, examples=["2019/0123456E"],
+                                json_schema_extra={"pattern": PNC_PATTERN})
+    gender: Line | None = Field(default=None, max_length=40)
+    email: Line | None = Field(default=None, max_length=254)
+    mobile: Line | None = Field(default=None, max_length=30)
+    address_line_1: Line | None = Field(default=None, max_length=200)
+    address_line_2: Line | None = Field(default=None, max_length=200)
+    town: Line | None = Field(default=None, max_length=100)
+    postcode: Line | None = Field(default=None, max_length=10)
     preferred_contact: Literal["email", "sms", "post"] | None = Field(
         default=None, description="Inferred from the details given when absent")
-    access_needs: str | None = Field(default=None, max_length=2000)
+    access_needs: Lines | None = Field(default=None, max_length=2000)
     needs_step_free: StrictBool = False
-    language_needs: str | None = Field(default=None, max_length=2000)
-    offence_location: Text | None = None
-    disposal: str | None = Field(default=None, max_length=100)
-    completion_deadline: Date | None = Field(
+    language_needs: Lines | None = Field(default=None, max_length=2000)
+    offence_location: Line | None = Field(default=None, max_length=200)
+    disposal: Line | None = Field(default=None, max_length=100)
+    completion_deadline: CalendarDate | None = Field(
         default=None, description="The caution's own date; otherwise the programme's rule")
-
-    _clean_text = field_validator("*", mode="before")(_no_control_characters)
 
 
 class RuleResultOut(BaseModel):
@@ -137,7 +151,8 @@ class ReferralQuery(BaseModel):
 
     status: Literal["awaiting_booking", "booked", "missed", "completed", "not_completed",
                     "withdrawn"] | None = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Line | None = Field(default=None, max_length=200,
+                                description="The `next_cursor` of the page before")
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -218,11 +233,9 @@ class ReferralDetail(BaseModel):
 
 
 class WithdrawBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: str = Field(min_length=1, max_length=1000)
-
-    _clean_text = field_validator("*", mode="before")(_no_control_characters)
+    reason: FilledLines = Field(max_length=1000)
 
 
 class WithdrawnOut(BaseModel):
@@ -237,17 +250,21 @@ def encode_cursor(referral_date: dt.date, referral_id: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+NO_SUCH_PAGE = "That page of results no longer exists"
+
+
 def decode_cursor(cursor: str) -> tuple[dt.date, int]:
-    """The (referral_date, id) a cursor holds; ValidationFailed when it is not one of ours."""
+    """The (referral_date, id) a cursor holds. A cursor names a page: one that is not ours
+    names no page, so NotFound (404), in the words the web list uses."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         day, referral_id = json.loads(raw)
-        if not isinstance(day, str) or type(referral_id) is not int:
+        if (not isinstance(day, str) or type(referral_id) is not int
+                or not 1 <= referral_id <= MAX_DATABASE_INT):
             raise ValueError(cursor)
         return dt.date.fromisoformat(day), referral_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
-        raise ValidationFailed({"cursor": "This cursor is not valid. Start again without one"},
-                               "The request has invalid fields") from error
+        raise NotFound(NO_SUCH_PAGE) from error
 
 
 # Endpoints ------------------------------------------------------------------------------------
@@ -256,6 +273,29 @@ def _actor() -> User:
     user = current_actor()
     assert user is not None
     return user
+
+
+def _refuse_unknown_codes(body: NewReferral, actor: User) -> None:
+    """A programme or force code that names nothing stored is a 404 naming it. (A police user's
+    force_code other than their own is the documented 422, whether or not it exists.)"""
+    programme_code = (body.programme_code or "").strip().upper()
+    if programme_code and get_programme_by_code(programme_code) is None:
+        raise unknown("programme_code", f"No programme has the code {programme_code}")
+    force_code = (body.force_code or "").strip().upper()
+    if (force_code and actor.role is not Role.POLICE
+            and db.session.scalar(select(Force.id).where(Force.code == force_code)) is None):
+        raise unknown("force_code", f"No police force has the code {force_code}")
+
+
+REFERRAL_RULES = (
+    "Invalid or ineligible, by rules no schema states: `errors` names each field. The dates "
+    "in order (date of birth before the offence, offence on or before the referral date, "
+    "neither in the future; a completion deadline after the offence); 18 or over on the "
+    "offence date; a PNC ID whose year is not in the future and whose check letter matches; "
+    "an officer's, the person's email and mobile in a real format; a real UK postcode; names "
+    "with letters in them; the chosen (or inferred) way of contact given; a police user's "
+    "own force only; the programme named when there is more than one. An ineligible "
+    "referral's 422 carries `eligibility`, every rule's result.")
 
 
 def _reference(reference: str) -> str:
@@ -268,9 +308,14 @@ def _reference(reference: str) -> str:
 @roles(Role.POLICE, Role.MANAGER)
 @operation("Refer a person: eligibility is checked at once",
            body=NewReferral,
-           responses={201: CreatedReferralOut, 409: None, 422: None}, tags=("referrals",))
+           responses={201: CreatedReferralOut, 404: None, 409: None, 422: None},
+           tags=("referrals",),
+           descriptions={404: "The programme_code, or a manager's force_code, names none stored",
+                         409: "This crime reference has been referred by the force already",
+                         422: REFERRAL_RULES})
 def create_referral() -> Any:
     body = parse_body(NewReferral)
+    _refuse_unknown_codes(body, _actor())
     data = services.ReferralInput(**body.model_dump())
     created = services.create_referral(data=data, actor=_actor(), now=now_utc())
     db.session.commit()
@@ -286,7 +331,10 @@ def create_referral() -> Any:
 @bp.get("/referrals")
 @roles(Role.POLICE, Role.MANAGER)
 @operation("Referrals, newest first (police: their force's), a page at a time",
-           query=ReferralQuery, responses={200: ReferralPage, 422: None}, tags=("referrals",))
+           query=ReferralQuery, responses={200: ReferralPage, 404: None, 422: None},
+           tags=("referrals",),
+           descriptions={404: f"The cursor names no page: {NO_SUCH_PAGE}. Start again "
+                              "without one"})
 def list_referrals() -> Any:
     params = parse_query(ReferralQuery)
     query = services.visible_referrals(_actor())

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Literal
 
-from flask import Response
+from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from diversion import parsing
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import operation, parse_query
+from diversion.api.schema import CalendarDate, operation, parse_query
 from diversion.auth.models import Role
+from diversion.errors import ValidationFailed
 from diversion.extensions import db
-from diversion.referrals.services import parse_date
 from diversion.reports.services import produce_report, validate_parameters
 from diversion.timeutils import london_today, now_utc
 
@@ -20,26 +22,40 @@ from diversion.timeutils import london_today, now_utc
 class ReportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: str = Field(alias="from", description="First referral (attendance: session) date, "
-                                                  "YYYY-MM-DD")
-    to: str = Field(description="Last referral (attendance: session) date, YYYY-MM-DD")
-    as_of: str | None = Field(default=None, description="Default today (reoffending)")
-    scope: str | None = Field(default=None, description="any | programme (reoffending)")
+    from_: CalendarDate = Field(alias="from",
+                                description="First referral (attendance: session) date")
+    to: CalendarDate = Field(description="Last referral (attendance: session) date")
+    as_of: CalendarDate | None = Field(default=None, description="Default today (reoffending)")
+    scope: Literal["any", "programme"] | None = Field(default=None,
+                                                      description="Default any (reoffending)")
+
+
+PERIOD_RULES = ("Invalid, or a period no schema can state: `from` on or before `to`; for "
+                "reoffending, `as_of` (default today) on or after `to`")
+
+
+def _lenient_date(text: str | None) -> dt.date | None:
+    try:
+        return parsing.parse_date(text) if text else None
+    except parsing.ParseError:
+        return None
 
 
 def _report(kind: str) -> Any:
-    query = parse_query(ReportQuery)
     now = now_utc()
-    errors: dict[str, str] = {}
-    dates = {}
-    for name, value in (("from", query.from_), ("to", query.to), ("as_of", query.as_of)):
-        try:
-            dates[name] = parse_date(value)
-        except ValueError:
-            errors[name] = "Give a real date, like 2026-03-27"
-    parameters = validate_parameters(kind=kind, date_from=dates.get("from"),
-                                     date_to=dates.get("to"), as_of=dates.get("as_of"),
-                                     scope=query.scope, today=london_today(now), errors=errors)
+    try:
+        query = parse_query(ReportQuery)
+    except ValidationFailed as refused:
+        # Every problem in one round: the period rules too, for the dates that did parse.
+        args = request.args
+        validate_parameters(kind=kind, date_from=_lenient_date(args.get("from")),
+                            date_to=_lenient_date(args.get("to")),
+                            as_of=_lenient_date(args.get("as_of")), scope=args.get("scope"),
+                            today=london_today(now), errors=refused.errors)
+        raise
+    parameters = validate_parameters(kind=kind, date_from=query.from_,
+                                     date_to=query.to, as_of=query.as_of,
+                                     scope=query.scope, today=london_today(now))
     produced = produce_report(kind=kind, parameters=parameters, fmt="json",
                               actor=current_actor(), now=now)
     db.session.commit()
@@ -49,7 +65,8 @@ def _report(kind: str) -> Any:
 @bp.get("/reports/reoffending")
 @roles(Role.MANAGER)
 @operation("Proven reoffending (Ministry of Justice measure)", query=ReportQuery,
-           responses={200: None, 422: None}, tags=("reports",))
+           responses={200: None, 422: None}, tags=("reports",),
+           descriptions={422: PERIOD_RULES})
 def reoffending_report() -> Any:
     return _report("reoffending")
 
@@ -57,15 +74,16 @@ def reoffending_report() -> Any:
 @bp.get("/reports/outcomes")
 @roles(Role.MANAGER)
 @operation("Referral outcomes: funnel, completion rate, times", query=ReportQuery,
-           responses={200: None, 422: None}, tags=("reports",))
+           responses={200: None, 422: None}, tags=("reports",),
+           descriptions={422: PERIOD_RULES})
 def outcomes_report() -> Any:
     return _report("outcomes")
-
 
 
 @bp.get("/reports/attendance")
 @roles(Role.MANAGER)
 @operation("Attendance: sessions' registers by month, programme, venue, facilitator",
-           query=ReportQuery, responses={200: None, 422: None}, tags=("reports",))
+           query=ReportQuery, responses={200: None, 422: None}, tags=("reports",),
+           descriptions={422: PERIOD_RULES})
 def attendance_report() -> Any:
     return _report("attendance")

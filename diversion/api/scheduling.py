@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from flask import jsonify
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from diversion.access import current_actor, roles
 from diversion.api import bp
-from diversion.api.schema import DatabaseId, operation, parse_body, parse_query
-from diversion.auth.models import Role
+from diversion.api.problems import unknown
+from diversion.api.schema import (
+    FILLED_MULTI_LINE_PATTERN,
+    FILLED_SINGLE_LINE_PATTERN,
+    SPACE,
+    SPACES,
+    DatabaseId,
+    FilledLine,
+    Instant,
+    Line,
+    Lines,
+    QueryBool,
+    WholeNumber,
+    operation,
+    parse_body,
+    parse_query,
+)
+from diversion.auth.models import Role, User
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
 from diversion.programmes import services as programme_services
@@ -21,31 +38,81 @@ from diversion.scheduling import services
 from diversion.scheduling.models import Venue
 from diversion.timeutils import now_utc
 
-# RFC 3339 date-time: the offset (Z or ±hh:mm) is not optional.
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def parse_instant(value: Any) -> dt.datetime:
-    """An RFC 3339 date-time with an offset, as an aware datetime; anything else is refused."""
-    if not isinstance(value, str) or not RFC3339.match(value.strip()):
-        raise ValueError("Give a date and time with an offset, like 2026-03-05T09:30:00+00:00")
-    return dt.datetime.fromisoformat(value.strip().replace("z", "Z"))
+# What scheduling.services checks of a venue, as patterns: a UK postcode (spaces at either end
+# and between its halves; the server also takes lower case), and an https:// joining link.
+POSTCODE_PATTERN = rf"^{SPACES}[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SPACES}[0-9][A-Za-z]{{2}}{SPACES}$"
+# services' rule, `^https://[^\s/$.?#].[^\s]*$` after strip(): the `.` may be a space only
+# when something other than a space follows it.
+JOINING_LINK_PATTERN = rf"^{SPACES}https://[^\s/$.?#](?:[^\s]+|{SPACE}[^\s]+){SPACES}$"
+VENUE_KINDS: dict[str, Any] = {"oneOf": [
+    {"title": "Online venue", "required": ["online", "joining_link"],
+     "properties": {"online": {"const": True},
+                    "joining_link": {"pattern": JOINING_LINK_PATTERN}}},
+    {"title": "In-person venue", "required": ["address", "town", "postcode"],
+     "properties": {"online": {"const": False},
+                    "address": {"pattern": FILLED_MULTI_LINE_PATTERN},
+                    "town": {"pattern": FILLED_SINGLE_LINE_PATTERN},
+                    "postcode": {"pattern": POSTCODE_PATTERN}}},
+]}
 
 
 class NewVenue(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Online (a joining link) or in person (address, town and postcode), never neither."""
 
-    name: str = Field(max_length=200)
-    address: str = Field(default="", max_length=400,
-                         description="Street address; lines separated by newlines")
-    town: str = Field(default="", max_length=100)
-    postcode: str = Field(default="", max_length=10)
-    capacity: int
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=VENUE_KINDS)
+
+    name: FilledLine = Field(max_length=200)
+    address: Lines = Field(default="", max_length=400,
+                           description="Street address; lines separated by newlines")
+    town: Line = Field(default="", max_length=100)
+    postcode: Line = Field(default="", max_length=10)
+    capacity: WholeNumber = Field(ge=1, le=services.MAX_VENUE_CAPACITY)
     step_free: bool = False
     online: bool = False
-    joining_link: str = Field(default="", max_length=500)
-    notes: str = Field(default="", max_length=2000)
+    joining_link: Line = Field(default="", max_length=500,
+                               description="Required for an online venue: https://…")
+    notes: Lines = Field(default="", max_length=2000)
+
+    @classmethod
+    def rule_errors(cls, payload: dict[str, Any]) -> dict[str, str]:
+        """The online or in-person rule, checked on the raw body (see schema.validate)."""
+
+        def text(name: str) -> str:
+            value = payload.get(name)
+            return value if isinstance(value, str) else ""
+
+        capacity = payload.get("capacity")
+        details = _venue_details(
+            name=text("name") or "-", address=text("address"), town=text("town"),
+            capacity=capacity if isinstance(capacity, int) and not isinstance(capacity, bool)
+            else None, postcode=text("postcode"), step_free=payload.get("step_free") is True,
+            notes=text("notes"), online=payload.get("online") is True,
+            joining_link=text("joining_link"))
+        try:
+            services.checked_venue(details)
+        except ValidationFailed as error:
+            return _api_names(error.errors)
+        return {}
+
+
+def _venue_details(*, name: str, capacity: int | None, address: str, town: str, postcode: str,
+                   step_free: bool, notes: str, online: bool,
+                   joining_link: str) -> services.VenueDetails:
+    lines = [line.strip() for line in re.split(r"[\r\n]+", address) if line.strip()]
+    return services.VenueDetails(
+        name=name, capacity=capacity, address_line_1=lines[0] if lines else "",
+        address_line_2=", ".join(lines[1:]), town=town, postcode=postcode,
+        step_free_access=step_free, notes=notes, is_online=online, joining_link=joining_link)
+
+
+def _api_names(errors: dict[str, str]) -> dict[str, str]:
+    """The service's field names as the API body names them."""
+    back = {"address_line_1": "address", "address_line_2": "address",
+            "step_free_access": "step_free", "is_online": "online"}
+    renamed: dict[str, str] = {}
+    for name, message in errors.items():
+        renamed.setdefault(back.get(name, name), message)
+    return renamed
 
 
 class Created(BaseModel):
@@ -53,34 +120,26 @@ class Created(BaseModel):
 
 
 class NewSession(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     venue_id: DatabaseId
-    starts_at: dt.datetime = Field(description="RFC 3339 with an offset")
-    ends_at: dt.datetime = Field(description="RFC 3339 with an offset")
-    capacity: int
-    facilitator_emails: list[str] = Field(min_length=1)
-    programme_code: str | None = Field(
-        default=None, description="Needed only when there is more than one programme")
-
-    @field_validator("starts_at", "ends_at", mode="before")
-    @classmethod
-    def _with_offset(cls, value: Any) -> dt.datetime:
-        return parse_instant(value)
+    starts_at: Instant
+    ends_at: Instant = Field(description="After starts_at, at most 12 hours later")
+    capacity: WholeNumber = Field(ge=1, le=services.MAX_VENUE_CAPACITY,
+                                  description="No more than the venue holds")
+    facilitator_emails: list[Annotated[FilledLine, Field(max_length=254)]] = Field(
+        min_length=1, max_length=20)
+    programme_code: Line | None = Field(
+        default=None, max_length=32,
+        description="Needed only when there is more than one programme")
 
 
 class SessionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_: dt.datetime | None = Field(default=None, alias="from",
-                                      description="RFC 3339; default now")
-    to: dt.datetime | None = Field(default=None, description="RFC 3339, exclusive")
-    available: bool = Field(default=False, description="Only sessions with places left")
-
-    @field_validator("from_", "to", mode="before")
-    @classmethod
-    def _with_offset(cls, value: Any) -> dt.datetime | None:
-        return None if value in (None, "") else parse_instant(value)
+    from_: Instant | None = Field(default=None, alias="from", description="Default now")
+    to: Instant | None = Field(default=None, description="Exclusive")
+    available: QueryBool = Field(default=False, description="Only sessions with places left")
 
 
 class SessionVenue(BaseModel):
@@ -120,20 +179,14 @@ MAX_LISTED = 1000
 @operation("Add a venue", body=NewVenue, responses={201: Created, 422: None}, tags=("sessions",))
 def create_venue() -> Any:
     body = parse_body(NewVenue)
-    lines = [line.strip() for line in re.split(r"[\r\n]+", body.address) if line.strip()]
-    details = services.VenueDetails(
-        name=body.name, capacity=body.capacity,
-        address_line_1=lines[0] if lines else "", address_line_2=", ".join(lines[1:]),
-        town=body.town, postcode=body.postcode, step_free_access=body.step_free,
-        notes=body.notes, is_online=body.online, joining_link=body.joining_link)
+    details = _venue_details(name=body.name, capacity=body.capacity, address=body.address,
+                             town=body.town, postcode=body.postcode, step_free=body.step_free,
+                             notes=body.notes, online=body.online,
+                             joining_link=body.joining_link)
     try:
         venue = services.create_venue(details=details, actor=current_actor(), now=now_utc())
     except ValidationFailed as error:
-        renamed = {"address": "address_line_1", "step_free": "step_free_access",
-                   "online": "is_online"}
-        back = {v: k for k, v in renamed.items()}
-        raise ValidationFailed({back.get(k, k): m for k, m in error.errors.items()},
-                               error.message) from error
+        raise ValidationFailed(_api_names(error.errors), error.message) from error
     db.session.commit()
     return jsonify(Created(id=venue.id).model_dump()), 201
 
@@ -142,7 +195,8 @@ def _programme(code: str | None) -> Programme:
     if code:
         programme = programme_services.get_programme_by_code(code)
         if programme is None:
-            raise ValidationFailed({"programme_code": f"No programme with code {code}"})
+            raise unknown("programme_code",
+                          f"No programme has the code {code.strip().upper()}")
         return programme
     programmes = programme_services.list_programmes()
     if len(programmes) != 1:
@@ -151,19 +205,43 @@ def _programme(code: str | None) -> Programme:
     return programmes[0]
 
 
+def _facilitators(emails: list[str]) -> list[User]:
+    """The facilitators named; an address naming no active facilitator is a 404 naming it."""
+    wanted = sorted({email.strip().lower() for email in emails})
+    found = {user.email: user
+             for user in db.session.scalars(select(User).where(User.email.in_(wanted)))}
+    missing = [email for email in wanted
+               if email not in found or found[email].role is not Role.FACILITATOR
+               or not found[email].is_active_account]
+    if missing:
+        raise unknown("facilitator_emails",
+                      "No active facilitator has the email " + ", ".join(missing))
+    return services.facilitators_by_email(emails)
+
+
 @bp.post("/sessions")
 @roles(Role.MANAGER)
 @operation("Schedule a session", body=NewSession,
-           responses={201: Created, 409: Clashes, 422: None}, tags=("sessions",))
+           responses={201: Created, 404: None, 409: Clashes, 422: None}, tags=("sessions",),
+           descriptions={
+               404: "The venue_id, programme_code or a facilitator's email names none stored "
+                    "(the detail says which)",
+               409: "It clashes with another session at the venue or of a facilitator "
+                    "(`clashes` lists them)",
+               422: "Refused by rules no schema states: it must start in the future and end "
+                    "after it starts, at most 12 hours later; its capacity no more than the "
+                    "venue holds; the programme_code given when there is more than one "
+                    "programme"})
 def create_session() -> Any:
     body = parse_body(NewSession)
     venue = db.session.get(Venue, body.venue_id)
     if venue is None:
-        raise ValidationFailed({"venue_id": "No such venue"})
+        raise unknown("venue_id", f"No venue has the id {body.venue_id}")
+    programme = _programme(body.programme_code)
+    facilitators = _facilitators(body.facilitator_emails)
     session = services.create_session(
-        programme=_programme(body.programme_code), venue=venue, starts_at=body.starts_at,
-        ends_at=body.ends_at, capacity=body.capacity,
-        facilitators=services.facilitators_by_email(body.facilitator_emails),
+        programme=programme, venue=venue, starts_at=body.starts_at,
+        ends_at=body.ends_at, capacity=body.capacity, facilitators=facilitators,
         actor=current_actor(), now=now_utc())
     db.session.commit()
     return jsonify(Created(id=session.id).model_dump()), 201

@@ -7,14 +7,14 @@ import re
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
-from wtforms import BooleanField, IntegerField, StringField
+from wtforms import BooleanField, StringField
 from wtforms.validators import NumberRange, Optional
 
 from diversion.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.errors import ValidationFailed
 from diversion.extensions import db
-from diversion.forms import Form, attach_errors
+from diversion.forms import Form, WholeNumberField, attach_errors
 from diversion.notifications import reminder_rules as rules
 from diversion.notifications import reminders
 from diversion.notifications.models import ReminderKind
@@ -35,9 +35,9 @@ class PlanForm(Form):
 for _kind in ReminderKind:
     setattr(PlanForm, f"{_kind.value}-enabled", BooleanField("Send this message"))
     if _kind not in rules.IMMEDIATE_KINDS:
-        setattr(PlanForm, f"{_kind.value}-offset_days", IntegerField(
-            "Days before", validators=[Optional(), NumberRange(0, rules.MAX_OFFSET_DAYS,
-                                                               message=OFFSET_MESSAGE)]))
+        setattr(PlanForm, f"{_kind.value}-offset_days", WholeNumberField(
+            "Days before", invalid_message=OFFSET_MESSAGE,
+            validators=[Optional(), NumberRange(0, rules.MAX_OFFSET_DAYS, message=OFFSET_MESSAGE)]))
         setattr(PlanForm, f"{_kind.value}-time_of_day", StringField("Time of day (London)"))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from wtforms import (
     BooleanField,
-    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -14,7 +13,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from diversion.forms import DatePartsField, Form, TimeField
+from diversion.forms import DatePartsField, Form, TimeField, WholeNumberField
 
 
 class VenueForm(Form):
@@ -31,7 +30,8 @@ class VenueForm(Form):
     joining_link = StringField("Joining link", validators=[Optional(), Length(max=500)],
                                description="Only sent to people booked on a session, shortly "
                                            "before it starts")
-    capacity = IntegerField("Capacity", validators=[
+    capacity = WholeNumberField("Capacity", invalid_message="Capacity must be a whole number, like 20",
+                                validators=[
         InputRequired("Enter how many people the venue holds"),
         NumberRange(min=1, max=1000, message="Capacity must be between 1 and 1000")],
         description="The most people the room holds for a course")
@@ -58,7 +58,8 @@ class SessionForm(Form):
                            description="London time, for example 9:30 or 14:00")
     end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
                          description="London time, for example 16:30")
-    capacity = IntegerField("Places", validators=[
+    capacity = WholeNumberField("Places", invalid_message="Places must be a whole number, like 12",
+                                validators=[
         InputRequired("Enter the number of places"),
         NumberRange(min=1, max=1000, message="Places must be between 1 and 1000")],
         description="No more than the venue holds")
@@ -74,7 +75,9 @@ class SessionForm(Form):
                       default="count")
     until = DatePartsField("Last date",
                            description="For a series ending on a date, for example 31 12 2026")
-    count = IntegerField("Number of sessions", validators=[
+    count = WholeNumberField("Number of sessions",
+                             invalid_message="Number of sessions must be a whole number, like 6",
+                             validators=[
         Optional(), NumberRange(min=1, max=120, message="Enter between 1 and 120 sessions")],
         description="For a series ending after a number of sessions. Bank holidays are "
                     "skipped and do not count")
@@ -84,7 +87,7 @@ class SessionForm(Form):
                 and not field.process_errors:
             raise ValidationError("Enter the last date of the series")
 
-    def validate_count(self, field: IntegerField) -> None:
+    def validate_count(self, field: WholeNumberField) -> None:
         if self.frequency.data != "once" and self.ends.data == "count" and field.data is None:
             raise ValidationError("Enter the number of sessions")
 
@@ -97,7 +100,8 @@ class SessionEditForm(Form):
                            description="London time, for example 9:30 or 14:00")
     end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
                          description="London time, for example 16:30")
-    capacity = IntegerField("Places", validators=[
+    capacity = WholeNumberField("Places", invalid_message="Places must be a whole number, like 12",
+                                validators=[
         InputRequired("Enter the number of places"),
         NumberRange(min=1, max=1000, message="Places must be between 1 and 1000")])
     facilitators = SelectMultipleField("Facilitators", coerce=int,

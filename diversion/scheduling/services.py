@@ -64,7 +64,8 @@ def normalise_postcode(postcode: str) -> str | None:
     return f"{match.group(1)} {match.group(2)}" if match else None
 
 
-def _checked_venue(details: VenueDetails) -> dict[str, Any]:
+def checked_venue(details: VenueDetails) -> dict[str, Any]:
+    """The venue's columns, or ValidationFailed listing every problem with the details."""
     errors: dict[str, str] = {}
     name = details.name.strip()
     if not name:
@@ -93,6 +94,10 @@ def _checked_venue(details: VenueDetails) -> dict[str, Any]:
     else:
         if not details.address_line_1.strip():
             errors["address_line_1"] = "Enter the first line of the address"
+        elif len(details.address_line_1.strip()) > 200:
+            errors["address_line_1"] = "Address line 1 must be 200 characters or fewer"
+        if len(details.address_line_2.strip()) > 200:
+            errors["address_line_2"] = "Address line 2 must be 200 characters or fewer"
         if not details.town.strip():
             errors["town"] = "Enter the town or city"
         postcode = normalise_postcode(details.postcode)
@@ -108,7 +113,7 @@ def _checked_venue(details: VenueDetails) -> dict[str, Any]:
 
 def create_venue(*, details: VenueDetails, actor: User | None, now: dt.datetime) -> Venue:
     """Add a venue: an address with a capacity, or an online room with a joining link."""
-    venue = Venue(**_checked_venue(details), created_at=now, updated_at=now)
+    venue = Venue(**checked_venue(details), created_at=now, updated_at=now)
     db.session.add(venue)
     db.session.flush()
     record(action="venue.create", category=AuditCategory.ALTERATION, now=now, actor=actor,
@@ -119,7 +124,7 @@ def create_venue(*, details: VenueDetails, actor: User | None, now: dt.datetime)
 def update_venue(*, venue: Venue, details: VenueDetails, actor: User | None,
                  now: dt.datetime) -> Venue:
     """Change a venue. Its capacity cannot drop below an upcoming session's places."""
-    values = _checked_venue(details)
+    values = checked_venue(details)
     largest = db.session.scalar(
         select(func.max(CourseSession.capacity)).where(
             CourseSession.venue_id == venue.id, CourseSession.starts_at >= now,

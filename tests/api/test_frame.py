@@ -162,8 +162,7 @@ def test_invalid_fields_are_a_422_problem_naming_each_field(app):
     response = _parse(app, json={"capacity": "lots", "colour": "red"})
     body = _assert_problem(response, 422)
     assert body["errors"] == {"name": "This field is required",
-                              "capacity": "Input should be a valid integer, unable to parse "
-                                          "string as an integer",
+                              "capacity": "Enter a whole number",
                               "colour": "This field is not allowed"}
 
 

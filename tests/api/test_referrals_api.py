@@ -136,11 +136,20 @@ def test_the_list_pages_with_an_opaque_cursor_and_police_see_only_their_force(
     assert filtered.json == {"items": [], "next_cursor": None}
 
 
-@pytest.mark.parametrize("query", ["cursor=rubbish", "cursor=WzEsMl0", "limit=0", "limit=201",
-                                   "limit=ten", "status=lost"])
-def test_a_bad_cursor_limit_or_status_is_422(client, officer, query):
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "status=lost"])
+def test_a_bad_limit_or_status_is_422(client, officer, query):
     response = client.get(f"/api/v1/referrals?{query}", headers=bearer(officer))
     assert response.status_code == 422
+
+
+# Not base64; base64 of [1,2]; of ["2026-06-01", 0] (no row has id 0); of ["not a date", 5].
+@pytest.mark.parametrize("cursor", ["rubbish", "WzEsMl0", "WyIyMDI2LTA2LTAxIiwwXQ",
+                                    "WyJub3QgYSBkYXRlIiw1XQ", "0" * 200])
+def test_a_cursor_that_cannot_be_decoded_names_no_page_so_is_404(client, officer, cursor):
+    response = client.get(f"/api/v1/referrals?cursor={cursor}", headers=bearer(officer))
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.json["detail"] == "That page of results no longer exists"
 
 
 def test_a_referral_is_read_with_person_offence_fee_and_history_and_the_view_audited(

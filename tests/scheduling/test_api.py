@@ -95,14 +95,17 @@ def test_more_places_than_the_venue_holds_is_422(client, app):
     assert "capacity" in response.get_json()["errors"]
 
 
-def test_an_unknown_facilitator_email_is_422(client, app):
+def test_a_facilitator_email_that_names_no_facilitator_is_404(client, app):
+    # The body names someone who is not stored as a facilitator: like an unknown venue, a 404
+    # saying which field, since the request itself is well formed (DESIGN.md, 2026-12-02).
     _, headers = _auth()
     create_programme()
     venue = create_venue()
     db.session.commit()
     response = client.post("/api/v1/sessions", headers=headers, json=_session_body(
         venue, create_user("manager"), _in_days(5)))
-    assert response.status_code == 422
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
     assert "facilitator_emails" in response.get_json()["errors"]
 
 
