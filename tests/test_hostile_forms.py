@@ -6,8 +6,8 @@ and with overlong, control-character, huge-number and far-date values in each fi
 strings get the same treatment on every page. A new page or form is covered without editing
 this file.
 
-What is asserted: never a 500, and every error summary link points at a field on the page, so the
-summary names the field that needs fixing.
+What is asserted: never a 500; every error summary link points at a field on the page; and every
+field shown in error is named (linked) in the error summary, so the summary names what to fix.
 """
 
 from __future__ import annotations
@@ -72,11 +72,21 @@ class FormReader(HTMLParser):
         self._select: str | None = None
         self._in_summary = 0  # depth of <div>s inside the error summary
         self.hrefs: list[str] = []
+        # The ids inside each form group marked as in error, and the groups still open.
+        self.error_groups: list[set[str]] = []
+        self._open_groups: list[list[Any]] = []  # [ids, depth of <div>s]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if "id" in a:
             self.ids.add(a["id"])
+            for group in self._open_groups:
+                group[0].add(a["id"])
+        if tag == "div":
+            for group in self._open_groups:
+                group[1] += 1
+            if "govuk-form-group--error" in a.get("class", "").split():
+                self._open_groups.append([set(), 1])
         if self._in_summary and tag == "div":
             self._in_summary += 1
         elif "govuk-error-summary" in a.get("class", "").split():
@@ -126,6 +136,11 @@ class FormReader(HTMLParser):
         return names
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "div":
+            for group in self._open_groups:
+                group[1] -= 1
+            while self._open_groups and self._open_groups[-1][1] == 0:
+                self.error_groups.append(self._open_groups.pop()[0])
         if tag == "form":
             self._form = None
         elif tag == "textarea":
@@ -219,6 +234,10 @@ def _problem(response: Any, what: str) -> str | None:
     dangling = [link for link in reader.summary_links if link not in reader.ids]
     if dangling:
         return f"{what}: the error summary links to no field: {dangling}"
+    unnamed = [sorted(group) for group in reader.error_groups
+               if not group & set(reader.summary_links)]
+    if unnamed:
+        return f"{what}: a field in error is not named in the error summary: {unnamed}"
     return None
 
 
