@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -48,6 +48,14 @@ class ImportFailed(ValidationFailed):
                          summary or f"The file has {count} problem{'' if count == 1 else 's'}; "
                                     "nothing was imported")
         self.problems = problems
+
+
+def text_errors(row: Mapping[str, str | None],
+                columns: Collection[str] | None = None) -> dict[str, str]:
+    """{column: message} for each value (of `columns`, default all) that breaks the single-line
+    text rule. The features' row parsers report these with the row's other problems."""
+    return {name: CONTROL_CHARACTERS for name, value in row.items()
+            if value and (columns is None or name in columns) and has_control_characters(value)}
 
 
 def fail(line: int, column: str, message: str) -> ImportFailed:
@@ -117,7 +125,7 @@ def _read(content: bytes, *, max_bytes: int, max_rows: int,
         raise fail(line, "file", wording.not_utf8) from error
     if "\x00" in text:
         raise fail(1, "file", "this is not a CSV file; save it as CSV UTF-8")
-    # The header is line 1 and every value is single-line text, whatever the quoting allows.
+
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[Row] = []
     header: list[str] | None = None
@@ -139,10 +147,7 @@ def _read(content: bytes, *, max_bytes: int, max_rows: int,
                                                           f"but the header has {len(header)} "
                                                           "columns"))
                 continue
-            row = dict(zip(header, values, strict=False))
-            problems += [RowProblem(start, name, CONTROL_CHARACTERS)
-                         for name, value in row.items() if has_control_characters(value)]
-            rows.append((start, row))
+            rows.append((start, dict(zip(header, values, strict=False))))
     except csv.Error as error:
         raise fail(previous_line + 1, "file",
                    f"this is not a readable CSV file ({error}); save it as CSV UTF-8") from error
@@ -193,4 +198,4 @@ def run_import_command(path: Path, *, dry_run: bool, max_bytes: int,
 
 
 __all__ = ["ImportFailed", "ImportOutcome", "Row", "RowProblem", "Wording", "fail",
-           "read_csv_rows", "run_import_command"]
+           "read_csv_rows", "run_import_command", "text_errors"]

@@ -11,6 +11,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    abort,
     flash,
     g,
     redirect,
@@ -74,6 +75,7 @@ def init_web(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
 
+    app.before_request(_refuse_null_characters)
     access.init_app(app, web_user=_web_user, api_user=_api_user, on_anonymous=_send_to_sign_in)
     _hide_query_strings_in_request_logs()
     app.before_request(_enforce_session_timeouts)
@@ -156,6 +158,24 @@ def _send_to_sign_in() -> Any:
         flash(login_manager.login_message, "info")
         return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
     return redirect(url_for("auth.sign_in"))
+
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_null_characters() -> None:
+    """A NUL is never text anyone typed, and PostgreSQL can neither store nor compare it: a path
+    holding one names nothing (404), and a query string or form fields holding one are refused
+    (400), before any handler or query sees them. Other control characters are the text rule's
+    to refuse, field by field."""
+    if "\x00" in request.path:
+        abort(404)
+    values = [*request.args.keys(), *request.args.values()]
+    if request.mimetype in FORM_TYPES:
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, description="The request contains a character that is not allowed. "
+                               "Check what you entered and try again")
 
 
 def _enforce_session_timeouts() -> Any:

@@ -172,3 +172,15 @@ def test_hostile_arguments_get_a_message_and_an_exit_status_never_a_traceback(ru
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert result.output.strip(), "the refusal says why"
     assert _count(Force) == 0 and _count(User) == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["users", "create", "--email", "x@example.com", "--name", "A B", "--role", "police",
+     "--force", "W\x00YP"],
+    ["tokens", "create", "--email", "someone\x00@example.com"],
+])
+def test_a_nul_in_an_argument_finds_nothing_rather_than_failing_in_the_database(runner, args):
+    result = runner.invoke(args=args, input=PASSWORD + "\n")
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "no " in result.output

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from diversion.csvimport import CONTROL_CHARACTERS, ImportFailed, RowProblem, Wording, read_csv_rows
+from diversion.csvimport import (
+    CONTROL_CHARACTERS,
+    ImportFailed,
+    RowProblem,
+    Wording,
+    read_csv_rows,
+    text_errors,
+)
 from diversion.reoffences import services as reoffences
 from tests.builders import NOW
 
@@ -28,13 +35,29 @@ def test_rows_are_numbered_by_the_line_they_start_on_past_blank_rows_and_a_bom()
     assert rows == [(2, {"a": "1", "b": "2"}), (4, {"a": "3", "b": "4"})]
 
 
-@pytest.mark.parametrize("value", ['"two\nlines"', '"two\r\nlines"', "tab\there", "esc\x1b[31m",
+@pytest.mark.parametrize("value", ["two\nlines", "two\r\nlines", "tab\there", "esc\x1b[31m",
                                    "bell\x07", "del\x7f", "nel\x85", "sep\u2028"])
-def test_a_value_with_a_line_break_or_control_character_is_refused_by_its_line(value):
+def test_a_value_with_a_line_break_or_control_character_breaks_the_text_rule(value):
     # Every column of the imports is single-line text: one rule with the forms and the API.
-    content = f"a,b\n1,{value}\n\nok,fine\n2,{value}\n".encode()
-    assert problems(content) == [f"row 2: b: {CONTROL_CHARACTERS}",
-                                 f"row {5 + value.count(chr(10))}: b: {CONTROL_CHARACTERS}"]
+    assert text_errors({"a": "fine", "b": value}) == {"b": CONTROL_CHARACTERS}
+    assert text_errors({"a": "fine", "b": value}, columns=("a",)) == {}
+
+
+def problems_of_import(content: bytes) -> list[str]:
+    with pytest.raises(ImportFailed) as caught:
+        reoffences.import_reoffences(content=content, actor=None, now=NOW)
+    return [str(problem) for problem in caught.value.problems]
+
+
+def test_a_multi_line_value_is_refused_by_the_line_its_row_starts_on(app):
+    content = b'family_name,given_names,date_of_birth,offence_code,offence_date,outcome,' \
+              b'outcome_date,source_reference\n' \
+              b'"Two\nLines",John,1980-01-01,X1,2024-01-01,arrest,,SRC-1\n' \
+              b'Fine,John,1980-01-01,X1,9999-01-01,arrest,,SRC-2\n'
+    assert problems_of_import(content) == [
+        f"row 2: family_name: {CONTROL_CHARACTERS}",
+        "row 4: offence_date: Offence date must be between 1 January 1900 and 31 December 2100",
+    ]
 
 
 def test_unknown_and_repeated_columns_are_refused_when_the_columns_are_listed():

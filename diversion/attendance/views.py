@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
+from diversion import parsing
 from diversion.access import current_actor, roles
 from diversion.attendance import services
 from diversion.attendance.certificates import certificate_filename, render_certificate
@@ -92,11 +93,18 @@ def _marks_from_form(session: CourseSession,
             except ValueError:
                 errors[f"{ref}.arrived_at"] = (f"{line.name}: enter the arrival time like 9:25 "
                                                "or 9:25am")
+        reason = form.get(f"{ref}-reason", "")
+        note = form.get(f"{ref}-participation_note", "")
+        for name, text, multiline in (("reason", reason, False),
+                                      ("participation_note", note, True)):
+            if parsing.has_control_characters(text, multiline=multiline):
+                errors[f"{ref}.{name}"] = f"{line.name}: " + (
+                    "write the note without special characters" if multiline
+                    else "write the reason on one line, without special characters")
         marks.append(services.MarkInput(
             reference=ref, status=status, id_checked=form.get(f"{ref}-id_checked") == "yes",
-            arrived_at=arrived_at, clear_arrival=not arrival_text,
-            reason=form.get(f"{ref}-reason", ""),
-            participation_note=form.get(f"{ref}-participation_note", "")))
+            arrived_at=arrived_at, clear_arrival=not arrival_text, reason=reason,
+            participation_note=note))
     return marks, errors
 
 

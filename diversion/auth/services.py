@@ -52,6 +52,9 @@ def new_session_token() -> str:
 
 
 def get_user_by_email(email: str) -> User | None:
+    # No address holds a control character (and PostgreSQL cannot compare a NUL): nobody.
+    if has_control_characters(email):
+        return None
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
@@ -60,6 +63,8 @@ def get_user_by_session_token(token: str) -> User | None:
 
 
 def get_force_by_code(code: str) -> Force | None:
+    if has_control_characters(code):
+        return None
     return db.session.scalar(select(Force).where(Force.code == code.strip().upper()))
 
 

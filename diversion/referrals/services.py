@@ -43,7 +43,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 
-from diversion import parsing
+from diversion import csvimport, parsing
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
@@ -181,7 +181,7 @@ _LABELS = {
 
 def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
     """A ReferralInput from text values keyed by the CSV's column names."""
-    errors: dict[str, str] = {}
+    errors = csvimport.text_errors(row)
     values: dict[str, Any] = {}
 
     def text(name: str) -> str | None:
@@ -193,12 +193,12 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
         try:
             values[name] = parse_date(row.get(name), what=_LABELS[name])
         except parsing.ParseError as error:
-            errors[name] = str(error)
+            errors.setdefault(name, str(error))
     for name in ("admitted", "consented", "no_relevant_convictions"):
         try:
             values[name] = parse_yes_no(row.get(name))
         except ValueError:
-            errors[name] = f"{_LABELS[name]} must be yes or no"
+            errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
     if errors:
         raise ValidationFailed(errors)
     return ReferralInput(

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
-from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
+from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows, text_errors
 from diversion.errors import Forbidden, NotFound, ValidationFailed
 from diversion.extensions import db
 from diversion.parsing import ParseError
@@ -64,13 +64,13 @@ class ReoffenceInput:
 
 def reoffence_input_from_row(row: Mapping[str, str | None]) -> ReoffenceInput:
     """A ReoffenceInput from text values keyed by the CSV's column names."""
-    errors: dict[str, str] = {}
+    errors = text_errors(row, COLUMNS)
     dates: dict[str, dt.date | None] = {}
     for name in ("date_of_birth", "offence_date", "outcome_date"):
         try:
             dates[name] = parse_date(row.get(name), what=_LABELS[name])
         except ParseError as error:
-            errors[name] = str(error)
+            errors.setdefault(name, str(error))
     if errors:
         raise ValidationFailed(errors)
 

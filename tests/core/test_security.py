@@ -173,3 +173,28 @@ def test_the_api_needs_no_csrf_token(app, client, csrf_on):
     db.session.commit()
     response = client.post("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 405  # reached routing, not refused for a missing CSRF token
+
+
+@pytest.mark.parametrize(("role", "method", "url", "data"), [
+    ("admin", "GET", "/admin/audit?action=%00", None),
+    ("manager", "GET", "/messages?subject_type=referral&subject_id=1%00", None),
+    ("manager", "GET", "/referrals?q=Smith%00", None),
+    ("manager", "POST", "/venues/new", {"name": "Hall\x00", "capacity": "20"}),
+])
+def test_a_nul_anywhere_in_a_request_is_a_400_not_a_database_error(client, login_as, role, method,
+                                                                    url, data):
+    # PostgreSQL can neither store nor compare a NUL; no person types one.
+    login_as(role)
+    response = client.open(url, method=method, data=data)
+    assert response.status_code == 400
+    assert "character that is not allowed" in response.get_data(as_text=True)
+
+
+def test_a_path_with_a_nul_names_nothing(client, login_as):
+    token = create_token(create_user("manager"))
+    db.session.commit()
+    response = client.get("/api/v1/referrals/AB%00CD", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    login_as("manager")
+    assert client.get("/referrals/AB%00CD").status_code == 404

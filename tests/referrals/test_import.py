@@ -279,3 +279,18 @@ def test_the_command_prints_one_line_per_problem_and_exits_1(app, force, tmp_pat
         "row 3: admitted: Admitted must be yes or no",
         "row 3: referral_date: Referral date must be a real date, like 2026-03-27 or 27/03/2026"]
     assert count(Referral) == 0
+
+
+def test_far_dates_and_control_characters_are_problem_lines_and_nothing_is_written(force):
+    rows = [row(1, referral_date="9999-12-31"), row(2, offence_date="31/12/1899"),
+            row(3, family_name="Smith\x1b[31m"), row(4, given_names="John\u2028Paul")]
+    problems = problems_of(csv_bytes(rows))
+    assert problems == [
+        "row 2: referral_date: Referral date must be between 1 January 1900 and 31 December 2100",
+        "row 3: offence_date: Offence date must be between 1 January 1900 and 31 December 2100",
+        "row 4: family_name: must be on one line, with no tabs, line breaks or other special "
+        "characters",
+        "row 5: given_names: must be on one line, with no tabs, line breaks or other special "
+        "characters",
+    ]
+    assert count(Referral) == 0 and count(Person) == 0 and referral_audit_rows() == 0
