@@ -28,12 +28,15 @@ from diversion.attendance.models import RegisterEntry
 from diversion.auth.models import ApiToken, Role
 from diversion.extensions import db
 from diversion.notifications.models import OutboxMessage
+from tests.selfservice.helpers import known_referral, upcoming_session
+from tests.selfservice.helpers import sign_in as person_sign_in
 from tests.test_scoping import World, build_world, sign_in
 
 # The role that exercises a page most fully, when several may open it.
 ROLE_ORDER = [Role.MANAGER, Role.ADMIN, Role.POLICE, Role.FACILITATOR]
 USER_FOR_ROLE = {Role.MANAGER: "manager", Role.ADMIN: "admin", Role.POLICE: "police_a",
                  Role.FACILITATOR: "fac1"}
+SIGN_OUT_PATHS = {"/sign-out", "/book/sign-out"}
 SKIPPED_ENDPOINTS = {
     "static", "assets",
     "auth.sign_out",  # ends the walk's own session
@@ -268,32 +271,56 @@ def _sign_in_as(client: Any, world: World, role: Role | None) -> None:
         sign_in(client, world.users[USER_FOR_ROLE[role]])
 
 
+def _walk_forms(client: Any, url: str, sign_in_again: Any) -> list[str]:
+    """Open `url` and send each of its forms every submission above; what went wrong."""
+    page = client.get(url)
+    problems = [_problem(page, f"GET {url}")]
+    if page.status_code == 200 and page.mimetype == "text/html":
+        reader = FormReader()
+        reader.feed(page.get_data(as_text=True))
+        for form in reader.forms:
+            action = urljoin(url, form.action) if form.action else url
+            if urlsplit(action).path in SIGN_OUT_PATHS:
+                continue
+            for label, data in _submissions(form):
+                if form.method == "post":
+                    response = client.post(action, data=data)
+                else:
+                    response = client.get(f"{urlsplit(action).path}?{urlencode(data)}")
+                problems.append(_problem(response, f"{form.method.upper()} {action} ({label})"))
+                location = response.headers.get("Location", "")
+                if response.status_code == 302 and ("/sign-in" in location
+                                                    or location.endswith("/book")):
+                    sign_in_again()
+    return [problem for problem in problems if problem]
+
+
 @pytest.mark.parametrize(("endpoint", "rule", "role"), PAGES, ids=[p[0] for p in PAGES])
 def test_no_form_on_the_page_answers_500(app: Flask, client: Any, endpoint: str, rule: str,
                                         role: Role | None) -> None:
     world = _world()
     _sign_in_as(client, world, role)
-    url = _fill(rule, world)
-    page = client.get(url)
-    problems = [_problem(page, f"GET {url}")]
-    if page.status_code != 200 or page.mimetype != "text/html":
-        assert problems == [None]
-        return
-    reader = FormReader()
-    reader.feed(page.get_data(as_text=True))
-    for form in reader.forms:
-        action = urljoin(url, form.action) if form.action else url
-        if urlsplit(action).path in ("/sign-out",):
-            continue
-        for label, data in _submissions(form):
-            if form.method == "post":
-                response = client.post(action, data=data)
-            else:
-                response = client.get(f"{urlsplit(action).path}?{urlencode(data)}")
-            problems.append(_problem(response, f"{form.method.upper()} {action} ({label})"))
-            if response.status_code == 302 and "/sign-in" in response.headers.get("Location", ""):
-                _sign_in_as(client, world, role)
-    found = [problem for problem in problems if problem]
+    found = _walk_forms(client, _fill(rule, world), lambda: _sign_in_as(client, world, role))
+    assert not found, "\n".join(found)
+
+
+SELF_SERVICE_PAGES = sorted(rule for endpoint, rule, role in PAGES
+                            if endpoint.startswith("selfservice.") and role is None
+                            and rule.startswith("/book/"))
+
+
+@pytest.mark.parametrize("rule", SELF_SERVICE_PAGES)
+def test_no_form_on_the_referred_mans_pages_answers_500_once_he_is_signed_in(
+        app: Flask, client: Any, rule: str) -> None:
+    known = known_referral()
+    upcoming_session(10)
+    upcoming_session(12)
+
+    def sign_in_again() -> None:
+        person_sign_in(client, known)
+
+    sign_in_again()
+    found = _walk_forms(client, rule, sign_in_again)
     assert not found, "\n".join(found)
 
 
