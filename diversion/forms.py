@@ -139,6 +139,7 @@ class WholeNumberField(IntegerField):
         try:
             self.data = parsing.parse_int(text, minimum=-parsing.MAX_ID, maximum=parsing.MAX_ID)
         except parsing.ParseError as error:
+            # process_formdata is the one place WTForms turns a ValueError into a field error.
             raise ValueError(self.invalid_message) from error
 
 

@@ -4,39 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtforms import DecimalField, IntegerField, StringField, TextAreaField
+from wtforms import DecimalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from diversion.forms import Form
+from diversion.forms import Form, WholeNumberField
 
 
-class _PlainMessage:
-    """Replaces WTForms' "Not a valid integer value." with the field's own message."""
+class PoundsField(DecimalField):
+    """Pounds and pence; anything else is refused in the field's words, not WTForms'."""
 
-    invalid_message = ""
     data: Any
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         try:
-            super().process_formdata(valuelist)  # type: ignore[misc]
+            super().process_formdata(valuelist)
         except ValueError as error:
             self.data = None
-            raise ValueError(self.invalid_message) from error
-
-
-class WholeNumberField(_PlainMessage, IntegerField):
-    def __init__(self, label: str, *, message: str, **kwargs: Any) -> None:
-        super().__init__(label, validators=[InputRequired(message),
-                                            NumberRange(min=0, message=message)], **kwargs)
-        self.invalid_message = message
-
-
-class PoundsField(_PlainMessage, DecimalField):
-    invalid_message = "Enter the fee in pounds, like 200.00"
+            raise ValueError("Enter the fee in pounds, like 200.00") from error
 
 
 def _whole(label: str, message: str, description: str | None = None) -> Any:
-    return WholeNumberField(label, message=message, description=description)
+    return WholeNumberField(label, invalid_message=message, description=description,
+                            validators=[InputRequired(message), NumberRange(min=0, message=message)])
 
 
 class ProgrammeForm(Form):
