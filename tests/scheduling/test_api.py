@@ -2,11 +2,13 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from diversion.bookings.services import book_place
 from diversion.extensions import db
 from diversion.scheduling.models import CourseSession, Venue
 from diversion.timeutils import now_utc
 from tests.builders import create_programme, create_token, create_user
 from tests.scheduling.helpers import create_session, create_venue
+from tests.selfservice.helpers import known_referral
 
 
 def _auth(role: str = "manager", **overrides):
@@ -128,9 +130,15 @@ def test_the_session_list_shows_places_and_filters_by_availability(client, app):
     _, headers = _auth()
     venue = create_venue(name="Hall", town="Leeds")
     first = create_session(starts_at=_in_days(3), venue=venue, capacity=12)
+    # Inside the same window, but with no place left: only the availability filter leaves it out.
+    full = create_session(starts_at=_in_days(4), capacity=1)
     create_session(starts_at=_in_days(40))
+    known = known_referral()
+    book_place(referral=known.referral, session=full, actor=None, now=now_utc())
     db.session.commit()
     to = _in_days(10).isoformat()
+    everything = client.get("/api/v1/sessions", headers=headers, query_string={"to": to})
+    assert [i["id"] for i in everything.get_json()["items"]] == [first.id, full.id]
     response = client.get("/api/v1/sessions", headers=headers,
                           query_string={"to": to, "available": "true"})
     assert response.status_code == 200
