@@ -66,6 +66,15 @@ def access_rule_for(app: Flask, endpoint: str | None) -> AccessRule | None:
     return getattr(view, ACCESS_ATTRIBUTE, None)
 
 
+def acting_user() -> User:
+    """The user a request to a `@roles` endpoint acts as: the token's owner or the signed-in
+    user. The access hook guarantees one there; public endpoints use current_actor()."""
+    user = current_actor()
+    if user is None:
+        raise RuntimeError("acting_user() needs an endpoint declared with @roles")
+    return user
+
+
 def current_actor() -> User | None:
     """The user behind this request: the API token's owner, or the signed-in user."""
     return g.get("actor")

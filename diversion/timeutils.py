@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -56,3 +57,11 @@ def format_london(value: dt.datetime | None, fmt: str = "%-d %B %Y at %-I:%M%p")
         return ""
     text = to_london(value).strftime(fmt)
     return text.replace("AM", "am").replace("PM", "pm")
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Calendar month arithmetic clamped to the month end: 31 Jan + 1 month = 28 (or 29) Feb,
+    2024-02-29 + 12 months = 2025-02-28 (DESIGN.md's reoffending measure counts on this)."""
+    year, month_index = divmod(day.year * 12 + day.month - 1 + months, 12)
+    month = month_index + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

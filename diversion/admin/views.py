@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
 from diversion import parsing
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.admin.forms import (
     ConfirmForm,
     ForceForm,
@@ -28,12 +28,6 @@ from diversion.timeutils import now_utc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
-
-
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
 
 
 def _force_choices() -> list[SelectChoice]:
@@ -66,7 +60,7 @@ def create_user() -> Any:
                 email=form.email.data or "", name=form.name.data or "",
                 role=Role(form.role.data), password=form.password.data or "",
                 force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                actor=_actor(), now=now_utc(),
+                actor=acting_user(), now=now_utc(),
             )
         except ValidationFailed as error:
             db.session.rollback()
@@ -93,7 +87,7 @@ def edit_user(user_id: int) -> Any:
                 user=user, email=form.email.data or "", name=form.name.data or "",
                 role=Role(form.role.data),
                 force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                actor=_actor(), now=now_utc(),
+                actor=acting_user(), now=now_utc(),
             )
         except ValidationFailed as error:
             db.session.rollback()
@@ -116,7 +110,7 @@ def set_user_active(user_id: int) -> Any:
         abort(400)
     activate = request.form.get("active") == "yes"
     try:
-        services.set_active(user=user, active=activate, actor=_actor(), now=now_utc())
+        services.set_active(user=user, active=activate, actor=acting_user(), now=now_utc())
     except ValidationFailed as error:
         db.session.rollback()
         flash(next(iter(error.errors.values())), "error")
@@ -134,7 +128,7 @@ def reset_user_password(user_id: int) -> Any:
     if reset.validate_on_submit():
         try:
             services.reset_password(user=user, new_password=reset.password.data or "",
-                                    actor=_actor(), now=now_utc())
+                                    actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
             user = _user_or_404(user_id)
@@ -158,7 +152,7 @@ def list_forces() -> Any:
     if form.validate_on_submit():
         try:
             force = services.create_force(code=form.code.data or "", name=form.name.data or "",
-                                          actor=_actor(), now=now_utc())
+                                          actor=acting_user(), now=now_utc())
         except (ValidationFailed, Conflict) as error:
             db.session.rollback()
             if isinstance(error, ValidationFailed):
@@ -192,7 +186,7 @@ def list_tokens() -> Any:
             form.user.errors = ["Select the account the token acts as"]
         else:
             try:
-                _, new_token = services.create_api_token(user=user, actor=_actor(), now=now_utc())
+                _, new_token = services.create_api_token(user=user, actor=acting_user(), now=now_utc())
             except Conflict as error:
                 db.session.rollback()
                 form.user.errors = [error.message]
@@ -208,7 +202,7 @@ def revoke_token(token_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     token = services.get_api_token(token_id)
-    services.revoke_api_token(token=token, actor=_actor(), now=now_utc())
+    services.revoke_api_token(token=token, actor=acting_user(), now=now_utc())
     db.session.commit()
     flash(f"Token {token.prefix}… revoked", "success")
     return redirect(url_for("admin.list_tokens"))

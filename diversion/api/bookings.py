@@ -8,11 +8,11 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.api import bp
 from diversion.api.problems import unknown
 from diversion.api.schema import DatabaseId, Line, WholeNumber, operation, parse_body
-from diversion.auth.models import Role, User
+from diversion.auth.models import Role
 from diversion.bookings import fees, services
 from diversion.bookings.models import Booking
 from diversion.extensions import db
@@ -58,14 +58,8 @@ class PaymentOut(BaseModel):
     balance_pence: int
 
 
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
-
-
 def _referral(reference: str) -> Referral:
-    return get_referral_for(reference=reference, actor=_actor(), now=now_utc())
+    return get_referral_for(reference=reference, actor=acting_user(), now=now_utc())
 
 
 def _result(referral: Referral, booking: Booking | None) -> dict[str, Any]:
@@ -97,7 +91,7 @@ def create_booking(reference: str) -> Any:
     session = db.session.get(CourseSession, body.session_id)
     if session is None:
         raise unknown("session_id", f"No session has the id {body.session_id}")
-    booking = services.book_place(referral=referral, session=session, actor=_actor(),
+    booking = services.book_place(referral=referral, session=session, actor=acting_user(),
                                   now=now_utc())
     db.session.commit()
     return jsonify(_result(referral, booking)), 201
@@ -109,7 +103,7 @@ def create_booking(reference: str) -> Any:
            responses={200: BookingResult, 404: None}, tags=("bookings",))
 def delete_booking(reference: str) -> Any:
     referral = _referral(reference)
-    services.cancel_booking(referral=referral, actor=_actor(), now=now_utc(),
+    services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
                             reason="Cancelled through the API")
     db.session.commit()
     return jsonify(_result(referral, None)), 200
@@ -126,7 +120,7 @@ def create_payment(reference: str) -> Any:
     referral = _referral(reference)
     payment = fees.record_payment(referral=referral, amount_pence=body.amount_pence,
                                   method=body.method, reference=body.reference,
-                                  actor=_actor(), now=now_utc())
+                                  actor=acting_user(), now=now_utc())
     balance = fees.fee_status(referral).balance_pence
     db.session.commit()
     return jsonify(PaymentOut(amount_pence=payment.amount_pence, method=payment.method.value,

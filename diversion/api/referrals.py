@@ -18,7 +18,7 @@ from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import and_, or_, select
 
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.api import bp
 from diversion.api.problems import unknown
 from diversion.api.schema import (
@@ -269,12 +269,6 @@ def decode_cursor(cursor: str) -> tuple[dt.date, int]:
 
 # Endpoints ------------------------------------------------------------------------------------
 
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
-
-
 def _refuse_unknown_codes(body: NewReferral, actor: User) -> None:
     """A programme or force code that names nothing stored is a 404 naming it. (A police user's
     force_code other than their own is the documented 422, whether or not it exists.)"""
@@ -315,9 +309,9 @@ def _reference(reference: str) -> str:
                          422: REFERRAL_RULES})
 def create_referral() -> Any:
     body = parse_body(NewReferral)
-    _refuse_unknown_codes(body, _actor())
+    _refuse_unknown_codes(body, acting_user())
     data = services.ReferralInput(**body.model_dump())
-    created = services.create_referral(data=data, actor=_actor(), now=now_utc())
+    created = services.create_referral(data=data, actor=acting_user(), now=now_utc())
     db.session.commit()
     referral = created.referral
     result = CreatedReferralOut(
@@ -337,7 +331,7 @@ def create_referral() -> Any:
                               "without one"})
 def list_referrals() -> Any:
     params = parse_query(ReferralQuery)
-    query = services.visible_referrals(_actor())
+    query = services.visible_referrals(acting_user())
     if params.status is not None:
         query = query.where(Referral.status == ReferralStatus(params.status))
     if params.cursor:
@@ -403,7 +397,7 @@ def _detail(referral: Referral) -> ReferralDetail:
 @operation("A referral with its person, offence, booking, fee and history",
            responses={200: ReferralDetail, 404: None}, tags=("referrals",))
 def get_referral(reference: str) -> Any:
-    referral = services.get_referral_for(reference=_reference(reference), actor=_actor(),
+    referral = services.get_referral_for(reference=_reference(reference), actor=acting_user(),
                                           now=now_utc())
     detail = _detail(referral)
     db.session.commit()
@@ -417,7 +411,7 @@ def get_referral(reference: str) -> Any:
 def withdraw_referral(reference: str) -> Any:
     body = parse_body(WithdrawBody)
     referral = services.withdraw_referral(reference=_reference(reference), reason=body.reason,
-                                          actor=_actor(), now=now_utc())
+                                          actor=acting_user(), now=now_utc())
     result = WithdrawnOut(reference=referral.reference, status=referral.status.value)
     db.session.commit()
     return jsonify(result.model_dump(mode="json"))

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from diversion import parsing
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.attendance import services
 from diversion.attendance.certificates import certificate_filename, render_certificate
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
@@ -29,15 +29,9 @@ from diversion.timeutils import london_to_utc, london_today, now_utc, to_london
 bp = Blueprint("attendance", __name__)
 
 
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
-
-
 def _session_or_404(session_id: int) -> CourseSession:
     try:
-        return services.get_session_for(session_id=session_id, actor=_actor())
+        return services.get_session_for(session_id=session_id, actor=acting_user())
     except NotFound:
         abort(404)
 
@@ -48,7 +42,7 @@ def _session_or_404(session_id: int) -> CourseSession:
 @roles(Role.FACILITATOR, Role.MANAGER)
 def today() -> Any:
     now = now_utc()
-    user = _actor()
+    user = acting_user()
     return render_template(
         "attendance/today.html", today=services.list_sessions_for_day(user=user, day=london_today(now)),
         upcoming=services.list_upcoming_sessions(user=user, now=now, limit=20),
@@ -138,7 +132,7 @@ def _render_register(session: CourseSession, sheet: services.RegisterSheet, *,
 @roles(Role.FACILITATOR, Role.MANAGER)
 def take_register(session_id: int) -> Any:
     session = _session_or_404(session_id)
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     if request.method == "GET":
         sheet = services.register_sheet(session=session, actor=actor, now=now)
         db.session.commit()
@@ -180,7 +174,7 @@ def mark_all(session_id: int) -> Any:
     if not RegisterForm().validate_on_submit():
         abort(400)
     try:
-        count = services.mark_everyone_attended(session=session, actor=_actor(), now=now_utc())
+        count = services.mark_everyone_attended(session=session, actor=acting_user(), now=now_utc())
     except (Conflict, ValidationFailed) as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -201,7 +195,7 @@ def reopen(session_id: int) -> Any:
     if form.validate_on_submit():
         try:
             services.reopen_register(session=session, reason=form.reason.data or "",
-                                     actor=_actor(), now=now_utc())
+                                     actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
@@ -250,7 +244,7 @@ def amend(session_id: int, entry_id: int) -> Any:
                 participation_note=form.participation_note.data or "")
             try:
                 services.amend_entry(session=session, entry=entry, mark=mark,
-                                     reason=form.reason.data or "", actor=_actor(), now=now_utc())
+                                     reason=form.reason.data or "", actor=acting_user(), now=now_utc())
             except ValidationFailed as error:
                 db.session.rollback()
                 renamed = {"entry.reason": "excuse", "entry.status": "status",
@@ -275,7 +269,7 @@ def amend(session_id: int, entry_id: int) -> Any:
 
 def _referral_or_404(reference: str) -> Referral:
     try:
-        return referral_services.get_referral_for(reference=reference, actor=_actor(),
+        return referral_services.get_referral_for(reference=reference, actor=acting_user(),
                                                   now=now_utc())
     except NotFound:
         abort(404)
@@ -290,7 +284,7 @@ def accept_excuse(reference: str) -> Any:
     if form.validate_on_submit():
         try:
             services.accept_excuse(referral=referral, reason=form.reason.data or "",
-                                   actor=_actor(), now=now_utc())
+                                   actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
@@ -317,7 +311,7 @@ def certificate(reference: str) -> Any:
     except services.NoCertificate:
         abort(404)
     record(action="certificate.download", category=AuditCategory.DISCLOSURE, now=now,
-           actor=_actor(), object_type="referral", object_id=referral.id)
+           actor=acting_user(), object_type="referral", object_id=referral.id)
     db.session.commit()
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{certificate_filename(referral)}"'})

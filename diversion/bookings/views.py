@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from diversion.access import current_actor, roles
-from diversion.auth.models import Role, User
+from diversion.access import acting_user, roles
+from diversion.auth.models import Role
 from diversion.bookings import allocation, fees, services
 from diversion.bookings.forms import (
     CancelSessionForm,
@@ -32,14 +32,8 @@ from diversion.timeutils import now_utc
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
 
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
-
-
 def _referral(reference: str) -> Referral:
-    return get_referral_for(reference=reference, actor=_actor(), now=now_utc())
+    return get_referral_for(reference=reference, actor=acting_user(), now=now_utc())
 
 
 def _session(session_id: Any) -> CourseSession | None:
@@ -106,15 +100,15 @@ def book(reference: str) -> Any:
             raise ValidationFailed({"session_id": "Choose a session from the list"})
         booking = services.get_active_booking(referral)
         if booking is not None:
-            services.transfer_booking(referral=referral, session=session, actor=_actor(),
+            services.transfer_booking(referral=referral, session=session, actor=acting_user(),
                                       now=now_utc())
             message = "Booking moved"
         elif session.booked_count >= session.capacity:
-            services.join_waiting_list(referral=referral, session=session, actor=_actor(),
+            services.join_waiting_list(referral=referral, session=session, actor=acting_user(),
                                        now=now_utc())
             message = "The session is full: added to its waiting list"
         else:
-            services.book_place(referral=referral, session=session, actor=_actor(), now=now_utc())
+            services.book_place(referral=referral, session=session, actor=acting_user(), now=now_utc())
             message = "Booked"
     except DomainError as error:
         db.session.rollback()
@@ -133,7 +127,7 @@ def cancel(reference: str) -> Any:
     form = ReasonForm()
     if form.validate_on_submit():
         try:
-            services.cancel_booking(referral=referral, actor=_actor(), now=now_utc(),
+            services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
                                     reason=form.reason.data)
         except DomainError as error:
             db.session.rollback()
@@ -151,7 +145,7 @@ def leave_waiting_list(reference: str, session_id: int) -> Any:
     referral = _referral(reference)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
-    services.leave_waiting_list(referral=referral, session_id=session_id, actor=_actor(),
+    services.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),
                                 now=now_utc())
     db.session.commit()
     flash("Taken off the waiting list", "success")
@@ -180,7 +174,7 @@ def record_payment(reference: str) -> Any:
             if pence is None:
                 raise ValidationFailed({"amount": "Enter an amount in pounds, like 110 or 55.50"})
             fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
-                                reference=form.reference.data, actor=_actor(), now=now_utc())
+                                reference=form.reference.data, actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
             renamed = ValidationFailed({("amount" if k == "amount_pence" else k): m
@@ -202,7 +196,7 @@ def waive(reference: str) -> Any:
         return _page(referral, status=409, waive=form)
     if form.validate_on_submit():
         try:
-            fees.waive_fee(referral=referral, reason=form.reason.data, actor=_actor(),
+            fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
                            now=now_utc())
         except DomainError as error:
             db.session.rollback()
@@ -235,7 +229,7 @@ def cancel_session(session_id: int) -> Any:
         try:
             outcomes = services.cancel_session_with_bookings(
                 session=session, reason=form.reason.data or "", choices=choices,
-                actor=_actor(), now=now_utc())
+                actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error, fallback="reason")
@@ -258,11 +252,11 @@ def allocate() -> Any:
     """GET previews (a dry run); POST books everyone who can be placed."""
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        result = allocation.allocate(actor=_actor(), now=now_utc())
+        result = allocation.allocate(actor=acting_user(), now=now_utc())
         db.session.commit()
         flash(f"Placed {len(result.placed)}; {len(result.unplaced)} could not be placed",
               "success")
     else:
-        result = allocation.allocate(actor=_actor(), now=now_utc(), dry_run=True)
+        result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
         db.session.rollback()
     return render_template("bookings/allocate.html", result=result, form=form)

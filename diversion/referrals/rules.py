@@ -6,11 +6,12 @@ non-blocking failure is a warning, shown and recorded).
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from diversion.timeutils import add_months
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,6 @@ class EligibilityInput:
     consented: bool
     no_relevant_convictions: bool | None
     prior_referrals: Sequence[PriorReferral] = field(default_factory=tuple)
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar month arithmetic clamped to month end: 31 Jan + 1 month = 28 (or 29) Feb."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def age_on(date_of_birth: dt.date, day: dt.date) -> int:

@@ -17,7 +17,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_wtf.file import FileField
 from wtforms import HiddenField
 
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.auth.models import Role, User
 from diversion.extensions import db
 from diversion.forms import Form
@@ -62,15 +62,9 @@ def _remove_expired(now: dt.datetime) -> None:
             continue  # another worker removed it first
 
 
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
-
-
 def _render_upload(form: UploadForm, problems: list[imports.RowProblem], status: int) -> Any:
     return render_template("referral_imports/upload.html", form=form, problems=problems,
-                           user=_actor(),
+                           user=acting_user(),
                            required=imports.REQUIRED_COLUMNS + imports.NEW_REFERRAL_COLUMNS,
                            optional=imports.OPTIONAL_COLUMNS,
                            max_mb=imports.MAX_BYTES // (1024 * 1024),
@@ -88,7 +82,7 @@ def upload() -> Any:
 def check_upload() -> Any:
     """Check every row and show a preview; nothing is written yet."""
     form = UploadForm()
-    user, now = _actor(), now_utc()
+    user, now = acting_user(), now_utc()
     _remove_expired(now)
     if not form.validate_on_submit():
         return _render_upload(form, [], 400)
@@ -130,7 +124,7 @@ def check_upload() -> Any:
 def confirm() -> Any:
     """Import the previewed file. It is checked again in full: all or nothing."""
     form = ConfirmForm()
-    user, now = _actor(), now_utc()
+    user, now = acting_user(), now_utc()
     _remove_expired(now)
     path = _path(form.token.data or "", user) if form.validate_on_submit() else None
     if path is None or not path.exists():

@@ -28,7 +28,7 @@ from flask import (
 from werkzeug.datastructures import MultiDict
 
 from diversion import parsing
-from diversion.access import current_actor, roles
+from diversion.access import acting_user, roles
 from diversion.auth.models import Role, User
 from diversion.core.dashboard import Panel, dashboard_panel
 from diversion.errors import Conflict, NotFound, ValidationFailed
@@ -62,12 +62,6 @@ ANCHORS = {"date_of_birth": "date_of_birth-day", "offence_date": "offence_date-d
            "referred_to": "referred_to-day"}
 
 
-def _actor() -> User:
-    actor = current_actor()
-    assert actor is not None  # @roles guarantees a signed-in user
-    return actor
-
-
 # The draft -----------------------------------------------------------------------------------
 
 def _token() -> str | None:
@@ -84,7 +78,7 @@ def _ensure_token() -> str:
 
 def _draft_row(now: dt.datetime) -> ReferralDraft | None:
     try:
-        return drafts.find_draft(token=_token(), user=_actor(), now=now)
+        return drafts.find_draft(token=_token(), user=acting_user(), now=now)
     except NotFound:
         session.pop(DRAFT_COOKIE_KEY, None)  # someone else's: never theirs to use
         raise
@@ -97,7 +91,7 @@ def _draft() -> dict[str, Any] | None:
 
 
 def _save_draft(draft: dict[str, Any], now: dt.datetime) -> None:
-    drafts.save_draft(token=_ensure_token(), user=_actor(), data=draft, now=now)
+    drafts.save_draft(token=_ensure_token(), user=acting_user(), data=draft, now=now)
     db.session.commit()
 
 
@@ -174,7 +168,7 @@ def _render_form(form: ReferralForm, status: int = 200) -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def new_referral() -> Any:
     """The form: the person, the offence and the disposal. Prefilled from the draft."""
-    actor = _actor()
+    actor = acting_user()
     if request.method == "GET":
         draft = _draft()
         form = _draft_form(actor, draft) if draft else _referral_form(actor)
@@ -208,7 +202,7 @@ def new_referral() -> Any:
 def discard_draft() -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    drafts.clear_draft(token=_token(), user=_actor(), now=now_utc())
+    drafts.clear_draft(token=_token(), user=acting_user(), now=now_utc())
     db.session.commit()
     flash("The form has been cleared", "info")
     return redirect(url_for("referrals.new_referral"))
@@ -225,7 +219,7 @@ def _draft_or_restart() -> dict[str, Any] | None:
 @roles(Role.POLICE, Role.MANAGER)
 def choose_person() -> Any:
     """Someone on record may be this person: the officer says whether it is the same person."""
-    actor = _actor()
+    actor = acting_user()
     draft = _draft_or_restart()
     if draft is None:
         return redirect(url_for("referrals.new_referral"))
@@ -320,7 +314,7 @@ def _summary(form: ReferralForm, actor: User) -> list[tuple[str, list[tuple[str,
 @roles(Role.POLICE, Role.MANAGER)
 def check_referral() -> Any:
     """Check your answers, with every eligibility rule's result; then make the referral."""
-    actor = _actor()
+    actor = acting_user()
     draft = _draft_or_restart()
     if draft is None:
         return redirect(url_for("referrals.new_referral"))
@@ -371,7 +365,7 @@ def check_referral() -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def referral_issued(reference: str) -> Any:
     """The reference and the PIN (once), the deadlines, and the offer letter."""
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     referral = services.get_referral_for(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
@@ -386,7 +380,7 @@ def referral_issued(reference: str) -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def reissue_pin(reference: str) -> Any:
     """A new PIN; the old one stops working. Shown once on the next page."""
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -406,7 +400,7 @@ def reissue_pin(reference: str) -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def offer_letter(reference: str) -> Any:
     """The offer letter as a PDF; it carries the PIN only right after the PIN was issued."""
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     referral = services.get_referral_for(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
@@ -430,7 +424,7 @@ def _can_change(actor: User, referral: Referral) -> bool:
 @bp.get("/<reference>")
 @roles(Role.POLICE, Role.MANAGER)
 def show_referral(reference: str) -> Any:
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     referral = services.get_referral_for(reference=reference, actor=actor, now=now)
     db.session.commit()
     booking_url = (url_for("bookings.referral_booking", reference=referral.reference)
@@ -448,7 +442,7 @@ def show_referral(reference: str) -> Any:
 @bp.route("/<reference>/withdraw", methods=["GET", "POST"])
 @roles(Role.POLICE, Role.MANAGER)
 def withdraw_referral(reference: str) -> Any:
-    actor, now = _actor(), now_utc()
+    actor, now = acting_user(), now_utc()
     referral = services.get_referral_for(reference=reference, actor=actor, now=now)
     form = WithdrawForm()
     if form.validate_on_submit():
@@ -488,7 +482,7 @@ def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
 @roles(Role.POLICE, Role.MANAGER)
 def list_referrals() -> Any:
     """Referrals the user may see, newest first, filtered and searched, a page at a time."""
-    actor = _actor()
+    actor = acting_user()
     form = FilterForm(request.args)
     forces = [] if actor.role is Role.POLICE else queries.list_forces()
     form.force.choices = [("", "Any force")] + [(str(f.id), f.name) for f in forces]

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep, add_months
+from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep
+from diversion.timeutils import add_months
 
 if TYPE_CHECKING:
     from diversion.reports.measures import AttendanceSummary

@@ -55,13 +55,12 @@ from diversion.referrals.models import (
     ReferralStatus,
 )
 from diversion.referrals.pnc import check_letter
-from diversion.referrals.rules import add_months
 from diversion.referrals.services import NO_PIN, REFERENCE_ALPHABET, REFERENCE_LENGTH
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 from diversion.scheduling import services as scheduling_services
 from diversion.scheduling.models import CourseSession, SessionStatus, Venue
 from diversion.scheduling.rules import bank_holiday_name
-from diversion.timeutils import london_to_utc, london_today
+from diversion.timeutils import add_months, london_to_utc, london_today
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,7 +18,6 @@ Definitions, exactly as DESIGN.md "Reoffending measure" pins them:
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import math
 from collections import defaultdict
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from diversion.errors import ValidationFailed
+from diversion.timeutils import add_months
 
 FOLLOW_UP_MONTHS = 12
 WAITING_MONTHS = 6
@@ -113,14 +113,6 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
          row["suppressed"], row["warning"]]
         for row in report["cohorts"]
     ]
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar month arithmetic clamped to the month end (2024-02-29 + 12 months = 2025-02-28)."""
-    year, month_index = divmod(day.month - 1 + months, 12)
-    year += day.year
-    month = month_index + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def quarter_of(day: dt.date) -> str:

@@ -16,7 +16,7 @@ from diversion.forms import attach_errors
 from diversion.reports import reoffending, services
 from diversion.reports.charts import svg_data_uri
 from diversion.reports.forms import JusticeDataLabForm, ReportFilterForm
-from diversion.timeutils import london_today, now_utc
+from diversion.timeutils import add_months, london_today, now_utc
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -28,13 +28,13 @@ def default_parameters(kind: str, today: dt.date) -> services.ReportParameters:
     """Last year's referrals for outcomes; for reoffending the latest two years whose
     18-month follow-up is over."""
     if kind == "reoffending":
-        end = reoffending.add_months(today, -(reoffending.FOLLOW_UP_MONTHS
+        end = add_months(today, -(reoffending.FOLLOW_UP_MONTHS
                                               + reoffending.WAITING_MONTHS))
         quarter_start = end.replace(month=(end.month - 1) // 3 * 3 + 1, day=1)
         end = quarter_start - dt.timedelta(days=1)
-        start = reoffending.add_months(quarter_start, -24)
+        start = add_months(quarter_start, -24)
         return services.ReportParameters(date_from=start, date_to=end, as_of=today)
-    start = reoffending.add_months(today.replace(day=1), -12)
+    start = add_months(today.replace(day=1), -12)
     return services.ReportParameters(date_from=start, date_to=today, as_of=today)
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 
+from diversion.timeutils import add_months
+
 ERASED_NAME = "Erased"
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar month arithmetic clamped to month end: 29 Feb 2024 + 12 months = 28 Feb 2025."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def is_due(closed_on: dt.date, *, retention_months: int, today: dt.date) -> bool:

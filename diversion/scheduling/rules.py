@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import holidays
 
-from diversion.timeutils import LONDON
+from diversion.timeutils import LONDON, add_months
 
 # A series never runs for more than this many sessions, whatever the manager types.
 MAX_SERIES_LENGTH = 120
@@ -85,11 +85,6 @@ def _nth_weekday_of_month(year: int, month: int, weekday: int, week: int) -> dt.
     return days[-1] if week >= 5 else days[week - 1]
 
 
-def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
-    index = year * 12 + (month - 1) + months
-    return index // 12, index % 12 + 1
-
-
 @dataclass(frozen=True)
 class SeriesPlan:
     """The dates a series runs on, and the dates it skipped because they are bank holidays."""
@@ -123,8 +118,9 @@ def series_dates(first: dt.date, *, frequency: Frequency, until: dt.date | None 
         if frequency is Frequency.WEEKLY:
             day = first + dt.timedelta(weeks=step)
         else:
-            year, month = _add_months(first.year, first.month, step)
-            day = first if step == 0 else _nth_weekday_of_month(year, month, first.weekday(), week)
+            month_start = add_months(first.replace(day=1), step)
+            day = first if step == 0 else _nth_weekday_of_month(month_start.year, month_start.month,
+                                                                first.weekday(), week)
         step += 1
         if until is not None and day > until:
             break

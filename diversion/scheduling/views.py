@@ -19,7 +19,7 @@ from flask import (
 from wtforms.fields.choices import SelectChoice
 
 from diversion import parsing
-from diversion.access import current_actor, public, roles
+from diversion.access import acting_user, public, roles
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
@@ -46,12 +46,6 @@ from diversion.timeutils import london_midnight_in_utc, london_today, now_utc, t
 venues_bp = Blueprint("venues", __name__, url_prefix="/venues")
 sessions_bp = Blueprint("sessions", __name__)
 PAGE_SIZE = 50
-
-
-def _actor() -> User:
-    user = current_actor()
-    assert user is not None
-    return user
 
 
 # Venues -------------------------------------------------------------------------------------
@@ -84,7 +78,7 @@ def create_venue() -> Any:
     form = VenueForm()
     if form.validate_on_submit():
         try:
-            venue = services.create_venue(details=_venue_details(form), actor=_actor(),
+            venue = services.create_venue(details=_venue_details(form), actor=acting_user(),
                                           now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
@@ -105,7 +99,7 @@ def edit_venue(venue_id: int) -> Any:
         form.is_online.data = "yes" if venue.is_online else "no"
     if form.validate_on_submit():
         try:
-            services.update_venue(venue=venue, details=_venue_details(form), actor=_actor(),
+            services.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
                                   now=now_utc())
         except ValidationFailed as error:
             db.session.rollback()
@@ -139,7 +133,7 @@ def _session_or_404(session_id: int) -> CourseSession:
         session = services.get_session(session_id)
     except NotFound:
         abort(404)
-    user = _actor()
+    user = acting_user()
     # A facilitator sees only the sessions they run; others do not exist for them.
     if user.role is Role.FACILITATOR and not services.is_facilitating(session, user):
         abort(404)
@@ -212,7 +206,7 @@ def create_sessions() -> Any:
                 frequency=frequency,
                 until=form.until.data if is_series and form.ends.data == "until" else None,
                 count=form.count.data if is_series and form.ends.data == "count" else None,
-                actor=_actor(), now=now_utc(), **_folds(form))
+                actor=acting_user(), now=now_utc(), **_folds(form))
         except services.AmbiguousTimes as error:
             db.session.rollback()
             ask = _which_time(form, error.ambiguous)
@@ -265,7 +259,7 @@ def edit_session(session_id: int) -> Any:
                 start_time=form.start_time.time, end_time=form.end_time.time,
                 capacity=form.capacity.data,
                 facilitators=services.facilitators_by_id(form.facilitators.data or []),
-                actor=_actor(), now=now_utc(), **_folds(form))
+                actor=acting_user(), now=now_utc(), **_folds(form))
         except services.AmbiguousTimes as error:
             db.session.rollback()
             session = _session_or_404(session_id)
@@ -305,7 +299,7 @@ def show_session(session_id: int) -> Any:
     if booked:
         # The page lists the names and needs of the people booked: who saw them is audited.
         record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
-               actor=_actor(), object_type="session", object_id=session.id,
+               actor=acting_user(), object_type="session", object_id=session.id,
                details={"people": booked})
         db.session.commit()
     return render_template("scheduling/session.html", session=session,
@@ -384,7 +378,7 @@ def calendar_month() -> Any:
 @sessions_bp.get("/my-sessions")
 @roles(Role.FACILITATOR)
 def my_sessions() -> Any:
-    user = _actor()
+    user = acting_user()
     page = services.list_sessions(
         where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
@@ -396,7 +390,7 @@ def my_sessions() -> Any:
 @sessions_bp.get("/my-sessions/calendar")
 @roles(Role.FACILITATOR)
 def my_calendar() -> Any:
-    return _render_calendar(_actor().id, "sessions.my_calendar")
+    return _render_calendar(acting_user().id, "sessions.my_calendar")
 
 
 @sessions_bp.post("/my-sessions/calendar-feed")
@@ -405,7 +399,7 @@ def reset_calendar_feed() -> Any:
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    user = _actor()
+    user = acting_user()
     token = services.reset_calendar_feed(user=user, actor=user, now=now_utc())
     db.session.commit()
     page = services.list_sessions(
