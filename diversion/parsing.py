@@ -151,6 +151,15 @@ def parse_month(text: str, *, earliest: dt.date = EARLIEST_DATE,
     return year, month
 
 
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$", re.ASCII)
+
+
+def normalise_postcode(text: str) -> str | None:
+    """A UK postcode in capitals with one space ("ls1 4ap" -> "LS1 4AP"); None if not one."""
+    match = _POSTCODE.match(re.sub(r"\s+", "", text).upper())
+    return f"{match[1]} {match[2]}" if match else None
+
+
 def _words(day: dt.date) -> str:
     return f"{day.day} {day:%B %Y}"
 

@@ -117,3 +117,11 @@ def test_multi_line_text_keeps_line_breaks_and_tabs_but_no_other_controls():
     assert parsing.check_text("Wheelchair user\r\nNeeds\ta ramp", multiline=True)
     with pytest.raises(ParseError, match="special characters"):
         parsing.check_text("Note\x1b[2J", multiline=True)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ls1 4ap", "LS1 4AP"), ("LS14AP", "LS1 4AP"), (" sw1a  1aa ", "SW1A 1AA"), ("M1 1AE", "M1 1AE"),
+    ("LS1", None), ("12345", None), ("LS1 4AP\n", "LS1 4AP"), ("", None),
+])
+def test_one_postcode_rule_for_venues_and_people(text, expected):
+    assert parsing.normalise_postcode(text) == expected

@@ -76,7 +76,6 @@ NO_PIN = "!"  # not an Argon2 hash, so no PIN ever verifies against it
 HISTORICAL_OUTCOMES = {"completed": ReferralStatus.COMPLETED,
                        "not_completed": ReferralStatus.NOT_COMPLETED,
                        "withdrawn": ReferralStatus.WITHDRAWN}
-_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
 class IneligibleReferral(DomainError):
@@ -218,15 +217,6 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
 
 # Field checks -------------------------------------------------------------------------------
 
-def normalise_postcode(value: str) -> str:
-    """A UK postcode in capitals with one space ("ls1 4ap" -> "LS1 4AP"); ValueError if not one."""
-    compact = re.sub(r"\s+", "", value).upper()
-    match = _POSTCODE.match(compact)
-    if match is None:
-        raise ValueError(value)
-    return f"{match[1]} {match[2]}"
-
-
 def normalise_mobile(value: str) -> str:
     """A mobile number in E.164 ("07911 123456" -> "+447911123456"); ValueError if not one."""
     try:
@@ -319,9 +309,9 @@ def _check_person_fields(data: ReferralInput, today: dt.date, errors: dict[str, 
         except ValueError:
             errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
     if postcode := _blank(data.postcode):
-        try:
-            changes["postcode"] = normalise_postcode(postcode)
-        except ValueError:
+        if normalised := parsing.normalise_postcode(postcode):
+            changes["postcode"] = normalised
+        else:
             errors["postcode"] = "Enter a real UK postcode, like LS1 4AP"
     for name, limit in (("gender", 40), ("address_line_1", 200), ("address_line_2", 200),
                         ("town", 100), ("offence_location", 200), ("disposal", 100)):

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from diversion import parsing
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
@@ -37,7 +38,6 @@ from diversion.timeutils import format_london, london_midnight_in_utc
 Q = TypeVar("Q", bound=Select)
 MAX_VENUE_CAPACITY = 1000
 MAX_SESSION_LENGTH = dt.timedelta(hours=12)
-POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
 # Venues -------------------------------------------------------------------------------------
@@ -56,12 +56,6 @@ class VenueDetails:
     notes: str = ""
     is_online: bool = False
     joining_link: str = ""
-
-
-def normalise_postcode(postcode: str) -> str | None:
-    """A UK postcode upper-cased with one space before the inward code, or None if malformed."""
-    match = POSTCODE.match(re.sub(r"\s+", "", postcode.upper()))
-    return f"{match.group(1)} {match.group(2)}" if match else None
 
 
 def checked_venue(details: VenueDetails) -> dict[str, Any]:
@@ -100,7 +94,7 @@ def checked_venue(details: VenueDetails) -> dict[str, Any]:
             errors["address_line_2"] = "Address line 2 must be 200 characters or fewer"
         if not details.town.strip():
             errors["town"] = "Enter the town or city"
-        postcode = normalise_postcode(details.postcode)
+        postcode = parsing.normalise_postcode(details.postcode)
         if postcode is None:
             errors["postcode"] = "Enter a full UK postcode, like LS1 1UR"
         values.update(address_line_1=details.address_line_1.strip(),
