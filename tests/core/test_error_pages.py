@@ -71,3 +71,10 @@ def test_an_unexpected_api_error_is_a_500_problem(broken_app, caplog):
 
 def test_the_production_url_map_has_no_test_only_routes(app):
     assert not [r for r in app.url_map.iter_rules() if "test-only" in r.rule]
+
+
+def test_a_page_asked_with_a_method_it_does_not_take_names_the_ones_it_does(client):
+    # RFC 9110: a 405 carries Allow, on web pages as on the API.
+    response = client.put("/sign-in")
+    assert response.status_code == 405
+    assert {"GET", "POST"} <= set(response.headers["Allow"].replace(" ", "").split(","))
