@@ -90,13 +90,14 @@ postgresql:  ## install PostgreSQL's server binaries (initdb, pg_ctl) when they 
 
 # The time-sensitive tests, run a second time with the machine's zone set to London: nothing may
 # depend on it (docs/messaging.md). The demo loaders are left out here to keep this run quick.
-TIME_TESTS := tests/notifications tests/scheduler tests/test_timeutils.py tests/scheduling tests/attendance
+TIME_TESTS := tests/outbox tests/scheduler tests/test_timeutils.py tests/courses tests/attendance
 TIME_TESTS_SKIP := not test_demo_load and not test_the_demo_has and not test_demo_data and not test_stats_count
 
 .PHONY: test
 test: install chromium postgresql  ## run the whole suite on SQLite and on a throwaway PostgreSQL, with browser tests
 	$(BIN)/ruff check diversion tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	TZ=UTC $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL)
 	TZ=UTC .ci/postgres run $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) -m "not browser"
 	TZ=Europe/London $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) $(TIME_TESTS) -m "not browser" -k "$(TIME_TESTS_SKIP)"
@@ -113,7 +114,8 @@ bench: install  ## run the benchmarks under bench/
 lint: install
 	$(BIN)/ruff check diversion tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 .PHONY: clean
 clean:
-	rm -rf $(VENV) node_modules static/govuk .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules static/govuk .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -70,9 +70,9 @@ def main(referrals: int = REFERRALS, sessions: int = SESSIONS) -> None:
 
     from diversion.auth import services as auth_services
     from diversion.bookings.allocation import allocate
-    from diversion.extensions import db
+    from diversion.core.extensions import db
+    from diversion.courses import services as scheduling_services
     from diversion.programmes import services as programme_services
-    from diversion.scheduling import services as scheduling_services
     from tests.conftest import PROJECT_ROOT, make_app
 
     with tempfile.TemporaryDirectory() as folder:

@@ -57,7 +57,7 @@ def main(rows: int = ROWS) -> None:
 
     from diversion.auth import services as auth_services
     from diversion.auth.models import Role
-    from diversion.extensions import db
+    from diversion.core.extensions import db
     from diversion.programmes import services as programme_services
     from diversion.referrals.imports import import_referrals
     from tests.conftest import PROJECT_ROOT, make_app

@@ -94,7 +94,7 @@ def main(rows: int = ROWS) -> None:
 
     from diversion.auth import services as auth_services
     from diversion.auth.models import Role, User
-    from diversion.extensions import db
+    from diversion.core.extensions import db
     from diversion.programmes import services as programme_services
     from diversion.referrals import queries
     from diversion.referrals.models import ReferralStatus

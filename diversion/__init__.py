@@ -6,11 +6,38 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
 
-from diversion.config import flask_config, read_settings
+from diversion import (
+    admin,
+    api,
+    attendance,
+    audit,
+    auth,
+    bookings,
+    cli,
+    core,
+    courses,
+    home,
+    navigation,
+    outbox,
+    programmes,
+    referrals,
+    reminders,
+    reoffences,
+    reports,
+    retention,
+    scheduler,
+    selfservice,
+)
+from diversion.core.config import flask_config, read_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Every feature, lowest layer first: the same order as the import contract in pyproject.toml.
+# Each adds its blueprints, commands, jobs, dashboard panels and signal receivers in init_app.
+FEATURES = (auth, audit, outbox, programmes, courses, referrals, bookings, reminders,
+            attendance, selfservice, reoffences, retention, reports, home, api, admin,
+            navigation, scheduler, cli)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -32,35 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
-    from diversion import extensions
-
-    extensions.db.init_app(app)
-    extensions.migrate.init_app(
-        app, extensions.db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True,
-        render_as_batch=True,
-    )
-    extensions.csrf.init_app(app)
-    with app.app_context():
-        engine = extensions.db.engine
-        if engine.dialect.name == "sqlite":
-            from diversion.db import configure_sqlite
-
-            configure_sqlite(engine)
-        else:
-            event.listen(engine, "connect", _set_postgres_timezone)
-
-    from diversion import models  # noqa: F401  (every table known to the metadata)
-    from diversion.web import init_web
-
-    init_web(app)
-
-    from diversion.cli import register_cli
-
-    register_cli(app)
+    core.init_app(app, migrations_directory=str(PROJECT_ROOT / "migrations"))
+    for feature in FEATURES:
+        feature.init_app(app)
     return app
-
-
-def _set_postgres_timezone(dbapi_connection: Any, _record: Any) -> None:
-    with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET TIME ZONE 'UTC'")
-    dbapi_connection.commit()

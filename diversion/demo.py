@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from diversion.attendance.demo import load_demo_registers
 from diversion.auth import services as auth_services
+from diversion.auth.demo import DEMO_PASSWORD  # noqa: F401 (the demo logins print it)
 from diversion.auth.models import Role
+from diversion.bookings.demo import load_demo_bookings
+from diversion.courses.demo import load_demo_sessions
+from diversion.referrals.demo import ensure_demo_programme, load_demo_referrals
+from diversion.reminders.demo import load_demo_messages
+from diversion.reports.demo import load_demo_history
 
-DEMO_PASSWORD = "demo password for diversion"  # noqa: S105 (published demo login)
 DEMO_FORCE = ("WYP", "West Yorkshire Police")
 DEMO_USERS = [
     (Role.ADMIN, "admin@diversion.example", "Alex Admin"),
@@ -34,29 +40,16 @@ def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
                                       force=force if role is Role.POLICE else None,
                                       actor=None, now=now)
         logins.append((role.value, email))
-    from diversion.referrals.demo import load_demo_referrals
-
     officer = auth_services.get_user_by_email(DEMO_USERS[3][1])
     manager = auth_services.get_user_by_email(DEMO_USERS[1][1])
     if officer is not None and manager is not None:
         load_demo_referrals(force=force, officer=officer, manager=manager, now=now)
-    from diversion.scheduling.demo import load_demo_sessions
-
     load_demo_sessions(now=now)
-    from diversion.bookings.demo import load_demo_bookings
-
     load_demo_bookings(now=now)
     if officer is not None and manager is not None:
-        from diversion.attendance.demo import load_demo_registers
-        from diversion.referrals.demo import ensure_demo_programme
-
         load_demo_registers(force=force, officer=officer, manager=manager,
                             programme=ensure_demo_programme(now=now), now=now)
-        from diversion.reports.demo import load_demo_history
-
         load_demo_history(force=force, officer=officer, manager=manager,
                           programme=ensure_demo_programme(now=now), now=now)
-    from diversion.notifications.demo import load_demo_messages
-
     load_demo_messages(now=now)
     return logins

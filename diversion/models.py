@@ -4,12 +4,12 @@ from diversion.attendance.models import Register, RegisterChange, RegisterEntry
 from diversion.audit.models import AuditEvent
 from diversion.auth.models import ApiToken, Force, SignInFailure, User
 from diversion.bookings.models import Booking, FeeWaiver, Payment, WaitingListEntry
-from diversion.notifications.models import BookingReminderState, OutboxMessage, ReminderPlanItem
+from diversion.courses.models import CalendarFeed, CourseSession, Venue
+from diversion.outbox.models import BookingReminderState, OutboxMessage, ReminderPlanItem
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralDraft, ReferralEvent
 from diversion.reoffences.models import Reoffence
 from diversion.reports.models import ArchivedReport
-from diversion.scheduling.models import CalendarFeed, CourseSession, Venue
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
 
 __all__ = ["Register", "RegisterChange", "RegisterEntry",

@@ -8,7 +8,7 @@ from typing import Any
 
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, Role, User
-from diversion.extensions import db
+from diversion.core.extensions import db
 
 DEFAULT_PASSWORD = "correct horse battery staple 42"
 _sequence = itertools.count(1)

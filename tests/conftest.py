@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from diversion import create_app
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import DEFAULT_PASSWORD, create_user
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

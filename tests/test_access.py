@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from diversion.access import ALL_STAFF, AccessRule, access_rule_for, public
+from diversion.auth.access import ALL_STAFF, AccessRule, access_rule_for, public
 from diversion.auth.models import Role
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import DEFAULT_PASSWORD, create_token, create_user
 from tests.core.apps import separate_app
 
@@ -21,11 +21,11 @@ BUILTIN = {"static", "assets"}
 
 # Written by hand, not derived from the declarations, so a wrong declaration is caught.
 EXPECTED: dict[str, set[str]] = {
-    "core.index": {"public"},
-    "core.health": {"public"},
-    "core.accessibility_statement": {"public"},
+    "home.index": {"public"},
+    "home.health": {"public"},
+    "home.accessibility_statement": {"public"},
     "auth.sign_in": {"public"},
-    "core.dashboard": set(ROLES),
+    "home.dashboard": set(ROLES),
     "auth.change_password": set(ROLES),
     "auth.sign_out": set(ROLES),
     "admin.list_users": {"admin"},
@@ -118,7 +118,7 @@ def test_admin_pages_and_dashboard_answer_each_role_as_the_table_says(app, clien
     target = create_user("manager")
     db.session.commit()
     pages = {
-        "core.dashboard": "/dashboard",
+        "home.dashboard": "/dashboard",
         "auth.change_password": "/account/password",
         "admin.list_users": "/admin/users",
         "admin.create_user": "/admin/users/new",
@@ -194,7 +194,7 @@ def test_a_deactivated_user_is_not_allowed_by_any_role_rule(app):
 
 
 def test_roles_must_name_at_least_one_role():
-    from diversion.access import roles
+    from diversion.auth.access import roles
 
     with pytest.raises(ValueError):
         roles()

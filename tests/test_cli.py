@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditEvent
 from diversion.auth.models import ApiToken, Force, Role, User
 from diversion.auth.services import hash_token
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_PASSWORD, DEMO_USERS
-from diversion.extensions import db
-from diversion.notifications.models import Channel, MessageStatus, OutboxMessage
-from diversion.notifications.services import enqueue
-from diversion.timeutils import now_utc
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
 from tests.builders import create_force, create_user
 
 PASSWORD = "a long enough cli password"

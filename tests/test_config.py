@@ -2,8 +2,8 @@ import secrets
 
 import pytest
 
-from diversion.access import public
-from diversion.config import DEVELOPMENT_SECRET_KEY, ConfigError, read_settings
+from diversion.auth.access import public
+from diversion.core.config import DEVELOPMENT_SECRET_KEY, ConfigError, read_settings
 
 
 def test_defaults_give_a_development_sqlite_setup(tmp_path):
@@ -80,7 +80,7 @@ def test_behind_one_proxy_the_client_address_comes_from_x_forwarded_for(monkeypa
 def test_a_failed_statement_never_carries_its_values_into_error_messages_or_logs(url):
     import sqlalchemy as sa
 
-    from diversion.config import flask_config
+    from diversion.core.config import flask_config
 
     options = flask_config(read_settings({"DATABASE_URL": url}))["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["hide_parameters"] is True

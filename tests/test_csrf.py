@@ -14,7 +14,7 @@ from tests.conftest import PROJECT_ROOT
 
 def test_every_web_post_without_a_token_is_refused(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
     manager = create_user("manager")
-    from diversion.extensions import db
+    from diversion.core.extensions import db
 
     db.session.commit()
     client.post("/sign-in", data={"email": manager.email, "password": DEFAULT_PASSWORD})

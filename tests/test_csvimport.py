@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diversion.csvimport import (
+from diversion.core.csvimport import (
     CONTROL_CHARACTERS,
     ImportFailed,
     RowProblem,

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
 
-from diversion.extensions import db
-from diversion.notifications.models import Channel, OutboxMessage
+from diversion.core.extensions import db
+from diversion.outbox.models import Channel, OutboxMessage
 from tests.builders import NOW
 
 

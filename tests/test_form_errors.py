@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_programme
-from tests.scheduling.helpers import create_venue
+from tests.courses.helpers import create_venue
 from tests.test_scoping import build_world, sign_in
 
 BLANK_DATE = {"-day": "", "-month": "", "-year": ""}
@@ -112,7 +112,7 @@ def test_a_text_area_keeps_line_breaks_but_refuses_other_control_characters(app,
 def test_a_venue_name_with_a_line_break_is_refused_and_nothing_is_stored(app, client):
     from sqlalchemy import func, select
 
-    from diversion.scheduling.models import Venue
+    from diversion.courses.models import Venue
 
     world = build_world()
     sign_in(client, world.users["manager"])

@@ -23,11 +23,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from diversion import create_app
-from diversion.access import access_rule_for
 from diversion.attendance.models import RegisterEntry
+from diversion.auth.access import access_rule_for
 from diversion.auth.models import ApiToken, Role
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.outbox.models import OutboxMessage
 from tests.selfservice.helpers import known_referral, upcoming_session
 from tests.selfservice.helpers import sign_in as person_sign_in
 from tests.test_scoping import World, build_world, sign_in

@@ -22,7 +22,7 @@ def test_the_models_match_the_migrated_schema(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from diversion.extensions import db
+    from diversion.core.extensions import db
 
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from diversion import parsing
-from diversion.parsing import OutOfRange, ParseError
+from diversion.core import parsing
+from diversion.core.parsing import OutOfRange, ParseError
 
 HUGE = "9" * 40
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from diversion.attendance.models import RegisterEntry
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import live_session_with_people
 from tests.builders import DEFAULT_PASSWORD, create_force, create_referral, create_token, create_user
@@ -102,7 +102,7 @@ COVERED_ELSEWHERE = {
     "/referrals/<reference>/pin", "/api/v1/referrals/<reference>/withdraw",
     "/api/v1/sessions/<int:session_id>/register", "/sessions/<int:session_id>/register/mark-all",
     "/sessions/<int:session_id>/register/entries/<int:entry_id>",
-    "/calendar/<token>.ics",  # the token is the credential: tests/scheduling/test_ical.py
+    "/calendar/<token>.ics",  # the token is the credential: tests/courses/test_ical.py
     # Manager-only writes on a referral (role refusal is walked by tests/test_access.py).
     "/bookings/referral/<reference>/book", "/bookings/referral/<reference>/cancel",
     "/bookings/referral/<reference>/payments", "/bookings/referral/<reference>/waive",

@@ -6,7 +6,7 @@ from tests.builders import create_user
 
 def test_signing_in_shows_the_dashboard_and_writes_an_audit_row(client, auth, app):
     user = create_user("manager")
-    from diversion.extensions import db
+    from diversion.core.extensions import db
 
     db.session.commit()
     response = auth.login(user.email)

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from diversion.timeutils import (
+from diversion.core.timeutils import (
     format_london,
     london_day_bounds,
     london_midnight_in_utc,

@@ -7,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from diversion.auth.models import Role
-from diversion.forms import Form
+from diversion.core.forms import Form
 
 ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 

@@ -8,8 +8,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
-from diversion import parsing
-from diversion.access import acting_user, roles
 from diversion.admin.forms import (
     ConfirmForm,
     ForceForm,
@@ -20,11 +18,13 @@ from diversion.admin.forms import (
 )
 from diversion.audit.models import AuditEvent
 from diversion.auth import services
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.errors import Conflict, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
-from diversion.timeutils import now_utc
+from diversion.core import parsing
+from diversion.core.errors import Conflict, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import now_utc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50

@@ -1,68 +1,16 @@
-"""JSON API v1: Bearer tokens, problem+json errors, OpenAPI at /api/v1/openapi.json."""
+"""JSON API v1: Bearer tokens, problem+json errors, OpenAPI at /api/v1/openapi.json.
+
+Each module beside this one adds its endpoints to `frame.bp`; all are imported here, once.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask
 
-from flask import Blueprint, current_app, jsonify
-from pydantic import BaseModel
+from diversion.api import attendance, bookings, courses, frame, referrals, reoffences, reports
 
-from diversion.access import ALL_STAFF, current_actor, public, roles
-from diversion.api.openapi import build_openapi
-from diversion.api.problems import problem
-from diversion.api.schema import operation
-from diversion.errors import ValidationFailed
-from diversion.extensions import csrf, db
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-# Tokens, not cookies, authenticate the API, so there is no cross-site request to forge.
-csrf.exempt(bp)
+ENDPOINT_MODULES = (referrals, courses, bookings, attendance, reoffences, reports)
 
 
-@bp.errorhandler(ValidationFailed)
-def validation_failed(error: ValidationFailed) -> Any:
-    db.session.rollback()
-    return problem(422, "Unprocessable request", error.message, errors=error.errors)
-
-
-@bp.after_request
-def commit_token_use(response: Any) -> Any:
-    # Handlers commit their own work; this keeps a token's last-used time on read-only calls.
-    if response.status_code < 400:
-        db.session.commit()
-    return response
-
-
-class Me(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: str
-    force_code: str | None
-
-
-@bp.get("/openapi.json")
-@public
-def openapi_document() -> Any:
-    return jsonify(build_openapi(current_app))
-
-
-@bp.get("/me")
-@roles(*ALL_STAFF)
-@operation("The account the token belongs to", responses={200: Me}, tags=("account",))
-def me() -> Any:
-    user = current_actor()
-    assert user is not None
-    return jsonify(Me(id=user.id, email=user.email, name=user.name, role=user.role.value,
-                      force_code=user.force.code if user.force else None).model_dump())
-
-
-# Each module registers its endpoints on bp.
-from diversion.api import (  # noqa: E402, F401
-    attendance,
-    bookings,
-    referrals,
-    reoffences,
-    reports,
-    scheduling,
-)
+def init_app(app: Flask) -> None:
+    app.register_blueprint(frame.bp)

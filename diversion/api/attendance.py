@@ -7,8 +7,7 @@ from typing import Any
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from diversion.access import current_actor, roles
-from diversion.api import bp
+from diversion.api.frame import bp
 from diversion.api.schema import (
     FILLED_MULTI_LINE_PATTERN,
     FilledLine,
@@ -19,12 +18,13 @@ from diversion.api.schema import (
 )
 from diversion.attendance import services
 from diversion.attendance.rules import ARRIVED_STATUSES, AttendanceStatus
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+from diversion.courses.services import MAX_VENUE_CAPACITY
 from diversion.referrals.services import normalise_reference
-from diversion.scheduling.services import MAX_VENUE_CAPACITY
-from diversion.timeutils import now_utc
 
 # What attendance.rules.mark_problems checks of one line, as JSON Schema: an excused person has
 # a reason; only someone who arrived has an arrival time. (The late cut-off, a time after the

@@ -8,18 +8,18 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from diversion.access import acting_user, roles
-from diversion.api import bp
-from diversion.api.problems import unknown
+from diversion.api.frame import bp
 from diversion.api.schema import DatabaseId, Line, WholeNumber, operation, parse_body
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
 from diversion.bookings import fees, services
 from diversion.bookings.models import Booking
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.problems import unknown
+from diversion.core.timeutils import now_utc
+from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
 from diversion.referrals.services import get_referral_for
-from diversion.scheduling.models import CourseSession
-from diversion.timeutils import now_utc
 
 
 class NewBooking(BaseModel):

@@ -9,9 +9,9 @@ from apispec import APISpec
 from flask import Flask
 from pydantic import BaseModel
 
-from diversion.access import access_rule_for
 from diversion.api.schema import OPENAPI_ATTRIBUTE, Operation
-from diversion.db import MAX_DATABASE_INT
+from diversion.auth.access import access_rule_for
+from diversion.core.db import MAX_DATABASE_INT
 
 PROBLEM_SCHEMA = {
     "type": "object",

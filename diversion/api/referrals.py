@@ -18,9 +18,7 @@ from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import and_, or_, select
 
-from diversion.access import acting_user, roles
-from diversion.api import bp
-from diversion.api.problems import unknown
+from diversion.api.frame import bp
 from diversion.api.schema import (
     FILLED_SINGLE_LINE_PATTERN,
     PNC_PATTERN,
@@ -34,15 +32,19 @@ from diversion.api.schema import (
     parse_body,
     parse_query,
 )
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
-from diversion.db import MAX_DATABASE_INT
-from diversion.errors import NotFound
-from diversion.extensions import db
+from diversion.bookings import services as booking_services
+from diversion.bookings.fees import fee_status
+from diversion.core.db import MAX_DATABASE_INT
+from diversion.core.errors import NotFound
+from diversion.core.extensions import db
+from diversion.core.problems import unknown
+from diversion.core.timeutils import now_utc
 from diversion.programmes.services import get_programme_by_code
-from diversion.referrals import queries, services
+from diversion.referrals import services
 from diversion.referrals.lifecycle import EVENT_LABELS
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.timeutils import now_utc
 
 _REFERENCE = re.compile(r"^[A-Za-z0-9 -]{1,40}$")
 
@@ -357,7 +359,7 @@ def list_referrals() -> Any:
 
 def _detail(referral: Referral) -> ReferralDetail:
     person = referral.person
-    place, fee = queries.get_place(referral), queries.get_fee(referral)
+    place, fee = booking_services.get_place(referral), fee_status(referral)
     return ReferralDetail(
         reference=referral.reference, status=referral.status.value,
         force_code=referral.force.code, programme_code=referral.programme.code,

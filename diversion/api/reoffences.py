@@ -8,8 +8,7 @@ from typing import Any, Literal
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from diversion.access import current_actor, roles
-from diversion.api import bp
+from diversion.api.frame import bp
 from diversion.api.schema import (
     PNC_PATTERN,
     CalendarDate,
@@ -18,10 +17,11 @@ from diversion.api.schema import (
     operation,
     parse_body,
 )
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from diversion.reoffences.services import ReoffenceInput, record_reoffence
-from diversion.timeutils import now_utc
 
 # reoffences.services finds the person by a PNC ID, or by names and date of birth; a conviction
 # or caution has an outcome date. (Dates not in the future, the outcome on or after the offence,

@@ -8,15 +8,15 @@ from typing import Any, Literal
 from flask import Response, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from diversion import parsing
-from diversion.access import current_actor, roles
-from diversion.api import bp
+from diversion.api.frame import bp
 from diversion.api.schema import CalendarDate, operation, parse_query
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
+from diversion.core import parsing
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today, now_utc
 from diversion.reports.services import produce_report, validate_parameters
-from diversion.timeutils import london_today, now_utc
 
 
 class ReportQuery(BaseModel):

@@ -3,7 +3,7 @@
 Every JSON body goes through `parse_body`: size and nesting depth are checked on the raw bytes
 before anything is parsed (413 too large, 400 too deep or malformed, 415 not JSON), then the
 model validates it (422, with a message per field in words a person understands). The text
-types below carry the single-line rule of `diversion.parsing` into both the validation and the
+types below carry the single-line rule of `diversion.core.parsing` into both the validation and the
 OpenAPI document (as a `pattern`), so a generated client refuses what the server refuses.
 """
 
@@ -28,9 +28,9 @@ from pydantic import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from diversion.db import MAX_DATABASE_INT
-from diversion.errors import ValidationFailed
-from diversion.parsing import EARLIEST_DATE, LATEST_DATE, ParseError, check_text, parse_date
+from diversion.core.db import MAX_DATABASE_INT
+from diversion.core.errors import ValidationFailed
+from diversion.core.parsing import EARLIEST_DATE, LATEST_DATE, ParseError, check_text, parse_date
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -59,7 +59,7 @@ WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 # A reference to a stored row by its id: a number that cannot name a row is a 422, not a 500.
 DatabaseId = Annotated[int, Field(ge=1, le=MAX_DATABASE_INT), BeforeValidator(_whole_number)]
 
-# The single-line rule of diversion.parsing as a JSON Schema pattern (ECMA-262 and Python agree
+# The single-line rule of diversion.core.parsing as a JSON Schema pattern (ECMA-262 and Python agree
 # on these escapes): no C0 or C1 control, DEL, line or paragraph separator.
 _CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 # The multi-line rule: line breaks (CR, LF) and tabs allowed, no other control.

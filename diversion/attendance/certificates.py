@@ -7,10 +7,15 @@ person may have to show it to others.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from diversion.attendance.services import certificate_facts
+from sqlalchemy import select
+
+from diversion.attendance.services import NoCertificate, certificate_facts
+from diversion.core.extensions import db
+from diversion.core.pdf import render_pdf
+from diversion.outbox.channels import Attachment
 from diversion.referrals.models import Referral
-from diversion.reports.pdf import render_pdf
 
 
 def render_certificate(referral: Referral, *, now: dt.datetime) -> bytes:
@@ -22,3 +27,17 @@ def render_certificate(referral: Referral, *, now: dt.datetime) -> bytes:
 
 def certificate_filename(referral: Referral) -> str:
     return f"certificate-{referral.reference}.pdf"
+
+
+def certificate_attachment(spec: dict[str, Any], now: dt.datetime) -> Attachment | None:
+    """The certificate a completion email names (`{"kind": "completion_certificate",
+    "reference": …}`), made when the email is sent; None when the referral is gone or has no
+    certificate (the email then tells the man how to ask for one)."""
+    referral = db.session.scalar(select(Referral).where(Referral.reference == spec["reference"]))
+    if referral is None:
+        return None
+    try:
+        content = render_certificate(referral, now=now)
+    except NoCertificate:
+        return None
+    return Attachment(certificate_filename(referral), "application/pdf", content)

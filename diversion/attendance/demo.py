@@ -13,16 +13,16 @@ from diversion.auth import services as auth_services
 from diversion.auth.models import Force, User
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
+from diversion.core.timeutils import london_to_utc, london_today
+from diversion.courses import services as scheduling_services
+from diversion.courses.demo import STEP_FREE_VENUE
+from diversion.courses.models import CourseSession, SessionStatus
 from diversion.programmes.models import Programme
 from diversion.referrals.services import (
     ReferralInput,
     create_referral,
     get_referral_by_crime_reference,
 )
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.demo import STEP_FREE_VENUE
-from diversion.scheduling.models import CourseSession, SessionStatus
-from diversion.timeutils import london_to_utc, london_today
 
 A = AttendanceStatus
 DEMO_FACILITATOR = "facilitator@diversion.example"

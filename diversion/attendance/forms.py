@@ -8,7 +8,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from diversion.attendance.rules import AttendanceStatus
-from diversion.forms import Form
+from diversion.core.forms import Form
 
 STATUS_CHOICES = [SelectChoice(s.value, s.label) for s in AttendanceStatus]
 

@@ -15,11 +15,11 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from diversion.attendance.rules import AttendanceStatus, Outcome
-from diversion.auth.models import User, enum_column
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.auth.models import User
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
+from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession
 
 
 class RegisterState(enum.StrEnum):

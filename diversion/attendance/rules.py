@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from diversion.timeutils import london_midnight_in_utc, london_today
+from diversion.core.timeutils import london_midnight_in_utc, london_today
 
 # A register can be taken from this long before its session starts.
 OPENS_BEFORE_START = dt.timedelta(hours=1)

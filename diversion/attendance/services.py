@@ -41,10 +41,13 @@ from diversion.auth.models import Role, User
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.errors import Conflict, DomainError, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.notifications.models import Channel
-from diversion.notifications.services import enqueue
+from diversion.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import format_london, london_day_bounds, london_midnight_in_utc, london_today
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession, SessionStatus
+from diversion.outbox.models import Channel
+from diversion.outbox.services import enqueue
 from diversion.referrals import lifecycle
 from diversion.referrals.models import (
     ContactChannel,
@@ -53,9 +56,6 @@ from diversion.referrals.models import (
     ReferralEventType,
     ReferralStatus,
 )
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession, SessionStatus
-from diversion.timeutils import format_london, london_day_bounds, london_midnight_in_utc, london_today
 
 log = logging.getLogger(__name__)
 
@@ -516,11 +516,11 @@ def attended_entry(referral: Referral) -> RegisterEntry | None:
         .order_by(RegisterEntry.id.desc()).limit(1))
 
 
-@fees.on_fee_cleared
 def on_fee_cleared(referral: Referral, actor: User | None, now: dt.datetime) -> bool:
     """Complete a referral that attended with the fee owed, now the fee is paid or waived.
 
-    Called by diversion.bookings.fees after a payment or waiver clears the fee. Returns True when the
+    Connected to bookings' `fee_cleared` signal (see complete_after_fee) and called by the
+    deadline sweep. Returns True when the
     referral completed; does nothing (False) in every other case.
     """
     entry = db.session.scalar(
@@ -753,3 +753,8 @@ def certificate_facts(referral: Referral) -> CertificateFacts:
     return CertificateFacts(name=referral.person.full_name, reference=referral.reference,
                             course=f"Diversion course ({referral.programme.code})",
                             completed_on=completed_on)
+
+
+def complete_after_fee(referral: Referral, *, actor: User | None, now: dt.datetime) -> None:
+    """The receiver of bookings' `fee_cleared` signal (connected in attendance's init_app)."""
+    on_fee_cleared(referral, actor, now)

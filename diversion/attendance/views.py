@@ -7,8 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from diversion import parsing
-from diversion.access import acting_user, roles
 from diversion.attendance import services
 from diversion.attendance.certificates import certificate_filename, render_certificate
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
@@ -16,15 +14,17 @@ from diversion.attendance.models import RegisterEntry
 from diversion.attendance.rules import AttendanceStatus, is_register_open
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.core.dashboard import Panel, dashboard_panel
-from diversion.errors import Conflict, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors, parse_time
+from diversion.core import parsing
+from diversion.core.dashboard import Panel
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors, parse_time
+from diversion.core.timeutils import london_to_utc, london_today, now_utc, to_london
+from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession, SessionStatus
-from diversion.timeutils import london_to_utc, london_today, now_utc, to_london
 
 bp = Blueprint("attendance", __name__)
 
@@ -319,7 +319,6 @@ def certificate(reference: str) -> Any:
 
 # Dashboard panels ---------------------------------------------------------------------------
 
-@dashboard_panel(Role.MANAGER)
 def registers_panel(user: User, now: dt.datetime) -> Panel:
     return Panel("Registers", [
         ("Registers overdue (not submitted by the end of the next day)",
@@ -328,7 +327,6 @@ def registers_panel(user: User, now: dt.datetime) -> Panel:
     ])
 
 
-@dashboard_panel(Role.FACILITATOR)
 def facilitator_registers_panel(user: User, now: dt.datetime) -> Panel:
     today = services.list_sessions_for_day(user=user, day=london_today(now))
     waiting = sum(1 for line in today if line.session.status is not SessionStatus.CANCELLED

@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from diversion.auth.models import enum_column
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
 
 
 class AuditCategory(enum.StrEnum):

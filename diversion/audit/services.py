@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 
 
 def actor_label_for(user: Any | None) -> str:

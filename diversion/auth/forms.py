@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from diversion.forms import Form
+from diversion.core.forms import Form
 
 
 class SignInForm(Form):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
 
 
 class Role(enum.StrEnum):
@@ -26,19 +26,6 @@ class Role(enum.StrEnum):
             Role.MANAGER: "Programme manager",
             Role.ADMIN: "Administrator",
         }[self]
-
-
-def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
-    """A portable enum column stored as its values, checked by the database."""
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class Force(Model):

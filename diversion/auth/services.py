@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
 from diversion.auth.models import ApiToken, Force, Role, SignInFailure, User
 from diversion.auth.passwords import (
     burn_verification_time,
@@ -19,9 +18,10 @@ from diversion.auth.passwords import (
     password_problem,
     verify_password,
 )
-from diversion.errors import Conflict, DomainError, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.parsing import has_control_characters
+from diversion.auth.signals import account_event
+from diversion.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.parsing import has_control_characters
 
 SIGN_IN_FAILED = "Enter a correct email address and password"
 SIGN_IN_THROTTLED = (
@@ -37,6 +37,11 @@ class SignInRefused(DomainError):
 class Throttled(DomainError):
     status = 429
     title = "Too many attempts"
+
+
+def _audit(**event: Any) -> None:
+    """Have the audit log record an account event (see diversion.auth.signals)."""
+    account_event.send(None, **event)
 
 
 def normalise_email(email: str) -> str:
@@ -89,7 +94,7 @@ def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) 
     force = Force(code=code, name=name.strip())
     db.session.add(force)
     db.session.flush()
-    record(action="force.create", category=AuditCategory.ALTERATION, now=now, actor=actor,
+    _audit(action="force.create", category="alteration", now=now, actor=actor,
            object_type="force", object_id=force.id, details={"code": code})
     return force
 
@@ -136,7 +141,7 @@ def create_user(*, email: str, name: str, role: Role, password: str, force: Forc
     )
     db.session.add(user)
     db.session.flush()
-    record(action="user.create", category=AuditCategory.ALTERATION, now=now, actor=actor,
+    _audit(action="user.create", category="alteration", now=now, actor=actor,
            object_type="user", object_id=user.id, details={"role": role.value})
     return user
 
@@ -167,7 +172,7 @@ def update_user(*, user: User, email: str, name: str, role: Role, force: Force |
     user.email, user.name, user.role, user.force = email, name.strip(), role, new_force
     if {"role", "force"} & set(changed):
         user.session_token = new_session_token()
-    record(action="user.update", category=AuditCategory.ALTERATION, now=now, actor=actor,
+    _audit(action="user.update", category="alteration", now=now, actor=actor,
            object_type="user", object_id=user.id, details={"changed": changed})
     return user
 
@@ -178,8 +183,8 @@ def set_active(*, user: User, active: bool, actor: User, now: dt.datetime) -> No
         raise ValidationFailed({"active": "You cannot deactivate your own account"})
     user.is_active_account = active
     user.session_token = new_session_token()
-    record(action="user.activate" if active else "user.deactivate",
-           category=AuditCategory.ALTERATION, now=now, actor=actor,
+    _audit(action="user.activate" if active else "user.deactivate",
+           category="alteration", now=now, actor=actor,
            object_type="user", object_id=user.id)
 
 
@@ -191,7 +196,7 @@ def reset_password(*, user: User, new_password: str, actor: User, now: dt.dateti
     user.password_hash = hash_password(new_password)
     user.password_changed_at = now
     user.session_token = new_session_token()
-    record(action="user.password_reset", category=AuditCategory.SECURITY, now=now, actor=actor,
+    _audit(action="user.password_reset", category="security", now=now, actor=actor,
            object_type="user", object_id=user.id)
 
 
@@ -206,7 +211,7 @@ def change_own_password(*, user: User, current_password: str, new_password: str,
     user.password_hash = hash_password(new_password)
     user.password_changed_at = now
     user.session_token = new_session_token()
-    record(action="auth.password_change", category=AuditCategory.SECURITY, now=now, actor=user,
+    _audit(action="auth.password_change", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
 
 
@@ -231,7 +236,7 @@ def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
         or _recent_failures(column=SignInFailure.address, value=address, since=since)
         >= max_per_address
     ):
-        record(action="auth.sign_in_throttled", category=AuditCategory.SECURITY, now=now,
+        _audit(action="auth.sign_in_throttled", category="security", now=now,
                actor_label="anonymous", address=address)
         raise Throttled(SIGN_IN_THROTTLED)
     user = get_user_by_email(email)
@@ -242,7 +247,7 @@ def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
         is_valid = verify_password(user.password_hash, password) and user.is_active_account
     if not is_valid:
         db.session.add(SignInFailure(account_key=key, address=address, at=now))
-        record(action="auth.sign_in_failed", category=AuditCategory.SECURITY, now=now,
+        _audit(action="auth.sign_in_failed", category="security", now=now,
                actor_label="anonymous", address=address,
                object_type="user" if user else None, object_id=user.id if user else None)
         raise SignInRefused(SIGN_IN_FAILED)
@@ -251,7 +256,7 @@ def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_signed_in_at = now
-    record(action="auth.sign_in", category=AuditCategory.SECURITY, now=now, actor=user,
+    _audit(action="auth.sign_in", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
     return user
 
@@ -260,7 +265,7 @@ def sign_out(*, user: User, now: dt.datetime, address: str | None = None,
              reason: str = "sign_out") -> None:
     """End every session of this user, on every device."""
     user.session_token = new_session_token()
-    record(action=f"auth.{reason}", category=AuditCategory.SECURITY, now=now, actor=user,
+    _audit(action=f"auth.{reason}", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
 
 
@@ -287,7 +292,7 @@ def create_api_token(*, user: User, actor: User | None, now: dt.datetime) -> tup
     token = ApiToken(user=user, token_hash=hash_token(clear), prefix=clear[:10], created_at=now)
     db.session.add(token)
     db.session.flush()
-    record(action="token.create", category=AuditCategory.SECURITY, now=now, actor=actor,
+    _audit(action="token.create", category="security", now=now, actor=actor,
            object_type="api_token", object_id=token.id, details={"user_id": user.id})
     return token, clear
 
@@ -306,7 +311,7 @@ def list_api_tokens() -> list[ApiToken]:
 def revoke_api_token(*, token: ApiToken, actor: User, now: dt.datetime) -> None:
     if token.revoked_at is None:
         token.revoked_at = now
-        record(action="token.revoke", category=AuditCategory.SECURITY, now=now, actor=actor,
+        _audit(action="token.revoke", category="security", now=now, actor=actor,
                object_type="api_token", object_id=token.id)
 
 

@@ -18,14 +18,14 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.access import ALL_STAFF, current_actor, public, roles
 from diversion.auth import services
+from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
-from diversion.timeutils import now_utc
-from diversion.web import SESSION_LAST_SEEN_AT, SESSION_SIGNED_IN_AT
+from diversion.auth.web import SESSION_LAST_SEEN_AT, SESSION_SIGNED_IN_AT
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import now_utc
 
 bp = Blueprint("auth", __name__)
 
@@ -37,10 +37,10 @@ def client_address() -> str:
 
 def _safe_next(target: str | None) -> str:
     if not target:
-        return url_for("core.dashboard")
+        return url_for("home.dashboard")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("core.dashboard")
+        return url_for("home.dashboard")
     return target
 
 
@@ -56,7 +56,7 @@ def _start_session(user: Any, now: dt.datetime) -> None:
 @public
 def sign_in() -> Any:
     if current_actor() is not None:
-        return redirect(url_for("core.dashboard"))
+        return redirect(url_for("home.dashboard"))
     form = SignInForm()
     status = 200
     if form.validate_on_submit():
@@ -122,5 +122,5 @@ def change_password() -> Any:
             _start_session(user, now)  # other sessions ended; this one is renewed
             flash("Your password has been changed. You have been signed out everywhere else",
                   "success")
-            return redirect(url_for("core.dashboard"))
+            return redirect(url_for("home.dashboard"))
     return render_template("auth/change_password.html", form=form)

@@ -1,1 +1,28 @@
 """Bookings: places on sessions, transfers, cancellations, waiting lists, allocation, fees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import String, cast, select
+
+from diversion.bookings import cli, services, views
+from diversion.bookings.models import Booking
+from diversion.outbox.services import add_related_subjects
+from diversion.referrals.signals import referral_moved, referrals_moved
+from diversion.referrals.views import add_page_context
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.sessions_cli)
+    referral_moved.connect(services.follow_referral, weak=False)
+    referrals_moved.connect(services.follow_referrals, weak=False)
+    add_page_context(app, services.referral_page_context)
+    add_related_subjects(app, "referral", _bookings_of_referral)
+
+
+def _bookings_of_referral(referral_id: Any) -> tuple[str, Any]:
+    """A referral's messages include those about its bookings (reminders, booking notices)."""
+    return "booking", select(cast(Booking.id, String)).where(Booking.referral_id == int(referral_id))

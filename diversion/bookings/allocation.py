@@ -27,12 +27,12 @@ from sqlalchemy.orm import lazyload
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
-from diversion.bookings import rules
+from diversion.bookings import rules, services
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.errors import Conflict
-from diversion.extensions import db
+from diversion.core.errors import Conflict
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.referrals.models import Person, Referral, ReferralStatus
-from diversion.scheduling.models import CourseSession, SessionStatus, Venue
 
 NO_SESSION = "no suitable session before the completion deadline"
 ALL_FULL = "every suitable session before the completion deadline is full"
@@ -172,8 +172,6 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> 
     (`transition_many`: bulk history and audit rows, reminders planned in bulk) and are sent
     their confirmations in one insert.
     """
-    from diversion.bookings import services  # the confirmation and the lifecycle follow-up
-
     plan = plan_allocation(_load_referrals(), _load_sessions(now), now=now)
     referral_ids = [r for r, _ in plan.placed] + [r for r, _ in plan.unplaced]
     # Force and programme are one or a few rows each, found in the identity map once loaded;

@@ -8,9 +8,9 @@ import click
 from flask.cli import AppGroup
 
 from diversion.bookings.allocation import allocate
-from diversion.errors import DomainError
-from diversion.extensions import db
-from diversion.timeutils import format_london, now_utc
+from diversion.core.errors import DomainError
+from diversion.core.extensions import db
+from diversion.core.timeutils import format_london, now_utc
 
 sessions_cli = AppGroup("sessions", help="Course sessions and bookings.")
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from diversion.bookings import services
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import Referral, ReferralStatus
 
 

@@ -7,7 +7,6 @@ Balance = fee − payments, or 0 once waived. Completion needs the fee cleared
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -17,30 +16,16 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.bookings.models import FeeWaiver, Payment, PaymentMethod
-from diversion.errors import Conflict, Forbidden, ValidationFailed
-from diversion.extensions import db
+from diversion.bookings.signals import fee_cleared
+from diversion.core.errors import Conflict, Forbidden, ValidationFailed
+from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 
 MAX_PAYMENT_PENCE = 1_000_000
 
-FeeClearedListener = Callable[[Referral, "User | None", dt.datetime], object]
-_fee_cleared_listeners: list[FeeClearedListener] = []
-
-
-def on_fee_cleared(listener: FeeClearedListener) -> FeeClearedListener:
-    """Register a function called when a payment or waiver leaves nothing owed.
-
-    The register uses it to complete a man who attended while the fee was still owed; bookings
-    does not import the register, so the dependency points one way.
-    """
-    _fee_cleared_listeners.append(listener)
-    return listener
-
-
 def _tell_if_cleared(referral: Referral, actor: User | None, now: dt.datetime) -> None:
     if fee_status(referral).is_cleared:
-        for listener in _fee_cleared_listeners:
-            listener(referral, actor, now)
+        fee_cleared.send(referral, actor=actor, now=now)
 
 
 @dataclass(frozen=True)

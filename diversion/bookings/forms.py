@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from diversion.bookings.models import PaymentMethod
-from diversion.forms import Form
+from diversion.core.forms import Form
 
 MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from diversion.bookings.models import Booking
-from diversion.scheduling.ical import UID_DOMAIN, CalendarEvent, build_calendar
+from diversion.courses.ical import UID_DOMAIN, CalendarEvent, build_calendar
 
 SUMMARY = "Course booking"  # discreet: never names the offence or the course's subject
 

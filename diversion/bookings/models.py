@@ -14,11 +14,11 @@ import enum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from diversion.auth.models import User, enum_column
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.auth.models import User
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
+from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession
 
 
 class BookingStatus(enum.StrEnum):

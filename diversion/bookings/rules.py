@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from diversion.timeutils import london_midnight_in_utc
+from diversion.core.timeutils import london_midnight_in_utc
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,17 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
 from diversion.bookings import rules
+from diversion.bookings.fees import fee_status
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
-from diversion.errors import Conflict, DomainError, InvalidTransition, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.notifications.models import Channel
-from diversion.notifications.reminders import enqueue_many, plan_booking_reminders
-from diversion.notifications.services import cancel_pending, enqueue
+from diversion.bookings.signals import booking_transferred
+from diversion.core.errors import Conflict, DomainError, InvalidTransition, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import format_london
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession, SessionStatus, Venue
+from diversion.outbox.models import Channel
+from diversion.outbox.services import cancel_pending, enqueue, enqueue_many
 from diversion.referrals import lifecycle
 from diversion.referrals.models import (
     ContactChannel,
@@ -53,9 +57,6 @@ from diversion.referrals.models import (
     ReferralEventType,
     ReferralStatus,
 )
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession, SessionStatus, Venue
-from diversion.timeutils import format_london
 
 log = logging.getLogger(__name__)
 
@@ -401,9 +402,9 @@ def transfer_booking(*, referral: Referral, session: CourseSession, actor: User 
            details={"referral_id": referral.id, "from_session_id": old_session.id,
                     "to_session_id": session.id, "from_booking_id": old.id})
     _confirm(new, now=now, replaces=old)
-    # The referral stays `booked`, so no lifecycle move plans the new reminders: plan them now
-    # rather than at the next sweep (the old booking's were cancelled as it ended).
-    plan_booking_reminders(new, now=now)
+    # The referral stays `booked`, so no lifecycle move plans the new reminders: tell the
+    # reminders now rather than leave it to the next sweep (the old booking's were cancelled).
+    booking_transferred.send(new, now=now)
     promote_waiting_list(session=old_session, now=now)
     return new
 
@@ -583,9 +584,9 @@ ENDING_STATUS = {
 }
 
 
-@lifecycle.on_transition
-def _follow_referral(moved: lifecycle.Moved) -> None:
-    """Keep bookings in step with moves made elsewhere (withdrawal, register, deadlines)."""
+def follow_referral(moved: lifecycle.Moved) -> None:
+    """Keep bookings in step with moves made elsewhere (withdrawal, register, deadlines): the
+    receiver of `referral_moved`, connected in bookings' init_app."""
     referral = moved.referral
     if moved.to_status is ReferralStatus.BOOKED:
         return
@@ -603,6 +604,12 @@ def _follow_referral(moved: lifecycle.Moved) -> None:
     _end_booking(booking, status=status, now=moved.now, reason=moved.reason or moved.event.value)
     if upcoming:
         promote_waiting_list(session=booking.session, now=moved.now)
+
+
+def follow_referrals(moves: Sequence[lifecycle.Moved]) -> None:
+    """`follow_referral` for each move of a batch (receiver of `referrals_moved`)."""
+    for moved in moves:
+        follow_referral(moved)
 
 
 # After a bulk allocation ------------------------------------------------------------------
@@ -633,3 +640,20 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
             messages.append(message)
     enqueue_many(messages, now=now)
     db.session.flush()
+
+
+def get_place(referral: Referral) -> Booking | None:
+    """The booking holding or having held the referral's place: the active one, else the one
+    it ended with (attended, missed, closed); None when none (cancelled and moved ones are
+    history, listed on the bookings page)."""
+    active = get_active_booking(referral)
+    if active is not None:
+        return active
+    return next((b for b in list_bookings_for(referral)
+                 if b.status in PLACE_HOLDING), None)
+
+
+def referral_page_context(referral: Referral) -> dict[str, Any]:
+    """What the referral page shows about the place and the fee (added to the page in
+    bookings' init_app)."""
+    return {"place": get_place(referral), "fee": fee_status(referral)}

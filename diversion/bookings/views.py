@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from diversion.access import acting_user, roles
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
 from diversion.bookings import allocation, fees, services
 from diversion.bookings.forms import (
@@ -21,13 +21,13 @@ from diversion.bookings.forms import (
     pence_from_pounds,
 )
 from diversion.bookings.models import Booking
-from diversion.errors import DomainError, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.core.errors import DomainError, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import now_utc
+from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.referrals.services import get_referral_for
-from diversion.scheduling.models import CourseSession, SessionStatus
-from diversion.timeutils import now_utc
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
@@ -239,7 +239,7 @@ def cancel_session(session_id: int) -> Any:
             rebooked = sum(1 for o in outcomes if o.rebooked_on is not None)
             flash(f"Session cancelled. {rebooked} rebooked, {len(outcomes) - rebooked} returned "
                   "to awaiting booking; each person has been told", "success")
-            return redirect(url_for("sessions.show_session", session_id=session_id))
+            return redirect(url_for("courses.show_session", session_id=session_id))
     return render_template("bookings/session_cancel.html", session=session, form=form,
                            bookings=bookings, AfterCancel=services.AfterCancel)
 

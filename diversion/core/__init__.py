@@ -1,0 +1,34 @@
+"""Shared infrastructure every feature builds on: settings, the database, errors, parsing, forms,
+PDFs, problem+json, web wiring, background jobs and dashboard panels. It imports no feature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from diversion.core import extensions, web
+from diversion.core.db import configure_sqlite
+
+
+def init_app(app: Flask, *, migrations_directory: str) -> None:
+    """Bind the extensions and install the shared web wiring."""
+    # `extensions.db`, not `db`: a name `db` here would hide the module diversion.core.db.
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=migrations_directory,
+                                compare_type=True, render_as_batch=True)
+    extensions.csrf.init_app(app)
+    with app.app_context():
+        engine = extensions.db.engine
+        if engine.dialect.name == "sqlite":
+            configure_sqlite(engine)
+        else:
+            event.listen(engine, "connect", _set_postgres_timezone)
+    web.init_app(app)
+
+
+def _set_postgres_timezone(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()

@@ -1,16 +1,17 @@
-"""Dashboard panels. Each feature registers the counts its users need to see first."""
+"""Dashboard panels: each feature adds, in its init_app, the counts its users need to see first.
+
+The dashboard page (diversion.home) shows the panels for the acting user's role in the order
+the features were added to the app.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
-
-from diversion.auth.models import ApiToken, Force, Role, User
-from diversion.extensions import db
-from diversion.notifications.models import MessageStatus, OutboxMessage
+from flask import Flask, current_app
 
 
 @dataclass
@@ -20,65 +21,21 @@ class Panel:
     description: str | None = None
 
 
-PanelBuilder = Callable[[User, dt.datetime], Panel | None]
-_builders: list[tuple[frozenset[Role], PanelBuilder]] = []
+PanelBuilder = Callable[[Any, dt.datetime], Panel | None]
+_EXTENSION = "diversion.dashboard_panels"
 
 
-def dashboard_panel(*allowed: Role) -> Callable[[PanelBuilder], PanelBuilder]:
-    """Register a panel builder shown on the dashboards of these roles."""
-
-    def decorate(builder: PanelBuilder) -> PanelBuilder:
-        _builders.append((frozenset(allowed), builder))
-        return builder
-
-    return decorate
+def add_panel(app: Flask, builder: PanelBuilder, *, roles: Iterable[Any]) -> None:
+    """Show the panel `builder(user, now)` makes (None: no panel) to users with these roles."""
+    app.extensions.setdefault(_EXTENSION, []).append((frozenset(roles), builder))
 
 
-def panels_for(user: User, *, now: dt.datetime) -> list[Panel]:
+def panels_for(user: Any, *, now: dt.datetime) -> list[Panel]:
+    """The panels the user's role sees, in the order they were added."""
     panels = []
-    for allowed, builder in _builders:
+    for allowed, builder in current_app.extensions.get(_EXTENSION, []):
         if user.role in allowed:
             panel = builder(user, now)
             if panel is not None:
                 panels.append(panel)
     return panels
-
-
-@dashboard_panel(Role.ADMIN)
-def accounts_panel(user: User, now: dt.datetime) -> Panel:
-    active = db.session.scalar(select(func.count()).where(User.is_active_account.is_(True)))
-    inactive = db.session.scalar(select(func.count()).where(User.is_active_account.is_(False)))
-    forces = db.session.scalar(select(func.count()).select_from(Force))
-    tokens = db.session.scalar(select(func.count()).where(ApiToken.revoked_at.is_(None)))
-    return Panel("Accounts", [
-        ("Active users", active or 0, "admin.list_users"),
-        ("Deactivated users", inactive or 0, "admin.list_users"),
-        ("Police forces", forces or 0, "admin.list_forces"),
-        ("API tokens in use", tokens or 0, "admin.list_tokens"),
-    ])
-
-
-@dashboard_panel(Role.POLICE)
-def force_panel(user: User, now: dt.datetime) -> Panel | None:
-    """Who in the officer's own force can refer: active police accounts."""
-    if user.force is None:
-        return None
-    officers = db.session.scalar(select(func.count()).select_from(User).where(
-        User.force_id == user.force_id, User.role == Role.POLICE,
-        User.is_active_account.is_(True)))
-    return Panel(user.force.name, [("Officers with accounts", officers or 0, None)])
-
-
-# Facilitators get no panel until course sessions exist: a panel never shows made-up numbers.
-
-
-@dashboard_panel(Role.MANAGER, Role.ADMIN)
-def messages_panel(user: User, now: dt.datetime) -> Panel:
-    rows = dict(db.session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    ).all())
-    return Panel("Messages", [
-        (status.value.capitalize(), rows.get(status, 0), "messages.list_messages")
-        for status in (MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.FAILED,
-                       MessageStatus.EXPIRED)
-    ])

@@ -7,7 +7,7 @@ from typing import Any
 from wtforms import DecimalField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from diversion.forms import Form, WholeNumberField
+from diversion.core.forms import Form, WholeNumberField
 
 
 class PoundsField(DecimalField):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from diversion.extensions import Model
+from diversion.core.extensions import Model
 
 DEFAULT_OFFENCE_CODES = ["SOA2003-S51A", "SOA1985-S1", "SOA1985-S2"]
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
-from diversion.errors import Conflict, NotFound, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES, Programme
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")

@@ -7,15 +7,15 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from diversion.access import current_actor, roles
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.errors import Conflict, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import now_utc
 from diversion.programmes import services
 from diversion.programmes.forms import ProgrammeForm
 from diversion.programmes.models import Programme
-from diversion.timeutils import now_utc
 
 bp = Blueprint("programmes", __name__, url_prefix="/admin/programmes")
 

@@ -1,1 +1,23 @@
 """Police referrals: people, eligibility, the referral lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+
+from diversion.auth.models import Role
+from diversion.core.dashboard import add_panel
+from diversion.core.jobs import add_job
+from diversion.referrals import cli, views
+from diversion.referrals.drafts import purge_expired_drafts
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.referrals_cli)
+    add_panel(app, views.police_referrals_panel, roles=(Role.POLICE,))
+    add_panel(app, views.manager_referrals_panel, roles=(Role.MANAGER,))
+    add_job(app, "referral_drafts", purge_expired_drafts, every=dt.timedelta(minutes=5),
+            description="remove expired referral drafts; clear offer-letter PINs held over "
+                        "30 minutes")

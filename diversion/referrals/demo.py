@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 
 from diversion.auth.models import Force, User
+from diversion.core.timeutils import london_to_utc, london_today
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle
@@ -22,7 +23,6 @@ from diversion.referrals.services import (
     create_referral,
     get_referral_by_crime_reference,
 )
-from diversion.timeutils import london_to_utc, london_today
 
 E = ReferralEventType
 GIVEN = ["Adam", "Barry", "Craig", "Darren", "Eddie", "Frank", "Gary", "Harvey", "Ian",

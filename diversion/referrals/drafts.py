@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 
 from diversion.auth.models import User
-from diversion.errors import NotFound
-from diversion.extensions import db
+from diversion.core.errors import NotFound
+from diversion.core.extensions import db
 from diversion.referrals.models import ReferralDraft
 
 DRAFT_LIFETIME = dt.timedelta(hours=2)

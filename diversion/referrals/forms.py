@@ -10,7 +10,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from diversion.forms import DatePartsField, Form, TimeField
+from diversion.core.forms import DatePartsField, Form, TimeField
 from diversion.referrals.models import ContactChannel, ReferralStatus
 
 OTHER_OFFENCE = "other"

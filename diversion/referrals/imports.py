@@ -26,9 +26,10 @@ from sqlalchemy import select
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
-from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
-from diversion.errors import Conflict, Forbidden, ValidationFailed
-from diversion.extensions import db
+from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
+from diversion.core.errors import Conflict, Forbidden, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
@@ -39,7 +40,6 @@ from diversion.referrals.services import (
     create_referral,
     referral_input_from_row,
 )
-from diversion.timeutils import london_today
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000

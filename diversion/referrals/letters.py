@@ -10,9 +10,9 @@ import datetime as dt
 
 from flask import current_app
 
-from diversion.links import external_url
+from diversion.core.links import external_url
+from diversion.core.pdf import render_pdf
 from diversion.referrals.models import Referral
-from diversion.reports.pdf import render_pdf
 
 LETTER_TITLE = "Your offer of a course"
 DEFAULT_BOOKING_PHONE = "0113 496 0000"

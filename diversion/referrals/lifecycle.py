@@ -3,15 +3,15 @@
 `transition` is the only writer of a referral's status. Each move writes a history row
 (ReferralEvent) and an audit row; a move from an open to a terminal state also puts a notice to
 the referring officer in the outbox (not for historical imports, whose outcome is long known).
-Other features may react to moves with `on_transition` (e.g. scheduling cancels reminders).
-`transition_many` makes one move for many referrals at once with bulk writes (auto-allocation);
-a listener may register a batch variant with `on_transitions`, else it is called once per move.
+Other features react to moves through the `referral_moved` signal (diversion.referrals.signals;
+bookings end a place, reminders are planned or cancelled). `transition_many` makes one move for
+many referrals at once with bulk writes (auto-allocation) and sends `referrals_moved` once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,10 +20,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
-from diversion.errors import InvalidTransition
-from diversion.extensions import db
-from diversion.notifications.models import Channel
-from diversion.notifications.services import enqueue
+from diversion.core.errors import InvalidTransition
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today
+from diversion.outbox.models import Channel
+from diversion.outbox.services import enqueue
 from diversion.referrals.models import (
     TERMINAL_STATUSES,
     Referral,
@@ -31,7 +32,7 @@ from diversion.referrals.models import (
     ReferralEventType,
     ReferralStatus,
 )
-from diversion.timeutils import london_today
+from diversion.referrals.signals import referral_moved, referrals_moved
 
 S = ReferralStatus
 E = ReferralEventType
@@ -97,30 +98,6 @@ class Moved:
     actor: Any
     now: dt.datetime
     reason: str | None
-
-
-_listeners: list[Callable[[Moved], None]] = []
-
-
-_batch_listeners: dict[Callable[[Moved], None], Callable[[Sequence[Moved]], None]] = {}
-
-
-def on_transition(listener: Callable[[Moved], None]) -> Callable[[Moved], None]:
-    """Register a function called (in the same transaction) after every move."""
-    if listener not in _listeners:
-        _listeners.append(listener)
-    return listener
-
-
-def on_transitions(single: Callable[[Moved], None]) -> Callable[
-        [Callable[[Sequence[Moved]], None]], Callable[[Sequence[Moved]], None]]:
-    """Register the batch variant of a listener: `transition_many` calls it once with every
-    move instead of calling `single` once per move. It must do what `single` would."""
-    def register(batch: Callable[[Sequence[Moved]], None]) -> Callable[[Sequence[Moved]], None]:
-        on_transition(single)
-        _batch_listeners[single] = batch
-        return batch
-    return register
 
 
 def allowed_events(status: ReferralStatus) -> list[ReferralEventType]:
@@ -196,8 +173,7 @@ def transition(referral: Referral, event: ReferralEventType | str, *, actor: Any
         _notify_officer(referral, to_status=to_status, reason=reason, now=now)
     moved = Moved(referral=referral, event=event, from_status=from_status, to_status=to_status,
                   actor=actor, now=now, reason=reason)
-    for listener in list(_listeners):
-        listener(moved)
+    referral_moved.send(moved)
     return row
 
 
@@ -208,7 +184,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
 
     Every move is checked against the table first, so one refused move changes nothing. History
     and audit rows are written with one multi-row insert each; listeners are told once with the
-    whole batch (per move for those without a batch variant). `reason` is one text for all, or
+    whole batch (`referrals_moved`). `reason` is one text for all, or
     one per referral. Returns the moves made.
     """
     event = ReferralEventType(event)
@@ -249,13 +225,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
         db.session.expire(m.referral, ["events"])
         if tells_officer(m.from_status, m.to_status, event):
             _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)
-    for listener in list(_listeners):
-        batch = _batch_listeners.get(listener)
-        if batch is not None:
-            batch(moves)
-        else:
-            for m in moves:
-                listener(m)
+    referrals_moved.send(moves)
     return moves
 
 

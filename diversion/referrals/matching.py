@@ -16,7 +16,7 @@ from typing import Literal
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import or_, select
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import Person
 
 MatchKind = Literal["exact", "possible"]

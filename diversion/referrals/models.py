@@ -25,9 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from diversion.auth.models import Force, User, enum_column
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.auth.models import Force, User
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
 from diversion.programmes.models import Programme
 
 

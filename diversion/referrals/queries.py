@@ -11,21 +11,16 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 
-from diversion import parsing
 from diversion.auth.models import Force, Role, User
-from diversion.extensions import db
+from diversion.core import parsing
+from diversion.core.extensions import db
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
 from diversion.referrals.services import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
-
-if TYPE_CHECKING:  # bookings builds on referrals: imported where used, not at start-up
-    from diversion.bookings.fees import FeeStatus
-    from diversion.bookings.models import Booking
 
 PAGE_SIZE = 25
 DEADLINE_SOON_DAYS = 14
@@ -194,23 +189,3 @@ def user_names(user_ids: Sequence[int | None]) -> dict[int, str]:
         return {}
     return {user_id: name for user_id, name in db.session.execute(
         select(User.id, User.name).where(User.id.in_(sorted(wanted))))}
-
-
-def get_place(referral: Referral) -> Booking | None:
-    """The booking holding or having held the referral's place: the active one, else the one
-    it ended with (attended, missed, closed); None when none (cancelled and moved ones are
-    history, listed on the bookings page)."""
-    from diversion.bookings import services as booking_services
-
-    active = booking_services.get_active_booking(referral)
-    if active is not None:
-        return active
-    return next((b for b in booking_services.list_bookings_for(referral)
-                 if b.status in booking_services.PLACE_HOLDING), None)
-
-
-def get_fee(referral: Referral) -> FeeStatus:
-    """The fee, what has been paid and whether it was waived (see diversion.bookings.fees)."""
-    from diversion.bookings.fees import fee_status
-
-    return fee_status(referral)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from diversion.timeutils import add_months
+from diversion.core.timeutils import add_months
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Referral services, shared by the form, the CSV import and the API.
 
 All take keyword arguments, the acting user (`actor`, None for the system) and `now`; they
-flush and never commit; they raise DomainErrors (diversion.errors) with messages for people.
+flush and never commit; they raise DomainErrors (diversion.core.errors) with messages for people.
 
 - `find_matches(family_name=, given_names=, date_of_birth=, pnc_id=None) -> list[Match]`
   people on record who may be this person (`kind` "exact" | "possible", `reasons`).
@@ -43,13 +43,14 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 
-from diversion import csvimport, parsing
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
 from diversion.auth.passwords import hash_password, verify_password
-from diversion.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from diversion.extensions import db
+from diversion.core import csvimport, parsing
+from diversion.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today
 from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle, rules
 from diversion.referrals.matching import Match, find_matches, first_given_key, name_key
@@ -60,7 +61,6 @@ from diversion.referrals.models import (
     ReferralStatus,
 )
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.timeutils import london_today
 
 __all__ = [
     "CreatedReferral", "IneligibleReferral", "Match", "ReferralInput", "count_people",

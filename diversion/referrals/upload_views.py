@@ -17,14 +17,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_wtf.file import FileField
 from wtforms import HiddenField
 
-from diversion.access import acting_user, roles
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.extensions import db
-from diversion.forms import Form
+from diversion.core.extensions import db
+from diversion.core.forms import Form
+from diversion.core.timeutils import now_utc
 from diversion.referrals import imports
-from diversion.timeutils import now_utc
 
-bp = Blueprint("referral_imports", __name__, url_prefix="/referrals/import")
+bp = Blueprint("imports", __name__, url_prefix="/import")
 
 KEEP_FOR = dt.timedelta(hours=1)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -63,7 +63,7 @@ def _remove_expired(now: dt.datetime) -> None:
 
 
 def _render_upload(form: UploadForm, problems: list[imports.RowProblem], status: int) -> Any:
-    return render_template("referral_imports/upload.html", form=form, problems=problems,
+    return render_template("referrals/import_upload.html", form=form, problems=problems,
                            user=acting_user(),
                            required=imports.REQUIRED_COLUMNS + imports.NEW_REFERRAL_COLUMNS,
                            optional=imports.OPTIONAL_COLUMNS,
@@ -115,7 +115,7 @@ def check_upload() -> Any:
     path = _path(token, user)
     assert path is not None
     path.write_bytes(content)
-    return render_template("referral_imports/preview.html", result=result,
+    return render_template("referrals/import_preview.html", result=result,
                            form=ConfirmForm(token=token), filename=file.filename)
 
 
@@ -129,7 +129,7 @@ def confirm() -> Any:
     path = _path(form.token.data or "", user) if form.validate_on_submit() else None
     if path is None or not path.exists():
         flash("The file has expired or was already imported. Upload it again", "info")
-        return redirect(url_for("referral_imports.upload"))
+        return redirect(url_for("referrals.imports.upload"))
     content = path.read_bytes()
     path.unlink(missing_ok=True)
     try:
@@ -147,7 +147,7 @@ def confirm() -> Any:
         message += (". The new referrals have no PIN yet: reissue one for each person from the "
                     "referral's page when you hand them the offer letter")
     flash(message, "success")
-    return redirect(url_for("referral_imports.upload"))
+    return redirect(url_for("referrals.imports.upload"))
 
 
 def _summary(problems: list[imports.RowProblem]) -> str:

@@ -11,10 +11,12 @@ printed right after (within 30 minutes) carries it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -27,16 +29,17 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from diversion import parsing
-from diversion.access import acting_user, roles
+from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.core.dashboard import Panel, dashboard_panel
-from diversion.errors import Conflict, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.core import parsing
+from diversion.core.dashboard import Panel
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import london_today, now_utc
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
-from diversion.referrals import drafts, queries, services
+from diversion.referrals import drafts, queries, services, upload_views
 from diversion.referrals.forms import (
     CHANNEL_LABELS,
     OFFENCE_NAMES,
@@ -50,9 +53,9 @@ from diversion.referrals.letters import render_offer_letter
 from diversion.referrals.lifecycle import EVENT_LABELS
 from diversion.referrals.models import ContactChannel, Referral, ReferralDraft, ReferralStatus
 from diversion.referrals.rules import RuleResult
-from diversion.timeutils import london_today, now_utc
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
+bp.register_blueprint(upload_views.bp)
 
 DRAFT_COOKIE_KEY = "referral_draft"  # the session key holding the draft's token, nothing else
 NEW_PERSON = "new"
@@ -431,7 +434,7 @@ def show_referral(reference: str) -> Any:
                    if actor.role is Role.MANAGER and "bookings.referral_booking"
                    in current_app.view_functions else None)
     return render_template("referrals/show.html", referral=referral, results=_results(referral),
-                           place=queries.get_place(referral), fee=queries.get_fee(referral),
+                           **page_context_from_other_features(referral),
                            booking_url=booking_url,
                            events=referral.events, event_labels=EVENT_LABELS,
                            actors=queries.user_names([e.actor_user_id for e in referral.events]),
@@ -502,7 +505,6 @@ def list_referrals() -> Any:
 
 # Dashboard -------------------------------------------------------------------------------------
 
-@dashboard_panel(Role.POLICE)
 def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
     counts = queries.count_by_status(user)
     return Panel("Your force's referrals", [
@@ -513,9 +515,25 @@ def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
     ])
 
 
-@dashboard_panel(Role.MANAGER)
 def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:
     counts = queries.count_by_status(user)
     return Panel("Referrals by status", [
         (status.label, counts[status], "referrals.list_referrals") for status in ReferralStatus
     ])
+
+
+PageContext = Callable[[Referral], dict[str, Any]]
+_PAGE_CONTEXT = "diversion.referral_page_context"
+
+
+def add_page_context(app: Flask, context: PageContext) -> None:
+    """Let a feature built on referrals show its part of the referral page: `context(referral)`
+    gives template variables (bookings adds the place and the fee)."""
+    app.extensions.setdefault(_PAGE_CONTEXT, []).append(context)
+
+
+def page_context_from_other_features(referral: Referral) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for context in current_app.extensions.get(_PAGE_CONTEXT, []):
+        values.update(context(referral))
+    return values

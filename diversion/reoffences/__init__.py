@@ -1,1 +1,12 @@
 """Reoffences: later offences recorded for people referred, the data of proven reoffending."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from diversion.reoffences import cli, views
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    app.cli.add_command(cli.reoffences_cli)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from diversion.csvimport import run_import_command
+from diversion.core.csvimport import run_import_command
 from diversion.reoffences.services import MAX_BYTES, ImportResult, import_reoffences
 
 reoffences_cli = AppGroup("reoffences", help="Reoffence records.")

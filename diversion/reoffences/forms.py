@@ -7,7 +7,7 @@ from wtforms import HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from diversion.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form
 from diversion.reoffences.models import ReoffenceOutcome
 
 

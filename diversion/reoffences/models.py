@@ -8,9 +8,8 @@ import enum
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from diversion.auth.models import enum_column
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.core.db import UTCDateTime, enum_column
+from diversion.core.extensions import Model
 
 
 class ReoffenceOutcome(enum.StrEnum):

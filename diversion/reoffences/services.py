@@ -21,16 +21,16 @@ from sqlalchemy import and_, func, or_, select
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
-from diversion.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows, text_errors
-from diversion.errors import Forbidden, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.parsing import ParseError
+from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows, text_errors
+from diversion.core.errors import Forbidden, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.parsing import ParseError
+from diversion.core.timeutils import london_today
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import Person, Referral
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
 from diversion.referrals.services import parse_date
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
-from diversion.timeutils import london_today
 
 COLUMNS = ("pnc_id", "family_name", "given_names", "date_of_birth", "offence_code",
            "offence_date", "outcome", "outcome_date", "source_reference")

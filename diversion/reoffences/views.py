@@ -8,14 +8,14 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 
-from diversion.access import current_actor, roles
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.errors import NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.core.errors import NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import now_utc
 from diversion.reoffences import services
 from diversion.reoffences.forms import ConfirmImportForm, ReoffenceForm, UploadForm
-from diversion.timeutils import now_utc
 
 bp = Blueprint("reoffences", __name__, url_prefix="/reoffences")
 

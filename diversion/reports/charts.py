@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 from matplotlib.figure import Figure
 
+from diversion.core.timeutils import add_months
 from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep
-from diversion.timeutils import add_months
 
 if TYPE_CHECKING:
     from diversion.reports.measures import AttendanceSummary

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
-from diversion.parsing import OutOfRange, ParseError
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.parsing import OutOfRange, ParseError
+from diversion.core.timeutils import london_today, now_utc
 from diversion.referrals.services import parse_date
 from diversion.reports.services import REPORTS, produce_report, validate_parameters
-from diversion.timeutils import london_today, now_utc
 
 reports_cli = AppGroup("reports", help="Reports: attendance, outcomes and proven reoffending.")
 

@@ -40,9 +40,14 @@ from diversion.attendance.rules import AttendanceStatus, Outcome, grace_closes_a
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import actor_label_for, record
 from diversion.auth import services as auth_services
+from diversion.auth.demo import DEMO_PASSWORD
 from diversion.auth.models import Force, Role, User
 from diversion.bookings.models import Booking, BookingStatus, FeeWaiver, Payment, PaymentMethod
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import add_months, london_to_utc, london_today
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession, SessionStatus, Venue
+from diversion.courses.rules import bank_holiday_name
 from diversion.programmes.models import Programme
 from diversion.referrals.lifecycle import TRANSITIONS
 from diversion.referrals.matching import first_given_key, name_key
@@ -57,10 +62,6 @@ from diversion.referrals.models import (
 from diversion.referrals.pnc import check_letter
 from diversion.referrals.services import NO_PIN, REFERENCE_ALPHABET, REFERENCE_LENGTH
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession, SessionStatus, Venue
-from diversion.scheduling.rules import bank_holiday_name
-from diversion.timeutils import add_months, london_to_utc, london_today
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -278,7 +279,6 @@ def load_demo_history(*, force: Force, officer: User, manager: User, programme: 
     today = london_today(now)
     second = auth_services.get_force_by_code(SECOND_FORCE[0]) or auth_services.create_force(
         code=SECOND_FORCE[0], name=SECOND_FORCE[1], actor=None, now=now)
-    from diversion.demo import DEMO_PASSWORD
 
     def facilitator(email: str, name: str) -> User:
         return auth_services.get_user_by_email(email) or auth_services.create_user(

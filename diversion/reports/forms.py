@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import RadioField
 from wtforms.fields.choices import SelectChoice
 
-from diversion.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form
 
 
 class ReportFilterForm(Form):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from diversion.links import external_url
+from diversion.core.links import external_url
+from diversion.core.timeutils import london_today
 from diversion.reports.models import ArchivedReport
 from diversion.reports.services import prepare_monthly_reports
-from diversion.timeutils import london_today
 
 
 def download_link(archived: ArchivedReport) -> str:

@@ -12,8 +12,8 @@ import datetime as dt
 from sqlalchemy import Date, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.core.db import UTCDateTime
+from diversion.core.extensions import Model
 
 
 class ArchivedReport(Model):

@@ -25,8 +25,8 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diversion.errors import ValidationFailed
-from diversion.timeutils import add_months
+from diversion.core.errors import ValidationFailed
+from diversion.core.timeutils import add_months
 
 FOLLOW_UP_MONTHS = 12
 WAITING_MONTHS = 6

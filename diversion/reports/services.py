@@ -20,8 +20,13 @@ from diversion.attendance.models import Register, RegisterEntry, RegisterState
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
-from diversion.errors import NotFound, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.pdf import render_pdf
+from diversion.core.timeutils import london_midnight_in_utc, london_today
+from diversion.courses.models import CourseSession, SessionStatus, Venue, session_facilitators
+from diversion.outbox.models import Channel
+from diversion.outbox.services import enqueue
 from diversion.programmes.models import Programme
 from diversion.referrals.models import (
     Person,
@@ -39,9 +44,6 @@ from diversion.reports.charts import (
 )
 from diversion.reports.csvout import to_csv
 from diversion.reports.models import ArchivedReport
-from diversion.reports.pdf import render_pdf
-from diversion.scheduling.models import CourseSession, SessionStatus, Venue, session_facilitators
-from diversion.timeutils import london_midnight_in_utc, london_today
 
 FORMATS = ("html", "json", "csv", "pdf")
 MIME_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
@@ -535,9 +537,6 @@ def prepare_monthly_reports(*, today: dt.date, now: dt.datetime,
                             link_for: Callable[[ArchivedReport], str]) -> dict[str, Any]:
     """On or after the month's first working day: store last month's PDFs (once) and enqueue
     an email with a link to them for every active manager (once each: dedupe keys)."""
-    from diversion.notifications.models import Channel
-    from diversion.notifications.services import enqueue
-
     if today < first_working_day(today.year, today.month):
         return {"prepared": 0, "emails": 0, "reason": "not yet the first working day"}
     date_from, date_to = previous_month(today)

@@ -8,15 +8,15 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from diversion.access import current_actor, roles
+from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.errors import NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.forms import attach_errors
+from diversion.core.errors import NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.timeutils import add_months, london_today, now_utc
 from diversion.reports import reoffending, services
 from diversion.reports.charts import svg_data_uri
 from diversion.reports.forms import JusticeDataLabForm, ReportFilterForm
-from diversion.timeutils import add_months, london_today, now_utc
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 

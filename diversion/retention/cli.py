@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from diversion.retention.services import run_retention
-from diversion.timeutils import now_utc
 
 retention_cli = AppGroup("retention", help="Data retention (docs/data-protection.md).")
 

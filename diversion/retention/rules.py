@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diversion.timeutils import add_months
+from diversion.core.timeutils import add_months
 
 ERASED_NAME = "Erased"
 

@@ -33,14 +33,14 @@ from sqlalchemy.orm import aliased
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for
 from diversion.bookings.models import Booking
-from diversion.extensions import db
-from diversion.notifications.models import MessageStatus, OutboxMessage
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today
+from diversion.outbox.models import MessageStatus, OutboxMessage
 from diversion.programmes.models import Programme
 from diversion.referrals.models import TERMINAL_STATUSES, Person, Referral, ReferralDraft
 from diversion.reoffences.models import Reoffence
 from diversion.retention import rules
 from diversion.selfservice.models import PersonSession, SelfServiceLock
-from diversion.timeutils import london_today
 
 BATCH_SIZE = 500
 ERASED_RECIPIENT = "erased"

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from diversion.extensions import db
-from diversion.scheduler.jobs import JOBS, run_job
+from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of, run_job
+from diversion.core.timeutils import now_utc
+from diversion.outbox.dispatcher import channels_from_settings
 from diversion.scheduler.lock import scheduler_lock
-from diversion.timeutils import now_utc
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ JOB_DEFAULTS = {
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler with every registered job, each due at once and then on its interval."""
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
-    for job in JOBS.values():
+    for job in jobs_of(app).values():
         scheduler.add_job(_in_context(app, job.name), "interval",
                           seconds=job.interval.total_seconds(), id=job.name, name=job.name,
                           next_run_time=now_utc())
@@ -43,8 +44,6 @@ def run_forever(app: Flask) -> None:
     """Block, running every job on its interval, while holding the single-scheduler lock."""
     with app.app_context():
         engine = db.engine
-        from diversion.notifications.dispatcher import channels_from_settings
-
         channels_from_settings()  # a misconfigured channel stops the process now, not at 3 a.m.
     with scheduler_lock(engine, app.instance_path):
         _configure_logging()
@@ -55,7 +54,7 @@ def run_forever(app: Flask) -> None:
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         scheduler = build_scheduler(app)
         scheduler.start()
-        log.info("scheduler started with jobs: %s", ", ".join(sorted(JOBS)))
+        log.info("scheduler started with jobs: %s", ", ".join(sorted(jobs_of(app))))
         try:
             while not stopping.wait(1.0):
                 pass

@@ -8,8 +8,8 @@ from typing import Any
 from wtforms import RadioField, StringField
 from wtforms.validators import DataRequired, Length
 
-from diversion import parsing
-from diversion.forms import Form
+from diversion.core import parsing
+from diversion.core.forms import Form
 
 
 class StartForm(Form):

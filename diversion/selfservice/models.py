@@ -12,8 +12,8 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from diversion.db import UTCDateTime
-from diversion.extensions import Model
+from diversion.core.db import UTCDateTime
+from diversion.core.extensions import Model
 from diversion.referrals.models import Referral
 
 

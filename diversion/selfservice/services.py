@@ -43,14 +43,14 @@ from diversion.auth.models import User
 from diversion.auth.passwords import burn_verification_time
 from diversion.bookings import services as booking_services
 from diversion.bookings.models import Booking
-from diversion.errors import DomainError, NotFound, ValidationFailed
-from diversion.extensions import db
-from diversion.notifications.models import Channel
-from diversion.notifications.services import enqueue
+from diversion.core.errors import DomainError, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import Channel
+from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
 from diversion.referrals.services import normalise_reference, verify_pin
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
 
 REFUSED = (

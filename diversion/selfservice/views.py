@@ -27,18 +27,18 @@ from flask import (
     url_for,
 )
 
-from diversion.access import current_actor, public, roles
+from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
 from diversion.auth.views import client_address
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
-from diversion.core.dashboard import Panel, dashboard_panel
-from diversion.errors import DomainError, ValidationFailed
-from diversion.extensions import db
+from diversion.core.dashboard import Panel
+from diversion.core.errors import DomainError, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import format_london, london_today, now_utc
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.selfservice import services
 from diversion.selfservice.forms import ChooseSessionForm, ConfirmForm, StartForm
-from diversion.timeutils import format_london, london_today, now_utc
 
 bp = Blueprint("selfservice", __name__)
 
@@ -279,7 +279,6 @@ def unlock(referral_id: int) -> Any:
     return redirect(url_for("selfservice.locked"))
 
 
-@dashboard_panel(Role.MANAGER)
 def locked_panel(user: User, now: dt.datetime) -> Panel:
     """Managers see at once when someone cannot get into his booking page."""
     return Panel("Booking pages", [

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:34:30.231865
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -37,15 +37,15 @@ def upgrade():
     sa.Column('subject_type', sa.String(length=40), nullable=True),
     sa.Column('subject_id', sa.String(length=64), nullable=True),
     sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'cancelled', 'expired', name='message_status', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('due_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_attempt_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('provider_reference', sa.String(length=120), nullable=True),
-    sa.Column('claimed_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('sent_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('attempts >= 0', name=op.f('ck_outbox_messages_attempts_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_outbox_messages_dedupe_key'))
@@ -58,7 +58,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_key', sa.String(length=64), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
-    sa.Column('at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_failures'))
     )
     with op.batch_alter_table('sign_in_failures', schema=None) as batch_op:
@@ -74,9 +74,9 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('session_token', sa.String(length=64), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('password_changed_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_signed_in_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('password_changed_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_signed_in_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("role <> 'police' OR force_id IS NOT NULL", name=op.f('ck_users_police_have_a_force')),
     sa.ForeignKeyConstraint(['force_id'], ['forces.id'], name=op.f('fk_users_force_id_forces')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
@@ -91,9 +91,9 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
@@ -103,7 +103,7 @@ def upgrade():
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_user_id', sa.Integer(), nullable=True),
     sa.Column('actor_label', sa.String(length=120), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:43:02.738257
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -39,8 +39,8 @@ def upgrade():
     sa.Column('access_needs', sa.Text(), nullable=True),
     sa.Column('needs_step_free', sa.Boolean(), nullable=False),
     sa.Column('language_needs', sa.Text(), nullable=True),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_people')),
     sa.UniqueConstraint('pnc_id', name=op.f('uq_people_pnc_id'))
     )
@@ -82,7 +82,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reference', sa.String(length=8), nullable=False),
     sa.Column('pin_hash', sa.String(length=255), nullable=False),
-    sa.Column('pin_issued_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('pin_issued_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('force_id', sa.Integer(), nullable=False),
     sa.Column('programme_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -105,7 +105,7 @@ def upgrade():
     sa.Column('closed_on', sa.Date(), nullable=True),
     sa.Column('is_historical', sa.Boolean(), nullable=False),
     sa.Column('eligibility', sa.JSON(), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_user_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_referrals_created_by_user_id_users')),
     sa.ForeignKeyConstraint(['force_id'], ['forces.id'], name=op.f('fk_referrals_force_id_forces')),
@@ -134,7 +134,7 @@ def upgrade():
     sa.Column('event', sa.Enum('created', 'booked', 'booking_cancelled', 'attended_completed', 'completed_after_fee', 'missed', 'excuse_accepted', 'grace_expired', 'deadline_passed', 'withdrawn', 'imported_completed', 'imported_not_completed', 'imported_withdrawn', name='referral_event_type', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('from_status', sa.Enum('awaiting_booking', 'booked', 'missed', 'completed', 'not_completed', 'withdrawn', name='referral_event_from_status', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('to_status', sa.Enum('awaiting_booking', 'booked', 'missed', 'completed', 'not_completed', 'withdrawn', name='referral_event_to_status', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_user_id', sa.Integer(), nullable=True),
     sa.Column('actor_label', sa.String(length=120), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:43:14.516936
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -32,8 +32,8 @@ def upgrade():
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('is_online', sa.Boolean(), nullable=False),
     sa.Column('joining_link', sa.String(length=500), nullable=True),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('NOT is_online OR joining_link IS NOT NULL', name=op.f('ck_venues_online_has_link')),
     sa.CheckConstraint('capacity > 0', name=op.f('ck_venues_capacity_positive')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_venues'))
@@ -42,8 +42,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_calendar_feeds_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_feeds')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_calendar_feeds_token_hash')),
@@ -53,14 +53,14 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('programme_id', sa.Integer(), nullable=False),
     sa.Column('venue_id', sa.Integer(), nullable=False),
-    sa.Column('starts_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('scheduled', 'cancelled', 'held', name='session_status', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('series_key', sa.String(length=32), nullable=True),
-    sa.Column('cancelled_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cancelled_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.Text(), nullable=True),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("(status = 'cancelled') = (cancelled_at IS NOT NULL)", name=op.f('ck_sessions_cancelled_has_time')),
     sa.CheckConstraint('capacity > 0', name=op.f('ck_sessions_capacity_positive')),

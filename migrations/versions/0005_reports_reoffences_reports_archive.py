@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:53:14.810575
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -28,7 +28,7 @@ def upgrade():
     sa.Column('date_to', sa.Date(), nullable=False),
     sa.Column('filename', sa.String(length=120), nullable=False),
     sa.Column('content', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports_archive')),
     sa.UniqueConstraint('kind', 'period', name='uq_reports_archive_kind_period')
     )
@@ -42,7 +42,7 @@ def upgrade():
     sa.Column('source_reference', sa.String(length=80), nullable=False),
     sa.Column('force_id', sa.Integer(), nullable=True),
     sa.Column('recorded_by_user_id', sa.Integer(), nullable=True),
-    sa.Column('recorded_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("outcome NOT IN ('conviction', 'caution') OR outcome_date IS NOT NULL", name=op.f('ck_reoffences_outcome_date_when_proven')),
     sa.CheckConstraint('outcome_date IS NULL OR outcome_date >= offence_date', name=op.f('ck_reoffences_outcome_not_before_offence')),
     sa.ForeignKeyConstraint(['force_id'], ['forces.id'], name=op.f('fk_reoffences_force_id_forces')),

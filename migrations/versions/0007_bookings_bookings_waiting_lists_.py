@@ -8,7 +8,7 @@ Create Date: 2026-11-28 02:59:39.998588
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -25,9 +25,9 @@ def upgrade():
     sa.Column('referral_id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('active', 'cancelled', 'transferred', 'attended', 'missed', 'closed', name='booking_status', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('ended_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('end_reason', sa.Text(), nullable=True),
     sa.Column('moved_from_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("(status = 'active') = (ended_at IS NULL)", name=op.f('ck_bookings_active_not_ended')),
@@ -46,7 +46,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('referral_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('waived_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('waived_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('waived_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_fee_waivers_referral_id_referrals'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['waived_by_id'], ['users.id'], name=op.f('fk_fee_waivers_waived_by_id_users')),
@@ -59,7 +59,7 @@ def upgrade():
     sa.Column('amount_pence', sa.Integer(), nullable=False),
     sa.Column('method', sa.Enum('card', 'cash', 'bank_transfer', 'cheque', name='payment_method', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('reference', sa.String(length=100), nullable=True),
-    sa.Column('recorded_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('recorded_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('amount_pence > 0', name=op.f('ck_payments_amount_positive')),
     sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_payments_recorded_by_id_users')),
@@ -73,7 +73,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
     sa.Column('referral_id', sa.Integer(), nullable=False),
-    sa.Column('joined_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('joined_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_waiting_list_entries_created_by_id_users')),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_waiting_list_entries_referral_id_referrals'), ondelete='CASCADE'),

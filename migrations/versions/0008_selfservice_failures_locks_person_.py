@@ -8,7 +8,7 @@ Create Date: 2026-11-28 03:00:56.900152
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -24,7 +24,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('reference_key', sa.String(length=64), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
-    sa.Column('at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_self_service_failures'))
     )
     with op.batch_alter_table('self_service_failures', schema=None) as batch_op:
@@ -35,8 +35,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('referral_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_person_sessions_referral_id_referrals'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_person_sessions')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_person_sessions_token_hash'))
@@ -47,8 +47,8 @@ def upgrade():
     op.create_table('self_service_locks',
     sa.Column('referral_id', sa.Integer(), nullable=False),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
-    sa.Column('locked_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('failed_attempts >= 0', name=op.f('ck_self_service_locks_failed_attempts_not_negative')),
     sa.ForeignKeyConstraint(['referral_id'], ['referrals.id'], name=op.f('fk_self_service_locks_referral_id_referrals'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('referral_id', name=op.f('pk_self_service_locks'))

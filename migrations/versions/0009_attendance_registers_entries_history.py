@@ -8,7 +8,7 @@ Create Date: 2026-11-28 03:02:22.084944
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -24,9 +24,9 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
     sa.Column('state', sa.Enum('draft', 'submitted', name='register_state', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('submitted_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('submitted_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('submitted_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("(state = 'submitted') = (submitted_at IS NOT NULL)", name=op.f('ck_registers_submitted_has_time')),
     sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_registers_session_id_sessions'), ondelete='CASCADE'),
@@ -40,12 +40,12 @@ def upgrade():
     sa.Column('referral_id', sa.Integer(), nullable=False),
     sa.Column('booking_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.Enum('attended', 'late_refused', 'left_early', 'removed', 'absent', 'excused', name='attendance_status', native_enum=False, create_constraint=True, length=32), nullable=True),
-    sa.Column('arrived_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('arrived_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('id_checked', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('participation_note', sa.Text(), nullable=True),
     sa.Column('outcome', sa.Enum('completed', 'fee_outstanding', 'missed', 'excused', name='register_outcome', native_enum=False, create_constraint=True, length=32), nullable=True),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("status IS NULL OR status <> 'excused' OR reason IS NOT NULL", name=op.f('ck_register_entries_excused_has_reason')),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_register_entries_booking_id_bookings'), ondelete='SET NULL'),
@@ -64,7 +64,7 @@ def upgrade():
     sa.Column('register_id', sa.Integer(), nullable=False),
     sa.Column('entry_id', sa.Integer(), nullable=True),
     sa.Column('action', sa.Enum('saved', 'submitted', 'reopened', 'amended', name='register_action', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_user_id', sa.Integer(), nullable=True),
     sa.Column('actor_label', sa.String(length=120), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 03:15:29.431731
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -27,7 +27,7 @@ def upgrade():
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('offset_days', sa.Integer(), nullable=False),
     sa.Column('time_of_day', sa.Time(), nullable=True),
-    sa.Column('updated_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.CheckConstraint('offset_days >= 0 AND offset_days <= 60', name=op.f('ck_reminder_plan_items_offset_days_range')),
     sa.ForeignKeyConstraint(['programme_id'], ['programmes.id'], name=op.f('fk_reminder_plan_items_programme_id_programmes'), ondelete='CASCADE'),
@@ -37,8 +37,8 @@ def upgrade():
     )
     op.create_table('booking_reminder_states',
     sa.Column('booking_id', sa.Integer(), nullable=False),
-    sa.Column('planned_for_start', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('planned_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('planned_for_start', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('planned_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('planned_count', sa.Integer(), nullable=False),
     sa.Column('note', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_booking_reminder_states_booking_id_bookings'), ondelete='CASCADE'),

@@ -8,7 +8,7 @@ Create Date: 2026-11-28 03:26:36.369006
 from alembic import op
 import sqlalchemy as sa
 
-import diversion.db
+import diversion.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -28,9 +28,9 @@ def upgrade():
     sa.Column('pin_reference', sa.String(length=8), nullable=True),
     sa.Column('pin', sa.String(length=12), nullable=True),
     sa.Column('is_pin_shown', sa.Boolean(), nullable=False),
-    sa.Column('pin_expires_at', diversion.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', diversion.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('pin_expires_at', diversion.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', diversion.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('(pin IS NULL) = (pin_expires_at IS NULL)', name=op.f('ck_referral_drafts_pin_with_expiry')),
     sa.CheckConstraint('(pin IS NULL) = (pin_reference IS NULL)', name=op.f('ck_referral_drafts_pin_with_reference')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_referral_drafts_user_id_users'), ondelete='CASCADE'),

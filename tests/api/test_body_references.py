@@ -12,10 +12,10 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from diversion.extensions import db
-from diversion.timeutils import now_utc
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from tests.builders import create_force, create_programme, create_referral, create_token, create_user
-from tests.scheduling.helpers import create_session, create_venue
+from tests.courses.helpers import create_session, create_venue
 
 
 def _headers(role: str = "manager", **overrides: Any) -> dict[str, str]:

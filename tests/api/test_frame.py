@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from diversion.access import roles
 from diversion.api.schema import parse_body, parse_query, validate
+from diversion.auth.access import roles
 from diversion.auth.models import ApiToken, Role
 from diversion.auth.services import revoke_api_token
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
 from tests.builders import NOW, create_token, create_user
 from tests.core.apps import separate_app
 

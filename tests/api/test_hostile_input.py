@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from diversion.api.schema import OPENAPI_ATTRIBUTE
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.attendance.helpers import live_session_with_people
 from tests.builders import create_token, create_user
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.fees import record_payment, waive_fee
 from diversion.bookings.services import book_place, cancel_booking
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 from tests.bookings.helpers import NOW, create_venue, future_session
 from tests.builders import create_force, create_programme, create_referral, create_token, create_user

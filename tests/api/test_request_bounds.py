@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from diversion.api.schema import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth_exceeds
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_force, create_programme, create_token, create_user
 
 PROBLEM = "application/problem+json"

@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from diversion.api.schema import DATE_PATTERN, INSTANT_PATTERN
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.attendance.helpers import live_session_with_people
 from tests.builders import create_token, create_user
 

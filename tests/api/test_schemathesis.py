@@ -24,8 +24,8 @@ from hypothesis import settings
 from schemathesis.config import SchemathesisConfig
 
 from diversion.api.schema import INVALID_FIELDS
-from diversion.extensions import db
-from tests.scheduling.helpers import create_venue
+from diversion.core.extensions import db
+from tests.courses.helpers import create_venue
 from tests.test_scoping import build_world
 
 CONFIG = Path(__file__).resolve().parents[2] / "schemathesis.toml"

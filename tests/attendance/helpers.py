@@ -10,12 +10,12 @@ from sqlalchemy import select
 from diversion.auth.models import User
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession
 from tests.builders import NOW, create_referral, create_user
-from tests.scheduling.helpers import create_session
+from tests.courses.helpers import create_session
 
 # Sessions start two days after NOW, at 08:30 UTC (09:30 in London, summer time).
 SESSION_START = dt.datetime(2026, 6, 17, 8, 30, tzinfo=dt.UTC)
@@ -59,7 +59,7 @@ def messages(template: str) -> list[OutboxMessage]:
 def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
                              started_minutes_ago: int = 30) -> tuple[CourseSession, list[Referral]]:
     """A session that started a little before the real clock, for pages and the API."""
-    from diversion.timeutils import london_today, now_utc
+    from diversion.core.timeutils import london_today, now_utc
 
     now = now_utc()
     facilitator = facilitator or create_user("facilitator")

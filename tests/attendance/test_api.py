@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from diversion.attendance import services
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import clear_fee, live_session_with_people
 from tests.builders import create_token, create_user

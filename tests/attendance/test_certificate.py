@@ -11,7 +11,7 @@ from sqlalchemy import select
 from diversion.attendance import services
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.attendance.helpers import clear_fee, live_session_with_people
 from tests.builders import create_force, create_user
 

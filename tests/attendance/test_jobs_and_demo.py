@@ -7,16 +7,16 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from diversion.attendance.models import Register, RegisterState
+from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of
+from diversion.core.timeutils import london_today, now_utc
 from diversion.demo import load_demo_data
-from diversion.extensions import db
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.scheduler.jobs import JOBS
-from diversion.timeutils import london_today, now_utc
 from tests.builders import create_referral
 
 
 def test_grace_window_and_deadline_are_scheduler_jobs_runnable_once(app) -> None:
-    assert {"grace_window", "deadline"} <= set(JOBS)
+    assert {"grace_window", "deadline"} <= set(jobs_of(app))
     referral = create_referral(referral_date=dt.date(2025, 1, 10), offence_date=dt.date(2025, 1, 5))
     db.session.commit()
     reference = referral.reference
@@ -30,7 +30,7 @@ def test_grace_window_and_deadline_are_scheduler_jobs_runnable_once(app) -> None
 
 def test_demo_load_gives_past_submitted_registers_and_one_to_take_today(app) -> None:
     from diversion.bookings.models import Booking
-    from diversion.scheduling.models import CourseSession
+    from diversion.courses.models import CourseSession
 
     now = now_utc()
     load_demo_data(now=now)

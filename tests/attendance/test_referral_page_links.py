@@ -1,6 +1,6 @@
 """The referral page leads to the certificate and to accepting an excuse, for those allowed."""
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType as E
 from tests.builders import NOW, create_referral

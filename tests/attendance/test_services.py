@@ -12,11 +12,11 @@ from diversion.attendance.models import RegisterAction, RegisterChange, Register
 from diversion.attendance.rules import AttendanceStatus, Outcome
 from diversion.audit.models import AuditEvent
 from diversion.bookings.models import Booking, BookingStatus, Payment, PaymentMethod
-from diversion.errors import Conflict, NotFound, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralEventType, ReferralStatus
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import SessionStatus
 from tests.attendance.helpers import (
     DURING,
     SESSION_START,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from diversion.attendance import services
 from diversion.attendance.models import RegisterState
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import live_session_with_people
 

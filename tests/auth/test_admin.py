@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditEvent
 from diversion.auth.models import ApiToken, Force, Role, User
 from diversion.auth.services import hash_token
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_force, create_user
 
 NEW_PASSWORD = "a sensible long passphrase"

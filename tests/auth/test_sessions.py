@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
-from diversion.extensions import db
-from diversion.timeutils import now_utc
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from tests.builders import DEFAULT_PASSWORD, create_user
 
 NEW_PASSWORD = "a brand new passphrase 77"

@@ -11,8 +11,8 @@ from diversion.audit.models import AuditEvent
 from diversion.auth.models import SignInFailure, User
 from diversion.auth.passwords import needs_rehash, verify_password
 from diversion.auth.services import SIGN_IN_FAILED, SIGN_IN_THROTTLED, account_key
-from diversion.extensions import db
-from diversion.timeutils import now_utc
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from tests.builders import DEFAULT_PASSWORD, create_user
 from tests.core.apps import separate_app
 

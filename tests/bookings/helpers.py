@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.outbox.models import OutboxMessage
 from tests.builders import NOW, create_referral
-from tests.scheduling.helpers import create_session, create_venue
+from tests.courses.helpers import create_session, create_venue
 
 __all__ = ["NOW", "create_referral", "create_venue", "future_session", "in_days", "messages_to"]
 

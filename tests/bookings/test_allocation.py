@@ -65,9 +65,9 @@ def test_allocate_books_and_tells_everyone_who_can_be_placed(app):
 
 
 def test_the_allocate_command_prints_who_was_placed_and_who_was_not(app):
-    from diversion.extensions import db
-    from diversion.timeutils import now_utc
-    from tests.scheduling.helpers import create_session
+    from diversion.core.extensions import db
+    from diversion.core.timeutils import now_utc
+    from tests.courses.helpers import create_session
 
     soon = now_utc() + dt.timedelta(days=5)  # the command reads the real clock
     create_session(starts_at=soon, capacity=1, venue=create_venue())

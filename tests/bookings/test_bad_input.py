@@ -10,16 +10,16 @@ from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.models import Booking
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc, to_london
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession
-from diversion.timeutils import now_utc, to_london
 from tests.bookings.helpers import create_referral
 from tests.builders import create_programme, create_token, create_user
-from tests.scheduling.helpers import create_session, create_venue
+from tests.courses.helpers import create_session, create_venue
 
 
 def _soon(days: float = 5, **overrides):  # type: ignore[no-untyped-def]

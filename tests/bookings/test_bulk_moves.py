@@ -12,13 +12,13 @@ from diversion.audit.models import AuditEvent
 from diversion.bookings import services
 from diversion.bookings.allocation import allocate
 from diversion.bookings.models import Booking
-from diversion.errors import InvalidTransition
-from diversion.extensions import db
-from diversion.notifications.models import BookingReminderState, MessageStatus, OutboxMessage
-from diversion.notifications.reminder_rules import SESSION_TEMPLATES
-from diversion.notifications.reminders import DEADLINE_TEMPLATE
+from diversion.core.errors import InvalidTransition
+from diversion.core.extensions import db
+from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
+from diversion.reminders.rules import SESSION_TEMPLATES
+from diversion.reminders.services import DEADLINE_TEMPLATE
 from tests.bookings.helpers import NOW, create_referral, future_session
 from tests.builders import create_user
 

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from diversion.bookings import services
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession
 from tests.bookings.helpers import NOW, create_referral, future_session
 
 THREADS = 20

@@ -2,10 +2,10 @@ from sqlalchemy import func, select
 
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.services import PLACE_HOLDING
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession
 from diversion.demo import load_demo_data
-from diversion.extensions import db
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.scheduling.models import CourseSession
 from tests.builders import NOW
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from diversion.audit.models import AuditEvent
 from diversion.bookings import fees
-from diversion.errors import Conflict, Forbidden, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import Conflict, Forbidden, ValidationFailed
+from diversion.core.extensions import db
 from tests.builders import NOW, create_referral, create_user
 
 

@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from diversion.bookings import services
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
-from diversion.errors import InvalidTransition, NotFound
-from diversion.extensions import db
-from diversion.notifications.models import MessageStatus
+from diversion.core.errors import InvalidTransition, NotFound
+from diversion.core.extensions import db
+from diversion.courses import services as scheduling_services
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import MessageStatus
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType, ReferralStatus
-from diversion.scheduling import services as scheduling_services
-from diversion.scheduling.models import CourseSession
 from tests.bookings.helpers import (
     NOW,
     create_referral,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralStatus
-from diversion.scheduling.models import SessionStatus
-from diversion.timeutils import now_utc
 from tests.bookings.helpers import create_referral
-from tests.scheduling.helpers import create_session
+from tests.courses.helpers import create_session
 
 
 def _soon(days: int = 5, **overrides):  # type: ignore[no-untyped-def]

@@ -18,9 +18,9 @@ from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_PASSWORD, load_demo_data
-from diversion.extensions import db
-from diversion.timeutils import now_utc
 from tests.conftest import PROJECT_ROOT, make_app
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,11 +14,11 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from diversion.bookings import services as booking_services
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today, now_utc
+from diversion.courses.models import CourseSession
+from diversion.courses.rules import Frequency, bank_holiday_name, series_dates
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.scheduling.models import CourseSession
-from diversion.scheduling.rules import Frequency, bank_holiday_name, series_dates
-from diversion.timeutils import london_today, now_utc
 from tests.browser.conftest import (
     ConsoleWatch,
     LiveServer,
@@ -27,7 +27,7 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.builders import create_programme, create_user
-from tests.scheduling.helpers import create_venue
+from tests.courses.helpers import create_venue
 from tests.selfservice.helpers import known_referral, upcoming_session
 
 pytestmark = pytest.mark.browser

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, Route
 
-from diversion.web import CSP
+from diversion.core.web import CSP
 from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible
 
 pytestmark = pytest.mark.browser

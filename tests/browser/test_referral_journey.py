@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from diversion.timeutils import london_today, now_utc
+from diversion.core.timeutils import london_today, now_utc
 from tests.browser.conftest import LiveServer, assert_accessible, sign_in
 
 pytestmark = pytest.mark.browser

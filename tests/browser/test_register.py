@@ -9,8 +9,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from diversion.attendance.models import Register, RegisterState
+from diversion.core.extensions import db
 from diversion.demo import DEMO_PASSWORD
-from diversion.extensions import db
 from tests.browser.conftest import (
     ConsoleWatch,
     LiveServer,

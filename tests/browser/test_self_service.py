@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
 from tests.selfservice.helpers import known_referral, upcoming_session
 

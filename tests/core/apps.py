@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.conftest import make_app
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_force, create_user
 
 

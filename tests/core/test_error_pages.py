@@ -7,7 +7,7 @@ import logging
 import pytest
 from flask import Flask
 
-from diversion.access import public
+from diversion.auth.access import public
 from tests.core.apps import separate_app
 
 
@@ -50,7 +50,7 @@ def broken_app(app, database_url, tmp_path):
 
 
 def test_an_unexpected_error_is_a_govuk_500_page_without_details(broken_app, caplog):
-    with caplog.at_level(logging.ERROR, logger="diversion.web"):
+    with caplog.at_level(logging.ERROR, logger="diversion.core.web"):
         response = broken_app.test_client().get("/test-only/explode")
     page = response.get_data(as_text=True)
     assert response.status_code == 500
@@ -61,7 +61,7 @@ def test_an_unexpected_error_is_a_govuk_500_page_without_details(broken_app, cap
 
 
 def test_an_unexpected_api_error_is_a_500_problem(broken_app, caplog):
-    with caplog.at_level(logging.ERROR, logger="diversion.web"):
+    with caplog.at_level(logging.ERROR, logger="diversion.core.web"):
         response = broken_app.test_client().get("/api/v1/test-only/explode")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"

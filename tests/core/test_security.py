@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from diversion import create_app
 from diversion.audit.models import AuditEvent
 from diversion.auth.models import SignInFailure, User
-from diversion.config import ConfigError
-from diversion.extensions import db
+from diversion.core.config import ConfigError
+from diversion.core.extensions import db
 from tests.builders import DEFAULT_PASSWORD, create_token, create_user
 from tests.core.apps import separate_app
 

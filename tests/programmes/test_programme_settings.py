@@ -2,8 +2,8 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
-from diversion.errors import Conflict, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import Conflict, ValidationFailed
+from diversion.core.extensions import db
 from diversion.programmes import services
 from diversion.programmes.models import Programme
 from tests.builders import NOW, create_programme

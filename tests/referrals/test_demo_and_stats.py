@@ -1,6 +1,6 @@
 from sqlalchemy import func, select
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.demo import PLANS, load_demo_referrals
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.stats import collect_stats

@@ -9,10 +9,10 @@ import pytest
 from itsdangerous.encoding import base64_decode
 from sqlalchemy import select
 
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of
 from diversion.referrals import drafts
 from diversion.referrals.models import ReferralDraft
-from diversion.scheduler.jobs import JOBS
 from tests.builders import create_force, create_programme, create_user
 from tests.referrals.test_views_referring import form_data
 
@@ -114,7 +114,7 @@ def test_the_housekeeping_job_removes_expired_drafts_and_clears_old_pins(app):
                    now=now - dt.timedelta(minutes=31))
     db.session.commit()
 
-    result = JOBS["referral_drafts"].function(now)
+    result = jobs_of(app)["referral_drafts"].function(now=now)
     db.session.commit()
 
     assert result == {"drafts_removed": 1, "pins_cleared": 1}

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import imports
 from diversion.referrals.imports import ImportFailed, import_referrals
 from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus

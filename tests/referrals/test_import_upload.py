@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 from tests.builders import create_force, create_programme
 from tests.referrals.test_import import csv_bytes, row

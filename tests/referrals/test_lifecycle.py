@@ -5,12 +5,13 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
-from diversion.errors import InvalidTransition
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.errors import InvalidTransition
+from diversion.core.extensions import db
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.lifecycle import TRANSITIONS
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
+from diversion.referrals.signals import referral_moved
 from tests.builders import NOW, create_referral, create_user
 
 S = ReferralStatus
@@ -113,7 +114,7 @@ def test_the_officer_notice_is_discreet_and_sent_once(app):
     assert message.recipient == "PC.Jones@Police.Example"
     assert message.template == "referral_outcome_officer"
     assert message.context["outcome"] == "not_completed"
-    from diversion.notifications.dispatcher import render_message
+    from diversion.outbox.dispatcher import render_message
 
     rendered = render_message(message)
     subject = rendered.subject.lower()
@@ -130,7 +131,7 @@ def test_the_officer_notice_gives_the_london_closing_date_in_words(app):
     db.session.flush()
     message = db.session.scalar(select(OutboxMessage))
     assert message.context["closed_on"] == "2 October 2026"
-    from diversion.notifications.dispatcher import render_message
+    from diversion.outbox.dispatcher import render_message
 
     assert "Outcome: not completed, on 2 October 2026." in render_message(message).text
 
@@ -144,12 +145,9 @@ def test_the_system_is_named_as_the_actor_of_automatic_moves(app):
 
 def test_listeners_hear_every_move(app):
     heard = []
-    listener = lifecycle.on_transition(heard.append)
-    try:
+    with referral_moved.connected_to(heard.append):
         referral = create_referral()
         lifecycle.transition(referral, E.BOOKED, actor=None, now=NOW)
-    finally:
-        lifecycle._listeners.remove(listener)
     assert [(m.from_status, m.to_status) for m in heard] == [(S.AWAITING_BOOKING, S.BOOKED)]
 
 

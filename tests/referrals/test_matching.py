@@ -1,6 +1,6 @@
 import datetime as dt
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals.matching import PersonKeys, compare, find_matches, first_given_key, name_key
 from diversion.referrals.models import ContactChannel, Person
 from tests.builders import NOW

@@ -6,7 +6,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_force, create_programme, create_referral
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import queries
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_force, create_referral, create_user

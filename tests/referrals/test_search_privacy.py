@@ -6,7 +6,7 @@ import urllib.request
 
 from werkzeug.serving import make_server
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_force
 
 

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from diversion.core.extensions import db
 from diversion.referrals import services
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.referrals.services import IneligibleReferral, referral_input_from_row
@@ -276,7 +276,7 @@ def test_find_matches_is_offered_by_the_services(programme, force):
 # Historical records --------------------------------------------------------------------------
 
 def test_a_historical_record_skips_eligibility_and_is_closed_without_a_notice(programme, force):
-    from diversion.notifications.models import OutboxMessage
+    from diversion.outbox.models import OutboxMessage
 
     referral, pin, _ = create(referral_input(
         force_code="WYP", offence_code="TA1968-S1", no_relevant_convictions=None,

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import lifecycle, services
 from diversion.referrals.models import Person, Referral
 from tests.builders import NOW, create_force, create_programme, create_referral, create_user
@@ -129,7 +129,7 @@ def test_filters_by_status_force_dates_and_deadline_soon(client, force, login_as
 
 
 def test_deadline_soon_finds_open_referrals_due_in_the_next_14_days(client, force, login_as):
-    from diversion.timeutils import london_today, now_utc
+    from diversion.core.timeutils import london_today, now_utc
 
     today = london_today(now_utc())
     due = add_referrals(1, force=force, start=today - dt.timedelta(days=20))[0]  # book by +8

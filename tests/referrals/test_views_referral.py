@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import services
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_force, create_referral, create_user

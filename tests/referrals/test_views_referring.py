@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today, now_utc
 from diversion.referrals import services
 from diversion.referrals.models import Person, Referral, ReferralStatus
-from diversion.timeutils import london_today, now_utc
 from tests.builders import create_force, create_programme, create_referral
 
 

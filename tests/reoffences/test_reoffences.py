@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.reoffences.models import Reoffence
 from tests.builders import create_force, create_token, create_user
 from tests.reports.seed import referral

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from diversion.auth.models import Force, User
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.reoffences.services import ReoffenceInput, record_reoffence
 from tests.builders import NOW, create_referral
 

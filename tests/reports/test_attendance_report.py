@@ -16,13 +16,13 @@ from sqlalchemy import select
 from diversion.attendance import services as attendance_services
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.courses import services as scheduling_services
 from diversion.reports import services
-from diversion.scheduling import services as scheduling_services
 from tests.attendance.helpers import clear_fee, session_with_people
 from tests.builders import NOW, create_token, create_user
+from tests.courses.helpers import create_session
 from tests.reports.test_report_services import count_queries
-from tests.scheduling.helpers import create_session
 
 A = AttendanceStatus
 D = dt.date

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from flask import Flask, render_template_string
 from pypdf import PdfReader
 
+from diversion.core.pdf import html_to_pdf
 from diversion.reports.charts import svg_data_uri, time_to_reoffence_svg
-from diversion.reports.pdf import html_to_pdf
 from diversion.reports.reoffending import Observation, kaplan_meier
 
 SVG = "{http://www.w3.org/2000/svg}"

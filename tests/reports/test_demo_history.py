@@ -8,14 +8,14 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from diversion.attendance.models import Register, RegisterEntry
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession
 from diversion.demo import load_demo_data
-from diversion.extensions import db
 from diversion.referrals.lifecycle import TRANSITIONS
 from diversion.referrals.models import Referral, ReferralEvent
 from diversion.reoffences.models import Reoffence
 from diversion.reports import services
 from diversion.reports.demo import CRIME_PREFIX, load_demo_history
-from diversion.scheduling.models import CourseSession
 from diversion.stats import collect_stats
 from tests.builders import NOW
 

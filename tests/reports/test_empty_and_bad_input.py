@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_token, create_user
 
 EMPTY = ("date_from-day=1&date_from-month=1&date_from-year=2010"

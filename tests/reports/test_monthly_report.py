@@ -8,11 +8,11 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.core.jobs import run_job
+from diversion.outbox.models import OutboxMessage
 from diversion.reports.models import ArchivedReport
 from diversion.reports.services import first_working_day
-from diversion.scheduler.jobs import run_job
 from tests.builders import create_user
 from tests.reports.seed import referral
 

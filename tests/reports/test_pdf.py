@@ -14,7 +14,7 @@ import pytest
 from flask import Flask, render_template_string
 from pypdf import PdfReader
 
-from diversion.reports.pdf import RefusedURL, StaticOnlyFetcher, html_to_pdf, render_pdf
+from diversion.core.pdf import RefusedURL, StaticOnlyFetcher, html_to_pdf, render_pdf
 
 GENERATED_AT = dt.datetime(2026, 6, 1, 8, 30, tzinfo=dt.UTC)  # 9:30am in London (BST)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from diversion.errors import ValidationFailed
+from diversion.core.errors import ValidationFailed
 from diversion.reports.reoffending import (
     JDL_WARNING,
     CohortReferral,

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
+from diversion.core.extensions import db
 from tests.builders import create_token, create_user
 from tests.reports.seed import referral
 

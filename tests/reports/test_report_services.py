@@ -9,8 +9,8 @@ import math
 import pytest
 from sqlalchemy import event
 
-from diversion.errors import ValidationFailed
-from diversion.extensions import db
+from diversion.core.errors import ValidationFailed
+from diversion.core.extensions import db
 from diversion.reports import services
 from tests.builders import create_force
 from tests.reports.seed import referral, reoffence

@@ -3,9 +3,9 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy import select
 
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of
 from diversion.referrals.models import Person
-from diversion.scheduler.jobs import JOBS
 from tests.builders import create_referral
 from tests.retention.test_services import closed_referral
 
@@ -47,8 +47,8 @@ def test_retention_dry_run_prints_counts_without_names_and_writes_nothing(app: F
     assert _erased() == []
 
 
-def test_retention_is_a_daily_scheduler_job() -> None:
-    assert JOBS["retention"].interval == dt.timedelta(hours=24)
+def test_retention_is_a_daily_scheduler_job(app: Flask) -> None:
+    assert jobs_of(app)["retention"].interval == dt.timedelta(hours=24)
 
 
 def test_scheduler_run_once_retention_erases_due_people(app: Flask) -> None:

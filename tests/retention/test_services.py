@@ -7,9 +7,9 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
-from diversion.notifications.models import MessageStatus, OutboxMessage
-from diversion.notifications.services import enqueue
+from diversion.core.extensions import db
+from diversion.outbox.models import MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
 from diversion.referrals.models import Person, Referral, ReferralDraft
 from diversion.reports.services import ReportParameters, build_outcomes, build_reoffending
 from diversion.retention.services import run_retention

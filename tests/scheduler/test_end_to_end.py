@@ -14,11 +14,11 @@ from flask import Flask
 from sqlalchemy import select
 
 from diversion.bookings import services as bookings
-from diversion.extensions import db
-from diversion.notifications.models import MessageStatus, OutboxMessage
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_to_utc, now_utc, to_london
+from diversion.outbox.models import MessageStatus, OutboxMessage
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.timeutils import london_to_utc, now_utc, to_london
-from tests.notifications.servers import RecordingHandler, running_smtp_server
+from tests.outbox.servers import RecordingHandler, running_smtp_server
 
 RUN_ONCE = ["scheduler", "run-once", "plan_reminders", "dispatch"]
 

@@ -14,17 +14,17 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from diversion.extensions import db
-from diversion.notifications.dispatcher import (
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+from diversion.outbox.dispatcher import (
     STALE_AFTER,
     UNKNOWN_OUTCOME,
     build_channels,
     dispatch_due,
 )
-from diversion.notifications.models import Channel, MessageStatus, OutboxMessage
-from diversion.notifications.services import enqueue
-from diversion.timeutils import now_utc
-from tests.notifications.servers import RecordingHandler, free_port
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
+from tests.outbox.servers import RecordingHandler, free_port
 from tests.scheduler.test_scheduler_process import SchedulerProcess
 
 MESSAGES = 6

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from diversion.extensions import db
-from diversion.notifications.models import Channel, MessageStatus, OutboxMessage
-from diversion.notifications.services import enqueue
-from diversion.scheduler.jobs import JOBS
+from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of
+from diversion.core.timeutils import now_utc
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
 from diversion.scheduler.lock import AlreadyRunning, scheduler_lock
 from diversion.scheduler.runner import JOB_DEFAULTS, build_scheduler
-from diversion.timeutils import now_utc
 from tests.conftest import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def test_creating_the_app_starts_no_threads_and_no_scheduler(database_url, tmp_p
 def test_every_job_runs_coalesced_one_at_a_time_on_a_utc_interval(app):
     scheduler = build_scheduler(app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == set(JOBS) >= {"dispatch", "housekeeping"}
+    assert set(jobs) == set(jobs_of(app)) >= {"dispatch", "housekeeping"}
     assert JOB_DEFAULTS["coalesce"] is True and JOB_DEFAULTS["max_instances"] == 1
     assert jobs["dispatch"].trigger.interval == dt.timedelta(seconds=30)
     assert str(scheduler.timezone) == "UTC"

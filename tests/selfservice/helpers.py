@@ -11,13 +11,13 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from diversion.extensions import db
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_today, now_utc
+from diversion.courses.models import CourseSession
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import Referral
-from diversion.scheduling.models import CourseSession
-from diversion.timeutils import london_today, now_utc
 from tests.builders import create_force, create_programme, referral_input
-from tests.scheduling.helpers import create_session
+from tests.courses.helpers import create_session
 
 DOB = dt.date(1984, 3, 27)
 

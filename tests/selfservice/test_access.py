@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, update
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.extensions import db
-from diversion.notifications.models import OutboxMessage
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals import services as referral_services
 from diversion.selfservice import services
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
-from diversion.timeutils import now_utc
 from tests.builders import create_user
 from tests.selfservice.helpers import details, known_referral, sign_in
 
@@ -292,14 +292,14 @@ def test_the_managers_dashboard_counts_locked_booking_pages(app, client, login_a
 
 
 def test_housekeeping_forgets_old_refusals_and_ended_sessions(client):
-    from diversion.scheduler.jobs import JOBS
+    from diversion.core.jobs import jobs_of
 
     known = known_referral()
     sign_in(client, known, dob_year="1990")
     sign_in(client, known)
     now = now_utc()
-    assert JOBS["self_service_housekeeping"].function(now) == {
+    assert jobs_of(client.application)["self_service_housekeeping"].function(now=now) == {
         "failures_removed": 0, "sessions_removed": 0}
     later = now + dt.timedelta(days=2)
-    assert JOBS["self_service_housekeeping"].function(later) == {
+    assert jobs_of(client.application)["self_service_housekeeping"].function(now=later) == {
         "failures_removed": 1, "sessions_removed": 1}

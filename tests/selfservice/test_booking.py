@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings import services as booking_services
-from diversion.extensions import db
+from diversion.core.extensions import db
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_user
@@ -52,7 +52,7 @@ def test_he_books_a_place_and_sees_the_confirmation(client, signed_in):
 
 
 def test_his_page_shows_the_booking_without_any_joining_link(client, signed_in):
-    from tests.scheduling.helpers import create_venue
+    from tests.courses.helpers import create_venue
 
     online = upcoming_session(venue=create_venue(is_online=True, joining_link="https://meet.example/secret",
                                                  address_line_1=None, town=None, postcode=None))
@@ -136,7 +136,7 @@ def test_cancelling_only_ever_touches_his_own_booking(app):
 def test_a_withdrawn_offer_shows_its_status_and_no_booking_actions(client, signed_in):
     upcoming_session()
     police = create_user("police", force=signed_in.referral.force)
-    from diversion.timeutils import now_utc
+    from diversion.core.timeutils import now_utc
 
     referral_services.withdraw_referral(reference=signed_in.reference, reason="Charged instead",
                                         actor=police, now=now_utc())
@@ -150,7 +150,7 @@ def test_a_withdrawn_offer_shows_its_status_and_no_booking_actions(client, signe
 
 def test_his_page_shows_the_fee_and_what_is_still_to_pay(client, signed_in):
     from diversion.bookings import fees
-    from diversion.timeutils import now_utc
+    from diversion.core.timeutils import now_utc
 
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "£200" in page and "Still to pay" in page

@@ -1,0 +1,28 @@
+"""The register: attendance taken on the day, outcomes back to the referral, certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+
+from diversion.attendance import jobs, services, views
+from diversion.attendance.certificates import certificate_attachment
+from diversion.auth.models import Role
+from diversion.bookings.signals import fee_cleared
+from diversion.core.dashboard import add_panel
+from diversion.core.jobs import add_job
+from diversion.outbox.dispatcher import add_attachment_maker
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    add_panel(app, views.registers_panel, roles=(Role.MANAGER,))
+    add_panel(app, views.facilitator_registers_panel, roles=(Role.FACILITATOR,))
+    fee_cleared.connect(services.complete_after_fee, weak=False)
+    add_attachment_maker(app, "completion_certificate", certificate_attachment)
+    add_job(app, "grace_window", jobs.run_grace_window, every=dt.timedelta(hours=1),
+            description="missed referrals whose grace window has closed become not completed")
+    add_job(app, "deadline", jobs.run_deadline, every=dt.timedelta(hours=1),
+            description="complete attendees whose fee is cleared; close referrals past the "
+                        "completion deadline")

@@ -1,0 +1,87 @@
+"""The accounts commands: `flask --app diversion forces|users|tokens …`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from diversion.auth import services as auth_services
+from diversion.auth.models import Role
+from diversion.core.errors import DomainError, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+
+forces_cli = AppGroup("forces", help="Police forces.")
+users_cli = AppGroup("users", help="User accounts.")
+tokens_cli = AppGroup("tokens", help="API tokens.")
+
+
+def _fail(error: DomainError) -> None:
+    if isinstance(error, ValidationFailed):
+        for field, message in error.errors.items():
+            click.echo(f"{field}: {message}", err=True)
+    else:
+        click.echo(error.message, err=True)
+    db.session.rollback()
+    sys.exit(1)
+
+
+@forces_cli.command("create")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+def create_force(code: str, name: str) -> None:
+    """Add a police force."""
+    try:
+        force = auth_services.create_force(code=code, name=name, actor=None, now=now_utc())
+    except DomainError as error:
+        _fail(error)
+        return
+    db.session.commit()
+    click.echo(f"created force {force.code}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--force", "force_code", help="The force code; required for police.")
+def create_user(email: str, name: str, role: str, force_code: str | None) -> None:
+    """Add a user. The password is read from standard input."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    force = None
+    if force_code:
+        force = auth_services.get_force_by_code(force_code)
+        if force is None:
+            click.echo(f"force: no force with code {force_code}", err=True)
+            sys.exit(1)
+    try:
+        user = auth_services.create_user(email=email, name=name, role=Role(role),
+                                         password=password, force=force, actor=None,
+                                         now=now_utc())
+    except DomainError as error:
+        _fail(error)
+        return
+    db.session.commit()
+    click.echo(f"created {user.role.value} {user.email}")
+
+
+@tokens_cli.command("create")
+@click.option("--email", required=True)
+def create_token(email: str) -> None:
+    """Issue an API token for a user and print it. It is shown this once only."""
+    user = auth_services.get_user_by_email(email)
+    if user is None:
+        click.echo(f"email: no user with email {email}", err=True)
+        sys.exit(1)
+    try:
+        _, clear = auth_services.create_api_token(user=user, actor=None, now=now_utc())
+    except DomainError as error:
+        _fail(error)
+        return
+    db.session.commit()
+    click.echo(clear)

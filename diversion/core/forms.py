@@ -1,0 +1,158 @@
+"""What every feature's forms share: the base form, the GOV.UK date input, times of day.
+
+`Form` is the base of every form: besides FlaskForm's checks it applies the one rule for typed
+text (diversion.core.parsing): single-line boxes refuse line breaks and control characters, text areas
+refuse control characters other than line breaks. Validators raise `ValidationError`, the type
+WTForms turns into a field error; a plain `ValueError` escapes as a 500 in WTForms 3.3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import Field, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.utils import unset_value
+from wtforms.validators import ValidationError
+
+from diversion.core import parsing
+from diversion.core.errors import ValidationFailed
+
+
+class Form(FlaskForm):
+    """The base of every form: FlaskForm plus the text rule on every text box."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        is_valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field, PasswordField) or not isinstance(field, StringField):
+                continue
+            if not isinstance(field.data, str):
+                continue
+            try:
+                parsing.check_text(field.data, what=field.label.text,
+                                   multiline=isinstance(field, TextAreaField))
+            except parsing.ParseError as error:
+                field.errors = [str(error), *list(field.errors or [])]
+                is_valid = False
+        return is_valid
+
+
+def attach_errors(form: FlaskForm, error: ValidationFailed, *, fallback: str | None = None) -> None:
+    """Put a service's field errors onto the form, so the page shows them beside the fields."""
+    for name, message in error.errors.items():
+        field = getattr(form, name, None)
+        if field is None and fallback is not None:
+            field = getattr(form, fallback, None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*list(field.errors or []), message]
+        else:
+            form.form_errors.append(message)
+
+
+TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?$", re.ASCII)
+
+
+def parse_time(text: str) -> dt.time | None:
+    """'9:30', '09.30', '14:00', '2pm', '9:30am' as a time of day; None if it is not one."""
+    match = TIME.match(text.strip().lower().replace(" ", ""))
+    if not match:
+        return None
+    hour, minute, suffix = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if suffix:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if suffix == "pm" else 0)
+    elif match.group(2) is None:
+        return None  # a bare "9" is ambiguous: ask for 9:00 or 9am
+    if hour > 23 or minute > 59:
+        return None
+    return dt.time(hour, minute)
+
+
+class DatePartsField(Field):
+    """A GOV.UK date input: three boxes named <name>-day, <name>-month and <name>-year.
+
+    The date must fall between `earliest` and `latest` (by default 1900 to 2100, the dates a
+    person's life or a course can have); outside them the field says so instead of failing later.
+    """
+
+    PARTS = ("day", "month", "year")
+
+    def __init__(self, label: str | None = None, validators: Any = None, *,
+                 required: bool | str = False, earliest: dt.date = parsing.EARLIEST_DATE,
+                 latest: dt.date = parsing.LATEST_DATE, **kwargs: Any) -> None:
+        """`required` may be the message to give when the date is left blank."""
+        super().__init__(label, validators, **kwargs)
+        self.is_required = bool(required)
+        self.required_message = required if isinstance(required, str) else None
+        self.earliest, self.latest = earliest, latest
+        self.raw: dict[str, str] = {part: "" for part in self.PARTS}
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        self.process_errors = []
+        if data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.object_data = data
+        self.data = data
+        if isinstance(data, dt.date):
+            self.raw = {"day": str(data.day), "month": str(data.month), "year": str(data.year)}
+        if formdata is None or not any(f"{self.name}-{p}" in formdata for p in self.PARTS):
+            return
+        self.raw = {p: (formdata.get(f"{self.name}-{p}") or "").strip()[:20] for p in self.PARTS}
+        self.data = None
+        if not any(self.raw.values()):
+            return
+        missing = [p for p in self.PARTS if not self.raw[p]]
+        if missing:
+            self.process_errors.append(f"{self.label.text} must include a {missing[0]}")
+            return
+        try:
+            self.data = parsing.parse_date_parts(
+                self.raw["day"], self.raw["month"], self.raw["year"], what=self.label.text,
+                earliest=self.earliest, latest=self.latest)
+        except parsing.ParseError as error:
+            self.process_errors.append(str(error))
+
+    def pre_validate(self, form: Any) -> None:
+        if self.is_required and self.data is None and not self.process_errors:
+            raise ValidationError(self.required_message or f"Enter the {self.label.text.lower()}")
+
+
+class WholeNumberField(IntegerField):
+    """A whole number typed in a box. Anything else ("abc", "1.5", forty nines) is refused with
+    the field's own words rather than WTForms' "Not a valid integer value"; the range itself is
+    the validators' (NumberRange) to check."""
+
+    def __init__(self, label: str | None = None, validators: Any = None, *,
+                 invalid_message: str, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.invalid_message = invalid_message
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        text = str(valuelist[0]).strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            self.data = parsing.parse_int(text, minimum=-parsing.MAX_ID, maximum=parsing.MAX_ID)
+        except parsing.ParseError as error:
+            # process_formdata is the one place WTForms turns a ValueError into a field error.
+            raise ValueError(self.invalid_message) from error
+
+
+class TimeField(StringField):
+    """A time of day typed as text, like 9:30 or 2pm."""
+
+    def __init__(self, label: str | None = None, validators: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.time: dt.time | None = None
+
+    def post_validate(self, form: Any, validation_stopped: bool) -> None:
+        if validation_stopped or not self.data:
+            return
+        self.time = parse_time(self.data)
+        if self.time is None:
+            self.errors.append(f"Enter the {self.label.text.lower()} like 9:30 or 14:00")

@@ -1,0 +1,190 @@
+"""The web wiring every feature shares: URL converters, request checks, security headers,
+error pages (problem+json under /api/), template filters and the GOV.UK Frontend assets."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
+
+from diversion.core.db import MAX_DATABASE_INT
+from diversion.core.errors import DomainError, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.problems import problem
+from diversion.core.timeutils import format_london
+
+log = logging.getLogger(__name__)
+
+# Flask's own endpoints that serve files with no personal data in them.
+PUBLIC_BUILTIN_ENDPOINTS = frozenset({"static", "assets"})
+
+
+class QueryStringFilter(logging.Filter):
+    """Drops the query string from request lines (`GET /referrals?q=Smith HTTP/1.1`): search
+    boxes put names in URLs, and personal data never goes in logs."""
+
+    _QUERY = re.compile(r"\?[^\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._QUERY.sub("", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _hide_query_strings_in_request_logs() -> None:
+    """The development server (werkzeug) logs every request line; keep the query out."""
+    logger = logging.getLogger("werkzeug")
+    if not any(isinstance(f, QueryStringFilter) for f in logger.filters):
+        logger.addFilter(QueryStringFilter())
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` that matches only what fits the database's 32-bit integer ids."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_INT)
+        super().__init__(map, *args, **kwargs)
+
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _refuse_null_characters() -> None:
+    """A NUL is never text anyone typed, and PostgreSQL can neither store nor compare it: a path
+    holding one names nothing (404), and a query string or form fields holding one are refused
+    (400), before any handler or query sees them. Other control characters are the text rule's
+    to refuse, field by field."""
+    if "\x00" in request.path:
+        abort(404)
+    values = [*request.args.keys(), *request.args.values()]
+    if request.mimetype in FORM_TYPES:
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, description="The request contains a character that is not allowed. "
+                               "Check what you entered and try again")
+
+
+def init_app(app: Flask) -> None:
+    """Install the shared request checks, headers, error pages and template helpers."""
+    # Before any route is added: an id too large for the database's integer is a 404 in the
+    # URL map, not an overflow error from the driver (a 500).
+    app.url_map.converters["int"] = DatabaseIdConverter
+    app.before_request(_refuse_null_characters)
+    _hide_query_strings_in_request_logs()
+    app.after_request(_security_headers)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    assets_folder = app.static_folder + "/govuk/assets" if app.static_folder else "static"
+
+    # GOV.UK Frontend's stylesheet asks for its fonts and images at /assets/.
+    @app.get("/assets/<path:filename>", endpoint="assets")
+    def assets(filename: str) -> Response:
+        return send_from_directory(assets_folder, filename, max_age=31536000)
+
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.endpoint not in PUBLIC_BUILTIN_ENDPOINTS:
+        headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["SETTINGS"].is_production:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def _wants_problem_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError) -> Any:
+        db.session.rollback()
+        return render_template("errors/400.html", reason="csrf"), 400
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Any:
+        db.session.rollback()
+        if _wants_problem_json():
+            extra = dict(error.extra)
+            if isinstance(error, ValidationFailed):
+                extra["errors"] = error.errors
+            return problem(error.status, error.title, error.message, **extra)
+        return render_template("errors/generic.html", error=error), error.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        db.session.rollback()
+        code = error.code or 500
+        # A 405 names the methods the resource does allow (RFC 9110 section 15.5.6).
+        headers = {name: value for name, value in error.get_headers() if name == "Allow"}
+        if _wants_problem_json():
+            return problem(code, error.name, error.description or error.name, headers=headers)
+        template = f"errors/{code}.html" if code in (400, 403, 404, 405, 409, 413) else None
+        if template is None:
+            return render_template("errors/generic.html", error=error), code, headers
+        return render_template(template, error=error), code, headers
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        if _wants_problem_json():
+            return problem(500, "Internal Server Error", "Something went wrong. Try again later")
+        return render_template("errors/500.html"), 500
+
+
+def _register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["london"] = format_london
+    app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
+    app.jinja_env.filters["pounds"] = format_pounds
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    # Make GOV.UK Frontend's Jinja macros importable as "govuk_frontend_jinja/…".
+    from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+
+    app.jinja_loader = ChoiceLoader(
+        [app.jinja_loader,  # type: ignore[list-item]
+         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
+    )
+
+
+def format_pounds(pence: int | None) -> str:
+    """Integer pence as '£1,234.50' (or '£200' for whole pounds)."""
+    if pence is None:
+        return ""
+    pounds, rest = divmod(abs(pence), 100)
+    sign = "-" if pence < 0 else ""
+    return f"{sign}£{pounds:,}" + (f".{rest:02d}" if rest else "")
+
+

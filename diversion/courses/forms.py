@@ -1,0 +1,130 @@
+"""Forms for venues and sessions. Shapes only; the services check the rules."""
+
+from __future__ import annotations
+
+from wtforms import (
+    BooleanField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from diversion.core.forms import DatePartsField, Form, TimeField, WholeNumberField
+
+
+class VenueForm(Form):
+    name = StringField("Venue name", validators=[InputRequired("Enter the venue's name"),
+                                                 Length(max=200)])
+    is_online = RadioField("Is this an online venue?", default="no", choices=[
+        SelectChoice("no", "No, people attend in person"),
+        SelectChoice("yes", "Yes, people join online")])
+    address_line_1 = StringField("Address line 1", validators=[Optional(), Length(max=200)])
+    address_line_2 = StringField("Address line 2 (optional)", validators=[Optional(),
+                                                                          Length(max=200)])
+    town = StringField("Town or city", validators=[Optional(), Length(max=100)])
+    postcode = StringField("Postcode", validators=[Optional(), Length(max=10)])
+    joining_link = StringField("Joining link", validators=[Optional(), Length(max=500)],
+                               description="Only sent to people booked on a session, shortly "
+                                           "before it starts")
+    capacity = WholeNumberField("Capacity", invalid_message="Capacity must be a whole number, like 20",
+                                validators=[
+        InputRequired("Enter how many people the venue holds"),
+        NumberRange(min=1, max=1000, message="Capacity must be between 1 and 1000")],
+        description="The most people the room holds for a course")
+    step_free_access = BooleanField("Step-free access from the street to the room")
+    notes = TextAreaField("Notes (optional)", validators=[Optional(), Length(max=2000)],
+                          description="Parking, entrance, who holds the keys")
+
+
+FREQUENCIES = [SelectChoice("once", "Once"), SelectChoice("weekly", "Every week"),
+               SelectChoice("monthly", "Every month, on the same weekday of the same week")]
+
+
+# For a time that happens twice on the autumn clock-change day; the labels name the time.
+FOLD_CHOICES = [SelectChoice("first", "The first (BST)"), SelectChoice("second", "The second (GMT)")]
+FOLDS = {"first": 0, "second": 1}
+
+
+class SessionForm(Form):
+    programme = SelectField("Programme", validators=[InputRequired("Select the programme")])
+    venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
+    first_day = DatePartsField("Date", required=True,
+                               description="For example, 27 3 2026")
+    start_time = TimeField("Start time", validators=[InputRequired("Enter the start time")],
+                           description="London time, for example 9:30 or 14:00")
+    end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
+                         description="London time, for example 16:30")
+    capacity = WholeNumberField("Places", invalid_message="Places must be a whole number, like 12",
+                                validators=[
+        InputRequired("Enter the number of places"),
+        NumberRange(min=1, max=1000, message="Places must be between 1 and 1000")],
+        description="No more than the venue holds")
+    facilitators = SelectMultipleField("Facilitators", coerce=int,
+                                       validators=[InputRequired("Select at least one facilitator")])
+    frequency = RadioField("How often", choices=FREQUENCIES, default="once")
+    start_fold = RadioField("Which start time do you mean?", validators=[Optional()],
+                            choices=FOLD_CHOICES)
+    end_fold = RadioField("Which end time do you mean?", validators=[Optional()],
+                          choices=FOLD_CHOICES)
+    ends = RadioField("Ends", choices=[SelectChoice("until", "On a date"),
+                               SelectChoice("count", "After a number of sessions")],
+                      default="count")
+    until = DatePartsField("Last date",
+                           description="For a series ending on a date, for example 31 12 2026")
+    count = WholeNumberField("Number of sessions",
+                             invalid_message="Number of sessions must be a whole number, like 6",
+                             validators=[
+        Optional(), NumberRange(min=1, max=120, message="Enter between 1 and 120 sessions")],
+        description="For a series ending after a number of sessions. Bank holidays are "
+                    "skipped and do not count")
+
+    def validate_until(self, field: DatePartsField) -> None:
+        if self.frequency.data != "once" and self.ends.data == "until" and field.data is None \
+                and not field.process_errors:
+            raise ValidationError("Enter the last date of the series")
+
+    def validate_count(self, field: WholeNumberField) -> None:
+        if self.frequency.data != "once" and self.ends.data == "count" and field.data is None:
+            raise ValidationError("Enter the number of sessions")
+
+
+class SessionEditForm(Form):
+    venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
+    first_day = DatePartsField("Date", required=True,
+                               description="For example, 27 3 2026")
+    start_time = TimeField("Start time", validators=[InputRequired("Enter the start time")],
+                           description="London time, for example 9:30 or 14:00")
+    end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
+                         description="London time, for example 16:30")
+    capacity = WholeNumberField("Places", invalid_message="Places must be a whole number, like 12",
+                                validators=[
+        InputRequired("Enter the number of places"),
+        NumberRange(min=1, max=1000, message="Places must be between 1 and 1000")])
+    facilitators = SelectMultipleField("Facilitators", coerce=int,
+                                       validators=[InputRequired("Select at least one facilitator")])
+    start_fold = RadioField("Which start time do you mean?", validators=[Optional()],
+                            choices=FOLD_CHOICES)
+    end_fold = RadioField("Which end time do you mean?", validators=[Optional()],
+                          choices=FOLD_CHOICES)
+
+
+class ConfirmForm(Form):
+    """A button with a CSRF token and nothing else."""
+
+
+class SessionFilterForm(Form):
+    class Meta:
+        csrf = False
+
+    from_day = DatePartsField("From")
+    to_day = DatePartsField("To")
+    venue = SelectField("Venue", validators=[Optional()])
+    programme = SelectField("Programme", validators=[Optional()])
+    status = SelectField("Status", validators=[Optional()],
+                         choices=[SelectChoice("", "Any"), SelectChoice("scheduled", "Scheduled"),
+                                  SelectChoice("cancelled", "Cancelled"),
+                                  SelectChoice("held", "Held")])

@@ -1,0 +1,453 @@
+"""Pages for venues, sessions, the month calendar, facilitators' sessions and calendar feeds."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from wtforms.fields.choices import SelectChoice
+
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.auth.access import acting_user, public, roles
+from diversion.auth.models import Role, User
+from diversion.core import parsing
+from diversion.core.dashboard import Panel
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.extensions import db
+from diversion.core.forms import attach_errors
+from diversion.core.links import external_url
+from diversion.core.timeutils import london_midnight_in_utc, london_today, now_utc, to_london
+from diversion.courses import services
+from diversion.courses.forms import (
+    FOLDS,
+    ConfirmForm,
+    SessionEditForm,
+    SessionFilterForm,
+    SessionForm,
+    VenueForm,
+)
+from diversion.courses.ical import CalendarEvent, build_calendar, session_uid
+from diversion.courses.models import CourseSession, SessionStatus, Venue
+from diversion.courses.rules import Frequency
+from diversion.programmes import services as programme_services
+
+bp = Blueprint("courses", __name__)
+PAGE_SIZE = 50
+
+
+# Venues -------------------------------------------------------------------------------------
+
+def _venue_details(form: VenueForm) -> services.VenueDetails:
+    return services.VenueDetails(
+        name=form.name.data or "", capacity=form.capacity.data,
+        address_line_1=form.address_line_1.data or "", address_line_2=form.address_line_2.data or "",
+        town=form.town.data or "", postcode=form.postcode.data or "",
+        step_free_access=bool(form.step_free_access.data), notes=form.notes.data or "",
+        is_online=form.is_online.data == "yes", joining_link=form.joining_link.data or "")
+
+
+def _venue_or_404(venue_id: int) -> Venue:
+    try:
+        return services.get_venue(venue_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/venues")
+@roles(Role.MANAGER)
+def list_venues() -> Any:
+    return render_template("courses/venues.html", venues=services.list_venues())
+
+
+@bp.route("/venues/new", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def create_venue() -> Any:
+    form = VenueForm()
+    if form.validate_on_submit():
+        try:
+            venue = services.create_venue(details=_venue_details(form), actor=acting_user(),
+                                          now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"{venue.name} added", "success")
+            return redirect(url_for("courses.list_venues"))
+    return render_template("courses/venue_form.html", form=form, venue=None)
+
+
+@bp.route("/venues/<int:venue_id>", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def edit_venue(venue_id: int) -> Any:
+    venue = _venue_or_404(venue_id)
+    form = VenueForm(obj=None if request.method == "POST" else venue)
+    if request.method == "GET":
+        form.is_online.data = "yes" if venue.is_online else "no"
+    if form.validate_on_submit():
+        try:
+            services.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
+                                  now=now_utc())
+        except ValidationFailed as error:
+            db.session.rollback()
+            venue = _venue_or_404(venue_id)
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(f"Changes to {venue.name} saved", "success")
+            return redirect(url_for("courses.list_venues"))
+    return render_template("courses/venue_form.html", form=form, venue=venue)
+
+
+# Sessions: create, change, cancel -----------------------------------------------------------
+
+def _venue_choices() -> list[SelectChoice]:
+    return [SelectChoice("", "Select a venue")] + [
+        SelectChoice(str(v.id), f"{v.name} ({v.place}, {v.capacity} places)")
+        for v in services.list_venues()]
+
+
+def _programme_choices() -> list[SelectChoice]:
+    return [SelectChoice(str(p.id), p.name) for p in programme_services.list_programmes()]
+
+
+def _facilitator_choices() -> list[SelectChoice]:
+    return [SelectChoice(u.id, u.name) for u in services.list_facilitators()]
+
+
+def _session_or_404(session_id: int) -> CourseSession:
+    try:
+        session = services.get_session(session_id)
+    except NotFound:
+        abort(404)
+    user = acting_user()
+    # A facilitator sees only the sessions they run; others do not exist for them.
+    if user.role is Role.FACILITATOR and not services.is_facilitating(session, user):
+        abort(404)
+    return session
+
+
+def _clash_messages(error: Conflict) -> list[str]:
+    return [c["message"] for c in error.extra.get("clashes", [])] or [error.message]
+
+
+def _form_status(form: SessionForm | SessionEditForm, clashes: list[str]) -> int:
+    """409 for clashes, 422 for a form refused (or a time to be made clear), else 200."""
+    if clashes:
+        return 409
+    return 422 if request.method == "POST" and form.errors else 200
+
+
+def _folds(form: SessionForm | SessionEditForm) -> dict[str, int | None]:
+    """The answers to "which 01:30 do you mean?", as datetime folds (None when not asked)."""
+    return {"start_fold": FOLDS.get(form.start_fold.data or ""),
+            "end_fold": FOLDS.get(form.end_fold.data or "")}
+
+
+def _which_time(form: SessionForm | SessionEditForm,
+                ambiguous: dict[str, tuple[dt.date, dt.time]] | None = None) -> list[str]:
+    """Name the choices of the fold questions to ask: those of times found ambiguous now,
+    and those already answered (kept while other errors are put right). Returns their names."""
+    asked = []
+    for name, field in (("start_time", form.start_fold), ("end_time", form.end_fold)):
+        found = (ambiguous or {}).get(name)
+        time_field = getattr(form, name)
+        if found is None and not field.data:
+            continue
+        wall = f"{found[1]:%H:%M}" if found else (
+            f"{time_field.time:%H:%M}" if time_field.time else time_field.data)
+        field.label.text = f"Which {wall} do you mean?"
+        field.choices = [SelectChoice("first", f"{wall} BST (first)"),
+                         SelectChoice("second", f"{wall} GMT (second)")]
+        if found:
+            field.description = (f"The clocks go back at 02:00 on {found[0]:%-d %B %Y}, so "
+                                  f"{wall} happens twice that night")
+            field.errors = [f"{wall} happens twice on {found[0]:%-d %B %Y}: "
+                            f"choose which {wall} you mean"]
+        asked.append(field.name)
+    return asked
+
+
+@bp.route("/sessions/new", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def create_sessions() -> Any:
+    form = SessionForm()
+    form.programme.choices = _programme_choices()
+    form.venue.choices = _venue_choices()
+    form.facilitators.choices = _facilitator_choices()
+    clashes: list[str] = []
+    ask: list[str] = []
+    if form.validate_on_submit():
+        programme = programme_services.get_programme(int(form.programme.data or 0))
+        venue = db.session.get(Venue, int(form.venue.data or 0))
+        frequency = Frequency(form.frequency.data)
+        is_series = frequency is not Frequency.ONCE
+        assert venue is not None
+        assert form.first_day.data and form.start_time.time and form.end_time.time
+        try:
+            created = services.create_sessions(
+                programme=programme, venue=venue, first_day=form.first_day.data,
+                start_time=form.start_time.time, end_time=form.end_time.time,
+                capacity=form.capacity.data,
+                facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                frequency=frequency,
+                until=form.until.data if is_series and form.ends.data == "until" else None,
+                count=form.count.data if is_series and form.ends.data == "count" else None,
+                actor=acting_user(), now=now_utc(), **_folds(form))
+        except services.AmbiguousTimes as error:
+            db.session.rollback()
+            ask = _which_time(form, error.ambiguous)
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        except Conflict as error:
+            db.session.rollback()
+            clashes = _clash_messages(error)
+        else:
+            db.session.commit()
+            count = len(created.sessions)
+            message = f"{count} session{'s' if count != 1 else ''} created"
+            if created.skipped:
+                message += ". Skipped bank holidays: " + ", ".join(
+                    f"{day:%-d %B %Y} ({name})" for day, name in created.skipped)
+            flash(message, "success")
+            return redirect(url_for("courses.list_sessions"))
+    return render_template("courses/session_form.html", form=form, clashes=clashes,
+                           session=None, ask=ask or _which_time(form)), _form_status(form, clashes)
+
+
+@bp.route("/sessions/<int:session_id>/edit", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def edit_session(session_id: int) -> Any:
+    session = _session_or_404(session_id)
+    if session.status is not SessionStatus.SCHEDULED:
+        flash(f"This session is {session.status.value} and cannot be changed", "error")
+        return redirect(url_for("courses.show_session", session_id=session.id))
+    form = SessionEditForm()
+    form.venue.choices = _venue_choices()
+    form.facilitators.choices = _facilitator_choices()
+    if request.method == "GET":
+        starts, ends = to_london(session.starts_at), to_london(session.ends_at)
+        form.venue.data = str(session.venue_id)
+        form.first_day.process(None, starts.date())
+        form.start_time.data = f"{starts:%H:%M}"
+        form.end_time.data = f"{ends:%H:%M}"
+        form.capacity.data = session.capacity
+        form.facilitators.data = [u.id for u in session.facilitators]
+    clashes: list[str] = []
+    ask: list[str] = []
+    if form.validate_on_submit():
+        venue = db.session.get(Venue, int(form.venue.data or 0))
+        assert venue is not None
+        assert form.first_day.data and form.start_time.time and form.end_time.time
+        try:
+            services.update_session(
+                session=session, venue=venue, day=form.first_day.data,
+                start_time=form.start_time.time, end_time=form.end_time.time,
+                capacity=form.capacity.data,
+                facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                actor=acting_user(), now=now_utc(), **_folds(form))
+        except services.AmbiguousTimes as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            ask = _which_time(form, error.ambiguous)
+        except ValidationFailed as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            attach_errors(form, error)
+        except Conflict as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            clashes = _clash_messages(error)
+        else:
+            db.session.commit()
+            flash("Session changed", "success")
+            return redirect(url_for("courses.show_session", session_id=session.id))
+    return render_template("courses/session_form.html", form=form, clashes=clashes,
+                           session=session, ask=ask or _which_time(form)), _form_status(form,
+                                                                                  clashes)
+
+
+@bp.route("/sessions/<int:session_id>/cancel", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def cancel_session(session_id: int) -> Any:
+    """The old address: cancelling is done in one place, where the people booked are dealt with
+    (rebooked or returned, and told). Nothing is cancelled here, whatever the method."""
+    _session_or_404(session_id)
+    return redirect(url_for("bookings.cancel_session", session_id=session_id),
+                    code=303 if request.method == "POST" else 301)
+
+
+@bp.get("/sessions/<int:session_id>")
+@roles(Role.MANAGER, Role.FACILITATOR)
+def show_session(session_id: int) -> Any:
+    session = _session_or_404(session_id)
+    booked = services.booked_counts([session.id]).get(session.id, 0)
+    if booked:
+        # The page lists the names and needs of the people booked: who saw them is audited.
+        record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="session", object_id=session.id,
+               details={"people": booked})
+        db.session.commit()
+    return render_template("courses/session.html", session=session,
+                           row=services.SessionRow(session, booked))
+
+
+# Sessions: list and calendar ----------------------------------------------------------------
+
+def _int_arg(name: str) -> int | None:
+    return parsing.query_int(request.args.get(name))
+
+
+@bp.get("/sessions")
+@roles(Role.MANAGER)
+def list_sessions() -> Any:
+    form = SessionFilterForm(request.args)
+    form.venue.choices = [SelectChoice("", "Any")] + [SelectChoice(str(v.id), v.name)
+                                                      for v in services.list_venues()]
+    form.programme.choices = [SelectChoice("", "Any"), *_programme_choices()]
+    status = request.args.get("status", "")
+    today = london_today(now_utc())
+    has_filter = any(f"from_day-{p}" in request.args for p in ("day", "month", "year"))
+    where = services.SessionFilter(
+        from_day=form.from_day.data if has_filter else today,
+        to_day=form.to_day.data,
+        venue_id=_int_arg("venue"), programme_id=_int_arg("programme"),
+        status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None)
+    if not has_filter:
+        form.from_day.process(None, today)
+    page = services.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
+                                  per_page=PAGE_SIZE)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("courses/sessions.html", form=form, page=page, args=args,
+                           date_errors=form.from_day.process_errors + form.to_day.process_errors)
+
+
+def _month_arg(today: dt.date) -> dt.date:
+    try:
+        year, month = parsing.parse_month(request.args.get("month", ""))
+    except parsing.ParseError:
+        return today.replace(day=1)
+    return dt.date(year, month, 1)
+
+
+def _month_weeks(first: dt.date, rows: list[services.SessionRow]) -> list[list[dict[str, Any]]]:
+    by_day: dict[dt.date, list[services.SessionRow]] = {}
+    for row in rows:
+        by_day.setdefault(to_london(row.session.starts_at).date(), []).append(row)
+    return [[{"date": day, "in_month": day.month == first.month, "rows": by_day.get(day, [])}
+             for day in week]
+            for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year,
+                                                                            first.month)]
+
+
+def _render_calendar(facilitator_id: int | None, endpoint: str) -> Any:
+    today = london_today(now_utc())
+    first = _month_arg(today)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    previous = (first - dt.timedelta(days=1)).replace(day=1)
+    rows = services.sessions_between(start=london_midnight_in_utc(first),
+                                     end=london_midnight_in_utc(following),
+                                     facilitator_id=facilitator_id)
+    return render_template("courses/calendar.html", month=first, today=today,
+                           weeks=_month_weeks(first, rows), count=len(rows), endpoint=endpoint,
+                           previous=previous, following=following)
+
+
+@bp.get("/sessions/calendar")
+@roles(Role.MANAGER)
+def calendar_month() -> Any:
+    return _render_calendar(None, "courses.calendar_month")
+
+
+# Facilitators -------------------------------------------------------------------------------
+
+@bp.get("/my-sessions")
+@roles(Role.FACILITATOR)
+def my_sessions() -> Any:
+    user = acting_user()
+    page = services.list_sessions(
+        where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
+        page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
+    return render_template("courses/my_sessions.html", page=page,
+                           has_feed=services.get_calendar_feed(user) is not None,
+                           confirm=ConfirmForm(), new_feed_url=None)
+
+
+@bp.get("/my-sessions/calendar")
+@roles(Role.FACILITATOR)
+def my_calendar() -> Any:
+    return _render_calendar(acting_user().id, "courses.my_calendar")
+
+
+@bp.post("/my-sessions/calendar-feed")
+@roles(Role.FACILITATOR)
+def reset_calendar_feed() -> Any:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = acting_user()
+    token = services.reset_calendar_feed(user=user, actor=user, now=now_utc())
+    db.session.commit()
+    page = services.list_sessions(
+        where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
+        per_page=PAGE_SIZE)
+    # Shown once, on this response only (which is never cached); the database keeps a digest.
+    return render_template("courses/my_sessions.html", page=page, has_feed=True,
+                           confirm=ConfirmForm(),
+                           new_feed_url=external_url("courses.calendar_feed", token=token))
+
+
+@bp.get("/calendar/<token>.ics")
+@public
+def calendar_feed(token: str) -> Any:
+    """A facilitator's sessions for calendar apps; the secret address is the credential."""
+    now = now_utc()
+    user = services.user_for_calendar_token(token, now=now)
+    if user is None:
+        abort(404)
+    events = [
+        CalendarEvent(
+            uid=session_uid(s.id), starts_at=s.starts_at, ends_at=s.ends_at,
+            summary=f"{s.programme.name} (facilitating)",
+            location="Online" if s.venue.is_online else ", ".join(
+                part for part in (s.venue.name, s.venue.address_line_1, s.venue.town,
+                                  s.venue.postcode) if part),
+            description=external_url("courses.show_session", session_id=s.id),
+            is_cancelled=s.status is SessionStatus.CANCELLED,
+        )
+        for s in services.feed_sessions(user=user, now=now)
+    ]
+    db.session.commit()
+    body = build_calendar(events, now=now, name="Diversion: my sessions")
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": 'inline; filename="sessions.ics"'})
+
+
+# Dashboard panels ---------------------------------------------------------------------------
+
+def facilitator_panel(user: User, now: dt.datetime) -> Panel:
+    upcoming = services.count_sessions(where=services.SessionFilter(
+        starts_from=now, facilitator_id=user.id, status=SessionStatus.SCHEDULED))
+    return Panel("Sessions", [("Upcoming sessions you run", upcoming, "courses.my_sessions")])
+
+
+def manager_panel(user: User, now: dt.datetime) -> Panel:
+    first = london_today(now).replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    this_month = services.count_sessions(where=services.SessionFilter(
+        starts_from=london_midnight_in_utc(first),
+        starts_before=london_midnight_in_utc(following), status=SessionStatus.SCHEDULED))
+    return Panel("Sessions", [("Sessions this month", this_month, "courses.calendar_month")])

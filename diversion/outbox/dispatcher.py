@@ -1,0 +1,385 @@
+"""The dispatcher: claim due messages, send them outside the transaction, record the result.
+
+One run (`dispatch_due`) first resolves rows a crashed dispatcher left in `sending`, then claims
+due rows in small batches and sends them one at a time. docs/messaging.md describes the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from jinja2 import Environment, StrictUndefined, TemplateNotFound
+from sqlalchemy import select, update
+
+from diversion.core.config import ConfigError, Settings
+from diversion.core.extensions import db
+from diversion.outbox.channels import (
+    Attachment,
+    Channel,
+    LogChannel,
+    NotifyChannel,
+    PermanentFailure,
+    Rendered,
+    SMTPChannel,
+    SupportsLookup,
+    TemporaryFailure,
+)
+from diversion.outbox.models import Channel as ChannelKind
+from diversion.outbox.models import MessageStatus, OutboxMessage
+from diversion.outbox.rules import indiscreet_words, next_allowed_sms_time, retry_delay
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+CLAIM_BATCH = 20
+# A row still `sending` this long after its claim belongs to a dispatcher that died. A batch of
+# CLAIM_BATCH sends with 10-second timeouts ends well inside it.
+STALE_AFTER = dt.timedelta(minutes=15)
+UNKNOWN_OUTCOME = (
+    "delivery unknown: the dispatcher stopped while this message was being sent and the "
+    "provider cannot be asked; check with the recipient before sending it again"
+)
+
+
+@dataclass
+class DispatchSummary:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    expired: int = 0
+    deferred: int = 0  # SMS held back until 08:00 London time
+    recovered: int = 0  # rows a crashed dispatcher left in `sending`
+
+
+def build_channels(settings: Settings) -> dict[ChannelKind, Channel]:
+    """The channel for each kind of message, as the settings choose."""
+    log_channel = LogChannel()
+
+    def notify(kind: str, template_id: str | None) -> NotifyChannel:
+        if not settings.notify_api_key:
+            raise ConfigError("DIVERSION_NOTIFY_API_KEY must be set to send through Notify")
+        if not template_id:
+            raise ConfigError(
+                f"DIVERSION_NOTIFY_{kind.upper()}_TEMPLATE_ID must be set to send {kind} "
+                "through Notify (docs/notify.md)")
+        return NotifyChannel(kind=kind, api_key=settings.notify_api_key,
+                             base_url=settings.notify_base_url, template_id=template_id)
+
+    email: Channel
+    if settings.email_backend == "smtp":
+        email = SMTPChannel(host=settings.smtp_host, port=settings.smtp_port,
+                            mail_from=settings.mail_from, username=settings.smtp_username,
+                            password=settings.smtp_password, starttls=settings.smtp_starttls,
+                            timeout=settings.smtp_timeout_seconds)
+    elif settings.email_backend == "notify":
+        email = notify("email", settings.notify_email_template_id)
+    else:
+        email = log_channel
+    sms: Channel = (notify("sms", settings.notify_sms_template_id)
+                    if settings.sms_backend == "notify" else log_channel)
+    return {ChannelKind.EMAIL: email, ChannelKind.SMS: sms}
+
+
+def channels_from_settings() -> dict[ChannelKind, Channel]:
+    """This app's channels, built once from its settings."""
+    configured: dict[ChannelKind, Channel] = current_app.extensions.setdefault(
+        "diversion_channels", {})
+    if not configured:
+        configured.update(build_channels(current_app.config["SETTINGS"]))
+    return configured
+
+
+class IndiscreetMessage(ValueError):
+    """A subject line or SMS would name the offence."""
+
+
+def message_environment() -> Environment:
+    """The app's Jinja environment, but strict: a variable missing from a message's context is
+    an error (the message fails for review) rather than a blank in a letter to a person."""
+    environment: Environment | None = current_app.extensions.get("diversion_message_jinja")
+    if environment is None or environment.loader is not current_app.jinja_env.loader:
+        environment = current_app.jinja_env.overlay(undefined=StrictUndefined)
+        current_app.extensions["diversion_message_jinja"] = environment
+    return environment
+
+
+def render_message(message: OutboxMessage, *,
+                   attach_files_at: dt.datetime | None = None) -> Rendered:
+    """Render templates/messages/<template>.{txt,subject.txt,html}; attach `ics` as invite.ics.
+
+    An email whose template has no .html part gets its text as simple HTML paragraphs
+    (messages/_text.html), so every email has both parts and the wording lives in one file.
+    A context `attachment` (a file the dispatcher makes, such as the completion certificate) is
+    made only for an email whose channel can carry it (`attach_files_at`, the time it is made);
+    the template learns whether it went through `has_attachment`, so it can say so, or say how
+    to ask for the file instead.
+    """
+    environment = message_environment()
+    base = f"messages/{message.template}"
+    context = dict(message.context)
+    made: Attachment | None = None
+    if "attachment" in context:
+        if attach_files_at is not None and message.channel is ChannelKind.EMAIL:
+            made = _make_attachment(context["attachment"], message_id=message.id,
+                                    now=attach_files_at)
+        context["has_attachment"] = made is not None
+    text = environment.get_template(f"{base}.txt").render(**context).strip() + "\n"
+    if message.channel is ChannelKind.SMS:
+        _check_discreet(text, "SMS")
+        return Rendered(subject=None, text=text)
+    subject = " ".join(environment.get_template(f"{base}.subject.txt").render(**context).split())
+    _check_discreet(subject, "subject line")
+    try:
+        html_template = environment.get_template(f"{base}.html")
+    except TemplateNotFound:
+        html = environment.get_template("messages/_text.html").render(
+            subject=subject, paragraphs=_paragraphs(text))
+    else:
+        html = html_template.render(subject=subject, **context)
+    attachments: tuple[Attachment, ...] = ()
+    if context.get("ics"):
+        attachments = (Attachment("invite.ics", "text/calendar",
+                                  str(context["ics"]).encode("utf-8")),)
+    if made is not None:
+        attachments += (made,)
+    return Rendered(subject=subject, text=text, html=html, attachments=attachments)
+
+
+AttachmentMaker = Callable[[dict[str, Any], dt.datetime], "Attachment | None"]
+_MAKERS = "diversion.outbox_attachment_makers"
+
+
+def add_attachment_maker(app: Flask, kind: str, maker: AttachmentMaker) -> None:
+    """Let messages name an attachment of this kind (`{"kind": kind, ...}` in their context);
+    `maker(spec, now)` makes the file when the message is sent, or None when it cannot."""
+    app.extensions.setdefault(_MAKERS, {})[kind] = maker
+
+
+def _make_attachment(spec: Any, *, message_id: int | None, now: dt.datetime) -> Attachment | None:
+    """The file a message's `attachment` names, or None when it cannot be made (the message
+    then goes without it and tells the person how to ask). An unknown kind is an error."""
+    makers: dict[str, AttachmentMaker] = current_app.extensions.get(_MAKERS, {})
+    maker = makers.get(str(spec.get("kind"))) if isinstance(spec, dict) else None
+    if maker is None:
+        raise ValueError("the message names an attachment of an unknown kind")
+    made = maker(spec, now)
+    if made is None:
+        log.warning("message %s: its %s could not be made; sent without it", message_id,
+                    spec["kind"])
+    return made
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """Blank-line separated paragraphs of a text part, each a list of its lines."""
+    blocks = (block.strip() for block in text.replace("\r\n", "\n").split("\n\n"))
+    return [[line.strip() for line in block.splitlines() if line.strip()]
+            for block in blocks if block]
+
+
+def _check_discreet(text: str, what: str) -> None:
+    words = indiscreet_words(text)
+    if words:
+        raise IndiscreetMessage(f"the {what} would reveal too much ({', '.join(words)})")
+
+
+def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
+    """Atomically move due pending rows to `sending` and return their ids.
+
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the queue without sending a
+    row twice. On SQLite every transaction starts with BEGIN IMMEDIATE (diversion.core.db), so
+    claims are serialised.
+    """
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == MessageStatus.PENDING,
+               OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()),
+               OutboxMessage.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.SENDING, claimed_at=now, send_started_at=None)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(claimed)
+
+
+def dispatch_due(*, now: dt.datetime, limit: int = 200,
+                 channels: dict[ChannelKind, Channel] | None = None,
+                 rng: random.Random | None = None) -> DispatchSummary:
+    """Send up to `limit` messages due at `now`, one at a time, recording each result."""
+    channels = channels or channels_from_settings()
+    summary = DispatchSummary()
+    recover_stale(now=now, channels=channels, summary=summary)
+    while summary.claimed < limit:
+        ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
+        if not ids:
+            break
+        summary.claimed += len(ids)
+        for message_id in ids:
+            _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
+    return summary
+
+
+def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
+             summary: DispatchSummary, rng: random.Random | None) -> None:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status is not MessageStatus.SENDING:
+        db.session.commit()
+        return
+    if message.expires_at is not None and message.expires_at <= now:
+        message.status = MessageStatus.EXPIRED
+        summary.expired += 1
+        db.session.commit()
+        return
+    if message.channel is ChannelKind.SMS and next_allowed_sms_time(now) > now:
+        message.status = MessageStatus.PENDING
+        message.next_attempt_at = next_allowed_sms_time(now)
+        summary.deferred += 1
+        db.session.commit()
+        return
+    channel = channels[message.channel]
+    try:
+        rendered = render_message(
+            message, attach_files_at=now if getattr(channel, "attaches_files", False) else None)
+    except Exception as exc:  # a broken or indiscreet template will not mend itself on retry
+        log.exception("message %s could not be rendered", message.id)
+        detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__
+        _count(summary, _record_failure(message, f"could not render: {detail}", now,
+                                        permanent=True, rng=rng))
+        db.session.commit()
+        return
+    reference = str(message.id)
+    if message.attempts > 0 and isinstance(channel, SupportsLookup):
+        # An earlier attempt may have reached the provider before failing (a timeout): ask.
+        try:
+            provider_id = channel.find_by_reference(reference)
+        except (TemporaryFailure, PermanentFailure) as exc:
+            _count(summary, _record_failure(message, str(exc), now,
+                                            permanent=isinstance(exc, PermanentFailure), rng=rng))
+            db.session.commit()
+            return
+        if provider_id is not None:
+            _record_sent(message, provider_id, now)
+            summary.sent += 1
+            db.session.commit()
+            return
+    recipient = message.recipient
+    message.send_started_at = now
+    db.session.commit()  # nothing held open while the channel talks to the outside world
+    try:
+        result = channel.send(recipient=recipient, message=rendered, reference=reference)
+    except PermanentFailure as exc:
+        _count(summary, _record_failure(message, str(exc), now, permanent=True, rng=rng))
+    except TemporaryFailure as exc:
+        _count(summary, _record_failure(message, str(exc), now, permanent=False, rng=rng))
+    except Exception as exc:  # a fault of ours; retried like a temporary failure, and logged
+        log.exception("channel %s raised on message %s", channel.name, message.id)
+        _count(summary, _record_failure(message, f"unexpected error: {type(exc).__name__}", now,
+                                        permanent=False, rng=rng))
+    else:
+        _record_sent(message, result.provider_reference, now)
+        summary.sent += 1
+    db.session.commit()
+
+
+def _count(summary: DispatchSummary, failed_for_good: bool) -> None:
+    if failed_for_good:
+        summary.failed += 1
+    else:
+        summary.retrying += 1
+
+
+def _record_sent(message: OutboxMessage, provider_reference: str | None,
+                 now: dt.datetime) -> None:
+    message.status = MessageStatus.SENT
+    message.attempts += 1
+    message.sent_at = now
+    message.provider_reference = provider_reference
+    message.last_error = None
+    message.send_started_at = None
+
+
+def _record_failure(message: OutboxMessage, error: str, now: dt.datetime, *,
+                    permanent: bool, rng: random.Random | None) -> bool:
+    """Record a failed attempt; True when the message has failed for good."""
+    message.attempts += 1
+    message.last_error = error[:1000]
+    message.send_started_at = None
+    if permanent or message.attempts >= MAX_ATTEMPTS:
+        message.status = MessageStatus.FAILED
+        return True
+    message.status = MessageStatus.PENDING
+    retry_at = now + retry_delay(message.attempts, rng=rng)
+    if message.channel is ChannelKind.SMS:
+        retry_at = next_allowed_sms_time(retry_at)
+    message.next_attempt_at = retry_at
+    return False
+
+
+def recover_stale(*, now: dt.datetime, channels: dict[ChannelKind, Channel],
+                  summary: DispatchSummary | None = None) -> int:
+    """Resolve rows left in `sending` by a dispatcher that stopped (docs/messaging.md).
+
+    Never reached a channel → pending again. Reached one that can be asked (Notify) → sent if
+    it has the reference, else pending again. Reached one that cannot (SMTP, log) → failed,
+    with an error saying the outcome is unknown, for a manager to decide.
+    """
+    cutoff = now - STALE_AFTER
+    # Re-stamping claimed_at is the claim: a second dispatcher's identical UPDATE finds the
+    # rows no longer stale (PostgreSQL re-checks the WHERE after waiting for the row lock).
+    ids = sorted(db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == MessageStatus.SENDING, OutboxMessage.claimed_at < cutoff)
+        .values(claimed_at=now)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all())
+    db.session.commit()
+    for message_id in ids:
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None:
+            continue
+        channel = channels[message.channel]
+        if message.send_started_at is None:
+            message.status = MessageStatus.PENDING
+            message.next_attempt_at = now
+        elif isinstance(channel, SupportsLookup):
+            try:
+                provider_id = channel.find_by_reference(str(message.id))
+            except TemporaryFailure:
+                db.session.rollback()
+                continue  # still `sending`; stale again after STALE_AFTER, asked again then
+            except PermanentFailure as exc:
+                _record_failure(message, str(exc), now, permanent=True, rng=None)
+            else:
+                if provider_id is not None:
+                    _record_sent(message, provider_id, now)
+                else:
+                    _record_failure(message, "the dispatcher stopped while sending; the "
+                                    "provider has no record of it, so it is sent again",
+                                    now, permanent=False, rng=None)
+                    message.next_attempt_at = now
+        else:
+            message.status = MessageStatus.FAILED
+            message.attempts += 1
+            message.last_error = UNKNOWN_OUTCOME
+            message.send_started_at = None
+        log.warning("message %s was left sending; now %s", message.id, message.status.value)
+        if summary is not None:
+            summary.recovered += 1
+        db.session.commit()
+    return len(ids)

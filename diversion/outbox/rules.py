@@ -1,0 +1,50 @@
+"""Pure rules for messages: quiet hours, retry delays, discreet wording. No database, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+
+from diversion.core.timeutils import london_to_utc, to_london
+
+SMS_QUIET_FROM = dt.time(20, 0)  # London wall clock
+SMS_QUIET_UNTIL = dt.time(8, 0)
+
+BACKOFF_BASE = dt.timedelta(seconds=60)
+BACKOFF_CAP = dt.timedelta(hours=6)
+
+# Words no subject line or SMS may contain (DESIGN.md: none names the offence): whoever glances
+# at a phone or an inbox must not learn why the person is on a course.
+INDISCREET = re.compile(
+    r"kerb|curb|crawl|solicit|prostitut|\bsex|offen[cs]e|\bs\.?\s?51a",
+    re.IGNORECASE,
+)
+
+
+def next_allowed_sms_time(due_utc: dt.datetime) -> dt.datetime:
+    """The earliest instant at or after `due_utc` outside 20:00-08:00 London time."""
+    if due_utc.tzinfo is None:
+        raise ValueError("due_utc must be an aware datetime")
+    wall = to_london(due_utc)
+    if SMS_QUIET_UNTIL <= wall.time() < SMS_QUIET_FROM:
+        return due_utc.astimezone(dt.UTC)
+    day = wall.date() if wall.time() < SMS_QUIET_UNTIL else wall.date() + dt.timedelta(days=1)
+    # 08:00 exists on every London day: the clocks change at 01:00 and 02:00.
+    return london_to_utc(dt.datetime.combine(day, SMS_QUIET_UNTIL))
+
+
+def retry_delay(attempts: int, *, rng: random.Random | None = None,
+                base: dt.timedelta = BACKOFF_BASE, cap: dt.timedelta = BACKOFF_CAP) -> dt.timedelta:
+    """Exponential backoff with "equal jitter": half the step fixed, half random, capped.
+
+    The jitter spreads retries after a provider outage so they do not arrive all at once.
+    """
+    step = min(base * (2 ** max(attempts - 1, 0)), cap)
+    half = step / 2
+    return half + half * (rng or random).random()
+
+
+def indiscreet_words(text: str) -> list[str]:
+    """Words in a subject line or SMS that could reveal why someone is on a course."""
+    return sorted({match.group(0).lower() for match in INDISCREET.finditer(text)})

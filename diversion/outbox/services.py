@@ -1,0 +1,243 @@
+"""The outbox API. Every feature sends anything through `enqueue`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
+from diversion.core.errors import Conflict, NotFound
+from diversion.core.extensions import db
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.rules import next_allowed_sms_time
+
+# Rows per multi-row insert: well under SQLite's limit on bound parameters.
+CHUNK = 500
+
+
+def enqueue(
+    *,
+    dedupe_key: str,
+    channel: Channel,
+    recipient: str,
+    template: str,
+    due_at: dt.datetime,
+    now: dt.datetime,
+    context: dict[str, Any] | None = None,
+    subject_type: str | None = None,
+    subject_id: Any = None,
+    expires_at: dt.datetime | None = None,
+) -> OutboxMessage | None:
+    """Write a message to the outbox in the caller's transaction.
+
+    The dedupe key is unique: enqueueing the same key again is a no-op and returns None, so a
+    retried request or a re-run sweep never produces a second message. An SMS due in the quiet
+    hours (20:00-08:00 London) is moved to the next 08:00.
+    """
+    if due_at.tzinfo is None or now.tzinfo is None:
+        raise ValueError("due_at and now must be aware datetimes")
+    if channel is Channel.SMS:
+        due_at = next_allowed_sms_time(due_at)  # no SMS between 20:00 and 08:00 London time
+    values = {
+        "dedupe_key": dedupe_key,
+        "channel": channel,
+        "recipient": recipient,
+        "template": template,
+        "context": context or {},
+        "subject_type": subject_type,
+        "subject_id": None if subject_id is None else str(subject_id),
+        "status": MessageStatus.PENDING,
+        "due_at": due_at,
+        "expires_at": expires_at,
+        "next_attempt_at": due_at,
+        "attempts": 0,
+        "created_at": now,
+    }
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)
+    )
+    new_id = db.session.execute(statement).scalar_one_or_none()
+    if new_id is None:
+        return None
+    return db.session.get(OutboxMessage, new_id)
+
+
+def cancel_pending(*, subject_type: str, subject_id: Any, now: dt.datetime,
+                   templates: set[str] | None = None) -> int:
+    """Cancel the not-yet-sent messages about something (a booking cancelled, say)."""
+    statement = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.subject_type == subject_type,
+            OutboxMessage.subject_id == str(subject_id),
+            OutboxMessage.status == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELLED, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
+    if templates:
+        statement = statement.where(OutboxMessage.template.in_(sorted(templates)))
+    result = db.session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def list_messages_for(*, subject_type: str, subject_id: Any) -> list[OutboxMessage]:
+    return list(db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.subject_type == subject_type,
+               OutboxMessage.subject_id == str(subject_id))
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+    ))
+
+
+RelatedSubjects = Callable[[Any], tuple[str, Select[Any]]]
+_RELATED = "diversion.outbox_related_subjects"
+
+
+def add_related_subjects(app: Flask, subject_type: str, related: RelatedSubjects) -> None:
+    """Count messages about other subjects as being about `subject_type` too: `related(id)`
+    gives their subject type and a query of their ids. Bookings uses it so that a referral's
+    messages include those about its bookings (reminders, booking notices)."""
+    app.extensions.setdefault(_RELATED, {}).setdefault(subject_type, []).append(related)
+
+
+def about_subject(subject_type: str, subject_id: Any) -> ColumnElement[bool]:
+    """Messages about a subject or about any subject related to it, as one condition: one
+    query however many related subjects there are."""
+    conditions = [and_(OutboxMessage.subject_type == subject_type,
+                       OutboxMessage.subject_id == str(subject_id))]
+    for related in current_app.extensions.get(_RELATED, {}).get(subject_type, []):
+        other_type, ids = related(subject_id)
+        conditions.append(and_(OutboxMessage.subject_type == other_type,
+                               OutboxMessage.subject_id.in_(ids)))
+    return or_(*conditions)
+
+
+def count_for_subject(subject_type: str, subject_id: Any) -> dict[str, int]:
+    """How many messages about a subject and its related subjects are in each status (one query)."""
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).where(about_subject(subject_type, subject_id))
+        .group_by(OutboxMessage.status))
+    return {status.value: n for status, n in rows}
+
+
+def count_by_status() -> dict[str, int]:
+    rows = db.session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    counts = {status.value: 0 for status in MessageStatus}
+    counts.update({status.value: n for status, n in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    items: list[OutboxMessage]
+    next_before: int | None  # the keyset cursor for the next (older) page
+
+
+def list_messages(*, status: MessageStatus | None = None, subject_type: str | None = None,
+                  subject_id: str | None = None, before: int | None = None,
+                  limit: int = 50) -> MessagePage:
+    """Messages newest first, filtered, one keyset page (ids below `before`)."""
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit + 1)
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    if subject_type and subject_id:
+        query = query.where(about_subject(subject_type, subject_id))
+    else:
+        if subject_type:
+            query = query.where(OutboxMessage.subject_type == subject_type)
+        if subject_id:
+            query = query.where(OutboxMessage.subject_id == subject_id)
+    if before is not None:
+        query = query.where(OutboxMessage.id < before)
+    rows = list(db.session.scalars(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return MessagePage(items=rows, next_before=rows[-1].id if more and rows else None)
+
+
+def get_message(message_id: int) -> OutboxMessage:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound("No such message")
+    return message
+
+
+RESEND_MARK = ":resend:"
+
+
+def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMessage:
+    """Queue a failed message again under the dedupe key `<old>:resend:<n>`, audited.
+
+    Refused when the message has not failed, when it has already been resent and that copy is
+    not itself a failure, or when what it was about has already happened (it expired).
+    """
+    original = get_message(message_id)
+    if original.status is not MessageStatus.FAILED:
+        raise Conflict("Only a failed message can be sent again")
+    if original.expires_at is not None and original.expires_at <= now:
+        raise Conflict("This message is out of date: what it was about has already started")
+    prefix = original.dedupe_key + RESEND_MARK
+    earlier = list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.dedupe_key.startswith(prefix, autoescape=True))
+    ))
+    copies = [m for m in earlier if RESEND_MARK not in m.dedupe_key[len(prefix):]]
+    if any(m.status is not MessageStatus.FAILED for m in copies):
+        raise Conflict("This message has already been sent again")
+    copy = enqueue(
+        dedupe_key=f"{prefix}{len(copies) + 1}", channel=original.channel,
+        recipient=original.recipient, template=original.template, due_at=now, now=now,
+        context=dict(original.context), subject_type=original.subject_type,
+        subject_id=original.subject_id, expires_at=original.expires_at,
+    )
+    if copy is None:  # a concurrent resend took the key first
+        raise Conflict("This message has already been sent again")
+    record(action="message.resend", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="outbox_message", object_id=original.id,
+           details={"new_message_id": copy.id, "template": original.template,
+                    "subject_type": original.subject_type, "subject_id": original.subject_id})
+    db.session.flush()
+    return copy
+
+
+def enqueue_many(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> None:
+    """`enqueue` for many messages in one multi-row insert (keys already taken are skipped).
+
+    Each row has enqueue's keyword arguments (dedupe_key, channel, recipient, template, due_at,
+    context, subject_type, subject_id, expires_at); SMS waits out the quiet hours as there.
+    """
+    if not rows:
+        return
+    values = []
+    for row in rows:
+        due_at = row["due_at"]
+        if row["channel"] is Channel.SMS:
+            due_at = next_allowed_sms_time(due_at)
+        values.append({
+            "dedupe_key": row["dedupe_key"], "channel": row["channel"],
+            "recipient": row["recipient"], "template": row["template"],
+            "context": row.get("context") or {}, "subject_type": row.get("subject_type"),
+            "subject_id": None if row.get("subject_id") is None else str(row["subject_id"]),
+            "status": MessageStatus.PENDING, "due_at": due_at,
+            "expires_at": row.get("expires_at"), "next_attempt_at": due_at, "attempts": 0,
+            "created_at": now})
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = typing.cast(Table, OutboxMessage.__table__)
+    for start in range(0, len(values), CHUNK):
+        db.session.execute(insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+                           values[start:start + CHUNK])

@@ -1,0 +1,22 @@
+"""Reminders: each programme's reminder plan, and the reminders it schedules for each booking."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+
+from diversion.bookings.signals import booking_transferred
+from diversion.core.jobs import add_job
+from diversion.referrals.signals import referral_moved, referrals_moved
+from diversion.reminders import services, views
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    referral_moved.connect(services.follow_referral, weak=False)
+    referrals_moved.connect(services.follow_referrals, weak=False)
+    booking_transferred.connect(services.plan_transferred_booking, weak=False)
+    add_job(app, "plan_reminders", services.run_reminder_sweep, every=dt.timedelta(minutes=5),
+            description="plan reminders for new bookings; cancel or re-time those of cancelled "
+                        "or moved bookings and sessions; booking-deadline messages")

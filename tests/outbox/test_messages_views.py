@@ -1,0 +1,153 @@
+"""The managers' messages page: filters, paging, per-subject view, and sending again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from diversion.audit.models import AuditEvent
+from diversion.core.extensions import db
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
+from tests.builders import NOW
+
+
+def add(key: str, status: MessageStatus = MessageStatus.PENDING, **extra) -> OutboxMessage:
+    values = {"channel": Channel.EMAIL, "recipient": "sam.jones@example.org",
+              "template": "test_message", "due_at": NOW, "now": NOW,
+              "context": {"note": "a private note"}}
+    values.update(extra)
+    message = enqueue(dedupe_key=key, **values)
+    assert message is not None
+    if status is not MessageStatus.PENDING:
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id)
+                           .values(status=status, attempts=1, last_error="SMTP 550: no such user"))
+    db.session.commit()
+    return message
+
+
+@pytest.mark.parametrize("role", ["police", "facilitator"])
+def test_only_managers_and_admins_see_messages(client, login_as, role):
+    login_as(role)
+    assert client.get("/messages").status_code == 403
+
+
+def test_managers_find_the_messages_page_in_the_menu(client, login_as):
+    login_as("manager")
+    page = client.get("/dashboard").get_data(as_text=True)
+    assert 'href="/messages"' in page
+
+
+def test_the_list_shows_status_attempts_and_last_error_but_not_the_content(client, login_as):
+    login_as("manager")
+    add("a", MessageStatus.FAILED, subject_type="booking", subject_id=7)
+    page = client.get("/messages").get_data(as_text=True)
+    assert "SMTP 550: no such user" in page
+    assert "Failed" in page
+    assert "test message" in page
+    assert "a private note" not in page
+    assert "sam.jones@example.org" not in page
+    assert "s•••@example.org" in page
+
+
+def test_the_list_filters_by_status(client, login_as):
+    login_as("manager")
+    failed = add("f", MessageStatus.FAILED)
+    sent = add("s", MessageStatus.SENT)
+    page = client.get("/messages?status=failed").get_data(as_text=True)
+    assert f'data-message-id="{failed.id}"' in page
+    assert f'data-message-id="{sent.id}"' not in page
+    assert client.get("/messages?status=nonsense").status_code == 400
+
+
+def test_the_list_shows_one_subjects_messages(client, login_as):
+    login_as("manager")
+    mine = add("b7", subject_type="booking", subject_id=7)
+    other = add("b8", subject_type="booking", subject_id=8)
+    page = client.get("/messages?subject_type=booking&subject_id=7").get_data(as_text=True)
+    assert "Showing messages about booking 7" in page
+    assert f'data-message-id="{mine.id}"' in page
+    assert f'data-message-id="{other.id}"' not in page
+
+
+def test_the_list_pages_by_keyset_newest_first(client, login_as):
+    login_as("manager")
+    ids = [add(f"k{n}").id for n in range(55)]
+    first = client.get("/messages").get_data(as_text=True)
+    assert f'data-message-id="{ids[-1]}"' in first
+    assert f'data-message-id="{ids[4]}"' not in first
+    assert f"before={ids[5]}" in first
+    second = client.get(f"/messages?before={ids[5]}").get_data(as_text=True)
+    assert [f'data-message-id="{i}"' in second for i in ids[:6]] == [True] * 5 + [False]
+
+
+def test_resending_a_failed_message_queues_a_copy_under_a_new_key_and_audits_it(client, login_as):
+    manager = login_as("manager")
+    original = add("booking-7-reminder", MessageStatus.FAILED, subject_type="booking", subject_id=7)
+
+    response = client.post(f"/messages/{original.id}/resend")
+
+    assert response.status_code == 302
+    copy = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id != original.id))
+    assert copy is not None
+    assert copy.dedupe_key == "booking-7-reminder:resend:1"
+    assert (copy.status, copy.recipient, copy.template) == (
+        MessageStatus.PENDING, original.recipient, original.template)
+    assert (copy.subject_type, copy.subject_id) == ("booking", "7")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.resend"))
+    assert event is not None
+    assert event.actor_user_id == manager.id
+    assert event.object_id == str(original.id)
+    assert event.details["new_message_id"] == copy.id
+
+
+def test_a_message_is_not_resent_twice_while_its_copy_is_on_its_way(client, login_as):
+    login_as("manager")
+    original = add("k", MessageStatus.FAILED)
+    client.post(f"/messages/{original.id}/resend")
+    page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
+    assert "already been sent again" in page.get_data(as_text=True)
+    keys = set(db.session.scalars(select(OutboxMessage.dedupe_key)))
+    assert keys == {"k", "k:resend:1"}
+
+
+def test_a_failed_copy_can_be_resent_under_the_next_number(client, login_as):
+    login_as("manager")
+    original = add("k", MessageStatus.FAILED)
+    client.post(f"/messages/{original.id}/resend")
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.dedupe_key == "k:resend:1")
+                       .values(status=MessageStatus.FAILED))
+    db.session.commit()
+    client.post(f"/messages/{original.id}/resend")
+    keys = set(db.session.scalars(select(OutboxMessage.dedupe_key)))
+    assert keys == {"k", "k:resend:1", "k:resend:2"}
+
+
+@pytest.mark.parametrize("status", [MessageStatus.SENT, MessageStatus.PENDING, MessageStatus.EXPIRED])
+def test_only_failed_messages_can_be_resent(client, login_as, status):
+    login_as("manager")
+    original = add("k", status)
+    page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
+    assert "Only a failed message can be sent again" in page.get_data(as_text=True)
+    assert db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.id != original.id)) is None
+
+
+def test_a_message_about_something_already_started_is_not_resent(client, login_as):
+    login_as("manager")
+    original = add("k", MessageStatus.FAILED, expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
+    assert "out of date" in page.get_data(as_text=True)
+
+
+def test_the_dashboard_counts_messages_by_status(client, login_as):
+    login_as("manager")
+    add("p1")
+    add("p2")
+    add("f1", MessageStatus.FAILED)
+    add("e1", MessageStatus.EXPIRED)
+    add("c1", MessageStatus.CANCELLED)
+    page = client.get("/dashboard").get_data(as_text=True)
+    for label, count in (("Pending", 2), ("Sent", 0), ("Failed", 1), ("Expired", 1)):
+        assert f'data-count="{label}">{count}<' in page
