@@ -9,9 +9,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from diversion.auth.demo import DEMO_PASSWORD
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from diversion.demo import DEMO_PASSWORD, load_demo_data
+from diversion.demo import load_demo_data
 from diversion.stats import collect_stats
 
 demo_cli = AppGroup("demo", help="Demonstration data.")

@@ -16,7 +16,7 @@ from diversion.bookings import services as booking_services
 from diversion.core.timeutils import london_to_utc, london_today
 from diversion.courses import services as scheduling_services
 from diversion.courses.demo import STEP_FREE_VENUE
-from diversion.courses.models import CourseSession, SessionStatus
+from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.programmes.models import Programme
 from diversion.referrals.services import (
     ReferralInput,
@@ -42,7 +42,7 @@ PLANS: list[tuple[int | None, list[tuple[AttendanceStatus | None, bool, str | No
 ]
 
 
-def _venue(now: dt.datetime) -> scheduling_services.Venue:
+def _venue(now: dt.datetime) -> Venue:
     for venue in scheduling_services.list_venues():
         if venue.name == VENUE.name:
             return venue

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from diversion.attendance import services
 from diversion.attendance.certificates import certificate_filename, render_certificate
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
-from diversion.attendance.models import RegisterEntry
+from diversion.attendance.models import RegisterEntry, RegisterState
 from diversion.attendance.rules import AttendanceStatus, is_register_open
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -330,5 +330,5 @@ def registers_panel(user: User, now: dt.datetime) -> Panel:
 def facilitator_registers_panel(user: User, now: dt.datetime) -> Panel:
     today = services.list_sessions_for_day(user=user, day=london_today(now))
     waiting = sum(1 for line in today if line.session.status is not SessionStatus.CANCELLED
-                  and line.register_state is not services.RegisterState.SUBMITTED)
+                  and line.register_state is not RegisterState.SUBMITTED)
     return Panel("Registers", [("Registers to take today", waiting, "attendance.today")])

@@ -76,7 +76,8 @@ def acting_user() -> User:
 
 def current_actor() -> User | None:
     """The user behind this request: the API token's owner, or the signed-in user."""
-    return g.get("actor")
+    actor: User | None = g.get("actor")
+    return actor
 
 
 def init_app(app: Flask, *, web_user: Callable[[], User | None],

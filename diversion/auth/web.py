@@ -44,7 +44,7 @@ def _web_user() -> User | None:
     if request.blueprint == "api":
         return None
     user = current_user._get_current_object() if current_user else None
-    if user is None or not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User) or not user.is_authenticated:
         return None
     return user
 

@@ -40,15 +40,17 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("naive datetime refused: attach a timezone before storing")
-        value = value.astimezone(dt.UTC)
+        instant = value.astimezone(dt.UTC)
         if dialect.name == "sqlite":
             # SQLite has no timezone type; store naive UTC so strings sort as instants.
-            return value.replace(tzinfo=None)
-        return value
+            return instant.replace(tzinfo=None)
+        return instant
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"the database returned {type(value).__name__} for a datetime")
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)

@@ -21,11 +21,11 @@ from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
 
 
-class Form(FlaskForm):
+class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     """The base of every form: FlaskForm plus the text rule on every text box."""
 
     def validate(self, extra_validators: Any = None) -> bool:
-        is_valid = super().validate(extra_validators)
+        is_valid = bool(super().validate(extra_validators))
         for field in self:
             if isinstance(field, PasswordField) or not isinstance(field, StringField):
                 continue
@@ -72,7 +72,7 @@ def parse_time(text: str) -> dt.time | None:
     return dt.time(hour, minute)
 
 
-class DatePartsField(Field):
+class DatePartsField(Field):  # type: ignore[misc]  # WTForms 3.3 has no types
     """A GOV.UK date input: three boxes named <name>-day, <name>-month and <name>-year.
 
     The date must fall between `earliest` and `latest` (by default 1900 to 2100, the dates a
@@ -121,7 +121,7 @@ class DatePartsField(Field):
             raise ValidationError(self.required_message or f"Enter the {self.label.text.lower()}")
 
 
-class WholeNumberField(IntegerField):
+class WholeNumberField(IntegerField):  # type: ignore[misc]  # WTForms 3.3 has no types
     """A whole number typed in a box. Anything else ("abc", "1.5", forty nines) is refused with
     the field's own words rather than WTForms' "Not a valid integer value"; the range itself is
     the validators' (NumberRange) to check."""
@@ -143,7 +143,7 @@ class WholeNumberField(IntegerField):
             raise ValueError(self.invalid_message) from error
 
 
-class TimeField(StringField):
+class TimeField(StringField):  # type: ignore[misc]  # WTForms 3.3 has no types
     """A time of day typed as text, like 9:30 or 2pm."""
 
     def __init__(self, label: str | None = None, validators: Any = None, **kwargs: Any) -> None:

@@ -29,7 +29,7 @@ class RefusedURL(ValueError):
     """A PDF asked for a resource outside the app's static files."""
 
 
-class StaticOnlyFetcher(URLFetcher):
+class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint has no types
     """Fetches `data:` URLs and files under one folder; refuses every other URL."""
 
     def __init__(self, root: Path) -> None:

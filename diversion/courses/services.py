@@ -35,7 +35,7 @@ from diversion.courses.rules import (
 )
 from diversion.programmes.models import Programme
 
-Q = TypeVar("Q", bound=Select)
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 MAX_VENUE_CAPACITY = 1000
 MAX_SESSION_LENGTH = dt.timedelta(hours=12)
 

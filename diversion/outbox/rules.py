@@ -40,9 +40,11 @@ def retry_delay(attempts: int, *, rng: random.Random | None = None,
 
     The jitter spreads retries after a provider outage so they do not arrive all at once.
     """
-    step = min(base * (2 ** max(attempts - 1, 0)), cap)
+    factor: int = 2 ** max(attempts - 1, 0)
+    step = min(base * factor, cap)
     half = step / 2
-    return half + half * (rng or random).random()
+    jitter: float = (rng or random).random()
+    return half + half * jitter
 
 
 def indiscreet_words(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from diversion.core.forms import Form, WholeNumberField
 
 
-class PoundsField(DecimalField):
+class PoundsField(DecimalField):  # type: ignore[misc]  # WTForms 3.3 has no types
     """Pounds and pence; anything else is refused in the field's words, not WTForms'."""
 
     data: Any
