@@ -30,6 +30,7 @@ from diversion import (
     selfservice,
 )
 from diversion.core.config import flask_config, read_settings
+from diversion.core.transactions import TransactionalFlask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,7 @@ FEATURES = (auth, audit, outbox, programmes, courses, referrals, bookings, remin
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application. Never migrates, never starts the scheduler, never calls out."""
-    app = Flask(
+    app = TransactionalFlask(
         __name__,
         instance_relative_config=True,
         template_folder=str(PROJECT_ROOT / "templates"),

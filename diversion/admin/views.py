@@ -25,6 +25,7 @@ from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import savepoint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -56,17 +57,16 @@ def create_user() -> Any:
     form.force.choices = _force_choices()
     if form.validate_on_submit():
         try:
-            user = services.create_user(
-                email=form.email.data or "", name=form.name.data or "",
-                role=Role(form.role.data), password=form.password.data or "",
-                force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                actor=acting_user(), now=now_utc(),
-            )
+            with savepoint():
+                user = services.create_user(
+                    email=form.email.data or "", name=form.name.data or "",
+                    role=Role(form.role.data), password=form.password.data or "",
+                    force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
+                    actor=acting_user(), now=now_utc(),
+                )
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Account created for {user.name}", "success")
             return redirect(url_for("admin.list_users"))
     return render_template("admin/user_form.html", form=form, user=None)
@@ -83,18 +83,17 @@ def edit_user(user_id: int) -> Any:
         form.force.data = user.force.code if user.force else ""
     if form.validate_on_submit():
         try:
-            services.update_user(
-                user=user, email=form.email.data or "", name=form.name.data or "",
-                role=Role(form.role.data),
-                force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                actor=acting_user(), now=now_utc(),
-            )
+            with savepoint():
+                services.update_user(
+                    user=user, email=form.email.data or "", name=form.name.data or "",
+                    role=Role(form.role.data),
+                    force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
+                    actor=acting_user(), now=now_utc(),
+                )
         except ValidationFailed as error:
-            db.session.rollback()
             user = _user_or_404(user_id)
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Changes to {user.name}'s account saved", "success")
             return redirect(url_for("admin.list_users"))
     return render_template("admin/user_form.html", form=form, user=user,
@@ -110,12 +109,11 @@ def set_user_active(user_id: int) -> Any:
         abort(400)
     activate = request.form.get("active") == "yes"
     try:
-        services.set_active(user=user, active=activate, actor=acting_user(), now=now_utc())
+        with savepoint():
+            services.set_active(user=user, active=activate, actor=acting_user(), now=now_utc())
     except ValidationFailed as error:
-        db.session.rollback()
         flash(next(iter(error.errors.values())), "error")
     else:
-        db.session.commit()
         flash(f"{user.name}'s account {'reactivated' if activate else 'deactivated'}", "success")
     return redirect(url_for("admin.edit_user", user_id=user_id))
 
@@ -127,14 +125,13 @@ def reset_user_password(user_id: int) -> Any:
     reset = ResetPasswordForm()
     if reset.validate_on_submit():
         try:
-            services.reset_password(user=user, new_password=reset.password.data or "",
-                                    actor=acting_user(), now=now_utc())
+            with savepoint():
+                services.reset_password(user=user, new_password=reset.password.data or "",
+                                        actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             user = _user_or_404(user_id)
             attach_errors(reset, error)
         else:
-            db.session.commit()
             flash(f"{user.name}'s password has been reset and their sessions ended", "success")
             return redirect(url_for("admin.edit_user", user_id=user_id))
     form = UserForm(obj=user)
@@ -151,16 +148,15 @@ def list_forces() -> Any:
     form = ForceForm()
     if form.validate_on_submit():
         try:
-            force = services.create_force(code=form.code.data or "", name=form.name.data or "",
-                                          actor=acting_user(), now=now_utc())
+            with savepoint():
+                force = services.create_force(code=form.code.data or "", name=form.name.data or "",
+                                              actor=acting_user(), now=now_utc())
         except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
             if isinstance(error, ValidationFailed):
                 attach_errors(form, error)
             else:
                 form.code.errors = [*form.code.errors, error.message]
         else:
-            db.session.commit()
             flash(f"{force.name} added", "success")
             return redirect(url_for("admin.list_forces"))
     counts = dict(db.session.execute(
@@ -186,12 +182,10 @@ def list_tokens() -> Any:
             form.user.errors = ["Select the account the token acts as"]
         else:
             try:
-                _, new_token = services.create_api_token(user=user, actor=acting_user(), now=now_utc())
+                with savepoint():
+                    _, new_token = services.create_api_token(user=user, actor=acting_user(), now=now_utc())
             except Conflict as error:
-                db.session.rollback()
                 form.user.errors = [error.message]
-            else:
-                db.session.commit()
     return render_template("admin/tokens.html", form=form, tokens=services.list_api_tokens(),
                            new_token=new_token, confirm=ConfirmForm())
 
@@ -203,7 +197,6 @@ def revoke_token(token_id: int) -> Any:
         abort(400)
     token = services.get_api_token(token_id)
     services.revoke_api_token(token=token, actor=acting_user(), now=now_utc())
-    db.session.commit()
     flash(f"Token {token.prefix}… revoked", "success")
     return redirect(url_for("admin.list_tokens"))
 

@@ -21,7 +21,6 @@ from diversion.attendance.rules import ARRIVED_STATUSES, AttendanceStatus
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.courses.services import MAX_VENUE_CAPACITY
 from diversion.referrals.services import normalise_reference
@@ -112,7 +111,6 @@ def put_register(session_id: int) -> Any:
             reason=line.reason or "", participation_note=line.participation_note))
     result = services.save_register(session=session, marks=marks, submit=body.submit,
                                     actor=actor, now=now_utc(), field_names=names)
-    db.session.commit()
     return jsonify(RegisterOut(
         session_id=session.id, state=result.register.state.value,
         entries=[RegisterLineOut(reference=r.reference, attendance=r.attendance,

@@ -93,7 +93,6 @@ def create_booking(reference: str) -> Any:
         raise unknown("session_id", f"No session has the id {body.session_id}")
     booking = services.book_place(referral=referral, session=session, actor=acting_user(),
                                   now=now_utc())
-    db.session.commit()
     return jsonify(_result(referral, booking)), 201
 
 
@@ -105,7 +104,6 @@ def delete_booking(reference: str) -> Any:
     referral = _referral(reference)
     services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
                             reason="Cancelled through the API")
-    db.session.commit()
     return jsonify(_result(referral, None)), 200
 
 
@@ -122,7 +120,6 @@ def create_payment(reference: str) -> Any:
                                   method=body.method, reference=body.reference,
                                   actor=acting_user(), now=now_utc())
     balance = fees.fee_status(referral).balance_pence
-    db.session.commit()
     return jsonify(PaymentOut(amount_pence=payment.amount_pence, method=payment.method.value,
                               reference=payment.reference or "",
                               balance_pence=balance).model_dump()), 201

@@ -187,7 +187,6 @@ def create_venue() -> Any:
         venue = services.create_venue(details=details, actor=current_actor(), now=now_utc())
     except ValidationFailed as error:
         raise ValidationFailed(_api_names(error.errors), error.message) from error
-    db.session.commit()
     return jsonify(Created(id=venue.id).model_dump()), 201
 
 
@@ -243,7 +242,6 @@ def create_session() -> Any:
         programme=programme, venue=venue, starts_at=body.starts_at,
         ends_at=body.ends_at, capacity=body.capacity, facilitators=facilitators,
         actor=current_actor(), now=now_utc())
-    db.session.commit()
     return jsonify(Created(id=session.id).model_dump()), 201
 
 

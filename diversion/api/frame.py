@@ -1,5 +1,6 @@
-"""The API's blueprint and what every endpoint shares: errors as problem+json, the token's
-last use, the OpenAPI document and /me. The endpoints are in the modules beside this one."""
+"""The API's blueprint and what every endpoint shares: errors as problem+json, the OpenAPI
+document and /me. The endpoints are in the modules beside this one. A token's last use is
+written when the token is read and committed with the request (core/transactions.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from diversion.api.openapi import build_openapi
 from diversion.api.schema import operation
 from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.core.errors import ValidationFailed
-from diversion.core.extensions import csrf, db
+from diversion.core.extensions import csrf
 from diversion.core.problems import problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -22,16 +23,7 @@ csrf.exempt(bp)
 
 @bp.errorhandler(ValidationFailed)
 def validation_failed(error: ValidationFailed) -> Any:
-    db.session.rollback()
     return problem(422, "Unprocessable request", error.message, errors=error.errors)
-
-
-@bp.after_request
-def commit_token_use(response: Any) -> Any:
-    # Handlers commit their own work; this keeps a token's last-used time on read-only calls.
-    if response.status_code < 400:
-        db.session.commit()
-    return response
 
 
 class Me(BaseModel):

@@ -314,7 +314,6 @@ def create_referral() -> Any:
     _refuse_unknown_codes(body, acting_user())
     data = services.ReferralInput(**body.model_dump())
     created = services.create_referral(data=data, actor=acting_user(), now=now_utc())
-    db.session.commit()
     referral = created.referral
     result = CreatedReferralOut(
         reference=referral.reference, status=referral.status.value,
@@ -402,7 +401,6 @@ def get_referral(reference: str) -> Any:
     referral = services.get_referral_for(reference=_reference(reference), actor=acting_user(),
                                           now=now_utc())
     detail = _detail(referral)
-    db.session.commit()
     return jsonify(detail.model_dump(mode="json"))
 
 
@@ -415,5 +413,4 @@ def withdraw_referral(reference: str) -> Any:
     referral = services.withdraw_referral(reference=_reference(reference), reason=body.reason,
                                           actor=acting_user(), now=now_utc())
     result = WithdrawnOut(reference=referral.reference, status=referral.status.value)
-    db.session.commit()
     return jsonify(result.model_dump(mode="json"))

@@ -19,7 +19,6 @@ from diversion.api.schema import (
 )
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
-from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.reoffences.services import ReoffenceInput, record_reoffence
 
@@ -94,7 +93,6 @@ def create_reoffence() -> Any:
                              "source_reference": body.source_reference.strip()})
     reoffence, created = record_reoffence(data=data, actor=current_actor(), now=now_utc(),
                                           via="api")
-    db.session.commit()
     result = RecordedReoffence(
         id=reoffence.id, person_id=reoffence.person_id, offence_code=reoffence.offence_code,
         offence_date=reoffence.offence_date, outcome=reoffence.outcome.value,

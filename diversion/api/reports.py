@@ -14,7 +14,6 @@ from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.timeutils import london_today, now_utc
 from diversion.reports.services import produce_report, validate_parameters
 
@@ -58,7 +57,6 @@ def _report(kind: str) -> Any:
                                      scope=query.scope, today=london_today(now))
     produced = produce_report(kind=kind, parameters=parameters, fmt="json",
                               actor=current_actor(), now=now)
-    db.session.commit()
     return Response(produced.content, mimetype="application/json")
 
 

@@ -19,9 +19,9 @@ from diversion.auth.models import Role, User
 from diversion.core import parsing
 from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors, parse_time
 from diversion.core.timeutils import london_to_utc, london_today, now_utc, to_london
+from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import Referral
@@ -135,7 +135,6 @@ def take_register(session_id: int) -> Any:
     actor, now = acting_user(), now_utc()
     if request.method == "GET":
         sheet = services.register_sheet(session=session, actor=actor, now=now)
-        db.session.commit()
         return _render_register(session, sheet)
     form = RegisterForm()
     if not form.validate_on_submit():
@@ -145,20 +144,18 @@ def take_register(session_id: int) -> Any:
     marks, errors = _marks_from_form(session, sheet.lines)
     if not errors:
         try:
-            services.save_register(session=session, marks=marks, submit=submit, actor=actor,
-                                   now=now)
+            with savepoint():
+                services.save_register(session=session, marks=marks, submit=submit, actor=actor,
+                                       now=now)
         except ValidationFailed as error:
             errors = error.errors
         except Conflict as error:
-            db.session.rollback()
             flash(error.message, "error")
             return redirect(url_for("attendance.take_register", session_id=session.id))
         else:
-            db.session.commit()
             flash("Register submitted: outcomes recorded" if submit else "Register saved as a draft",
                   "success")
             return redirect(url_for("attendance.take_register", session_id=session.id))
-    db.session.rollback()
     session = _session_or_404(session_id)
     sheet = services.register_sheet(session=session, actor=actor, now=now)
     _overlay(sheet.lines, session)
@@ -174,12 +171,11 @@ def mark_all(session_id: int) -> Any:
     if not RegisterForm().validate_on_submit():
         abort(400)
     try:
-        count = services.mark_everyone_attended(session=session, actor=acting_user(), now=now_utc())
+        with savepoint():
+            count = services.mark_everyone_attended(session=session, actor=acting_user(), now=now_utc())
     except (Conflict, ValidationFailed) as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
-        db.session.commit()
         flash(f"{count} marked as attended. Now check IDs and change anyone who did not attend "
               "in full", "success")
     return redirect(url_for("attendance.take_register", session_id=session.id))
@@ -194,17 +190,15 @@ def reopen(session_id: int) -> Any:
     form = ReasonForm()
     if form.validate_on_submit():
         try:
-            services.reopen_register(session=session, reason=form.reason.data or "",
-                                     actor=acting_user(), now=now_utc())
+            with savepoint():
+                services.reopen_register(session=session, reason=form.reason.data or "",
+                                         actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         except Conflict as error:
-            db.session.rollback()
             flash(error.message, "error")
             return redirect(url_for("attendance.take_register", session_id=session.id))
         else:
-            db.session.commit()
             flash("Register reopened: it is a draft again", "success")
             return redirect(url_for("attendance.take_register", session_id=session.id))
     return render_template("attendance/reopen.html", session=session, form=form)
@@ -243,10 +237,10 @@ def amend(session_id: int, entry_id: int) -> Any:
                 clear_arrival=not arrival_text, reason=form.excuse.data or "",
                 participation_note=form.participation_note.data or "")
             try:
-                services.amend_entry(session=session, entry=entry, mark=mark,
-                                     reason=form.reason.data or "", actor=acting_user(), now=now_utc())
+                with savepoint():
+                    services.amend_entry(session=session, entry=entry, mark=mark,
+                                         reason=form.reason.data or "", actor=acting_user(), now=now_utc())
             except ValidationFailed as error:
-                db.session.rollback()
                 renamed = {"entry.reason": "excuse", "entry.status": "status",
                            "entry.id_checked": "id_checked", "entry.arrived_at": "arrived_at",
                            "entry.participation_note": "participation_note"}
@@ -255,11 +249,9 @@ def amend(session_id: int, entry_id: int) -> Any:
                 session = _session_or_404(session_id)
                 entry = _entry_or_404(session, entry_id)
             except Conflict as error:
-                db.session.rollback()
                 flash(error.message, "error")
                 return redirect(url_for("attendance.take_register", session_id=session.id))
             else:
-                db.session.commit()
                 flash(f"Entry for {entry.referral.person.full_name} amended", "success")
                 return redirect(url_for("attendance.take_register", session_id=session.id))
     return render_template("attendance/amend.html", session=session, entry=entry, form=form)
@@ -283,21 +275,18 @@ def accept_excuse(reference: str) -> Any:
     closes = services.grace_window_closes_at(referral)
     if form.validate_on_submit():
         try:
-            services.accept_excuse(referral=referral, reason=form.reason.data or "",
-                                   actor=acting_user(), now=now_utc())
+            with savepoint():
+                services.accept_excuse(referral=referral, reason=form.reason.data or "",
+                                       actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
             referral = _referral_or_404(reference)
         except Conflict as error:
-            db.session.rollback()
             referral = _referral_or_404(reference)
             form.reason.errors = [error.message]
         else:
-            db.session.commit()
             flash("Excuse accepted: the referral is awaiting a new booking", "success")
             return redirect(url_for("attendance.accept_excuse", reference=referral.reference))
-    db.session.commit()  # the consultation audit row
     return render_template("attendance/excuse.html", referral=referral, form=form, closes=closes)
 
 
@@ -312,7 +301,6 @@ def certificate(reference: str) -> Any:
         abort(404)
     record(action="certificate.download", category=AuditCategory.DISCLOSURE, now=now,
            actor=acting_user(), object_type="referral", object_id=referral.id)
-    db.session.commit()
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{certificate_filename(referral)}"'})
 

@@ -23,9 +23,9 @@ from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
 from diversion.auth.web import SESSION_LAST_SEEN_AT, SESSION_SIGNED_IN_AT
 from diversion.core.errors import ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import savepoint
 
 bp = Blueprint("auth", __name__)
 
@@ -73,11 +73,11 @@ def sign_in() -> Any:
                 max_per_address=config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"],
             )
         except (services.SignInRefused, services.Throttled) as refusal:
-            db.session.commit()  # keep the failure count and the audit row
+            # Caught, not raised: the answer is returned, so the failure count and the audit
+            # row are committed with it (core/transactions.py).
             form.email.errors = [refusal.message]
             status = refusal.status if isinstance(refusal, services.Throttled) else 200
         else:
-            db.session.commit()
             _start_session(user, now)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -91,7 +91,6 @@ def sign_out() -> Any:
     user = current_actor()
     assert user is not None
     services.sign_out(user=user, now=now_utc(), address=client_address())
-    db.session.commit()
     logout_user()
     session.clear()
     flash("You have been signed out", "success")
@@ -107,18 +106,17 @@ def change_password() -> Any:
     if form.validate_on_submit():
         now = now_utc()
         try:
-            services.change_own_password(
-                user=user,
-                current_password=form.current_password.data or "",
-                new_password=form.new_password.data or "",
-                now=now,
-                address=client_address(),
-            )
+            with savepoint():
+                services.change_own_password(
+                    user=user,
+                    current_password=form.current_password.data or "",
+                    new_password=form.new_password.data or "",
+                    now=now,
+                    address=client_address(),
+                )
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         else:
-            db.session.commit()
             _start_session(user, now)  # other sessions ended; this one is renewed
             flash("Your password has been changed. You have been signed out everywhere else",
                   "success")

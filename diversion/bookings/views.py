@@ -25,6 +25,7 @@ from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import discarded, savepoint
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.referrals.services import get_referral_for
@@ -96,26 +97,25 @@ def book(reference: str) -> Any:
         return _page(referral, status=422, choose=form)
     session = _session(form.session_id.data)
     try:
-        if session is None:
-            raise ValidationFailed({"session_id": "Choose a session from the list"})
-        booking = services.get_active_booking(referral)
-        if booking is not None:
-            services.transfer_booking(referral=referral, session=session, actor=acting_user(),
-                                      now=now_utc())
-            message = "Booking moved"
-        elif session.booked_count >= session.capacity:
-            services.join_waiting_list(referral=referral, session=session, actor=acting_user(),
-                                       now=now_utc())
-            message = "The session is full: added to its waiting list"
-        else:
-            services.book_place(referral=referral, session=session, actor=acting_user(), now=now_utc())
-            message = "Booked"
+        with savepoint():
+            if session is None:
+                raise ValidationFailed({"session_id": "Choose a session from the list"})
+            booking = services.get_active_booking(referral)
+            if booking is not None:
+                services.transfer_booking(referral=referral, session=session, actor=acting_user(),
+                                          now=now_utc())
+                message = "Booking moved"
+            elif session.booked_count >= session.capacity:
+                services.join_waiting_list(referral=referral, session=session, actor=acting_user(),
+                                           now=now_utc())
+                message = "The session is full: added to its waiting list"
+            else:
+                services.book_place(referral=referral, session=session, actor=acting_user(), now=now_utc())
+                message = "Booked"
     except DomainError as error:
-        db.session.rollback()
         referral = _referral(reference)
         _domain_error_on(form, "session_id", error)
         return _page(referral, status=error.status, choose=form)
-    db.session.commit()
     flash(message, "success")
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
 
@@ -127,13 +127,12 @@ def cancel(reference: str) -> Any:
     form = ReasonForm()
     if form.validate_on_submit():
         try:
-            services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
-                                    reason=form.reason.data)
+            with savepoint():
+                services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
+                                        reason=form.reason.data)
         except DomainError as error:
-            db.session.rollback()
             _domain_error_on(form, "reason", error)
             return _page(_referral(reference), status=error.status, cancel=form)
-        db.session.commit()
         flash("Booking cancelled", "success")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     return _page(referral, status=422, cancel=form)
@@ -147,7 +146,6 @@ def leave_waiting_list(reference: str, session_id: int) -> Any:
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     services.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),
                                 now=now_utc())
-    db.session.commit()
     flash("Taken off the waiting list", "success")
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
 
@@ -171,17 +169,16 @@ def record_payment(reference: str) -> Any:
     if form.validate_on_submit():
         pence = pence_from_pounds(form.amount.data)
         try:
-            if pence is None:
-                raise ValidationFailed({"amount": "Enter an amount in pounds, like 110 or 55.50"})
-            fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
-                                reference=form.reference.data, actor=acting_user(), now=now_utc())
+            with savepoint():
+                if pence is None:
+                    raise ValidationFailed({"amount": "Enter an amount in pounds, like 110 or 55.50"})
+                fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
+                                    reference=form.reference.data, actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             renamed = ValidationFailed({("amount" if k == "amount_pence" else k): m
                                         for k, m in error.errors.items()})
             attach_errors(form, renamed, fallback="amount")
             return _page(_referral(reference), status=422, payment=form)
-        db.session.commit()
         flash("Payment recorded", "success")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     return _page(referral, status=422, payment=form)
@@ -196,13 +193,12 @@ def waive(reference: str) -> Any:
         return _page(referral, status=409, waive=form)
     if form.validate_on_submit():
         try:
-            fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
-                           now=now_utc())
+            with savepoint():
+                fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
+                               now=now_utc())
         except DomainError as error:
-            db.session.rollback()
             _domain_error_on(form, "reason", error)
             return _page(_referral(reference), status=error.status, waive=form)
-        db.session.commit()
         flash("Fee waived", "success")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     return _page(referral, status=422, waive=form)
@@ -227,15 +223,14 @@ def cancel_session(session_id: int) -> Any:
             for b in bookings
         }
         try:
-            outcomes = services.cancel_session_with_bookings(
-                session=session, reason=form.reason.data or "", choices=choices,
-                actor=acting_user(), now=now_utc())
+            with savepoint():
+                outcomes = services.cancel_session_with_bookings(
+                    session=session, reason=form.reason.data or "", choices=choices,
+                    actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error, fallback="reason")
             session = _session(session_id)
         else:
-            db.session.commit()
             rebooked = sum(1 for o in outcomes if o.rebooked_on is not None)
             flash(f"Session cancelled. {rebooked} rebooked, {len(outcomes) - rebooked} returned "
                   "to awaiting booking; each person has been told", "success")
@@ -253,10 +248,9 @@ def allocate() -> Any:
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         result = allocation.allocate(actor=acting_user(), now=now_utc())
-        db.session.commit()
         flash(f"Placed {len(result.placed)}; {len(result.unplaced)} could not be placed",
               "success")
     else:
-        result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
-        db.session.rollback()
+        with discarded():
+            result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
     return render_template("bookings/allocate.html", result=result, form=form)

@@ -14,7 +14,6 @@ from werkzeug.routing import IntegerConverter, Map
 
 from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import DomainError, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.problems import problem
 from diversion.core.timeutils import format_london
 
@@ -127,12 +126,10 @@ def _wants_problem_json() -> bool:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:
-        db.session.rollback()
         return render_template("errors/400.html", reason="csrf"), 400
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Any:
-        db.session.rollback()
         if _wants_problem_json():
             extra = dict(error.extra)
             if isinstance(error, ValidationFailed):
@@ -142,7 +139,6 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
-        db.session.rollback()
         code = error.code or 500
         # A 405 names the methods the resource does allow (RFC 9110 section 15.5.6).
         headers = {name: value for name, value in error.get_headers() if name == "Allow"}
@@ -157,7 +153,6 @@ def _register_error_handlers(app: Flask) -> None:
     def unexpected_error(error: Exception) -> Any:
         if isinstance(error, HTTPException):
             return http_error(error)
-        db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.endpoint)
         if _wants_problem_json():
             return problem(500, "Internal Server Error", "Something went wrong. Try again later")

@@ -29,6 +29,7 @@ from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.links import external_url
 from diversion.core.timeutils import london_midnight_in_utc, london_today, now_utc, to_london
+from diversion.core.transactions import savepoint
 from diversion.courses import services
 from diversion.courses.forms import (
     FOLDS,
@@ -77,13 +78,12 @@ def create_venue() -> Any:
     form = VenueForm()
     if form.validate_on_submit():
         try:
-            venue = services.create_venue(details=_venue_details(form), actor=acting_user(),
-                                          now=now_utc())
+            with savepoint():
+                venue = services.create_venue(details=_venue_details(form), actor=acting_user(),
+                                              now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"{venue.name} added", "success")
             return redirect(url_for("courses.list_venues"))
     return render_template("courses/venue_form.html", form=form, venue=None)
@@ -98,14 +98,13 @@ def edit_venue(venue_id: int) -> Any:
         form.is_online.data = "yes" if venue.is_online else "no"
     if form.validate_on_submit():
         try:
-            services.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
-                                  now=now_utc())
+            with savepoint():
+                services.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
+                                      now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             venue = _venue_or_404(venue_id)
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Changes to {venue.name} saved", "success")
             return redirect(url_for("courses.list_venues"))
     return render_template("courses/venue_form.html", form=form, venue=venue)
@@ -197,26 +196,23 @@ def create_sessions() -> Any:
         assert venue is not None
         assert form.first_day.data and form.start_time.time and form.end_time.time
         try:
-            created = services.create_sessions(
-                programme=programme, venue=venue, first_day=form.first_day.data,
-                start_time=form.start_time.time, end_time=form.end_time.time,
-                capacity=form.capacity.data,
-                facilitators=services.facilitators_by_id(form.facilitators.data or []),
-                frequency=frequency,
-                until=form.until.data if is_series and form.ends.data == "until" else None,
-                count=form.count.data if is_series and form.ends.data == "count" else None,
-                actor=acting_user(), now=now_utc(), **_folds(form))
+            with savepoint():
+                created = services.create_sessions(
+                    programme=programme, venue=venue, first_day=form.first_day.data,
+                    start_time=form.start_time.time, end_time=form.end_time.time,
+                    capacity=form.capacity.data,
+                    facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                    frequency=frequency,
+                    until=form.until.data if is_series and form.ends.data == "until" else None,
+                    count=form.count.data if is_series and form.ends.data == "count" else None,
+                    actor=acting_user(), now=now_utc(), **_folds(form))
         except services.AmbiguousTimes as error:
-            db.session.rollback()
             ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         except Conflict as error:
-            db.session.rollback()
             clashes = _clash_messages(error)
         else:
-            db.session.commit()
             count = len(created.sessions)
             message = f"{count} session{'s' if count != 1 else ''} created"
             if created.skipped:
@@ -253,26 +249,23 @@ def edit_session(session_id: int) -> Any:
         assert venue is not None
         assert form.first_day.data and form.start_time.time and form.end_time.time
         try:
-            services.update_session(
-                session=session, venue=venue, day=form.first_day.data,
-                start_time=form.start_time.time, end_time=form.end_time.time,
-                capacity=form.capacity.data,
-                facilitators=services.facilitators_by_id(form.facilitators.data or []),
-                actor=acting_user(), now=now_utc(), **_folds(form))
+            with savepoint():
+                services.update_session(
+                    session=session, venue=venue, day=form.first_day.data,
+                    start_time=form.start_time.time, end_time=form.end_time.time,
+                    capacity=form.capacity.data,
+                    facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                    actor=acting_user(), now=now_utc(), **_folds(form))
         except services.AmbiguousTimes as error:
-            db.session.rollback()
             session = _session_or_404(session_id)
             ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
-            db.session.rollback()
             session = _session_or_404(session_id)
             attach_errors(form, error)
         except Conflict as error:
-            db.session.rollback()
             session = _session_or_404(session_id)
             clashes = _clash_messages(error)
         else:
-            db.session.commit()
             flash("Session changed", "success")
             return redirect(url_for("courses.show_session", session_id=session.id))
     return render_template("courses/session_form.html", form=form, clashes=clashes,
@@ -300,7 +293,6 @@ def show_session(session_id: int) -> Any:
         record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=acting_user(), object_type="session", object_id=session.id,
                details={"people": booked})
-        db.session.commit()
     return render_template("courses/session.html", session=session,
                            row=services.SessionRow(session, booked))
 
@@ -400,7 +392,6 @@ def reset_calendar_feed() -> Any:
         abort(400)
     user = acting_user()
     token = services.reset_calendar_feed(user=user, actor=user, now=now_utc())
-    db.session.commit()
     page = services.list_sessions(
         where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         per_page=PAGE_SIZE)
@@ -430,7 +421,6 @@ def calendar_feed(token: str) -> Any:
         )
         for s in services.feed_sessions(user=user, now=now)
     ]
-    db.session.commit()
     body = build_calendar(events, now=now, name="Diversion: my sessions")
     return Response(body, mimetype="text/calendar",
                     headers={"Content-Disposition": 'inline; filename="sessions.ics"'})

@@ -2,6 +2,9 @@
 
 One run (`dispatch_due`) first resolves rows a crashed dispatcher left in `sending`, then claims
 due rows in small batches and sends them one at a time. docs/messaging.md describes the rules.
+It runs as a scheduler job, never inside a web request, and commits each step itself: a claim,
+a send and its result are separate transactions so that nothing is held open while a channel
+talks to the outside world (the one-transaction-per-request rule is core/transactions.py's).
 """
 
 from __future__ import annotations

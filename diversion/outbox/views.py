@@ -15,6 +15,7 @@ from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import savepoint
 from diversion.outbox import services
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 
@@ -57,13 +58,12 @@ def list_messages() -> Any:
 @roles(Role.MANAGER, Role.ADMIN)
 def resend(message_id: int) -> Any:
     try:
-        copy = services.resend_message(message_id=message_id, actor=current_actor(),
-                                       now=now_utc())
+        with savepoint():
+            copy = services.resend_message(message_id=message_id, actor=current_actor(),
+                                           now=now_utc())
     except Conflict as error:
-        db.session.rollback()
         flash(error.message, "error")
     else:
-        db.session.commit()
         flash(f"Message {message_id} will be sent again as message {copy.id}", "success")
     return redirect(url_for("outbox.list_messages", **_filters_from(request.form)))
 

@@ -10,9 +10,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import savepoint
 from diversion.programmes import services
 from diversion.programmes.forms import ProgrammeForm
 from diversion.programmes.models import Programme
@@ -55,22 +55,20 @@ def _save(form: ProgrammeForm, programme: Programme | None) -> Programme | None:
     if not form.validate_on_submit():
         return None
     try:
-        settings = _settings_from(form)
-        if programme is None:
-            programme = services.create_programme(settings=settings, actor=current_actor(),
-                                                  now=now_utc())
-        else:
-            services.update_programme(programme=programme, settings=settings,
-                                      actor=current_actor(), now=now_utc())
+        with savepoint():
+            settings = _settings_from(form)
+            if programme is None:
+                programme = services.create_programme(settings=settings, actor=current_actor(),
+                                                      now=now_utc())
+            else:
+                services.update_programme(programme=programme, settings=settings,
+                                          actor=current_actor(), now=now_utc())
     except ValidationFailed as error:
-        db.session.rollback()
         attach_errors(form, error, fallback="fee")
         return None
     except Conflict as error:
-        db.session.rollback()
         form.code.errors = [*form.code.errors, error.message]
         return None
-    db.session.commit()
     return programme
 
 

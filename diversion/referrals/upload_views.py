@@ -19,9 +19,9 @@ from wtforms import HiddenField
 
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.core.extensions import db
 from diversion.core.forms import Form
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import discarded, savepoint
 from diversion.referrals import imports
 
 bp = Blueprint("imports", __name__, url_prefix="/import")
@@ -99,10 +99,10 @@ def check_upload() -> Any:
         form.file.errors = ["The selected file is empty"]
         return _render_upload(form, [], 400)
     try:
-        result = imports.import_referrals(content=content, actor=user, now=now, dry_run=True,
-                                          via="upload")
+        with discarded():
+            result = imports.import_referrals(content=content, actor=user, now=now, dry_run=True,
+                                              via="upload")
     except imports.ImportFailed as error:
-        db.session.rollback()
         problems = error.problems
         if len(problems) == 1 and problems[0].column == "file":
             # Not a readable CSV file at all: one message beside the field says it.
@@ -110,7 +110,6 @@ def check_upload() -> Any:
             return _render_upload(form, [], 400)
         form.file.errors = [_summary(problems)]
         return _render_upload(form, problems, 400)
-    db.session.rollback()
     token = secrets.token_urlsafe(24)
     path = _path(token, user)
     assert path is not None
@@ -133,13 +132,12 @@ def confirm() -> Any:
     content = path.read_bytes()
     path.unlink(missing_ok=True)
     try:
-        result = imports.import_referrals(content=content, actor=user, now=now, via="upload")
+        with savepoint():
+            result = imports.import_referrals(content=content, actor=user, now=now, via="upload")
     except imports.ImportFailed as error:
-        db.session.rollback()
         upload_form = UploadForm()
         upload_form.file.errors = [_summary(error.problems)]
         return _render_upload(upload_form, error.problems, 400)
-    db.session.commit()
     message = f"Imported {result.imported} referral{'' if result.imported == 1 else 's'}"
     if result.already_present:
         message += f"; {result.already_present} already imported left alone"

@@ -34,9 +34,9 @@ from diversion.auth.models import Role, User
 from diversion.core import parsing
 from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
+from diversion.core.transactions import discarded, savepoint
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
 from diversion.referrals import drafts, queries, services, upload_views
@@ -95,7 +95,6 @@ def _draft() -> dict[str, Any] | None:
 
 def _save_draft(draft: dict[str, Any], now: dt.datetime) -> None:
     drafts.save_draft(token=_ensure_token(), user=acting_user(), data=draft, now=now)
-    db.session.commit()
 
 
 def _programme_codes() -> tuple[str | None, list[str]]:
@@ -186,13 +185,12 @@ def new_referral() -> Any:
     now = now_utc()
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
-        preview = services.preview_referral(data=_input_from(form, actor, now), actor=actor,
-                                            now=now, new_person=True)
+        with discarded():
+            preview = services.preview_referral(data=_input_from(form, actor, now), actor=actor,
+                                                now=now, new_person=True)
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         _attach(form, error)
         return _render_form(form, 400)
-    db.session.rollback()  # a preview writes nothing; keep it that way
     # A new answer about who the person is means choosing again.
     _save_draft({"form": values, "person_id": None, "new_person": not preview.matches}, now)
     if preview.matches:
@@ -206,7 +204,6 @@ def discard_draft() -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     drafts.clear_draft(token=_token(), user=acting_user(), now=now_utc())
-    db.session.commit()
     flash("The form has been cleared", "info")
     return redirect(url_for("referrals.new_referral"))
 
@@ -229,12 +226,11 @@ def choose_person() -> Any:
     now = now_utc()
     form_data = _draft_form(actor, draft)
     try:
-        preview = services.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
-                                            now=now, new_person=True)
+        with discarded():
+            preview = services.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
+                                                now=now, new_person=True)
     except (ValidationFailed, Conflict):
-        db.session.rollback()
         return redirect(url_for("referrals.new_referral"))
-    db.session.rollback()
     if not preview.matches:
         draft.update(person_id=None, new_person=True)
         _save_draft(draft, now)
@@ -328,29 +324,27 @@ def check_referral() -> Any:
     confirm = ConfirmForm()
     if request.method == "POST" and confirm.validate_on_submit():
         try:
-            created = services.create_referral(data=data, actor=actor, now=now,
-                                               person_id=person_id, new_person=new_person)
+            with savepoint():
+                created = services.create_referral(data=data, actor=actor, now=now,
+                                                   person_id=person_id, new_person=new_person)
         except services.IneligibleReferral:
-            db.session.rollback()  # shown below, from the preview
+            pass  # shown below, from the preview
         except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
             _attach(form, error)
             return _render_form(form, 400)
         else:
             drafts.clear_draft(token=_token(), user=actor, now=now)
             drafts.put_pin(token=_ensure_token(), user=actor,
                            reference=created.referral.reference, pin=created.pin, now=now)
-            db.session.commit()
             return redirect(url_for("referrals.referral_issued",
                                     reference=created.referral.reference))
     try:
-        preview = services.preview_referral(data=data, actor=actor, now=now,
-                                            person_id=person_id, new_person=new_person)
+        with discarded():
+            preview = services.preview_referral(data=data, actor=actor, now=now,
+                                                person_id=person_id, new_person=new_person)
     except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
         _attach(form, error)
         return _render_form(form, 400)
-    db.session.rollback()
     if preview.matches and person_id is None and not new_person:
         return redirect(url_for("referrals.choose_person"))
     linked = next((m.person for m in preview.matches if m.person.id == person_id), None)
@@ -373,7 +367,6 @@ def referral_issued(reference: str) -> Any:
     _draft_row(now)  # another user's token is a 404
     pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
                                           reference=referral.reference, now=now)
-    db.session.commit()
     return render_template("referrals/issued.html", referral=referral, pin=pin,
                            letter_has_pin=letter_has_pin, form=ConfirmForm(),
                            results=_results(referral))
@@ -387,14 +380,13 @@ def reissue_pin(reference: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        referral, pin = services.reissue_pin(reference=reference, actor=actor, now=now)
+        with savepoint():
+            referral, pin = services.reissue_pin(reference=reference, actor=actor, now=now)
     except Conflict as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("referrals.show_referral", reference=reference))
     drafts.put_pin(token=_ensure_token(), user=actor, reference=referral.reference, pin=pin,
                    now=now)
-    db.session.commit()
     flash("A new PIN has been issued. The old PIN no longer works", "success")
     return redirect(url_for("referrals.referral_issued", reference=referral.reference))
 
@@ -408,7 +400,6 @@ def offer_letter(reference: str) -> Any:
     _draft_row(now)  # another user's token is a 404
     pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
     pdf = render_offer_letter(referral, pin=pin, now=now)
-    db.session.commit()  # the PIN slot is emptied only once the letter is made
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="offer-{referral.reference}.pdf"'})
 
@@ -429,7 +420,6 @@ def _can_change(actor: User, referral: Referral) -> bool:
 def show_referral(reference: str) -> Any:
     actor, now = acting_user(), now_utc()
     referral = services.get_referral_for(reference=reference, actor=actor, now=now)
-    db.session.commit()
     booking_url = (url_for("bookings.referral_booking", reference=referral.reference)
                    if actor.role is Role.MANAGER and "bookings.referral_booking"
                    in current_app.view_functions else None)
@@ -450,17 +440,14 @@ def withdraw_referral(reference: str) -> Any:
     form = WithdrawForm()
     if form.validate_on_submit():
         try:
-            services.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
-                                       actor=actor, now=now)
+            with savepoint():
+                services.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
+                                           actor=actor, now=now)
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"The offer to {referral.reference} has been withdrawn", "success")
             return redirect(url_for("referrals.show_referral", reference=referral.reference))
-    else:
-        db.session.commit()  # the consultation audit row
     if not referral.is_open:
         flash("This referral has ended, so it cannot be withdrawn", "info")
         return redirect(url_for("referrals.show_referral", reference=referral.reference))

@@ -13,9 +13,9 @@ from wtforms.validators import NumberRange, Optional
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import Form, WholeNumberField, attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import savepoint
 from diversion.outbox.models import ReminderKind
 from diversion.programmes import services as programme_services
 from diversion.reminders import rules
@@ -97,13 +97,12 @@ def edit_plan(programme_id: int) -> Any:
     form = PlanForm()
     if form.validate_on_submit():
         try:
-            reminders.save_plan(programme=programme, items=_items_from(form),
-                                actor=current_actor(), now=now_utc())
+            with savepoint():
+                reminders.save_plan(programme=programme, items=_items_from(form),
+                                    actor=current_actor(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         else:
-            db.session.commit()
             flash(f"Reminder plan for {programme.name} saved", "success")
             return redirect(url_for("reminders.list_plans"))
     elif not form.is_submitted():

@@ -11,9 +11,9 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import NotFound, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
+from diversion.core.transactions import discarded, savepoint
 from diversion.reoffences import services
 from diversion.reoffences.forms import ConfirmImportForm, ReoffenceForm, UploadForm
 
@@ -33,16 +33,14 @@ def record_reoffence() -> Any:
             outcome_date=form.outcome_date.data,
             source_reference=(form.source_reference.data or "").strip())
         try:
-            _, created = services.record_reoffence(data=data, actor=current_actor(),
-                                                   now=now_utc())
+            with savepoint():
+                _, created = services.record_reoffence(data=data, actor=current_actor(),
+                                                       now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             attach_errors(form, error)
         except NotFound as error:
-            db.session.rollback()
             attach_errors(form, ValidationFailed({error.field or "pnc_id": error.message}))
         else:
-            db.session.commit()
             flash("Reoffence recorded" if created else
                   "This reoffence was already recorded: nothing changed", "success")
             return redirect(url_for("reoffences.record_reoffence"))
@@ -66,15 +64,14 @@ def upload() -> Any:
             form.file.errors = ["Select a CSV file"]
         else:
             try:
-                result = services.import_reoffences(content=content, actor=current_actor(),
-                                                    now=now_utc(), dry_run=True,
-                                                    skip_unmatched=True)
+                with discarded():
+                    result = services.import_reoffences(content=content, actor=current_actor(),
+                                                        now=now_utc(), dry_run=True,
+                                                        skip_unmatched=True)
             except services.ImportFailed as error:
                 problems = error.problems
                 form.file.errors = [f"The file has {len(problems)} problem"
                                     f"{'' if len(problems) == 1 else 's'}: nothing was imported"]
-            finally:
-                db.session.rollback()
             if not problems:
                 confirm = ConfirmImportForm(content=_encode(content), skip_unmatched="y")
                 return render_template("reoffences/preview.html", result=result, form=confirm)
@@ -95,13 +92,12 @@ def confirm_import() -> Any:
         flash("Upload the file again", "info")
         return redirect(url_for("reoffences.upload"))
     try:
-        result = services.import_reoffences(content=content, actor=current_actor(),
-                                            now=now_utc(), skip_unmatched=True)
+        with savepoint():
+            result = services.import_reoffences(content=content, actor=current_actor(),
+                                                now=now_utc(), skip_unmatched=True)
     except services.ImportFailed as error:
-        db.session.rollback()
         return render_template("reoffences/import.html", form=UploadForm(),
                                problems=error.problems, columns=services.COLUMNS), 400
-    db.session.commit()
     message = f"Imported {result.imported} reoffence{'' if result.imported == 1 else 's'}"
     if result.unmatched:
         message += f"; skipped {len(result.unmatched)} about nobody on record"

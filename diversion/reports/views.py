@@ -11,9 +11,9 @@ from flask import Blueprint, Response, abort, render_template, request
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import NotFound, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import add_months, london_today, now_utc
+from diversion.core.transactions import savepoint
 from diversion.reports import reoffending, services
 from diversion.reports.charts import svg_data_uri
 from diversion.reports.forms import JusticeDataLabForm, ReportFilterForm
@@ -75,16 +75,15 @@ def show_report(kind: str) -> Any:
     report = None
     if form.validate() or not submitted:
         try:
-            parameters = services.validate_parameters(
-                kind=kind, date_from=form.date_from.data, date_to=form.date_to.data,
-                as_of=form.as_of.data, scope=form.scope.data, today=today)
-            produced = services.produce_report(kind=kind, parameters=parameters, fmt=fmt,
-                                               actor=current_actor(), now=now)
+            with savepoint():
+                parameters = services.validate_parameters(
+                    kind=kind, date_from=form.date_from.data, date_to=form.date_to.data,
+                    as_of=form.as_of.data, scope=form.scope.data, today=today)
+                produced = services.produce_report(kind=kind, parameters=parameters, fmt=fmt,
+                                                   actor=current_actor(), now=now)
         except ValidationFailed as error:
-            db.session.rollback()
             _attach(form, error)
         else:
-            db.session.commit()
             if fmt != "html":
                 return _download(produced)
             report = produced.report
@@ -117,14 +116,13 @@ def justice_data_lab() -> Any:
     if form.validate_on_submit():
         assert form.date_from.data is not None and form.date_to.data is not None
         try:
-            content, _ = services.justice_data_lab_csv(
-                date_from=form.date_from.data, date_to=form.date_to.data,
-                group=form.group.data or "", actor=current_actor(), now=now_utc())
+            with savepoint():
+                content, _ = services.justice_data_lab_csv(
+                    date_from=form.date_from.data, date_to=form.date_to.data,
+                    group=form.group.data or "", actor=current_actor(), now=now_utc())
         except ValidationFailed as error:
-            db.session.rollback()
             _attach(form, error)
         else:
-            db.session.commit()
             filename = (f"justice-data-lab-{form.date_from.data.isoformat()}-to-"
                         f"{form.date_to.data.isoformat()}.csv")
             return Response(content, content_type="text/csv; charset=utf-8", headers={
@@ -143,6 +141,5 @@ def download_monthly(archive_id: int) -> Any:
                                                      now=now_utc())
     except NotFound:
         abort(404)
-    db.session.commit()
     return Response(archived.content, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{archived.filename}"'})

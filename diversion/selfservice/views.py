@@ -34,8 +34,8 @@ from diversion.bookings import fees
 from diversion.bookings import services as booking_services
 from diversion.core.dashboard import Panel
 from diversion.core.errors import DomainError, ValidationFailed
-from diversion.core.extensions import db
 from diversion.core.timeutils import format_london, london_today, now_utc
+from diversion.core.transactions import savepoint
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.selfservice import services
 from diversion.selfservice.forms import ChooseSessionForm, ConfirmForm, StartForm
@@ -59,7 +59,7 @@ def person_required(view: F) -> F:
         token = session.get(PERSON_TOKEN)
         found = services.person_session_for(token, now=now_utc(), limits=limits())
         if found is None:
-            db.session.commit()  # an expired session's row is deleted
+            # The expired session's row is deleted: a return commits that.
             if token:
                 session.pop(PERSON_TOKEN, None)
                 flash("Your session ended because you were away for a while. "
@@ -90,11 +90,11 @@ def start() -> Any:
                 date_of_birth=form.date_of_birth, address=client_address(), now=now,
                 limits=limits(), previous_token=session.get(PERSON_TOKEN))
         except (services.DetailsRefused, services.Throttled) as refusal:
-            db.session.commit()  # keep the refusal's count and audit row
+            # Caught, not raised: the answer is returned, so the refusal's count and audit
+            # row are committed with it (core/transactions.py).
             message = refusal.message
             status = refusal.status
         else:
-            db.session.commit()
             session.pop(PERSON_TOKEN, None)
             session[PERSON_TOKEN] = token  # a new token on every sign-in
             return redirect(url_for("selfservice.overview"))
@@ -108,7 +108,6 @@ def sign_out() -> Any:
     token = session.pop(PERSON_TOKEN, None)
     if form.validate_on_submit() and token:
         services.end_person_session(token=token, now=now_utc())
-        db.session.commit()
     return redirect(url_for("selfservice.signed_out"))
 
 
@@ -150,7 +149,6 @@ def overview() -> Any:
     now = now_utc()
     booking = booking_services.get_active_booking(referral)
     services.record_person_view(referral=referral, now=now)
-    db.session.commit()
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
         can_book=_can_book(referral), today=london_today(now), fee=fees.fee_status(referral),
@@ -179,20 +177,18 @@ def choose() -> Any:
     form.session_id.choices = [(s.session.id, s.session.id) for s in sessions]
     if form.validate_on_submit():
         try:
-            if booking is None:
-                services.book_for_person(referral=referral, session_id=form.session_id.data,
-                                         now=now)
-            else:
-                services.change_for_person(referral=referral, session_id=form.session_id.data,
-                                           now=now)
+            with savepoint():
+                if booking is None:
+                    services.book_for_person(referral=referral, session_id=form.session_id.data,
+                                             now=now)
+                else:
+                    services.change_for_person(referral=referral, session_id=form.session_id.data,
+                                               now=now)
         except DomainError as error:
-            db.session.rollback()
             form.session_id.errors = [_message(error)]
         else:
-            db.session.commit()
             return redirect(url_for("selfservice.booked", changed=int(booking is not None)))
     services.record_person_view(referral=referral, now=now, action="selfservice.view_sessions")
-    db.session.commit()
     return render_template("selfservice/choose.html", referral=referral, booking=booking,
                            sessions=sessions, form=form, transfers_left=transfers_left)
 
@@ -212,7 +208,6 @@ def booked() -> Any:
     if booking is None:
         return redirect(url_for("selfservice.overview"))
     services.record_person_view(referral=referral, now=now_utc())
-    db.session.commit()
     return render_template("selfservice/booked.html", referral=referral, booking=booking,
                            is_change=request.args.get("changed") == "1")
 
@@ -229,12 +224,10 @@ def cancel() -> Any:
     form = ConfirmForm()
     if form.validate_on_submit():
         services.cancel_for_person(referral=referral, now=now)
-        db.session.commit()
         flash("Your place has been cancelled. You still need to book and complete a course by "
               f"{day_words(referral.completion_deadline)}", "success")
         return redirect(url_for("selfservice.overview"))
     services.record_person_view(referral=referral, now=now)
-    db.session.commit()
     return render_template("selfservice/cancel.html", referral=referral, booking=booking,
                            form=form)
 
@@ -250,7 +243,6 @@ def calendar() -> Any:
         abort(404)
     body = booking_services.booking_calendar(booking=booking, now=now)
     services.record_person_view(referral=referral, now=now, action="selfservice.calendar")
-    db.session.commit()
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": 'attachment; filename="course-booking.ics"'})
 
@@ -273,7 +265,6 @@ def unlock(referral_id: int) -> Any:
         assert actor is not None
         lock = services.unlock_reference(referral_id=referral_id, actor=actor, now=now_utc())
         reference = lock.referral.reference
-        db.session.commit()
         flash(f"Reference {reference} is unlocked. The person can sign in again with the same "
               "PIN", "success")
     return redirect(url_for("selfservice.locked"))
