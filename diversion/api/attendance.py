@@ -16,7 +16,8 @@ from diversion.api.schema import (
     operation,
     parse_body,
 )
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
+from diversion.attendance import sessions as attendance_sessions
 from diversion.attendance.rules import ARRIVED_STATUSES, AttendanceStatus
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
@@ -97,7 +98,7 @@ class RegisterOut(BaseModel):
 def put_register(session_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
-    session = services.get_session_for(session_id=session_id, actor=actor)
+    session = attendance_sessions.get_session_for(session_id=session_id, actor=actor)
     body = parse_body(RegisterIn)
     marks, names, seen = [], {}, set()
     for index, line in enumerate(body.entries):
@@ -106,12 +107,12 @@ def put_register(session_id: int) -> Any:
         if reference in seen:
             raise ValidationFailed({f"entries.{index}.reference": "This person is listed twice"})
         seen.add(reference)
-        marks.append(services.MarkInput(
+        marks.append(attendance_register.MarkInput(
             reference=reference, status=line.status, id_checked=line.id_checked,
             arrived_at=line.arrived_at, clear_arrival=line.arrived_at is None,
             reason=line.reason or "", participation_note=line.participation_note))
-    result = services.save_register(session=session, marks=marks, submit=body.submit,
-                                    actor=actor, now=now_utc(), field_names=names)
+    result = attendance_register.save_register(session=session, marks=marks, submit=body.submit,
+                                               actor=actor, now=now_utc(), field_names=names)
     db.session.commit()
     return jsonify(RegisterOut(
         session_id=session.id, state=result.register.state.value,

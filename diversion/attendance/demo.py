@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, User
@@ -108,9 +108,9 @@ def load_demo_registers(*, force: Force, officer: User, manager: User, programme
             lines.append((referral, mark, reason))
         if weeks_ago is not None:
             taken_at = starts_at + dt.timedelta(hours=7)
-            services.save_register(
+            attendance_register.save_register(
                 session=session, submit=True, actor=facilitator, now=taken_at,
-                marks=[services.MarkInput(
+                marks=[attendance_register.MarkInput(
                     reference=referral.reference, status=mark,
                     id_checked=mark is A.ATTENDED, reason=reason,
                     arrived_at=(starts_at - dt.timedelta(minutes=10)

@@ -23,7 +23,7 @@ import pytest
 from jinja2 import meta
 from sqlalchemy import select
 
-from diversion.attendance.services import notify_person_completed
+from diversion.attendance.outcomes import notify_person_completed
 from diversion.bookings import services as bookings
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import message_environment, render_message

@@ -13,7 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from diversion.attendance import services as attendance_services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
@@ -35,10 +35,10 @@ def june_17(hour_utc: int = 8) -> dt.datetime:
 
 
 def take_register(session, marks) -> None:  # type: ignore[no-untyped-def]
-    attendance_services.save_register(
+    attendance_register.save_register(
         session=session, submit=True, actor=session.facilitators[0],
         now=session.starts_at + dt.timedelta(hours=3),
-        marks=[attendance_services.MarkInput(
+        marks=[attendance_register.MarkInput(
             reference=referral.reference, status=status, id_checked=status is A.ATTENDED,
             reason="Doctor's letter" if status is A.EXCUSED else None)
             for referral, status in marks])
