@@ -14,9 +14,10 @@ from diversion.auth.models import Force, User
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
 from diversion.core.timeutils import london_to_utc, london_today
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
+from diversion.courses import venues as courses_venues
 from diversion.courses.demo import STEP_FREE_VENUE
-from diversion.courses.models import CourseSession, SessionStatus
+from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.programmes.models import Programme
 from diversion.referrals.services import (
     ReferralInput,
@@ -42,16 +43,16 @@ PLANS: list[tuple[int | None, list[tuple[AttendanceStatus | None, bool, str | No
 ]
 
 
-def _venue(now: dt.datetime) -> scheduling_services.Venue:
-    for venue in scheduling_services.list_venues():
+def _venue(now: dt.datetime) -> Venue:
+    for venue in courses_venues.list_venues():
         if venue.name == VENUE.name:
             return venue
-    return scheduling_services.create_venue(details=VENUE, actor=None, now=now)
+    return courses_venues.create_venue(details=VENUE, actor=None, now=now)
 
 
 def _session(*, programme: Programme, facilitator: User, starts_at: dt.datetime,
              now: dt.datetime) -> CourseSession:
-    return scheduling_services.create_session(
+    return courses_planning.create_session(
         programme=programme, venue=_venue(now), starts_at=starts_at,
         ends_at=starts_at + dt.timedelta(hours=7), capacity=12, facilitators=[facilitator],
         actor=None, now=min(now, starts_at - dt.timedelta(days=20)))
@@ -117,7 +118,7 @@ def load_demo_registers(*, force: Force, officer: User, manager: User, programme
                                 if mark is A.ATTENDED else None))
                     for referral, mark, reason in lines])
             # Past sessions are marked held, as the scheduling demo does with its own.
-            scheduling_services.change_session_status(session=session, to=SessionStatus.HELD,
-                                                      reason=None, actor=None, now=now)
+            courses_planning.change_session_status(session=session, to=SessionStatus.HELD,
+                                                   reason=None, actor=None, now=now)
         made += 1
     return made

@@ -23,7 +23,8 @@ from diversion.bookings.models import Booking, BookingStatus
 from diversion.core.errors import NotFound
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_day_bounds, london_midnight_in_utc, london_today
-from diversion.courses import services as scheduling_services
+from diversion.courses import facilitators as courses_facilitators
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession, SessionStatus
 
 
@@ -38,7 +39,7 @@ class SessionLine:
         return self.register_state.label if self.register_state else "Not started"
 
 
-def _session_lines(rows: Sequence[scheduling_services.SessionRow]) -> list[SessionLine]:
+def _session_lines(rows: Sequence[courses_sessions.SessionRow]) -> list[SessionLine]:
     ids = [row.session.id for row in rows]
     states: dict[int, RegisterState] = {}
     if ids:
@@ -51,17 +52,17 @@ def _session_lines(rows: Sequence[scheduling_services.SessionRow]) -> list[Sessi
 def list_sessions_for_day(*, user: User, day: dt.date) -> list[SessionLine]:
     """Sessions starting on a London day: a facilitator's own, or every one for a manager."""
     start, end = london_day_bounds(day)
-    return _session_lines(scheduling_services.sessions_between(
+    return _session_lines(courses_sessions.sessions_between(
         start=start, end=end, facilitator_id=_facilitator_scope(user)))
 
 
 def list_upcoming_sessions(*, user: User, now: dt.datetime, limit: int = 50) -> list[SessionLine]:
     """Sessions after today (London), earliest first, cancelled ones left out."""
     _, end_of_today = london_day_bounds(london_today(now))
-    page = scheduling_services.list_sessions(
-        where=scheduling_services.SessionFilter(starts_from=end_of_today,
-                                                facilitator_id=_facilitator_scope(user),
-                                                status=SessionStatus.SCHEDULED),
+    page = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=end_of_today,
+                                             facilitator_id=_facilitator_scope(user),
+                                             status=SessionStatus.SCHEDULED),
         per_page=limit, count_total=False)
     return _session_lines(page.rows)
 
@@ -72,8 +73,8 @@ def _facilitator_scope(user: User) -> int | None:
 
 def get_session_for(*, session_id: int, actor: User) -> CourseSession:
     """The session, if this user may take its register: a facilitator only their own (else 404)."""
-    session = scheduling_services.get_session(session_id)
-    if actor.role is Role.FACILITATOR and not scheduling_services.is_facilitating(session, actor):
+    session = courses_sessions.get_session(session_id)
+    if actor.role is Role.FACILITATOR and not courses_facilitators.is_facilitating(session, actor):
         raise NotFound("No such session")
     if actor.role not in (Role.FACILITATOR, Role.MANAGER):
         raise NotFound("No such session")

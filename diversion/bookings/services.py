@@ -45,7 +45,7 @@ from diversion.bookings.signals import booking_transferred
 from diversion.core.errors import Conflict, DomainError, InvalidTransition, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.outbox.models import Channel
 from diversion.outbox.services import cancel_pending, enqueue, enqueue_many
@@ -541,7 +541,7 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
     suitable session left is returned to `awaiting_booking` instead. Everyone is told.
     """
     bookings = list_session_bookings(session.id)
-    scheduling_services.cancel_session(session=session, reason=reason, actor=actor, now=now)
+    courses_planning.cancel_session(session=session, reason=reason, actor=actor, now=now)
     db.session.execute(delete(WaitingListEntry).where(WaitingListEntry.session_id == session.id))
     outcomes: list[CancelOutcome] = []
     for booking in bookings:

@@ -45,7 +45,7 @@ from diversion.bookings import services as booking_services
 from diversion.bookings.models import Booking
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.services import enqueue
@@ -302,7 +302,7 @@ def _record_alteration(action: str, *, referral: Referral, booking: Booking,
 
 def _session(session_id: int) -> CourseSession:
     try:
-        return scheduling_services.get_session(session_id)
+        return courses_sessions.get_session(session_id)
     except NotFound as error:
         raise ValidationFailed({"session_id": "Select one of the course dates shown"}) from error
 

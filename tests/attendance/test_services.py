@@ -18,7 +18,7 @@ from diversion.audit.models import AuditEvent
 from diversion.bookings.models import Booking, BookingStatus, Payment, PaymentMethod
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralEventType, ReferralStatus
 from tests.attendance.helpers import (
@@ -214,8 +214,8 @@ def test_a_cancelled_session_and_a_session_more_than_an_hour_away_have_no_regist
     with pytest.raises(Conflict, match="opens an hour before"):
         submit(session, [mark(referral, A.ABSENT)], now=SESSION_START - dt.timedelta(minutes=61))
 
-    scheduling_services.change_session_status(session=session, to=SessionStatus.CANCELLED,
-                                              reason="Venue flooded", actor=None, now=DURING)
+    courses_planning.change_session_status(session=session, to=SessionStatus.CANCELLED,
+                                           reason="Venue flooded", actor=None, now=DURING)
     with pytest.raises(Conflict, match="cancelled"):
         submit(session, [mark(referral, A.ABSENT)])
 

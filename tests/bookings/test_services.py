@@ -12,7 +12,8 @@ from diversion.bookings import services
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.core.errors import InvalidTransition, NotFound
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import MessageStatus
 from diversion.referrals import lifecycle
@@ -65,7 +66,7 @@ def test_a_session_after_the_completion_deadline_is_refused(app):
 def test_cancelled_and_past_sessions_are_refused(app):
     referral = create_referral()
     cancelled = future_session()
-    scheduling_services.cancel_session(session=cancelled, reason="Flood", actor=None, now=NOW)
+    courses_planning.cancel_session(session=cancelled, reason="Flood", actor=None, now=NOW)
     with pytest.raises(services.UnsuitableSession, match="not running"):
         book(referral, cancelled)
     past = future_session(days=3)
@@ -230,8 +231,8 @@ def test_a_withdrawn_referral_cannot_be_booked(app):
 def test_booked_counts_in_session_lists_are_real(app):
     session = future_session(capacity=3)
     book(create_referral(), session)
-    [row] = scheduling_services.list_sessions(
-        where=scheduling_services.SessionFilter(starts_from=NOW)).rows
+    [row] = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=NOW)).rows
     assert (row.booked, row.available) == (1, 2)
     assert db.session.execute(text("SELECT booked_count FROM sessions")).scalar() == 1
     assert in_days(1) > NOW

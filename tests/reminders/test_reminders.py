@@ -10,7 +10,7 @@ from diversion.bookings import services as bookings
 from diversion.core.extensions import db
 from diversion.core.jobs import run_job
 from diversion.core.timeutils import to_london
-from diversion.courses import services as scheduling
+from diversion.courses import planning as courses_planning
 from diversion.outbox.channels import LogChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import (
@@ -56,10 +56,10 @@ def sweep(now: dt.datetime = NOW) -> dict[str, int]:
 def move(session, starts_at: dt.datetime, now=NOW):  # type: ignore[no-untyped-def]
     wall = to_london(starts_at)
     end = to_london(starts_at + (session.ends_at - session.starts_at))
-    return scheduling.update_session(session=session, venue=session.venue, day=wall.date(),
-                                     start_time=wall.time(), end_time=end.time(),
-                                     capacity=session.capacity,
-                                     facilitators=session.facilitators, actor=None, now=now)
+    return courses_planning.update_session(session=session, venue=session.venue, day=wall.date(),
+                                           start_time=wall.time(), end_time=end.time(),
+                                           capacity=session.capacity,
+                                           facilitators=session.facilitators, actor=None, now=now)
 
 
 def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app):
@@ -114,7 +114,7 @@ def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_repla
 def test_a_cancelled_session_has_its_pending_reminders_cancelled_by_the_sweep(app):
     session = future_session(days=10)
     booking = book(create_referral(), session)
-    scheduling.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
+    courses_planning.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
     assert sweep()["cancelled"] == 2
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
 

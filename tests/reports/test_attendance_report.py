@@ -17,7 +17,7 @@ from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
 from diversion.reports import services
 from tests.attendance.helpers import clear_fee, session_with_people
 from tests.builders import NOW, create_token, create_user
@@ -60,8 +60,8 @@ def seed_sessions() -> None:
     take_register(second, zip(people, [A.LEFT_EARLY, A.REMOVED, A.EXCUSED], strict=True))
     session_with_people(2, starts_at=june_17() + dt.timedelta(days=3))  # register not taken
     cancelled = create_session(starts_at=june_17() + dt.timedelta(days=5))
-    scheduling_services.cancel_session(session=cancelled, reason="Venue flooded", actor=None,
-                                       now=NOW)
+    courses_planning.cancel_session(session=cancelled, reason="Venue flooded", actor=None,
+                                    now=NOW)
     july, people = session_with_people(2, starts_at=june_17() + dt.timedelta(days=18))
     take_register(july, zip(people, [A.ATTENDED, A.ABSENT], strict=True))
     db.session.commit()
