@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from diversion.auth.models import Force, User
-from diversion.bookings.services import count_bookings_by_status
+from diversion.bookings.queries import count_bookings_by_status
 from diversion.core.extensions import db
 from diversion.courses.sessions import count_sessions_by_status
 from diversion.outbox.services import count_by_status

@@ -16,7 +16,7 @@ from diversion.attendance.models import RegisterEntry
 from diversion.attendance.outcomes import attended_entry, on_fee_cleared
 from diversion.attendance.register import get_register
 from diversion.attendance.rules import Outcome, grace_closes_at, is_deadline_passed
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
 from diversion.courses.models import SessionStatus
@@ -51,7 +51,7 @@ def sweep_grace_window(*, now: dt.datetime) -> dict[str, int]:
 
 def _awaiting_outcome(referral: Referral) -> bool:
     """Booked on a session that is not cancelled and whose register is not yet submitted."""
-    booking = booking_services.get_active_booking(referral)
+    booking = bookings_queries.get_active_booking(referral)
     if booking is None or booking.session.status is SessionStatus.CANCELLED:
         return False
     register = get_register(booking.session_id)

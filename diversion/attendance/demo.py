@@ -12,7 +12,7 @@ from diversion.attendance.rules import AttendanceStatus
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, User
 from diversion.bookings import fees
-from diversion.bookings import services as booking_services
+from diversion.bookings import places as bookings_places
 from diversion.core.timeutils import london_to_utc, london_today
 from diversion.courses import planning as courses_planning
 from diversion.courses import venues as courses_venues
@@ -101,8 +101,8 @@ def load_demo_registers(*, force: Force, officer: User, manager: User, programme
                 email=f"demo.register{number}@example.com",
                 access_needs="Hard of hearing: please sit near the front" if number % 4 == 0 else None)
             referral = create_referral(data=data, actor=officer, now=made_at).referral
-            booking_services.book_place(referral=referral, session=session, actor=manager,
-                                        now=made_at + dt.timedelta(days=1))
+            bookings_places.book_place(referral=referral, session=session, actor=manager,
+                                       now=made_at + dt.timedelta(days=1))
             if cleared:
                 fees.waive_fee(referral=referral, reason="Demo: receiving benefits", actor=manager,
                                now=made_at + dt.timedelta(days=2))

@@ -34,7 +34,7 @@ from diversion.attendance.rules import (
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import User
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.bookings.models import Booking
 from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
@@ -106,7 +106,7 @@ RosterRow = tuple[Referral, RegisterEntry | None, Booking | None]
 
 def _roster(session: CourseSession, register: Register | None) -> list[RosterRow]:
     """Who is on the register: lines already decided, and everyone with an active booking."""
-    bookings = booking_services.list_session_bookings(session.id)
+    bookings = bookings_queries.list_session_bookings(session.id)
     entries = {e.referral_id: e for e in (register.entries if register else [])}
     rows: list[RosterRow] = []
     seen = set()

@@ -25,7 +25,7 @@ from sqlalchemy.orm import joinedload
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.bookings.services import get_active_booking
+from diversion.bookings.queries import get_active_booking
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london, london_today

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import delete, select
 
-from diversion.bookings import services as bookings
+from diversion.bookings import places as bookings_places
 from diversion.core.extensions import db
 from diversion.core.jobs import run_job
 from diversion.core.timeutils import to_london
@@ -36,7 +36,7 @@ def utc(*args: int) -> dt.datetime:
 
 
 def book(referral, session, now=NOW):  # type: ignore[no-untyped-def]
-    return bookings.book_place(referral=referral, session=session, actor=None, now=now)
+    return bookings_places.book_place(referral=referral, session=session, actor=None, now=now)
 
 
 def reminders_of(booking, status: MessageStatus | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -84,8 +84,8 @@ def test_planning_again_and_sweeping_again_add_nothing(app):
 def test_a_booking_moved_to_another_session_is_reminded_of_the_new_date_only(app):
     referral = create_referral()
     old = book(referral, future_session(days=10))
-    new = bookings.transfer_booking(referral=referral, session=future_session(days=20),
-                                    actor=None, now=NOW)
+    new = bookings_places.transfer_booking(referral=referral, session=future_session(days=20),
+                                           actor=None, now=NOW)
     assert {m.status for m in reminders_of(old)} == {MessageStatus.CANCELLED}
     assert [m.due_at for m in reminders_of(new, MessageStatus.PENDING)] == [
         utc(2026, 6, 28, 9, 0), utc(2026, 7, 4, 9, 0)]
@@ -106,7 +106,7 @@ def test_the_sweep_plans_an_active_booking_that_was_never_planned(app):
 def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_replan_them(app):
     referral = create_referral()
     booking = book(referral, future_session(days=10))
-    bookings.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
+    bookings_places.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
     sweep(NOW + dt.timedelta(hours=1))
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
 
@@ -281,7 +281,7 @@ def test_the_plan_reminders_job_is_registered_and_runs_once(app):
     referral = create_referral()
     session = future_session(days=10)
     db.session.commit()
-    booking_id = bookings.book_place(referral=referral, session=session, actor=None, now=NOW).id
+    booking_id = bookings_places.book_place(referral=referral, session=session, actor=None, now=NOW).id
     db.session.execute(delete(OutboxMessage))  # as if planning had never happened
     db.session.execute(delete(BookingReminderState))
     db.session.commit()
@@ -335,7 +335,7 @@ def test_a_booking_cancelled_an_hour_before_its_reminder_never_sends_it(app):
     channel = LogChannel()
     channels = {Channel.EMAIL: channel, Channel.SMS: LogChannel()}
     an_hour_before = first.due_at - dt.timedelta(hours=1)
-    bookings.cancel_booking(referral=referral, actor=None, now=an_hour_before)
+    bookings_places.cancel_booking(referral=referral, actor=None, now=an_hour_before)
     db.session.commit()
     for minutes in (1, 6, 60 * 24):  # at the reminder's time, a sweep later, a day later
         sweep(first.due_at + dt.timedelta(minutes=minutes))
