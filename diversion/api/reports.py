@@ -16,7 +16,7 @@ from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today, now_utc
-from diversion.reports.services import produce_report, validate_parameters
+from diversion.reports.producing import produce_report, validate_parameters
 
 
 class ReportQuery(BaseModel):

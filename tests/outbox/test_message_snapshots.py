@@ -33,7 +33,7 @@ from diversion.outbox.rules import indiscreet_words
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
 from diversion.reminders import services as reminders
-from diversion.reports.services import prepare_monthly_reports
+from diversion.reports.monthly import prepare_monthly_reports
 from diversion.selfservice import services as selfservice
 from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
 from tests.builders import create_user

@@ -18,7 +18,9 @@ from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
-from diversion.reports import services
+from diversion.reports import attendance_report as reports_attendance_report
+from diversion.reports import kinds as reports_kinds
+from diversion.reports import producing as reports_producing
 from tests.attendance.helpers import clear_fee, session_with_people
 from tests.builders import NOW, create_token, create_user
 from tests.courses.helpers import create_session
@@ -67,15 +69,15 @@ def seed_sessions() -> None:
     db.session.commit()
 
 
-def june() -> services.ReportParameters:
-    return services.validate_parameters(kind="attendance", date_from=D(2026, 6, 1),
-                                        date_to=D(2026, 6, 30), as_of=None, scope=None,
-                                        today=D(2026, 8, 1))
+def june() -> reports_kinds.ReportParameters:
+    return reports_producing.validate_parameters(kind="attendance", date_from=D(2026, 6, 1),
+                                                 date_to=D(2026, 6, 30), as_of=None, scope=None,
+                                                 today=D(2026, 8, 1))
 
 
 def test_the_attendance_report_counts_each_register_mark_and_the_two_rates(app):
     seed_sessions()
-    data = services.build_attendance(june()).data
+    data = reports_attendance_report.build_attendance(june()).data
     assert data["total"] == {
         "sessions": 2, "places": 22, "booked": 7, "attended": 2, "late_refused": 1,
         "left_early": 1, "removed": 1, "absent": 1, "excused": 1,
@@ -99,7 +101,7 @@ def test_the_attendance_report_counts_each_register_mark_and_the_two_rates(app):
 
 def test_the_attendance_csv_has_a_row_per_breakdown_and_session(app):
     seed_sessions()
-    content = services.REPORTS["attendance"].csv(services.build_attendance(june()))
+    content = reports_producing.REPORTS["attendance"].csv(reports_attendance_report.build_attendance(june()))
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert [r["breakdown"] for r in rows] == [
         "total", "month", "programme", "venue", "venue", "facilitator", "facilitator",
