@@ -28,11 +28,10 @@ from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.courses.models import CourseSession
-from diversion.outbox.models import Channel
+from diversion.outbox.rules import choose_contact
 from diversion.outbox.services import enqueue
 from diversion.referrals import lifecycle
 from diversion.referrals.models import (
-    ContactChannel,
     Referral,
     ReferralEvent,
     ReferralEventType,
@@ -110,21 +109,12 @@ def apply_outcome(entry: RegisterEntry, *, session: CourseSession, actor: User |
         notify_person_completed(referral, session=session, now=now)
 
 
-def _contact(referral: Referral) -> tuple[Channel, str] | None:
-    person = referral.person
-    if person.preferred_contact is ContactChannel.SMS and person.mobile:
-        return Channel.SMS, person.mobile
-    if person.email:
-        return Channel.EMAIL, person.email
-    if person.mobile:
-        return Channel.SMS, person.mobile
-    return None
-
-
 def notify_person_completed(referral: Referral, *, session: CourseSession | None,
                             now: dt.datetime) -> None:
     """Tell the person they completed, with their certificate's reference (once only)."""
-    contact = _contact(referral)
+    person = referral.person
+    contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                             mobile=person.mobile)
     if contact is None:
         log.info("no email or mobile for the completion notice of referral %s", referral.id)
         return

@@ -19,8 +19,9 @@ from diversion.bookings.models import Booking
 from diversion.core.timeutils import format_london
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
+from diversion.outbox.rules import choose_contact
 from diversion.outbox.services import enqueue
-from diversion.referrals.models import ContactChannel, Person, Referral
+from diversion.referrals.models import Referral
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,6 @@ SUBJECT = "booking"
 
 
 CONFIRMATION = "booking_confirmation"
-
-
-def _contact(person: Person) -> tuple[Channel, str] | None:
-    """Where to tell the person: their preferred channel, else whatever address they gave."""
-    if person.preferred_contact is ContactChannel.SMS and person.mobile:
-        return Channel.SMS, person.mobile
-    if person.email:
-        return Channel.EMAIL, person.email
-    if person.mobile:
-        return Channel.SMS, person.mobile
-    return None
 
 
 def session_context(session: CourseSession) -> dict[str, Any]:
@@ -71,7 +61,9 @@ def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,
              ics: str | None = None) -> dict[str, Any] | None:
     """The outbox message telling the person something (enqueue's arguments), or None when
     there is no address to send it to."""
-    contact = _contact(referral.person)
+    person = referral.person
+    contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                             mobile=person.mobile)
     if contact is None:
         log.info("no email or mobile to send %s for booking %s", template, subject_id)
         return None

@@ -18,8 +18,8 @@ from diversion.core.extensions import db
 from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
+from diversion.reminders.offer_notices import DEADLINE_TEMPLATE
 from diversion.reminders.rules import SESSION_TEMPLATES
-from diversion.reminders.services import DEADLINE_TEMPLATE
 from tests.bookings.helpers import NOW, create_referral, future_session
 from tests.builders import create_user
 

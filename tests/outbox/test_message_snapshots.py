@@ -32,7 +32,7 @@ from diversion.outbox.models import Channel, OutboxMessage
 from diversion.outbox.rules import indiscreet_words
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from diversion.reminders import services as reminders
+from diversion.reminders import triggers as reminders_triggers
 from diversion.reports.monthly import prepare_monthly_reports
 from diversion.selfservice import services as selfservice
 from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
@@ -212,7 +212,7 @@ def _reminder_joining_details() -> None:
 
 def _reminder_booking_deadline() -> None:
     create_referral()  # referred 10 June: book by 8 July, so told on 1 July
-    reminders.run_reminder_sweep(now=dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC))
+    reminders_triggers.run_reminder_sweep(now=dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC))
 
 
 def _withdrawn() -> None:

@@ -22,7 +22,9 @@ from diversion.outbox.models import (
 )
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from diversion.reminders import services as reminders
+from diversion.reminders import plan as reminders_plan
+from diversion.reminders import session_reminders as reminders_session_reminders
+from diversion.reminders import triggers as reminders_triggers
 from diversion.reminders.rules import DEFAULT_PLAN, PlanItem
 from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
 from tests.builders import create_programme
@@ -50,7 +52,7 @@ def reminders_of(booking, status: MessageStatus | None = None) -> list[OutboxMes
 
 
 def sweep(now: dt.datetime = NOW) -> dict[str, int]:
-    return reminders.run_reminder_sweep(now=now)
+    return reminders_triggers.run_reminder_sweep(now=now)
 
 
 def move(session, starts_at: dt.datetime, now=NOW):  # type: ignore[no-untyped-def]
@@ -75,7 +77,7 @@ def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app)
 
 def test_planning_again_and_sweeping_again_add_nothing(app):
     booking = book(create_referral(), future_session(days=10))
-    assert reminders.plan_booking_reminders(booking, now=NOW) == 0
+    assert reminders_session_reminders.plan_booking_reminders(booking, now=NOW) == 0
     sweep()
     sweep(NOW + dt.timedelta(minutes=5))
     assert len(reminders_of(booking)) == 2
@@ -168,12 +170,12 @@ def test_someone_with_no_email_or_mobile_is_recorded_as_nothing_to_send(app):
     booking = book(referral, future_session(days=10))
     assert reminders_of(booking) == []
     state = db.session.get(BookingReminderState, booking.id)
-    assert state is not None and state.note == reminders.NO_CONTACT
+    assert state is not None and state.note == reminders_session_reminders.NO_CONTACT
 
 
 def test_someone_who_prefers_texts_gets_sms_reminders_outside_the_quiet_hours(app):
     programme = create_programme()
-    reminders.save_plan(programme=programme, items=[
+    reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FINAL_REMINDER, True, 1, dt.time(21, 30))], actor=None, now=NOW)
     referral = create_referral(mobile="07911123456", preferred_contact="sms")
     booking = book(referral, future_session(days=10))
@@ -252,7 +254,7 @@ def test_withdrawing_the_offer_tells_the_person_once(app):
 
 
 def test_no_withdrawal_notice_when_the_plan_switches_it_off(app):
-    reminders.save_plan(programme=create_programme(), items=[
+    reminders_plan.save_plan(programme=create_programme(), items=[
         PlanItem(K.OFFER_WITHDRAWN, False)], actor=None, now=NOW)
     referral = create_referral()
     lifecycle.transition(referral, ReferralEventType.WITHDRAWN, actor=None, now=NOW)
@@ -264,14 +266,14 @@ def test_no_withdrawal_notice_when_the_plan_switches_it_off(app):
 def test_changing_the_plan_re_plans_pending_reminders_of_upcoming_bookings(app):
     programme = create_programme()
     booking = book(create_referral(), future_session(days=10))
-    reminders.save_plan(programme=programme, items=[
+    reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FIRST_REMINDER, False, 7, dt.time(10)),
         PlanItem(K.FINAL_REMINDER, True, 2, dt.time(9, 15))], actor=None, now=NOW)
     pending = reminders_of(booking, MessageStatus.PENDING)
     assert [(m.template, m.due_at) for m in pending] == [
         ("reminder_final", utc(2026, 6, 23, 8, 15))]
-    reminders.save_plan(programme=programme, items=list(DEFAULT_PLAN.values()), actor=None,
-                        now=NOW)
+    reminders_plan.save_plan(programme=programme, items=list(DEFAULT_PLAN.values()), actor=None,
+                             now=NOW)
     assert [m.due_at for m in reminders_of(booking, MessageStatus.PENDING)] == [
         utc(2026, 6, 18, 9, 0), utc(2026, 6, 24, 9, 0)]
     assert len(reminders_of(booking)) == 2
