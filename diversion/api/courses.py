@@ -41,7 +41,7 @@ from diversion.courses.models import Venue
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import Programme
 
-# What scheduling.services checks of a venue, as patterns: a UK postcode (spaces at either end
+# What courses.venues.checked_venue checks of a venue, as patterns: a UK postcode (spaces at either end
 # and between its halves; the server also takes lower case), and an https:// joining link.
 POSTCODE_PATTERN = rf"^{SPACES}[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SPACES}[0-9][A-Za-z]{{2}}{SPACES}$"
 # services' rule, `^https://[^\s/$.?#].[^\s]*$` after strip(): the `.` may be a space only
