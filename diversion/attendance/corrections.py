@@ -93,11 +93,11 @@ def amend_entry(*, session: CourseSession, entry: RegisterEntry, mark: MarkInput
     if not changes:
         raise ValidationFailed({"status": "Nothing was changed"})
     check_entries(session, {entry.referral.reference: entry}, submitting=True,
-                   prefix={entry.referral.reference: "entry"})
+                  prefix={entry.referral.reference: "entry"})
     entry.updated_at, entry.updated_by_id = now, getattr(actor, "id", None)
     apply_outcome(entry, session=session, actor=actor, now=now)
     add_change(register, action=RegisterAction.AMENDED, actor=actor, now=now, entry=entry,
-             reason=reason, changes=changes)
+               reason=reason, changes=changes)
     record(action="register.amend", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="register_entry", object_id=entry.id,
            details={"fields": sorted(changes), "reason": reason})

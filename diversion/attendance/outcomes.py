@@ -86,7 +86,7 @@ def _reason_for(entry: RegisterEntry, outcome: Outcome) -> str:
 
 
 def apply_outcome(entry: RegisterEntry, *, session: CourseSession, actor: User | None,
-                   now: dt.datetime) -> None:
+                  now: dt.datetime) -> None:
     referral = entry.referral
     wanted = outcome_for(mark_of(entry), is_fee_cleared=is_fee_cleared(referral))
     if wanted is entry.outcome:

@@ -236,8 +236,8 @@ def changed_facts(before: dict[str, Any], after: dict[str, Any]) -> dict[str, An
 
 
 def add_change(register: Register, *, action: RegisterAction, actor: User | None, now: dt.datetime,
-             entry: RegisterEntry | None = None, reason: str | None = None,
-             changes: dict[str, Any] | None = None) -> None:
+               entry: RegisterEntry | None = None, reason: str | None = None,
+               changes: dict[str, Any] | None = None) -> None:
     db.session.add(RegisterChange(
         register_id=register.id, entry_id=entry.id if entry else None, action=action, at=now,
         actor_user_id=getattr(actor, "id", None), actor_label=actor_label_for(actor),
@@ -245,7 +245,7 @@ def add_change(register: Register, *, action: RegisterAction, actor: User | None
 
 
 def check_entries(session: CourseSession, entries: dict[str, RegisterEntry], *,
-                   submitting: bool, prefix: dict[str, str]) -> None:
+                  submitting: bool, prefix: dict[str, str]) -> None:
     errors: dict[str, str] = {}
     for reference, entry in entries.items():
         for name, message in mark_problems(
@@ -291,7 +291,7 @@ def save_register(*, session: CourseSession, marks: Sequence[MarkInput], submit:
         if changes:
             entry.updated_at, entry.updated_by_id = now, getattr(actor, "id", None)
             add_change(register, action=RegisterAction.SAVED, actor=actor, now=now, entry=entry,
-                     changes=changes)
+                       changes=changes)
     check_entries(session, entries, submitting=submit, prefix=names)
     register.updated_at = now
     db.session.flush()
@@ -330,7 +330,7 @@ def _submit(register: Register, session: CourseSession, entries: dict[str, Regis
     register.state = RegisterState.SUBMITTED
     register.submitted_at, register.submitted_by_id = now, getattr(actor, "id", None)
     add_change(register, action=RegisterAction.SUBMITTED, actor=actor, now=now,
-             changes={"people": len(entries)})
+               changes={"people": len(entries)})
     record(action="register.submit", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="session", object_id=session.id, details={"people": len(entries)})
     db.session.flush()

@@ -82,7 +82,7 @@ def check_suitable(referral: Referral, session: CourseSession, *, now: dt.dateti
 
 
 def new_booking(*, referral: Referral, session: CourseSession, actor: User | None,
-                 now: dt.datetime, moved_from: Booking | None = None) -> Booking:
+                now: dt.datetime, moved_from: Booking | None = None) -> Booking:
     """Take the place and write the booking row; SessionFull or AlreadyBooked otherwise."""
     if not take_place(session.id):
         raise SessionFull("This session is full. Choose another session or join its waiting list",
@@ -102,7 +102,7 @@ def new_booking(*, referral: Referral, session: CourseSession, actor: User | Non
 
 
 def end_booking(booking: Booking, *, status: BookingStatus, reason: str | None,
-                 now: dt.datetime) -> None:
+                now: dt.datetime) -> None:
     """Stop a booking; cancelled and moved bookings give their place back."""
     booking.status = status
     booking.ended_at = now

@@ -48,8 +48,8 @@ def session_context(session: CourseSession) -> dict[str, Any]:
 
 
 def tell(*, referral: Referral, template: str, key: str, now: dt.datetime,
-          booking: Booking | None, subject_id: int, extra: Mapping[str, Any] | None = None,
-          ics: str | None = None) -> None:
+         booking: Booking | None, subject_id: int, extra: Mapping[str, Any] | None = None,
+         ics: str | None = None) -> None:
     message = _message(referral=referral, template=template, key=key, now=now,
                        booking=booking, subject_id=subject_id, extra=extra, ics=ics)
     if message is not None:
@@ -82,7 +82,7 @@ def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,
 
 
 def confirmation_message(booking: Booking, *, now: dt.datetime, replaces: Booking | None = None,
-                  from_waiting_list: bool = False) -> dict[str, Any] | None:
+                         from_waiting_list: bool = False) -> dict[str, Any] | None:
     return _message(referral=booking.referral, template=CONFIRMATION,
                     key=f"booking-confirmation:{booking.id}", now=now, booking=booking,
                     subject_id=booking.id,
@@ -92,8 +92,8 @@ def confirmation_message(booking: Booking, *, now: dt.datetime, replaces: Bookin
 
 
 def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking | None = None,
-             from_waiting_list: bool = False) -> None:
+                      from_waiting_list: bool = False) -> None:
     message = confirmation_message(booking, now=now, replaces=replaces,
-                            from_waiting_list=from_waiting_list)
+                                   from_waiting_list=from_waiting_list)
     if message is not None:
         enqueue(**message, now=now)

@@ -111,7 +111,7 @@ def transfer_booking(*, referral: Referral, session: CourseSession, actor: User 
     check_suitable(referral, session, now=now)
     old_session = old.session
     end_booking(old, status=BookingStatus.TRANSFERRED, now=now,
-                 reason=f"Moved to the session on {format_london(session.starts_at)}")
+                reason=f"Moved to the session on {format_london(session.starts_at)}")
     new = new_booking(referral=referral, session=session, actor=actor, now=now, moved_from=old)
     record(action="booking.transfer", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="booking", object_id=new.id,
@@ -140,8 +140,8 @@ def cancel_booking(*, referral: Referral, actor: User | None, now: dt.datetime,
            object_type="booking", object_id=booking.id, details={"referral_id": referral.id})
     if notify:  # after end_booking's cancel_pending, so this notice itself stays pending
         tell(referral=referral, template=CANCELLED_NOTICE, key=f"booking-cancelled:{booking.id}",
-              now=now, booking=booking, subject_id=booking.id,
-              ics=booking_ics(booking, now=now))
+             now=now, booking=booking, subject_id=booking.id,
+             ics=booking_ics(booking, now=now))
     promote_waiting_list(session=booking.session, now=now)
     return booking
 

@@ -78,10 +78,10 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
         extra = {"cancel_reason": session.cancel_reason, "rebooked": new is not None,
                  "old": session_context(session)}
         tell(referral=referral, template=SESSION_CANCELLED_NOTICE,
-              key=f"session-cancelled:{booking.id}", now=now, booking=new or booking,
-              subject_id=(new or booking).id, extra=extra,
-              ics=booking_ics(new, now=now, cancelled=[booking]) if new
-              else booking_ics(booking, now=now))
+             key=f"session-cancelled:{booking.id}", now=now, booking=new or booking,
+             subject_id=(new or booking).id, extra=extra,
+             ics=booking_ics(new, now=now, cancelled=[booking]) if new
+             else booking_ics(booking, now=now))
         outcomes.append(CancelOutcome(referral, new.session if new else None))
     record(action="session.cancel_with_bookings", category=AuditCategory.ALTERATION, now=now,
            actor=actor, object_type="session", object_id=session.id,

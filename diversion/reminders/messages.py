@@ -36,8 +36,8 @@ def get_plan(programme_id: int) -> dict[ReminderKind, PlanItem]:
 
 
 def put_message(*, key: str, channel: Channel, recipient: str, template: str, due_at: dt.datetime,
-         now: dt.datetime, context: dict[str, Any], subject_type: str, subject_id: int,
-         expires_at: dt.datetime | None) -> bool:
+                now: dt.datetime, context: dict[str, Any], subject_type: str, subject_id: int,
+                expires_at: dt.datetime | None) -> bool:
     """Enqueue under `key`; a reminder cancelled earlier under the same key is revived.
 
     Revival matters when a session moves and then moves back, or a plan line is switched off

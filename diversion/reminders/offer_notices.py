@@ -61,9 +61,9 @@ def plan_deadline_reminder(referral: Referral, *, now: dt.datetime,
                                    f"{referral.booking_deadline:%B %Y}"}
     return put_message(key=rules.deadline_key(referral_id=referral.id,
                                        deadline=referral.booking_deadline),
-                channel=channel, recipient=recipient, template=DEADLINE_TEMPLATE,
-                due_at=planned.due_at, now=now, context=context, subject_type=REFERRAL,
-                subject_id=referral.id, expires_at=planned.expires_at)
+                       channel=channel, recipient=recipient, template=DEADLINE_TEMPLATE,
+                       due_at=planned.due_at, now=now, context=context, subject_type=REFERRAL,
+                       subject_id=referral.id, expires_at=planned.expires_at)
 
 
 def cancel_outdated_deadline_reminders() -> int:

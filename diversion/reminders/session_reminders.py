@@ -128,9 +128,9 @@ def plan_booking_reminders(booking: Any, *, now: dt.datetime) -> int:
             item_context["joining_link"] = session.venue.joining_link or ""
         made += put_message(key=rules.session_key(item.kind, booking_id=booking.id,
                                            starts_at=session.starts_at),
-                     channel=channel, recipient=recipient, template=rules.TEMPLATES[item.kind],
-                     due_at=item.due_at, now=now, context=item_context, subject_type=BOOKING,
-                     subject_id=booking.id, expires_at=item.expires_at)
+                            channel=channel, recipient=recipient, template=rules.TEMPLATES[item.kind],
+                            due_at=item.due_at, now=now, context=item_context, subject_type=BOOKING,
+                            subject_id=booking.id, expires_at=item.expires_at)
     _set_state(booking.id, starts_at=session.starts_at, now=now, count=len(planned),
                note=None if planned else "Every reminder's time had passed when booked")
     return made
@@ -217,10 +217,10 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
         for message in wanted_messages:
             if existing.get(message["dedupe_key"]) is MessageStatus.CANCELLED:
                 made += put_message(key=message["dedupe_key"], channel=message["channel"],
-                             recipient=message["recipient"], template=message["template"],
-                             due_at=message["due_at"], now=now, context=message["context"],
-                             subject_type=BOOKING, subject_id=message["subject_id"],
-                             expires_at=message["expires_at"])
+                                    recipient=message["recipient"], template=message["template"],
+                                    due_at=message["due_at"], now=now, context=message["context"],
+                                    subject_type=BOOKING, subject_id=message["subject_id"],
+                                    expires_at=message["expires_at"])
         known = {state.booking_id: state for state in db.session.scalars(
             select(BookingReminderState).where(BookingReminderState.booking_id.in_(
                 list(states))))}
