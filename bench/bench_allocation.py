@@ -71,7 +71,7 @@ def main(referrals: int = REFERRALS, sessions: int = SESSIONS) -> None:
     from diversion.auth import services as auth_services
     from diversion.bookings.allocation import allocate
     from diversion.core.extensions import db
-    from diversion.courses import services as scheduling_services
+    from diversion.courses import venues as courses_venues
     from diversion.programmes import services as programme_services
     from tests.conftest import PROJECT_ROOT, make_app
 
@@ -84,15 +84,15 @@ def main(referrals: int = REFERRALS, sessions: int = SESSIONS) -> None:
             programme = programme_services.create_programme(
                 settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
                 actor=None, now=NOW)
-            Details = scheduling_services.VenueDetails
+            Details = courses_venues.VenueDetails
             venues = [
-                scheduling_services.create_venue(details=Details(
+                courses_venues.create_venue(details=Details(
                     name="Hall", capacity=50, address_line_1="1 Park Row", town="Leeds",
                     postcode="LS1 5HD", step_free_access=True), actor=None, now=NOW),
-                scheduling_services.create_venue(details=Details(
+                courses_venues.create_venue(details=Details(
                     name="Upstairs", capacity=50, address_line_1="2 Park Row", town="Leeds",
                     postcode="LS1 5HD", step_free_access=False), actor=None, now=NOW),
-                scheduling_services.create_venue(details=Details(
+                courses_venues.create_venue(details=Details(
                     name="Online", capacity=50, is_online=True,
                     joining_link="https://meet.example/course"), actor=None, now=NOW),
             ]

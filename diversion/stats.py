@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from diversion.auth.models import Force, User
-from diversion.bookings.services import count_bookings_by_status
+from diversion.bookings.queries import count_bookings_by_status
 from diversion.core.extensions import db
-from diversion.courses.services import count_sessions_by_status
+from diversion.courses.sessions import count_sessions_by_status
 from diversion.outbox.services import count_by_status
 from diversion.referrals.services import count_people, count_referrals_by_status
 from diversion.reoffences.services import count_reoffences_by_outcome

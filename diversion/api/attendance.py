@@ -16,13 +16,14 @@ from diversion.api.schema import (
     operation,
     parse_body,
 )
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
+from diversion.attendance import sessions as attendance_sessions
 from diversion.attendance.rules import ARRIVED_STATUSES, AttendanceStatus
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core.errors import ValidationFailed
 from diversion.core.timeutils import now_utc
-from diversion.courses.services import MAX_VENUE_CAPACITY
+from diversion.courses.venues import MAX_VENUE_CAPACITY
 from diversion.referrals.services import normalise_reference
 
 # What attendance.rules.mark_problems checks of one line, as JSON Schema: an excused person has
@@ -96,7 +97,7 @@ class RegisterOut(BaseModel):
 def put_register(session_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
-    session = services.get_session_for(session_id=session_id, actor=actor)
+    session = attendance_sessions.get_session_for(session_id=session_id, actor=actor)
     body = parse_body(RegisterIn)
     marks, names, seen = [], {}, set()
     for index, line in enumerate(body.entries):
@@ -105,11 +106,11 @@ def put_register(session_id: int) -> Any:
         if reference in seen:
             raise ValidationFailed({f"entries.{index}.reference": "This person is listed twice"})
         seen.add(reference)
-        marks.append(services.MarkInput(
+        marks.append(attendance_register.MarkInput(
             reference=reference, status=line.status, id_checked=line.id_checked,
             arrived_at=line.arrived_at, clear_arrival=line.arrived_at is None,
             reason=line.reason or "", participation_note=line.participation_note))
-    result = services.save_register(session=session, marks=marks, submit=body.submit,
+    result = attendance_register.save_register(session=session, marks=marks, submit=body.submit,
                                     actor=actor, now=now_utc(), field_names=names)
     return jsonify(RegisterOut(
         session_id=session.id, state=result.register.state.value,

@@ -12,7 +12,8 @@ from diversion.api.frame import bp
 from diversion.api.schema import DatabaseId, Line, WholeNumber, operation, parse_body
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
-from diversion.bookings import fees, services
+from diversion.bookings import fees
+from diversion.bookings import places as bookings_places
 from diversion.bookings.models import Booking
 from diversion.core.extensions import db
 from diversion.core.problems import unknown
@@ -91,7 +92,7 @@ def create_booking(reference: str) -> Any:
     session = db.session.get(CourseSession, body.session_id)
     if session is None:
         raise unknown("session_id", f"No session has the id {body.session_id}")
-    booking = services.book_place(referral=referral, session=session, actor=acting_user(),
+    booking = bookings_places.book_place(referral=referral, session=session, actor=acting_user(),
                                   now=now_utc())
     return jsonify(_result(referral, booking)), 201
 
@@ -102,7 +103,7 @@ def create_booking(reference: str) -> Any:
            responses={200: BookingResult, 404: None}, tags=("bookings",))
 def delete_booking(reference: str) -> Any:
     referral = _referral(reference)
-    services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
+    bookings_places.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
                             reason="Cancelled through the API")
     return jsonify(_result(referral, None)), 200
 

@@ -33,12 +33,15 @@ from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.problems import unknown
 from diversion.core.timeutils import now_utc
-from diversion.courses import services
+from diversion.courses import facilitators as courses_facilitators
+from diversion.courses import planning as courses_planning
+from diversion.courses import sessions as courses_sessions
+from diversion.courses import venues as courses_venues
 from diversion.courses.models import Venue
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import Programme
 
-# What scheduling.services checks of a venue, as patterns: a UK postcode (spaces at either end
+# What courses.venues.checked_venue checks of a venue, as patterns: a UK postcode (spaces at either end
 # and between its halves; the server also takes lower case), and an https:// joining link.
 POSTCODE_PATTERN = rf"^{SPACES}[A-Za-z]{{1,2}}[0-9][A-Za-z0-9]?{SPACES}[0-9][A-Za-z]{{2}}{SPACES}$"
 # services' rule, `^https://[^\s/$.?#].[^\s]*$` after strip(): the `.` may be a space only
@@ -66,7 +69,7 @@ class NewVenue(BaseModel):
                            description="Street address; lines separated by newlines")
     town: Line = Field(default="", max_length=100)
     postcode: Line = Field(default="", max_length=10)
-    capacity: WholeNumber = Field(ge=1, le=services.MAX_VENUE_CAPACITY)
+    capacity: WholeNumber = Field(ge=1, le=courses_venues.MAX_VENUE_CAPACITY)
     step_free: bool = False
     online: bool = False
     joining_link: Line = Field(default="", max_length=500,
@@ -89,7 +92,7 @@ class NewVenue(BaseModel):
             notes=text("notes"), online=payload.get("online") is True,
             joining_link=text("joining_link"))
         try:
-            services.checked_venue(details)
+            courses_venues.checked_venue(details)
         except ValidationFailed as error:
             return _api_names(error.errors)
         return {}
@@ -97,9 +100,9 @@ class NewVenue(BaseModel):
 
 def _venue_details(*, name: str, capacity: int | None, address: str, town: str, postcode: str,
                    step_free: bool, notes: str, online: bool,
-                   joining_link: str) -> services.VenueDetails:
+                   joining_link: str) -> courses_venues.VenueDetails:
     lines = [line.strip() for line in re.split(r"[\r\n]+", address) if line.strip()]
-    return services.VenueDetails(
+    return courses_venues.VenueDetails(
         name=name, capacity=capacity, address_line_1=lines[0] if lines else "",
         address_line_2=", ".join(lines[1:]), town=town, postcode=postcode,
         step_free_access=step_free, notes=notes, is_online=online, joining_link=joining_link)
@@ -125,7 +128,7 @@ class NewSession(BaseModel):
     venue_id: DatabaseId
     starts_at: Instant
     ends_at: Instant = Field(description="After starts_at, at most 12 hours later")
-    capacity: WholeNumber = Field(ge=1, le=services.MAX_VENUE_CAPACITY,
+    capacity: WholeNumber = Field(ge=1, le=courses_venues.MAX_VENUE_CAPACITY,
                                   description="No more than the venue holds")
     facilitator_emails: list[Annotated[FilledLine, Field(max_length=254)]] = Field(
         min_length=1, max_length=20)
@@ -184,7 +187,7 @@ def create_venue() -> Any:
                              notes=body.notes, online=body.online,
                              joining_link=body.joining_link)
     try:
-        venue = services.create_venue(details=details, actor=current_actor(), now=now_utc())
+        venue = courses_venues.create_venue(details=details, actor=current_actor(), now=now_utc())
     except ValidationFailed as error:
         raise ValidationFailed(_api_names(error.errors), error.message) from error
     return jsonify(Created(id=venue.id).model_dump()), 201
@@ -215,7 +218,7 @@ def _facilitators(emails: list[str]) -> list[User]:
     if missing:
         raise unknown("facilitator_emails",
                       "No active facilitator has the email " + ", ".join(missing))
-    return services.facilitators_by_email(emails)
+    return courses_facilitators.facilitators_by_email(emails)
 
 
 @bp.post("/sessions")
@@ -238,7 +241,7 @@ def create_session() -> Any:
         raise unknown("venue_id", f"No venue has the id {body.venue_id}")
     programme = _programme(body.programme_code)
     facilitators = _facilitators(body.facilitator_emails)
-    session = services.create_session(
+    session = courses_planning.create_session(
         programme=programme, venue=venue, starts_at=body.starts_at,
         ends_at=body.ends_at, capacity=body.capacity, facilitators=facilitators,
         actor=current_actor(), now=now_utc())
@@ -253,8 +256,8 @@ def list_sessions() -> Any:
     query = parse_query(SessionQuery)
     user = current_actor()
     assert user is not None
-    page = services.list_sessions(
-        where=services.SessionFilter(
+    page = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(
             starts_from=query.from_ or now_utc(), starts_before=query.to,
             facilitator_id=user.id if user.role is Role.FACILITATOR else None,
             available_only=query.available),

@@ -34,7 +34,7 @@ from diversion.api.schema import (
 )
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.bookings.fees import fee_status
 from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import NotFound
@@ -358,7 +358,7 @@ def list_referrals() -> Any:
 
 def _detail(referral: Referral) -> ReferralDetail:
     person = referral.person
-    place, fee = booking_services.get_place(referral), fee_status(referral)
+    place, fee = bookings_queries.get_place(referral), fee_status(referral)
     return ReferralDetail(
         reference=referral.reference, status=referral.status.value,
         force_code=referral.force.code, programme_code=referral.programme.code,

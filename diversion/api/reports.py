@@ -15,7 +15,7 @@ from diversion.auth.models import Role
 from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
 from diversion.core.timeutils import london_today, now_utc
-from diversion.reports.services import produce_report, validate_parameters
+from diversion.reports.producing import produce_report, validate_parameters
 
 
 class ReportQuery(BaseModel):

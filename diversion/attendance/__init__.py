@@ -6,7 +6,8 @@ import datetime as dt
 
 from flask import Flask
 
-from diversion.attendance import jobs, services, views
+from diversion.attendance import jobs, views
+from diversion.attendance import outcomes as attendance_outcomes
 from diversion.attendance.certificates import certificate_attachment
 from diversion.auth.models import Role
 from diversion.bookings.signals import fee_cleared
@@ -19,7 +20,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     add_panel(app, views.registers_panel, roles=(Role.MANAGER,))
     add_panel(app, views.facilitator_registers_panel, roles=(Role.FACILITATOR,))
-    fee_cleared.connect(services.complete_after_fee, weak=False)
+    fee_cleared.connect(attendance_outcomes.complete_after_fee, weak=False)
     add_attachment_maker(app, "completion_certificate", certificate_attachment)
     add_job(app, "grace_window", jobs.run_grace_window, every=dt.timedelta(hours=1),
             description="missed referrals whose grace window has closed become not completed")

@@ -7,15 +7,45 @@ person may have to show it to others.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from diversion.attendance.services import NoCertificate, certificate_facts
+from diversion.attendance.outcomes import attended_entry
+from diversion.core.errors import DomainError
 from diversion.core.extensions import db
 from diversion.core.pdf import render_pdf
+from diversion.core.timeutils import london_today
 from diversion.outbox.channels import Attachment
-from diversion.referrals.models import Referral
+from diversion.referrals.models import Referral, ReferralStatus
+
+S = ReferralStatus
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    name: str
+    reference: str
+    course: str
+    completed_on: dt.date
+
+
+class NoCertificate(DomainError):
+    status = 404
+    title = "Not found"
+
+
+def certificate_facts(referral: Referral) -> CertificateFacts:
+    """What a completion certificate shows: nothing about the offence."""
+    if referral.status is not S.COMPLETED:
+        raise NoCertificate("There is a certificate only for a completed course")
+    entry = attended_entry(referral)
+    completed_on = (london_today(entry.register.session.starts_at) if entry is not None
+                    else referral.closed_on or london_today(referral.created_at))
+    return CertificateFacts(name=referral.person.full_name, reference=referral.reference,
+                            course=f"Diversion course ({referral.programme.code})",
+                            completed_on=completed_on)
 
 
 def render_certificate(referral: Referral, *, now: dt.datetime) -> bytes:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, User
 from diversion.bookings import fees
-from diversion.bookings import services as booking_services
+from diversion.bookings import places as bookings_places
 from diversion.core.timeutils import london_to_utc, london_today
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
+from diversion.courses import venues as courses_venues
 from diversion.courses.demo import STEP_FREE_VENUE
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.programmes.models import Programme
@@ -43,15 +44,15 @@ PLANS: list[tuple[int | None, list[tuple[AttendanceStatus | None, bool, str | No
 
 
 def _venue(now: dt.datetime) -> Venue:
-    for venue in scheduling_services.list_venues():
+    for venue in courses_venues.list_venues():
         if venue.name == VENUE.name:
             return venue
-    return scheduling_services.create_venue(details=VENUE, actor=None, now=now)
+    return courses_venues.create_venue(details=VENUE, actor=None, now=now)
 
 
 def _session(*, programme: Programme, facilitator: User, starts_at: dt.datetime,
              now: dt.datetime) -> CourseSession:
-    return scheduling_services.create_session(
+    return courses_planning.create_session(
         programme=programme, venue=_venue(now), starts_at=starts_at,
         ends_at=starts_at + dt.timedelta(hours=7), capacity=12, facilitators=[facilitator],
         actor=None, now=min(now, starts_at - dt.timedelta(days=20)))
@@ -100,24 +101,24 @@ def load_demo_registers(*, force: Force, officer: User, manager: User, programme
                 email=f"demo.register{number}@example.com",
                 access_needs="Hard of hearing: please sit near the front" if number % 4 == 0 else None)
             referral = create_referral(data=data, actor=officer, now=made_at).referral
-            booking_services.book_place(referral=referral, session=session, actor=manager,
-                                        now=made_at + dt.timedelta(days=1))
+            bookings_places.book_place(referral=referral, session=session, actor=manager,
+                                       now=made_at + dt.timedelta(days=1))
             if cleared:
                 fees.waive_fee(referral=referral, reason="Demo: receiving benefits", actor=manager,
                                now=made_at + dt.timedelta(days=2))
             lines.append((referral, mark, reason))
         if weeks_ago is not None:
             taken_at = starts_at + dt.timedelta(hours=7)
-            services.save_register(
+            attendance_register.save_register(
                 session=session, submit=True, actor=facilitator, now=taken_at,
-                marks=[services.MarkInput(
+                marks=[attendance_register.MarkInput(
                     reference=referral.reference, status=mark,
                     id_checked=mark is A.ATTENDED, reason=reason,
                     arrived_at=(starts_at - dt.timedelta(minutes=10)
                                 if mark is A.ATTENDED else None))
                     for referral, mark, reason in lines])
             # Past sessions are marked held, as the scheduling demo does with its own.
-            scheduling_services.change_session_status(session=session, to=SessionStatus.HELD,
-                                                      reason=None, actor=None, now=now)
+            courses_planning.change_session_status(session=session, to=SessionStatus.HELD,
+                                                   reason=None, actor=None, now=now)
         made += 1
     return made

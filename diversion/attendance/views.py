@@ -7,8 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
-from diversion.attendance import services
-from diversion.attendance.certificates import certificate_filename, render_certificate
+from diversion.attendance import corrections
+from diversion.attendance import outcomes as attendance_outcomes
+from diversion.attendance import register as attendance_register
+from diversion.attendance import sessions as attendance_sessions
+from diversion.attendance.certificates import NoCertificate, certificate_filename, render_certificate
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
 from diversion.attendance.models import RegisterEntry, RegisterState
 from diversion.attendance.rules import AttendanceStatus, is_register_open
@@ -31,7 +34,7 @@ bp = Blueprint("attendance", __name__)
 
 def _session_or_404(session_id: int) -> CourseSession:
     try:
-        return services.get_session_for(session_id=session_id, actor=acting_user())
+        return attendance_sessions.get_session_for(session_id=session_id, actor=acting_user())
     except NotFound:
         abort(404)
 
@@ -44,9 +47,10 @@ def today() -> Any:
     now = now_utc()
     user = acting_user()
     return render_template(
-        "attendance/today.html", today=services.list_sessions_for_day(user=user, day=london_today(now)),
-        upcoming=services.list_upcoming_sessions(user=user, now=now, limit=20),
-        overdue=services.overdue_registers(now=now) if user.role is Role.MANAGER else [],
+        "attendance/today.html",
+        today=attendance_sessions.list_sessions_for_day(user=user, day=london_today(now)),
+        upcoming=attendance_sessions.list_upcoming_sessions(user=user, now=now, limit=20),
+        overdue=attendance_sessions.overdue_registers(now=now) if user.role is Role.MANAGER else [],
         now=now, is_open=is_register_open)
 
 
@@ -54,7 +58,7 @@ def today() -> Any:
 @roles(Role.MANAGER)
 def overdue() -> Any:
     return render_template("attendance/overdue.html",
-                           sessions=services.overdue_registers(now=now_utc()))
+                           sessions=attendance_sessions.overdue_registers(now=now_utc()))
 
 
 # The register --------------------------------------------------------------------------------
@@ -66,8 +70,8 @@ def _arrival(session: CourseSession, text: str) -> dt.datetime | None:
     return london_to_utc(dt.datetime.combine(to_london(session.starts_at).date(), parsed))
 
 
-def _marks_from_form(session: CourseSession,
-                     lines: list[services.Line]) -> tuple[list[services.MarkInput], dict[str, str]]:
+def _marks_from_form(session: CourseSession, lines: list[attendance_register.Line],
+                     ) -> tuple[list[attendance_register.MarkInput], dict[str, str]]:
     marks, errors = [], {}
     form = request.form
     for line in lines:
@@ -95,14 +99,14 @@ def _marks_from_form(session: CourseSession,
                 errors[f"{ref}.{name}"] = f"{line.name}: " + (
                     "write the note without special characters" if multiline
                     else "write the reason on one line, without special characters")
-        marks.append(services.MarkInput(
+        marks.append(attendance_register.MarkInput(
             reference=ref, status=status, id_checked=form.get(f"{ref}-id_checked") == "yes",
             arrived_at=arrived_at, clear_arrival=not arrival_text, reason=reason,
             participation_note=note))
     return marks, errors
 
 
-def _overlay(lines: list[services.Line], session: CourseSession) -> None:
+def _overlay(lines: list[attendance_register.Line], session: CourseSession) -> None:
     """Show what was posted, not what is stored, when the page comes back with errors."""
     form = request.form
     for line in lines:
@@ -114,11 +118,11 @@ def _overlay(lines: list[services.Line], session: CourseSession) -> None:
         line.participation_note = form.get(f"{ref}-participation_note", "")
 
 
-def _render_register(session: CourseSession, sheet: services.RegisterSheet, *,
+def _render_register(session: CourseSession, sheet: attendance_register.RegisterSheet, *,
                      errors: dict[str, str] | None = None, status: int = 200,
                      arrivals: dict[str, str] | None = None) -> Any:
     register = sheet.register
-    history = services.register_history(register) if register is not None else []
+    history = corrections.register_history(register) if register is not None else []
     now = now_utc()
     return render_template(
         "attendance/register.html", session=session, sheet=sheet, errors=errors or {},
@@ -134,18 +138,18 @@ def take_register(session_id: int) -> Any:
     session = _session_or_404(session_id)
     actor, now = acting_user(), now_utc()
     if request.method == "GET":
-        sheet = services.register_sheet(session=session, actor=actor, now=now)
+        sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
         return _render_register(session, sheet)
     form = RegisterForm()
     if not form.validate_on_submit():
         abort(400)
     submit = request.form.get("action") == "submit"
-    sheet = services.register_sheet(session=session, actor=actor, now=now)
+    sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
     marks, errors = _marks_from_form(session, sheet.lines)
     if not errors:
         try:
             with savepoint():
-                services.save_register(session=session, marks=marks, submit=submit, actor=actor,
+                attendance_register.save_register(session=session, marks=marks, submit=submit, actor=actor,
                                        now=now)
         except ValidationFailed as error:
             errors = error.errors
@@ -157,7 +161,7 @@ def take_register(session_id: int) -> Any:
                   "success")
             return redirect(url_for("attendance.take_register", session_id=session.id))
     session = _session_or_404(session_id)
-    sheet = services.register_sheet(session=session, actor=actor, now=now)
+    sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
     _overlay(sheet.lines, session)
     arrivals = {line.reference: request.form.get(f"{line.reference}-arrived_at", "")
                 for line in sheet.lines}
@@ -172,7 +176,8 @@ def mark_all(session_id: int) -> Any:
         abort(400)
     try:
         with savepoint():
-            count = services.mark_everyone_attended(session=session, actor=acting_user(), now=now_utc())
+            count = attendance_register.mark_everyone_attended(session=session, actor=acting_user(),
+                                                               now=now_utc())
     except (Conflict, ValidationFailed) as error:
         flash(error.message, "error")
     else:
@@ -191,7 +196,7 @@ def reopen(session_id: int) -> Any:
     if form.validate_on_submit():
         try:
             with savepoint():
-                services.reopen_register(session=session, reason=form.reason.data or "",
+                corrections.reopen_register(session=session, reason=form.reason.data or "",
                                          actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -206,7 +211,7 @@ def reopen(session_id: int) -> Any:
 
 def _entry_or_404(session: CourseSession, entry_id: int) -> RegisterEntry:
     try:
-        return services.get_entry(session=session, entry_id=entry_id)
+        return corrections.get_entry(session=session, entry_id=entry_id)
     except NotFound:
         abort(404)
 
@@ -231,14 +236,14 @@ def amend(session_id: int, entry_id: int) -> Any:
         except ValueError:
             form.arrived_at.errors = ["Enter the arrival time like 9:25 or 9:25am"]
         else:
-            mark = services.MarkInput(
+            mark = attendance_register.MarkInput(
                 reference=entry.referral.reference, status=AttendanceStatus(form.status.data),
                 id_checked=bool(form.id_checked.data), arrived_at=arrived_at,
                 clear_arrival=not arrival_text, reason=form.excuse.data or "",
                 participation_note=form.participation_note.data or "")
             try:
                 with savepoint():
-                    services.amend_entry(session=session, entry=entry, mark=mark,
+                    corrections.amend_entry(session=session, entry=entry, mark=mark,
                                          reason=form.reason.data or "", actor=acting_user(), now=now_utc())
             except ValidationFailed as error:
                 renamed = {"entry.reason": "excuse", "entry.status": "status",
@@ -272,11 +277,11 @@ def _referral_or_404(reference: str) -> Referral:
 def accept_excuse(reference: str) -> Any:
     referral = _referral_or_404(reference)
     form = ReasonForm()
-    closes = services.grace_window_closes_at(referral)
+    closes = attendance_outcomes.grace_window_closes_at(referral)
     if form.validate_on_submit():
         try:
             with savepoint():
-                services.accept_excuse(referral=referral, reason=form.reason.data or "",
+                corrections.accept_excuse(referral=referral, reason=form.reason.data or "",
                                        actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -297,7 +302,7 @@ def certificate(reference: str) -> Any:
     now = now_utc()
     try:
         pdf = render_certificate(referral, now=now)
-    except services.NoCertificate:
+    except NoCertificate:
         abort(404)
     record(action="certificate.download", category=AuditCategory.DISCLOSURE, now=now,
            actor=acting_user(), object_type="referral", object_id=referral.id)
@@ -310,13 +315,13 @@ def certificate(reference: str) -> Any:
 def registers_panel(user: User, now: dt.datetime) -> Panel:
     return Panel("Registers", [
         ("Registers overdue (not submitted by the end of the next day)",
-         services.count_overdue_registers(now=now), "attendance.overdue"),
-        ("Attended, fee outstanding", services.count_fee_outstanding(), None),
+         attendance_sessions.count_overdue_registers(now=now), "attendance.overdue"),
+        ("Attended, fee outstanding", attendance_outcomes.count_fee_outstanding(), None),
     ])
 
 
 def facilitator_registers_panel(user: User, now: dt.datetime) -> Panel:
-    today = services.list_sessions_for_day(user=user, day=london_today(now))
+    today = attendance_sessions.list_sessions_for_day(user=user, day=london_today(now))
     waiting = sum(1 for line in today if line.session.status is not SessionStatus.CANCELLED
                   and line.register_state is not RegisterState.SUBMITTED)
     return Panel("Registers", [("Registers to take today", waiting, "attendance.today")])

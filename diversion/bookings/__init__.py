@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import String, cast, select
 
-from diversion.bookings import cli, services, views
+from diversion.bookings import cli, places, queries, views
 from diversion.bookings.models import Booking
 from diversion.outbox.services import add_related_subjects
 from diversion.referrals.signals import referral_moved, referrals_moved
@@ -17,9 +17,9 @@ from diversion.referrals.views import add_page_context
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.cli.add_command(cli.sessions_cli)
-    referral_moved.connect(services.follow_referral, weak=False)
-    referrals_moved.connect(services.follow_referrals, weak=False)
-    add_page_context(app, services.referral_page_context)
+    referral_moved.connect(places.follow_referral, weak=False)
+    referrals_moved.connect(places.follow_referrals, weak=False)
+    add_page_context(app, queries.referral_page_context)
     add_related_subjects(app, "referral", _bookings_of_referral)
 
 

@@ -27,7 +27,8 @@ from sqlalchemy.orm import lazyload
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
-from diversion.bookings import rules, services
+from diversion.bookings import places as bookings_places
+from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
@@ -204,7 +205,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> 
                        "Run the allocation again") from error
     for session in sessions.values():
         db.session.refresh(session, attribute_names=["booked_count"])
-    services.confirm_allocated(placed=result.placed, actor=actor, now=now)
+    bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,
            details={"placed": len(plan.placed), "unplaced": len(plan.unplaced)})
     return result

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from diversion.bookings import services
+from diversion.bookings import capacity, queries
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.core.extensions import db
 from diversion.referrals.models import Referral, ReferralStatus
@@ -24,8 +24,8 @@ def load_demo_bookings(*, now: dt.datetime) -> int:
         select(Referral).where(Referral.status == ReferralStatus.BOOKED,
                                Referral.id.not_in(holding)).order_by(Referral.id))
     for referral in referrals:
-        for option in services.list_bookable_sessions(referral=referral, now=now, limit=10):
-            if services.take_place(option.session.id):
+        for option in queries.list_bookable_sessions(referral=referral, now=now, limit=10):
+            if capacity.take_place(option.session.id):
                 db.session.add(Booking(referral_id=referral.id, session_id=option.session.id,
                                        status=BookingStatus.ACTIVE, created_at=now))
                 db.session.flush()

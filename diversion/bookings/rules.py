@@ -9,7 +9,7 @@ A session suits a referral when:
   step-free: the person joins from home);
 - for an online session, the person has an email address, because the joining link is sent
   by email. People with no email take in-person sessions.
-Capacity is not a rule here: the database holds it (see services.take_place).
+Capacity is not a rule here: the database holds it (see capacity.take_place).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
-from diversion.bookings import allocation, fees, services
+from diversion.bookings import allocation, fees, places, queries, session_cancellation, waiting_list
 from diversion.bookings.forms import (
     CancelSessionForm,
     ChooseSessionForm,
@@ -47,13 +47,13 @@ def _session(session_id: Any) -> CourseSession | None:
 @bp.app_template_global()
 def session_bookings(session_id: int) -> list[Booking]:
     """Active bookings on a session, for the session page."""
-    return services.list_session_bookings(session_id)
+    return queries.list_session_bookings(session_id)
 
 
 def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
     now = now_utc()
-    booking = services.get_active_booking(referral)
-    options = services.list_bookable_sessions(referral=referral, now=now, include_full=True)
+    booking = queries.get_active_booking(referral)
+    options = queries.list_bookable_sessions(referral=referral, now=now, include_full=True)
     if booking is not None:
         options = [o for o in options if o.session.id != booking.session_id]
     choose = forms.get("choose") or ChooseSessionForm()
@@ -61,13 +61,13 @@ def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
                                  for o in options]
     return render_template(
         "bookings/referral.html", referral=referral, booking=booking,
-        history=services.list_bookings_for(referral), options=options, choose=choose,
+        history=queries.list_bookings_for(referral), options=options, choose=choose,
         cancel_form=forms.get("cancel") or ReasonForm(),
         payment_form=forms.get("payment") or PaymentForm(),
         waive_form=forms.get("waive") or WaiveForm(), confirm=ConfirmForm(),
         fee=fees.fee_status(referral), payments=fees.list_payments(referral),
-        waiting=services.waiting_positions(referral),
-        transfers_left=services.transfers_remaining(referral), now=now,
+        waiting=waiting_list.waiting_positions(referral),
+        transfers_left=queries.transfers_remaining(referral), now=now,
         ReferralStatus=ReferralStatus), status
 
 
@@ -100,17 +100,17 @@ def book(reference: str) -> Any:
         with savepoint():
             if session is None:
                 raise ValidationFailed({"session_id": "Choose a session from the list"})
-            booking = services.get_active_booking(referral)
+            booking = queries.get_active_booking(referral)
             if booking is not None:
-                services.transfer_booking(referral=referral, session=session, actor=acting_user(),
+                places.transfer_booking(referral=referral, session=session, actor=acting_user(),
                                           now=now_utc())
                 message = "Booking moved"
             elif session.booked_count >= session.capacity:
-                services.join_waiting_list(referral=referral, session=session, actor=acting_user(),
+                waiting_list.join_waiting_list(referral=referral, session=session, actor=acting_user(),
                                            now=now_utc())
                 message = "The session is full: added to its waiting list"
             else:
-                services.book_place(referral=referral, session=session, actor=acting_user(), now=now_utc())
+                places.book_place(referral=referral, session=session, actor=acting_user(), now=now_utc())
                 message = "Booked"
     except DomainError as error:
         referral = _referral(reference)
@@ -128,7 +128,7 @@ def cancel(reference: str) -> Any:
     if form.validate_on_submit():
         try:
             with savepoint():
-                services.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
+                places.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
                                         reason=form.reason.data)
         except DomainError as error:
             _domain_error_on(form, "reason", error)
@@ -144,7 +144,7 @@ def leave_waiting_list(reference: str, session_id: int) -> Any:
     referral = _referral(reference)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
-    services.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),
+    waiting_list.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),
                                 now=now_utc())
     flash("Taken off the waiting list", "success")
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
@@ -214,17 +214,17 @@ def cancel_session(session_id: int) -> Any:
     if session is None:
         raise NotFound("No such session")
     form = CancelSessionForm()
-    bookings = services.list_session_bookings(session.id)
+    bookings = queries.list_session_bookings(session.id)
     if session.status is SessionStatus.SCHEDULED and form.validate_on_submit():
         choices = {
-            b.id: services.AfterCancel.REBOOK
-            if request.form.get(f"after-{b.id}") == services.AfterCancel.REBOOK.value
-            else services.AfterCancel.RETURN
+            b.id: session_cancellation.AfterCancel.REBOOK
+            if request.form.get(f"after-{b.id}") == session_cancellation.AfterCancel.REBOOK.value
+            else session_cancellation.AfterCancel.RETURN
             for b in bookings
         }
         try:
             with savepoint():
-                outcomes = services.cancel_session_with_bookings(
+                outcomes = session_cancellation.cancel_session_with_bookings(
                     session=session, reason=form.reason.data or "", choices=choices,
                     actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
@@ -236,7 +236,7 @@ def cancel_session(session_id: int) -> Any:
                   "to awaiting booking; each person has been told", "success")
             return redirect(url_for("courses.show_session", session_id=session_id))
     return render_template("bookings/session_cancel.html", session=session, form=form,
-                           bookings=bookings, AfterCancel=services.AfterCancel)
+                           bookings=bookings, AfterCancel=session_cancellation.AfterCancel)
 
 
 # Auto-allocation --------------------------------------------------------------------------

@@ -30,7 +30,11 @@ from diversion.core.forms import attach_errors
 from diversion.core.links import external_url
 from diversion.core.timeutils import london_midnight_in_utc, london_today, now_utc, to_london
 from diversion.core.transactions import savepoint
-from diversion.courses import services
+from diversion.courses import facilitators as courses_facilitators
+from diversion.courses import feeds as courses_feeds
+from diversion.courses import planning
+from diversion.courses import sessions as courses_sessions
+from diversion.courses import venues as courses_venues
 from diversion.courses.forms import (
     FOLDS,
     ConfirmForm,
@@ -50,8 +54,8 @@ PAGE_SIZE = 50
 
 # Venues -------------------------------------------------------------------------------------
 
-def _venue_details(form: VenueForm) -> services.VenueDetails:
-    return services.VenueDetails(
+def _venue_details(form: VenueForm) -> courses_venues.VenueDetails:
+    return courses_venues.VenueDetails(
         name=form.name.data or "", capacity=form.capacity.data,
         address_line_1=form.address_line_1.data or "", address_line_2=form.address_line_2.data or "",
         town=form.town.data or "", postcode=form.postcode.data or "",
@@ -61,7 +65,7 @@ def _venue_details(form: VenueForm) -> services.VenueDetails:
 
 def _venue_or_404(venue_id: int) -> Venue:
     try:
-        return services.get_venue(venue_id)
+        return courses_venues.get_venue(venue_id)
     except NotFound:
         abort(404)
 
@@ -69,7 +73,7 @@ def _venue_or_404(venue_id: int) -> Venue:
 @bp.get("/venues")
 @roles(Role.MANAGER)
 def list_venues() -> Any:
-    return render_template("courses/venues.html", venues=services.list_venues())
+    return render_template("courses/venues.html", venues=courses_venues.list_venues())
 
 
 @bp.route("/venues/new", methods=["GET", "POST"])
@@ -79,7 +83,7 @@ def create_venue() -> Any:
     if form.validate_on_submit():
         try:
             with savepoint():
-                venue = services.create_venue(details=_venue_details(form), actor=acting_user(),
+                venue = courses_venues.create_venue(details=_venue_details(form), actor=acting_user(),
                                               now=now_utc())
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -99,7 +103,7 @@ def edit_venue(venue_id: int) -> Any:
     if form.validate_on_submit():
         try:
             with savepoint():
-                services.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
+                courses_venues.update_venue(venue=venue, details=_venue_details(form), actor=acting_user(),
                                       now=now_utc())
         except ValidationFailed as error:
             venue = _venue_or_404(venue_id)
@@ -115,7 +119,7 @@ def edit_venue(venue_id: int) -> Any:
 def _venue_choices() -> list[SelectChoice]:
     return [SelectChoice("", "Select a venue")] + [
         SelectChoice(str(v.id), f"{v.name} ({v.place}, {v.capacity} places)")
-        for v in services.list_venues()]
+        for v in courses_venues.list_venues()]
 
 
 def _programme_choices() -> list[SelectChoice]:
@@ -123,17 +127,17 @@ def _programme_choices() -> list[SelectChoice]:
 
 
 def _facilitator_choices() -> list[SelectChoice]:
-    return [SelectChoice(u.id, u.name) for u in services.list_facilitators()]
+    return [SelectChoice(u.id, u.name) for u in courses_facilitators.list_facilitators()]
 
 
 def _session_or_404(session_id: int) -> CourseSession:
     try:
-        session = services.get_session(session_id)
+        session = courses_sessions.get_session(session_id)
     except NotFound:
         abort(404)
     user = acting_user()
     # A facilitator sees only the sessions they run; others do not exist for them.
-    if user.role is Role.FACILITATOR and not services.is_facilitating(session, user):
+    if user.role is Role.FACILITATOR and not courses_facilitators.is_facilitating(session, user):
         abort(404)
     return session
 
@@ -197,16 +201,16 @@ def create_sessions() -> Any:
         assert form.first_day.data and form.start_time.time and form.end_time.time
         try:
             with savepoint():
-                created = services.create_sessions(
+                created = planning.create_sessions(
                     programme=programme, venue=venue, first_day=form.first_day.data,
                     start_time=form.start_time.time, end_time=form.end_time.time,
                     capacity=form.capacity.data,
-                    facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                    facilitators=courses_facilitators.facilitators_by_id(form.facilitators.data or []),
                     frequency=frequency,
                     until=form.until.data if is_series and form.ends.data == "until" else None,
                     count=form.count.data if is_series and form.ends.data == "count" else None,
                     actor=acting_user(), now=now_utc(), **_folds(form))
-        except services.AmbiguousTimes as error:
+        except planning.AmbiguousTimes as error:
             ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -250,13 +254,13 @@ def edit_session(session_id: int) -> Any:
         assert form.first_day.data and form.start_time.time and form.end_time.time
         try:
             with savepoint():
-                services.update_session(
+                planning.update_session(
                     session=session, venue=venue, day=form.first_day.data,
                     start_time=form.start_time.time, end_time=form.end_time.time,
                     capacity=form.capacity.data,
-                    facilitators=services.facilitators_by_id(form.facilitators.data or []),
+                    facilitators=courses_facilitators.facilitators_by_id(form.facilitators.data or []),
                     actor=acting_user(), now=now_utc(), **_folds(form))
-        except services.AmbiguousTimes as error:
+        except planning.AmbiguousTimes as error:
             session = _session_or_404(session_id)
             ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
@@ -287,14 +291,14 @@ def cancel_session(session_id: int) -> Any:
 @roles(Role.MANAGER, Role.FACILITATOR)
 def show_session(session_id: int) -> Any:
     session = _session_or_404(session_id)
-    booked = services.booked_counts([session.id]).get(session.id, 0)
+    booked = courses_sessions.booked_counts([session.id]).get(session.id, 0)
     if booked:
         # The page lists the names and needs of the people booked: who saw them is audited.
         record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=acting_user(), object_type="session", object_id=session.id,
                details={"people": booked})
     return render_template("courses/session.html", session=session,
-                           row=services.SessionRow(session, booked))
+                           row=courses_sessions.SessionRow(session, booked))
 
 
 # Sessions: list and calendar ----------------------------------------------------------------
@@ -308,20 +312,20 @@ def _int_arg(name: str) -> int | None:
 def list_sessions() -> Any:
     form = SessionFilterForm(request.args)
     form.venue.choices = [SelectChoice("", "Any")] + [SelectChoice(str(v.id), v.name)
-                                                      for v in services.list_venues()]
+                                                      for v in courses_venues.list_venues()]
     form.programme.choices = [SelectChoice("", "Any"), *_programme_choices()]
     status = request.args.get("status", "")
     today = london_today(now_utc())
     has_filter = any(f"from_day-{p}" in request.args for p in ("day", "month", "year"))
-    where = services.SessionFilter(
+    where = courses_sessions.SessionFilter(
         from_day=form.from_day.data if has_filter else today,
         to_day=form.to_day.data,
         venue_id=_int_arg("venue"), programme_id=_int_arg("programme"),
         status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None)
     if not has_filter:
         form.from_day.process(None, today)
-    page = services.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
-                                  per_page=PAGE_SIZE)
+    page = courses_sessions.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
+                                          per_page=PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("courses/sessions.html", form=form, page=page, args=args,
                            date_errors=form.from_day.process_errors + form.to_day.process_errors)
@@ -335,8 +339,8 @@ def _month_arg(today: dt.date) -> dt.date:
     return dt.date(year, month, 1)
 
 
-def _month_weeks(first: dt.date, rows: list[services.SessionRow]) -> list[list[dict[str, Any]]]:
-    by_day: dict[dt.date, list[services.SessionRow]] = {}
+def _month_weeks(first: dt.date, rows: list[courses_sessions.SessionRow]) -> list[list[dict[str, Any]]]:
+    by_day: dict[dt.date, list[courses_sessions.SessionRow]] = {}
     for row in rows:
         by_day.setdefault(to_london(row.session.starts_at).date(), []).append(row)
     return [[{"date": day, "in_month": day.month == first.month, "rows": by_day.get(day, [])}
@@ -350,9 +354,9 @@ def _render_calendar(facilitator_id: int | None, endpoint: str) -> Any:
     first = _month_arg(today)
     following = (first + dt.timedelta(days=32)).replace(day=1)
     previous = (first - dt.timedelta(days=1)).replace(day=1)
-    rows = services.sessions_between(start=london_midnight_in_utc(first),
-                                     end=london_midnight_in_utc(following),
-                                     facilitator_id=facilitator_id)
+    rows = courses_sessions.sessions_between(start=london_midnight_in_utc(first),
+                                             end=london_midnight_in_utc(following),
+                                             facilitator_id=facilitator_id)
     return render_template("courses/calendar.html", month=first, today=today,
                            weeks=_month_weeks(first, rows), count=len(rows), endpoint=endpoint,
                            previous=previous, following=following)
@@ -370,11 +374,11 @@ def calendar_month() -> Any:
 @roles(Role.FACILITATOR)
 def my_sessions() -> Any:
     user = acting_user()
-    page = services.list_sessions(
-        where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
+    page = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
     return render_template("courses/my_sessions.html", page=page,
-                           has_feed=services.get_calendar_feed(user) is not None,
+                           has_feed=courses_feeds.get_calendar_feed(user) is not None,
                            confirm=ConfirmForm(), new_feed_url=None)
 
 
@@ -391,9 +395,9 @@ def reset_calendar_feed() -> Any:
     if not form.validate_on_submit():
         abort(400)
     user = acting_user()
-    token = services.reset_calendar_feed(user=user, actor=user, now=now_utc())
-    page = services.list_sessions(
-        where=services.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
+    token = courses_feeds.reset_calendar_feed(user=user, actor=user, now=now_utc())
+    page = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         per_page=PAGE_SIZE)
     # Shown once, on this response only (which is never cached); the database keeps a digest.
     return render_template("courses/my_sessions.html", page=page, has_feed=True,
@@ -406,7 +410,7 @@ def reset_calendar_feed() -> Any:
 def calendar_feed(token: str) -> Any:
     """A facilitator's sessions for calendar apps; the secret address is the credential."""
     now = now_utc()
-    user = services.user_for_calendar_token(token, now=now)
+    user = courses_feeds.user_for_calendar_token(token, now=now)
     if user is None:
         abort(404)
     events = [
@@ -419,7 +423,7 @@ def calendar_feed(token: str) -> Any:
             description=external_url("courses.show_session", session_id=s.id),
             is_cancelled=s.status is SessionStatus.CANCELLED,
         )
-        for s in services.feed_sessions(user=user, now=now)
+        for s in courses_feeds.feed_sessions(user=user, now=now)
     ]
     body = build_calendar(events, now=now, name="Diversion: my sessions")
     return Response(body, mimetype="text/calendar",
@@ -429,7 +433,7 @@ def calendar_feed(token: str) -> Any:
 # Dashboard panels ---------------------------------------------------------------------------
 
 def facilitator_panel(user: User, now: dt.datetime) -> Panel:
-    upcoming = services.count_sessions(where=services.SessionFilter(
+    upcoming = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
         starts_from=now, facilitator_id=user.id, status=SessionStatus.SCHEDULED))
     return Panel("Sessions", [("Upcoming sessions you run", upcoming, "courses.my_sessions")])
 
@@ -437,7 +441,7 @@ def facilitator_panel(user: User, now: dt.datetime) -> Panel:
 def manager_panel(user: User, now: dt.datetime) -> Panel:
     first = london_today(now).replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)
-    this_month = services.count_sessions(where=services.SessionFilter(
+    this_month = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
         starts_from=london_midnight_in_utc(first),
         starts_before=london_midnight_in_utc(following), status=SessionStatus.SCHEDULED))
     return Panel("Sessions", [("Sessions this month", this_month, "courses.calendar_month")])

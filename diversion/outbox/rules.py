@@ -1,4 +1,5 @@
-"""Pure rules for messages: quiet hours, retry delays, discreet wording. No database, no clock."""
+"""Pure rules for messages: where to send, quiet hours, retry delays, discreet wording. No database,
+no clock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import random
 import re
 
 from diversion.core.timeutils import london_to_utc, to_london
+from diversion.outbox.models import Channel
 
 SMS_QUIET_FROM = dt.time(20, 0)  # London wall clock
 SMS_QUIET_UNTIL = dt.time(8, 0)
@@ -20,6 +22,19 @@ INDISCREET = re.compile(
     r"kerb|curb|crawl|solicit|prostitut|\bsex|offen[cs]e|\bs\.?\s?51a",
     re.IGNORECASE,
 )
+
+
+def choose_contact(*, preferred: str | None, email: str | None,
+                   mobile: str | None) -> tuple[Channel, str] | None:
+    """The person's preferred channel when he gave that address, else the one he gave; None
+    when he gave neither an email address nor a mobile number (nothing can be sent)."""
+    if preferred == "sms" and mobile:
+        return Channel.SMS, mobile
+    if email:
+        return Channel.EMAIL, email
+    if mobile:
+        return Channel.SMS, mobile
+    return None
 
 
 def next_allowed_sms_time(due_utc: dt.datetime) -> dt.datetime:

@@ -9,14 +9,14 @@ from flask import Flask
 from diversion.bookings.signals import booking_transferred
 from diversion.core.jobs import add_job
 from diversion.referrals.signals import referral_moved, referrals_moved
-from diversion.reminders import services, views
+from diversion.reminders import triggers, views
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
-    referral_moved.connect(services.follow_referral, weak=False)
-    referrals_moved.connect(services.follow_referrals, weak=False)
-    booking_transferred.connect(services.plan_transferred_booking, weak=False)
-    add_job(app, "plan_reminders", services.run_reminder_sweep, every=dt.timedelta(minutes=5),
+    referral_moved.connect(triggers.follow_referral, weak=False)
+    referrals_moved.connect(triggers.follow_referrals, weak=False)
+    booking_transferred.connect(triggers.plan_transferred_booking, weak=False)
+    add_job(app, "plan_reminders", triggers.run_reminder_sweep, every=dt.timedelta(minutes=5),
             description="plan reminders for new bookings; cancel or re-time those of cancelled "
                         "or moved bookings and sessions; booking-deadline messages")

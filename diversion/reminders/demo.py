@@ -13,7 +13,7 @@ from diversion.core.timeutils import london_today
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
-from diversion.reminders import services as reminders
+from diversion.reminders import triggers
 
 # (status, template, hours from now it was due, attempts, last error)
 DEMO_MESSAGES: list[tuple[MessageStatus, str, int, int, str | None]] = [
@@ -40,7 +40,7 @@ def _context(referral: Referral, now: dt.datetime) -> dict[str, Any]:
 def load_demo_messages(*, now: dt.datetime) -> int:
     """Plan the demo bookings' reminders, and add one message per status; return how many
     demo messages were added."""
-    reminders.run_reminder_sweep(now=now)
+    triggers.run_reminder_sweep(now=now)
     referrals = list(db.session.scalars(
         select(Referral).where(Referral.crime_reference.like("DEMO/%"))
         .order_by(Referral.id).limit(len(DEMO_MESSAGES))))

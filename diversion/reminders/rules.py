@@ -161,19 +161,6 @@ def plan_deadline_reminder(item: PlanItem, *, deadline: dt.date, channel: Channe
     return None if due is None else Planned(item.kind, due, expires_at)
 
 
-def choose_contact(*, preferred: str | None, email: str | None,
-                   mobile: str | None) -> tuple[Channel, str] | None:
-    """The person's preferred channel when he gave that address, else the one he gave; None
-    when he gave neither an email address nor a mobile number (nothing can be sent)."""
-    if preferred == "sms" and mobile:
-        return Channel.SMS, mobile
-    if email:
-        return Channel.EMAIL, email
-    if mobile:
-        return Channel.SMS, mobile
-    return None
-
-
 def instant_token(value: dt.datetime) -> str:
     """A UTC instant as it appears in a dedupe key: basic ISO 8601, no colons (20260615T0900Z)."""
     return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%MZ")

@@ -18,8 +18,8 @@ from diversion.core.timeutils import now_utc
 from diversion.core.transactions import savepoint
 from diversion.outbox.models import ReminderKind
 from diversion.programmes import services as programme_services
-from diversion.reminders import rules
-from diversion.reminders import services as reminders
+from diversion.reminders import messages, rules
+from diversion.reminders import plan as reminders_plan
 from diversion.reminders.rules import PlanItem
 
 bp = Blueprint("reminders", __name__, url_prefix="/reminder-plans")
@@ -84,7 +84,7 @@ def _items_from(form: PlanForm) -> list[PlanItem]:
 @roles(Role.MANAGER)
 def list_plans() -> Any:
     programmes = programme_services.list_programmes()
-    plans = {programme.id: reminders.get_plan(programme.id) for programme in programmes}
+    plans = {programme.id: messages.get_plan(programme.id) for programme in programmes}
     return render_template("reminders/plans.html", programmes=programmes,
                            plans=plans, kinds=list(ReminderKind), labels=rules.LABELS,
                            describe=describe)
@@ -98,7 +98,7 @@ def edit_plan(programme_id: int) -> Any:
     if form.validate_on_submit():
         try:
             with savepoint():
-                reminders.save_plan(programme=programme, items=_items_from(form),
+                reminders_plan.save_plan(programme=programme, items=_items_from(form),
                                     actor=current_actor(), now=now_utc())
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -106,7 +106,7 @@ def edit_plan(programme_id: int) -> Any:
             flash(f"Reminder plan for {programme.name} saved", "success")
             return redirect(url_for("reminders.list_plans"))
     elif not form.is_submitted():
-        _fill(form, reminders.get_plan(programme.id))
+        _fill(form, messages.get_plan(programme.id))
     return render_template("reminders/plan_edit.html", programme=programme,
                            form=form, kinds=list(ReminderKind), labels=rules.LABELS,
                            immediate=rules.IMMEDIATE_KINDS, field=_field,

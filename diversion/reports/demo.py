@@ -45,7 +45,7 @@ from diversion.auth.models import Force, Role, User
 from diversion.bookings.models import Booking, BookingStatus, FeeWaiver, Payment, PaymentMethod
 from diversion.core.extensions import db
 from diversion.core.timeutils import add_months, london_to_utc, london_today
-from diversion.courses import services as scheduling_services
+from diversion.courses import venues as courses_venues
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.courses.rules import bank_holiday_name
 from diversion.programmes.models import Programme
@@ -79,10 +79,10 @@ SECOND_OFFICER_EMAIL = "cju.referrals@syp.police.example"
 FACILITATORS = (("jo.coursewell@diversion.example", "Jo Coursewell"),  # also in DEMO_USERS
                 ("sam.sessionby@diversion.example", "Sam Sessionby"))
 VENUES = {
-    "WYP": scheduling_services.VenueDetails(
+    "WYP": courses_venues.VenueDetails(
         name="Wakefield Town Hall, Room 4", capacity=16, address_line_1="Wood Street",
         town="Wakefield", postcode="WF1 2HQ", step_free_access=True),
-    "SYP": scheduling_services.VenueDetails(
+    "SYP": courses_venues.VenueDetails(
         name="Sheffield Town Hall, Room 2", capacity=14, address_line_1="Pinstone Street",
         town="Sheffield", postcode="S1 2HH", step_free_access=True),
 }
@@ -290,8 +290,8 @@ def load_demo_history(*, force: Force, officer: User, manager: User, programme: 
     officer_ids = {key: user.id if user else None for key, user in officers.items()}
     officer_emails = {"WYP": officer.email, "SYP": SECOND_OFFICER_EMAIL}
     facilitators = [facilitator(email, name) for email, name in FACILITATORS]
-    existing_venues = {v.name: v for v in scheduling_services.list_venues()}
-    venues = {key: existing_venues.get(details.name) or scheduling_services.create_venue(
+    existing_venues = {v.name: v for v in courses_venues.list_venues()}
+    venues = {key: existing_venues.get(details.name) or courses_venues.create_venue(
         details=details, actor=None, now=now) for key, details in VENUES.items()}
     history = _History(rng=rng, now=now, programme=programme, manager=manager)
     history.references.update(db.session.scalars(select(Referral.reference)))

@@ -8,7 +8,7 @@ from typing import Any
 from diversion.core.links import external_url
 from diversion.core.timeutils import london_today
 from diversion.reports.models import ArchivedReport
-from diversion.reports.services import prepare_monthly_reports
+from diversion.reports.monthly import prepare_monthly_reports
 
 
 def download_link(archived: ArchivedReport) -> str:

@@ -14,7 +14,8 @@ from diversion.core.errors import NotFound, ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import add_months, london_today, now_utc
 from diversion.core.transactions import savepoint
-from diversion.reports import reoffending, services
+from diversion.reports import kinds, producing, reoffending, reoffending_report
+from diversion.reports import monthly as reports_monthly
 from diversion.reports.charts import svg_data_uri
 from diversion.reports.forms import JusticeDataLabForm, ReportFilterForm
 
@@ -24,7 +25,7 @@ _FIELD_FOR = {"from": "date_from", "to": "date_to", "as_of": "as_of", "scope": "
               "group": "group"}
 
 
-def default_parameters(kind: str, today: dt.date) -> services.ReportParameters:
+def default_parameters(kind: str, today: dt.date) -> kinds.ReportParameters:
     """Last year's referrals for outcomes; for reoffending the latest two years whose
     18-month follow-up is over."""
     if kind == "reoffending":
@@ -33,9 +34,9 @@ def default_parameters(kind: str, today: dt.date) -> services.ReportParameters:
         quarter_start = end.replace(month=(end.month - 1) // 3 * 3 + 1, day=1)
         end = quarter_start - dt.timedelta(days=1)
         start = add_months(quarter_start, -24)
-        return services.ReportParameters(date_from=start, date_to=end, as_of=today)
+        return kinds.ReportParameters(date_from=start, date_to=end, as_of=today)
     start = add_months(today.replace(day=1), -12)
-    return services.ReportParameters(date_from=start, date_to=today, as_of=today)
+    return kinds.ReportParameters(date_from=start, date_to=today, as_of=today)
 
 
 def _attach(form: Any, error: ValidationFailed) -> None:
@@ -43,7 +44,7 @@ def _attach(form: Any, error: ValidationFailed) -> None:
                                           for k, v in error.errors.items()}))
 
 
-def _download(produced: services.Produced) -> Response:
+def _download(produced: producing.Produced) -> Response:
     return Response(produced.content, content_type=produced.mimetype, headers={
         "Content-Disposition": f'attachment; filename="{produced.filename}"'})
 
@@ -51,16 +52,16 @@ def _download(produced: services.Produced) -> Response:
 @bp.get("")
 @roles(Role.MANAGER)
 def index() -> Any:
-    return render_template("reports/index.html", reports=services.REPORTS,
-                           archived=services.list_archived_reports())
+    return render_template("reports/index.html", reports=producing.REPORTS,
+                           archived=reports_monthly.list_archived_reports())
 
 
 @bp.get("/<kind>")
 @roles(Role.MANAGER)
 def show_report(kind: str) -> Any:
-    if kind not in services.REPORTS:
+    if kind not in producing.REPORTS:
         abort(404)
-    report_kind = services.REPORTS[kind]
+    report_kind = producing.REPORTS[kind]
     now = now_utc()
     today = london_today(now)
     submitted = any(key.startswith(("date_from", "date_to")) for key in request.args)
@@ -70,16 +71,16 @@ def show_report(kind: str) -> Any:
         form = ReportFilterForm(data={"date_from": defaults.date_from,
                                       "date_to": defaults.date_to, "scope": "any"})
     fmt = request.args.get("format", "html")
-    if fmt not in services.FORMATS:
+    if fmt not in producing.FORMATS:
         abort(404)
     report = None
     if form.validate() or not submitted:
         try:
             with savepoint():
-                parameters = services.validate_parameters(
+                parameters = producing.validate_parameters(
                     kind=kind, date_from=form.date_from.data, date_to=form.date_to.data,
                     as_of=form.as_of.data, scope=form.scope.data, today=today)
-                produced = services.produce_report(kind=kind, parameters=parameters, fmt=fmt,
+                produced = producing.produce_report(kind=kind, parameters=parameters, fmt=fmt,
                                                    actor=current_actor(), now=now)
         except ValidationFailed as error:
             _attach(form, error)
@@ -101,7 +102,7 @@ def show_report(kind: str) -> Any:
     ), 200 if report is not None else 400
 
 
-def _query_for(parameters: services.ReportParameters) -> dict[str, str]:
+def _query_for(parameters: kinds.ReportParameters) -> dict[str, str]:
     query: dict[str, str] = {"scope": parameters.scope}
     for name, day in (("date_from", parameters.date_from), ("date_to", parameters.date_to)):
         query.update({f"{name}-day": str(day.day), f"{name}-month": str(day.month),
@@ -117,7 +118,7 @@ def justice_data_lab() -> Any:
         assert form.date_from.data is not None and form.date_to.data is not None
         try:
             with savepoint():
-                content, _ = services.justice_data_lab_csv(
+                content, _ = reoffending_report.justice_data_lab_csv(
                     date_from=form.date_from.data, date_to=form.date_to.data,
                     group=form.group.data or "", actor=current_actor(), now=now_utc())
         except ValidationFailed as error:
@@ -137,8 +138,8 @@ def download_monthly(archive_id: int) -> Any:
     actor = current_actor()
     assert actor is not None
     try:
-        archived = services.download_archived_report(archive_id=archive_id, actor=actor,
-                                                     now=now_utc())
+        archived = reports_monthly.download_archived_report(archive_id=archive_id, actor=actor,
+                                                            now=now_utc())
     except NotFound:
         abort(404)
     return Response(archived.content, mimetype="application/pdf", headers={

@@ -41,11 +41,11 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
 from diversion.auth.passwords import burn_verification_time
-from diversion.bookings import services as booking_services
+from diversion.bookings import places as bookings_places
 from diversion.bookings.models import Booking
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.services import enqueue
@@ -302,30 +302,30 @@ def _record_alteration(action: str, *, referral: Referral, booking: Booking,
 
 def _session(session_id: int) -> CourseSession:
     try:
-        return scheduling_services.get_session(session_id)
+        return courses_sessions.get_session(session_id)
     except NotFound as error:
         raise ValidationFailed({"session_id": "Select one of the course dates shown"}) from error
 
 
 def book_for_person(*, referral: Referral, session_id: int, now: dt.datetime) -> Booking:
-    """The person books a place for himself (see bookings.services.book_place)."""
-    booking = booking_services.book_place(referral=referral, session=_session(session_id),
-                                          actor=None, now=now)
+    """The person books a place for himself (see bookings.places.book_place)."""
+    booking = bookings_places.book_place(referral=referral, session=_session(session_id),
+                                         actor=None, now=now)
     _record_alteration("selfservice.book", referral=referral, booking=booking, now=now)
     return booking
 
 
 def change_for_person(*, referral: Referral, session_id: int, now: dt.datetime) -> Booking:
     """The person moves his booking, within the transfer limit."""
-    booking = booking_services.transfer_booking(referral=referral, session=_session(session_id),
-                                                actor=None, now=now)
+    booking = bookings_places.transfer_booking(referral=referral, session=_session(session_id),
+                                               actor=None, now=now)
     _record_alteration("selfservice.change", referral=referral, booking=booking, now=now)
     return booking
 
 
 def cancel_for_person(*, referral: Referral, now: dt.datetime) -> Booking:
     """The person gives his place back; the referral awaits a booking again."""
-    booking = booking_services.cancel_booking(referral=referral, actor=None, now=now,
-                                              reason="Cancelled by the person on the booking page")
+    booking = bookings_places.cancel_booking(referral=referral, actor=None, now=now,
+                                             reason="Cancelled by the person on the booking page")
     _record_alteration("selfservice.cancel", referral=referral, booking=booking, now=now)
     return booking

@@ -31,7 +31,7 @@ from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
 from diversion.auth.views import client_address
 from diversion.bookings import fees
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.core.dashboard import Panel
 from diversion.core.errors import DomainError, ValidationFailed
 from diversion.core.timeutils import format_london, london_today, now_utc
@@ -147,13 +147,13 @@ def helpers() -> dict[str, Any]:
 def overview() -> Any:
     referral = _referral()
     now = now_utc()
-    booking = booking_services.get_active_booking(referral)
+    booking = bookings_queries.get_active_booking(referral)
     services.record_person_view(referral=referral, now=now)
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
         can_book=_can_book(referral), today=london_today(now), fee=fees.fee_status(referral),
-        transfers_left=booking_services.transfers_remaining(referral),
-        bookable_count=len(booking_services.list_bookable_sessions(referral=referral, now=now))
+        transfers_left=bookings_queries.transfers_remaining(referral),
+        bookable_count=len(bookings_queries.list_bookable_sessions(referral=referral, now=now))
         if _can_book(referral) else 0)
 
 
@@ -165,13 +165,13 @@ def choose() -> Any:
     now = now_utc()
     if not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
-    booking = booking_services.get_active_booking(referral)
-    transfers_left = booking_services.transfers_remaining(referral)
+    booking = bookings_queries.get_active_booking(referral)
+    transfers_left = bookings_queries.transfers_remaining(referral)
     if booking is not None and transfers_left == 0:
         flash("You have changed your booking as many times as allowed. "
               "Call the programme team if you cannot go", "info")
         return redirect(url_for("selfservice.overview"))
-    sessions = [s for s in booking_services.list_bookable_sessions(referral=referral, now=now)
+    sessions = [s for s in bookings_queries.list_bookable_sessions(referral=referral, now=now)
                 if booking is None or s.session.id != booking.session_id]
     form = ChooseSessionForm()
     form.session_id.choices = [(s.session.id, s.session.id) for s in sessions]
@@ -204,7 +204,7 @@ def _message(error: DomainError) -> str:
 @person_required
 def booked() -> Any:
     referral = _referral()
-    booking = booking_services.get_active_booking(referral)
+    booking = bookings_queries.get_active_booking(referral)
     if booking is None:
         return redirect(url_for("selfservice.overview"))
     services.record_person_view(referral=referral, now=now_utc())
@@ -218,7 +218,7 @@ def booked() -> Any:
 def cancel() -> Any:
     referral = _referral()
     now = now_utc()
-    booking = booking_services.get_active_booking(referral)
+    booking = bookings_queries.get_active_booking(referral)
     if booking is None or not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
     form = ConfirmForm()
@@ -238,10 +238,10 @@ def cancel() -> Any:
 def calendar() -> Any:
     referral = _referral()
     now = now_utc()
-    booking = booking_services.get_active_booking(referral)
+    booking = bookings_queries.get_active_booking(referral)
     if booking is None:
         abort(404)
-    body = booking_services.booking_calendar(booking=booking, now=now)
+    body = bookings_queries.booking_calendar(booking=booking, now=now)
     services.record_person_view(referral=referral, now=now, action="selfservice.calendar")
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": 'attachment; filename="course-booking.ics"'})

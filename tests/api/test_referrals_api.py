@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.fees import record_payment, waive_fee
-from diversion.bookings.services import book_place, cancel_booking
+from diversion.bookings.places import book_place, cancel_booking
 from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 from tests.bookings.helpers import NOW, create_venue, future_session

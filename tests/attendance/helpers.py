@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from diversion.auth.models import User
 from diversion.bookings import fees
-from diversion.bookings import services as booking_services
+from diversion.bookings import places as bookings_places
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import OutboxMessage
@@ -31,7 +31,7 @@ def session_with_people(count: int = 3, *, facilitator: User | None = None,
     referrals = []
     for _ in range(count):
         referral = create_referral(**referral_overrides)
-        booking_services.book_place(referral=referral, session=session, actor=None, now=NOW)
+        bookings_places.book_place(referral=referral, session=session, actor=None, now=NOW)
         referrals.append(referral)
     db.session.flush()
     return session, referrals
@@ -79,7 +79,7 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
                                               offence_date=referral_date - dt.timedelta(days=5),
                                               force_code=force.code),
                           actor=None, now=made_at).referral
-        booking_services.book_place(referral=referral, session=session, actor=None, now=booked_at)
+        bookings_places.book_place(referral=referral, session=session, actor=None, now=booked_at)
         referrals.append(referral)
     db.session.commit()
     return session, referrals

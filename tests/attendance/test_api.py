@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import clear_fee, live_session_with_people
@@ -67,7 +67,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(app, client) -> None:
     assert no_offset.status_code == 422
 
     db.session.expire_all()
-    assert services.get_register(session.id) is None
+    assert attendance_register.get_register(session.id) is None
     assert referral.status is ReferralStatus.BOOKED
 
 

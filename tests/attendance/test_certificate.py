@@ -8,7 +8,7 @@ import io
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
@@ -19,10 +19,10 @@ from tests.builders import create_force, create_user
 def completed_referral():  # type: ignore[no-untyped-def]
     session, (referral,) = live_session_with_people(1)
     clear_fee(referral)
-    services.save_register(
+    attendance_register.save_register(
         session=session, submit=True, actor=None, now=session.starts_at + dt.timedelta(hours=1),
-        marks=[services.MarkInput(reference=referral.reference, status=AttendanceStatus.ATTENDED,
-                                  id_checked=True)])
+        marks=[attendance_register.MarkInput(reference=referral.reference, status=AttendanceStatus.ATTENDED,
+                                             id_checked=True)])
     db.session.commit()
     return session, referral
 

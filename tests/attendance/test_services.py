@@ -7,14 +7,18 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from diversion.attendance import services
+from diversion.attendance import corrections as attendance_corrections
+from diversion.attendance import deadlines as attendance_deadlines
+from diversion.attendance import outcomes as attendance_outcomes
+from diversion.attendance import register as attendance_register
+from diversion.attendance import sessions as attendance_sessions
 from diversion.attendance.models import RegisterAction, RegisterChange, RegisterState
 from diversion.attendance.rules import AttendanceStatus, Outcome
 from diversion.audit.models import AuditEvent
 from diversion.bookings.models import Booking, BookingStatus, Payment, PaymentMethod
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralEventType, ReferralStatus
 from tests.attendance.helpers import (
@@ -33,12 +37,12 @@ S = ReferralStatus
 
 def mark(referral, status, **values):  # type: ignore[no-untyped-def]
     values.setdefault("id_checked", status is A.ATTENDED)
-    return services.MarkInput(reference=referral.reference, status=status, **values)
+    return attendance_register.MarkInput(reference=referral.reference, status=status, **values)
 
 
 def submit(session, marks, actor=None, now=DURING):  # type: ignore[no-untyped-def]
     actor = actor or session.facilitators[0]
-    return services.save_register(session=session, marks=marks, submit=True, actor=actor, now=now)
+    return attendance_register.save_register(session=session, marks=marks, submit=True, actor=actor, now=now)
 
 
 def test_attended_with_id_checked_and_fee_cleared_completes_and_tells_person_and_officer(app) -> None:
@@ -63,16 +67,16 @@ def test_attended_with_the_fee_owed_stays_booked_then_completes_when_the_fee_is_
     session, (referral,) = session_with_people(1)
     submit(session, [mark(referral, A.ATTENDED)])
     assert referral.status is S.BOOKED
-    assert services.count_fee_outstanding() == 1
+    assert attendance_outcomes.count_fee_outstanding() == 1
     assert messages("course_completed_person") == []
 
     pay_fee(referral, now=DURING)  # the fee service tells the register: no separate step
 
     assert referral.status is S.COMPLETED
     assert referral.events[-1].event is ReferralEventType.COMPLETED_AFTER_FEE
-    assert services.count_fee_outstanding() == 0
+    assert attendance_outcomes.count_fee_outstanding() == 0
     # A second call (a retried request, the sweep) changes nothing and sends nothing more.
-    assert services.on_fee_cleared(referral, None, DURING + dt.timedelta(days=2)) is False
+    assert attendance_outcomes.on_fee_cleared(referral, None, DURING + dt.timedelta(days=2)) is False
     assert len(messages("course_completed_person")) == 1
     assert len(messages("referral_outcome_officer")) == 1
 
@@ -86,7 +90,7 @@ def test_the_deadline_sweep_completes_an_attendee_whose_fee_was_cleared_behind_i
     db.session.flush()
     assert referral.status is S.BOOKED
 
-    result = services.sweep_deadlines(now=DURING + dt.timedelta(hours=1))
+    result = attendance_deadlines.sweep_deadlines(now=DURING + dt.timedelta(hours=1))
 
     assert result["completed_after_fee"] == 1
     assert referral.status is S.COMPLETED
@@ -98,8 +102,9 @@ def test_attended_with_the_fee_still_owed_at_the_deadline_is_not_completed(app) 
     day_after_deadline = dt.datetime.combine(referral.completion_deadline + dt.timedelta(days=1),
                                              dt.time(12), tzinfo=dt.UTC)
 
-    assert services.sweep_deadlines(now=day_after_deadline - dt.timedelta(days=1))["not_completed"] == 0
-    result = services.sweep_deadlines(now=day_after_deadline)
+    assert attendance_deadlines.sweep_deadlines(
+        now=day_after_deadline - dt.timedelta(days=1))["not_completed"] == 0
+    result = attendance_deadlines.sweep_deadlines(now=day_after_deadline)
 
     assert result["not_completed"] == 1
     assert referral.status is S.NOT_COMPLETED
@@ -138,8 +143,8 @@ def test_a_manager_accepts_an_excuse_within_the_grace_window(app) -> None:
     manager = create_user("manager")
     submit(session, [mark(referral, A.ABSENT)])
 
-    services.accept_excuse(referral=referral, reason="Car broke down; garage bill seen",
-                           actor=manager, now=DURING + dt.timedelta(days=3))
+    attendance_corrections.accept_excuse(referral=referral, reason="Car broke down; garage bill seen",
+                                         actor=manager, now=DURING + dt.timedelta(days=3))
 
     assert referral.status is S.AWAITING_BOOKING
     assert referral.events[-1].event is ReferralEventType.EXCUSE_ACCEPTED
@@ -149,17 +154,19 @@ def test_an_excuse_after_the_grace_window_is_refused_and_the_sweep_closes_the_re
     session, (referral,) = session_with_people(1)
     manager = create_user("manager")
     submit(session, [mark(referral, A.ABSENT)])
-    closes = services.grace_window_closes_at(referral)
+    closes = attendance_outcomes.grace_window_closes_at(referral)
     assert closes == dt.datetime(2026, 6, 20, 23, 0, tzinfo=dt.UTC)  # 3 London days after
 
     with pytest.raises(Conflict):
-        services.accept_excuse(referral=referral, reason="Late excuse", actor=manager, now=closes)
+        attendance_corrections.accept_excuse(referral=referral, reason="Late excuse", actor=manager,
+                                             now=closes)
     assert referral.status is S.MISSED
-    assert services.sweep_grace_window(now=closes - dt.timedelta(minutes=1)) == {"not_completed": 0}
+    assert attendance_deadlines.sweep_grace_window(
+        now=closes - dt.timedelta(minutes=1)) == {"not_completed": 0}
 
-    assert services.sweep_grace_window(now=closes) == {"not_completed": 1}
+    assert attendance_deadlines.sweep_grace_window(now=closes) == {"not_completed": 1}
     assert referral.status is S.NOT_COMPLETED
-    assert services.sweep_grace_window(now=closes + dt.timedelta(hours=1)) == {"not_completed": 0}
+    assert attendance_deadlines.sweep_grace_window(now=closes + dt.timedelta(hours=1)) == {"not_completed": 0}
     assert len(messages("referral_outcome_officer")) == 1
 
 
@@ -171,7 +178,7 @@ def test_the_deadline_sweep_closes_referrals_never_booked_but_waits_for_an_open_
     after = dt.datetime.combine(waiting.completion_deadline + dt.timedelta(days=1), dt.time(12),
                                 tzinfo=dt.UTC)
 
-    result = services.sweep_deadlines(now=after)
+    result = attendance_deadlines.sweep_deadlines(now=after)
 
     assert waiting.status is S.NOT_COMPLETED
     assert booked.status is S.BOOKED  # its register is not submitted: it decides first
@@ -196,8 +203,8 @@ def test_someone_not_booked_on_the_session_is_refused(app) -> None:
     _, (elsewhere,) = session_with_people(1, starts_at=SESSION_START + dt.timedelta(days=7))
 
     with pytest.raises(ValidationFailed) as refused:
-        services.save_register(session=session, marks=[mark(elsewhere, A.ATTENDED)],
-                               submit=False, actor=None, now=DURING)
+        attendance_register.save_register(session=session, marks=[mark(elsewhere, A.ATTENDED)],
+                                          submit=False, actor=None, now=DURING)
 
     assert f"{elsewhere.reference}.reference" in refused.value.errors
 
@@ -207,8 +214,8 @@ def test_a_cancelled_session_and_a_session_more_than_an_hour_away_have_no_regist
     with pytest.raises(Conflict, match="opens an hour before"):
         submit(session, [mark(referral, A.ABSENT)], now=SESSION_START - dt.timedelta(minutes=61))
 
-    scheduling_services.change_session_status(session=session, to=SessionStatus.CANCELLED,
-                                              reason="Venue flooded", actor=None, now=DURING)
+    courses_planning.change_session_status(session=session, to=SessionStatus.CANCELLED,
+                                           reason="Venue flooded", actor=None, now=DURING)
     with pytest.raises(Conflict, match="cancelled"):
         submit(session, [mark(referral, A.ABSENT)])
 
@@ -227,9 +234,9 @@ def test_mark_everyone_attended_leaves_a_draft_to_adjust(app) -> None:
     session, referrals = session_with_people(3)
     actor = session.facilitators[0]
 
-    assert services.mark_everyone_attended(session=session, actor=actor, now=DURING) == 3
+    assert attendance_register.mark_everyone_attended(session=session, actor=actor, now=DURING) == 3
 
-    register = services.get_register(session.id)
+    register = attendance_register.get_register(session.id)
     assert register.state is RegisterState.DRAFT
     assert {e.status for e in register.entries} == {A.ATTENDED}
     assert all(r.status is S.BOOKED for r in referrals)
@@ -239,12 +246,12 @@ def test_a_manager_amends_one_entry_with_a_reason_and_the_outcome_follows(app) -
     session, (referral,) = session_with_people(1)
     manager = create_user("manager")
     submit(session, [mark(referral, A.ABSENT)])
-    entry = services.get_register(session.id).entries[0]
+    entry = attendance_register.get_register(session.id).entries[0]
 
-    services.amend_entry(session=session, entry=entry,
-                         mark=mark(referral, A.EXCUSED, reason="Bereavement"),
-                         reason="Phoned before the start; facilitator was not told",
-                         actor=manager, now=DURING + dt.timedelta(hours=5))
+    attendance_corrections.amend_entry(session=session, entry=entry,
+                                       mark=mark(referral, A.EXCUSED, reason="Bereavement"),
+                                       reason="Phoned before the start; facilitator was not told",
+                                       actor=manager, now=DURING + dt.timedelta(hours=5))
 
     assert referral.status is S.AWAITING_BOOKING
     assert entry.outcome is Outcome.EXCUSED
@@ -261,24 +268,24 @@ def test_an_amendment_the_lifecycle_cannot_follow_is_refused_with_nothing_change
     session, (referral,) = session_with_people(1)
     manager = create_user("manager")
     submit(session, [mark(referral, A.ABSENT)])
-    entry = services.get_register(session.id).entries[0]
+    entry = attendance_register.get_register(session.id).entries[0]
 
     with pytest.raises(Conflict, match="missed"):
-        services.amend_entry(session=session, entry=entry, mark=mark(referral, A.ATTENDED),
-                             reason="Typo", actor=manager, now=DURING)
+        attendance_corrections.amend_entry(session=session, entry=entry, mark=mark(referral, A.ATTENDED),
+                                           reason="Typo", actor=manager, now=DURING)
 
 
 def test_only_a_manager_amends_and_a_reason_is_required(app) -> None:
     session, (referral,) = session_with_people(1)
     submit(session, [mark(referral, A.ABSENT)])
-    entry = services.get_register(session.id).entries[0]
+    entry = attendance_register.get_register(session.id).entries[0]
 
     with pytest.raises(NotFound):
-        services.amend_entry(session=session, entry=entry, mark=mark(referral, A.LEFT_EARLY),
-                             reason="x", actor=session.facilitators[0], now=DURING)
+        attendance_corrections.amend_entry(session=session, entry=entry, mark=mark(referral, A.LEFT_EARLY),
+                                           reason="x", actor=session.facilitators[0], now=DURING)
     with pytest.raises(ValidationFailed):
-        services.amend_entry(session=session, entry=entry, mark=mark(referral, A.LEFT_EARLY),
-                             reason=" ", actor=create_user("manager"), now=DURING)
+        attendance_corrections.amend_entry(session=session, entry=entry, mark=mark(referral, A.LEFT_EARLY),
+                                           reason=" ", actor=create_user("manager"), now=DURING)
 
 
 def test_a_reopened_register_applies_only_what_changed_when_resubmitted(app) -> None:
@@ -287,14 +294,15 @@ def test_a_reopened_register_applies_only_what_changed_when_resubmitted(app) -> 
     submit(session, [mark(stays, A.ABSENT), mark(changes, A.ATTENDED)])
     stays_events = len(stays.events)
 
-    services.reopen_register(session=session, reason="Wrong person marked", actor=manager,
-                             now=DURING)
-    assert services.get_register(session.id).state is RegisterState.DRAFT
+    attendance_corrections.reopen_register(session=session, reason="Wrong person marked", actor=manager,
+                                           now=DURING)
+    assert attendance_register.get_register(session.id).state is RegisterState.DRAFT
     submit(session, [mark(changes, A.LEFT_EARLY)], actor=manager)
 
     assert changes.status is S.MISSED
     assert len(stays.events) == stays_events
-    actions = [c.action for c in services.register_history(services.get_register(session.id))]
+    register = attendance_register.get_register(session.id)
+    actions = [c.action for c in attendance_corrections.register_history(register)]
     assert RegisterAction.REOPENED in actions and actions.count(RegisterAction.SUBMITTED) == 2
 
 
@@ -313,11 +321,11 @@ def test_a_register_not_submitted_by_the_end_of_the_next_day_is_overdue(app) -> 
     session, (referral,) = session_with_people(1)
     due = dt.datetime(2026, 6, 18, 23, 0, tzinfo=dt.UTC)
 
-    assert services.overdue_registers(now=due - dt.timedelta(minutes=1)) == []
-    assert services.overdue_registers(now=due) == [session]
+    assert attendance_sessions.overdue_registers(now=due - dt.timedelta(minutes=1)) == []
+    assert attendance_sessions.overdue_registers(now=due) == [session]
 
     submit(session, [mark(referral, A.ABSENT)])
-    assert services.overdue_registers(now=due) == []
+    assert attendance_sessions.overdue_registers(now=due) == []
 
 
 def test_a_facilitator_cannot_open_a_session_they_do_not_run(app) -> None:
@@ -325,14 +333,14 @@ def test_a_facilitator_cannot_open_a_session_they_do_not_run(app) -> None:
     stranger = create_user("facilitator")
 
     with pytest.raises(NotFound):
-        services.get_session_for(session_id=session.id, actor=stranger)
-    assert services.get_session_for(session_id=session.id, actor=create_user("manager")) is session
+        attendance_sessions.get_session_for(session_id=session.id, actor=stranger)
+    assert attendance_sessions.get_session_for(session_id=session.id, actor=create_user("manager")) is session
 
 
 def test_the_register_shows_names_and_access_needs_and_records_the_look(app) -> None:
     session, (referral,) = session_with_people(1, access_needs="Hearing loop, please")
 
-    sheet = services.register_sheet(session=session, actor=session.facilitators[0], now=DURING)
+    sheet = attendance_register.register_sheet(session=session, actor=session.facilitators[0], now=DURING)
 
     line = sheet.lines[0]
     assert (line.name, line.access_needs) == (referral.person.full_name, "Hearing loop, please")
@@ -343,11 +351,11 @@ def test_the_register_shows_names_and_access_needs_and_records_the_look(app) -> 
 def test_history_rows_record_each_change_by_whom(app) -> None:
     session, (referral,) = session_with_people(1)
     facilitator = session.facilitators[0]
-    services.save_register(session=session, marks=[mark(referral, A.ABSENT)], submit=False,
-                           actor=facilitator, now=DURING)
-    services.save_register(session=session, marks=[mark(referral, A.ATTENDED,
-                                                         participation_note="Quiet but engaged")],
-                           submit=False, actor=facilitator, now=DURING)
+    attendance_register.save_register(session=session, marks=[mark(referral, A.ABSENT)], submit=False,
+                                      actor=facilitator, now=DURING)
+    attendance_register.save_register(session=session, marks=[mark(referral, A.ATTENDED,
+                                                                    participation_note="Quiet but engaged")],
+                                      submit=False, actor=facilitator, now=DURING)
 
     rows = db.session.scalars(select(RegisterChange).where(
         RegisterChange.action == RegisterAction.SAVED).order_by(RegisterChange.id)).all()

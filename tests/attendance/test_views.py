@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diversion.attendance import services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
@@ -30,7 +30,7 @@ def test_a_facilitator_sees_todays_sessions_and_takes_the_register(client, login
     })
     assert response.status_code == 302
     db.session.expire_all()
-    assert services.get_register(session.id).state is RegisterState.SUBMITTED
+    assert attendance_register.get_register(session.id).state is RegisterState.SUBMITTED
     assert first.status is ReferralStatus.BOOKED  # attended, fee outstanding
     assert second.status is ReferralStatus.MISSED
 
@@ -58,7 +58,7 @@ def test_a_submission_with_problems_comes_back_with_errors_and_changes_nothing(c
     assert response.status_code == 422
     assert "There is a problem" in response.text and "arrival time" in response.text
     db.session.expire_all()
-    assert services.get_register(session.id) is None
+    assert attendance_register.get_register(session.id) is None
     assert referral.status is ReferralStatus.BOOKED
 
 
@@ -85,7 +85,7 @@ def test_a_manager_reopens_and_amends_with_a_reason(client, login_as) -> None:
     client.post(f"/sessions/{session.id}/register", data={
         "action": "submit", f"{referral.reference}-status": "absent"})
     db.session.expire_all()
-    entry = services.get_register(session.id).entries[0]
+    entry = attendance_register.get_register(session.id).entries[0]
 
     page = client.get(f"/sessions/{session.id}/register/entries/{entry.id}")
     assert page.status_code == 200
@@ -101,7 +101,7 @@ def test_a_manager_reopens_and_amends_with_a_reason(client, login_as) -> None:
     assert client.post(f"/sessions/{session.id}/register/reopen",
                        data={"reason": "Check the whole list"}).status_code == 302
     db.session.expire_all()
-    assert services.get_register(session.id).state is RegisterState.DRAFT
+    assert attendance_register.get_register(session.id).state is RegisterState.DRAFT
     history = client.get(f"/sessions/{session.id}/register").text
     assert "GP letter seen" in history and "Check the whole list" in history
     assert manager is not None

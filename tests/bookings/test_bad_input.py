@@ -12,7 +12,7 @@ from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.models import Booking
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
@@ -106,8 +106,8 @@ def _past_session():  # type: ignore[no-untyped-def]
 
 def _cancelled_session():  # type: ignore[no-untyped-def]
     session = _soon(10)
-    scheduling_services.cancel_session(session=session, reason="Venue closed", actor=None,
-                                       now=now_utc())
+    courses_planning.cancel_session(session=session, reason="Venue closed", actor=None,
+                                    now=now_utc())
     return session
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
-from diversion.bookings import services
+from diversion.bookings import places as bookings_places
+from diversion.bookings import queries as bookings_queries
 from diversion.bookings.allocation import allocate
 from diversion.bookings.models import Booking
 from diversion.core.errors import InvalidTransition
@@ -17,8 +18,8 @@ from diversion.core.extensions import db
 from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
+from diversion.reminders.offer_notices import DEADLINE_TEMPLATE
 from diversion.reminders.rules import SESSION_TEMPLATES
-from diversion.reminders.services import DEADLINE_TEMPLATE
 from tests.bookings.helpers import NOW, create_referral, future_session
 from tests.builders import create_user
 
@@ -107,8 +108,8 @@ def _reminders(booking):
 
 def test_allocated_bookings_get_the_same_reminders_as_a_booking_made_by_hand(app):
     session = future_session(days=20, capacity=3)
-    by_hand = services.book_place(referral=create_referral(), session=session, actor=None,
-                                  now=NOW)
+    by_hand = bookings_places.book_place(referral=create_referral(), session=session, actor=None,
+                                         now=NOW)
     allocated = [create_referral(), create_referral()]
     result = allocate(actor=None, now=NOW)
     db.session.flush()
@@ -116,7 +117,7 @@ def test_allocated_bookings_get_the_same_reminders_as_a_booking_made_by_hand(app
     expected = _reminders(by_hand)
     assert len(expected) == 2  # the first and the final reminder
     for referral in allocated:
-        booking = services.get_active_booking(referral)
+        booking = bookings_queries.get_active_booking(referral)
         assert booking is not None and _reminders(booking) == expected
         state = db.session.get(BookingReminderState, booking.id)
         assert state is not None and state.planned_count == 2
@@ -157,9 +158,9 @@ def test_allocation_cancels_a_pending_booking_deadline_message(app):
 def test_a_transfer_plans_the_new_bookings_reminders_at_once_and_cancels_the_old_ones(app):
     first, second = future_session(days=20), future_session(days=30)
     referral = create_referral()
-    old = services.book_place(referral=referral, session=first, actor=None, now=NOW)
+    old = bookings_places.book_place(referral=referral, session=first, actor=None, now=NOW)
     assert [r[2] for r in _reminders(old)] == [MessageStatus.PENDING] * 2
-    new = services.transfer_booking(referral=referral, session=second, actor=None, now=NOW)
+    new = bookings_places.transfer_booking(referral=referral, session=second, actor=None, now=NOW)
     db.session.flush()
     planned = _reminders(new)
     assert [r[2] for r in planned] == [MessageStatus.PENDING] * 2

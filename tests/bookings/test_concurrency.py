@@ -6,7 +6,8 @@ import threading
 
 from sqlalchemy import func, select
 
-from diversion.bookings import services
+from diversion.bookings import capacity as bookings_capacity
+from diversion.bookings import places as bookings_places
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession
@@ -19,7 +20,7 @@ THREADS = 20
 def test_concurrent_bookings_for_the_last_place_give_it_to_exactly_one_person(app):
     session = future_session(capacity=3)
     for _ in range(2):
-        services.book_place(referral=create_referral(), session=session, actor=None, now=NOW)
+        bookings_places.book_place(referral=create_referral(), session=session, actor=None, now=NOW)
     referral_ids = [create_referral().id for _ in range(THREADS)]
     session_id = session.id
     db.session.commit()
@@ -38,10 +39,10 @@ def test_concurrent_bookings_for_the_last_place_give_it_to_exactly_one_person(ap
                 referral = db.session.get(Referral, referral_id)
                 target = db.session.get(CourseSession, session_id)
                 assert referral is not None and target is not None
-                services.book_place(referral=referral, session=target, actor=None, now=NOW)
+                bookings_places.book_place(referral=referral, session=target, actor=None, now=NOW)
                 db.session.commit()
                 result = "booked"
-            except services.SessionFull:
+            except bookings_capacity.SessionFull:
                 db.session.rollback()
                 result = "full"
             except Exception as error:  # noqa: BLE001 - recorded, then asserted on below

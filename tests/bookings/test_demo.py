@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.bookings.services import PLACE_HOLDING
+from diversion.bookings.queries import PLACE_HOLDING
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession
 from diversion.demo import load_demo_data

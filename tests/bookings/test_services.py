@@ -8,11 +8,16 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from diversion.bookings import services
+from diversion.bookings import capacity as bookings_capacity
+from diversion.bookings import places as bookings_places
+from diversion.bookings import queries as bookings_queries
+from diversion.bookings import session_cancellation as bookings_session_cancellation
+from diversion.bookings import waiting_list as bookings_waiting_list
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.core.errors import InvalidTransition, NotFound
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
+from diversion.courses import planning as courses_planning
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import MessageStatus
 from diversion.referrals import lifecycle
@@ -28,7 +33,7 @@ from tests.bookings.helpers import (
 
 
 def book(referral, session, now=NOW):  # type: ignore[no-untyped-def]
-    return services.book_place(referral=referral, session=session, actor=None, now=now)
+    return bookings_places.book_place(referral=referral, session=session, actor=None, now=now)
 
 
 def test_booking_moves_the_referral_to_booked_and_sends_a_confirmation_with_a_calendar(app):
@@ -54,9 +59,9 @@ def test_a_session_after_the_completion_deadline_is_refused(app):
     referral = create_referral()  # offence 1 June: complete by 1 October 2026
     late = future_session(days=(dt.datetime(2026, 10, 2, 9, tzinfo=dt.UTC) - NOW).days)
     on_the_day = future_session(days=(dt.datetime(2026, 10, 1, 9, tzinfo=dt.UTC) - NOW).days)
-    assert [o.session for o in services.list_bookable_sessions(referral=referral, now=NOW)] == [
+    assert [o.session for o in bookings_queries.list_bookable_sessions(referral=referral, now=NOW)] == [
         on_the_day]
-    with pytest.raises(services.UnsuitableSession, match="completion deadline") as error:
+    with pytest.raises(bookings_capacity.UnsuitableSession, match="completion deadline") as error:
         book(referral, late)
     assert error.value.status == 422
     assert referral.status is ReferralStatus.AWAITING_BOOKING and late.booked_count == 0
@@ -65,27 +70,27 @@ def test_a_session_after_the_completion_deadline_is_refused(app):
 def test_cancelled_and_past_sessions_are_refused(app):
     referral = create_referral()
     cancelled = future_session()
-    scheduling_services.cancel_session(session=cancelled, reason="Flood", actor=None, now=NOW)
-    with pytest.raises(services.UnsuitableSession, match="not running"):
+    courses_planning.cancel_session(session=cancelled, reason="Flood", actor=None, now=NOW)
+    with pytest.raises(bookings_capacity.UnsuitableSession, match="not running"):
         book(referral, cancelled)
     past = future_session(days=3)
-    with pytest.raises(services.UnsuitableSession, match="already started"):
+    with pytest.raises(bookings_capacity.UnsuitableSession, match="already started"):
         book(referral, past, now=NOW + dt.timedelta(days=4))
 
 
 def test_a_person_needing_step_free_access_cannot_book_a_venue_without_it(app):
     referral = create_referral(needs_step_free=True)
     stairs = future_session(venue=create_venue(step_free_access=False))
-    with pytest.raises(services.UnsuitableSession, match="step-free"):
+    with pytest.raises(bookings_capacity.UnsuitableSession, match="step-free"):
         book(referral, stairs)
-    assert [o.session.id for o in services.list_bookable_sessions(referral=referral, now=NOW)] == []
+    assert [o.session.id for o in bookings_queries.list_bookable_sessions(referral=referral, now=NOW)] == []
 
 
 def test_an_online_session_needs_an_email_address(app):
     referral = create_referral(email=None, mobile="07911123456")
     online = future_session(venue=create_venue(is_online=True, joining_link="https://meet.example/x",
                                                address_line_1="", town="", postcode=""))
-    with pytest.raises(services.UnsuitableSession, match="email"):
+    with pytest.raises(bookings_capacity.UnsuitableSession, match="email"):
         book(referral, online)
 
 
@@ -93,7 +98,7 @@ def test_a_second_booking_for_the_same_referral_is_refused(app):
     referral = create_referral()
     book(referral, future_session())
     other = future_session(days=12)
-    with pytest.raises(services.AlreadyBooked) as error:
+    with pytest.raises(bookings_capacity.AlreadyBooked) as error:
         book(referral, other)
     assert error.value.status == 409 and other.booked_count == 0
 
@@ -119,7 +124,7 @@ def test_the_last_place_goes_once_and_the_next_person_is_told_it_is_full(app):
     session = future_session(capacity=1)
     book(create_referral(), session)
     late = create_referral()
-    with pytest.raises(services.SessionFull) as error:
+    with pytest.raises(bookings_capacity.SessionFull) as error:
         book(late, session)
     assert error.value.status == 409 and error.value.extra["waiting_list"] is True
     assert late.status is ReferralStatus.AWAITING_BOOKING
@@ -128,7 +133,7 @@ def test_the_last_place_goes_once_and_the_next_person_is_told_it_is_full(app):
 def test_cancelling_returns_the_referral_and_the_place_and_cancels_pending_messages(app):
     session, referral = future_session(), create_referral()
     booking = book(referral, session)
-    services.cancel_booking(referral=referral, actor=None, now=NOW, reason="Changed plans")
+    bookings_places.cancel_booking(referral=referral, actor=None, now=NOW, reason="Changed plans")
     assert referral.status is ReferralStatus.AWAITING_BOOKING
     assert booking.status is BookingStatus.CANCELLED and session.booked_count == 0
     [confirmation] = messages_to(referral.person.email, "booking_confirmation")
@@ -138,12 +143,12 @@ def test_cancelling_returns_the_referral_and_the_place_and_cancels_pending_messa
     assert all(m.status is MessageStatus.CANCELLED for m in reminders)
     assert notice.template == "booking_cancelled" and notice.status is MessageStatus.PENDING
     with pytest.raises(NotFound):
-        services.cancel_booking(referral=referral, actor=None, now=NOW)
+        bookings_places.cancel_booking(referral=referral, actor=None, now=NOW)
 
 
 def test_giving_back_a_place_never_takes_the_count_below_zero(app):
     session = future_session()
-    services.give_back_place(session.id)
+    bookings_capacity.give_back_place(session.id)
     db.session.refresh(session)
     assert session.booked_count == 0
 
@@ -152,12 +157,12 @@ def test_a_booking_can_be_moved_up_to_the_programmes_limit_then_is_refused(app):
     referral = create_referral()
     sessions = [future_session(days=d) for d in (10, 12, 14, 16)]
     book(referral, sessions[0])
-    services.transfer_booking(referral=referral, session=sessions[1], actor=None, now=NOW)
-    moved = services.transfer_booking(referral=referral, session=sessions[2], actor=None, now=NOW)
+    bookings_places.transfer_booking(referral=referral, session=sessions[1], actor=None, now=NOW)
+    moved = bookings_places.transfer_booking(referral=referral, session=sessions[2], actor=None, now=NOW)
     assert [s.booked_count for s in sessions] == [0, 0, 1, 0]
-    assert moved.session_id == sessions[2].id and services.transfers_remaining(referral) == 0
-    with pytest.raises(services.TransferLimitReached, match="moved 2 times"):
-        services.transfer_booking(referral=referral, session=sessions[3], actor=None, now=NOW)
+    assert moved.session_id == sessions[2].id and bookings_queries.transfers_remaining(referral) == 0
+    with pytest.raises(bookings_places.TransferLimitReached, match="moved 2 times"):
+        bookings_places.transfer_booking(referral=referral, session=sessions[3], actor=None, now=NOW)
     new_confirmation = messages_to(referral.person.email, "booking_confirmation")[-1]
     assert new_confirmation.context["is_change"] is True
     assert "STATUS:CANCELLED" in new_confirmation.context["ics"]
@@ -181,34 +186,35 @@ def test_a_freed_place_goes_to_the_first_in_line_who_can_still_take_it(app):
     gone_elsewhere, cannot_climb, waiting, behind = (create_referral(), create_referral(),
                                                      create_referral(), create_referral())
     for n, referral in enumerate((gone_elsewhere, cannot_climb, waiting, behind)):
-        services.join_waiting_list(referral=referral, session=session, actor=None,
-                                   now=NOW + dt.timedelta(minutes=n))
+        bookings_waiting_list.join_waiting_list(referral=referral, session=session, actor=None,
+                                                now=NOW + dt.timedelta(minutes=n))
     book(gone_elsewhere, future_session(days=20))  # leaves every waiting list
     cannot_climb.person.needs_step_free = True
     session.venue.step_free_access = False
-    services.cancel_booking(referral=holder, actor=None, now=NOW)
+    bookings_places.cancel_booking(referral=holder, actor=None, now=NOW)
     assert waiting.status is ReferralStatus.BOOKED
-    assert services.get_active_booking(waiting).session_id == session.id  # type: ignore[union-attr]
+    assert bookings_queries.get_active_booking(waiting).session_id == session.id  # type: ignore[union-attr]
     assert messages_to(waiting.person.email, "booking_confirmation")[0].context["from_waiting_list"]
     left = db.session.scalars(select(WaitingListEntry.referral_id)
                               .order_by(WaitingListEntry.joined_at)).all()
     assert left == [cannot_climb.id, behind.id]
-    assert [p for _, p in services.waiting_positions(behind)] == [2]
+    assert [p for _, p in bookings_waiting_list.waiting_positions(behind)] == [2]
 
 
 def test_joining_the_waiting_list_of_a_session_with_places_is_refused(app):
     with pytest.raises(Exception, match="has places"):
-        services.join_waiting_list(referral=create_referral(), session=future_session(),
-                                   actor=None, now=NOW)
+        bookings_waiting_list.join_waiting_list(referral=create_referral(), session=future_session(),
+                                                actor=None, now=NOW)
 
 
 def test_cancelling_a_session_rebooks_or_returns_each_person_as_chosen_and_tells_them(app):
     session, next_one = future_session(), future_session(days=14)
     to_rebook, to_return = create_referral(), create_referral()
     moved, returned = book(to_rebook, session), book(to_return, session)
-    outcomes = services.cancel_session_with_bookings(
+    outcomes = bookings_session_cancellation.cancel_session_with_bookings(
         session=session, reason="Trainer ill",
-        choices={moved.id: services.AfterCancel.REBOOK, returned.id: services.AfterCancel.RETURN},
+        choices={moved.id: bookings_session_cancellation.AfterCancel.REBOOK,
+                 returned.id: bookings_session_cancellation.AfterCancel.RETURN},
         actor=None, now=NOW)
     assert {o.referral.id: o.rebooked_on for o in outcomes} == {to_rebook.id: next_one,
                                                               to_return.id: None}
@@ -230,8 +236,8 @@ def test_a_withdrawn_referral_cannot_be_booked(app):
 def test_booked_counts_in_session_lists_are_real(app):
     session = future_session(capacity=3)
     book(create_referral(), session)
-    [row] = scheduling_services.list_sessions(
-        where=scheduling_services.SessionFilter(starts_from=NOW)).rows
+    [row] = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=NOW)).rows
     assert (row.booked, row.available) == (1, 2)
     assert db.session.execute(text("SELECT booked_count FROM sessions")).scalar() == 1
     assert in_days(1) > NOW

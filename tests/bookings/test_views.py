@@ -57,7 +57,7 @@ def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
     db.session.commit()
     client.post(f"/bookings/referral/{referral.reference}/book", data={"session_id": session.id})
     db.session.expire_all()
-    from diversion.bookings.services import get_active_booking
+    from diversion.bookings.queries import get_active_booking
 
     booking = get_active_booking(referral)
     assert booking is not None

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today, now_utc
 from diversion.courses.models import CourseSession
@@ -101,7 +101,7 @@ def test_a_manager_schedules_a_weekly_series_skipping_a_bank_holiday_and_books_a
     with live_server.app.app_context():
         referral = db.session.scalar(select(Referral).where(Referral.reference == reference))
         assert referral is not None and referral.status is ReferralStatus.BOOKED
-        booking = booking_services.get_active_booking(referral)
+        booking = bookings_queries.get_active_booking(referral)
         assert booking is not None and booking.session.venue_id == ids[1]
         starts = [s.starts_at for s in db.session.scalars(
             select(CourseSession).where(CourseSession.venue_id == ids[1]))]
@@ -152,7 +152,7 @@ def test_the_man_books_then_changes_his_own_place_on_a_phone(
     with live_server.app.app_context():
         referral = db.session.scalar(select(Referral).where(Referral.reference == reference))
         assert referral is not None
-        first = booking_services.get_active_booking(referral)
+        first = bookings_queries.get_active_booking(referral)
         assert first is not None
         first_session = first.session_id
         db.session.remove()
@@ -176,6 +176,6 @@ def test_the_man_books_then_changes_his_own_place_on_a_phone(
     with live_server.app.app_context():
         referral = db.session.scalar(select(Referral).where(Referral.reference == reference))
         assert referral is not None and referral.status is ReferralStatus.BOOKED
-        now_booked = booking_services.get_active_booking(referral)
+        now_booked = bookings_queries.get_active_booking(referral)
         assert now_booked is not None and now_booked.session_id != first_session
         db.session.remove()

@@ -8,7 +8,8 @@ from typing import Any
 
 from diversion.auth.models import User
 from diversion.core.extensions import db
-from diversion.courses import services
+from diversion.courses import planning as courses_planning
+from diversion.courses import venues as courses_venues
 from diversion.courses.models import CourseSession, Venue
 from tests.builders import NOW, create_programme, create_user
 
@@ -22,7 +23,7 @@ def create_venue(**overrides: Any) -> Venue:
         "town": "Leeds", "postcode": "LS1 5HD", "step_free_access": True,
     }
     values.update(overrides)
-    venue = services.create_venue(details=services.VenueDetails(**values), actor=None, now=NOW)
+    venue = courses_venues.create_venue(details=courses_venues.VenueDetails(**values), actor=None, now=NOW)
     db.session.flush()
     return venue
 
@@ -30,7 +31,7 @@ def create_venue(**overrides: Any) -> Venue:
 def create_session(*, starts_at: dt.datetime, hours: float = 7, venue: Venue | None = None,
                    facilitators: list[User] | None = None, capacity: int = 12,
                    programme: Any = None) -> CourseSession:
-    session = services.create_session(
+    session = courses_planning.create_session(
         programme=programme or create_programme(), venue=venue or create_venue(),
         starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=hours), capacity=capacity,
         facilitators=facilitators or [create_user("facilitator")], actor=None, now=NOW)

@@ -2,7 +2,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from diversion.bookings.services import book_place
+from diversion.bookings.places import book_place
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.courses.models import CourseSession, Venue

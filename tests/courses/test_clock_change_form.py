@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession
-from diversion.courses.rules import FIRST, SECOND, AmbiguousWallClock, london_wall_to_utc
+from diversion.courses.rules import FIRST, SECOND, AmbiguousWallClock, Frequency, london_wall_to_utc
 from tests.builders import create_programme, create_token, create_user
 from tests.courses.helpers import create_session, create_venue
 
@@ -119,9 +119,9 @@ def test_moving_a_session_onto_an_ambiguous_time_asks_and_uses_the_answer(client
 
 
 def test_the_service_refuses_an_ambiguous_time_without_an_answer(app):
-    with pytest.raises(services.AmbiguousTimes) as error:
-        services.plan_series(first_day=AUTUMN, start_time=dt.time(1, 30),
-                             end_time=dt.time(8, 0), frequency=services.Frequency.ONCE)
+    with pytest.raises(courses_planning.AmbiguousTimes) as error:
+        courses_planning.plan_series(first_day=AUTUMN, start_time=dt.time(1, 30),
+                                     end_time=dt.time(8, 0), frequency=Frequency.ONCE)
     assert error.value.ambiguous == {"start_time": (AUTUMN, dt.time(1, 30))}
     assert isinstance(error.value, ValidationFailed)
 

@@ -7,7 +7,9 @@ from sqlalchemy.exc import IntegrityError
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.errors import InvalidTransition, ValidationFailed
 from diversion.core.extensions import db
-from diversion.courses import services
+from diversion.courses import feeds as courses_feeds
+from diversion.courses import planning as courses_planning
+from diversion.courses import venues as courses_venues
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.courses.rules import Frequency
 from tests.builders import NOW, create_programme, create_user
@@ -23,7 +25,7 @@ def _series(**overrides):
                   facilitators=[create_user("facilitator")], frequency=Frequency.WEEKLY, count=4,
                   actor=None, now=NOW)
     values.update(overrides)
-    return services.create_sessions(**values)
+    return courses_planning.create_sessions(**values)
 
 
 def test_an_online_venue_needs_a_secure_joining_link_and_no_address(app):
@@ -89,7 +91,7 @@ def test_a_series_reports_its_skipped_bank_holidays(app):
 def test_a_facilitator_booked_twice_is_refused_naming_the_clashing_session(app):
     facilitator = create_user("facilitator", name="Sam Facilitator")
     existing = create_session(starts_at=LATER, facilitators=[facilitator])
-    with pytest.raises(services.SessionClash) as error:
+    with pytest.raises(courses_planning.SessionClash) as error:
         create_session(starts_at=LATER + dt.timedelta(hours=2), facilitators=[facilitator])
     assert error.value.status == 409
     [clash] = error.value.extra["clashes"]
@@ -102,7 +104,7 @@ def test_a_facilitator_booked_twice_is_refused_naming_the_clashing_session(app):
 def test_a_venue_in_two_overlapping_sessions_is_refused(app):
     venue = create_venue(name="Civic Hall")
     existing = create_session(starts_at=LATER, venue=venue)
-    with pytest.raises(services.SessionClash) as error:
+    with pytest.raises(courses_planning.SessionClash) as error:
         create_session(starts_at=LATER + dt.timedelta(hours=6), venue=venue)
     assert error.value.extra["clashes"][0]["session_id"] == existing.id
     assert "Civic Hall is in use" in error.value.message
@@ -111,7 +113,7 @@ def test_a_venue_in_two_overlapping_sessions_is_refused(app):
 def test_a_cancelled_session_does_not_block_its_time(app):
     venue = create_venue()
     existing = create_session(starts_at=LATER, venue=venue)
-    services.cancel_session(session=existing, reason="Room flooded", actor=None, now=NOW)
+    courses_planning.cancel_session(session=existing, reason="Room flooded", actor=None, now=NOW)
     assert create_session(starts_at=LATER, venue=venue).id != existing.id
 
 
@@ -121,7 +123,7 @@ def test_a_series_reports_all_clashes_at_once_and_writes_nothing(app):
     first = create_session(starts_at=LATER, venue=venue)
     third = create_session(starts_at=LATER + dt.timedelta(weeks=2), facilitators=[facilitator])
     db.session.commit()
-    with pytest.raises(services.SessionClash) as error:
+    with pytest.raises(courses_planning.SessionClash) as error:
         _series(venue=venue, facilitators=[facilitator], count=4)
     db.session.rollback()
     assert sorted(c["session_id"] for c in error.value.extra["clashes"]) == [first.id, third.id]
@@ -134,34 +136,34 @@ def test_moving_a_session_checks_clashes_but_not_against_itself(app):
     venue = create_venue()
     session = create_session(starts_at=LATER, venue=venue, facilitators=[facilitator])
     other = create_session(starts_at=LATER + dt.timedelta(days=1), facilitators=[facilitator])
-    services.update_session(session=session, venue=venue, day=dt.date(2026, 7, 6),
-                            start_time=dt.time(10, 0), end_time=dt.time(17, 0), capacity=15,
-                            facilitators=[facilitator], actor=None, now=NOW)
+    courses_planning.update_session(session=session, venue=venue, day=dt.date(2026, 7, 6),
+                                    start_time=dt.time(10, 0), end_time=dt.time(17, 0), capacity=15,
+                                    facilitators=[facilitator], actor=None, now=NOW)
     assert session.starts_at == dt.datetime(2026, 7, 6, 9, 0, tzinfo=UTC)
-    with pytest.raises(services.SessionClash) as error:
-        services.update_session(session=session, venue=venue, day=dt.date(2026, 7, 7),
-                                start_time=dt.time(10, 0), end_time=dt.time(17, 0), capacity=15,
-                                facilitators=[facilitator], actor=None, now=NOW)
+    with pytest.raises(courses_planning.SessionClash) as error:
+        courses_planning.update_session(session=session, venue=venue, day=dt.date(2026, 7, 7),
+                                        start_time=dt.time(10, 0), end_time=dt.time(17, 0), capacity=15,
+                                        facilitators=[facilitator], actor=None, now=NOW)
     assert [c["session_id"] for c in error.value.extra["clashes"]] == [other.id]
 
 
 def test_cancelling_needs_a_reason_and_happens_once(app):
     session = create_session(starts_at=LATER)
     with pytest.raises(ValidationFailed):
-        services.cancel_session(session=session, reason="  ", actor=None, now=NOW)
-    services.cancel_session(session=session, reason="Facilitator ill", actor=None, now=NOW)
+        courses_planning.cancel_session(session=session, reason="  ", actor=None, now=NOW)
+    courses_planning.cancel_session(session=session, reason="Facilitator ill", actor=None, now=NOW)
     assert session.status is SessionStatus.CANCELLED and session.cancelled_at == NOW
     with pytest.raises(InvalidTransition):
-        services.cancel_session(session=session, reason="Again", actor=None, now=NOW)
+        courses_planning.cancel_session(session=session, reason="Again", actor=None, now=NOW)
 
 
 def test_venue_and_session_changes_are_audited_as_alterations(app):
     manager = create_user("manager")
-    venue = services.create_venue(details=services.VenueDetails(
+    venue = courses_venues.create_venue(details=courses_venues.VenueDetails(
         name="Hall", capacity=20, address_line_1="1 Road", town="Leeds", postcode="LS1 1UR"),
         actor=manager, now=NOW)
     created = _series(venue=venue, count=2, actor=manager)
-    services.cancel_session(session=created.sessions[0], reason="Strike", actor=manager, now=NOW)
+    courses_planning.cancel_session(session=created.sessions[0], reason="Strike", actor=manager, now=NOW)
     db.session.flush()
     rows = db.session.execute(
         select(AuditEvent.action, AuditEvent.object_type, AuditEvent.category)
@@ -175,7 +177,7 @@ def test_a_venue_cannot_shrink_below_an_upcoming_sessions_places(app):
     venue = create_venue(capacity=20)
     create_session(starts_at=LATER, venue=venue, capacity=18)
     with pytest.raises(ValidationFailed) as error:
-        services.update_venue(venue=venue, details=services.VenueDetails(
+        courses_venues.update_venue(venue=venue, details=courses_venues.VenueDetails(
             name=venue.name, capacity=15, address_line_1="1 Road", town="Leeds",
             postcode="LS1 1UR"), actor=None, now=NOW)
     assert "18 places" in error.value.errors["capacity"]
@@ -190,10 +192,10 @@ def test_a_time_that_does_not_exist_on_the_clock_change_day_is_refused(app):
 
 def test_the_calendar_feed_token_is_stored_as_a_digest_and_reset_replaces_it(app):
     facilitator = create_user("facilitator")
-    first = services.reset_calendar_feed(user=facilitator, actor=facilitator, now=NOW)
-    feed = services.get_calendar_feed(facilitator)
+    first = courses_feeds.reset_calendar_feed(user=facilitator, actor=facilitator, now=NOW)
+    feed = courses_feeds.get_calendar_feed(facilitator)
     assert feed is not None and first not in feed.token_hash
-    assert services.user_for_calendar_token(first, now=NOW) == facilitator
-    second = services.reset_calendar_feed(user=facilitator, actor=facilitator, now=NOW)
-    assert services.user_for_calendar_token(first, now=NOW) is None
-    assert services.user_for_calendar_token(second, now=NOW) == facilitator
+    assert courses_feeds.user_for_calendar_token(first, now=NOW) == facilitator
+    second = courses_feeds.reset_calendar_feed(user=facilitator, actor=facilitator, now=NOW)
+    assert courses_feeds.user_for_calendar_token(first, now=NOW) is None
+    assert courses_feeds.user_for_calendar_token(second, now=NOW) == facilitator

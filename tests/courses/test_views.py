@@ -6,7 +6,7 @@ from sqlalchemy import event, select
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
-from diversion.courses import services
+from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from tests.builders import DEFAULT_PASSWORD, create_programme, create_user
 from tests.courses.helpers import create_session, create_venue
@@ -147,7 +147,7 @@ def test_the_session_list_filters_by_venue_and_status(client, login_as):
     kept = create_session(starts_at=_soon(3), venue=venue)
     create_session(starts_at=_soon(4))
     cancelled = create_session(starts_at=_soon(5), venue=venue)
-    services.cancel_session(session=cancelled, reason="x", actor=None, now=now_utc())
+    courses_planning.cancel_session(session=cancelled, reason="x", actor=None, now=now_utc())
     db.session.commit()
     text = client.get(f"/sessions?venue={venue.id}&status=scheduled").get_data(as_text=True)
     ids = set(map(int, re.findall(r'href="/sessions/(\d+)"', text)))

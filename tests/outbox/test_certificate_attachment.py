@@ -8,7 +8,8 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from diversion.attendance import services as attendance
+from diversion.attendance import outcomes as attendance_outcomes
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.core.extensions import db
 from diversion.outbox.channels import LogChannel, NotifyChannel, SMTPChannel
@@ -32,11 +33,11 @@ def complete_course(**overrides) -> tuple[Referral, OutboxMessage]:  # type: ign
     """A referral whose register recorded it attending (fee waived): completed, and told."""
     session, (referral,) = session_with_people(1, **overrides)
     clear_fee(referral)
-    attendance.save_register(
+    attendance_register.save_register(
         session=session, submit=True, actor=None, now=DURING,
-        marks=[attendance.MarkInput(reference=referral.reference,
-                                    status=AttendanceStatus.ATTENDED, id_checked=True)])
-    [message] = messages(attendance.COMPLETION_TEMPLATE)
+        marks=[attendance_register.MarkInput(reference=referral.reference,
+                                             status=AttendanceStatus.ATTENDED, id_checked=True)])
+    [message] = messages(attendance_outcomes.COMPLETION_TEMPLATE)
     db.session.commit()
     return referral, message
 

@@ -23,16 +23,17 @@ import pytest
 from jinja2 import meta
 from sqlalchemy import select
 
-from diversion.attendance.services import notify_person_completed
-from diversion.bookings import services as bookings
+from diversion.attendance.outcomes import notify_person_completed
+from diversion.bookings import places as bookings_places
+from diversion.bookings import session_cancellation as bookings_session_cancellation
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import message_environment, render_message
 from diversion.outbox.models import Channel, OutboxMessage
 from diversion.outbox.rules import indiscreet_words
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from diversion.reminders import services as reminders
-from diversion.reports.services import prepare_monthly_reports
+from diversion.reminders import triggers as reminders_triggers
+from diversion.reports.monthly import prepare_monthly_reports
 from diversion.selfservice import services as selfservice
 from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
 from tests.builders import create_user
@@ -176,8 +177,8 @@ def _latest(template: str) -> OutboxMessage:
 
 def _booked() -> Any:
     referral = create_referral()
-    booking = bookings.book_place(referral=referral, session=future_session(days=10),
-                                  actor=None, now=NOW)
+    booking = bookings_places.book_place(referral=referral, session=future_session(days=10),
+                                         actor=None, now=NOW)
     return referral, booking
 
 
@@ -187,15 +188,15 @@ def _booking_confirmation() -> None:
 
 def _booking_cancelled() -> None:
     referral, _ = _booked()
-    bookings.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
+    bookings_places.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
 
 
 def _session_cancelled() -> None:
     referral, booking = _booked()
     future_session(days=17)
-    bookings.cancel_session_with_bookings(
+    bookings_session_cancellation.cancel_session_with_bookings(
         session=booking.session, reason="The facilitator is unwell",
-        choices={booking.id: bookings.AfterCancel.REBOOK}, actor=None, now=NOW)
+        choices={booking.id: bookings_session_cancellation.AfterCancel.REBOOK}, actor=None, now=NOW)
 
 
 def _reminder_first() -> None:
@@ -205,13 +206,13 @@ def _reminder_first() -> None:
 def _reminder_joining_details() -> None:
     venue = create_venue(is_online=True, joining_link="https://meet.example.org/abc",
                          address_line_1=None, town=None, postcode=None)
-    bookings.book_place(referral=create_referral(), session=future_session(days=10, venue=venue),
-                        actor=None, now=NOW)
+    bookings_places.book_place(referral=create_referral(), session=future_session(days=10, venue=venue),
+                               actor=None, now=NOW)
 
 
 def _reminder_booking_deadline() -> None:
     create_referral()  # referred 10 June: book by 8 July, so told on 1 July
-    reminders.run_reminder_sweep(now=dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC))
+    reminders_triggers.run_reminder_sweep(now=dt.datetime(2026, 6, 30, 12, 0, tzinfo=dt.UTC))
 
 
 def _withdrawn() -> None:

@@ -9,14 +9,15 @@ from contextlib import contextmanager
 
 from sqlalchemy import event, select
 
-from diversion.bookings import services as bookings
+from diversion.bookings import places as bookings_places
+from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
 from tests.bookings.helpers import NOW, create_referral, future_session
 
 
 def messages_about(referral) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
-    booking_ids = [str(b.id) for b in bookings.list_bookings_for(referral)]
+    booking_ids = [str(b.id) for b in bookings_queries.list_bookings_for(referral)]
     return [m for m in db.session.scalars(select(OutboxMessage))
             if (m.subject_type, m.subject_id) == ("referral", str(referral.id))
             or (m.subject_type == "booking" and m.subject_id in booking_ids)]
@@ -40,10 +41,10 @@ def counting_queries() -> Iterator[list[str]]:
 def moved_twice():  # type: ignore[no-untyped-def]
     """A referral booked, moved, moved again: three bookings, each with its own messages."""
     referral = create_referral()
-    bookings.book_place(referral=referral, session=future_session(days=10), actor=None, now=NOW)
+    bookings_places.book_place(referral=referral, session=future_session(days=10), actor=None, now=NOW)
     for days in (17, 24):
-        bookings.transfer_booking(referral=referral, session=future_session(days=days), actor=None,
-                                  now=NOW + dt.timedelta(hours=days))
+        bookings_places.transfer_booking(referral=referral, session=future_session(days=days), actor=None,
+                                         now=NOW + dt.timedelta(hours=days))
     db.session.commit()
     return referral
 
@@ -52,7 +53,7 @@ def test_the_per_referral_view_shows_its_booking_messages_and_nobody_elses(clien
     login_as("manager")
     referral = moved_twice()
     other = create_referral()
-    bookings.book_place(referral=other, session=future_session(days=10), actor=None, now=NOW)
+    bookings_places.book_place(referral=other, session=future_session(days=10), actor=None, now=NOW)
     db.session.commit()
     mine = messages_about(referral)
     assert {m.template for m in mine} >= {"booking_confirmation", "reminder_first"}
@@ -68,7 +69,7 @@ def test_the_per_referral_view_takes_the_same_number_of_queries_however_many_boo
         client, login_as):
     login_as("manager")
     once = create_referral()
-    bookings.book_place(referral=once, session=future_session(days=10), actor=None, now=NOW)
+    bookings_places.book_place(referral=once, session=future_session(days=10), actor=None, now=NOW)
     db.session.commit()
     thrice = moved_twice()
     counts = []

@@ -126,7 +126,7 @@ def booking_and_fee(page: str) -> str:
 def test_the_referral_page_shows_the_booking_and_fee_and_managers_get_the_bookings_link(
         client, auth, referral):
     from diversion.bookings.fees import record_payment
-    from diversion.bookings.services import book_place
+    from diversion.bookings.places import book_place
     from tests.bookings.helpers import NOW, create_venue, future_session
 
     page = client.get(f"/referrals/{referral.reference}").get_data(as_text=True)

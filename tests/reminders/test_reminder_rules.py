@@ -8,6 +8,7 @@ import pytest
 
 from diversion.core.timeutils import to_london
 from diversion.outbox.models import Channel, ReminderKind
+from diversion.outbox.rules import choose_contact
 from diversion.reminders import rules
 from diversion.reminders.rules import DEFAULT_PLAN, PlanItem
 
@@ -181,7 +182,7 @@ def test_a_deadline_message_already_due_is_skipped():
 ])
 def test_the_channel_follows_the_preference_and_the_addresses_given(preferred, email, mobile,
                                                                    expected):
-    assert rules.choose_contact(preferred=preferred, email=email, mobile=mobile) == expected
+    assert choose_contact(preferred=preferred, email=email, mobile=mobile) == expected
 
 
 def test_a_session_reminder_key_names_the_start_instant_without_colons():

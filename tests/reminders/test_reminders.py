@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlalchemy import delete, select
 
-from diversion.bookings import services as bookings
+from diversion.bookings import places as bookings_places
 from diversion.core.extensions import db
 from diversion.core.jobs import run_job
 from diversion.core.timeutils import to_london
-from diversion.courses import services as scheduling
+from diversion.courses import planning as courses_planning
 from diversion.outbox.channels import LogChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import (
@@ -22,7 +22,9 @@ from diversion.outbox.models import (
 )
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from diversion.reminders import services as reminders
+from diversion.reminders import plan as reminders_plan
+from diversion.reminders import session_reminders as reminders_session_reminders
+from diversion.reminders import triggers as reminders_triggers
 from diversion.reminders.rules import DEFAULT_PLAN, PlanItem
 from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
 from tests.builders import create_programme
@@ -36,7 +38,7 @@ def utc(*args: int) -> dt.datetime:
 
 
 def book(referral, session, now=NOW):  # type: ignore[no-untyped-def]
-    return bookings.book_place(referral=referral, session=session, actor=None, now=now)
+    return bookings_places.book_place(referral=referral, session=session, actor=None, now=now)
 
 
 def reminders_of(booking, status: MessageStatus | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -50,16 +52,16 @@ def reminders_of(booking, status: MessageStatus | None = None) -> list[OutboxMes
 
 
 def sweep(now: dt.datetime = NOW) -> dict[str, int]:
-    return reminders.run_reminder_sweep(now=now)
+    return reminders_triggers.run_reminder_sweep(now=now)
 
 
 def move(session, starts_at: dt.datetime, now=NOW):  # type: ignore[no-untyped-def]
     wall = to_london(starts_at)
     end = to_london(starts_at + (session.ends_at - session.starts_at))
-    return scheduling.update_session(session=session, venue=session.venue, day=wall.date(),
-                                     start_time=wall.time(), end_time=end.time(),
-                                     capacity=session.capacity,
-                                     facilitators=session.facilitators, actor=None, now=now)
+    return courses_planning.update_session(session=session, venue=session.venue, day=wall.date(),
+                                           start_time=wall.time(), end_time=end.time(),
+                                           capacity=session.capacity,
+                                           facilitators=session.facilitators, actor=None, now=now)
 
 
 def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app):
@@ -75,7 +77,7 @@ def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app)
 
 def test_planning_again_and_sweeping_again_add_nothing(app):
     booking = book(create_referral(), future_session(days=10))
-    assert reminders.plan_booking_reminders(booking, now=NOW) == 0
+    assert reminders_session_reminders.plan_booking_reminders(booking, now=NOW) == 0
     sweep()
     sweep(NOW + dt.timedelta(minutes=5))
     assert len(reminders_of(booking)) == 2
@@ -84,8 +86,8 @@ def test_planning_again_and_sweeping_again_add_nothing(app):
 def test_a_booking_moved_to_another_session_is_reminded_of_the_new_date_only(app):
     referral = create_referral()
     old = book(referral, future_session(days=10))
-    new = bookings.transfer_booking(referral=referral, session=future_session(days=20),
-                                    actor=None, now=NOW)
+    new = bookings_places.transfer_booking(referral=referral, session=future_session(days=20),
+                                           actor=None, now=NOW)
     assert {m.status for m in reminders_of(old)} == {MessageStatus.CANCELLED}
     assert [m.due_at for m in reminders_of(new, MessageStatus.PENDING)] == [
         utc(2026, 6, 28, 9, 0), utc(2026, 7, 4, 9, 0)]
@@ -106,7 +108,7 @@ def test_the_sweep_plans_an_active_booking_that_was_never_planned(app):
 def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_replan_them(app):
     referral = create_referral()
     booking = book(referral, future_session(days=10))
-    bookings.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
+    bookings_places.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
     sweep(NOW + dt.timedelta(hours=1))
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
 
@@ -114,7 +116,7 @@ def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_repla
 def test_a_cancelled_session_has_its_pending_reminders_cancelled_by_the_sweep(app):
     session = future_session(days=10)
     booking = book(create_referral(), session)
-    scheduling.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
+    courses_planning.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
     assert sweep()["cancelled"] == 2
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
 
@@ -168,12 +170,12 @@ def test_someone_with_no_email_or_mobile_is_recorded_as_nothing_to_send(app):
     booking = book(referral, future_session(days=10))
     assert reminders_of(booking) == []
     state = db.session.get(BookingReminderState, booking.id)
-    assert state is not None and state.note == reminders.NO_CONTACT
+    assert state is not None and state.note == reminders_session_reminders.NO_CONTACT
 
 
 def test_someone_who_prefers_texts_gets_sms_reminders_outside_the_quiet_hours(app):
     programme = create_programme()
-    reminders.save_plan(programme=programme, items=[
+    reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FINAL_REMINDER, True, 1, dt.time(21, 30))], actor=None, now=NOW)
     referral = create_referral(mobile="07911123456", preferred_contact="sms")
     booking = book(referral, future_session(days=10))
@@ -252,7 +254,7 @@ def test_withdrawing_the_offer_tells_the_person_once(app):
 
 
 def test_no_withdrawal_notice_when_the_plan_switches_it_off(app):
-    reminders.save_plan(programme=create_programme(), items=[
+    reminders_plan.save_plan(programme=create_programme(), items=[
         PlanItem(K.OFFER_WITHDRAWN, False)], actor=None, now=NOW)
     referral = create_referral()
     lifecycle.transition(referral, ReferralEventType.WITHDRAWN, actor=None, now=NOW)
@@ -264,14 +266,14 @@ def test_no_withdrawal_notice_when_the_plan_switches_it_off(app):
 def test_changing_the_plan_re_plans_pending_reminders_of_upcoming_bookings(app):
     programme = create_programme()
     booking = book(create_referral(), future_session(days=10))
-    reminders.save_plan(programme=programme, items=[
+    reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FIRST_REMINDER, False, 7, dt.time(10)),
         PlanItem(K.FINAL_REMINDER, True, 2, dt.time(9, 15))], actor=None, now=NOW)
     pending = reminders_of(booking, MessageStatus.PENDING)
     assert [(m.template, m.due_at) for m in pending] == [
         ("reminder_final", utc(2026, 6, 23, 8, 15))]
-    reminders.save_plan(programme=programme, items=list(DEFAULT_PLAN.values()), actor=None,
-                        now=NOW)
+    reminders_plan.save_plan(programme=programme, items=list(DEFAULT_PLAN.values()), actor=None,
+                             now=NOW)
     assert [m.due_at for m in reminders_of(booking, MessageStatus.PENDING)] == [
         utc(2026, 6, 18, 9, 0), utc(2026, 6, 24, 9, 0)]
     assert len(reminders_of(booking)) == 2
@@ -281,7 +283,7 @@ def test_the_plan_reminders_job_is_registered_and_runs_once(app):
     referral = create_referral()
     session = future_session(days=10)
     db.session.commit()
-    booking_id = bookings.book_place(referral=referral, session=session, actor=None, now=NOW).id
+    booking_id = bookings_places.book_place(referral=referral, session=session, actor=None, now=NOW).id
     db.session.execute(delete(OutboxMessage))  # as if planning had never happened
     db.session.execute(delete(BookingReminderState))
     db.session.commit()
@@ -335,7 +337,7 @@ def test_a_booking_cancelled_an_hour_before_its_reminder_never_sends_it(app):
     channel = LogChannel()
     channels = {Channel.EMAIL: channel, Channel.SMS: LogChannel()}
     an_hour_before = first.due_at - dt.timedelta(hours=1)
-    bookings.cancel_booking(referral=referral, actor=None, now=an_hour_before)
+    bookings_places.cancel_booking(referral=referral, actor=None, now=an_hour_before)
     db.session.commit()
     for minutes in (1, 6, 60 * 24):  # at the reminder's time, a sweep later, a day later
         sweep(first.due_at + dt.timedelta(minutes=minutes))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from diversion.audit.models import AuditEvent
 from diversion.core.extensions import db
 from diversion.outbox.models import ReminderKind
-from diversion.reminders import services as reminders
+from diversion.reminders import messages as reminders_messages
 from tests.builders import create_programme
 
 K = ReminderKind
@@ -73,7 +73,7 @@ def test_a_manager_changes_the_plan_and_it_is_audited(client, login_as, programm
         "final_reminder-time_of_day": "9:15", "final_reminder-offset_days": "2",
         "first_reminder-enabled": None}))
     assert response.status_code == 302
-    plan = reminders.get_plan(programme.id)
+    plan = reminders_messages.get_plan(programme.id)
     assert plan[K.FINAL_REMINDER].offset_days == 2
     assert plan[K.FINAL_REMINDER].time_of_day == dt.time(9, 15)
     assert plan[K.FIRST_REMINDER].enabled is False
@@ -95,7 +95,7 @@ def test_bad_plan_lines_are_refused_with_the_reason_beside_the_field(client, log
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "There is a problem" in page and message in page
-    assert reminders.get_plan(programme.id)[K.FINAL_REMINDER].offset_days == 1
+    assert reminders_messages.get_plan(programme.id)[K.FINAL_REMINDER].offset_days == 1
 
 
 def test_an_unknown_programme_is_not_found(client, login_as, programme):

@@ -13,12 +13,14 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from diversion.attendance import services as attendance_services
+from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from diversion.courses import services as scheduling_services
-from diversion.reports import services
+from diversion.courses import planning as courses_planning
+from diversion.reports import attendance_report as reports_attendance_report
+from diversion.reports import kinds as reports_kinds
+from diversion.reports import producing as reports_producing
 from tests.attendance.helpers import clear_fee, session_with_people
 from tests.builders import NOW, create_token, create_user
 from tests.courses.helpers import create_session
@@ -35,10 +37,10 @@ def june_17(hour_utc: int = 8) -> dt.datetime:
 
 
 def take_register(session, marks) -> None:  # type: ignore[no-untyped-def]
-    attendance_services.save_register(
+    attendance_register.save_register(
         session=session, submit=True, actor=session.facilitators[0],
         now=session.starts_at + dt.timedelta(hours=3),
-        marks=[attendance_services.MarkInput(
+        marks=[attendance_register.MarkInput(
             reference=referral.reference, status=status, id_checked=status is A.ATTENDED,
             reason="Doctor's letter" if status is A.EXCUSED else None)
             for referral, status in marks])
@@ -60,22 +62,22 @@ def seed_sessions() -> None:
     take_register(second, zip(people, [A.LEFT_EARLY, A.REMOVED, A.EXCUSED], strict=True))
     session_with_people(2, starts_at=june_17() + dt.timedelta(days=3))  # register not taken
     cancelled = create_session(starts_at=june_17() + dt.timedelta(days=5))
-    scheduling_services.cancel_session(session=cancelled, reason="Venue flooded", actor=None,
-                                       now=NOW)
+    courses_planning.cancel_session(session=cancelled, reason="Venue flooded", actor=None,
+                                    now=NOW)
     july, people = session_with_people(2, starts_at=june_17() + dt.timedelta(days=18))
     take_register(july, zip(people, [A.ATTENDED, A.ABSENT], strict=True))
     db.session.commit()
 
 
-def june() -> services.ReportParameters:
-    return services.validate_parameters(kind="attendance", date_from=D(2026, 6, 1),
-                                        date_to=D(2026, 6, 30), as_of=None, scope=None,
-                                        today=D(2026, 8, 1))
+def june() -> reports_kinds.ReportParameters:
+    return reports_producing.validate_parameters(kind="attendance", date_from=D(2026, 6, 1),
+                                                 date_to=D(2026, 6, 30), as_of=None, scope=None,
+                                                 today=D(2026, 8, 1))
 
 
 def test_the_attendance_report_counts_each_register_mark_and_the_two_rates(app):
     seed_sessions()
-    data = services.build_attendance(june()).data
+    data = reports_attendance_report.build_attendance(june()).data
     assert data["total"] == {
         "sessions": 2, "places": 22, "booked": 7, "attended": 2, "late_refused": 1,
         "left_early": 1, "removed": 1, "absent": 1, "excused": 1,
@@ -99,7 +101,7 @@ def test_the_attendance_report_counts_each_register_mark_and_the_two_rates(app):
 
 def test_the_attendance_csv_has_a_row_per_breakdown_and_session(app):
     seed_sessions()
-    content = services.REPORTS["attendance"].csv(services.build_attendance(june()))
+    content = reports_producing.REPORTS["attendance"].csv(reports_attendance_report.build_attendance(june()))
     rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert [r["breakdown"] for r in rows] == [
         "total", "month", "programme", "venue", "venue", "facilitator", "facilitator",

@@ -14,7 +14,11 @@ from diversion.demo import load_demo_data
 from diversion.referrals.lifecycle import TRANSITIONS
 from diversion.referrals.models import Referral, ReferralEvent
 from diversion.reoffences.models import Reoffence
-from diversion.reports import services
+from diversion.reports import attendance_report as reports_attendance_report
+from diversion.reports import kinds as reports_kinds
+from diversion.reports import outcomes_report as reports_outcomes_report
+from diversion.reports import producing as reports_producing
+from diversion.reports import reoffending_report as reports_reoffending_report
 from diversion.reports.demo import CRIME_PREFIX, load_demo_history
 from diversion.stats import collect_stats
 from tests.builders import NOW
@@ -29,9 +33,9 @@ def everything() -> dict[str, object]:
     return {**collect_stats(), **counts}
 
 
-def parameters(kind: str, date_from: D, date_to: D) -> services.ReportParameters:
-    return services.validate_parameters(kind=kind, date_from=date_from, date_to=date_to,
-                                        as_of=D(2026, 6, 15), scope="any", today=D(2026, 6, 15))
+def parameters(kind: str, date_from: D, date_to: D) -> reports_kinds.ReportParameters:
+    return reports_producing.validate_parameters(kind=kind, date_from=date_from, date_to=date_to,
+                                                 as_of=D(2026, 6, 15), scope="any", today=D(2026, 6, 15))
 
 
 def test_demo_history_loads_once_and_every_report_shows_real_figures(app):
@@ -63,16 +67,16 @@ def test_demo_history_loads_once_and_every_report_shows_real_figures(app):
                              manager=history[0].officer, programme=history[0].programme,
                              now=NOW)["referrals"] == 0
 
-    reoffending = services.build_reoffending(parameters("reoffending", D(2024, 6, 1),
-                                                        D(2024, 12, 31))).data
+    reoffending = reports_reoffending_report.build_reoffending(parameters("reoffending", D(2024, 6, 1),
+                                                                          D(2024, 12, 31))).data
     shown = [c for c in reoffending["cohorts"] if not c["suppressed"]]
     assert any(c["period"] != "all" and c["group"] == "completed" for c in shown)
-    attendance = services.build_attendance(parameters("attendance", D(2025, 6, 1),
-                                                      D(2026, 5, 31))).data
+    attendance = reports_attendance_report.build_attendance(parameters("attendance", D(2025, 6, 1),
+                                                                       D(2026, 5, 31))).data
     assert attendance["total"]["sessions"] >= 24
     assert 0.5 < attendance["total"]["attendance_rate"] < 0.95
     assert len(attendance["by_facilitator"]) >= 2 and len(attendance["by_venue"]) >= 2
-    outcomes = services.build_outcomes(parameters("outcomes", D(2025, 6, 1),
-                                                  D(2026, 5, 31))).data
+    outcomes = reports_outcomes_report.build_outcomes(parameters("outcomes", D(2025, 6, 1),
+                                                                 D(2026, 5, 31))).data
     assert len(outcomes["by_force"]) == 2 and len(outcomes["by_month"]) == 12
     assert outcomes["total"]["completed"] > outcomes["total"]["not_completed"] > 0

@@ -12,7 +12,7 @@ from diversion.core.extensions import db
 from diversion.core.jobs import run_job
 from diversion.outbox.models import OutboxMessage
 from diversion.reports.models import ArchivedReport
-from diversion.reports.services import first_working_day
+from diversion.reports.monthly import first_working_day
 from tests.builders import create_user
 from tests.reports.seed import referral
 

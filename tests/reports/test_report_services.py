@@ -11,7 +11,10 @@ from sqlalchemy import event
 
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
-from diversion.reports import services
+from diversion.reports import kinds as reports_kinds
+from diversion.reports import outcomes_report as reports_outcomes_report
+from diversion.reports import producing as reports_producing
+from diversion.reports import reoffending_report as reports_reoffending_report
 from tests.builders import create_force
 from tests.reports.seed import referral, reoffence
 
@@ -56,10 +59,10 @@ def seeded(app):
 FROM, TO, AS_OF = D(2024, 1, 1), D(2024, 6, 30), D(2025, 12, 15)
 
 
-def params(date_from=FROM, date_to=TO, as_of=AS_OF, scope="any") -> services.ReportParameters:
-    return services.validate_parameters(kind="reoffending", date_from=date_from,
-                                        date_to=date_to, as_of=as_of, scope=scope,
-                                        today=D(2026, 6, 15))
+def params(date_from=FROM, date_to=TO, as_of=AS_OF, scope="any") -> reports_kinds.ReportParameters:
+    return reports_producing.validate_parameters(kind="reoffending", date_from=date_from,
+                                                 date_to=date_to, as_of=as_of, scope=scope,
+                                                 today=D(2026, 6, 15))
 
 
 def row(period, group, people, reoffenders, reoffences):
@@ -77,7 +80,7 @@ def row(period, group, people, reoffenders, reoffences):
 
 
 def test_the_reoffending_json_from_the_database_equals_the_hand_computed_report(seeded):
-    report = services.build_reoffending(params()).data
+    report = reports_reoffending_report.build_reoffending(params()).data
     assert report == {
         "measure": "proven_reoffending", "scope": "any", "as_of": "2025-12-15",
         "from": "2024-01-01", "to": "2024-06-30", "follow_up_months": 12, "waiting_months": 6,
@@ -98,18 +101,18 @@ def test_the_reoffending_json_from_the_database_equals_the_hand_computed_report(
 
 
 def test_the_programme_scope_counts_only_the_offences_the_programme_accepts(seeded):
-    report = services.build_reoffending(params(scope="programme")).data
+    report = reports_reoffending_report.build_reoffending(params(scope="programme")).data
     assert report["scope"] == "programme"
     assert sum(r["reoffences"] for r in report["cohorts"]) == 0
 
 
 def test_an_empty_period_gives_an_honest_empty_report(app):
-    report = services.build_reoffending(params(date_from=D(2020, 1, 1),
-                                               date_to=D(2020, 3, 31))).data
+    report = reports_reoffending_report.build_reoffending(params(date_from=D(2020, 1, 1),
+                                                                 date_to=D(2020, 3, 31))).data
     assert [r["people"] for r in report["cohorts"]] == [0] * 6
     assert report["excluded"] == {"withdrawn": 0, "open": 0, "follow_up_incomplete": 0}
-    outcomes = services.build_outcomes(params(date_from=D(2020, 1, 1),
-                                              date_to=D(2020, 3, 31))).data
+    outcomes = reports_outcomes_report.build_outcomes(params(date_from=D(2020, 1, 1),
+                                                             date_to=D(2020, 3, 31))).data
     assert outcomes["total"]["received"] == 0
     assert outcomes["total"]["completion_rate"] is None
     assert outcomes["by_force"] == {}
@@ -125,7 +128,7 @@ def test_the_outcomes_report_counts_the_funnel_by_force_and_month(app):
     referral(family_name="D", referral_date=D(2026, 4, 2), outcome="withdrawn", force=south)
     referral(family_name="E", referral_date=D(2026, 4, 3), outcome=None, force=south)
     db.session.commit()
-    data = services.build_outcomes(services.validate_parameters(
+    data = reports_outcomes_report.build_outcomes(reports_producing.validate_parameters(
         kind="outcomes", date_from=D(2026, 3, 1), date_to=D(2026, 4, 30), as_of=None,
         scope=None, today=D(2026, 6, 15))).data
     total = data["total"]
@@ -151,7 +154,7 @@ def test_bad_parameters_are_refused_with_a_clear_message(app, arguments, field, 
     values = {"date_from": D(2024, 1, 1), "date_to": D(2024, 6, 30), "as_of": D(2026, 1, 1),
               "scope": "any", **arguments}
     with pytest.raises(ValidationFailed) as raised:
-        services.validate_parameters(kind="reoffending", today=D(2026, 6, 15), **values)
+        reports_producing.validate_parameters(kind="reoffending", today=D(2026, 6, 15), **values)
     assert raised.value.errors[field] == message
 
 

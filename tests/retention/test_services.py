@@ -11,7 +11,9 @@ from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Person, Referral, ReferralDraft
-from diversion.reports.services import ReportParameters, build_outcomes, build_reoffending
+from diversion.reports.kinds import ReportParameters
+from diversion.reports.outcomes_report import build_outcomes
+from diversion.reports.reoffending_report import build_reoffending
 from diversion.retention.services import run_retention
 from diversion.selfservice.models import PersonSession, SelfServiceLock
 from tests.builders import NOW, create_referral, create_user

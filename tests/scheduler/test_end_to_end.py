@@ -13,7 +13,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from diversion.bookings import services as bookings
+from diversion.bookings import places as bookings_places
+from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_to_utc, now_utc, to_london
 from diversion.outbox.models import MessageStatus, OutboxMessage
@@ -46,10 +47,10 @@ def book_a_demo_referral(app: Flask) -> tuple[str, str, int]:
             .order_by(Referral.id)):
         if not referral.person.email:
             continue
-        for option in bookings.list_bookable_sessions(referral=referral, now=now):
+        for option in bookings_queries.list_bookable_sessions(referral=referral, now=now):
             if option.session.starts_at > now + dt.timedelta(days=8):
-                booking = bookings.book_place(referral=referral, session=option.session,
-                                              actor=None, now=now)
+                booking = bookings_places.book_place(referral=referral, session=option.session,
+                                                     actor=None, now=now)
                 found = (referral.person.email, referral.reference, booking.id)
                 db.session.commit()
                 return found

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.bookings import services as booking_services
+from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.referrals import services as referral_services
 from diversion.referrals.models import ReferralStatus
@@ -46,7 +46,7 @@ def test_he_books_a_place_and_sees_the_confirmation(client, signed_in):
     assert "Place booked" in page and signed_in.reference in page
     db.session.expire_all()
     assert signed_in.referral.status is ReferralStatus.BOOKED
-    booking = booking_services.get_active_booking(signed_in.referral)
+    booking = bookings_queries.get_active_booking(signed_in.referral)
     assert booking is not None and booking.session_id == session.id
     assert person_alterations(signed_in.reference) == ["selfservice.book"]
 
@@ -88,7 +88,7 @@ def test_he_changes_his_booking_and_is_told_how_many_changes_are_left(client, si
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "cannot change this booking again" in page
     assert client.get("/book/choose").headers["Location"] == OVERVIEW
-    assert booking_services.get_active_booking(signed_in.referral).session_id == third.id
+    assert bookings_queries.get_active_booking(signed_in.referral).session_id == third.id
     assert person_alterations(signed_in.reference) == [
         "selfservice.book", "selfservice.change", "selfservice.change"]
 
@@ -98,11 +98,11 @@ def test_cancelling_asks_for_confirmation_first(client, signed_in):
     client.post("/book/choose", data={"session_id": session.id})
     confirm = client.get("/book/cancel").get_data(as_text=True)
     assert "Are you sure you want to cancel your place?" in confirm
-    assert booking_services.get_active_booking(signed_in.referral) is not None
+    assert bookings_queries.get_active_booking(signed_in.referral) is not None
     response = client.post("/book/cancel")
     assert response.headers["Location"] == OVERVIEW
     db.session.expire_all()
-    assert booking_services.get_active_booking(signed_in.referral) is None
+    assert bookings_queries.get_active_booking(signed_in.referral) is None
     assert signed_in.referral.status is ReferralStatus.AWAITING_BOOKING
     assert "Your place has been cancelled" in client.get(OVERVIEW).get_data(as_text=True)
     assert person_alterations(signed_in.reference) == ["selfservice.book", "selfservice.cancel"]
@@ -129,8 +129,8 @@ def test_cancelling_only_ever_touches_his_own_booking(app):
     other_client.post("/book/choose", data={"session_id": session.id})
     his_client.post("/book/cancel")
     db.session.expire_all()
-    assert booking_services.get_active_booking(his.referral) is None
-    assert booking_services.get_active_booking(other.referral) is not None
+    assert bookings_queries.get_active_booking(his.referral) is None
+    assert bookings_queries.get_active_booking(other.referral) is not None
 
 
 def test_a_withdrawn_offer_shows_its_status_and_no_booking_actions(client, signed_in):

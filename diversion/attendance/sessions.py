@@ -1,0 +1,104 @@
+"""A facilitator's sessions: the day's and the coming ones, each with its register's state;
+sessions whose register is overdue.
+
+- `list_sessions_for_day(user=, day=)`, `list_upcoming_sessions(user=, now=, limit=50)`
+  -> list[SessionLine] (a facilitator sees only his own sessions)
+- `get_session_for(session_id=, actor=)` -> CourseSession (NotFound outside his scope)
+- `overdue_registers(now=, limit=None)`, `count_overdue_registers(now=)`: held sessions
+  whose register was not submitted in time
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+
+from diversion.attendance.models import Register, RegisterState
+from diversion.attendance.rules import close_out_due_at
+from diversion.auth.models import Role, User
+from diversion.bookings.models import Booking, BookingStatus
+from diversion.core.errors import NotFound
+from diversion.core.extensions import db
+from diversion.core.timeutils import london_day_bounds, london_midnight_in_utc, london_today
+from diversion.courses import facilitators as courses_facilitators
+from diversion.courses import sessions as courses_sessions
+from diversion.courses.models import CourseSession, SessionStatus
+
+
+@dataclass
+class SessionLine:
+    session: CourseSession
+    booked: int
+    register_state: RegisterState | None
+
+    @property
+    def register_label(self) -> str:
+        return self.register_state.label if self.register_state else "Not started"
+
+
+def _session_lines(rows: Sequence[courses_sessions.SessionRow]) -> list[SessionLine]:
+    ids = [row.session.id for row in rows]
+    states: dict[int, RegisterState] = {}
+    if ids:
+        for session_id, state in db.session.execute(
+                select(Register.session_id, Register.state).where(Register.session_id.in_(ids))):
+            states[session_id] = state
+    return [SessionLine(row.session, row.booked, states.get(row.session.id)) for row in rows]
+
+
+def list_sessions_for_day(*, user: User, day: dt.date) -> list[SessionLine]:
+    """Sessions starting on a London day: a facilitator's own, or every one for a manager."""
+    start, end = london_day_bounds(day)
+    return _session_lines(courses_sessions.sessions_between(
+        start=start, end=end, facilitator_id=_facilitator_scope(user)))
+
+
+def list_upcoming_sessions(*, user: User, now: dt.datetime, limit: int = 50) -> list[SessionLine]:
+    """Sessions after today (London), earliest first, cancelled ones left out."""
+    _, end_of_today = london_day_bounds(london_today(now))
+    page = courses_sessions.list_sessions(
+        where=courses_sessions.SessionFilter(starts_from=end_of_today,
+                                             facilitator_id=_facilitator_scope(user),
+                                             status=SessionStatus.SCHEDULED),
+        per_page=limit, count_total=False)
+    return _session_lines(page.rows)
+
+
+def _facilitator_scope(user: User) -> int | None:
+    return user.id if user.role is Role.FACILITATOR else None
+
+
+def get_session_for(*, session_id: int, actor: User) -> CourseSession:
+    """The session, if this user may take its register: a facilitator only their own (else 404)."""
+    session = courses_sessions.get_session(session_id)
+    if actor.role is Role.FACILITATOR and not courses_facilitators.is_facilitating(session, actor):
+        raise NotFound("No such session")
+    if actor.role not in (Role.FACILITATOR, Role.MANAGER):
+        raise NotFound("No such session")
+    return session
+
+
+def overdue_registers(*, now: dt.datetime, limit: int | None = None) -> list[CourseSession]:
+    """Sessions with people booked whose register was not submitted by the end of the next day."""
+    cutoff = london_midnight_in_utc(london_today(now) - dt.timedelta(days=1))
+    submitted = exists().where(Register.session_id == CourseSession.id,
+                               Register.state == RegisterState.SUBMITTED)
+    has_people = (exists().where(Booking.session_id == CourseSession.id,
+                                 Booking.status == BookingStatus.ACTIVE)
+                  | exists().where(Register.session_id == CourseSession.id))
+    query = (select(CourseSession).where(CourseSession.starts_at < cutoff,
+                                         CourseSession.status != SessionStatus.CANCELLED,
+                                         ~submitted, has_people)
+             .order_by(CourseSession.starts_at))
+    if limit:
+        query = query.limit(limit)
+    sessions = list(db.session.scalars(query))
+    # The cut-off above is the exact rule for each session (close_out_due_at), applied in SQL.
+    return [s for s in sessions if now >= close_out_due_at(s.starts_at)]
+
+
+def count_overdue_registers(*, now: dt.datetime) -> int:
+    return len(overdue_registers(now=now))

@@ -1,0 +1,99 @@
+"""What a booking tells the person: confirmation (with an .ics file by email), cancellation.
+Each is an outbox row whose subject is the booking; nothing is sent without an address.
+
+- `tell(referral=, template=, key=, now=, booking=, subject_id=, extra=None, ics=None)`
+- `confirmation_message(booking, now=, replaces=None, from_waiting_list=False)` -> enqueue's
+  arguments, or None; `send_confirmation(booking, now=, …)`
+- `session_context(session)`: what a message says about the session
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from diversion.bookings.ics import booking_ics
+from diversion.bookings.models import Booking
+from diversion.core.timeutils import format_london
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import Channel
+from diversion.outbox.rules import choose_contact
+from diversion.outbox.services import enqueue
+from diversion.referrals.models import Referral
+
+log = logging.getLogger(__name__)
+
+
+SUBJECT = "booking"
+
+
+CONFIRMATION = "booking_confirmation"
+
+
+def session_context(session: CourseSession) -> dict[str, Any]:
+    venue = session.venue
+    return {
+        "starts_at": format_london(session.starts_at, "%A %-d %B %Y at %-I:%M%p").replace(
+            "AM", "am").replace("PM", "pm"),
+        "ends_at": format_london(session.ends_at, "%-I:%M%p").replace("AM", "am").replace(
+            "PM", "pm"),
+        "is_online": venue.is_online,
+        "venue_name": venue.name,
+        "venue_address": ", ".join(p for p in (venue.address_line_1, venue.address_line_2,
+                                               venue.town, venue.postcode) if p),
+        "step_free": venue.step_free_access,
+    }
+
+
+def tell(*, referral: Referral, template: str, key: str, now: dt.datetime,
+         booking: Booking | None, subject_id: int, extra: Mapping[str, Any] | None = None,
+         ics: str | None = None) -> None:
+    message = _message(referral=referral, template=template, key=key, now=now,
+                       booking=booking, subject_id=subject_id, extra=extra, ics=ics)
+    if message is not None:
+        enqueue(**message, now=now)
+
+
+def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,
+             booking: Booking | None, subject_id: int, extra: Mapping[str, Any] | None = None,
+             ics: str | None = None) -> dict[str, Any] | None:
+    """The outbox message telling the person something (enqueue's arguments), or None when
+    there is no address to send it to."""
+    person = referral.person
+    contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                             mobile=person.mobile)
+    if contact is None:
+        log.info("no email or mobile to send %s for booking %s", template, subject_id)
+        return None
+    channel, recipient = contact
+    given = referral.person.given_names.split()
+    context: dict[str, Any] = {"reference": referral.reference,
+                               "given_name": given[0] if given else ""}
+    if booking is not None:
+        context.update(session_context(booking.session))
+    context.update(extra or {})
+    if ics and channel is Channel.EMAIL:
+        context["ics"] = ics
+    return {"dedupe_key": key, "channel": channel, "recipient": recipient, "template": template,
+            "due_at": now, "context": context, "subject_type": SUBJECT, "subject_id": subject_id,
+            "expires_at": booking.session.starts_at if booking is not None else None}
+
+
+def confirmation_message(booking: Booking, *, now: dt.datetime, replaces: Booking | None = None,
+                         from_waiting_list: bool = False) -> dict[str, Any] | None:
+    return _message(referral=booking.referral, template=CONFIRMATION,
+                    key=f"booking-confirmation:{booking.id}", now=now, booking=booking,
+                    subject_id=booking.id,
+                    extra={"is_change": replaces is not None,
+                           "from_waiting_list": from_waiting_list},
+                    ics=booking_ics(booking, now=now, cancelled=[replaces] if replaces else []))
+
+
+def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking | None = None,
+                      from_waiting_list: bool = False) -> None:
+    message = confirmation_message(booking, now=now, replaces=replaces,
+                                   from_waiting_list=from_waiting_list)
+    if message is not None:
+        enqueue(**message, now=now)

@@ -1,0 +1,311 @@
+"""Session reminders (first, final, joining details), planned per booking.
+
+Their dedupe keys name the session's start instant (`reminder:<kind>:booking:<id>:<start>`):
+planning twice does nothing, and a session that moves gets new keys, so new reminders, while
+the old ones are cancelled. They are planned when the referral moves to `booked` (triggers.py)
+and by the `plan_reminders` sweep every 5 minutes, which also catches bookings moved to another
+session, cancelled bookings and sessions, and moved sessions. Their subject is the booking, so
+the bookings feature's own `cancel_pending` on a cancelled booking cancels them too.
+
+- `plan_booking_reminders(booking, now=)` -> messages planned; `plan_reminders_in_bulk(ids, now=)`
+- `plan_unplanned_bookings(now=, booking_ids=None)`; `replan_programme(programme_id=, now=)`
+- `cancel_outdated_session_reminders(now=)`; `forget_finished_states(now=)`
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from diversion.bookings.models import Booking, BookingStatus
+from diversion.core.extensions import db
+from diversion.courses.models import CourseSession, SessionStatus
+from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
+from diversion.outbox.rules import choose_contact
+from diversion.outbox.services import cancel_pending, enqueue_many
+from diversion.referrals.models import Person, Referral
+from diversion.reminders import rules
+from diversion.reminders.messages import (
+    chunks,
+    get_plan,
+    person_context,
+    put_message,
+    session_context,
+)
+from diversion.reminders.rules import PlanItem
+
+log = logging.getLogger(__name__)
+
+
+BOOKING = "booking"
+
+
+NO_CONTACT = "No email address or mobile number: nothing to send"
+
+
+# What the joining details carry besides the link (no venue: the session is online). Each
+# template reads exactly the keys it is given (tests/outbox/test_message_snapshots.py).
+JOINING_KEYS = ("reference", "given_name", "starts_at", "starts_on", "ends_at")
+
+
+def replan_programme(*, programme_id: int, now: dt.datetime) -> int:
+    """Plan the upcoming bookings of a programme again (after its plan changed)."""
+
+    bookings = list(db.session.scalars(
+        select(Booking).join(CourseSession, CourseSession.id == Booking.session_id)
+        .where(Booking.status == BookingStatus.ACTIVE,
+               CourseSession.programme_id == programme_id,
+               CourseSession.status == SessionStatus.SCHEDULED,
+               CourseSession.starts_at > now)))
+    for booking in bookings:
+        cancel_pending(subject_type=BOOKING, subject_id=booking.id, now=now,
+                       templates=set(rules.SESSION_TEMPLATES))
+        plan_booking_reminders(booking, now=now)
+    return len(bookings)
+
+
+def _set_state(booking_id: int, *, starts_at: dt.datetime, now: dt.datetime, count: int,
+               note: str | None) -> None:
+    state = db.session.get(BookingReminderState, booking_id)
+    if state is None:
+        state = BookingReminderState(booking_id=booking_id)
+        db.session.add(state)
+    state.planned_for_start, state.planned_at = starts_at, now
+    state.planned_count, state.note = count, note
+    db.session.flush()
+
+
+def _cancel_stale_keys(booking_id: int, *, starts_at: dt.datetime) -> int:
+    """Cancel the booking's pending session reminders planned for another start instant."""
+    token = rules.instant_token(starts_at)
+    stale = [m for m in db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id == str(booking_id),
+        OutboxMessage.status == MessageStatus.PENDING,
+        OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES))))
+        if rules.key_start_token(m.dedupe_key) != token]
+    for message in stale:
+        message.status = MessageStatus.CANCELLED
+    db.session.flush()
+    return len(stale)
+
+
+def plan_booking_reminders(booking: Any, *, now: dt.datetime) -> int:
+    """Plan a booking's session reminders; returns how many were newly put in the outbox.
+
+    Idempotent. Does nothing for a booking that is not active, or whose session is cancelled or
+    has started. Reminders planned for an earlier start of the session are cancelled first.
+    """
+
+    session = booking.session
+    if (booking.status is not BookingStatus.ACTIVE or session.status is not SessionStatus.SCHEDULED
+            or session.starts_at <= now):
+        return 0
+    _cancel_stale_keys(booking.id, starts_at=session.starts_at)
+    referral = booking.referral
+    person = referral.person
+    contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                             mobile=person.mobile)
+    if contact is None:
+        log.info("booking %s: no email or mobile, no reminders", booking.id)
+        _set_state(booking.id, starts_at=session.starts_at, now=now, count=0, note=NO_CONTACT)
+        return 0
+    channel, recipient = contact
+    planned = rules.plan_session_reminders(
+        get_plan(session.programme_id), starts_at=session.starts_at,
+        is_online=session.venue.is_online, channel=channel, now=now)
+    context = {**person_context(referral), **session_context(session)}
+    made = 0
+    for item in planned:
+        item_context = dict(context)
+        if item.kind is ReminderKind.JOINING_DETAILS:
+            # The joining link is in this message only: it is the key to the room.
+            item_context = {key: context[key] for key in JOINING_KEYS}
+            item_context["joining_link"] = session.venue.joining_link or ""
+        made += put_message(key=rules.session_key(item.kind, booking_id=booking.id,
+                                           starts_at=session.starts_at),
+                            channel=channel, recipient=recipient, template=rules.TEMPLATES[item.kind],
+                            due_at=item.due_at, now=now, context=item_context, subject_type=BOOKING,
+                            subject_id=booking.id, expires_at=item.expires_at)
+    _set_state(booking.id, starts_at=session.starts_at, now=now, count=len(planned),
+               note=None if planned else "Every reminder's time had passed when booked")
+    return made
+
+
+def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> int:
+    """`plan_booking_reminders` for many bookings, with a few queries per 500 bookings.
+
+    The same rows as planning each booking in turn: stale keys cancelled, new reminders put in
+    the outbox (cancelled ones under the same key revived), the planning state recorded.
+    Returns how many reminders were newly put in the outbox.
+    """
+
+    plans: dict[int, dict[ReminderKind, PlanItem]] = {}
+    sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
+    made = 0
+    for chunk in chunks(sorted(set(booking_ids))):
+        rows = list(db.session.execute(
+            select(Booking.id, Booking.session_id, Referral.reference, Person.given_names,
+                   Person.preferred_contact, Person.email, Person.mobile)
+            .join(CourseSession, CourseSession.id == Booking.session_id)
+            .join(Referral, Referral.id == Booking.referral_id)
+            .join(Person, Person.id == Referral.person_id)
+            .where(Booking.id.in_(list(chunk)), Booking.status == BookingStatus.ACTIVE,
+                   CourseSession.status == SessionStatus.SCHEDULED,
+                   CourseSession.starts_at > now)
+            .order_by(Booking.id)))
+        wanted = sorted({row.session_id for row in rows} - set(sessions))
+        for session in db.session.scalars(
+                select(CourseSession).where(CourseSession.id.in_(wanted))
+                .options(joinedload(CourseSession.venue))):
+            sessions[session.id] = (session, session_context(session))
+        starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
+        ids = [str(row.id) for row in rows]
+        # Stale keys: pending session reminders planned for another start instant.
+        stale = [m.id for m in db.session.execute(select(
+            OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key).where(
+            OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id.in_(ids),
+            OutboxMessage.status == MessageStatus.PENDING,
+            OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES))))
+            if rules.key_start_token(m.dedupe_key) != rules.instant_token(
+                starts[int(m.subject_id)])]
+        if stale:
+            db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stale))
+                               .values(status=MessageStatus.CANCELLED))
+        wanted_messages: list[dict[str, Any]] = []
+        states: dict[int, tuple[dt.datetime, int, str | None]] = {}
+        for row in rows:
+            session, about_session = sessions[row.session_id]
+            contact = choose_contact(preferred=row.preferred_contact, email=row.email,
+                                     mobile=row.mobile)
+            if contact is None:
+                states[row.id] = (session.starts_at, 0, NO_CONTACT)
+                continue
+            channel, recipient = contact
+            if session.programme_id not in plans:
+                plans[session.programme_id] = get_plan(session.programme_id)
+            planned = rules.plan_session_reminders(
+                plans[session.programme_id], starts_at=session.starts_at,
+                is_online=session.venue.is_online, channel=channel, now=now)
+            given = row.given_names.split()
+            context = {"reference": row.reference, "given_name": given[0] if given else "",
+                       **about_session}
+            for item in planned:
+                item_context = dict(context)
+                if item.kind is ReminderKind.JOINING_DETAILS:
+                    item_context = {key: context[key] for key in JOINING_KEYS}
+                    item_context["joining_link"] = session.venue.joining_link or ""
+                wanted_messages.append({
+                    "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
+                                                    starts_at=session.starts_at),
+                    "channel": channel, "recipient": recipient,
+                    "template": rules.TEMPLATES[item.kind], "due_at": item.due_at,
+                    "context": item_context, "subject_type": BOOKING, "subject_id": row.id,
+                    "expires_at": item.expires_at})
+            states[row.id] = (session.starts_at, len(planned),
+                              None if planned else "Every reminder's time had passed when booked")
+        existing = {m.dedupe_key: m.status for m in db.session.execute(
+            select(OutboxMessage.dedupe_key, OutboxMessage.status).where(
+                OutboxMessage.dedupe_key.in_([m["dedupe_key"] for m in wanted_messages])))}
+        new = [m for m in wanted_messages if m["dedupe_key"] not in existing]
+        enqueue_many(new, now=now)
+        made += len(new)
+        for message in wanted_messages:
+            if existing.get(message["dedupe_key"]) is MessageStatus.CANCELLED:
+                made += put_message(key=message["dedupe_key"], channel=message["channel"],
+                                    recipient=message["recipient"], template=message["template"],
+                                    due_at=message["due_at"], now=now, context=message["context"],
+                                    subject_type=BOOKING, subject_id=message["subject_id"],
+                                    expires_at=message["expires_at"])
+        known = {state.booking_id: state for state in db.session.scalars(
+            select(BookingReminderState).where(BookingReminderState.booking_id.in_(
+                list(states))))}
+        fresh = []
+        for booking_id, (starts_at, count, note) in states.items():
+            state = known.get(booking_id)
+            if state is None:
+                fresh.append({"booking_id": booking_id, "planned_for_start": starts_at,
+                              "planned_at": now, "planned_count": count, "note": note})
+            else:
+                state.planned_for_start, state.planned_at = starts_at, now
+                state.planned_count, state.note = count, note
+        if fresh:
+            db.session.execute(insert(cast(Table, BookingReminderState.__table__)), fresh)
+        db.session.flush()
+    return made
+
+
+def cancel_outdated_session_reminders(*, now: dt.datetime) -> int:
+    """Cancel pending session reminders of bookings no longer active, of cancelled sessions,
+    and of sessions that have moved since the reminders were planned."""
+
+    pending = list(db.session.execute(select(
+        OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key).where(
+        OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.subject_type == BOOKING,
+        OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES)))))
+    booking_ids = sorted({int(row.subject_id) for row in pending if row.subject_id})
+    bookings: dict[int, Any] = {}
+    for chunk in chunks(booking_ids):
+        for found in db.session.scalars(select(Booking).where(Booking.id.in_(list(chunk)))):
+            bookings[found.id] = found
+    outdated = []
+    for row in pending:
+        booking = bookings.get(int(row.subject_id)) if row.subject_id else None
+        if (booking is None or booking.status is not BookingStatus.ACTIVE
+                or booking.session.status is not SessionStatus.SCHEDULED
+                or rules.key_start_token(row.dedupe_key)
+                != rules.instant_token(booking.session.starts_at)):
+            outdated.append(row.id)
+    for chunk in chunks(outdated):
+        for message in db.session.scalars(select(OutboxMessage).where(
+                OutboxMessage.id.in_(list(chunk)),
+                OutboxMessage.status == MessageStatus.PENDING)):
+            message.status = MessageStatus.CANCELLED
+    db.session.flush()
+    return len(outdated)
+
+
+def plan_unplanned_bookings(*, now: dt.datetime, booking_ids: Sequence[int] | None = None) -> int:
+    """Plan every active booking on an upcoming session never planned, or planned for a start
+    the session no longer has (it moved). Returns how many bookings were planned.
+
+    With `booking_ids`, only those bookings, planned with a few queries per 500 bookings
+    (`plan_reminders_in_bulk`): how a bulk booking (auto-allocation) plans its reminders.
+    """
+
+    query = (
+        select(Booking.id)
+        .join(CourseSession, CourseSession.id == Booking.session_id)
+        .outerjoin(BookingReminderState, BookingReminderState.booking_id == Booking.id)
+        .where(Booking.status == BookingStatus.ACTIVE,
+               CourseSession.status == SessionStatus.SCHEDULED,
+               CourseSession.starts_at > now,
+               or_(BookingReminderState.booking_id.is_(None),
+                   BookingReminderState.planned_for_start != CourseSession.starts_at))
+        .order_by(Booking.id))
+    if booking_ids is not None:
+        wanted: list[int] = []
+        for part in chunks(sorted(set(booking_ids))):
+            wanted += db.session.scalars(query.where(Booking.id.in_(list(part))))
+        plan_reminders_in_bulk(wanted, now=now)
+        return len(wanted)
+    booking_ids = list(db.session.scalars(query))
+    for chunk in chunks(booking_ids):
+        for booking in db.session.scalars(select(Booking).where(Booking.id.in_(list(chunk)))):
+            plan_booking_reminders(booking, now=now)
+    return len(booking_ids)
+
+
+def forget_finished_states(*, now: dt.datetime) -> int:
+    """Drop planning states of sessions long past: they are only needed until the start."""
+
+    old = select(Booking.id).join(CourseSession, CourseSession.id == Booking.session_id).where(
+        CourseSession.starts_at < now - dt.timedelta(days=7))
+    result = db.session.execute(
+        delete(BookingReminderState).where(BookingReminderState.booking_id.in_(old))
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

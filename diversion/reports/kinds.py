@@ -1,0 +1,66 @@
+"""What a report is: its parameters, its result, and the kind that builds and renders it.
+
+Every report is a `ReportKind` (producing.REPORTS): a `build` function from parameters to the
+report's JSON, a CSV writer, a PDF template and the definitions printed with it. Adding a
+report is one more `ReportKind`.
+
+- `ReportParameters`, `Report`, `ReportKind` (`parameter_labels(parameters)`)
+- `long_date(day)`: "1 March 2026"
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    date_from: dt.date
+    date_to: dt.date
+    as_of: dt.date
+    scope: str = "any"
+
+    def as_details(self) -> dict[str, str]:
+        return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
+                "as_of": self.as_of.isoformat(), "scope": self.scope}
+
+
+@dataclass
+class Report:
+    """A built report: its JSON (`data`) and what only the page and the PDF show."""
+
+    kind: str
+    parameters: ReportParameters
+    data: dict[str, Any]
+    chart_svg: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    name: str
+    title: str
+    build: Callable[[ReportParameters, bool], Report]  # (parameters, with_chart)
+    csv: Callable[[Report], bytes]
+    pdf_template: str
+    definitions: dict[str, str]
+    uses_as_of: bool = False
+    uses_scope: bool = False
+    dates_of: str = "referral"  # what the From and To dates select: referral or session dates
+
+    def parameter_labels(self, parameters: ReportParameters) -> dict[str, str]:
+        """The parameters as people read them, for pages and PDFs."""
+        labels = {"From": long_date(parameters.date_from), "To": long_date(parameters.date_to)}
+        if self.uses_as_of:
+            labels["As of"] = long_date(parameters.as_of)
+        if self.uses_scope:
+            labels["Offences counted"] = ("Any offence" if parameters.scope == "any"
+                                          else "Offences the programme accepts")
+        return labels
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
