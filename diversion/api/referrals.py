@@ -42,7 +42,7 @@ from diversion.core.extensions import db
 from diversion.core.problems import unknown
 from diversion.core.timeutils import now_utc
 from diversion.programmes.services import get_programme_by_code
-from diversion.referrals import services
+from diversion.referrals import amending, creation, intake, pins, reading
 from diversion.referrals.lifecycle import EVENT_LABELS
 from diversion.referrals.models import Referral, ReferralStatus
 
@@ -60,7 +60,7 @@ def _chosen(channel: str) -> dict[str, Any]:
             "required": ["preferred_contact"]}
 
 
-# referrals.services: the person can be contacted the way chosen; with no choice, the first of
+# referrals.intake: the person can be contacted the way chosen; with no choice, the first of
 # email, text message and post whose details are given. (Their formats are 422s.)
 CONTACT_RULES: dict[str, Any] = {"allOf": [
     {"if": _chosen("email"), "then": _given("email")},
@@ -312,8 +312,8 @@ def _reference(reference: str) -> str:
 def create_referral() -> Any:
     body = parse_body(NewReferral)
     _refuse_unknown_codes(body, acting_user())
-    data = services.ReferralInput(**body.model_dump())
-    created = services.create_referral(data=data, actor=acting_user(), now=now_utc())
+    data = intake.ReferralInput(**body.model_dump())
+    created = creation.create_referral(data=data, actor=acting_user(), now=now_utc())
     db.session.commit()
     referral = created.referral
     result = CreatedReferralOut(
@@ -333,7 +333,7 @@ def create_referral() -> Any:
                               "without one"})
 def list_referrals() -> Any:
     params = parse_query(ReferralQuery)
-    query = services.visible_referrals(acting_user())
+    query = reading.visible_referrals(acting_user())
     if params.status is not None:
         query = query.where(Referral.status == ReferralStatus(params.status))
     if params.cursor:
@@ -366,7 +366,7 @@ def _detail(referral: Referral) -> ReferralDetail:
         referral_date=referral.referral_date, booking_deadline=referral.booking_deadline,
         completion_deadline=referral.completion_deadline, closed_on=referral.closed_on,
         is_historical=referral.is_historical, officer_email=referral.officer_email,
-        has_pin=referral.pin_hash != services.NO_PIN,
+        has_pin=referral.pin_hash != pins.NO_PIN,
         eligibility=[RuleResultOut(**r) for r in referral.eligibility or []],
         person=PersonOut(
             family_name=person.family_name, given_names=person.given_names,
@@ -399,7 +399,7 @@ def _detail(referral: Referral) -> ReferralDetail:
 @operation("A referral with its person, offence, booking, fee and history",
            responses={200: ReferralDetail, 404: None}, tags=("referrals",))
 def get_referral(reference: str) -> Any:
-    referral = services.get_referral_for(reference=_reference(reference), actor=acting_user(),
+    referral = reading.read_referral_audited(reference=_reference(reference), actor=acting_user(),
                                           now=now_utc())
     detail = _detail(referral)
     db.session.commit()
@@ -412,7 +412,7 @@ def get_referral(reference: str) -> Any:
            responses={200: WithdrawnOut, 404: None, 409: None, 422: None}, tags=("referrals",))
 def withdraw_referral(reference: str) -> Any:
     body = parse_body(WithdrawBody)
-    referral = services.withdraw_referral(reference=_reference(reference), reason=body.reason,
+    referral = amending.withdraw_referral(reference=_reference(reference), reason=body.reason,
                                           actor=acting_user(), now=now_utc())
     result = WithdrawnOut(reference=referral.reference, status=referral.status.value)
     db.session.commit()

@@ -30,16 +30,11 @@ from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, rea
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
+from diversion.referrals.creation import IneligibleReferral, create_referral
+from diversion.referrals.intake import HISTORICAL_OUTCOMES, ReferralInput, referral_input_from_row
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import (
-    HISTORICAL_OUTCOMES,
-    IneligibleReferral,
-    ReferralInput,
-    create_referral,
-    referral_input_from_row,
-)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000

@@ -20,7 +20,7 @@ from diversion.core.extensions import db
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
+from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
 
 PAGE_SIZE = 25
 DEADLINE_SOON_DAYS = 14

@@ -39,7 +39,7 @@ from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
-from diversion.referrals import drafts, queries, services, upload_views
+from diversion.referrals import amending, creation, drafts, intake, queries, reading, upload_views
 from diversion.referrals.forms import (
     CHANNEL_LABELS,
     OFFENCE_NAMES,
@@ -123,10 +123,10 @@ def _draft_form(actor: User, draft: dict[str, Any]) -> ReferralForm:
     return form
 
 
-def _input_from(form: ReferralForm, actor: User, now: dt.datetime) -> services.ReferralInput:
+def _input_from(form: ReferralForm, actor: User, now: dt.datetime) -> intake.ReferralInput:
     """The service's input from a form whose shape is valid."""
     is_police = actor.role is Role.POLICE
-    return services.ReferralInput(
+    return intake.ReferralInput(
         crime_reference=form.crime_reference.data or "",
         referral_date=london_today(now),
         family_name=form.family_name.data or "",
@@ -186,7 +186,7 @@ def new_referral() -> Any:
     now = now_utc()
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
-        preview = services.preview_referral(data=_input_from(form, actor, now), actor=actor,
+        preview = creation.preview_referral(data=_input_from(form, actor, now), actor=actor,
                                             now=now, new_person=True)
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
@@ -229,7 +229,7 @@ def choose_person() -> Any:
     now = now_utc()
     form_data = _draft_form(actor, draft)
     try:
-        preview = services.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
+        preview = creation.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
                                             now=now, new_person=True)
     except (ValidationFailed, Conflict):
         db.session.rollback()
@@ -328,9 +328,9 @@ def check_referral() -> Any:
     confirm = ConfirmForm()
     if request.method == "POST" and confirm.validate_on_submit():
         try:
-            created = services.create_referral(data=data, actor=actor, now=now,
+            created = creation.create_referral(data=data, actor=actor, now=now,
                                                person_id=person_id, new_person=new_person)
-        except services.IneligibleReferral:
+        except creation.IneligibleReferral:
             db.session.rollback()  # shown below, from the preview
         except (ValidationFailed, Conflict) as error:
             db.session.rollback()
@@ -344,7 +344,7 @@ def check_referral() -> Any:
             return redirect(url_for("referrals.referral_issued",
                                     reference=created.referral.reference))
     try:
-        preview = services.preview_referral(data=data, actor=actor, now=now,
+        preview = creation.preview_referral(data=data, actor=actor, now=now,
                                             person_id=person_id, new_person=new_person)
     except (ValidationFailed, Conflict) as error:
         db.session.rollback()
@@ -369,7 +369,7 @@ def check_referral() -> Any:
 def referral_issued(reference: str) -> Any:
     """The reference and the PIN (once), the deadlines, and the offer letter."""
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
                                           reference=referral.reference, now=now)
@@ -387,7 +387,7 @@ def reissue_pin(reference: str) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        referral, pin = services.reissue_pin(reference=reference, actor=actor, now=now)
+        referral, pin = amending.reissue_pin(reference=reference, actor=actor, now=now)
     except Conflict as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -404,7 +404,7 @@ def reissue_pin(reference: str) -> Any:
 def offer_letter(reference: str) -> Any:
     """The offer letter as a PDF; it carries the PIN only right after the PIN was issued."""
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
     pdf = render_offer_letter(referral, pin=pin, now=now)
@@ -428,7 +428,7 @@ def _can_change(actor: User, referral: Referral) -> bool:
 @roles(Role.POLICE, Role.MANAGER)
 def show_referral(reference: str) -> Any:
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     db.session.commit()
     booking_url = (url_for("bookings.referral_booking", reference=referral.reference)
                    if actor.role is Role.MANAGER and "bookings.referral_booking"
@@ -446,11 +446,11 @@ def show_referral(reference: str) -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def withdraw_referral(reference: str) -> Any:
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     form = WithdrawForm()
     if form.validate_on_submit():
         try:
-            services.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
+            amending.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
                                        actor=actor, now=now)
         except ValidationFailed as error:
             db.session.rollback()

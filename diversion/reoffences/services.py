@@ -26,10 +26,10 @@ from diversion.core.errors import Forbidden, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.parsing import ParseError
 from diversion.core.timeutils import london_today
+from diversion.referrals.intake import parse_date
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import Person, Referral
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import parse_date
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 
 COLUMNS = ("pnc_id", "family_name", "given_names", "date_of_birth", "offence_code",

@@ -59,8 +59,9 @@ from diversion.referrals.models import (
     ReferralEventType,
     ReferralStatus,
 )
+from diversion.referrals.pins import NO_PIN
 from diversion.referrals.pnc import check_letter
-from diversion.referrals.services import NO_PIN, REFERENCE_ALPHABET, REFERENCE_LENGTH
+from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,8 @@ from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
-from diversion.referrals.services import normalise_reference, verify_pin
+from diversion.referrals.pins import verify_pin
+from diversion.referrals.reading import normalise_reference
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
 
 REFUSED = (

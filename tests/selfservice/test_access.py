@@ -14,7 +14,7 @@ from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.outbox.models import OutboxMessage
-from diversion.referrals import services as referral_services
+from diversion.referrals import amending as referral_amending
 from diversion.selfservice import services
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
 from tests.builders import create_user
@@ -268,7 +268,7 @@ def test_a_reissued_pin_ends_sessions_started_with_the_old_one(client, login_as)
     sign_in(client, known)
     manager = create_user("manager")
     later = now_utc() + dt.timedelta(seconds=1)
-    referral_services.reissue_pin(reference=known.reference, actor=manager, now=later)
+    referral_amending.reissue_pin(reference=known.reference, actor=manager, now=later)
     db.session.commit()
     assert client.get(OVERVIEW).headers["Location"] == "/book"
 
