@@ -29,6 +29,7 @@ from flask import (
 
 from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
+from diversion.auth.throttle import Throttled
 from diversion.auth.views import client_address
 from diversion.bookings import fees
 from diversion.bookings import services as booking_services
@@ -89,7 +90,7 @@ def start() -> Any:
                 reference=form.reference.data or "", pin=form.pin.data or "",
                 date_of_birth=form.date_of_birth, address=client_address(), now=now,
                 limits=limits(), previous_token=session.get(PERSON_TOKEN))
-        except (services.DetailsRefused, services.Throttled) as refusal:
+        except (services.DetailsRefused, Throttled) as refusal:
             db.session.commit()  # keep the refusal's count and audit row
             message = refusal.message
             status = refusal.status
