@@ -39,7 +39,16 @@ from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
-from diversion.referrals import amending, creation, drafts, intake, queries, reading, upload_views
+from diversion.referrals import (
+    amending,
+    creation,
+    drafts,
+    intake,
+    paging,
+    queries,
+    reading,
+    upload_views,
+)
 from diversion.referrals.forms import (
     CHANNEL_LABELS,
     OFFENCE_NAMES,
@@ -495,7 +504,7 @@ def list_referrals() -> Any:
     try:
         page = queries.list_referrals(actor=actor, filters=filters,
                                       today=london_today(now_utc()), after=after, before=before)
-    except queries.InvalidCursor:
+    except paging.InvalidCursor:
         raise NotFound("That page of results no longer exists") from None
     args = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "before")}
     return render_template("referrals/list.html", page=page, form=form, args=args,
