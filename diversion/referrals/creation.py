@@ -161,6 +161,27 @@ def _fill_blanks(person: Person, data: ReferralInput, *, actor: User | None,
                object_type="person", object_id=person.id, details={"added": filled})
 
 
+def _already_referred(clean: CleanReferral) -> Conflict:
+    return Conflict(f"Crime reference {clean.data.crime_reference} has already been referred by "
+                    f"{clean.force.name}", field="crime_reference")
+
+
+def _eligibility(clean: CleanReferral, person: Person | None, *,
+                 today: dt.date) -> list[rules.RuleResult]:
+    """Every eligibility rule's result for this referral of this person (None: a new person)."""
+    data = clean.data
+    assert data.referral_date and data.offence_date and data.date_of_birth
+    return rules.evaluate(
+        rules.EligibilityInput(
+            date_of_birth=data.date_of_birth, offence_code=data.offence_code,
+            offence_date=data.offence_date, referral_date=data.referral_date,
+            admitted=bool(data.admitted), consented=bool(data.consented),
+            no_relevant_convictions=data.no_relevant_convictions,
+            prior_referrals=prior_referrals_of(person.id) if person else [],
+        ),
+        programme_rules(clean.programme), today=today)
+
+
 def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime,
                     person_id: int | None = None, new_person: bool = False,
                     issue_pin: bool = True) -> CreatedReferral:
@@ -175,20 +196,11 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
     assert data.referral_date and data.offence_date and data.date_of_birth
     if get_referral_by_crime_reference(force_id=clean.force.id,
                                        crime_reference=data.crime_reference) is not None:
-        raise Conflict(f"Crime reference {data.crime_reference} has already been referred by "
-                       f"{clean.force.name}", field="crime_reference")
+        raise _already_referred(clean)
     person = _choose_person(clean, person_id=person_id, new_person=new_person)
     results: list[rules.RuleResult] = []
     if clean.outcome is None:
-        results = rules.evaluate(
-            rules.EligibilityInput(
-                date_of_birth=data.date_of_birth, offence_code=data.offence_code,
-                offence_date=data.offence_date, referral_date=data.referral_date,
-                admitted=bool(data.admitted), consented=bool(data.consented),
-                no_relevant_convictions=data.no_relevant_convictions,
-                prior_referrals=prior_referrals_of(person.id) if person else [],
-            ),
-            programme_rules(programme), today=today)
+        results = _eligibility(clean, person, today=today)
         if not rules.is_eligible(results):
             raise IneligibleReferral(results)
     if person is None:
@@ -222,8 +234,7 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
             db.session.flush()
     except IntegrityError as error:
         # Someone else used the crime reference between our check and our insert.
-        raise Conflict(f"Crime reference {data.crime_reference} has already been referred by "
-                       f"{clean.force.name}", field="crime_reference") from error
+        raise _already_referred(clean) from error
     record(action="referral.create", category=AuditCategory.COLLECTION, now=now, actor=actor,
            object_type="referral", object_id=referral.id,
            details={"person_id": person.id, "historical": referral.is_historical,
@@ -251,22 +262,12 @@ def preview_referral(*, data: ReferralInput, actor: User | None, now: dt.datetim
     assert data.referral_date and data.offence_date and data.date_of_birth
     if get_referral_by_crime_reference(force_id=clean.force.id,
                                        crime_reference=data.crime_reference) is not None:
-        raise Conflict(f"Crime reference {data.crime_reference} has already been referred by "
-                       f"{clean.force.name}", field="crime_reference")
+        raise _already_referred(clean)
     matches = find_matches(family_name=data.family_name, given_names=data.given_names,
                            date_of_birth=data.date_of_birth, pnc_id=data.pnc_id)
     if clean.outcome is not None:
         return ReferralPreview(matches, [])
     person = _choose_person(clean, person_id=person_id, new_person=new_person)
-    results = rules.evaluate(
-        rules.EligibilityInput(
-            date_of_birth=data.date_of_birth, offence_code=data.offence_code,
-            offence_date=data.offence_date, referral_date=data.referral_date,
-            admitted=bool(data.admitted), consented=bool(data.consented),
-            no_relevant_convictions=data.no_relevant_convictions,
-            prior_referrals=prior_referrals_of(person.id) if person else [],
-        ),
-        programme_rules(clean.programme), today=today)
-    return ReferralPreview(matches, results)
+    return ReferralPreview(matches, _eligibility(clean, person, today=today))
 
 
