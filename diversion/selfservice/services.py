@@ -3,7 +3,8 @@
 All take keyword arguments and `now`; they flush and never commit.
 
 - `sign_in_person(reference=, pin=, date_of_birth=, address=, now=, limits=, previous_token=None)
-  -> (Referral, token)`: checks the three details; raises `DetailsRefused` or `Throttled`.
+  -> (Referral, token)`: checks the three details; raises `DetailsRefused` or
+  `diversion.auth.throttle.Throttled`.
 - `person_session_for(token, now=, limits=) -> PersonSession | None`: the live session behind a
   cookie's token (None when unknown, idle too long, too old or the PIN was reissued since).
 - `end_person_session(token=, now=)`, `record_person_view(referral=, now=, action=)`.
