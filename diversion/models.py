@@ -2,7 +2,7 @@
 
 from diversion.attendance.models import Register, RegisterChange, RegisterEntry
 from diversion.audit.models import AuditEvent
-from diversion.auth.models import ApiToken, Force, SignInFailure, User
+from diversion.auth.models import ApiToken, Force, RefusedAttempt, User
 from diversion.bookings.models import Booking, FeeWaiver, Payment, WaitingListEntry
 from diversion.courses.models import CalendarFeed, CourseSession, Venue
 from diversion.outbox.models import BookingReminderState, OutboxMessage, ReminderPlanItem
@@ -10,13 +10,13 @@ from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralDraft, ReferralEvent
 from diversion.reoffences.models import Reoffence
 from diversion.reports.models import ArchivedReport
-from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
+from diversion.selfservice.models import PersonSession, SelfServiceLock
 
 __all__ = ["Register", "RegisterChange", "RegisterEntry",
-           "PersonSession", "SelfServiceFailure", "SelfServiceLock",
+           "PersonSession", "SelfServiceLock",
            "Booking", "FeeWaiver", "Payment", "WaitingListEntry",
            "ArchivedReport", "Reoffence",
            "BookingReminderState", "ReminderPlanItem",
-           "ApiToken", "AuditEvent", "Force", "OutboxMessage", "SignInFailure", "User",
+           "ApiToken", "AuditEvent", "Force", "OutboxMessage", "RefusedAttempt", "User",
            "Programme", "Person", "Referral", "ReferralDraft", "ReferralEvent",
            "CalendarFeed", "CourseSession", "Venue"]

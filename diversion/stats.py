@@ -11,7 +11,7 @@ from diversion.bookings.queries import count_bookings_by_status
 from diversion.core.extensions import db
 from diversion.courses.sessions import count_sessions_by_status
 from diversion.outbox.services import count_by_status
-from diversion.referrals.services import count_people, count_referrals_by_status
+from diversion.referrals.reading import count_people, count_referrals_by_status
 from diversion.reoffences.services import count_reoffences_by_outcome
 
 

@@ -78,7 +78,7 @@ def _letters(number: int) -> str:
 
 def referral_input(**overrides: Any) -> Any:
     """A valid, eligible ReferralInput; a fresh crime reference and person each call."""
-    from diversion.referrals.services import ReferralInput
+    from diversion.referrals.intake import ReferralInput
 
     number = next(_sequence)
     values: dict[str, Any] = {
@@ -101,7 +101,7 @@ def referral_input(**overrides: Any) -> Any:
 
 def create_referral(*, actor: User | None = None, force: Force | None = None, **overrides: Any) -> Any:
     """An eligible referral (awaiting booking) made through the service; returns the Referral."""
-    from diversion.referrals.services import create_referral as create
+    from diversion.referrals.creation import create_referral as create
 
     create_programme()
     if force is None:

@@ -24,7 +24,7 @@ from diversion.auth.models import Role
 from diversion.core.errors import ValidationFailed
 from diversion.core.timeutils import now_utc
 from diversion.courses.venues import MAX_VENUE_CAPACITY
-from diversion.referrals.services import normalise_reference
+from diversion.referrals.reading import normalise_reference
 
 # What attendance.rules.mark_problems checks of one line, as JSON Schema: an excused person has
 # a reason; only someone who arrived has an arrival time. (The late cut-off, a time after the

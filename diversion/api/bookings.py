@@ -20,7 +20,7 @@ from diversion.core.problems import unknown
 from diversion.core.timeutils import now_utc
 from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
-from diversion.referrals.services import get_referral_for
+from diversion.referrals.reading import read_referral_audited
 
 
 class NewBooking(BaseModel):
@@ -60,7 +60,7 @@ class PaymentOut(BaseModel):
 
 
 def _referral(reference: str) -> Referral:
-    return get_referral_for(reference=reference, actor=acting_user(), now=now_utc())
+    return read_referral_audited(reference=reference, actor=acting_user(), now=now_utc())
 
 
 def _result(referral: Referral, booking: Booking | None) -> dict[str, Any]:

@@ -7,16 +7,13 @@ Historical records (with an outcome) come in by CSV import only, not through thi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 import re
 from typing import Any, Literal
 
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from diversion.api.frame import bp
 from diversion.api.schema import (
@@ -36,13 +33,12 @@ from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.bookings import queries as bookings_queries
 from diversion.bookings.fees import fee_status
-from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import NotFound
 from diversion.core.extensions import db
 from diversion.core.problems import unknown
 from diversion.core.timeutils import now_utc
 from diversion.programmes.services import get_programme_by_code
-from diversion.referrals import services
+from diversion.referrals import amending, creation, intake, paging, pins, reading
 from diversion.referrals.lifecycle import EVENT_LABELS
 from diversion.referrals.models import Referral, ReferralStatus
 
@@ -60,7 +56,7 @@ def _chosen(channel: str) -> dict[str, Any]:
             "required": ["preferred_contact"]}
 
 
-# referrals.services: the person can be contacted the way chosen; with no choice, the first of
+# referrals.intake: the person can be contacted the way chosen; with no choice, the first of
 # email, text message and post whose details are given. (Their formats are 422s.)
 CONTACT_RULES: dict[str, Any] = {"allOf": [
     {"if": _chosen("email"), "then": _given("email")},
@@ -245,30 +241,6 @@ class WithdrawnOut(BaseModel):
     status: str
 
 
-# Cursors --------------------------------------------------------------------------------------
-
-def encode_cursor(referral_date: dt.date, referral_id: int) -> str:
-    raw = json.dumps([referral_date.isoformat(), referral_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-NO_SUCH_PAGE = "That page of results no longer exists"
-
-
-def decode_cursor(cursor: str) -> tuple[dt.date, int]:
-    """The (referral_date, id) a cursor holds. A cursor names a page: one that is not ours
-    names no page, so NotFound (404), in the words the web list uses."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        day, referral_id = json.loads(raw)
-        if (not isinstance(day, str) or type(referral_id) is not int
-                or not 1 <= referral_id <= MAX_DATABASE_INT):
-            raise ValueError(cursor)
-        return dt.date.fromisoformat(day), referral_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
-        raise NotFound(NO_SUCH_PAGE) from error
-
-
 # Endpoints ------------------------------------------------------------------------------------
 
 def _refuse_unknown_codes(body: NewReferral, actor: User) -> None:
@@ -312,8 +284,8 @@ def _reference(reference: str) -> str:
 def create_referral() -> Any:
     body = parse_body(NewReferral)
     _refuse_unknown_codes(body, acting_user())
-    data = services.ReferralInput(**body.model_dump())
-    created = services.create_referral(data=data, actor=acting_user(), now=now_utc())
+    data = intake.ReferralInput(**body.model_dump())
+    created = creation.create_referral(data=data, actor=acting_user(), now=now_utc())
     referral = created.referral
     result = CreatedReferralOut(
         reference=referral.reference, status=referral.status.value,
@@ -328,22 +300,18 @@ def create_referral() -> Any:
 @operation("Referrals, newest first (police: their force's), a page at a time",
            query=ReferralQuery, responses={200: ReferralPage, 404: None, 422: None},
            tags=("referrals",),
-           descriptions={404: f"The cursor names no page: {NO_SUCH_PAGE}. Start again "
+           descriptions={404: f"The cursor names no page: {paging.NO_SUCH_PAGE}. Start again "
                               "without one"})
 def list_referrals() -> Any:
     params = parse_query(ReferralQuery)
-    query = services.visible_referrals(acting_user())
+    query = reading.visible_referrals(acting_user())
     if params.status is not None:
         query = query.where(Referral.status == ReferralStatus(params.status))
-    if params.cursor:
-        day, referral_id = decode_cursor(params.cursor)
-        query = query.where(or_(Referral.referral_date < day,
-                                and_(Referral.referral_date == day, Referral.id < referral_id)))
-    query = query.order_by(Referral.referral_date.desc(), Referral.id.desc()).limit(
-        params.limit + 1)
-    referrals = list(db.session.scalars(query))
-    has_more = len(referrals) > params.limit
-    referrals = referrals[:params.limit]
+    try:
+        found = paging.keyset_page(query, limit=params.limit, after=params.cursor or None)
+    except paging.InvalidCursor:
+        raise NotFound(paging.NO_SUCH_PAGE) from None
+    referrals = found.items
     page = ReferralPage(
         items=[ReferralSummary(
             reference=r.reference, status=r.status.value, force_code=r.force.code,
@@ -351,8 +319,7 @@ def list_referrals() -> Any:
             family_name=r.person.family_name, given_names=r.person.given_names,
             booking_deadline=r.booking_deadline, completion_deadline=r.completion_deadline)
             for r in referrals],
-        next_cursor=(encode_cursor(referrals[-1].referral_date, referrals[-1].id)
-                     if has_more else None))
+        next_cursor=found.next_cursor)
     return jsonify(page.model_dump(mode="json"))
 
 
@@ -365,7 +332,7 @@ def _detail(referral: Referral) -> ReferralDetail:
         referral_date=referral.referral_date, booking_deadline=referral.booking_deadline,
         completion_deadline=referral.completion_deadline, closed_on=referral.closed_on,
         is_historical=referral.is_historical, officer_email=referral.officer_email,
-        has_pin=referral.pin_hash != services.NO_PIN,
+        has_pin=referral.pin_hash != pins.NO_PIN,
         eligibility=[RuleResultOut(**r) for r in referral.eligibility or []],
         person=PersonOut(
             family_name=person.family_name, given_names=person.given_names,
@@ -398,7 +365,7 @@ def _detail(referral: Referral) -> ReferralDetail:
 @operation("A referral with its person, offence, booking, fee and history",
            responses={200: ReferralDetail, 404: None}, tags=("referrals",))
 def get_referral(reference: str) -> Any:
-    referral = services.get_referral_for(reference=_reference(reference), actor=acting_user(),
+    referral = reading.read_referral_audited(reference=_reference(reference), actor=acting_user(),
                                           now=now_utc())
     detail = _detail(referral)
     return jsonify(detail.model_dump(mode="json"))
@@ -410,7 +377,7 @@ def get_referral(reference: str) -> Any:
            responses={200: WithdrawnOut, 404: None, 409: None, 422: None}, tags=("referrals",))
 def withdraw_referral(reference: str) -> Any:
     body = parse_body(WithdrawBody)
-    referral = services.withdraw_referral(reference=_reference(reference), reason=body.reason,
+    referral = amending.withdraw_referral(reference=_reference(reference), reason=body.reason,
                                           actor=acting_user(), now=now_utc())
     result = WithdrawnOut(reference=referral.reference, status=referral.status.value)
     return jsonify(result.model_dump(mode="json"))

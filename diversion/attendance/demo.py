@@ -19,11 +19,9 @@ from diversion.courses import venues as courses_venues
 from diversion.courses.demo import STEP_FREE_VENUE
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.programmes.models import Programme
-from diversion.referrals.services import (
-    ReferralInput,
-    create_referral,
-    get_referral_by_crime_reference,
-)
+from diversion.referrals.creation import create_referral
+from diversion.referrals.intake import ReferralInput
+from diversion.referrals.reading import get_referral_by_crime_reference
 
 A = AttendanceStatus
 DEMO_FACILITATOR = "facilitator@diversion.example"

@@ -26,7 +26,7 @@ from diversion.core.forms import attach_errors, parse_time
 from diversion.core.timeutils import london_to_utc, london_today, now_utc, to_london
 from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
-from diversion.referrals import services as referral_services
+from diversion.referrals import reading as referral_reading
 from diversion.referrals.models import Referral
 
 bp = Blueprint("attendance", __name__)
@@ -266,7 +266,7 @@ def amend(session_id: int, entry_id: int) -> Any:
 
 def _referral_or_404(reference: str) -> Referral:
     try:
-        return referral_services.get_referral_for(reference=reference, actor=acting_user(),
+        return referral_reading.read_referral_audited(reference=reference, actor=acting_user(),
                                                   now=now_utc())
     except NotFound:
         abort(404)

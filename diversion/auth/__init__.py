@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask
 
 from diversion.auth import cli, views, web
-from diversion.auth.services import purge_old_sign_in_failures
+from diversion.auth.throttle import forget_old_refusals
 from diversion.core.jobs import add_job
 
 
@@ -16,10 +16,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     for group in (cli.forces_cli, cli.users_cli, cli.tokens_cli):
         app.cli.add_command(group)
-    add_job(app, "housekeeping", forget_old_sign_in_failures, every=dt.timedelta(hours=24),
-            description="forget old sign-in failures")
+    add_job(app, "housekeeping", forget_old_refused_attempts, every=dt.timedelta(hours=1),
+            description="forget refused sign-ins (staff and self-service) older than a day")
 
 
-def forget_old_sign_in_failures(*, now: dt.datetime) -> dict[str, int]:
-    return {"sign_in_failures_removed":
-            purge_old_sign_in_failures(before=now - dt.timedelta(days=1))}
+def forget_old_refused_attempts(*, now: dt.datetime) -> dict[str, int]:
+    """The one forgetting job for every throttle (diversion.auth.throttle)."""
+    return {"refusals_removed": forget_old_refusals(before=now - dt.timedelta(days=1))}

@@ -1,4 +1,4 @@
-"""Forces, users, API tokens and the sign-in failure counts that throttle guessing."""
+"""Forces, users, API tokens and the refused attempts that throttle guessing (auth.throttle)."""
 
 from __future__ import annotations
 
@@ -100,17 +100,23 @@ class ApiToken(Model):
         return self.revoked_at is not None
 
 
-class SignInFailure(Model):
-    """One failed sign-in. Counted per account and per address in a sliding window."""
+class RefusedAttempt(Model):
+    """One refused attempt to get in: a staff sign-in (`kind` "sign_in") or the self-service
+    page (`kind` "self_service"). Counted per key and per address, within its kind, in a sliding
+    window (diversion.auth.throttle)."""
 
-    __tablename__ = "sign_in_failures"
+    __tablename__ = "refused_attempts"
     __table_args__ = (
-        Index("ix_sign_in_failures_account_at", "account_key", "at"),
-        Index("ix_sign_in_failures_address_at", "address", "at"),
+        CheckConstraint("kind IN ('sign_in', 'self_service')", name="kind"),
+        Index("ix_refused_attempts_kind_key_at", "kind", "key", "at"),
+        Index("ix_refused_attempts_kind_address_at", "kind", "address", "at"),
+        Index("ix_refused_attempts_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # A digest of the normalised email, so the table holds no addresses in clear.
-    account_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    # A digest of what was typed (the normalised email, the normalised reference), so the table
+    # holds no addresses or references in clear and unknown ones look like known ones.
+    key: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -7,10 +7,10 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import select
 
-from diversion.auth.models import ApiToken, Force, Role, SignInFailure, User
+from diversion.auth import throttle
+from diversion.auth.models import ApiToken, Force, Role, User
 from diversion.auth.passwords import (
     burn_verification_time,
     hash_password,
@@ -34,11 +34,6 @@ class SignInRefused(DomainError):
     title = "Sign-in refused"
 
 
-class Throttled(DomainError):
-    status = 429
-    title = "Too many attempts"
-
-
 def _audit(**event: Any) -> None:
     """Have the audit log record an account event (see diversion.auth.signals)."""
     account_event.send(None, **event)
@@ -49,7 +44,7 @@ def normalise_email(email: str) -> str:
 
 
 def account_key(email: str) -> str:
-    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+    return throttle.key_digest(normalise_email(email))
 
 
 def new_session_token() -> str:
@@ -215,30 +210,20 @@ def change_own_password(*, user: User, current_password: str, new_password: str,
            object_type="user", object_id=user.id, address=address)
 
 
-def _recent_failures(*, column: InstrumentedAttribute[str], value: str, since: dt.datetime) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(SignInFailure).where(column == value,
-                                                              SignInFailure.at >= since)
-    ) or 0
-
-
 def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
                  window: dt.timedelta, max_per_account: int, max_per_address: int) -> User:
     """Check a sign-in. The message is the same whether or not the account exists.
 
-    Failures are rows in the database so the limits hold across every web worker.
+    Refusals are counted by diversion.auth.throttle, which raises nothing itself: Throttled
+    (429) is raised here with the sign-in page's message.
     """
     key = account_key(email)
-    since = now - window
-    if (
-        _recent_failures(column=SignInFailure.account_key, value=key, since=since)
-        >= max_per_account
-        or _recent_failures(column=SignInFailure.address, value=address, since=since)
-        >= max_per_address
-    ):
+    limits = throttle.Throttle(kind=throttle.SIGN_IN, window=window, max_per_key=max_per_account,
+                               max_per_address=max_per_address)
+    if throttle.is_throttled(limits, key=key, address=address, now=now):
         _audit(action="auth.sign_in_throttled", category="security", now=now,
                actor_label="anonymous", address=address)
-        raise Throttled(SIGN_IN_THROTTLED)
+        raise throttle.Throttled(SIGN_IN_THROTTLED)
     user = get_user_by_email(email)
     if user is None:
         burn_verification_time()
@@ -246,13 +231,13 @@ def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
     else:
         is_valid = verify_password(user.password_hash, password) and user.is_active_account
     if not is_valid:
-        db.session.add(SignInFailure(account_key=key, address=address, at=now))
+        throttle.note_refusal(throttle.SIGN_IN, key=key, address=address, now=now)
         _audit(action="auth.sign_in_failed", category="security", now=now,
                actor_label="anonymous", address=address,
                object_type="user" if user else None, object_id=user.id if user else None)
         raise SignInRefused(SIGN_IN_FAILED)
     assert user is not None
-    db.session.execute(delete(SignInFailure).where(SignInFailure.account_key == key))
+    throttle.forget_refusals(throttle.SIGN_IN, key=key)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_signed_in_at = now
@@ -267,12 +252,6 @@ def sign_out(*, user: User, now: dt.datetime, address: str | None = None,
     user.session_token = new_session_token()
     _audit(action=f"auth.{reason}", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
-
-
-def purge_old_sign_in_failures(*, before: dt.datetime) -> int:
-    """Housekeeping: forget failures older than any throttle window."""
-    result = db.session.execute(delete(SignInFailure).where(SignInFailure.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # API tokens ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from flask_login import login_user, logout_user
 from diversion.auth import services
 from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
+from diversion.auth.throttle import Throttled
 from diversion.auth.web import SESSION_LAST_SEEN_AT, SESSION_SIGNED_IN_AT
 from diversion.core.errors import ValidationFailed
 from diversion.core.forms import attach_errors
@@ -72,11 +73,11 @@ def sign_in() -> Any:
                 max_per_account=config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"],
                 max_per_address=config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"],
             )
-        except (services.SignInRefused, services.Throttled) as refusal:
+        except (services.SignInRefused, Throttled) as refusal:
             # Caught, not raised: the answer is returned, so the failure count and the audit
             # row are committed with it (core/transactions.py).
             form.email.errors = [refusal.message]
-            status = refusal.status if isinstance(refusal, services.Throttled) else 200
+            status = refusal.status if isinstance(refusal, Throttled) else 200
         else:
             _start_session(user, now)
             return redirect(_safe_next(request.args.get("next")))

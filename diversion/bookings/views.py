@@ -28,13 +28,13 @@ from diversion.core.timeutils import now_utc
 from diversion.core.transactions import discarded, savepoint
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals.models import Referral, ReferralStatus
-from diversion.referrals.services import get_referral_for
+from diversion.referrals.reading import read_referral_audited
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
 
 
 def _referral(reference: str) -> Referral:
-    return get_referral_for(reference=reference, actor=acting_user(), now=now_utc())
+    return read_referral_audited(reference=reference, actor=acting_user(), now=now_utc())
 
 
 def _session(session_id: Any) -> CourseSession | None:

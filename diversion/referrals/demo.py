@@ -16,13 +16,11 @@ from diversion.core.timeutils import london_to_utc, london_today
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle
+from diversion.referrals.creation import create_referral
+from diversion.referrals.intake import ReferralInput
 from diversion.referrals.models import ReferralEventType
 from diversion.referrals.pnc import check_letter
-from diversion.referrals.services import (
-    ReferralInput,
-    create_referral,
-    get_referral_by_crime_reference,
-)
+from diversion.referrals.reading import get_referral_by_crime_reference
 
 E = ReferralEventType
 GIVEN = ["Adam", "Barry", "Craig", "Darren", "Eddie", "Frank", "Gary", "Harvey", "Ian",

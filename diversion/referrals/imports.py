@@ -30,16 +30,11 @@ from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, rea
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
-from diversion.referrals.matching import first_given_key, name_key
+from diversion.referrals.creation import IneligibleReferral, create_referral
+from diversion.referrals.intake import HISTORICAL_OUTCOMES, ReferralInput, referral_input_from_row
+from diversion.referrals.matching import PersonKeys, is_same_person
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import (
-    HISTORICAL_OUTCOMES,
-    IneligibleReferral,
-    ReferralInput,
-    create_referral,
-    referral_input_from_row,
-)
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -124,11 +119,11 @@ def _same_person(data: ReferralInput, person: Person, today: dt.date) -> bool:
             pnc = parse_pnc(data.pnc_id, today=today)
         except InvalidPnc:
             pnc = None
-    if pnc and person.pnc_id:
-        return pnc == person.pnc_id
-    return (name_key(data.family_name) == person.family_name_key
-            and first_given_key(data.given_names) == person.given_name_key
-            and data.date_of_birth == person.date_of_birth)
+    if data.date_of_birth is None:  # only the PNC ID can say who it is
+        return pnc is not None and pnc == person.pnc_id
+    query = PersonKeys.of(family_name=data.family_name, given_names=data.given_names,
+                          date_of_birth=data.date_of_birth, pnc_id=pnc)
+    return is_same_person(query, PersonKeys.of_person(person))
 
 
 def _existing(rows: Sequence[_Row]) -> dict[tuple[str, str], tuple[str, Person]]:

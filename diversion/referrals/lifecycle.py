@@ -1,8 +1,10 @@
 """The referral lifecycle: its moves defined once as data, and the one function that makes them.
 
-`transition` is the only writer of a referral's status. Each move writes a history row
-(ReferralEvent) and an audit row; a move from an open to a terminal state also puts a notice to
-the referring officer in the outbox (not for historical imports, whose outcome is long known).
+`transition` is the only writer of a referral's status (with `start` for a new referral,
+`transition_many` for bulk moves and `record_past_move` for demonstration history). Each move
+writes a history row (ReferralEvent) and an audit row; a move from an open to a terminal state
+also puts a notice to the referring officer in the outbox (not for historical imports, whose
+outcome is long known).
 Other features react to moves through the `referral_moved` signal (diversion.referrals.signals;
 bookings end a place, reminders are planned or cancelled). `transition_many` makes one move for
 many referrals at once with bulk writes (auto-allocation) and sends `referrals_moved` once.
@@ -175,6 +177,21 @@ def transition(referral: Referral, event: ReferralEventType | str, *, actor: Any
                   actor=actor, now=now, reason=reason)
     referral_moved.send(moved)
     return row
+
+
+def record_past_move(referral: Referral, event: ReferralEventType, *, actor: Any,
+                     at: dt.datetime, reason: str | None = None) -> ReferralEvent:
+    """Write a move that happened before the app recorded it (demonstration history), dated
+    `at`: checked against the table, the status, `closed_on` and the history row as `transition`
+    writes them. No audit row, notice or signal per move: the loader records one audit row for
+    the whole history, and builds the bookings and registers the listeners would have."""
+    from_status = referral.status
+    to_status = _target(referral, event)
+    referral._status = to_status
+    if to_status in TERMINAL_STATUSES:
+        referral.closed_on = london_today(at)
+    return _history(referral, event=event, from_status=from_status, to_status=to_status,
+                    actor=actor, now=at, reason=reason)
 
 
 def transition_many(referrals: Sequence[Referral], event: ReferralEventType | str, *,

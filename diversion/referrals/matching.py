@@ -1,4 +1,5 @@
-"""Finding people already on record. Candidates are shown with reasons; nothing is merged.
+"""Finding people already on record, the one implementation for every feature (referrals,
+their CSV import, reoffences). Candidates are shown with reasons; nothing is merged.
 
 - same PNC ID: exact
 - same normalised family name, date of birth and first given name: exact (unless both have
@@ -50,6 +51,12 @@ class PersonKeys:
         return cls(name_key(family_name), first_given_key(given_names), date_of_birth,
                    pnc_id or None)
 
+    @classmethod
+    def of_person(cls, person: Person) -> PersonKeys:
+        """The keys of a person on record (stored normalised)."""
+        return cls(person.family_name_key, person.given_name_key, person.date_of_birth,
+                   person.pnc_id)
+
 
 @dataclass
 class Match:
@@ -84,6 +91,13 @@ def compare(query: PersonKeys, candidate: PersonKeys) -> tuple[MatchKind, list[s
     return None
 
 
+def is_same_person(query: PersonKeys, candidate: PersonKeys) -> bool:
+    """Whether the person on record is this person (an exact match): the one rule for linking
+    a referral, a reoffence or an imported row to someone already on record. Pure."""
+    found = compare(query, candidate)
+    return found is not None and found[0] == "exact"
+
+
 def find_matches(*, family_name: str, given_names: str, date_of_birth: dt.date,
                  pnc_id: str | None = None, limit: int = 10) -> list[Match]:
     """People on record who may be this person, best first. Exact matches come first."""
@@ -96,8 +110,7 @@ def find_matches(*, family_name: str, given_names: str, date_of_birth: dt.date,
     people = db.session.scalars(select(Person).where(or_(*conditions)).limit(500))
     matches = []
     for person in people:
-        found = compare(query, PersonKeys(person.family_name_key, person.given_name_key,
-                                          person.date_of_birth, person.pnc_id))
+        found = compare(query, PersonKeys.of_person(person))
         if found is not None:
             kind, reasons, score = found
             matches.append(Match(person=person, kind=kind, reasons=reasons, score=score))

@@ -1,8 +1,8 @@
 """Lists and search of referrals for the web pages: scoped, filtered, keyset-paginated.
 
-Pages are ordered newest referral date first, then by id (newest first), and move by keyset:
-a cursor holds the (referral_date, id) of the row at the edge of a page, so page 10,000 costs
-what page 1 costs. Every page is one query (person, force and programme are joined in).
+Pages are ordered newest referral date first, then by id (newest first), and move by keyset
+(diversion.referrals.paging, shared with the API). Every page is one query (person, force and
+programme are joined in).
 """
 
 from __future__ import annotations
@@ -12,48 +12,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select
 
 from diversion.auth.models import Force, Role, User
-from diversion.core import parsing
 from diversion.core.extensions import db
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
+from diversion.referrals.paging import ReferralPage, keyset_page
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
+from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
 
 PAGE_SIZE = 25
 DEADLINE_SOON_DAYS = 14
 _PNC_SHAPE = re.compile(r"^\d{2}(\d{2})?/\d{1,7}[A-Z]$")
 _REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
-
-
-class InvalidCursor(ValueError):
-    """A page cursor that was not made by this module."""
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """The (referral_date, id) of the row at the edge of a page."""
-
-    referral_date: dt.date
-    id: int
-
-    def encode(self) -> str:
-        return f"{self.referral_date.isoformat()}.{self.id}"
-
-    @classmethod
-    def decode(cls, text: str) -> Cursor:
-        day, _, number = (text or "").partition(".")
-        try:
-            return cls(parsing.parse_date(day), parsing.parse_int(number, minimum=1,
-                                                                  maximum=parsing.MAX_ID))
-        except parsing.ParseError as error:
-            raise InvalidCursor(text) from error
-
-    @classmethod
-    def of(cls, referral: Referral) -> Cursor:
-        return cls(referral.referral_date, referral.id)
 
 
 @dataclass(frozen=True)
@@ -68,13 +40,6 @@ class ReferralFilters:
     @property
     def is_empty(self) -> bool:
         return self == ReferralFilters()
-
-
-@dataclass(frozen=True)
-class ReferralPage:
-    items: Sequence[Referral]
-    next_cursor: str | None  # older referrals
-    previous_cursor: str | None  # newer referrals
 
 
 def _prefix_range(key: str) -> tuple[str, str]:
@@ -135,30 +100,8 @@ def list_referrals(*, actor: User, filters: ReferralFilters, today: dt.date,
                    after: str | None = None, before: str | None = None,
                    limit: int = PAGE_SIZE) -> ReferralPage:
     """One page of referrals, newest first: after a cursor (older) or before one (newer)."""
-    query = filtered_referrals(actor, filters, today=today)
-    key = tuple_(Referral.referral_date, Referral.id)
-    backwards = before is not None and after is None
-    if after is not None:
-        edge = Cursor.decode(after)
-        query = query.where(key < tuple_(edge.referral_date, edge.id))
-    elif before is not None:
-        edge = Cursor.decode(before)
-        query = query.where(key > tuple_(edge.referral_date, edge.id))
-    if backwards:
-        query = query.order_by(Referral.referral_date.asc(), Referral.id.asc())
-    else:
-        query = query.order_by(Referral.referral_date.desc(), Referral.id.desc())
-    rows = list(db.session.scalars(query.limit(limit + 1)).unique())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
-        next_cursor = Cursor.of(rows[-1]).encode() if rows else None
-        previous_cursor = Cursor.of(rows[0]).encode() if rows and has_more else None
-    else:
-        next_cursor = Cursor.of(rows[-1]).encode() if rows and has_more else None
-        previous_cursor = Cursor.of(rows[0]).encode() if rows and after is not None else None
-    return ReferralPage(items=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
+    return keyset_page(filtered_referrals(actor, filters, today=today), limit=limit,
+                       after=after, before=before)
 
 
 def list_forces() -> list[Force]:

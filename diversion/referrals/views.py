@@ -39,7 +39,16 @@ from diversion.core.timeutils import london_today, now_utc
 from diversion.core.transactions import discarded, savepoint
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
-from diversion.referrals import drafts, queries, services, upload_views
+from diversion.referrals import (
+    amending,
+    creation,
+    drafts,
+    intake,
+    paging,
+    queries,
+    reading,
+    upload_views,
+)
 from diversion.referrals.forms import (
     CHANNEL_LABELS,
     OFFENCE_NAMES,
@@ -122,10 +131,10 @@ def _draft_form(actor: User, draft: dict[str, Any]) -> ReferralForm:
     return form
 
 
-def _input_from(form: ReferralForm, actor: User, now: dt.datetime) -> services.ReferralInput:
+def _input_from(form: ReferralForm, actor: User, now: dt.datetime) -> intake.ReferralInput:
     """The service's input from a form whose shape is valid."""
     is_police = actor.role is Role.POLICE
-    return services.ReferralInput(
+    return intake.ReferralInput(
         crime_reference=form.crime_reference.data or "",
         referral_date=london_today(now),
         family_name=form.family_name.data or "",
@@ -186,7 +195,7 @@ def new_referral() -> Any:
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
         with discarded():
-            preview = services.preview_referral(data=_input_from(form, actor, now), actor=actor,
+            preview = creation.preview_referral(data=_input_from(form, actor, now), actor=actor,
                                                 now=now, new_person=True)
     except (ValidationFailed, Conflict) as error:
         _attach(form, error)
@@ -227,7 +236,7 @@ def choose_person() -> Any:
     form_data = _draft_form(actor, draft)
     try:
         with discarded():
-            preview = services.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
+            preview = creation.preview_referral(data=_input_from(form_data, actor, now), actor=actor,
                                                 now=now, new_person=True)
     except (ValidationFailed, Conflict):
         return redirect(url_for("referrals.new_referral"))
@@ -325,9 +334,9 @@ def check_referral() -> Any:
     if request.method == "POST" and confirm.validate_on_submit():
         try:
             with savepoint():
-                created = services.create_referral(data=data, actor=actor, now=now,
+                created = creation.create_referral(data=data, actor=actor, now=now,
                                                    person_id=person_id, new_person=new_person)
-        except services.IneligibleReferral:
+        except creation.IneligibleReferral:
             pass  # shown below, from the preview
         except (ValidationFailed, Conflict) as error:
             _attach(form, error)
@@ -340,7 +349,7 @@ def check_referral() -> Any:
                                     reference=created.referral.reference))
     try:
         with discarded():
-            preview = services.preview_referral(data=data, actor=actor, now=now,
+            preview = creation.preview_referral(data=data, actor=actor, now=now,
                                                 person_id=person_id, new_person=new_person)
     except (ValidationFailed, Conflict) as error:
         _attach(form, error)
@@ -363,7 +372,7 @@ def check_referral() -> Any:
 def referral_issued(reference: str) -> Any:
     """The reference and the PIN (once), the deadlines, and the offer letter."""
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
                                           reference=referral.reference, now=now)
@@ -381,7 +390,7 @@ def reissue_pin(reference: str) -> Any:
         abort(400)
     try:
         with savepoint():
-            referral, pin = services.reissue_pin(reference=reference, actor=actor, now=now)
+            referral, pin = amending.reissue_pin(reference=reference, actor=actor, now=now)
     except Conflict as error:
         flash(error.message, "error")
         return redirect(url_for("referrals.show_referral", reference=reference))
@@ -396,7 +405,7 @@ def reissue_pin(reference: str) -> Any:
 def offer_letter(reference: str) -> Any:
     """The offer letter as a PDF; it carries the PIN only right after the PIN was issued."""
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     _draft_row(now)  # another user's token is a 404
     pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
     pdf = render_offer_letter(referral, pin=pin, now=now)
@@ -419,7 +428,7 @@ def _can_change(actor: User, referral: Referral) -> bool:
 @roles(Role.POLICE, Role.MANAGER)
 def show_referral(reference: str) -> Any:
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     booking_url = (url_for("bookings.referral_booking", reference=referral.reference)
                    if actor.role is Role.MANAGER and "bookings.referral_booking"
                    in current_app.view_functions else None)
@@ -436,12 +445,12 @@ def show_referral(reference: str) -> Any:
 @roles(Role.POLICE, Role.MANAGER)
 def withdraw_referral(reference: str) -> Any:
     actor, now = acting_user(), now_utc()
-    referral = services.get_referral_for(reference=reference, actor=actor, now=now)
+    referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
     form = WithdrawForm()
     if form.validate_on_submit():
         try:
             with savepoint():
-                services.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
+                amending.withdraw_referral(reference=referral.reference, reason=form.reason.data or "",
                                            actor=actor, now=now)
         except ValidationFailed as error:
             attach_errors(form, error)
@@ -482,7 +491,7 @@ def list_referrals() -> Any:
     try:
         page = queries.list_referrals(actor=actor, filters=filters,
                                       today=london_today(now_utc()), after=after, before=before)
-    except queries.InvalidCursor:
+    except paging.InvalidCursor:
         raise NotFound("That page of results no longer exists") from None
     args = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "before")}
     return render_template("referrals/list.html", page=page, form=form, args=args,

@@ -26,10 +26,10 @@ from diversion.core.errors import Forbidden, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.parsing import ParseError
 from diversion.core.timeutils import london_today
-from diversion.referrals.matching import first_given_key, name_key
+from diversion.referrals.intake import parse_date
+from diversion.referrals.matching import PersonKeys, is_same_person, name_key
 from diversion.referrals.models import Person, Referral
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.services import parse_date
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 
 COLUMNS = ("pnc_id", "family_name", "given_names", "date_of_birth", "offence_code",
@@ -178,10 +178,9 @@ class _People:
                     .distinct()))
             found = {pid: p for pid, p in found.items() if pid in own}
         self.by_pnc = {p.pnc_id: p for p in found.values() if p.pnc_id}
-        self.by_names: dict[tuple[str, str, dt.date], list[Person]] = defaultdict(list)
+        self.born: dict[tuple[str, dt.date], list[Person]] = defaultdict(list)
         for person in sorted(found.values(), key=lambda p: p.id):
-            self.by_names[(person.family_name_key, person.given_name_key,
-                           person.date_of_birth)].append(person)
+            self.born[(person.family_name_key, person.date_of_birth)].append(person)
 
     def find(self, row: _Clean) -> Person:
         """The one person this row is about; NotFound (no one) or ValidationFailed (two)."""
@@ -189,11 +188,11 @@ class _People:
         if row.pnc_id and row.pnc_id in self.by_pnc:
             return self.by_pnc[row.pnc_id]
         if data.family_name and data.given_names and data.date_of_birth:
-            candidates = self.by_names.get(
-                (name_key(data.family_name), first_given_key(data.given_names),
-                 data.date_of_birth), [])
-            if row.pnc_id:  # a different PNC ID on record means a different person
-                candidates = [p for p in candidates if p.pnc_id in (None, row.pnc_id)]
+            query = PersonKeys.of(family_name=data.family_name, given_names=data.given_names,
+                                  date_of_birth=data.date_of_birth, pnc_id=row.pnc_id)
+            # The matching rule decides (a different PNC ID on record is a different person).
+            candidates = [p for p in self.born.get((query.family_name_key, query.date_of_birth), [])
+                          if is_same_person(query, PersonKeys.of_person(p))]
             if len(candidates) > 1:
                 raise ValidationFailed({"family_name": AMBIGUOUS})
             if candidates:

@@ -14,7 +14,7 @@ from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.parsing import OutOfRange, ParseError
 from diversion.core.timeutils import london_today, now_utc
-from diversion.referrals.services import parse_date
+from diversion.referrals.intake import parse_date
 from diversion.reports.producing import REPORTS, produce_report, validate_parameters
 
 reports_cli = AppGroup("reports", help="Reports: attendance, outcomes and proven reoffending.")

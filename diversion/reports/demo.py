@@ -8,9 +8,10 @@ Why rows are written here rather than replayed through the services: replaying t
 bookings and registers through `lifecycle.transition` would put thousands of notices for long
 settled events in the outbox (for the scheduler to send) and hash a PIN per referral, taking
 minutes at `make run`. So the history is written as the rows those services would have
-written, in bulk: every status a referral reaches comes from `lifecycle.TRANSITIONS` (an
-impossible move raises), each move is a history row, each mark a register line with its
-outcome, each ended booking has the status the booking listener gives it.
+written, in bulk: every status a referral reaches, and its history row, is written by the
+lifecycle (`lifecycle.start`, `lifecycle.record_past_move`: an impossible move raises), each
+mark a register line with its outcome, each ended booking has the status the booking listener
+gives it.
 
 Seeded, so a load plans the same history for the same day; the first run writes it all in one
 transaction and later runs find the `HIST/` crime references and add nothing.
@@ -49,18 +50,18 @@ from diversion.courses import venues as courses_venues
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.courses.rules import bank_holiday_name
 from diversion.programmes.models import Programme
-from diversion.referrals.lifecycle import TRANSITIONS
+from diversion.referrals import lifecycle
 from diversion.referrals.matching import first_given_key, name_key
 from diversion.referrals.models import (
     ContactChannel,
     Person,
     Referral,
-    ReferralEvent,
     ReferralEventType,
     ReferralStatus,
 )
+from diversion.referrals.pins import NO_PIN
 from diversion.referrals.pnc import check_letter
-from diversion.referrals.services import NO_PIN, REFERENCE_ALPHABET, REFERENCE_LENGTH
+from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 
 log = logging.getLogger(__name__)
@@ -164,14 +165,7 @@ class _History:
 
     def move(self, referral: Referral, event: ReferralEventType, *, at: dt.datetime,
              actor: User | None, reason: str | None = None) -> None:
-        to_status = TRANSITIONS[(referral._status, event)]  # KeyError: not a lifecycle move
-        referral.events.append(ReferralEvent(
-            event=event, from_status=referral._status, to_status=to_status, at=at,
-            actor_user_id=actor.id if actor else None, actor_label=actor_label_for(actor),
-            reason=reason))
-        referral._status = to_status
-        if to_status.is_terminal:
-            referral.closed_on = london_today(at)
+        lifecycle.record_past_move(referral, event, at=at, actor=actor, reason=reason)
 
     def reference(self) -> str:
         while True:
@@ -358,11 +352,7 @@ def load_demo_history(*, force: Force, officer: User, manager: User, programme: 
             created_at=created_at,
             created_by_user_id=officer_ids[key])
         referral.person = person
-        referral._status = S.AWAITING_BOOKING
-        referral.events.append(ReferralEvent(
-            event=E.CREATED, from_status=None, to_status=S.AWAITING_BOOKING, at=created_at,
-            actor_user_id=officer_ids[key],
-            actor_label=actor_label_for(officers[key])))
+        lifecycle.start(referral, actor=officers[key], now=created_at)
         db.session.add(referral)
         referrals.append((referral, key))
         if path < 0.05:

@@ -10,16 +10,15 @@ from diversion.auth.models import Role
 from diversion.core.dashboard import add_panel
 from diversion.core.jobs import add_job
 from diversion.selfservice import views
-from diversion.selfservice.services import purge_ended_sessions, purge_old_failures
+from diversion.selfservice.services import purge_ended_sessions
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     add_panel(app, views.locked_panel, roles=(Role.MANAGER,))
-    add_job(app, "self_service_housekeeping", forget_old_sign_ins, every=dt.timedelta(hours=1),
-            description="forget old self-service refusals and ended person sessions")
+    add_job(app, "self_service_housekeeping", forget_ended_sessions, every=dt.timedelta(hours=1),
+            description="forget ended person sessions (refusals: auth's housekeeping)")
 
 
-def forget_old_sign_ins(*, now: dt.datetime) -> dict[str, int]:
-    return {"failures_removed": purge_old_failures(before=now - dt.timedelta(days=1)),
-            "sessions_removed": purge_ended_sessions(now=now)}
+def forget_ended_sessions(*, now: dt.datetime) -> dict[str, int]:
+    return {"sessions_removed": purge_ended_sessions(now=now)}

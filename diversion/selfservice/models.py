@@ -1,7 +1,7 @@
-"""Self-service access for the referred person: failed attempts, lock state, person sessions.
+"""Self-service access for the referred person: lock state and person sessions.
 
 The person has no account. He signs in with his referral's reference, PIN and date of birth;
-these tables hold what is needed to throttle guessing across every web worker, to lock a
+these tables hold what is needed to lock a
 reference after repeated wrong details, and to keep a short-lived session bound to one referral.
 """
 
@@ -15,23 +15,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from diversion.core.db import UTCDateTime
 from diversion.core.extensions import Model
 from diversion.referrals.models import Referral
-
-
-class SelfServiceFailure(Model):
-    """One refused sign-in on the self-service page. Counted per reference and per address."""
-
-    __tablename__ = "self_service_failures"
-    __table_args__ = (
-        Index("ix_self_service_failures_reference_at", "reference_key", "at"),
-        Index("ix_self_service_failures_address_at", "address", "at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # A digest of the normalised reference as typed: the same for references that exist and
-    # references that do not, and no typed text kept in clear.
-    reference_key: Mapped[str] = mapped_column(String(64))
-    address: Mapped[str] = mapped_column(String(64))
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class SelfServiceLock(Model):

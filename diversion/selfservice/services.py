@@ -3,12 +3,13 @@
 All take keyword arguments and `now`; they flush and never commit.
 
 - `sign_in_person(reference=, pin=, date_of_birth=, address=, now=, limits=, previous_token=None)
-  -> (Referral, token)`: checks the three details; raises `DetailsRefused` or `Throttled`.
+  -> (Referral, token)`: checks the three details; raises `DetailsRefused` or
+  `diversion.auth.throttle.Throttled`.
 - `person_session_for(token, now=, limits=) -> PersonSession | None`: the live session behind a
   cookie's token (None when unknown, idle too long, too old or the PIN was reissued since).
 - `end_person_session(token=, now=)`, `record_person_view(referral=, now=, action=)`.
 - `list_locked()`, `unlock_reference(referral_id=, actor=, now=)`, `count_locked()`.
-- `purge_old_failures(before=)`.
+- Refusals are counted and forgotten by diversion.auth.throttle (kind "self_service").
 - `book_for_person`, `change_for_person`, `cancel_for_person`: the bookings feature's services,
   plus an ALTERATION audit row naming the person (`person:<reference>`).
 
@@ -39,6 +40,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
+from diversion.auth import throttle
 from diversion.auth.models import User
 from diversion.auth.passwords import burn_verification_time
 from diversion.bookings import places as bookings_places
@@ -50,8 +52,9 @@ from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
-from diversion.referrals.services import normalise_reference, verify_pin
-from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
+from diversion.referrals.pins import verify_pin
+from diversion.referrals.reading import normalise_reference
+from diversion.selfservice.models import PersonSession, SelfServiceLock
 
 REFUSED = (
     "We could not find a course booking with those details. Check the reference, PIN and date "
@@ -64,11 +67,6 @@ LOCK_NOTICE_TEMPLATE = "self_service_locked"
 class DetailsRefused(DomainError):
     status = 200  # the form is shown again with the message
     title = "Details not recognised"
-
-
-class Throttled(DomainError):
-    status = 429
-    title = "Too many attempts"
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ def actor_label(referral: Referral) -> str:
 
 
 def reference_key(reference: str) -> str:
-    return hashlib.sha256(normalise_reference(reference).encode()).hexdigest()
+    return throttle.key_digest(normalise_reference(reference))
 
 
 def _token_hash(token: str) -> str:
@@ -97,15 +95,6 @@ def _token_hash(token: str) -> str:
 
 
 # Throttling and locks -----------------------------------------------------------------------
-
-def _recent_failures(*, reference: str, address: str, since: dt.datetime) -> tuple[int, int]:
-    def count(*conditions: object) -> int:
-        return db.session.scalar(select(func.count()).select_from(SelfServiceFailure).where(
-            SelfServiceFailure.at >= since, *conditions)) or 0  # type: ignore[arg-type]
-
-    return (count(SelfServiceFailure.reference_key == reference_key(reference)),
-            count(SelfServiceFailure.address == address))
-
 
 def get_lock(referral_id: int) -> SelfServiceLock | None:
     return db.session.get(SelfServiceLock, referral_id)
@@ -174,12 +163,6 @@ def unlock_reference(*, referral_id: int, actor: User, now: dt.datetime) -> Self
     return lock
 
 
-def purge_old_failures(*, before: dt.datetime) -> int:
-    """Housekeeping: forget refusals older than any throttle window."""
-    result = db.session.execute(delete(SelfServiceFailure).where(SelfServiceFailure.at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 # Signing in and out -------------------------------------------------------------------------
 
 def _referral_by_reference(reference: str) -> Referral | None:
@@ -197,12 +180,13 @@ def sign_in_person(*, reference: str, pin: str, date_of_birth: dt.date | None, a
     Returns the referral and the session's token (for the cookie). The token from an earlier
     session in the same browser is ended, so a session never outlives a new sign-in.
     """
-    by_reference, by_address = _recent_failures(
-        reference=reference, address=address, since=now - limits.window)
-    if by_reference >= limits.max_per_reference or by_address >= limits.max_per_address:
+    limit = throttle.Throttle(kind=throttle.SELF_SERVICE, window=limits.window,
+                              max_per_key=limits.max_per_reference,
+                              max_per_address=limits.max_per_address)
+    if throttle.is_throttled(limit, key=reference_key(reference), address=address, now=now):
         record(action="selfservice.sign_in_throttled", category=AuditCategory.SECURITY, now=now,
                actor_label="anonymous", address=address)
-        raise Throttled(THROTTLED)
+        raise throttle.Throttled(THROTTLED)
     referral = _referral_by_reference(reference)
     if referral is None:
         burn_verification_time()
@@ -214,8 +198,8 @@ def sign_in_person(*, reference: str, pin: str, date_of_birth: dt.date | None, a
         is_valid = (is_pin_right and referral.person.date_of_birth == date_of_birth
                     and not (lock and lock.is_locked))
     if not is_valid:
-        db.session.add(SelfServiceFailure(
-            reference_key=reference_key(reference), address=address, at=now))
+        throttle.note_refusal(throttle.SELF_SERVICE, key=reference_key(reference),
+                              address=address, now=now)
         record(action="selfservice.sign_in_failed", category=AuditCategory.SECURITY, now=now,
                actor_label="anonymous", address=address,
                object_type="referral" if referral else None,

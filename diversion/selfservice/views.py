@@ -29,6 +29,7 @@ from flask import (
 
 from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
+from diversion.auth.throttle import Throttled
 from diversion.auth.views import client_address
 from diversion.bookings import fees
 from diversion.bookings import queries as bookings_queries
@@ -89,7 +90,7 @@ def start() -> Any:
                 reference=form.reference.data or "", pin=form.pin.data or "",
                 date_of_birth=form.date_of_birth, address=client_address(), now=now,
                 limits=limits(), previous_token=session.get(PERSON_TOKEN))
-        except (services.DetailsRefused, services.Throttled) as refusal:
+        except (services.DetailsRefused, Throttled) as refusal:
             # Caught, not raised: the answer is returned, so the refusal's count and audit
             # row are committed with it (core/transactions.py).
             message = refusal.message

@@ -9,6 +9,7 @@ from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.fees import record_payment, waive_fee
 from diversion.bookings.places import book_place, cancel_booking
 from diversion.core.extensions import db
+from diversion.referrals import paging
 from diversion.referrals.models import Referral
 from tests.bookings.helpers import NOW, create_venue, future_session
 from tests.builders import create_force, create_programme, create_referral, create_token, create_user
@@ -134,6 +135,19 @@ def test_the_list_pages_with_an_opaque_cursor_and_police_see_only_their_force(
     assert len(everything.json["items"]) == 6
     filtered = client.get("/api/v1/referrals?status=withdrawn", headers=bearer(manager))
     assert filtered.json == {"items": [], "next_cursor": None}
+
+
+def test_the_api_cursor_is_the_web_lists_cursor(client, officer, force):
+    for _ in range(3):
+        create_referral(force=force)
+    db.session.commit()
+    first = client.get("/api/v1/referrals?limit=2", headers=bearer(officer)).json
+    last_shown = db.session.scalar(select(Referral).where(
+        Referral.reference == first["items"][-1]["reference"]))
+    assert first["next_cursor"] == paging.Cursor.of(last_shown).encode()
+    second = client.get(f"/api/v1/referrals?limit=2&cursor={first['next_cursor']}",
+                        headers=bearer(officer)).json
+    assert len(second["items"]) == 1 and second["next_cursor"] is None
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=ten", "status=lost"])

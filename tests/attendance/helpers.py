@@ -67,7 +67,7 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
     booked_at = starts_at - dt.timedelta(days=2)
     session = create_session(starts_at=starts_at, facilitators=[facilitator])
     referrals = []
-    from diversion.referrals.services import create_referral as create
+    from diversion.referrals.creation import create_referral as create
     from tests.builders import create_force, create_programme, referral_input
 
     create_programme()

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
-from diversion.auth.models import SignInFailure, User
+from diversion.auth.models import RefusedAttempt, User
 from diversion.auth.passwords import needs_rehash, verify_password
 from diversion.auth.services import SIGN_IN_FAILED, SIGN_IN_THROTTLED, account_key
 from diversion.core.extensions import db
@@ -30,7 +30,8 @@ def _audit_actions() -> list[str]:
 
 
 def _failures() -> int:
-    return db.session.scalar(select(func.count()).select_from(SignInFailure)) or 0
+    return db.session.scalar(select(func.count()).select_from(RefusedAttempt).where(
+        RefusedAttempt.kind == "sign_in")) or 0
 
 
 def test_a_wrong_password_and_an_unknown_account_get_the_same_answer(app, client):
@@ -120,8 +121,8 @@ def test_four_failures_still_let_the_right_password_in_and_clear_the_count(app, 
     for _ in range(4):
         _sign_in(client, user.email, WRONG)
     assert _sign_in(client, user.email).status_code == 302
-    assert db.session.scalar(select(func.count()).select_from(SignInFailure).where(
-        SignInFailure.account_key == account_key(user.email))) == 0
+    assert db.session.scalar(select(func.count()).select_from(RefusedAttempt).where(
+        RefusedAttempt.kind == "sign_in", RefusedAttempt.key == account_key(user.email))) == 0
 
 
 def test_twenty_failures_from_one_address_lock_that_address_for_every_account(app, client):
@@ -138,8 +139,8 @@ def test_failures_older_than_fifteen_minutes_do_not_count(app, client):
     user = create_user("manager")
     old = now_utc() - dt.timedelta(minutes=16)
     for _ in range(5):
-        db.session.add(SignInFailure(account_key=account_key(user.email), address="192.0.2.1",
-                                     at=old))
+        db.session.add(RefusedAttempt(kind="sign_in", key=account_key(user.email),
+                                      address="192.0.2.1", at=old))
     db.session.commit()
     assert _sign_in(client, user.email).status_code == 302
 

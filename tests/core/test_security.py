@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from diversion import create_app
 from diversion.audit.models import AuditEvent
-from diversion.auth.models import SignInFailure, User
+from diversion.auth.models import RefusedAttempt, User
 from diversion.core.config import ConfigError
 from diversion.core.extensions import db
 from tests.builders import DEFAULT_PASSWORD, create_token, create_user
@@ -120,7 +120,7 @@ def test_a_sign_in_without_a_csrf_token_is_refused_and_writes_nothing(app, clien
     response = client.post("/sign-in", data={"email": user.email, "password": "wrong password!"})
     assert response.status_code == 400
     assert "The page you submitted had expired" in response.get_data(as_text=True)
-    assert db.session.scalar(select(func.count()).select_from(SignInFailure)) == 0
+    assert db.session.scalar(select(func.count()).select_from(RefusedAttempt)) == 0
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audit_rows
 
 

@@ -11,7 +11,7 @@ from diversion.core.extensions import db
 from diversion.referrals import imports
 from diversion.referrals.imports import ImportFailed, import_referrals
 from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus
-from diversion.referrals.services import NO_PIN
+from diversion.referrals.pins import NO_PIN
 from tests.builders import NOW, create_force, create_programme, create_user
 
 HEADER = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",

@@ -155,3 +155,26 @@ def test_allowed_events_lists_the_moves_from_a_status():
     assert set(lifecycle.allowed_events(S.MISSED)) == {E.EXCUSE_ACCEPTED, E.GRACE_EXPIRED,
                                                        E.WITHDRAWN}
     assert lifecycle.allowed_events(S.COMPLETED) == []
+
+
+def test_a_past_move_is_checked_dated_and_written_to_the_history_without_notices(app):
+    referral = create_referral()
+    officer = create_user("police")
+    db.session.flush()
+    audit_rows = len(db.session.scalars(select(AuditEvent)).all())
+    heard = []
+    long_ago = dt.datetime(2025, 3, 30, 23, 30, tzinfo=dt.UTC)  # 00:30 on 31 March, London
+    with referral_moved.connected_to(heard.append):
+        row = lifecycle.record_past_move(referral, E.WITHDRAWN, actor=officer, at=long_ago,
+                                         reason="Charged instead")
+    db.session.flush()
+    assert referral.status is S.WITHDRAWN
+    assert referral.closed_on == dt.date(2025, 3, 31)
+    assert (row.event, row.from_status, row.to_status, row.at, row.actor_user_id, row.reason) == (
+        E.WITHDRAWN, S.AWAITING_BOOKING, S.WITHDRAWN, long_ago, officer.id, "Charged instead")
+    assert referral.events[-1] is row
+    assert heard == []
+    assert db.session.scalar(select(OutboxMessage)) is None
+    assert len(db.session.scalars(select(AuditEvent)).all()) == audit_rows
+    with pytest.raises(InvalidTransition):
+        lifecycle.record_past_move(referral, E.BOOKED, actor=None, at=long_ago)

@@ -1,7 +1,14 @@
 import datetime as dt
 
 from diversion.core.extensions import db
-from diversion.referrals.matching import PersonKeys, compare, find_matches, first_given_key, name_key
+from diversion.referrals.matching import (
+    PersonKeys,
+    compare,
+    find_matches,
+    first_given_key,
+    is_same_person,
+    name_key,
+)
 from diversion.referrals.models import ContactChannel, Person
 from tests.builders import NOW
 
@@ -76,3 +83,19 @@ def test_find_matches_finds_a_pnc_holder_born_on_another_day(app):
 def test_find_matches_returns_nothing_for_a_stranger(app):
     add_person()
     assert find_matches(family_name="Okafor", given_names="Chidi", date_of_birth=DOB) == []
+
+
+def test_the_same_person_rule_is_an_exact_match_and_nothing_looser():
+    born = dt.date(1990, 5, 17)
+    query = PersonKeys.of(family_name="O'Brien", given_names="Sean Paul", date_of_birth=born)
+    assert is_same_person(query, PersonKeys.of(family_name="OBRIEN", given_names="Seán",
+                                               date_of_birth=born, pnc_id="12/1234567A"))
+    assert not is_same_person(query, PersonKeys.of(family_name="O'Bryan", given_names="Sean",
+                                                   date_of_birth=born))  # only possible
+    with_pnc = PersonKeys.of(family_name="O'Brien", given_names="Sean", date_of_birth=born,
+                             pnc_id="12/1234567A")
+    assert not is_same_person(with_pnc, PersonKeys.of(
+        family_name="O'Brien", given_names="Sean", date_of_birth=born, pnc_id="13/7654321B"))
+    assert is_same_person(with_pnc, PersonKeys.of(
+        family_name="Smith", given_names="John", date_of_birth=dt.date(1970, 1, 1),
+        pnc_id="12/1234567A"))

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from diversion.core.extensions import db
-from diversion.referrals import queries
+from diversion.referrals import paging, queries
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_force, create_referral, create_user
 
@@ -18,10 +18,10 @@ def forces(app):
 
 
 def test_a_cursor_that_was_not_made_here_is_refused():
-    with pytest.raises(queries.InvalidCursor):
-        queries.Cursor.decode("2026-13-01.x")
-    cursor = queries.Cursor(dt.date(2026, 6, 1), 42)
-    assert queries.Cursor.decode(cursor.encode()) == cursor
+    with pytest.raises(paging.InvalidCursor):
+        paging.Cursor.decode("2026-13-01.x")
+    cursor = paging.Cursor(dt.date(2026, 6, 1), 42)
+    assert paging.Cursor.decode(cursor.encode()) == cursor
 
 
 def test_a_police_officer_cannot_widen_their_scope_with_a_force_filter(forces):
@@ -64,3 +64,35 @@ def test_a_search_for_a_short_pnc_id_that_fails_its_check_finds_nobody(forces):
     found = queries.list_referrals(actor=manager, today=TODAY,
                                    filters=queries.ReferralFilters(search="19/123456A"))
     assert found.items == []
+
+
+def test_keyset_pages_walk_forwards_and_back_over_every_referral_once(forces):
+    ours, _ = forces
+    made = [create_referral(force=ours, referral_date=TODAY - dt.timedelta(days=n % 3))
+            for n in range(7)]
+    db.session.flush()
+    manager = create_user("manager")
+    newest_first = sorted(made, key=lambda r: (r.referral_date, r.id), reverse=True)
+    pages, after = [], None
+    while True:
+        page = queries.list_referrals(actor=manager, filters=queries.ReferralFilters(),
+                                      today=TODAY, after=after, limit=3)
+        pages.append(page)
+        if page.next_cursor is None:
+            break
+        assert page.next_cursor == paging.Cursor.of(page.items[-1]).encode()
+        after = page.next_cursor
+    assert [r for page in pages for r in page.items] == newest_first
+    back = queries.list_referrals(actor=manager, filters=queries.ReferralFilters(), today=TODAY,
+                                  before=pages[-1].previous_cursor, limit=3)
+    assert list(back.items) == list(pages[-2].items)
+
+
+def test_a_cursor_reads_back_as_the_date_and_id_it_was_made_from():
+    cursor = paging.Cursor.decode("2026-06-01.42")
+    assert cursor == paging.Cursor(dt.date(2026, 6, 1), 42)
+    assert cursor.encode() == "2026-06-01.42"
+    for text in ("", "2026-06-01", "2026-06-01.0", "2026-06-01.-1", "2026-06-01.2147483648",
+                 "9999-01-01.1", "WyIyMDI2LTA2LTAxIiw1XQ"):
+        with pytest.raises(paging.InvalidCursor):
+            paging.Cursor.decode(text)

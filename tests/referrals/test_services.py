@@ -6,9 +6,10 @@ from sqlalchemy import select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.referrals import services
+from diversion.referrals import amending, creation, matching, pins, reading
+from diversion.referrals.creation import IneligibleReferral
+from diversion.referrals.intake import referral_input_from_row
 from diversion.referrals.models import Person, Referral, ReferralStatus
-from diversion.referrals.services import IneligibleReferral, referral_input_from_row
 from tests.builders import (
     NOW,
     create_force,
@@ -30,7 +31,7 @@ def force(app):
 
 
 def create(data, actor=None, **kwargs):
-    return services.create_referral(data=data, actor=actor, now=NOW, **kwargs)
+    return creation.create_referral(data=data, actor=actor, now=NOW, **kwargs)
 
 
 def audit_actions(object_type=None):
@@ -54,9 +55,9 @@ def test_an_eligible_referral_is_created_awaiting_booking_with_deadlines_pin_and
                                                        postcode="ls1 4ap", pnc_id="19/0123456E"))
     assert referral.status is ReferralStatus.AWAITING_BOOKING
     assert len(referral.reference) == 8
-    assert set(referral.reference) <= set(services.REFERENCE_ALPHABET)
+    assert set(referral.reference) <= set(reading.REFERENCE_ALPHABET)
     assert pin.isdigit() and len(pin) == 6 and pin not in referral.pin_hash
-    assert services.verify_pin(referral, pin)
+    assert pins.verify_pin(referral, pin)
     assert referral.booking_deadline == dt.date(2026, 7, 8)  # 10 June + 28 days
     assert referral.completion_deadline == dt.date(2026, 10, 1)  # 1 June + 4 months
     assert [r.code for r in eligibility] == [r["code"] for r in referral.eligibility]
@@ -268,7 +269,7 @@ def test_the_officer_may_link_a_chosen_person(programme, force):
 
 def test_find_matches_is_offered_by_the_services(programme, force):
     first = create(referral_input(force_code="WYP", family_name="Smith", given_names="John")).referral
-    matches = services.find_matches(family_name="Smyth", given_names="John",
+    matches = matching.find_matches(family_name="Smyth", given_names="John",
                                     date_of_birth=first.person.date_of_birth)
     assert [(m.person.id, m.kind) for m in matches] == [(first.person_id, "possible")]
 
@@ -282,7 +283,7 @@ def test_a_historical_record_skips_eligibility_and_is_closed_without_a_notice(pr
         force_code="WYP", offence_code="TA1968-S1", no_relevant_convictions=None,
         referral_date=dt.date(2022, 3, 1), offence_date=dt.date(2022, 2, 20),
         outcome="not_completed", outcome_date=dt.date(2022, 7, 1)))
-    assert pin == "" and not services.verify_pin(referral, "")
+    assert pin == "" and not pins.verify_pin(referral, "")
     assert referral.status is ReferralStatus.NOT_COMPLETED
     assert referral.closed_on == dt.date(2022, 7, 1)
     assert referral.is_historical and referral.eligibility == []
@@ -322,7 +323,7 @@ def test_a_csv_row_with_an_impossible_date_or_bad_yes_no_names_the_columns():
 def test_police_see_their_own_forces_referrals_and_a_view_is_audited(programme, force):
     officer = create_user("police", force=force)
     referral = create_referral(force=force)
-    found = services.get_referral_for(reference=referral.reference.lower(), actor=officer, now=NOW)
+    found = reading.read_referral_audited(reference=referral.reference.lower(), actor=officer, now=NOW)
     assert found.id == referral.id
     assert ("referral.view", AuditCategory.CONSULTATION) in audit_actions("referral")
 
@@ -331,13 +332,13 @@ def test_police_of_another_force_and_facilitators_get_not_found(programme, force
     referral = create_referral(force=force)
     for actor in (create_user("police", force=create_force("NTH")), create_user("facilitator")):
         with pytest.raises(NotFound):
-            services.get_referral_for(reference=referral.reference, actor=actor, now=NOW)
+            reading.read_referral_audited(reference=referral.reference, actor=actor, now=NOW)
 
 
 def test_managers_and_admins_see_every_force(programme, force):
     referral = create_referral(force=force)
     for role in ("manager", "admin"):
-        assert services.get_referral_for(reference=referral.reference, actor=create_user(role),
+        assert reading.read_referral_audited(reference=referral.reference, actor=create_user(role),
                                          now=NOW).id == referral.id
 
 
@@ -345,8 +346,8 @@ def test_withdrawing_needs_a_reason_and_records_it(programme, force):
     officer = create_user("police", force=force)
     referral = create_referral(force=force)
     with pytest.raises(ValidationFailed):
-        services.withdraw_referral(reference=referral.reference, reason=" ", actor=officer, now=NOW)
-    services.withdraw_referral(reference=referral.reference, reason="Charged instead",
+        amending.withdraw_referral(reference=referral.reference, reason=" ", actor=officer, now=NOW)
+    amending.withdraw_referral(reference=referral.reference, reason="Charged instead",
                                actor=officer, now=NOW)
     assert referral.status is ReferralStatus.WITHDRAWN
     assert referral.events[-1].reason == "Charged instead"
@@ -355,30 +356,30 @@ def test_withdrawing_needs_a_reason_and_records_it(programme, force):
 def test_withdrawing_an_ended_referral_is_an_invalid_transition(programme, force):
     manager = create_user("manager")
     referral = create_referral(force=force)
-    services.withdraw_referral(reference=referral.reference, reason="x", actor=manager, now=NOW)
+    amending.withdraw_referral(reference=referral.reference, reason="x", actor=manager, now=NOW)
     with pytest.raises(InvalidTransition):
-        services.withdraw_referral(reference=referral.reference, reason="x", actor=manager, now=NOW)
+        amending.withdraw_referral(reference=referral.reference, reason="x", actor=manager, now=NOW)
 
 
 def test_police_cannot_withdraw_another_forces_referral(programme, force):
     referral = create_referral(force=force)
     with pytest.raises(NotFound):
-        services.withdraw_referral(reference=referral.reference, reason="x",
+        amending.withdraw_referral(reference=referral.reference, reason="x",
                                    actor=create_user("police", force=create_force("NTH")), now=NOW)
     assert referral.status is ReferralStatus.AWAITING_BOOKING
 
 
 def test_reissuing_the_pin_invalidates_the_old_one(programme, force):
     referral, old_pin, _ = create(referral_input(force_code="WYP"))
-    _, new_pin = services.reissue_pin(reference=referral.reference, actor=create_user("manager"),
+    _, new_pin = amending.reissue_pin(reference=referral.reference, actor=create_user("manager"),
                                       now=NOW)
-    assert services.verify_pin(referral, new_pin)
-    assert old_pin == new_pin or not services.verify_pin(referral, old_pin)
+    assert pins.verify_pin(referral, new_pin)
+    assert old_pin == new_pin or not pins.verify_pin(referral, old_pin)
     assert ("referral.pin_reissue", AuditCategory.ALTERATION) in audit_actions("referral")
 
 
 def test_counts_for_stats(programme, force):
     create_referral(force=force)
-    assert services.count_people() == 1
-    assert services.count_referrals_by_status()["awaiting_booking"] == 1
-    assert services.count_referrals_by_status()["completed"] == 0
+    assert reading.count_people() == 1
+    assert reading.count_referrals_by_status()["awaiting_booking"] == 1
+    assert reading.count_referrals_by_status()["completed"] == 0

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from diversion.core.extensions import db
-from diversion.referrals import lifecycle, services
+from diversion.referrals import lifecycle, pins
 from diversion.referrals.models import Person, Referral
 from tests.builders import NOW, create_force, create_programme, create_referral, create_user
 
@@ -36,7 +36,7 @@ def add_referrals(n: int, *, force, start: dt.date = dt.date(2026, 1, 1), family
         number = next(_numbers)
         day = start if same_day else start + dt.timedelta(days=i)
         referral = Referral(
-            reference=f"T{number:07d}", pin_hash=services.NO_PIN, pin_issued_at=NOW,
+            reference=f"T{number:07d}", pin_hash=pins.NO_PIN, pin_issued_at=NOW,
             force=force, programme=programme, person=person, crime_reference=f"BULK/{number}",
             referral_date=day, offence_code="SOA2003-S51A", offence_date=day, admitted=True,
             consented=True, no_relevant_convictions=True, officer_email="pc@example.test",

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from diversion.referrals import services
+from diversion.referrals import pins
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_force, create_referral, create_user
 
@@ -78,7 +78,7 @@ def test_reissuing_the_pin_shows_a_new_one_once_and_the_old_one_stops_working(
     pin = re.search(r"<strong data-pin>(\d{6})</strong>", page)
     assert pin is not None
     db.session.expire_all()
-    assert referral.pin_hash != old_hash and services.verify_pin(referral, pin.group(1))
+    assert referral.pin_hash != old_hash and pins.verify_pin(referral, pin.group(1))
     (reissued,) = audit("referral.pin_reissue")
     assert reissued.category is AuditCategory.ALTERATION and reissued.actor_user_id == officer.id
     assert "data-pin" not in client.get(response.location).get_data(as_text=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today, now_utc
-from diversion.referrals import services
+from diversion.referrals import pins
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from tests.builders import create_force, create_programme, create_referral
 
@@ -79,7 +79,7 @@ def test_an_officer_refers_an_eligible_man_and_sees_the_reference_and_pin_once(c
 
     issued = client.get(made.location).get_data(as_text=True)
     pin = re.search(r"<strong data-pin>(\d{6})</strong>", issued)
-    assert pin is not None and services.verify_pin(referral, pin.group(1))
+    assert pin is not None and pins.verify_pin(referral, pin.group(1))
     assert referral.reference in issued and "Print the offer letter" in issued
 
     again = client.get(made.location).get_data(as_text=True)

@@ -96,7 +96,7 @@ def test_a_dry_run_checks_the_file_and_writes_nothing(app, tmp_path, people):
 
 
 def test_two_people_with_the_same_name_and_birth_date_are_ambiguous(app, tmp_path):
-    from diversion.referrals.services import create_referral
+    from diversion.referrals.creation import create_referral
     from tests.builders import NOW, create_programme, referral_input
 
     create_programme()

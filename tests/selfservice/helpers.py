@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today, now_utc
 from diversion.courses.models import CourseSession
-from diversion.referrals import services as referral_services
+from diversion.referrals import creation as referral_creation
 from diversion.referrals.models import Referral
 from tests.builders import create_force, create_programme, referral_input
 from tests.courses.helpers import create_session
@@ -44,7 +44,7 @@ def known_referral(**overrides: Any) -> Known:
     overrides.setdefault("date_of_birth", DOB)
     overrides.setdefault("offence_date", today - dt.timedelta(days=5))
     overrides.setdefault("referral_date", today - dt.timedelta(days=2))
-    created = referral_services.create_referral(data=referral_input(**overrides), actor=None,
+    created = referral_creation.create_referral(data=referral_input(**overrides), actor=None,
                                                 now=now)
     db.session.commit()
     return Known(created.referral, created.pin, overrides["date_of_birth"])

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select, update
 
 from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.auth.models import RefusedAttempt
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.outbox.models import OutboxMessage
-from diversion.referrals import services as referral_services
+from diversion.referrals import amending as referral_amending
 from diversion.selfservice import services
-from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
+from diversion.selfservice.models import PersonSession, SelfServiceLock
 from tests.builders import create_user
 from tests.selfservice.helpers import details, known_referral, sign_in
 
@@ -120,7 +121,8 @@ def test_refusals_older_than_the_window_no_longer_count(client):
     for number in range(10):
         sign_in(client, known, address="198.51.100.7", reference=f"ACDEF{number:03d}")
     assert sign_in(client, known, address="198.51.100.7").status_code == 429
-    db.session.execute(update(SelfServiceFailure).values(at=now_utc() - dt.timedelta(minutes=16)))
+    db.session.execute(update(RefusedAttempt).where(RefusedAttempt.kind == "self_service")
+                       .values(at=now_utc() - dt.timedelta(minutes=16)))
     db.session.commit()
     assert sign_in(client, known, address="198.51.100.7").status_code == 302
 
@@ -268,7 +270,7 @@ def test_a_reissued_pin_ends_sessions_started_with_the_old_one(client, login_as)
     sign_in(client, known)
     manager = create_user("manager")
     later = now_utc() + dt.timedelta(seconds=1)
-    referral_services.reissue_pin(reference=known.reference, actor=manager, now=later)
+    referral_amending.reissue_pin(reference=known.reference, actor=manager, now=later)
     db.session.commit()
     assert client.get(OVERVIEW).headers["Location"] == "/book"
 
@@ -298,8 +300,10 @@ def test_housekeeping_forgets_old_refusals_and_ended_sessions(client):
     sign_in(client, known, dob_year="1990")
     sign_in(client, known)
     now = now_utc()
-    assert jobs_of(client.application)["self_service_housekeeping"].function(now=now) == {
-        "failures_removed": 0, "sessions_removed": 0}
+    jobs = jobs_of(client.application)
+    # Refusals of every kind are forgotten by the one throttle's job (auth's housekeeping).
+    assert jobs["housekeeping"].function(now=now) == {"refusals_removed": 0}
+    assert jobs["self_service_housekeeping"].function(now=now) == {"sessions_removed": 0}
     later = now + dt.timedelta(days=2)
-    assert jobs_of(client.application)["self_service_housekeeping"].function(now=later) == {
-        "failures_removed": 1, "sessions_removed": 1}
+    assert jobs["housekeeping"].function(now=later) == {"refusals_removed": 1}
+    assert jobs["self_service_housekeeping"].function(now=later) == {"sessions_removed": 1}

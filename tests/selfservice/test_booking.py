@@ -8,7 +8,7 @@ from sqlalchemy import select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
-from diversion.referrals import services as referral_services
+from diversion.referrals import amending as referral_amending
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_user
 from tests.selfservice.helpers import known_referral, sign_in, upcoming_session
@@ -138,7 +138,7 @@ def test_a_withdrawn_offer_shows_its_status_and_no_booking_actions(client, signe
     police = create_user("police", force=signed_in.referral.force)
     from diversion.core.timeutils import now_utc
 
-    referral_services.withdraw_referral(reference=signed_in.reference, reason="Charged instead",
+    referral_amending.withdraw_referral(reference=signed_in.reference, reason="Charged instead",
                                         actor=police, now=now_utc())
     db.session.commit()
     page = client.get(OVERVIEW).get_data(as_text=True)

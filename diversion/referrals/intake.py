@@ -1,0 +1,371 @@
+"""What a referral is made of, as the form, the CSV import and the API send it: parsing text
+values and checking every field, before anything is written.
+
+- `ReferralInput`: the fields, keyed like the CSV's columns.
+- `referral_input_from_row(row) -> ReferralInput`: CSV/text values parsed (dates YYYY-MM-DD or
+  DD/MM/YYYY, yes/no); ValidationFailed keyed by column.
+- `parse_date(text, what=)`, `parse_yes_no(text)`, `normalise_mobile(value)`,
+  `normalise_email_address(value)`: one field each.
+- `validate_referral(data, actor=, today=) -> CleanReferral`: every field checked and normalised,
+  the force and programme resolved; ValidationFailed keyed by the CSV column names, Forbidden
+  for users who cannot refer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+
+from diversion.auth.models import Force, Role, User
+from diversion.core import csvimport, parsing
+from diversion.core.errors import Forbidden, ValidationFailed
+from diversion.core.extensions import db
+from diversion.programmes.models import Programme
+from diversion.referrals import rules
+from diversion.referrals.matching import first_given_key, name_key
+from diversion.referrals.models import ContactChannel, ReferralStatus
+from diversion.referrals.pnc import InvalidPnc, parse_pnc
+
+HISTORICAL_OUTCOMES = {"completed": ReferralStatus.COMPLETED,
+                       "not_completed": ReferralStatus.NOT_COMPLETED,
+                       "withdrawn": ReferralStatus.WITHDRAWN}
+
+
+@dataclass
+class ReferralInput:
+    """A referral as the form, the CSV (same column names) and the API give it."""
+
+    crime_reference: str
+    referral_date: dt.date | None
+    family_name: str
+    given_names: str
+    date_of_birth: dt.date | None
+    offence_code: str
+    offence_date: dt.date | None
+    officer_email: str
+    admitted: bool | None
+    consented: bool | None
+    no_relevant_convictions: bool | None = None
+    force_code: str | None = None
+    programme_code: str | None = None
+    pnc_id: str | None = None
+    gender: str | None = None
+    email: str | None = None
+    mobile: str | None = None
+    address_line_1: str | None = None
+    address_line_2: str | None = None
+    town: str | None = None
+    postcode: str | None = None
+    preferred_contact: str | None = None  # email | sms | post; inferred when not given
+    access_needs: str | None = None
+    needs_step_free: bool = False
+    language_needs: str | None = None
+    offence_time: dt.time | None = None
+    offence_location: str | None = None
+    disposal: str | None = None
+    completion_deadline: dt.date | None = None
+    outcome: str | None = None  # historical records: completed | not_completed | withdrawn
+    outcome_date: dt.date | None = None
+
+    @property
+    def is_historical(self) -> bool:
+        return bool(self.outcome and self.outcome.strip())
+
+
+# Parsing text (CSV rows, form fields) ------------------------------------------------------
+
+DATE_FORMAT_MESSAGE = "must be a real date, like 2026-03-27 or 27/03/2026"
+
+
+def parse_date(text: str | None, *, what: str = "The date") -> dt.date | None:
+    """YYYY-MM-DD or DD/MM/YYYY between 1900 and 2100; None when blank.
+
+    Raises parsing.ParseError: "<what> must be a real date, like …" for anything that is not a
+    date, and parsing.OutOfRange, naming the range, for a date outside it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return parsing.parse_date(text, what=what, uk_format=True)
+    except parsing.OutOfRange:
+        raise
+    except parsing.ParseError as error:
+        raise parsing.ParseError(f"{what} {DATE_FORMAT_MESSAGE}") from error
+
+
+def parse_yes_no(text: str | None) -> bool | None:
+    value = (text or "").strip().lower()
+    if not value:
+        return None
+    if value in ("yes", "y", "true"):
+        return True
+    if value in ("no", "n", "false"):
+        return False
+    raise ValueError(text)
+
+
+_LABELS = {
+    "referral_date": "Referral date", "date_of_birth": "Date of birth",
+    "offence_date": "Offence date", "completion_deadline": "Completion deadline",
+    "outcome_date": "Outcome date", "admitted": "Admitted", "consented": "Consented",
+    "no_relevant_convictions": "No relevant convictions",
+}
+
+
+def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
+    """A ReferralInput from text values keyed by the CSV's column names."""
+    errors = csvimport.text_errors(row)
+    values: dict[str, Any] = {}
+
+    def text(name: str) -> str | None:
+        value = (row.get(name) or "").strip()
+        return value or None
+
+    for name in ("referral_date", "date_of_birth", "offence_date", "completion_deadline",
+                 "outcome_date"):
+        try:
+            values[name] = parse_date(row.get(name), what=_LABELS[name])
+        except parsing.ParseError as error:
+            errors.setdefault(name, str(error))
+    for name in ("admitted", "consented", "no_relevant_convictions"):
+        try:
+            values[name] = parse_yes_no(row.get(name))
+        except ValueError:
+            errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
+    if errors:
+        raise ValidationFailed(errors)
+    return ReferralInput(
+        crime_reference=text("crime_reference") or "",
+        family_name=text("family_name") or "",
+        given_names=text("given_names") or "",
+        offence_code=text("offence_code") or "",
+        officer_email=text("officer_email") or "",
+        force_code=text("force_code"), programme_code=text("programme_code"),
+        pnc_id=text("pnc_id"), gender=text("gender"), email=text("email"),
+        mobile=text("mobile"), address_line_1=text("address_line_1"),
+        address_line_2=text("address_line_2"), town=text("town"), postcode=text("postcode"),
+        offence_location=text("offence_location"), disposal=text("disposal"),
+        outcome=text("outcome"), **values,
+    )
+
+
+# Field checks -------------------------------------------------------------------------------
+
+def normalise_mobile(value: str) -> str:
+    """A mobile number in E.164 ("07911 123456" -> "+447911123456"); ValueError if not one."""
+    try:
+        number = phonenumbers.parse(value, "GB")
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(value) from error
+    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in (
+        phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        raise ValueError(value)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_email_address(value: str) -> str:
+    try:
+        # Format only; ".test" addresses are allowed so test and demo accounts can be used.
+        return validate_email(value.strip(), check_deliverability=False,
+                              test_environment=True).normalized
+    except EmailNotValidError as error:
+        raise ValueError(value) from error
+
+
+
+
+@dataclass
+class CleanReferral:
+    """Validated, normalised input."""
+
+    data: ReferralInput
+    force: Force
+    programme: Programme
+    officer: User | None
+    outcome: ReferralStatus | None
+
+
+def blank(value: str | None) -> str | None:
+    """The text stripped, or None when there is none."""
+    value = (value or "").strip()
+    return value or None
+
+
+def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) -> None:
+    required = {"referral_date": "Enter the referral date", "date_of_birth": "Enter the date of birth",
+                "offence_date": "Enter the offence date"}
+    for name, message in required.items():
+        if getattr(data, name) is None:
+            errors.setdefault(name, message)
+    for name in ("referral_date", "date_of_birth", "offence_date", "outcome_date"):
+        value = getattr(data, name)
+        if value is not None and value > today:
+            errors.setdefault(name, f"{_LABELS[name]} must be today or in the past")
+    dob, offence, referral = data.date_of_birth, data.offence_date, data.referral_date
+    if dob is not None and dob.year < 1900:
+        errors.setdefault("date_of_birth", "Date of birth must be after 1900")
+    if dob and offence and "date_of_birth" not in errors and "offence_date" not in errors:
+        if offence < dob:
+            errors["offence_date"] = "Offence date must be after the date of birth"
+        elif rules.age_on(dob, offence) < 18:
+            errors["date_of_birth"] = (
+                "The person must have been 18 or over on the offence date. "
+                "The programme is only for adults")
+    if offence and referral and "offence_date" not in errors and referral < offence:
+        errors.setdefault("referral_date", "Referral date must be on or after the offence date")
+    if data.completion_deadline and offence and data.completion_deadline <= offence:
+        errors["completion_deadline"] = "Completion deadline must be after the offence date"
+
+
+def _check_person_fields(data: ReferralInput, today: dt.date, errors: dict[str, str]) -> ReferralInput:
+    """Names, identifiers and contact details. A historical record's contact details and
+    address are optional (a force's old records often lack them) but checked when present."""
+    changes: dict[str, Any] = {}
+    if not data.family_name.strip():
+        errors["family_name"] = "Enter the family name"
+    elif len(data.family_name.strip()) > 100 or not name_key(data.family_name):
+        errors["family_name"] = "Enter a family name of up to 100 letters"
+    if not data.given_names.strip():
+        errors["given_names"] = "Enter the given names"
+    elif len(data.given_names.strip()) > 200 or not first_given_key(data.given_names):
+        errors["given_names"] = "Enter given names of up to 200 letters"
+    if pnc := blank(data.pnc_id):
+        try:
+            changes["pnc_id"] = parse_pnc(pnc, today=today)
+        except InvalidPnc as error:
+            errors["pnc_id"] = str(error)
+    if email := blank(data.email):
+        try:
+            changes["email"] = normalise_email_address(email)
+        except ValueError:
+            errors["email"] = "Enter an email address in the correct format, like name@example.com"
+    if mobile := blank(data.mobile):
+        try:
+            changes["mobile"] = normalise_mobile(mobile)
+        except ValueError:
+            errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
+    if postcode := blank(data.postcode):
+        if normalised := parsing.normalise_postcode(postcode):
+            changes["postcode"] = normalised
+        else:
+            errors["postcode"] = "Enter a real UK postcode, like LS1 4AP"
+    for name, limit in (("gender", 40), ("address_line_1", 200), ("address_line_2", 200),
+                        ("town", 100), ("offence_location", 200), ("disposal", 100)):
+        value = blank(getattr(data, name))
+        if value and len(value) > limit:
+            errors[name] = f"Enter no more than {limit} characters"
+        changes[name] = value
+    channel = blank(data.preferred_contact)
+    if channel is None:
+        channel = ("email" if changes.get("email") else "sms" if changes.get("mobile") else "post")
+    if channel not in {c.value for c in ContactChannel}:
+        errors["preferred_contact"] = "Choose email, text message or post"
+    elif data.is_historical:
+        pass  # nobody will be contacted about a closed record
+    elif channel == "email" and not changes.get("email") and "email" not in errors:
+        errors["email"] = "Enter an email address, or choose another way to contact the person"
+    elif channel == "sms" and not changes.get("mobile") and "mobile" not in errors:
+        errors["mobile"] = "Enter a mobile number, or choose another way to contact the person"
+    elif channel == "post" and not (changes.get("address_line_1") and changes.get("postcode")):
+        errors.setdefault("address_line_1",
+                          "Enter the address and postcode, or choose another way to contact the person")
+    changes["preferred_contact"] = channel
+    return replace(data, **changes)
+
+
+def _resolve_force(data: ReferralInput, actor: User | None, errors: dict[str, str]) -> Force | None:
+    code = (blank(data.force_code) or "").upper()
+    if actor is not None and actor.role is Role.POLICE:
+        own = actor.force
+        if code and own is not None and code != own.code:
+            errors["force_code"] = f"You can only make referrals for your own force ({own.code})"
+            return None
+        return own
+    if not code:
+        errors["force_code"] = "Enter the police force's code"
+        return None
+    force = db.session.scalar(select(Force).where(Force.code == code))
+    if force is None:
+        errors["force_code"] = f"There is no police force with the code {code}"
+    return force
+
+
+def _resolve_programme(data: ReferralInput, errors: dict[str, str]) -> Programme | None:
+    code = (blank(data.programme_code) or "").upper()
+    if code:
+        programme = db.session.scalar(select(Programme).where(Programme.code == code))
+        if programme is None:
+            errors["programme_code"] = f"There is no programme with the code {code}"
+        return programme
+    programmes = list(db.session.scalars(select(Programme).limit(2)))
+    if len(programmes) == 1:
+        return programmes[0]
+    errors["programme_code"] = ("Enter the programme's code" if programmes
+                                else "No programme has been set up yet. Ask an administrator")
+    return None
+
+
+def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date) -> CleanReferral:
+    """Every field checked and normalised; ValidationFailed with every problem found."""
+    if actor is not None and actor.role not in (Role.POLICE, Role.MANAGER, Role.ADMIN):
+        raise Forbidden("Only police officers and programme managers can make referrals")
+    errors: dict[str, str] = {}
+    crime_reference = data.crime_reference.strip().upper()
+    if not crime_reference:
+        errors["crime_reference"] = "Enter the crime reference"
+    elif len(crime_reference) > 40:
+        errors["crime_reference"] = "Enter a crime reference of up to 40 characters"
+    offence_code = data.offence_code.strip().upper()
+    if not offence_code:
+        errors["offence_code"] = "Enter the offence code"
+    elif len(offence_code) > 32:
+        errors["offence_code"] = "Enter an offence code of up to 32 characters"
+    officer_email = data.officer_email.strip()
+    if not officer_email:
+        errors["officer_email"] = "Enter the referring officer's email address"
+    else:
+        try:
+            normalise_email_address(officer_email)
+        except ValueError:
+            errors["officer_email"] = (
+                "Enter the officer's email address in the correct format, like name@example.com")
+    if data.admitted is None:
+        errors["admitted"] = "Say whether the person admitted the offence (yes or no)"
+    if data.consented is None:
+        errors["consented"] = "Say whether the person consented to the diversion (yes or no)"
+    outcome = None
+    if data.is_historical:
+        outcome = HISTORICAL_OUTCOMES.get((data.outcome or "").strip().lower())
+        if outcome is None:
+            errors["outcome"] = "Outcome must be completed, not_completed or withdrawn"
+        if data.outcome_date is None:
+            errors["outcome_date"] = "Enter the date of the outcome"
+        elif data.referral_date and data.outcome_date < data.referral_date:
+            errors["outcome_date"] = "Outcome date must be on or after the referral date"
+    else:
+        if data.outcome_date is not None:
+            errors["outcome"] = "Enter the outcome that goes with the outcome date"
+        if data.no_relevant_convictions is None:
+            errors["no_relevant_convictions"] = (
+                "Confirm whether the person has relevant previous convictions (yes or no)")
+    _check_dates(data, today, errors)
+    data = _check_person_fields(data, today, errors)
+    force = _resolve_force(data, actor, errors)
+    programme = _resolve_programme(data, errors)
+    if errors or force is None or programme is None:
+        raise ValidationFailed(errors)
+    officer = db.session.scalar(select(User).where(User.email == officer_email.lower()))
+    data = replace(data, crime_reference=crime_reference, offence_code=offence_code,
+                   officer_email=officer_email, family_name=data.family_name.strip(),
+                   given_names=" ".join(data.given_names.split()))
+    return CleanReferral(data=data, force=force, programme=programme, officer=officer, outcome=outcome)
+
+
+# Creating -----------------------------------------------------------------------------------
