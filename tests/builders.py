@@ -1,10 +1,20 @@
-"""Builders that fill in defaults, so each test states only what matters to it."""
+"""Builders that fill in defaults, so each test states only what matters to it.
+
+Every builder of a domain object lives here (like GOV.UK Notify's tests/app/db.py): it makes
+the object through the app's own service where there is one, fills in what the test does not
+care about, and takes overrides for what it does. Everything is dated from NOW; a test whose
+pages, API calls or jobs read the clock asks for the `clock` fixture (tests/conftest.py), which
+stops the app's clock at NOW, so nothing depends on the day the suite runs.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import update
 
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, Role, User
@@ -110,3 +120,220 @@ def create_referral(*, actor: User | None = None, force: Force | None = None, **
     created = create(data=referral_input(**overrides), actor=actor, now=NOW)
     db.session.flush()
     return created.referral
+
+
+@dataclass
+class Known:
+    """A referral and the details its person signs in with."""
+
+    referral: Any
+    pin: str
+    date_of_birth: dt.date
+
+    @property
+    def reference(self) -> str:
+        return self.referral.reference
+
+
+PERSON_DOB = dt.date(1984, 3, 27)
+
+
+def known_referral(*, now: dt.datetime = NOW, **overrides: Any) -> Known:
+    """An eligible referral made at `now` (offence five days before), committed, with its PIN."""
+    from diversion.core.timeutils import london_today
+    from diversion.referrals.services import create_referral as create
+
+    create_programme()
+    today = london_today(now)
+    overrides.setdefault("force_code", create_force().code)
+    overrides.setdefault("date_of_birth", PERSON_DOB)
+    overrides.setdefault("offence_date", today - dt.timedelta(days=5))
+    overrides.setdefault("referral_date", today - dt.timedelta(days=2))
+    created = create(data=referral_input(**overrides), actor=None, now=now)
+    db.session.commit()
+    return Known(created.referral, created.pin, overrides["date_of_birth"])
+
+
+def create_person(family_name: str = "Smith", given_names: str = "John Paul",
+                  date_of_birth: dt.date = dt.date(1980, 1, 2), **overrides: Any) -> Any:
+    """A Person row with its matching keys, as the referrals service stores one."""
+    from diversion.referrals.matching import first_given_key, name_key
+    from diversion.referrals.models import ContactChannel, Person
+
+    values: dict[str, Any] = {
+        "family_name": family_name, "given_names": given_names,
+        "family_name_key": name_key(family_name), "given_name_key": first_given_key(given_names),
+        "date_of_birth": date_of_birth, "preferred_contact": ContactChannel.POST,
+        "created_at": NOW, "updated_at": NOW,
+    }
+    values.update(overrides)
+    person = Person(**values)
+    db.session.add(person)
+    db.session.flush()
+    return person
+
+
+# Venues and sessions ---------------------------------------------------------------------------
+
+def create_venue(**overrides: Any) -> Any:
+    from diversion.courses import services
+
+    number = next(_sequence)
+    values: dict[str, Any] = {
+        "name": f"Venue {number}", "capacity": 20, "address_line_1": f"{number} Park Row",
+        "town": "Leeds", "postcode": "LS1 5HD", "step_free_access": True,
+    }
+    values.update(overrides)
+    venue = services.create_venue(details=services.VenueDetails(**values), actor=None, now=NOW)
+    db.session.flush()
+    return venue
+
+
+def create_session(*, starts_at: dt.datetime, hours: float = 7, venue: Any = None,
+                   facilitators: list[User] | None = None, capacity: int = 12,
+                   programme: Any = None) -> Any:
+    from diversion.courses import services
+
+    session = services.create_session(
+        programme=programme or create_programme(), venue=venue or create_venue(),
+        starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=hours), capacity=capacity,
+        facilitators=facilitators or [create_user("facilitator")], actor=None, now=NOW)
+    db.session.flush()
+    return session
+
+
+def in_days(days: float, hour: int = 9, *, now: dt.datetime = NOW) -> dt.datetime:
+    """`days` after `now`, on the hour (UTC)."""
+    return (now + dt.timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
+def future_session(days: float = 10, *, now: dt.datetime = NOW, **overrides: Any) -> Any:
+    """A scheduled session `days` after `now`, 9am to 4pm UTC (12 places, step-free venue)."""
+    return create_session(starts_at=in_days(days, now=now), **overrides)
+
+
+# Bookings, fees and registers ------------------------------------------------------------------
+
+def create_booking(referral: Any = None, session: Any = None, *, now: dt.datetime = NOW) -> Any:
+    """A place booked through the bookings service (a fresh referral and session by default)."""
+    from diversion.bookings import services as booking_services
+
+    return booking_services.book_place(referral=referral or create_referral(),
+                                       session=session or future_session(), actor=None, now=now)
+
+
+def clear_fee(referral: Any, manager: User | None = None) -> None:
+    from diversion.bookings import fees
+
+    manager = manager or create_user("manager")
+    fees.waive_fee(referral=referral, reason="Hardship", actor=manager, now=NOW)
+    db.session.flush()
+
+
+def pay_fee(referral: Any, manager: User | None = None, *, now: dt.datetime = NOW) -> None:
+    from diversion.bookings import fees
+
+    manager = manager or create_user("manager")
+    fees.record_payment(referral=referral, amount_pence=referral.programme.fee_pence,
+                        method="card", reference="RCPT-1", actor=manager, now=now)
+    db.session.flush()
+
+
+# Sessions start two days after NOW, at 08:30 UTC (09:30 in London, summer time).
+SESSION_START = dt.datetime(2026, 6, 17, 8, 30, tzinfo=dt.UTC)
+DURING = SESSION_START + dt.timedelta(hours=3)
+
+
+def session_with_people(count: int = 3, *, facilitator: User | None = None,
+                        starts_at: dt.datetime = SESSION_START,
+                        **referral_overrides: Any) -> tuple[Any, list[Any]]:
+    """A session with `count` referrals booked on it (booked at NOW, fee owed)."""
+    facilitator = facilitator or create_user("facilitator")
+    session = create_session(starts_at=starts_at, facilitators=[facilitator])
+    referrals = []
+    for _ in range(count):
+        referral = create_referral(**referral_overrides)
+        create_booking(referral, session)
+        referrals.append(referral)
+    db.session.flush()
+    return session, referrals
+
+
+def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
+                             started_minutes_ago: int = 30,
+                             now: dt.datetime = NOW) -> tuple[Any, list[Any]]:
+    """A session that started a little before `now` (its register open), committed."""
+    from diversion.core.timeutils import london_today
+    from diversion.referrals.services import create_referral as create
+
+    facilitator = facilitator or create_user("facilitator")
+    starts_at = now - dt.timedelta(minutes=started_minutes_ago)
+    booked_at = starts_at - dt.timedelta(days=2)
+    session = create_session(starts_at=starts_at, facilitators=[facilitator])
+    referrals = []
+    create_programme()
+    force = create_force()
+    made_at = booked_at - dt.timedelta(days=1)
+    referral_date = london_today(made_at)
+    for _ in range(count):
+        referral = create(data=referral_input(referral_date=referral_date,
+                                              offence_date=referral_date - dt.timedelta(days=5),
+                                              force_code=force.code),
+                          actor=None, now=made_at).referral
+        create_booking(referral, session, now=booked_at)
+        referrals.append(referral)
+    db.session.commit()
+    return session, referrals
+
+
+# Messages --------------------------------------------------------------------------------------
+
+def create_message(dedupe_key: str | None = None, status: Any = None, **overrides: Any) -> Any:
+    """An email in the outbox, queued through the outbox service, due at NOW.
+
+    A status other than pending is set afterwards, as after one failed attempt.
+    """
+    from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+    from diversion.outbox.services import enqueue
+
+    values: dict[str, Any] = {
+        "dedupe_key": dedupe_key or f"test-message-{next(_sequence)}", "channel": Channel.EMAIL,
+        "recipient": "person@example.test", "template": "test_message", "due_at": NOW,
+        "now": NOW, "context": {"note": "first"},
+    }
+    values.update(overrides)
+    message = enqueue(**values)
+    if message is not None and status not in (None, MessageStatus.PENDING):
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id)
+                           .values(status=status, attempts=1, last_error="SMTP 550: no such user"))
+    return message
+
+
+# A world of users and objects for the access tests ---------------------------------------------
+
+@dataclass
+class World:
+    ids: dict[str, Any]
+    users: dict[str, Any]
+    tokens: dict[str, str]
+
+
+def build_world() -> World:
+    """Two facilitators each with a live session, police of two forces, a manager and an admin,
+    each with an API token; committed."""
+    fac1, fac2 = create_user("facilitator"), create_user("facilitator")
+    s1, (referral,) = live_session_with_people(1, facilitator=fac1)
+    s2, (other_referral,) = live_session_with_people(1, facilitator=fac2)
+    police_a = create_user("police", force=referral.force)
+    police_b = create_user("police", force=create_force())
+    own_b = create_referral(force=police_b.force)
+    manager, admin = create_user("manager"), create_user("admin")
+    users = {"police_a": police_a, "police_b": police_b, "fac1": fac1, "fac2": fac2,
+             "manager": manager, "admin": admin}
+    tokens = {name: create_token(user) for name, user in users.items()}
+    db.session.commit()
+    return World(
+        ids={"ref": referral.reference, "ref_b": own_b.reference, "s1": s1.id, "s2": s2.id,
+             "other_ref": other_referral.reference, "person": referral.person.full_name,
+             "programme": s1.programme_id, "venue": s1.venue_id, "user": fac1.id},
+        users=users, tokens=tokens)

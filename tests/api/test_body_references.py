@@ -14,8 +14,15 @@ from flask.testing import FlaskClient
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from tests.builders import create_force, create_programme, create_referral, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import (
+    create_force,
+    create_programme,
+    create_referral,
+    create_session,
+    create_token,
+    create_user,
+    create_venue,
+)
 
 
 def _headers(role: str = "manager", **overrides: Any) -> dict[str, str]:

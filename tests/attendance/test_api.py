@@ -7,8 +7,7 @@ import datetime as dt
 from diversion.attendance import services
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.attendance.helpers import clear_fee, live_session_with_people
-from tests.builders import create_token, create_user
+from tests.builders import clear_fee, create_token, create_user, live_session_with_people
 
 
 def put(client, session_id, token, body):  # type: ignore[no-untyped-def]

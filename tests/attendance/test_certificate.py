@@ -12,8 +12,7 @@ from diversion.attendance import services
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from tests.attendance.helpers import clear_fee, live_session_with_people
-from tests.builders import create_force, create_user
+from tests.builders import clear_fee, create_force, create_user, live_session_with_people
 
 
 def completed_referral():  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from diversion.attendance import services
 from diversion.attendance.models import RegisterState
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.attendance.helpers import live_session_with_people
+from tests.builders import live_session_with_people
 
 
 def test_a_facilitator_sees_todays_sessions_and_takes_the_register(client, login_as) -> None:

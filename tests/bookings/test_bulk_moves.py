@@ -19,8 +19,7 @@ from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
 from diversion.reminders.rules import SESSION_TEMPLATES
 from diversion.reminders.services import DEADLINE_TEMPLATE
-from tests.bookings.helpers import NOW, create_referral, future_session
-from tests.builders import create_user
+from tests.builders import NOW, create_referral, create_user, future_session
 
 E = ReferralEventType
 

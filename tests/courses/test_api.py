@@ -6,9 +6,14 @@ from diversion.bookings.services import book_place
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.courses.models import CourseSession, Venue
-from tests.builders import create_programme, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
-from tests.selfservice.helpers import known_referral
+from tests.builders import (
+    create_programme,
+    create_session,
+    create_token,
+    create_user,
+    create_venue,
+    known_referral,
+)
 
 
 def _auth(role: str = "manager", **overrides):

@@ -8,8 +8,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
 from diversion.courses import services
 from diversion.courses.models import CourseSession, SessionStatus, Venue
-from tests.builders import DEFAULT_PASSWORD, create_programme, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import DEFAULT_PASSWORD, create_programme, create_session, create_user, create_venue
 
 
 def _soon(days: int, hour: int = 9) -> dt.datetime:

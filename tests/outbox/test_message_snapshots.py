@@ -34,8 +34,7 @@ from diversion.referrals.models import ReferralEventType
 from diversion.reminders import services as reminders
 from diversion.reports.services import prepare_monthly_reports
 from diversion.selfservice import services as selfservice
-from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
-from tests.builders import create_user
+from tests.builders import NOW, create_referral, create_user, create_venue, future_session
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates" / "messages"

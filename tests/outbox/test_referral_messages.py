@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from diversion.bookings import services as bookings
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
-from tests.bookings.helpers import NOW, create_referral, future_session
+from tests.builders import NOW, create_referral, future_session
 
 
 def messages_about(referral) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]

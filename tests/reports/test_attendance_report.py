@@ -19,9 +19,7 @@ from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.courses import services as scheduling_services
 from diversion.reports import services
-from tests.attendance.helpers import clear_fee, session_with_people
-from tests.builders import NOW, create_token, create_user
-from tests.courses.helpers import create_session
+from tests.builders import NOW, clear_fee, create_session, create_token, create_user, session_with_people
 from tests.reports.test_report_services import count_queries
 
 A = AttendanceStatus

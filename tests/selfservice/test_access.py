@@ -17,8 +17,8 @@ from diversion.outbox.models import OutboxMessage
 from diversion.referrals import services as referral_services
 from diversion.selfservice import services
 from diversion.selfservice.models import PersonSession, SelfServiceFailure, SelfServiceLock
-from tests.builders import create_user
-from tests.selfservice.helpers import details, known_referral, sign_in
+from tests.builders import create_user, known_referral
+from tests.selfservice.helpers import details, sign_in
 
 OVERVIEW = "/book/your-course"
 
