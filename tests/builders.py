@@ -173,6 +173,35 @@ def create_person(family_name: str = "Smith", given_names: str = "John Paul",
     return person
 
 
+def add_referrals(n: int, *, force: Force, start: dt.date = dt.date(2026, 1, 1), family: str = "Bulk",
+                  same_day: bool = False) -> list[Any]:
+    """Many referrals quickly (no PIN), made like the service makes them."""
+    from diversion.referrals import lifecycle, services
+    from diversion.referrals.models import Person, Referral
+
+    programme = create_programme()
+    made = []
+    for i in range(n):
+        person = Person(family_name=f"{family}{chr(97 + i % 26)}{chr(97 + i // 26)}",
+                        given_names="Test", family_name_key=f"{family.lower()}{chr(97 + i % 26)}"
+                        f"{chr(97 + i // 26)}", given_name_key="test",
+                        date_of_birth=dt.date(1980, 1, 1), created_at=NOW, updated_at=NOW)
+        number = next(_sequence)
+        day = start if same_day else start + dt.timedelta(days=i)
+        referral = Referral(
+            reference=f"T{number:07d}", pin_hash=services.NO_PIN, pin_issued_at=NOW,
+            force=force, programme=programme, person=person, crime_reference=f"BULK/{number}",
+            referral_date=day, offence_code="SOA2003-S51A", offence_date=day, admitted=True,
+            consented=True, no_relevant_convictions=True, officer_email="pc@example.test",
+            booking_deadline=day + dt.timedelta(days=28),
+            completion_deadline=day + dt.timedelta(days=120), eligibility=[], created_at=NOW)
+        lifecycle.start(referral, actor=None, now=NOW)
+        db.session.add(referral)
+        made.append(referral)
+    db.session.flush()
+    return made
+
+
 # Venues and sessions ---------------------------------------------------------------------------
 
 def create_venue(**overrides: Any) -> Any:
@@ -191,13 +220,14 @@ def create_venue(**overrides: Any) -> Any:
 
 def create_session(*, starts_at: dt.datetime, hours: float = 7, venue: Any = None,
                    facilitators: list[User] | None = None, capacity: int = 12,
-                   programme: Any = None) -> Any:
+                   programme: Any = None, now: dt.datetime = NOW) -> Any:
+    """A session scheduled at `now` (NOW; it must start after it), `hours` long."""
     from diversion.courses import services
 
     session = services.create_session(
         programme=programme or create_programme(), venue=venue or create_venue(),
         starts_at=starts_at, ends_at=starts_at + dt.timedelta(hours=hours), capacity=capacity,
-        facilitators=facilitators or [create_user("facilitator")], actor=None, now=NOW)
+        facilitators=facilitators or [create_user("facilitator")], actor=None, now=now)
     db.session.flush()
     return session
 
@@ -269,11 +299,11 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
     facilitator = facilitator or create_user("facilitator")
     starts_at = now - dt.timedelta(minutes=started_minutes_ago)
     booked_at = starts_at - dt.timedelta(days=2)
-    session = create_session(starts_at=starts_at, facilitators=[facilitator])
+    made_at = booked_at - dt.timedelta(days=1)
+    session = create_session(starts_at=starts_at, facilitators=[facilitator], now=made_at)
     referrals = []
     create_programme()
     force = create_force()
-    made_at = booked_at - dt.timedelta(days=1)
     referral_date = london_today(made_at)
     for _ in range(count):
         referral = create(data=referral_input(referral_date=referral_date,
@@ -284,6 +314,21 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
         referrals.append(referral)
     db.session.commit()
     return session, referrals
+
+
+def completed_referral() -> tuple[Any, Any]:
+    """A live session whose one person attended with their fee waived: the referral completed."""
+    from diversion.attendance import services
+    from diversion.attendance.models import AttendanceStatus
+
+    session, (referral,) = live_session_with_people(1)
+    clear_fee(referral)
+    services.save_register(
+        session=session, submit=True, actor=None, now=session.starts_at + dt.timedelta(hours=1),
+        marks=[services.MarkInput(reference=referral.reference, status=AttendanceStatus.ATTENDED,
+                                  id_checked=True)])
+    db.session.commit()
+    return session, referral
 
 
 # Messages --------------------------------------------------------------------------------------
@@ -337,3 +382,51 @@ def build_world() -> World:
              "other_ref": other_referral.reference, "person": referral.person.full_name,
              "programme": s1.programme_id, "venue": s1.venue_id, "user": fac1.id},
         users=users, tokens=tokens)
+
+
+# Referrals with an outcome, and reoffences, for reports and retention --------------------------
+
+def referral_with_outcome(*, family_name: str, referral_date: dt.date, outcome: str | None,
+                          force: Force | None = None, days_to_outcome: int = 30, **overrides: Any) -> Any:
+    """A referral for the named person (one person per name), historical when `outcome`."""
+    values: dict[str, Any] = {
+        "family_name": family_name, "given_names": "Adam", "referral_date": referral_date,
+        "offence_date": referral_date - dt.timedelta(days=5), "date_of_birth": dt.date(1980, 1, 2),
+    }
+    if outcome:
+        values.update(outcome=outcome,
+                      outcome_date=referral_date + dt.timedelta(days=days_to_outcome))
+    values.update(overrides)
+    return create_referral(force=force, **values)
+
+
+def create_reoffence(*, person_id: int, offence_date: dt.date, outcome: str,
+                     outcome_date: dt.date | None, reference: str, actor: User | None = None,
+                     offence_code: str = "TH68001") -> Any:
+    """A reoffence of that person, recorded through the reoffences service at NOW."""
+    from diversion.referrals.models import Person
+    from diversion.reoffences.services import ReoffenceInput, record_reoffence
+
+    person = db.session.get(Person, person_id)
+    assert person is not None
+    data = ReoffenceInput(offence_code=offence_code, offence_date=offence_date, outcome=outcome,
+                          outcome_date=outcome_date, source_reference=reference,
+                          family_name=person.family_name, given_names=person.given_names,
+                          date_of_birth=person.date_of_birth)
+    recorded, _ = record_reoffence(data=data, actor=actor, now=NOW)
+    db.session.flush()
+    return recorded
+
+
+def closed_referral(name: str, *, closed_on: dt.date, outcome: str = "completed",
+                    **overrides: Any) -> Any:
+    """A historical referral of the named person (one person per name, with a postal address but
+    no email), closed on that day."""
+    values: dict[str, Any] = {
+        "date_of_birth": dt.date(1980, 7, 23), "pnc_id": None, "email": None,
+        "mobile": "07911 123456", "postcode": "LS1 4AP", "town": "Leeds",
+        "address_line_1": "1 High Street",
+    }
+    values.update(overrides)
+    return referral_with_outcome(family_name=name, referral_date=closed_on - dt.timedelta(days=30),
+                                 outcome=outcome, days_to_outcome=30, **values)

@@ -15,6 +15,8 @@ from diversion.core.extensions import db
 from tests.builders import build_world, create_programme, create_venue
 from tests.test_scoping import sign_in
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 BLANK_DATE = {"-day": "", "-month": "", "-year": ""}
 
 

@@ -32,6 +32,8 @@ from tests.builders import World, build_world, future_session, known_referral
 from tests.selfservice.helpers import sign_in as person_sign_in
 from tests.test_scoping import sign_in
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 # The role that exercises a page most fully, when several may open it.
 ROLE_ORDER = [Role.MANAGER, Role.ADMIN, Role.POLICE, Role.FACILITATOR]
 USER_FOR_ROLE = {Role.MANAGER: "manager", Role.ADMIN: "admin", Role.POLICE: "police_a",

@@ -22,6 +22,8 @@ from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.builders import DEFAULT_PASSWORD, World, build_world
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 
 def sign_in(client, user) -> None:  # type: ignore[no-untyped-def]
     client.post("/sign-out")

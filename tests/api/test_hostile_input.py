@@ -16,6 +16,8 @@ from diversion.api.schema import OPENAPI_ATTRIBUTE
 from diversion.core.extensions import db
 from tests.builders import create_token, create_user, live_session_with_people
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 PROBLEM = "application/problem+json"
 HUGE = 10**30
 WRONG_VALUES: list[Any] = [HUGE, -HUGE, 2**63, -1, 0, 1.5, "", "x" * 5000, [], {}, True, None,

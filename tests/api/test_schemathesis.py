@@ -27,6 +27,8 @@ from diversion.api.schema import INVALID_FIELDS
 from diversion.core.extensions import db
 from tests.builders import build_world, create_venue
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 CONFIG = Path(__file__).resolve().parents[2] / "schemathesis.toml"
 ROLES = {"police": "police_a", "facilitator": "fac1", "manager": "manager", "admin": "admin"}
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from diversion.bookings.allocation import ALL_FULL, NO_SESSION, OpenSession, allocate, plan_allocation
 from diversion.bookings.rules import ReferralFacts, SessionFacts
 from diversion.referrals.models import ReferralStatus
 from tests.bookings.helpers import messages_to
 from tests.builders import NOW, create_referral, create_venue, future_session
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 DAY = dt.timedelta(days=1)
 

@@ -10,7 +10,7 @@ from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.builders import NOW, create_referral, create_token, create_user, future_session
 
-pytestmark = pytest.mark.usefixtures("clock")  # the pages read the clock
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 DEADLINE = NOW.date() + dt.timedelta(days=60)  # before a session 90 days on
 
 

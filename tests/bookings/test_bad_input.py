@@ -27,7 +27,7 @@ from tests.builders import (
     future_session,
 )
 
-pytestmark = pytest.mark.usefixtures("clock")  # the pages read the clock
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 DEADLINE = NOW.date() + dt.timedelta(days=60)  # before a session 90 days on
 
 

@@ -9,7 +9,7 @@ from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_referral, future_session
 
-pytestmark = pytest.mark.usefixtures("clock")  # the pages read the clock
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(client, login_as):

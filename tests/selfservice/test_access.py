@@ -20,6 +20,8 @@ from diversion.selfservice.models import PersonSession, SelfServiceFailure, Self
 from tests.builders import create_user, known_referral
 from tests.selfservice.helpers import details, sign_in
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 OVERVIEW = "/book/your-course"
 
 

@@ -13,6 +13,8 @@ from diversion.referrals.models import ReferralStatus
 from tests.builders import create_user, future_session, known_referral
 from tests.selfservice.helpers import sign_in
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 OVERVIEW = "/book/your-course"
 
 
