@@ -6,7 +6,9 @@ throwaway cluster); otherwise it runs on a SQLite file in a temporary directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from diversion import create_app
+from diversion.core import timeutils
 from diversion.core.extensions import db
-from tests.builders import DEFAULT_PASSWORD, create_user
+from tests.builders import DEFAULT_PASSWORD, NOW, create_user
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,3 +158,54 @@ def login_as(client: FlaskClient, auth: AuthActions):  # type: ignore[no-untyped
         return user
 
     return login
+
+
+class Clock:
+    """The app's clock, stopped at `now` until the test moves it."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def set(self, now: dt.datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("naive datetime: give the clock an aware instant")
+        self.now = now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+    def today(self) -> dt.date:
+        """The London calendar date on the clock."""
+        return timeutils.london_today(self.now)
+
+
+class _StoppedDatetime:
+    """Stands in for the `datetime` class inside timeutils: `now()` reads the test's Clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self, tz: dt.tzinfo | None = None) -> dt.datetime:
+        if tz is None:
+            return self._clock.now.astimezone().replace(tzinfo=None)
+        return self._clock.now.astimezone(tz)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(dt.datetime, name)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Stops the app's clock at NOW (Monday 15 June 2026, 09:00 UTC) for this test.
+
+    Every page, API call and job reads the time through `timeutils.now_utc()`, and the views
+    import that function by name, so the fixture does not replace it: it replaces the `datetime`
+    module that `now_utc()` reads, inside timeutils only. `clock.set(...)` and
+    `clock.advance(hours=2)` move it; `clock.today()` is the London date on it.
+    """
+    stopped = Clock(NOW)
+    module = types.ModuleType("datetime")
+    module.__dict__.update(vars(dt))
+    module.datetime = _StoppedDatetime(stopped)  # type: ignore[attr-defined]
+    monkeypatch.setattr(timeutils, "dt", module)
+    return stopped

@@ -18,6 +18,8 @@ from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.services import enqueue
 from tests.builders import create_force, create_user
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 PASSWORD = "a long enough cli password"
 
 

@@ -12,9 +12,10 @@ import re
 import pytest
 
 from diversion.core.extensions import db
-from tests.builders import create_programme
-from tests.courses.helpers import create_venue
-from tests.test_scoping import build_world, sign_in
+from tests.builders import build_world, create_programme, create_venue
+from tests.test_scoping import sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 BLANK_DATE = {"-day": "", "-month": "", "-year": ""}
 

@@ -28,9 +28,11 @@ from diversion.auth.access import access_rule_for
 from diversion.auth.models import ApiToken, Role
 from diversion.core.extensions import db
 from diversion.outbox.models import OutboxMessage
-from tests.selfservice.helpers import known_referral, upcoming_session
+from tests.builders import World, build_world, future_session, known_referral
 from tests.selfservice.helpers import sign_in as person_sign_in
-from tests.test_scoping import World, build_world, sign_in
+from tests.test_scoping import sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 # The role that exercises a page most fully, when several may open it.
 ROLE_ORDER = [Role.MANAGER, Role.ADMIN, Role.POLICE, Role.FACILITATOR]
@@ -313,8 +315,8 @@ SELF_SERVICE_PAGES = sorted(rule for endpoint, rule, role in PAGES
 def test_no_form_on_the_referred_mans_pages_answers_500_once_he_is_signed_in(
         app: Flask, client: Any, rule: str) -> None:
     known = known_referral()
-    upcoming_session(10)
-    upcoming_session(12)
+    future_session(10)
+    future_session(12)
 
     def sign_in_again() -> None:
         person_sign_in(client, known)

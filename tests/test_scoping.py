@@ -10,7 +10,6 @@ an id fails here until someone decides who must not see it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,34 +20,9 @@ from diversion.attendance.models import RegisterEntry
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.attendance.helpers import live_session_with_people
-from tests.builders import DEFAULT_PASSWORD, create_force, create_referral, create_token, create_user
+from tests.builders import DEFAULT_PASSWORD, World, build_world
 
-
-@dataclass
-class World:
-    ids: dict[str, Any]
-    users: dict[str, Any]
-    tokens: dict[str, str]
-
-
-def build_world() -> World:
-    fac1, fac2 = create_user("facilitator"), create_user("facilitator")
-    s1, (referral,) = live_session_with_people(1, facilitator=fac1)
-    s2, (other_referral,) = live_session_with_people(1, facilitator=fac2)
-    police_a = create_user("police", force=referral.force)
-    police_b = create_user("police", force=create_force())
-    own_b = create_referral(force=police_b.force)
-    manager, admin = create_user("manager"), create_user("admin")
-    users = {"police_a": police_a, "police_b": police_b, "fac1": fac1, "fac2": fac2,
-             "manager": manager, "admin": admin}
-    tokens = {name: create_token(user) for name, user in users.items()}
-    db.session.commit()
-    return World(
-        ids={"ref": referral.reference, "ref_b": own_b.reference, "s1": s1.id, "s2": s2.id,
-             "other_ref": other_referral.reference, "person": referral.person.full_name,
-             "programme": s1.programme_id, "venue": s1.venue_id, "user": fac1.id},
-        users=users, tokens=tokens)
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def sign_in(client, user) -> None:  # type: ignore[no-untyped-def]

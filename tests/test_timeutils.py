@@ -89,3 +89,18 @@ def test_format_london_either_side_of_the_autumn_change():
 def test_format_london_of_nothing_is_empty_and_takes_a_format():
     assert format_london(None) == ""
     assert format_london(dt.datetime(2026, 7, 1, 23, 30, tzinfo=UTC), "%-d %B %Y") == "2 July 2026"
+
+
+def test_the_clock_fixture_stops_now_utc_wherever_the_app_imported_it(clock):
+    from diversion.attendance import views as attendance_views
+    from diversion.core import jobs
+
+    clock.set(dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC))  # after the autumn change
+    assert attendance_views.now_utc() == dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert jobs.now_utc().tzinfo is not None
+    clock.advance(hours=1)
+    assert attendance_views.now_utc() == dt.datetime(2026, 10, 25, 2, 30, tzinfo=UTC)
+    assert clock.today() == dt.date(2026, 10, 25)
+    # The rest of timeutils is untouched by the stopped clock.
+    assert london_midnight_in_utc(dt.date(2026, 10, 26)) == dt.datetime(2026, 10, 26, 0, 0,
+                                                                        tzinfo=UTC)

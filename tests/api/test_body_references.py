@@ -10,12 +10,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from diversion.core.extensions import db
-from diversion.core.timeutils import now_utc
-from tests.builders import create_force, create_programme, create_referral, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import (
+    NOW,
+    create_force,
+    create_programme,
+    create_referral,
+    create_session,
+    create_token,
+    create_user,
+    create_venue,
+    in_days,
+)
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def _headers(role: str = "manager", **overrides: Any) -> dict[str, str]:
@@ -32,8 +43,7 @@ def _assert_names(response: Any, field: str, words: str) -> None:
 
 
 def _session_body(venue_id: int, facilitator_email: str, **overrides: Any) -> dict[str, Any]:
-    starts_at = (now_utc() + dt.timedelta(days=5)).replace(hour=9, minute=0, second=0,
-                                                           microsecond=0)
+    starts_at = in_days(5)
     body = {"venue_id": venue_id, "starts_at": starts_at.isoformat(),
             "ends_at": (starts_at + dt.timedelta(hours=7)).isoformat(), "capacity": 10,
             "facilitator_emails": [facilitator_email]}
@@ -43,7 +53,7 @@ def _session_body(venue_id: int, facilitator_email: str, **overrides: Any) -> di
 
 def test_booking_onto_a_session_that_does_not_exist_is_404(app: Any, client: FlaskClient) -> None:
     referral = create_referral()
-    real = create_session(starts_at=now_utc() - dt.timedelta(days=1))
+    real = create_session(starts_at=NOW - dt.timedelta(days=1), now=NOW - dt.timedelta(days=2))
     headers = _headers()
     url = f"/api/v1/referrals/{referral.reference}/booking"
 

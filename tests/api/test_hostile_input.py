@@ -14,8 +14,9 @@ from flask import Flask
 
 from diversion.api.schema import OPENAPI_ATTRIBUTE
 from diversion.core.extensions import db
-from tests.attendance.helpers import live_session_with_people
-from tests.builders import create_token, create_user
+from tests.builders import create_token, create_user, live_session_with_people
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 PROBLEM = "application/problem+json"
 HUGE = 10**30

@@ -11,8 +11,16 @@ from diversion.bookings.places import book_place, cancel_booking
 from diversion.core.extensions import db
 from diversion.referrals import paging
 from diversion.referrals.models import Referral
-from tests.bookings.helpers import NOW, create_venue, future_session
-from tests.builders import create_force, create_programme, create_referral, create_token, create_user
+from tests.builders import (
+    NOW,
+    create_force,
+    create_programme,
+    create_referral,
+    create_token,
+    create_user,
+    create_venue,
+    future_session,
+)
 
 
 @pytest.fixture

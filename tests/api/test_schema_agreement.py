@@ -15,8 +15,9 @@ from flask.testing import FlaskClient
 
 from diversion.api.schema import DATE_PATTERN, INSTANT_PATTERN
 from diversion.core.extensions import db
-from tests.attendance.helpers import live_session_with_people
-from tests.builders import create_token, create_user
+from tests.builders import create_token, create_user, live_session_with_people
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def _bearer(user: Any) -> dict[str, str]:

@@ -25,8 +25,9 @@ from schemathesis.config import SchemathesisConfig
 
 from diversion.api.schema import INVALID_FIELDS
 from diversion.core.extensions import db
-from tests.courses.helpers import create_venue
-from tests.test_scoping import build_world
+from tests.builders import build_world, create_venue
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 CONFIG = Path(__file__).resolve().parents[2] / "schemathesis.toml"
 ROLES = {"police": "police_a", "facilitator": "fac1", "manager": "manager", "admin": "admin"}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from diversion.attendance import register as attendance_register
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.attendance.helpers import clear_fee, live_session_with_people
-from tests.builders import create_token, create_user
+from tests.builders import clear_fee, create_token, create_user, live_session_with_people
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def put(client, session_id, token, body):  # type: ignore[no-untyped-def]

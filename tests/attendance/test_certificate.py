@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from diversion.attendance import register as attendance_register
-from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from tests.attendance.helpers import clear_fee, live_session_with_people
-from tests.builders import create_force, create_user
+from tests.builders import completed_referral, create_force, create_user, live_session_with_people
 
-
-def completed_referral():  # type: ignore[no-untyped-def]
-    session, (referral,) = live_session_with_people(1)
-    clear_fee(referral)
-    attendance_register.save_register(
-        session=session, submit=True, actor=None, now=session.starts_at + dt.timedelta(hours=1),
-        marks=[attendance_register.MarkInput(reference=referral.reference, status=AttendanceStatus.ATTENDED,
-                                             id_checked=True)])
-    db.session.commit()
-    return session, referral
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def pdf_text(data: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select
 
 from diversion.attendance.models import Register, RegisterState
@@ -13,6 +14,8 @@ from diversion.core.timeutils import london_today, now_utc
 from diversion.demo import load_demo_data
 from diversion.referrals.models import Referral, ReferralStatus
 from tests.builders import create_referral
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def test_grace_window_and_deadline_are_scheduler_jobs_runnable_once(app) -> None:

@@ -21,15 +21,8 @@ from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
 from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralEventType, ReferralStatus
-from tests.attendance.helpers import (
-    DURING,
-    SESSION_START,
-    clear_fee,
-    messages,
-    pay_fee,
-    session_with_people,
-)
-from tests.builders import create_user
+from tests.attendance.helpers import messages
+from tests.builders import DURING, SESSION_START, clear_fee, create_user, pay_fee, session_with_people
 
 A = AttendanceStatus
 S = ReferralStatus

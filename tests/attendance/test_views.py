@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.attendance.helpers import live_session_with_people
+from tests.builders import live_session_with_people
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def test_a_facilitator_sees_todays_sessions_and_takes_the_register(client, login_as) -> None:

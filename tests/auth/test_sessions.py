@@ -12,6 +12,8 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from tests.builders import DEFAULT_PASSWORD, create_user
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 NEW_PASSWORD = "a brand new passphrase 77"
 
 

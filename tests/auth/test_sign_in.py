@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
@@ -15,6 +16,8 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from tests.builders import DEFAULT_PASSWORD, create_user
 from tests.core.apps import separate_app
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 WRONG = "not the right password at all"
 

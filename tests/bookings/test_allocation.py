@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from diversion.bookings.allocation import ALL_FULL, NO_SESSION, OpenSession, allocate, plan_allocation
 from diversion.bookings.rules import ReferralFacts, SessionFacts
 from diversion.referrals.models import ReferralStatus
-from tests.bookings.helpers import NOW, create_referral, create_venue, future_session, messages_to
+from tests.bookings.helpers import messages_to
+from tests.builders import NOW, create_referral, create_venue, future_session
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 DAY = dt.timedelta(days=1)
 
@@ -67,7 +72,7 @@ def test_allocate_books_and_tells_everyone_who_can_be_placed(app):
 def test_the_allocate_command_prints_who_was_placed_and_who_was_not(app):
     from diversion.core.extensions import db
     from diversion.core.timeutils import now_utc
-    from tests.courses.helpers import create_session
+    from tests.builders import create_session
 
     soon = now_utc() + dt.timedelta(days=5)  # the command reads the real clock
     create_session(starts_at=soon, capacity=1, venue=create_venue())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from diversion.core.extensions import db
-from diversion.core.timeutils import now_utc
 from diversion.referrals.models import ReferralStatus
-from tests.bookings.helpers import create_referral
-from tests.builders import create_token, create_user
-from tests.courses.helpers import create_session
+from tests.builders import NOW, create_referral, create_token, create_user, future_session
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+DEADLINE = NOW.date() + dt.timedelta(days=60)  # before a session 90 days on
 
 
 def _auth(role: str = "manager"):  # type: ignore[no-untyped-def]
@@ -18,19 +20,9 @@ def _auth(role: str = "manager"):  # type: ignore[no-untyped-def]
     return {"Authorization": f"Bearer {token}"}
 
 
-def _soon(days: int = 5, **overrides):  # type: ignore[no-untyped-def]
-    starts = (now_utc() + dt.timedelta(days=days)).replace(hour=9, minute=0, second=0,
-                                                          microsecond=0)
-    return create_session(starts_at=starts, **overrides)
-
-
-def _referral(**overrides):  # type: ignore[no-untyped-def]
-    overrides.setdefault("completion_deadline", (now_utc() + dt.timedelta(days=60)).date())
-    return create_referral(**overrides)
-
-
 def test_a_manager_books_and_cancels_through_the_api(client, app):
-    headers, session, referral = _auth(), _soon(capacity=2), _referral()
+    headers, session = _auth(), future_session(5, capacity=2)
+    referral = create_referral(completion_deadline=DEADLINE)
     db.session.commit()
     url = f"/api/v1/referrals/{referral.reference}/booking"
     created = client.post(url, headers=headers, json={"session_id": session.id})
@@ -47,8 +39,9 @@ def test_a_manager_books_and_cancels_through_the_api(client, app):
 
 
 def test_a_full_session_is_409_and_after_the_deadline_is_422(client, app):
-    headers, full, late = _auth(), _soon(capacity=1), _soon(days=90)
-    first, second = _referral(), _referral()
+    headers, full, late = _auth(), future_session(5, capacity=1), future_session(90)
+    first, second = (
+        create_referral(completion_deadline=DEADLINE), create_referral(completion_deadline=DEADLINE))
     db.session.commit()
     assert client.post(f"/api/v1/referrals/{first.reference}/booking", headers=headers,
                        json={"session_id": full.id}).status_code == 201
@@ -64,7 +57,7 @@ def test_a_full_session_is_409_and_after_the_deadline_is_422(client, app):
 
 
 def test_police_cannot_book_through_the_api(client, app):
-    headers, session, referral = _auth("police"), _soon(), _referral()
+    headers, session, referral = _auth("police"), future_session(5), create_referral()
     db.session.commit()
     response = client.post(f"/api/v1/referrals/{referral.reference}/booking", headers=headers,
                            json={"session_id": session.id})
@@ -72,7 +65,7 @@ def test_police_cannot_book_through_the_api(client, app):
 
 
 def test_payments_are_recorded_and_invalid_ones_refused(client, app):
-    headers, referral = _auth(), _referral()
+    headers, referral = _auth(), create_referral(completion_deadline=DEADLINE)
     db.session.commit()
     url = f"/api/v1/referrals/{referral.reference}/payments"
     ok = client.post(url, headers=headers,

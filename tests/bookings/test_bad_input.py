@@ -17,20 +17,18 @@ from diversion.courses.models import CourseSession
 from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType
-from tests.bookings.helpers import create_referral
-from tests.builders import create_programme, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import (
+    NOW,
+    create_programme,
+    create_referral,
+    create_token,
+    create_user,
+    create_venue,
+    future_session,
+)
 
-
-def _soon(days: float = 5, **overrides):  # type: ignore[no-untyped-def]
-    starts = (now_utc() + dt.timedelta(days=days)).replace(hour=9, minute=0, second=0,
-                                                          microsecond=0)
-    return create_session(starts_at=starts, **overrides)
-
-
-def _referral(**overrides):  # type: ignore[no-untyped-def]
-    overrides.setdefault("completion_deadline", (now_utc() + dt.timedelta(days=60)).date())
-    return create_referral(**overrides)
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+DEADLINE = NOW.date() + dt.timedelta(days=60)  # before a session 90 days on
 
 
 def _snapshot() -> tuple:
@@ -79,7 +77,7 @@ def test_a_bad_session_is_refused_on_the_page_and_in_the_api_and_nothing_is_save
     login_as("manager")
     venue, facilitator = create_venue(capacity=8), create_user("facilitator")
     headers = _headers()
-    starts = _soon(10).starts_at
+    starts = future_session(10).starts_at
     db.session.commit()
     before = _snapshot()
     page = client.post("/sessions/new", data=_session_form(venue, facilitator, starts, **form))
@@ -97,17 +95,21 @@ def test_a_bad_session_is_refused_on_the_page_and_in_the_api_and_nothing_is_save
 
 # Bookings ---------------------------------------------------------------------------------
 
+def _referral():  # type: ignore[no-untyped-def]
+    return create_referral(completion_deadline=DEADLINE)
+
+
 def _past_session():  # type: ignore[no-untyped-def]
-    session = _soon(10)
+    session = future_session(10)
     session.starts_at = now_utc() - dt.timedelta(days=2)
     session.ends_at = session.starts_at + dt.timedelta(hours=7)
     return session
 
 
 def _cancelled_session():  # type: ignore[no-untyped-def]
-    session = _soon(10)
+    session = future_session(10)
     courses_planning.cancel_session(session=session, reason="Venue closed", actor=None,
-                                    now=now_utc())
+                                       now=now_utc())
     return session
 
 
@@ -120,10 +122,10 @@ def _withdrawn_referral():  # type: ignore[no-untyped-def]
 
 CASES = {
     # name: (make the session, make the referral, page status, API status, words shown)
-    "after-the-deadline": (lambda: _soon(90), _referral, 422, 422, "completion deadline"),
+    "after-the-deadline": (lambda: future_session(90), _referral, 422, 422, "completion deadline"),
     "a-cancelled-session": (_cancelled_session, _referral, 422, 422, "not running"),
     "a-past-session": (_past_session, _referral, 422, 422, "already started"),
-    "a-withdrawn-referral": (lambda: _soon(10), _withdrawn_referral, 409, 409, "withdrawn"),
+    "a-withdrawn-referral": (lambda: future_session(10), _withdrawn_referral, 409, 409, "withdrawn"),
 }
 
 
@@ -152,7 +154,7 @@ def test_a_booking_that_cannot_be_made_is_refused_on_the_page_and_in_the_api(
 
 def test_a_double_booking_is_refused_on_the_page_and_in_the_api(client, login_as):
     login_as("manager")
-    session, other, referral = _soon(10), _soon(12), _referral()
+    session, other, referral = future_session(10), future_session(12), _referral()
     headers = _headers()
     db.session.commit()
     url = f"/api/v1/referrals/{referral.reference}/booking"

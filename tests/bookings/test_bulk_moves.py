@@ -20,8 +20,7 @@ from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEvent, ReferralEventType, ReferralStatus
 from diversion.reminders.offer_notices import DEADLINE_TEMPLATE
 from diversion.reminders.rules import SESSION_TEMPLATES
-from tests.bookings.helpers import NOW, create_referral, future_session
-from tests.builders import create_user
+from tests.builders import NOW, create_referral, create_user, future_session
 
 E = ReferralEventType
 

@@ -12,7 +12,7 @@ from diversion.bookings.models import Booking, BookingStatus
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession
 from diversion.referrals.models import Referral
-from tests.bookings.helpers import NOW, create_referral, future_session
+from tests.builders import NOW, create_referral, future_session
 
 THREADS = 20
 

@@ -22,23 +22,13 @@ from diversion.courses.models import CourseSession
 from diversion.outbox.models import MessageStatus
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType, ReferralStatus
-from tests.bookings.helpers import (
-    NOW,
-    create_referral,
-    create_venue,
-    future_session,
-    in_days,
-    messages_to,
-)
-
-
-def book(referral, session, now=NOW):  # type: ignore[no-untyped-def]
-    return bookings_places.book_place(referral=referral, session=session, actor=None, now=now)
+from tests.bookings.helpers import messages_to
+from tests.builders import NOW, create_booking, create_referral, create_venue, future_session, in_days
 
 
 def test_booking_moves_the_referral_to_booked_and_sends_a_confirmation_with_a_calendar(app):
     session, referral = future_session(), create_referral()
-    booking = book(referral, session)
+    booking = create_booking(referral, session)
     assert referral.status is ReferralStatus.BOOKED
     assert booking.status is BookingStatus.ACTIVE and session.booked_count == 1
     [message] = messages_to(referral.person.email, "booking_confirmation")
@@ -50,7 +40,7 @@ def test_booking_moves_the_referral_to_booked_and_sends_a_confirmation_with_a_ca
 
 def test_a_person_who_prefers_sms_gets_a_text_without_a_calendar(app):
     referral = create_referral(mobile="07911123456", preferred_contact="sms", email=None)
-    book(referral, future_session())
+    create_booking(referral, future_session())
     [message] = messages_to(referral.person.mobile, "booking_confirmation")
     assert message.channel.value == "sms" and "ics" not in message.context
 
@@ -62,7 +52,7 @@ def test_a_session_after_the_completion_deadline_is_refused(app):
     assert [o.session for o in bookings_queries.list_bookable_sessions(referral=referral, now=NOW)] == [
         on_the_day]
     with pytest.raises(bookings_capacity.UnsuitableSession, match="completion deadline") as error:
-        book(referral, late)
+        create_booking(referral, late)
     assert error.value.status == 422
     assert referral.status is ReferralStatus.AWAITING_BOOKING and late.booked_count == 0
 
@@ -72,17 +62,17 @@ def test_cancelled_and_past_sessions_are_refused(app):
     cancelled = future_session()
     courses_planning.cancel_session(session=cancelled, reason="Flood", actor=None, now=NOW)
     with pytest.raises(bookings_capacity.UnsuitableSession, match="not running"):
-        book(referral, cancelled)
+        create_booking(referral, cancelled)
     past = future_session(days=3)
     with pytest.raises(bookings_capacity.UnsuitableSession, match="already started"):
-        book(referral, past, now=NOW + dt.timedelta(days=4))
+        create_booking(referral, past, now=NOW + dt.timedelta(days=4))
 
 
 def test_a_person_needing_step_free_access_cannot_book_a_venue_without_it(app):
     referral = create_referral(needs_step_free=True)
     stairs = future_session(venue=create_venue(step_free_access=False))
     with pytest.raises(bookings_capacity.UnsuitableSession, match="step-free"):
-        book(referral, stairs)
+        create_booking(referral, stairs)
     assert [o.session.id for o in bookings_queries.list_bookable_sessions(referral=referral, now=NOW)] == []
 
 
@@ -91,15 +81,15 @@ def test_an_online_session_needs_an_email_address(app):
     online = future_session(venue=create_venue(is_online=True, joining_link="https://meet.example/x",
                                                address_line_1="", town="", postcode=""))
     with pytest.raises(bookings_capacity.UnsuitableSession, match="email"):
-        book(referral, online)
+        create_booking(referral, online)
 
 
 def test_a_second_booking_for_the_same_referral_is_refused(app):
     referral = create_referral()
-    book(referral, future_session())
+    create_booking(referral, future_session())
     other = future_session(days=12)
     with pytest.raises(bookings_capacity.AlreadyBooked) as error:
-        book(referral, other)
+        create_booking(referral, other)
     assert error.value.status == 409 and other.booked_count == 0
 
 
@@ -122,17 +112,17 @@ def test_the_database_refuses_more_bookings_than_places(app):
 
 def test_the_last_place_goes_once_and_the_next_person_is_told_it_is_full(app):
     session = future_session(capacity=1)
-    book(create_referral(), session)
+    create_booking(create_referral(), session)
     late = create_referral()
     with pytest.raises(bookings_capacity.SessionFull) as error:
-        book(late, session)
+        create_booking(late, session)
     assert error.value.status == 409 and error.value.extra["waiting_list"] is True
     assert late.status is ReferralStatus.AWAITING_BOOKING
 
 
 def test_cancelling_returns_the_referral_and_the_place_and_cancels_pending_messages(app):
     session, referral = future_session(), create_referral()
-    booking = book(referral, session)
+    booking = create_booking(referral, session)
     bookings_places.cancel_booking(referral=referral, actor=None, now=NOW, reason="Changed plans")
     assert referral.status is ReferralStatus.AWAITING_BOOKING
     assert booking.status is BookingStatus.CANCELLED and session.booked_count == 0
@@ -156,7 +146,7 @@ def test_giving_back_a_place_never_takes_the_count_below_zero(app):
 def test_a_booking_can_be_moved_up_to_the_programmes_limit_then_is_refused(app):
     referral = create_referral()
     sessions = [future_session(days=d) for d in (10, 12, 14, 16)]
-    book(referral, sessions[0])
+    create_booking(referral, sessions[0])
     bookings_places.transfer_booking(referral=referral, session=sessions[1], actor=None, now=NOW)
     moved = bookings_places.transfer_booking(referral=referral, session=sessions[2], actor=None, now=NOW)
     assert [s.booked_count for s in sessions] == [0, 0, 1, 0]
@@ -170,7 +160,7 @@ def test_a_booking_can_be_moved_up_to_the_programmes_limit_then_is_refused(app):
 
 def test_withdrawing_a_booked_referral_cancels_the_booking_and_frees_the_place(app):
     session, referral = future_session(), create_referral()
-    booking = book(referral, session)
+    booking = create_booking(referral, session)
     lifecycle.transition(referral, ReferralEventType.WITHDRAWN, actor=None, now=NOW,
                          reason="Charged instead")
     db.session.refresh(session)
@@ -182,13 +172,13 @@ def test_withdrawing_a_booked_referral_cancels_the_booking_and_frees_the_place(a
 def test_a_freed_place_goes_to_the_first_in_line_who_can_still_take_it(app):
     session = future_session(capacity=1)
     holder = create_referral()
-    book(holder, session)
+    create_booking(holder, session)
     gone_elsewhere, cannot_climb, waiting, behind = (create_referral(), create_referral(),
                                                      create_referral(), create_referral())
     for n, referral in enumerate((gone_elsewhere, cannot_climb, waiting, behind)):
         bookings_waiting_list.join_waiting_list(referral=referral, session=session, actor=None,
-                                                now=NOW + dt.timedelta(minutes=n))
-    book(gone_elsewhere, future_session(days=20))  # leaves every waiting list
+                                   now=NOW + dt.timedelta(minutes=n))
+    create_booking(gone_elsewhere, future_session(days=20))  # leaves every waiting list
     cannot_climb.person.needs_step_free = True
     session.venue.step_free_access = False
     bookings_places.cancel_booking(referral=holder, actor=None, now=NOW)
@@ -210,7 +200,7 @@ def test_joining_the_waiting_list_of_a_session_with_places_is_refused(app):
 def test_cancelling_a_session_rebooks_or_returns_each_person_as_chosen_and_tells_them(app):
     session, next_one = future_session(), future_session(days=14)
     to_rebook, to_return = create_referral(), create_referral()
-    moved, returned = book(to_rebook, session), book(to_return, session)
+    moved, returned = create_booking(to_rebook, session), create_booking(to_return, session)
     outcomes = bookings_session_cancellation.cancel_session_with_bookings(
         session=session, reason="Trainer ill",
         choices={moved.id: bookings_session_cancellation.AfterCancel.REBOOK,
@@ -230,12 +220,12 @@ def test_a_withdrawn_referral_cannot_be_booked(app):
     referral = create_referral()
     lifecycle.transition(referral, ReferralEventType.WITHDRAWN, actor=None, now=NOW, reason="x")
     with pytest.raises(InvalidTransition):
-        book(referral, future_session())
+        create_booking(referral, future_session())
 
 
 def test_booked_counts_in_session_lists_are_real(app):
     session = future_session(capacity=3)
-    book(create_referral(), session)
+    create_booking(create_referral(), session)
     [row] = courses_sessions.list_sessions(
         where=courses_sessions.SessionFilter(starts_from=NOW)).rows
     assert (row.booked, row.available) == (1, 2)

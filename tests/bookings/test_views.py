@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import pytest
 
 from diversion.core.extensions import db
-from diversion.core.timeutils import now_utc
 from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralStatus
-from tests.bookings.helpers import create_referral
-from tests.courses.helpers import create_session
+from tests.builders import create_referral, future_session
 
-
-def _soon(days: int = 5, **overrides):  # type: ignore[no-untyped-def]
-    starts = (now_utc() + dt.timedelta(days=days)).replace(hour=9, minute=0, second=0,
-                                                          microsecond=0)
-    return create_session(starts_at=starts, **overrides)
-
-
-def _referral():  # type: ignore[no-untyped-def]
-    return create_referral(completion_deadline=(now_utc() + dt.timedelta(days=60)).date())
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(client, login_as):
     login_as("manager")
-    session, referral = _soon(), _referral()
+    session, referral = future_session(5), create_referral()
     db.session.commit()
     page = client.get(f"/bookings/referral/{referral.reference}")
     assert page.status_code == 200 and "Book a session" in page.text
@@ -46,14 +36,14 @@ def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(cli
 
 def test_police_cannot_open_the_booking_page(client, login_as):
     login_as("police")
-    referral = _referral()
+    referral = create_referral()
     db.session.commit()
     assert client.get(f"/bookings/referral/{referral.reference}").status_code == 403
 
 
 def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
     login_as("manager")
-    session, referral = _soon(), _referral()
+    session, referral = future_session(5), create_referral()
     db.session.commit()
     client.post(f"/bookings/referral/{referral.reference}/book", data={"session_id": session.id})
     db.session.expire_all()
@@ -72,7 +62,7 @@ def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
 
 def test_the_allocate_button_previews_then_books(client, login_as):
     login_as("manager")
-    session, referral = _soon(capacity=1), _referral()
+    session, referral = future_session(5, capacity=1), create_referral()
     db.session.commit()
     preview = client.get("/bookings/allocate")
     assert "1 can be placed" in preview.text

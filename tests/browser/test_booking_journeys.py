@@ -26,9 +26,7 @@ from tests.browser.conftest import (
     has_horizontal_scroll,
     sign_in,
 )
-from tests.builders import create_programme, create_user
-from tests.courses.helpers import create_venue
-from tests.selfservice.helpers import known_referral, upcoming_session
+from tests.builders import create_programme, create_user, create_venue, future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +50,7 @@ def test_a_manager_schedules_a_weekly_series_skipping_a_bank_holiday_and_books_a
         programme = create_programme()
         venue = create_venue(name=f"Journey Hall {tag}", capacity=20)
         facilitator = create_user("facilitator", name=f"Fay Journey {tag}")
-        known = known_referral(completion_deadline=holiday + dt.timedelta(weeks=12))
+        known = known_referral(completion_deadline=holiday + dt.timedelta(weeks=12), now=now_utc())
         db.session.commit()
         ids = programme.id, venue.id, facilitator.id
         reference, man = known.reference, known.referral.person.full_name
@@ -126,9 +124,10 @@ def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
 def test_the_man_books_then_changes_his_own_place_on_a_phone(
         phone: Page, live_server: LiveServer) -> None:
     with live_server.app.app_context():
-        known = known_referral()
-        upcoming_session(days=9)
-        upcoming_session(days=16)
+        known = known_referral(now=now_utc())  # the live server reads the real clock
+        future_session(days=9, now=now_utc())
+        future_session(days=16, now=now_utc())
+        db.session.commit()
         reference, pin, dob = known.reference, known.pin, known.date_of_birth
         db.session.remove()
 

@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
-from tests.selfservice.helpers import known_referral, upcoming_session
+from tests.builders import future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
@@ -40,8 +41,9 @@ class Person:
 def person(live_server: LiveServer) -> Person:
     """A referral with a known PIN and a session he can book, in the live server's database."""
     with live_server.app.app_context():
-        known = known_referral()
-        upcoming_session(days=9)
+        known = known_referral(now=now_utc())  # the live server reads the real clock
+        future_session(days=9, now=now_utc())
+        db.session.commit()
         dob = known.date_of_birth
         result = Person(known.reference, known.pin, (dob.day, dob.month, dob.year))
         db.session.remove()

@@ -1,14 +1,23 @@
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from diversion.bookings.places import book_place
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.courses.models import CourseSession, Venue
-from tests.builders import create_programme, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
-from tests.selfservice.helpers import known_referral
+from tests.builders import (
+    create_programme,
+    create_session,
+    create_token,
+    create_user,
+    create_venue,
+    in_days,
+    known_referral,
+)
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def _auth(role: str = "manager", **overrides):
@@ -16,11 +25,6 @@ def _auth(role: str = "manager", **overrides):
     token = create_token(user)
     db.session.commit()
     return user, {"Authorization": f"Bearer {token}"}
-
-
-def _in_days(days: int) -> dt.datetime:
-    return (now_utc() + dt.timedelta(days=days)).replace(hour=9, minute=0, second=0,
-                                                         microsecond=0)
 
 
 def _session_body(venue, facilitator, starts_at: dt.datetime, **overrides):
@@ -63,7 +67,7 @@ def test_a_manager_schedules_a_session_through_the_api(client, app):
     programme = create_programme()
     venue, facilitator = create_venue(), create_user("facilitator")
     db.session.commit()
-    starts_at = _in_days(5).astimezone(dt.timezone(dt.timedelta(hours=1)))
+    starts_at = in_days(5).astimezone(dt.timezone(dt.timedelta(hours=1)))
     response = client.post("/api/v1/sessions", headers=headers,
                            json=_session_body(venue, facilitator, starts_at,
                                               programme_code=programme.code))
@@ -78,8 +82,8 @@ def test_a_time_without_an_offset_is_refused(client, app):
     create_programme()
     venue, facilitator = create_venue(), create_user("facilitator")
     db.session.commit()
-    body = _session_body(venue, facilitator, _in_days(5))
-    body["starts_at"] = _in_days(5).replace(tzinfo=None).isoformat()
+    body = _session_body(venue, facilitator, in_days(5))
+    body["starts_at"] = in_days(5).replace(tzinfo=None).isoformat()
     response = client.post("/api/v1/sessions", headers=headers, json=body)
     assert response.status_code == 422
     assert "offset" in response.get_json()["errors"]["starts_at"]
@@ -92,7 +96,7 @@ def test_more_places_than_the_venue_holds_is_422(client, app):
     venue, facilitator = create_venue(capacity=8), create_user("facilitator")
     db.session.commit()
     response = client.post("/api/v1/sessions", headers=headers,
-                           json=_session_body(venue, facilitator, _in_days(5), capacity=9))
+                           json=_session_body(venue, facilitator, in_days(5), capacity=9))
     assert response.status_code == 422
     assert "capacity" in response.get_json()["errors"]
 
@@ -105,7 +109,7 @@ def test_a_facilitator_email_that_names_no_facilitator_is_404(client, app):
     venue = create_venue()
     db.session.commit()
     response = client.post("/api/v1/sessions", headers=headers, json=_session_body(
-        venue, create_user("manager"), _in_days(5)))
+        venue, create_user("manager"), in_days(5)))
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     assert "facilitator_emails" in response.get_json()["errors"]
@@ -115,10 +119,10 @@ def test_a_clash_is_409_problem_json_listing_the_clashes(client, app):
     _, headers = _auth()
     create_programme()
     venue, facilitator = create_venue(), create_user("facilitator")
-    existing = create_session(starts_at=_in_days(5), venue=venue)
+    existing = create_session(starts_at=in_days(5), venue=venue)
     db.session.commit()
     response = client.post("/api/v1/sessions", headers=headers, json=_session_body(
-        venue, facilitator, _in_days(5) + dt.timedelta(hours=1)))
+        venue, facilitator, in_days(5) + dt.timedelta(hours=1)))
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
     problem = response.get_json()
@@ -129,14 +133,14 @@ def test_a_clash_is_409_problem_json_listing_the_clashes(client, app):
 def test_the_session_list_shows_places_and_filters_by_availability(client, app):
     _, headers = _auth()
     venue = create_venue(name="Hall", town="Leeds")
-    first = create_session(starts_at=_in_days(3), venue=venue, capacity=12)
+    first = create_session(starts_at=in_days(3), venue=venue, capacity=12)
     # Inside the same window, but with no place left: only the availability filter leaves it out.
-    full = create_session(starts_at=_in_days(4), capacity=1)
-    create_session(starts_at=_in_days(40))
+    full = create_session(starts_at=in_days(4), capacity=1)
+    create_session(starts_at=in_days(40))
     known = known_referral()
     book_place(referral=known.referral, session=full, actor=None, now=now_utc())
     db.session.commit()
-    to = _in_days(10).isoformat()
+    to = in_days(10).isoformat()
     everything = client.get("/api/v1/sessions", headers=headers, query_string={"to": to})
     assert [i["id"] for i in everything.get_json()["items"]] == [first.id, full.id]
     response = client.get("/api/v1/sessions", headers=headers,
@@ -152,8 +156,8 @@ def test_the_session_list_shows_places_and_filters_by_availability(client, app):
 
 def test_a_facilitator_lists_only_their_own_sessions(client, app):
     facilitator, headers = _auth("facilitator")
-    mine = create_session(starts_at=_in_days(3), facilitators=[facilitator])
-    create_session(starts_at=_in_days(4))
+    mine = create_session(starts_at=in_days(3), facilitators=[facilitator])
+    create_session(starts_at=in_days(4))
     db.session.commit()
     items = client.get("/api/v1/sessions", headers=headers).get_json()["items"]
     assert [i["id"] for i in items] == [mine.id]

@@ -14,8 +14,7 @@ from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession
 from diversion.courses.rules import FIRST, SECOND, AmbiguousWallClock, Frequency, london_wall_to_utc
-from tests.builders import create_programme, create_token, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import create_programme, create_session, create_token, create_user, create_venue
 
 UTC = dt.UTC
 SPRING = dt.date(2027, 3, 28)  # clocks go forward at 01:00 GMT

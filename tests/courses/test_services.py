@@ -12,8 +12,7 @@ from diversion.courses import planning as courses_planning
 from diversion.courses import venues as courses_venues
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.courses.rules import Frequency
-from tests.builders import NOW, create_programme, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import NOW, create_programme, create_session, create_user, create_venue
 
 UTC = dt.UTC
 LATER = dt.datetime(2026, 7, 6, 8, 30, tzinfo=UTC)  # Monday 6 July 2026, 9:30am in London

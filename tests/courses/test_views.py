@@ -2,20 +2,23 @@ import datetime as dt
 import re
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event, select
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
 from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession, SessionStatus, Venue
-from tests.builders import DEFAULT_PASSWORD, create_programme, create_user
-from tests.courses.helpers import create_session, create_venue
+from tests.builders import (
+    DEFAULT_PASSWORD,
+    create_programme,
+    create_session,
+    create_user,
+    create_venue,
+    in_days,
+)
 
-
-def _soon(days: int, hour: int = 9) -> dt.datetime:
-    start = (now_utc() + dt.timedelta(days=days)).replace(hour=hour, minute=0, second=0,
-                                                          microsecond=0)
-    return start
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 @contextmanager
@@ -126,12 +129,12 @@ def test_the_session_list_takes_the_same_number_of_queries_for_3_or_30_sessions(
     programme = create_programme()
     facilitators = [create_user("facilitator"), create_user("facilitator")]
     for day in range(3):
-        create_session(starts_at=_soon(day + 1), programme=programme, facilitators=facilitators)
+        create_session(starts_at=in_days(day + 1), programme=programme, facilitators=facilitators)
     db.session.commit()
     with count_queries() as few:
         assert client.get("/sessions").status_code == 200
     for day in range(3, 30):
-        create_session(starts_at=_soon(day + 1), programme=programme, facilitators=facilitators,
+        create_session(starts_at=in_days(day + 1), programme=programme, facilitators=facilitators,
                        venue=create_venue())
     db.session.commit()
     with count_queries() as many:
@@ -144,9 +147,9 @@ def test_the_session_list_takes_the_same_number_of_queries_for_3_or_30_sessions(
 def test_the_session_list_filters_by_venue_and_status(client, login_as):
     login_as("manager")
     venue = create_venue(name="Quiet Hall")
-    kept = create_session(starts_at=_soon(3), venue=venue)
-    create_session(starts_at=_soon(4))
-    cancelled = create_session(starts_at=_soon(5), venue=venue)
+    kept = create_session(starts_at=in_days(3), venue=venue)
+    create_session(starts_at=in_days(4))
+    cancelled = create_session(starts_at=in_days(5), venue=venue)
     courses_planning.cancel_session(session=cancelled, reason="x", actor=None, now=now_utc())
     db.session.commit()
     text = client.get(f"/sessions?venue={venue.id}&status=scheduled").get_data(as_text=True)
@@ -170,7 +173,7 @@ def test_the_month_calendar_shows_sessions_on_their_london_day_and_links_months(
 
 def test_a_manager_cancels_a_session_with_a_reason(client, login_as):
     login_as("manager")
-    session = create_session(starts_at=_soon(3))
+    session = create_session(starts_at=in_days(3))
     db.session.commit()
     page = client.get(f"/sessions/{session.id}").get_data(as_text=True)
     assert f'href="/bookings/session/{session.id}/cancel"' in page
@@ -184,7 +187,7 @@ def test_a_manager_cancels_a_session_with_a_reason(client, login_as):
 def test_the_old_cancel_address_leads_to_the_one_cancel_page_and_cancels_nothing(client,
                                                                                  login_as):
     login_as("manager")
-    session = create_session(starts_at=_soon(3))
+    session = create_session(starts_at=in_days(3))
     db.session.commit()
     shown = client.get(f"/sessions/{session.id}/cancel")
     assert shown.status_code == 301
@@ -199,7 +202,7 @@ def test_the_old_cancel_address_leads_to_the_one_cancel_page_and_cancels_nothing
 
 def test_a_manager_moves_a_session_through_the_edit_form(client, login_as):
     login_as("manager")
-    session = create_session(starts_at=_soon(3))
+    session = create_session(starts_at=in_days(3))
     db.session.commit()
     form = client.get(f"/sessions/{session.id}/edit").get_data(as_text=True)
     assert 'name="first_day-day"' in form
@@ -216,8 +219,8 @@ def test_a_manager_moves_a_session_through_the_edit_form(client, login_as):
 
 def test_a_facilitator_sees_their_own_sessions_and_not_others(client, login_as):
     facilitator = login_as("facilitator")
-    mine = create_session(starts_at=_soon(3), facilitators=[facilitator])
-    theirs = create_session(starts_at=_soon(4))
+    mine = create_session(starts_at=in_days(3), facilitators=[facilitator])
+    theirs = create_session(starts_at=in_days(4))
     db.session.commit()
     page = client.get("/my-sessions").get_data(as_text=True)
     assert f"/sessions/{mine.id}" in page and f"/sessions/{theirs.id}" not in page
@@ -228,9 +231,9 @@ def test_a_facilitator_sees_their_own_sessions_and_not_others(client, login_as):
 
 def test_dashboards_count_upcoming_sessions(client, login_as, auth):
     facilitator = create_user("facilitator")
-    create_session(starts_at=_soon(2), facilitators=[facilitator])
-    create_session(starts_at=_soon(3), facilitators=[facilitator])
-    create_session(starts_at=_soon(4))
+    create_session(starts_at=in_days(2), facilitators=[facilitator])
+    create_session(starts_at=in_days(3), facilitators=[facilitator])
+    create_session(starts_at=in_days(4))
     db.session.commit()
     auth.login(facilitator.email)
     page = client.get("/dashboard").get_data(as_text=True)
@@ -247,8 +250,8 @@ def test_manager_navigation_has_sessions_and_venues(client, login_as):
 
 def test_a_facilitators_calendar_feed_is_valid_icalendar_at_a_secret_address(client, login_as):
     facilitator = login_as("facilitator")
-    session = create_session(starts_at=_soon(3), facilitators=[facilitator])
-    create_session(starts_at=_soon(4))
+    session = create_session(starts_at=in_days(3), facilitators=[facilitator])
+    create_session(starts_at=in_days(4))
     db.session.commit()
     page = client.post("/my-sessions/calendar-feed").get_data(as_text=True)
     match = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+\.ics)<', page)
@@ -278,7 +281,7 @@ def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_aske
     # The Host header is the client's to choose: links in a feed or a page must not follow it.
     app.config["DIVERSION_BASE_URL"] = "https://diversion.example.gov.uk"
     facilitator = create_user("facilitator")
-    session = create_session(starts_at=_soon(3), facilitators=[facilitator])
+    session = create_session(starts_at=in_days(3), facilitators=[facilitator])
     db.session.commit()
     forged = "http://attacker.example"
     client.post("/sign-in", base_url=forged,

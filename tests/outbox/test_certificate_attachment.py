@@ -16,7 +16,8 @@ from diversion.outbox.channels import LogChannel, NotifyChannel, SMTPChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.referrals.models import Referral
-from tests.attendance.helpers import DURING, clear_fee, messages, session_with_people
+from tests.attendance.helpers import messages
+from tests.builders import DURING, clear_fee, session_with_people
 from tests.outbox.servers import (
     API_KEY,
     EMAIL_TEMPLATE,

@@ -35,8 +35,7 @@ from diversion.referrals.models import ReferralEventType
 from diversion.reminders import triggers as reminders_triggers
 from diversion.reports.monthly import prepare_monthly_reports
 from diversion.selfservice import services as selfservice
-from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
-from tests.builders import create_user
+from tests.builders import NOW, create_referral, create_user, create_venue, future_session
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates" / "messages"

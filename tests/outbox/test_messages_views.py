@@ -9,23 +9,8 @@ from sqlalchemy import select, update
 
 from diversion.audit.models import AuditEvent
 from diversion.core.extensions import db
-from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
-from diversion.outbox.services import enqueue
-from tests.builders import NOW
-
-
-def add(key: str, status: MessageStatus = MessageStatus.PENDING, **extra) -> OutboxMessage:
-    values = {"channel": Channel.EMAIL, "recipient": "sam.jones@example.org",
-              "template": "test_message", "due_at": NOW, "now": NOW,
-              "context": {"note": "a private note"}}
-    values.update(extra)
-    message = enqueue(dedupe_key=key, **values)
-    assert message is not None
-    if status is not MessageStatus.PENDING:
-        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id)
-                           .values(status=status, attempts=1, last_error="SMTP 550: no such user"))
-    db.session.commit()
-    return message
+from diversion.outbox.models import MessageStatus, OutboxMessage
+from tests.builders import create_message
 
 
 @pytest.mark.parametrize("role", ["police", "facilitator"])
@@ -42,7 +27,9 @@ def test_managers_find_the_messages_page_in_the_menu(client, login_as):
 
 def test_the_list_shows_status_attempts_and_last_error_but_not_the_content(client, login_as):
     login_as("manager")
-    add("a", MessageStatus.FAILED, subject_type="booking", subject_id=7)
+    create_message("a", MessageStatus.FAILED, subject_type="booking", subject_id=7,
+                   recipient="sam.jones@example.org", context={"note": "a private note"})
+    db.session.commit()
     page = client.get("/messages").get_data(as_text=True)
     assert "SMTP 550: no such user" in page
     assert "Failed" in page
@@ -54,8 +41,9 @@ def test_the_list_shows_status_attempts_and_last_error_but_not_the_content(clien
 
 def test_the_list_filters_by_status(client, login_as):
     login_as("manager")
-    failed = add("f", MessageStatus.FAILED)
-    sent = add("s", MessageStatus.SENT)
+    failed = create_message("f", MessageStatus.FAILED)
+    sent = create_message("s", MessageStatus.SENT)
+    db.session.commit()
     page = client.get("/messages?status=failed").get_data(as_text=True)
     assert f'data-message-id="{failed.id}"' in page
     assert f'data-message-id="{sent.id}"' not in page
@@ -64,8 +52,9 @@ def test_the_list_filters_by_status(client, login_as):
 
 def test_the_list_shows_one_subjects_messages(client, login_as):
     login_as("manager")
-    mine = add("b7", subject_type="booking", subject_id=7)
-    other = add("b8", subject_type="booking", subject_id=8)
+    mine = create_message("b7", subject_type="booking", subject_id=7)
+    other = create_message("b8", subject_type="booking", subject_id=8)
+    db.session.commit()
     page = client.get("/messages?subject_type=booking&subject_id=7").get_data(as_text=True)
     assert "Showing messages about booking 7" in page
     assert f'data-message-id="{mine.id}"' in page
@@ -74,7 +63,8 @@ def test_the_list_shows_one_subjects_messages(client, login_as):
 
 def test_the_list_pages_by_keyset_newest_first(client, login_as):
     login_as("manager")
-    ids = [add(f"k{n}").id for n in range(55)]
+    ids = [create_message(f"k{n}").id for n in range(55)]
+    db.session.commit()
     first = client.get("/messages").get_data(as_text=True)
     assert f'data-message-id="{ids[-1]}"' in first
     assert f'data-message-id="{ids[4]}"' not in first
@@ -85,8 +75,10 @@ def test_the_list_pages_by_keyset_newest_first(client, login_as):
 
 def test_resending_a_failed_message_queues_a_copy_under_a_new_key_and_audits_it(client, login_as):
     manager = login_as("manager")
-    original = add("booking-7-reminder", MessageStatus.FAILED, subject_type="booking", subject_id=7)
+    original = create_message("booking-7-reminder", MessageStatus.FAILED, subject_type="booking",
+                              subject_id=7)
 
+    db.session.commit()
     response = client.post(f"/messages/{original.id}/resend")
 
     assert response.status_code == 302
@@ -105,7 +97,8 @@ def test_resending_a_failed_message_queues_a_copy_under_a_new_key_and_audits_it(
 
 def test_a_message_is_not_resent_twice_while_its_copy_is_on_its_way(client, login_as):
     login_as("manager")
-    original = add("k", MessageStatus.FAILED)
+    original = create_message("k", MessageStatus.FAILED)
+    db.session.commit()
     client.post(f"/messages/{original.id}/resend")
     page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
     assert "already been sent again" in page.get_data(as_text=True)
@@ -115,7 +108,8 @@ def test_a_message_is_not_resent_twice_while_its_copy_is_on_its_way(client, logi
 
 def test_a_failed_copy_can_be_resent_under_the_next_number(client, login_as):
     login_as("manager")
-    original = add("k", MessageStatus.FAILED)
+    original = create_message("k", MessageStatus.FAILED)
+    db.session.commit()
     client.post(f"/messages/{original.id}/resend")
     db.session.execute(update(OutboxMessage).where(OutboxMessage.dedupe_key == "k:resend:1")
                        .values(status=MessageStatus.FAILED))
@@ -128,7 +122,8 @@ def test_a_failed_copy_can_be_resent_under_the_next_number(client, login_as):
 @pytest.mark.parametrize("status", [MessageStatus.SENT, MessageStatus.PENDING, MessageStatus.EXPIRED])
 def test_only_failed_messages_can_be_resent(client, login_as, status):
     login_as("manager")
-    original = add("k", status)
+    original = create_message("k", status)
+    db.session.commit()
     page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
     assert "Only a failed message can be sent again" in page.get_data(as_text=True)
     assert db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.id != original.id)) is None
@@ -136,18 +131,20 @@ def test_only_failed_messages_can_be_resent(client, login_as, status):
 
 def test_a_message_about_something_already_started_is_not_resent(client, login_as):
     login_as("manager")
-    original = add("k", MessageStatus.FAILED, expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    original = create_message("k", MessageStatus.FAILED, expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    db.session.commit()
     page = client.post(f"/messages/{original.id}/resend", follow_redirects=True)
     assert "out of date" in page.get_data(as_text=True)
 
 
 def test_the_dashboard_counts_messages_by_status(client, login_as):
     login_as("manager")
-    add("p1")
-    add("p2")
-    add("f1", MessageStatus.FAILED)
-    add("e1", MessageStatus.EXPIRED)
-    add("c1", MessageStatus.CANCELLED)
+    create_message("p1")
+    create_message("p2")
+    create_message("f1", MessageStatus.FAILED)
+    create_message("e1", MessageStatus.EXPIRED)
+    create_message("c1", MessageStatus.CANCELLED)
+    db.session.commit()
     page = client.get("/dashboard").get_data(as_text=True)
     for label, count in (("Pending", 2), ("Sent", 0), ("Failed", 1), ("Expired", 1)):
         assert f'data-count="{label}">{count}<' in page

@@ -11,15 +11,9 @@ from diversion.core.extensions import db
 from diversion.outbox.channels import LogChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
-from diversion.outbox.services import enqueue
-from tests.builders import NOW
+from tests.builders import NOW, create_message
 
-
-def _enqueue(key: str = "booking-1-confirmation", **overrides):
-    values = dict(dedupe_key=key, channel=Channel.EMAIL, recipient="person@example.test",
-                  template="test_message", due_at=NOW, now=NOW, context={"note": "first"})
-    values.update(overrides)
-    return enqueue(**values)
+KEY = "booking-1-confirmation"
 
 
 def _rows() -> int:
@@ -27,8 +21,8 @@ def _rows() -> int:
 
 
 def test_enqueueing_the_same_dedupe_key_twice_keeps_one_row(app):
-    first = _enqueue()
-    second = _enqueue(context={"note": "second"}, recipient="someone.else@example.test")
+    first = create_message(KEY)
+    second = create_message(KEY, context={"note": "second"}, recipient="someone.else@example.test")
     db.session.commit()
     assert first is not None and second is None
     assert _rows() == 1
@@ -37,27 +31,27 @@ def test_enqueueing_the_same_dedupe_key_twice_keeps_one_row(app):
 
 
 def test_a_new_message_is_pending_and_due_at_its_due_time(app):
-    message = _enqueue(subject_type="booking", subject_id=42)
+    message = create_message(KEY, subject_type="booking", subject_id=42)
     assert message.status is MessageStatus.PENDING
     assert message.next_attempt_at == message.due_at == NOW
     assert message.subject_id == "42" and message.attempts == 0
 
 
 def test_enqueue_is_part_of_the_callers_transaction(app):
-    _enqueue()
+    create_message(KEY)
     db.session.rollback()
     assert _rows() == 0
 
 
 def test_enqueue_refuses_naive_times(app):
     with pytest.raises(ValueError):
-        _enqueue(due_at=dt.datetime(2026, 6, 15, 9, 0))
+        create_message(KEY, due_at=dt.datetime(2026, 6, 15, 9, 0))
 
 
 def test_dispatch_sends_due_rows_and_leaves_later_ones(app):
     channel = LogChannel()
-    _enqueue("due-now", due_at=NOW - dt.timedelta(minutes=5))
-    _enqueue("due-later", due_at=NOW + dt.timedelta(hours=1))
+    create_message("due-now", due_at=NOW - dt.timedelta(minutes=5))
+    create_message("due-later", due_at=NOW + dt.timedelta(hours=1))
     db.session.commit()
     summary = dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
     assert (summary.claimed, summary.sent) == (1, 1)
@@ -71,7 +65,7 @@ def test_dispatch_sends_due_rows_and_leaves_later_ones(app):
 
 def test_a_sent_message_is_not_sent_again(app):
     channel = LogChannel()
-    _enqueue()
+    create_message(KEY)
     db.session.commit()
     dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
     again = dispatch_due(now=NOW + dt.timedelta(hours=1),
@@ -82,7 +76,7 @@ def test_a_sent_message_is_not_sent_again(app):
 
 def test_a_message_past_its_expiry_expires_instead_of_sending(app):
     channel = LogChannel()
-    _enqueue(due_at=NOW - dt.timedelta(hours=2), expires_at=NOW - dt.timedelta(hours=1))
+    create_message(KEY, due_at=NOW - dt.timedelta(hours=2), expires_at=NOW - dt.timedelta(hours=1))
     db.session.commit()
     summary = dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
     assert summary.expired == 1 and channel.sent == []

@@ -13,7 +13,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
-from tests.bookings.helpers import NOW, create_referral, future_session
+from tests.builders import NOW, create_referral, future_session
 
 
 def messages_about(referral) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]

@@ -1,11 +1,12 @@
 """The upload page: check and preview, then confirm; the file waits in the instance folder."""
 
+import datetime as dt
 import io
 import os
 import re
-import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -13,6 +14,8 @@ from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 from tests.builders import create_force, create_programme
 from tests.referrals.test_import import csv_bytes, row
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 def upload(client, content, filename="referrals.csv"):
@@ -95,13 +98,13 @@ def test_police_rows_for_another_force_are_problems(client, login_as):
 
 
 def test_a_file_left_waiting_for_over_an_hour_is_removed_and_cannot_be_confirmed(
-        app, client, login_as):
+        app, client, login_as, clock):
     setup_forces()
     login_as("manager")
     page = upload(client, csv_bytes([row(1)])).get_data(as_text=True)
     token = re.search(r'value="([A-Za-z0-9_-]{20,})"', page)[1]
     [waiting] = waiting_files(app)
-    an_hour_ago = time.time() - 3700
+    an_hour_ago = (clock.now - dt.timedelta(seconds=3700)).timestamp()  # by the app's clock
     os.utime(waiting, (an_hour_ago, an_hour_ago))
     response = client.post("/referrals/import/confirm", data={"token": token})
     assert response.status_code == 302

@@ -1,6 +1,5 @@
 import datetime as dt
 
-from diversion.core.extensions import db
 from diversion.referrals.matching import (
     PersonKeys,
     compare,
@@ -9,23 +8,13 @@ from diversion.referrals.matching import (
     is_same_person,
     name_key,
 )
-from diversion.referrals.models import ContactChannel, Person
-from tests.builders import NOW
+from tests.builders import create_person
 
 DOB = dt.date(1980, 1, 2)
 
 
 def keys(family="Smith", given="John", dob=DOB, pnc=None):
     return PersonKeys.of(family_name=family, given_names=given, date_of_birth=dob, pnc_id=pnc)
-
-
-def add_person(family="Smith", given="John Paul", dob=DOB, pnc=None):
-    person = Person(family_name=family, given_names=given, family_name_key=name_key(family),
-                    given_name_key=first_given_key(given), date_of_birth=dob, pnc_id=pnc,
-                    preferred_contact=ContactChannel.POST, created_at=NOW, updated_at=NOW)
-    db.session.add(person)
-    db.session.flush()
-    return person
 
 
 def test_names_are_compared_without_case_accents_or_punctuation():
@@ -64,24 +53,24 @@ def test_different_names_with_the_same_date_of_birth_are_no_match():
 
 
 def test_find_matches_lists_exact_before_possible_with_reasons(app):
-    exact = add_person()
-    near = add_person(family="Smyth")
-    add_person(family="Smith", dob=dt.date(1981, 1, 2))
-    add_person(family="Patel", given="Raj")
+    exact = create_person()
+    near = create_person("Smyth")
+    create_person("Smith", date_of_birth=dt.date(1981, 1, 2))
+    create_person("Patel", "Raj")
     matches = find_matches(family_name="SMITH", given_names="john", date_of_birth=DOB)
     assert [(m.person.id, m.kind) for m in matches] == [(exact.id, "exact"), (near.id, "possible")]
     assert matches[0].reasons == ["Same family name, first given name and date of birth"]
 
 
 def test_find_matches_finds_a_pnc_holder_born_on_another_day(app):
-    holder = add_person(family="Jones", dob=dt.date(1975, 5, 5), pnc="2019/0123456E")
+    holder = create_person("Jones", date_of_birth=dt.date(1975, 5, 5), pnc_id="2019/0123456E")
     matches = find_matches(family_name="Smith", given_names="John", date_of_birth=DOB,
                            pnc_id="2019/0123456E")
     assert [(m.person.id, m.kind) for m in matches] == [(holder.id, "exact")]
 
 
 def test_find_matches_returns_nothing_for_a_stranger(app):
-    add_person()
+    create_person()
     assert find_matches(family_name="Okafor", given_names="Chidi", date_of_birth=DOB) == []
 
 

@@ -2,7 +2,6 @@
 and the dashboard panels."""
 
 import datetime as dt
-import itertools
 import re
 from contextlib import contextmanager
 
@@ -10,43 +9,15 @@ import pytest
 from sqlalchemy import event
 
 from diversion.core.extensions import db
-from diversion.referrals import lifecycle, pins
-from diversion.referrals.models import Person, Referral
-from tests.builders import NOW, create_force, create_programme, create_referral, create_user
+from diversion.referrals import lifecycle
+from tests.builders import NOW, add_referrals, create_force, create_referral, create_user
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 
 @pytest.fixture
 def force(app):
     return create_force("WYP", "West Yorkshire Police")
-
-
-_numbers = itertools.count(1)
-
-
-def add_referrals(n: int, *, force, start: dt.date = dt.date(2026, 1, 1), family: str = "Bulk",
-                  same_day: bool = False) -> list[Referral]:
-    """Many referrals quickly (no PIN), made like the service makes them."""
-    programme = create_programme()
-    made = []
-    for i in range(n):
-        person = Person(family_name=f"{family}{chr(97 + i % 26)}{chr(97 + i // 26)}",
-                        given_names="Test", family_name_key=f"{family.lower()}{chr(97 + i % 26)}"
-                        f"{chr(97 + i // 26)}", given_name_key="test",
-                        date_of_birth=dt.date(1980, 1, 1), created_at=NOW, updated_at=NOW)
-        number = next(_numbers)
-        day = start if same_day else start + dt.timedelta(days=i)
-        referral = Referral(
-            reference=f"T{number:07d}", pin_hash=pins.NO_PIN, pin_issued_at=NOW,
-            force=force, programme=programme, person=person, crime_reference=f"BULK/{number}",
-            referral_date=day, offence_code="SOA2003-S51A", offence_date=day, admitted=True,
-            consented=True, no_relevant_convictions=True, officer_email="pc@example.test",
-            booking_deadline=day + dt.timedelta(days=28),
-            completion_deadline=day + dt.timedelta(days=120), eligibility=[], created_at=NOW)
-        lifecycle.start(referral, actor=None, now=NOW)
-        db.session.add(referral)
-        made.append(referral)
-    db.session.flush()
-    return made
 
 
 def references(page: str) -> list[str]:

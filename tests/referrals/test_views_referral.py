@@ -127,7 +127,7 @@ def test_the_referral_page_shows_the_booking_and_fee_and_managers_get_the_bookin
         client, auth, referral):
     from diversion.bookings.fees import record_payment
     from diversion.bookings.places import book_place
-    from tests.bookings.helpers import NOW, create_venue, future_session
+    from tests.builders import NOW, create_venue, future_session
 
     page = client.get(f"/referrals/{referral.reference}").get_data(as_text=True)
     assert booking_and_fee(page) == ("Course session Not booked Booking None Fee £200 Paid £0 "

@@ -13,6 +13,8 @@ from diversion.referrals import pins
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from tests.builders import create_force, create_programme, create_referral
 
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
 
 def today() -> dt.date:
     return london_today(now_utc())

@@ -26,8 +26,14 @@ from diversion.reminders import plan as reminders_plan
 from diversion.reminders import session_reminders as reminders_session_reminders
 from diversion.reminders import triggers as reminders_triggers
 from diversion.reminders.rules import DEFAULT_PLAN, PlanItem
-from tests.bookings.helpers import NOW, create_referral, create_venue, future_session
-from tests.builders import create_programme
+from tests.builders import (
+    NOW,
+    create_booking,
+    create_programme,
+    create_referral,
+    create_venue,
+    future_session,
+)
 
 K = ReminderKind
 REMINDER_TEMPLATES = ("reminder_first", "reminder_final", "reminder_joining_details")
@@ -35,10 +41,6 @@ REMINDER_TEMPLATES = ("reminder_first", "reminder_final", "reminder_joining_deta
 
 def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-def book(referral, session, now=NOW):  # type: ignore[no-untyped-def]
-    return bookings_places.book_place(referral=referral, session=session, actor=None, now=now)
 
 
 def reminders_of(booking, status: MessageStatus | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -66,7 +68,7 @@ def move(session, starts_at: dt.datetime, now=NOW):  # type: ignore[no-untyped-d
 
 def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app):
     session = future_session(days=10)  # Thursday 25 June 2026, 09:00 UTC
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     first, final = reminders_of(booking)
     assert (first.template, first.due_at) == ("reminder_first", utc(2026, 6, 18, 9, 0))
     assert (final.template, final.due_at) == ("reminder_final", utc(2026, 6, 24, 9, 0))
@@ -76,7 +78,7 @@ def test_booking_plans_the_week_and_day_before_reminders_at_ten_london_time(app)
 
 
 def test_planning_again_and_sweeping_again_add_nothing(app):
-    booking = book(create_referral(), future_session(days=10))
+    booking = create_booking(create_referral(), future_session(days=10))
     assert reminders_session_reminders.plan_booking_reminders(booking, now=NOW) == 0
     sweep()
     sweep(NOW + dt.timedelta(minutes=5))
@@ -85,9 +87,9 @@ def test_planning_again_and_sweeping_again_add_nothing(app):
 
 def test_a_booking_moved_to_another_session_is_reminded_of_the_new_date_only(app):
     referral = create_referral()
-    old = book(referral, future_session(days=10))
+    old = create_booking(referral, future_session(days=10))
     new = bookings_places.transfer_booking(referral=referral, session=future_session(days=20),
-                                           actor=None, now=NOW)
+                                    actor=None, now=NOW)
     assert {m.status for m in reminders_of(old)} == {MessageStatus.CANCELLED}
     assert [m.due_at for m in reminders_of(new, MessageStatus.PENDING)] == [
         utc(2026, 6, 28, 9, 0), utc(2026, 7, 4, 9, 0)]
@@ -96,7 +98,7 @@ def test_a_booking_moved_to_another_session_is_reminded_of_the_new_date_only(app
 
 
 def test_the_sweep_plans_an_active_booking_that_was_never_planned(app):
-    booking = book(create_referral(), future_session(days=10))
+    booking = create_booking(create_referral(), future_session(days=10))
     db.session.execute(delete(OutboxMessage).where(
         OutboxMessage.template.in_(REMINDER_TEMPLATES)))
     db.session.execute(delete(BookingReminderState))
@@ -107,7 +109,7 @@ def test_the_sweep_plans_an_active_booking_that_was_never_planned(app):
 
 def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_replan_them(app):
     referral = create_referral()
-    booking = book(referral, future_session(days=10))
+    booking = create_booking(referral, future_session(days=10))
     bookings_places.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
     sweep(NOW + dt.timedelta(hours=1))
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
@@ -115,7 +117,7 @@ def test_cancelling_a_booking_cancels_its_reminders_and_the_sweep_does_not_repla
 
 def test_a_cancelled_session_has_its_pending_reminders_cancelled_by_the_sweep(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     courses_planning.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
     assert sweep()["cancelled"] == 2
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
@@ -123,7 +125,7 @@ def test_a_cancelled_session_has_its_pending_reminders_cancelled_by_the_sweep(ap
 
 def test_a_moved_session_has_its_reminders_re_timed(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     move(session, utc(2026, 7, 2, 9, 0))
     result = sweep()
     assert result["cancelled"] == 2 and result["bookings_planned"] == 1
@@ -136,7 +138,7 @@ def test_a_moved_session_has_its_reminders_re_timed(app):
 
 def test_a_session_moved_and_moved_back_gets_its_first_reminders_back(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     original = session.starts_at
     move(session, utc(2026, 7, 2, 9, 0))
     sweep()
@@ -149,7 +151,7 @@ def test_a_session_moved_and_moved_back_gets_its_first_reminders_back(app):
 
 def test_a_session_moved_so_a_reminder_is_already_past_skips_that_reminder(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     move(session, utc(2026, 6, 19, 9, 0))  # first reminder would be 12 June: past
     sweep()
     assert [m.template for m in reminders_of(booking, MessageStatus.PENDING)] == ["reminder_final"]
@@ -157,7 +159,7 @@ def test_a_session_moved_so_a_reminder_is_already_past_skips_that_reminder(app):
 
 def test_a_late_booking_is_not_sent_reminders_whose_time_has_passed(app):
     # Session 16 June 10:00 BST; the final reminder was due at 09:00 UTC on the 15th.
-    booking = book(create_referral(), future_session(days=1), now=NOW + dt.timedelta(minutes=1))
+    booking = create_booking(create_referral(), future_session(days=1), now=NOW + dt.timedelta(minutes=1))
     assert reminders_of(booking) == []
     state = db.session.get(BookingReminderState, booking.id)
     assert state is not None and state.planned_count == 0 and "passed" in (state.note or "")
@@ -167,7 +169,7 @@ def test_a_late_booking_is_not_sent_reminders_whose_time_has_passed(app):
 def test_someone_with_no_email_or_mobile_is_recorded_as_nothing_to_send(app):
     referral = create_referral(email=None, mobile=None, preferred_contact="post",
                                address_line_1="1 Example Road", town="Leeds", postcode="LS1 4AP")
-    booking = book(referral, future_session(days=10))
+    booking = create_booking(referral, future_session(days=10))
     assert reminders_of(booking) == []
     state = db.session.get(BookingReminderState, booking.id)
     assert state is not None and state.note == reminders_session_reminders.NO_CONTACT
@@ -178,7 +180,7 @@ def test_someone_who_prefers_texts_gets_sms_reminders_outside_the_quiet_hours(ap
     reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FINAL_REMINDER, True, 1, dt.time(21, 30))], actor=None, now=NOW)
     referral = create_referral(mobile="07911123456", preferred_contact="sms")
-    booking = book(referral, future_session(days=10))
+    booking = create_booking(referral, future_session(days=10))
     final = [m for m in reminders_of(booking) if m.template == "reminder_final"]
     assert [(m.channel, m.due_at) for m in final] == [(Channel.SMS, utc(2026, 6, 25, 7, 0))]
 
@@ -188,7 +190,7 @@ def test_an_online_session_sends_the_joining_link_only_in_the_joining_details(ap
                          address_line_1=None, town=None, postcode=None)
     session = future_session(days=10, venue=venue)
     referral = create_referral()
-    booking = book(referral, session)
+    booking = create_booking(referral, session)
     messages = reminders_of(booking)
     [joining] = [m for m in messages if m.template == "reminder_joining_details"]
     assert joining.due_at == session.starts_at - dt.timedelta(hours=48)
@@ -200,7 +202,7 @@ def test_an_online_session_sends_the_joining_link_only_in_the_joining_details(ap
 
 def test_a_reminder_still_pending_when_the_session_starts_expires_instead_of_sending(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     db.session.commit()
     channel = LogChannel()
     dispatch_due(now=session.starts_at + dt.timedelta(minutes=1),
@@ -214,7 +216,7 @@ def test_a_reminder_still_pending_when_the_session_starts_expires_instead_of_sen
 
 def test_a_due_reminder_is_delivered_once(app):
     session = future_session(days=10)
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     db.session.commit()
     channel = LogChannel()
     channels = {Channel.EMAIL: channel, Channel.SMS: LogChannel()}
@@ -237,7 +239,7 @@ def test_the_deadline_message_is_planned_for_people_not_yet_booked_and_dropped_o
         OutboxMessage.template == "reminder_booking_deadline")).all()
     assert message.due_at == utc(2026, 7, 1, 9, 0) and message.expires_at == utc(2026, 7, 8, 23, 0)
     assert message.context["booking_deadline"] == "Wednesday 8 July 2026"
-    book(referral, future_session(days=20), now=utc(2026, 6, 30, 13, 0))
+    create_booking(referral, future_session(days=20), now=utc(2026, 6, 30, 13, 0))
     db.session.refresh(message)
     assert message.status is MessageStatus.CANCELLED
 
@@ -265,7 +267,7 @@ def test_no_withdrawal_notice_when_the_plan_switches_it_off(app):
 
 def test_changing_the_plan_re_plans_pending_reminders_of_upcoming_bookings(app):
     programme = create_programme()
-    booking = book(create_referral(), future_session(days=10))
+    booking = create_booking(create_referral(), future_session(days=10))
     reminders_plan.save_plan(programme=programme, items=[
         PlanItem(K.FIRST_REMINDER, False, 7, dt.time(10)),
         PlanItem(K.FINAL_REMINDER, True, 2, dt.time(9, 15))], actor=None, now=NOW)
@@ -315,7 +317,7 @@ def test_the_demo_has_messages_in_every_status_and_loading_twice_adds_none(app):
 def test_a_managers_resend_of_a_failed_reminder_is_not_cancelled_by_the_sweep(app):
     from diversion.outbox.services import resend_message
 
-    booking = book(create_referral(), future_session(days=10))
+    booking = create_booking(create_referral(), future_session(days=10))
     first = reminders_of(booking)[0]
     first.status = MessageStatus.FAILED  # as the dispatcher leaves a permanent failure
     db.session.flush()
@@ -331,7 +333,7 @@ def sent_references(channel: LogChannel) -> list[str]:
 
 def test_a_booking_cancelled_an_hour_before_its_reminder_never_sends_it(app):
     referral = create_referral()
-    booking = book(referral, future_session(days=10))
+    booking = create_booking(referral, future_session(days=10))
     first = reminders_of(booking)[0]
     db.session.commit()
     channel = LogChannel()
@@ -349,7 +351,7 @@ def test_a_booking_cancelled_an_hour_before_its_reminder_never_sends_it(app):
 
 def test_a_session_moved_after_planning_sends_only_the_new_reminders_each_once(app):
     session = future_session(days=10)  # Thursday 25 June 09:00 UTC
-    booking = book(create_referral(), session)
+    booking = create_booking(create_referral(), session)
     old_ids = {str(m.id) for m in reminders_of(booking)}
     move(session, utc(2026, 7, 2, 9, 0))
     db.session.commit()

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.reoffences.models import Reoffence
-from tests.builders import create_force, create_token, create_user
-from tests.reports.seed import referral
+from tests.builders import create_force, create_token, create_user, referral_with_outcome
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 D = dt.date
 HEADER = ("pnc_id,family_name,given_names,date_of_birth,offence_code,offence_date,outcome,"
@@ -26,9 +27,9 @@ def count() -> int:
 @pytest.fixture()
 def people(app):
     """Two people on record: one with a PNC ID, one known by name and date of birth."""
-    with_pnc = referral(family_name="Smith", referral_date=D(2025, 1, 10), outcome="completed",
+    with_pnc = referral_with_outcome(family_name="Smith", referral_date=D(2025, 1, 10), outcome="completed",
                         pnc_id="2019/0123456E")
-    by_name = referral(family_name="O'Brien", given_names="Liam Patrick",
+    by_name = referral_with_outcome(family_name="O'Brien", given_names="Liam Patrick",
                        referral_date=D(2025, 2, 10), outcome="not_completed",
                        date_of_birth=D(1990, 5, 6))
     db.session.commit()

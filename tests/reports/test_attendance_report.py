@@ -21,9 +21,7 @@ from diversion.courses import planning as courses_planning
 from diversion.reports import attendance_report as reports_attendance_report
 from diversion.reports import kinds as reports_kinds
 from diversion.reports import producing as reports_producing
-from tests.attendance.helpers import clear_fee, session_with_people
-from tests.builders import NOW, create_token, create_user
-from tests.courses.helpers import create_session
+from tests.builders import NOW, clear_fee, create_session, create_token, create_user, session_with_people
 from tests.reports.test_report_services import count_queries
 
 A = AttendanceStatus

@@ -13,8 +13,7 @@ from diversion.core.jobs import run_job
 from diversion.outbox.models import OutboxMessage
 from diversion.reports.models import ArchivedReport
 from diversion.reports.monthly import first_working_day
-from tests.builders import create_user
-from tests.reports.seed import referral
+from tests.builders import create_user, referral_with_outcome
 
 # Monday 1 June 2026, 9am London: the first working day of June.
 JUNE_FIRST_WORKING_DAY = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
@@ -37,7 +36,7 @@ def test_nothing_is_prepared_before_the_first_working_day(app):
 def test_the_job_stores_last_months_pdf_and_emails_each_manager_a_link_once(app, client, auth):
     email = create_user("manager").email
     create_user("police")
-    referral(family_name="May", referral_date=dt.date(2026, 5, 10), outcome="completed")
+    referral_with_outcome(family_name="May", referral_date=dt.date(2026, 5, 10), outcome="completed")
     db.session.commit()
     first = run_job("monthly_report", now=JUNE_FIRST_WORKING_DAY)
     second = run_job("monthly_report", now=JUNE_FIRST_WORKING_DAY + dt.timedelta(hours=1))

@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from tests.builders import create_token, create_user
-from tests.reports.seed import referral
+from tests.builders import create_token, create_user, referral_with_outcome
 
 D = dt.date
 QUERY = ("date_from-day=1&date_from-month=1&date_from-year=2024"
@@ -27,7 +26,7 @@ def audit_rows(action: str) -> list[AuditEvent]:
 
 def seed_cohort() -> None:
     for n in range(12):
-        referral(family_name=f"Person {'abcdefghijkl'[n]}", referral_date=D(2024, 2, 1),
+        referral_with_outcome(family_name=f"Person {'abcdefghijkl'[n]}", referral_date=D(2024, 2, 1),
                  outcome="completed" if n % 2 else "not_completed")
     db.session.commit()
 
@@ -97,9 +96,9 @@ def test_police_cannot_see_reports(app, client, login_as):
 def test_the_justice_data_lab_export_neutralises_formulas_and_is_a_disclosure(
         app, client, login_as):
     login_as("manager")
-    referral(family_name="=HYPERLINK(1)", given_names="@SUM", referral_date=D(2024, 2, 1),
+    referral_with_outcome(family_name="=HYPERLINK(1)", given_names="@SUM", referral_date=D(2024, 2, 1),
              outcome="completed", gender="male")
-    referral(family_name="Plain", referral_date=D(2024, 2, 2), outcome="withdrawn")
+    referral_with_outcome(family_name="Plain", referral_date=D(2024, 2, 2), outcome="withdrawn")
     db.session.commit()
     response = client.post("/reports/justice-data-lab", data={
         "date_from-day": "1", "date_from-month": "1", "date_from-year": "2024",

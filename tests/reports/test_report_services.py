@@ -15,8 +15,7 @@ from diversion.reports import kinds as reports_kinds
 from diversion.reports import outcomes_report as reports_outcomes_report
 from diversion.reports import producing as reports_producing
 from diversion.reports import reoffending_report as reports_reoffending_report
-from tests.builders import create_force
-from tests.reports.seed import referral, reoffence
+from tests.builders import create_force, create_reoffence, referral_with_outcome
 
 D = dt.date
 
@@ -31,27 +30,27 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> list[float]:
 @pytest.fixture()
 def seeded(app):
     """Six people in 2024 H1 with known outcomes and reoffences, and ten completers without."""
-    p1 = referral(family_name="One", referral_date=D(2024, 1, 10), outcome="completed")
-    reoffence(person_id=p1.person_id, offence_date=D(2024, 6, 1), outcome="conviction",
+    p1 = referral_with_outcome(family_name="One", referral_date=D(2024, 1, 10), outcome="completed")
+    create_reoffence(person_id=p1.person_id, offence_date=D(2024, 6, 1), outcome="conviction",
               outcome_date=D(2024, 8, 1), reference="R1")
-    p2 = referral(family_name="Two", referral_date=D(2024, 2, 15), outcome="not_completed")
+    p2 = referral_with_outcome(family_name="Two", referral_date=D(2024, 2, 15), outcome="not_completed")
     # On index + 12 months exactly: counts. The arrest never does.
-    reoffence(person_id=p2.person_id, offence_date=D(2025, 2, 15), outcome="caution",
+    create_reoffence(person_id=p2.person_id, offence_date=D(2025, 2, 15), outcome="caution",
               outcome_date=D(2025, 3, 1), reference="R2")
-    reoffence(person_id=p2.person_id, offence_date=D(2024, 5, 1), outcome="arrest",
+    create_reoffence(person_id=p2.person_id, offence_date=D(2024, 5, 1), outcome="arrest",
               outcome_date=None, reference="R3")
-    p3 = referral(family_name="Three", referral_date=D(2024, 3, 1), outcome="completed")
+    p3 = referral_with_outcome(family_name="Three", referral_date=D(2024, 3, 1), outcome="completed")
     # Proven one day after index + 18 months: does not count.
-    reoffence(person_id=p3.person_id, offence_date=D(2024, 4, 1), outcome="conviction",
+    create_reoffence(person_id=p3.person_id, offence_date=D(2024, 4, 1), outcome="conviction",
               outcome_date=D(2025, 9, 2), reference="R4")
-    referral(family_name="Four", referral_date=D(2024, 1, 20), outcome="withdrawn")
-    p5 = referral(family_name="Five", referral_date=D(2024, 4, 10), outcome="completed")
+    referral_with_outcome(family_name="Four", referral_date=D(2024, 1, 20), outcome="withdrawn")
+    p5 = referral_with_outcome(family_name="Five", referral_date=D(2024, 4, 10), outcome="completed")
     # On the index date itself: not after it, so it does not count.
-    reoffence(person_id=p5.person_id, offence_date=D(2024, 4, 10), outcome="conviction",
+    create_reoffence(person_id=p5.person_id, offence_date=D(2024, 4, 10), outcome="conviction",
               outcome_date=D(2024, 5, 1), reference="R5")
-    referral(family_name="Six", referral_date=D(2024, 6, 20), outcome="completed")  # too recent
+    referral_with_outcome(family_name="Six", referral_date=D(2024, 6, 20), outcome="completed")  # too recent
     for n in range(10):
-        referral(family_name=f"Extra {'abcdefghij'[n]}", referral_date=D(2024, 1, 5),
+        referral_with_outcome(family_name=f"Extra {'abcdefghij'[n]}", referral_date=D(2024, 1, 5),
                  outcome="completed")
     db.session.commit()
 
@@ -120,13 +119,13 @@ def test_an_empty_period_gives_an_honest_empty_report(app):
 
 def test_the_outcomes_report_counts_the_funnel_by_force_and_month(app):
     west, south = create_force("WY"), create_force("SY")
-    referral(family_name="A", referral_date=D(2026, 3, 2), outcome="completed", force=west,
+    referral_with_outcome(family_name="A", referral_date=D(2026, 3, 2), outcome="completed", force=west,
              days_to_outcome=10)
-    referral(family_name="B", referral_date=D(2026, 3, 20), outcome="completed", force=west,
+    referral_with_outcome(family_name="B", referral_date=D(2026, 3, 20), outcome="completed", force=west,
              days_to_outcome=40)
-    referral(family_name="C", referral_date=D(2026, 4, 1), outcome="not_completed", force=south)
-    referral(family_name="D", referral_date=D(2026, 4, 2), outcome="withdrawn", force=south)
-    referral(family_name="E", referral_date=D(2026, 4, 3), outcome=None, force=south)
+    referral_with_outcome(family_name="C", referral_date=D(2026, 4, 1), outcome="not_completed", force=south)
+    referral_with_outcome(family_name="D", referral_date=D(2026, 4, 2), outcome="withdrawn", force=south)
+    referral_with_outcome(family_name="E", referral_date=D(2026, 4, 3), outcome=None, force=south)
     db.session.commit()
     data = reports_outcomes_report.build_outcomes(reports_producing.validate_parameters(
         kind="outcomes", date_from=D(2026, 3, 1), date_to=D(2026, 4, 30), as_of=None,
@@ -178,13 +177,13 @@ def test_a_report_page_runs_the_same_number_of_queries_however_many_referrals(
     login_as("manager")
     url = (f"/reports/{kind}?date_from-day=1&date_from-month=1&date_from-year=2024"
            "&date_to-day=30&date_to-month=6&date_to-year=2024&scope=any")
-    referral(family_name="Only", referral_date=D(2024, 1, 10), outcome="completed")
+    referral_with_outcome(family_name="Only", referral_date=D(2024, 1, 10), outcome="completed")
     db.session.commit()
     few = count_queries(lambda: client.get(url))
     for n in range(12):
-        person = referral(family_name=f"Many {'abcdefghijkl'[n]}", referral_date=D(2024, 2, 1),
+        person = referral_with_outcome(family_name=f"Many {'abcdefghijkl'[n]}", referral_date=D(2024, 2, 1),
                           outcome="not_completed")
-        reoffence(person_id=person.person_id, offence_date=D(2024, 5, 1), outcome="conviction",
+        create_reoffence(person_id=person.person_id, offence_date=D(2024, 5, 1), outcome="conviction",
                   outcome_date=D(2024, 6, 1), reference=f"Q{n}")
     db.session.commit()
     many = count_queries(lambda: client.get(url))

@@ -6,8 +6,7 @@ from sqlalchemy import select
 from diversion.core.extensions import db
 from diversion.core.jobs import jobs_of
 from diversion.referrals.models import Person
-from tests.builders import create_referral
-from tests.retention.test_services import closed_referral
+from tests.builders import closed_referral, create_referral
 
 
 def _seed() -> tuple[int, int]:

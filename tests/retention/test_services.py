@@ -16,27 +16,11 @@ from diversion.reports.outcomes_report import build_outcomes
 from diversion.reports.reoffending_report import build_reoffending
 from diversion.retention.services import run_retention
 from diversion.selfservice.models import PersonSession, SelfServiceLock
-from tests.builders import NOW, create_referral, create_user
-from tests.reports.seed import reoffence
+from tests.builders import NOW, closed_referral, create_referral, create_reoffence, create_user
 
 # A winter day: the London date is the UTC date.
 TODAY = dt.date(2026, 1, 31)
 AT_NOON = dt.datetime(2026, 1, 31, 12, 0, tzinfo=dt.UTC)
-
-
-def closed_referral(name: str, *, closed_on: dt.date, outcome: str = "completed",
-                    **overrides: Any) -> Referral:
-    """A historical referral of the named person (one person per name), closed on that day."""
-    values: dict[str, Any] = {
-        "family_name": name, "given_names": "Adam", "date_of_birth": dt.date(1980, 7, 23),
-        "referral_date": closed_on - dt.timedelta(days=30),
-        "offence_date": closed_on - dt.timedelta(days=35),
-        "outcome": outcome, "outcome_date": closed_on, "pnc_id": None,
-        "email": None, "mobile": "07911 123456", "postcode": "LS1 4AP", "town": "Leeds",
-        "address_line_1": "1 High Street",
-    }
-    values.update(overrides)
-    return create_referral(**values)
 
 
 def person_of(referral: Referral) -> Person:
@@ -127,10 +111,10 @@ def test_a_person_with_a_recently_closed_referral_keeps_his_record(app: Flask) -
 
 def test_a_person_with_a_recent_reoffence_keeps_his_record(app: Flask) -> None:
     kept = closed_referral("Reoffended", closed_on=dt.date(2019, 5, 1))
-    reoffence(person_id=kept.person_id, offence_date=dt.date(2022, 3, 1), outcome="conviction",
+    create_reoffence(person_id=kept.person_id, offence_date=dt.date(2022, 3, 1), outcome="conviction",
               outcome_date=dt.date(2022, 9, 1), reference="REF-1")
     gone = closed_referral("Oldreoffence", closed_on=dt.date(2019, 5, 1))
-    reoffence(person_id=gone.person_id, offence_date=dt.date(2019, 8, 1), outcome="conviction",
+    create_reoffence(person_id=gone.person_id, offence_date=dt.date(2019, 8, 1), outcome="conviction",
               outcome_date=dt.date(2019, 12, 1), reference="REF-2")
 
     result = run_retention(now=NOW)
@@ -246,7 +230,7 @@ def test_reports_count_erased_referrals_as_before(app: Flask) -> None:
         referral = closed_referral(f"Report{chr(97 + number)}", closed_on=dt.date(2019, 5, 1),
                                    outcome=outcome)
         people.append(referral.person_id)
-    reoffence(person_id=people[0], offence_date=dt.date(2019, 6, 1), outcome="conviction",
+    create_reoffence(person_id=people[0], offence_date=dt.date(2019, 6, 1), outcome="conviction",
               outcome_date=dt.date(2019, 7, 1), reference="REF-R1")
     create_referral()  # an open referral, never erased
     parameters = ReportParameters(date_from=dt.date(2019, 1, 1), date_to=dt.date(2026, 12, 31),

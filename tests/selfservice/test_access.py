@@ -18,8 +18,10 @@ from diversion.outbox.models import OutboxMessage
 from diversion.referrals import amending as referral_amending
 from diversion.selfservice import services
 from diversion.selfservice.models import PersonSession, SelfServiceLock
-from tests.builders import create_user
-from tests.selfservice.helpers import details, known_referral, sign_in
+from tests.builders import create_user, known_referral
+from tests.selfservice.helpers import details, sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 OVERVIEW = "/book/your-course"
 

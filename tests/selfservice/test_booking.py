@@ -10,8 +10,10 @@ from diversion.bookings import queries as bookings_queries
 from diversion.core.extensions import db
 from diversion.referrals import amending as referral_amending
 from diversion.referrals.models import ReferralStatus
-from tests.builders import create_user
-from tests.selfservice.helpers import known_referral, sign_in, upcoming_session
+from tests.builders import create_user, future_session, known_referral
+from tests.selfservice.helpers import sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
 OVERVIEW = "/book/your-course"
 
@@ -30,8 +32,8 @@ def signed_in(client):  # type: ignore[no-untyped-def]
 
 
 def test_the_page_lists_the_sessions_he_can_take_with_places_left(client, signed_in):
-    first = upcoming_session(days=10, capacity=12)
-    upcoming_session(days=200)  # after his completion deadline
+    first = future_session(days=10, capacity=12)
+    future_session(days=200)  # after his completion deadline
     page = client.get("/book/choose").get_data(as_text=True)
     assert f'value="{first.id}"' in page
     assert "12 places left" in page and "Leeds" in page and "step-free access" in page
@@ -39,7 +41,7 @@ def test_the_page_lists_the_sessions_he_can_take_with_places_left(client, signed
 
 
 def test_he_books_a_place_and_sees_the_confirmation(client, signed_in):
-    session = upcoming_session()
+    session = future_session()
     response = client.post("/book/choose", data={"session_id": session.id})
     assert response.headers["Location"] == "/book/booked?changed=0"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -52,9 +54,9 @@ def test_he_books_a_place_and_sees_the_confirmation(client, signed_in):
 
 
 def test_his_page_shows_the_booking_without_any_joining_link(client, signed_in):
-    from tests.courses.helpers import create_venue
+    from tests.builders import create_venue
 
-    online = upcoming_session(venue=create_venue(is_online=True, joining_link="https://meet.example/secret",
+    online = future_session(venue=create_venue(is_online=True, joining_link="https://meet.example/secret",
                                                  address_line_1=None, town=None, postcode=None))
     client.post("/book/choose", data={"session_id": online.id})
     page = client.get(OVERVIEW).get_data(as_text=True)
@@ -63,13 +65,13 @@ def test_his_page_shows_the_booking_without_any_joining_link(client, signed_in):
 
 
 def test_choosing_nothing_asks_him_to_choose(client, signed_in):
-    upcoming_session()
+    future_session()
     page = client.post("/book/choose", data={}).get_data(as_text=True)
     assert "Select the course date you want" in page
 
 
 def test_a_session_not_offered_to_him_is_refused(client, signed_in):
-    late = upcoming_session(days=200)
+    late = future_session(days=200)
     page = client.post("/book/choose", data={"session_id": late.id}).get_data(as_text=True)
     assert "There is a problem" in page
     db.session.expire_all()
@@ -77,7 +79,7 @@ def test_a_session_not_offered_to_him_is_refused(client, signed_in):
 
 
 def test_he_changes_his_booking_and_is_told_how_many_changes_are_left(client, signed_in):
-    first, second, third = upcoming_session(10), upcoming_session(12), upcoming_session(14)
+    first, second, third = future_session(10), future_session(12), future_session(14)
     client.post("/book/choose", data={"session_id": first.id})
     assert "change your booking 2 more times" in client.get(OVERVIEW).get_data(as_text=True)
     response = client.post("/book/choose", data={"session_id": second.id})
@@ -94,7 +96,7 @@ def test_he_changes_his_booking_and_is_told_how_many_changes_are_left(client, si
 
 
 def test_cancelling_asks_for_confirmation_first(client, signed_in):
-    session = upcoming_session()
+    session = future_session()
     client.post("/book/choose", data={"session_id": session.id})
     confirm = client.get("/book/cancel").get_data(as_text=True)
     assert "Are you sure you want to cancel your place?" in confirm
@@ -110,7 +112,7 @@ def test_cancelling_asks_for_confirmation_first(client, signed_in):
 
 def test_he_downloads_his_booking_as_a_calendar_file(client, signed_in):
     assert client.get("/book/course-booking.ics").status_code == 404
-    session = upcoming_session()
+    session = future_session()
     client.post("/book/choose", data={"session_id": session.id})
     response = client.get("/book/course-booking.ics")
     assert response.mimetype == "text/calendar"
@@ -121,7 +123,7 @@ def test_he_downloads_his_booking_as_a_calendar_file(client, signed_in):
 
 def test_cancelling_only_ever_touches_his_own_booking(app):
     his, other = known_referral(), known_referral()
-    session = upcoming_session()
+    session = future_session()
     his_client, other_client = app.test_client(), app.test_client()
     sign_in(his_client, his)
     sign_in(other_client, other)
@@ -134,7 +136,7 @@ def test_cancelling_only_ever_touches_his_own_booking(app):
 
 
 def test_a_withdrawn_offer_shows_its_status_and_no_booking_actions(client, signed_in):
-    upcoming_session()
+    future_session()
     police = create_user("police", force=signed_in.referral.force)
     from diversion.core.timeutils import now_utc
 
