@@ -14,11 +14,10 @@ from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
 from diversion.auth.access import public
-from diversion.auth.models import ApiToken, Force, SignInFailure
+from diversion.auth.models import ApiToken, Force, RefusedAttempt
 from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.transactions import TransactionalFlask, discarded, savepoint
-from diversion.selfservice.models import SelfServiceFailure
 from tests.builders import create_token, create_user
 from tests.selfservice.helpers import known_referral, sign_in
 
@@ -198,7 +197,8 @@ def test_a_refused_staff_sign_in_keeps_its_failure_and_audit_row(client):
     response = client.post("/sign-in", data={"email": user.email, "password": "wrong password"})
     assert response.status_code == 200
     db.session.remove()
-    assert db.session.scalar(select(func.count()).select_from(SignInFailure)) == 1
+    assert db.session.scalar(select(func.count()).select_from(RefusedAttempt).where(
+        RefusedAttempt.kind == "sign_in")) == 1
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "auth.sign_in_failed")) == 1
 
@@ -209,7 +209,8 @@ def test_a_refused_self_service_sign_in_keeps_its_failure_row(client):
     response = sign_in(client, known, pin="000000" if known.pin != "000000" else "111111")
     assert response.status_code == 200
     db.session.remove()
-    assert db.session.scalar(select(func.count()).select_from(SelfServiceFailure)) == 1
+    assert db.session.scalar(select(func.count()).select_from(RefusedAttempt).where(
+        RefusedAttempt.kind == "self_service")) == 1
 
 
 def test_a_read_only_api_call_keeps_the_tokens_last_use(client):
