@@ -22,7 +22,7 @@ from diversion.auth import services
 from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
 from diversion.auth.throttle import Throttled
-from diversion.auth.web import SESSION_LAST_SEEN_AT, SESSION_SIGNED_IN_AT
+from diversion.auth.web import LAST_SEEN_AT_KEY, SIGNED_IN_AT_KEY
 from diversion.core.errors import ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
@@ -49,8 +49,8 @@ def _start_session(user: Any, now: dt.datetime) -> None:
     # A fresh session on every sign-in: nothing carried over from before.
     session.clear()
     login_user(user, remember=False, fresh=True)
-    session[SESSION_SIGNED_IN_AT] = now.isoformat()
-    session[SESSION_LAST_SEEN_AT] = now.isoformat()
+    session[SIGNED_IN_AT_KEY] = now.isoformat()
+    session[LAST_SEEN_AT_KEY] = now.isoformat()
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -1,4 +1,4 @@
-"""Sign-in on the web side: the login manager, the session time-outs, and who a request acts
+"""Sign-in on the web side: the login manager, the sign-in time limits, and who a request acts
 as (the signed-in user, or the owner of the API token)."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from diversion.core.problems import problem
 from diversion.core.timeutils import now_utc
 from diversion.core.web import PUBLIC_BUILTIN_ENDPOINTS
 
-SESSION_SIGNED_IN_AT = "signed_in_at"
-SESSION_LAST_SEEN_AT = "last_seen_at"
+SIGNED_IN_AT_KEY = "signed_in_at"
+LAST_SEEN_AT_KEY = "last_seen_at"
 
 
 def init_app(app: Flask) -> None:
@@ -30,7 +30,7 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
     access.init_app(app, web_user=_web_user, api_user=_api_user, on_anonymous=_send_to_sign_in)
-    app.before_request(_enforce_session_timeouts)
+    app.before_request(_enforce_sign_in_time_limits)
 
 
 def _load_user(session_token: str) -> User | None:
@@ -67,16 +67,16 @@ def _send_to_sign_in() -> Any:
     return redirect(url_for("auth.sign_in"))
 
 
-def _enforce_session_timeouts() -> Any:
-    """End a web session after 30 idle minutes or 12 hours, whichever comes first."""
+def _enforce_sign_in_time_limits() -> Any:
+    """End a sign-in after 30 idle minutes or 12 hours, whichever comes first."""
     if request.blueprint == "api" or request.endpoint in PUBLIC_BUILTIN_ENDPOINTS:
         return None
     user = _web_user()
     if user is None:
         return None
     now = now_utc()
-    signed_in_at = _instant(session.get(SESSION_SIGNED_IN_AT))
-    last_seen_at = _instant(session.get(SESSION_LAST_SEEN_AT))
+    signed_in_at = _instant(session.get(SIGNED_IN_AT_KEY))
+    last_seen_at = _instant(session.get(LAST_SEEN_AT_KEY))
     idle = dt.timedelta(seconds=current_app.config["IDLE_TIMEOUT_SECONDS"])
     absolute = dt.timedelta(seconds=current_app.config["ABSOLUTE_TIMEOUT_SECONDS"])
     if (
@@ -90,7 +90,7 @@ def _enforce_session_timeouts() -> Any:
         g.actor = None
         flash("You have been signed out because your session expired. Sign in again", "info")
         return redirect(url_for("auth.sign_in"))
-    session[SESSION_LAST_SEEN_AT] = now.isoformat()
+    session[LAST_SEEN_AT_KEY] = now.isoformat()
     return None
 
 
