@@ -18,8 +18,8 @@ from diversion.auth.models import ApiToken, Force, RefusedAttempt
 from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.transactions import TransactionalFlask, discarded, savepoint
-from tests.builders import create_token, create_user
-from tests.selfservice.helpers import known_referral, sign_in
+from tests.builders import create_token, create_user, known_referral
+from tests.selfservice.helpers import sign_in
 
 PROBLEM = "application/problem+json"
 
@@ -203,7 +203,7 @@ def test_a_refused_staff_sign_in_keeps_its_failure_and_audit_row(client):
         AuditEvent.action == "auth.sign_in_failed")) == 1
 
 
-def test_a_refused_self_service_sign_in_keeps_its_failure_row(client):
+def test_a_refused_self_service_sign_in_keeps_its_failure_row(client, clock):
     known = known_referral()
     db.session.commit()
     response = sign_in(client, known, pin="000000" if known.pin != "000000" else "111111")

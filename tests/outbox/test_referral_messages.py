@@ -72,8 +72,10 @@ def test_the_per_referral_view_takes_the_same_number_of_queries_however_many_boo
     bookings_places.book_place(referral=once, session=future_session(days=10), actor=None, now=NOW)
     db.session.commit()
     thrice = moved_twice()
+    referral_ids = (once.id, thrice.id)
+    db.session.commit()  # each request then starts its own transaction, as a real one does
     counts = []
-    for referral_id in (once.id, thrice.id):
+    for referral_id in referral_ids:
         with counting_queries() as statements:
             page = client.get(f"/messages?subject_type=referral&subject_id={referral_id}")
         assert page.status_code == 200
