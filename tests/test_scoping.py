@@ -75,6 +75,7 @@ RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
 COVERED_ELSEWHERE = {
     "/referrals/<reference>/pin", "/api/v1/referrals/<reference>/withdraw",
     "/api/v1/sessions/<int:session_id>/register", "/sessions/<int:session_id>/register/mark-all",
+    "/sessions/<int:session_id>/register/draft",
     "/sessions/<int:session_id>/register/entries/<int:entry_id>",
     "/calendar/<token>.ics",  # the token is the credential: tests/courses/test_ical.py
     # Manager-only writes on a referral (role refusal is walked by tests/test_access.py).
@@ -127,6 +128,8 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/referrals/{ref}/withdraw", "police_b", {"json": {"reason": "Sent in error"}}),
     ("POST", "/sessions/{s1}/register", "fac2", {"data": {"action": "submit"}}),
     ("POST", "/sessions/{s1}/register/mark-all", "fac2", {}),
+    ("POST", "/sessions/{s1}/register/draft", "fac2",
+     {"json": {"lines": [{"reference": "{ref}", "status": "attended", "id_checked": True}]}}),
     ("PUT", "/api/v1/sessions/{s1}/register", "fac2",
      {"json": {"entries": [{"reference": "{ref}", "status": "attended", "id_checked": True}],
                "submit": True}}),
@@ -137,8 +140,9 @@ WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
                          ids=[f"{m}-{u}" for m, u, _, _ in WRITES])
 def test_the_wrong_user_cannot_change_it(app, client, method, url, wrong, kwargs) -> None:  # type: ignore[no-untyped-def]
     world = build_world()
-    if "json" in kwargs and "entries" in kwargs["json"]:
-        kwargs["json"]["entries"][0]["reference"] = world.ids["ref"]
+    for key in ("entries", "lines"):
+        if key in kwargs.get("json", {}):
+            kwargs["json"][key][0]["reference"] = world.ids["ref"]
     referral_pin = _referral(world).pin_hash
 
     response = call(client, world, wrong, method, url, **kwargs)

@@ -75,7 +75,7 @@ class RegisterEntry(Model):
     __tablename__ = "register_entries"
     __table_args__ = (
         UniqueConstraint("register_id", "referral_id", name="uq_register_entries_register_referral"),
-        CheckConstraint("status IS NULL OR status <> 'excused' OR reason IS NOT NULL",
+        CheckConstraint("status IS NULL OR status <> 'excused' OR reason IS NOT NULL OR outcome IS NULL",
                         name="excused_has_reason"),
         Index("ix_register_entries_referral", "referral_id", "id"),
         Index("ix_register_entries_outcome", "outcome"),

@@ -6,8 +6,13 @@ to a line is a RegisterChange row.
 
 - `get_register(session_id)` -> Register | None
 - `register_sheet(session=, actor=, now=)` -> RegisterSheet; `check_can_take(session, now=)`
-- `save_register(session=, marks=, submit=, actor=, now=)` -> SaveResult
-- `mark_everyone_attended(session=, actor=, now=)` -> SaveResult
+- `save_register(session=, marks=, submit=, actor=, now=)` -> SaveResult (the API's one step)
+- `save_draft(session=, marks=, actor=, now=)` -> DraftResult: keeps every line it can and
+  reports the others (the page's autosave and "Save"); never refuses for one bad line
+- `set_everyone(session=, status=|id_checked=, actor=, now=)`: the page's "set all"
+- `preview_submission(session)` -> Preview (each line's outcome, and a fingerprint of the
+  marks), then `submit_checked(session=, fingerprint=, actor=, now=)`: the page submits only
+  the register its user checked
 - `snapshot`, `apply_mark`, `changed_facts`, `add_change`, `check_entries`: the steps of a
   change to a line, shared with amendments
 """
@@ -15,6 +20,8 @@ to a line is a RegisterChange row.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,16 +36,19 @@ from diversion.attendance.rules import (
     Outcome,
     is_register_open,
     mark_problems,
+    outcome_for,
     register_opens_at,
 )
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import User
+from diversion.bookings import fees
 from diversion.bookings import queries as bookings_queries
 from diversion.bookings.models import Booking
 from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
+from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.referrals.models import Referral
 
@@ -49,6 +59,12 @@ class RegisterLocked(Conflict):
     """The register has been submitted; a manager must reopen or amend it."""
 
     title = "Register already submitted"
+
+
+class RegisterChanged(Conflict):
+    """The marks changed between the check before submitting and the submission."""
+
+    title = "The register has changed"
 
 
 @dataclass
@@ -305,15 +321,129 @@ def save_register(*, session: CourseSession, marks: Sequence[MarkInput], submit:
 def mark_everyone_attended(*, session: CourseSession, actor: User | None,
                            now: dt.datetime) -> int:
     """Mark every unmarked person attended (a draft); returns how many were marked."""
+    return set_everyone(session=session, status=AttendanceStatus.ATTENDED, actor=actor, now=now)
+
+
+# Marks after which there is no ID to check: the person did not come in.
+NOT_IN_THE_ROOM = frozenset({AttendanceStatus.ABSENT, AttendanceStatus.EXCUSED})
+
+
+def set_everyone(*, session: CourseSession, actor: User | None, now: dt.datetime,
+                 status: AttendanceStatus | None = None, id_checked: bool | None = None) -> int:
+    """Set all, as a draft: `status` for everyone not yet marked, or "ID checked" for everyone
+    not marked absent or excused. Marks already made are kept. Returns how many lines changed."""
     check_can_take(session, now=now)
     register = _ensure_register(session, now=now)
     if register.is_submitted:
         raise RegisterLocked("This register has been submitted")
     entries = _sync_entries(session, register, actor=actor, now=now)
-    unmarked = [r for r, e in entries.items() if e.status is None]
-    save_register(session=session, submit=False, actor=actor, now=now,
-                  marks=[MarkInput(reference=r, status=AttendanceStatus.ATTENDED) for r in unmarked])
-    return len(unmarked)
+    marks = []
+    for reference, entry in entries.items():
+        if status is not None and entry.status is None:
+            marks.append(MarkInput(reference=reference, status=status))
+        elif (id_checked is not None and entry.id_checked != id_checked
+              and entry.status not in NOT_IN_THE_ROOM):
+            marks.append(MarkInput(reference=reference, id_checked=id_checked))
+    save_register(session=session, submit=False, actor=actor, now=now, marks=marks)
+    return len(marks)
+
+
+@dataclass
+class DraftResult:
+    saved: list[str]
+    problems: dict[str, dict[str, str]]  # reference -> {field: message}
+
+
+def _by_reference(errors: dict[str, str]) -> dict[str, dict[str, str]]:
+    problems: dict[str, dict[str, str]] = {}
+    for key, message in errors.items():
+        reference, _, name = key.rpartition(".")
+        problems.setdefault(reference, {})[name] = message
+    return problems
+
+
+def save_draft(*, session: CourseSession, marks: Sequence[MarkInput], actor: User | None,
+               now: dt.datetime) -> DraftResult:
+    """Keep every line that can be kept as a draft and report the others by reference.
+
+    A draft may be incomplete but not contradictory (see rules.mark_problems): a line that is
+    refused keeps its earlier draft. Refuses as a whole only what refuses the register
+    (cancelled, not open yet, submitted).
+    """
+    problems: dict[str, dict[str, str]] = {}
+    pending = list(marks)
+    while True:
+        try:
+            with savepoint():
+                save_register(session=session, marks=pending, submit=False, actor=actor, now=now)
+        except ValidationFailed as error:
+            refused = _by_reference(error.errors)
+            remaining = [m for m in pending if m.reference not in refused]
+            problems.update(refused)
+            if len(remaining) == len(pending) or not remaining:
+                # A refusal no line of this change explains (a line saved earlier): keep nothing.
+                return DraftResult([], problems)
+            pending = remaining
+        else:
+            return DraftResult([m.reference for m in pending], problems)
+
+
+def check_submission(*, session: CourseSession, actor: User | None, now: dt.datetime) -> None:
+    """Refuse (ValidationFailed, by `<reference>.<field>`) a register not ready to submit."""
+    check_can_take(session, now=now)
+    register = _ensure_register(session, now=now)
+    if register.is_submitted:
+        raise RegisterLocked("This register has been submitted")
+    check_entries(session, _sync_entries(session, register, actor=actor, now=now),
+                  submitting=True, prefix={})
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    reference: str
+    name: str
+    status: AttendanceStatus | None
+    outcome: Outcome | None
+
+
+@dataclass
+class Preview:
+    lines: list[PreviewLine]
+    fingerprint: str
+
+    def by_outcome(self) -> list[tuple[Outcome, list[PreviewLine]]]:
+        return [(outcome, [line for line in self.lines if line.outcome is outcome])
+                for outcome in Outcome if any(line.outcome is outcome for line in self.lines)]
+
+
+def preview_submission(session: CourseSession) -> Preview:
+    """What submitting the register as it stands would decide for each person. Writes nothing.
+
+    The fingerprint names these marks: `submit_checked` refuses if they change before it runs.
+    """
+    register = get_register(session.id)
+    rows = _roster(session, register)
+    cleared = fees.fee_statuses([referral for referral, _, _ in rows])
+    lines, facts = [], []
+    for referral, entry, _ in rows:
+        mark = mark_of(entry) if entry is not None else None
+        outcome = None
+        if mark is not None and mark.status is not None:
+            outcome = outcome_for(mark, is_fee_cleared=cleared[referral.id].is_cleared)
+        lines.append(PreviewLine(referral.reference, referral.person.full_name,
+                                 mark.status if mark else None, outcome))
+        facts.append([referral.reference, snapshot(entry) if entry is not None else None])
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+    return Preview(lines, digest[:32])
+
+
+def submit_checked(*, session: CourseSession, fingerprint: str, actor: User | None,
+                   now: dt.datetime) -> SaveResult:
+    """Submit the register its user checked (`preview_submission(...).fingerprint`)."""
+    if preview_submission(session).fingerprint != fingerprint:
+        raise RegisterChanged("The register changed after you checked it, perhaps on another "
+                              "device. Check it again before you submit it")
+    return save_register(session=session, marks=[], submit=True, actor=actor, now=now)
 
 
 def _result(entry: RegisterEntry) -> LineResult:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from diversion.core.timeutils import london_midnight_in_utc, london_today
@@ -31,6 +33,16 @@ class AttendanceStatus(enum.StrEnum):
     def hint(self) -> str:
         return STATUS_HINTS[self]
 
+    @property
+    def short_label(self) -> str:
+        """The label on the register's status buttons."""
+        return STATUS_SHORT_LABELS[self]
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The register's less common fields this mark asks for ("arrived_at", "reason")."""
+        return STATUS_NEEDS.get(self, ())
+
 
 STATUS_LABELS = {
     AttendanceStatus.ATTENDED: "Attended in full",
@@ -40,6 +52,20 @@ STATUS_LABELS = {
     AttendanceStatus.ABSENT: "Absent",
     AttendanceStatus.EXCUSED: "Excused",
 }
+STATUS_SHORT_LABELS = {
+    AttendanceStatus.ATTENDED: "Attended",
+    AttendanceStatus.LATE_REFUSED: "Late, refused",
+    AttendanceStatus.LEFT_EARLY: "Left early",
+    AttendanceStatus.REMOVED: "Removed",
+    AttendanceStatus.ABSENT: "Absent",
+    AttendanceStatus.EXCUSED: "Excused",
+}
+STATUS_NEEDS = {
+    AttendanceStatus.LATE_REFUSED: ("arrived_at",),
+    AttendanceStatus.LEFT_EARLY: ("reason",),
+    AttendanceStatus.REMOVED: ("reason",),
+    AttendanceStatus.EXCUSED: ("reason",),
+}
 STATUS_HINTS = {
     AttendanceStatus.ATTENDED: "Stayed for the whole course",
     AttendanceStatus.LATE_REFUSED: "Arrived after the late cut-off",
@@ -48,6 +74,17 @@ STATUS_HINTS = {
     AttendanceStatus.ABSENT: "Did not come, no excuse given",
     AttendanceStatus.EXCUSED: "Did not come, with a reason accepted today",
 }
+
+def marks_summary(statuses: Iterable[AttendanceStatus | None]) -> str:
+    """The register's live count, e.g. "17 attended · 2 absent · 1 not yet marked".
+
+    static/js/register.mjs writes the same sentence as marks change; keep the two alike.
+    """
+    counts = Counter(statuses)
+    parts = [f"{counts[s]} {s.short_label.lower()}" for s in AttendanceStatus if counts[s]]
+    parts.append(f"{counts[None]} not yet marked" if counts[None] else "everyone marked")
+    return " · ".join(parts)
+
 
 MISSED_STATUSES = frozenset({AttendanceStatus.LATE_REFUSED, AttendanceStatus.LEFT_EARLY,
                              AttendanceStatus.REMOVED, AttendanceStatus.ABSENT})
@@ -100,13 +137,18 @@ def late_cutoff_at(starts_at: dt.datetime, late_cutoff_minutes: int) -> dt.datet
 
 def mark_problems(mark: Mark, *, starts_at: dt.datetime, late_cutoff_minutes: int,
                   submitting: bool) -> dict[str, str]:
-    """What is wrong with one line: {field: message}. Drafts may be incomplete; submissions not."""
+    """What is wrong with one line: {field: message}.
+
+    Drafts may be incomplete (not yet marked; excused with the reason still to come) but not
+    contradictory; a submission must be complete.
+    """
     problems: dict[str, str] = {}
     if mark.status is None:
         if submitting:
             problems["status"] = "Select whether they attended"
         return problems
-    if mark.status is AttendanceStatus.EXCUSED and not (mark.reason or "").strip():
+    if (submitting and mark.status is AttendanceStatus.EXCUSED
+            and not (mark.reason or "").strip()):
         problems["reason"] = "Enter the reason they are excused"
     if mark.arrived_at is not None and mark.status not in ARRIVED_STATUSES:
         problems["arrived_at"] = f"Remove the arrival time: they are marked {mark.status.label.lower()}"

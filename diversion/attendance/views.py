@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from diversion.attendance import corrections
 from diversion.attendance import outcomes as attendance_outcomes
@@ -14,7 +24,7 @@ from diversion.attendance import sessions as attendance_sessions
 from diversion.attendance.certificates import NoCertificate, certificate_filename, render_certificate
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
 from diversion.attendance.models import RegisterEntry, RegisterState
-from diversion.attendance.rules import AttendanceStatus, is_register_open
+from diversion.attendance.rules import AttendanceStatus, is_register_open, marks_summary
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.access import acting_user, roles
@@ -23,6 +33,7 @@ from diversion.core import parsing
 from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.forms import attach_errors, parse_time
+from diversion.core.problems import problem
 from diversion.core.timeutils import london_to_utc, london_today, now_utc, to_london
 from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
@@ -62,6 +73,14 @@ def overdue() -> Any:
 
 
 # The register --------------------------------------------------------------------------------
+#
+# One form of one row per person, read by field name (`<reference>-status` …). With JavaScript
+# (static/js/register.mjs) every change is also sent at once to `register_draft` as JSON, and
+# kept in the browser until it is saved. Submitting goes through a check page that shows each
+# outcome; only its confirmation locks the register.
+
+TEXT_FIELDS = ("arrived_at", "reason", "participation_note")
+
 
 def _arrival(session: CourseSession, text: str) -> dt.datetime | None:
     parsed = parse_time(text)
@@ -70,52 +89,78 @@ def _arrival(session: CourseSession, text: str) -> dt.datetime | None:
     return london_to_utc(dt.datetime.combine(to_london(session.starts_at).date(), parsed))
 
 
+def _parse_line(session: CourseSession, line: attendance_register.Line, *, status_text: str,
+                id_checked: bool, arrival_text: str, reason: str, note: str,
+                ) -> tuple[attendance_register.MarkInput, dict[str, str]]:
+    """One person's line as entered: the change to make, and what cannot be read, by field.
+    A field that cannot be read is left as it was; the rest of the line is still kept."""
+    errors = {}
+    status = None
+    if status_text:
+        try:
+            status = AttendanceStatus(status_text)
+        except ValueError:
+            errors["status"] = f"{line.name}: select one of the options"
+    arrived_at = None
+    if arrival_text.strip():
+        try:
+            arrived_at = _arrival(session, arrival_text)
+        except ValueError:
+            errors["arrived_at"] = f"{line.name}: enter the arrival time like 9:25 or 9:25am"
+    for name, text, multiline in (("reason", reason, False), ("participation_note", note, True)):
+        if parsing.has_control_characters(text, multiline=multiline):
+            errors[name] = f"{line.name}: " + (
+                "write the note without special characters" if multiline
+                else "write the reason on one line, without special characters")
+    mark = attendance_register.MarkInput(
+        reference=line.reference, status=status, id_checked=id_checked, arrived_at=arrived_at,
+        clear_arrival=not arrival_text.strip(),
+        reason=None if "reason" in errors else reason,
+        participation_note=None if "participation_note" in errors else note)
+    return mark, errors
+
+
+def _is_posted(reference: str) -> bool:
+    """Whether the form carried this person's row (a filtered page carries only some)."""
+    return (f"{reference}-present" in request.form
+            or any(f"{reference}-{name}" in request.form for name in ("status", *TEXT_FIELDS)))
+
+
 def _marks_from_form(session: CourseSession, lines: list[attendance_register.Line],
                      ) -> tuple[list[attendance_register.MarkInput], dict[str, str]]:
     marks, errors = [], {}
     form = request.form
     for line in lines:
         ref = line.reference
-        status_text = form.get(f"{ref}-status", "")
-        status = None
-        if status_text:
-            try:
-                status = AttendanceStatus(status_text)
-            except ValueError:
-                errors[f"{ref}.status"] = f"{line.name}: select one of the options"
-        arrival_text = form.get(f"{ref}-arrived_at", "").strip()
-        arrived_at = None
-        if arrival_text:
-            try:
-                arrived_at = _arrival(session, arrival_text)
-            except ValueError:
-                errors[f"{ref}.arrived_at"] = (f"{line.name}: enter the arrival time like 9:25 "
-                                               "or 9:25am")
-        reason = form.get(f"{ref}-reason", "")
-        note = form.get(f"{ref}-participation_note", "")
-        for name, text, multiline in (("reason", reason, False),
-                                      ("participation_note", note, True)):
-            if parsing.has_control_characters(text, multiline=multiline):
-                errors[f"{ref}.{name}"] = f"{line.name}: " + (
-                    "write the note without special characters" if multiline
-                    else "write the reason on one line, without special characters")
-        marks.append(attendance_register.MarkInput(
-            reference=ref, status=status, id_checked=form.get(f"{ref}-id_checked") == "yes",
-            arrived_at=arrived_at, clear_arrival=not arrival_text, reason=reason,
-            participation_note=note))
+        if not _is_posted(ref):
+            continue
+        mark, problems = _parse_line(
+            session, line, status_text=form.get(f"{ref}-status", ""),
+            id_checked=form.get(f"{ref}-id_checked") == "yes",
+            arrival_text=form.get(f"{ref}-arrived_at", ""), reason=form.get(f"{ref}-reason", ""),
+            note=form.get(f"{ref}-participation_note", ""))
+        errors.update({f"{ref}.{name}": message for name, message in problems.items()})
+        marks.append(mark)
     return marks, errors
 
 
-def _overlay(lines: list[attendance_register.Line], session: CourseSession) -> None:
-    """Show what was posted, not what is stored, when the page comes back with errors."""
+def _overlay(lines: list[attendance_register.Line]) -> dict[str, str]:
+    """Show what was posted, not what is stored, when the page comes back with errors.
+    Returns the arrival times as typed."""
     form = request.form
+    arrivals = {}
     for line in lines:
         ref = line.reference
+        if not _is_posted(ref):
+            continue
         text = form.get(f"{ref}-status", "")
-        line.status = AttendanceStatus(text) if text in {s.value for s in AttendanceStatus} else None
+        if text in {s.value for s in AttendanceStatus}:
+            line.status = AttendanceStatus(text)
         line.id_checked = form.get(f"{ref}-id_checked") == "yes"
         line.reason = form.get(f"{ref}-reason", "")
         line.participation_note = form.get(f"{ref}-participation_note", "")
+        arrivals[ref] = form.get(f"{ref}-arrived_at", "")
+    return arrivals
 
 
 def _render_register(session: CourseSession, sheet: attendance_register.RegisterSheet, *,
@@ -124,53 +169,166 @@ def _render_register(session: CourseSession, sheet: attendance_register.Register
     register = sheet.register
     history = corrections.register_history(register) if register is not None else []
     now = now_utc()
+    only_unmarked = request.args.get("show") == "unmarked"
     return render_template(
         "attendance/register.html", session=session, sheet=sheet, errors=errors or {},
         form=RegisterForm(), statuses=list(AttendanceStatus), history=history,
         is_open=is_register_open(session.starts_at, now=now),
         is_cancelled=session.status is SessionStatus.CANCELLED,
+        has_ended=now >= session.ends_at, only_unmarked=only_unmarked,
+        summary=marks_summary(line.status for line in sheet.lines),
         arrivals=arrivals or {}), status
+
+
+def _render_check(session: CourseSession, *, changed: str | None = None) -> Any:
+    return render_template("attendance/register_check.html", session=session,
+                           preview=attendance_register.preview_submission(session),
+                           form=RegisterForm(), changed=changed)
+
+
+def _back_to_register(session: CourseSession) -> Any:
+    return redirect(url_for("attendance.take_register", session_id=session.id))
 
 
 @bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
 @roles(Role.FACILITATOR, Role.MANAGER)
 def take_register(session_id: int) -> Any:
+    """The register. POST `action`: `save` (a draft), `submit` (check it: the check page),
+    `confirm` (lock it, with the check page's `fingerprint`); `set_all`: a status for everyone
+    not yet marked, or `id_checked`. Marks posted with any action are kept as a draft first."""
     session = _session_or_404(session_id)
     actor, now = acting_user(), now_utc()
     if request.method == "GET":
         sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
         return _render_register(session, sheet)
-    form = RegisterForm()
-    if not form.validate_on_submit():
+    if not RegisterForm().validate_on_submit():
         abort(400)
-    submit = request.form.get("action") == "submit"
+    action, set_all = request.form.get("action", "save"), request.form.get("set_all", "")
+    if action == "confirm":
+        return _confirm(session)
     sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
     marks, errors = _marks_from_form(session, sheet.lines)
+    try:
+        # Whatever can be kept is kept, even when the rest is refused: nothing entered is lost.
+        draft = attendance_register.save_draft(session=session, marks=marks, actor=actor, now=now)
+        errors.update({f"{ref}.{name}": message for ref, problems in draft.problems.items()
+                       for name, message in problems.items()})
+        if not errors and set_all:
+            _set_all(session, set_all)
+            return _back_to_register(session)
+        if not errors and action == "submit":
+            try:
+                with savepoint():
+                    attendance_register.check_submission(session=session, actor=actor, now=now)
+            except ValidationFailed as error:
+                errors = error.errors
+            else:
+                return _render_check(session)
+    except Conflict as error:
+        flash(error.message, "error")
+        return _back_to_register(session)
     if not errors:
-        try:
-            with savepoint():
-                attendance_register.save_register(session=session, marks=marks, submit=submit, actor=actor,
-                                       now=now)
-        except ValidationFailed as error:
-            errors = error.errors
-        except Conflict as error:
-            flash(error.message, "error")
-            return redirect(url_for("attendance.take_register", session_id=session.id))
-        else:
-            flash("Register submitted: outcomes recorded" if submit else "Register saved as a draft",
-                  "success")
-            return redirect(url_for("attendance.take_register", session_id=session.id))
+        flash("Register saved as a draft", "success")
+        return _back_to_register(session)
     session = _session_or_404(session_id)
     sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
-    _overlay(sheet.lines, session)
-    arrivals = {line.reference: request.form.get(f"{line.reference}-arrived_at", "")
-                for line in sheet.lines}
+    arrivals = _overlay(sheet.lines)
     return _render_register(session, sheet, errors=errors, status=422, arrivals=arrivals)
+
+
+def _set_all(session: CourseSession, choice: str) -> None:
+    actor, now = acting_user(), now_utc()
+    if choice == "id_checked":
+        count = attendance_register.set_everyone(session=session, id_checked=True, actor=actor,
+                                                 now=now)
+        flash(f"ID checked ticked for {count} {'person' if count == 1 else 'people'}", "success")
+        return
+    try:
+        status = AttendanceStatus(choice)
+    except ValueError:
+        abort(400)
+    count = attendance_register.set_everyone(session=session, status=status, actor=actor, now=now)
+    flash(f"{count} {'person' if count == 1 else 'people'} marked {status.short_label.lower()}",
+          "success")
+
+
+def _confirm(session: CourseSession) -> Any:
+    try:
+        with savepoint():
+            result = attendance_register.submit_checked(
+                session=session, fingerprint=request.form.get("fingerprint", ""),
+                actor=acting_user(), now=now_utc())
+    except attendance_register.RegisterChanged as error:
+        return _render_check(session, changed=error.message), 409
+    except ValidationFailed as error:
+        flash(error.message, "error")
+        return _back_to_register(session)
+    except Conflict as error:
+        flash(error.message, "error")
+        return _back_to_register(session)
+    count = len(result.lines)
+    flash(f"Register submitted: {count} {'outcome' if count == 1 else 'outcomes'} recorded",
+          "success")
+    return _back_to_register(session)
+
+
+MAX_DRAFT_LINES = 1000
+
+
+def _draft_lines(body: Any) -> list[dict[str, Any]] | None:
+    """The lines of an autosave body, or None if it is not `{"lines": [{"reference": …}]}`."""
+    lines = body.get("lines") if isinstance(body, dict) else None
+    if not isinstance(lines, list) or len(lines) > MAX_DRAFT_LINES:
+        return None
+    for line in lines:
+        if not (isinstance(line, dict) and isinstance(line.get("reference"), str)
+                and all(isinstance(line.get(name, ""), str) for name in ("status", *TEXT_FIELDS))
+                and isinstance(line.get("id_checked", False), bool)):
+            return None
+    return lines
+
+
+@bp.post("/sessions/<int:session_id>/register/draft")
+@roles(Role.FACILITATOR, Role.MANAGER)
+def register_draft(session_id: int) -> Any:
+    """The page's autosave: `{"lines": [{reference, status, id_checked, arrived_at, reason,
+    participation_note}]}` (each line whole, as on the page; the CSRF token in `X-CSRFToken`).
+    Answers `{"saved": [reference…], "problems": {reference: {field: message}}}`; 409
+    problem+json when the register cannot be changed."""
+    session = _session_or_404(session_id)
+    lines = _draft_lines(request.get_json(silent=True))
+    if lines is None:
+        return problem(400, "Bad request", 'Send {"lines": [{"reference": "…", …}]}')
+    actor, now = acting_user(), now_utc()
+    sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
+    by_reference = {line.reference: line for line in sheet.lines}
+    marks, problems = [], {}
+    for raw in lines:
+        line = by_reference.get(raw["reference"])
+        if line is None:
+            problems[raw["reference"]] = {"reference": "This person is not booked on this session"}
+            continue
+        mark, errors = _parse_line(
+            session, line, status_text=raw.get("status", ""),
+            id_checked=raw.get("id_checked", False), arrival_text=raw.get("arrived_at", ""),
+            reason=raw.get("reason", ""), note=raw.get("participation_note", ""))
+        if errors:
+            problems[line.reference] = errors
+        marks.append(mark)
+    try:
+        draft = attendance_register.save_draft(session=session, marks=marks, actor=actor, now=now)
+    except Conflict as error:
+        return problem(409, error.title, error.message)
+    for reference, refused in draft.problems.items():
+        problems.setdefault(reference, {}).update(refused)
+    return jsonify(saved=[r for r in draft.saved if r not in problems], problems=problems)
 
 
 @bp.post("/sessions/<int:session_id>/register/mark-all")
 @roles(Role.FACILITATOR, Role.MANAGER)
 def mark_all(session_id: int) -> Any:
+    """Mark everyone not yet marked as attended (kept for links and scripts made before the
+    register's own "set all")."""
     session = _session_or_404(session_id)
     if not RegisterForm().validate_on_submit():
         abort(400)
@@ -183,7 +341,7 @@ def mark_all(session_id: int) -> Any:
     else:
         flash(f"{count} marked as attended. Now check IDs and change anyone who did not attend "
               "in full", "success")
-    return redirect(url_for("attendance.take_register", session_id=session.id))
+    return _back_to_register(session)
 
 
 # Amendments (managers) -----------------------------------------------------------------------

@@ -60,6 +60,18 @@ def fee_status(referral: Referral) -> FeeStatus:
     return FeeStatus(referral.programme.fee_pence, int(paid), waiver)
 
 
+def fee_statuses(referrals: list[Referral]) -> dict[int, FeeStatus]:
+    """`fee_status` of many referrals in two queries, by referral id (for lists)."""
+    ids = [r.id for r in referrals]
+    paid = dict(db.session.execute(
+        select(Payment.referral_id, func.sum(Payment.amount_pence))
+        .where(Payment.referral_id.in_(ids)).group_by(Payment.referral_id)).all())
+    waivers = {w.referral_id: w for w in db.session.scalars(
+        select(FeeWaiver).where(FeeWaiver.referral_id.in_(ids)))}
+    return {r.id: FeeStatus(r.programme.fee_pence, int(paid.get(r.id) or 0), waivers.get(r.id))
+            for r in referrals}
+
+
 def list_payments(referral: Referral) -> list[Payment]:
     return list(db.session.scalars(select(Payment).where(Payment.referral_id == referral.id)
                                    .order_by(Payment.recorded_at, Payment.id)))

@@ -54,10 +54,12 @@ def test_attended_without_an_id_check_cannot_be_submitted() -> None:
     assert "id_checked" in problems
 
 
-def test_excused_needs_a_reason() -> None:
+def test_excused_needs_a_reason_when_submitted_but_a_draft_may_wait_for_it() -> None:
     problems = mark_problems(Mark(A.EXCUSED, reason="  "), starts_at=START,
-                             late_cutoff_minutes=15, submitting=False)
+                             late_cutoff_minutes=15, submitting=True)
     assert problems == {"reason": "Enter the reason they are excused"}
+    assert mark_problems(Mark(A.EXCUSED, reason="  "), starts_at=START,
+                         late_cutoff_minutes=15, submitting=False) == {}
 
 
 def test_arriving_after_the_late_cut_off_cannot_be_marked_attended() -> None:

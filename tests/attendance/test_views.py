@@ -8,6 +8,7 @@ from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
+from tests.attendance.helpers import submit_register
 from tests.builders import live_session_with_people
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -23,15 +24,27 @@ def test_a_facilitator_sees_todays_sessions_and_takes_the_register(client, login
 
     page = client.get(f"/sessions/{session.id}/register")
     assert page.status_code == 200
-    assert first.person.full_name in page.text and "Mark everyone attended" in page.text
+    assert first.person.full_name in page.text and "Set everyone not yet marked to" in page.text
+    assert "0 attended" not in page.text and "2 not yet marked" in page.text
 
     assert client.post(f"/sessions/{session.id}/register/mark-all").status_code == 302
-    response = client.post(f"/sessions/{session.id}/register", data={
+    check = client.post(f"/sessions/{session.id}/register", data={
         "action": "submit",
         f"{first.reference}-status": "attended", f"{first.reference}-id_checked": "yes",
         f"{first.reference}-arrived_at": "",
         f"{second.reference}-status": "absent",
     })
+    # Submitting first shows what each person's outcome will be; nothing is locked yet.
+    assert check.status_code == 200
+    assert "Check the register before you submit it" in check.text
+    assert "Attended, fee outstanding: 1" in check.text and "Missed: 1" in check.text
+    db.session.expire_all()
+    assert attendance_register.get_register(session.id).state is RegisterState.DRAFT
+    assert second.status is ReferralStatus.BOOKED
+
+    fingerprint = attendance_register.preview_submission(session).fingerprint
+    response = client.post(f"/sessions/{session.id}/register",
+                           data={"action": "confirm", "fingerprint": fingerprint})
     assert response.status_code == 302
     db.session.expire_all()
     assert attendance_register.get_register(session.id).state is RegisterState.SUBMITTED
@@ -51,19 +64,150 @@ def test_the_register_page_shows_nothing_else_of_a_persons_record(client, login_
         assert private not in page
 
 
-def test_a_submission_with_problems_comes_back_with_errors_and_changes_nothing(client, login_as) -> None:
+def test_a_refused_submission_keeps_everything_that_can_be_kept(client, login_as) -> None:
     facilitator = login_as("facilitator")
-    session, (referral,) = live_session_with_people(1, facilitator=facilitator)
+    session, (excused, attended) = live_session_with_people(2, facilitator=facilitator)
 
     response = client.post(f"/sessions/{session.id}/register", data={
-        "action": "submit", f"{referral.reference}-status": "excused",
-        f"{referral.reference}-arrived_at": "25:99"})
+        "action": "submit", f"{excused.reference}-status": "excused",
+        f"{excused.reference}-reason": "In hospital",
+        f"{excused.reference}-arrived_at": "25:99",
+        f"{attended.reference}-status": "attended",  # ID not ticked: cannot be submitted yet
+        f"{attended.reference}-participation_note": "Quiet"})
 
     assert response.status_code == 422
     assert "There is a problem" in response.text and "arrival time" in response.text
+    assert 'value="25:99"' in response.text  # shown as typed, to correct
     db.session.expire_all()
-    assert attendance_register.get_register(session.id) is None
-    assert referral.status is ReferralStatus.BOOKED
+    register = attendance_register.get_register(session.id)
+    assert register.state is RegisterState.DRAFT
+    kept = {e.referral_id: e for e in register.entries}
+    assert kept[excused.id].status.value == "excused" and kept[excused.id].reason == "In hospital"
+    assert kept[attended.id].status.value == "attended"
+    assert kept[attended.id].participation_note == "Quiet"
+    assert excused.status is ReferralStatus.BOOKED and attended.status is ReferralStatus.BOOKED
+
+    # Corrected and submitted: the check names the missing ID check; the draft stays as entered.
+    response = client.post(f"/sessions/{session.id}/register", data={
+        "action": "submit", f"{excused.reference}-status": "excused",
+        f"{excused.reference}-reason": "In hospital", f"{excused.reference}-arrived_at": "",
+        f"{attended.reference}-status": "attended"})
+    assert response.status_code == 422 and "Check their ID" in response.text
+    db.session.expire_all()
+    assert attendance_register.get_register(session.id).state is RegisterState.DRAFT
+
+
+def test_the_check_refuses_a_register_changed_since_it_was_shown(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first,) = live_session_with_people(1, facilitator=facilitator)
+    client.post(f"/sessions/{session.id}/register", data={
+        f"{first.reference}-status": "attended", f"{first.reference}-id_checked": "yes"})
+    fingerprint = attendance_register.preview_submission(session).fingerprint
+    # Another device marks him absent before this one confirms.
+    client.post(f"/sessions/{session.id}/register", data={f"{first.reference}-status": "absent"})
+
+    response = client.post(f"/sessions/{session.id}/register",
+                           data={"action": "confirm", "fingerprint": fingerprint})
+
+    assert response.status_code == 409
+    assert "changed after you checked it" in response.text and "Missed: 1" in response.text
+    db.session.expire_all()
+    assert attendance_register.get_register(session.id).state is RegisterState.DRAFT
+    assert first.status is ReferralStatus.BOOKED
+
+
+def test_set_all_keeps_marks_already_made_and_ticks_id_only_for_people_who_came(
+        client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (absent, *others) = live_session_with_people(3, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register", data={
+        "set_all": "attended", f"{absent.reference}-status": "absent"})
+    assert response.status_code == 302
+    client.post(f"/sessions/{session.id}/register", data={"set_all": "id_checked"})
+
+    db.session.expire_all()
+    entries = {e.referral_id: e for e in attendance_register.get_register(session.id).entries}
+    assert entries[absent.id].status.value == "absent" and not entries[absent.id].id_checked
+    for other in others:
+        assert entries[other.id].status.value == "attended" and entries[other.id].id_checked
+    page = client.get(f"/sessions/{session.id}/register").text
+    assert "2 attended · 1 absent · everyone marked" in page
+
+
+def test_the_unmarked_filter_shows_and_posts_only_the_people_not_yet_marked(
+        client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (marked, unmarked) = live_session_with_people(2, facilitator=facilitator)
+    client.post(f"/sessions/{session.id}/register", data={
+        f"{marked.reference}-status": "attended", f"{marked.reference}-id_checked": "yes",
+        f"{marked.reference}-participation_note": "Engaged"})
+
+    page = client.get(f"/sessions/{session.id}/register?show=unmarked").text
+    assert unmarked.person.full_name in page and marked.person.full_name not in page
+
+    # Saving the filtered page leaves the people it did not show as they were.
+    client.post(f"/sessions/{session.id}/register", data={
+        f"{unmarked.reference}-present": "1", f"{unmarked.reference}-status": "absent"})
+    db.session.expire_all()
+    entries = {e.referral_id: e for e in attendance_register.get_register(session.id).entries}
+    assert entries[marked.id].id_checked and entries[marked.id].participation_note == "Engaged"
+    assert entries[unmarked.id].status.value == "absent"
+
+
+def test_the_autosave_keeps_each_line_it_can_and_names_the_others(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first, second, third) = live_session_with_people(3, facilitator=facilitator)
+    url = f"/sessions/{session.id}/register/draft"
+
+    response = client.post(url, json={"lines": [
+        {"reference": first.reference, "status": "attended", "id_checked": True,
+         "arrived_at": "9:05", "reason": "", "participation_note": ""},
+        {"reference": second.reference, "status": "excused", "id_checked": False,
+         "arrived_at": "", "reason": "", "participation_note": ""},
+        {"reference": third.reference, "status": "absent", "id_checked": False,
+         "arrived_at": "half nine", "reason": "", "participation_note": ""},
+        {"reference": "NOTBOOKED", "status": "absent"},
+    ]})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    # An excused mark may wait for its reason in a draft; a time that cannot be read may not.
+    assert sorted(body["saved"]) == sorted([first.reference, second.reference])
+    assert set(body["problems"]) == {third.reference, "NOTBOOKED"}
+    assert "arrival time" in body["problems"][third.reference]["arrived_at"]
+    db.session.expire_all()
+    entries = {e.referral_id: e for e in attendance_register.get_register(session.id).entries}
+    assert entries[first.id].status.value == "attended" and entries[first.id].id_checked
+    assert entries[second.id].status.value == "excused"
+    assert entries[third.id].status.value == "absent"  # kept; only the time was refused
+    assert entries[third.id].arrived_at is None
+
+
+@pytest.mark.parametrize("body", [None, [], {"lines": "x"}, {"lines": [{"status": "absent"}]},
+                                  {"lines": [{"reference": "A", "id_checked": "yes"}]},
+                                  {"lines": [{"reference": "A", "status": 3}]}])
+def test_the_autosave_refuses_a_body_it_cannot_read_with_problem_json(
+        client, login_as, body) -> None:
+    facilitator = login_as("facilitator")
+    session, _ = live_session_with_people(1, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register/draft", json=body)
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+
+
+def test_the_autosave_answers_409_once_the_register_is_submitted(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first,) = live_session_with_people(1, facilitator=facilitator)
+    submit_register(client, session, {f"{first.reference}-status": "absent"})
+
+    response = client.post(f"/sessions/{session.id}/register/draft", json={"lines": [
+        {"reference": first.reference, "status": "attended", "id_checked": True}]})
+
+    assert response.status_code == 409
+    assert response.get_json()["title"] == "Register already submitted"
 
 
 def test_a_facilitator_gets_404_for_a_session_they_do_not_run(client, login_as) -> None:
@@ -86,8 +230,7 @@ def test_a_facilitator_cannot_reach_referrals_certificates_or_amendments(client,
 def test_a_manager_reopens_and_amends_with_a_reason(client, login_as) -> None:
     manager = login_as("manager")
     session, (referral,) = live_session_with_people(1)
-    client.post(f"/sessions/{session.id}/register", data={
-        "action": "submit", f"{referral.reference}-status": "absent"})
+    submit_register(client, session, {f"{referral.reference}-status": "absent"})
     db.session.expire_all()
     entry = attendance_register.get_register(session.id).entries[0]
 
@@ -114,8 +257,7 @@ def test_a_manager_reopens_and_amends_with_a_reason(client, login_as) -> None:
 def test_a_manager_accepts_an_excuse_from_the_referral(client, login_as) -> None:
     login_as("manager")
     session, (referral,) = live_session_with_people(1)
-    client.post(f"/sessions/{session.id}/register", data={
-        "action": "submit", f"{referral.reference}-status": "absent"})
+    submit_register(client, session, {f"{referral.reference}-status": "absent"})
 
     assert client.get(f"/referrals/{referral.reference}/excuse").status_code == 200
     response = client.post(f"/referrals/{referral.reference}/excuse",
