@@ -291,7 +291,7 @@ def session_with_people(count: int = 3, *, facilitator: User | None = None,
 
 
 def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
-                             started_minutes_ago: int = 30,
+                             started_minutes_ago: int = 30, capacity: int = 12,
                              now: dt.datetime = NOW) -> tuple[Any, list[Any]]:
     """A session that started a little before `now` (its register open), committed."""
     from diversion.core.timeutils import london_today
@@ -301,7 +301,8 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
     starts_at = now - dt.timedelta(minutes=started_minutes_ago)
     booked_at = starts_at - dt.timedelta(days=2)
     made_at = booked_at - dt.timedelta(days=1)
-    session = create_session(starts_at=starts_at, facilitators=[facilitator], now=made_at)
+    session = create_session(starts_at=starts_at, facilitators=[facilitator], now=made_at,
+                             capacity=max(capacity, count))
     referrals = []
     create_programme()
     force = create_force()

@@ -1,4 +1,5 @@
 import { initAll } from '../govuk/govuk-frontend.min.js'
+import { forgetSubmittedRegister, initRegister } from './register.mjs'
 
 initAll()
 
@@ -7,3 +8,6 @@ initAll()
 document.querySelectorAll('[data-app-print]').forEach((button) => {
   button.addEventListener('click', () => window.print())
 })
+
+document.querySelectorAll('form[data-app-register]').forEach(initRegister)
+document.querySelectorAll('[data-app-register-submitted]').forEach(forgetSubmittedRegister)
