@@ -276,11 +276,13 @@ DURING = SESSION_START + dt.timedelta(hours=3)
 
 
 def session_with_people(count: int = 3, *, facilitator: User | None = None,
-                        starts_at: dt.datetime = SESSION_START,
+                        starts_at: dt.datetime = SESSION_START, capacity: int = 12,
                         **referral_overrides: Any) -> tuple[Any, list[Any]]:
-    """A session with `count` referrals booked on it (booked at NOW, fee owed)."""
+    """A session with `count` referrals booked on it (booked at NOW, fee owed); `capacity`
+    places (a bigger venue when it needs one)."""
     facilitator = facilitator or create_user("facilitator")
-    session = create_session(starts_at=starts_at, facilitators=[facilitator])
+    session = create_session(starts_at=starts_at, facilitators=[facilitator], capacity=capacity,
+                             venue=create_venue(capacity=max(capacity, 20)))
     referrals = []
     for _ in range(count):
         referral = create_referral(**referral_overrides)
@@ -292,7 +294,8 @@ def session_with_people(count: int = 3, *, facilitator: User | None = None,
 
 def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
                              started_minutes_ago: int = 30, capacity: int = 12,
-                             now: dt.datetime = NOW) -> tuple[Any, list[Any]]:
+                             now: dt.datetime = NOW,
+                             **referral_overrides: Any) -> tuple[Any, list[Any]]:
     """A session that started a little before `now` (its register open), committed."""
     from diversion.core.timeutils import london_today
     from diversion.referrals.creation import create_referral as create
@@ -310,7 +313,7 @@ def live_session_with_people(count: int = 2, *, facilitator: User | None = None,
     for _ in range(count):
         referral = create(data=referral_input(referral_date=referral_date,
                                               offence_date=referral_date - dt.timedelta(days=5),
-                                              force_code=force.code),
+                                              force_code=force.code, **referral_overrides),
                           actor=None, now=made_at).referral
         create_booking(referral, session, now=booked_at)
         referrals.append(referral)

@@ -58,6 +58,8 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/sessions/{s1}", "fac1", "police_a", 403),
     ("/sessions/{s1}/register", "fac1", "fac2", 404),
     ("/sessions/{s1}/register", "fac1", "police_a", 403),
+    ("/sessions/{s1}/register/sheet.pdf", "fac1", "fac2", 404),
+    ("/sessions/{s1}/register/sheet.pdf", "fac1", "police_a", 403),
     ("/sessions/{s1}/edit", "manager", "fac1", 403),
     ("/sessions/{s1}/cancel", "manager", "fac1", 403),
     ("/sessions/{s1}/register/reopen", "manager", "fac1", 403),

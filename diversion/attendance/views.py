@@ -17,7 +17,7 @@ from flask import (
     url_for,
 )
 
-from diversion.attendance import corrections
+from diversion.attendance import corrections, printable
 from diversion.attendance import outcomes as attendance_outcomes
 from diversion.attendance import register as attendance_register
 from diversion.attendance import sessions as attendance_sessions
@@ -342,6 +342,17 @@ def mark_all(session_id: int) -> Any:
         flash(f"{count} marked as attended. Now check IDs and change anyone who did not attend "
               "in full", "success")
     return _back_to_register(session)
+
+
+@bp.get("/sessions/<int:session_id>/register/sheet.pdf")
+@roles(Role.FACILITATOR, Role.MANAGER)
+def register_sheet_pdf(session_id: int) -> Any:
+    """The printable register sheet, for ticking by hand when the tablet fails."""
+    session = _session_or_404(session_id)
+    pdf = printable.render_register_pdf(session=session, actor=acting_user(), now=now_utc())
+    filename = printable.register_pdf_filename(session)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 # Amendments (managers) -----------------------------------------------------------------------

@@ -66,20 +66,32 @@ def static_root() -> Path:
     return Path(folder)
 
 
-def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
-    """PDF bytes from HTML; relative URLs resolve inside `root` (default: the app's static/)."""
+# A tagged PDF (structure tree, language, title shown by viewers), for documents people read
+# with assistive technology. PDF/UA-1 turns WeasyPrint's tags on and adds the metadata it needs;
+# the title comes from the HTML <title> and the language from <html lang>.
+TAGGED_VARIANT = "pdf/ua-1"
+
+
+def html_to_pdf(html: str, *, root: Path | None = None, tagged: bool = False) -> bytes:
+    """PDF bytes from HTML; relative URLs resolve inside `root` (default: the app's static/).
+
+    `tagged` writes an accessible (PDF/UA-1) document; the HTML must then have a <title> and
+    <html lang>. Untagged output is unchanged.
+    """
     root = (root or static_root()).resolve()
     document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
-    pdf: bytes = document.write_pdf()
+    pdf: bytes = (document.write_pdf(pdf_variant=TAGGED_VARIANT) if tagged
+                  else document.write_pdf())
     return pdf
 
 
-def render_pdf(template_name: str, **context: Any) -> bytes:
+def render_pdf(template_name: str, *, tagged: bool = False, **context: Any) -> bytes:
     """Render a template that extends reports/pdf_base.html and return the PDF's bytes.
 
     Useful context for the base layout: `title`, `parameters` (a mapping or (label, value)
     pairs), `generated_at` (an aware datetime, shown in London time), `definitions` (a mapping
     or (term, meaning) pairs for the appendix). Static files are referenced relative to static/
     (e.g. `<img src="images/logo.png">`); charts as `data:image/svg+xml` URIs (see charts.py).
+    `tagged` makes an accessible, tagged PDF (see html_to_pdf).
     """
-    return html_to_pdf(render_template(template_name, **context))
+    return html_to_pdf(render_template(template_name, **context), tagged=tagged)

@@ -51,6 +51,21 @@ def test_a_pdf_is_a4(report_app: Flask):
     assert (round(float(box.width) / 72 * 25.4), round(float(box.height) / 72 * 25.4)) == (210, 297)
 
 
+def test_a_pdf_asked_for_tags_is_tagged_with_its_title_and_language(report_app: Flask):
+    reader = PdfReader(io.BytesIO(render_pdf("reports/pdf_base.html", title="Tagged", tagged=True)))
+
+    catalog = reader.trailer["/Root"]
+    assert "/StructTreeRoot" in catalog and catalog["/MarkInfo"]["/Marked"].value is True
+    assert catalog["/Lang"] == "en-GB"
+    assert reader.metadata is not None and reader.metadata.title == "Tagged"
+
+
+def test_other_pdfs_stay_untagged(report_app: Flask):
+    reader = PdfReader(io.BytesIO(render_pdf("reports/pdf_base.html", title="Plain")))
+
+    assert "/StructTreeRoot" not in reader.trailer["/Root"]
+
+
 def test_every_page_is_marked_official_sensitive_in_its_header_and_footer(long_report):
     assert len(long_report) >= 3
     for text in long_report:
