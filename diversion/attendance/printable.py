@@ -63,7 +63,7 @@ def printable_register(*, session: CourseSession, actor: User,
     """The facts the printed sheet shows; Conflict for a cancelled session."""
     if session.status is SessionStatus.CANCELLED:
         raise Conflict("This session was cancelled: it has no register to print")
-    sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
+    lines = attendance_register.roster_lines(session, attendance_register.get_register(session.id))
     day = format_london(session.starts_at, DAY_FORMAT)
     minutes = session.programme.late_cutoff_minutes
     # The register is overdue from close_out_due_at (midnight), so the last day is the one before.
@@ -77,7 +77,7 @@ def printable_register(*, session: CourseSession, actor: User,
         late_cutoff_minutes=minutes,
         enter_by=format_london(last_day, DAY_FORMAT),
         register_url=external_url("attendance.take_register", session_id=session.id),
-        statuses=list(AttendanceStatus), lines=sheet.lines)
+        statuses=list(AttendanceStatus), lines=lines)
 
 
 def render_register_pdf(*, session: CourseSession, actor: User, now: dt.datetime) -> bytes:

@@ -5,7 +5,8 @@ register is locked (RegisterLocked) until a manager reopens it (corrections.py).
 to a line is a RegisterChange row.
 
 - `get_register(session_id)` -> Register | None
-- `register_sheet(session=, actor=, now=)` -> RegisterSheet; `check_can_take(session, now=)`
+- `register_sheet(session=, actor=, now=)` -> RegisterSheet (audited), `roster_lines(session,
+  register)` (not); `check_can_take(session, now=)`
 - `save_register(session=, marks=, submit=, actor=, now=)` -> SaveResult (the API's one step)
 - `save_draft(session=, marks=, actor=, now=)` -> DraftResult: keeps every line it can and
   reports the others (the page's autosave and "Save"); never refuses for one bad line
@@ -138,11 +139,15 @@ def _roster(session: CourseSession, register: Register | None) -> list[RosterRow
     return rows
 
 
+def roster_lines(session: CourseSession, register: Register | None) -> list[Line]:
+    """The register's lines, in its order. Not audited: the caller records its own read."""
+    return [_line(r, e) for r, e, _ in _roster(session, register)]
+
+
 def register_sheet(*, session: CourseSession, actor: User, now: dt.datetime) -> RegisterSheet:
     """The register as a facilitator sees it: names and access needs only. Audited."""
     register = get_register(session.id)
-    sheet = RegisterSheet(session, register,
-                          [_line(r, e) for r, e, _ in _roster(session, register)])
+    sheet = RegisterSheet(session, register, roster_lines(session, register))
     record(action="register.view", category=AuditCategory.CONSULTATION, now=now, actor=actor,
            object_type="session", object_id=session.id, details={"people": len(sheet.lines)})
     return sheet

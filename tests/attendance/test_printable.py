@@ -17,6 +17,7 @@ from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
 from diversion.referrals.models import ReferralStatus
+from tests.attendance.helpers import submit_register
 from tests.builders import (
     NOW,
     create_referral,
@@ -245,8 +246,7 @@ def test_the_registers_page_links_each_session_to_its_printable_sheet(client, lo
 # Entering a paper register afterwards ---------------------------------------------------------
 
 def _paper_marks(attended, absent) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"action": "submit",
-            f"{attended.reference}-status": "attended", f"{attended.reference}-id_checked": "yes",
+    return {f"{attended.reference}-status": "attended", f"{attended.reference}-id_checked": "yes",
             f"{attended.reference}-arrived_at": "9:35am",
             f"{absent.reference}-status": "absent", f"{absent.reference}-arrived_at": ""}
 
@@ -260,9 +260,8 @@ def test_a_paper_register_is_entered_the_day_after_the_session(client, auth, clo
     auth.login(user.email)
 
     assert client.get(f"/sessions/{session.id}/register").status_code == 200
-    response = client.post(f"/sessions/{session.id}/register", data=_paper_marks(attended, absent))
+    submit_register(client, session, _paper_marks(attended, absent))
 
-    assert response.status_code == 302
     db.session.expire_all()
     register = attendance_register.get_register(session.id)
     assert register.state is RegisterState.SUBMITTED
@@ -280,9 +279,8 @@ def test_a_manager_enters_an_overdue_paper_register(client, auth, clock) -> None
     auth.login(manager.email)
     assert f"/sessions/{session.id}/register" in client.get("/registers/overdue").text
 
-    response = client.post(f"/sessions/{session.id}/register", data=_paper_marks(attended, absent))
+    submit_register(client, session, _paper_marks(attended, absent))
 
-    assert response.status_code == 302
     db.session.expire_all()
     assert attendance_register.get_register(session.id).state is RegisterState.SUBMITTED
     assert f"/sessions/{session.id}/register" not in client.get("/registers/overdue").text
