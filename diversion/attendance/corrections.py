@@ -3,7 +3,7 @@ line, accepting an excuse for a missed course.
 
 - `reopen_register(session=, reason=, actor=, now=)`
 - `get_entry(session=, entry_id=)`; `amend_entry(session=, entry=, mark=, reason=, actor=, now=)`
-- `register_history(register)` -> list[RegisterChange]
+- `register_history(register, limit=)` -> (the latest changes, how many in all)
 - `accept_excuse(referral=, reason=, actor=, now=)`: a missed referral back to awaiting booking
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from diversion.attendance.models import Register, RegisterAction, RegisterChange, RegisterEntry, RegisterState
 from diversion.attendance.outcomes import apply_outcome, grace_window_closes_at
@@ -105,10 +106,15 @@ def amend_entry(*, session: CourseSession, entry: RegisterEntry, mark: MarkInput
     return entry
 
 
-def register_history(register: Register) -> list[RegisterChange]:
-    return list(db.session.scalars(
+def register_history(register: Register, *, limit: int = 50) -> tuple[list[RegisterChange], int]:
+    """The latest `limit` changes to a register, newest first, and how many there are in all."""
+    changes = list(db.session.scalars(
         select(RegisterChange).where(RegisterChange.register_id == register.id)
-        .order_by(RegisterChange.id.desc())))
+        .options(selectinload(RegisterChange.actor))
+        .order_by(RegisterChange.id.desc()).limit(limit)))
+    total = db.session.scalar(select(func.count()).select_from(RegisterChange)
+                              .where(RegisterChange.register_id == register.id)) or 0
+    return changes, total
 
 
 def accept_excuse(*, referral: Referral, reason: str, actor: User | None,

@@ -167,12 +167,14 @@ def _render_register(session: CourseSession, sheet: attendance_register.Register
                      errors: dict[str, str] | None = None, status: int = 200,
                      arrivals: dict[str, str] | None = None) -> Any:
     register = sheet.register
-    history = corrections.register_history(register) if register is not None else []
+    history, history_total = (corrections.register_history(register) if register is not None
+                              else ([], 0))
     now = now_utc()
     only_unmarked = request.args.get("show") == "unmarked"
     return render_template(
         "attendance/register.html", session=session, sheet=sheet, errors=errors or {},
         form=RegisterForm(), statuses=list(AttendanceStatus), history=history,
+        history_total=history_total,
         is_open=is_register_open(session.starts_at, now=now),
         is_cancelled=session.status is SessionStatus.CANCELLED,
         has_ended=now >= session.ends_at, only_unmarked=only_unmarked,
@@ -300,8 +302,8 @@ def register_draft(session_id: int) -> Any:
     if lines is None:
         return problem(400, "Bad request", 'Send {"lines": [{"reference": "…", …}]}')
     actor, now = acting_user(), now_utc()
-    sheet = attendance_register.register_sheet(session=session, actor=actor, now=now)
-    by_reference = {line.reference: line for line in sheet.lines}
+    lines_now = attendance_register.roster_lines(session, attendance_register.get_register(session.id))
+    by_reference = {line.reference: line for line in lines_now}
     marks, problems = [], {}
     for raw in lines:
         line = by_reference.get(raw["reference"])

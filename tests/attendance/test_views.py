@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import event
 
 from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
@@ -281,3 +284,41 @@ def test_the_manager_dashboard_counts_overdue_registers(client, login_as) -> Non
     assert "Registers overdue" in page
     overdue = client.get("/registers/overdue")
     assert overdue.status_code == 200 and "/register" in overdue.text
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+def _queries_for_a_marked_register(client, people: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    session, referrals = live_session_with_people(people, capacity=people)
+    client.post(f"/sessions/{session.id}/register", data={"set_all": "attended"})
+    client.post(f"/sessions/{session.id}/register", data={"set_all": "id_checked"})
+    client.post(f"/sessions/{session.id}/register", data={
+        f"{referrals[0].reference}-status": "excused", f"{referrals[0].reference}-reason": "Ill"})
+    db.session.expire_all()
+    with count_queries() as page:
+        assert client.get(f"/sessions/{session.id}/register").status_code == 200
+    with count_queries() as check:
+        assert client.post(f"/sessions/{session.id}/register",
+                           data={"action": "submit"}).status_code == 200
+    return len(page), len(check)
+
+
+def test_the_register_and_its_check_cost_the_same_queries_for_3_or_20_people(
+        client, login_as) -> None:
+    login_as("manager")
+    few = _queries_for_a_marked_register(client, 3)
+    many = _queries_for_a_marked_register(client, 20)
+    assert many == few, (few, many)
+    assert few[0] > 5  # the counter sees the page's queries
