@@ -189,6 +189,7 @@ def test_a_lost_connection_loses_no_mark_and_says_so(
     at.mark(1, "Absent")
     at.mark(2, "Attended")
     expect(state).to_contain_text("Waiting to send 2 changes")
+    assert_accessible(page)
     # Submitting while offline is stopped, not lost to a browser error page.
     page.get_by_role("button", name="Check and submit").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Register for")
@@ -224,6 +225,7 @@ def test_signed_out_mid_register_the_marks_wait_for_the_sign_in(
     at.mark(4, "Left early")
     state = page.locator("[data-app-save-state]")
     expect(state).to_contain_text("You have been signed out. 1 change kept on this device")
+    assert_accessible(page)
     state.get_by_role("link", name="Sign in again").click()
     page.get_by_label("Email address").fill(at.email)
     page.get_by_label("Password", exact=True).fill(DEFAULT_PASSWORD)
