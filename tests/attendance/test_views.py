@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
@@ -15,6 +12,7 @@ from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import submit_register
 from tests.builders import live_session_with_people
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
@@ -285,19 +283,6 @@ def test_the_manager_dashboard_counts_overdue_registers(client, login_as) -> Non
     overdue = client.get("/registers/overdue")
     assert overdue.status_code == 200 and "/register" in overdue.text
 
-
-@contextmanager
-def count_queries() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def on_execute(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
 def _queries_for_a_marked_register(client, people: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]

@@ -1,9 +1,8 @@
 import datetime as dt
 import re
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
@@ -17,22 +16,10 @@ from tests.builders import (
     create_venue,
     in_days,
 )
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
-
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def on_execute(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
 def test_a_manager_adds_a_venue_through_the_form(client, login_as):

@@ -3,14 +3,13 @@ and the dashboard panels."""
 
 import datetime as dt
 import re
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from diversion.core.extensions import db
 from diversion.referrals import lifecycle
 from tests.builders import NOW, add_referrals, create_force, create_referral, create_user
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
@@ -23,19 +22,6 @@ def force(app):
 def references(page: str) -> list[str]:
     return re.findall(r'href="/referrals/([A-Z0-9]{8})"', page)
 
-
-@contextmanager
-def counting_queries():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_police_see_only_their_own_forces_referrals_and_managers_see_all(
@@ -134,7 +120,7 @@ def test_search_finds_by_reference_crime_reference_family_name_prefix_and_pnc_id
 def test_a_page_of_referrals_costs_the_same_number_of_queries_for_5_or_50(
         client, force, login_as):
     def queries_for_page() -> int:
-        with counting_queries() as statements:
+        with count_queries() as statements:
             response = client.get("/referrals")
         assert response.status_code == 200
         return len(statements)

@@ -1,10 +1,7 @@
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
@@ -17,6 +14,7 @@ from diversion.reports.reoffending_report import build_reoffending
 from diversion.retention.services import run_retention
 from diversion.selfservice.models import PersonSession, SelfServiceLock
 from tests.builders import NOW, closed_referral, create_referral, create_reoffence, create_user
+from tests.queries import count_queries
 
 # A winter day: the London date is the UTC date.
 TODAY = dt.date(2026, 1, 31)
@@ -28,19 +26,6 @@ def person_of(referral: Referral) -> Person:
     assert person is not None
     return person
 
-
-@contextmanager
-def counted_statements() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_a_referral_closed_exactly_the_retention_period_ago_is_erased(app: Flask) -> None:
@@ -128,7 +113,7 @@ def test_a_dry_run_counts_and_writes_nothing(app: Flask) -> None:
     referral = closed_referral("Dry", closed_on=dt.date(2019, 5, 1))
     closed_referral("Kept", closed_on=dt.date(2025, 5, 1))
 
-    with counted_statements() as statements:
+    with count_queries() as statements:
         result = run_retention(now=NOW, dry_run=True)
 
     assert (result.dry_run, result.people, result.referrals) == (True, 1, 1)
@@ -203,11 +188,11 @@ def test_erasure_clears_messages_sessions_locks_and_drafts_about_the_person(app:
 def test_a_batch_costs_the_same_statements_whatever_its_size(app: Flask) -> None:
     for number in range(2):
         closed_referral(f"Small{chr(97 + number)}", closed_on=dt.date(2019, 5, 1))
-    with counted_statements() as small:
+    with count_queries() as small:
         assert run_retention(now=NOW).people == 2
     for number in range(6):
         closed_referral(f"Large{chr(97 + number)}", closed_on=dt.date(2019, 5, 1))
-    with counted_statements() as large:
+    with count_queries() as large:
         assert run_retention(now=NOW).people == 6
 
     assert len(large) == len(small)
