@@ -163,16 +163,33 @@ def _overlay(lines: list[attendance_register.Line]) -> dict[str, str]:
     return arrivals
 
 
+ROW_FIELDS = ("reference", "status", "id_checked", *TEXT_FIELDS)
+
+
+def _in_page_order(errors: dict[str, str],
+                   lines: list[attendance_register.Line]) -> dict[str, str]:
+    """`<reference>.<field>` errors in the order of the rows and fields on the page."""
+    rows = {line.reference: index for index, line in enumerate(lines)}
+
+    def place(key: str) -> tuple[int, int]:
+        reference, _, name = key.rpartition(".")
+        return (rows.get(reference, len(rows)),
+                ROW_FIELDS.index(name) if name in ROW_FIELDS else len(ROW_FIELDS))
+
+    return dict(sorted(errors.items(), key=lambda item: place(item[0])))
+
+
 def _render_register(session: CourseSession, sheet: attendance_register.RegisterSheet, *,
                      errors: dict[str, str] | None = None, status: int = 200,
                      arrivals: dict[str, str] | None = None) -> Any:
     register = sheet.register
+    errors = _in_page_order(errors or {}, sheet.lines)
     history, history_total = (corrections.register_history(register) if register is not None
                               else ([], 0))
     now = now_utc()
     only_unmarked = request.args.get("show") == "unmarked"
     return render_template(
-        "attendance/register.html", session=session, sheet=sheet, errors=errors or {},
+        "attendance/register.html", session=session, sheet=sheet, errors=errors,
         form=RegisterForm(), statuses=list(AttendanceStatus), history=history,
         history_total=history_total,
         is_open=is_register_open(session.starts_at, now=now),
@@ -218,14 +235,16 @@ def take_register(session_id: int) -> Any:
         if not errors and set_all:
             _set_all(session, set_all)
             return _back_to_register(session)
-        if not errors and action == "submit":
+        if action == "submit":
+            # Every problem in one round: what could not be kept, and what stops submitting.
             try:
                 with savepoint():
                     attendance_register.check_submission(session=session, actor=actor, now=now)
             except ValidationFailed as error:
-                errors = error.errors
+                errors = {**error.errors, **errors}
             else:
-                return _render_check(session)
+                if not errors:
+                    return _render_check(session)
     except Conflict as error:
         flash(error.message, "error")
         return _back_to_register(session)

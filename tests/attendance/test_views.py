@@ -80,6 +80,7 @@ def test_a_refused_submission_keeps_everything_that_can_be_kept(client, login_as
 
     assert response.status_code == 422
     assert "There is a problem" in response.text and "arrival time" in response.text
+    assert "Check their ID" in response.text  # every problem in one round
     assert 'value="25:99"' in response.text  # shown as typed, to correct
     db.session.expire_all()
     register = attendance_register.get_register(session.id)
