@@ -1,4 +1,5 @@
 import { initAll } from '../govuk/govuk-frontend.min.js'
+import { initTimeoutWarning } from './timeout-warning.mjs'
 
 initAll()
 
@@ -7,3 +8,8 @@ initAll()
 document.querySelectorAll('[data-app-print]').forEach((button) => {
   button.addEventListener('click', () => window.print())
 })
+
+// Signed-in staff pages carry the time-out numbers on <body>; other pages have none.
+if (document.body.dataset.appTimeoutIdleSeconds) {
+  initTimeoutWarning()
+}
