@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import re
 
 import pytest
@@ -234,6 +235,20 @@ def test_a_file_cannot_be_kept_and_the_page_says_so(client, manager, clock):
     _sign_in(client, manager)
     page = client.get("/sign-in/kept-changes").get_data(as_text=True)
     assert "Files you chose could not be kept" in page
+
+
+def test_what_was_entered_never_reaches_the_logs_or_a_url(client, manager, clock, caplog):
+    caplog.set_level(logging.DEBUG)
+    _sign_in(client, manager)
+    clock.advance(minutes=31)
+    held = client.post("/referrals/new", data=REFERRAL)
+    signed_in = _sign_in(client, manager)
+    client.get("/sign-in/kept-changes")
+    sent = client.post("/sign-in/kept-changes/send", data=REFERRAL)
+    assert "Smithson" not in caplog.text
+    for response in (held, signed_in, sent):
+        assert "Smithson" not in response.headers["Location"]
+        assert "kept-changes?" not in response.headers["Location"]
 
 
 # Who may use it, and for how long ------------------------------------------------------------
