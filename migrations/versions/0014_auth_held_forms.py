@@ -5,11 +5,10 @@ Revises: 0013
 Create Date: 2026-12-03 08:40:00.000000
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import diversion.core.db
-
 
 # revision identifiers, used by Alembic.
 revision = '0014'

@@ -59,6 +59,14 @@ def test_the_warning_opens_holds_focus_passes_axe_and_stay_signed_in_extends(
         expect(dialog).to_contain_text("For your security, we will sign you out in")
         assert _dialog_has_focus(page)
         expect(page.get_by_role("button", name="Stay signed in")).to_be_focused()
+        # The countdown a screen reader hears changes at sensible intervals, not every second.
+        live = page.locator("[data-app-timeout-announce]")
+        assert live.get_attribute("aria-live") == "polite"
+        heard, seen = live.inner_text(), page.locator("[data-app-timeout-countdown]").inner_text()
+        assert heard.startswith("For your security, we will sign you out in")
+        page.wait_for_timeout(1500)
+        assert page.locator("[data-app-timeout-countdown]").inner_text() != seen
+        assert live.inner_text() == heard
         assert_accessible(page)
         SHOTS.mkdir(parents=True, exist_ok=True)
         for width in (375, 768, 1280):
