@@ -3,7 +3,7 @@ import secrets
 import pytest
 
 from diversion.auth.access import public
-from diversion.core.config import DEVELOPMENT_SECRET_KEY, ConfigError, read_settings
+from diversion.core.config import DEVELOPMENT_SECRET_KEY, ConfigError, flask_config, read_settings
 
 
 def test_defaults_give_a_development_sqlite_setup(tmp_path):
@@ -12,6 +12,14 @@ def test_defaults_give_a_development_sqlite_setup(tmp_path):
     assert settings.database_url == f"sqlite:///{tmp_path / 'diversion.sqlite'}"
     assert settings.base_url == "http://127.0.0.1:5000"
     assert settings.trusted_proxies == 0
+
+
+def test_the_idle_limit_of_a_sign_in_is_a_setting_in_minutes():
+    assert flask_config(read_settings({}))["IDLE_TIMEOUT_SECONDS"] == 30 * 60
+    settings = read_settings({"DIVERSION_IDLE_TIMEOUT_MINUTES": "45"})
+    assert settings.idle_timeout_minutes == 45
+    assert flask_config(settings)["IDLE_TIMEOUT_SECONDS"] == 45 * 60
+    assert flask_config(settings)["ABSOLUTE_TIMEOUT_SECONDS"] == 12 * 60 * 60
 
 
 def test_postgres_urls_are_given_the_psycopg_driver():
@@ -50,6 +58,9 @@ def test_development_falls_back_to_the_development_key():
     ("DIVERSION_SMTP_PORT", "smtp", "number"),
     ("DIVERSION_EMAIL_BACKEND", "pigeon", "log, smtp or notify"),
     ("DIVERSION_ENV", "staging", "development"),
+    ("DIVERSION_IDLE_TIMEOUT_MINUTES", "half an hour", "whole number"),
+    ("DIVERSION_IDLE_TIMEOUT_MINUTES", "1", "between 3 and 720"),
+    ("DIVERSION_IDLE_TIMEOUT_MINUTES", "721", "between 3 and 720"),
 ])
 def test_impossible_settings_are_refused_with_a_clear_message(name, value, message):
     with pytest.raises(ConfigError, match=message):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Flask
+from flask import Flask, current_app
 
 from diversion.auth import cli, views, web
+from diversion.auth.held import forget_expired_held_forms
 from diversion.auth.throttle import forget_old_refusals
 from diversion.core.jobs import add_job
 
@@ -17,9 +18,13 @@ def init_app(app: Flask) -> None:
     for group in (cli.forces_cli, cli.users_cli, cli.tokens_cli):
         app.cli.add_command(group)
     add_job(app, "housekeeping", forget_old_refused_attempts, every=dt.timedelta(hours=1),
-            description="forget refused sign-ins (staff and self-service) older than a day")
+            description="forget refused sign-ins (staff and self-service) older than a day, "
+                        "and forms held after a sign-in ended that were never sent")
 
 
 def forget_old_refused_attempts(*, now: dt.datetime) -> dict[str, int]:
-    """The one forgetting job for every throttle (diversion.auth.throttle)."""
-    return {"refusals_removed": forget_old_refusals(before=now - dt.timedelta(days=1))}
+    """The one forgetting job for every throttle (diversion.auth.throttle), which also deletes
+    expired held forms (diversion.auth.held)."""
+    lifetime = dt.timedelta(seconds=current_app.config["HELD_FORM_LIFETIME_SECONDS"])
+    return {"refusals_removed": forget_old_refusals(before=now - dt.timedelta(days=1)),
+            "held_forms_removed": forget_expired_held_forms(before=now - lifetime)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from diversion.core.db import UTCDateTime, enum_column
@@ -120,3 +120,30 @@ class RefusedAttempt(Model):
     key: Mapped[str] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class HeldForm(Model):
+    """What a staff member posted after their sign-in had ended, kept until they sign in again
+    in the same browser and send it (or discard it), for a short while (auth.held). The token is
+    the only way to it: it lives in that browser's cookie, never in a URL or a log."""
+
+    __tablename__ = "held_forms"
+    __table_args__ = (
+        CheckConstraint("method IN ('POST')", name="method"),
+        Index("ix_held_forms_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A digest of the random token in the cookie: the table alone cannot be used to resend.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Who posted it, when that was known; only that user may resend it.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"),
+                                                index=True)
+    path: Mapped[str] = mapped_column(String(2000))
+    method: Mapped[str] = mapped_column(String(8))
+    # The fields as a JSON list of [name, value] pairs, in the order posted (repeated names
+    # kept); never the CSRF token, passwords or files.
+    fields_json: Mapped[str] = mapped_column(Text)
+    # Names of file fields that were posted and could not be kept (the person is told).
+    dropped_files: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,4 +1,5 @@
-"""Sign in, sign out, change password."""
+"""Sign in, sign out, change password; keep a sign-in alive, and send or discard the form held
+when one ended (auth.held)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -18,11 +20,18 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.auth import services
-from diversion.auth.access import ALL_STAFF, current_actor, public, roles
+from diversion.auth import held, services
+from diversion.auth.access import ALL_STAFF, acting_user, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
+from diversion.auth.models import User
 from diversion.auth.throttle import Throttled
-from diversion.auth.web import LAST_SEEN_AT_KEY, SIGNED_IN_AT_KEY
+from diversion.auth.web import (
+    HELD_FORM_KEY,
+    LAST_SEEN_AT_KEY,
+    SIGNED_IN_AT_KEY,
+    idle_and_absolute_seconds_left,
+    never_held,
+)
 from diversion.core.errors import ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
@@ -46,11 +55,27 @@ def _safe_next(target: str | None) -> str:
 
 
 def _start_session(user: Any, now: dt.datetime) -> None:
-    # A fresh session on every sign-in: nothing carried over from before.
+    # A fresh cookie on every sign-in: nothing carried over from before.
     session.clear()
     login_user(user, remember=False, fresh=True)
     session[SIGNED_IN_AT_KEY] = now.isoformat()
     session[LAST_SEEN_AT_KEY] = now.isoformat()
+
+
+def _held_lifetime() -> dt.timedelta:
+    return dt.timedelta(seconds=current_app.config["HELD_FORM_LIFETIME_SECONDS"])
+
+
+def _after_sign_in(user: User, held_token: str | None, now: dt.datetime) -> str | None:
+    """Where to go after signing in when this browser holds a form: the page that sends it, if
+    it is this user's (or nobody's known); otherwise it is thrown away, never shown."""
+    if not held_token:
+        return None
+    if held.get_held_form(token=held_token, user=user, lifetime=_held_lifetime(), now=now):
+        session[HELD_FORM_KEY] = held_token
+        return url_for("auth.held_form")
+    held.drop_held_form(token=held_token, now=now)
+    return None
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -79,8 +104,11 @@ def sign_in() -> Any:
             form.email.errors = [refusal.message]
             status = refusal.status if isinstance(refusal, Throttled) else 200
         else:
+            held_token = session.get(HELD_FORM_KEY)
             _start_session(user, now)
-            return redirect(_safe_next(request.args.get("next")))
+            held_page = _after_sign_in(user, held_token if isinstance(held_token, str) else None,
+                                       now)
+            return redirect(held_page or _safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 200
     return render_template("auth/sign_in.html", form=form), status
@@ -88,6 +116,7 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 @roles(*ALL_STAFF)
+@never_held
 def sign_out() -> Any:
     user = current_actor()
     assert user is not None
@@ -100,6 +129,7 @@ def sign_out() -> Any:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @roles(*ALL_STAFF)
+@never_held
 def change_password() -> Any:
     user = current_actor()
     assert user is not None
@@ -123,3 +153,82 @@ def change_password() -> Any:
                   "success")
             return redirect(url_for("home.dashboard"))
     return render_template("auth/change_password.html", form=form)
+
+
+# The time-out warning's calls (static/js/timeout-warning.mjs) ---------------------------------
+
+def _time_left() -> Any:
+    idle_left, absolute_left = idle_and_absolute_seconds_left(now_utc())
+    return jsonify(seconds_left=min(idle_left, absolute_left), idle_seconds_left=idle_left,
+                   absolute_seconds_left=absolute_left)
+
+
+@bp.post("/sign-in/keep-alive")
+@roles(*ALL_STAFF)
+@never_held
+def keep_alive() -> Any:
+    """"Stay signed in": the request itself restarts the idle limit (auth.web); the answer says
+    how long the sign-in now has. Send the CSRF token in the X-CSRFToken header."""
+    return _time_left()
+
+
+@bp.get("/sign-in/status")
+@roles(*ALL_STAFF)
+def sign_in_status() -> Any:
+    """How long the sign-in has left, without extending it (a 401 problem when it has ended)."""
+    return _time_left()
+
+
+# A form held when the sign-in ended (auth.held) -----------------------------------------------
+
+def _held_for(user: User) -> held.Held | None:
+    token = session.get(HELD_FORM_KEY)
+    return held.get_held_form(token=token if isinstance(token, str) else None, user=user,
+                              lifetime=_held_lifetime(), now=now_utc())
+
+
+def _nothing_held() -> Any:
+    session.pop(HELD_FORM_KEY, None)
+    flash("There are no kept changes to send: they were already sent or discarded, or kept for "
+          "too long", "info")
+    return redirect(url_for("home.dashboard"))
+
+
+@bp.get("/sign-in/kept-changes")
+@roles(*ALL_STAFF)
+def held_form() -> Any:
+    """You were signed out before your changes were sent: send them, or discard them."""
+    kept = _held_for(acting_user())
+    if kept is None:
+        return _nothing_held()
+    return render_template("auth/held_form.html", kept=kept)
+
+
+@bp.post("/sign-in/kept-changes/send")
+@roles(*ALL_STAFF)
+@never_held
+def send_held_form() -> Any:
+    """Use the held form once, then have the browser post the same fields (and this page's
+    fresh CSRF token) to where they were first sent: a 307 keeps the method and the body."""
+    user = acting_user()
+    kept = _held_for(user)
+    if kept is None:
+        return _nothing_held()
+    held.resend_held_form(kept, user=user, address=client_address(), now=now_utc())
+    session.pop(HELD_FORM_KEY, None)
+    target = _safe_next(kept.row.path)
+    return redirect(target, code=307)
+
+
+@bp.post("/sign-in/kept-changes/discard")
+@roles(*ALL_STAFF)
+@never_held
+def discard_held_form() -> Any:
+    user = acting_user()
+    kept = _held_for(user)
+    if kept is None:
+        return _nothing_held()
+    held.discard_held_form(kept, user=user, address=client_address(), now=now_utc())
+    session.pop(HELD_FORM_KEY, None)
+    flash("What you entered has been discarded", "success")
+    return redirect(url_for("home.dashboard"))

@@ -1,24 +1,67 @@
 """Sign-in on the web side: the login manager, the sign-in time limits, and who a request acts
-as (the signed-in user, or the owner of the API token)."""
+as (the signed-in user, or the owner of the API token).
+
+A staff page's post that arrives after its sign-in ended (idle, 12 hours, signed out elsewhere,
+or the cookie gone so that its CSRF token is refused) is not thrown away: its fields are held
+(auth.held) and offered back after the next sign-in in that browser. Scripts (JSON, or an Accept
+that prefers it) get a 401 problem+json instead of a redirect to the sign-in page."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.wrappers import Response
 
-from diversion.auth import access
+from diversion.auth import access, held
 from diversion.auth.models import User
 from diversion.auth.services import get_user_by_session_token, user_for_api_token
 from diversion.core.extensions import login_manager
-from diversion.core.problems import problem
+from diversion.core.problems import prefers_json, problem
 from diversion.core.timeutils import now_utc
-from diversion.core.web import PUBLIC_BUILTIN_ENDPOINTS
+from diversion.core.web import FORM_TYPES, PUBLIC_BUILTIN_ENDPOINTS, add_csrf_refusal_handler
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SIGNED_IN_AT_KEY = "signed_in_at"
 LAST_SEEN_AT_KEY = "last_seen_at"
+# The token of the form held for this browser (auth.held); it outlives the sign-in that ended.
+HELD_FORM_KEY = "held_form"
+# Whose sign-in ended here by time-out, so that a form posted afterwards is held for them only.
+SIGNED_OUT_USER_KEY = "signed_out_user_id"
+# Flask-WTF's secret for this browser's CSRF tokens (WTF_CSRF_FIELD_NAME): kept when a sign-in
+# times out, so the page still open can post its form and have it held.
+CSRF_SECRET_KEY = "csrf_token"  # noqa: S105  (a key name, not a secret)
+
+# Endpoints that report on the sign-in without extending it.
+READ_ONLY_ENDPOINTS = frozenset({"auth.sign_in_status"})
+NEVER_HELD_ATTRIBUTE = "never_held"
+
+SIGNED_OUT_MESSAGE = "You have been signed out because your session expired. Sign in again"
+KEPT_MESSAGE = ("You have been signed out because your session expired. What you entered has "
+                "been kept: sign in again to send it")
+
+
+def never_held(view: F) -> F:
+    """A post to this endpoint is never held after a sign-in ends (it would mean nothing then,
+    or it carries secrets)."""
+    setattr(view, NEVER_HELD_ATTRIBUTE, True)
+    return view
 
 
 def init_app(app: Flask) -> None:
@@ -31,6 +74,8 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     access.init_app(app, web_user=_web_user, api_user=_api_user, on_anonymous=_send_to_sign_in)
     app.before_request(_enforce_sign_in_time_limits)
+    add_csrf_refusal_handler(app, _hold_refused_post)
+    app.context_processor(_timeout_warning_context)
 
 
 def _load_user(session_token: str) -> User | None:
@@ -61,37 +106,177 @@ def _send_to_sign_in() -> Any:
     if request.blueprint == "api":
         return problem(401, "Unauthorised", "Send a valid API token as 'Authorization: Bearer …'",
                        headers={"WWW-Authenticate": 'Bearer realm="diversion"'})
+    if prefers_json():
+        return _sign_in_again_problem()
     if request.method == "GET":
         flash(login_manager.login_message, "info")
         return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    if _may_hold() and _csrf_was_checked():
+        answer = _hold_and_send_to_sign_in(user_id=_signed_out_user_id())
+        if answer is not None:
+            return answer
     return redirect(url_for("auth.sign_in"))
 
 
 def _enforce_sign_in_time_limits() -> Any:
-    """End a sign-in after 30 idle minutes or 12 hours, whichever comes first."""
+    """End a sign-in after the idle limit (30 minutes by default) or 12 hours, whichever comes
+    first; a post that arrives after that is held, not lost."""
     if request.blueprint == "api" or request.endpoint in PUBLIC_BUILTIN_ENDPOINTS:
         return None
     user = _web_user()
     if user is None:
         return None
     now = now_utc()
+    if sign_in_has_ended(now):
+        logout_user()
+        _end_timed_out_sign_in(user)
+        g.actor = None
+        if prefers_json():
+            flash(SIGNED_OUT_MESSAGE, "info")
+            return _sign_in_again_problem()
+        if request.method == "POST" and _may_hold():
+            answer = _hold_and_send_to_sign_in(user_id=user.id)
+            if answer is not None:
+                return answer
+        flash(KEPT_MESSAGE if session.get(HELD_FORM_KEY) else SIGNED_OUT_MESSAGE, "info")
+        if request.method == "GET":
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        return redirect(url_for("auth.sign_in"))
+    if request.endpoint not in READ_ONLY_ENDPOINTS:
+        session[LAST_SEEN_AT_KEY] = now.isoformat()
+    return None
+
+
+def sign_in_has_ended(now: dt.datetime) -> bool:
+    """Whether this browser's sign-in is past either limit (or its cookie lacks the times)."""
     signed_in_at = _instant(session.get(SIGNED_IN_AT_KEY))
     last_seen_at = _instant(session.get(LAST_SEEN_AT_KEY))
     idle = dt.timedelta(seconds=current_app.config["IDLE_TIMEOUT_SECONDS"])
     absolute = dt.timedelta(seconds=current_app.config["ABSOLUTE_TIMEOUT_SECONDS"])
-    if (
-        signed_in_at is None
-        or last_seen_at is None
-        or now - last_seen_at > idle
-        or now - signed_in_at > absolute
-    ):
-        logout_user()
-        session.clear()
-        g.actor = None
-        flash("You have been signed out because your session expired. Sign in again", "info")
-        return redirect(url_for("auth.sign_in"))
-    session[LAST_SEEN_AT_KEY] = now.isoformat()
-    return None
+    return (signed_in_at is None or last_seen_at is None or now - last_seen_at > idle
+            or now - signed_in_at > absolute)
+
+
+def idle_and_absolute_seconds_left(now: dt.datetime) -> tuple[int, int]:
+    """Seconds left before the idle limit and before the 12-hour limit (0 for a cookie without
+    the sign-in's times)."""
+    signed_in_at = _instant(session.get(SIGNED_IN_AT_KEY))
+    last_seen_at = _instant(session.get(LAST_SEEN_AT_KEY))
+    if signed_in_at is None or last_seen_at is None:
+        return 0, 0
+    config = current_app.config
+    idle_end = last_seen_at + dt.timedelta(seconds=config["IDLE_TIMEOUT_SECONDS"])
+    absolute_end = signed_in_at + dt.timedelta(seconds=config["ABSOLUTE_TIMEOUT_SECONDS"])
+    return (max(0, math.ceil((idle_end - now).total_seconds())),
+            max(0, math.ceil((absolute_end - now).total_seconds())))
+
+
+def _end_timed_out_sign_in(user: User) -> None:
+    """Clear the cookie of everything but the CSRF secret and the held form, and note whose
+    sign-in it was."""
+    kept = {key: session[key] for key in (CSRF_SECRET_KEY, HELD_FORM_KEY) if key in session}
+    session.clear()
+    session.update(kept)
+    session[SIGNED_OUT_USER_KEY] = user.id
+
+
+def _signed_out_user_id() -> int | None:
+    value = session.get(SIGNED_OUT_USER_KEY)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _sign_in_again_problem() -> Response:
+    return problem(401, "Sign in again",
+                   "Your sign-in has ended. Sign in again to continue: nothing was saved by "
+                   "this request")
+
+
+def _may_hold() -> bool:
+    """Whether this request is a staff page's form post that may be held."""
+    if request.method != "POST" or request.blueprint == "api" or request.path.startswith("/api/"):
+        return False
+    if request.mimetype not in FORM_TYPES or prefers_json():
+        return False
+    rule = access.access_rule_for(current_app, request.endpoint)
+    if rule is None or rule.is_public:
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, NEVER_HELD_ATTRIBUTE, False)
+
+
+def _csrf_was_checked() -> bool:
+    return bool(g.get("csrf_valid")) or not current_app.config["WTF_CSRF_ENABLED"]
+
+
+def is_same_origin_request() -> bool:
+    """Whether the browser says the request came from one of this site's own pages: by
+    Sec-Fetch-Site, or by Origin. A request that says neither is not trusted."""
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if site is None and origin is None:
+        return False
+    if site is not None and site != "same-origin":
+        return False
+    return origin is None or origin == request.host_url.rstrip("/")
+
+
+def _hold_and_send_to_sign_in(*, user_id: int | None) -> Response | None:
+    token = _hold_this_post(user_id)
+    if token is None:
+        return None
+    # Only the one message that matters on the sign-in page.
+    session.pop("_flashes", None)
+    flash(KEPT_MESSAGE, "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+def _hold_this_post(user_id: int | None) -> str | None:
+    fields = [(name, value) for name, values in request.form.lists() for value in values]
+    file_fields = [name for name, file in request.files.items(multi=True) if file.filename]
+    token = held.hold_form(fields=fields, file_fields=file_fields,
+                           path=request.full_path.rstrip("?"), user_id=user_id,
+                           address=(request.remote_addr or "unknown")[:64], now=now_utc())
+    if token is not None:
+        session[HELD_FORM_KEY] = token
+    return token
+
+
+def _hold_refused_post(_refusal: CSRFError) -> Response | None:
+    """A staff form posted from this site with a token the cookie no longer matches (the cookie
+    expired or was cleared, or the person signed in again in another tab): hold it. A post from
+    anywhere else is refused as before."""
+    if not _may_hold() or not is_same_origin_request():
+        return None
+    user = _web_user()
+    token = _hold_this_post(user.id if user is not None else _signed_out_user_id())
+    if token is None:
+        return None
+    if user is not None:
+        # Still signed in (an old tab): straight to the page that sends it; the time limits
+        # still apply there.
+        return redirect(url_for("auth.held_form"))
+    session.pop("_flashes", None)
+    flash(KEPT_MESSAGE, "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+def _timeout_warning_context() -> dict[str, Any]:
+    """What base.html needs for the time-out warning, on signed-in staff pages only."""
+    if not has_request_context() or request.blueprint == "api" or g.get("actor") is None:
+        return {"timeout_warning": None}
+    rule = access.access_rule_for(current_app, request.endpoint)
+    if rule is None or rule.is_public:
+        return {"timeout_warning": None}
+    config = current_app.config
+    _, absolute_left = idle_and_absolute_seconds_left(now_utc())
+    return {"timeout_warning": {
+        "idle_seconds": config["IDLE_TIMEOUT_SECONDS"],
+        "warning_seconds": config["SIGN_OUT_WARNING_SECONDS"],
+        "absolute_seconds_left": absolute_left,
+        "keep_alive_url": url_for("auth.keep_alive"),
+        "status_url": url_for("auth.sign_in_status"),
+        "sign_in_url": url_for("auth.sign_in"),
+    }}
 
 
 def _instant(value: Any) -> dt.datetime | None:
@@ -102,5 +287,3 @@ def _instant(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
-
-

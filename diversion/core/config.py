@@ -52,6 +52,9 @@ class Settings:
     # How many reverse proxies in front of the app set X-Forwarded-For (0: none). Without it,
     # behind a proxy every sign-in would seem to come from one address and share one throttle.
     trusted_proxies: int = 0
+    # A staff sign-in ends after this many minutes with no request (the warning comes 2 minutes
+    # before). Courses run all day, so keep it short only where the risk calls for it.
+    idle_timeout_minutes: int = 30
 
     @property
     def is_production(self) -> bool:
@@ -95,6 +98,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         raise ConfigError("DIVERSION_TRUSTED_PROXIES must be a whole number") from exc
     if trusted_proxies < 0:
         raise ConfigError("DIVERSION_TRUSTED_PROXIES must not be negative")
+    idle_timeout_minutes = _whole_number(environ, "DIVERSION_IDLE_TIMEOUT_MINUTES", 30,
+                                         low=3, high=12 * 60)
     base_url = environ.get("DIVERSION_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError("DIVERSION_BASE_URL must start with http:// or https://")
@@ -119,7 +124,20 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         base_url=base_url,
         booking_phone=environ.get("DIVERSION_BOOKING_PHONE", "0113 496 0000"),
         trusted_proxies=trusted_proxies,
+        idle_timeout_minutes=idle_timeout_minutes,
     )
+
+
+def _whole_number(environ: dict[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 6:
+        raise ConfigError(f"{name} must be a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
 
 
 def _normalise_database_url(url: str) -> str:
@@ -147,10 +165,16 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": settings.is_production,
         "SESSION_COOKIE_NAME": "diversion_session",
         "PREFERRED_URL_SCHEME": "https" if settings.is_production else "http",
-        "WTF_CSRF_TIME_LIMIT": None,  # the session itself expires; see auth.sessions
+        "WTF_CSRF_TIME_LIMIT": None,  # the sign-in itself expires; see auth.web
+        # core.web checks the token itself, so that a refused post can still be kept (auth.held).
+        "WTF_CSRF_CHECK_DEFAULT": False,
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
-        "IDLE_TIMEOUT_SECONDS": 30 * 60,
+        "IDLE_TIMEOUT_SECONDS": settings.idle_timeout_minutes * 60,
         "ABSOLUTE_TIMEOUT_SECONDS": 12 * 60 * 60,
+        # The time-out warning opens this long before a sign-in ends (GOV.UK's pattern: 2 min).
+        "SIGN_OUT_WARNING_SECONDS": 2 * 60,
+        # What a post sent after its sign-in ended is kept for, until the person signs in again.
+        "HELD_FORM_LIFETIME_SECONDS": 2 * 60 * 60,
         "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": 5,
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": 20,
         "SIGN_IN_FAILURE_WINDOW_SECONDS": 15 * 60,

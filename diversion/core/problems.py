@@ -30,6 +30,18 @@ def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | N
     return response
 
 
+JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def prefers_json() -> bool:
+    """Whether the request is a script's (a JSON body, or an Accept that ranks JSON above HTML),
+    so that an error is answered with problem+json rather than a page or a redirect."""
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", *JSON_TYPES])
+    return best in JSON_TYPES
+
+
 def unknown(field: str, message: str) -> NotFound:
     """A 404 for a body (not a path) naming a stored object that does not exist: `detail` and
     `errors` say which field named it."""

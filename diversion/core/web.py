@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
@@ -14,7 +15,8 @@ from werkzeug.routing import IntegerConverter, Map
 
 from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import DomainError, ValidationFailed
-from diversion.core.problems import problem
+from diversion.core.extensions import csrf
+from diversion.core.problems import prefers_json, problem
 from diversion.core.timeutils import format_london
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,41 @@ def _refuse_null_characters() -> None:
                                "Check what you entered and try again")
 
 
+# Called with the refusal when a post's CSRF token is refused; returns an answer to send instead
+# of the 400 page, or None to let the refusal stand (auth keeps a form sent after its sign-in
+# ended this way: see auth.held).
+CsrfRefusalHandler = Callable[[CSRFError], Any]
+_CSRF_REFUSAL_HANDLERS = "diversion.csrf_refusal_handlers"
+
+
+def add_csrf_refusal_handler(app: Flask, handler: CsrfRefusalHandler) -> None:
+    """Let `handler` answer a refused CSRF token before the 400 is raised."""
+    app.extensions.setdefault(_CSRF_REFUSAL_HANDLERS, []).append(handler)
+
+
+def _check_csrf_token() -> Any:
+    """Flask-WTF's check (WTF_CSRF_CHECK_DEFAULT is off so that this one runs instead), with the
+    refusal offered to the registered handlers first. An answer they return is returned from
+    here, so what they wrote is committed with it (core/transactions.py)."""
+    if not current_app.config["WTF_CSRF_ENABLED"]:
+        return None
+    try:
+        csrf.protect(apply_exemptions=True)
+    except CSRFError as refusal:
+        for handler in current_app.extensions.get(_CSRF_REFUSAL_HANDLERS, []):
+            answer = handler(refusal)
+            if answer is not None:
+                return answer
+        raise
+    return None
+
+
 def init_app(app: Flask) -> None:
     """Install the shared request checks, headers, error pages and template helpers."""
     # Before any route is added: an id too large for the database's integer is a 404 in the
     # URL map, not an overflow error from the driver (a 500).
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.before_request(_check_csrf_token)
     app.before_request(_refuse_null_characters)
     _hide_query_strings_in_request_logs()
     app.after_request(_security_headers)
@@ -126,6 +158,10 @@ def _wants_problem_json() -> bool:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> Any:
+        if _wants_problem_json() or prefers_json():
+            return problem(400, "The page had expired",
+                           "The security token sent with the request was missing or out of date. "
+                           "Reload the page and try again")
         return render_template("errors/400.html", reason="csrf"), 400
 
     @app.errorhandler(DomainError)

@@ -1,5 +1,6 @@
 import { initAll } from '../govuk/govuk-frontend.min.js'
 import { forgetSubmittedRegister, initRegister } from './register.mjs'
+import { initTimeoutWarning } from './timeout-warning.mjs'
 
 initAll()
 
@@ -11,3 +12,7 @@ document.querySelectorAll('[data-app-print]').forEach((button) => {
 
 document.querySelectorAll('form[data-app-register]').forEach(initRegister)
 document.querySelectorAll('[data-app-register-submitted]').forEach(forgetSubmittedRegister)
+// Signed-in staff pages carry the time-out numbers on <body>; other pages have none.
+if (document.body.dataset.appTimeoutIdleSeconds) {
+  initTimeoutWarning()
+}
