@@ -138,3 +138,15 @@ def test_only_managers_refund(client, login_as, govuk_pay):
     attempt = paid_online(create_referral(), govuk_pay)
     login_as("facilitator")
     assert client.get(f"/payments/online/{attempt.id}/refund").status_code == 403
+
+
+@pytest.mark.parametrize("amount, reason", [
+    ("abc", "Cancelled"), ("9" * 40, "Cancelled"), ("-5", "Cancelled"), ("0", "Cancelled"),
+    ("200", "x" * 1001), ("200", "bad\x00reason"), ("", ""),
+])
+def test_odd_refund_input_is_refused_on_the_form_never_a_500(client, login_as, govuk_pay, amount, reason):
+    login_as("manager")
+    attempt = paid_online(create_referral(), govuk_pay)
+    response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": amount, "reason": reason})
+    assert response.status_code in (400, 422)
+    assert govuk_pay.refunds == []
