@@ -20,6 +20,7 @@ from diversion import (
     home,
     navigation,
     outbox,
+    payments,
     programmes,
     referrals,
     reminders,
@@ -37,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every feature, lowest layer first: the same order as the import contract in pyproject.toml.
 # Each adds its blueprints, commands, jobs, dashboard panels and signal receivers in init_app.
 FEATURES = (auth, audit, outbox, programmes, courses, referrals, bookings, reminders,
-            attendance, selfservice, reoffences, retention, reports, home, api, admin,
+            attendance, payments, selfservice, reoffences, retention, reports, home, api, admin,
             navigation, scheduler, cli)
 
 

@@ -6,6 +6,7 @@ from diversion.auth.models import ApiToken, Force, RefusedAttempt, User
 from diversion.bookings.models import Booking, FeeWaiver, Payment, WaitingListEntry
 from diversion.courses.models import CalendarFeed, CourseSession, Venue
 from diversion.outbox.models import BookingReminderState, OutboxMessage, ReminderPlanItem
+from diversion.payments.models import OnlinePayment, OnlineRefund
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralDraft, ReferralEvent
 from diversion.reoffences.models import Reoffence
@@ -15,7 +16,7 @@ from diversion.selfservice.models import PersonSession, SelfServiceLock
 __all__ = ["Register", "RegisterChange", "RegisterEntry",
            "PersonSession", "SelfServiceLock",
            "Booking", "FeeWaiver", "Payment", "WaitingListEntry",
-           "ArchivedReport", "Reoffence",
+           "ArchivedReport", "Reoffence", "OnlinePayment", "OnlineRefund",
            "BookingReminderState", "ReminderPlanItem",
            "ApiToken", "AuditEvent", "Force", "OutboxMessage", "RefusedAttempt", "User",
            "Programme", "Person", "Referral", "ReferralDraft", "ReferralEvent",

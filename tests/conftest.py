@@ -6,6 +6,7 @@ throwaway cluster); otherwise it runs on a SQLite file in a temporary directory.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import types
@@ -21,6 +22,8 @@ from diversion import create_app
 from diversion.core import timeutils
 from diversion.core.extensions import db
 from tests.builders import DEFAULT_PASSWORD, NOW, create_user
+from tests.payments.servers import API_KEY as PAY_API_KEY
+from tests.payments.servers import GovukPayStandIn, running_govuk_pay_stand_in
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -209,3 +212,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     module.datetime = _StoppedDatetime(stopped)  # type: ignore[attr-defined]
     monkeypatch.setattr(timeutils, "dt", module)
     return stopped
+
+
+@pytest.fixture
+def govuk_pay(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[GovukPayStandIn]:
+    """Online payment on (DIVERSION_PAYMENT_BACKEND=govuk_pay) against the GOV.UK Pay stand-in."""
+    with running_govuk_pay_stand_in() as stand_in:
+        settings = dataclasses.replace(app.config["SETTINGS"], payment_backend="govuk_pay",
+                                       govuk_pay_api_key=PAY_API_KEY,
+                                       govuk_pay_base_url=stand_in.base_url)
+        monkeypatch.setitem(app.config, "SETTINGS", settings)
+        yield stand_in

@@ -61,10 +61,29 @@ def test_development_falls_back_to_the_development_key():
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "half an hour", "whole number"),
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "1", "between 3 and 720"),
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "721", "between 3 and 720"),
+    ("DIVERSION_PAYMENT_BACKEND", "stripe", "none or govuk_pay"),
+    ("DIVERSION_GOVUK_PAY_BASE_URL", "publicapi.example", "http"),
 ])
 def test_impossible_settings_are_refused_with_a_clear_message(name, value, message):
     with pytest.raises(ConfigError, match=message):
         read_settings({name: value})
+
+
+def test_online_payment_is_off_by_default_and_points_at_gov_uk_pay():
+    settings = read_settings({})
+    assert settings.payment_backend == "none" and settings.govuk_pay_api_key is None
+    assert settings.govuk_pay_base_url == "https://publicapi.payments.service.gov.uk"
+
+
+def test_gov_uk_pay_without_its_api_key_is_refused_in_production():
+    production = {"DIVERSION_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+                  "DIVERSION_PAYMENT_BACKEND": "govuk_pay"}
+    with pytest.raises(ConfigError, match="DIVERSION_GOVUK_PAY_API_KEY"):
+        read_settings(production)
+    settings = read_settings({**production, "DIVERSION_GOVUK_PAY_API_KEY": "api_live_x",
+                              "DIVERSION_GOVUK_PAY_BASE_URL": "https://pay.example/"})
+    assert settings.payment_backend == "govuk_pay" and settings.govuk_pay_api_key == "api_live_x"
+    assert settings.govuk_pay_base_url == "https://pay.example"
 
 
 def test_behind_one_proxy_the_client_address_comes_from_x_forwarded_for(monkeypatch, tmp_path):

@@ -88,6 +88,11 @@ COVERED_ELSEWHERE = {
     "/admin/tokens/<int:token_id>/revoke", "/admin/users/<int:user_id>/active",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
     "/reports/monthly/<int:archive_id>", "/selfservice/locked/<int:referral_id>/unlock",
+    # Only the man whose payment it is (another man: 404): tests/payments/test_paying_online.py.
+    "/book/payments/<token>/return",
+    # Manager-only actions on online payments (role refusal is walked by tests/test_access.py).
+    "/payments/online/<int:online_payment_id>/settled",
+    "/payments/online/<int:online_payment_id>/refund",
 }
 
 

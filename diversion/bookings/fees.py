@@ -15,13 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
-from diversion.bookings.models import FeeWaiver, Payment, PaymentMethod
+from diversion.bookings.models import MANUAL_PAYMENT_METHODS, FeeWaiver, Payment, PaymentMethod
 from diversion.bookings.signals import fee_cleared
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
-from diversion.referrals.models import Referral
+from diversion.referrals.models import Referral, ReferralStatus
 
 MAX_PAYMENT_PENCE = 1_000_000
+
 
 def _tell_if_cleared(referral: Referral, actor: User | None, now: dt.datetime) -> None:
     if fee_status(referral).is_cleared:
@@ -54,7 +55,7 @@ def _manager_only(actor: User | None) -> None:
 
 def fee_status(referral: Referral) -> FeeStatus:
     """The referral's fee (its programme's), what has been paid, and any waiver."""
-    paid = db.session.scalar(select(func.coalesce(func.sum(Payment.amount_pence), 0))
+    paid = db.session.scalar(select(func.coalesce(func.sum(Payment.amount_pence - Payment.refunded_pence), 0))
                              .where(Payment.referral_id == referral.id)) or 0
     waiver = db.session.scalar(select(FeeWaiver).where(FeeWaiver.referral_id == referral.id))
     return FeeStatus(referral.programme.fee_pence, int(paid), waiver)
@@ -64,7 +65,7 @@ def fee_statuses(referrals: list[Referral]) -> dict[int, FeeStatus]:
     """`fee_status` of many referrals in two queries, by referral id (for lists)."""
     ids = [r.id for r in referrals]
     paid = dict(db.session.execute(
-        select(Payment.referral_id, func.sum(Payment.amount_pence))
+        select(Payment.referral_id, func.sum(Payment.amount_pence - Payment.refunded_pence))
         .where(Payment.referral_id.in_(ids)).group_by(Payment.referral_id)).all())
     waivers = {w.referral_id: w for w in db.session.scalars(
         select(FeeWaiver).where(FeeWaiver.referral_id.in_(ids)))}
@@ -98,24 +99,61 @@ def record_payment(*, referral: Referral, amount_pence: int | None, method: str 
     try:
         chosen = PaymentMethod(method or "")
     except ValueError:
+        chosen = None
+    if chosen not in MANUAL_PAYMENT_METHODS:
         errors["method"] = "Choose how it was paid: card, cash, bank transfer or cheque"
     text = (reference or "").strip()
     if len(text) > 100:
         errors["reference"] = "The reference must be 100 characters or fewer"
     if errors:
         raise ValidationFailed(errors)
-    assert amount_pence is not None
-    payment = Payment(referral_id=referral.id, amount_pence=amount_pence, method=chosen,
-                      reference=text or None, recorded_at=now,
+    assert amount_pence is not None and chosen is not None
+    return _add_payment(referral=referral, amount_pence=amount_pence, method=chosen,
+                        reference=text or None, actor=actor, actor_label=None, now=now)
+
+
+def _add_payment(*, referral: Referral, amount_pence: int, method: PaymentMethod,
+                 reference: str | None, actor: User | None, actor_label: str | None,
+                 now: dt.datetime) -> Payment:
+    payment = Payment(referral_id=referral.id, amount_pence=amount_pence, method=method,
+                      reference=reference, recorded_at=now,
                       recorded_by_id=getattr(actor, "id", None))
     db.session.add(payment)
     db.session.flush()
     record(action="fee.payment", category=AuditCategory.ALTERATION, now=now, actor=actor,
-           object_type="referral", object_id=referral.id,
+           actor_label=actor_label, object_type="referral", object_id=referral.id,
            details={"payment_id": payment.id, "amount_pence": amount_pence,
-                    "method": chosen.value})
+                    "method": method.value})
     _tell_if_cleared(referral, actor, now)
     return payment
+
+
+def get_online_payment_record(provider_reference: str) -> Payment | None:
+    """The payment already recorded for this online (GOV.UK Pay) payment id, if any."""
+    return db.session.scalar(select(Payment).where(
+        Payment.method == PaymentMethod.ONLINE_CARD, Payment.reference == provider_reference))
+
+
+def record_online_payment(*, referral: Referral, amount_pence: int, provider_reference: str,
+                          actor_label: str, now: dt.datetime) -> Payment | None:
+    """Record money the man paid online, as a manual payment is recorded (audit, `fee_cleared`).
+
+    The provider has already taken the money, so nothing is refused: at most the balance still
+    owed is recorded and the caller flags the rest for a manager. None when nothing is owed.
+    Raises Conflict when this provider payment was already recorded (also a database rule).
+    """
+    if get_online_payment_record(provider_reference) is not None:
+        raise Conflict("This online payment has already been recorded")
+    applied = min(amount_pence, fee_status(referral).balance_pence)
+    if applied <= 0:
+        return None
+    try:
+        with db.session.begin_nested():
+            return _add_payment(referral=referral, amount_pence=applied,
+                                method=PaymentMethod.ONLINE_CARD, reference=provider_reference,
+                                actor=None, actor_label=actor_label, now=now)
+    except IntegrityError as error:
+        raise Conflict("This online payment has already been recorded") from error
 
 
 def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
@@ -138,3 +176,27 @@ def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
            object_type="referral", object_id=referral.id)
     _tell_if_cleared(referral, actor, now)
     return waiver
+
+
+def check_refund(*, payment: Payment, amount_pence: int, actor: User | None) -> None:
+    """Refuse a refund of the fee the service cannot take back (before any money moves)."""
+    _manager_only(actor)
+    referral = db.session.get(Referral, payment.referral_id)
+    assert referral is not None
+    if referral.status is ReferralStatus.COMPLETED:
+        raise Conflict("The course was completed with this fee: only money paid beyond the fee "
+                       "can be refunded")
+    if not 0 < amount_pence <= payment.amount_pence - payment.refunded_pence:
+        raise ValidationFailed({"amount": "The amount is more than what can be refunded"})
+
+
+def record_refund(*, payment: Payment, amount_pence: int, actor: User | None,
+                  now: dt.datetime) -> Payment:
+    """Money of a payment given back: the referral has paid that much less (the fee is owed again)."""
+    check_refund(payment=payment, amount_pence=amount_pence, actor=actor)
+    payment.refunded_pence += amount_pence
+    db.session.flush()
+    record(action="fee.refund", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="referral", object_id=payment.referral_id,
+           details={"payment_id": payment.id, "amount_pence": amount_pence})
+    return payment

@@ -9,7 +9,7 @@ from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from diversion.bookings.models import PaymentMethod
+from diversion.bookings.models import MANUAL_PAYMENT_METHODS
 from diversion.core.forms import Form
 
 MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
@@ -44,7 +44,7 @@ class WaiveForm(Form):
 class PaymentForm(Form):
     amount = StringField("Amount paid", validators=[InputRequired("Enter the amount paid")])
     method = RadioField("How was it paid?",
-                        choices=[SelectChoice(m.value, m.label) for m in PaymentMethod],
+                        choices=[SelectChoice(m.value, m.label) for m in MANUAL_PAYMENT_METHODS],
                         validators=[InputRequired("Choose how it was paid")])
     reference = StringField("Payment reference (optional)",
                             validators=[Optional(), Length(max=100)])

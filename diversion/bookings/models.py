@@ -98,10 +98,20 @@ class PaymentMethod(enum.StrEnum):
     CASH = "cash"
     BANK_TRANSFER = "bank_transfer"
     CHEQUE = "cheque"
+    # Paid by the man himself through GOV.UK Pay; the reference is the provider's payment id.
+    ONLINE_CARD = "online_card"
 
     @property
     def label(self) -> str:
+        if self is PaymentMethod.ONLINE_CARD:
+            return "Card, online (GOV.UK Pay)"
         return self.value.replace("_", " ").capitalize()
+
+
+# What a manager can record by hand: an online payment is recorded only by the payments feature.
+MANUAL_PAYMENT_METHODS = (PaymentMethod.CARD, PaymentMethod.CASH, PaymentMethod.BANK_TRANSFER,
+                          PaymentMethod.CHEQUE)
+ONLINE_ONLY = text("method = 'online_card'")
 
 
 class Payment(Model):
@@ -110,7 +120,12 @@ class Payment(Model):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount_pence > 0", name="amount_positive"),
+        CheckConstraint("refunded_pence >= 0 AND refunded_pence <= amount_pence",
+                        name="refund_within_amount"),
         Index("ix_payments_referral", "referral_id", "id"),
+        # One provider payment is applied once, whoever applies it (the return page, the job).
+        Index("uq_payments_online_reference", "reference", unique=True,
+              sqlite_where=ONLINE_ONLY, postgresql_where=ONLINE_ONLY),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,6 +135,8 @@ class Payment(Model):
     reference: Mapped[str | None] = mapped_column(String(100))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Given back since (an online payment refunded through GOV.UK Pay): paid = amount − refunded.
+    refunded_pence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     recorded_by: Mapped[User | None] = relationship()
 

@@ -55,6 +55,11 @@ class Settings:
     # A staff sign-in ends after this many minutes with no request (the warning comes 2 minutes
     # before). Courses run all day, so keep it short only where the risk calls for it.
     idle_timeout_minutes: int = 30
+    # How the referred man pays his fee online: `none` (managers record payments by hand only)
+    # or `govuk_pay`, with its API key and address.
+    payment_backend: str = "none"
+    govuk_pay_api_key: str | None = None
+    govuk_pay_base_url: str = "https://publicapi.payments.service.gov.uk"
 
     @property
     def is_production(self) -> bool:
@@ -103,6 +108,17 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
     base_url = environ.get("DIVERSION_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError("DIVERSION_BASE_URL must start with http:// or https://")
+    payment_backend = environ.get("DIVERSION_PAYMENT_BACKEND", "none").strip() or "none"
+    if payment_backend not in {"none", "govuk_pay"}:
+        raise ConfigError("DIVERSION_PAYMENT_BACKEND must be none or govuk_pay")
+    govuk_pay_api_key = environ.get("DIVERSION_GOVUK_PAY_API_KEY") or None
+    if payment_backend == "govuk_pay" and not govuk_pay_api_key and env == "production":
+        raise ConfigError("DIVERSION_GOVUK_PAY_API_KEY must be set when "
+                          "DIVERSION_PAYMENT_BACKEND=govuk_pay")
+    govuk_pay_base_url = environ.get(
+        "DIVERSION_GOVUK_PAY_BASE_URL", "https://publicapi.payments.service.gov.uk").rstrip("/")
+    if not govuk_pay_base_url.startswith(("http://", "https://")):
+        raise ConfigError("DIVERSION_GOVUK_PAY_BASE_URL must start with http:// or https://")
     return Settings(
         env=env,
         database_url=_normalise_database_url(environ.get("DATABASE_URL") or default_db),
@@ -125,6 +141,9 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         booking_phone=environ.get("DIVERSION_BOOKING_PHONE", "0113 496 0000"),
         trusted_proxies=trusted_proxies,
         idle_timeout_minutes=idle_timeout_minutes,
+        payment_backend=payment_backend,
+        govuk_pay_api_key=govuk_pay_api_key,
+        govuk_pay_base_url=govuk_pay_base_url,
     )
 
 

@@ -9,8 +9,11 @@ from flask import Flask
 from diversion.auth.models import Role
 from diversion.core.dashboard import add_panel
 from diversion.core.jobs import add_job
-from diversion.selfservice import views
+from diversion.selfservice import paying, views
 from diversion.selfservice.services import purge_ended_sessions
+
+# paying.py adds the payment pages to views.bp when it is imported (above), before registration.
+_PAGE_MODULES = (views, paying)
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,100 @@
+"""The man pays his fee online (DIVERSION_PAYMENT_BACKEND=govuk_pay): /book/pay and the return.
+
+`POST /book/pay` creates a GOV.UK Pay payment of the balance and sends him (303) to the
+provider's page; the provider sends him back to `/book/payments/<token>/return`, which only his
+own person session can open. What happened is asked of the provider's API, never read from the
+request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, redirect, render_template, url_for
+
+from diversion.auth.access import public
+from diversion.bookings import fees
+from diversion.core.links import external_url
+from diversion.core.timeutils import now_utc
+from diversion.core.web import CSP
+from diversion.payments import govukpay
+from diversion.payments import services as payments
+from diversion.payments.govukpay import PaymentServiceUnavailable
+from diversion.referrals.models import Referral
+from diversion.selfservice import services
+from diversion.selfservice.forms import ConfirmForm
+from diversion.selfservice.views import _referral, bp, person_required
+
+
+def _unavailable() -> Any:
+    return render_template("selfservice/pay_unavailable.html",
+                           phone=current_app.config["DIVERSION_BOOKING_PHONE"]), 503
+
+
+@bp.post("/book/pay")
+@public
+@person_required
+def pay() -> Any:
+    referral = _referral()
+    client = govukpay.client_from_settings()
+    form = ConfirmForm()
+    if client is None:
+        return redirect(url_for("selfservice.overview"))
+    if not form.validate_on_submit() or fees.fee_status(referral).balance_pence <= 0:
+        return redirect(url_for("selfservice.overview"))
+    try:
+        _attempt, next_url = payments.start_online_payment(
+            referral=referral, client=client,
+            return_url_for=lambda token: external_url("selfservice.payment_return", token=token),
+            actor_label=services.actor_label(referral), now=now_utc())
+    except PaymentServiceUnavailable:
+        return _unavailable()
+    return redirect(next_url, code=303)
+
+
+@bp.get("/book/payments/<token>/return")
+@public
+@person_required
+def payment_return(token: str) -> Any:
+    referral = _referral()
+    now = now_utc()
+    attempt = payments.get_attempt_of(referral, token)
+    client = govukpay.client_from_settings()
+    if client is None:
+        return redirect(url_for("selfservice.overview"))
+    try:
+        payments.settle_online_payment(attempt=attempt, client=client,
+                                       actor_label=services.actor_label(referral), now=now)
+    except PaymentServiceUnavailable:
+        return render_template("selfservice/pay_result.html", referral=referral,
+                               attempt=attempt, checking=True, fee=fees.fee_status(referral),
+                               phone=current_app.config["DIVERSION_BOOKING_PHONE"])
+    services.record_person_view(referral=referral, now=now, action="selfservice.view_payment")
+    return render_template("selfservice/pay_result.html", referral=referral, attempt=attempt,
+                           checking=False, fee=fees.fee_status(referral),
+                           phone=current_app.config["DIVERSION_BOOKING_PHONE"])
+
+
+def amount_to_pay_online(referral: Referral) -> int | None:
+    """The balance he can pay online now, or None (online payment off, nothing owed, or ended)."""
+    if current_app.config["SETTINGS"].payment_backend != "govuk_pay" or referral.status.is_terminal:
+        return None
+    owed = fees.fee_status(referral).balance_pence
+    return owed if owed > 0 else None
+
+
+@bp.after_request
+def let_the_pay_form_lead_to_the_provider(response: Response) -> Response:
+    """The pay form's answer sends the browser on to GOV.UK Pay's page; browsers apply the
+    page's CSP `form-action` to that redirect too, so name the provider's origin there."""
+    client = govukpay.client_from_settings()
+    if client is not None:
+        origins = " ".join(o for o in client.paying_page_origins if o)
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {origins}")
+    return response
+
+
+@bp.context_processor
+def paying_helpers() -> dict[str, Any]:
+    return {"amount_to_pay_online": amount_to_pay_online}
