@@ -36,6 +36,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Registers", "attendance.today", (Role.FACILITATOR, Role.MANAGER)),
     ("Reports", "reports.index", (Role.MANAGER,)),
     ("Reoffences", "reoffences.record_reoffence", (Role.POLICE, Role.MANAGER)),
+    ("Verify a certificate", "attendance.verify_certificate_page", (Role.POLICE, Role.MANAGER)),
 ]
 
 

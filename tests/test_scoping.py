@@ -210,3 +210,26 @@ def test_a_facilitator_seeing_who_is_booked_on_their_session_is_audited(app, cli
         AuditEvent.category == AuditCategory.CONSULTATION,
         AuditEvent.object_type == "session", AuditEvent.object_id == str(world.ids["s1"]))).all()
     assert seen
+
+
+def test_certificate_verification_is_scoped_to_the_police_users_own_force(app, client) -> None:  # type: ignore[no-untyped-def]
+    """/certificates/verify takes no id: the object is named by the code typed. Police of
+    another force get exactly the answer a wrong code gets; the right force and managers see it."""
+    from diversion.attendance.models import CertificateCode
+    from tests.builders import completed_referral, create_force, create_user
+
+    _, referral = completed_referral()
+    code = db.session.get(CertificateCode, referral.id).code
+    own, other = create_user("police", force=referral.force), create_user("police", force=create_force())
+    manager = create_user("manager")
+    db.session.commit()
+    answers = {}
+    for name, user in (("own", own), ("other", other), ("manager", manager)):
+        sign_in(client, user)
+        answers[name] = client.post("/certificates/verify", data={"code": code})
+    assert "This certificate is genuine" in answers["own"].get_data(as_text=True)
+    assert "This certificate is genuine" in answers["manager"].get_data(as_text=True)
+    refused = answers["other"].get_data(as_text=True)
+    assert answers["other"].status_code == 200
+    assert "No certificate matches that code" in refused
+    assert referral.person.full_name not in refused and referral.reference not in refused

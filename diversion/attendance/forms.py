@@ -36,3 +36,9 @@ class AmendEntryForm(Form):
     reason = TextAreaField("Reason for the amendment",
                            validators=[InputRequired("Enter the reason for the amendment"),
                                        Length(max=500, message="Keep the reason to 500 characters")])
+
+
+class VerifyCertificateForm(Form):
+    code = StringField("Verification code", validators=[
+        InputRequired("Enter the verification code from the certificate"),
+        Length(max=40, message="The verification code has 12 letters and numbers")])

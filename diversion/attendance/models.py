@@ -126,3 +126,18 @@ class RegisterChange(Model):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     actor: Mapped[User | None] = relationship()
+
+
+class CertificateCode(Model):
+    """The verification code printed on a referral's completion certificate: unguessable,
+    unique, made once (when the referral completes, or at the first certificate made) and never
+    changed, so every copy of the certificate carries the same code."""
+
+    __tablename__ = "certificate_codes"
+
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    referral: Mapped[Referral] = relationship()

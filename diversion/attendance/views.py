@@ -21,14 +21,23 @@ from diversion.attendance import corrections, printable
 from diversion.attendance import outcomes as attendance_outcomes
 from diversion.attendance import register as attendance_register
 from diversion.attendance import sessions as attendance_sessions
-from diversion.attendance.certificates import NoCertificate, certificate_filename, render_certificate
-from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm
+from diversion.attendance.certificates import (
+    CodeNotRecognised,
+    NoCertificate,
+    Verified,
+    certificate_filename,
+    render_certificate,
+    verify_certificate,
+)
+from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm, VerifyCertificateForm
 from diversion.attendance.models import RegisterEntry, RegisterState
 from diversion.attendance.rules import AttendanceStatus, is_register_open, marks_summary
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
+from diversion.auth.throttle import Throttled
+from diversion.auth.views import client_address
 from diversion.core import parsing
 from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
@@ -498,6 +507,26 @@ def certificate(reference: str) -> Any:
            actor=acting_user(), object_type="referral", object_id=referral.id)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{certificate_filename(referral)}"'})
+
+
+@bp.route("/certificates/verify", methods=["GET", "POST"])
+@roles(Role.MANAGER, Role.POLICE)
+def verify_certificate_page() -> Any:
+    """A court or force asks whether a certificate is genuine: its verification code is typed
+    here. A police user sees only his force's referrals; any other code is "not recognised"."""
+    form = VerifyCertificateForm()
+    verified: Verified | None = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            verified = verify_certificate(code=form.code.data or "", actor=acting_user(),
+                                          address=client_address(), now=now_utc())
+        except (CodeNotRecognised, Throttled) as refusal:
+            # Returned, not raised: the refusal's count and audit row are committed with it.
+            form.code.errors = [refusal.message]
+            status = refusal.status
+    return render_template("attendance/verify_certificate.html", form=form,
+                           verified=verified), status
 
 
 # Dashboard panels ---------------------------------------------------------------------------

@@ -102,12 +102,13 @@ class ApiToken(Model):
 
 class RefusedAttempt(Model):
     """One refused attempt to get in: a staff sign-in (`kind` "sign_in") or the self-service
-    page (`kind` "self_service"). Counted per key and per address, within its kind, in a sliding
+    page (`kind` "self_service"), or a certificate code that matched nothing (`kind`
+    "certificate_verify"). Counted per key and per address, within its kind, in a sliding
     window (diversion.auth.throttle)."""
 
     __tablename__ = "refused_attempts"
     __table_args__ = (
-        CheckConstraint("kind IN ('sign_in', 'self_service')", name="kind"),
+        CheckConstraint("kind IN ('sign_in', 'self_service', 'certificate_verify')", name="kind"),
         Index("ix_refused_attempts_kind_key_at", "kind", "key", "at"),
         Index("ix_refused_attempts_kind_address_at", "kind", "address", "at"),
         Index("ix_refused_attempts_at", "at"),

@@ -1,4 +1,5 @@
-"""Throttling guesses at whatever lets someone in: staff sign-in and the self-service page.
+"""Throttling guesses at whatever lets someone in: staff sign-in and the self-service page,
+and guesses at certificate verification codes.
 
 Every refused attempt is a row (auth.models.RefusedAttempt), so the limits hold across every web
 worker. Attempts are counted within their kind, per key (a digest of the account or reference as
@@ -24,9 +25,10 @@ from diversion.auth.models import RefusedAttempt
 from diversion.core.errors import DomainError
 from diversion.core.extensions import db
 
-Kind = Literal["sign_in", "self_service"]
+Kind = Literal["sign_in", "self_service", "certificate_verify"]
 SIGN_IN: Kind = "sign_in"
 SELF_SERVICE: Kind = "self_service"
+CERTIFICATE_VERIFY: Kind = "certificate_verify"
 
 
 class Throttled(DomainError):

@@ -32,6 +32,17 @@ SUBJECT = "booking"
 CONFIRMATION = "booking_confirmation"
 
 
+def _clock(value: dt.datetime) -> str:
+    return format_london(value, "%-I:%M%p").lower()
+
+
+def arrival_context(session: CourseSession) -> dict[str, Any]:
+    """When to arrive or join, and the late cut-off after which nobody is let in (the
+    programme's `late_cutoff_minutes`, as attendance.rules.late_cutoff_at), in London time."""
+    cutoff = session.starts_at + dt.timedelta(minutes=session.programme.late_cutoff_minutes)
+    return {"start_time": _clock(session.starts_at), "late_cutoff": _clock(cutoff)}
+
+
 def session_context(session: CourseSession) -> dict[str, Any]:
     venue = session.venue
     return {
@@ -87,7 +98,8 @@ def confirmation_message(booking: Booking, *, now: dt.datetime, replaces: Bookin
                     key=f"booking-confirmation:{booking.id}", now=now, booking=booking,
                     subject_id=booking.id,
                     extra={"is_change": replaces is not None,
-                           "from_waiting_list": from_waiting_list},
+                           "from_waiting_list": from_waiting_list,
+                           **arrival_context(booking.session)},
                     ics=booking_ics(booking, now=now, cancelled=[replaces] if replaces else []))
 
 

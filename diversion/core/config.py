@@ -49,6 +49,11 @@ class Settings:
     base_url: str = "http://127.0.0.1:5000"
     # The programme team's phone number, printed on offer letters and pages.
     booking_phone: str = "0113 496 0000"
+    # Who runs the programme (named on public pages, letters, certificates and the privacy
+    # notice), when the phone line is open, and the email address people may write to.
+    provider_name: str = "The Diversion programme team"
+    booking_hours: str = "Monday to Friday, 9am to 5pm"
+    contact_email: str = "diversion@example.org"
     # How many reverse proxies in front of the app set X-Forwarded-For (0: none). Without it,
     # behind a proxy every sign-in would seem to come from one address and share one throttle.
     trusted_proxies: int = 0
@@ -139,6 +144,12 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         notify_sms_template_id=environ.get("DIVERSION_NOTIFY_SMS_TEMPLATE_ID") or None,
         base_url=base_url,
         booking_phone=environ.get("DIVERSION_BOOKING_PHONE", "0113 496 0000"),
+        provider_name=environ.get("DIVERSION_PROVIDER_NAME", "").strip()
+        or "The Diversion programme team",
+        booking_hours=environ.get("DIVERSION_BOOKING_HOURS", "").strip()
+        or "Monday to Friday, 9am to 5pm",
+        contact_email=environ.get("DIVERSION_CONTACT_EMAIL", "").strip()
+        or "diversion@example.org",
         trusted_proxies=trusted_proxies,
         idle_timeout_minutes=idle_timeout_minutes,
         payment_backend=payment_backend,
@@ -199,4 +210,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SIGN_IN_FAILURE_WINDOW_SECONDS": 15 * 60,
         "DIVERSION_BASE_URL": settings.base_url,
         "DIVERSION_BOOKING_PHONE": settings.booking_phone,
+        "DIVERSION_PROVIDER_NAME": settings.provider_name,
+        "DIVERSION_BOOKING_HOURS": settings.booking_hours,
+        "DIVERSION_CONTACT_EMAIL": settings.contact_email,
     }

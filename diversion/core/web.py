@@ -200,6 +200,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
     app.jinja_env.filters["pounds"] = format_pounds
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.context_processor(_service_contact)
 
     # Make GOV.UK Frontend's Jinja macros importable as "govuk_frontend_jinja/…".
     from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
@@ -208,6 +209,24 @@ def _register_template_helpers(app: Flask) -> None:
         [app.jinja_loader,  # type: ignore[list-item]
          PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")})]
     )
+
+
+def service_contact() -> dict[str, str]:
+    """Who runs the programme and how to reach them (DIVERSION_PROVIDER_NAME, …_BOOKING_PHONE,
+    …_BOOKING_HOURS, …_CONTACT_EMAIL): every public page's "Get help", letters, certificates."""
+    config = current_app.config
+    phone = str(config.get("DIVERSION_BOOKING_PHONE") or "0113 496 0000")
+    return {
+        "provider": str(config.get("DIVERSION_PROVIDER_NAME") or "The Diversion programme team"),
+        "phone": phone,
+        "phone_href": "tel:" + "".join(c for c in phone if c.isdigit() or c == "+"),
+        "hours": str(config.get("DIVERSION_BOOKING_HOURS") or "Monday to Friday, 9am to 5pm"),
+        "email": str(config.get("DIVERSION_CONTACT_EMAIL") or "diversion@example.org"),
+    }
+
+
+def _service_contact() -> dict[str, Any]:
+    return {"service_contact": service_contact()}
 
 
 def format_pounds(pence: int | None) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from sqlalchemy import text
 
 from diversion.auth.access import ALL_STAFF, current_actor, public, roles
 from diversion.core.dashboard import panels_for
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
+from diversion.programmes.services import list_programmes
 
 bp = Blueprint("home", __name__)
 
@@ -42,3 +43,19 @@ def health() -> Any:
 @public
 def accessibility_statement() -> Any:
     return render_template("home/accessibility.html")
+
+
+@bp.get("/privacy")
+@public
+def privacy() -> Any:
+    """The privacy notice (UK GDPR articles 13 and 14), written for the referred person."""
+    periods = sorted({programme.retention_months for programme in list_programmes()})
+    return render_template("home/privacy.html", retention_months=periods or [72],
+                           session_cookie=current_app.config["SESSION_COOKIE_NAME"])
+
+
+@bp.get("/cookies")
+@public
+def cookies() -> Any:
+    return render_template("home/cookies.html",
+                           session_cookie=current_app.config["SESSION_COOKIE_NAME"])

@@ -37,6 +37,25 @@ def choose_contact(*, preferred: str | None, email: str | None,
     return None
 
 
+MASK = "\u2022\u2022\u2022"  # •••
+
+
+def mask_email(email: str) -> str:
+    """'d•••@example.com': enough for him to recognise his address, not enough to learn it."""
+    local, at, domain = email.strip().partition("@")
+    return f"{local[:1]}{MASK}{at}{domain}" if at else MASK
+
+
+def mask_mobile(mobile: str) -> str:
+    """'07••• ••• 123': the first two and the last three digits of a mobile number."""
+    digits = "".join(c for c in mobile if c.isdigit())
+    if mobile.strip().startswith("+44"):
+        digits = "0" + digits[2:]  # stored as E.164; he knows his number as 07…
+    if len(digits) < 6:
+        return f"{MASK} {MASK}"
+    return f"{digits[:2]}{MASK} {MASK} {digits[-3:]}"
+
+
 def next_allowed_sms_time(due_utc: dt.datetime) -> dt.datetime:
     """The earliest instant at or after `due_utc` outside 20:00-08:00 London time."""
     if due_utc.tzinfo is None:

@@ -1,6 +1,7 @@
 """The offer letter: a PDF the officer prints at the station and hands to the person.
 
-It is discreet (its title names no offence), carries OFFICIAL-SENSITIVE on every page (from
+It names who runs the course (DIVERSION_PROVIDER_NAME) and the referring force (by name). It
+is discreet (its title names no offence), carries OFFICIAL-SENSITIVE on every page (from
 reports/pdf_base.html) and shows the PIN only when given one: right after the PIN was issued.
 """
 
@@ -12,6 +13,7 @@ from flask import current_app
 
 from diversion.core.links import external_url
 from diversion.core.pdf import render_pdf
+from diversion.core.web import service_contact
 from diversion.referrals.models import Referral
 
 LETTER_TITLE = "Your offer of a course"
@@ -38,5 +40,9 @@ def render_offer_letter(referral: Referral, *, pin: str | None, now: dt.datetime
         pin=pin,
         booking_url=booking_url(),
         booking_phone=booking_phone(),
+        provider=service_contact()["provider"],
+        booking_hours=service_contact()["hours"],
+        force_name=referral.force.name,
+        privacy_url=external_url("home.privacy"),
         generated_at=now,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from wtforms import RadioField, StringField
+from wtforms import HiddenField, RadioField, StringField
 from wtforms.validators import DataRequired, Length
 
 from diversion.core import parsing
@@ -47,3 +47,10 @@ class ChooseSessionForm(Form):
 
 class ConfirmForm(Form):
     """A form with only its CSRF token: a confirmation button."""
+
+
+class LeaveWaitingListForm(Form):
+    """Leave one waiting list: the session's id, checked against his entries by the service."""
+
+    session_id = HiddenField(filters=[lambda v: parsing.query_int(v) if isinstance(v, str) else v],
+                             validators=[DataRequired("Choose a waiting list to leave")])

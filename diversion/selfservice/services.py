@@ -10,8 +10,11 @@ All take keyword arguments and `now`; they flush and never commit.
 - `end_person_session(token=, now=)`, `record_person_view(referral=, now=, action=)`.
 - `list_locked()`, `unlock_reference(referral_id=, actor=, now=)`, `count_locked()`.
 - Refusals are counted and forgotten by diversion.auth.throttle (kind "self_service").
-- `book_for_person`, `change_for_person`, `cancel_for_person`: the bookings feature's services,
-  plus an ALTERATION audit row naming the person (`person:<reference>`).
+- `book_for_person`, `change_for_person`, `cancel_for_person`, `join_waiting_list_for_person`,
+  `leave_waiting_list_for_person`: the bookings feature's services, plus an ALTERATION audit row
+  naming the person (`person:<reference>`).
+- `confirmation_sent_to(referral) -> (Channel, masked address) | None`: where the booking
+  confirmation went (outbox.rules.choose_contact), masked for the page.
 
 Refusals and enumeration. Every refusal of sign-in details says the same thing (`REFUSED`),
 whether the reference is unknown, the PIN or date of birth is wrong, or the reference is locked:
@@ -44,12 +47,14 @@ from diversion.auth import throttle
 from diversion.auth.models import User
 from diversion.auth.passwords import burn_verification_time
 from diversion.bookings import places as bookings_places
-from diversion.bookings.models import Booking
+from diversion.bookings import waiting_list as bookings_waiting_list
+from diversion.bookings.models import Booking, WaitingListEntry
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
+from diversion.outbox.rules import choose_contact, mask_email, mask_mobile
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
 from diversion.referrals.pins import verify_pin
@@ -313,3 +318,35 @@ def cancel_for_person(*, referral: Referral, now: dt.datetime) -> Booking:
                                              reason="Cancelled by the person on the booking page")
     _record_alteration("selfservice.cancel", referral=referral, booking=booking, now=now)
     return booking
+
+
+def join_waiting_list_for_person(*, referral: Referral, session_id: int,
+                                 now: dt.datetime) -> WaitingListEntry:
+    """The person queues for a full session he could take (bookings.waiting_list)."""
+    entry = bookings_waiting_list.join_waiting_list(referral=referral, session=_session(session_id),
+                                                    actor=None, now=now)
+    record(action="selfservice.join_waiting_list", category=AuditCategory.ALTERATION, now=now,
+           actor_label=actor_label(referral), object_type="referral", object_id=referral.id,
+           details={"session_id": session_id})
+    return entry
+
+
+def leave_waiting_list_for_person(*, referral: Referral, session_id: int,
+                                  now: dt.datetime) -> None:
+    """The person leaves a waiting list he is on; NotFound when he is not on it."""
+    bookings_waiting_list.leave_waiting_list(referral=referral, session_id=session_id,
+                                             actor=None, now=now)
+    record(action="selfservice.leave_waiting_list", category=AuditCategory.ALTERATION, now=now,
+           actor_label=actor_label(referral), object_type="referral", object_id=referral.id,
+           details={"session_id": session_id})
+
+
+def confirmation_sent_to(referral: Referral) -> tuple[Channel, str] | None:
+    """The channel the booking confirmation went by and its address, masked; None without one."""
+    person = referral.person
+    contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                             mobile=person.mobile)
+    if contact is None:
+        return None
+    channel, recipient = contact
+    return channel, mask_email(recipient) if channel is Channel.EMAIL else mask_mobile(recipient)

@@ -27,19 +27,30 @@ from flask import (
     url_for,
 )
 
+from diversion.attendance.rules import late_cutoff_at
 from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
 from diversion.auth.throttle import Throttled
 from diversion.auth.views import client_address
 from diversion.bookings import fees
 from diversion.bookings import queries as bookings_queries
+from diversion.bookings import waiting_list as bookings_waiting_list
+from diversion.bookings.models import Booking
+from diversion.core import parsing
 from diversion.core.dashboard import Panel
 from diversion.core.errors import DomainError, ValidationFailed
 from diversion.core.timeutils import format_london, london_today, now_utc
 from diversion.core.transactions import savepoint
+from diversion.courses.models import CourseSession
+from diversion.outbox.models import Channel
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.selfservice import services
-from diversion.selfservice.forms import ChooseSessionForm, ConfirmForm, StartForm
+from diversion.selfservice.forms import (
+    ChooseSessionForm,
+    ConfirmForm,
+    LeaveWaitingListForm,
+    StartForm,
+)
 
 bp = Blueprint("selfservice", __name__)
 
@@ -137,9 +148,15 @@ def day_words(value: dt.date) -> str:
     return value.strftime("%A %-d %B %Y")
 
 
+def late_cutoff(session: CourseSession) -> str:
+    """The London time after which nobody is let in (the programme's late cut-off)."""
+    return clock(late_cutoff_at(session.starts_at, session.programme.late_cutoff_minutes))
+
+
 @bp.context_processor
 def helpers() -> dict[str, Any]:
-    return {"course_day": course_day, "clock": clock, "day_words": day_words}
+    return {"course_day": course_day, "clock": clock, "day_words": day_words,
+            "late_cutoff": late_cutoff, "Channel": Channel}
 
 
 @bp.get("/book/your-course")
@@ -154,14 +171,31 @@ def overview() -> Any:
         "selfservice/overview.html", referral=referral, booking=booking,
         can_book=_can_book(referral), today=london_today(now), fee=fees.fee_status(referral),
         transfers_left=bookings_queries.transfers_remaining(referral),
-        bookable_count=len(bookings_queries.list_bookable_sessions(referral=referral, now=now))
-        if _can_book(referral) else 0)
+        bookable_count=len(_choice(referral, now=now, booking=booking,
+                                   include_full=_may_queue(referral, booking)))
+        if _can_book(referral) else 0,
+        waiting=bookings_waiting_list.waiting_positions(referral),
+        leave_form=LeaveWaitingListForm())
+
+
+def _choice(referral: Referral, *, now: dt.datetime, booking: Booking | None,
+            include_full: bool) -> list[bookings_queries.BookableSession]:
+    """The dates he may choose: those with places, and (while he has no booking) full ones
+    whose waiting list he could join; never the date he is already booked on."""
+    return [s for s in bookings_queries.list_bookable_sessions(referral=referral, now=now,
+                                                                include_full=include_full)
+            if booking is None or s.session.id != booking.session_id]
+
+
+def _may_queue(referral: Referral, booking: Booking | None) -> bool:
+    return booking is None and referral.status is ReferralStatus.AWAITING_BOOKING
 
 
 @bp.route("/book/choose", methods=["GET", "POST"])
 @public
 @person_required
 def choose() -> Any:
+    """Choosing a date books nothing: it leads to the check page (or the waiting list's)."""
     referral = _referral()
     now = now_utc()
     if not _can_book(referral):
@@ -172,26 +206,113 @@ def choose() -> Any:
         flash("You have changed your booking as many times as allowed. "
               "Call the programme team if you cannot go", "info")
         return redirect(url_for("selfservice.overview"))
-    sessions = [s for s in bookings_queries.list_bookable_sessions(referral=referral, now=now)
-                if booking is None or s.session.id != booking.session_id]
+    sessions = _choice(referral, now=now, booking=booking,
+                       include_full=_may_queue(referral, booking))
     form = ChooseSessionForm()
     form.session_id.choices = [(s.session.id, s.session.id) for s in sessions]
+    if form.validate_on_submit():
+        chosen = next(s for s in sessions if s.session.id == form.session_id.data)
+        target = "selfservice.join_waiting_list" if chosen.is_full else "selfservice.check"
+        return redirect(url_for(target, session_id=chosen.session.id))
+    services.record_person_view(referral=referral, now=now, action="selfservice.view_sessions")
+    return render_template("selfservice/choose.html", referral=referral, booking=booking,
+                           sessions=sessions, form=form, transfers_left=transfers_left)
+
+
+def _chosen(sessions: list[bookings_queries.BookableSession]) -> Any:
+    session_id = parsing.query_int(request.args.get("session_id"))
+    return next((s for s in sessions if s.session.id == session_id), None)
+
+
+@bp.route("/book/check", methods=["GET", "POST"])
+@public
+@person_required
+def check() -> Any:
+    """Check the chosen date before booking it: only "Confirm booking" books (or changes)."""
+    referral = _referral()
+    now = now_utc()
+    if not _can_book(referral):
+        return redirect(url_for("selfservice.overview"))
+    booking = bookings_queries.get_active_booking(referral)
+    if booking is not None and bookings_queries.transfers_remaining(referral) == 0:
+        return redirect(url_for("selfservice.overview"))
+    chosen = _chosen(_choice(referral, now=now, booking=booking, include_full=False))
+    if chosen is None:
+        flash("That course date cannot be booked now. Choose another date", "error")
+        return redirect(url_for("selfservice.choose"))
+    form = ConfirmForm()
+    error: str | None = None
     if form.validate_on_submit():
         try:
             with savepoint():
                 if booking is None:
-                    services.book_for_person(referral=referral, session_id=form.session_id.data,
+                    services.book_for_person(referral=referral, session_id=chosen.session.id,
                                              now=now)
                 else:
-                    services.change_for_person(referral=referral, session_id=form.session_id.data,
+                    services.change_for_person(referral=referral, session_id=chosen.session.id,
                                                now=now)
-        except DomainError as error:
-            form.session_id.errors = [_message(error)]
+        except DomainError as refusal:
+            error = _message(refusal)
         else:
             return redirect(url_for("selfservice.booked", changed=int(booking is not None)))
-    services.record_person_view(referral=referral, now=now, action="selfservice.view_sessions")
-    return render_template("selfservice/choose.html", referral=referral, booking=booking,
-                           sessions=sessions, form=form, transfers_left=transfers_left)
+    services.record_person_view(referral=referral, now=now)
+    return render_template("selfservice/check.html", referral=referral, booking=booking,
+                           course_session=chosen.session, fee=fees.fee_status(referral), form=form,
+                           error=error), 200 if error is None else 409
+
+
+@bp.route("/book/waiting-list", methods=["GET", "POST"])
+@public
+@person_required
+def join_waiting_list() -> Any:
+    """Check a full date before joining its waiting list; only "Join the waiting list" joins."""
+    referral = _referral()
+    now = now_utc()
+    booking = bookings_queries.get_active_booking(referral)
+    if not _may_queue(referral, booking):
+        return redirect(url_for("selfservice.overview"))
+    chosen = _chosen([s for s in _choice(referral, now=now, booking=None, include_full=True)
+                      if s.is_full])
+    if chosen is None:
+        flash("You cannot join the waiting list for that date. It may have places again: "
+              "choose a date", "error")
+        return redirect(url_for("selfservice.choose"))
+    form = ConfirmForm()
+    error: str | None = None
+    if form.validate_on_submit():
+        try:
+            with savepoint():
+                services.join_waiting_list_for_person(referral=referral,
+                                                      session_id=chosen.session.id, now=now)
+        except DomainError as refusal:
+            error = _message(refusal)
+        else:
+            flash("You are on the waiting list for " + course_day(chosen.session.starts_at),
+                  "success")
+            return redirect(url_for("selfservice.overview"))
+    services.record_person_view(referral=referral, now=now)
+    return render_template("selfservice/waiting_list.html", referral=referral,
+                           course_session=chosen.session, form=form, error=error,
+                           ahead=len(bookings_waiting_list.waiting_list(chosen.session.id))), \
+        200 if error is None else 409
+
+
+@bp.post("/book/waiting-list/leave")
+@public
+@person_required
+def leave_waiting_list() -> Any:
+    referral = _referral()
+    form = LeaveWaitingListForm()
+    if form.validate_on_submit():
+        try:
+            with savepoint():
+                services.leave_waiting_list_for_person(
+                    referral=referral, session_id=form.session_id.data or 0, now=now_utc())
+        except DomainError:
+            flash("You are not on that waiting list", "info")
+        else:
+            flash("You have left the waiting list", "success")
+    return redirect(url_for("selfservice.overview"))
 
 
 def _message(error: DomainError) -> str:
@@ -210,7 +331,8 @@ def booked() -> Any:
         return redirect(url_for("selfservice.overview"))
     services.record_person_view(referral=referral, now=now_utc())
     return render_template("selfservice/booked.html", referral=referral, booking=booking,
-                           is_change=request.args.get("changed") == "1")
+                           is_change=request.args.get("changed") == "1",
+                           sent_to=services.confirmation_sent_to(referral))
 
 
 @bp.route("/book/cancel", methods=["GET", "POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -11,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
-from tests.builders import future_session, known_referral
+from tests.builders import create_booking, create_venue, future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
@@ -85,10 +86,21 @@ def test_he_signs_in_on_a_phone_books_a_session_and_sees_the_confirmation(
     phone.set_viewport_size({"width": 320, "height": 640})  # the smallest phones too
     assert not has_horizontal_scroll(phone)
     phone.get_by_role("radio").first.check()
-    phone.get_by_role("button", name="Book this date").click()
+    phone.get_by_role("button", name="Continue").click()
+
+    # Choosing books nothing: the check page first, then "Confirm booking".
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Check your booking")
+    expect(phone.get_by_role("heading", name="What to bring and when to arrive")).to_be_visible()
+    expect(phone.get_by_role("link", name="Choose a different date")).to_be_visible()
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+    phone.get_by_role("button", name="Confirm booking").click()
 
     expect(phone.locator(".govuk-panel")).to_contain_text("Place booked")
     expect(phone.locator(".govuk-panel")).to_contain_text(reference)
+    expect(phone.locator("#sent-to")).to_contain_text("We have emailed a confirmation")
+    expect(phone.get_by_role("link", name="0113 496 0000")).to_have_attribute(
+        "href", "tel:01134960000")
     assert_accessible(phone)
     assert not has_horizontal_scroll(phone)
 
@@ -111,3 +123,76 @@ def test_he_signs_in_on_a_phone_books_a_session_and_sees_the_confirmation(
     assert_accessible(phone)
     phone.goto(live_server("/book/your-course"))
     expect(phone).to_have_url(live_server("/book"))
+
+
+SHOTS = Path("/tmp/shots-public")
+WIDTHS = (375, 768, 1280)
+
+
+def test_he_joins_and_leaves_a_full_dates_waiting_list_on_a_phone(
+        phone: Page, live_server: LiveServer, person: Person) -> None:
+    with live_server.app.app_context():
+        full = future_session(days=11, capacity=1, now=now_utc())
+        create_booking(known_referral(now=now_utc()).referral, full, now=now_utc())
+        db.session.commit()
+        full_id = full.id
+        db.session.remove()
+    phone.goto(live_server("/book"))
+    fill_in_details(phone, person.reference, person.pin, person.dob)
+    phone.get_by_role("button", name="Choose a course date").click()
+    expect(phone.get_by_text("Full — join the waiting list")).to_be_visible()
+    phone.locator(f'input[name="session_id"][value="{full_id}"]').check()
+    phone.get_by_role("button", name="Continue").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Join the waiting list")
+    expect(phone.get_by_role("heading", name="How the waiting list works")).to_be_visible()
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+    phone.get_by_role("button", name="Join the waiting list").click()
+    expect(phone.locator("#waiting-lists")).to_contain_text("Number 1 in line")
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+    phone.locator("#waiting-lists").get_by_role("button").click()
+    expect(phone.locator(".govuk-notification-banner--success")).to_contain_text(
+        "You have left the waiting list")
+
+
+def test_the_public_pages_at_three_widths_are_accessible_and_carry_no_staff_marking(
+        browser: Browser, live_server: LiveServer, person: Person) -> None:
+    """Screenshots of every new public page at 375, 768 and 1280px, into /tmp/shots-public."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with live_server.app.app_context():
+        online = future_session(days=12, now=now_utc(), venue=create_venue(
+            is_online=True, joining_link="https://meet.example/x", address_line_1=None,
+            town=None, postcode=None))
+        full = future_session(days=13, capacity=1, now=now_utc())
+        create_booking(known_referral(now=now_utc()).referral, full, now=now_utc())
+        db.session.commit()
+        online_id, full_id = online.id, full.id
+        db.session.remove()
+    for width in WIDTHS:
+        context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        pages = [("start", "/book"), ("privacy", "/privacy"), ("cookies", "/cookies"),
+                 ("accessibility", "/accessibility")]
+        for name, url in pages:
+            page.goto(live_server(url))
+            _check_public(page, f"{name}-{width}")
+        page.goto(live_server("/book"))
+        fill_in_details(page, person.reference, person.pin, person.dob)
+        _check_public(page, f"overview-{width}")
+        page.goto(live_server(f"/book/check?session_id={online_id}"))
+        expect(page.get_by_role("heading", name="How to join your online course")).to_be_visible()
+        _check_public(page, f"check-online-{width}")
+        page.goto(live_server(f"/book/waiting-list?session_id={full_id}"))
+        _check_public(page, f"waiting-list-{width}")
+        page.goto(live_server("/book/choose"))
+        _check_public(page, f"choose-{width}")
+        context.close()
+
+
+def _check_public(page: Page, name: str) -> None:
+    expect(page.locator("#get-help")).to_contain_text("0113 496 0000")
+    assert "official-sensitive" not in page.content().lower()
+    assert_accessible(page)
+    assert not has_horizontal_scroll(page)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -60,7 +60,8 @@ _PERSON = {"reference": "K7QM9XAD", "given_name": "Adam"}
 # Realistic contexts with exactly the keys the enqueueing code passes (checked below).
 CONTEXTS: dict[str, dict[str, Any]] = {
     "booking_confirmation": {**_PERSON, **_SESSION, "step_free": True, "is_change": False,
-                             "from_waiting_list": False, "ics": ICS},
+                             "from_waiting_list": False, "start_time": "9:30am",
+                             "late_cutoff": "9:45am", "ics": ICS},
     "booking_cancelled": {**_PERSON, **_SESSION, "step_free": True, "ics": ICS},
     "session_cancelled": {**_PERSON, "starts_at": "Thursday 2 July 2026 at 9:30am",
                           "ends_at": "4:30pm", "is_online": False,

@@ -59,3 +59,19 @@ def test_a_reprint_leaves_the_pin_out_and_says_how_to_get_one(client, officer):
     assert pin not in reprint
     assert "Use the PIN you were given, or ask for a new one" in reprint
     assert referral.reference in reprint
+
+
+def test_the_letter_names_the_provider_the_referring_force_the_phone_hours_and_privacy(
+        app, client, officer, monkeypatch):
+    monkeypatch.setitem(app.config, "DIVERSION_PROVIDER_NAME", "Change Programmes Ltd")
+    monkeypatch.setitem(app.config, "DIVERSION_BOOKING_HOURS", "Monday to Saturday, 8am to 6pm")
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    _, pages = pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))
+    text = " ".join(pages)
+    assert "West Yorkshire Police has offered you a place" in text
+    assert "run by Change Programmes Ltd on behalf of West Yorkshire Police" in text
+    assert "Referred by West Yorkshire Police" in text and "WYP" not in text.replace(
+        referral.reference, "")
+    assert "(Monday to Saturday, 8am to 6pm)" in text
+    assert "/privacy" in text

@@ -23,3 +23,10 @@ def details(known: Known, **overrides: str) -> dict[str, str]:
 def sign_in(client: FlaskClient, known: Known, address: str = "192.0.2.1", **overrides: str) -> Any:
     return client.post("/book", data=details(known, **overrides),
                        environ_base={"REMOTE_ADDR": address})
+
+
+def book(client: FlaskClient, session_id: int) -> Any:
+    """Choose a date, then confirm it on the check page: the answer to "Confirm booking"."""
+    chosen = client.post("/book/choose", data={"session_id": session_id})
+    assert chosen.headers.get("Location") == f"/book/check?session_id={session_id}", chosen.status
+    return client.post(chosen.headers["Location"])

@@ -11,7 +11,7 @@ from diversion.core.extensions import db
 from diversion.referrals import amending as referral_amending
 from diversion.referrals.models import ReferralStatus
 from tests.builders import create_user, future_session, known_referral
-from tests.selfservice.helpers import sign_in
+from tests.selfservice.helpers import book, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
@@ -42,7 +42,7 @@ def test_the_page_lists_the_sessions_he_can_take_with_places_left(client, signed
 
 def test_he_books_a_place_and_sees_the_confirmation(client, signed_in):
     session = future_session()
-    response = client.post("/book/choose", data={"session_id": session.id})
+    response = book(client, session.id)
     assert response.headers["Location"] == "/book/booked?changed=0"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Place booked" in page and signed_in.reference in page
@@ -58,7 +58,7 @@ def test_his_page_shows_the_booking_without_any_joining_link(client, signed_in):
 
     online = future_session(venue=create_venue(is_online=True, joining_link="https://meet.example/secret",
                                                  address_line_1=None, town=None, postcode=None))
-    client.post("/book/choose", data={"session_id": online.id})
+    book(client, online.id)
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "Online" in page and "joining link 48 hours before" in page
     assert "meet.example" not in page
@@ -80,13 +80,13 @@ def test_a_session_not_offered_to_him_is_refused(client, signed_in):
 
 def test_he_changes_his_booking_and_is_told_how_many_changes_are_left(client, signed_in):
     first, second, third = future_session(10), future_session(12), future_session(14)
-    client.post("/book/choose", data={"session_id": first.id})
+    book(client, first.id)
     assert "change your booking 2 more times" in client.get(OVERVIEW).get_data(as_text=True)
-    response = client.post("/book/choose", data={"session_id": second.id})
+    response = book(client, second.id)
     assert response.headers["Location"] == "/book/booked?changed=1"
     assert "Booking changed" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert "change your booking 1 more time." in client.get(OVERVIEW).get_data(as_text=True)
-    client.post("/book/choose", data={"session_id": third.id})
+    book(client, third.id)
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "cannot change this booking again" in page
     assert client.get("/book/choose").headers["Location"] == OVERVIEW
@@ -97,7 +97,7 @@ def test_he_changes_his_booking_and_is_told_how_many_changes_are_left(client, si
 
 def test_cancelling_asks_for_confirmation_first(client, signed_in):
     session = future_session()
-    client.post("/book/choose", data={"session_id": session.id})
+    book(client, session.id)
     confirm = client.get("/book/cancel").get_data(as_text=True)
     assert "Are you sure you want to cancel your place?" in confirm
     assert bookings_queries.get_active_booking(signed_in.referral) is not None
@@ -113,7 +113,7 @@ def test_cancelling_asks_for_confirmation_first(client, signed_in):
 def test_he_downloads_his_booking_as_a_calendar_file(client, signed_in):
     assert client.get("/book/course-booking.ics").status_code == 404
     session = future_session()
-    client.post("/book/choose", data={"session_id": session.id})
+    book(client, session.id)
     response = client.get("/book/course-booking.ics")
     assert response.mimetype == "text/calendar"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -127,8 +127,8 @@ def test_cancelling_only_ever_touches_his_own_booking(app):
     his_client, other_client = app.test_client(), app.test_client()
     sign_in(his_client, his)
     sign_in(other_client, other)
-    his_client.post("/book/choose", data={"session_id": session.id})
-    other_client.post("/book/choose", data={"session_id": session.id})
+    book(his_client, session.id)
+    book(other_client, session.id)
     his_client.post("/book/cancel")
     db.session.expire_all()
     assert bookings_queries.get_active_booking(his.referral) is None
