@@ -35,6 +35,7 @@ export function initRegister (form) {
   let again = false
   let retries = 0
   let retryTimer = null
+  let lastFailure = null // why the last send did not arrive, until one does
   let stateName = ''
 
   // Reading and writing a row ------------------------------------------------------------------
@@ -213,6 +214,7 @@ export function initRegister (form) {
       failure = 'offline' // no connection: fetch itself failed
     }
     sending = false
+    lastFailure = failure
     showSaveState(failure)
     if (failure === 'offline') scheduleRetry()
     if (again && !failure) { again = false; send() }
@@ -228,6 +230,9 @@ export function initRegister (form) {
     refused.delete(line.reference)
     keepPending()
     showCounts()
+    // Say at once that a change is waiting: "All changes saved" must never be shown over a
+    // change still to be sent (a typed reason waits 800 ms for the next keystroke).
+    showSaveState(lastFailure)
     window.clearTimeout(textTimer)
     if (soon) send()
     else textTimer = window.setTimeout(send, 800)

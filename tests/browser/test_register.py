@@ -120,6 +120,15 @@ def test_twenty_people_with_set_all_and_three_changes_then_check_and_submit(
     # Excused asks for its reason: the field opens by itself.
     reason = at.row(2).get_by_label("Reason or detail")
     expect(reason).to_be_visible()
+    _saved(page)
+    # A typed change waits for the next keystroke before it is sent; in that moment the bar
+    # must already say it is not yet saved (the same tick as the keystroke, so no race).
+    assert reason.evaluate(
+        """(field) => {
+            field.value = 'In hospital';
+            field.dispatchEvent(new Event('input', {bubbles: true}));
+            return document.querySelector('[data-app-save-state]').textContent.trim();
+        }""") == "Saving…"
     reason.fill("In hospital: letter from the ward")
     expect(counts).to_have_text("17 attended · 1 late, refused · 1 absent · 1 excused · everyone marked")
     expect(at.row(0).get_by_role("checkbox", name="ID checked")).not_to_be_checked()
