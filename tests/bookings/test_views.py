@@ -21,6 +21,9 @@ def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(cli
     booked = client.post(f"/bookings/referral/{referral.reference}/book",
                          data={"session_id": str(session.id)}, follow_redirects=True)
     assert "Booked" in booked.text and "Move to another session" in booked.text
+    # The session is a link, not its markup printed as text.
+    assert f'<a class="govuk-link" href="/sessions/{session.id}">' in booked.text
+    assert "&lt;a" not in booked.text
     paid = client.post(f"/bookings/referral/{referral.reference}/payments",
                        data={"amount": "£55.50", "method": "card", "reference": "R1"},
                        follow_redirects=True)

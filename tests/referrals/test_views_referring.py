@@ -145,6 +145,7 @@ def test_a_near_match_is_offered_and_choosing_a_different_person_creates_a_new_r
     assert response.location.endswith("/referrals/new/person")
     page = client.get("/referrals/new/person").get_data(as_text=True)
     assert "Barry Smyth" in page and "Possible match" in page and "Similar family name" in page
+    assert "Same person: <strong>Barry Smyth</strong>" in page and "&lt;strong&gt;" not in page
     assert client.post("/referrals/new/person", data={}).status_code == 400  # a choice is needed
     client.post("/referrals/new/person", data={"person": "new"})
     check = client.get("/referrals/new/check").get_data(as_text=True)
