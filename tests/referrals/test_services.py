@@ -6,8 +6,9 @@ from sqlalchemy import select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from diversion.core.extensions import db
-from diversion.referrals import amending, creation, matching, pins, reading
+from diversion.referrals import amending, creation, intake, matching, pins, reading
 from diversion.referrals.creation import IneligibleReferral
+from diversion.referrals.forms import ReferralForm
 from diversion.referrals.intake import referral_input_from_row
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from tests.builders import (
@@ -383,3 +384,18 @@ def test_counts_for_stats(programme, force):
     assert reading.count_people() == 1
     assert reading.count_referrals_by_status()["awaiting_booking"] == 1
     assert reading.count_referrals_by_status()["completed"] == 0
+
+
+@pytest.mark.parametrize("typed", [
+    ReferralForm.mobile.kwargs["description"].removeprefix("For example, "),  # the form's hint
+    "07700 900 000", "+44 7700 900999",
+])
+def test_the_example_numbers_ofcom_keeps_for_drama_are_accepted_as_mobiles(typed):
+    # The hint's own example must not be refused; libphonenumber calls the 07700 900xxx range
+    # invalid because Ofcom keeps it for drama and examples.
+    assert intake.normalise_mobile(typed) == "+447700" + typed.replace(" ", "")[-6:]
+
+
+def test_only_the_drama_range_is_let_through_not_its_neighbours():
+    with pytest.raises(ValueError):
+        intake.normalise_mobile("07700 901 000")
