@@ -23,6 +23,7 @@ from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from diversion.bookings.models import Booking, BookingStatus
+from diversion.bookings.notices import links_context
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
@@ -50,7 +51,7 @@ NO_CONTACT = "No email address or mobile number: nothing to send"
 
 # What the joining details carry besides the link (no venue: the session is online). Each
 # template reads exactly the keys it is given (tests/outbox/test_message_snapshots.py).
-JOINING_KEYS = ("reference", "given_name", "starts_at", "starts_on", "ends_at")
+JOINING_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on", "ends_at")
 
 
 def replan_programme(*, programme_id: int, now: dt.datetime) -> int:
@@ -193,7 +194,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                 is_online=session.venue.is_online, channel=channel, now=now)
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
-                       **about_session}
+                       **links_context(row.reference), **about_session}
             for item in planned:
                 item_context = dict(context)
                 if item.kind is ReminderKind.JOINING_DETAILS:

@@ -97,7 +97,8 @@ def test_one_refused_move_in_a_batch_changes_nothing(app):
 
 def _reminders(booking):
     return [(m.template, m.channel, m.status, m.due_at, m.expires_at,
-             {k: v for k, v in m.context.items() if k not in ("reference", "given_name")})
+             {k: v for k, v in m.context.items()
+              if k not in ("reference", "given_name", "manage_url", "pay_url")})
             for m in db.session.scalars(select(OutboxMessage).where(
                 OutboxMessage.subject_type == "booking",
                 OutboxMessage.subject_id == str(booking.id),
@@ -118,6 +119,10 @@ def test_allocated_bookings_get_the_same_reminders_as_a_booking_made_by_hand(app
     for referral in allocated:
         booking = bookings_queries.get_active_booking(referral)
         assert booking is not None and _reminders(booking) == expected
+        links = {m.context["manage_url"] for m in db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == "booking", OutboxMessage.subject_id == str(booking.id),
+            OutboxMessage.template.in_(sorted(SESSION_TEMPLATES))))}
+        assert links == {f"http://127.0.0.1:5000/book?ref={referral.reference}"}
         state = db.session.get(BookingReminderState, booking.id)
         assert state is not None and state.planned_count == 2
         assert state.planned_for_start == session.starts_at
