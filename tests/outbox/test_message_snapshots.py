@@ -75,6 +75,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "reminder_joining_details": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
                                  "ends_at": _SESSION["ends_at"], "starts_on": "Thursday 25 June",
                                  "joining_link": "https://meet.example.org/diversion-2506"},
+    "reminder_fee_outstanding": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
+                                 "starts_on": "Thursday 25 June", "outstanding": "£150.00",
+                                 "pay_url": "https://diversion.example.org/book?ref=K7QM9XAD"
+                                            "&then=pay"},
     "reminder_booking_deadline": {**_PERSON, **_LINKS, "booking_deadline": "Wednesday 8 July 2026"},
     "offer_withdrawn": {**_PERSON},
     "referral_outcome_officer": {"reference": "K7QM9XAD", "crime_reference": "13/45678/26",
@@ -249,6 +253,7 @@ ENQUEUED_BY: dict[str, Callable[[], None]] = {
     "reminder_final": _reminder_first,
     "reminder_joining_details": _reminder_joining_details,
     "reminder_booking_deadline": _reminder_booking_deadline,
+    "reminder_fee_outstanding": _reminder_first,  # the default programme's fee is owed
     "offer_withdrawn": _withdrawn,
     "referral_outcome_officer": _withdrawn,
     "self_service_locked": _self_service_locked,
