@@ -17,7 +17,7 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, FeeWaiver, Payment, PaymentMethod
-from diversion.bookings.signals import fee_cleared
+from diversion.bookings.signals import fee_changed, fee_cleared
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.programmes.models import Programme
@@ -156,6 +156,7 @@ def _add_payment(*, referral: Referral, amount_pence: int, method: PaymentMethod
            actor_label=actor_label, object_type="referral", object_id=referral.id,
            details={"payment_id": payment.id, "amount_pence": amount_pence,
                     "method": method.value})
+    fee_changed.send(referral, now=now)
     _tell_if_cleared(referral, actor, now)
     return payment
 
@@ -231,4 +232,7 @@ def record_refund(*, payment: Payment, amount_pence: int, actor: User | None,
     record(action="fee.refund", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=payment.referral_id,
            details={"payment_id": payment.id, "amount_pence": amount_pence})
+    referral = db.session.get(Referral, payment.referral_id)
+    if referral is not None:
+        fee_changed.send(referral, now=now)
     return payment

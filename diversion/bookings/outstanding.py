@@ -6,8 +6,8 @@ is still booked (an absent man leaves `booked` when the register is submitted).
 Sorted by the session's start (the deadline to pay is the course date), then booking id, and
 paged by keyset over that pair: a cursor is `<start as 20260625T0900Z>.<booking id>`, so a page
 far down costs what the first costs. The balance is worked out per row from the referral's own
-payments and waiver (their referral_id indexes); rows come from active and attended bookings
-(`ix_bookings_status_session`).
+payments and waiver (their referral_id indexes); rows come from active bookings only
+(`ix_bookings_status_session`), so the work follows the bookings still open, not the history.
 
 - `Filters.from_args(args)`; `outstanding_page(filters=, now=, after=, limit=)` -> Page
 - `outstanding_rows(filters=, now=)` -> every row (at most MAX_EXPORT_ROWS), for the CSV
@@ -40,8 +40,9 @@ PAGE_SIZE = 50
 MAX_EXPORT_ROWS = 50_000
 BOOKED, ATTENDED = "booked", "attended"
 STATES = (BOOKED, ATTENDED)
-# Bookings that still hold their place: active, or attended (kept when the course was held).
-HOLDING = (BookingStatus.ACTIVE, BookingStatus.ATTENDED)
+# A booked referral's booking stays active until the referral closes (bookings.places), so
+# active bookings are the whole candidate set: those of sessions to come, and of sessions held
+# whose referral is still open. Closed referrals' bookings (the history) are never read.
 
 CSV_HEADER = ("reference", "family_name", "given_names", "force", "programme", "state",
               "session_starts_at", "session_date", "booking_deadline", "fee_pence", "paid_pence",
@@ -138,7 +139,7 @@ def _query(filters: Filters, now: dt.datetime) -> Any:
         .join(Person, Person.id == Referral.person_id)
         .join(Force, Force.id == Referral.force_id)
         .join(Programme, Programme.id == Referral.programme_id)
-        .where(Booking.status.in_(HOLDING), Referral.status == ReferralStatus.BOOKED,
+        .where(Booking.status == BookingStatus.ACTIVE, Referral.status == ReferralStatus.BOOKED,
                balance > 0))
     if filters.state == BOOKED:
         query = query.where(CourseSession.starts_at > now)

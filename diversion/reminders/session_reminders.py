@@ -277,6 +277,29 @@ def cancel_fee_reminders(referral: Any, *, now: dt.datetime, **_: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def follow_fee(referral: Any, *, now: dt.datetime, **_: Any) -> None:
+    """Keep the fee reminder true when money is paid or given back (receiver of
+    `bookings.signals.fee_changed`): cancelled once nothing is owed; otherwise the pending one
+    states the new balance, and one cancelled when the fee was cleared comes back if a refund
+    made the fee owed again (while its time is still to come)."""
+    balance = balances([referral.id]).get(referral.id, 0)
+    if balance == 0:
+        cancel_fee_reminders(referral, now=now)
+        return
+    booking = db.session.scalar(select(Booking).where(
+        Booking.referral_id == referral.id, Booking.status == BookingStatus.ACTIVE))
+    if booking is None:
+        return
+    plan_booking_reminders(booking, now=now)
+    for message in db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id == str(booking.id),
+            OutboxMessage.template == rules.FEE_TEMPLATE,
+            OutboxMessage.status == MessageStatus.PENDING)
+            .execution_options(populate_existing=True)):
+        message.context = {**message.context, "outstanding": rules.pounds(balance)}
+    db.session.flush()
+
+
 def cancel_outdated_session_reminders(*, now: dt.datetime) -> int:
     """Cancel pending session reminders of bookings no longer active, of cancelled sessions,
     and of sessions that have moved since the reminders were planned; and fee reminders whose

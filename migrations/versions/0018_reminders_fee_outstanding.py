@@ -31,7 +31,7 @@ def upgrade():
     with op.batch_alter_table('reminder_plan_items', schema=None) as batch_op:
         batch_op.drop_constraint(op.f(KIND), type_='check')
         batch_op.create_check_constraint(op.f(KIND), _kinds(AFTER))
-    # The fees outstanding list: active and attended bookings, by status then session.
+    # The fees outstanding list: active bookings (not the history), by session.
     op.create_index('ix_bookings_status_session', 'bookings', ['status', 'session_id'])
 
 

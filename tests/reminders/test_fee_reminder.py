@@ -204,3 +204,27 @@ def test_bulk_planning_plans_it_only_for_those_who_owe_in_a_few_queries(app):
         (message,) = fee_reminders(booking)
         assert message.context["outstanding"] == "£200.00"
         assert message.context["pay_url"] == f"{BASE}/book?ref={referral.reference}&then=pay"
+
+
+def test_a_part_payment_after_planning_changes_the_amount_the_reminder_states(app):
+    referral = create_referral()
+    booking = create_booking(referral, future_session(days=10))
+    bookings_fees.record_payment(referral=referral, amount_pence=7500, method="cash",
+                                 reference=None, actor=create_user("manager"),
+                                 now=NOW + dt.timedelta(days=1))
+    (message,) = fee_reminders(booking)
+    assert message.status is MessageStatus.PENDING and message.context["outstanding"] == "£125.00"
+    assert message.due_at == DUE
+
+
+def test_a_refund_that_makes_the_fee_owed_again_brings_the_reminder_back(app):
+    referral = create_referral()
+    booking = create_booking(referral, future_session(days=10))
+    manager = create_user("manager")
+    pay_fee(referral, manager)
+    assert [m.status for m in fee_reminders(booking)] == [MessageStatus.CANCELLED]
+    (payment,) = bookings_fees.list_payments(referral)
+    bookings_fees.record_refund(payment=payment, amount_pence=5000, actor=manager,
+                                now=NOW + dt.timedelta(days=1))
+    (message,) = fee_reminders(booking)
+    assert message.status is MessageStatus.PENDING and message.context["outstanding"] == "£50.00"
