@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import delete, select
 
 from diversion.bookings import places as bookings_places
@@ -17,6 +18,7 @@ from diversion.referrals.models import ReferralEventType
 from diversion.reminders import session_reminders as reminders_session_reminders
 from diversion.reminders import triggers as reminders_triggers
 from tests.builders import NOW, create_booking, create_referral, future_session
+from tests.outbox.test_message_snapshots import CONTEXTS
 
 BASE = "http://127.0.0.1:5000"
 
@@ -92,3 +94,19 @@ def test_a_sent_reminder_carries_the_link(app):
     rendered = next(message for _, message, ref in channel.sent if ref == str(first.id))
     link = f"{BASE}/book?ref={referral.reference}"
     assert link in rendered.text and f'href="{link}"' in rendered.html
+
+
+LINKED = ("booking_confirmation", "booking_cancelled", "session_cancelled", "reminder_first",
+          "reminder_final", "reminder_joining_details", "reminder_booking_deadline")
+
+
+@pytest.mark.parametrize("name", LINKED)
+def test_a_message_planned_before_the_links_existed_still_renders_without_one(app, name):
+    context = {key: value for key, value in CONTEXTS[name].items() if key != "manage_url"}
+    for channel in (Channel.EMAIL, Channel.SMS):
+        rendered = render_message(OutboxMessage(template=name, channel=channel, context=context))
+        assert "/book?ref=" not in rendered.text and "{{" not in rendered.text
+        assert context["reference"] in rendered.text
+    with_link = render_message(OutboxMessage(template=name, channel=Channel.EMAIL,
+                                             context=CONTEXTS[name]))
+    assert CONTEXTS[name]["manage_url"] in with_link.text
