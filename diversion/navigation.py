@@ -28,6 +28,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("API tokens", "admin.list_tokens", (Role.ADMIN,)),
     ("Audit log", "admin.audit_log", (Role.ADMIN,)),
     ("Messages", "outbox.list_messages", (Role.MANAGER, Role.ADMIN)),
+    ("Fees outstanding", "fees.outstanding_list", (Role.MANAGER,)),
     ("Reminder plans", "reminders.list_plans", (Role.MANAGER,)),
     ("Programmes", "programmes.list_programmes", (Role.ADMIN,)),
     ("Sessions", "courses.list_sessions", (Role.MANAGER,)),

@@ -69,6 +69,10 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/admin/programmes/{programme}", "admin", "manager", 403),
     ("/admin/users/{user}", "admin", "manager", 403),
     ("/reports/outcomes", "manager", "police_a", 403),
+    ("/fees/outstanding", "manager", "police_a", 403),
+    ("/fees/outstanding", "manager", "fac1", 403),
+    ("/fees/outstanding.csv", "manager", "police_a", 403),
+    ("/fees/outstanding.csv", "manager", "fac1", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}

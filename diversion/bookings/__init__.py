@@ -7,8 +7,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import String, cast, select
 
+from diversion.auth.models import Role
 from diversion.bookings import cli, places, queries, views
 from diversion.bookings.models import Booking
+from diversion.core.dashboard import add_panel
 from diversion.outbox.services import add_related_subjects
 from diversion.referrals.signals import referral_moved, referrals_moved
 from diversion.referrals.views import add_page_context
@@ -16,6 +18,8 @@ from diversion.referrals.views import add_page_context
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(views.fees_bp)
+    add_panel(app, views.fees_panel, roles=(Role.MANAGER,))
     app.cli.add_command(cli.sessions_cli)
     referral_moved.connect(places.follow_referral, weak=False)
     referrals_moved.connect(places.follow_referrals, weak=False)

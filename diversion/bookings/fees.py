@@ -7,18 +7,20 @@ Balance = fee − payments, or 0 once waived. Completion needs the fee cleared
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, FeeWaiver, Payment, PaymentMethod
-from diversion.bookings.signals import fee_cleared
+from diversion.bookings.signals import fee_changed, fee_cleared
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
+from diversion.programmes.models import Programme
 from diversion.referrals.models import Referral, ReferralStatus
 
 MAX_PAYMENT_PENCE = 1_000_000
@@ -73,6 +75,36 @@ def fee_statuses(referrals: list[Referral]) -> dict[int, FeeStatus]:
             for r in referrals}
 
 
+def paid_expression() -> ColumnElement[int]:
+    """SQL: what a referral (`Referral.id` in the enclosing query) has paid, less refunds."""
+    return (select(func.coalesce(func.sum(Payment.amount_pence - Payment.refunded_pence), 0))
+            .where(Payment.referral_id == Referral.id).correlate(Referral).scalar_subquery())
+
+
+def waived_expression() -> ColumnElement[bool]:
+    """SQL: whether the referral's fee is waived."""
+    return exists().where(FeeWaiver.referral_id == Referral.id).correlate(Referral)
+
+
+def balance_expression() -> ColumnElement[int]:
+    """SQL: the balance still owed (as `FeeStatus.balance_pence`), in a query that joins
+    `Programme` to `Referral`. Each row reads its own payments and waiver through their
+    referral_id indexes."""
+    owed = Programme.fee_pence - paid_expression()
+    return case((waived_expression(), 0), (owed > 0, owed), else_=0)
+
+
+def balances(referral_ids: Sequence[int]) -> dict[int, int]:
+    """The balance still owed by each of these referrals, in one query (up to ~500 ids)."""
+    if not referral_ids:
+        return {}
+    rows = db.session.execute(
+        select(Referral.id, balance_expression())
+        .join(Programme, Programme.id == Referral.programme_id)
+        .where(Referral.id.in_(list(referral_ids))))
+    return {int(referral_id): int(balance) for referral_id, balance in rows}
+
+
 def list_payments(referral: Referral) -> list[Payment]:
     return list(db.session.scalars(select(Payment).where(Payment.referral_id == referral.id)
                                    .order_by(Payment.recorded_at, Payment.id)))
@@ -124,6 +156,7 @@ def _add_payment(*, referral: Referral, amount_pence: int, method: PaymentMethod
            actor_label=actor_label, object_type="referral", object_id=referral.id,
            details={"payment_id": payment.id, "amount_pence": amount_pence,
                     "method": method.value})
+    fee_changed.send(referral, now=now)
     _tell_if_cleared(referral, actor, now)
     return payment
 
@@ -199,4 +232,7 @@ def record_refund(*, payment: Payment, amount_pence: int, actor: User | None,
     record(action="fee.refund", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=payment.referral_id,
            details={"payment_id": payment.id, "amount_pence": amount_pence})
+    referral = db.session.get(Referral, payment.referral_id)
+    if referral is not None:
+        fee_changed.send(referral, now=now)
     return payment

@@ -46,6 +46,8 @@ class Booking(Model):
               sqlite_where=ACTIVE_ONLY, postgresql_where=ACTIVE_ONLY),
         Index("ix_bookings_session_status", "session_id", "status"),
         Index("ix_bookings_referral", "referral_id", "id"),
+        # The fees outstanding list: active bookings (not the history), by session.
+        Index("ix_bookings_status_session", "status", "session_id"),
         CheckConstraint("(status = 'active') = (ended_at IS NULL)", name="active_not_ended"),
     )
 

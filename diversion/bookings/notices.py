@@ -5,6 +5,7 @@ Each is an outbox row whose subject is the booking; nothing is sent without an a
 - `confirmation_message(booking, now=, replaces=None, from_waiting_list=False)` -> enqueue's
   arguments, or None; `send_confirmation(booking, now=, …)`
 - `session_context(session)`: what a message says about the session
+- `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking
+from diversion.core.links import external_url
 from diversion.core.timeutils import format_london
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
@@ -41,6 +43,26 @@ def arrival_context(session: CourseSession) -> dict[str, Any]:
     programme's `late_cutoff_minutes`, as attendance.rules.late_cutoff_at), in London time."""
     cutoff = session.starts_at + dt.timedelta(minutes=session.programme.late_cutoff_minutes)
     return {"start_time": _clock(session.starts_at), "late_cutoff": _clock(cutoff)}
+
+
+SELF_SERVICE_START = "selfservice.start"
+
+
+def manage_url(reference: str) -> str:
+    """`/book?ref=<REFERENCE>`: the self-service sign-in with his reference filled in (he still
+    gives his PIN). The contract with the self-service pages (docs/DESIGN.md, "Links in
+    messages")."""
+    return external_url(SELF_SERVICE_START, ref=reference)
+
+
+def pay_url(reference: str) -> str:
+    """`/book?ref=<REFERENCE>&then=pay`: as `manage_url`, landing on the fee after sign-in."""
+    return external_url(SELF_SERVICE_START, ref=reference, then="pay")
+
+
+def links_context(reference: str) -> dict[str, str]:
+    """The link every message to the man carries to his booking."""
+    return {"manage_url": manage_url(reference)}
 
 
 def session_context(session: CourseSession) -> dict[str, Any]:
@@ -81,7 +103,8 @@ def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,
     channel, recipient = contact
     given = referral.person.given_names.split()
     context: dict[str, Any] = {"reference": referral.reference,
-                               "given_name": given[0] if given else ""}
+                               "given_name": given[0] if given else "",
+                               **links_context(referral.reference)}
     if booking is not None:
         context.update(session_context(booking.session))
     context.update(extra or {})

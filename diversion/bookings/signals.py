@@ -19,3 +19,9 @@ booking_transferred = _signals.signal("booking-transferred", doc="""
 A booking was moved to another session; the referral stays booked, so no lifecycle move tells
 anyone. The sender is the new Booking; keyword argument `now`.
 """)
+
+fee_changed = _signals.signal("fee-changed", doc="""
+Money was recorded against a referral's fee, or given back: the balance owed may have changed
+(a part payment, a refund). The sender is the Referral; keyword argument `now`. Sent before
+`fee_cleared` when a payment clears the fee. Reminders keep the fee reminder's amount true.
+""")

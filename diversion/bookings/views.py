@@ -3,14 +3,23 @@ and the auto-allocation button."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
-from diversion.bookings import allocation, fees, places, queries, session_cancellation, waiting_list
+from diversion.bookings import (
+    allocation,
+    fees,
+    outstanding,
+    places,
+    queries,
+    session_cancellation,
+    waiting_list,
+)
 from diversion.bookings.forms import (
     CancelSessionForm,
     ChooseSessionForm,
@@ -21,16 +30,21 @@ from diversion.bookings.forms import (
     pence_from_pounds,
 )
 from diversion.bookings.models import Booking
+from diversion.core.dashboard import Panel
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
 from diversion.core.transactions import discarded, savepoint
 from diversion.courses.models import CourseSession, SessionStatus
+from diversion.programmes import services as programme_services
+from diversion.referrals import queries as referral_queries
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.referrals.reading import read_referral_audited
 
 bp = Blueprint("bookings", __name__, url_prefix="/bookings")
+# Fees: the list of everyone who still owes (managers).
+fees_bp = Blueprint("fees", __name__, url_prefix="/fees")
 
 
 def _referral(reference: str) -> Referral:
@@ -254,3 +268,44 @@ def allocate() -> Any:
         with discarded():
             result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
     return render_template("bookings/allocate.html", result=result, form=form)
+
+
+def _outstanding_filters() -> tuple[outstanding.Filters, dict[str, str]]:
+    return outstanding.Filters.from_args(request.args)
+
+
+@fees_bp.get("/outstanding")
+@roles(Role.MANAGER)
+def outstanding_list() -> Any:
+    """Everyone booked, or attended, whose fee is still owed: soonest session first."""
+    filters, errors = _outstanding_filters()
+    try:
+        page = outstanding.outstanding_page(filters=filters, now=now_utc(),
+                                            after=request.args.get("after"))
+    except outstanding.InvalidCursor:
+        abort(404)
+    outstanding.record_read(filters=filters, shown=len(page.rows), actor=acting_user(),
+                            now=now_utc())
+    args = {key: value for key, value in request.args.items() if key != "after"}
+    return render_template("bookings/fees_outstanding.html", page=page, filters=filters,
+                           errors=errors, args=args, forces=referral_queries.list_forces(),
+                           programmes=programme_services.list_programmes(),
+                           later_page="after" in request.args)
+
+
+@fees_bp.get("/outstanding.csv")
+@roles(Role.MANAGER)
+def outstanding_csv() -> Any:
+    """The same list with the same filters, as CSV (docs/DESIGN.md, "CSV: fees outstanding")."""
+    filters, _ = _outstanding_filters()
+    outstanding.record_export(filters=filters, actor=acting_user(), now=now_utc())
+    document = "".join(outstanding.csv_lines(outstanding.outstanding_rows(filters=filters,
+                                                                          now=now_utc())))
+    return Response(document.encode("utf-8"), content_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="fees-outstanding.csv"',
+        "Cache-Control": "no-store"})
+
+
+def fees_panel(user: Any, now: dt.datetime) -> Panel:
+    return Panel("Fees", [("Fees outstanding", outstanding.count_outstanding(now=now),
+                           "fees.outstanding_list")])

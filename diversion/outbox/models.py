@@ -84,6 +84,7 @@ class ReminderKind(enum.StrEnum):
     JOINING_DETAILS = "joining_details"
     DEADLINE_APPROACHING = "deadline_approaching"
     OFFER_WITHDRAWN = "offer_withdrawn"
+    FEE_OUTSTANDING = "fee_outstanding"
 
 
 class ReminderPlanItem(Model):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from diversion.bookings.notices import links_context
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
@@ -34,7 +35,8 @@ def _context(referral: Referral, now: dt.datetime) -> dict[str, Any]:
             "starts_on": f"{day:%A} {day.day} {day:%B}", "ends_at": "4:30pm",
             "is_online": False, "venue_name": "Leeds Civic Hall",
             "venue_address": "Portland Crescent, Leeds, LS1 1UR",
-            "booking_deadline": f"{day:%A} {day.day} {day:%B %Y}"}
+            "booking_deadline": f"{day:%A} {day.day} {day:%B %Y}",
+            **links_context(referral.reference)}
 
 
 def load_demo_messages(*, now: dt.datetime) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from diversion.bookings.notices import links_context
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage, ReminderKind, ReminderPlanItem
@@ -65,7 +66,8 @@ def put_message(*, key: str, channel: Channel, recipient: str, template: str, du
 
 def person_context(referral: Referral) -> dict[str, Any]:
     given = referral.person.given_names.split()
-    return {"reference": referral.reference, "given_name": given[0] if given else ""}
+    return {"reference": referral.reference, "given_name": given[0] if given else "",
+            **links_context(referral.reference)}
 
 
 def session_context(session: Any) -> dict[str, Any]:

@@ -117,5 +117,7 @@ def send_offer_withdrawn(referral: Referral, *, now: dt.datetime) -> bool:
     channel, recipient = contact
     return enqueue(dedupe_key=f"offer-withdrawn:referral:{referral.id}", channel=channel,
                    recipient=recipient, template=WITHDRAWN_TEMPLATE, due_at=now, now=now,
-                   context=person_context(referral), subject_type=REFERRAL,
+                   # No link: he has nothing left to do on the booking page.
+                   context={key: value for key, value in person_context(referral).items()
+                            if key != "manage_url"}, subject_type=REFERRAL,
                    subject_id=referral.id) is not None

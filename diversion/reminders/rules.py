@@ -26,6 +26,7 @@ LABELS = {
     ReminderKind.JOINING_DETAILS: "Joining details (online sessions only)",
     ReminderKind.DEADLINE_APPROACHING: "Booking deadline approaching (people not yet booked)",
     ReminderKind.OFFER_WITHDRAWN: "Offer withdrawn",
+    ReminderKind.FEE_OUTSTANDING: "Fee still to pay (people booked whose fee is outstanding)",
 }
 
 TEMPLATES = {
@@ -34,12 +35,16 @@ TEMPLATES = {
     ReminderKind.JOINING_DETAILS: "reminder_joining_details",
     ReminderKind.DEADLINE_APPROACHING: "reminder_booking_deadline",
     ReminderKind.OFFER_WITHDRAWN: "offer_withdrawn",
+    ReminderKind.FEE_OUTSTANDING: "reminder_fee_outstanding",
 }
 
 # Reminders about a booked session: planned per booking, expiring when the session starts.
+# The fee reminder goes only to a man whose fee is still outstanding when it is planned, and is
+# cancelled once the fee is paid or waived.
 SESSION_KINDS = (ReminderKind.FIRST_REMINDER, ReminderKind.FINAL_REMINDER,
-                 ReminderKind.JOINING_DETAILS)
+                 ReminderKind.JOINING_DETAILS, ReminderKind.FEE_OUTSTANDING)
 SESSION_TEMPLATES = frozenset(TEMPLATES[kind] for kind in SESSION_KINDS)
+FEE_TEMPLATE = TEMPLATES[ReminderKind.FEE_OUTSTANDING]
 # Kinds sent the moment something happens: no offset, no time of day.
 IMMEDIATE_KINDS = frozenset({ReminderKind.OFFER_WITHDRAWN})
 
@@ -65,6 +70,7 @@ DEFAULT_PLAN: dict[ReminderKind, PlanItem] = {
     ReminderKind.DEADLINE_APPROACHING: PlanItem(ReminderKind.DEADLINE_APPROACHING, True, 7,
                                                 dt.time(10, 0)),
     ReminderKind.OFFER_WITHDRAWN: PlanItem(ReminderKind.OFFER_WITHDRAWN, True),
+    ReminderKind.FEE_OUTSTANDING: PlanItem(ReminderKind.FEE_OUTSTANDING, True, 5, dt.time(10, 0)),
 }
 
 # Messages other features send, listed on the plan page so the whole plan is in one place.
@@ -134,13 +140,15 @@ class Planned:
 
 
 def plan_session_reminders(plan: Mapping[ReminderKind, PlanItem], *, starts_at: dt.datetime,
-                           is_online: bool, channel: Channel,
-                           now: dt.datetime) -> list[Planned]:
-    """The reminders to send for one booking: enabled, still in the future, before the start."""
+                           is_online: bool, channel: Channel, now: dt.datetime,
+                           fee_outstanding: bool = False) -> list[Planned]:
+    """The reminders to send for one booking: enabled, still in the future, before the start.
+    The fee reminder only while the fee is outstanding."""
     planned = []
     for kind in SESSION_KINDS:
         item = plan.get(kind, DEFAULT_PLAN[kind])
-        if not item.enabled or (kind is ReminderKind.JOINING_DETAILS and not is_online):
+        if (not item.enabled or (kind is ReminderKind.JOINING_DETAILS and not is_online)
+                or (kind is ReminderKind.FEE_OUTSTANDING and not fee_outstanding)):
             continue
         due = send_time(due_before(item, starts_at=starts_at), channel=channel, now=now,
                         expires_at=starts_at,
@@ -159,6 +167,11 @@ def plan_deadline_reminder(item: PlanItem, *, deadline: dt.date, channel: Channe
     due = send_time(due_before_deadline(item, deadline=deadline), channel=channel, now=now,
                     expires_at=expires_at)
     return None if due is None else Planned(item.kind, due, expires_at)
+
+
+def pounds(pence: int) -> str:
+    """An amount as a message shows it: £150.00."""
+    return f"£{pence // 100:,}.{pence % 100:02d}"
 
 
 def instant_token(value: dt.datetime) -> str:

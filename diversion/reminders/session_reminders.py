@@ -1,4 +1,4 @@
-"""Session reminders (first, final, joining details), planned per booking.
+"""Session reminders (first, final, joining details, fee outstanding), planned per booking.
 
 Their dedupe keys name the session's start instant (`reminder:<kind>:booking:<id>:<start>`):
 planning twice does nothing, and a session that moves gets new keys, so new reminders, while
@@ -6,6 +6,10 @@ the old ones are cancelled. They are planned when the referral moves to `booked`
 and by the `plan_reminders` sweep every 5 minutes, which also catches bookings moved to another
 session, cancelled bookings and sessions, and moved sessions. Their subject is the booking, so
 the bookings feature's own `cancel_pending` on a cancelled booking cancels them too.
+
+The fee reminder is planned only while the referral's fee is outstanding, says the balance owed
+when it was planned, and is cancelled when the fee is cleared (`cancel_fee_reminders`, receiver
+of `bookings.signals.fee_cleared`, and the sweep, which cancels any whose fee has been cleared).
 
 - `plan_booking_reminders(booking, now=)` -> messages planned; `plan_reminders_in_bulk(ids, now=)`
 - `plan_unplanned_bookings(now=, booking_ids=None)`; `replan_programme(programme_id=, now=)`
@@ -22,7 +26,9 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
+from diversion.bookings.notices import links_context, pay_url
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
@@ -50,7 +56,22 @@ NO_CONTACT = "No email address or mobile number: nothing to send"
 
 # What the joining details carry besides the link (no venue: the session is online). Each
 # template reads exactly the keys it is given (tests/outbox/test_message_snapshots.py).
-JOINING_KEYS = ("reference", "given_name", "starts_at", "starts_on", "ends_at")
+JOINING_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on", "ends_at")
+# What the fee reminder carries: no venue; the balance and the link to pay are added to these.
+FEE_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on")
+
+
+def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
+                  balance: int) -> dict[str, Any]:
+    """The context of one reminder of a booking, from everything about the booking."""
+    if kind is ReminderKind.JOINING_DETAILS:
+        # The joining link is in this message only: it is the key to the room.
+        return {**{key: context[key] for key in JOINING_KEYS},
+                "joining_link": venue.joining_link or ""}
+    if kind is ReminderKind.FEE_OUTSTANDING:
+        return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
+                "pay_url": pay_url(context["reference"])}
+    return dict(context)
 
 
 def replan_programme(*, programme_id: int, now: dt.datetime) -> int:
@@ -115,17 +136,15 @@ def plan_booking_reminders(booking: Any, *, now: dt.datetime) -> int:
         _set_state(booking.id, starts_at=session.starts_at, now=now, count=0, note=NO_CONTACT)
         return 0
     channel, recipient = contact
+    balance = balances([referral.id]).get(referral.id, 0)
     planned = rules.plan_session_reminders(
         get_plan(session.programme_id), starts_at=session.starts_at,
-        is_online=session.venue.is_online, channel=channel, now=now)
+        is_online=session.venue.is_online, channel=channel, now=now,
+        fee_outstanding=balance > 0)
     context = {**person_context(referral), **session_context(session)}
     made = 0
     for item in planned:
-        item_context = dict(context)
-        if item.kind is ReminderKind.JOINING_DETAILS:
-            # The joining link is in this message only: it is the key to the room.
-            item_context = {key: context[key] for key in JOINING_KEYS}
-            item_context["joining_link"] = session.venue.joining_link or ""
+        item_context = _item_context(item.kind, context, venue=session.venue, balance=balance)
         made += put_message(key=rules.session_key(item.kind, booking_id=booking.id,
                                            starts_at=session.starts_at),
                             channel=channel, recipient=recipient, template=rules.TEMPLATES[item.kind],
@@ -149,7 +168,8 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
     made = 0
     for chunk in chunks(sorted(set(booking_ids))):
         rows = list(db.session.execute(
-            select(Booking.id, Booking.session_id, Referral.reference, Person.given_names,
+            select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
+                   Person.given_names,
                    Person.preferred_contact, Person.email, Person.mobile)
             .join(CourseSession, CourseSession.id == Booking.session_id)
             .join(Referral, Referral.id == Booking.referral_id)
@@ -164,6 +184,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                 .options(joinedload(CourseSession.venue))):
             sessions[session.id] = (session, session_context(session))
         starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
+        owed = balances([row.referral_id for row in rows])
         ids = [str(row.id) for row in rows]
         # Stale keys: pending session reminders planned for another start instant.
         stale = [m.id for m in db.session.execute(select(
@@ -188,17 +209,17 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
             channel, recipient = contact
             if session.programme_id not in plans:
                 plans[session.programme_id] = get_plan(session.programme_id)
+            balance = owed.get(row.referral_id, 0)
             planned = rules.plan_session_reminders(
                 plans[session.programme_id], starts_at=session.starts_at,
-                is_online=session.venue.is_online, channel=channel, now=now)
+                is_online=session.venue.is_online, channel=channel, now=now,
+                fee_outstanding=balance > 0)
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
-                       **about_session}
+                       **links_context(row.reference), **about_session}
             for item in planned:
-                item_context = dict(context)
-                if item.kind is ReminderKind.JOINING_DETAILS:
-                    item_context = {key: context[key] for key in JOINING_KEYS}
-                    item_context["joining_link"] = session.venue.joining_link or ""
+                item_context = _item_context(item.kind, context, venue=session.venue,
+                                             balance=balance)
                 wanted_messages.append({
                     "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
                                                     starts_at=session.starts_at),
@@ -239,12 +260,54 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
     return made
 
 
+def cancel_fee_reminders(referral: Any, *, now: dt.datetime, **_: Any) -> int:
+    """Cancel the pending fee reminders of a referral's bookings: its fee has been cleared
+    (receiver of `bookings.signals.fee_cleared`)."""
+    booking_ids = [str(i) for i in db.session.scalars(
+        select(Booking.id).where(Booking.referral_id == referral.id))]
+    if not booking_ids:
+        return 0
+    result = db.session.execute(
+        update(OutboxMessage).where(
+            OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id.in_(booking_ids),
+            OutboxMessage.template == rules.FEE_TEMPLATE,
+            OutboxMessage.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELLED)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def follow_fee(referral: Any, *, now: dt.datetime, **_: Any) -> None:
+    """Keep the fee reminder true when money is paid or given back (receiver of
+    `bookings.signals.fee_changed`): cancelled once nothing is owed; otherwise the pending one
+    states the new balance, and one cancelled when the fee was cleared comes back if a refund
+    made the fee owed again (while its time is still to come)."""
+    balance = balances([referral.id]).get(referral.id, 0)
+    if balance == 0:
+        cancel_fee_reminders(referral, now=now)
+        return
+    booking = db.session.scalar(select(Booking).where(
+        Booking.referral_id == referral.id, Booking.status == BookingStatus.ACTIVE))
+    if booking is None:
+        return
+    plan_booking_reminders(booking, now=now)
+    for message in db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id == str(booking.id),
+            OutboxMessage.template == rules.FEE_TEMPLATE,
+            OutboxMessage.status == MessageStatus.PENDING)
+            .execution_options(populate_existing=True)):
+        message.context = {**message.context, "outstanding": rules.pounds(balance)}
+    db.session.flush()
+
+
 def cancel_outdated_session_reminders(*, now: dt.datetime) -> int:
     """Cancel pending session reminders of bookings no longer active, of cancelled sessions,
-    and of sessions that have moved since the reminders were planned."""
+    and of sessions that have moved since the reminders were planned; and fee reminders whose
+    fee has been cleared since."""
 
     pending = list(db.session.execute(select(
-        OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key).where(
+        OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key,
+        OutboxMessage.template).where(
         OutboxMessage.status == MessageStatus.PENDING, OutboxMessage.subject_type == BOOKING,
         OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES)))))
     booking_ids = sorted({int(row.subject_id) for row in pending if row.subject_id})
@@ -252,10 +315,17 @@ def cancel_outdated_session_reminders(*, now: dt.datetime) -> int:
     for chunk in chunks(booking_ids):
         for found in db.session.scalars(select(Booking).where(Booking.id.in_(list(chunk)))):
             bookings[found.id] = found
+    fee_referrals = sorted({bookings[int(row.subject_id)].referral_id for row in pending
+                            if row.template == rules.FEE_TEMPLATE and row.subject_id
+                            and int(row.subject_id) in bookings})
+    owed: dict[int, int] = {}
+    for chunk in chunks(fee_referrals):
+        owed.update(balances(chunk))
     outdated = []
     for row in pending:
         booking = bookings.get(int(row.subject_id)) if row.subject_id else None
         if (booking is None or booking.status is not BookingStatus.ACTIVE
+                or (row.template == rules.FEE_TEMPLATE and not owed.get(booking.referral_id))
                 or booking.session.status is not SessionStatus.SCHEDULED
                 or rules.key_start_token(row.dedupe_key)
                 != rules.instant_token(booking.session.starts_at)):

@@ -97,7 +97,8 @@ def test_one_refused_move_in_a_batch_changes_nothing(app):
 
 def _reminders(booking):
     return [(m.template, m.channel, m.status, m.due_at, m.expires_at,
-             {k: v for k, v in m.context.items() if k not in ("reference", "given_name")})
+             {k: v for k, v in m.context.items()
+              if k not in ("reference", "given_name", "manage_url", "pay_url")})
             for m in db.session.scalars(select(OutboxMessage).where(
                 OutboxMessage.subject_type == "booking",
                 OutboxMessage.subject_id == str(booking.id),
@@ -114,12 +115,16 @@ def test_allocated_bookings_get_the_same_reminders_as_a_booking_made_by_hand(app
     db.session.flush()
     assert {r.id for r, _ in result.placed} == {r.id for r in allocated}
     expected = _reminders(by_hand)
-    assert len(expected) == 2  # the first and the final reminder
+    assert len(expected) == 3  # the first and the final reminder, and the fee still owed
     for referral in allocated:
         booking = bookings_queries.get_active_booking(referral)
         assert booking is not None and _reminders(booking) == expected
+        links = {m.context["manage_url"] for m in db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == "booking", OutboxMessage.subject_id == str(booking.id),
+            OutboxMessage.template.in_(sorted(SESSION_TEMPLATES))))}
+        assert links == {f"http://127.0.0.1:5000/book?ref={referral.reference}"}
         state = db.session.get(BookingReminderState, booking.id)
-        assert state is not None and state.planned_count == 2
+        assert state is not None and state.planned_count == 3
         assert state.planned_for_start == session.starts_at
         assert referral.status is ReferralStatus.BOOKED
 
@@ -158,13 +163,13 @@ def test_a_transfer_plans_the_new_bookings_reminders_at_once_and_cancels_the_old
     first, second = future_session(days=20), future_session(days=30)
     referral = create_referral()
     old = bookings_places.book_place(referral=referral, session=first, actor=None, now=NOW)
-    assert [r[2] for r in _reminders(old)] == [MessageStatus.PENDING] * 2
+    assert [r[2] for r in _reminders(old)] == [MessageStatus.PENDING] * 3  # with the fee's
     new = bookings_places.transfer_booking(referral=referral, session=second, actor=None, now=NOW)
     db.session.flush()
     planned = _reminders(new)
-    assert [r[2] for r in planned] == [MessageStatus.PENDING] * 2
+    assert [r[2] for r in planned] == [MessageStatus.PENDING] * 3
     assert all(r[4] == second.starts_at for r in planned)  # they expire at the new start
     state = db.session.get(BookingReminderState, new.id)
     assert state is not None and state.planned_for_start == second.starts_at
     db.session.expire_all()
-    assert [r[2] for r in _reminders(old)] == [MessageStatus.CANCELLED] * 2
+    assert [r[2] for r in _reminders(old)] == [MessageStatus.CANCELLED] * 3

@@ -56,25 +56,30 @@ _SESSION = {
     "venue_name": "Leeds Civic Hall", "venue_address": "Portland Crescent, Leeds, LS1 1UR",
 }
 _PERSON = {"reference": "K7QM9XAD", "given_name": "Adam"}
+_LINKS = {"manage_url": "https://diversion.example.org/book?ref=K7QM9XAD"}
 
 # Realistic contexts with exactly the keys the enqueueing code passes (checked below).
 CONTEXTS: dict[str, dict[str, Any]] = {
-    "booking_confirmation": {**_PERSON, **_SESSION, "step_free": True, "is_change": False,
+    "booking_confirmation": {**_PERSON, **_LINKS, **_SESSION, "step_free": True, "is_change": False,
                              "from_waiting_list": False, "start_time": "9:30am",
                              "late_cutoff": "9:45am", "ics": ICS},
-    "booking_cancelled": {**_PERSON, **_SESSION, "step_free": True, "ics": ICS},
-    "session_cancelled": {**_PERSON, "starts_at": "Thursday 2 July 2026 at 9:30am",
+    "booking_cancelled": {**_PERSON, **_LINKS, **_SESSION, "step_free": True, "ics": ICS},
+    "session_cancelled": {**_PERSON, **_LINKS, "starts_at": "Thursday 2 July 2026 at 9:30am",
                           "ends_at": "4:30pm", "is_online": False,
                           "venue_name": "Bradford Resource Centre",
                           "venue_address": "17 Manor Row, Bradford, BD1 4PB", "step_free": True,
                           "cancel_reason": "the facilitator is unwell", "rebooked": True,
                           "old": {**_SESSION, "step_free": True}, "ics": ICS},
-    "reminder_first": {**_PERSON, **_SESSION, "starts_on": "Thursday 25 June"},
-    "reminder_final": {**_PERSON, **_SESSION, "starts_on": "Thursday 25 June"},
-    "reminder_joining_details": {**_PERSON, "starts_at": _SESSION["starts_at"],
+    "reminder_first": {**_PERSON, **_LINKS, **_SESSION, "starts_on": "Thursday 25 June"},
+    "reminder_final": {**_PERSON, **_LINKS, **_SESSION, "starts_on": "Thursday 25 June"},
+    "reminder_joining_details": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
                                  "ends_at": _SESSION["ends_at"], "starts_on": "Thursday 25 June",
                                  "joining_link": "https://meet.example.org/diversion-2506"},
-    "reminder_booking_deadline": {**_PERSON, "booking_deadline": "Wednesday 8 July 2026"},
+    "reminder_fee_outstanding": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
+                                 "starts_on": "Thursday 25 June", "outstanding": "£150.00",
+                                 "pay_url": "https://diversion.example.org/book?ref=K7QM9XAD"
+                                            "&then=pay"},
+    "reminder_booking_deadline": {**_PERSON, **_LINKS, "booking_deadline": "Wednesday 8 July 2026"},
     "offer_withdrawn": {**_PERSON},
     "referral_outcome_officer": {"reference": "K7QM9XAD", "crime_reference": "13/45678/26",
                                  "outcome": "not_completed", "outcome_label": "not completed",
@@ -248,6 +253,7 @@ ENQUEUED_BY: dict[str, Callable[[], None]] = {
     "reminder_final": _reminder_first,
     "reminder_joining_details": _reminder_joining_details,
     "reminder_booking_deadline": _reminder_booking_deadline,
+    "reminder_fee_outstanding": _reminder_first,  # the default programme's fee is owed
     "offer_withdrawn": _withdrawn,
     "referral_outcome_officer": _withdrawn,
     "self_service_locked": _self_service_locked,

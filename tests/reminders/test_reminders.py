@@ -119,7 +119,7 @@ def test_a_cancelled_session_has_its_pending_reminders_cancelled_by_the_sweep(ap
     session = future_session(days=10)
     booking = create_booking(create_referral(), session)
     courses_planning.cancel_session(session=session, reason="Venue flooded", actor=None, now=NOW)
-    assert sweep()["cancelled"] == 2
+    assert sweep()["cancelled"] == 3  # first, final, and the fee reminder (the fee is owed)
     assert {m.status for m in reminders_of(booking)} == {MessageStatus.CANCELLED}
 
 
@@ -128,7 +128,8 @@ def test_a_moved_session_has_its_reminders_re_timed(app):
     booking = create_booking(create_referral(), session)
     move(session, utc(2026, 7, 2, 9, 0))
     result = sweep()
-    assert result["cancelled"] == 2 and result["bookings_planned"] == 1
+    # first, final, and the fee reminder (the fee is owed)
+    assert result["cancelled"] == 3 and result["bookings_planned"] == 1
     pending = reminders_of(booking, MessageStatus.PENDING)
     assert [m.due_at for m in pending] == [utc(2026, 6, 25, 9, 0), utc(2026, 7, 1, 9, 0)]
     assert all(m.dedupe_key.endswith(":20260702T0900Z") for m in pending)

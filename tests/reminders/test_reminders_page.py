@@ -27,6 +27,8 @@ def form_data(**changes: str) -> dict[str, str]:
         "deadline_approaching-enabled": "y", "deadline_approaching-offset_days": "7",
         "deadline_approaching-time_of_day": "10:00",
         "offer_withdrawn-enabled": "y",
+        "fee_outstanding-enabled": "y", "fee_outstanding-offset_days": "5",
+        "fee_outstanding-time_of_day": "10:00",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
@@ -101,3 +103,15 @@ def test_bad_plan_lines_are_refused_with_the_reason_beside_the_field(client, log
 def test_an_unknown_programme_is_not_found(client, login_as, programme):
     login_as("manager")
     assert client.get(f"/reminder-plans/{programme.id + 999}").status_code == 404
+
+
+def test_the_fee_reminder_is_a_line_of_the_plan_and_can_be_changed(client, login_as, programme):
+    login_as("manager")
+    page = client.get("/reminder-plans").get_data(as_text=True)
+    assert "Fee still to pay" in page and "5 days before the session, at 10:00" in page
+    response = client.post(f"/reminder-plans/{programme.id}", data=form_data(**{
+        "fee_outstanding-offset_days": "3", "fee_outstanding-time_of_day": "18:30"}))
+    assert response.status_code == 302
+    plan = reminders_messages.get_plan(programme.id)
+    assert (plan[K.FEE_OUTSTANDING].offset_days, plan[K.FEE_OUTSTANDING].time_of_day) == (
+        3, dt.time(18, 30))

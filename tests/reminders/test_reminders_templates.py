@@ -18,6 +18,9 @@ CONTEXT = {
     "starts_on": "Thursday 25 June", "ends_at": "5:00pm", "is_online": False,
     "venue_name": "Civic Hall", "venue_address": "1 Park Row, Leeds, LS1 5HD",
     "joining_link": "https://meet.example/abc", "booking_deadline": "Wednesday 8 July 2026",
+    "manage_url": "https://diversion.example.org/book?ref=K7Q2M9XA",
+    "pay_url": "https://diversion.example.org/book?ref=K7Q2M9XA&then=pay",
+    "outstanding": "£200.00",
 }
 
 
