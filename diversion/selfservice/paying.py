@@ -23,7 +23,8 @@ from diversion.payments.govukpay import PaymentServiceUnavailable
 from diversion.referrals.models import Referral
 from diversion.selfservice import services
 from diversion.selfservice.forms import ConfirmForm
-from diversion.selfservice.views import _referral, bp, person_required
+from diversion.selfservice.person import current_referral, person_required
+from diversion.selfservice.views import bp
 
 
 def _unavailable() -> Any:
@@ -35,7 +36,7 @@ def _unavailable() -> Any:
 @public
 @person_required
 def pay() -> Any:
-    referral = _referral()
+    referral = current_referral()
     client = govukpay.client_from_settings()
     form = ConfirmForm()
     if client is None:
@@ -56,7 +57,7 @@ def pay() -> Any:
 @public
 @person_required
 def payment_return(token: str) -> Any:
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     attempt = payments.get_attempt_of(referral, token)
     client = govukpay.client_from_settings()
