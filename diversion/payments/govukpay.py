@@ -3,7 +3,8 @@
 API: `POST /v1/payments` with `amount` (pence), `reference`, `description`, `return_url`,
 `language`; `GET /v1/payments/{payment_id}` answers `state.status` and `state.finished`; the
 paying page is `_links.next_url.href`. Refunds: `POST /v1/payments/{payment_id}/refunds` and
-`GET /v1/payments/{payment_id}/refunds/{refund_id}` (`refund_id`, `amount`, `status`). Bearer API key. Anything but a readable 2xx answer
+`GET /v1/payments/{payment_id}/refunds/{refund_id}` (`refund_id`, `amount`, `status`).
+Bearer API key. Anything but a readable 2xx answer
 (timeouts, refused connections, 429, 5xx, a 4xx) raises PaymentServiceUnavailable: the man is
 told nothing was taken, and only the status and the provider's error code are logged.
 """

@@ -25,6 +25,7 @@ from diversion.bookings import queries as bookings_queries
 from diversion.bookings.models import Booking, Payment
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
+from diversion.core.web import format_pounds
 from diversion.payments.govukpay import GovukPayClient, PaymentServiceUnavailable, ProviderPayment
 from diversion.payments.models import (
     FINISHED,
@@ -219,13 +220,14 @@ def list_online_payments(referral: Referral) -> list[OnlinePayment]:
 
 
 def count_flagged() -> int:
-    """Online payments that took more than was owed, for the managers' home page."""
+    """Online payments that took more than was owed or whose refund failed (home page)."""
     return db.session.scalar(select(func.count()).select_from(OnlinePayment)
                              .where(OnlinePayment.flagged_at.is_not(None))) or 0
 
 
 def list_flagged() -> list[OnlinePayment]:
-    """Online payments that took more than was owed and are not yet settled, oldest first."""
+    """Online payments that took more than was owed, or whose refund failed, not yet settled,
+    oldest first."""
     return list(db.session.scalars(select(OnlinePayment)
                                    .where(OnlinePayment.flagged_at.is_not(None))
                                    .order_by(OnlinePayment.flagged_at, OnlinePayment.id)))
@@ -446,10 +448,10 @@ def recheck_submitted_refunds(*, client: GovukPayClient,
         if answer.status == OnlineRefundStatus.SUCCESS.value:
             if _finish_refund(refund, OnlineRefundStatus.SUCCESS, now=now):
                 counts["refunds_succeeded"] += 1
-        elif answer.status == OnlineRefundStatus.ERROR.value:
-            if _finish_refund(refund, OnlineRefundStatus.ERROR, now=now):
-                _put_back(refund, now=now)
-                counts["refunds_failed"] += 1
+        elif (answer.status == OnlineRefundStatus.ERROR.value
+              and _finish_refund(refund, OnlineRefundStatus.ERROR, now=now)):
+            _put_back(refund, now=now)
+            counts["refunds_failed"] += 1
     db.session.flush()
     return counts
 
@@ -477,7 +479,7 @@ def _put_back(refund: OnlineRefund, *, now: dt.datetime) -> None:
     """The money of a refund in error was not given back: undo what the refund took off the fee
     and the excess, and flag the payment for a manager."""
     attempt = refund.online_payment
-    amount = format_pence(refund.amount_pence)
+    amount = format_pounds(refund.amount_pence)
     if refund.fee_pence is None:
         note = (f"A refund of {amount} failed at GOV.UK Pay: the money was not given back. "
                 "Check the fee on the referral's page")
@@ -493,7 +495,3 @@ def _put_back(refund: OnlineRefund, *, now: dt.datetime) -> None:
     attempt.flagged_at = now
     attempt.flag_reason = note
     log.warning("online refund %s answered error: flagged for a manager", refund.id)
-
-
-def format_pence(pence: int) -> str:
-    return f"£{pence // 100}.{pence % 100:02d}"
