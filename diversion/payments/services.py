@@ -266,6 +266,33 @@ def list_refunds(attempt: OnlinePayment) -> list[OnlineRefund]:
                                    .order_by(OnlineRefund.id)))
 
 
+def _send_refund(*, attempt: OnlinePayment, amount_pence: int, fee_pence: int, reason: str,
+                 client: GovukPayClient, actor: User | None, actor_label: str | None,
+                 now: dt.datetime) -> OnlineRefund:
+    """Ask GOV.UK Pay to refund (with what it says can still be refunded), then record the row
+    with its refund id and an audit row. `fee_pence` is kept unless the answer is `error`."""
+    answer = client.get_payment(attempt.provider_payment_id)
+    available = (answer.refund_amount_available if answer.refund_amount_available is not None
+                 else refundable_pence(attempt))
+    refund = client.create_refund(payment_id=attempt.provider_payment_id, amount=amount_pence,
+                                  refund_amount_available=available)
+    status = (OnlineRefundStatus(refund.status) if refund.status in set(OnlineRefundStatus)
+              else OnlineRefundStatus.SUBMITTED)
+    row = OnlineRefund(online_payment_id=attempt.id, provider_refund_id=refund.refund_id,
+                       amount_pence=amount_pence, status=status, reason=reason, created_at=now,
+                       created_by_id=actor.id if actor is not None else None,
+                       fee_pence=0 if status is OnlineRefundStatus.ERROR else fee_pence)
+    db.session.add(row)
+    db.session.flush()
+    record(action="payment.online_refund", category=AuditCategory.ALTERATION, now=now,
+           actor=actor, actor_label=actor_label, object_type="referral",
+           object_id=attempt.referral_id,
+           details={"online_payment_id": attempt.id, "refund_id": row.id,
+                    "amount_pence": amount_pence, "status": status.value,
+                    "asked_by_person": actor is None})
+    return row
+
+
 def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, reason: str | None,
                           client: GovukPayClient, actor: User, now: dt.datetime) -> OnlineRefund:
     """Give money back through GOV.UK Pay: first any part the fee did not need, then the fee.
@@ -300,24 +327,9 @@ def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, r
     if from_fee:
         assert payment is not None  # what is not excess was applied
         fees.check_refund(payment=payment, amount_pence=from_fee, actor=actor)
-    answer = client.get_payment(attempt.provider_payment_id)
-    refund = client.create_refund(payment_id=attempt.provider_payment_id, amount=amount_pence,
-                                  refund_amount_available=(answer.refund_amount_available
-                                                           if answer.refund_amount_available
-                                                           is not None else available))
-    status = (OnlineRefundStatus(refund.status) if refund.status in set(OnlineRefundStatus)
-              else OnlineRefundStatus.SUBMITTED)
-    row = OnlineRefund(online_payment_id=attempt.id, provider_refund_id=refund.refund_id,
-                       amount_pence=amount_pence, status=status, reason=text, created_at=now,
-                       created_by_id=actor.id,
-                       fee_pence=0 if status is OnlineRefundStatus.ERROR else from_fee)
-    db.session.add(row)
-    db.session.flush()
-    record(action="payment.online_refund", category=AuditCategory.ALTERATION, now=now,
-           actor=actor, object_type="referral", object_id=attempt.referral_id,
-           details={"online_payment_id": attempt.id, "refund_id": row.id,
-                    "amount_pence": amount_pence, "status": status.value})
-    if status is OnlineRefundStatus.ERROR:
+    row = _send_refund(attempt=attempt, amount_pence=amount_pence, fee_pence=from_fee,
+                       reason=text, client=client, actor=actor, actor_label=None, now=now)
+    if row.status is OnlineRefundStatus.ERROR:
         return row
     if from_excess:
         attempt.excess_pence -= from_excess
@@ -382,24 +394,10 @@ def refund_after_cancelled_session(*, referral: Referral, client: GovukPayClient
     attempt, amount = offer.attempt, offer.amount_pence
     fees.claim_refund_he_asked_for(payment=offer.payment, amount_pence=amount,
                                    actor_label=actor_label, now=now)
-    answer = client.get_payment(attempt.provider_payment_id)
-    available = (answer.refund_amount_available if answer.refund_amount_available is not None
-                 else refundable_pence(attempt))
-    refund = client.create_refund(payment_id=attempt.provider_payment_id, amount=amount,
-                                  refund_amount_available=available)
-    status = (OnlineRefundStatus(refund.status) if refund.status in set(OnlineRefundStatus)
-              else OnlineRefundStatus.SUBMITTED)
-    row = OnlineRefund(online_payment_id=attempt.id, provider_refund_id=refund.refund_id,
-                       amount_pence=amount, status=status, reason=HIS_REFUND_REASON,
-                       created_at=now, created_by_id=None,
-                       fee_pence=0 if status is OnlineRefundStatus.ERROR else amount)
-    db.session.add(row)
-    db.session.flush()
-    record(action="payment.online_refund", category=AuditCategory.ALTERATION, now=now,
-           actor_label=actor_label, object_type="referral", object_id=referral.id,
-           details={"online_payment_id": attempt.id, "refund_id": row.id,
-                    "amount_pence": amount, "status": status.value, "asked_by_person": True})
-    if status is OnlineRefundStatus.ERROR:
+    row = _send_refund(attempt=attempt, amount_pence=amount, fee_pence=amount,
+                       reason=HIS_REFUND_REASON, client=client, actor=None,
+                       actor_label=actor_label, now=now)
+    if row.status is OnlineRefundStatus.ERROR:
         fees.restore_refund(payment=offer.payment, amount_pence=amount, actor_label=actor_label,
                             now=now)
     return row

@@ -59,7 +59,7 @@ def test_then_pay_opens_the_fee_part_after_sign_in_and_survives_a_wrong_try(clie
     known = known_referral()
     page = client.get(f"/book?ref={known.reference}&then=pay").get_data(as_text=True)
     assert '<input type="hidden" name="then" value="pay">' in page
-    assert f'action="/book"' in page  # the query string is not what carries `then`
+    assert 'action="/book"' in page  # the query string is not what carries `then`
 
     wrong = client.post("/book", data={**details(known, pin="000000"), "then": "pay"})
     assert wrong.status_code == 200
