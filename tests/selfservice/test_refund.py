@@ -96,7 +96,9 @@ def test_the_provider_down_records_nothing_and_says_so(client, govuk_pay):
     govuk_pay.down_with = 503
     response = client.post(REFUND)
     assert response.status_code == 503
-    assert "We could not pay your money back just now" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "govuk-error-summary" in page and "<title>Error: " in page
+    assert "We could not pay your money back just now" in page
     assert refund_rows() == []
     assert db.session.scalar(select(Payment.refunded_pence)) == 0
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
