@@ -3,7 +3,10 @@
 The person has no account and no Flask-Login user. Signing in with reference, PIN and date of
 birth starts a person session: a random token in the session cookie whose digest is a row bound
 to one referral. Nothing in the URLs names a referral, so there is nothing to change to reach
-another one. The endpoints are `@public` for the access hook; `person_required` is their check.
+another one. The endpoints are `@public` for the access hook; `person_required` (in
+`selfservice.person`, with `current_referral()`) is their check. The pages that check one change
+with him before making it share `confirm_page`. `/book?ref=&then=pay` is the link contract of his
+letters and messages (`reference_from_link`, `then_from_link`).
 """
 
 from __future__ import annotations
