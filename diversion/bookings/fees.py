@@ -196,8 +196,17 @@ def record_refund(*, payment: Payment, amount_pence: int, actor: User | None,
                   now: dt.datetime) -> Payment:
     """Money of a payment given back: the referral has paid that much less (the fee is owed again)."""
     check_refund(payment=payment, amount_pence=amount_pence, actor=actor)
-    payment.refunded_pence += amount_pence
-    db.session.flush()
+    # Added in the database, not from the value read: a refund he asked for at the same moment
+    # (`claim_refund_he_asked_for`) is never overwritten, and never more than was paid.
+    result = db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id,
+               Payment.refunded_pence + amount_pence <= Payment.amount_pence)
+        .values(refunded_pence=Payment.refunded_pence + amount_pence)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(payment)
+    if not int(getattr(result, "rowcount", 0) or 0):
+        raise Conflict("This payment has already been refunded meanwhile")
     record(action="fee.refund", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=payment.referral_id,
            details={"payment_id": payment.id, "amount_pence": amount_pence})
