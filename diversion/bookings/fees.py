@@ -245,8 +245,12 @@ def restore_refund(*, payment: Payment, amount_pence: int, actor_label: str,
     restored = min(amount_pence, payment.refunded_pence)
     if restored <= 0:
         return payment
-    payment.refunded_pence -= restored
-    db.session.flush()
+    db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.refunded_pence >= restored)
+        .values(refunded_pence=Payment.refunded_pence - restored)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(payment)
     record(action="fee.refund_restored", category=AuditCategory.ALTERATION, now=now,
            actor_label=actor_label, object_type="referral", object_id=payment.referral_id,
            details={"payment_id": payment.id, "amount_pence": restored})
