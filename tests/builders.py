@@ -270,6 +270,24 @@ def pay_fee(referral: Any, manager: User | None = None, *, now: dt.datetime = NO
     db.session.flush()
 
 
+def pay_online(referral: Any, stand_in: Any, *, now: dt.datetime = NOW) -> Any:
+    """The referral's fee paid online through the GOV.UK Pay stand-in (the `govuk_pay` fixture):
+    the attempt started as his page starts it, finished at the provider, settled; committed."""
+    from diversion.payments import govukpay
+    from diversion.payments import services as payments
+    from diversion.selfservice.services import actor_label
+
+    client = govukpay.client_from_settings()
+    assert client is not None
+    attempt, _ = payments.start_online_payment(
+        referral=referral, client=client, return_url_for=lambda token: "http://127.0.0.1:5000/",
+        actor_label=actor_label(referral), now=now)
+    stand_in.finish(attempt.provider_payment_id, "success")
+    payments.settle_online_payment(attempt=attempt, client=client, actor_label="system", now=now)
+    db.session.commit()
+    return attempt
+
+
 # Sessions start two days after NOW, at 08:30 UTC (09:30 in London, summer time).
 SESSION_START = dt.datetime(2026, 6, 17, 8, 30, tzinfo=dt.UTC)
 DURING = SESSION_START + dt.timedelta(hours=3)

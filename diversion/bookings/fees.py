@@ -2,6 +2,8 @@
 
 Balance = fee − payments, or 0 once waived. Completion needs the fee cleared
 (`fee_status(referral).is_cleared`). Only managers record payments or waive; each is audited.
+The man's own refund (his session cancelled by the provider) is `claim_refund_he_asked_for`;
+a refund GOV.UK Pay later reports in error is put back with `restore_refund`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, exists, func, select
+from sqlalchemy import ColumnElement, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory
@@ -227,12 +229,70 @@ def record_refund(*, payment: Payment, amount_pence: int, actor: User | None,
                   now: dt.datetime) -> Payment:
     """Money of a payment given back: the referral has paid that much less (the fee is owed again)."""
     check_refund(payment=payment, amount_pence=amount_pence, actor=actor)
-    payment.refunded_pence += amount_pence
-    db.session.flush()
+    # Added in the database, not from the value read: a refund he asked for at the same moment
+    # (`claim_refund_he_asked_for`) is never overwritten, and never more than was paid.
+    result = db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id,
+               Payment.refunded_pence + amount_pence <= Payment.amount_pence)
+        .values(refunded_pence=Payment.refunded_pence + amount_pence)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(payment)
+    if not int(getattr(result, "rowcount", 0) or 0):
+        raise Conflict("This payment has already been refunded meanwhile")
     record(action="fee.refund", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=payment.referral_id,
            details={"payment_id": payment.id, "amount_pence": amount_pence})
     referral = db.session.get(Referral, payment.referral_id)
     if referral is not None:
         fee_changed.send(referral, now=now)
+    return payment
+
+
+def claim_refund_he_asked_for(*, payment: Payment, amount_pence: int, actor_label: str,
+                              now: dt.datetime) -> Payment:
+    """He asked for his fee back (his session was cancelled by the provider): he has paid that
+    much less. One conditional update claims it before any money moves, so of two requests at
+    once only one refunds; the other gets Conflict (the row lock on PostgreSQL, the write lock on
+    SQLite). Refused once the course was completed with the fee."""
+    referral = db.session.get(Referral, payment.referral_id)
+    assert referral is not None
+    if referral.status is ReferralStatus.COMPLETED:
+        raise Conflict("The course was completed with this fee, so it cannot be paid back")
+    result = db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.refunded_pence == payment.refunded_pence,
+               Payment.refunded_pence + amount_pence <= Payment.amount_pence)
+        .values(refunded_pence=Payment.refunded_pence + amount_pence)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(payment)
+    if amount_pence <= 0 or not int(getattr(result, "rowcount", 0) or 0):
+        raise Conflict("This payment has already been paid back")
+    record(action="fee.refund", category=AuditCategory.ALTERATION, now=now,
+           actor_label=actor_label, object_type="referral", object_id=payment.referral_id,
+           details={"payment_id": payment.id, "amount_pence": amount_pence})
+    fee_changed.send(referral, now=now)  # owed again: the fee reminder may come back
+    return payment
+
+
+def restore_refund(*, payment: Payment, amount_pence: int, actor_label: str,
+                   now: dt.datetime) -> Payment:
+    """A refund that was not made after all (GOV.UK Pay answered error): the money is still
+    paid, so what `record_refund` took off is put back (never more than was taken off)."""
+    restored = min(amount_pence, payment.refunded_pence)
+    if restored <= 0:
+        return payment
+    db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.refunded_pence >= restored)
+        .values(refunded_pence=Payment.refunded_pence - restored)
+        .execution_options(synchronize_session=False))
+    db.session.refresh(payment)
+    record(action="fee.refund_restored", category=AuditCategory.ALTERATION, now=now,
+           actor_label=actor_label, object_type="referral", object_id=payment.referral_id,
+           details={"payment_id": payment.id, "amount_pence": restored})
+    referral = db.session.get(Referral, payment.referral_id)
+    assert referral is not None
+    fee_changed.send(referral, now=now)
+    _tell_if_cleared(referral, None, now)
     return payment

@@ -6,6 +6,7 @@ as the record of a session that took place (attended, missed, closed); cancelled
 bookings gave theirs back.
 
 - `get_active_booking(referral) -> Booking | None`; `list_bookings_for(referral)`;
+  `get_booking_cancelled_by_provider(referral) -> Booking | None`;
   `list_session_bookings(session_id)`; `get_place(referral)`
 - `transfers_used(referral)`, `transfers_remaining(referral) -> int`
 - `count_bookings_by_status()` (for `flask stats`)
@@ -46,6 +47,19 @@ def list_bookings_for(referral: Referral) -> list[Booking]:
     """Every booking the referral has had, newest first."""
     return list(db.session.scalars(select(Booking).where(Booking.referral_id == referral.id)
                                    .order_by(Booking.id.desc())))
+
+
+def get_booking_cancelled_by_provider(referral: Referral) -> Booking | None:
+    """His latest booking, when the provider cancelled its whole session and he has not booked
+    since (the booking ended as the session was cancelled; his own cancellations do not count)."""
+    latest = db.session.scalar(select(Booking).where(Booking.referral_id == referral.id)
+                               .order_by(Booking.id.desc()).limit(1))
+    if (latest is None or latest.status is not BookingStatus.CANCELLED
+            or latest.session.status is not SessionStatus.CANCELLED
+            or latest.session.cancelled_at is None or latest.ended_at is None
+            or latest.ended_at < latest.session.cancelled_at):
+        return None
+    return latest
 
 
 def list_session_bookings(session_id: int) -> list[Booking]:

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     add_panel(app, flagged_panel, roles=(Role.MANAGER,))
     app.add_template_global(online_payments_of, "online_payments_of")
     app.add_template_global(services.refundable_pence, "online_refundable_pence")
+    app.add_template_global(services.list_refunds_of, "online_refunds_of")
 
 
 def reconcile(*, now: dt.datetime) -> dict[str, int]:
@@ -41,4 +42,5 @@ def flagged_panel(user: User, now: dt.datetime) -> Panel | None:
     count = services.count_flagged()
     if not count:
         return None
-    return Panel("Online payments", [("Paid more than was owed", count, "payments.flagged")])
+    return Panel("Online payments", [("Paid more than was owed or refund failed", count,
+                                         "payments.flagged")])

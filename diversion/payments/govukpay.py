@@ -2,7 +2,9 @@
 
 API: `POST /v1/payments` with `amount` (pence), `reference`, `description`, `return_url`,
 `language`; `GET /v1/payments/{payment_id}` answers `state.status` and `state.finished`; the
-paying page is `_links.next_url.href`. Bearer API key. Anything but a readable 2xx answer
+paying page is `_links.next_url.href`. Refunds: `POST /v1/payments/{payment_id}/refunds` and
+`GET /v1/payments/{payment_id}/refunds/{refund_id}` (`refund_id`, `amount`, `status`).
+Bearer API key. Anything but a readable 2xx answer
 (timeouts, refused connections, 429, 5xx, a 4xx) raises PaymentServiceUnavailable: the man is
 told nothing was taken, and only the status and the provider's error code are logged.
 """
@@ -87,14 +89,13 @@ class GovukPayClient:
         answer = self._request(
             "POST", "/v1/payments/" + urllib.parse.quote(payment_id, safe="") + "/refunds",
             {"amount": amount, "refund_amount_available": refund_amount_available})
-        try:
-            refund_id, refunded, status = answer["refund_id"], answer["amount"], answer["status"]
-        except (KeyError, TypeError) as error:
-            raise PaymentServiceUnavailable("answer without a refund") from error
-        if (not isinstance(refund_id, str) or not 0 < len(refund_id) <= MAX_PAYMENT_ID_LENGTH
-                or not isinstance(refunded, int) or not isinstance(status, str)):
-            raise PaymentServiceUnavailable("answer with unexpected values")
-        return ProviderRefund(refund_id=refund_id, amount=refunded, status=status)
+        return _refund(answer)
+
+    def get_refund(self, *, payment_id: str, refund_id: str) -> ProviderRefund:
+        """A refund as the provider has it now (submitted, success or error)."""
+        return _refund(self._request(
+            "GET", "/v1/payments/" + urllib.parse.quote(payment_id, safe="") + "/refunds/"
+            + urllib.parse.quote(refund_id, safe="")))
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         if not self.api_key:
@@ -128,6 +129,17 @@ def _error_code(error: urllib.error.HTTPError) -> str:
         return str(json.loads(error.read(4096)).get("code", "no code"))[:20]
     except (ValueError, AttributeError, OSError):
         return "no code"
+
+
+def _refund(answer: Any) -> ProviderRefund:
+    try:
+        refund_id, refunded, status = answer["refund_id"], answer["amount"], answer["status"]
+    except (KeyError, TypeError) as error:
+        raise PaymentServiceUnavailable("answer without a refund") from error
+    if (not isinstance(refund_id, str) or not 0 < len(refund_id) <= MAX_PAYMENT_ID_LENGTH
+            or not isinstance(refunded, int) or not isinstance(status, str)):
+        raise PaymentServiceUnavailable("answer with unexpected values")
+    return ProviderRefund(refund_id=refund_id, amount=refunded, status=status)
 
 
 def _payment(answer: Any) -> ProviderPayment:

@@ -12,15 +12,20 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
 from diversion.bookings import fees
+from diversion.bookings import queries as bookings_queries
+from diversion.bookings.models import Booking, Payment
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
+from diversion.core.web import format_pounds
 from diversion.payments.govukpay import GovukPayClient, PaymentServiceUnavailable, ProviderPayment
 from diversion.payments.models import (
     FINISHED,
@@ -29,7 +34,7 @@ from diversion.payments.models import (
     OnlineRefund,
     OnlineRefundStatus,
 )
-from diversion.referrals.models import Referral
+from diversion.referrals.models import Referral, ReferralStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,11 @@ PROVIDER_SESSION = dt.timedelta(minutes=90)
 # The reconciliation job asks about unfinished attempts made in this window.
 RECONCILE_WINDOW = dt.timedelta(days=3)
 SYSTEM = "system"
+# Refunds still `submitted` asked about per run of the job (the oldest-checked first).
+REFUND_CHECKS_PER_RUN = 50
+# The reason kept on a refund he asked for himself.
+HIS_REFUND_REASON = ("His session was cancelled by the provider and he asked for his money back "
+                     "instead of booking a new date")
 
 
 class NothingToPay(Conflict):
@@ -156,9 +166,11 @@ def _apply_success(attempt: OnlinePayment, *, answer_amount: int, actor_label: s
 
 def reconcile_online_payments(*, client: GovukPayClient | None,
                               now: dt.datetime) -> dict[str, int]:
-    """Ask the provider about every recent unfinished attempt; apply, fail or abandon each."""
+    """Ask the provider about every recent unfinished attempt; apply, fail or abandon each. Then
+    ask about refunds still `submitted` (`recheck_submitted_refunds`)."""
     counts = {"checked": 0, "succeeded": 0, "failed": 0, "abandoned": 0, "unfinished": 0,
-              "unreachable": 0}
+              "unreachable": 0, "refunds_checked": 0, "refunds_succeeded": 0,
+              "refunds_failed": 0, "refunds_unreachable": 0}
     if client is None:
         return counts
     attempts = db.session.scalars(
@@ -182,6 +194,7 @@ def reconcile_online_payments(*, client: GovukPayClient | None,
             counts["abandoned"] += 1
         else:
             counts["unfinished"] += 1
+    counts.update(recheck_submitted_refunds(client=client, now=now))
     return counts
 
 
@@ -207,13 +220,14 @@ def list_online_payments(referral: Referral) -> list[OnlinePayment]:
 
 
 def count_flagged() -> int:
-    """Online payments that took more than was owed, for the managers' home page."""
+    """Online payments that took more than was owed or whose refund failed (home page)."""
     return db.session.scalar(select(func.count()).select_from(OnlinePayment)
                              .where(OnlinePayment.flagged_at.is_not(None))) or 0
 
 
 def list_flagged() -> list[OnlinePayment]:
-    """Online payments that took more than was owed and are not yet settled, oldest first."""
+    """Online payments that took more than was owed, or whose refund failed, not yet settled,
+    oldest first."""
     return list(db.session.scalars(select(OnlinePayment)
                                    .where(OnlinePayment.flagged_at.is_not(None))
                                    .order_by(OnlinePayment.flagged_at, OnlinePayment.id)))
@@ -252,6 +266,33 @@ def list_refunds(attempt: OnlinePayment) -> list[OnlineRefund]:
                                    .order_by(OnlineRefund.id)))
 
 
+def _send_refund(*, attempt: OnlinePayment, amount_pence: int, fee_pence: int, reason: str,
+                 client: GovukPayClient, actor: User | None, actor_label: str | None,
+                 now: dt.datetime) -> OnlineRefund:
+    """Ask GOV.UK Pay to refund (with what it says can still be refunded), then record the row
+    with its refund id and an audit row. `fee_pence` is kept unless the answer is `error`."""
+    answer = client.get_payment(attempt.provider_payment_id)
+    available = (answer.refund_amount_available if answer.refund_amount_available is not None
+                 else refundable_pence(attempt))
+    refund = client.create_refund(payment_id=attempt.provider_payment_id, amount=amount_pence,
+                                  refund_amount_available=available)
+    status = (OnlineRefundStatus(refund.status) if refund.status in set(OnlineRefundStatus)
+              else OnlineRefundStatus.SUBMITTED)
+    row = OnlineRefund(online_payment_id=attempt.id, provider_refund_id=refund.refund_id,
+                       amount_pence=amount_pence, status=status, reason=reason, created_at=now,
+                       created_by_id=actor.id if actor is not None else None,
+                       fee_pence=0 if status is OnlineRefundStatus.ERROR else fee_pence)
+    db.session.add(row)
+    db.session.flush()
+    record(action="payment.online_refund", category=AuditCategory.ALTERATION, now=now,
+           actor=actor, actor_label=actor_label, object_type="referral",
+           object_id=attempt.referral_id,
+           details={"online_payment_id": attempt.id, "refund_id": row.id,
+                    "amount_pence": amount_pence, "status": status.value,
+                    "asked_by_person": actor is None})
+    return row
+
+
 def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, reason: str | None,
                           client: GovukPayClient, actor: User, now: dt.datetime) -> OnlineRefund:
     """Give money back through GOV.UK Pay: first any part the fee did not need, then the fee.
@@ -286,23 +327,9 @@ def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, r
     if from_fee:
         assert payment is not None  # what is not excess was applied
         fees.check_refund(payment=payment, amount_pence=from_fee, actor=actor)
-    answer = client.get_payment(attempt.provider_payment_id)
-    refund = client.create_refund(payment_id=attempt.provider_payment_id, amount=amount_pence,
-                                  refund_amount_available=(answer.refund_amount_available
-                                                           if answer.refund_amount_available
-                                                           is not None else available))
-    status = (OnlineRefundStatus(refund.status) if refund.status in set(OnlineRefundStatus)
-              else OnlineRefundStatus.SUBMITTED)
-    row = OnlineRefund(online_payment_id=attempt.id, provider_refund_id=refund.refund_id,
-                       amount_pence=amount_pence, status=status, reason=text, created_at=now,
-                       created_by_id=actor.id)
-    db.session.add(row)
-    db.session.flush()
-    record(action="payment.online_refund", category=AuditCategory.ALTERATION, now=now,
-           actor=actor, object_type="referral", object_id=attempt.referral_id,
-           details={"online_payment_id": attempt.id, "refund_id": row.id,
-                    "amount_pence": amount_pence, "status": status.value})
-    if status is OnlineRefundStatus.ERROR:
+    row = _send_refund(attempt=attempt, amount_pence=amount_pence, fee_pence=from_fee,
+                       reason=text, client=client, actor=actor, actor_label=None, now=now)
+    if row.status is OnlineRefundStatus.ERROR:
         return row
     if from_excess:
         attempt.excess_pence -= from_excess
@@ -313,3 +340,156 @@ def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, r
         fees.record_refund(payment=payment, amount_pence=from_fee, actor=actor, now=now)
     db.session.flush()
     return row
+
+
+# His own refund when the provider cancelled his session ------------------------------------
+
+@dataclass(frozen=True)
+class RefundOffer:
+    """What he may ask back: the fee part of his latest online payment, his session cancelled."""
+
+    attempt: OnlinePayment
+    payment: Payment
+    amount_pence: int
+    cancelled_booking: Booking
+
+
+def get_refund_offer(referral: Referral) -> RefundOffer | None:
+    """His choice of a refund: only while he waits to book again after the provider cancelled
+    his session, and only for fee he paid online that has not been given back."""
+    if referral.status is not ReferralStatus.AWAITING_BOOKING:
+        return None
+    booking = bookings_queries.get_booking_cancelled_by_provider(referral)
+    if booking is None:
+        return None
+    attempts = db.session.scalars(
+        select(OnlinePayment).options(joinedload(OnlinePayment.applied_payment))
+        .where(OnlinePayment.referral_id == referral.id,
+               OnlinePayment.status == OnlinePaymentStatus.SUCCESS,
+               OnlinePayment.applied_payment_id.is_not(None))
+        .order_by(OnlinePayment.id.desc()))
+    for attempt in attempts:
+        payment = attempt.applied_payment
+        assert payment is not None
+        amount = min(payment.amount_pence - payment.refunded_pence,
+                     refundable_pence(attempt) - attempt.excess_pence)
+        if amount > 0:
+            return RefundOffer(attempt=attempt, payment=payment, amount_pence=amount,
+                               cancelled_booking=booking)
+    return None
+
+
+def refund_after_cancelled_session(*, referral: Referral, client: GovukPayClient,
+                                   actor_label: str, now: dt.datetime) -> OnlineRefund:
+    """He asked for his fee back instead of booking a new date: refund it through GOV.UK Pay.
+
+    The fee is claimed first (`fees.claim_refund_he_asked_for`, one conditional update), so a
+    second request, at once or later, refunds nothing (Conflict). Raises
+    PaymentServiceUnavailable when the provider cannot do it: the caller rolls the claim back, so
+    nothing is recorded. An answer of `error` puts the fee back at once.
+    """
+    offer = get_refund_offer(referral)
+    if offer is None:
+        raise Conflict("There is no payment to give back")
+    attempt, amount = offer.attempt, offer.amount_pence
+    fees.claim_refund_he_asked_for(payment=offer.payment, amount_pence=amount,
+                                   actor_label=actor_label, now=now)
+    row = _send_refund(attempt=attempt, amount_pence=amount, fee_pence=amount,
+                       reason=HIS_REFUND_REASON, client=client, actor=None,
+                       actor_label=actor_label, now=now)
+    if row.status is OnlineRefundStatus.ERROR:
+        fees.restore_refund(payment=offer.payment, amount_pence=amount, actor_label=actor_label,
+                            now=now)
+    return row
+
+
+def get_latest_refund_he_asked_for(referral: Referral) -> OnlineRefund | None:
+    """His own latest refund (none made by a manager), for the page that tells him the outcome."""
+    return db.session.scalar(
+        select(OnlineRefund).join(OnlineRefund.online_payment)
+        .where(OnlinePayment.referral_id == referral.id, OnlineRefund.created_by_id.is_(None))
+        .order_by(OnlineRefund.id.desc()).limit(1))
+
+
+def list_refunds_of(referral: Referral) -> list[OnlineRefund]:
+    """Every online refund on the referral's payments, oldest first (the managers' fee section)."""
+    return list(db.session.scalars(
+        select(OnlineRefund).join(OnlineRefund.online_payment)
+        .options(joinedload(OnlineRefund.created_by))
+        .where(OnlinePayment.referral_id == referral.id).order_by(OnlineRefund.id)))
+
+
+# Refunds left `submitted` ---------------------------------------------------------------------
+
+def recheck_submitted_refunds(*, client: GovukPayClient,
+                              now: dt.datetime) -> dict[str, int]:
+    """Ask the provider about refunds still `submitted` (at most REFUND_CHECKS_PER_RUN, the
+    longest unchecked first) and record what it says; an `error` is put right once."""
+    counts = {"refunds_checked": 0, "refunds_succeeded": 0, "refunds_failed": 0,
+              "refunds_unreachable": 0}
+    refunds = db.session.scalars(
+        select(OnlineRefund)
+        .options(joinedload(OnlineRefund.online_payment).joinedload(OnlinePayment.applied_payment))
+        .where(OnlineRefund.status == OnlineRefundStatus.SUBMITTED)
+        .order_by(OnlineRefund.checked_at.is_not(None), OnlineRefund.checked_at, OnlineRefund.id)
+        .limit(REFUND_CHECKS_PER_RUN)).unique().all()
+    for refund in refunds:
+        counts["refunds_checked"] += 1
+        try:
+            answer = client.get_refund(payment_id=refund.online_payment.provider_payment_id,
+                                       refund_id=refund.provider_refund_id)
+        except PaymentServiceUnavailable:
+            counts["refunds_unreachable"] += 1
+            refund.checked_at = now
+            continue
+        refund.checked_at = now
+        if answer.status == OnlineRefundStatus.SUCCESS.value:
+            if _finish_refund(refund, OnlineRefundStatus.SUCCESS, now=now):
+                counts["refunds_succeeded"] += 1
+        elif (answer.status == OnlineRefundStatus.ERROR.value
+              and _finish_refund(refund, OnlineRefundStatus.ERROR, now=now)):
+            _put_back(refund, now=now)
+            counts["refunds_failed"] += 1
+    db.session.flush()
+    return counts
+
+
+def _finish_refund(refund: OnlineRefund, status: OnlineRefundStatus, *, now: dt.datetime) -> bool:
+    """Move a refund on from `submitted`, once: False when another run got there first."""
+    result = db.session.execute(
+        update(OnlineRefund)
+        .where(OnlineRefund.id == refund.id, OnlineRefund.status == OnlineRefundStatus.SUBMITTED)
+        .values(status=status)
+        .execution_options(synchronize_session=False))
+    if not int(getattr(result, "rowcount", 0) or 0):
+        db.session.refresh(refund)
+        return False
+    refund.status = status
+    record(action=f"payment.online_refund_{status.value}", category=AuditCategory.ALTERATION,
+           now=now, actor_label=SYSTEM, object_type="referral",
+           object_id=refund.online_payment.referral_id,
+           details={"online_payment_id": refund.online_payment_id, "refund_id": refund.id,
+                    "amount_pence": refund.amount_pence})
+    return True
+
+
+def _put_back(refund: OnlineRefund, *, now: dt.datetime) -> None:
+    """The money of a refund in error was not given back: undo what the refund took off the fee
+    and the excess, and flag the payment for a manager."""
+    attempt = refund.online_payment
+    amount = format_pounds(refund.amount_pence)
+    if refund.fee_pence is None:
+        note = (f"A refund of {amount} failed at GOV.UK Pay: the money was not given back. "
+                "Check the fee on the referral's page")
+    else:
+        if refund.fee_pence and attempt.applied_payment is not None:
+            fees.restore_refund(payment=attempt.applied_payment, amount_pence=refund.fee_pence,
+                                actor_label=SYSTEM, now=now)
+        attempt.excess_pence = min(attempt.excess_pence + refund.amount_pence - refund.fee_pence,
+                                   attempt.amount_pence)
+        refund.fee_pence = 0
+        note = (f"A refund of {amount} failed at GOV.UK Pay: the money was not given back and "
+                "still counts as paid. Refund it again or settle it with the person")
+    attempt.flagged_at = now
+    attempt.flag_reason = note
+    log.warning("online refund %s answered error: flagged for a manager", refund.id)

@@ -1,9 +1,15 @@
-"""The man pays his fee online (DIVERSION_PAYMENT_BACKEND=govuk_pay): /book/pay and the return.
+"""The man pays his fee online (DIVERSION_PAYMENT_BACKEND=govuk_pay): /book/pay and the return;
+and, when the provider cancelled his session, asks for it back instead (/book/refund).
 
 `POST /book/pay` creates a GOV.UK Pay payment of the balance and sends him (303) to the
 provider's page; the provider sends him back to `/book/payments/<token>/return`, which only his
 own person session can open. What happened is asked of the provider's API, never read from the
 request.
+
+`GET|POST /book/refund` is offered only while he waits to book again after the provider cancelled
+his session and has fee paid online (`payments.get_refund_offer`); only its POST refunds, once
+(`payments.refund_after_cancelled_session` claims the fee first). `/book/refund/requested` tells
+him what happened to the refund he asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from flask import Response, current_app, redirect, render_template, url_for
 
 from diversion.auth.access import public
 from diversion.bookings import fees
+from diversion.core.errors import DomainError
 from diversion.core.links import external_url
 from diversion.core.timeutils import now_utc
 from diversion.core.web import CSP
@@ -23,7 +30,8 @@ from diversion.payments.govukpay import PaymentServiceUnavailable
 from diversion.referrals.models import Referral
 from diversion.selfservice import services
 from diversion.selfservice.forms import ConfirmForm
-from diversion.selfservice.views import _referral, bp, person_required
+from diversion.selfservice.person import current_referral, person_required
+from diversion.selfservice.views import bp, confirm_page
 
 
 def _unavailable() -> Any:
@@ -35,7 +43,7 @@ def _unavailable() -> Any:
 @public
 @person_required
 def pay() -> Any:
-    referral = _referral()
+    referral = current_referral()
     client = govukpay.client_from_settings()
     form = ConfirmForm()
     if client is None:
@@ -56,7 +64,7 @@ def pay() -> Any:
 @public
 @person_required
 def payment_return(token: str) -> Any:
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     attempt = payments.get_attempt_of(referral, token)
     client = govukpay.client_from_settings()
@@ -73,6 +81,60 @@ def payment_return(token: str) -> Any:
     return render_template("selfservice/pay_result.html", referral=referral, attempt=attempt,
                            checking=False, fee=fees.fee_status(referral),
                            phone=current_app.config["DIVERSION_BOOKING_PHONE"])
+
+
+class RefundUnavailable(DomainError):
+    """GOV.UK Pay could not make his refund: nothing was recorded (the page answers 503)."""
+
+    page_status = 503
+
+
+REFUND_UNAVAILABLE = ("We could not pay your money back just now. Nothing has changed: your "
+                      "payment still counts. Try again later")
+
+
+def refund_offer_for(referral: Referral) -> payments.RefundOffer | None:
+    """What he may ask back after the provider cancelled his session (online payment on)."""
+    if current_app.config["SETTINGS"].payment_backend != "govuk_pay":
+        return None
+    return payments.get_refund_offer(referral)
+
+
+@bp.route("/book/refund", methods=["GET", "POST"])
+@public
+@person_required
+def refund() -> Any:
+    """Check his refund with him; only "Yes, pay my money back" refunds, and only once."""
+    referral = current_referral()
+    client = govukpay.client_from_settings()
+    offer = refund_offer_for(referral)
+    if client is None or offer is None:
+        already = payments.get_latest_refund_he_asked_for(referral)
+        return redirect(url_for("selfservice.refunded" if already else "selfservice.overview"))
+
+    def make_refund() -> None:
+        try:
+            payments.refund_after_cancelled_session(
+                referral=referral, client=client, actor_label=services.actor_label(referral),
+                now=now_utc())
+        except PaymentServiceUnavailable as error:
+            raise RefundUnavailable(REFUND_UNAVAILABLE) from error
+
+    return confirm_page("selfservice/refund.html", make_refund,
+                        lambda: redirect(url_for("selfservice.refunded")), offer=offer)
+
+
+@bp.get("/book/refund/requested")
+@public
+@person_required
+def refunded() -> Any:
+    referral = current_referral()
+    asked = payments.get_latest_refund_he_asked_for(referral)
+    if asked is None:
+        return redirect(url_for("selfservice.overview"))
+    services.record_person_view(referral=referral, now=now_utc(), action="selfservice.view_refund")
+    return render_template("selfservice/refunded.html", referral=referral, refund=asked,
+                           fee=fees.fee_status(referral))
 
 
 def amount_to_pay_online(referral: Referral) -> int | None:
@@ -97,4 +159,4 @@ def let_the_pay_form_lead_to_the_provider(response: Response) -> Response:
 
 @bp.context_processor
 def paying_helpers() -> dict[str, Any]:
-    return {"amount_to_pay_online": amount_to_pay_online}
+    return {"amount_to_pay_online": amount_to_pay_online, "refund_offer_for": refund_offer_for}

@@ -3,23 +3,24 @@
 The person has no account and no Flask-Login user. Signing in with reference, PIN and date of
 birth starts a person session: a random token in the session cookie whose digest is a row bound
 to one referral. Nothing in the URLs names a referral, so there is nothing to change to reach
-another one. The endpoints are `@public` for the access hook; `person_required` is their check.
+another one. The endpoints are `@public` for the access hook; `person_required` (in
+`selfservice.person`, with `current_referral()`) is their check. The pages that check one change
+with him before making it share `confirm_page`. `/book?ref=&then=pay` is the link contract of his
+letters and messages (`reference_from_link`, `then_from_link`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -44,6 +45,7 @@ from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.referrals.models import Referral, ReferralStatus
+from diversion.referrals.reading import normalise_reference
 from diversion.selfservice import services
 from diversion.selfservice.forms import (
     ChooseSessionForm,
@@ -51,41 +53,39 @@ from diversion.selfservice.forms import (
     LeaveWaitingListForm,
     StartForm,
 )
+from diversion.selfservice.person import (
+    PERSON_TOKEN,
+    current_referral,
+    limits,
+    person_required,
+    signed_in_referral,
+)
 
 bp = Blueprint("selfservice", __name__)
 
-PERSON_TOKEN = "person_token"  # noqa: S105 (the session key that holds the token, not a secret)
-F = TypeVar("F", bound=Callable[..., Any])
+
+# `/book?ref=REF&then=pay`, the links in his letters and messages: `ref` fills in the reference
+# (he still types his PIN and date of birth); `then` names where he goes once signed in, from
+# this list only (never an address, so never an open redirect).
+THEN_PAGES = {"pay": "fee"}  # then -> the part of his course page it opens
+REFERENCE_IN_LINK = re.compile(r"[A-Z0-9]{4,20}")
 
 
-def limits() -> services.Limits:
-    """The self-service limits; tests and deployments may override them in the app config."""
-    return current_app.config.get("SELF_SERVICE_LIMITS") or services.Limits()
+def reference_from_link(value: str | None) -> str | None:
+    """The reference a link carries, normalised, or None for anything that is not one."""
+    reference = normalise_reference((value or "")[:40])
+    return reference if REFERENCE_IN_LINK.fullmatch(reference) else None
 
 
-def person_required(view: F) -> F:
-    """Let the request through only with a live person session; `g.referral` is its referral."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        token = session.get(PERSON_TOKEN)
-        found = services.person_session_for(token, now=now_utc(), limits=limits())
-        if found is None:
-            # The expired session's row is deleted: a return commits that.
-            if token:
-                session.pop(PERSON_TOKEN, None)
-                flash("Your session ended because you were away for a while. "
-                      "Enter your details again to continue", "info")
-            return redirect(url_for("selfservice.start"))
-        g.referral = found.referral
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
+def then_from_link(value: str | None) -> str | None:
+    return value if value in THEN_PAGES else None
 
 
-def _referral() -> Referral:
-    referral: Referral = g.referral
-    return referral
+def after_sign_in(then: str | None) -> Any:
+    """His course page, opened at the part the link asked for."""
+    anchor = THEN_PAGES.get(then or "")
+    return redirect(url_for("selfservice.overview", _anchor=anchor) if anchor
+                    else url_for("selfservice.overview"))
 
 
 @bp.route("/book", methods=["GET", "POST"])
@@ -94,10 +94,19 @@ def start() -> Any:
     form = StartForm()
     message: str | None = None
     status = 200
+    then = then_from_link(request.form.get("then") if request.method == "POST"
+                          else request.args.get("then"))
+    if request.method == "GET":
+        reference = reference_from_link(request.args.get("ref"))
+        if reference is not None:
+            signed_in = signed_in_referral()
+            if signed_in is not None and normalise_reference(signed_in.reference) == reference:
+                return after_sign_in(then)
+            form.reference.data = reference
     if form.validate_on_submit():
         now = now_utc()
         try:
-            _referral, token = services.sign_in_person(
+            _signed_in, token = services.sign_in_person(
                 reference=form.reference.data or "", pin=form.pin.data or "",
                 date_of_birth=form.date_of_birth, address=client_address(), now=now,
                 limits=limits(), previous_token=session.get(PERSON_TOKEN))
@@ -109,8 +118,9 @@ def start() -> Any:
         else:
             session.pop(PERSON_TOKEN, None)
             session[PERSON_TOKEN] = token  # a new token on every sign-in
-            return redirect(url_for("selfservice.overview"))
-    return render_template("selfservice/start.html", form=form, message=message), status
+            return after_sign_in(then)
+    return render_template("selfservice/start.html", form=form, message=message,
+                           then=then), status
 
 
 @bp.post("/book/sign-out")
@@ -163,7 +173,7 @@ def helpers() -> dict[str, Any]:
 @public
 @person_required
 def overview() -> Any:
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     services.record_person_view(referral=referral, now=now)
@@ -196,7 +206,7 @@ def _may_queue(referral: Referral, booking: Booking | None) -> bool:
 @person_required
 def choose() -> Any:
     """Choosing a date books nothing: it leads to the check page (or the waiting list's)."""
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     if not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
@@ -229,7 +239,7 @@ def _chosen(sessions: list[bookings_queries.BookableSession]) -> Any:
 @person_required
 def check() -> Any:
     """Check the chosen date before booking it: only "Confirm booking" books (or changes)."""
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     if not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
@@ -240,25 +250,17 @@ def check() -> Any:
     if chosen is None:
         flash("That course date cannot be booked now. Choose another date", "error")
         return redirect(url_for("selfservice.choose"))
-    form = ConfirmForm()
-    error: str | None = None
-    if form.validate_on_submit():
-        try:
-            with savepoint():
-                if booking is None:
-                    services.book_for_person(referral=referral, session_id=chosen.session.id,
-                                             now=now)
-                else:
-                    services.change_for_person(referral=referral, session_id=chosen.session.id,
-                                               now=now)
-        except DomainError as refusal:
-            error = _message(refusal)
+
+    def book() -> None:
+        if booking is None:
+            services.book_for_person(referral=referral, session_id=chosen.session.id, now=now)
         else:
-            return redirect(url_for("selfservice.booked", changed=int(booking is not None)))
-    services.record_person_view(referral=referral, now=now)
-    return render_template("selfservice/check.html", referral=referral, booking=booking,
-                           course_session=chosen.session, fee=fees.fee_status(referral), form=form,
-                           error=error), 200 if error is None else 409
+            services.change_for_person(referral=referral, session_id=chosen.session.id, now=now)
+
+    return confirm_page(
+        "selfservice/check.html", book,
+        lambda: redirect(url_for("selfservice.booked", changed=int(booking is not None))),
+        booking=booking, course_session=chosen.session, fee=fees.fee_status(referral))
 
 
 @bp.route("/book/waiting-list", methods=["GET", "POST"])
@@ -266,7 +268,7 @@ def check() -> Any:
 @person_required
 def join_waiting_list() -> Any:
     """Check a full date before joining its waiting list; only "Join the waiting list" joins."""
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     if not _may_queue(referral, booking):
@@ -277,31 +279,24 @@ def join_waiting_list() -> Any:
         flash("You cannot join the waiting list for that date. It may have places again: "
               "choose a date", "error")
         return redirect(url_for("selfservice.choose"))
-    form = ConfirmForm()
-    error: str | None = None
-    if form.validate_on_submit():
-        try:
-            with savepoint():
-                services.join_waiting_list_for_person(referral=referral,
-                                                      session_id=chosen.session.id, now=now)
-        except DomainError as refusal:
-            error = _message(refusal)
-        else:
-            flash("You are on the waiting list for " + course_day(chosen.session.starts_at),
-                  "success")
-            return redirect(url_for("selfservice.overview"))
-    services.record_person_view(referral=referral, now=now)
-    return render_template("selfservice/waiting_list.html", referral=referral,
-                           course_session=chosen.session, form=form, error=error,
-                           ahead=len(bookings_waiting_list.waiting_list(chosen.session.id))), \
-        200 if error is None else 409
+
+    def done() -> Any:
+        flash("You are on the waiting list for " + course_day(chosen.session.starts_at), "success")
+        return redirect(url_for("selfservice.overview"))
+
+    return confirm_page(
+        "selfservice/waiting_list.html",
+        lambda: services.join_waiting_list_for_person(referral=referral,
+                                                      session_id=chosen.session.id, now=now),
+        done, course_session=chosen.session,
+        ahead=len(bookings_waiting_list.waiting_list(chosen.session.id)))
 
 
 @bp.post("/book/waiting-list/leave")
 @public
 @person_required
 def leave_waiting_list() -> Any:
-    referral = _referral()
+    referral = current_referral()
     form = LeaveWaitingListForm()
     if form.validate_on_submit():
         try:
@@ -321,11 +316,34 @@ def _message(error: DomainError) -> str:
     return error.message
 
 
+def confirm_page(template: str, action: Callable[[], Any], done: Callable[[], Any],
+                 **context: Any) -> Any:
+    """A page that checks one change with him before it is made (booking, waiting list, refund,
+    cancelling): only its POST, with the CSRF token, runs `action`, undone if it is refused; then
+    `done()` answers. A refusal is shown on the page (409, or the refusal's `page_status`)."""
+    referral = current_referral()
+    form = ConfirmForm()
+    error: str | None = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with savepoint():
+                action()
+        except DomainError as refusal:
+            error = _message(refusal)
+            status = getattr(refusal, "page_status", 409)
+        else:
+            return done()
+    services.record_person_view(referral=referral, now=now_utc())
+    return render_template(template, referral=referral, form=form, error=error,
+                           **context), status
+
+
 @bp.get("/book/booked")
 @public
 @person_required
 def booked() -> Any:
-    referral = _referral()
+    referral = current_referral()
     booking = bookings_queries.get_active_booking(referral)
     if booking is None:
         return redirect(url_for("selfservice.overview"))
@@ -339,27 +357,27 @@ def booked() -> Any:
 @public
 @person_required
 def cancel() -> Any:
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     if booking is None or not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        services.cancel_for_person(referral=referral, now=now)
+
+    def done() -> Any:
         flash("Your place has been cancelled. You still need to book and complete a course by "
               f"{day_words(referral.completion_deadline)}", "success")
         return redirect(url_for("selfservice.overview"))
-    services.record_person_view(referral=referral, now=now)
-    return render_template("selfservice/cancel.html", referral=referral, booking=booking,
-                           form=form)
+
+    return confirm_page("selfservice/cancel.html",
+                        lambda: services.cancel_for_person(referral=referral, now=now), done,
+                        booking=booking)
 
 
 @bp.get("/book/course-booking.ics")
 @public
 @person_required
 def calendar() -> Any:
-    referral = _referral()
+    referral = current_referral()
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     if booking is None:

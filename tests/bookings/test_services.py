@@ -216,6 +216,24 @@ def test_cancelling_a_session_rebooks_or_returns_each_person_as_chosen_and_tells
     assert messages_to(to_rebook.person.email, "session_cancelled")[0].context["rebooked"] is True
 
 
+def test_only_a_booking_ended_by_the_providers_cancellation_counts_as_cancelled_by_the_provider(app):
+    session, other = future_session(), future_session(days=14)
+    by_provider, rebooked, left_first = create_referral(), create_referral(), create_referral()
+    ended = create_booking(by_provider, session)
+    moved = create_booking(rebooked, session)
+    create_booking(left_first, session)
+    bookings_places.cancel_booking(referral=left_first, actor=None, now=NOW)  # he left first
+    bookings_session_cancellation.cancel_session_with_bookings(
+        session=session, reason="Trainer ill",
+        choices={moved.id: bookings_session_cancellation.AfterCancel.REBOOK},
+        actor=None, now=NOW + dt.timedelta(hours=1))
+    assert bookings_queries.get_booking_cancelled_by_provider(by_provider) == ended
+    assert bookings_queries.get_booking_cancelled_by_provider(rebooked) is None  # booked again
+    assert other.booked_count == 1
+    assert bookings_queries.get_booking_cancelled_by_provider(left_first) is None
+    assert bookings_queries.get_booking_cancelled_by_provider(create_referral()) is None
+
+
 def test_a_withdrawn_referral_cannot_be_booked(app):
     referral = create_referral()
     lifecycle.transition(referral, ReferralEventType.WITHDRAWN, actor=None, now=NOW, reason="x")

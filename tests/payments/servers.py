@@ -4,7 +4,8 @@
 `amount`, `reference`, `description`, `return_url`, `state: {status, finished}`,
 `_links.next_url.href`); `next_url` is a plain page here with "Confirm payment" and "Cancel
 payment" buttons that finish the payment and send the browser to `return_url`, as the real
-paying pages do.
+paying pages do. `POST /v1/payments/{id}/refunds` and `GET /v1/payments/{id}/refunds/{refund_id}`
+answer as GOV.UK Pay's refunds do; `finish_refund` moves a refund on as the provider would.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class GovukPayStandIn:
         """Move a payment on, as the man's actions on the paying pages would."""
         with self.lock:
             self.payments[payment_id]["state"] = {"status": status, "finished": status in FINISHED}
+
+    def finish_refund(self, refund_id: str, status: str) -> None:
+        """Move a refund on (submitted to success or error), as the provider does later."""
+        with self.lock:
+            (refund,) = [r for r in self.refunds if r["refund_id"] == refund_id]
+            refund["status"] = status
 
     def only_payment_id(self) -> str:
         (payment_id,) = self.payments
@@ -149,6 +156,9 @@ def _handler_for(state: GovukPayStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             if not self._api_allowed():
                 return
+            if "/refunds/" in self.path:
+                self._get_refund()
+                return
             payment_id = self.path.removeprefix("/v1/payments/")
             with state.lock:
                 payment = state.payments.get(payment_id)
@@ -156,6 +166,16 @@ def _handler_for(state: GovukPayStandIn) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, {"code": "P0200", "description": "Not found"})
                 return
             self._reply(200, self._public(payment))
+
+        def _get_refund(self) -> None:
+            payment_id, _, refund_id = self.path.removeprefix("/v1/payments/").partition("/refunds/")
+            with state.lock:
+                found = [dict(r) for r in state.refunds
+                         if r["payment_id"] == payment_id and r["refund_id"] == refund_id]
+            if not found:
+                self._reply(404, {"code": "P0700", "description": "Not found"})
+                return
+            self._reply(200, {k: v for k, v in found[0].items() if k != "payment_id"})
 
         def _paying_page(self) -> None:
             payment_id = self.path.removeprefix("/secure/")

@@ -47,7 +47,8 @@ def test_a_late_success_after_an_unfinished_return_is_applied_by_the_job(app, go
     govuk_pay.finish(provider_id, "submitted")
     first = run_job("online_payments", now=NOW + dt.timedelta(minutes=5))
     assert first == {"checked": 1, "succeeded": 0, "failed": 0, "abandoned": 0, "unfinished": 1,
-                     "unreachable": 0}
+                     "unreachable": 0, "refunds_checked": 0, "refunds_succeeded": 0,
+                     "refunds_failed": 0, "refunds_unreachable": 0}
 
     govuk_pay.finish(provider_id, "success")
     second = run_job("online_payments", now=NOW + dt.timedelta(minutes=15))
@@ -69,7 +70,8 @@ def test_failures_are_marked_and_old_unfinished_attempts_abandoned(app, govuk_pa
     counts = run_job("online_payments", now=NOW + dt.timedelta(minutes=91))
 
     assert counts == {"checked": 3, "succeeded": 0, "failed": 1, "abandoned": 1, "unfinished": 1,
-                      "unreachable": 0}
+                      "unreachable": 0, "refunds_checked": 0, "refunds_succeeded": 0,
+                      "refunds_failed": 0, "refunds_unreachable": 0}
     statuses = dict(db.session.execute(select(OnlinePayment.id, OnlinePayment.status)).all())
     assert statuses == {failed: OnlinePaymentStatus.FAILED, left: OnlinePaymentStatus.ABANDONED,
                         recent: OnlinePaymentStatus.CREATED}

@@ -14,28 +14,15 @@ from diversion.core.extensions import db
 from diversion.payments import govukpay, services
 from diversion.payments.models import OnlinePayment, OnlineRefund, OnlineRefundStatus
 from diversion.referrals.models import ReferralStatus
-from diversion.selfservice.services import actor_label
-from tests.builders import DURING, NOW, create_referral, pay_fee, session_with_people
+from tests.builders import DURING, NOW, create_referral, pay_fee, pay_online, session_with_people
 
 pytestmark = pytest.mark.usefixtures("clock")
-
-
-def paid_online(referral, stand_in) -> OnlinePayment:  # type: ignore[no-untyped-def]
-    client = govukpay.client_from_settings()
-    assert client is not None
-    attempt, _ = services.start_online_payment(
-        referral=referral, client=client, return_url_for=lambda token: "http://127.0.0.1:5000/",
-        actor_label=actor_label(referral), now=NOW)
-    stand_in.finish(attempt.provider_payment_id, "success")
-    services.settle_online_payment(attempt=attempt, client=client, actor_label="system", now=NOW)
-    db.session.commit()
-    return attempt
 
 
 def test_a_manager_refunds_the_fee_with_a_reason_and_it_is_owed_again(client, login_as, govuk_pay):
     manager = login_as("manager")
     referral = create_referral()
-    attempt = paid_online(referral, govuk_pay)
+    attempt = pay_online(referral, govuk_pay)
     fee_page = client.get(f"/bookings/referral/{referral.reference}").get_data(as_text=True)
     assert f"/payments/online/{attempt.id}/refund" in fee_page
 
@@ -86,7 +73,7 @@ def test_the_extra_is_refunded_first_and_clears_the_flag(client, login_as, govuk
 
 def test_a_refund_needs_a_reason_and_an_amount_within_what_was_paid(client, login_as, govuk_pay):
     login_as("manager")
-    attempt = paid_online(create_referral(), govuk_pay)
+    attempt = pay_online(create_referral(), govuk_pay)
     url = f"/payments/online/{attempt.id}/refund"
     no_reason = client.post(url, data={"amount": "200", "reason": ""})
     assert no_reason.status_code == 422
@@ -103,7 +90,7 @@ def test_the_fee_of_a_completed_course_is_not_refunded(client, login_as, govuk_p
         session=session, submit=True, actor=session.facilitators[0], now=DURING,
         marks=[attendance_register.MarkInput(reference=referral.reference, status=A.ATTENDED,
                                              id_checked=True)])
-    attempt = paid_online(referral, govuk_pay)
+    attempt = pay_online(referral, govuk_pay)
     assert referral.status is ReferralStatus.COMPLETED
     response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": "200", "reason": "x"})
     assert response.status_code == 409
@@ -113,7 +100,7 @@ def test_the_fee_of_a_completed_course_is_not_refunded(client, login_as, govuk_p
 
 def test_the_provider_refusing_or_down_records_nothing(client, login_as, govuk_pay):
     login_as("manager")
-    attempt = paid_online(create_referral(), govuk_pay)
+    attempt = pay_online(create_referral(), govuk_pay)
     govuk_pay.down_with = 503
     response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": "200", "reason": "x"})
     assert response.status_code == 503
@@ -125,7 +112,7 @@ def test_the_provider_refusing_or_down_records_nothing(client, login_as, govuk_p
 def test_a_refund_the_provider_answers_in_error_changes_no_fee(client, login_as, govuk_pay):
     login_as("manager")
     referral = create_referral()
-    attempt = paid_online(referral, govuk_pay)
+    attempt = pay_online(referral, govuk_pay)
     govuk_pay.refund_status = "error"
     response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": "200", "reason": "x"})
     assert response.status_code == 302
@@ -135,7 +122,7 @@ def test_a_refund_the_provider_answers_in_error_changes_no_fee(client, login_as,
 
 
 def test_only_managers_refund(client, login_as, govuk_pay):
-    attempt = paid_online(create_referral(), govuk_pay)
+    attempt = pay_online(create_referral(), govuk_pay)
     login_as("facilitator")
     assert client.get(f"/payments/online/{attempt.id}/refund").status_code == 403
 
@@ -146,7 +133,7 @@ def test_only_managers_refund(client, login_as, govuk_pay):
 ])
 def test_odd_refund_input_is_refused_on_the_form_never_a_500(client, login_as, govuk_pay, amount, reason):
     login_as("manager")
-    attempt = paid_online(create_referral(), govuk_pay)
+    attempt = pay_online(create_referral(), govuk_pay)
     response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": amount, "reason": reason})
     assert response.status_code in (400, 422)
     assert govuk_pay.refunds == []
