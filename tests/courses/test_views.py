@@ -264,9 +264,10 @@ def test_resetting_the_feed_address_stops_the_old_one(client, login_as):
     assert client.get(second).status_code == 200
 
 
-def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_asked(app, client):
+def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_asked(
+        app, client, monkeypatch):
     # The Host header is the client's to choose: links in a feed or a page must not follow it.
-    app.config["DIVERSION_BASE_URL"] = "https://diversion.example.gov.uk"
+    monkeypatch.setitem(app.config, "DIVERSION_BASE_URL", "https://diversion.example.gov.uk")
     facilitator = create_user("facilitator")
     session = create_session(starts_at=in_days(3), facilitators=[facilitator])
     db.session.commit()
