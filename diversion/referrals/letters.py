@@ -44,5 +44,6 @@ def render_offer_letter(referral: Referral, *, pin: str | None, now: dt.datetime
         booking_hours=service_contact()["hours"],
         force_name=referral.force.name,
         privacy_url=external_url("home.privacy"),
+        pays_online=current_app.config["SETTINGS"].payment_backend == "govuk_pay",
         generated_at=now,
     )

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+from flask import current_app
 from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -30,6 +31,7 @@ from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.notices import links_context, pay_url
 from diversion.core.extensions import db
+from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
 from diversion.outbox.rules import choose_contact
@@ -69,8 +71,12 @@ def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
         return {**{key: context[key] for key in JOINING_KEYS},
                 "joining_link": venue.joining_link or ""}
     if kind is ReminderKind.FEE_OUTSTANDING:
+        # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
+        contact = service_contact()
         return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
-                "pay_url": pay_url(context["reference"])}
+                "pay_url": pay_url(context["reference"]),
+                "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
+                "phone": contact["phone"], "hours": contact["hours"]}
     return dict(context)
 
 

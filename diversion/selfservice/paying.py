@@ -145,6 +145,15 @@ def amount_to_pay_online(referral: Referral) -> int | None:
     return owed if owed > 0 else None
 
 
+def amount_to_pay_by_phone(referral: Referral) -> int | None:
+    """The balance he pays by phoning the team (online payment off), or None (nothing owed,
+    ended, or he can pay online)."""
+    if current_app.config["SETTINGS"].payment_backend == "govuk_pay" or referral.status.is_terminal:
+        return None
+    owed = fees.fee_status(referral).balance_pence
+    return owed if owed > 0 else None
+
+
 @bp.after_request
 def let_the_pay_form_lead_to_the_provider(response: Response) -> Response:
     """The pay form's answer sends the browser on to GOV.UK Pay's page; browsers apply the
@@ -159,4 +168,5 @@ def let_the_pay_form_lead_to_the_provider(response: Response) -> Response:
 
 @bp.context_processor
 def paying_helpers() -> dict[str, Any]:
-    return {"amount_to_pay_online": amount_to_pay_online, "refund_offer_for": refund_offer_for}
+    return {"amount_to_pay_online": amount_to_pay_online,
+            "amount_to_pay_by_phone": amount_to_pay_by_phone, "refund_offer_for": refund_offer_for}

@@ -78,7 +78,9 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "reminder_fee_outstanding": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
                                  "starts_on": "Thursday 25 June", "outstanding": "£150.00",
                                  "pay_url": "https://diversion.example.org/book?ref=K7QM9XAD"
-                                            "&then=pay"},
+                                            "&then=pay",
+                                 "pays_online": True, "phone": "0113 496 0000",
+                                 "hours": "Monday to Friday, 9am to 5pm"},
     "reminder_booking_deadline": {**_PERSON, **_LINKS, "booking_deadline": "Wednesday 8 July 2026"},
     "offer_withdrawn": {**_PERSON},
     "referral_outcome_officer": {"reference": "K7QM9XAD", "crime_reference": "13/45678/26",

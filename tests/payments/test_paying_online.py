@@ -48,12 +48,15 @@ def payments_recorded() -> list[Payment]:
 def test_the_overview_offers_to_pay_the_balance_when_online_payment_is_on(client, signed_in, govuk_pay):
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "Pay the course fee (£200)" in page
-    assert 'action="/book/pay"' in page
+    assert 'action="/book/pay"' in page and "data-pay-by-phone" not in page
 
 
 def test_with_the_setting_none_there_is_no_pay_button_and_paying_goes_nowhere(client, signed_in):
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "Still to pay" in page and "Pay the course fee" not in page
+    # He is told how to pay instead: by phoning the team with his reference.
+    assert "data-pay-by-phone" in page and "To pay the £200 you owe" in page
+    assert "0113 496 0000" in page.split("data-pay-by-phone")[1].split("</p>")[0]
     response = client.post("/book/pay")
     assert response.status_code == 302 and response.headers["Location"] == OVERVIEW
     assert db.session.scalar(select(func.count()).select_from(OnlinePayment)) == 0

@@ -1,5 +1,6 @@
 """The offer letter PDF, read back as text."""
 
+import dataclasses
 import io
 import re
 
@@ -75,3 +76,25 @@ def test_the_letter_names_the_provider_the_referring_force_the_phone_hours_and_p
         referral.reference, "")
     assert "(Monday to Saturday, 8am to 6pm)" in text
     assert "/privacy" in text
+
+
+def test_the_letter_says_how_to_pay_online_when_online_payment_is_on(app, client, officer,
+                                                                      monkeypatch):
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], payment_backend="govuk_pay"))
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    text = " ".join(pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))[1])
+    assert "Pay online by debit or credit card when you book" in text
+    assert "You will be told how to pay" not in text
+    assert "the course only counts once the fee is paid" in text
+
+
+def test_the_letter_gives_the_phone_number_to_pay_when_online_payment_is_off(app, client, officer,
+                                                                             monkeypatch):
+    monkeypatch.setitem(app.config, "DIVERSION_BOOKING_PHONE", "0300 123 4567")
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    text = " ".join(pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))[1])
+    assert "To pay by debit or credit card, phone" in text and "0300 123 4567" in text
+    assert "Pay online" not in text and "You will be told how to pay" not in text

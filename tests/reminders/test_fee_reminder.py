@@ -3,8 +3,10 @@ fee is paid or waived, cancelled and re-planned with the booking."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from diversion.bookings import fees as bookings_fees
@@ -35,6 +37,13 @@ K = ReminderKind
 FEE = "reminder_fee_outstanding"
 BASE = "http://127.0.0.1:5000"
 DUE = dt.datetime(2026, 6, 20, 9, 0, tzinfo=dt.UTC)  # 5 days before 25 June, 10:00 London
+
+
+@pytest.fixture(autouse=True)
+def pays_online(app, monkeypatch):  # type: ignore[no-untyped-def]
+    """Online payment on (the reminder's pay link); planning never calls GOV.UK Pay."""
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], payment_backend="govuk_pay"))
 
 
 def fee_reminders(booking, status: MessageStatus | None = None) -> list[OutboxMessage]:  # type: ignore[no-untyped-def]
@@ -228,3 +237,24 @@ def test_a_refund_that_makes_the_fee_owed_again_brings_the_reminder_back(app):
                                 now=NOW + dt.timedelta(days=1))
     (message,) = fee_reminders(booking)
     assert message.status is MessageStatus.PENDING and message.context["outstanding"] == "£50.00"
+
+
+def test_with_online_payment_off_it_says_to_phone_the_team_and_gives_no_pay_link(
+        app, monkeypatch):
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], payment_backend="none"))
+    monkeypatch.setitem(app.config, "DIVERSION_BOOKING_PHONE", "0300 123 4567")
+    referral = create_referral()
+    booking = create_booking(referral, future_session(days=10))
+    sweep()
+    db.session.commit()
+    channel = LogChannel()
+    sweep(DUE + dt.timedelta(minutes=1))
+    db.session.commit()
+    dispatch_due(now=DUE + dt.timedelta(minutes=1),
+                 channels={Channel.EMAIL: channel, Channel.SMS: LogChannel()})
+    (message,) = fee_reminders(booking)
+    (sent,) = [m for _, m, reference in channel.sent if reference == str(message.id)]
+    for body in (sent.text, sent.html):
+        assert "0300 123 4567" in body and referral.reference in body
+        assert "then=pay" not in body and "Pay online" not in body
