@@ -99,8 +99,11 @@ def test_he_signs_in_on_a_phone_books_a_session_and_sees_the_confirmation(
     expect(phone.locator(".govuk-panel")).to_contain_text("Place booked")
     expect(phone.locator(".govuk-panel")).to_contain_text(reference)
     expect(phone.locator("#sent-to")).to_contain_text("We have emailed a confirmation")
-    expect(phone.get_by_role("link", name="0113 496 0000")).to_have_attribute(
+    expect(phone.locator("#get-help").get_by_role("link", name="0113 496 0000")).to_have_attribute(
         "href", "tel:01134960000")
+    # Online payment is off here: he is told to phone to pay, with a number he can tap.
+    expect(phone.locator("[data-pay-by-phone]").get_by_role(
+        "link", name="0113 496 0000")).to_have_attribute("href", "tel:01134960000")
     assert_accessible(phone)
     assert not has_horizontal_scroll(phone)
 

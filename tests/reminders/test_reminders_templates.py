@@ -20,7 +20,8 @@ CONTEXT = {
     "joining_link": "https://meet.example/abc", "booking_deadline": "Wednesday 8 July 2026",
     "manage_url": "https://diversion.example.org/book?ref=K7Q2M9XA",
     "pay_url": "https://diversion.example.org/book?ref=K7Q2M9XA&then=pay",
-    "outstanding": "£200.00",
+    "outstanding": "£200.00", "pays_online": True, "phone": "0113 496 0000",
+    "hours": "Monday to Friday, 9am to 5pm",
 }
 
 
