@@ -15,6 +15,7 @@ from diversion.referrals.drafts import purge_expired_drafts
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(views.exports_bp)
     app.cli.add_command(cli.referrals_cli)
     add_panel(app, views.police_referrals_panel, roles=(Role.POLICE,))
     add_panel(app, views.manager_referrals_panel, roles=(Role.MANAGER,))

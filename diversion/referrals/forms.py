@@ -125,14 +125,25 @@ class ConfirmForm(Form):
 
 
 class FilterForm(Form):
+    """The referrals list's filters (a GET form). A field in error is left out of the filters;
+    the others still apply."""
+
     class Meta:
         csrf = False  # a GET form
 
     q = StringField("Search", validators=[Optional(), Length(max=100)],
-                    description="Reference, crime reference, family name or PNC ID")
+                    description="Name, reference, crime reference or PNC ID")
     status = SelectField("Status", default="", choices=[SelectChoice("", "Any status")] + [
         SelectChoice(s.value, s.label) for s in ReferralStatus])
     force = SelectField("Force", default="", validate_choice=False)
+    programme = SelectField("Programme", default="", validate_choice=False)
     referred_from = DatePartsField("Referred on or after")
     referred_to = DatePartsField("Referred on or before")
     deadline_soon = BooleanField("Only those with a deadline in the next 14 days")
+    mine = BooleanField("Only referrals I made")
+
+    def validate_referred_to(self, field: Any) -> None:
+        start = self.referred_from.data
+        if field.data is not None and start is not None and field.data < start:
+            raise ValidationError("Referred on or before must be the same as or after "
+                                  "referred on or after")

@@ -82,6 +82,9 @@ class Person(Model):
     __table_args__ = (
         Index("ix_people_match_keys", "family_name_key", "date_of_birth", "given_name_key"),
         Index("ix_people_date_of_birth", "date_of_birth"),
+        # The referrals list: sort by name, and search by a given name's prefix.
+        Index("ix_people_name_sort", "family_name_key", "given_name_key", "id"),
+        Index("ix_people_given_name", "given_name_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -131,6 +134,9 @@ class Referral(Model):
         Index("ix_referrals_status_booking_deadline", "status", "booking_deadline"),
         Index("ix_referrals_person", "person_id", "status"),
         Index("ix_referrals_crime_reference", "crime_reference"),
+        # The referrals list: sort by booking deadline; "my referrals", newest first.
+        Index("ix_referrals_booking_deadline", "booking_deadline", "id"),
+        Index("ix_referrals_officer_date", "officer_user_id", "referral_date", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,7 +158,7 @@ class Referral(Model):
     # None on historical records, where the question was not asked.
     no_relevant_convictions: Mapped[bool | None] = mapped_column(Boolean)
     officer_email: Mapped[str] = mapped_column(String(254))
-    officer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    officer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     booking_deadline: Mapped[dt.date] = mapped_column(Date)
     completion_deadline: Mapped[dt.date] = mapped_column(Date)
     is_completion_deadline_given: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,26 +1,44 @@
-"""Lists and search of referrals for the web pages: scoped, filtered, keyset-paginated.
+"""Lists and search of referrals for the web pages: scoped, filtered, sorted, paged.
 
-Pages are ordered newest referral date first, then by id (newest first), and move by keyset
-(diversion.referrals.paging, shared with the API). Every page is one query (person, force and
-programme are joined in).
+- `ReferralFilters` (a dataclass; the list view parses it from the query string in one place)
+  and `filtered_referrals(actor, filters, today=)`: the scoped, filtered query, unordered.
+- `SORTS` / `DEFAULT_SORT` and `referral_page(...)`: one page on the shared pager
+  (diversion.core.paging: capped count, keyset next/previous, page numbers). Each sort's
+  columns are non-null, end with the referral id and are served by an index (migration 0023).
+- `search_condition(text, today=)`: reference, crime reference, PNC ID, or a name: family,
+  given, "given family" or "family, given", each a prefix of the stored name keys. The
+  condition is `referrals.id IN (a UNION of index lookups)`, never an OR that scans.
+- `export_rows(...)`: the filtered rows for the CSV, at most MAX_EXPORT_ROWS.
+- `list_referrals(...)`: the (referral_date, id) keyset of diversion.referrals.paging, whose
+  cursor format the API keeps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
 
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
+from diversion.core import paging as pager
 from diversion.core.extensions import db
+from diversion.programmes.models import Programme
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
 from diversion.referrals.paging import ReferralPage, keyset_page
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
-from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH, visible_referrals
+from diversion.referrals.reading import (
+    REFERENCE_ALPHABET,
+    REFERENCE_LENGTH,
+    force_is,
+    visible_referrals,
+)
 
 PAGE_SIZE = 25
 DEADLINE_SOON_DAYS = 14
@@ -28,18 +46,53 @@ _PNC_SHAPE = re.compile(r"^\d{2}(\d{2})?/\d{1,7}[A-Z]$")
 _REFERENCE = re.compile(f"^[{REFERENCE_ALPHABET}]{{{REFERENCE_LENGTH}}}$")
 
 
+MAX_EXPORT_ROWS = 50_000
+
+
 @dataclass(frozen=True)
 class ReferralFilters:
+    """What the list is narrowed to; every filter combines with the others (AND)."""
+
     status: ReferralStatus | None = None
     force_id: int | None = None  # managers only; police are always scoped to their force
+    programme_id: int | None = None
     referred_from: dt.date | None = None
     referred_to: dt.date | None = None
     deadline_soon: bool = False
+    mine: bool = False  # referred by the acting user (Referral.officer_user_id)
     search: str = ""
 
     @property
     def is_empty(self) -> bool:
         return self == ReferralFilters()
+
+    def as_details(self) -> dict[str, Any]:
+        """The filters set, for an audit row (JSON values; the search text is kept: it is
+        what the reader looked for)."""
+        details: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if value in (None, False, ""):
+                continue
+            details[key] = (value.isoformat() if isinstance(value, dt.date)
+                            else value.value if isinstance(value, ReferralStatus) else value)
+        return details
+
+
+def _key(*columns: Any) -> tuple[ColumnElement[Any], ...]:
+    return tuple(columns)
+
+
+# The sorts of the list. Person columns come in by the join in `_sorted_query`.
+SORTS: dict[str, pager.Sort] = {
+    "referred": pager.Sort("Referred", _key(Referral.referral_date, Referral.id), descending=True),
+    "name": pager.Sort("Name", _key(Person.family_name_key, Person.given_name_key, Person.id,
+                                    Referral.id)),
+    "deadline": pager.Sort("Book by", _key(Referral.booking_deadline, Referral.id)),
+    "status": pager.Sort("Status", _key(Referral.status, Referral.referral_date, Referral.id)),
+    "reference": pager.Sort("Reference", _key(Referral.reference, Referral.id)),
+}
+DEFAULT_SORT = "referred"
+FORCE_INDEXED_SORTS = ("referred", "status")
 
 
 def _prefix_range(key: str) -> tuple[str, str]:
@@ -47,8 +100,53 @@ def _prefix_range(key: str) -> tuple[str, str]:
     return key, key[:-1] + chr(ord(key[-1]) + 1)
 
 
-def search_condition(text: str, *, today: dt.date) -> object | None:
-    """Search by reference, crime reference, PNC ID or family name (normalised prefix)."""
+def _people_named(family: str, given: str = "") -> Select[Any]:
+    """People whose family name key starts with `family` (and first given name key with
+    `given`, if given): a range on ix_people_name_sort."""
+    low, high = _prefix_range(family)
+    query = select(Person.id).where(Person.family_name_key >= low, Person.family_name_key < high)
+    if given:
+        g_low, g_high = _prefix_range(given)
+        query = query.where(Person.given_name_key >= g_low, Person.given_name_key < g_high)
+    return query
+
+
+def _people_given(given: str) -> Select[Any]:
+    """People whose first given name key starts with `given`: a range on ix_people_given_name."""
+    low, high = _prefix_range(given)
+    return select(Person.id).where(Person.given_name_key >= low, Person.given_name_key < high)
+
+
+def _name_lookups(text: str) -> list[Select[Any]]:
+    """Index lookups of people for a typed name: "Ian", "Trialby", "Ian Trialby",
+    "Trialby, Ian" (and "Smith Jones" as one family name)."""
+    if any(c.isdigit() for c in text):
+        return []
+    whole = name_key(text)
+    if not whole:
+        return []
+    lookups = [_people_named(whole)]
+    if "," in text:
+        family, _, given = text.partition(",")
+        family_key, given_key = name_key(family), name_key(given.split()[0] if given.split()
+                                                           else "")
+        if family_key and given_key:
+            lookups.append(_people_named(family_key, given_key))
+        return lookups
+    words = [name_key(w) for w in text.replace("-", " ").split()]
+    words = [w for w in words if w]
+    if len(words) == 1:
+        lookups.append(_people_given(words[0]))
+    elif len(words) > 1:
+        # "Ian Trialby" (given then family) and "Trialby Ian" (family then given).
+        lookups.append(_people_named("".join(words[1:]), words[0]))
+        lookups.append(_people_named(words[0], words[-1]))
+    return lookups
+
+
+def search_condition(text: str, *, today: dt.date) -> Any | None:
+    """Search by reference, crime reference, PNC ID or name (normalised prefixes of the family
+    and first given name). `referrals.id IN (lookup UNION lookup …)`, each lookup an index."""
     text = " ".join((text or "").split())
     if not text:
         return None
@@ -60,24 +158,29 @@ def search_condition(text: str, *, today: dt.date) -> object | None:
         except InvalidPnc:
             pnc = compact
         return Referral.person_id.in_(select(Person.id).where(Person.pnc_id == pnc))
-    conditions = [Referral.crime_reference == upper]
+    lookups: list[Select[Any]] = [select(Referral.id).where(Referral.crime_reference == upper)]
     if _REFERENCE.match(compact):
-        conditions.append(Referral.reference == compact)
-    key = name_key(text)
-    if key and not any(c.isdigit() for c in text):
-        low, high = _prefix_range(key)
-        conditions.append(Referral.person_id.in_(select(Person.id).where(
-            Person.family_name_key >= low, Person.family_name_key < high)))
-    return or_(*conditions)
+        lookups.append(select(Referral.id).where(Referral.reference == compact))
+    people = _name_lookups(text)
+    if people:
+        lookups.append(select(Referral.id).where(
+            Referral.person_id.in_(union(*people) if len(people) > 1 else people[0])))
+    return Referral.id.in_(union(*lookups))
 
 
-def filtered_referrals(actor: User, filters: ReferralFilters, *, today: dt.date) -> Select[Referral]:
-    """The actor's visible referrals with the filters applied, unordered."""
-    query = visible_referrals(actor)
+def filtered_referrals(actor: User, filters: ReferralFilters, *, today: dt.date,
+                       force_by_index: bool = True) -> Select[Referral]:
+    """The actor's visible referrals with the filters applied, unordered. `force_by_index`
+    False: the force condition uses no index (see reading.force_is)."""
+    query = visible_referrals(actor, force_by_index=force_by_index)
     if filters.force_id is not None and actor.role is not Role.POLICE:
-        query = query.where(Referral.force_id == filters.force_id)
+        query = query.where(force_is(filters.force_id, by_index=force_by_index))
     if filters.status is not None:
         query = query.where(Referral.status == filters.status)
+    if filters.programme_id is not None:
+        query = query.where(Referral.programme_id == filters.programme_id)
+    if filters.mine:
+        query = query.where(Referral.officer_user_id == actor.id)
     if filters.referred_from is not None:
         query = query.where(Referral.referral_date >= filters.referred_from)
     if filters.referred_to is not None:
@@ -92,8 +195,82 @@ def filtered_referrals(actor: User, filters: ReferralFilters, *, today: dt.date)
         ))
     condition = search_condition(filters.search, today=today)
     if condition is not None:
-        query = query.where(condition)  # type: ignore[arg-type]
+        query = query.where(condition)
     return query
+
+
+def _sorted_query(actor: User, filters: ReferralFilters, ordering: pager.Ordering, *,
+                  today: dt.date) -> Select[Any]:
+    """The ids of the filtered referrals, with the table the sort needs joined in, unordered.
+
+    Ids only: the eager joins of a Referral (force, programme, person) would lead SQLite's
+    planner away from the sort's index, so the rows are loaded after the page is chosen."""
+    # Sorted by the date or the status, a force's index (force, [status,] date, id) gives the
+    # order; sorted otherwise, the sort's own index does, and the force is checked per row.
+    query = cast("Select[Any]", filtered_referrals(
+        actor, filters, today=today, force_by_index=ordering.key in FORCE_INDEXED_SORTS))
+    query = query.with_only_columns(Referral.id)
+    if ordering.key == "name":
+        query = query.join(Person, Person.id == Referral.person_id)
+    return query
+
+
+def referral_page(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
+                  args: Mapping[str, str], today: dt.date,
+                  size: int = pager.PAGE_SIZE) -> pager.Page:
+    """One page of the list (Referral items): three queries, the capped count, the page's
+    ids by the sort's index, and those referrals with person, force and programme joined in.
+    InvalidCursor for a cursor or page not made here."""
+    page = pager.paginate(_sorted_query(actor, filters, ordering, today=today), ordering,
+                          args=args, size=size)
+    ids = list(page.items)
+    loaded = {r.id: r for r in db.session.scalars(
+        select(Referral).where(Referral.id.in_(ids))).unique()} if ids else {}
+    page.items = [loaded[i] for i in ids]
+    return page
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    reference: str
+    family_name: str
+    given_names: str
+    date_of_birth: dt.date | None
+    pnc_id: str | None
+    force: str
+    programme: str
+    crime_reference: str
+    offence_code: str
+    referral_date: dt.date
+    booking_deadline: dt.date
+    completion_deadline: dt.date
+    status: str
+    closed_on: dt.date | None
+    officer_email: str
+
+
+EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
+
+
+def export_rows(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
+                today: dt.date, limit: int = MAX_EXPORT_ROWS) -> Iterator[ExportRow]:
+    """The filtered rows in the list's order, at most `limit + 1` (the caller tells that the
+    export was cut when it gets more than `limit`). Plain columns, one query, streamed."""
+    columns = ordering.sort.columns
+    query = _sorted_query(actor, filters, ordering, today=today).with_only_columns(
+        Referral.reference, Person.family_name, Person.given_names, Person.date_of_birth,
+        Person.pnc_id, Force.code, Programme.code, Referral.crime_reference, Referral.offence_code,
+        Referral.referral_date, Referral.booking_deadline, Referral.completion_deadline,
+        Referral.status, Referral.closed_on, Referral.officer_email, maintain_column_froms=False)
+    query = query.join(Force, Force.id == Referral.force_id).join(
+        Programme, Programme.id == Referral.programme_id)
+    if ordering.key != "name":
+        query = query.join(Person, Person.id == Referral.person_id)
+    query = query.order_by(*(c.desc() if ordering.descending else c.asc() for c in columns))
+    for row in db.session.execute(query.limit(limit + 1).execution_options(yield_per=1000)):
+        values: list[Any] = list(row)
+        values[12] = ReferralStatus(values[12]).label
+        yield ExportRow(*values)
 
 
 def list_referrals(*, actor: User, filters: ReferralFilters, today: dt.date,
@@ -132,3 +309,23 @@ def user_names(user_ids: Sequence[int | None]) -> dict[int, str]:
         return {}
     return {user_id: name for user_id, name in db.session.execute(
         select(User.id, User.name).where(User.id.in_(sorted(wanted))))}
+
+
+def record_list_read(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
+                     page: pager.Page, now: dt.datetime) -> None:
+    """The audit row for a page of the list: who, the filters and sort, and the referrals shown
+    (one page's ids, so bounded by the page size)."""
+    record(action="referral.list", category=AuditCategory.CONSULTATION, now=now, actor=actor,
+           object_type="referral", details={
+               "filters": filters.as_details(), "sort": ordering.key, "order": ordering.order,
+               "page": page.number, "count": page.count_text,
+               "shown": [item.id for item in page.items]})
+
+
+def record_export(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering, count: int,
+                  cut: bool, now: dt.datetime) -> None:
+    """The audit row for a CSV export of the list: who, the filters and how many rows left."""
+    record(action="referral.export", category=AuditCategory.DISCLOSURE, now=now, actor=actor,
+           object_type="referral", details={
+               "filters": filters.as_details(), "sort": ordering.key, "order": ordering.order,
+               "rows": count, "cut": cut})

@@ -31,7 +31,8 @@ from werkzeug.datastructures import MultiDict
 
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.core import parsing
+from diversion.core import csvout, parsing
+from diversion.core import paging as pager
 from diversion.core.dashboard import Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.forms import attach_errors
@@ -44,7 +45,6 @@ from diversion.referrals import (
     creation,
     drafts,
     intake,
-    paging,
     queries,
     reading,
     upload_views,
@@ -466,37 +466,101 @@ def withdraw_referral(reference: str) -> Any:
 
 # Lists ---------------------------------------------------------------------------------------
 
-def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
+PAGING_ARGS = ("page", "after", "before")  # where a page is; the rest (filters, sort) travels
+
+
+def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.ReferralFilters]:
+    """The list's filter form and filters from a query string: the one place filters are
+    parsed (the page and the CSV both use it). A field in error is left out; the others apply."""
+    form = FilterForm(args)
+    forces = [] if actor.role is Role.POLICE else queries.list_forces()
+    form.force.choices = [("", "Any force")] + [(str(f.id), f.name) for f in forces]
+    form.programme.choices = [("", "Any programme")] + [
+        (str(p.id), p.name) for p in programme_services.list_programmes()]
+    form.validate()
+
+    def ok(field: Any) -> bool:
+        return not field.errors
+
     force_id = None
     if actor.role is not Role.POLICE and form.force.data:
         force_id = parsing.query_int(form.force.data)
-    status = ReferralStatus(form.status.data) if form.status.data else None
-    return queries.ReferralFilters(
-        status=status, force_id=force_id, referred_from=form.referred_from.data,
-        referred_to=form.referred_to.data, deadline_soon=bool(form.deadline_soon.data),
-        search=(form.q.data or "").strip())
+    status = (ReferralStatus(form.status.data)
+              if ok(form.status) and form.status.data else None)
+    filters = queries.ReferralFilters(
+        status=status, force_id=force_id,
+        programme_id=parsing.query_int(form.programme.data) if form.programme.data else None,
+        referred_from=form.referred_from.data if ok(form.referred_from) else None,
+        referred_to=form.referred_to.data if ok(form.referred_to) else None,
+        deadline_soon=bool(form.deadline_soon.data), mine=bool(form.mine.data),
+        search=(form.q.data or "").strip() if ok(form.q) else "")
+    return form, filters
+
+
+def _list_url(endpoint: str, extra: dict[str, Any]) -> str:
+    """The list's URL with the request's filters and sort, and `extra` (a page, a sort)."""
+    args: dict[str, Any] = {k: v for k, v in request.args.items(multi=False)
+                            if k not in PAGING_ARGS}
+    args.update({k: v for k, v in extra.items() if v is not None})
+    return url_for(endpoint, **args)
 
 
 @bp.get("")
 @roles(Role.POLICE, Role.MANAGER)
 def list_referrals() -> Any:
-    """Referrals the user may see, newest first, filtered and searched, a page at a time."""
-    actor = acting_user()
-    form = FilterForm(request.args)
-    forces = [] if actor.role is Role.POLICE else queries.list_forces()
-    form.force.choices = [("", "Any force")] + [(str(f.id), f.name) for f in forces]
-    valid = form.validate()
-    filters = _filters(form, actor) if valid else queries.ReferralFilters()
-    after, before = request.args.get("after"), request.args.get("before")
+    """Referrals the user may see, filtered, searched and sorted, a page at a time (docs/DESIGN.md,
+    "Staff lists" and "The referrals list")."""
+    actor, now = acting_user(), now_utc()
+    form, filters = referral_filters(request.args, actor)
+    ordering = pager.Ordering.from_args(request.args, queries.SORTS, queries.DEFAULT_SORT)
     try:
-        page = queries.list_referrals(actor=actor, filters=filters,
-                                      today=london_today(now_utc()), after=after, before=before)
-    except paging.InvalidCursor:
-        raise NotFound("That page of results no longer exists") from None
-    args = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "before")}
-    return render_template("referrals/list.html", page=page, form=form, args=args,
-                           is_police=actor.role is Role.POLICE, anchors=ANCHORS,
-                           filtered=not filters.is_empty), 200 if valid else 400
+        page = queries.referral_page(actor=actor, filters=filters, ordering=ordering,
+                                     args=request.args, today=london_today(now))
+    except pager.InvalidCursor:
+        raise NotFound(pager.NO_SUCH_PAGE) from None
+    page.with_links(lambda extra: _list_url("referrals.list_referrals", extra))
+    queries.record_list_read(actor=actor, filters=filters, ordering=ordering, page=page, now=now)
+
+    def sort_href(key: str, order: str | None) -> str:
+        return _list_url("referrals.list_referrals", {"sort": key, "order": order})
+
+    return render_template(
+        "referrals/list.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
+        csv_href=_list_url("referral_exports.referrals_csv", {}),
+        is_police=actor.role is Role.POLICE, anchors=ANCHORS,
+        filtered=not filters.is_empty,
+        more_open=bool(form.errors) or any(
+            (filters.status, filters.force_id, filters.programme_id, filters.referred_from,
+             filters.referred_to, filters.deadline_soon, filters.mine)),
+    ), 400 if form.errors else 200
+
+
+exports_bp = Blueprint("referral_exports", __name__)
+
+
+@exports_bp.get("/referrals.csv")
+@roles(Role.POLICE, Role.MANAGER)
+def referrals_csv() -> Any:
+    """The list's filtered rows, in its order, as CSV (docs/DESIGN.md, "CSV: referrals"); at
+    most queries.MAX_EXPORT_ROWS rows, and the response says when it was cut."""
+    actor, now = acting_user(), now_utc()
+    form, filters = referral_filters(request.args, actor)
+    if form.errors:
+        return redirect(_list_url("referrals.list_referrals", {}))
+    ordering = pager.Ordering.from_args(request.args, queries.SORTS, queries.DEFAULT_SORT)
+    rows = list(queries.export_rows(actor=actor, filters=filters, ordering=ordering,
+                                    today=london_today(now)))
+    cut = len(rows) > queries.MAX_EXPORT_ROWS
+    rows = rows[:queries.MAX_EXPORT_ROWS]
+    queries.record_export(actor=actor, filters=filters, ordering=ordering, count=len(rows),
+                          cut=cut, now=now)
+    document = csvout.to_csv(queries.EXPORT_COLUMNS,
+                             ([getattr(row, c) for c in queries.EXPORT_COLUMNS] for row in rows))
+    headers = {"Content-Disposition": 'attachment; filename="referrals.csv"',
+               "Cache-Control": "no-store", "X-Rows": str(len(rows))}
+    if cut:
+        headers["X-Rows-Cut"] = f"only the first {queries.MAX_EXPORT_ROWS:,} rows"
+    return Response(document, content_type="text/csv; charset=utf-8", headers=headers)
 
 
 # Dashboard -------------------------------------------------------------------------------------

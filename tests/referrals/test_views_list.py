@@ -39,6 +39,13 @@ def test_police_see_only_their_own_forces_referrals_and_managers_see_all(
     assert officer.force_id == force.id
 
 
+def follow(client, url: str, rel: str = "next") -> tuple[str, str | None]:
+    """The page at url, and the URL of its rel=next (or prev) link, if any."""
+    page = client.get(url).get_data(as_text=True)
+    link = re.search(rf'href="([^"]+)" rel="{rel}"', page)
+    return page, (link.group(1).replace("&amp;", "&") if link else None)
+
+
 def test_pages_run_newest_first_by_keyset_with_no_row_twice_and_back_again(
         client, force, login_as):
     made = add_referrals(20, force=force, same_day=False)
@@ -47,22 +54,100 @@ def test_pages_run_newest_first_by_keyset_with_no_row_twice_and_back_again(
     db.session.commit()
     login_as("manager")
     seen: list[str] = []
-    url = "/referrals"
+    url: str | None = "/referrals"
     pages = []
     while url:
-        page = client.get(url).get_data(as_text=True)
         pages.append(url)
+        page, url = follow(client, url)
         seen += references(page)
-        following = re.search(r'href="(/referrals\?after=[^"]+)"', page)
-        url = following.group(1).replace("&amp;", "&") if following else None
     assert len(seen) == len(set(seen)) == 30
     assert seen[:3] == [made[19].reference, made[18].reference, made[17].reference]
     assert len(pages) == 2
     assert seen[20:] == sorted(seen[20:], reverse=True)  # same day: newest id first
-    assert "OFFSET" not in "".join(pages)
-    second = client.get(pages[1]).get_data(as_text=True)
-    newer = re.search(r'href="(/referrals\?before=[^"]+)"', second).group(1).replace("&amp;", "&")
-    assert references(client.get(newer).get_data(as_text=True)) == seen[:25]
+    assert "after=" in pages[1] and "page=2" in pages[1]
+    second, previous = follow(client, pages[1], rel="prev")
+    assert "30</strong> referrals, showing 26 to 30" in second
+    assert previous is not None and "before=" in previous
+    assert references(client.get(previous).get_data(as_text=True)) == seen[:25]
+    # The numbered link to page 2 (a bounded offset) shows what Next showed.
+    first = client.get("/referrals").get_data(as_text=True)
+    assert 'aria-label="Page 2"' in first
+    assert references(client.get("/referrals?page=2").get_data(as_text=True)) == seen[25:]
+    assert "Older" not in first and "Newer" not in first
+
+
+@pytest.mark.parametrize("sort", ["referred", "name", "deadline", "status", "reference"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_every_sort_walks_every_row_once_in_order_forwards_and_back(
+        client, force, login_as, sort, order):
+    made = add_referrals(12, force=force, start=dt.date(2026, 1, 1))
+    # Same date, name and deadline as others: the id breaks the tie.
+    made += add_referrals(12, force=force, start=dt.date(2026, 1, 1), same_day=True)
+    user = login_as("manager")
+    lifecycle.transition(made[3], lifecycle.E.WITHDRAWN, actor=user, now=NOW, reason="test")
+    db.session.commit()
+    keys = {
+        "referred": lambda r: (r.referral_date, r.id),
+        "name": lambda r: (r.person.family_name_key, r.person.given_name_key, r.person.id, r.id),
+        "deadline": lambda r: (r.booking_deadline, r.id),
+        "status": lambda r: (r.status.value, r.referral_date, r.id),
+        "reference": lambda r: (r.reference, r.id),
+    }
+    expected = [r.reference for r in sorted(made, key=keys[sort], reverse=order == "desc")]
+    urls, seen = [], []
+    url: str | None = f"/referrals?sort={sort}&order={order}"
+    while url:
+        urls.append(url)
+        assert f"sort={sort}" in url and f"order={order}" in url
+        page, url = follow(client, url)
+        seen += references(page)
+    assert seen == expected
+    assert len(urls) == 1 + (len(made) - 1) // 25
+    _, back = follow(client, urls[-1], rel="prev") if len(urls) > 1 else ("", None)
+    if back:
+        assert references(client.get(back).get_data(as_text=True)) == expected[:25]
+
+
+def test_small_pages_walk_each_sort_with_many_pages(app, force):
+    """The shared pager, five at a time, over every sort: each row once, in order."""
+    from diversion.core import paging as pager
+    from diversion.referrals import queries
+    from diversion.referrals.models import Referral
+
+    made = add_referrals(9, force=force) + add_referrals(8, force=force, same_day=True)
+    manager = create_user("manager")
+    today = NOW.date()
+    for key in queries.SORTS:
+        for order in ("asc", "desc"):
+            ordering = pager.Ordering.from_args({"sort": key, "order": order}, queries.SORTS,
+                                                queries.DEFAULT_SORT)
+            args: dict[str, str] = {}
+            seen: list[Referral] = []
+            while True:
+                page = queries.referral_page(actor=manager, filters=queries.ReferralFilters(),
+                                             ordering=ordering, args=args, today=today, size=5)
+                seen += page.items
+                if page.next_cursor is None:
+                    break
+                args = {"page": str(page.number + 1), "after": page.next_cursor}
+            assert len(seen) == len({r.id for r in seen}) == len(made), (key, order)
+            # And back: the previous page of the last is the one before it.
+            if page.previous_cursor:
+                back = queries.referral_page(
+                    actor=manager, filters=queries.ReferralFilters(), ordering=ordering,
+                    args={"page": str(page.number - 1), "before": page.previous_cursor},
+                    today=today, size=5)
+                assert back.items == seen[-len(page.items) - 5:-len(page.items)]
+
+
+@pytest.mark.parametrize("query", ["after=not-a-cursor", "before=%%%", "page=0", "page=x",
+                                   "page=99", "after=WyIyMDI2LTA2LTAxIl0"])
+def test_a_page_that_was_not_made_here_is_404(client, force, login_as, query):
+    add_referrals(3, force=force)
+    login_as("manager")
+    response = client.get("/referrals?" + query)
+    assert response.status_code == 404
+    assert "That page of results no longer exists" in response.get_data(as_text=True)
 
 
 def test_filters_by_status_force_dates_and_deadline_soon(client, force, login_as):
