@@ -177,6 +177,7 @@ def _referral(world: World):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("who", "url", "hidden"), [
     ("police_b", "/referrals", "ref"),
+    ("police_b", "/referrals.csv", "ref"),
     ("police_b", "/api/v1/referrals", "ref"),
     ("police_a", "/api/v1/referrals", "ref_b"),
     ("fac2", "/registers", "person"),
