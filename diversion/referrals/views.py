@@ -554,8 +554,9 @@ def referrals_csv() -> Any:
     rows = rows[:queries.MAX_EXPORT_ROWS]
     queries.record_export(actor=actor, filters=filters, ordering=ordering, count=len(rows),
                           cut=cut, now=now)
-    document = csvout.to_csv(queries.EXPORT_COLUMNS,
-                             ([getattr(row, c) for c in queries.EXPORT_COLUMNS] for row in rows))
+    document = csvout.to_csv(
+        queries.EXPORT_COLUMNS,
+        ([getattr(row, c) for c in queries.EXPORT_COLUMNS] for row in rows), bom=True)
     headers = {"Content-Disposition": 'attachment; filename="referrals.csv"',
                "Cache-Control": "no-store", "X-Rows": str(len(rows))}
     if cut:

@@ -150,7 +150,7 @@ def test_police_never_see_another_forces_referrals_even_when_they_ask(client, fo
         assert found(client, q="Sharedname", force=str(npt.id), sort=sort) == [ours.reference]
     assert found(client, q=theirs.reference) == []
     document = client.get("/referrals.csv", query_string={"force": str(npt.id)})
-    rows = list(csv.DictReader(io.StringIO(document.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(document.data.decode("utf-8-sig"))))
     assert [row["reference"] for row in rows] == [ours.reference]
 
 
@@ -166,8 +166,9 @@ def test_the_csv_holds_the_filtered_rows_in_the_lists_order_and_is_audited(
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
+    assert response.data.startswith("\ufeff".encode())  # Excel reads it as UTF-8
     assert response.headers["X-Rows"] == "3"
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert list(rows[0]) == list(queries.EXPORT_COLUMNS)
     assert [row["reference"] for row in rows] == [r.reference for r in made[:3]]
     assert rows[0]["referral_date"] == "2026-02-01"
@@ -187,7 +188,7 @@ def test_the_csv_says_when_it_was_cut(client, force, login_as, monkeypatch):
     db.session.commit()
     monkeypatch.setattr(queries, "MAX_EXPORT_ROWS", 3)
     response = client.get("/referrals.csv")
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert len(rows) == 3
     assert response.headers["X-Rows-Cut"] == "only the first 3 rows"
     assert audit_rows("referral.export")[0].details["cut"] is True
