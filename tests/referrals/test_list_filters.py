@@ -227,3 +227,19 @@ def test_the_list_page_is_a_fixed_number_of_queries_whatever_the_rows_and_sort(
     assert few == many
     assert max(many.values()) <= 10
     assert statements(q="More") == statements(q="More", page="2")
+
+
+@pytest.mark.parametrize("sort", list(queries.SORTS))
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_the_csv_has_the_pages_rows_in_the_pages_order_for_every_sort(
+        client, force, login_as, sort, order):
+    made = add_referrals(6, force=force) + add_referrals(4, force=force, same_day=True)
+    user = login_as("manager")
+    lifecycle.transition(made[1], lifecycle.E.WITHDRAWN, actor=user, now=NOW, reason="test")
+    db.session.commit()
+    args = {"sort": sort, "order": order, "q": "bulk"}
+    page = found(client, **args)
+    document = client.get("/referrals.csv", query_string=args)
+    rows = list(csv.DictReader(io.StringIO(document.data.decode("utf-8-sig"))))
+    assert [row["reference"] for row in rows] == page
+    assert len(page) == 10
