@@ -32,7 +32,7 @@ from werkzeug.datastructures import MultiDict
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
 from diversion.core import parsing
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
@@ -466,6 +466,9 @@ def withdraw_referral(reference: str) -> Any:
 
 # Lists ---------------------------------------------------------------------------------------
 
+MAX_WINDOW_DAYS = 366
+
+
 def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
     force_id = None
     if actor.role is not Role.POLICE and form.force.data:
@@ -474,7 +477,13 @@ def _filters(form: FilterForm, actor: User) -> queries.ReferralFilters:
     return queries.ReferralFilters(
         status=status, force_id=force_id, referred_from=form.referred_from.data,
         referred_to=form.referred_to.data, deadline_soon=bool(form.deadline_soon.data),
-        search=(form.q.data or "").strip())
+        search=(form.q.data or "").strip(),
+        # The dashboard's filters (links, not fields of the form): see _list_args.
+        booking_due_within_days=parsing.query_int(request.args.get("booking_due_within_days"),
+                                                  minimum=0, maximum=MAX_WINDOW_DAYS),
+        closed_within_days=parsing.query_int(request.args.get("closed_within_days"),
+                                             minimum=0, maximum=MAX_WINDOW_DAYS),
+        officer_user_id=actor.id if request.args.get("mine") == "1" else None)
 
 
 @bp.get("")
@@ -496,26 +505,93 @@ def list_referrals() -> Any:
     args = {k: v for k, v in request.args.items(multi=False) if k not in ("after", "before")}
     return render_template("referrals/list.html", page=page, form=form, args=args,
                            is_police=actor.role is Role.POLICE, anchors=ANCHORS,
-                           filtered=not filters.is_empty), 200 if valid else 400
+                           filtered=not filters.is_empty,
+                           link_filters=_link_filters(filters)), 200 if valid else 400
+
+
+def _link_filters(filters: queries.ReferralFilters) -> tuple[dict[str, Any], list[str]]:
+    """The dashboard's filters the list is showing: kept as hidden fields by the filter form,
+    and said in words above the table."""
+    args = {k: v for k, v in _list_args(filters).items() if k != "status"}
+    words = []
+    if filters.booking_due_within_days is not None:
+        words.append(f"not booked, booking deadline within {filters.booking_due_within_days} days")
+    if filters.closed_within_days is not None:
+        words.append(f"closed in the last {filters.closed_within_days} days")
+    if filters.officer_user_id is not None:
+        words.append("referred by you")
+    return args, words
 
 
 # Dashboard -------------------------------------------------------------------------------------
 
+DUE_WITHIN_DAYS = 7  # "must book within a week": the dashboard's window on booking deadlines
+RECENT_DAYS = 14  # outcomes returned to the police in the last fortnight
+
+
 def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
-    counts = queries.count_by_status(user)
-    return Panel("Your force's referrals", [
-        ("Awaiting booking", counts[ReferralStatus.AWAITING_BOOKING], "referrals.list_referrals"),
-        ("Booked", counts[ReferralStatus.BOOKED], "referrals.list_referrals"),
-        ("Deadline in the next 14 days",
-         queries.count_deadline_soon(user, today=london_today(now)), "referrals.list_referrals"),
+    """What the officer's force must follow up: people who must book soon, courses not
+    completed lately (the caution's alternative), and his own referrals still to book."""
+    today = london_today(now)
+    due = queries.ReferralFilters(booking_due_within_days=DUE_WITHIN_DAYS)
+    failed = queries.ReferralFilters(status=ReferralStatus.NOT_COMPLETED,
+                                     closed_within_days=RECENT_DAYS)
+    mine = queries.ReferralFilters(status=ReferralStatus.AWAITING_BOOKING, officer_user_id=user.id)
+    return Panel("Your force's referrals needing attention", [
+        _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
+        _line(f"Did not complete the course (last {RECENT_DAYS} days)", user, failed, today),
+        _line("Referred by you, not booked yet", user, mine, today),
     ])
 
 
 def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:
-    counts = queries.count_by_status(user)
-    return Panel("Referrals by status", [
-        (status.label, counts[status], "referrals.list_referrals") for status in ReferralStatus
+    """People who must book within the week, and those who missed their session and may still
+    be excused (the grace window: the sweep closes a miss when it ends)."""
+    today = london_today(now)
+    due = queries.ReferralFilters(booking_due_within_days=DUE_WITHIN_DAYS)
+    missed = queries.ReferralFilters(status=ReferralStatus.MISSED)
+    return Panel("Referrals", [
+        _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
+        _line("Missed their session, an excuse can still be accepted", user, missed, today),
     ])
+
+
+def imports_panel(user: User, now: dt.datetime) -> Panel:
+    """A CSV import checked but not confirmed is not kept anywhere that can be listed (the file
+    waits an hour under a name only its preview page knows), so this is a way in, not a count."""
+    return Panel("Importing referrals", [Line("Import referrals from a CSV file", None,
+                                              "referrals.imports.upload")],
+                 description="A file you checked but did not confirm is not imported; it is "
+                             "kept for an hour only. Upload it again to import it.")
+
+
+def referrals_summary_panel(user: User, now: dt.datetime) -> Panel:
+    """The open referrals by status (the open ones only: never a count over the history)."""
+    today = london_today(now)
+    return Panel("Open referrals", [
+        _line(status.label, user, queries.ReferralFilters(status=status), today, none_text="None")
+        for status in (ReferralStatus.AWAITING_BOOKING, ReferralStatus.BOOKED)
+    ], summary=True)
+
+
+def _line(label: str, user: User, filters: queries.ReferralFilters, today: dt.date,
+          none_text: str = "Nothing to do") -> Line:
+    return Line(label, queries.count_referrals(user, filters, today=today),
+                "referrals.list_referrals", _list_args(filters), none_text=none_text)
+
+
+def _list_args(filters: queries.ReferralFilters) -> dict[str, Any]:
+    """The query string of the list page that shows exactly these filters (see _filters)."""
+    args: dict[str, Any] = {}
+    if filters.status is not None:
+        args["status"] = filters.status.value
+    if filters.booking_due_within_days is not None:
+        args["booking_due_within_days"] = filters.booking_due_within_days
+    if filters.closed_within_days is not None:
+        args["closed_within_days"] = filters.closed_within_days
+    if filters.officer_user_id is not None:
+        args["mine"] = "1"
+    return args
 
 
 PageContext = Callable[[Referral], dict[str, Any]]
