@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from diversion.attendance import register as attendance_register
 from diversion.attendance.rules import AttendanceStatus
@@ -323,3 +324,42 @@ def test_the_dashboard_costs_the_same_queries_with_ten_times_the_rows(client, lo
     many = _dashboard_queries(client)
     assert many == few, (role, few, many)
     assert few <= {"manager": 16, "police": 9, "facilitator": 8, "admin": 9}[role]
+
+
+# Every count reads an index, never a whole table of history --------------------------------------
+
+HISTORY_TABLES = ("referrals", "sessions", "bookings", "registers", "outbox_messages",
+                  "online_payments", "referral_events", "register_entries", "people")
+
+
+def _plans(client: Any) -> list[tuple[str, list[str]]]:
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assert client.get("/dashboard").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    plans = []
+    with db.engine.connect() as connection:
+        for statement, parameters in captured:
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append((statement, [row[-1] for row in rows]))
+    return plans
+
+
+@pytest.mark.parametrize("role", ["manager", "police", "facilitator", "admin"])
+def test_no_dashboard_count_scans_a_table_of_history(client, login_as, role):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
+    force = create_force("WYP", "West Yorkshire Police")
+    login_as(role, **({"force": force} if role == "police" else {}))
+    _manager_world()
+    for statement, plan in _plans(client):
+        for step in plan:
+            scans = [t for t in HISTORY_TABLES if re.match(rf"SCAN {t}\b(?! USING)", step)]
+            assert not scans, (statement, plan)
