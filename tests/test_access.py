@@ -34,6 +34,7 @@ EXPECTED: dict[str, set[str]] = {
     "home.dashboard": set(ROLES),
     "auth.change_password": set(ROLES),
     "auth.sign_out": set(ROLES),
+    "navigation.more": {"manager"},
     "admin.list_users": {"admin"},
     "admin.create_user": {"admin"},
     "admin.edit_user": {"admin"},

@@ -181,6 +181,7 @@ def _referral(world: World):  # type: ignore[no-untyped-def]
     ("police_b", "/api/v1/referrals", "ref"),
     ("police_a", "/api/v1/referrals", "ref_b"),
     ("fac2", "/registers", "person"),
+    ("fac2", "/registers/overdue", "person"),
     ("fac2", "/my-sessions", "person"),
     ("fac2", "/dashboard", "person"),
 ])

@@ -46,8 +46,16 @@ def _user_or_404(user_id: int) -> User:
 @bp.get("/users")
 @roles(Role.ADMIN)
 def list_users() -> Any:
-    users = db.session.scalars(select(User).order_by(User.is_active_account.desc(), User.name))
-    return render_template("admin/users.html", users=list(users))
+    """Every account, active first; `?status=active` or `?status=deactivated` (the dashboard's
+    links) shows those only."""
+    query = select(User).order_by(User.is_active_account.desc(), User.name)
+    status = request.args.get("status")
+    if status in ("active", "deactivated"):
+        query = query.where(User.is_active_account.is_(status == "active"))
+    else:
+        status = None
+    return render_template("admin/users.html", users=list(db.session.scalars(query)),
+                           status=status)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])

@@ -19,8 +19,8 @@ from diversion.referrals.signals import referral_moved, referrals_moved
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
-    add_panel(app, views.registers_panel, roles=(Role.MANAGER,))
-    add_panel(app, views.facilitator_registers_panel, roles=(Role.FACILITATOR,))
+    add_panel(app, views.registers_panel, roles=(Role.MANAGER,), order=30)
+    add_panel(app, views.facilitator_registers_panel, roles=(Role.FACILITATOR,), order=30)
     fee_cleared.connect(attendance_outcomes.complete_after_fee, weak=False)
     add_attachment_maker(app, "completion_certificate", certificate_attachment)
     referral_moved.connect(certificates.follow_referral, weak=False)

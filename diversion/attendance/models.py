@@ -47,6 +47,8 @@ class Register(Model):
     __table_args__ = (
         CheckConstraint("(state = 'submitted') = (submitted_at IS NOT NULL)",
                         name="submitted_has_time"),
+        # Overdue registers: the draft ones, not the history of submitted ones.
+        Index("ix_registers_state_session", "state", "session_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,7 @@ notice. Bookings follow the referral's moves by themselves (diversion.bookings l
 - `is_fee_cleared(referral)`, `on_fee_cleared(referral, actor, now)`,
   `complete_after_fee(referral, actor=, now=)`: an attendee completes when his fee clears
 - `attended_entry(referral)`, `missed_at(referral)`, `grace_window_closes_at(referral)`
-- `count_fee_outstanding()` (dashboard)
+- `count_fee_outstanding()`: attended, waiting only for the fee (register outcome)
 """
 
 from __future__ import annotations

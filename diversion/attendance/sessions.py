@@ -4,8 +4,8 @@ sessions whose register is overdue.
 - `list_sessions_for_day(user=, day=)`, `list_upcoming_sessions(user=, now=, limit=50)`
   -> list[SessionLine] (a facilitator sees only his own sessions)
 - `get_session_for(session_id=, actor=)` -> CourseSession (NotFound outside his scope)
-- `overdue_registers(now=, limit=None)`, `count_overdue_registers(now=)`: held sessions
-  whose register was not submitted in time
+- `overdue_registers(now=, limit=None, facilitator_id=None)`, `count_overdue_registers(now=)`:
+  held sessions whose register was not submitted in time; `is_to_take(line)`
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, union
 
 from diversion.attendance.models import Register, RegisterState
 from diversion.attendance.rules import close_out_due_at
@@ -81,18 +81,28 @@ def get_session_for(*, session_id: int, actor: User) -> CourseSession:
     return session
 
 
-def overdue_registers(*, now: dt.datetime, limit: int | None = None) -> list[CourseSession]:
-    """Sessions with people booked whose register was not submitted by the end of the next day."""
+def overdue_registers(*, now: dt.datetime, limit: int | None = None,
+                      facilitator_id: int | None = None) -> list[CourseSession]:
+    """Sessions with people booked whose register was not submitted by the end of the next day
+    (a facilitator's own when facilitator_id is given).
+
+    The candidates are the sessions that still hold work: those with an active booking (a
+    booking stays active only while its referral is open) and those with a draft register
+    (`ix_bookings_status_session`, `ix_registers_state_session`), so the cost follows the open
+    work, never the sessions of the past."""
     cutoff = london_midnight_in_utc(london_today(now) - dt.timedelta(days=1))
     submitted = exists().where(Register.session_id == CourseSession.id,
                                Register.state == RegisterState.SUBMITTED)
-    has_people = (exists().where(Booking.session_id == CourseSession.id,
-                                 Booking.status == BookingStatus.ACTIVE)
-                  | exists().where(Register.session_id == CourseSession.id))
-    query = (select(CourseSession).where(CourseSession.starts_at < cutoff,
+    holding_work = union(
+        select(Booking.session_id).where(Booking.status == BookingStatus.ACTIVE),
+        select(Register.session_id).where(Register.state == RegisterState.DRAFT))
+    query = (select(CourseSession).where(CourseSession.id.in_(holding_work),
+                                         CourseSession.starts_at < cutoff,
                                          CourseSession.status != SessionStatus.CANCELLED,
-                                         ~submitted, has_people)
+                                         ~submitted)
              .order_by(CourseSession.starts_at))
+    if facilitator_id is not None:
+        query = query.where(CourseSession.facilitators.any(User.id == facilitator_id))
     if limit:
         query = query.limit(limit)
     sessions = list(db.session.scalars(query))
@@ -100,5 +110,11 @@ def overdue_registers(*, now: dt.datetime, limit: int | None = None) -> list[Cou
     return [s for s in sessions if now >= close_out_due_at(s.starts_at)]
 
 
-def count_overdue_registers(*, now: dt.datetime) -> int:
-    return len(overdue_registers(now=now))
+def count_overdue_registers(*, now: dt.datetime, facilitator_id: int | None = None) -> int:
+    return len(overdue_registers(now=now, facilitator_id=facilitator_id))
+
+
+def is_to_take(line: SessionLine) -> bool:
+    """A register still to take: its session not cancelled and its register not submitted."""
+    return (line.session.status is not SessionStatus.CANCELLED
+            and line.register_state is not RegisterState.SUBMITTED)

@@ -30,7 +30,7 @@ from diversion.attendance.certificates import (
     verify_certificate,
 )
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm, VerifyCertificateForm
-from diversion.attendance.models import RegisterEntry, RegisterState
+from diversion.attendance.models import RegisterEntry
 from diversion.attendance.rules import AttendanceStatus, is_register_open, marks_summary
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -39,7 +39,7 @@ from diversion.auth.models import Role, User
 from diversion.auth.throttle import Throttled
 from diversion.auth.views import client_address
 from diversion.core import parsing
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.forms import attach_errors, parse_time
 from diversion.core.problems import problem
@@ -61,24 +61,35 @@ def _session_or_404(session_id: int) -> CourseSession:
 
 # Today's sessions ---------------------------------------------------------------------------
 
+TO_TAKE = "to-take"  # /registers?show=to-take: today's registers still to take (the dashboard's)
+
+
 @bp.get("/registers")
 @roles(Role.FACILITATOR, Role.MANAGER)
 def today() -> Any:
     now = now_utc()
     user = acting_user()
+    lines = attendance_sessions.list_sessions_for_day(user=user, day=london_today(now))
+    to_take = request.args.get("show") == TO_TAKE
+    if to_take:
+        lines = [line for line in lines if attendance_sessions.is_to_take(line)]
     return render_template(
-        "attendance/today.html",
-        today=attendance_sessions.list_sessions_for_day(user=user, day=london_today(now)),
+        "attendance/today.html", today=lines, to_take=to_take,
         upcoming=attendance_sessions.list_upcoming_sessions(user=user, now=now, limit=20),
-        overdue=attendance_sessions.overdue_registers(now=now) if user.role is Role.MANAGER else [],
+        overdue=attendance_sessions.overdue_registers(now=now, facilitator_id=_own(user)),
         now=now, is_open=is_register_open)
 
 
+def _own(user: User) -> int | None:
+    """A facilitator sees his own sessions only; a manager every one."""
+    return user.id if user.role is Role.FACILITATOR else None
+
+
 @bp.get("/registers/overdue")
-@roles(Role.MANAGER)
+@roles(Role.FACILITATOR, Role.MANAGER)
 def overdue() -> Any:
-    return render_template("attendance/overdue.html",
-                           sessions=attendance_sessions.overdue_registers(now=now_utc()))
+    return render_template("attendance/overdue.html", sessions=attendance_sessions.overdue_registers(
+        now=now_utc(), facilitator_id=_own(acting_user())))
 
 
 # The register --------------------------------------------------------------------------------
@@ -533,14 +544,17 @@ def verify_certificate_page() -> Any:
 
 def registers_panel(user: User, now: dt.datetime) -> Panel:
     return Panel("Registers", [
-        ("Registers overdue (not submitted by the end of the next day)",
-         attendance_sessions.count_overdue_registers(now=now), "attendance.overdue"),
-        ("Attended, fee outstanding", attendance_outcomes.count_fee_outstanding(), None),
+        Line("Registers overdue (not submitted by the end of the day after the session)",
+             attendance_sessions.count_overdue_registers(now=now), "attendance.overdue"),
     ])
 
 
 def facilitator_registers_panel(user: User, now: dt.datetime) -> Panel:
     today = attendance_sessions.list_sessions_for_day(user=user, day=london_today(now))
-    waiting = sum(1 for line in today if line.session.status is not SessionStatus.CANCELLED
-                  and line.register_state is not RegisterState.SUBMITTED)
-    return Panel("Registers", [("Registers to take today", waiting, "attendance.today")])
+    waiting = sum(1 for line in today if attendance_sessions.is_to_take(line))
+    return Panel("Registers", [
+        Line("Registers to take today", waiting, "attendance.today", {"show": TO_TAKE}),
+        Line("Registers overdue (not submitted by the end of the day after the session)",
+             attendance_sessions.count_overdue_registers(now=now, facilitator_id=user.id),
+             "attendance.overdue"),
+    ])

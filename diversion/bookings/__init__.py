@@ -8,9 +8,10 @@ from flask import Flask
 from sqlalchemy import String, cast, select
 
 from diversion.auth.models import Role
-from diversion.bookings import cli, places, queries, views
+from diversion.bookings import cli, places, queries, views, waiting_list
 from diversion.bookings.models import Booking
 from diversion.core.dashboard import add_panel
+from diversion.courses.sessions import set_queue_condition
 from diversion.outbox.services import add_related_subjects
 from diversion.referrals.signals import referral_moved, referrals_moved
 from diversion.referrals.views import add_page_context
@@ -19,7 +20,8 @@ from diversion.referrals.views import add_page_context
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(views.fees_bp)
-    add_panel(app, views.fees_panel, roles=(Role.MANAGER,))
+    add_panel(app, views.fees_panel, roles=(Role.MANAGER,), order=20)
+    set_queue_condition(app, waiting_list.has_waiting_list)
     app.cli.add_command(cli.sessions_cli)
     referral_moved.connect(places.follow_referral, weak=False)
     referrals_moved.connect(places.follow_referrals, weak=False)

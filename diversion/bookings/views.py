@@ -30,7 +30,7 @@ from diversion.bookings.forms import (
     pence_from_pounds,
 )
 from diversion.bookings.models import Booking
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
@@ -307,5 +307,10 @@ def outstanding_csv() -> Any:
 
 
 def fees_panel(user: Any, now: dt.datetime) -> Panel:
-    return Panel("Fees", [("Fees outstanding", outstanding.count_outstanding(now=now),
-                           "fees.outstanding_list")])
+    """The fees outstanding list cut in its two states: each line is that list's own filter."""
+    lines = []
+    for label, state in (("Attended, fee outstanding", outstanding.ATTENDED),
+                         ("Booked on a course to come, fee not yet paid", outstanding.BOOKED)):
+        count = outstanding.count_outstanding(now=now, filters=outstanding.Filters(state=state))
+        lines.append(Line(label, count, "fees.outstanding_list", {"state": state}))
+    return Panel("Fees outstanding", lines)

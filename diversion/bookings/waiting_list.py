@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory
@@ -30,6 +30,12 @@ def leave_all_waiting_lists(referral_ids: Sequence[int]) -> None:
     if referral_ids:
         db.session.execute(delete(WaitingListEntry).where(
             WaitingListEntry.referral_id.in_(list(referral_ids))))
+
+
+def has_waiting_list() -> ColumnElement[bool]:
+    """"Someone is waiting for a place on this session", as a clause over CourseSession (the
+    sessions list's `full_with_queue` filter; `ix_waiting_list_session_order`)."""
+    return exists().where(WaitingListEntry.session_id == CourseSession.id)
 
 
 def waiting_list(session_id: int) -> list[WaitingListEntry]:

@@ -1,4 +1,9 @@
-"""Dashboard panels: each feature adds, in its init_app, the counts its users need to see first.
+"""Dashboard panels: each feature adds, in its init_app, the work its users need to see first.
+
+A panel is a titled list of lines; a line says what needs doing ("12 people must book within 7
+days"), and links to the list it counts, filtered so that list shows exactly those rows. Work
+panels come first; panels marked `summary` (figures that are not work) follow under "Summary".
+Every count is one bounded, indexed query (docs/DESIGN.md, "Dashboard").
 
 The dashboard page (diversion.home) shows the panels for the acting user's role in the order
 the features were added to the app.
@@ -7,35 +12,60 @@ the features were added to the app.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, url_for
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a panel: `count` rows of the list at `endpoint` with `args` (its filters).
+    A count of None is a plain link (something to do that cannot be counted)."""
+
+    label: str
+    count: int | None
+    endpoint: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    none_text: str = "Nothing to do"
+
+    @property
+    def href(self) -> str | None:
+        return url_for(self.endpoint, **self.args) if self.endpoint else None
 
 
 @dataclass
 class Panel:
     title: str
-    counts: list[tuple[str, int, str | None]] = field(default_factory=list)  # label, n, link
+    # Lines, or (label, n, endpoint) tuples as features added them before lines had filters.
+    counts: Sequence[Line | tuple[str, int, str | None]] = field(default_factory=list)
     description: str | None = None
+    summary: bool = False  # figures to know, not work to do: shown after the work
+
+    @property
+    def lines(self) -> list[Line]:
+        return [item if isinstance(item, Line) else Line(item[0], item[1], item[2])
+                for item in self.counts]
 
 
 PanelBuilder = Callable[[Any, dt.datetime], Panel | None]
 _EXTENSION = "diversion.dashboard_panels"
 
 
-def add_panel(app: Flask, builder: PanelBuilder, *, roles: Iterable[Any]) -> None:
-    """Show the panel `builder(user, now)` makes (None: no panel) to users with these roles."""
-    app.extensions.setdefault(_EXTENSION, []).append((frozenset(roles), builder))
+def add_panel(app: Flask, builder: PanelBuilder, *, roles: Iterable[Any], order: int = 100) -> None:
+    """Show the panel `builder(user, now)` makes (None: no panel) to users with these roles,
+    lowest `order` first (the order of the day's work), then in the order added."""
+    app.extensions.setdefault(_EXTENSION, []).append((order, frozenset(roles), builder))
 
 
 def panels_for(user: Any, *, now: dt.datetime) -> list[Panel]:
-    """The panels the user's role sees, in the order they were added."""
+    """The panels the user's role sees: work first, then summaries."""
     panels = []
-    for allowed, builder in current_app.extensions.get(_EXTENSION, []):
+    added = current_app.extensions.get(_EXTENSION, [])
+    for _, allowed, builder in sorted(added, key=lambda item: item[0]):
         if user.role in allowed:
             panel = builder(user, now)
             if panel is not None:
                 panels.append(panel)
-    return panels
+    return [p for p in panels if not p.summary] + [p for p in panels if p.summary]

@@ -13,4 +13,5 @@ from diversion.courses import views
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     add_panel(app, views.facilitator_panel, roles=(Role.FACILITATOR,))
-    add_panel(app, views.manager_panel, roles=(Role.MANAGER,))
+    add_panel(app, views.manager_panel, roles=(Role.MANAGER,), order=40)
+    add_panel(app, views.manager_summary_panel, roles=(Role.MANAGER,))

@@ -3,17 +3,19 @@
 - `get_session(session_id)` (NotFound)
 - `booked_count_column()`, `booked_counts(session_ids)`: places taken
 - `list_sessions(where=, page=1, per_page=50)` -> SessionPage; `sessions_between(start=, end=)`
+- `set_queue_condition(app, condition)`: how `SessionFilter.full_with_queue` finds a waiting list
 - `count_sessions(where=)`, `count_sessions_by_status()` (for `flask stats`)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from flask import Flask, current_app
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from diversion.auth.models import User
@@ -66,6 +68,7 @@ class SessionFilter:
     status: SessionStatus | None = None
     facilitator_id: int | None = None
     available_only: bool = False
+    full_with_queue: bool = False  # scheduled, every place taken, someone on its waiting list
 
 
 @dataclass
@@ -92,6 +95,20 @@ class SessionPage:
         return max((self.total + self.per_page - 1) // self.per_page, 1)
 
 
+_QUEUE_CONDITION = "diversion.courses.queue_condition"
+
+
+def set_queue_condition(app: Flask, condition: Callable[[], ColumnElement[bool]]) -> None:
+    """Tell session lists how to ask "has someone waiting for a place" (bookings keeps the
+    waiting lists, above this feature): `condition()` is a clause over CourseSession."""
+    app.extensions[_QUEUE_CONDITION] = condition
+
+
+def _has_queue() -> ColumnElement[bool]:
+    condition = current_app.extensions.get(_QUEUE_CONDITION)
+    return condition() if condition is not None else false()
+
+
 def _filtered(query: Q, where: SessionFilter) -> Q:
     if where.from_day is not None:
         query = query.where(CourseSession.starts_at >= london_midnight_in_utc(where.from_day))
@@ -110,6 +127,9 @@ def _filtered(query: Q, where: SessionFilter) -> Q:
         query = query.where(CourseSession.status == where.status)
     if where.facilitator_id is not None:
         query = query.where(CourseSession.facilitators.any(User.id == where.facilitator_id))
+    if where.full_with_queue:
+        query = query.where(CourseSession.status == SessionStatus.SCHEDULED,
+                            booked_count_column() >= CourseSession.capacity, _has_queue())
     if where.available_only:
         query = query.where(CourseSession.status == SessionStatus.SCHEDULED,
                             CourseSession.capacity - booked_count_column() > 0)

@@ -23,7 +23,7 @@ from diversion.audit.services import record
 from diversion.auth.access import acting_user, public, roles
 from diversion.auth.models import Role, User
 from diversion.core import parsing
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
@@ -307,6 +307,9 @@ def _int_arg(name: str) -> int | None:
     return parsing.query_int(request.args.get(name))
 
 
+FULL_WITH_QUEUE = "full_with_queue"  # ?full_with_queue=1: full sessions with a waiting list
+
+
 @bp.get("/sessions")
 @roles(Role.MANAGER)
 def list_sessions() -> Any:
@@ -321,14 +324,16 @@ def list_sessions() -> Any:
         from_day=form.from_day.data if has_filter else today,
         to_day=form.to_day.data,
         venue_id=_int_arg("venue"), programme_id=_int_arg("programme"),
-        status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None)
+        status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None,
+        full_with_queue=request.args.get(FULL_WITH_QUEUE) == "1")
     if not has_filter:
         form.from_day.process(None, today)
     page = courses_sessions.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
                                           per_page=PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("courses/sessions.html", form=form, page=page, args=args,
-                           date_errors=form.from_day.process_errors + form.to_day.process_errors)
+                           date_errors=form.from_day.process_errors + form.to_day.process_errors,
+                           full_with_queue=where.full_with_queue)
 
 
 def _month_arg(today: dt.date) -> dt.date:
@@ -435,13 +440,25 @@ def calendar_feed(token: str) -> Any:
 def facilitator_panel(user: User, now: dt.datetime) -> Panel:
     upcoming = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
         starts_from=now, facilitator_id=user.id, status=SessionStatus.SCHEDULED))
-    return Panel("Sessions", [("Upcoming sessions you run", upcoming, "courses.my_sessions")])
+    return Panel("Sessions", [Line("Upcoming sessions you run", upcoming, "courses.my_sessions",
+                                   none_text="None")], summary=True)
 
 
 def manager_panel(user: User, now: dt.datetime) -> Panel:
+    """Full sessions with people waiting: a place to add, or a session to open beside it. The
+    count is the sessions list's own filter (from today, as the list starts)."""
+    full = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
+        from_day=london_today(now), full_with_queue=True))
+    return Panel("Sessions", [Line("Full sessions with a waiting list", full,
+                                   "courses.list_sessions", {FULL_WITH_QUEUE: "1"})])
+
+
+def manager_summary_panel(user: User, now: dt.datetime) -> Panel:
     first = london_today(now).replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)
     this_month = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
         starts_from=london_midnight_in_utc(first),
         starts_before=london_midnight_in_utc(following), status=SessionStatus.SCHEDULED))
-    return Panel("Sessions", [("Sessions this month", this_month, "courses.calendar_month")])
+    return Panel("Sessions this month", [Line("Sessions this month", this_month,
+                                              "courses.calendar_month", none_text="None")],
+                 summary=True)

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from diversion.auth.models import ApiToken, Force, Role, User
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.extensions import db
 
 
@@ -17,10 +17,11 @@ def accounts_panel(user: User, now: dt.datetime) -> Panel:
     forces = db.session.scalar(select(func.count()).select_from(Force))
     tokens = db.session.scalar(select(func.count()).where(ApiToken.revoked_at.is_(None)))
     return Panel("Accounts", [
-        ("Active users", active or 0, "admin.list_users"),
-        ("Deactivated users", inactive or 0, "admin.list_users"),
-        ("Police forces", forces or 0, "admin.list_forces"),
-        ("API tokens in use", tokens or 0, "admin.list_tokens"),
+        Line("Active users", active or 0, "admin.list_users", {"status": "active"}, "None"),
+        Line("Deactivated users", inactive or 0, "admin.list_users", {"status": "deactivated"},
+             "None"),
+        Line("Police forces", forces or 0, "admin.list_forces", none_text="None"),
+        Line("API tokens in use", tokens or 0, "admin.list_tokens", none_text="None"),
     ])
 
 
@@ -31,7 +32,4 @@ def force_panel(user: User, now: dt.datetime) -> Panel | None:
     officers = db.session.scalar(select(func.count()).select_from(User).where(
         User.force_id == user.force_id, User.role == Role.POLICE,
         User.is_active_account.is_(True)))
-    return Panel(user.force.name, [("Officers with accounts", officers or 0, None)])
-
-
-# Facilitators get no panel until course sessions exist: a panel never shows made-up numbers.
+    return Panel(user.force.name, [Line("Officers with accounts", officers or 0)], summary=True)

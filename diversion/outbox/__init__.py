@@ -16,6 +16,6 @@ from diversion.outbox.dispatcher import dispatch_due
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
-    add_panel(app, views.messages_panel, roles=(Role.MANAGER, Role.ADMIN))
+    add_panel(app, views.messages_panel, roles=(Role.MANAGER, Role.ADMIN), order=50)
     add_job(app, "dispatch", dispatch_due, every=dt.timedelta(seconds=30),
             description="send the outbox's due messages")

@@ -134,6 +134,12 @@ def count_for_subject(subject_type: str, subject_id: Any) -> dict[str, int]:
     return {status.value: n for status, n in rows}
 
 
+def count_with_status(status: MessageStatus) -> int:
+    """How many messages the messages list shows with `?status=` this status (one index range)."""
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.status == status)) or 0
+
+
 def count_by_status() -> dict[str, int]:
     rows = db.session.execute(
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from diversion.auth.models import Role, User
-from diversion.core.dashboard import Panel, add_panel
+from diversion.core.dashboard import Line, Panel, add_panel
 from diversion.core.jobs import add_job
 from diversion.payments import govukpay, services, views
 from diversion.referrals.models import Referral
@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     add_job(app, "online_payments", reconcile, every=dt.timedelta(minutes=10),
             description="ask GOV.UK Pay about unfinished online payments; apply successes")
-    add_panel(app, flagged_panel, roles=(Role.MANAGER,))
+    add_panel(app, flagged_panel, roles=(Role.MANAGER,), order=70)
     app.add_template_global(online_payments_of, "online_payments_of")
     app.add_template_global(services.refundable_pence, "online_refundable_pence")
     app.add_template_global(services.list_refunds_of, "online_refunds_of")
@@ -37,10 +37,7 @@ def online_payments_of(referral: Referral) -> list[Any]:
     return services.list_online_payments(referral)
 
 
-def flagged_panel(user: User, now: dt.datetime) -> Panel | None:
+def flagged_panel(user: User, now: dt.datetime) -> Panel:
     """Managers see online payments that arrived when the fee no longer needed them."""
-    count = services.count_flagged()
-    if not count:
-        return None
-    return Panel("Online payments", [("Paid more than was owed or refund failed", count,
-                                         "payments.flagged")])
+    return Panel("Online payments", [Line("Paid more than was owed or refund failed: to refund",
+                                          services.count_flagged(), "payments.flagged")])

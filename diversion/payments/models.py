@@ -59,6 +59,7 @@ class OnlinePayment(Model):
                         name="excess_within_amount"),
         Index("ix_online_payments_status_created", "status", "created_at"),
         Index("ix_online_payments_referral", "referral_id", "id"),
+        Index("ix_online_payments_flagged_at", "flagged_at"),  # the managers' dashboard count
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,8 +17,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(views.exports_bp)
     app.cli.add_command(cli.referrals_cli)
-    add_panel(app, views.police_referrals_panel, roles=(Role.POLICE,))
-    add_panel(app, views.manager_referrals_panel, roles=(Role.MANAGER,))
+    add_panel(app, views.police_referrals_panel, roles=(Role.POLICE,), order=10)
+    add_panel(app, views.manager_referrals_panel, roles=(Role.MANAGER,), order=10)
+    add_panel(app, views.imports_panel, roles=(Role.POLICE, Role.MANAGER), order=60)
+    add_panel(app, views.referrals_summary_panel, roles=(Role.POLICE, Role.MANAGER))
     add_job(app, "referral_drafts", purge_expired_drafts, every=dt.timedelta(minutes=5),
             description="remove expired referral drafts; clear offer-letter PINs held over "
                         "30 minutes")

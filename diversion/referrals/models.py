@@ -133,6 +133,8 @@ class Referral(Model):
         Index("ix_referrals_status_completion_deadline", "status", "completion_deadline"),
         Index("ix_referrals_status_booking_deadline", "status", "booking_deadline"),
         Index("ix_referrals_person", "person_id", "status"),
+        # The dashboard: outcomes returned lately (closed_on in a window), by status.
+        Index("ix_referrals_status_closed_on", "status", "closed_on"),
         Index("ix_referrals_crime_reference", "crime_reference"),
         # The referrals list: sort by booking deadline; "my referrals", newest first.
         Index("ix_referrals_booking_deadline", "booking_deadline", "id"),

@@ -61,6 +61,9 @@ class ReferralFilters:
     deadline_soon: bool = False
     mine: bool = False  # referred by the acting user (Referral.officer_user_id)
     search: str = ""
+    # The dashboard's links (docs/DESIGN.md, "Dashboard"): each a bounded window on an index.
+    booking_due_within_days: int | None = None  # awaiting booking, booking deadline in [today, +N]
+    closed_within_days: int | None = None  # closed (terminal) in [today - N, today]
 
     @property
     def is_empty(self) -> bool:
@@ -193,6 +196,13 @@ def filtered_referrals(actor: User, filters: ReferralFilters, *, today: dt.date,
             and_(Referral.status.in_(sorted(OPEN_STATUSES)),
                  Referral.completion_deadline.between(today, until)),
         ))
+    if filters.booking_due_within_days is not None:
+        query = query.where(Referral.status == ReferralStatus.AWAITING_BOOKING,
+                            Referral.booking_deadline.between(
+                                today, today + dt.timedelta(days=filters.booking_due_within_days)))
+    if filters.closed_within_days is not None:
+        query = query.where(Referral.closed_on.between(
+            today - dt.timedelta(days=filters.closed_within_days), today))
     condition = search_condition(filters.search, today=today)
     if condition is not None:
         query = query.where(condition)
@@ -293,6 +303,13 @@ def count_by_status(actor: User) -> dict[ReferralStatus, int]:
     for status, n in db.session.execute(query):
         counts[ReferralStatus(status)] = n
     return counts
+
+
+def count_referrals(actor: User, filters: ReferralFilters, *, today: dt.date) -> int:
+    """How many rows the list shows with these filters (every page together), in one query."""
+    query = filtered_referrals(actor, filters, today=today)
+    return db.session.scalar(
+        query.with_only_columns(func.count(), maintain_column_froms=True)) or 0
 
 
 def count_deadline_soon(actor: User, *, today: dt.date) -> int:

@@ -33,7 +33,7 @@ from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
 from diversion.core import csvout, parsing
 from diversion.core import paging as pager
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
@@ -467,6 +467,7 @@ def withdraw_referral(reference: str) -> Any:
 # Lists ---------------------------------------------------------------------------------------
 
 PAGING_ARGS = ("page", "after", "before")  # where a page is; the rest (filters, sort) travels
+MAX_WINDOW_DAYS = 366
 
 
 def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.ReferralFilters]:
@@ -493,7 +494,12 @@ def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.Referr
         referred_from=form.referred_from.data if ok(form.referred_from) else None,
         referred_to=form.referred_to.data if ok(form.referred_to) else None,
         deadline_soon=bool(form.deadline_soon.data), mine=bool(form.mine.data),
-        search=(form.q.data or "").strip() if ok(form.q) else "")
+        search=(form.q.data or "").strip() if ok(form.q) else "",
+        # The dashboard's filters (links, not fields of the form): see _list_args.
+        booking_due_within_days=parsing.query_int(args.get("booking_due_within_days"),
+                                                  minimum=0, maximum=MAX_WINDOW_DAYS),
+        closed_within_days=parsing.query_int(args.get("closed_within_days"),
+                                             minimum=0, maximum=MAX_WINDOW_DAYS))
     return form, filters
 
 
@@ -528,10 +534,10 @@ def list_referrals() -> Any:
         "referrals/list.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
         csv_href=_list_url("referral_exports.referrals_csv", {}),
         is_police=actor.role is Role.POLICE, anchors=ANCHORS,
-        filtered=not filters.is_empty,
+        filtered=not filters.is_empty, link_filters=_link_filters(filters),
         more_open=bool(form.errors) or any(
             (filters.status, filters.force_id, filters.programme_id, filters.referred_from,
-             filters.referred_to, filters.deadline_soon, filters.mine)),
+             filters.referred_to, filters.deadline_soon)),
     ), 400 if form.errors else 200
 
 
@@ -564,23 +570,87 @@ def referrals_csv() -> Any:
     return Response(document, content_type="text/csv; charset=utf-8", headers=headers)
 
 
+def _link_filters(filters: queries.ReferralFilters) -> tuple[dict[str, Any], list[str]]:
+    """The dashboard's filters the list is showing: kept as hidden fields by the filter form,
+    and said in words above the table."""
+    args = {k: v for k, v in _list_args(filters).items() if k not in ("status", "mine")}
+    words = []
+    if filters.booking_due_within_days is not None:
+        words.append(f"not booked, booking deadline within {filters.booking_due_within_days} days")
+    if filters.closed_within_days is not None:
+        words.append(f"closed in the last {filters.closed_within_days} days")
+    return args, words
+
+
 # Dashboard -------------------------------------------------------------------------------------
 
+DUE_WITHIN_DAYS = 7  # "must book within a week": the dashboard's window on booking deadlines
+RECENT_DAYS = 14  # outcomes returned to the police in the last fortnight
+
+
 def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
-    counts = queries.count_by_status(user)
-    return Panel("Your force's referrals", [
-        ("Awaiting booking", counts[ReferralStatus.AWAITING_BOOKING], "referrals.list_referrals"),
-        ("Booked", counts[ReferralStatus.BOOKED], "referrals.list_referrals"),
-        ("Deadline in the next 14 days",
-         queries.count_deadline_soon(user, today=london_today(now)), "referrals.list_referrals"),
+    """What the officer's force must follow up: people who must book soon, courses not
+    completed lately (the caution's alternative), and his own referrals still to book."""
+    today = london_today(now)
+    due = queries.ReferralFilters(booking_due_within_days=DUE_WITHIN_DAYS)
+    failed = queries.ReferralFilters(status=ReferralStatus.NOT_COMPLETED,
+                                     closed_within_days=RECENT_DAYS)
+    mine = queries.ReferralFilters(status=ReferralStatus.AWAITING_BOOKING, mine=True)
+    return Panel("Your force's referrals needing attention", [
+        _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
+        _line(f"Did not complete the course (last {RECENT_DAYS} days)", user, failed, today),
+        _line("Referred by you, not booked yet", user, mine, today),
     ])
 
 
 def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:
-    counts = queries.count_by_status(user)
-    return Panel("Referrals by status", [
-        (status.label, counts[status], "referrals.list_referrals") for status in ReferralStatus
+    """People who must book within the week, and those who missed their session and may still
+    be excused (the grace window: the sweep closes a miss when it ends)."""
+    today = london_today(now)
+    due = queries.ReferralFilters(booking_due_within_days=DUE_WITHIN_DAYS)
+    missed = queries.ReferralFilters(status=ReferralStatus.MISSED)
+    return Panel("Referrals", [
+        _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
+        _line("Missed their session, an excuse can still be accepted", user, missed, today),
     ])
+
+
+def imports_panel(user: User, now: dt.datetime) -> Panel:
+    """A CSV import checked but not confirmed is not kept anywhere that can be listed (the file
+    waits an hour under a name only its preview page knows), so this is a way in, not a count."""
+    return Panel("Importing referrals", [Line("Import referrals from a CSV file", None,
+                                              "referrals.imports.upload")],
+                 description="A file you checked but did not confirm is not imported; it is "
+                             "kept for an hour only. Upload it again to import it.")
+
+
+def referrals_summary_panel(user: User, now: dt.datetime) -> Panel:
+    """The open referrals by status (the open ones only: never a count over the history)."""
+    today = london_today(now)
+    return Panel("Open referrals", [
+        _line(status.label, user, queries.ReferralFilters(status=status), today, none_text="None")
+        for status in (ReferralStatus.AWAITING_BOOKING, ReferralStatus.BOOKED)
+    ], summary=True)
+
+
+def _line(label: str, user: User, filters: queries.ReferralFilters, today: dt.date,
+          none_text: str = "Nothing to do") -> Line:
+    return Line(label, queries.count_referrals(user, filters, today=today),
+                "referrals.list_referrals", _list_args(filters), none_text=none_text)
+
+
+def _list_args(filters: queries.ReferralFilters) -> dict[str, Any]:
+    """The query string of the list page that shows exactly these filters (see _filters)."""
+    args: dict[str, Any] = {}
+    if filters.status is not None:
+        args["status"] = filters.status.value
+    if filters.booking_due_within_days is not None:
+        args["booking_due_within_days"] = filters.booking_due_within_days
+    if filters.closed_within_days is not None:
+        args["closed_within_days"] = filters.closed_within_days
+    if filters.mine:
+        args["mine"] = "y"
+    return args
 
 
 PageContext = Callable[[Referral], dict[str, Any]]

@@ -18,7 +18,7 @@ _PAGE_MODULES = (views, paying)
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
-    add_panel(app, views.locked_panel, roles=(Role.MANAGER,))
+    add_panel(app, views.locked_panel, roles=(Role.MANAGER,), order=80)
     add_job(app, "self_service_housekeeping", forget_ended_sessions, every=dt.timedelta(hours=1),
             description="forget ended person sessions (refusals: auth's housekeeping)")
 

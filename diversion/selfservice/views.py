@@ -38,7 +38,7 @@ from diversion.bookings import queries as bookings_queries
 from diversion.bookings import waiting_list as bookings_waiting_list
 from diversion.bookings.models import Booking
 from diversion.core import parsing
-from diversion.core.dashboard import Panel
+from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import DomainError, ValidationFailed
 from diversion.core.timeutils import format_london, london_today, now_utc
 from diversion.core.transactions import savepoint
@@ -414,4 +414,5 @@ def unlock(referral_id: int) -> Any:
 def locked_panel(user: User, now: dt.datetime) -> Panel:
     """Managers see at once when someone cannot get into his booking page."""
     return Panel("Booking pages", [
-        ("Locked after wrong details", services.count_locked(), "selfservice.locked")])
+        Line("Locked after wrong details: to unlock", services.count_locked(),
+             "selfservice.locked")])

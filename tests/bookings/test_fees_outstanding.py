@@ -197,6 +197,8 @@ def test_the_dashboard_counts_them_and_links_to_the_list(client, login_as, app):
     db.session.commit()
     login_as("manager")
     page = client.get("/dashboard").get_data(as_text=True)
-    assert '<span class="app-count" data-count="Fees outstanding">1</span>' in page
-    assert '<a class="govuk-link" href="/fees/outstanding">Fees outstanding</a>' in page
-    assert page.count('href="/fees/outstanding"') == 2  # the count and the menu item
+    assert ('<span class="app-count" data-count="Booked on a course to come, fee not yet paid">1'
+            '</span>') in page
+    assert 'href="/fees/outstanding?state=booked"' in page
+    assert 'data-count="Attended, fee outstanding">0<' in page
+    assert 'href="/fees/outstanding?state=attended"' in page

@@ -27,6 +27,7 @@ def test_a_manager_checks_a_genuine_and_a_wrong_code(page: Page, live_server: Li
         db.session.remove()
     SHOTS.mkdir(parents=True, exist_ok=True)
     sign_in(page, live_server, "manager@diversion.example")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="More").click()
     page.get_by_role("link", name="Verify a certificate").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check a completion certificate")
     assert_accessible(page)

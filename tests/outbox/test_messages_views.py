@@ -137,7 +137,7 @@ def test_a_message_about_something_already_started_is_not_resent(client, login_a
     assert "out of date" in page.get_data(as_text=True)
 
 
-def test_the_dashboard_counts_messages_by_status(client, login_as):
+def test_the_dashboard_counts_messages_not_delivered_each_linked_to_its_status(client, login_as):
     login_as("manager")
     create_message("p1")
     create_message("p2")
@@ -146,5 +146,8 @@ def test_the_dashboard_counts_messages_by_status(client, login_as):
     create_message("c1", MessageStatus.CANCELLED)
     db.session.commit()
     page = client.get("/dashboard").get_data(as_text=True)
-    for label, count in (("Pending", 2), ("Sent", 0), ("Failed", 1), ("Expired", 1)):
+    for label, count in (("Failed", 1), ("Expired before they could be sent", 1)):
         assert f'data-count="{label}">{count}<' in page
+    assert 'href="/messages?status=failed" data-line="Failed"' in page
+    assert 'href="/messages?status=expired"' in page
+    assert 'data-count="Pending"' not in page and 'data-count="Sent"' not in page

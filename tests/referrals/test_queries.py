@@ -96,3 +96,36 @@ def test_a_cursor_reads_back_as_the_date_and_id_it_was_made_from():
                  "9999-01-01.1", "WyIyMDI2LTA2LTAxIiw1XQ"):
         with pytest.raises(paging.InvalidCursor):
             paging.Cursor.decode(text)
+
+
+def test_booking_due_within_days_takes_today_to_the_last_day_and_only_those_awaiting_booking(app):
+    manager = create_user("manager")
+    force = create_force()
+    # Booking deadline = referral date + 28 days.
+    for referral_date in (dt.date(2026, 5, 17), dt.date(2026, 5, 18), dt.date(2026, 5, 25),
+                          dt.date(2026, 5, 26)):
+        create_referral(force=force, referral_date=referral_date,
+                        offence_date=referral_date - dt.timedelta(days=3))
+    db.session.flush()
+    due = queries.ReferralFilters(booking_due_within_days=7)
+    # 14 June (passed), 15 June (today), 22 June (today + 7), 23 June (too late).
+    assert queries.count_referrals(manager, due, today=TODAY) == 2
+    page = queries.list_referrals(actor=manager, filters=due, today=TODAY)
+    assert sorted(r.booking_deadline for r in page.items) == [dt.date(2026, 6, 15),
+                                                              dt.date(2026, 6, 22)]
+
+
+def test_closed_within_days_and_mine_narrow_the_list(app):
+    from tests.builders import closed_referral
+
+    force = create_force()
+    officer = create_user("police", force=force)
+    closed_referral("Recent", closed_on=dt.date(2026, 6, 1), outcome="not_completed", force=force)
+    closed_referral("Older", closed_on=dt.date(2026, 5, 31), outcome="not_completed", force=force)
+    create_referral(force=force, officer_email=officer.email)
+    create_referral(force=force)
+    db.session.flush()
+    recent = queries.ReferralFilters(status=ReferralStatus.NOT_COMPLETED, closed_within_days=14)
+    assert queries.count_referrals(officer, recent, today=TODAY) == 1
+    mine = queries.ReferralFilters(mine=True)
+    assert queries.count_referrals(officer, mine, today=TODAY) == 1
