@@ -11,11 +11,13 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, String, and_, cast, func, or_, select
 
 from diversion.auth.models import Force, Role, User
 from diversion.core.extensions import db
+from diversion.outbox.services import SubjectPerson
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
 from diversion.referrals.paging import ReferralPage, keyset_page
@@ -132,3 +134,44 @@ def user_names(user_ids: Sequence[int | None]) -> dict[int, str]:
         return {}
     return {user_id: name for user_id, name in db.session.execute(
         select(User.id, User.name).where(User.id.in_(sorted(wanted))))}
+
+
+def display_name(family_name: str, given_names: str, erased: bool) -> str:
+    """How staff lists name a person: "SMITH, John"; "" once the details were erased."""
+    if erased:
+        return ""
+    return f"{family_name.upper()}, {given_names}".rstrip(", ")
+
+
+def referral_people(referral_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """(name, reference) of each of these referrals, in one query (for the staff lists)."""
+    wanted = sorted(set(referral_ids))
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Referral.id, Referral.reference, Person.family_name, Person.given_names,
+               Person.erased_at)
+        .join(Person, Person.id == Referral.person_id).where(Referral.id.in_(wanted)))
+    return {row.id: (display_name(row.family_name, row.given_names, row.erased_at is not None),
+                     row.reference) for row in rows}
+
+
+def matching_referral_ids(text: str, *, today: dt.date) -> Select[Any] | None:
+    """A query of the ids of every referral a name or reference search finds (any force: for
+    managers' and admins' lists), or None for an empty search."""
+    condition = search_condition(text, today=today)
+    if condition is None:
+        return None
+    return select(Referral.id).where(condition)  # type: ignore[arg-type]  # an or_()
+
+
+def messages_people(subject_ids: Sequence[str]) -> dict[str, SubjectPerson]:
+    """The person of each referral a message is about (outbox.add_subject_people)."""
+    found = referral_people([int(i) for i in subject_ids if i.isdigit() and len(i) < 18])
+    return {str(key): SubjectPerson(name, reference) for key, (name, reference) in found.items()}
+
+
+def messages_search(text: str, today: dt.date) -> Select[Any] | None:
+    ids = matching_referral_ids(text, today=today)
+    return None if ids is None else select(cast(Referral.id, String)).where(
+        Referral.id.in_(ids))
