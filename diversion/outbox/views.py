@@ -27,6 +27,7 @@ from diversion.outbox.forms import CHANNELS, MessageFilterForm
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 
 bp = Blueprint("outbox", __name__, url_prefix="/messages")
+csv_bp = Blueprint("outbox_csv", __name__)  # /messages.csv, beside the page
 
 def mask_recipient(channel: Channel, recipient: str) -> str:
     """Enough of an address to recognise it, not enough to copy it: j•••@example.org, ••••789."""
@@ -112,14 +113,14 @@ def list_messages() -> Any:
     return render_template(
         "outbox/messages.html", page=page, form=form, filters=filters, ordering=ordering,
         sort_href=sort_href, people=people, subject_person=_subject_person(filters),
-        csv_href=url_for("outbox.messages_csv") + ("?" + urlencode(kept) if kept else ""),
+        csv_href=url_for("outbox_csv.messages_csv") + ("?" + urlencode(kept) if kept else ""),
         mask_recipient=mask_recipient, kind_label=services.kind_label, preview=preview,
         channels=CHANNELS, filtered=not filters.is_empty,
         resend_args=[(k, v) for k, v in request.args.items(multi=True)],
     ), 200 if valid else 400
 
 
-@bp.get(".csv")
+@csv_bp.get("/messages.csv")
 @roles(Role.MANAGER, Role.ADMIN)
 def messages_csv() -> Any:
     """The filtered messages, in the page's order, as CSV (docs/DESIGN.md "Staff lists")."""
