@@ -77,6 +77,9 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/messages", "admin", "fac1", 403),
     ("/messages.csv", "manager", "police_a", 403),
     ("/messages.csv", "admin", "fac1", 403),
+    ("/admin/audit", "admin", "manager", 403),
+    ("/admin/audit.csv", "admin", "manager", 403),
+    ("/admin/audit.csv", "admin", "police_a", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
