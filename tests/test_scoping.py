@@ -80,6 +80,10 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/admin/audit", "admin", "manager", 403),
     ("/admin/audit.csv", "admin", "manager", 403),
     ("/admin/audit.csv", "admin", "police_a", 403),
+    ("/fees/payments", "manager", "police_a", 403),
+    ("/fees/payments", "manager", "fac1", 403),
+    ("/fees/payments.csv", "manager", "police_a", 403),
+    ("/fees/payments.csv", "manager", "fac1", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
