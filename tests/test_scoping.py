@@ -84,6 +84,8 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/fees/payments", "manager", "fac1", 403),
     ("/fees/payments.csv", "manager", "police_a", 403),
     ("/fees/payments.csv", "manager", "fac1", 403),
+    ("/bookings/session/{s1}/attendees.csv", "manager", "fac1", 403),
+    ("/bookings/session/{s1}/attendees.csv", "manager", "police_a", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}

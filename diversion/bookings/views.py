@@ -65,10 +65,40 @@ def _session(session_id: Any) -> CourseSession | None:
         return None
 
 
+ATTENDEE_SORTS = {"name": lambda b: (b.referral.person.family_name.casefold(),
+                                     b.referral.person.given_names.casefold(), b.id),
+                  "reference": lambda b: (b.referral.reference, b.id)}
+
+
 @bp.app_template_global()
-def session_bookings(session_id: int) -> list[Booking]:
-    """Active bookings on a session, for the session page."""
-    return queries.list_session_bookings(session_id)
+def session_bookings(session_id: int, sort: str | None = None, order: str | None = None
+                     ) -> list[Booking]:
+    """Active bookings on a session, for the session page, by name (or `sort="reference"`;
+    `order="desc"` reverses). A session holds at most its capacity: sorted here, not paged."""
+    bookings = queries.list_session_bookings(session_id)
+    key = ATTENDEE_SORTS.get(sort or "name", ATTENDEE_SORTS["name"])
+    return sorted(bookings, key=key, reverse=order == "desc")
+
+
+@bp.get("/session/<int:session_id>/attendees.csv")
+@roles(Role.MANAGER)
+def attendees_csv(session_id: int) -> Any:
+    """The people booked on a session, as CSV (docs/DESIGN.md "Staff lists"); audited."""
+    session = _session(session_id)
+    if session is None:
+        abort(404)
+    bookings = session_bookings(session.id, request.args.get("sort"), request.args.get("order"))
+    record(action="attendees.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
+           actor=acting_user(), object_type="session", object_id=session.id,
+           details={"count": len(bookings)})
+    rows = [(b.referral.person.family_name, b.referral.person.given_names, b.referral.reference,
+             b.status.label, listing.london(b.created_at), b.referral.person.needs_step_free,
+             b.referral.person.access_needs or "", b.referral.person.language_needs or "")
+            for b in bookings]
+    return listing.csv_download(
+        f"session-{session.id}-attendees.csv",
+        ("Family name", "Given names", "Reference", "Status", "Booked", "Step-free access",
+         "Access needs", "Language needs"), rows)
 
 
 def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
