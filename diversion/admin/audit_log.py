@@ -50,6 +50,7 @@ WORDS = {
     "fees_outstanding.export": "Downloaded fees outstanding",
     "message.resend": "Sent a message again", "message.view": "Read a message",
     "messages.export": "Downloaded messages", "payments.export": "Downloaded payments",
+    "payments.view": "Viewed payments",
     "audit.export": "Downloaded the audit log", "attendees.export": "Downloaded a session's attendees",
     "person.create": "Added a person", "person.update": "Changed a person's details",
     "referral.create": "Made a referral", "referral.view": "Viewed a referral",
@@ -189,9 +190,12 @@ def summarise(details: dict[str, Any]) -> str:
         if value in (None, "", [], {}):
             continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items() if v not in (None, "", [], False))
+            value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()
+                              if v not in (None, "", [], False))
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
+        if value in ("", None):
+            continue
         parts.append(f"{key.replace('_', ' ')}: {value}")
     text = "; ".join(parts)
     return text if len(text) <= 200 else text[:199] + "…"
