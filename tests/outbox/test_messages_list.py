@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 import pytest
 from sqlalchemy import select, update
@@ -27,7 +29,7 @@ def booked(family_name: str):  # type: ignore[no-untyped-def]
 
 
 def ids_on(page: str) -> set[int]:
-    return {int(m) for m in __import__("re").findall(r'data-message-id="(\d+)"', page)}
+    return {int(m) for m in re.findall(r'data-message-id="(\d+)"', page)}
 
 
 def test_each_row_names_the_person_and_reference_not_the_subject_id(client, login_as):
@@ -91,7 +93,7 @@ def test_sorting_by_status_and_oldest_first(client, login_as):
     failed = create_message("f", MessageStatus.FAILED)
     cancelled = create_message("c", MessageStatus.CANCELLED)
     db.session.commit()
-    order = [int(i) for i in __import__("re").findall(
+    order = [int(i) for i in re.findall(
         r'data-message-id="(\d+)"', client.get("/messages?sort=status").get_data(as_text=True))]
     assert order == [cancelled.id, failed.id, sent.id]
     oldest = client.get("/messages?sort=oldest").get_data(as_text=True)
@@ -169,3 +171,17 @@ def test_only_managers_and_admins_reach_the_csv_and_a_message(client, login_as, 
 def test_admins_see_the_list_too(client, login_as):
     login_as("admin")
     assert client.get("/messages?status=failed&status=expired").status_code == 200
+
+
+def test_paging_by_status_walks_every_message_once(client, login_as):
+    login_as("manager")
+    statuses = [MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.PENDING]
+    made = {create_message(f"w{n}", statuses[n % 3]).id for n in range(30)}
+    db.session.commit()
+    first = client.get("/messages?sort=status").get_data(as_text=True)
+    next_href = html.unescape(re.search(r'href="([^"]*)" rel="next"', first).group(1))
+    second = client.get(next_href).get_data(as_text=True)
+    assert "showing 26 to 30" in second
+    assert ids_on(first) | ids_on(second) == made and not ids_on(first) & ids_on(second)
+    back = html.unescape(re.search(r'href="([^"]*)" rel="prev"', second).group(1))
+    assert ids_on(client.get(back).get_data(as_text=True)) == ids_on(first)
