@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
 
+from diversion.bookings.models import Booking, BookingStatus
+from diversion.core.extensions import db
 from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.browser
@@ -54,5 +57,25 @@ def test_a_message_search_by_name_answers_in_one_step(browser: Browser, live_ser
         expect(rows.first).to_contain_text(reference)
         assert all(reference in text for text in rows.all_inner_texts())
         assert not has_horizontal_scroll(page)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [320, 1280])
+def test_the_people_booked_on_a_session_reflow(browser: Browser, live_server: LiveServer,
+                                              width: int) -> None:
+    with live_server.app.app_context():
+        session_id = db.session.scalar(select(Booking.session_id).where(
+            Booking.status == BookingStatus.ACTIVE).order_by(Booking.id).limit(1))
+        db.session.remove()
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server, "manager@diversion.example")
+        page.goto(live_server(f"/sessions/{session_id}"))
+        expect(page.locator("[data-booked-count]")).to_be_visible()
+        expect(page.locator("[data-booked] tbody tr").first).to_be_visible()
+        assert not has_horizontal_scroll(page)
+        assert_accessible(page)
     finally:
         context.close()
