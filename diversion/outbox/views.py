@@ -182,7 +182,7 @@ def _filters_from(form: Any) -> dict[str, Any]:
     """The list's query string, carried through the resend form as `back_<name>` fields."""
     kept: dict[str, list[str]] = {}
     for key, value in form.items(multi=True):
-        if key.startswith("back_") and value:
+        if key.startswith("back_") and key[5:6].isalpha() and value:  # never url_for's _options
             kept.setdefault(key[5:], []).append(value)
     return kept
 
