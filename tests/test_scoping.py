@@ -73,6 +73,19 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/fees/outstanding", "manager", "fac1", 403),
     ("/fees/outstanding.csv", "manager", "police_a", 403),
     ("/fees/outstanding.csv", "manager", "fac1", 403),
+    ("/messages", "manager", "police_a", 403),
+    ("/messages", "admin", "fac1", 403),
+    ("/messages.csv", "manager", "police_a", 403),
+    ("/messages.csv", "admin", "fac1", 403),
+    ("/admin/audit", "admin", "manager", 403),
+    ("/admin/audit.csv", "admin", "manager", 403),
+    ("/admin/audit.csv", "admin", "police_a", 403),
+    ("/fees/payments", "manager", "police_a", 403),
+    ("/fees/payments", "manager", "fac1", 403),
+    ("/fees/payments.csv", "manager", "police_a", 403),
+    ("/fees/payments.csv", "manager", "fac1", 403),
+    ("/bookings/session/{s1}/attendees.csv", "manager", "fac1", 403),
+    ("/bookings/session/{s1}/attendees.csv", "manager", "police_a", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
@@ -91,6 +104,8 @@ COVERED_ELSEWHERE = {
     "/api/v1/referrals/<reference>/booking", "/api/v1/referrals/<reference>/payments",
     "/admin/tokens/<int:token_id>/revoke", "/admin/users/<int:user_id>/active",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
+    # Managers' and admins' only, any message (roles walked by tests/outbox/test_messages_list.py).
+    "/messages/<int:message_id>",
     "/reports/monthly/<int:archive_id>", "/selfservice/locked/<int:referral_id>/unlock",
     # Only the man whose payment it is (another man: 404): tests/payments/test_paying_online.py.
     "/book/payments/<token>/return",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
+from diversion.audit.models import AuditCategory
 from diversion.auth.models import Role
-from diversion.core.forms import Form
+from diversion.core.forms import DatePartsField, Form
 
 ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 
@@ -48,3 +49,22 @@ class TokenForm(Form):
 
 class ConfirmForm(Form):
     """An empty form: a button and its CSRF token."""
+
+
+class AuditFilterForm(Form):
+    """The audit log's filters (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Person or reference", validators=[Optional(), Length(max=100)],
+                    description="Family name, referral reference, crime reference or PNC ID")
+    user = SelectField("User", default="", validate_choice=False)
+    action = SelectField("Action", default="", validate_choice=False)
+    category = SelectField("Category", default="", choices=[SelectChoice("", "Any category")] + [
+        SelectChoice(c.value, c.value.capitalize()) for c in AuditCategory])
+    date_from = DatePartsField("On or after")
+    date_to = DatePartsField("On or before")
+    sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
+        SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
+        SelectChoice("action", "Action")])

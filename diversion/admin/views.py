@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
+from diversion.admin import audit_log as audit_list
 from diversion.admin.forms import (
+    AuditFilterForm,
     ConfirmForm,
     ForceForm,
     NewUserForm,
@@ -16,19 +19,19 @@ from diversion.admin.forms import (
     TokenForm,
     UserForm,
 )
-from diversion.audit.models import AuditEvent
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
 from diversion.auth import services
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role, User
-from diversion.core import parsing
-from diversion.core.errors import Conflict, ValidationFailed
+from diversion.core import listing, paging, parsing
+from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
-from diversion.core.timeutils import now_utc
+from diversion.core.timeutils import london_today, now_utc
 from diversion.core.transactions import savepoint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-PAGE_SIZE = 50
 
 
 def _force_choices() -> list[SelectChoice]:
@@ -209,20 +212,76 @@ def revoke_token(token_id: int) -> Any:
     return redirect(url_for("admin.list_tokens"))
 
 
+AUDIT_CSV_HEADER = ("Event", "When", "User", "Action", "Action code", "Category", "About",
+                    "Name", "Reference", "Object type", "Object id", "Address", "Details")
+
+
+def _audit_filters() -> tuple[AuditFilterForm, audit_list.AuditFilters, bool]:
+    form = AuditFilterForm(request.args)
+    users = list(db.session.scalars(select(User).order_by(User.name)))
+    form.user.choices = [SelectChoice("", "Anyone")] + [SelectChoice(str(u.id), u.name) for u in users]
+    form.action.choices = [SelectChoice("", "Any action")] + [
+        SelectChoice(value, label) for value, label in audit_list.action_choices()]
+    valid = form.validate()
+    if not valid:
+        return form, audit_list.AuditFilters(), False
+    action = (form.action.data or "").strip()
+    return form, audit_list.AuditFilters(
+        search=(form.q.data or "").strip(), user_id=parsing.query_int(form.user.data),
+        action=action[:64], category=AuditCategory(form.category.data) if form.category.data else None,
+        date_from=form.date_from.data, date_to=form.date_to.data), True
+
+
 @bp.get("/audit")
 @roles(Role.ADMIN)
 def audit_log() -> Any:
-    before = parsing.query_int(request.args.get("before"))
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)
-    if before:
-        query = query.where(AuditEvent.id < before)
-    action = (request.args.get("action") or "").strip()
-    if action:
-        query = query.where(AuditEvent.action.startswith(action))
+    """Who did what, named: the actor, the action in words, the person and reference."""
+    form, filters, valid = _audit_filters()
+    if filters.action and filters.action not in dict(audit_list.action_choices()):
+        form.action.choices.append(SelectChoice(filters.action, f"Starting “{filters.action}”"))
+    ordering = paging.Ordering.from_args(request.args, audit_list.SORTS, "newest")
+    form.sort.data = ordering.key
+    query = audit_list.filtered_events(filters, today=london_today(now_utc()))
+    try:
+        page = paging.paginate(query, ordering, args=request.args)
+    except paging.InvalidCursor:
+        raise NotFound(paging.NO_SUCH_PAGE) from None
+    kept = listing.kept_args(request.args)
+    href, sort_href = listing.hrefs("admin.audit_log", kept)
+    page.with_links(href)
+    return render_template(
+        "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
+        actors=audit_list.actor_names(page.items), named=audit_list.name_objects(page.items),
+        action_words=audit_list.action_words, summarise=audit_list.summarise,
+        filtered=not filters.is_empty,
+        csv_href=url_for("admin.audit_csv") + ("?" + urlencode(kept) if kept else ""),
+    ), 200 if valid else 400
+
+
+@bp.get("/audit.csv")
+@roles(Role.ADMIN)
+def audit_csv() -> Any:
+    """The filtered events as CSV, in the page's order; the download is itself audited."""
+    _, filters, valid = _audit_filters()
+    if not valid:
+        abort(400)
+    ordering = paging.Ordering.from_args(request.args, audit_list.SORTS, "newest")
+    query = audit_list.filtered_events(filters, today=london_today(now_utc()))
+    query = query.order_by(*(c.desc() if ordering.descending else c.asc()
+                             for c in ordering.sort.columns))
     events = list(db.session.scalars(query))
-    has_more = len(events) > PAGE_SIZE
-    events = events[:PAGE_SIZE]
-    actor_ids = {e.actor_user_id for e in events if e.actor_user_id}
-    actors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(actor_ids)))}
-    return render_template("admin/audit.html", events=events, actors=actors, action=action,
-                           next_before=events[-1].id if has_more and events else None)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(events), 500):
+        chunk = events[start:start + 500]
+        actors, named = audit_list.actor_names(chunk), audit_list.name_objects(chunk)
+        for e in chunk:
+            about = named.get((e.object_type or "", e.object_id or ""))
+            rows.append((
+                e.id, listing.london(e.at), actors.get(e.actor_user_id or 0, e.actor_label),
+                audit_list.action_words(e.action), e.action, e.category.value,
+                about.kind if about else "", about.name if about else "",
+                about.reference if about else "", e.object_type or "", e.object_id or "",
+                e.address or "", audit_list.summarise(e.details)))
+    record(action="audit.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
+           actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
+    return listing.csv_download("audit-log.csv", AUDIT_CSV_HEADER, rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
@@ -11,8 +13,10 @@ from diversion.auth.models import Role
 from diversion.bookings import cli, places, queries, views, waiting_list
 from diversion.bookings.models import Booking
 from diversion.core.dashboard import add_panel
+from diversion.core.extensions import db
 from diversion.courses.sessions import set_queue_condition
-from diversion.outbox.services import add_related_subjects
+from diversion.outbox.services import SubjectPerson, add_related_subjects, add_subject_people
+from diversion.referrals import queries as referral_queries
 from diversion.referrals.signals import referral_moved, referrals_moved
 from diversion.referrals.views import add_page_context
 
@@ -27,8 +31,26 @@ def init_app(app: Flask) -> None:
     referrals_moved.connect(places.follow_referrals, weak=False)
     add_page_context(app, queries.referral_page_context)
     add_related_subjects(app, "referral", _bookings_of_referral)
+    add_subject_people(app, "booking", _people_of_bookings, _bookings_found)
 
 
 def _bookings_of_referral(referral_id: Any) -> tuple[str, Any]:
     """A referral's messages include those about its bookings (reminders, booking notices)."""
     return "booking", select(cast(Booking.id, String)).where(Booking.referral_id == int(referral_id))
+
+
+def _people_of_bookings(booking_ids: Sequence[str]) -> dict[str, SubjectPerson]:
+    """The person of each booking a message is about: two queries, however many bookings."""
+    numbers = [int(i) for i in booking_ids if i.isdigit() and len(i) < 18]
+    referral_of = dict(db.session.execute(
+        select(Booking.id, Booking.referral_id).where(Booking.id.in_(numbers))).all())
+    people = referral_queries.referral_people(list(referral_of.values()))
+    return {str(booking_id): SubjectPerson(*people[referral_id])
+            for booking_id, referral_id in referral_of.items() if referral_id in people}
+
+
+def _bookings_found(text: str, today: dt.date) -> Any:
+    """The bookings of the referrals a name or reference search finds."""
+    ids = referral_queries.matching_referral_ids(text, today=today)
+    return None if ids is None else select(cast(Booking.id, String)).where(
+        Booking.referral_id.in_(ids))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from wtforms import RadioField, StringField, TextAreaField
+from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from diversion.bookings.models import MANUAL_PAYMENT_METHODS
-from diversion.core.forms import Form
+from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
+from diversion.core.forms import DatePartsField, Form
 
 MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
 
@@ -59,3 +59,21 @@ class CancelSessionForm(Form):
                            description="People booked on it are told this reason",
                            validators=[InputRequired("Enter why the session is cancelled"),
                                        Length(max=500)])
+
+
+class PaymentFilterForm(Form):
+    """The payments list's filters (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Name or reference", validators=[Optional(), Length(max=100)],
+                    description="Family name, referral reference, crime reference or PNC ID")
+    method = SelectField("Method", default="", choices=[SelectChoice("", "Any method")] + [
+        SelectChoice(m.value, m.label) for m in PaymentMethod])
+    force = SelectField("Police force", default="", validate_choice=False)
+    date_from = DatePartsField("Recorded on or after")
+    date_to = DatePartsField("Recorded on or before")
+    sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
+        SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
+        SelectChoice("amount", "Amount")])

@@ -4,17 +4,22 @@ and the auto-allocation button."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
 
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
 from diversion.bookings import (
     allocation,
     fees,
     outstanding,
+    payments_list,
     places,
     queries,
     session_cancellation,
@@ -24,17 +29,19 @@ from diversion.bookings.forms import (
     CancelSessionForm,
     ChooseSessionForm,
     ConfirmForm,
+    PaymentFilterForm,
     PaymentForm,
     ReasonForm,
     WaiveForm,
     pence_from_pounds,
 )
-from diversion.bookings.models import Booking
+from diversion.bookings.models import Booking, PaymentMethod
+from diversion.core import listing, paging, parsing
 from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
-from diversion.core.timeutils import now_utc
+from diversion.core.timeutils import london_today, now_utc
 from diversion.core.transactions import discarded, savepoint
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.programmes import services as programme_services
@@ -58,10 +65,40 @@ def _session(session_id: Any) -> CourseSession | None:
         return None
 
 
+ATTENDEE_SORTS = {"name": lambda b: (b.referral.person.family_name.casefold(),
+                                     b.referral.person.given_names.casefold(), b.id),
+                  "reference": lambda b: (b.referral.reference, b.id)}
+
+
 @bp.app_template_global()
-def session_bookings(session_id: int) -> list[Booking]:
-    """Active bookings on a session, for the session page."""
-    return queries.list_session_bookings(session_id)
+def session_bookings(session_id: int, sort: str | None = None, order: str | None = None
+                     ) -> list[Booking]:
+    """Active bookings on a session, for the session page, by name (or `sort="reference"`;
+    `order="desc"` reverses). A session holds at most its capacity: sorted here, not paged."""
+    bookings = queries.list_session_bookings(session_id)
+    key = ATTENDEE_SORTS.get(sort or "name", ATTENDEE_SORTS["name"])
+    return sorted(bookings, key=key, reverse=order == "desc")
+
+
+@bp.get("/session/<int:session_id>/attendees.csv")
+@roles(Role.MANAGER)
+def attendees_csv(session_id: int) -> Any:
+    """The people booked on a session, as CSV (docs/DESIGN.md "Staff lists"); audited."""
+    session = _session(session_id)
+    if session is None:
+        abort(404)
+    bookings = session_bookings(session.id, request.args.get("sort"), request.args.get("order"))
+    record(action="attendees.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
+           actor=acting_user(), object_type="session", object_id=session.id,
+           details={"count": len(bookings)})
+    rows = [(b.referral.person.family_name, b.referral.person.given_names, b.referral.reference,
+             b.status.label, listing.london(b.created_at), b.referral.person.needs_step_free,
+             b.referral.person.access_needs or "", b.referral.person.language_needs or "")
+            for b in bookings]
+    return listing.csv_download(
+        f"session-{session.id}-attendees.csv",
+        ("Family name", "Given names", "Reference", "Status", "Booked", "Step-free access",
+         "Access needs", "Language needs"), rows)
 
 
 def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
@@ -304,6 +341,67 @@ def outstanding_csv() -> Any:
     return Response(document.encode("utf-8"), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="fees-outstanding.csv"',
         "Cache-Control": "no-store"})
+
+
+def _payment_filters() -> tuple[PaymentFilterForm, payments_list.PaymentFilters, bool]:
+    form = PaymentFilterForm(request.args)
+    form.force.choices = [SelectChoice("", "All forces")] + [
+        SelectChoice(str(f.id), f.name) for f in referral_queries.list_forces()]
+    if not form.validate():
+        return form, payments_list.PaymentFilters(), False
+    return form, payments_list.PaymentFilters(
+        search=(form.q.data or "").strip(),
+        method=PaymentMethod(form.method.data) if form.method.data else None,
+        force_id=parsing.query_int(form.force.data),
+        date_from=form.date_from.data, date_to=form.date_to.data), True
+
+
+@fees_bp.get("/payments")
+@roles(Role.MANAGER)
+def payments() -> Any:
+    """Every payment recorded, filtered, a page at a time, named by person and reference."""
+    form, filters, valid = _payment_filters()
+    ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
+    form.sort.data = ordering.key
+    query = payments_list.filtered_payments(filters, today=london_today(now_utc()))
+    try:
+        page = paging.paginate(query, ordering, args=request.args)
+    except paging.InvalidCursor:
+        raise NotFound(paging.NO_SUCH_PAGE) from None
+    page.items = [payments_list.PaymentRow.of(row) for row in page.items]
+    kept = listing.kept_args(request.args)
+    href, sort_href = listing.hrefs("fees.payments", kept)
+    page.with_links(href)
+    record(action="payments.view", category=AuditCategory.CONSULTATION, now=now_utc(),
+           actor=acting_user(), details={"filters": filters.for_audit(), "shown": len(page.items)})
+    return render_template(
+        "bookings/payments.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
+        filtered=not filters.is_empty,
+        csv_href=url_for("fees.payments_csv") + ("?" + urlencode(kept) if kept else ""),
+    ), 200 if valid else 400
+
+
+@fees_bp.get("/payments.csv")
+@roles(Role.MANAGER)
+def payments_csv() -> Any:
+    """The filtered payments, in the page's order, as CSV; the download is audited."""
+    _, filters, valid = _payment_filters()
+    if not valid:
+        abort(400)
+    ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
+    query = payments_list.filtered_payments(filters, today=london_today(now_utc())).order_by(
+        *(c.desc() if ordering.descending else c.asc() for c in ordering.sort.columns))
+    rows = []
+    for row in db.session.execute(query):
+        item = payments_list.PaymentRow.of(row)
+        p = item.payment
+        rows.append((p.id, listing.london(p.recorded_at), item.name, item.reference,
+                     item.force_code, Decimal(p.amount_pence) / 100,
+                     Decimal(p.refunded_pence) / 100, p.method.label, p.reference or "",
+                     item.recorded_by))
+    record(action="payments.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
+           actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
+    return listing.csv_download("payments.csv", payments_list.CSV_HEADER, rows)
 
 
 def fees_panel(user: Any, now: dt.datetime) -> Panel:

@@ -16,6 +16,7 @@ from diversion.outbox.dispatcher import dispatch_due
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
+    app.register_blueprint(views.csv_bp)
     add_panel(app, views.messages_panel, roles=(Role.MANAGER, Role.ADMIN), order=50)
     add_job(app, "dispatch", dispatch_due, every=dt.timedelta(seconds=30),
             description="send the outbox's due messages")

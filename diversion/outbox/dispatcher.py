@@ -155,6 +155,16 @@ def render_message(message: OutboxMessage, *,
     return Rendered(subject=subject, text=text, html=html, attachments=attachments)
 
 
+def render_subject(message: OutboxMessage) -> str:
+    """An email's subject line alone, for the messages page (no attachment is made)."""
+    context = {k: v for k, v in message.context.items() if k != "attachment"}
+    context["has_attachment"] = False
+    text = message_environment().get_template(f"messages/{message.template}.subject.txt")
+    subject = " ".join(text.render(**context).split())
+    _check_discreet(subject, "subject line")
+    return subject
+
+
 AttachmentMaker = Callable[[dict[str, Any], dt.datetime], "Attachment | None"]
 _MAKERS = "diversion.outbox_attachment_makers"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -17,6 +17,7 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.core.errors import Conflict, NotFound
 from diversion.core.extensions import db
+from diversion.core.timeutils import london_midnight_in_utc
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.rules import next_allowed_sms_time
 
@@ -149,32 +150,123 @@ def count_by_status() -> dict[str, int]:
     return counts
 
 
+# Whom a message is about: the features above name the person of each subject type ----------
+
 @dataclass(frozen=True)
-class MessagePage:
-    items: list[OutboxMessage]
-    next_before: int | None  # the keyset cursor for the next (older) page
+class SubjectPerson:
+    """The person a message's subject belongs to, as the messages page shows them."""
+
+    name: str  # "FAMILY, Given names"; empty when the person's details were erased
+    reference: str  # the referral's reference (its page is /referrals/<reference>)
 
 
-def list_messages(*, status: MessageStatus | None = None, subject_type: str | None = None,
-                  subject_id: str | None = None, before: int | None = None,
-                  limit: int = 50) -> MessagePage:
-    """Messages newest first, filtered, one keyset page (ids below `before`)."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit + 1)
-    if status is not None:
-        query = query.where(OutboxMessage.status == status)
-    if subject_type and subject_id:
-        query = query.where(about_subject(subject_type, subject_id))
-    else:
-        if subject_type:
-            query = query.where(OutboxMessage.subject_type == subject_type)
-        if subject_id:
-            query = query.where(OutboxMessage.subject_id == subject_id)
-    if before is not None:
-        query = query.where(OutboxMessage.id < before)
-    rows = list(db.session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return MessagePage(items=rows, next_before=rows[-1].id if more and rows else None)
+PeopleOf = Callable[[Sequence[str]], "dict[str, SubjectPerson]"]
+SearchSubjects = Callable[[str, dt.date], "Select[Any] | None"]
+_PEOPLE = "diversion.outbox_subject_people"
+
+
+def add_subject_people(app: Flask, subject_type: str, people: PeopleOf,
+                       search: SearchSubjects) -> None:
+    """Let the messages page name the person a `subject_type` message is about.
+
+    `people(ids)` gives the person of each of those subject ids in one query; `search(text,
+    today)` gives a query of the subject ids (as text) whose person matches a name or reference
+    search, or None when the text can match nothing."""
+    app.extensions.setdefault(_PEOPLE, {})[subject_type] = (people, search)
+
+
+def people_of(messages: Sequence[OutboxMessage]) -> dict[tuple[str, str], SubjectPerson]:
+    """The person of each message's subject: one query per subject type, however many rows."""
+    wanted: dict[str, set[str]] = {}
+    for message in messages:
+        if message.subject_type and message.subject_id:
+            wanted.setdefault(message.subject_type, set()).add(message.subject_id)
+    registry = current_app.extensions.get(_PEOPLE, {})
+    found: dict[tuple[str, str], SubjectPerson] = {}
+    for subject_type, ids in wanted.items():
+        if subject_type in registry:
+            people, _ = registry[subject_type]
+            found.update({(subject_type, key): person
+                          for key, person in people(sorted(ids)).items()})
+    return found
+
+
+def about_person(text: str, *, today: dt.date) -> ColumnElement[bool]:
+    """Messages whose subject's person matches a name or reference search (one condition)."""
+    conditions = []
+    for subject_type, (_, search) in sorted(current_app.extensions.get(_PEOPLE, {}).items()):
+        ids = search(text, today)
+        if ids is not None:
+            conditions.append(and_(OutboxMessage.subject_type == subject_type,
+                                   OutboxMessage.subject_id.in_(ids)))
+    return or_(*conditions) if conditions else false()
+
+
+# The kinds of message, in words (the template names them) --------------------------------------
+
+KINDS: dict[str, str] = {
+    "booking_confirmation": "Booking confirmation",
+    "booking_cancelled": "Booking cancelled",
+    "session_cancelled": "Session cancelled",
+    "reminder_first": "First reminder",
+    "reminder_final": "Final reminder",
+    "reminder_joining_details": "Joining details",
+    "reminder_booking_deadline": "Booking deadline reminder",
+    "reminder_fee_outstanding": "Fee reminder",
+    "offer_withdrawn": "Offer withdrawn",
+    "course_completed_person": "Course completed",
+    "referral_outcome_officer": "Outcome to the officer",
+    "self_service_locked": "Self-service locked",
+    "monthly_report": "Monthly report",
+    "test_message": "Test message",
+}
+
+
+def kind_label(template: str) -> str:
+    return KINDS.get(template) or template.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class MessageFilters:
+    """The messages page's filters; they combine (AND)."""
+
+    search: str = ""  # a person's family name or reference (or crime reference, PNC ID)
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[MessageStatus, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    date_from: dt.date | None = None  # due on or after (London)
+    date_to: dt.date | None = None  # due on or before (London)
+    subject_type: str | None = None
+    subject_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == MessageFilters()
+
+
+def filtered_messages(filters: MessageFilters, *, today: dt.date) -> Select[Any]:
+    """The messages the filters select, unordered (the pager orders them)."""
+    query = select(OutboxMessage)
+    if filters.statuses:
+        query = query.where(OutboxMessage.status.in_(filters.statuses))
+    if filters.kinds:
+        query = query.where(OutboxMessage.template.in_(filters.kinds))
+    if filters.channels:
+        query = query.where(OutboxMessage.channel.in_(filters.channels))
+    if filters.date_from is not None:
+        query = query.where(OutboxMessage.due_at >= london_midnight_in_utc(filters.date_from))
+    if filters.date_to is not None:
+        query = query.where(OutboxMessage.due_at
+                            < london_midnight_in_utc(filters.date_to + dt.timedelta(days=1)))
+    if filters.search:
+        query = query.where(about_person(filters.search, today=today))
+    if filters.subject_type and filters.subject_id:
+        query = query.where(about_subject(filters.subject_type, filters.subject_id))
+    elif filters.subject_type:
+        query = query.where(OutboxMessage.subject_type == filters.subject_type)
+    elif filters.subject_id:
+        query = query.where(OutboxMessage.subject_id == filters.subject_id)
+    return query
 
 
 def get_message(message_id: int) -> OutboxMessage:

@@ -21,13 +21,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, union
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
 from diversion.core import paging as pager
 from diversion.core.extensions import db
+from diversion.outbox.services import SubjectPerson
 from diversion.programmes.models import Programme
 from diversion.referrals.matching import name_key
 from diversion.referrals.models import OPEN_STATUSES, Person, Referral, ReferralStatus
@@ -346,3 +347,44 @@ def record_export(*, actor: User, filters: ReferralFilters, ordering: pager.Orde
            object_type="referral", details={
                "filters": filters.as_details(), "sort": ordering.key, "order": ordering.order,
                "rows": count, "cut": cut})
+
+
+def display_name(family_name: str, given_names: str, erased: bool) -> str:
+    """How staff lists name a person: "SMITH, John"; "" once the details were erased."""
+    if erased:
+        return ""
+    return f"{family_name.upper()}, {given_names}".rstrip(", ")
+
+
+def referral_people(referral_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """(name, reference) of each of these referrals, in one query (for the staff lists)."""
+    wanted = sorted(set(referral_ids))
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(Referral.id, Referral.reference, Person.family_name, Person.given_names,
+               Person.erased_at)
+        .join(Person, Person.id == Referral.person_id).where(Referral.id.in_(wanted)))
+    return {row.id: (display_name(row.family_name, row.given_names, row.erased_at is not None),
+                     row.reference) for row in rows}
+
+
+def matching_referral_ids(text: str, *, today: dt.date) -> Select[Any] | None:
+    """A query of the ids of every referral a name or reference search finds (any force: for
+    managers' and admins' lists), or None for an empty search."""
+    condition = search_condition(text, today=today)
+    if condition is None:
+        return None
+    return select(Referral.id).where(condition)
+
+
+def messages_people(subject_ids: Sequence[str]) -> dict[str, SubjectPerson]:
+    """The person of each referral a message is about (outbox.add_subject_people)."""
+    found = referral_people([int(i) for i in subject_ids if i.isdigit() and len(i) < 18])
+    return {str(key): SubjectPerson(name, reference) for key, (name, reference) in found.items()}
+
+
+def messages_search(text: str, today: dt.date) -> Select[Any] | None:
+    ids = matching_referral_ids(text, today=today)
+    return None if ids is None else select(Referral.id.cast(String)).where(
+        Referral.id.in_(ids))

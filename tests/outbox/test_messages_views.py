@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 from sqlalchemy import select, update
@@ -56,7 +58,7 @@ def test_the_list_shows_one_subjects_messages(client, login_as):
     other = create_message("b8", subject_type="booking", subject_id=8)
     db.session.commit()
     page = client.get("/messages?subject_type=booking&subject_id=7").get_data(as_text=True)
-    assert "Showing messages about booking 7" in page
+    assert "Showing messages about booking 7." in page  # no booking 7: nobody to name
     assert f'data-message-id="{mine.id}"' in page
     assert f'data-message-id="{other.id}"' not in page
 
@@ -66,11 +68,16 @@ def test_the_list_pages_by_keyset_newest_first(client, login_as):
     ids = [create_message(f"k{n}").id for n in range(55)]
     db.session.commit()
     first = client.get("/messages").get_data(as_text=True)
+    assert "<strong>55</strong> messages, showing 1 to 25." in first
     assert f'data-message-id="{ids[-1]}"' in first
-    assert f'data-message-id="{ids[4]}"' not in first
-    assert f"before={ids[5]}" in first
-    second = client.get(f"/messages?before={ids[5]}").get_data(as_text=True)
-    assert [f'data-message-id="{i}"' in second for i in ids[:6]] == [True] * 5 + [False]
+    assert f'data-message-id="{ids[29]}"' not in first
+    next_href = html.unescape(re.search(r'href="([^"]*)" rel="next"', first).group(1))
+    assert "after=" in next_href and "page=2" in next_href
+    second = client.get(next_href).get_data(as_text=True)
+    assert "showing 26 to 50" in second
+    assert [f'data-message-id="{i}"' in second for i in ids[4:31]] == [False] + [True] * 25 + [False]
+    third = client.get("/messages?page=3").get_data(as_text=True)
+    assert [f'data-message-id="{i}"' in third for i in ids[:6]] == [True] * 5 + [False]
 
 
 def test_resending_a_failed_message_queues_a_copy_under_a_new_key_and_audits_it(client, login_as):
@@ -79,9 +86,11 @@ def test_resending_a_failed_message_queues_a_copy_under_a_new_key_and_audits_it(
                               subject_id=7)
 
     db.session.commit()
-    response = client.post(f"/messages/{original.id}/resend")
+    response = client.post(f"/messages/{original.id}/resend",
+                           data={"back_status": "failed", "back_q": "Smith"})
 
     assert response.status_code == 302
+    assert response.headers["Location"] == "/messages?status=failed&q=Smith"
     copy = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id != original.id))
     assert copy is not None
     assert copy.dedupe_key == "booking-7-reminder:resend:1"

@@ -60,7 +60,9 @@ def test_the_per_referral_view_shows_its_booking_messages_and_nobody_elses(clien
     assert {m.subject_type for m in mine} == {"booking"}
     page = client.get(f"/messages?subject_type=referral&subject_id={referral.id}")
     text = page.get_data(as_text=True)
-    assert f"Showing messages about referral {referral.id} and its bookings" in text
+    name = f"{referral.person.family_name.upper()}, {referral.person.given_names}"
+    assert f"{name} ({referral.reference})</a> and their bookings" in text
+    assert f"referral {referral.id}" not in text
     assert all(f'data-message-id="{m.id}"' in text for m in mine)
     assert not any(f'data-message-id="{m.id}"' in text for m in messages_about(other))
 

@@ -1,0 +1,55 @@
+"""What every staff list page does with its query string: links that keep the filters, sort
+links, and the CSV download (docs/DESIGN.md "Staff lists")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, url_for
+from werkzeug.datastructures import MultiDict
+
+from diversion.core.csvout import to_csv
+from diversion.core.timeutils import to_london
+
+PAGING_ARGS = ("page", "after", "before")
+
+
+def kept_args(args: MultiDict[str, str], *, drop: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The query string's filters and sort (repeated keys kept), without the page position."""
+    return [(key, value) for key, value in args.items(multi=True)
+            if key not in PAGING_ARGS and key not in drop and value != ""]
+
+
+def hrefs(endpoint: str, kept: list[tuple[str, str]], **view_args: Any
+          ) -> tuple[Callable[[dict[str, Any]], str], Callable[[str, str | None], str]]:
+    """`href(extra)` for the pager (filters and sort kept) and `sort_href(key, order)` for the
+    column headings (filters kept, back to page 1)."""
+
+    def make(pairs: list[tuple[str, str]]) -> str:
+        base = url_for(endpoint, **view_args)
+        return base + ("?" + urlencode(pairs) if pairs else "")
+
+    def href(extra: dict[str, Any]) -> str:
+        return make([(k, v) for k, v in kept if k not in extra]
+                     + [(k, str(v)) for k, v in extra.items()])
+
+    def sort_href(key: str, order: str | None) -> str:
+        pairs = [(k, v) for k, v in kept if k not in ("sort", "order")] + [("sort", key)]
+        return make(pairs + ([("order", order)] if order else []))
+
+    return href, sort_href
+
+
+def london(value: dt.datetime | None) -> str:
+    """A CSV cell for an instant: London wall-clock time with its offset, to the minute."""
+    return "" if value is None else to_london(value).isoformat(timespec="minutes")
+
+
+def csv_download(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A CSV attachment, every cell guarded against spreadsheet formulas (core/csvout.py)."""
+    return Response(to_csv(header, rows, bom=True), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                             "Cache-Control": "no-store"})
