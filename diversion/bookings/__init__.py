@@ -8,9 +8,10 @@ from flask import Flask
 from sqlalchemy import String, cast, select
 
 from diversion.auth.models import Role
-from diversion.bookings import cli, places, queries, views
+from diversion.bookings import cli, places, queries, views, waiting_list
 from diversion.bookings.models import Booking
 from diversion.core.dashboard import add_panel
+from diversion.courses.sessions import set_waiting_lists
 from diversion.outbox.services import add_related_subjects
 from diversion.referrals.signals import referral_moved, referrals_moved
 from diversion.referrals.views import add_page_context
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     referrals_moved.connect(places.follow_referrals, weak=False)
     add_page_context(app, queries.referral_page_context)
     add_related_subjects(app, "referral", _bookings_of_referral)
+    set_waiting_lists(counts=waiting_list.waiting_counts, has_queue=waiting_list.has_waiting_list)
 
 
 def _bookings_of_referral(referral_id: Any) -> tuple[str, Any]:

@@ -4,12 +4,15 @@
 - `booked_count_column()`, `booked_counts(session_ids)`: places taken
 - `list_sessions(where=, page=1, per_page=50)` -> SessionPage; `sessions_between(start=, end=)`
 - `count_sessions(where=)`, `count_sessions_by_status()` (for `flask stats`)
+- `set_waiting_lists(counts=, has_queue=)`: bookings (a feature above) says how many wait for
+  each session, filled in its init_app; rows then carry `waiting`, and `SessionFilter.queue_only`
+  keeps full sessions with a waiting list
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -66,12 +69,31 @@ class SessionFilter:
     status: SessionStatus | None = None
     facilitator_id: int | None = None
     available_only: bool = False
+    queue_only: bool = False  # full (no place left) and somebody waiting
+
+
+WaitingCounts = Callable[[Sequence[int]], dict[int, int]]
+QueueCondition = Callable[[], ColumnElement[bool]]
+_waiting: dict[str, Any] = {}
+
+
+def set_waiting_lists(*, counts: WaitingCounts, has_queue: QueueCondition) -> None:
+    """Registry filled by bookings' init_app: the waiting lists live in a feature above this one."""
+    _waiting["counts"] = counts
+    _waiting["has_queue"] = has_queue
+
+
+def waiting_counts(session_ids: Sequence[int]) -> dict[int, int]:
+    """People waiting per session (one grouped query; empty when no feature keeps lists)."""
+    counts: WaitingCounts | None = _waiting.get("counts")
+    return counts(session_ids) if counts and session_ids else {}
 
 
 @dataclass
 class SessionRow:
     session: CourseSession
     booked: int
+    waiting: int = 0
 
     @property
     def available(self) -> int:
@@ -113,11 +135,17 @@ def _filtered(query: Q, where: SessionFilter) -> Q:
     if where.available_only:
         query = query.where(CourseSession.status == SessionStatus.SCHEDULED,
                             CourseSession.capacity - booked_count_column() > 0)
+    if where.queue_only:
+        has_queue: QueueCondition | None = _waiting.get("has_queue")
+        query = query.where(CourseSession.status == SessionStatus.SCHEDULED,
+                            booked_count_column() >= CourseSession.capacity)
+        if has_queue is not None:
+            query = query.where(has_queue())
     return query
 
 
 def list_sessions(*, where: SessionFilter, page: int = 1, per_page: int = 50,
-                  count_total: bool = True) -> SessionPage:
+                  count_total: bool = True, with_waiting: bool = False) -> SessionPage:
     """A page of sessions, earliest first, with their bookings, in a fixed number of queries."""
     page = max(page, 1)
     query = _filtered(select(CourseSession, booked_count_column()), where)
@@ -131,15 +159,18 @@ def list_sessions(*, where: SessionFilter, page: int = 1, per_page: int = 50,
                  selectinload(CourseSession.facilitators))
         .limit(per_page).offset((page - 1) * per_page)
     ).unique().all()
-    return SessionPage([SessionRow(s, int(b)) for s, b in rows], total, page, per_page)
+    waiting = waiting_counts([s.id for s, _ in rows]) if with_waiting else {}
+    return SessionPage([SessionRow(s, int(b), waiting.get(s.id, 0)) for s, b in rows],
+                       total, page, per_page)
 
 
 def sessions_between(*, start: dt.datetime, end: dt.datetime,
-                     facilitator_id: int | None = None) -> list[SessionRow]:
+                     facilitator_id: int | None = None,
+                     with_waiting: bool = False) -> list[SessionRow]:
     """Every session starting in [start, end), for the calendar."""
     return list_sessions(where=SessionFilter(starts_from=start, starts_before=end,
                                              facilitator_id=facilitator_id),
-                         per_page=2000, count_total=False).rows
+                         per_page=2000, count_total=False, with_waiting=with_waiting).rows
 
 
 def count_sessions(*, where: SessionFilter) -> int:
