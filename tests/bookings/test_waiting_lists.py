@@ -244,7 +244,7 @@ def test_the_allocation_preview_names_people_and_who_leaves_a_queue(client, logi
     assert page.status_code == 200
     for referral in (queued, fresh):
         assert referral.person.full_name in text and referral.reference in text
-        assert referral.force.name in text and f"{referral.booking_deadline:%-d %B %Y}" in text
+        assert referral.force.name in text and f"{referral.booking_deadline:%-d %b %Y}" in text
     assert "Hearing loop" in text and "Leaves waiting list" in text
     assert "1 person is on a waiting list" in text
     db.session.expire_all()
