@@ -20,6 +20,11 @@ pytestmark = pytest.mark.browser
 MANAGER = "manager@diversion.example"
 SHOTS = Path("/tmp/shots-queue")
 WIDTHS = (1280, 768, 375)
+# What sticks out of the page (outside a table's own scroll box), to name it when a page scrolls.
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => !(e.parentElement && e.parentElement.closest('.app-table-scroll'))
+          && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
 
 
 def _check_at_every_width(page: Page, name: str) -> None:
@@ -27,7 +32,7 @@ def _check_at_every_width(page: Page, name: str) -> None:
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         assert_accessible(page)
-        wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => !(e.parentElement && e.parentElement.closest('.app-table-scroll')) && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+        wide = page.evaluate(WIDE_ELEMENTS)
         assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width}px: {wide}"
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
