@@ -39,6 +39,7 @@ from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
 from diversion.core.transactions import discarded, savepoint
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.programmes import services as programme_services
 from diversion.referrals import queries as referral_queries
@@ -331,6 +332,50 @@ def cancel_session(session_id: int) -> Any:
     return render_template("bookings/session_cancel.html", session=session, form=form,
                            bookings=bookings, choices=choices, waiting=waiting,
                            AfterCancel=session_cancellation.AfterCancel), status
+
+
+@bp.route("/session/<int:session_id>/cancel-series", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def cancel_series(session_id: int) -> Any:
+    """Cancel this session and the later ones of its series: the reason, a check page, then
+    the confirmation. Everyone booked is returned to awaiting booking and told."""
+    first = _session(session_id)
+    if first is None or first.series_key is None:
+        raise NotFound("This session is not part of a series")
+    sessions = courses_sessions.list_series_sessions(series_key=first.series_key,
+                                                     starts_from=first.starts_at)
+    ids = [s.id for s in sessions]
+    bookings = {s.id: queries.list_session_bookings(s.id) for s in sessions}
+    waiting = waiting_list.waiting_counts(ids)
+    booked = sum(len(b) for b in bookings.values())
+    checked = ";".join(f"{sid}:" + ",".join(str(b.id) for b in sorted(bookings[sid],
+                                                                       key=lambda b: b.id))
+                       for sid in ids)
+    form = CancelSessionForm()
+    action = request.form.get("action", "check")
+    status = 200
+    page = "bookings/series_cancel.html"
+    if request.method == "POST" and action != "change" and sessions:
+        if not form.validate_on_submit():
+            status = 422
+        elif action == "confirm" and request.form.get("checked", "") != checked:
+            form.form_errors.append("The sessions or the people booked have changed since you "
+                                    "checked: nothing was cancelled. Check again")
+            status, page = 409, "bookings/series_cancel_check.html"
+        elif action == "confirm":
+            outcomes = session_cancellation.cancel_series(
+                sessions=sessions, reason=form.reason.data or "", actor=acting_user(),
+                now=now_utc())
+            return render_template("bookings/series_cancelled.html", sessions=sessions,
+                                   outcomes=outcomes, waiting=sum(waiting.values()))
+        else:
+            page = "bookings/series_cancel_check.html"
+    if booked:
+        record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="session", object_id=first.id,
+               details={"people": booked, "waiting": sum(waiting.values()), "series": True})
+    return render_template(page, first=first, sessions=sessions, form=form, bookings=bookings,
+                           booked=booked, waiting=waiting, checked=checked), status
 
 
 # Auto-allocation --------------------------------------------------------------------------

@@ -173,6 +173,16 @@ def sessions_between(*, start: dt.datetime, end: dt.datetime,
                          per_page=2000, count_total=False, with_waiting=with_waiting).rows
 
 
+def list_series_sessions(*, series_key: str, starts_from: dt.datetime) -> list[CourseSession]:
+    """The scheduled sessions of a series starting from an instant, earliest first."""
+    return list(db.session.scalars(
+        select(CourseSession).where(CourseSession.series_key == series_key,
+                                    CourseSession.status == SessionStatus.SCHEDULED,
+                                    CourseSession.starts_at >= starts_from)
+        .order_by(CourseSession.starts_at, CourseSession.id)
+        .options(joinedload(CourseSession.venue), joinedload(CourseSession.programme))))
+
+
 def count_sessions(*, where: SessionFilter) -> int:
     return db.session.scalar(_filtered(select(func.count()).select_from(CourseSession), where)) or 0
 

@@ -399,3 +399,72 @@ def test_only_the_chosen_way_to_end_a_series_is_checked(client, login_as):
     text = missing.get_data(as_text=True)
     assert missing.status_code == 422 and "Enter the last date of the series" in text
     assert "Enter the number of sessions" not in text
+
+
+# Cancelling a series -----------------------------------------------------------------------
+
+def _weekly_series(count: int = 3) -> list[CourseSession]:
+    from diversion.courses import planning
+    from diversion.courses.rules import Frequency
+
+    created = planning.create_sessions(
+        programme=create_programme(), venue=create_venue(), first_day=dt.date(2026, 7, 6),
+        start_time=dt.time(9, 30), end_time=dt.time(16, 30), capacity=12,
+        facilitators=[create_user("facilitator")], frequency=Frequency.WEEKLY, count=count,
+        actor=None, now=NOW)
+    return created.sessions
+
+
+def test_cancelling_a_series_checks_first_then_cancels_this_and_later_sessions(client, login_as):
+    login_as("manager")
+    first, second, third = _weekly_series(3)
+    booking = create_booking(session=second)
+    db.session.commit()
+    url = f"/bookings/session/{second.id}/cancel-series"
+    page = client.get(url).get_data(as_text=True)
+    assert "2 sessions to cancel" in page
+    assert client.post(url, data={"reason": ""}).status_code == 422
+    check = client.post(url, data={"reason": "Venue sold"})
+    text = check.get_data(as_text=True)
+    assert check.status_code == 200 and "Check before you cancel 2 sessions" in text
+    assert "1 person, all returned to awaiting booking" in text and "text message" in text
+    db.session.expire_all()
+    assert second.status is SessionStatus.SCHEDULED
+    checked = re.search(r'name="checked" value="([^"]*)"', text).group(1)
+    done = client.post(url, data={"reason": "Venue sold", "checked": checked,
+                                  "action": "confirm"})
+    assert done.status_code == 200 and "2 sessions cancelled" in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert [s.status for s in (first, second, third)] == [
+        SessionStatus.SCHEDULED, SessionStatus.CANCELLED, SessionStatus.CANCELLED]
+    assert booking.referral.status is ReferralStatus.AWAITING_BOOKING
+    assert _audit("series.cancel")[0].details["sessions"] == [second.id, third.id]
+
+
+def test_a_series_cancel_confirmed_after_a_change_cancels_nothing(client, login_as):
+    login_as("manager")
+    first, second = _weekly_series(2)
+    db.session.commit()
+    url = f"/bookings/session/{first.id}/cancel-series"
+    text = client.post(url, data={"reason": "Venue sold"}).get_data(as_text=True)
+    checked = re.search(r'name="checked" value="([^"]*)"', text).group(1)
+    create_booking(session=second)
+    db.session.commit()
+    again = client.post(url, data={"reason": "Venue sold", "checked": checked,
+                                   "action": "confirm"})
+    assert again.status_code == 409
+    db.session.expire_all()
+    assert second.status is SessionStatus.SCHEDULED
+
+
+def test_only_managers_cancel_a_series_and_only_of_a_series(client, login_as):
+    login_as("manager")
+    single = future_session(5)
+    (first, _) = _weekly_series(2)
+    db.session.commit()
+    assert client.get(f"/bookings/session/{single.id}/cancel-series").status_code == 404
+    client.post("/sign-out")
+    login_as("facilitator")
+    assert client.get(f"/bookings/session/{first.id}/cancel-series").status_code == 403
+    assert client.post(f"/bookings/session/{first.id}/cancel-series",
+                       data={"reason": "x", "action": "confirm"}).status_code == 403
