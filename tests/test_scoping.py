@@ -101,6 +101,10 @@ COVERED_ELSEWHERE = {
     "/bookings/referral/<reference>/book", "/bookings/referral/<reference>/cancel",
     "/bookings/referral/<reference>/payments", "/bookings/referral/<reference>/waive",
     "/bookings/referral/<reference>/waiting-list/<int:session_id>/leave",
+    # Manager-only; an entry of another session's list is 404: tests/bookings/test_waiting_lists.py.
+    "/bookings/session/<int:session_id>/waiting-list/<int:entry_id>/promote",
+    "/bookings/session/<int:session_id>/waiting-list/<int:entry_id>/remove",
+    "/bookings/session/<int:session_id>/cancel-series",  # a session outside a series is 404
     "/api/v1/referrals/<reference>/booking", "/api/v1/referrals/<reference>/payments",
     "/admin/tokens/<int:token_id>/revoke", "/admin/users/<int:user_id>/active",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",

@@ -14,7 +14,7 @@ from diversion.bookings import cli, places, queries, views, waiting_list
 from diversion.bookings.models import Booking
 from diversion.core.dashboard import add_panel
 from diversion.core.extensions import db
-from diversion.courses.sessions import set_queue_condition
+from diversion.courses.sessions import set_queue_condition, set_waiting_counts
 from diversion.outbox.services import SubjectPerson, add_related_subjects, add_subject_people
 from diversion.referrals import queries as referral_queries
 from diversion.referrals.signals import referral_moved, referrals_moved
@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
     add_page_context(app, queries.referral_page_context)
     add_related_subjects(app, "referral", _bookings_of_referral)
     add_subject_people(app, "booking", _people_of_bookings, _bookings_found)
+    set_waiting_counts(app, waiting_list.waiting_counts)
 
 
 def _bookings_of_referral(referral_id: Any) -> tuple[str, Any]:

@@ -6,7 +6,14 @@ Rules (the same as bookings.rules, applied in memory):
 - each takes the earliest session (by start, then id) of its programme with a place left that
   starts after `now` and ends by the end of its completion deadline day;
 - someone needing step-free access only gets a step-free venue (online counts as step-free);
-- online sessions only go to people with an email address (the joining link goes by email).
+- online sessions only go to people with an email address (the joining link goes by email);
+- waiting lists keep their order: before anyone else is served, people on a session's waiting
+  list take its free places (if it suits them), earliest to join first; someone on a waiting
+  list who is placed on another session is reported as moved out of the queue (`moved`), never
+  silently.
+A manager previews the plan (a dry run) and confirms it with its `fingerprint`, optionally
+for only some of the people: if the plan has changed since the preview, nothing is booked
+(StalePreview) and the new plan is shown.
 The core (`plan_allocation`) is a pure function over values; `allocate` loads in bulk, runs it
 and writes in bulk. Sessions are grouped by (programme, online, step-free), and each group keeps
 a pointer to its first session with a place, so a referral costs a few steps, not a scan.
@@ -15,8 +22,9 @@ a pointer to its first session with a place, so a referral costs a few steps, no
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -30,6 +38,7 @@ from diversion.auth.models import User
 from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
+from diversion.bookings.waiting_list import queued_sessions
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -49,6 +58,15 @@ class OpenSession:
 class AllocationPlan:
     placed: list[tuple[int, int]] = field(default_factory=list)  # (referral_id, session_id)
     unplaced: list[tuple[int, str]] = field(default_factory=list)  # (referral_id, reason)
+    # referral_id -> the sessions whose waiting lists it is on, when placed on another one
+    moved: dict[int, list[int]] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this plan, so a confirmation can tell that it is still the plan shown."""
+        text = ";".join(f"{r}:{s}" for r, s in sorted(self.placed)) + "|" + ",".join(
+            str(r) for r, _ in sorted(self.unplaced))
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 GroupKey = tuple[int, bool, bool]  # programme, online, step-free
@@ -86,9 +104,13 @@ def _allowed(referral: rules.ReferralFacts) -> list[tuple[bool, bool]]:
     return kinds
 
 
+QueueEntry = tuple[dt.datetime, int, int, int]  # joined_at, entry id, referral id, session id
+
+
 def plan_allocation(referrals: Iterable[rules.ReferralFacts], sessions: Iterable[OpenSession],
-                    *, now: dt.datetime) -> AllocationPlan:
+                    *, now: dt.datetime, queues: Sequence[QueueEntry] = ()) -> AllocationPlan:
     """Match referrals to sessions (pure, deterministic). See the module docstring."""
+    referrals = list(referrals)
     by_kind: dict[GroupKey, list[OpenSession]] = defaultdict(list)
     for session in sessions:
         f = session.facts
@@ -96,7 +118,29 @@ def plan_allocation(referrals: Iterable[rules.ReferralFacts], sessions: Iterable
             by_kind[(f.programme_id, f.is_online, f.is_step_free)].append(session)
     groups = {key: _Group(value) for key, value in by_kind.items()}
     plan = AllocationPlan()
+    where: dict[int, tuple[_Group, int]] = {
+        group.sessions[index].facts.id: (group, index)
+        for group in groups.values() for index in range(len(group.sessions))}
+    by_referral = {r.id: r for r in referrals}
+    placed: set[int] = set()
+    # First, the waiting lists' own places, in the order people joined them.
+    for _, _, referral_id, session_id in sorted(queues):
+        referral, found = by_referral.get(referral_id), where.get(session_id)
+        if referral is None or found is None or referral_id in placed:
+            continue
+        home, at = found
+        wanted = home.sessions[at].facts
+        if (home.places[at] > 0 and not rules.why_unsuitable(referral, wanted, now=now)
+                and (wanted.is_online, wanted.is_step_free) in _allowed(referral)):
+            home.places[at] -= 1
+            placed.add(referral_id)
+            plan.placed.append((referral_id, session_id))
+    queued: dict[int, list[int]] = defaultdict(list)
+    for _, _, referral_id, session_id in sorted(queues):
+        queued[referral_id].append(session_id)
     for referral in sorted(referrals, key=lambda r: (r.completion_deadline, r.id)):
+        if referral.id in placed:
+            continue
         latest_end = rules.deadline_end(referral.completion_deadline)
         best: tuple[dt.datetime, int, _Group, int] | None = None
         any_in_time = False
@@ -117,6 +161,8 @@ def plan_allocation(referrals: Iterable[rules.ReferralFacts], sessions: Iterable
         _, session_id, group, index = best
         group.places[index] -= 1
         plan.placed.append((referral.id, session_id))
+        if referral.id in queued:
+            plan.moved[referral.id] = queued[referral.id]
     return plan
 
 
@@ -127,6 +173,15 @@ class AllocationResult:
     placed: list[tuple[Referral, CourseSession]]
     unplaced: list[tuple[Referral, str]]
     dry_run: bool
+    # referral id -> the sessions whose waiting lists it leaves for the session it is placed on
+    moved: dict[int, list[CourseSession]] = field(default_factory=dict)
+    fingerprint: str = ""
+
+
+class StalePreview(Conflict):
+    """The plan changed after the manager looked at it: nothing was booked."""
+
+    title = "The allocation has changed"
 
 
 def _load_referrals() -> list[rules.ReferralFacts]:
@@ -164,7 +219,15 @@ def _by_id(model: Any, ids: Sequence[int], *options: Any) -> dict[int, Any]:
     return found
 
 
-def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> AllocationResult:
+def _load_queues(referral_ids: Sequence[int]) -> list[QueueEntry]:
+    return [(joined_at, entry_id, referral_id, session_id)
+            for referral_id, entries in queued_sessions(referral_ids).items()
+            for session_id, joined_at, entry_id in entries]
+
+
+def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
+             expected: str | None = None,
+             selected: Collection[int] | None = None) -> AllocationResult:
     """Book every referral awaiting a booking onto its earliest suitable session, in bulk.
 
     Places are taken with one guarded UPDATE per session (the CHECK refuses overfilling, so a
@@ -173,17 +236,30 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> 
     (`transition_many`: bulk history and audit rows, reminders planned in bulk) and are sent
     their confirmations in one insert.
     """
-    plan = plan_allocation(_load_referrals(), _load_sessions(now), now=now)
+    waiting = _load_referrals()
+    plan = plan_allocation(waiting, _load_sessions(now), now=now,
+                           queues=_load_queues([r.id for r in waiting]))
+    fingerprint = plan.fingerprint
+    if expected is not None and expected != fingerprint:
+        raise StalePreview("Bookings, sessions or waiting lists have changed since the list was "
+                           "shown, so nobody was booked. Check the new list and confirm again")
+    if selected is not None:
+        chosen = set(selected)
+        plan.placed = [(r, s) for r, s in plan.placed if r in chosen]
+        plan.moved = {r: ids for r, ids in plan.moved.items() if r in chosen}
     referral_ids = [r for r, _ in plan.placed] + [r for r, _ in plan.unplaced]
     # Force and programme are one or a few rows each, found in the identity map once loaded;
-    # the people are needed only to write to them.
+    # the people are shown on the preview and written to.
     referrals: dict[int, Referral] = _by_id(
-        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme),
-        *((lazyload(Referral.person),) if dry_run else ()))
-    sessions: dict[int, CourseSession] = _by_id(CourseSession, sorted({s for _, s in plan.placed}))
+        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme))
+    sessions: dict[int, CourseSession] = _by_id(
+        CourseSession, sorted({s for _, s in plan.placed}
+                              | {s for ids in plan.moved.values() for s in ids}))
     result = AllocationResult(
         placed=[(referrals[r], sessions[s]) for r, s in plan.placed],
-        unplaced=[(referrals[r], why) for r, why in plan.unplaced], dry_run=dry_run)
+        unplaced=[(referrals[r], why) for r, why in plan.unplaced], dry_run=dry_run,
+        moved={r: [sessions[s] for s in ids] for r, ids in plan.moved.items()},
+        fingerprint=fingerprint)
     if dry_run or not plan.placed:
         return result
     taken: dict[int, int] = defaultdict(int)
@@ -207,5 +283,6 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False) -> 
         db.session.refresh(session, attribute_names=["booked_count"])
     bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,
-           details={"placed": len(plan.placed), "unplaced": len(plan.unplaced)})
+           details={"placed": len(plan.placed), "unplaced": len(plan.unplaced),
+                    "moved_from_waiting_lists": len(plan.moved)})
     return result

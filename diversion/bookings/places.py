@@ -11,6 +11,7 @@ Stable API (the self-service page calls these):
 - `cancel_booking(referral=, actor=, now=, reason=None) -> Booking`
 Also:
 - `promote_waiting_list(session=, now=) -> list[Booking]`
+- `promote_entry(entry=, actor=, now=) -> Booking`: a manager books one person off the line
 - `follow_referral(moved)`, `follow_referrals(moves)`: receivers of the referral's moves
 - `confirm_allocated(placed=, actor=, now=)`: confirmations after a bulk allocation
 """
@@ -36,11 +37,11 @@ from diversion.bookings.capacity import (
     refresh_count,
 )
 from diversion.bookings.ics import booking_ics
-from diversion.bookings.models import Booking, BookingStatus
+from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.bookings.notices import confirmation_message, send_confirmation, tell
 from diversion.bookings.queries import get_active_booking, referral_facts, session_facts, transfers_used
 from diversion.bookings.signals import booking_transferred
-from diversion.bookings.waiting_list import leave_all_waiting_lists, waiting_list
+from diversion.bookings.waiting_list import leave_all_waiting_lists, position_of, waiting_list
 from diversion.core.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
@@ -170,6 +171,27 @@ def promote_waiting_list(*, session: CourseSession, now: dt.datetime) -> list[Bo
         except (SessionFull, AlreadyBooked):
             break
     return booked
+
+
+def promote_entry(*, entry: WaitingListEntry, actor: User | None, now: dt.datetime) -> Booking:
+    """Book someone on a session's waiting list into a free place on it (a manager's choice,
+    which may pass over people ahead in line); SessionFull when there is no free place."""
+    session = entry.session
+    refresh_count(session)
+    if session.status is not SessionStatus.SCHEDULED or session.starts_at <= now:
+        raise InvalidTransition("This session can no longer be booked")
+    if session.booked_count >= session.capacity:
+        raise SessionFull("There is no free place on this session. Someone must cancel, or the "
+                          "number of places must be raised, before anyone can be promoted",
+                          session_id=session.id)
+    position = position_of(entry)
+    referral = entry.referral
+    booking = book_place(referral=referral, session=session, actor=actor, now=now,
+                         from_waiting_list=True)
+    record(action="waiting_list.promote", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="referral", object_id=referral.id,
+           details={"session_id": session.id, "position": position, "booking_id": booking.id})
+    return booking
 
 
 # How a booking ends when its referral moves on elsewhere: for a session still to come the place

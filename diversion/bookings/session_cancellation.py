@@ -3,6 +3,8 @@ the next suitable session or returned to awaiting booking, and told.
 
 - `next_suitable_session(referral, now=, excluding=)` -> CourseSession | None
 - `cancel_session_with_bookings(session=, reason=, choices=, actor=, now=)` -> list[CancelOutcome]
+- `cancel_series(sessions=, reason=, actor=, now=)`: several sessions of a series; everyone
+  booked is returned to awaiting booking (rebooking could pick another date being cancelled)
 """
 
 from __future__ import annotations
@@ -87,4 +89,19 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
            actor=actor, object_type="session", object_id=session.id,
            details={"returned": sum(1 for o in outcomes if o.rebooked_on is None),
                     "rebooked": sum(1 for o in outcomes if o.rebooked_on is not None)})
+    return outcomes
+
+
+def cancel_series(*, sessions: list[CourseSession], reason: str, actor: User | None,
+                  now: dt.datetime) -> list[CancelOutcome]:
+    """Cancel sessions of one series; each person booked is returned and told."""
+    outcomes: list[CancelOutcome] = []
+    for session in sessions:
+        outcomes += cancel_session_with_bookings(session=session, reason=reason, choices={},
+                                                 actor=actor, now=now)
+    if sessions:
+        record(action="series.cancel", category=AuditCategory.ALTERATION, now=now, actor=actor,
+               object_type="session", object_id=sessions[0].id,
+               details={"series_key": sessions[0].series_key,
+                        "sessions": [s.id for s in sessions], "returned": len(outcomes)})
     return outcomes

@@ -43,6 +43,7 @@ from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
 from diversion.core.transactions import discarded, savepoint
+from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.programmes import services as programme_services
 from diversion.referrals import queries as referral_queries
@@ -99,6 +100,12 @@ def attendees_csv(session_id: int) -> Any:
         f"session-{session.id}-attendees.csv",
         ("Family name", "Given names", "Reference", "Status", "Booked", "Step-free access",
          "Access needs", "Language needs"), rows)
+
+
+@bp.app_template_global()
+def session_waiting_list(session_id: int) -> list[tuple[int, Any]]:
+    """A session's waiting list, first in line first, with positions (1 = next)."""
+    return list(enumerate(waiting_list.waiting_list(session_id), start=1))
 
 
 def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
@@ -255,56 +262,200 @@ def waive(reference: str) -> Any:
     return _page(referral, status=422, waive=form)
 
 
+# A session's waiting list (managers) ------------------------------------------------------
+
+def _entry(session_id: int, entry_id: int) -> Any:
+    try:
+        return waiting_list.get_entry(session_id=session_id, entry_id=entry_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.post("/session/<int:session_id>/waiting-list/<int:entry_id>/promote")
+@roles(Role.MANAGER)
+def promote_from_waiting_list(session_id: int, entry_id: int) -> Any:
+    """Book the person into a free place on the session; refused when it is full."""
+    entry = _entry(session_id, entry_id)
+    back = redirect(url_for("courses.show_session", session_id=session_id, _anchor="waiting-list"))
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = entry.referral.person.full_name
+    try:
+        with savepoint():
+            places.promote_entry(entry=entry, actor=acting_user(), now=now_utc())
+    except DomainError as error:
+        flash(error.message, "error")
+        return back
+    flash(f"{name} is booked on this session and has been sent a confirmation", "success")
+    return back
+
+
+@bp.route("/session/<int:session_id>/waiting-list/<int:entry_id>/remove",
+          methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def remove_from_waiting_list(session_id: int, entry_id: int) -> Any:
+    """Check, then take the person out of the session's line."""
+    entry = _entry(session_id, entry_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        name = entry.referral.person.full_name
+        waiting_list.remove_from_waiting_list(entry=entry, actor=acting_user(), now=now_utc())
+        flash(f"{name} has been taken off the waiting list", "success")
+        return redirect(url_for("courses.show_session", session_id=session_id,
+                                _anchor="waiting-list"))
+    read_referral_audited(reference=entry.referral.reference, actor=acting_user(), now=now_utc())
+    return render_template("bookings/waiting_list_remove.html", entry=entry,
+                           position=waiting_list.position_of(entry), form=form)
+
+
 # Cancelling a whole session -------------------------------------------------------------
 
 @bp.route("/session/<int:session_id>/cancel", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def cancel_session(session_id: int) -> Any:
-    """Cancel a session; for each person booked, rebook onto the next session or return."""
+    """Cancel a session in three steps: the reason and, for each person booked, rebook onto
+    the next session or return; a check page saying what will happen; then the confirmation."""
     session = _session(session_id)
     if session is None:
         raise NotFound("No such session")
     form = CancelSessionForm()
     bookings = queries.list_session_bookings(session.id)
-    if session.status is SessionStatus.SCHEDULED and form.validate_on_submit():
-        choices = {
-            b.id: session_cancellation.AfterCancel.REBOOK
-            if request.form.get(f"after-{b.id}") == session_cancellation.AfterCancel.REBOOK.value
-            else session_cancellation.AfterCancel.RETURN
-            for b in bookings
-        }
-        try:
-            with savepoint():
-                outcomes = session_cancellation.cancel_session_with_bookings(
-                    session=session, reason=form.reason.data or "", choices=choices,
-                    actor=acting_user(), now=now_utc())
-        except ValidationFailed as error:
-            attach_errors(form, error, fallback="reason")
-            session = _session(session_id)
-        else:
-            rebooked = sum(1 for o in outcomes if o.rebooked_on is not None)
-            flash(f"Session cancelled. {rebooked} rebooked, {len(outcomes) - rebooked} returned "
-                  "to awaiting booking; each person has been told", "success")
-            return redirect(url_for("courses.show_session", session_id=session_id))
+    people = ",".join(str(b.id) for b in sorted(bookings, key=lambda b: b.id))
+    choices = {
+        b.id: session_cancellation.AfterCancel.REBOOK
+        if request.form.get(f"after-{b.id}", session_cancellation.AfterCancel.REBOOK.value)
+        == session_cancellation.AfterCancel.REBOOK.value
+        else session_cancellation.AfterCancel.RETURN
+        for b in bookings
+    }
+    waiting = waiting_list.waiting_counts([session.id]).get(session.id, 0)
+    action = request.form.get("action", "check")
+    status = 200
+    if bookings:
+        record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="session", object_id=session.id,
+               details={"people": len(bookings), "waiting": waiting})
+    if (session.status is SessionStatus.SCHEDULED and request.method == "POST"
+            and action != "change"):
+        if not form.validate_on_submit():
+            status = 422
+        elif action == "confirm" and request.form.get("people", "") != people:
+            form.form_errors.append("The people booked on this session have changed since you "
+                                    "checked: nothing was cancelled. Check again")
+            status = 409
+            action = "check"
+        elif action == "confirm":
+            try:
+                with savepoint():
+                    outcomes = session_cancellation.cancel_session_with_bookings(
+                        session=session, reason=form.reason.data or "", choices=choices,
+                        actor=acting_user(), now=now_utc())
+            except ValidationFailed as error:
+                attach_errors(form, error, fallback="reason")
+                session = _session(session_id)
+                status = 422
+            else:
+                rebooked = sum(1 for o in outcomes if o.rebooked_on is not None)
+                return render_template("bookings/session_cancelled.html", session=session,
+                                       outcomes=outcomes, rebooked=rebooked, waiting=waiting)
+        if status == 200 or status == 409:
+            return render_template("bookings/session_cancel_check.html", session=session,
+                                   form=form, bookings=bookings, choices=choices,
+                                   waiting=waiting, people=people,
+                                   AfterCancel=session_cancellation.AfterCancel), status
     return render_template("bookings/session_cancel.html", session=session, form=form,
-                           bookings=bookings, AfterCancel=session_cancellation.AfterCancel)
+                           bookings=bookings, choices=choices, waiting=waiting,
+                           AfterCancel=session_cancellation.AfterCancel), status
+
+
+@bp.route("/session/<int:session_id>/cancel-series", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def cancel_series(session_id: int) -> Any:
+    """Cancel this session and the later ones of its series: the reason, a check page, then
+    the confirmation. Everyone booked is returned to awaiting booking and told."""
+    first = _session(session_id)
+    if first is None or first.series_key is None:
+        raise NotFound("This session is not part of a series")
+    sessions = courses_sessions.list_series_sessions(series_key=first.series_key,
+                                                     starts_from=first.starts_at)
+    ids = [s.id for s in sessions]
+    bookings = {s.id: queries.list_session_bookings(s.id) for s in sessions}
+    waiting = waiting_list.waiting_counts(ids)
+    booked = sum(len(b) for b in bookings.values())
+    checked = ";".join(f"{sid}:" + ",".join(str(b.id) for b in sorted(bookings[sid],
+                                                                       key=lambda b: b.id))
+                       for sid in ids)
+    form = CancelSessionForm()
+    action = request.form.get("action", "check")
+    status = 200
+    page = "bookings/series_cancel.html"
+    if request.method == "POST" and action != "change" and sessions:
+        if not form.validate_on_submit():
+            status = 422
+        elif action == "confirm" and request.form.get("checked", "") != checked:
+            form.form_errors.append("The sessions or the people booked have changed since you "
+                                    "checked: nothing was cancelled. Check again")
+            status, page = 409, "bookings/series_cancel_check.html"
+        elif action == "confirm":
+            outcomes = session_cancellation.cancel_series(
+                sessions=sessions, reason=form.reason.data or "", actor=acting_user(),
+                now=now_utc())
+            return render_template("bookings/series_cancelled.html", sessions=sessions,
+                                   outcomes=outcomes, waiting=sum(waiting.values()))
+        else:
+            page = "bookings/series_cancel_check.html"
+    if booked:
+        record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="session", object_id=first.id,
+               details={"people": booked, "waiting": sum(waiting.values()), "series": True})
+    return render_template(page, first=first, sessions=sessions, form=form, bookings=bookings,
+                           booked=booked, waiting=waiting, checked=checked), status
 
 
 # Auto-allocation --------------------------------------------------------------------------
 
+def _allocation_preview(*, status: int = 200, problem: str | None = None) -> Any:
+    with discarded():
+        result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
+    # The preview names everyone who would be booked or could not be: who saw it is audited.
+    record(action="booking.allocate_preview", category=AuditCategory.CONSULTATION,
+           now=now_utc(), actor=acting_user(),
+           details={"placed": len(result.placed), "unplaced": len(result.unplaced),
+                    "moved_from_waiting_lists": len(result.moved)})
+    return render_template("bookings/allocate.html", result=result, form=ConfirmForm(),
+                           problem=problem, shown=ALLOCATION_SHOWN), status
+
+
+ALLOCATION_SHOWN = 500  # rows of each table on the page; a larger run is confirmed as a whole
+
+
 @bp.route("/allocate", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def allocate() -> Any:
-    """GET previews (a dry run); POST books everyone who can be placed."""
+    """GET checks (a dry run listing everyone); POST books the people ticked, if the plan is
+    still the one shown, and shows who was booked and who left a waiting list."""
     form = ConfirmForm()
-    if request.method == "POST" and form.validate_on_submit():
-        result = allocation.allocate(actor=acting_user(), now=now_utc())
-        flash(f"Placed {len(result.placed)}; {len(result.unplaced)} could not be placed",
-              "success")
+    if request.method != "POST":
+        return _allocation_preview()
+    if not form.validate_on_submit():
+        return _allocation_preview(status=400, problem="The form had expired: check the list "
+                                                       "and confirm again")
+    chosen = {parsing.query_int(value) for value in request.form.getlist("referral")}
+    selected = {value for value in chosen if value is not None}
+    if request.form.get("all") == "1":
+        selected_or_all: set[int] | None = None
     else:
-        with discarded():
-            result = allocation.allocate(actor=acting_user(), now=now_utc(), dry_run=True)
-    return render_template("bookings/allocate.html", result=result, form=form)
+        selected_or_all = selected
+        if not selected:
+            return _allocation_preview(status=422, problem="Select at least one person to book")
+    try:
+        with savepoint():
+            result = allocation.allocate(actor=acting_user(), now=now_utc(),
+                                         expected=request.form.get("fingerprint", ""),
+                                         selected=selected_or_all)
+    except allocation.StalePreview as error:
+        return _allocation_preview(status=409, problem=error.message)
+    return render_template("bookings/allocated.html", result=result, shown=ALLOCATION_SHOWN)
 
 
 def _outstanding_filters() -> tuple[outstanding.Filters, dict[str, str]]:

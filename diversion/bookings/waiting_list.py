@@ -4,6 +4,10 @@
 - `join_waiting_list(referral=, session=, actor=, now=)`;
   `leave_waiting_list(referral=, session_id=, actor=, now=)`
 - `leave_all_waiting_lists(referral_ids)`: once a referral holds a place
+- `waiting_counts(session_ids)` -> {session id: people waiting}, one grouped query;
+  `has_waiting_list()`: a condition on sessions, for lists of sessions with a queue
+- `get_entry(session_id=, entry_id=)` (NotFound); `queued_sessions(referral_ids)`
+- `remove_from_waiting_list(entry=, actor=, now=)`: a manager takes someone out of a line
 (A freed place goes to the first in line: places.promote_waiting_list.)
 """
 
@@ -34,7 +38,7 @@ def leave_all_waiting_lists(referral_ids: Sequence[int]) -> None:
 
 def has_waiting_list() -> ColumnElement[bool]:
     """"Someone is waiting for a place on this session", as a clause over CourseSession (the
-    sessions list's `full_with_queue` filter; `ix_waiting_list_session_order`)."""
+    sessions list's `?queue=1` filter, `SessionFilter.full_with_queue`; `ix_waiting_list_session_order`)."""
     return exists().where(WaitingListEntry.session_id == CourseSession.id)
 
 
@@ -89,3 +93,54 @@ def leave_waiting_list(*, referral: Referral, session_id: int, actor: User | Non
         raise NotFound("Not on that waiting list")
     record(action="waiting_list.leave", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=referral.id, details={"session_id": session_id})
+
+
+def waiting_counts(session_ids: Sequence[int]) -> dict[int, int]:
+    """People waiting per session, in one grouped query bounded to the sessions given."""
+    ids = sorted(set(session_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(WaitingListEntry.session_id, func.count()).where(
+            WaitingListEntry.session_id.in_(ids)).group_by(WaitingListEntry.session_id))
+    return {session_id: int(count) for session_id, count in rows}
+
+
+def get_entry(*, session_id: int, entry_id: int) -> WaitingListEntry:
+    """One entry of a session's waiting list; NotFound if it is not on that session's list."""
+    entry = db.session.get(WaitingListEntry, entry_id)
+    if entry is None or entry.session_id != session_id:
+        raise NotFound("This person is no longer on the waiting list")
+    return entry
+
+
+def position_of(entry: WaitingListEntry) -> int:
+    """The entry's place in its line (1 = next)."""
+    return next((number for number, other in enumerate(waiting_list(entry.session_id), start=1)
+                 if other.id == entry.id), 0)
+
+
+def queued_sessions(referral_ids: Sequence[int]) -> dict[int, list[tuple[int, dt.datetime, int]]]:
+    """For each referral, the waiting lists it is on: (session id, joined at, entry id)."""
+    found: dict[int, list[tuple[int, dt.datetime, int]]] = {}
+    ids = list(referral_ids)
+    for start in range(0, len(ids), 900):
+        for row in db.session.execute(
+                select(WaitingListEntry.referral_id, WaitingListEntry.session_id,
+                       WaitingListEntry.joined_at, WaitingListEntry.id)
+                .where(WaitingListEntry.referral_id.in_(ids[start:start + 900]))
+                .order_by(WaitingListEntry.joined_at, WaitingListEntry.id)):
+            found.setdefault(row.referral_id, []).append((row.session_id, row.joined_at, row.id))
+    return found
+
+
+def remove_from_waiting_list(*, entry: WaitingListEntry, actor: User | None,
+                             now: dt.datetime) -> None:
+    """A manager takes someone out of a session's line (audited; the person is not told)."""
+    position = position_of(entry)
+    referral_id, session_id = entry.referral_id, entry.session_id
+    db.session.delete(entry)
+    db.session.flush()
+    record(action="waiting_list.remove", category=AuditCategory.ALTERATION, now=now, actor=actor,
+           object_type="referral", object_id=referral_id,
+           details={"session_id": session_id, "position": position})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from wtforms import (
     BooleanField,
+    Field,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -81,6 +84,19 @@ class SessionForm(Form):
         Optional(), NumberRange(min=1, max=120, message="Enter between 1 and 120 sessions")],
         description="For a series ending after a number of sessions. Bank holidays are "
                     "skipped and do not count")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Only the chosen way of ending a series is checked (the other is hidden)."""
+        valid = super().validate(extra_validators)
+        unchosen: list[Field]
+        if self.frequency.data == "once":
+            unchosen = [self.until, self.count]
+        else:
+            unchosen = [self.count if self.ends.data == "until" else self.until]
+        for field in unchosen:
+            field.errors = []
+        self._errors = None
+        return valid or not any(f.errors for f in self._fields.values()) and not self.form_errors
 
     def validate_until(self, field: DatePartsField) -> None:
         if self.frequency.data != "once" and self.ends.data == "until" and field.data is None \

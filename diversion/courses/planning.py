@@ -4,6 +4,8 @@ overlapping times is refused with the clashing sessions named (SessionClash).
 
 - `plan_series(first_day=, start_time=, end_time=, frequency=, until=, count=, …)` -> the
   series' start and end instants (AmbiguousTimes on a clock-change day)
+- `preview_sessions(programme=, venue=, first_day=, …, now=)` -> SeriesPreview: the dates and
+  every clash of each, checked as `create_sessions` checks them, nothing written
 - `create_sessions(programme=, venue=, first_day=, …, actor=, now=)` -> CreatedSessions
 - `create_session(programme=, venue=, starts_at=, ends_at=, …, actor=, now=)`
 - `update_session(session=, venue=, day=, start_time=, …, actor=, now=)`
@@ -119,10 +121,11 @@ def _describe(clash: Clash, existing: CourseSession | None, names: dict[int, str
     }
 
 
-def _refuse_clashes(*, planned: list[Slot], venue: Venue, facilitators: Sequence[User]) -> None:
-    """Raise SessionClash naming every clash of every planned slot, or return quietly."""
+def _clashes(*, planned: list[Slot], venue: Venue,
+             facilitators: Sequence[User]) -> list[dict[str, Any]]:
+    """Every clash of every planned slot, described."""
     if not planned:
-        return
+        return []
     ids = {u.id for u in facilitators}
     existing = _existing_slots(
         venue_id=venue.id, facilitator_ids=ids,
@@ -131,15 +134,22 @@ def _refuse_clashes(*, planned: list[Slot], venue: Venue, facilitators: Sequence
              for s in existing.values()]
     clashes = find_clashes(planned, slots)
     if not clashes:
-        return
+        return []
     names = {u.id: u.name for u in facilitators}
     for session in existing.values():
         names.update({u.id: u.name for u in session.facilitators})
-    described = [
+    return [
         _describe(clash, None if clash.existing.session_id is None
                   else existing[clash.existing.session_id], names)
         for clash in clashes
     ]
+
+
+def _refuse_clashes(*, planned: list[Slot], venue: Venue, facilitators: Sequence[User]) -> None:
+    """Raise SessionClash naming every clash of every planned slot, or return quietly."""
+    described = _clashes(planned=planned, venue=venue, facilitators=facilitators)
+    if not described:
+        return
     count = len(described)
     raise SessionClash(
         f"{count} clash{'es' if count != 1 else ''} with other sessions: nothing was saved. "
@@ -218,17 +228,24 @@ def plan_series(*, first_day: dt.date, start_time: dt.time, end_time: dt.time,
     return slots, plan
 
 
-def create_sessions(*, programme: Programme, venue: Venue, first_day: dt.date, start_time: dt.time,
-                    end_time: dt.time, capacity: int | None, facilitators: Sequence[User],
-                    frequency: Frequency = Frequency.ONCE, until: dt.date | None = None,
-                    count: int | None = None, actor: User | None,
-                    now: dt.datetime, start_fold: int | None = None,
-                    end_fold: int | None = None) -> CreatedSessions:
-    """Create one session or a weekly or monthly series, in London time, all or nothing.
+@dataclass
+class SeriesPreview:
+    """The sessions a series would create, with the clashes of each (nothing written)."""
 
-    Bank holidays are skipped; every clash of every date is reported at once. A time that
-    happens twice on a clock-change day needs its fold (see plan_series).
-    """
+    slots: list[tuple[dt.datetime, dt.datetime]]
+    skipped: list[tuple[dt.date, str]]
+    clashes: dict[dt.datetime, list[str]]  # planned start -> what it clashes with
+
+    @property
+    def clash_count(self) -> int:
+        return sum(len(messages) for messages in self.clashes.values())
+
+
+def _checked_series(*, venue: Venue, first_day: dt.date, start_time: dt.time, end_time: dt.time,
+                    capacity: int | None, facilitators: Sequence[User], frequency: Frequency,
+                    until: dt.date | None, count: int | None, now: dt.datetime,
+                    start_fold: int | None, end_fold: int | None,
+                    ) -> tuple[list[tuple[dt.datetime, dt.datetime]], SeriesPlan]:
     slots, plan = plan_series(first_day=first_day, start_time=start_time, end_time=end_time,
                               frequency=frequency, until=until, count=count,
                               start_fold=start_fold, end_fold=end_fold)
@@ -244,6 +261,42 @@ def create_sessions(*, programme: Programme, venue: Venue, first_day: dt.date, s
     errors.pop("ends_at", None) if "end_time" in errors else None
     if errors:
         raise ValidationFailed(errors)
+    return slots, plan
+
+
+def preview_sessions(*, venue: Venue, first_day: dt.date, start_time: dt.time,
+                     end_time: dt.time, capacity: int | None, facilitators: Sequence[User],
+                     frequency: Frequency = Frequency.ONCE, until: dt.date | None = None,
+                     count: int | None = None, now: dt.datetime, start_fold: int | None = None,
+                     end_fold: int | None = None) -> SeriesPreview:
+    """What `create_sessions` would create, with every clash, writing nothing."""
+    slots, plan = _checked_series(
+        venue=venue, first_day=first_day, start_time=start_time, end_time=end_time,
+        capacity=capacity, facilitators=facilitators, frequency=frequency, until=until,
+        count=count, now=now, start_fold=start_fold, end_fold=end_fold)
+    planned = [Slot(s, e, venue.id, frozenset(u.id for u in facilitators)) for s, e in slots]
+    clashes: dict[dt.datetime, list[str]] = {}
+    for clash in _clashes(planned=planned, venue=venue, facilitators=facilitators):
+        starts_at = dt.datetime.fromisoformat(clash["planned_starts_at"])
+        clashes.setdefault(starts_at, []).append(clash["message"])
+    return SeriesPreview(slots, plan.skipped, clashes)
+
+
+def create_sessions(*, programme: Programme, venue: Venue, first_day: dt.date, start_time: dt.time,
+                    end_time: dt.time, capacity: int | None, facilitators: Sequence[User],
+                    frequency: Frequency = Frequency.ONCE, until: dt.date | None = None,
+                    count: int | None = None, actor: User | None,
+                    now: dt.datetime, start_fold: int | None = None,
+                    end_fold: int | None = None) -> CreatedSessions:
+    """Create one session or a weekly or monthly series, in London time, all or nothing.
+
+    Bank holidays are skipped; every clash of every date is reported at once. A time that
+    happens twice on a clock-change day needs its fold (see plan_series).
+    """
+    slots, plan = _checked_series(
+        venue=venue, first_day=first_day, start_time=start_time, end_time=end_time,
+        capacity=capacity, facilitators=facilitators, frequency=frequency, until=until,
+        count=count, now=now, start_fold=start_fold, end_fold=end_fold)
     assert capacity is not None
     sessions = _new_sessions(programme=programme, venue=venue, slots=slots, capacity=capacity,
                              facilitators=facilitators, actor=actor, now=now)

@@ -5,6 +5,8 @@
 - `list_sessions(where=, page=1, per_page=50)` -> SessionPage; `sessions_between(start=, end=)`
 - `set_queue_condition(app, condition)`: how `SessionFilter.full_with_queue` finds a waiting list
 - `count_sessions(where=)`, `count_sessions_by_status()` (for `flask stats`)
+- `set_waiting_counts(app, counts)`: how many wait for each session (bookings, a feature above,
+  says so in its init_app); rows of `list_sessions(with_waiting=True)` then carry `waiting`
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class SessionFilter:
 class SessionRow:
     session: CourseSession
     booked: int
+    waiting: int = 0
 
     @property
     def available(self) -> int:
@@ -102,6 +105,21 @@ def set_queue_condition(app: Flask, condition: Callable[[], ColumnElement[bool]]
     """Tell session lists how to ask "has someone waiting for a place" (bookings keeps the
     waiting lists, above this feature): `condition()` is a clause over CourseSession."""
     app.extensions[_QUEUE_CONDITION] = condition
+
+
+_WAITING_COUNTS = "diversion.courses.waiting_counts"
+
+
+def set_waiting_counts(app: Flask, counts: Callable[[Sequence[int]], dict[int, int]]) -> None:
+    """Tell session lists how many people wait for each session: `counts(session_ids)`, one
+    grouped query bounded to the sessions given."""
+    app.extensions[_WAITING_COUNTS] = counts
+
+
+def waiting_counts(session_ids: Sequence[int]) -> dict[int, int]:
+    """People waiting per session (empty when no feature keeps waiting lists)."""
+    counts = current_app.extensions.get(_WAITING_COUNTS)
+    return counts(session_ids) if counts is not None and session_ids else {}
 
 
 def _has_queue() -> ColumnElement[bool]:
@@ -137,7 +155,7 @@ def _filtered(query: Q, where: SessionFilter) -> Q:
 
 
 def list_sessions(*, where: SessionFilter, page: int = 1, per_page: int = 50,
-                  count_total: bool = True) -> SessionPage:
+                  count_total: bool = True, with_waiting: bool = False) -> SessionPage:
     """A page of sessions, earliest first, with their bookings, in a fixed number of queries."""
     page = max(page, 1)
     query = _filtered(select(CourseSession, booked_count_column()), where)
@@ -151,15 +169,28 @@ def list_sessions(*, where: SessionFilter, page: int = 1, per_page: int = 50,
                  selectinload(CourseSession.facilitators))
         .limit(per_page).offset((page - 1) * per_page)
     ).unique().all()
-    return SessionPage([SessionRow(s, int(b)) for s, b in rows], total, page, per_page)
+    waiting = waiting_counts([s.id for s, _ in rows]) if with_waiting else {}
+    return SessionPage([SessionRow(s, int(b), waiting.get(s.id, 0)) for s, b in rows],
+                       total, page, per_page)
 
 
 def sessions_between(*, start: dt.datetime, end: dt.datetime,
-                     facilitator_id: int | None = None) -> list[SessionRow]:
+                     facilitator_id: int | None = None,
+                     with_waiting: bool = False) -> list[SessionRow]:
     """Every session starting in [start, end), for the calendar."""
     return list_sessions(where=SessionFilter(starts_from=start, starts_before=end,
                                              facilitator_id=facilitator_id),
-                         per_page=2000, count_total=False).rows
+                         per_page=2000, count_total=False, with_waiting=with_waiting).rows
+
+
+def list_series_sessions(*, series_key: str, starts_from: dt.datetime) -> list[CourseSession]:
+    """The scheduled sessions of a series starting from an instant, earliest first."""
+    return list(db.session.scalars(
+        select(CourseSession).where(CourseSession.series_key == series_key,
+                                    CourseSession.status == SessionStatus.SCHEDULED,
+                                    CourseSession.starts_at >= starts_from)
+        .order_by(CourseSession.starts_at, CourseSession.id)
+        .options(joinedload(CourseSession.venue), joinedload(CourseSession.programme))))
 
 
 def count_sessions(*, where: SessionFilter) -> int:

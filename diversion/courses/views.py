@@ -37,6 +37,7 @@ from diversion.courses import sessions as courses_sessions
 from diversion.courses import venues as courses_venues
 from diversion.courses.forms import (
     FOLDS,
+    FREQUENCIES,
     ConfirmForm,
     SessionEditForm,
     SessionFilterForm,
@@ -192,24 +193,30 @@ def create_sessions() -> Any:
     form.facilitators.choices = _facilitator_choices()
     clashes: list[str] = []
     ask: list[str] = []
-    if form.validate_on_submit():
+    action = request.form.get("action", "")
+    if action != "change" and form.validate_on_submit():
         programme = programme_services.get_programme(int(form.programme.data or 0))
         venue = db.session.get(Venue, int(form.venue.data or 0))
         frequency = Frequency(form.frequency.data)
         is_series = frequency is not Frequency.ONCE
         assert venue is not None
         assert form.first_day.data and form.start_time.time and form.end_time.time
+        plan: dict[str, Any] = dict(
+            venue=venue, first_day=form.first_day.data,
+            start_time=form.start_time.time, end_time=form.end_time.time,
+            capacity=form.capacity.data,
+            facilitators=courses_facilitators.facilitators_by_id(form.facilitators.data or []),
+            frequency=frequency,
+            until=form.until.data if is_series and form.ends.data == "until" else None,
+            count=form.count.data if is_series and form.ends.data == "count" else None,
+            now=now_utc(), **_folds(form))
         try:
             with savepoint():
-                created = planning.create_sessions(
-                    programme=programme, venue=venue, first_day=form.first_day.data,
-                    start_time=form.start_time.time, end_time=form.end_time.time,
-                    capacity=form.capacity.data,
-                    facilitators=courses_facilitators.facilitators_by_id(form.facilitators.data or []),
-                    frequency=frequency,
-                    until=form.until.data if is_series and form.ends.data == "until" else None,
-                    count=form.count.data if is_series and form.ends.data == "count" else None,
-                    actor=acting_user(), now=now_utc(), **_folds(form))
+                if is_series and action != "create":
+                    preview = planning.preview_sessions(**plan)
+                else:
+                    created = planning.create_sessions(programme=programme, actor=acting_user(),
+                                                       **plan)
         except planning.AmbiguousTimes as error:
             ask = _which_time(form, error.ambiguous)
         except ValidationFailed as error:
@@ -217,6 +224,15 @@ def create_sessions() -> Any:
         except Conflict as error:
             clashes = _clash_messages(error)
         else:
+            if is_series and action != "create":
+                fields = [(k, v) for k, values in request.form.lists() for v in values
+                          if k not in {"csrf_token", "action"}]
+                return render_template("courses/series_preview.html", form=form,
+                                       preview=preview, programme=programme, venue=venue,
+                                       fields=fields, facilitators=plan["facilitators"],
+                                       frequency_label=dict(
+                                           (c.value, c.label) for c in FREQUENCIES
+                                       ).get(frequency.value, frequency.value))
             count = len(created.sessions)
             message = f"{count} session{'s' if count != 1 else ''} created"
             if created.skipped:
@@ -292,13 +308,18 @@ def cancel_session(session_id: int) -> Any:
 def show_session(session_id: int) -> Any:
     session = _session_or_404(session_id)
     booked = courses_sessions.booked_counts([session.id]).get(session.id, 0)
-    if booked:
-        # The page lists the names and needs of the people booked: who saw them is audited.
+    # Managers also see the waiting list (facilitators see the people booked, nothing else).
+    waiting = (courses_sessions.waiting_counts([session.id]).get(session.id, 0)
+               if acting_user().role is Role.MANAGER else 0)
+    if booked or waiting:
+        # The page lists the names and needs of the people booked and waiting: who saw them
+        # is audited.
         record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=acting_user(), object_type="session", object_id=session.id,
-               details={"people": booked})
+               details={"people": booked, "waiting": waiting})
     return render_template("courses/session.html", session=session,
-                           row=courses_sessions.SessionRow(session, booked))
+                           row=courses_sessions.SessionRow(session, booked, waiting),
+                           confirm=ConfirmForm())
 
 
 # Sessions: list and calendar ----------------------------------------------------------------
@@ -307,7 +328,7 @@ def _int_arg(name: str) -> int | None:
     return parsing.query_int(request.args.get(name))
 
 
-FULL_WITH_QUEUE = "full_with_queue"  # ?full_with_queue=1: full sessions with a waiting list
+FULL_WITH_QUEUE = "queue"  # ?queue=1: full sessions with a waiting list
 
 
 @bp.get("/sessions")
@@ -329,7 +350,7 @@ def list_sessions() -> Any:
     if not has_filter:
         form.from_day.process(None, today)
     page = courses_sessions.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
-                                          per_page=PAGE_SIZE)
+                                          per_page=PAGE_SIZE, with_waiting=True)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("courses/sessions.html", form=form, page=page, args=args,
                            date_errors=form.from_day.process_errors + form.to_day.process_errors,
@@ -361,7 +382,8 @@ def _render_calendar(facilitator_id: int | None, endpoint: str) -> Any:
     previous = (first - dt.timedelta(days=1)).replace(day=1)
     rows = courses_sessions.sessions_between(start=london_midnight_in_utc(first),
                                              end=london_midnight_in_utc(following),
-                                             facilitator_id=facilitator_id)
+                                             facilitator_id=facilitator_id,
+                                             with_waiting=facilitator_id is None)
     return render_template("courses/calendar.html", month=first, today=today,
                            weeks=_month_weeks(first, rows), count=len(rows), endpoint=endpoint,
                            previous=previous, following=following)

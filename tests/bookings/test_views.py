@@ -54,10 +54,15 @@ def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
 
     booking = get_active_booking(referral)
     assert booking is not None
+    check = client.post(f"/bookings/session/{session.id}/cancel",
+                        data={"reason": "Venue closed", f"after-{booking.id}": "return"})
+    assert check.status_code == 200 and "Check before you cancel" in check.text
+    db.session.expire_all()
+    assert session.status is SessionStatus.SCHEDULED  # nothing happens before the confirmation
     response = client.post(f"/bookings/session/{session.id}/cancel",
-                           data={"reason": "Venue closed", f"after-{booking.id}": "return"},
-                           follow_redirects=True)
-    assert "0 rebooked, 1 returned" in response.text
+                           data={"reason": "Venue closed", f"after-{booking.id}": "return",
+                                 "people": str(booking.id), "action": "confirm"})
+    assert "0 rebooked, 1 returned" in response.text and "Session cancelled" in response.text
     db.session.expire_all()
     assert session.status is SessionStatus.CANCELLED
     assert referral.status is ReferralStatus.AWAITING_BOOKING
@@ -68,8 +73,10 @@ def test_the_allocate_button_previews_then_books(client, login_as):
     session, referral = future_session(5, capacity=1), create_referral()
     db.session.commit()
     preview = client.get("/bookings/allocate")
-    assert "1 can be placed" in preview.text
-    done = client.post("/bookings/allocate")
-    assert done.status_code == 200 and "1 placed" in done.text
+    assert "1 can be booked" in preview.text and referral.person.full_name in preview.text
+    fingerprint = preview.text.split('name="fingerprint" value="')[1].split('"')[0]
+    done = client.post("/bookings/allocate", data={"fingerprint": fingerprint,
+                                                   "referral": str(referral.id)})
+    assert done.status_code == 200 and "1 person booked" in done.text
     db.session.expire_all()
     assert referral.status is ReferralStatus.BOOKED and session.booked_count == 1

@@ -74,7 +74,11 @@ def test_a_manager_schedules_a_weekly_series_skipping_a_bank_holiday_and_books_a
     page.get_by_label("Every week").check()
     page.get_by_label("After a number of sessions").check()
     page.get_by_role("textbox", name="Number of sessions").fill("3")
-    page.get_by_role("button", name="Schedule").click()
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Check the 3 sessions before scheduling them")
+    assert_accessible(page)
+    page.get_by_role("button", name="Schedule 3 sessions").click()
 
     banner = page.locator(".govuk-notification-banner--success")
     expect(banner).to_contain_text("3 sessions created")

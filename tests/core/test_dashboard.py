@@ -126,7 +126,7 @@ def test_the_manager_starts_the_day_with_each_queue_counted_and_linked(client, l
     assert counts["Expired before they could be sent"] == 1
     assert links["Attended, fee outstanding"] == "/fees/outstanding?state=attended"
     assert links["Failed"] == "/messages?status=failed"
-    assert links["Full sessions with a waiting list"] == "/sessions?full_with_queue=1"
+    assert links["Full sessions with a waiting list"] == "/sessions?queue=1"
     assert links["Not booked, booking deadline within 7 days"] == (
         "/referrals?booking_due_within_days=7")
     assert links["Missed their session, an excuse can still be accepted"] == (
