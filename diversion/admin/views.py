@@ -100,11 +100,17 @@ def edit_user(user_id: int) -> Any:
                            confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.route("/users/<int:user_id>/active", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def set_user_active(user_id: int) -> Any:
+    """GET: check before deactivating (signed out at once, tokens stop); POST: (de)activate."""
     user = _user_or_404(user_id)
     form = ConfirmForm()
+    if request.method == "GET":
+        if not user.is_active_account:
+            return redirect(url_for("admin.edit_user", user_id=user_id))
+        tokens = [t for t in services.list_api_tokens() if t.user_id == user.id and not t.revoked_at]
+        return render_template("admin/deactivate.html", user=user, tokens=tokens, confirm=form)
     if not form.validate_on_submit():
         abort(400)
     activate = request.form.get("active") == "yes"
@@ -190,12 +196,18 @@ def list_tokens() -> Any:
                            new_token=new_token, confirm=ConfirmForm())
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.route("/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def revoke_token(token_id: int) -> Any:
+    """GET: check the token (its account, when it was last used); POST: revoke it."""
+    token = services.get_api_token(token_id)
+    if request.method == "GET":
+        if token.revoked_at:
+            flash(f"Token {token.prefix}… is already revoked", "success")
+            return redirect(url_for("admin.list_tokens"))
+        return render_template("admin/revoke_token.html", token=token, confirm=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    token = services.get_api_token(token_id)
     services.revoke_api_token(token=token, actor=acting_user(), now=now_utc())
     flash(f"Token {token.prefix}… revoked", "success")
     return redirect(url_for("admin.list_tokens"))

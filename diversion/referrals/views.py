@@ -378,14 +378,23 @@ def referral_issued(reference: str) -> Any:
                                           reference=referral.reference, now=now)
     return render_template("referrals/issued.html", referral=referral, pin=pin,
                            letter_has_pin=letter_has_pin, form=ConfirmForm(),
+                           reissued=request.args.get("reissued") == "1",
                            results=_results(referral))
 
 
-@bp.post("/<reference>/pin")
+@bp.route("/<reference>/pin", methods=["GET", "POST"])
 @roles(Role.POLICE, Role.MANAGER)
 def reissue_pin(reference: str) -> Any:
-    """A new PIN; the old one stops working. Shown once on the next page."""
+    """GET: what a new PIN means (the old one stops working, the letter must be given again),
+    with the button. POST: a new PIN, shown once on the next page."""
     actor, now = acting_user(), now_utc()
+    if request.method == "GET":
+        referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
+        if not referral.is_open:
+            flash("A new PIN can be issued only while the referral is open", "error")
+            return redirect(url_for("referrals.show_referral", reference=referral.reference))
+        return render_template("referrals/reissue_pin.html", referral=referral,
+                               form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -396,8 +405,8 @@ def reissue_pin(reference: str) -> Any:
         return redirect(url_for("referrals.show_referral", reference=reference))
     drafts.put_pin(token=_ensure_token(), user=actor, reference=referral.reference, pin=pin,
                    now=now)
-    flash("A new PIN has been issued. The old PIN no longer works", "success")
-    return redirect(url_for("referrals.referral_issued", reference=referral.reference))
+    return redirect(url_for("referrals.referral_issued", reference=referral.reference,
+                            reissued="1"))
 
 
 @bp.get("/<reference>/letter.pdf")

@@ -201,3 +201,39 @@ def test_the_audit_log_lists_events_newest_first_and_filters_by_action(client, a
     filtered = client.get("/admin/audit?action=user.").get_data(as_text=True)
     assert "user.deactivate" in filtered and "auth.sign_in<" not in filtered
     assert client.get("/admin/audit?before=notanumber").status_code == 200
+
+
+def test_revoking_a_token_is_checked_first_naming_it_its_account_and_last_use(client, admin):
+    officer = create_user("police", name="PC Token Owner")
+    db.session.commit()
+    client.post("/admin/tokens", data={"user": str(officer.id)})
+    token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
+    listing = client.get("/admin/tokens").text
+    assert f'href="/admin/tokens/{token.id}/revoke"' in listing
+    assert f'action="/admin/tokens/{token.id}/revoke"' not in listing
+
+    check = client.get(f"/admin/tokens/{token.id}/revoke")
+
+    assert check.status_code == 200
+    assert "Revoke this API token?" in check.text
+    assert token.prefix in check.text and "PC Token Owner" in check.text
+    assert "Last used" in check.text and "Never" in check.text
+    db.session.expire_all()
+    assert token.revoked_at is None
+    assert client.post(f"/admin/tokens/{token.id}/revoke").status_code == 302
+    db.session.expire_all()
+    assert token.revoked_at is not None
+
+
+def test_deactivating_an_account_is_checked_first(client, admin):
+    user = create_user("facilitator", name="Fay Facilitator")
+    db.session.commit()
+    page = client.get(f"/admin/users/{user.id}").text
+    assert f'href="/admin/users/{user.id}/active"' in page
+
+    check = client.get(f"/admin/users/{user.id}/active")
+
+    assert check.status_code == 200
+    assert "Deactivate this account?" in check.text and "Fay Facilitator" in check.text
+    db.session.refresh(user)
+    assert user.is_active_account
