@@ -165,7 +165,11 @@ def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
     errors = dict(error.errors)
     if "offence_code" in errors and form.offence_code.data == "other":
         errors["offence_code_other"] = errors.pop("offence_code")
-    attach_errors(form, ValidationFailed(errors))
+    # A field the form already found wrong keeps its own message (a date that is not a date is
+    # not also "Enter the date").
+    attach_errors(form, ValidationFailed({
+        name: message for name, message in errors.items()
+        if not getattr(getattr(form, name, None), "errors", None)}))
 
 
 def _render_form(form: ReferralForm, status: int = 200) -> Any:
@@ -189,9 +193,16 @@ def new_referral() -> Any:
                 field.errors = []
         return _render_form(form)
     form = _referral_form(actor)
-    if not form.validate_on_submit():
-        return _render_form(form, 400)
+    is_valid = form.validate_on_submit()
     now = now_utc()
+    # One round: the form's own errors, the service's and the eligibility refusals together.
+    with discarded():
+        problems = creation.problems_with(
+            data=_input_from(form, actor, now), actor=actor, now=now,
+            invalid={field.name for field in form if field.errors})
+    if problems or not is_valid:
+        _attach(form, ValidationFailed(problems))
+        return _render_form(form, 400)
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
         with discarded():
