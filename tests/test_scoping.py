@@ -96,7 +96,7 @@ COVERED_ELSEWHERE = {
     "/api/v1/referrals/<reference>/booking", "/api/v1/referrals/<reference>/payments",
     # Admin-only (role refusal walked by tests/test_access.py; the check page by
     # tests/auth/test_admin.py).
-    "/admin/tokens/<int:token_id>/revoke",
+    "/admin/tokens/<int:token_id>/revoke", "/admin/forces/<int:force_id>",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
     "/reports/monthly/<int:archive_id>", "/selfservice/locked/<int:referral_id>/unlock",
     # Only the man whose payment it is (another man: 404): tests/payments/test_paying_online.py.
