@@ -190,17 +190,19 @@ def refusals_by_field(known: dict[str, Any], programme: ProgrammeRules, *,
         offence_code=known.get("offence_code") or "",
         offence_date=known.get("offence_date") or today,
         referral_date=known.get("referral_date") or today,
-        admitted=bool(known.get("admitted")), consented=bool(known.get("consented")),
+        # An unanswered one counts as given, so the refusal names only the answer that was no.
+        admitted=known.get("admitted") is not False, consented=known.get("consented") is not False,
         no_relevant_convictions=known.get("no_relevant_convictions"))
     refusals: dict[str, str] = {}
     for result in evaluate(placeholder, programme, today=today):
         fields = RULE_FIELDS.get(result.code)
         if fields is None or result.passed or not result.blocking:
             continue
-        if any(known.get(name) is None or known.get(name) == "" for name in fields):
+        answered = [known.get(name) not in (None, "") for name in fields]
+        if not (any(answered) if result.code == "admitted_consented" else all(answered)):
             continue
         field_name = "consented" if (result.code == "admitted_consented"
-                                     and known.get("admitted")) else fields[0]
+                                     and known.get("admitted") is not False) else fields[0]
         refusals.setdefault(field_name, result.message)
     return refusals
 
