@@ -165,10 +165,18 @@ def cancel(reference: str) -> Any:
                            fee=fees.fee_status(referral), now=now_utc()), status
 
 
-@bp.post("/referral/<reference>/waiting-list/<int:session_id>/leave")
+@bp.route("/referral/<reference>/waiting-list/<int:session_id>/leave", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def leave_waiting_list(reference: str, session_id: int) -> Any:
+    """GET: check before taking him out of the line (he loses his place); POST: take him out."""
     referral = _referral(reference)
+    if request.method == "GET":
+        entry = next(((e, position) for e, position in waiting_list.waiting_positions(referral)
+                      if e.session_id == session_id), None)
+        if entry is None:
+            raise NotFound("Not on that waiting list")
+        return render_template("bookings/leave_waiting_list.html", referral=referral,
+                               entry=entry[0], position=entry[1], form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     waiting_list.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),

@@ -218,9 +218,14 @@ def new_referral() -> Any:
     return redirect(url_for("referrals.check_referral"))
 
 
-@bp.post("/new/discard")
+@bp.route("/new/discard", methods=["GET", "POST"])
 @roles(Role.POLICE, Role.MANAGER)
 def discard_draft() -> Any:
+    """GET: check before clearing what was typed; POST: clear the draft."""
+    if request.method == "GET":
+        if _draft() is None:
+            return redirect(url_for("referrals.new_referral"))
+        return render_template("referrals/discard.html", form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
     drafts.clear_draft(token=_token(), user=acting_user(), now=now_utc())

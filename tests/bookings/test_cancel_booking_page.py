@@ -10,7 +10,7 @@ from diversion.bookings.models import BookingStatus
 from diversion.bookings.queries import get_active_booking, list_bookings_for
 from diversion.core.extensions import db
 from diversion.referrals.models import ReferralStatus
-from tests.builders import create_booking, create_referral, future_session
+from tests.builders import NOW, create_booking, create_referral, future_session
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
@@ -105,3 +105,26 @@ def test_with_no_booking_the_check_page_sends_the_manager_back(client, login_as)
 
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/bookings/referral/{referral.reference}")
+
+
+def test_taking_him_off_a_waiting_list_is_checked_first(client, login_as):
+    from diversion.bookings import waiting_list
+
+    manager = login_as("manager")
+    session = future_session(5, capacity=1)
+    create_booking(create_referral(), session)
+    referral = create_referral()
+    waiting_list.join_waiting_list(referral=referral, session=session, actor=manager, now=NOW)
+    db.session.commit()
+    url = f"/bookings/referral/{referral.reference}/waiting-list/{session.id}/leave"
+    assert f'href="{url}"' in client.get(f"/bookings/referral/{referral.reference}").text
+
+    check = client.get(url)
+
+    assert check.status_code == 200
+    assert "Take him off this waiting list?" in check.text and "Number 1" in check.text
+    assert waiting_list.waiting_positions(referral)  # looking changes nothing
+    assert client.post(url).status_code == 302
+    db.session.expire_all()
+    assert waiting_list.waiting_positions(referral) == []
+    assert client.get(url).status_code == 404

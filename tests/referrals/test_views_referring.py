@@ -231,6 +231,10 @@ def test_the_form_comes_back_filled_in_from_the_draft_when_changing_an_answer(cl
     client.post("/referrals/new", data=form_data())
     page = client.get("/referrals/new").get_data(as_text=True)
     assert 'value="Sampleton"' in page and "There is a problem" not in page
+    assert 'href="/referrals/new/discard"' in page  # a check page, not a one-click clear
+    check = client.get("/referrals/new/discard")
+    assert check.status_code == 200 and "Clear the form and start again?" in check.text
+    assert 'value="Sampleton"' in client.get("/referrals/new").get_data(as_text=True)
     client.post("/referrals/new/discard")
     assert 'value="Sampleton"' not in client.get("/referrals/new").get_data(as_text=True)
 
