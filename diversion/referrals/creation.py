@@ -306,6 +306,11 @@ def problems_with(*, data: ReferralInput, actor: User | None, now: dt.datetime,
         if get_referral_by_crime_reference(force_id=clean.force.id,
                                            crime_reference=data.crime_reference) is not None:
             problems["crime_reference"] = _already_referred(clean).message
+    if "preferred_contact" in invalid:
+        # The way to contact him is not chosen yet: asking for the details of a way he was
+        # not given (post, by default) would only confuse.
+        problems = {name: message for name, message in problems.items()
+                    if not message.endswith("or choose another way to contact the person")}
     if data.is_historical:
         return problems
     programme = resolve_programme(data)

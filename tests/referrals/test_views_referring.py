@@ -143,6 +143,15 @@ def test_a_bad_date_does_not_hide_missing_fields_or_refusals(client, officer):
     assert referrals() == []
 
 
+def test_with_no_way_to_contact_chosen_only_the_choice_is_asked_for(client, officer):
+    response = client.post("/referrals/new", data=form_data(
+        preferred_contact="", email="", address_line_1="", postcode=""))
+
+    summary = _summary(response.get_data(as_text=True))
+    assert "Choose how we should contact the person" in summary
+    assert "or choose another way to contact the person" not in summary
+
+
 def test_an_under_18_is_refused_together_with_every_other_problem(client, officer):
     offence = today() - dt.timedelta(days=3)
     response = client.post("/referrals/new", data=form_data(**{
