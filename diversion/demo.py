@@ -14,7 +14,7 @@ from diversion.referrals.demo import ensure_demo_programme, load_demo_referrals
 from diversion.reminders.demo import load_demo_messages
 from diversion.reports.demo import load_demo_history
 
-DEMO_FORCE = ("WYP", "West Yorkshire Police")
+DEMO_FORCE = ("WYP", "West Yorkshire Police", "wyp.police.example")
 DEMO_USERS = [
     (Role.ADMIN, "admin@diversion.example", "Alex Admin"),
     (Role.MANAGER, "manager@diversion.example", "Morgan Manager"),
@@ -31,7 +31,7 @@ def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
     force = auth_services.get_force_by_code(DEMO_FORCE[0])
     if force is None:
         force = auth_services.create_force(code=DEMO_FORCE[0], name=DEMO_FORCE[1], actor=None,
-                                           now=now)
+                                           now=now, email_domain=DEMO_FORCE[2])
     logins = []
     for role, email, name in DEMO_USERS:
         if auth_services.get_user_by_email(email) is None:

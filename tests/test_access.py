@@ -41,6 +41,7 @@ EXPECTED: dict[str, set[str]] = {
     "admin.set_user_active": {"admin"},
     "admin.reset_user_password": {"admin"},
     "admin.list_forces": {"admin"},
+    "admin.edit_force": {"admin"},
     "admin.list_tokens": {"admin"},
     "admin.revoke_token": {"admin"},
     "admin.audit_log": {"admin"},

@@ -215,7 +215,7 @@ def _fill(rule: str, world: World) -> str:
               "programme_id": ids["programme"], "user_id": ids["user"], "kind": "attendance",
               "entry_id": ids.get("entry", 1), "token_id": ids.get("token", 1),
               "message_id": ids.get("message", 1), "archive_id": 1, "referral_id": 1,
-              "token": "not-a-calendar-token", "online_payment_id": 1}
+              "token": "not-a-calendar-token", "online_payment_id": 1, "force_id": 1}
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: str(values[m.group(1)]), rule)
 
 

@@ -52,6 +52,11 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/referrals/{ref}/excuse", "manager", "police_a", 403),
     ("/bookings/referral/{ref}", "manager", "police_a", 403),
     ("/bookings/referral/{ref}", "manager", "fac1", 403),
+    ("/bookings/referral/{ref}/cancel", "manager", "police_a", 403),
+    ("/bookings/referral/{ref}/cancel", "manager", "fac1", 403),
+    ("/referrals/{ref}/pin", "police_a", "police_b", 404),
+    ("/referrals/{ref}/pin", "police_a", "fac1", 403),
+    ("/admin/users/{user}/active", "admin", "manager", 403),
     ("/api/v1/referrals/{ref}", "police_a", "police_b", 404),
     ("/api/v1/referrals/{ref}", "police_a", "fac1", 403),
     ("/sessions/{s1}", "fac1", "fac2", 404),
@@ -92,13 +97,13 @@ RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
 
 # Routes with arguments covered elsewhere in this file, or not about a stored object.
 COVERED_ELSEWHERE = {
-    "/referrals/<reference>/pin", "/api/v1/referrals/<reference>/withdraw",
+    "/api/v1/referrals/<reference>/withdraw",
     "/api/v1/sessions/<int:session_id>/register", "/sessions/<int:session_id>/register/mark-all",
     "/sessions/<int:session_id>/register/draft",
     "/sessions/<int:session_id>/register/entries/<int:entry_id>",
     "/calendar/<token>.ics",  # the token is the credential: tests/courses/test_ical.py
     # Manager-only writes on a referral (role refusal is walked by tests/test_access.py).
-    "/bookings/referral/<reference>/book", "/bookings/referral/<reference>/cancel",
+    "/bookings/referral/<reference>/book",
     "/bookings/referral/<reference>/payments", "/bookings/referral/<reference>/waive",
     "/bookings/referral/<reference>/waiting-list/<int:session_id>/leave",
     # Manager-only; an entry of another session's list is 404: tests/bookings/test_waiting_lists.py.
@@ -106,7 +111,9 @@ COVERED_ELSEWHERE = {
     "/bookings/session/<int:session_id>/waiting-list/<int:entry_id>/remove",
     "/bookings/session/<int:session_id>/cancel-series",  # a session outside a series is 404
     "/api/v1/referrals/<reference>/booking", "/api/v1/referrals/<reference>/payments",
-    "/admin/tokens/<int:token_id>/revoke", "/admin/users/<int:user_id>/active",
+    # Admin-only (role refusal walked by tests/test_access.py; the check page by
+    # tests/auth/test_admin.py).
+    "/admin/tokens/<int:token_id>/revoke", "/admin/forces/<int:force_id>",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
     # Managers' and admins' only, any message (roles walked by tests/outbox/test_messages_list.py).
     "/messages/<int:message_id>",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -22,6 +22,9 @@ class UserForm(Form):
                        validators=[DataRequired("Select a role")])
     force = SelectField("Police force", choices=[], validate_choice=False,
                         description="Only for police officers")
+    # Shown only when a police address is outside its force's email domain.
+    domain_checked = BooleanField("I have checked this email address belongs to an officer "
+                                  "of this force")
 
 
 class NewUserForm(UserForm):
@@ -40,6 +43,16 @@ class ForceForm(Form):
                        description="A short code, for example WYP")
     name = StringField("Force name", validators=[DataRequired("Enter the force's name"),
                                                  Length(max=200)])
+    email_domain = StringField("Officers' email domain (optional)",
+                               validators=[Optional(), Length(max=253)],
+                               description="The part after @, for example wyp.police.example")
+
+
+class ForceDomainForm(Form):
+    email_domain = StringField("Officers' email domain",
+                               validators=[Optional(), Length(max=253)],
+                               description="The part after @, for example wyp.police.example. "
+                                           "Leave it blank if the force has none")
 
 
 class TokenForm(Form):

@@ -13,6 +13,7 @@ from diversion.admin import audit_log as audit_list
 from diversion.admin.forms import (
     AuditFilterForm,
     ConfirmForm,
+    ForceDomainForm,
     ForceForm,
     NewUserForm,
     ResetPasswordForm,
@@ -23,7 +24,7 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth import services
 from diversion.auth.access import acting_user, roles
-from diversion.auth.models import Role, User
+from diversion.auth.models import Force, Role, User
 from diversion.core import listing, paging, parsing
 from diversion.core.errors import Conflict, NotFound, ValidationFailed
 from diversion.core.extensions import db
@@ -37,6 +38,15 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def _force_choices() -> list[SelectChoice]:
     return [SelectChoice("", "Not a police officer")] + [
         SelectChoice(f.code, f"{f.name} ({f.code})") for f in services.list_forces()]
+
+
+def _domain_force(form: UserForm) -> Force | None:
+    """The force whose email domain the submitted police address is outside, if any (the page
+    then shows the warning and the "I have checked" box)."""
+    if request.method != "POST" or form.role.data != Role.POLICE.value or not form.force.data:
+        return None
+    force = services.get_force_by_code(form.force.data or "")
+    return force if services.is_outside_force_domain(form.email.data or "", force) else None
 
 
 def _user_or_404(user_id: int) -> User:
@@ -73,14 +83,15 @@ def create_user() -> Any:
                     email=form.email.data or "", name=form.name.data or "",
                     role=Role(form.role.data), password=form.password.data or "",
                     force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                    actor=acting_user(), now=now_utc(),
+                    actor=acting_user(), now=now_utc(), domain_checked=bool(form.domain_checked.data),
                 )
         except ValidationFailed as error:
             attach_errors(form, error)
         else:
             flash(f"Account created for {user.name}", "success")
             return redirect(url_for("admin.list_users"))
-    return render_template("admin/user_form.html", form=form, user=None)
+    return render_template("admin/user_form.html", form=form, user=None,
+                           domain_force=_domain_force(form))
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -99,7 +110,7 @@ def edit_user(user_id: int) -> Any:
                     user=user, email=form.email.data or "", name=form.name.data or "",
                     role=Role(form.role.data),
                     force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
-                    actor=acting_user(), now=now_utc(),
+                    actor=acting_user(), now=now_utc(), domain_checked=bool(form.domain_checked.data),
                 )
         except ValidationFailed as error:
             user = _user_or_404(user_id)
@@ -108,14 +119,21 @@ def edit_user(user_id: int) -> Any:
             flash(f"Changes to {user.name}'s account saved", "success")
             return redirect(url_for("admin.list_users"))
     return render_template("admin/user_form.html", form=form, user=user,
-                           confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None))
+                           confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None),
+                           domain_force=_domain_force(form))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.route("/users/<int:user_id>/active", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def set_user_active(user_id: int) -> Any:
+    """GET: check before deactivating (signed out at once, tokens stop); POST: (de)activate."""
     user = _user_or_404(user_id)
     form = ConfirmForm()
+    if request.method == "GET":
+        if not user.is_active_account:
+            return redirect(url_for("admin.edit_user", user_id=user_id))
+        tokens = [t for t in services.list_api_tokens() if t.user_id == user.id and not t.revoked_at]
+        return render_template("admin/deactivate.html", user=user, tokens=tokens, confirm=form)
     if not form.validate_on_submit():
         abort(400)
     activate = request.form.get("active") == "yes"
@@ -150,7 +168,7 @@ def reset_user_password(user_id: int) -> Any:
     form.role.data = user.role.value
     form.force.data = user.force.code if user.force else ""
     return render_template("admin/user_form.html", form=form, user=user,
-                           confirm=ConfirmForm(), reset=reset), 200
+                           confirm=ConfirmForm(), reset=reset, domain_force=None), 200
 
 
 @bp.route("/forces", methods=["GET", "POST"])
@@ -161,6 +179,7 @@ def list_forces() -> Any:
         try:
             with savepoint():
                 force = services.create_force(code=form.code.data or "", name=form.name.data or "",
+                                              email_domain=form.email_domain.data,
                                               actor=acting_user(), now=now_utc())
         except (ValidationFailed, Conflict) as error:
             if isinstance(error, ValidationFailed):
@@ -175,6 +194,27 @@ def list_forces() -> Any:
     ).all())
     forces = services.list_forces()
     return render_template("admin/forces.html", form=form, forces=forces, counts=counts)
+
+
+@bp.route("/forces/<int:force_id>", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def edit_force(force_id: int) -> Any:
+    """Set the domain the force's officers' email addresses end in."""
+    force = db.session.get(Force, force_id)
+    if force is None:
+        abort(404)
+    form = ForceDomainForm(data={"email_domain": force.email_domain or ""})
+    if form.validate_on_submit():
+        try:
+            with savepoint():
+                services.set_force_email_domain(force=force, email_domain=form.email_domain.data,
+                                                actor=acting_user(), now=now_utc())
+        except ValidationFailed as error:
+            attach_errors(form, error)
+        else:
+            flash(f"{force.name} saved", "success")
+            return redirect(url_for("admin.list_forces"))
+    return render_template("admin/force_form.html", form=form, force=force)
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
@@ -201,12 +241,18 @@ def list_tokens() -> Any:
                            new_token=new_token, confirm=ConfirmForm())
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.route("/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
 @roles(Role.ADMIN)
 def revoke_token(token_id: int) -> Any:
+    """GET: check the token (its account, when it was last used); POST: revoke it."""
+    token = services.get_api_token(token_id)
+    if request.method == "GET":
+        if token.revoked_at:
+            flash(f"Token {token.prefix}… is already revoked", "success")
+            return redirect(url_for("admin.list_tokens"))
+        return render_template("admin/revoke_token.html", token=token, confirm=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    token = services.get_api_token(token_id)
     services.revoke_api_token(token=token, actor=acting_user(), now=now_utc())
     flash(f"Token {token.prefix}… revoked", "success")
     return redirect(url_for("admin.list_tokens"))

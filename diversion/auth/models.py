@@ -34,6 +34,8 @@ class Force(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The domain its officers' email addresses end in (wyp.police.example); None: not known.
+    email_domain: Mapped[str | None] = mapped_column(String(253))
 
     def __repr__(self) -> str:
         return f"<Force {self.code}>"

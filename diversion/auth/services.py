@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from typing import Any
 
@@ -72,10 +73,38 @@ def list_forces() -> list[Force]:
     return list(db.session.scalars(select(Force).order_by(Force.name)))
 
 
-def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) -> Force:
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _email_domain(text: str | None, errors: dict[str, str]) -> str | None:
+    """A force's email domain, lower case without a leading @; None when blank."""
+    domain = (text or "").strip().lower().lstrip("@")
+    if not domain:
+        return None
+    if not DOMAIN.match(domain):
+        errors["email_domain"] = "Enter a domain like wyp.police.example, without the part before @"
+    return domain
+
+
+def is_outside_force_domain(email: str, force: Force | None) -> bool:
+    """True when the force's email domain is known and the address is not in it (or under it)."""
+    if force is None or not force.email_domain:
+        return False
+    domain = email.rsplit("@", 1)[-1].strip().lower()
+    return not (domain == force.email_domain or domain.endswith("." + force.email_domain))
+
+
+def domain_warning(force: Force) -> str:
+    return (f"This email address is not a {force.name} address (@{force.email_domain}). "
+            "Check the address, or confirm you have checked it")
+
+
+def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime,
+                 email_domain: str | None = None) -> Force:
     """Add a police force; codes are unique and upper case."""
     code = code.strip().upper()
-    errors = {}
+    errors: dict[str, str] = {}
+    email_domain = _email_domain(email_domain, errors)
     if not code or len(code) > 16 or not code.replace("-", "").isalnum():
         errors["code"] = "Enter a force code of up to 16 letters and numbers"
     if not name.strip():
@@ -86,12 +115,39 @@ def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime) 
         raise ValidationFailed(errors)
     if get_force_by_code(code):
         raise Conflict(f"A force with code {code} already exists", field="code")
-    force = Force(code=code, name=name.strip())
+    force = Force(code=code, name=name.strip(), email_domain=email_domain)
     db.session.add(force)
     db.session.flush()
     _audit(action="force.create", category="alteration", now=now, actor=actor,
            object_type="force", object_id=force.id, details={"code": code})
     return force
+
+
+def set_force_email_domain(*, force: Force, email_domain: str | None, actor: User | None,
+                           now: dt.datetime) -> Force:
+    """Set (or clear, with a blank) the domain the force's officers' addresses end in."""
+    errors: dict[str, str] = {}
+    domain = _email_domain(email_domain, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    if domain != force.email_domain:
+        _audit(action="force.update", category="alteration", now=now, actor=actor,
+               object_type="force", object_id=force.id,
+               details={"email_domain": [force.email_domain, domain]})
+        force.email_domain = domain
+    return force
+
+
+def _check_domain(email: str, role: Role, force: Force | None, domain_checked: bool | None,
+                  errors: dict[str, str]) -> bool:
+    """Whether a police address outside its force's domain was let through (confirmed); with
+    `domain_checked` False such an address is refused until confirmed. None: not asked
+    (scripts, demo data)."""
+    if role is not Role.POLICE or force is None or not is_outside_force_domain(email, force):
+        return False
+    if domain_checked is False:
+        errors["domain_checked"] = domain_warning(force)
+    return bool(domain_checked)
 
 
 def _check_account_fields(*, email: str, name: str, role: Role | None,
@@ -112,10 +168,12 @@ def _check_account_fields(*, email: str, name: str, role: Role | None,
 
 
 def create_user(*, email: str, name: str, role: Role, password: str, force: Force | None,
-                actor: User | None, now: dt.datetime) -> User:
-    """Add an account. Police users belong to a force; other roles to none."""
+                actor: User | None, now: dt.datetime, domain_checked: bool | None = None) -> User:
+    """Add an account. Police users belong to a force; other roles to none. An officer's
+    address outside the force's email domain needs `domain_checked` (when it is not None)."""
     email = normalise_email(email)
     errors = _check_account_fields(email=email, name=name, role=role, force=force)
+    outside = _check_domain(email, role, force, domain_checked, errors)
     problem = password_problem(password, email=email, name=name)
     if problem:
         errors["password"] = problem
@@ -137,15 +195,18 @@ def create_user(*, email: str, name: str, role: Role, password: str, force: Forc
     db.session.add(user)
     db.session.flush()
     _audit(action="user.create", category="alteration", now=now, actor=actor,
-           object_type="user", object_id=user.id, details={"role": role.value})
+           object_type="user", object_id=user.id,
+           details={"role": role.value, **({"email_domain_checked": True} if outside else {})})
     return user
 
 
 def update_user(*, user: User, email: str, name: str, role: Role, force: Force | None,
-                actor: User, now: dt.datetime) -> User:
-    """Change an account's details; a change of role or force ends its sessions."""
+                actor: User, now: dt.datetime, domain_checked: bool | None = None) -> User:
+    """Change an account's details; a change of role or force ends its sessions. An officer's
+    address outside the force's email domain needs `domain_checked` (when it is not None)."""
     email = normalise_email(email)
     errors = _check_account_fields(email=email, name=name, role=role, force=force)
+    outside = _check_domain(email, role, force, domain_checked, errors)
     other = get_user_by_email(email)
     if other is not None and other.id != user.id:
         errors["email"] = "An account with this email address already exists"
@@ -168,7 +229,8 @@ def update_user(*, user: User, email: str, name: str, role: Role, force: Force |
     if {"role", "force"} & set(changed):
         user.session_token = new_session_token()
     _audit(action="user.update", category="alteration", now=now, actor=actor,
-           object_type="user", object_id=user.id, details={"changed": changed})
+           object_type="user", object_id=user.id,
+           details={"changed": changed, **({"email_domain_checked": True} if outside else {})})
     return user
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
@@ -31,8 +31,12 @@ class ChooseSessionForm(Form):
                             validators=[InputRequired("Choose a session")], validate_choice=False)
 
 
-class ReasonForm(Form):
-    reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)])
+class CancelBookingForm(Form):
+    reason = TextAreaField("Why is the booking cancelled?",
+                           description="Kept on the referral's history",
+                           filters=[lambda text: text.strip() if text else text],
+                           validators=[DataRequired("Enter why the booking is cancelled"),
+                                       Length(max=500, message="Enter a reason of up to 500 characters")])
 
 
 class WaiveForm(Form):

@@ -26,12 +26,12 @@ from diversion.bookings import (
     waiting_list,
 )
 from diversion.bookings.forms import (
+    CancelBookingForm,
     CancelSessionForm,
     ChooseSessionForm,
     ConfirmForm,
     PaymentFilterForm,
     PaymentForm,
-    ReasonForm,
     WaiveForm,
     pence_from_pounds,
 )
@@ -120,7 +120,6 @@ def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
     return render_template(
         "bookings/referral.html", referral=referral, booking=booking,
         history=queries.list_bookings_for(referral), options=options, choose=choose,
-        cancel_form=forms.get("cancel") or ReasonForm(),
         payment_form=forms.get("payment") or PaymentForm(),
         waive_form=forms.get("waive") or WaiveForm(), confirm=ConfirmForm(),
         fee=fees.fee_status(referral), payments=fees.list_payments(referral),
@@ -178,28 +177,50 @@ def book(reference: str) -> Any:
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
 
 
-@bp.post("/referral/<reference>/cancel")
+@bp.route("/referral/<reference>/cancel", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def cancel(reference: str) -> Any:
+    """Check, then cancel the referral's booking: who, which session, what follows; a reason
+    is required."""
     referral = _referral(reference)
-    form = ReasonForm()
-    if form.validate_on_submit():
-        try:
-            with savepoint():
-                places.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
-                                        reason=form.reason.data)
-        except DomainError as error:
-            _domain_error_on(form, "reason", error)
-            return _page(_referral(reference), status=error.status, cancel=form)
-        flash("Booking cancelled", "success")
+    booking = queries.get_active_booking(referral)
+    if booking is None:
+        flash("There is no booking to cancel", "error")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
-    return _page(referral, status=422, cancel=form)
+    form = CancelBookingForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                with savepoint():
+                    places.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),
+                                          reason=form.reason.data)
+            except DomainError as error:
+                _domain_error_on(form, "reason", error)
+                status = error.status
+                referral = _referral(reference)
+                booking = queries.get_active_booking(referral) or booking
+            else:
+                flash("Booking cancelled. He has been sent a message to tell him", "success")
+                return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+        else:
+            status = 422
+    return render_template("bookings/cancel.html", referral=referral, booking=booking, form=form,
+                           fee=fees.fee_status(referral), now=now_utc()), status
 
 
-@bp.post("/referral/<reference>/waiting-list/<int:session_id>/leave")
+@bp.route("/referral/<reference>/waiting-list/<int:session_id>/leave", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def leave_waiting_list(reference: str, session_id: int) -> Any:
+    """GET: check before taking him out of the line (he loses his place); POST: take him out."""
     referral = _referral(reference)
+    if request.method == "GET":
+        entry = next(((e, position) for e, position in waiting_list.waiting_positions(referral)
+                      if e.session_id == session_id), None)
+        if entry is None:
+            raise NotFound("Not on that waiting list")
+        return render_template("bookings/leave_waiting_list.html", referral=referral,
+                               entry=entry[0], position=entry[1], form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
     waiting_list.leave_waiting_list(referral=referral, session_id=session_id, actor=acting_user(),

@@ -15,6 +15,9 @@ flush and never commit; they raise DomainErrors (diversion.core.errors) with mes
   a PIN until reissued.
 - `preview_referral(data=, actor=, now=, person_id=None, new_person=False)
   -> ReferralPreview(matches, eligibility)`: create_referral's checks, writing nothing.
+- `problems_with(data=, actor=, now=, invalid=()) -> {field: message}`: every problem the form
+  can be told at once (each field's error, a crime reference already used, each blocking
+  refusal that does not depend on who the person is), writing nothing.
 Status changes go through `diversion.referrals.lifecycle`.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Collection
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -36,7 +40,13 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
 from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle, rules
-from diversion.referrals.intake import CleanReferral, ReferralInput, blank, validate_referral
+from diversion.referrals.intake import (
+    CleanReferral,
+    ReferralInput,
+    blank,
+    resolve_programme,
+    validate_referral,
+)
 from diversion.referrals.matching import Match, find_matches, first_given_key, name_key
 from diversion.referrals.models import ContactChannel, Person, Referral, ReferralStatus
 from diversion.referrals.pins import NO_PIN, new_pin
@@ -271,3 +281,45 @@ def preview_referral(*, data: ReferralInput, actor: User | None, now: dt.datetim
     return ReferralPreview(matches, _eligibility(clean, person, today=today))
 
 
+
+
+ELIGIBILITY_FIELDS = ("date_of_birth", "offence_code", "offence_date", "referral_date",
+                      "admitted", "consented", "no_relevant_convictions")
+
+
+def problems_with(*, data: ReferralInput, actor: User | None, now: dt.datetime,
+                  invalid: Collection[str] = ()) -> dict[str, str]:
+    """Every problem with a new referral that can be reported in one round, keyed by field:
+    each field's error, the crime reference already used by the force, and each blocking
+    eligibility refusal whose answers are themselves valid (the refusals about the person's
+    earlier referrals wait until the person is chosen). `invalid` names fields the caller
+    already found wrong (a date that is not a date): their rules are not judged. Writes
+    nothing; empty when the referral can go on to matching and checking."""
+    today = london_today(now)
+    problems: dict[str, str] = {}
+    try:
+        clean = validate_referral(data, actor=actor, today=today)
+    except ValidationFailed as error:
+        problems.update(error.errors)
+    else:
+        data = clean.data
+        if get_referral_by_crime_reference(force_id=clean.force.id,
+                                           crime_reference=data.crime_reference) is not None:
+            problems["crime_reference"] = _already_referred(clean).message
+    if "preferred_contact" in invalid:
+        # The way to contact him is not chosen yet: asking for the details of a way he was
+        # not given (post, by default) would only confuse.
+        problems = {name: message for name, message in problems.items()
+                    if not message.endswith("or choose another way to contact the person")}
+    if data.is_historical:
+        return problems
+    programme = resolve_programme(data)
+    if programme is not None:
+        known = {name: getattr(data, name) for name in ELIGIBILITY_FIELDS
+                 if name not in problems and name not in invalid}
+        if isinstance(known.get("offence_code"), str):
+            known["offence_code"] = known["offence_code"].strip().upper()
+        for name, message in rules.refusals_by_field(known, programme_rules(programme),
+                                                     today=today).items():
+            problems.setdefault(name, message)
+    return problems

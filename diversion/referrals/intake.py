@@ -320,6 +320,11 @@ def _resolve_programme(data: ReferralInput, errors: dict[str, str]) -> Programme
     return None
 
 
+def resolve_programme(data: ReferralInput) -> Programme | None:
+    """The programme the referral is for, or None when its code names none."""
+    return _resolve_programme(data, {})
+
+
 def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date) -> CleanReferral:
     """Every field checked and normalised; ValidationFailed with every problem found."""
     if actor is not None and actor.role not in (Role.POLICE, Role.MANAGER, Role.ADMIN):

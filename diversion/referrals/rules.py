@@ -169,6 +169,44 @@ def evaluate(data: EligibilityInput, programme: ProgrammeRules, *,
     ]
 
 
+# The referral's answers each rule reads that are known before the person is chosen (the rules
+# about earlier referrals need the person); a refusal is shown beside the first of them, or
+# beside `consented` when only consent is missing.
+RULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "adult": ("date_of_birth", "offence_date"),
+    "offence_code": ("offence_code",),
+    "admitted_consented": ("admitted", "consented"),
+    "no_relevant_convictions": ("no_relevant_convictions",),
+    "timing": ("offence_date", "referral_date"),
+}
+
+
+def refusals_by_field(known: dict[str, Any], programme: ProgrammeRules, *,
+                      today: dt.date) -> dict[str, str]:
+    """The blocking refusals of the rules whose answers are all in `known` (field name to value;
+    a field left out is unanswered or invalid), keyed by the field each concerns."""
+    placeholder = EligibilityInput(
+        date_of_birth=known.get("date_of_birth") or dt.date(1900, 1, 1),
+        offence_code=known.get("offence_code") or "",
+        offence_date=known.get("offence_date") or today,
+        referral_date=known.get("referral_date") or today,
+        # An unanswered one counts as given, so the refusal names only the answer that was no.
+        admitted=known.get("admitted") is not False, consented=known.get("consented") is not False,
+        no_relevant_convictions=known.get("no_relevant_convictions"))
+    refusals: dict[str, str] = {}
+    for result in evaluate(placeholder, programme, today=today):
+        fields = RULE_FIELDS.get(result.code)
+        if fields is None or result.passed or not result.blocking:
+            continue
+        answered = [known.get(name) not in (None, "") for name in fields]
+        if not (any(answered) if result.code == "admitted_consented" else all(answered)):
+            continue
+        field_name = "consented" if (result.code == "admitted_consented"
+                                     and known.get("admitted") is not False) else fields[0]
+        refusals.setdefault(field_name, result.message)
+    return refusals
+
+
 def is_eligible(results: Iterable[RuleResult]) -> bool:
     """True when no blocking rule failed (warnings allowed)."""
     return not any(r.blocking and not r.passed for r in results)

@@ -165,7 +165,11 @@ def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
     errors = dict(error.errors)
     if "offence_code" in errors and form.offence_code.data == "other":
         errors["offence_code_other"] = errors.pop("offence_code")
-    attach_errors(form, ValidationFailed(errors))
+    # A field the form already found wrong keeps its own message (a date that is not a date is
+    # not also "Enter the date").
+    attach_errors(form, ValidationFailed({
+        name: message for name, message in errors.items()
+        if not getattr(getattr(form, name, None), "errors", None)}))
 
 
 def _render_form(form: ReferralForm, status: int = 200) -> Any:
@@ -189,9 +193,16 @@ def new_referral() -> Any:
                 field.errors = []
         return _render_form(form)
     form = _referral_form(actor)
-    if not form.validate_on_submit():
-        return _render_form(form, 400)
+    is_valid = form.validate_on_submit()
     now = now_utc()
+    # One round: the form's own errors, the service's and the eligibility refusals together.
+    with discarded():
+        problems = creation.problems_with(
+            data=_input_from(form, actor, now), actor=actor, now=now,
+            invalid={field.name for field in form if field.errors})
+    if problems or not is_valid:
+        _attach(form, ValidationFailed(problems))
+        return _render_form(form, 400)
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
         with discarded():
@@ -207,9 +218,14 @@ def new_referral() -> Any:
     return redirect(url_for("referrals.check_referral"))
 
 
-@bp.post("/new/discard")
+@bp.route("/new/discard", methods=["GET", "POST"])
 @roles(Role.POLICE, Role.MANAGER)
 def discard_draft() -> Any:
+    """GET: check before clearing what was typed; POST: clear the draft."""
+    if request.method == "GET":
+        if _draft() is None:
+            return redirect(url_for("referrals.new_referral"))
+        return render_template("referrals/discard.html", form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
     drafts.clear_draft(token=_token(), user=acting_user(), now=now_utc())
@@ -378,14 +394,23 @@ def referral_issued(reference: str) -> Any:
                                           reference=referral.reference, now=now)
     return render_template("referrals/issued.html", referral=referral, pin=pin,
                            letter_has_pin=letter_has_pin, form=ConfirmForm(),
+                           reissued=request.args.get("reissued") == "1",
                            results=_results(referral))
 
 
-@bp.post("/<reference>/pin")
+@bp.route("/<reference>/pin", methods=["GET", "POST"])
 @roles(Role.POLICE, Role.MANAGER)
 def reissue_pin(reference: str) -> Any:
-    """A new PIN; the old one stops working. Shown once on the next page."""
+    """GET: what a new PIN means (the old one stops working, the letter must be given again),
+    with the button. POST: a new PIN, shown once on the next page."""
     actor, now = acting_user(), now_utc()
+    if request.method == "GET":
+        referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
+        if not referral.is_open:
+            flash("A new PIN can be issued only while the referral is open", "error")
+            return redirect(url_for("referrals.show_referral", reference=referral.reference))
+        return render_template("referrals/reissue_pin.html", referral=referral,
+                               form=ConfirmForm())
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -396,8 +421,8 @@ def reissue_pin(reference: str) -> Any:
         return redirect(url_for("referrals.show_referral", reference=reference))
     drafts.put_pin(token=_ensure_token(), user=actor, reference=referral.reference, pin=pin,
                    now=now)
-    flash("A new PIN has been issued. The old PIN no longer works", "success")
-    return redirect(url_for("referrals.referral_issued", reference=referral.reference))
+    return redirect(url_for("referrals.referral_issued", reference=referral.reference,
+                            reissued="1"))
 
 
 @bp.get("/<reference>/letter.pdf")

@@ -74,7 +74,7 @@ HISTORY_MONTHS = 24
 CRIME_PREFIX = "HIST/"
 PNC_YEAR = 2023  # the other demo people's PNC IDs are from 2004 to 2022
 DEMO_DOMAIN = "diversion.example"
-SECOND_FORCE = ("SYP", "South Yorkshire Police")
+SECOND_FORCE = ("SYP", "South Yorkshire Police", "syp.police.example")
 # South Yorkshire's referrals came from its case system; the officers have no account here.
 SECOND_OFFICER_EMAIL = "cju.referrals@syp.police.example"
 FACILITATORS = (("jo.coursewell@diversion.example", "Jo Coursewell"),  # also in DEMO_USERS
@@ -272,7 +272,8 @@ def load_demo_history(*, force: Force, officer: User, manager: User, programme: 
     rng = random.Random(seed)
     today = london_today(now)
     second = auth_services.get_force_by_code(SECOND_FORCE[0]) or auth_services.create_force(
-        code=SECOND_FORCE[0], name=SECOND_FORCE[1], actor=None, now=now)
+        code=SECOND_FORCE[0], name=SECOND_FORCE[1], actor=None, now=now,
+        email_domain=SECOND_FORCE[2])
 
     def facilitator(email: str, name: str) -> User:
         return auth_services.get_user_by_email(email) or auth_services.create_user(

@@ -203,3 +203,116 @@ def test_the_audit_log_lists_events_newest_first_and_filters_by_action(client, a
     assert "user.deactivate" in filtered and "auth.sign_in<" not in filtered
     assert "Signed in<br>" not in filtered and "Deactivated an account<br>" in filtered
     assert client.get("/admin/audit?before=notanumber").status_code == 404
+
+
+def test_revoking_a_token_is_checked_first_naming_it_its_account_and_last_use(client, admin):
+    officer = create_user("police", name="PC Token Owner")
+    db.session.commit()
+    client.post("/admin/tokens", data={"user": str(officer.id)})
+    token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
+    listing = client.get("/admin/tokens").text
+    assert f'href="/admin/tokens/{token.id}/revoke"' in listing
+    assert f'action="/admin/tokens/{token.id}/revoke"' not in listing
+
+    check = client.get(f"/admin/tokens/{token.id}/revoke")
+
+    assert check.status_code == 200
+    assert "Revoke this API token?" in check.text
+    assert token.prefix in check.text and "PC Token Owner" in check.text
+    assert "Last used" in check.text and "Never" in check.text
+    db.session.expire_all()
+    assert token.revoked_at is None
+    assert client.post(f"/admin/tokens/{token.id}/revoke").status_code == 302
+    db.session.expire_all()
+    assert token.revoked_at is not None
+
+
+def test_deactivating_an_account_is_checked_first(client, admin):
+    user = create_user("facilitator", name="Fay Facilitator")
+    db.session.commit()
+    page = client.get(f"/admin/users/{user.id}").text
+    assert f'href="/admin/users/{user.id}/active"' in page
+
+    check = client.get(f"/admin/users/{user.id}/active")
+
+    assert check.status_code == 200
+    assert "Deactivate this account?" in check.text and "Fay Facilitator" in check.text
+    db.session.refresh(user)
+    assert user.is_active_account
+
+
+def _police_account(**overrides: str) -> dict[str, str]:
+    return {"name": "PC Sam Jones", "email": "sam.jones@wyp.police.example", "role": "police",
+            "force": "SYP", "password": NEW_PASSWORD, **overrides}
+
+
+def test_an_address_outside_the_forces_domain_is_warned_and_needs_a_confirmation(client, admin):
+    force = create_force("SYP", "South Yorkshire Police")
+    force.email_domain = "syp.police.example"
+    db.session.commit()
+
+    warned = client.post("/admin/users/new", data=_police_account())
+
+    page = warned.text
+    assert "data-domain-warning" in page and "@syp.police.example" in page
+    assert 'href="#domain_checked"' in page  # in the error summary, linked to the box
+    assert db.session.scalar(select(User).where(User.email == "sam.jones@wyp.police.example")) is None
+
+    saved = client.post("/admin/users/new", data=_police_account(domain_checked="y"))
+
+    assert saved.status_code == 302
+    user = db.session.scalar(select(User).where(User.email == "sam.jones@wyp.police.example"))
+    assert user is not None and user.force_id == force.id
+    assert _audit("user.create").details["email_domain_checked"] is True
+
+
+def test_an_address_in_the_forces_domain_or_a_force_without_one_needs_no_confirmation(
+        client, admin):
+    syp = create_force("SYP", "South Yorkshire Police")
+    syp.email_domain = "syp.police.example"
+    create_force("NPT", "Nowhere Police")
+    db.session.commit()
+
+    inside = client.post("/admin/users/new", data=_police_account(
+        email="a.b@ops.syp.police.example"))
+    no_domain = client.post("/admin/users/new", data=_police_account(
+        email="c.d@anything.example", force="NPT"))
+
+    assert inside.status_code == 302 and no_domain.status_code == 302
+
+
+def test_editing_an_officer_into_another_forces_domain_is_warned(client, admin):
+    syp = create_force("SYP", "South Yorkshire Police")
+    syp.email_domain = "syp.police.example"
+    officer = create_user("police", force=syp, email="pc@syp.police.example")
+    db.session.commit()
+
+    warned = client.post(f"/admin/users/{officer.id}", data={
+        "name": officer.name, "email": "pc@wyp.police.example", "role": "police", "force": "SYP"})
+
+    assert "data-domain-warning" in warned.text
+    db.session.refresh(officer)
+    assert officer.email == "pc@syp.police.example"
+    confirmed = client.post(f"/admin/users/{officer.id}", data={
+        "name": officer.name, "email": "pc@wyp.police.example", "role": "police", "force": "SYP",
+        "domain_checked": "y"})
+    assert confirmed.status_code == 302
+    db.session.refresh(officer)
+    assert officer.email == "pc@wyp.police.example"
+
+
+def test_an_administrator_sets_a_forces_email_domain(client, admin):
+    force = create_force("SYP", "South Yorkshire Police")
+    db.session.commit()
+    assert f'href="/admin/forces/{force.id}"' in client.get("/admin/forces").text
+
+    bad = client.post(f"/admin/forces/{force.id}", data={"email_domain": "not a domain"})
+    assert "Enter a domain like" in bad.text
+    saved = client.post(f"/admin/forces/{force.id}", data={"email_domain": "@SYP.Police.Example"})
+
+    assert saved.status_code == 302
+    db.session.refresh(force)
+    assert force.email_domain == "syp.police.example"
+    assert _audit("force.update").object_id == str(force.id)
+    assert "@syp.police.example" in client.get("/admin/forces").text
+    assert client.get("/admin/forces/999999").status_code == 404

@@ -152,3 +152,19 @@ def test_deadlines_follow_the_programme_unless_a_completion_date_is_given():
 def test_age_counts_whole_years_and_leap_day_birthdays_turn_on_1_march():
     assert rules.age_on(dt.date(2008, 2, 29), dt.date(2026, 2, 28)) == 17
     assert rules.age_on(dt.date(2008, 2, 29), dt.date(2026, 3, 1)) == 18
+
+
+def test_refusals_by_field_judge_only_the_rules_whose_answers_are_known() -> None:
+    programme = rules.ProgrammeRules(programme_id=1, eligible_offence_codes=["SOA2003-S51A"])
+    today = dt.date(2026, 6, 15)
+
+    refusals = rules.refusals_by_field(
+        {"date_of_birth": dt.date(2010, 1, 1), "offence_date": dt.date(2026, 6, 1),
+         "referral_date": today, "consented": False, "offence_code": "TH68",
+         "no_relevant_convictions": False}, programme, today=today)
+
+    assert set(refusals) == {"date_of_birth", "consented", "offence_code",
+                             "no_relevant_convictions"}
+    assert "only for people aged 18 or over" in refusals["date_of_birth"]
+    assert "admit" not in refusals["consented"]  # admitted was not answered: not judged
+    assert rules.refusals_by_field({"referral_date": today}, programme, today=today) == {}

@@ -149,3 +149,34 @@ def test_the_referral_page_shows_the_booking_and_fee_and_managers_get_the_bookin
     link = f'href="/bookings/referral/{referral.reference}"'
     assert link in page
     assert client.get(f"/bookings/referral/{referral.reference}").status_code == 200
+
+
+def test_issuing_a_new_pin_is_checked_first_and_the_new_pin_has_no_reissue_button_under_it(
+        client, officer, referral):
+    old_hash = referral.pin_hash
+    check = client.get(f"/referrals/{referral.reference}/pin")
+    assert check.status_code == 200
+    assert "Issue a new PIN?" in check.text
+    assert "The old PIN stops working at once" in check.text
+    assert "print the offer letter again" in check.text
+    assert referral.person.full_name in check.text
+    db.session.expire_all()
+    assert referral.pin_hash == old_hash  # looking changes nothing
+
+    issued = client.get(client.post(f"/referrals/{referral.reference}/pin").location)
+
+    assert "New PIN issued" in issued.text and "data-pin" in issued.text
+    assert "data-reissued" in issued.text
+    assert f'action="/referrals/{referral.reference}/pin"' not in issued.text
+    assert f'href="/referrals/{referral.reference}/pin"' not in issued.text
+    later = client.get(f"/referrals/{referral.reference}/issued").text
+    assert "data-pin" not in later and f'href="/referrals/{referral.reference}/pin"' in later
+
+
+def test_no_new_pin_for_a_closed_referral(client, officer, referral):
+    client.post(f"/referrals/{referral.reference}/withdraw", data={"reason": "Sent in error"})
+
+    response = client.get(f"/referrals/{referral.reference}/pin")
+
+    assert response.status_code == 302
+    assert "Issue a new PIN" not in client.get(f"/referrals/{referral.reference}").text

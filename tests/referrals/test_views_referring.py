@@ -110,16 +110,63 @@ def test_errors_are_listed_and_shown_beside_their_fields_and_nothing_typed_is_lo
     assert referrals() == []
 
 
-def test_a_blocking_failure_stops_the_referral_and_says_why(client, officer):
-    client.post("/referrals/new", data=form_data(admitted="no"))
-    page = client.get("/referrals/new/check").get_data(as_text=True)
-    assert "This person cannot be referred" in page
+def test_a_blocking_failure_stops_the_referral_on_the_form_and_says_why(client, officer):
+    response = client.post("/referrals/new", data=form_data(admitted="no"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
     assert "The person did not admit the offence" in page
-    assert "Make the referral" not in page
-    refused = client.post("/referrals/new/check")
-    assert refused.status_code == 422
-    assert "The person did not admit the offence" in refused.get_data(as_text=True)
+    assert 'href="#admitted"' in page
+    assert client.get("/referrals/new/check").status_code == 302  # no draft to check
     assert referrals() == []
+
+
+def _summary(page: str) -> str:
+    start = page.index("govuk-error-summary")
+    return page[start:page.index("</ul>", start)]
+
+
+def test_a_bad_date_does_not_hide_missing_fields_or_refusals(client, officer):
+    response = client.post("/referrals/new", data=form_data(**{
+        "date_of_birth-day": "31", "date_of_birth-month": "2", "family_name": "",
+        "crime_reference": "", "consented": "no", "no_relevant_convictions": "no"}))
+
+    assert response.status_code == 400
+    summary = _summary(response.get_data(as_text=True))
+    for message, anchor in (
+            ("Date of birth must be a real date", "#date_of_birth-day"),
+            ("Enter the family name", "#family_name"),
+            ("Enter the crime reference", "#crime_reference"),
+            ("The person did not consent to the diversion", "#consented"),
+            ("The person has relevant previous convictions", "#no_relevant_convictions")):
+        assert message in summary, message
+        assert f'href="{anchor}"' in summary, anchor
+    assert referrals() == []
+
+
+def test_with_no_way_to_contact_chosen_only_the_choice_is_asked_for(client, officer):
+    response = client.post("/referrals/new", data=form_data(
+        preferred_contact="", email="", address_line_1="", postcode=""))
+
+    summary = _summary(response.get_data(as_text=True))
+    assert "Choose how we should contact the person" in summary
+    assert "or choose another way to contact the person" not in summary
+
+
+def test_an_under_18_is_refused_together_with_every_other_problem(client, officer):
+    offence = today() - dt.timedelta(days=3)
+    response = client.post("/referrals/new", data=form_data(**{
+        "date_of_birth-year": str(offence.year - 16), "given_names": "", "admitted": "no",
+        "offence_code": "other", "offence_code_other": "TH68"}))
+
+    assert response.status_code == 400
+    summary = _summary(response.get_data(as_text=True))
+    assert "18 or over" in summary and 'href="#date_of_birth-day"' in summary
+    assert "Enter the given names" in summary and 'href="#given_names"' in summary
+    assert "The person did not admit the offence" in summary and 'href="#admitted"' in summary
+    assert "TH68 is not one the programme accepts" in summary
+    assert 'href="#offence_code_other"' in summary
+    assert referrals() == []
+    assert db.session.scalar(select(func.count()).select_from(Person)) == 0
 
 
 def test_a_late_referral_is_shown_as_a_warning_and_recorded_with_the_referral(client, officer):
@@ -179,10 +226,12 @@ def test_a_crime_reference_already_used_by_the_force_is_shown_on_its_field(clien
 
 
 def test_another_offence_code_can_be_typed_and_is_checked_against_the_programme(client, officer):
-    client.post("/referrals/new", data=form_data(offence_code="other",
-                                                 offence_code_other="ABC-123"))
-    page = client.get("/referrals/new/check").get_data(as_text=True)
+    refused = client.post("/referrals/new", data=form_data(offence_code="other",
+                                                           offence_code_other="ABC-123"))
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400
     assert "Offence ABC-123 is not one the programme accepts" in page
+    assert 'href="#offence_code_other"' in page
     missing = client.post("/referrals/new", data=form_data(offence_code="other"))
     assert missing.status_code == 400 and "Enter the offence code" in missing.get_data(as_text=True)
 
@@ -191,6 +240,10 @@ def test_the_form_comes_back_filled_in_from_the_draft_when_changing_an_answer(cl
     client.post("/referrals/new", data=form_data())
     page = client.get("/referrals/new").get_data(as_text=True)
     assert 'value="Sampleton"' in page and "There is a problem" not in page
+    assert 'href="/referrals/new/discard"' in page  # a check page, not a one-click clear
+    check = client.get("/referrals/new/discard")
+    assert check.status_code == 200 and "Clear the form and start again?" in check.text
+    assert 'value="Sampleton"' in client.get("/referrals/new").get_data(as_text=True)
     client.post("/referrals/new/discard")
     assert 'value="Sampleton"' not in client.get("/referrals/new").get_data(as_text=True)
 
