@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -46,6 +47,23 @@ class LiveServer:
         return self.url + path
 
 
+def _closed_before_sending(app: Any) -> Any:
+    """The app with each response read whole and closed before the server writes it. When the
+    browser drops a connection mid-response (it navigates on), werkzeug's development server can
+    leave a static file open, which pytest reports as an unraisable ResourceWarning in whichever
+    test runs next; responses here are small, so reading them first costs nothing."""
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        iterable = app(environ, start_response)
+        try:
+            return [b"".join(iterable)]
+        finally:
+            if hasattr(iterable, "close"):
+                iterable.close()
+
+    return wrapped
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app on http://127.0.0.1:<free port>, CSRF on, demo users loaded, in a background thread."""
@@ -58,7 +76,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         load_demo_data(now=now_utc())
         db.session.commit()
         db.session.remove()
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, _closed_before_sending(app),
+                                         threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

@@ -71,5 +71,6 @@ def test_an_officer_refers_a_man_sees_him_eligible_and_opens_the_offer_letter(
     assert_accessible(page)
 
     page.get_by_role("link", name="Referrals", exact=True).click()
-    expect(page.get_by_role("link", name=reference)).to_be_visible()
+    row = page.locator("[data-referrals] tbody tr").filter(has_text=reference)
+    expect(row.get_by_role("link", name="JOURNEYMAN, Oliver")).to_be_visible()
     assert_accessible(page)

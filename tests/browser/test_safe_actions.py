@@ -97,7 +97,8 @@ def test_an_administrator_checks_a_token_before_revoking_it(
         page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server, ADMIN)
     page.goto(live_server("/admin/tokens"))
-    page.get_by_label("Account").select_option(label="Frankie Facilitator (Facilitator)")
+    page.get_by_role("combobox", name="Account").select_option(
+        label="Frankie Facilitator (Facilitator)")
     page.get_by_role("button", name="Create token").click()
     prefix = page.locator("#new-token").inner_text()[:12]
 
