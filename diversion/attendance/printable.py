@@ -83,7 +83,7 @@ def printable_register(*, session: CourseSession, actor: User,
 def render_register_pdf(*, session: CourseSession, actor: User, now: dt.datetime) -> bytes:
     """The printable register sheet's PDF bytes (tagged, A4 landscape). Audited."""
     facts = printable_register(session=session, actor=actor, now=now)
-    pdf = render_pdf("attendance/register_sheet_pdf.html", tagged=True, title=facts.title,
+    pdf = render_pdf("attendance/register_sheet_pdf.html", title=facts.title,
                      sheet=facts, generated_at=now)
     record(action="register.print", category=AuditCategory.CONSULTATION, now=now, actor=actor,
            object_type="session", object_id=session.id, details={"people": len(facts.lines)})

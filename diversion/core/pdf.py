@@ -1,4 +1,10 @@
-"""Report PDFs with WeasyPrint, from templates that extend templates/reports/pdf_base.html.
+"""PDFs with WeasyPrint, from templates that extend templates/reports/pdf_base.html.
+
+Every PDF is tagged (PDF/UA-1): a structure tree built from the HTML (headings, paragraphs,
+lists, tables with header cells, figures with the <img> alt text), the language from
+<html lang>, and the title from <title>, which viewers show instead of the file name. Running
+headers and footers (@page margin boxes) are left out of the structure tree, so assistive
+technology does not read them between the sections.
 
 The base layout gives every page an A4 size, the OFFICIAL-SENSITIVE marking in the header and
 footer, and "Page X of Y"; the first page shows the report's parameters and when it was made;
@@ -66,32 +72,30 @@ def static_root() -> Path:
     return Path(folder)
 
 
-# A tagged PDF (structure tree, language, title shown by viewers), for documents people read
-# with assistive technology. PDF/UA-1 turns WeasyPrint's tags on and adds the metadata it needs;
-# the title comes from the HTML <title> and the language from <html lang>.
-TAGGED_VARIANT = "pdf/ua-1"
+# WeasyPrint's PDF/UA-1 variant turns its tags on and adds the metadata the standard asks for
+# (MarkInfo, DisplayDocTitle, XMP with the title and the pdfuaid part).
+PDF_VARIANT = "pdf/ua-1"
 
 
-def html_to_pdf(html: str, *, root: Path | None = None, tagged: bool = False) -> bytes:
-    """PDF bytes from HTML; relative URLs resolve inside `root` (default: the app's static/).
+def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
+    """Tagged PDF bytes from HTML; relative URLs resolve inside `root` (default: static/).
 
-    `tagged` writes an accessible (PDF/UA-1) document; the HTML must then have a <title> and
-    <html lang>. Untagged output is unchanged.
+    The HTML needs a <title>, <html lang> and alt text on every <img>: WeasyPrint logs an error
+    for each one missing and the PDF then falls short of PDF/UA.
     """
     root = (root or static_root()).resolve()
     document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
-    pdf: bytes = (document.write_pdf(pdf_variant=TAGGED_VARIANT) if tagged
-                  else document.write_pdf())
+    pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
     return pdf
 
 
-def render_pdf(template_name: str, *, tagged: bool = False, **context: Any) -> bytes:
-    """Render a template that extends reports/pdf_base.html and return the PDF's bytes.
+def render_pdf(template_name: str, **context: Any) -> bytes:
+    """Render a template that extends reports/pdf_base.html and return the tagged PDF's bytes.
 
     Useful context for the base layout: `title`, `parameters` (a mapping or (label, value)
     pairs), `generated_at` (an aware datetime, shown in London time), `definitions` (a mapping
     or (term, meaning) pairs for the appendix). Static files are referenced relative to static/
-    (e.g. `<img src="images/logo.png">`); charts as `data:image/svg+xml` URIs (see charts.py).
-    `tagged` makes an accessible, tagged PDF (see html_to_pdf).
+    (e.g. `<img src="images/logo.png" alt="…">`); charts as `data:image/svg+xml` URIs (see
+    charts.py), always with alt text.
     """
-    return html_to_pdf(render_template(template_name, **context), tagged=tagged)
+    return html_to_pdf(render_template(template_name, **context))
