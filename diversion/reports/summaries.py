@@ -224,8 +224,10 @@ def reoffending_summary(data: Mapping[str, Any]) -> list[str]:
             f"{months + data['waiting_months']}-month follow-up is over, "
             f"{completed['people']} completed the course and {not_completed['people']} did not.")
         if everyone["suppressed"]:
-            sentences.append(f"{everyone['reoffenders']} of them were proven to reoffend within "
-                             f"{months} months; they are fewer than 10, too few to give a rate.")
+            verb = "was" if everyone["reoffenders"] == 1 else "were"
+            sentences.append(f"{everyone['reoffenders']} of them {verb} proven to reoffend "
+                             f"within {months} months; they are fewer than 10, too few to give "
+                             f"a rate.")
         else:
             sentences.append(f"Of them, {_rate_words(everyone)} were proven to reoffend within "
                              f"{months} months.")
