@@ -39,7 +39,8 @@ def words(html: str) -> str:
 def seed_reoffending() -> None:
     west = create_force("WYP", "West Yorkshire Police")
     for n in range(12):
-        referral_with_outcome(family_name=f"Early {'abcdefghijkl'[n]}", referral_date=D(2024, 2, 1), force=west,
+        referral_with_outcome(family_name=f"Early {'abcdefghijkl'[n]}",
+                              referral_date=D(2024, 2, 1), force=west,
                               outcome="completed" if n % 3 else "not_completed")
     for n in range(5):
         referral_with_outcome(family_name=f"Late {'abcde'[n]}", referral_date=D(2024, 7, 15 + n),

@@ -136,8 +136,11 @@ def cohort(completers: int, non_completers: int, day: dt.date,
                for i in range(non_completers)])
 
 
+END_OF_2024 = D(2024, 12, 31)
+
+
 def reoffending(referrals: list[CohortReferral], reoffences: list[Reoffence] | None = None,
-                to: dt.date = D(2024, 12, 31)) -> dict[str, Any]:
+                to: dt.date = END_OF_2024) -> dict[str, Any]:
     return proven_reoffending(referrals, reoffences or [], date_from=D(2024, 1, 1), date_to=to,
                               as_of=D(2026, 12, 4), follow_up_detail=True)
 
