@@ -17,7 +17,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import london_midnight_in_utc, london_today
 from diversion.courses.models import CourseSession, SessionStatus, Venue, session_facilitators
 from diversion.programmes.models import Programme
-from diversion.reports import measures
+from diversion.reports import measures, summaries
 from diversion.reports.charts import attendance_by_month_svg
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
@@ -39,6 +39,8 @@ ATTENDANCE_DEFINITIONS = {
     "Attendance rate": "Attended / booked. Blank when nobody was booked.",
     "Facilitator": "A session run by two facilitators counts once for each of them, so the "
                    "facilitator rows add up to more than the total.",
+    "Run with others": "Of a facilitator's sessions, those run with at least one other "
+                       "facilitator.",
     "Month": "The calendar month of the session's date.",
 }
 
@@ -101,6 +103,16 @@ def _session_row(session: measures.SessionAttendance) -> dict[str, Any]:
             "facilitators": list(session.facilitators), **summary}
 
 
+def co_run_sessions(sessions: list[measures.SessionAttendance]) -> dict[str, Any]:
+    """Sessions run by more than one facilitator: how many in all, and per facilitator."""
+    shared = [s for s in sessions if len(s.facilitators) > 1]
+    per_facilitator: dict[str, int] = {}
+    for session in shared:
+        for name in session.facilitators:
+            per_facilitator[name] = per_facilitator.get(name, 0) + 1
+    return {"sessions": len(shared), "by_facilitator": per_facilitator}
+
+
 def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> Report:
     sessions, excluded = load_session_attendance(parameters.date_from, parameters.date_to)
     by_month = measures.attendance_by(sessions, measures.by_session_month)
@@ -118,9 +130,12 @@ def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> 
         "sessions": [_session_row(session) for session in sessions],
         "excluded": excluded,
     }
-    report = Report(kind="attendance", parameters=parameters, data=data)
+    report = Report(kind="attendance", parameters=parameters, data=data,
+                    summary=summaries.attendance_summary(data),
+                    extra={"co_run": co_run_sessions(sessions)})
     if with_chart and sessions:
         report.chart_svg = attendance_by_month_svg(by_month)
+        report.chart_alt = summaries.attendance_chart_alt(data)
     return report
 
 

@@ -152,3 +152,47 @@ def _day_of_month(months: int) -> int:
     """Days from a typical index date (1 January of a non-leap year) to `months` later."""
     start = dt.date(2023, 1, 1)
     return (add_months(start, months) - start).days
+
+
+OUTCOME_SERIES = (("completed", "Completed", "#00703c", ""),
+                  ("not_completed", "Not completed", "#d4351c", "//"),
+                  ("withdrawn", "Withdrawn", "#505a5f", ".."),
+                  ("open", "Still open", "#b1b4b6", "\\\\"))
+
+
+def outcomes_by_month_svg(
+    months: Mapping[str, Mapping[str, Any]], *, title: str = "Referrals by month and outcome"
+) -> str:
+    """Stacked bars per month of referral ("2026-03" keys): completed, not completed,
+    withdrawn and still open, as in the report's `by_month` JSON."""
+    labels = [dt.date.fromisoformat(f"{month}-01").strftime("%b %Y") for month in months]
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
+        figure = Figure(figsize=(6.3, 3.2))
+        axes = figure.add_subplot()
+        positions = list(range(len(labels)))
+        bottoms = [0] * len(labels)
+        for key, label, colour, hatch in OUTCOME_SERIES:
+            heights = [summary[key] for summary in months.values()]
+            axes.bar(positions, heights, 0.7, bottom=bottoms, label=label, color=colour,
+                     hatch=hatch, edgecolor="#ffffff", linewidth=0.5)
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        if not labels:
+            axes.text(0.5, 0.5, "No referrals to show", ha="center", va="center",
+                      transform=axes.transAxes)
+        axes.set_xticks(positions, labels, rotation=90 if len(labels) > 12 else 45,
+                        ha="center" if len(labels) > 12 else "right")
+        axes.set_ylabel("Referrals")
+        axes.grid(axis="y", color="#b1b4b6", linewidth=0.5)
+        axes.set_axisbelow(True)
+        axes.spines[["top", "right"]].set_visible(False)
+        if labels:
+            axes.legend(frameon=False, loc="upper left", ncols=4, fontsize=8)
+            axes.set_ylim(top=max(bottoms) * 1.25 or 1)
+        figure.tight_layout()
+        svg = _svg_of(figure)
+    description = "; ".join(
+        f"{label}: {summary['received']} received, {summary['completed']} completed, "
+        f"{summary['not_completed']} not completed"
+        for label, summary in zip(labels, months.values(), strict=True)
+    ) or "No referrals to show."
+    return _with_title(svg, title, description)

@@ -30,13 +30,28 @@ class ReportParameters:
 
 @dataclass
 class Report:
-    """A built report: its JSON (`data`) and what only the page and the PDF show."""
+    """A built report: its JSON (`data`) and what only the page and the PDF show.
+
+    `summary` is the plain-English opening, one sentence an item (summaries.py), so a caller
+    can append another; `chart_alt` says what the chart shows and its key figures; `extra`
+    holds what a report's templates need beyond its JSON (forces' names, say).
+    """
 
     kind: str
     parameters: ReportParameters
     data: dict[str, Any]
     chart_svg: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)
+    chart_alt: str = ""
+    detailed: dict[str, Any] | None = None
+
+    @property
+    def published(self) -> dict[str, Any]:
+        """What the JSON download, the page and the PDF show: `detailed` when the report adds
+        keys to its contract's (the reoffending rows' follow-up), else `data`. `data` stays
+        the contract's keys alone."""
+        return self.detailed if self.detailed is not None else self.data
 
 
 @dataclass(frozen=True)

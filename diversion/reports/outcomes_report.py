@@ -8,13 +8,15 @@ arithmetic of measures.py.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import exists, select
 
 from diversion.auth.models import Force
 from diversion.core.extensions import db
 from diversion.referrals.models import Referral, ReferralEvent, ReferralEventType, ReferralStatus
-from diversion.reports import measures
+from diversion.reports import measures, summaries
+from diversion.reports.charts import outcomes_by_month_svg
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
 
@@ -42,7 +44,8 @@ OUTCOME_DEFINITIONS = {
     "Days from referral to completion": "The median number of days from the referral to the "
                                         "day the course was completed, over completed referrals.",
     "Completed within deadline": "The share of completed referrals completed on or before "
-                                 "their completion deadline.",
+                                 "their completion deadline. The tables show how many were "
+                                 "completed after it only when some were.",
     "Month": "The calendar month of the referral date.",
 }
 
@@ -80,9 +83,14 @@ def load_referral_records(date_from: dt.date, date_to: dt.date) -> list[measures
     return records
 
 
+def force_names() -> dict[str, str]:
+    """Every force's name by its code ("WYP": "West Yorkshire Police"): one query."""
+    return {code: name for code, name in db.session.execute(select(Force.code, Force.name))}
+
+
 def build_outcomes(parameters: ReportParameters, with_chart: bool = False) -> Report:
     records = load_referral_records(parameters.date_from, parameters.date_to)
-    data = {
+    data: dict[str, Any] = {
         "report": "referral_outcomes",
         "from": parameters.date_from.isoformat(),
         "to": parameters.date_to.isoformat(),
@@ -91,7 +99,14 @@ def build_outcomes(parameters: ReportParameters, with_chart: bool = False) -> Re
         "by_month": measures.summaries_as_dict(
             measures.outcomes_by(records, measures.by_referral_month)),
     }
-    return Report(kind="outcomes", parameters=parameters, data=data)
+    names = force_names()
+    report = Report(kind="outcomes", parameters=parameters, data=data,
+                    extra={"force_names": names},
+                    summary=summaries.outcomes_summary(data, names))
+    if with_chart and records:
+        report.chart_svg = outcomes_by_month_svg(data["by_month"])
+        report.chart_alt = summaries.outcomes_chart_alt(data)
+    return report
 
 
 OUTCOMES_CSV_HEADER = (

@@ -88,8 +88,9 @@ class Produced:
 
 def render_report_pdf(report: Report, *, generated_at: dt.datetime) -> bytes:
     kind = REPORTS[report.kind]
-    return render_pdf(kind.pdf_template, report=report.data, title=kind.title,
+    return render_pdf(kind.pdf_template, report=report.published, title=kind.title,
                       chart=svg_data_uri(report.chart_svg) if report.chart_svg else None,
+                      chart_alt=report.chart_alt, summary=report.summary, extra=report.extra,
                       parameters=kind.parameter_labels(report.parameters),
                       generated_at=generated_at, definitions=kind.definitions)
 
@@ -108,7 +109,7 @@ def produce_report(*, kind: str, parameters: ReportParameters, fmt: str, actor: 
     report = REPORTS[kind].build(parameters, fmt in ("html", "pdf"))
     content: bytes | None = None
     if fmt == "json":
-        content = json.dumps(report.data, indent=2).encode("utf-8")
+        content = json.dumps(report.published, indent=2).encode("utf-8")
     elif fmt == "csv":
         content = REPORTS[kind].csv(report)
     elif fmt == "pdf":

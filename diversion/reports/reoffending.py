@@ -84,16 +84,25 @@ DEFINITIONS = {
                         "exist in the later month becomes its last day.",
     "Scope": "'Any': every recorded offence. 'Programme': only the offences the programme accepts.",
     "Follow-up incomplete": "Referrals whose index date plus 18 months is after the as-of date: "
-                            "too recent to report, and counted as excluded.",
+                            "too recent to report, and counted as excluded. A period or group "
+                            "whose people are all in this position says when the last of their "
+                            "follow-ups is over, rather than showing a rate.",
     "Reoffending rate": "Reoffenders (people with at least one proven reoffence) divided by people "
                         "in the cohort.",
-    "95% confidence interval": "The Wilson score interval (z = 1.959964) around the rate: the range "
-                               "of rates consistent with the figures at the 95% level.",
+    "95% confidence interval": "The range in which we can be 95% confident the true rate lies, "
+                               "given how many people were counted: the fewer the people, the "
+                               "wider the range. Method: the Wilson score interval "
+                               "(z = 1.959964).",
     "Reoffences per offender": "Proven reoffences divided by people in the cohort.",
     "Reoffences per reoffender": "Proven reoffences divided by reoffenders; blank when nobody "
                                  "reoffended.",
-    "Suppressed": "Groups of fewer than 10 people show counts only: rates for so few people are "
+    "Suppressed": "Groups of 1 to 9 people show counts only: rates for so few people are "
                   "unreliable and could identify someone.",
+    "Completers and non-completers": "The men themselves, and what happens to them, decide who "
+                                     "completes the course, so those who complete may differ "
+                                     "from those who do not in ways that also affect "
+                                     "reoffending. A difference between the two groups is not "
+                                     "the effect of the course.",
     "Justice Data Lab warning": "Groups of fewer than 60 people are too few for a Justice Data Lab "
                                 "comparison with a matched control group.",
     "Time to first reoffence": "Kaplan–Meier estimate of the share of people with a proven "
@@ -199,6 +208,37 @@ def _measure(
     return _Member(referral=referral, reoffences=len(proven), first_reoffence=first)
 
 
+def follow_up_ends(index_date: dt.date) -> dt.date:
+    """The day a referral's follow-up and waiting period are both over (index + 18 months)."""
+    return add_months(index_date, FOLLOW_UP_MONTHS + WAITING_MONTHS)
+
+
+def row_status(*, people: int, follow_up_incomplete: int) -> str:
+    """How a cohort row reads: `reported` (10 or more people counted), `suppressed` (1 to 9),
+    `follow_up_incomplete` (nobody counted yet: everyone is still in follow-up) or `empty`."""
+    if people >= SUPPRESSION_THRESHOLD:
+        return "reported"
+    if people:
+        return "suppressed"
+    return "follow_up_incomplete" if follow_up_incomplete else "empty"
+
+
+def _follow_up_keys(people: int, waiting: Sequence[CohortReferral]) -> dict[str, Any]:
+    ends = max((follow_up_ends(r.referral_date) for r in waiting), default=None)
+    return {"follow_up_incomplete": len(waiting),
+            "follow_up_ends": ends.isoformat() if ends else None,
+            "status": row_status(people=people, follow_up_incomplete=len(waiting))}
+
+
+FOLLOW_UP_KEYS = ("follow_up_incomplete", "follow_up_ends", "status")
+
+
+def without_follow_up_detail(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with its rows' `FOLLOW_UP_KEYS` taken out: the contract's keys alone."""
+    return {**report, "cohorts": [{k: v for k, v in row.items() if k not in FOLLOW_UP_KEYS}
+                                  for row in report["cohorts"]]}
+
+
 def _group_row(period: str, group: str, members: Sequence[_Member]) -> dict[str, Any]:
     people = len(members)
     reoffenders = sum(1 for m in members if m.reoffences > 0)
@@ -233,6 +273,10 @@ def _group_members(members: Sequence[_Member]) -> list[tuple[str, list[_Member]]
     ]
 
 
+def _in_group(group: str, referrals: Sequence[CohortReferral]) -> list[CohortReferral]:
+    return [r for r in referrals if group == "all" or r.outcome == group]
+
+
 def validate_parameters(
     *, date_from: dt.date, date_to: dt.date, as_of: dt.date, scope: str,
     programme_offence_codes: Collection[str] | None,
@@ -260,6 +304,7 @@ def proven_reoffending(
     as_of: dt.date,
     scope: str = "any",
     programme_offence_codes: Collection[str] | None = None,
+    follow_up_detail: bool = False,
 ) -> dict[str, Any]:
     """The proven reoffending report as the JSON contract in DESIGN.md, key for key.
 
@@ -278,6 +323,10 @@ def proven_reoffending(
     Each cohort row carries one key beyond the contract: `warning`, the text "too few for a
     Justice Data Lab comparison" when the group has fewer than 60 people, else null. Tools
     that check the contract read the contract's keys and ignore the extra one.
+
+    With `follow_up_detail`, each row also carries `follow_up_incomplete` (the group's people
+    left out because their follow-up is not over), `follow_up_ends` (ISO date by which the last
+    of them will be over, or null) and `status` (`row_status`), as the report's JSON does.
     """
     validate_parameters(
         date_from=date_from, date_to=date_to, as_of=as_of, scope=scope,
@@ -299,18 +348,26 @@ def proven_reoffending(
     for quarter in quarters_between(date_from, date_to):
         chosen = _earliest_per_person(by_quarter.get(quarter, ()))
         reportable = [r for r in chosen if is_reportable(r.referral_date, as_of)]
-        follow_up_incomplete += len(chosen) - len(reportable)
+        waiting = [r for r in chosen if not is_reportable(r.referral_date, as_of)]
+        follow_up_incomplete += len(waiting)
         members = [_measure(r, reoffences_by_person, codes) for r in reportable]
         for group, group_members in _group_members(members):
             cohorts.append(_group_row(quarter, group, group_members))
+            if follow_up_detail:
+                cohorts[-1].update(_follow_up_keys(len(group_members), _in_group(group, waiting)))
 
+    earliest = _earliest_per_person(cohort_referrals)
     whole_range = [
         _measure(r, reoffences_by_person, codes)
-        for r in _earliest_per_person(cohort_referrals)
+        for r in earliest
         if is_reportable(r.referral_date, as_of)
     ]
+    waiting_in_range = [r for r in earliest if not is_reportable(r.referral_date, as_of)]
     for group, group_members in _group_members(whole_range):
         cohorts.append(_group_row("all", group, group_members))
+        if follow_up_detail:
+            cohorts[-1].update(_follow_up_keys(len(group_members),
+                                               _in_group(group, waiting_in_range)))
 
     return {
         "measure": "proven_reoffending",

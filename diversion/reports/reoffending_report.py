@@ -21,7 +21,7 @@ from diversion.core.extensions import db
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.reoffences.models import Reoffence
-from diversion.reports import reoffending
+from diversion.reports import reoffending, summaries
 from diversion.reports.charts import time_to_reoffence_svg
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
@@ -73,8 +73,11 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
         "date_from": parameters.date_from, "date_to": parameters.date_to,
         "as_of": parameters.as_of, "scope": parameters.scope, "programme_offence_codes": codes,
     }
-    data = reoffending.proven_reoffending(referrals, reoffences, **arguments)
-    report = Report(kind="reoffending", parameters=parameters, data=data)
+    detailed = reoffending.proven_reoffending(referrals, reoffences, follow_up_detail=True,
+                                              **arguments)
+    report = Report(kind="reoffending", parameters=parameters,
+                    data=reoffending.without_follow_up_detail(detailed), detailed=detailed,
+                    summary=summaries.reoffending_summary(detailed))
     if with_chart:
         curves = reoffending.time_to_first_reoffence(referrals, reoffences, **arguments)
         labelled = {
@@ -82,6 +85,12 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
             f"Not completed (n={curves['not_completed'][0].at_risk})": curves["not_completed"],
         }
         report.chart_svg = time_to_reoffence_svg(labelled)
+        report.chart_alt = summaries.reoffending_chart_alt(
+            {name: (curves[group][0].at_risk,
+                    curves[group][-1].reoffended if curves[group][0].at_risk else None)
+             for name, group in (("Those who completed", "completed"),
+                                 ("Those who did not", "not_completed"))},
+            reoffending.FOLLOW_UP_MONTHS)
     return report
 
 
