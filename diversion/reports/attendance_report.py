@@ -76,8 +76,9 @@ def load_session_attendance(
     if venue is not None:
         in_range.append(CourseSession.venue_id == venue)
     if facilitator is not None:
-        in_range.append(exists().where(session_facilitators.c.session_id == CourseSession.id,
-                                       session_facilitators.c.user_id == facilitator))
+        ran = session_facilitators.alias()  # not the facilitators query's own rows
+        in_range.append(exists().where(ran.c.session_id == CourseSession.id,
+                                       ran.c.user_id == facilitator))
     entry_join: ColumnElement[bool] = RegisterEntry.register_id == Register.id
     if forces:
         of_forces = (select(Referral.id).join(Force, Force.id == Referral.force_id)
