@@ -46,7 +46,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...], str]] = [
     ("Registers", "attendance.today", (Role.FACILITATOR, Role.MANAGER), MAIN),
     ("Fees", "fees.outstanding_list", (Role.MANAGER,), MAIN),
     ("Messages", "outbox.list_messages", (Role.MANAGER, Role.ADMIN), MAIN),
-    ("Reports", "reports.index", (Role.MANAGER,), MAIN),
+    ("Reports", "reports.index", (Role.MANAGER, Role.POLICE), MAIN),
     ("Reoffences", "reoffences.record_reoffence", (Role.POLICE,), MAIN),
     ("Verify a certificate", "attendance.verify_certificate_page", (Role.POLICE,), MAIN),
     ("Venues", "courses.list_venues", (Role.MANAGER,), MORE),

@@ -403,7 +403,8 @@ def build_world() -> World:
     return World(
         ids={"ref": referral.reference, "ref_b": own_b.reference, "s1": s1.id, "s2": s2.id,
              "other_ref": other_referral.reference, "person": referral.person.full_name,
-             "programme": s1.programme_id, "venue": s1.venue_id, "user": fac1.id},
+             "programme": s1.programme_id, "venue": s1.venue_id, "user": fac1.id,
+             "force_b": police_b.force.code},
         users=users, tokens=tokens)
 
 

@@ -47,6 +47,14 @@ EXPECTED: dict[str, set[str]] = {
     "admin.audit_log": {"admin"},
     "api.openapi_document": {"public"},
     "api.me": set(ROLES),
+    # Police see reports of their own force only (tests/test_scoping.py, tests/reports).
+    "reports.index": {"manager", "police"},
+    "reports.show_report": {"manager", "police"},
+    "reports.justice_data_lab": {"manager"},
+    "reports.download_monthly": {"manager"},
+    "api.reoffending_report": {"manager", "police"},
+    "api.outcomes_report": {"manager", "police"},
+    "api.attendance_report": {"manager", "police"},
 }
 
 

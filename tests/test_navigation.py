@@ -33,7 +33,8 @@ def _account(page: str) -> str:
 MENUS = {
     "manager": ["Dashboard", "Referrals", "Sessions", "Registers", "Fees", "Messages", "Reports",
                 "More"],
-    "police": ["Dashboard", "Referrals", "Refer someone", "Reoffences", "Verify a certificate"],
+    "police": ["Dashboard", "Referrals", "Refer someone", "Reports", "Reoffences",
+               "Verify a certificate"],
     "facilitator": ["Dashboard", "My sessions", "Registers"],
     "admin": ["Dashboard", "Users", "Forces", "API tokens", "Audit log", "Programmes",
               "Messages"],

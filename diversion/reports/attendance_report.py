@@ -1,22 +1,27 @@
 """The attendance report: per session, and per month, programme, venue and facilitator.
 
-- `load_session_attendance(date_from, date_to)`: sessions held in the period with their counts
+- `load_session_attendance(date_from, date_to, forces=, programme=, venue=, facilitator=)`:
+  sessions held in the period with their counts
 - `build_attendance(parameters, with_chart=False)` -> Report; `attendance_csv(report)` -> bytes
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from diversion.attendance.models import Register, RegisterEntry, RegisterState
-from diversion.auth.models import User
+from diversion.auth.models import Force, User
+from diversion.bookings.models import Booking
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_midnight_in_utc, london_today
 from diversion.courses.models import CourseSession, SessionStatus, Venue, session_facilitators
 from diversion.programmes.models import Programme
+from diversion.referrals.models import Referral
 from diversion.reports import measures, summaries
 from diversion.reports.charts import attendance_by_month_svg
 from diversion.reports.csvout import to_csv
@@ -35,7 +40,12 @@ ATTENDANCE_DEFINITIONS = {
     "Removed": "Asked to leave for disruptive behaviour.",
     "Absent": "Did not come, with no excuse accepted.",
     "Excused": "Did not come, with a reason accepted on the day; they are booked again.",
-    "Fill rate": "Booked / places. Blank when there were no places.",
+    "Fill rate": "Booked / places. Blank when there were no places, and when the report is "
+                 "filtered by force: a session's places are shared by every force's people, "
+                 "so they cannot be split between forces.",
+    "Force": "Filtered by force, a session counts when one of the force's referrals was booked "
+             "on it or is on its register, and its figures count only those people; its places "
+             "are the session's places in full.",
     "Attendance rate": "Attended / booked. Blank when nobody was booked.",
     "Facilitator": "A session run by two facilitators counts once for each of them, so the "
                    "facilitator rows add up to more than the total.",
@@ -48,13 +58,40 @@ ATTENDANCE_DEFINITIONS = {
 _STATUS_COUNTS = ("attended", "late_refused", "left_early", "removed", "absent", "excused")
 
 
-def load_session_attendance(date_from: dt.date, date_to: dt.date) -> tuple[
-        list[measures.SessionAttendance], dict[str, int]]:
+def load_session_attendance(
+        date_from: dt.date, date_to: dt.date, *, forces: Sequence[str] = (),
+        programme: str | None = None, venue: int | None = None, facilitator: int | None = None,
+) -> tuple[list[measures.SessionAttendance], dict[str, int]]:
     """Sessions starting on London dates [date_from, date_to] with their registers counted,
-    and how many were left out (cancelled, register not submitted): two queries."""
+    and how many were left out (cancelled, register not submitted): two queries.
+
+    Filters (codes and ids): a programme's sessions, a venue's, the sessions a facilitator ran.
+    With forces, only the sessions on which one of their referrals was booked or is on the
+    register, and only those referrals' register rows are counted."""
     start = london_midnight_in_utc(date_from)
     end = london_midnight_in_utc(date_to + dt.timedelta(days=1))
-    in_range = (CourseSession.starts_at >= start, CourseSession.starts_at < end)
+    in_range: list[ColumnElement[bool]] = [CourseSession.starts_at >= start,
+                                           CourseSession.starts_at < end]
+    if programme is not None:
+        in_range.append(CourseSession.programme_id == select(Programme.id).where(
+            Programme.code == programme).scalar_subquery())
+    if venue is not None:
+        in_range.append(CourseSession.venue_id == venue)
+    if facilitator is not None:
+        ran = session_facilitators.alias()  # not the facilitators query's own rows
+        in_range.append(exists().where(ran.c.session_id == CourseSession.id,
+                                       ran.c.user_id == facilitator))
+    entry_join: ColumnElement[bool] = RegisterEntry.register_id == Register.id
+    if forces:
+        of_forces = (select(Referral.id).join(Force, Force.id == Referral.force_id)
+                     .where(Force.code.in_(forces)))
+        entry_join = and_(entry_join, RegisterEntry.referral_id.in_(of_forces))
+        held, entry = aliased(Register), aliased(RegisterEntry)  # not the outer query's rows
+        in_range.append(or_(
+            exists().where(Booking.session_id == CourseSession.id,
+                           Booking.referral_id.in_(of_forces)),
+            exists().where(held.session_id == CourseSession.id, entry.register_id == held.id,
+                           entry.referral_id.in_(of_forces))))
     counts = [func.coalesce(func.sum(case((RegisterEntry.status == status, 1), else_=0)), 0)
               .label(status) for status in _STATUS_COUNTS]
     rows = db.session.execute(
@@ -65,7 +102,7 @@ def load_session_attendance(date_from: dt.date, date_to: dt.date) -> tuple[
         .join(Programme, Programme.id == CourseSession.programme_id)
         .join(Venue, Venue.id == CourseSession.venue_id)
         .outerjoin(Register, Register.session_id == CourseSession.id)
-        .outerjoin(RegisterEntry, RegisterEntry.register_id == Register.id)
+        .outerjoin(RegisterEntry, entry_join)
         .where(*in_range)
         .group_by(CourseSession.id, CourseSession.starts_at, CourseSession.capacity,
                   CourseSession.status, Register.state, Programme.name, Venue.name)
@@ -114,7 +151,10 @@ def co_run_sessions(sessions: list[measures.SessionAttendance]) -> dict[str, Any
 
 
 def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> Report:
-    sessions, excluded = load_session_attendance(parameters.date_from, parameters.date_to)
+    sessions, excluded = load_session_attendance(
+        parameters.date_from, parameters.date_to, forces=parameters.forces,
+        programme=parameters.programme, venue=parameters.venue,
+        facilitator=parameters.facilitator)
     by_month = measures.attendance_by(sessions, measures.by_session_month)
     data = {
         "report": "attendance",
@@ -130,6 +170,8 @@ def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> 
         "sessions": [_session_row(session) for session in sessions],
         "excluded": excluded,
     }
+    if parameters.forces:
+        _without_fill_rate(data)
     report = Report(kind="attendance", parameters=parameters, data=data,
                     summary=summaries.attendance_summary(data),
                     extra={"co_run": co_run_sessions(sessions)})
@@ -137,6 +179,15 @@ def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> 
         report.chart_svg = attendance_by_month_svg(by_month)
         report.chart_alt = summaries.attendance_chart_alt(data)
     return report
+
+
+def _without_fill_rate(data: dict[str, Any]) -> None:
+    """Filtered by force, no fill rate: a session's places are not the force's (null)."""
+    rows = [data["total"], *data["sessions"]]
+    rows.extend(summary for key in ("by_month", "by_programme", "by_venue", "by_facilitator")
+                for summary in data[key].values())
+    for row in rows:
+        row["fill_rate"] = None
 
 
 ATTENDANCE_CSV_HEADER = ("breakdown", "group", "session_id", "sessions", *measures.COUNT_FIELDS,

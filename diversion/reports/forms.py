@@ -1,8 +1,12 @@
-"""Report filters (GET forms, no CSRF: they change nothing) and the Data Lab export form."""
+"""Report filters (GET forms, no CSRF: they change nothing) and the Data Lab export form.
+
+The force, programme, venue and facilitator choices are set by the view from what is stored;
+the form does not check a value against them: producing.validate_parameters does, and says
+which code or id names nothing, with every other problem."""
 
 from __future__ import annotations
 
-from wtforms import RadioField
+from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 
 from diversion.core.forms import DatePartsField, Form
@@ -21,6 +25,11 @@ class ReportFilterForm(Form):
     scope = RadioField("Offences counted", default="any", choices=[
         SelectChoice("any", "Any offence"),
         SelectChoice("programme", "Only offences the programme accepts")])
+    force = SelectMultipleField("Forces", default=[], choices=[], validate_choice=False,
+                                description="Leave all unticked for every force")
+    programme = SelectField("Programme", default="", choices=[], validate_choice=False)
+    venue = SelectField("Venue", default="", choices=[], validate_choice=False)
+    facilitator = SelectField("Facilitator", default="", choices=[], validate_choice=False)
 
 
 class JusticeDataLabForm(Form):

@@ -4,14 +4,15 @@ Every report is a `ReportKind` (producing.REPORTS): a `build` function from para
 report's JSON, a CSV writer, a PDF template and the definitions printed with it. Adding a
 report is one more `ReportKind`.
 
-- `ReportParameters`, `Report`, `ReportKind` (`parameter_labels(parameters)`)
+- `ReportParameters` (with its filters: forces, programme, venue, facilitator), `Report`,
+  `ReportKind` (`parameter_labels(parameters)`)
 - `long_date(day)`: "1 March 2026"
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,31 @@ class ReportParameters:
     date_to: dt.date
     as_of: dt.date
     scope: str = "any"
+    # Filters: force codes (sorted, unique; empty is every force), a programme code, and for
+    # the attendance report a venue and a facilitator (ids).
+    forces: tuple[str, ...] = ()
+    programme: str | None = None
+    venue: int | None = None
+    facilitator: int | None = None
+    # What people read for each filter ("force:WYP" -> "West Yorkshire Police"), found when the
+    # parameters were validated; not part of what the parameters are.
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
-    def as_details(self) -> dict[str, str]:
+    @property
+    def filtered(self) -> bool:
+        return bool(self.forces or self.programme or self.venue or self.facilitator)
+
+    def filters(self) -> dict[str, Any]:
+        """The filters as the JSON echoes them (null or [] when not filtered)."""
+        return {"forces": list(self.forces), "programme": self.programme, "venue": self.venue,
+                "facilitator": self.facilitator}
+
+    def as_details(self) -> dict[str, Any]:
         return {"from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
-                "as_of": self.as_of.isoformat(), "scope": self.scope}
+                "as_of": self.as_of.isoformat(), "scope": self.scope, **self.filters()}
+
+    def name_of(self, what: str, key: object) -> str:
+        return self.names.get(f"{what}:{key}", str(key))
 
 
 @dataclass
@@ -65,6 +87,7 @@ class ReportKind:
     uses_as_of: bool = False
     uses_scope: bool = False
     dates_of: str = "referral"  # what the From and To dates select: referral or session dates
+    uses_venue: bool = False  # the venue and facilitator filters (attendance)
 
     def parameter_labels(self, parameters: ReportParameters) -> dict[str, str]:
         """The parameters as people read them, for pages and PDFs."""
@@ -74,7 +97,23 @@ class ReportKind:
         if self.uses_scope:
             labels["Offences counted"] = ("Any offence" if parameters.scope == "any"
                                           else "Offences the programme accepts")
+        if parameters.forces:
+            labels["Forces" if len(parameters.forces) > 1 else "Force"] = ", ".join(
+                parameters.name_of("force", code) for code in parameters.forces)
+        if parameters.programme:
+            labels["Programme"] = parameters.name_of("programme", parameters.programme)
+        if parameters.venue is not None:
+            labels["Venue"] = parameters.name_of("venue", parameters.venue)
+        if parameters.facilitator is not None:
+            labels["Facilitator"] = parameters.name_of("facilitator", parameters.facilitator)
+        if parameters.forces and self.uses_venue:
+            labels["Fill rate"] = FILL_RATE_BY_FORCE
         return labels
+
+
+FILL_RATE_BY_FORCE = ("Not shown when filtered by force: a session's places are shared by "
+                      "every force's people. Places count each session's places in full; booked "
+                      "and the rest count only this force's people")
 
 
 def long_date(day: dt.date) -> str:

@@ -1,19 +1,21 @@
 """The referral outcomes report: plain records in a fixed number of queries, fed to the pure
 arithmetic of measures.py.
 
-- `load_referral_records(date_from, date_to)` -> list[measures.ReferralRecord]
+- `load_referral_records(date_from, date_to, forces=, programme=)` -> list[measures.ReferralRecord]
 - `build_outcomes(parameters, with_chart=False)` -> Report; `outcomes_csv(report)` -> bytes
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 
 from diversion.auth.models import Force
 from diversion.core.extensions import db
+from diversion.programmes.models import Programme
 from diversion.referrals.models import Referral, ReferralEvent, ReferralEventType, ReferralStatus
 from diversion.reports import measures, summaries
 from diversion.reports.charts import outcomes_by_month_svg
@@ -50,8 +52,16 @@ OUTCOME_DEFINITIONS = {
 }
 
 
-def load_referral_records(date_from: dt.date, date_to: dt.date) -> list[measures.ReferralRecord]:
-    """Referrals received in [date_from, date_to], as plain records: one query."""
+def load_referral_records(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str] = (),
+                          programme: str | None = None) -> list[measures.ReferralRecord]:
+    """Referrals received in [date_from, date_to] (of these forces and this programme, when
+    given: codes), as plain records: one query."""
+    filters: list[ColumnElement[bool]] = []
+    if forces:
+        filters.append(Force.code.in_(forces))
+    if programme is not None:
+        filters.append(Referral.programme_id == select(Programme.id)
+                       .where(Programme.code == programme).scalar_subquery())
     was_booked = exists().where(ReferralEvent.referral_id == Referral.id,
                                 ReferralEvent.to_status == ReferralStatus.BOOKED)
     reason = (select(ReferralEvent.event)
@@ -63,7 +73,7 @@ def load_referral_records(date_from: dt.date, date_to: dt.date) -> list[measures
                Referral.status.label("status"), Referral.completion_deadline, Referral.closed_on,
                was_booked.label("was_booked"), reason.label("reason"))
         .join(Force, Force.id == Referral.force_id)
-        .where(Referral.referral_date >= date_from, Referral.referral_date <= date_to)
+        .where(Referral.referral_date >= date_from, Referral.referral_date <= date_to, *filters)
         .order_by(Referral.referral_date, Referral.id))
     records = []
     for (referral_id, force, offence_date, referral_date, status, deadline, closed_on,
@@ -89,7 +99,8 @@ def force_names() -> dict[str, str]:
 
 
 def build_outcomes(parameters: ReportParameters, with_chart: bool = False) -> Report:
-    records = load_referral_records(parameters.date_from, parameters.date_to)
+    records = load_referral_records(parameters.date_from, parameters.date_to,
+                                    forces=parameters.forces, programme=parameters.programme)
     data: dict[str, Any] = {
         "report": "referral_outcomes",
         "from": parameters.date_from.isoformat(),

@@ -2,7 +2,9 @@
 parameters, builds, renders (JSON, CSV or PDF) and writes the audit row.
 
 - `REPORTS`: every ReportKind by name
-- `validate_parameters(kind=, date_from=, date_to=, as_of=, scope=, today=)` -> ReportParameters
+- `validate_parameters(kind=, date_from=, date_to=, as_of=, scope=, today=, forces=, programme=,
+  venue=, facilitator=)` -> ReportParameters (unknown codes and ids are errors like any other)
+- `forces_for(actor, forces)`: the forces a user may see (police: his own, and only his own)
 - `produce_report(kind=, parameters=, fmt=, actor=, now=)` -> Produced
 - `render_report_pdf(report, generated_at=)`; `filename_for(kind, parameters, fmt)`
 """
@@ -10,13 +12,20 @@ parameters, builds, renders (JSON, CSV or PDF) and writes the audit row.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
-from diversion.auth.models import User
-from diversion.core.errors import ValidationFailed
+from diversion.auth.models import Force, Role, User
+from diversion.core.errors import Forbidden, ValidationFailed
+from diversion.core.extensions import db
 from diversion.core.pdf import render_pdf
+from diversion.courses.models import Venue, session_facilitators
+from diversion.programmes.models import Programme
 from diversion.reports import reoffending
 from diversion.reports.attendance_report import ATTENDANCE_DEFINITIONS, attendance_csv, build_attendance
 from diversion.reports.charts import svg_data_uri
@@ -33,12 +42,35 @@ MIME_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
 
 def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.date | None,
                         as_of: dt.date | None, scope: str | None, today: dt.date,
-                        errors: dict[str, str] | None = None) -> ReportParameters:
+                        errors: dict[str, str] | None = None, forces: Iterable[str] = (),
+                        programme: str | None = None, venue: int | None = None,
+                        facilitator: int | None = None) -> ReportParameters:
     """Check a report's parameters; ValidationFailed with every problem at once.
 
-    `errors` carries problems the caller already found (a date that is not a date, say).
+    `errors` carries problems the caller already found (a date that is not a date, say). The
+    filters are looked up, one query each when given: a force or programme code that names
+    none, a venue or facilitator id that names none, is a problem like any other.
     """
     errors = dict(errors or {})
+    names: dict[str, str] = {}
+    force_codes = _known_forces(forces, errors, names)
+    programme_code = _known_programme(programme, errors, names)
+    uses_venue = kind in REPORTS and REPORTS[kind].uses_venue
+    for name, value in (("venue", venue), ("facilitator", facilitator)):
+        if value is not None and kind in REPORTS and not uses_venue:
+            errors[name] = f"Only the attendance report can be filtered by {name}"
+    if uses_venue and venue is not None:
+        found = db.session.scalar(select(Venue.name).where(Venue.id == venue))
+        if found is None:
+            errors["venue"] = f"There is no venue with the id {venue}"
+        names[f"venue:{venue}"] = found or ""
+    if uses_venue and facilitator is not None:
+        found = db.session.scalar(select(User.name).where(User.id == facilitator, or_(
+            User.role == Role.FACILITATOR,
+            User.id.in_(select(session_facilitators.c.user_id)))))
+        if found is None:
+            errors["facilitator"] = f"There is no facilitator with the id {facilitator}"
+        names[f"facilitator:{facilitator}"] = found or ""
     if kind not in REPORTS:
         errors["report"] = "Report must be one of " + ", ".join(sorted(REPORTS))
     if date_from is None and "from" not in errors:
@@ -56,7 +88,58 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
         errors["scope"] = "Scope must be 'any' or 'programme'"
     if errors or date_from is None or date_to is None:
         raise ValidationFailed(errors, "The report's parameters are not valid")
-    return ReportParameters(date_from=date_from, date_to=date_to, as_of=as_of, scope=scope)
+    return ReportParameters(date_from=date_from, date_to=date_to, as_of=as_of, scope=scope,
+                            forces=force_codes, programme=programme_code,
+                            venue=venue if uses_venue else None,
+                            facilitator=facilitator if uses_venue else None, names=names)
+
+
+MAX_CODE = 16  # the columns' length: a longer code names nothing
+
+
+def _known_forces(forces: Iterable[str], errors: dict[str, str],
+                  names: dict[str, str]) -> tuple[str, ...]:
+    """The forces' codes as stored (sorted, unique), from codes in any case: one query."""
+    wanted = {code.strip().upper() for code in forces if code.strip()}
+    if not wanted:
+        return ()
+    rows = db.session.execute(select(Force.code, Force.name).where(
+        func.upper(Force.code).in_(sorted(c for c in wanted if len(c) <= MAX_CODE)))).all()
+    found = {code.upper(): code for code, _ in rows}
+    unknown = sorted(wanted - set(found))
+    if unknown:
+        errors["force"] = (f"There is no force with the code {unknown[0][:40]}" if len(unknown) == 1
+                           else "There is no force with the codes "
+                           + ", ".join(code[:40] for code in unknown))
+    names.update((f"force:{code}", name) for code, name in rows)
+    return tuple(sorted(found.values()))
+
+
+def _known_programme(programme: str | None, errors: dict[str, str],
+                     names: dict[str, str]) -> str | None:
+    code = (programme or "").strip()
+    if not code:
+        return None
+    row = db.session.execute(select(Programme.code, Programme.name).where(
+        func.upper(Programme.code) == code.upper()[:MAX_CODE + 1])).first()
+    if row is None:
+        errors["programme"] = f"There is no programme with the code {code[:40]}"
+        return None
+    names[f"programme:{row.code}"] = row.name
+    return str(row.code)
+
+
+def forces_for(actor: User | None, forces: Iterable[str]) -> tuple[str, ...]:
+    """The forces a report may cover for `actor`: what was asked, except that a police user
+    sees his own force only: his force when none is asked, Forbidden when another is."""
+    asked = tuple(code.strip().upper() for code in forces if code.strip())
+    if actor is None or actor.role is not Role.POLICE:
+        return asked
+    assert actor.force is not None  # the police_have_a_force constraint
+    own = actor.force.code
+    if any(code != own.upper() for code in asked):
+        raise Forbidden("You can only see reports for your own force")
+    return (own,)
 
 
 REPORTS: dict[str, ReportKind] = {
@@ -70,7 +153,7 @@ REPORTS: dict[str, ReportKind] = {
     "attendance": ReportKind(
         name="attendance", title="Attendance", build=build_attendance, csv=attendance_csv,
         pdf_template="reports/attendance_pdf.html", definitions=ATTENDANCE_DEFINITIONS,
-        dates_of="session"),
+        dates_of="session", uses_venue=True),
 }
 
 
@@ -96,20 +179,24 @@ def render_report_pdf(report: Report, *, generated_at: dt.datetime) -> bytes:
 
 
 def filename_for(kind: str, parameters: ReportParameters, fmt: str) -> str:
-    return f"{kind}-{parameters.date_from.isoformat()}-to-{parameters.date_to.isoformat()}.{fmt}"
+    """outcomes-2025-01-01-to-2025-12-31.pdf; filtered by force, the codes follow the kind
+    (outcomes-WYP-2025-...), and a programme's code follows them."""
+    parts = [kind, *parameters.forces, *([parameters.programme] if parameters.programme else [])]
+    safe = "-".join("".join(c for c in part if c.isalnum() or c in "_-") for part in parts)
+    return f"{safe}-{parameters.date_from.isoformat()}-to-{parameters.date_to.isoformat()}.{fmt}"
 
 
 def produce_report(*, kind: str, parameters: ReportParameters, fmt: str, actor: User | None,
                    now: dt.datetime, actor_label: str | None = None) -> Produced:
-    """Build a report in a format and write its audit row (a download is a DISCLOSURE)."""
-    import json
-
+    """Build a report in a format and write its audit row (a download is a DISCLOSURE).
+    The JSON echoes the filters under "filters" (added to the report's own keys)."""
     if fmt not in FORMATS:
         raise ValidationFailed({"format": "Format must be one of " + ", ".join(FORMATS)})
     report = REPORTS[kind].build(parameters, fmt in ("html", "pdf"))
     content: bytes | None = None
     if fmt == "json":
-        content = json.dumps(report.published, indent=2).encode("utf-8")
+        content = json.dumps({**report.published, "filters": parameters.filters()},
+                             indent=2).encode("utf-8")
     elif fmt == "csv":
         content = REPORTS[kind].csv(report)
     elif fmt == "pdf":

@@ -1,7 +1,8 @@
 """The proven reoffending report (the contract in DESIGN.md), and the Justice Data Lab
 extract of the same cohort.
 
-- `load_cohort(parameters)`: cohort members and their reoffences, for reoffending.py
+- `load_cohort(parameters)`: cohort members (of the forces and programme filtered on) and their
+  reoffences, for reoffending.py
 - `build_reoffending(parameters, with_chart=False)` -> Report; `reoffending_csv(report)` -> bytes
 - `justice_data_lab_csv(date_from=, date_to=, group=, actor=, now=)` -> (bytes, rows)
 """
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
-from diversion.auth.models import User
+from diversion.auth.models import Force, User
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.programmes.models import Programme
@@ -32,11 +33,22 @@ JDL_GROUPS = ("completed", "not_completed", "all")
 def load_cohort(parameters: ReportParameters) -> tuple[
         list[reoffending.CohortReferral], list[reoffending.Reoffence], list[str] | None]:
     """Referrals in the range, their people's reoffences, and (scope programme) the offence
-    codes programmes accept: three queries whatever the size of the cohort."""
+    codes programmes accept: three queries whatever the size of the cohort.
+
+    Filtered by force or programme, the cohort is that force's (programme's) referrals; their
+    people's reoffences count wherever they were recorded. With a programme, scope
+    "programme" counts the offences that programme accepts."""
+    cohort = [Referral.referral_date >= parameters.date_from,
+              Referral.referral_date <= parameters.date_to]
+    if parameters.forces:
+        cohort.append(Referral.force_id.in_(
+            select(Force.id).where(Force.code.in_(parameters.forces))))
+    if parameters.programme is not None:
+        cohort.append(Referral.programme_id == select(Programme.id).where(
+            Programme.code == parameters.programme).scalar_subquery())
     statuses = db.session.execute(
         select(Referral.id, Referral.person_id, Referral.referral_date, Referral.status.label("status"))
-        .where(Referral.referral_date >= parameters.date_from,
-               Referral.referral_date <= parameters.date_to)
+        .where(*cohort)
         .order_by(Referral.referral_date, Referral.id))
     referrals = []
     for referral_id, person_id, referral_date, status in statuses:
@@ -44,9 +56,7 @@ def load_cohort(parameters: ReportParameters) -> tuple[
         outcome = status.value if status.is_terminal else "open"
         referrals.append(reoffending.CohortReferral(referral_id=referral_id, person_id=person_id,
                                                      referral_date=referral_date, outcome=outcome))
-    in_cohort = (select(Referral.person_id)
-                 .where(Referral.referral_date >= parameters.date_from,
-                        Referral.referral_date <= parameters.date_to))
+    in_cohort = select(Referral.person_id).where(*cohort)
     reoffences = [
         reoffending.Reoffence(person_id=person_id, offence_date=offence_date,
                               outcome=outcome.value, outcome_date=outcome_date,
@@ -59,8 +69,11 @@ def load_cohort(parameters: ReportParameters) -> tuple[
     codes = None
     if parameters.scope == "programme":
         # One measure over every programme: the offences any of them accepts.
-        codes = sorted({code for programme_codes in db.session.scalars(
-            select(Programme.eligible_offence_codes)) for code in programme_codes or ()})
+        accepting = select(Programme.eligible_offence_codes)
+        if parameters.programme is not None:
+            accepting = accepting.where(Programme.code == parameters.programme)
+        codes = sorted({code for programme_codes in db.session.scalars(accepting)
+                        for code in programme_codes or ()})
     return referrals, reoffences, codes
 
 

@@ -156,9 +156,14 @@ def attendance_summary(data: Mapping[str, Any]) -> list[str]:
         if left_out_sentence:
             sentences.append(left_out_sentence[:1].upper() + left_out_sentence[1:])
         return sentences
-    places = (f"{percent(total['fill_rate'])} of places were filled "
-              f"({total['booked']} of {total['places']})" if total["fill_rate"] is not None
-              else "no places were offered")
+    if total["fill_rate"] is not None:
+        places = (f"{percent(total['fill_rate'])} of places were filled "
+                  f"({total['booked']} of {total['places']})")
+    elif total["places"]:
+        # Filtered by force: a session's places are shared by every force, so no fill rate.
+        places = f"the chosen forces' people took {total['booked']} places"
+    else:
+        places = "no places were offered"
     sessions = _count(total["sessions"], "session", "sessions")
     if total["attendance_rate"] is None:
         sentences = [f"Across {sessions} held {when}, {places}, and nobody was booked."]
