@@ -65,6 +65,16 @@ def test_each_report_pdf_is_tagged_with_headings_table_headers_and_alt_text(
     assert ("H2", "Definitions") in [(e.kind, e.text) for e in tagged.of_kind("H2")]
 
 
+@pytest.mark.parametrize("kind", sorted(REPORTS))
+def test_each_report_pdf_with_nothing_to_report_is_tagged(client, login_as, kind) -> None:
+    login_as("manager")
+
+    tagged = assert_accessible(pdf_of(client.get(f"/reports/{kind}?{QUERIES[kind]}&format=pdf")),
+                               title=REPORTS[kind].title)
+
+    assert "Definitions" in [text for _, text in tagged.headings]
+
+
 @pytest.mark.xfail(strict=True, reason="the report body templates name each row in a <td>, "
                    "not a <th scope=\"row\">; they are being rewritten (issue 15): remove this "
                    "mark when they are")

@@ -80,8 +80,8 @@ PDF_VARIANT = "pdf/ua-1"
 def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
     """Tagged PDF bytes from HTML; relative URLs resolve inside `root` (default: static/).
 
-    The HTML needs a <title>, <html lang> and alt text on every <img>: WeasyPrint logs an error
-    for each one missing and the PDF then falls short of PDF/UA.
+    The HTML needs a <title>, <html lang> and alt text on every <img>; without them the PDF
+    falls short of PDF/UA (WeasyPrint logs an error for a missing lang or alt, and renders).
     """
     root = (root or static_root()).resolve()
     document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
