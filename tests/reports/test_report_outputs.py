@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from tests.builders import create_token, create_user, referral_with_outcome
+from tests.builders import create_force, create_token, create_user, referral_with_outcome
 
 D = dt.date
 QUERY = ("date_from-day=1&date_from-month=1&date_from-year=2024"
@@ -88,9 +88,16 @@ def test_a_range_the_wrong_way_round_shows_an_error_summary_and_no_report(app, c
     assert audit_rows("report.viewed") == []
 
 
-def test_police_cannot_see_reports(app, client, login_as):
-    login_as("police")
-    assert client.get(f"/reports/outcomes?{QUERY}").status_code == 403
+def test_police_see_their_own_forces_report_only(app, client, login_as):
+    officer = login_as("police")
+    seed_cohort()  # referrals of other forces
+    other = referral_with_outcome(family_name="Other", referral_date=D(2024, 2, 1),
+                                  outcome="completed").force.code
+    db.session.commit()
+    assert client.get(f"/reports/outcomes?{QUERY}&force={other}").status_code == 403
+    data = client.get(f"/reports/outcomes?{QUERY}&format=json").get_json(force=True)
+    assert data["total"]["received"] == 0
+    assert data["filters"]["forces"] == [officer.force.code]
 
 
 def test_the_justice_data_lab_export_neutralises_formulas_and_is_a_disclosure(
@@ -113,7 +120,7 @@ def test_the_justice_data_lab_export_neutralises_formulas_and_is_a_disclosure(
     assert row.details["rows"] == 1
 
 
-def test_the_api_gives_the_reoffending_json_to_managers_only(app, client):
+def test_the_api_gives_the_reoffending_json_to_managers_and_police_their_force_only(app, client):
     seed_cohort()
     manager, police = create_user("manager"), create_user("police")
     db.session.commit()
@@ -123,9 +130,15 @@ def test_the_api_gives_the_reoffending_json_to_managers_only(app, client):
     body = response.get_json()
     assert body["measure"] == "proven_reoffending"
     assert body["cohorts"][-1]["people"] == 12
-    forbidden = client.get(url, headers={"Authorization": f"Bearer {create_token(police)}"})
+    police_token = create_token(police)
+    db.session.commit()
+    forbidden = client.get(url + "&force=" + create_force("NYP").code,
+                           headers={"Authorization": f"Bearer {police_token}"})
     assert forbidden.status_code == 403
-    assert len(audit_rows("report.downloaded")) == 1
+    own = client.get(url, headers={"Authorization": f"Bearer {police_token}"}).get_json()
+    assert own["filters"]["forces"] == [police.force.code]
+    assert all(row["people"] == 0 for row in own["cohorts"])  # the cohort is other forces'
+    assert len(audit_rows("report.downloaded")) == 2
 
 
 def test_the_api_refuses_bad_parameters_with_problem_json(app, client):
