@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from diversion.core.extensions import db
+from diversion.reports.outcomes_report import months_between
 from tests.builders import create_force, referral_with_outcome
 from tests.reports.test_attendance_report import JUNE, seed_sessions
 
@@ -118,6 +119,7 @@ def test_the_outcomes_report_has_a_described_captioned_chart_and_names_forces(ap
     svg = base64.b64decode(alt.group(1)).decode("utf-8")
     assert "<title id=\"chart-title\">Referrals by month and outcome</title>" in svg
     assert "Feb 2024" in svg and "Jul 2024" in svg
+    assert "Apr 2024" in svg  # a month without referrals is a gap, not left out of the axis
     caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", figure, re.S)
     assert caption is not None and "Each bar is the referrals received in one month" in caption.group(1)
     page = words(html)
@@ -167,3 +169,8 @@ def test_report_tables_reflow_with_labelled_cells_and_scoped_headers(app, client
             for cell in re.findall(r"<td[^>]*>", table):
                 assert "data-label=" in cell or "colspan=" in cell, (kind, cell)
 
+
+
+def test_months_between_counts_every_month_across_a_year_end():
+    assert months_between("2024-11", "2025-02") == ["2024-11", "2024-12", "2025-01", "2025-02"]
+    assert months_between("2024-02", "2024-02") == ["2024-02"]
