@@ -75,9 +75,6 @@ def test_each_report_pdf_with_nothing_to_report_is_tagged(client, login_as, kind
     assert "Definitions" in [text for _, text in tagged.headings]
 
 
-@pytest.mark.xfail(strict=True, reason="the report body templates name each row in a <td>, "
-                   "not a <th scope=\"row\">; they are being rewritten (issue 15): remove this "
-                   "mark when they are")
 @pytest.mark.parametrize("kind", sorted(REPORTS))
 def test_each_report_table_row_is_named_by_a_row_header(app, client, login_as, kind) -> None:
     login_as("manager")
