@@ -23,7 +23,7 @@ import math
 import statistics
 import warnings
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,7 +204,7 @@ def balance_table(treated: Sequence[Subject], controls: Sequence[Subject],
 
 # --- The comparison -------------------------------------------------------------------------
 
-def _reoffenders(subjects: Sequence[Subject], by_person: dict[int, list[Reoffence]],
+def _reoffenders(subjects: Sequence[Subject], by_person: dict[Hashable, list[Reoffence]],
                  offence_codes: Collection[str] | None) -> int:
     return sum(1 for s in subjects if any(
         is_proven_reoffence(s.index_date, r, offence_codes=offence_codes)
@@ -218,7 +218,7 @@ def _side(people: int, reoffenders: int) -> dict[str, Any]:
 
 
 def _contrast(treated: Sequence[Subject], controls: Sequence[Subject],
-              by_person: dict[int, list[Reoffence]],
+              by_person: dict[Hashable, list[Reoffence]],
               offence_codes: Collection[str] | None) -> dict[str, Any]:
     x1 = _reoffenders(treated, by_person, offence_codes)
     x2 = _reoffenders(controls, by_person, offence_codes)
@@ -263,9 +263,9 @@ def compare_groups(programme: Sequence[Subject], comparison: Iterable[Subject],
         result["reason"] = TOO_FEW.format(programme=len(treated), comparison=len(controls),
                                           minimum=JDL_MINIMUM)
         return result
-    by_person: dict[int, list[Reoffence]] = defaultdict(list)
+    by_person: dict[Hashable, list[Reoffence]] = defaultdict(list)
     for reoffence in reoffences:
-        by_person[int(reoffence.person_id)].append(reoffence)
+        by_person[reoffence.person_id].append(reoffence)
     result["available"] = True
     result["unmatched"] = _contrast(treated, controls, by_person, offence_codes)
 
