@@ -31,8 +31,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
+from diversion.core.timeutils import add_months
 from diversion.reports.reoffending import (
     JDL_MINIMUM,
+    PROVEN_OUTCOMES,
     Reoffence,
     is_proven_reoffence,
     is_reportable,
@@ -43,7 +45,6 @@ from diversion.reports.reoffending import (
 CALIPER_SD = 0.2
 PRIOR_YEARS = 2
 IMBALANCE = 0.1
-DISPOSALS = ("charged", "convicted", "cautioned", "community_resolution", "other")
 TOO_FEW = ("No comparison: the programme has {programme} and the comparison group {comparison} "
            "people whose follow-up is over, and a comparison needs at least {minimum} on each side.")
 TOO_FEW_MATCHED = ("No matched comparison: only {pairs} people could be matched to someone "
@@ -66,6 +67,14 @@ class Subject:
     def age(self) -> float:
         """Age at the index date in years (days / 365.25)."""
         return (self.index_date - self.date_of_birth).days / 365.25
+
+
+def prior_offences(index_date: dt.date, reoffences: Iterable[Reoffence]) -> int:
+    """Proven offences (conviction or caution) committed in the 2 years before the index date:
+    on or after index - 24 months and before the index date."""
+    start = add_months(index_date, -12 * PRIOR_YEARS)
+    return sum(1 for r in reoffences
+               if r.outcome in PROVEN_OUTCOMES and start <= r.offence_date < index_date)
 
 
 # --- Difference of two proportions -----------------------------------------------------------
@@ -321,3 +330,24 @@ def summary_sentence(comparison: dict[str, Any] | None) -> str | None:
     gap = "the same rate" if d == 0 else _direction(d)
     return (f"People who took the course were proven to reoffend at {programme * 100:.1f}% against "
             f"{other * 100:.1f}% for {whom}: {gap} (95% confidence: {interval}).")
+
+
+def csv_rows(comparison: dict[str, Any] | None) -> list[list[Any]]:
+    """The comparison as rows appended after the reoffending CSV's cohort rows, in its columns
+    (reoffending.CSV_HEADER): period `comparison` (everyone) and `comparison_matched`, groups
+    `programme`, `comparison` and `difference` (rate and interval: programme minus comparison).
+    Without a comparison (fewer than 60 on a side), no rows: the file is as it always was."""
+    if not comparison or not comparison["available"]:
+        return []
+    rows: list[list[Any]] = []
+    for period, figures in (("comparison", comparison["unmatched"]),
+                            ("comparison_matched", comparison["matched"])):
+        if not figures:
+            continue
+        for group in ("programme", "comparison"):
+            side = figures[group]
+            rows.append([period, group, side["people"], side["reoffenders"], None, side["rate"],
+                         *side["ci95"], None, None, False, None])
+        rows.append([period, "difference", None, None, None, figures["difference"],
+                     *figures["difference_ci95"], None, None, False, None])
+    return rows

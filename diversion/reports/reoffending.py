@@ -165,6 +165,16 @@ def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[f
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
+def report_members(
+    referrals: Iterable[CohortReferral], *, date_from: dt.date, date_to: dt.date, as_of: dt.date
+) -> list[CohortReferral]:
+    """The people of the report's `period: "all"` rows: each person's earliest completed or
+    not completed referral in [date_from, date_to], when reportable by `as_of`."""
+    cohort = [r for r in referrals
+              if date_from <= r.referral_date <= date_to and r.outcome in COHORT_OUTCOMES]
+    return [r for r in _earliest_per_person(cohort) if is_reportable(r.referral_date, as_of)]
+
+
 @dataclass(frozen=True)
 class _Member:
     referral: CohortReferral

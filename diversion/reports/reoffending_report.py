@@ -21,8 +21,9 @@ from diversion.core.extensions import db
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.reoffences.models import Reoffence
-from diversion.reports import reoffending
+from diversion.reports import comparison, reoffending
 from diversion.reports.charts import time_to_reoffence_svg
+from diversion.reports.comparison_report import comparison_for
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
 
@@ -74,6 +75,7 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
         "as_of": parameters.as_of, "scope": parameters.scope, "programme_offence_codes": codes,
     }
     data = reoffending.proven_reoffending(referrals, reoffences, **arguments)
+    data["comparison"] = comparison_for(parameters)  # additive: DESIGN.md "Comparison group"
     report = Report(kind="reoffending", parameters=parameters, data=data)
     if with_chart:
         curves = reoffending.time_to_first_reoffence(referrals, reoffences, **arguments)
@@ -86,7 +88,9 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
 
 
 def reoffending_csv(report: Report) -> bytes:
-    return to_csv(reoffending.CSV_HEADER, reoffending.csv_rows(report.data), bom=True)
+    # The comparison's rows come after the cohort rows, in the same columns (additive).
+    rows = reoffending.csv_rows(report.data) + comparison.csv_rows(report.data.get("comparison"))
+    return to_csv(reoffending.CSV_HEADER, rows, bom=True)
 
 
 JDL_HEADER = ("surname", "forename", "date_of_birth", "gender", "index_date")
