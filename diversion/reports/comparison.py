@@ -266,7 +266,7 @@ def compare_groups(programme: Sequence[Subject], comparison: Iterable[Subject],
         "method": "propensity_score_matching", "minimum_people": JDL_MINIMUM,
         "caliper_sd": CALIPER_SD, "available": False, "reason": None,
         "programme_people": len(treated), "comparison_people": len(controls),
-        "unmatched": None, "matched": None, "balance": [], "warnings": [],
+        "unmatched": None, "matched": None, "balance": [], "warnings": [], "summary": None,
     }
     if len(treated) < JDL_MINIMUM or len(controls) < JDL_MINIMUM:
         result["reason"] = TOO_FEW.format(programme=len(treated), comparison=len(controls),
