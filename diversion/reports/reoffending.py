@@ -96,34 +96,12 @@ DEFINITIONS = {
                   "unreliable and could identify someone.",
     "Justice Data Lab warning": "Groups of fewer than 60 people are too few for a Justice Data Lab "
                                 "comparison with a matched control group.",
-    "Comparison group": "People dealt with otherwise (charged, cautioned, a community resolution "
-                        "or other) for the kind of offence the programme takes, imported with "
-                        "their force, index date (the day they were dealt with) and proven "
-                        "offences in the 2 years before it. Each is counted once, at their "
-                        "earliest index date in the report's dates, when their follow-up is over, "
-                        "and never if they are also among the programme's people. Their proven "
-                        "reoffending is measured exactly as the programme's.",
-    "Programme's people (comparison)": "Everyone counted in the report's 'All periods' rows, once "
-                                       "each; their earlier offences are the convictions and "
-                                       "cautions on record in the 2 years before the referral.",
-    "Difference and its interval": "The programme's rate minus the comparison group's, in "
-                                   "percentage points, with a 95% interval by Newcombe's hybrid "
-                                   "score method (method 10 of Newcombe 1998), built from the two "
-                                   "Wilson intervals.",
-    "Matching": "A propensity score (the chance of being on the programme) from a logistic "
-                "regression, without penalty, of age at the index date, earlier offences, the "
-                "quarter of the index date and the force. Each of the programme's people, in "
-                "order of record number, is paired with the comparison person nearest on the "
-                "logit of the score who is not yet paired, if within 0.2 pooled standard "
-                "deviations of the logit (the caliper); ties go to the lower record number.",
-    "Balance": "For each characteristic, the standardised mean difference: the difference in "
-               "means divided by the square root of the average of the two variances. Above 0.1 "
-               "(either way) after matching, the groups still differ and the report warns.",
-    "Comparison minimum": "No comparison is made when either side has fewer than 60 people, "
-                          "nor a matched one when fewer than 60 pairs are found.",
-    "What a comparison cannot show": "Matching reduces, but does not remove, the bias from who "
-                                     "is offered the course: only the recorded characteristics "
-                                     "are balanced, and the groups may differ in others.",
+    "Comparison group": "People dealt with otherwise for the same kind of offence, measured as "
+                        "above, once each; no comparison with fewer than 60 on a side.",
+    "Matching": "1:1 on the logit of a propensity score (logistic regression of age, offences in "
+                "the 2 years before, quarter, force), caliper 0.2 SD; differences in "
+                "characteristics above 0.1 SD are flagged. Difference in rates: Newcombe's 95% "
+                "interval.",
     "Time to first reoffence": "Kaplan–Meier estimate of the share of people with a proven "
                                "reoffence by each day of the 12-month follow-up, for completers and "
                                "non-completers.",
