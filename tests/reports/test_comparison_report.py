@@ -110,7 +110,7 @@ def test_the_pdf_states_the_comparison_and_its_caution(both_sides):
     assert "Compared with people dealt with otherwise" in text
     assert "People who took the course were proven to reoffend at" in text
     assert "does not remove it" in text
-    assert "How alike the groups are" in text
+    assert "How alike the groups are" in text and "Reoffending compared" in text
 
 
 def test_the_page_shows_the_comparison(both_sides, client, login_as):
