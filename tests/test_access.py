@@ -47,6 +47,8 @@ EXPECTED: dict[str, set[str]] = {
     "admin.audit_log": {"admin"},
     "api.openapi_document": {"public"},
     "api.me": set(ROLES),
+    "reoffences.upload_comparison": {"manager"},
+    "reoffences.confirm_comparison_import": {"manager"},
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import and_, func, or_, select
@@ -61,6 +61,20 @@ class _Clean:
     source_reference: str
 
 
+@dataclass(frozen=True)
+class PreviewRow:
+    """A row that will be imported, for the upload page's check step."""
+
+    line: int
+    person_name: str
+    new_person: bool
+    force_code: str
+    index_date: dt.date
+    prior_offences: int
+    disposal: ComparisonDisposal
+    source_reference: str
+
+
 @dataclass
 class ComparisonImportResult:
     """What an import did (or, on a dry run, would do)."""
@@ -68,6 +82,7 @@ class ComparisonImportResult:
     imported: int = 0
     already_imported: int = 0
     people_created: int = 0
+    preview: list[PreviewRow] = field(default_factory=list)
 
 
 def _check_role(actor: User | None) -> None:
@@ -253,6 +268,13 @@ def import_comparison_cases(*, content: bytes, actor: User | None, now: dt.datet
                 result.already_imported += 1
             continue
         to_add.append((row, found))
+        result.preview.append(PreviewRow(
+            line=row.line, new_person=found is None,
+            person_name=found.full_name if found is not None else
+            f"{row.given_names} {row.family_name}",
+            force_code=row.force_code, index_date=row.index_date,
+            prior_offences=row.prior_offences, disposal=row.disposal,
+            source_reference=row.source_reference))
 
     if problems:
         problems.sort(key=lambda p: p.line)
@@ -299,5 +321,5 @@ def count_comparison_cases() -> int:
     return db.session.scalar(select(func.count()).select_from(ComparisonCase)) or 0
 
 
-__all__ = ["COLUMNS", "MAX_BYTES", "ComparisonImportResult", "ImportFailed", "count_comparison_cases",
-           "import_comparison_cases"]
+__all__ = ["COLUMNS", "MAX_BYTES", "ComparisonImportResult", "ImportFailed", "PreviewRow",
+           "count_comparison_cases", "import_comparison_cases"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -124,3 +126,38 @@ def test_a_dry_run_writes_nothing(app, tmp_path, on_record):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "dry run: would import 4; nothing written"
     assert cases() == []
+
+
+def test_the_upload_page_checks_then_imports(app, client, login_as, on_record):
+    login_as("manager")
+    response = client.post("/reoffences/comparison/import", data={
+        "file": (io.BytesIO(GOOD.encode()), "comparison.csv")}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "4 new cases will be imported" in page and "Ann Newman (new)" in page
+    assert cases() == []
+    content = re.search(r'name="content" type="hidden" value="([^"]+)"', page)
+    assert content is not None
+    done = client.post("/reoffences/comparison/import/confirm", data={"content": content.group(1)})
+    assert done.status_code == 302
+    assert len(cases()) == 4
+
+
+def test_the_upload_page_lists_every_problem_under_an_error_summary(app, client, login_as,
+                                                                   on_record):
+    login_as("manager")
+    bad = HEADER + ("XXX,,Newman,Ann,1985-07-08,2024-05-01,1,charged,CMP-1\n"
+                    "WYP,,Newman,Bob,1985-07-08,2024-05-01,x,charged,CMP-2\n")
+    response = client.post("/reoffences/comparison/import", data={
+        "file": (io.BytesIO(bad.encode()), "comparison.csv")}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "govuk-error-summary" in page and "The file has 2 problems" in page
+    assert "Row 2, force_code: No force has this code" in page
+    assert "Row 3, prior_offences:" in page
+    assert cases() == []
+
+
+def test_only_managers_may_upload_a_comparison_cohort(app, client, login_as, on_record):
+    login_as("police")
+    assert client.get("/reoffences/comparison/import").status_code == 403
