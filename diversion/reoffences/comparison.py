@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -96,7 +96,8 @@ def _check_header(header: Sequence[str], rows: Sequence[Row]) -> list[RowProblem
     return [RowProblem(1, "pnc_id", WORDING.column_missing)]
 
 
-def _clean(line: int, row: Mapping[str, str], *, today: dt.date) -> _Clean | list[RowProblem]:
+def _clean(line: int, row: Mapping[str, str], *, today: dt.date,
+           forces: Collection[str]) -> _Clean | list[RowProblem]:
     """The row's values, or every problem with it."""
     errors = text_errors(row, COLUMNS)
 
@@ -145,6 +146,8 @@ def _clean(line: int, row: Mapping[str, str], *, today: dt.date) -> _Clean | lis
                                       "or other")
     if not text("force_code"):
         errors.setdefault("force_code", "Enter the force code")
+    elif text("force_code").upper() not in forces:
+        errors.setdefault("force_code", "No force has this code")
     if not text("source_reference"):
         errors.setdefault("source_reference", "Enter the source reference")
     elif len(text("source_reference")) > 80:
@@ -228,17 +231,17 @@ def import_comparison_cases(*, content: bytes, actor: User | None, now: dt.datet
                             max_bytes=MAX_BYTES, max_rows=MAX_ROWS, wording=WORDING,
                             check_header=_check_header)
     today = london_today(now)
+    forces: dict[str, int] = {code: force_id for code, force_id in db.session.execute(
+        select(Force.code, Force.id))}
     problems: list[RowProblem] = []
     clean: list[_Clean] = []
     for line, raw in rows:
-        checked = _clean(line, raw, today=today)
+        checked = _clean(line, raw, today=today, forces=forces)
         if isinstance(checked, list):
             problems.extend(checked)
         else:
             clean.append(checked)
 
-    forces: dict[str, int] = {code: force_id for code, force_id in db.session.execute(
-        select(Force.code, Force.id))}
     existing: dict[str, int] = {}
     for chunk in _chunks(sorted({r.source_reference for r in clean})):
         existing.update((reference, person_id) for reference, person_id in db.session.execute(
@@ -249,8 +252,6 @@ def import_comparison_cases(*, content: bytes, actor: User | None, now: dt.datet
     seen: set[str] = set()
     to_add: list[tuple[_Clean, Person | None]] = []
     for row in clean:
-        if row.force_code not in forces:
-            problems.append(RowProblem(row.line, "force_code", "No force has this code"))
         if row.source_reference in seen:
             problems.append(RowProblem(row.line, "source_reference",
                                        "The same source reference is on an earlier row"))

@@ -147,14 +147,14 @@ def test_the_upload_page_lists_every_problem_under_an_error_summary(app, client,
                                                                    on_record):
     login_as("manager")
     bad = HEADER + ("XXX,,Newman,Ann,1985-07-08,2024-05-01,1,charged,CMP-1\n"
-                    "WYP,,Newman,Bob,1985-07-08,2024-05-01,x,charged,CMP-2\n")
+                    "xxx,,Newman,Bob,1985-07-08,2024-05-01,x,charged,CMP-2\n")
     response = client.post("/reoffences/comparison/import", data={
         "file": (io.BytesIO(bad.encode()), "comparison.csv")}, content_type="multipart/form-data")
     page = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "govuk-error-summary" in page and "The file has 2 problems" in page
+    assert "govuk-error-summary" in page and "The file has 3 problems" in page
     assert "Row 2, force_code: No force has this code" in page
-    assert "Row 3, prior_offences:" in page
+    assert "Row 3, prior_offences:" in page and "Row 3, force_code: No force has this code" in page
     assert cases() == []
 
 
