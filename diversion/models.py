@@ -9,14 +9,14 @@ from diversion.outbox.models import BookingReminderState, OutboxMessage, Reminde
 from diversion.payments.models import OnlinePayment, OnlineRefund
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralDraft, ReferralEvent
-from diversion.reoffences.models import Reoffence
+from diversion.reoffences.models import ComparisonCase, Reoffence
 from diversion.reports.models import ArchivedReport
 from diversion.selfservice.models import PersonSession, SelfServiceLock
 
 __all__ = ["Register", "RegisterChange", "RegisterEntry",
            "PersonSession", "SelfServiceLock",
            "Booking", "FeeWaiver", "Payment", "WaitingListEntry",
-           "ArchivedReport", "Reoffence", "OnlinePayment", "OnlineRefund",
+           "ArchivedReport", "ComparisonCase", "Reoffence", "OnlinePayment", "OnlineRefund",
            "BookingReminderState", "ReminderPlanItem",
            "ApiToken", "AuditEvent", "Force", "OutboxMessage", "RefusedAttempt", "User",
            "Programme", "Person", "Referral", "ReferralDraft", "ReferralEvent",

@@ -52,6 +52,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...], str]] = [
     ("Venues", "courses.list_venues", (Role.MANAGER,), MORE),
     ("Reminder plans", "reminders.list_plans", (Role.MANAGER,), MORE),
     ("Reoffences", "reoffences.record_reoffence", (Role.MANAGER,), MORE),
+    ("Comparison cohort", "reoffences.upload_comparison", (Role.MANAGER,), MORE),
     ("Verify a certificate", "attendance.verify_certificate_page", (Role.MANAGER,), MORE),
 ]
 
@@ -64,6 +65,8 @@ DESCRIPTIONS = {
     "courses.list_venues": "Where courses are held: addresses, rooms, access, capacity.",
     "reminders.list_plans": "When reminders and notices are sent, for each programme.",
     "reoffences.record_reoffence": "Record reoffences, one at a time or from a CSV file.",
+    "reoffences.upload_comparison": "Import the people dealt with otherwise that the reoffending "
+                                    "report compares the programme with.",
     "attendance.verify_certificate_page": "Check that a certificate of completion is genuine.",
 }
 

@@ -55,6 +55,8 @@ EXPECTED: dict[str, set[str]] = {
     "api.reoffending_report": {"manager", "police"},
     "api.outcomes_report": {"manager", "police"},
     "api.attendance_report": {"manager", "police"},
+    "reoffences.upload_comparison": {"manager"},
+    "reoffences.confirm_comparison_import": {"manager"},
 }
 
 

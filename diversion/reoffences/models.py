@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from diversion.core.db import UTCDateTime, enum_column
@@ -55,3 +55,45 @@ class Reoffence(Model):
 
     def __repr__(self) -> str:
         return f"<Reoffence {self.id}>"
+
+
+class ComparisonDisposal(enum.StrEnum):
+    """How a comparison case was dealt with instead of the programme (DESIGN.md
+    "CSV: comparison cohort")."""
+
+    CHARGED = "charged"  # charged or summonsed: prosecuted, whatever the verdict
+    CAUTIONED = "cautioned"  # a simple or conditional caution
+    COMMUNITY_RESOLUTION = "community_resolution"
+    OTHER = "other"  # any other outcome (for example, no further action)
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class ComparisonCase(Model):
+    """A person dealt with otherwise for the kind of offence the programme takes: one row of
+    the comparison cohort. The person is a Person row (found or created by the same matching
+    as the imports), so the reoffences recorded for people apply to them too."""
+
+    __tablename__ = "comparison_cases"
+    __table_args__ = (
+        CheckConstraint("prior_offences >= 0", name="prior_offences_not_negative"),
+        Index("ix_comparison_cases_index_date", "index_date", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    force_id: Mapped[int] = mapped_column(ForeignKey("forces.id"))
+    index_date: Mapped[dt.date] = mapped_column(Date)
+    # Proven offences (convictions and cautions) in the 2 years before the index date.
+    prior_offences: Mapped[int] = mapped_column(Integer)
+    disposal: Mapped[ComparisonDisposal] = mapped_column(
+        enum_column(ComparisonDisposal, "comparison_disposal"))
+    # The supplier's reference for the case: what makes a re-import a no-op.
+    source_reference: Mapped[str] = mapped_column(String(80), unique=True)
+    imported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    imported_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    def __repr__(self) -> str:
+        return f"<ComparisonCase {self.id}>"

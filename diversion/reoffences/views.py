@@ -14,7 +14,7 @@ from diversion.core.errors import NotFound, ValidationFailed
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import now_utc
 from diversion.core.transactions import discarded, savepoint
-from diversion.reoffences import services
+from diversion.reoffences import comparison, services
 from diversion.reoffences.forms import ConfirmImportForm, ReoffenceForm, UploadForm
 
 bp = Blueprint("reoffences", __name__, url_prefix="/reoffences")
@@ -103,3 +103,58 @@ def confirm_import() -> Any:
         message += f"; skipped {len(result.unmatched)} about nobody on record"
     flash(message, "success")
     return redirect(url_for("reoffences.upload"))
+
+
+@bp.route("/comparison/import", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def upload_comparison() -> Any:
+    """Upload a comparison cohort: every row is checked and shown; nothing is written yet."""
+    form = UploadForm()
+    problems: list[services.RowProblem] = []
+    if form.validate_on_submit():
+        file = form.file.data
+        content = file.read() if file else b""
+        if not content:
+            form.file.errors = ["Select a CSV file"]
+        else:
+            try:
+                with discarded():
+                    result = comparison.import_comparison_cases(
+                        content=content, actor=current_actor(), now=now_utc(), dry_run=True)
+            except services.ImportFailed as error:
+                problems = error.problems
+                form.file.errors = [f"The file has {len(problems)} problem"
+                                    f"{'' if len(problems) == 1 else 's'}: nothing was imported"]
+            if not problems:
+                confirm = ConfirmImportForm(content=_encode(content))
+                return render_template("reoffences/comparison_preview.html", result=result,
+                                       form=confirm)
+    return render_template("reoffences/comparison_import.html", form=form, problems=problems,
+                           columns=comparison.COLUMNS), 400 if form.file.errors else 200
+
+
+@bp.post("/comparison/import/confirm")
+@roles(Role.MANAGER)
+def confirm_comparison_import() -> Any:
+    """Import the checked file. It is checked again in full: all or nothing."""
+    form = ConfirmImportForm()
+    try:
+        content = base64.b64decode(form.content.data or "", validate=True)
+    except (binascii.Error, ValueError):
+        content = b""
+    if not form.validate_on_submit() or not content:
+        flash("Upload the file again", "info")
+        return redirect(url_for("reoffences.upload_comparison"))
+    try:
+        with savepoint():
+            result = comparison.import_comparison_cases(content=content, actor=current_actor(),
+                                                        now=now_utc())
+    except services.ImportFailed as error:
+        form = UploadForm()
+        form.file.errors = [f"The file has {len(error.problems)} problem"
+                            f"{'' if len(error.problems) == 1 else 's'}: nothing was imported"]
+        return render_template("reoffences/comparison_import.html", form=form,
+                               problems=error.problems, columns=comparison.COLUMNS), 400
+    flash(f"Imported {result.imported} comparison case{'' if result.imported == 1 else 's'}",
+          "success")
+    return redirect(url_for("reoffences.upload_comparison"))

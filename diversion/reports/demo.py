@@ -62,7 +62,12 @@ from diversion.referrals.models import (
 from diversion.referrals.pins import NO_PIN
 from diversion.referrals.pnc import check_letter
 from diversion.referrals.reading import REFERENCE_ALPHABET, REFERENCE_LENGTH
-from diversion.reoffences.models import Reoffence, ReoffenceOutcome
+from diversion.reoffences.models import (
+    ComparisonCase,
+    ComparisonDisposal,
+    Reoffence,
+    ReoffenceOutcome,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,6 +124,15 @@ REOFFENCE_OUTCOMES = [(ReoffenceOutcome.CONVICTION, 40), (ReoffenceOutcome.CAUTI
 # Chance of any later offence, by how the referral ended.
 REOFFENCE_CHANCE = {S.COMPLETED: 0.15, S.NOT_COMPLETED: 0.40}
 OTHER_REOFFENCE_CHANCE = 0.20
+# The comparison cohort: people dealt with otherwise for the same kind of offence, over the same
+# two years, with more earlier offences and more later ones than the programme's people.
+COMPARISON_PER_MONTH = (24, 36)
+PROGRAMME_PRIORS = [(0, 72), (1, 22), (2, 6)]
+COMPARISON_FAMILY = ["Norm", "Base", "Bench", "Para", "Stand", "Ref", "Cohort", "Match"]
+COMPARISON_DISPOSALS = [(ComparisonDisposal.CHARGED, 45), (ComparisonDisposal.CAUTIONED, 30),
+                        (ComparisonDisposal.COMMUNITY_RESOLUTION, 15), (ComparisonDisposal.OTHER, 10)]
+COMPARISON_PRIORS = [(0, 50), (1, 22), (2, 13), (3, 8), (4, 4), (6, 3)]
+COMPARISON_REOFFENCE_CHANCE = 0.24  # plus 0.05 for each earlier offence
 
 
 def _weighted(rng: random.Random, choices: Sequence[tuple[T, int]]) -> T:
@@ -457,9 +471,86 @@ def load_demo_history(*, force: Force, officer: User, manager: User, programme: 
                 recorded_at=_at(outcome_date or offence_date + dt.timedelta(days=2), 10)))
             start = offence_date
     db.session.flush()
-    written.update(referrals=len(referrals), reoffences=number, registers=len(registers),
-                   sessions=len(history.sessions))
+    cases, comparison_reoffences = _load_comparison_cohort(
+        rng, referrals=referrals, forces=forces, first_month=first_month, today=today, now=now,
+        first_number=number)
+    written.update(referrals=len(referrals), reoffences=number + comparison_reoffences,
+                   registers=len(registers), sessions=len(history.sessions))
+    written["comparison_cases"] = cases
     record(action="demo.history_loaded", category=AuditCategory.COLLECTION, now=now,
            actor=None, object_type="demo", object_id="history", details=written)
     log.info("demo history: %s", written)
     return written
+
+
+def _load_comparison_cohort(rng: random.Random, *, referrals: Sequence[tuple[Referral, str]],
+                            forces: dict[str, Force], first_month: dt.date, today: dt.date,
+                            now: dt.datetime, first_number: int) -> tuple[int, int]:
+    """A comparison cohort of a few hundred people (DESIGN.md "Comparison group") and their
+    later offences, and some earlier offences of the programme's people (cautions in the two
+    years before the referral, the prior offences the matching compares), written in bulk:
+    (cases, reoffences)."""
+    written: list[ComparisonCase | Reoffence] = []
+    number = first_number
+    for referral, key in referrals:
+        for _ in range(_weighted(rng, PROGRAMME_PRIORS)):
+            offence_date = referral.referral_date - dt.timedelta(days=rng.randint(60, 700))
+            number += 1
+            written.append(Reoffence(
+                person_id=referral.person_id, offence_code=rng.choice(OFFENCE_CODES),
+                offence_date=offence_date, outcome=ReoffenceOutcome.CAUTION,
+                outcome_date=offence_date + dt.timedelta(days=rng.randint(3, 40)),
+                source_reference=f"DEMO-RO-{number:05d}", force_id=forces[key].id,
+                recorded_by_user_id=None, recorded_at=_at(offence_date, 10)))
+    names = list(itertools.product(GIVEN, (a + b for a, b in itertools.product(
+        COMPARISON_FAMILY, FAMILY_END))))
+    rng.shuffle(names)
+    planned: list[tuple[dt.date, str]] = []
+    month = first_month
+    while month < today.replace(day=1):
+        days = calendar.monthrange(month.year, month.month)[1]
+        for _ in range(rng.randint(*COMPARISON_PER_MONTH)):
+            planned.append((month.replace(day=rng.randint(1, days)),
+                            rng.choice(["WYP", "WYP", "SYP"])))
+        month = add_months(month, 1)
+    planned.sort()
+    people: list[tuple[Person, dt.date, str, int]] = []
+    for (index_date, key), (given, family_name) in zip(planned, itertools.cycle(names),
+                                                      strict=False):
+        person = Person(
+            family_name=family_name, given_names=given, family_name_key=name_key(family_name),
+            given_name_key=first_given_key(given),
+            date_of_birth=dt.date(rng.randint(1956, 2004), rng.randint(1, 12), rng.randint(1, 28)),
+            preferred_contact=ContactChannel.POST, needs_step_free=False,
+            created_at=now, updated_at=now)
+        people.append((person, index_date, key, _weighted(rng, COMPARISON_PRIORS)))
+    db.session.add_all(person for person, *_ in people)
+    db.session.flush()
+    cases = written
+    for position, (person, index_date, key, prior) in enumerate(people, start=1):
+        cases.append(ComparisonCase(
+            person_id=person.id, force_id=forces[key].id, index_date=index_date,
+            prior_offences=prior, disposal=_weighted(rng, COMPARISON_DISPOSALS),
+            source_reference=f"DEMO-CMP-{position:05d}", imported_at=now,
+            imported_by_user_id=None))
+        if rng.random() >= COMPARISON_REOFFENCE_CHANCE + 0.05 * prior:
+            continue
+        offence_date = index_date + dt.timedelta(days=int(rng.expovariate(1 / 150)) + 3)
+        outcome = _weighted(rng, REOFFENCE_OUTCOMES)
+        to_outcome = {ReoffenceOutcome.CONVICTION: rng.randint(40, 240),
+                      ReoffenceOutcome.CAUTION: rng.randint(3, 60),
+                      ReoffenceOutcome.NO_FURTHER_ACTION: rng.randint(10, 90)}.get(outcome)
+        if offence_date >= today:
+            continue
+        outcome_date = offence_date + dt.timedelta(days=to_outcome) if to_outcome else None
+        if outcome_date is not None and outcome_date >= today:
+            outcome, outcome_date = ReoffenceOutcome.ARREST, None
+        number += 1
+        cases.append(Reoffence(
+            person_id=person.id, offence_code=rng.choice(OFFENCE_CODES), offence_date=offence_date,
+            outcome=outcome, outcome_date=outcome_date, source_reference=f"DEMO-RO-{number:05d}",
+            force_id=forces[key].id, recorded_by_user_id=None,
+            recorded_at=_at(outcome_date or offence_date + dt.timedelta(days=2), 10)))
+    db.session.add_all(cases)
+    db.session.flush()
+    return len(people), number - first_number

@@ -105,6 +105,12 @@ DEFINITIONS = {
                                      "the effect of the course.",
     "Justice Data Lab warning": "Groups of fewer than 60 people are too few for a Justice Data Lab "
                                 "comparison with a matched control group.",
+    "Comparison group": "People dealt with otherwise for the same kind of offence, measured as "
+                        "above, once each; no comparison with fewer than 60 on a side.",
+    "Matching": "1:1 on the logit of a propensity score (logistic regression of age, offences in "
+                "the 2 years before, quarter, force), caliper 0.2 SD; differences in "
+                "characteristics above 0.1 SD are flagged. Difference in rates: Newcombe's 95% "
+                "interval.",
     "Time to first reoffence": "Kaplan–Meier estimate of the share of people with a proven "
                                "reoffence by each day of the 12-month follow-up, for completers and "
                                "non-completers.",
@@ -172,6 +178,16 @@ def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[f
     centre = (p + z2 / (2 * trials)) / denominator
     half_width = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def report_members(
+    referrals: Iterable[CohortReferral], *, date_from: dt.date, date_to: dt.date, as_of: dt.date
+) -> list[CohortReferral]:
+    """The people of the report's `period: "all"` rows: each person's earliest completed or
+    not completed referral in [date_from, date_to], when reportable by `as_of`."""
+    cohort = [r for r in referrals
+              if date_from <= r.referral_date <= date_to and r.outcome in COHORT_OUTCOMES]
+    return [r for r in _earliest_per_person(cohort) if is_reportable(r.referral_date, as_of)]
 
 
 @dataclass(frozen=True)

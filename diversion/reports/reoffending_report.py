@@ -22,8 +22,9 @@ from diversion.core.extensions import db
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.reoffences.models import Reoffence
-from diversion.reports import reoffending, summaries
+from diversion.reports import comparison, reoffending, summaries
 from diversion.reports.charts import time_to_reoffence_svg
+from diversion.reports.comparison_report import comparison_for
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
 
@@ -88,6 +89,9 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
     }
     detailed = reoffending.proven_reoffending(referrals, reoffences, follow_up_detail=True,
                                               **arguments)
+    # Additive: DESIGN.md "Comparison group".
+    detailed["comparison"] = comparison_for(parameters, force_codes=parameters.forces,
+                                            programme=parameters.programme)
     report = Report(kind="reoffending", parameters=parameters,
                     data=reoffending.without_follow_up_detail(detailed), detailed=detailed,
                     summary=summaries.reoffending_summary(detailed))
@@ -108,7 +112,9 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
 
 
 def reoffending_csv(report: Report) -> bytes:
-    return to_csv(reoffending.CSV_HEADER, reoffending.csv_rows(report.data), bom=True)
+    # The comparison's rows come after the cohort rows, in the same columns (additive).
+    rows = reoffending.csv_rows(report.data) + comparison.csv_rows(report.data.get("comparison"))
+    return to_csv(reoffending.CSV_HEADER, rows, bom=True)
 
 
 JDL_HEADER = ("surname", "forename", "date_of_birth", "gender", "index_date")

@@ -21,6 +21,9 @@ CAUSAL_CAUTION = ("The men decide for themselves whether to complete the course,
                   "complete may differ from those who do not in ways that also affect "
                   "reoffending: the difference between the two groups is not the effect of the "
                   "course.")
+# The caution as the second half of a sentence, where a summary must save a sentence.
+CAUSAL_CAUTION_SHORT = ("the men decide for themselves whether to complete, so the difference "
+                        "between the two groups is not the effect of the course.")
 INTERVAL_MEANING = ("95% confidence interval: we can be 95% confident the true rate lies "
                     "between the two figures; the fewer the people, the wider the range.")
 
@@ -220,6 +223,8 @@ def reoffending_summary(data: Mapping[str, Any]) -> list[str]:
     # Each person once over the range (the "all" row), when the rows carry it.
     waiting = everyone.get("follow_up_incomplete", data["excluded"]["follow_up_incomplete"])
     ends = _latest_follow_up_end(data)
+    # The comparison group's sentence (comparison.py), when the report has a comparison.
+    compared = (data.get("comparison") or {}).get("summary")
     sentences: list[str] = []
     if not everyone["people"]:
         sentences.append(f"Nobody referred {when} can be counted yet.")
@@ -237,13 +242,18 @@ def reoffending_summary(data: Mapping[str, Any]) -> list[str]:
             sentences.append(f"Of them, {_rate_words(everyone)} were proven to reoffend within "
                              f"{months} months.")
         if not completed["suppressed"] and not not_completed["suppressed"]:
-            sentences.append(f"{_rate_words(completed)} of those who completed were proven to "
-                             f"reoffend, against {_rate_words(not_completed)} of those who did "
-                             f"not.")
-            sentences.append(CAUSAL_CAUTION)
+            versus = (f"{_rate_words(completed)} of those who completed were proven to "
+                      f"reoffend, against {_rate_words(not_completed)} of those who did not")
+            if compared:  # one sentence fewer, to leave room for the comparison's
+                sentences.append(f"{versus}; {CAUSAL_CAUTION_SHORT}")
+            else:
+                sentences.append(f"{versus}.")
+                sentences.append(CAUSAL_CAUTION)
         elif completed["people"] or not_completed["people"]:
             sentences.append("Those who completed and those who did not cannot be compared: one "
                              "of the groups has fewer than 10 people.")
+    if compared:
+        sentences.append(compared)
     if waiting:
         until = f", the last of them until {ends}" if ends else ""
         sentences.append(

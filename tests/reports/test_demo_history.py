@@ -13,7 +13,7 @@ from diversion.courses.models import CourseSession
 from diversion.demo import load_demo_data
 from diversion.referrals.lifecycle import TRANSITIONS
 from diversion.referrals.models import Referral, ReferralEvent
-from diversion.reoffences.models import Reoffence
+from diversion.reoffences.models import ComparisonCase, Reoffence
 from diversion.reports import attendance_report as reports_attendance_report
 from diversion.reports import kinds as reports_kinds
 from diversion.reports import outcomes_report as reports_outcomes_report
@@ -51,8 +51,15 @@ def test_demo_history_loads_once_and_every_report_shows_real_figures(app):
     assert len(history) >= 24 * 15
     assert {r.referral_date.strftime("%Y-%m") for r in history} >= {"2024-06", "2026-05"}
     assert len({r.force_id for r in history}) == 2
-    people_reoffending = db.session.scalar(select(func.count(func.distinct(Reoffence.person_id))))
+    # Later offences of the history's people (the comparison cohort's people and the cautions
+    # before a referral, the prior offences the comparison matches on, are not these).
+    people_reoffending = db.session.scalar(
+        select(func.count(func.distinct(Reoffence.person_id)))
+        .join(Referral, Referral.person_id == Reoffence.person_id)
+        .where(Referral.crime_reference.startswith(CRIME_PREFIX),
+               Reoffence.offence_date > Referral.referral_date))
     assert 0.08 <= people_reoffending / len(history) <= 0.25
+    assert db.session.scalar(select(func.count()).select_from(ComparisonCase)) >= 300
     assert set(first["reoffences"].values()) != {0}  # type: ignore[union-attr]
     # Every history is a chain of the lifecycle's own moves, ending at the referral's status.
     for referral in history:
@@ -70,6 +77,7 @@ def test_demo_history_loads_once_and_every_report_shows_real_figures(app):
     reoffending = reports_reoffending_report.build_reoffending(parameters("reoffending", D(2024, 6, 1),
                                                                           D(2024, 12, 31))).data
     shown = [c for c in reoffending["cohorts"] if not c["suppressed"]]
+    assert reoffending["comparison"]["available"] is True
     assert any(c["period"] != "all" and c["group"] == "completed" for c in shown)
     attendance = reports_attendance_report.build_attendance(parameters("attendance", D(2025, 6, 1),
                                                                        D(2026, 5, 31))).data

@@ -80,6 +80,10 @@ def row(period, group, people, reoffenders, reoffences):
 
 def test_the_reoffending_json_from_the_database_equals_the_hand_computed_report(seeded):
     report = reports_reoffending_report.build_reoffending(params()).data
+    # The comparison group is one key more (additive); with no comparison cohort it says why.
+    comparison = report.pop("comparison")
+    assert comparison["available"] is False and comparison["comparison_people"] == 0
+    assert comparison["programme_people"] == 14 and "at least 60" in comparison["reason"]
     assert report == {
         "measure": "proven_reoffending", "scope": "any", "as_of": "2025-12-15",
         "from": "2024-01-01", "to": "2024-06-30", "follow_up_months": 12, "waiting_months": 6,

@@ -167,6 +167,34 @@ def test_the_reoffending_summary_gives_rates_in_words_with_the_caution_and_who_w
     no_placeholders(sentences)
 
 
+def test_a_reoffending_summary_with_a_comparison_group_keeps_to_five_sentences():
+    referrals = cohort(40, 20, D(2024, 3, 1)) + cohort(5, 5, D(2025, 7, 15), "late")
+    reoffences = [Reoffence(f"n{i}", D(2024, 6, 1), "caution", D(2024, 7, 1), "X")
+                  for i in range(5)]
+    data = reoffending(referrals, reoffences, to=D(2025, 12, 31))
+    compared = "People who took the course were proven to reoffend at 8.3% against 9.1%."
+    data["comparison"] = {"available": True, "summary": compared}
+
+    sentences = summaries.reoffending_summary(data)
+
+    assert len(sentences) == 5
+    assert sentences[2].endswith("of those who did not; " + summaries.CAUSAL_CAUTION_SHORT)
+    assert sentences[3] == compared
+    assert sentences[4].startswith("10 more men referred in the period are still in follow-up")
+    no_placeholders(sentences)
+
+
+def test_a_reoffending_summary_without_a_comparison_says_nothing_of_one():
+    data = reoffending(cohort(40, 20, D(2024, 3, 1)))
+    data["comparison"] = {"available": False, "summary": None,
+                          "reason": "fewer than 60 people on a side"}
+
+    sentences = summaries.reoffending_summary(data)
+
+    assert summaries.CAUSAL_CAUTION in sentences
+    assert not any("dealt with otherwise" in sentence for sentence in sentences)
+
+
 def test_a_reoffending_summary_with_a_small_group_compares_nothing():
     sentences = summaries.reoffending_summary(reoffending(cohort(12, 3, D(2024, 3, 1))))
     assert sentences[1].startswith("Of them, 0.0% (95% confidence: 0.0% to ")
