@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Flask
 
 from diversion.outbox.dispatcher import add_secret_maker
-from diversion.password_reset import views
+from diversion.password_reset import services, views
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
-    add_secret_maker(app, views.LINK_KIND, views.make_reset_link)
+    add_secret_maker(app, services.LINK_KIND, views.make_reset_link)

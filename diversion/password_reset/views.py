@@ -22,17 +22,16 @@ from diversion.core.forms import attach_errors
 from diversion.core.links import external_url
 from diversion.core.timeutils import now_utc
 from diversion.core.transactions import savepoint
-from diversion.outbox.models import Channel
-from diversion.outbox.services import enqueue
+from diversion.password_reset import services
 from diversion.password_reset.forms import AskForLinkForm, NewPasswordForm
 
 bp = Blueprint("password_reset", __name__, url_prefix="/sign-in")
 
-LINK_KIND = "password_reset_link"
 TOKEN_KEY = "password_reset_token"  # noqa: S105  (a cookie key's name, not a secret)
 
 
-def _rules() -> resets.ResetRules:
+def reset_rules() -> resets.ResetRules:
+    """The reset links' rules, from the settings (core.config)."""
     config = current_app.config
     return resets.ResetRules(
         lifetime=dt.timedelta(seconds=config["PASSWORD_RESET_LINK_SECONDS"]),
@@ -62,20 +61,12 @@ def ask_for_link() -> Any:
     if form.validate_on_submit():
         now = now_utc()
         try:
-            asked = resets.request_password_reset(email=form.email.data or "",
-                                                  address=client_address(), now=now,
-                                                  rules=_rules())
+            services.send_reset_link(email=form.email.data or "", address=client_address(),
+                                     now=now, rules=reset_rules())
         except Throttled as refusal:
             # Returned, not raised: the count and the audit row are kept.
             form.email.errors = [refusal.message]
             return render_template("password_reset/ask.html", form=form), 429
-        if asked is not None:
-            enqueue(dedupe_key=f"password_reset:{asked.link.id}", channel=Channel.EMAIL,
-                    recipient=asked.user.email, template="password_reset", due_at=now, now=now,
-                    context={"name": asked.user.name, "minutes": _minutes(),
-                             "secret": {"kind": LINK_KIND, "nonce": asked.nonce}},
-                    subject_type="user", subject_id=asked.user.id,
-                    expires_at=asked.link.expires_at)
         return redirect(url_for("password_reset.link_sent"))
     return render_template("password_reset/ask.html", form=form), (400 if form.errors else 200)
 
