@@ -96,7 +96,10 @@ def _link_problem(refusal: resets.ResetLinkRefused) -> Any:
 def new_password() -> Any:
     """Choose a new password: the same rules as changing it; every sign-in of the account ends."""
     token = session.get(TOKEN_KEY)
-    token = token if isinstance(token, str) else ""
+    if not isinstance(token, str) or not token:
+        flash("To set a new password, open the link in the email we sent you, or ask for a "
+              "new link here", "info")
+        return redirect(url_for("password_reset.ask_for_link"))
     now = now_utc()
     try:
         link = resets.check_reset_link(token, now=now)

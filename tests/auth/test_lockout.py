@@ -236,3 +236,8 @@ def test_the_housekeeping_job_forgets_guards_quiet_for_a_day(app, clock):
     housekeeping = jobs_of(app)["housekeeping"].function
     assert housekeeping(now=clock.now + dt.timedelta(hours=23))["guards_removed"] == 0
     assert housekeeping(now=clock.now + dt.timedelta(hours=25))["guards_removed"] == 1
+
+
+def test_the_cookies_page_names_the_known_device_cookie(client):
+    page = client.get("/cookies").get_data(as_text=True)
+    assert f"<code>{COOKIE_NAME}</code>" in page and "90 days" in page

@@ -24,9 +24,9 @@ from jinja2 import meta
 from sqlalchemy import select
 
 from diversion.attendance.outcomes import notify_person_completed
+from diversion.auth.resets import ResetRules
 from diversion.bookings import places as bookings_places
 from diversion.bookings import session_cancellation as bookings_session_cancellation
-from diversion.auth.resets import ResetRules
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import message_environment, render_message
 from diversion.outbox.models import Channel, OutboxMessage

@@ -245,3 +245,10 @@ def test_the_housekeeping_job_forgets_links_a_day_after_they_expire(app, client,
     housekeeping = jobs_of(app)["housekeeping"].function
     assert housekeeping(now=NOW + dt.timedelta(hours=24))["reset_links_removed"] == 0
     assert housekeeping(now=NOW + dt.timedelta(hours=26))["reset_links_removed"] == 1
+
+
+def test_the_new_password_page_without_a_link_sends_people_to_ask_for_one(client):
+    response = client.get("/sign-in/reset-password")
+    assert response.headers["Location"] == "/sign-in/forgotten-password"
+    assert "open the link in the email we sent you" in client.get(
+        response.headers["Location"]).get_data(as_text=True)
