@@ -56,6 +56,10 @@ def delay_after(failures: int, rule: DelayRule) -> dt.timedelta:
     return min(dt.timedelta(seconds=2 ** exponent), rule.max_delay)
 
 
+# A row deleted by another request between our insert and our update is made again, once.
+_TRIES = 2
+
+
 def _instant(value: dt.datetime) -> ColumnElement[dt.datetime]:
     return literal(value, UTCDateTime())
 
@@ -80,18 +84,23 @@ def claim_delayed(scope: Scope, key: str, *, now: dt.datetime,
                   rule: DelayRule) -> dt.datetime | None:
     """Count one attempt as a failure, unless it comes before the delay has passed: then return
     the instant the next attempt may be made, and count nothing."""
-    _ensure_row(scope, key, now)
-    claimed = db.session.execute(
-        update(SignInGuard)
-        .where(_this(scope, key), or_(SignInGuard.next_attempt_at.is_(None),
-                                       SignInGuard.next_attempt_at <= now))
-        .values(failures=SignInGuard.failures + 1, last_attempt_at=now)
-        .returning(SignInGuard.failures)
-        .execution_options(synchronize_session=False)).first()
-    if claimed is None:
+    for _ in range(_TRIES):
+        _ensure_row(scope, key, now)
+        claimed = db.session.execute(
+            update(SignInGuard)
+            .where(_this(scope, key), or_(SignInGuard.next_attempt_at.is_(None),
+                                           SignInGuard.next_attempt_at <= now))
+            .values(failures=SignInGuard.failures + 1, last_attempt_at=now)
+            .returning(SignInGuard.failures)
+            .execution_options(synchronize_session=False)).first()
+        if claimed is not None:
+            break
         guard = get_guard(scope, key)
-        assert guard is not None and guard.next_attempt_at is not None
-        return guard.next_attempt_at
+        if guard is not None and guard.next_attempt_at is not None:
+            return guard.next_attempt_at
+        # The row went (a correct password or an unlock committed while we waited): again.
+    else:
+        raise RuntimeError("the sign-in guard kept vanishing")
     delay = delay_after(int(claimed[0]), rule)
     # The row is ours until the request commits (PostgreSQL's row lock; SQLite's one writer).
     db.session.execute(
@@ -105,22 +114,24 @@ def claim_counted(scope: Scope, key: str, *, now: dt.datetime, window: dt.timede
                   limit: int) -> dt.datetime | None:
     """Count one attempt in the window, unless the window already holds `limit`: then return
     when it ends, and count nothing. A window starts at the first attempt after the last ended."""
-    _ensure_row(scope, key, now)
     ended = SignInGuard.window_started_at <= now - window
-    claimed = db.session.execute(
-        update(SignInGuard)
-        .where(_this(scope, key), or_(ended, SignInGuard.failures < limit))
-        .values(failures=case((ended, 1), else_=SignInGuard.failures + 1),
-                window_started_at=case((ended, _instant(now)),
-                                       else_=SignInGuard.window_started_at),
-                last_attempt_at=now)
-        .returning(SignInGuard.failures)
-        .execution_options(synchronize_session=False)).first()
-    if claimed is not None:
-        return None
-    guard = get_guard(scope, key)
-    assert guard is not None
-    return guard.window_started_at + window
+    for _ in range(_TRIES):
+        _ensure_row(scope, key, now)
+        claimed = db.session.execute(
+            update(SignInGuard)
+            .where(_this(scope, key), or_(ended, SignInGuard.failures < limit))
+            .values(failures=case((ended, 1), else_=SignInGuard.failures + 1),
+                    window_started_at=case((ended, _instant(now)),
+                                           else_=SignInGuard.window_started_at),
+                    last_attempt_at=now)
+            .returning(SignInGuard.failures)
+            .execution_options(synchronize_session=False)).first()
+        if claimed is not None:
+            return None
+        guard = get_guard(scope, key)
+        if guard is not None:
+            return guard.window_started_at + window
+    raise RuntimeError("the sign-in guard kept vanishing")
 
 
 def give_back(scope: Scope, key: str) -> None:
