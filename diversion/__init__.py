@@ -20,6 +20,7 @@ from diversion import (
     home,
     navigation,
     outbox,
+    password_reset,
     payments,
     programmes,
     referrals,
@@ -37,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Every feature, lowest layer first: the same order as the import contract in pyproject.toml.
 # Each adds its blueprints, commands, jobs, dashboard panels and signal receivers in init_app.
-FEATURES = (auth, audit, outbox, programmes, courses, referrals, bookings, reminders,
+FEATURES = (auth, audit, outbox, password_reset, programmes, courses, referrals, bookings, reminders,
             attendance, payments, selfservice, reoffences, retention, reports, home, api, admin,
             navigation, scheduler, cli)
 

@@ -27,8 +27,9 @@ from diversion.attendance.models import RegisterEntry
 from diversion.auth.access import access_rule_for
 from diversion.auth.models import ApiToken, Role
 from diversion.core.extensions import db
+from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
-from tests.builders import World, build_world, future_session, known_referral
+from tests.builders import World, build_world, create_user, future_session, known_referral
 from tests.selfservice.helpers import sign_in as person_sign_in
 from tests.test_scoping import sign_in
 
@@ -303,6 +304,25 @@ def test_no_form_on_the_page_answers_500(app: Flask, client: Any, endpoint: str,
     world = _world()
     _sign_in_as(client, world, role)
     found = _walk_forms(client, _fill(rule, world), lambda: _sign_in_as(client, world, role))
+    assert not found, "\n".join(found)
+
+
+def test_no_form_on_the_new_password_page_answers_500(app: Flask, client: Any) -> None:
+    """The page a password reset link opens: walked with a real link (the crawl above reaches
+    it only without one, and is sent to ask for one)."""
+    user = create_user("manager")
+    db.session.commit()
+    client.post("/sign-in/forgotten-password", data={"email": user.email})
+    message = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.template == "password_reset"))
+    link = urlsplit(re.search(r"http://\S+", render_message(message, for_delivery=True).text)[0])
+
+    def open_link() -> None:
+        client.get(link.path)
+
+    open_link()
+    assert client.get("/sign-in/reset-password").status_code == 200
+    found = _walk_forms(client, "/sign-in/reset-password", open_link)
     assert not found, "\n".join(found)
 
 

@@ -123,6 +123,9 @@ COVERED_ELSEWHERE = {
     # tests/auth/test_admin.py).
     "/admin/tokens/<int:token_id>/revoke", "/admin/forces/<int:force_id>",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
+    "/admin/users/<int:user_id>/unlock",  # tests/auth/test_lockout.py
+    # The token is the credential, stored only as a digest: tests/password_reset.
+    "/sign-in/reset-password/<token>",
     # Managers' and admins' only, any message (roles walked by tests/outbox/test_messages_list.py).
     "/messages/<int:message_id>",
     "/reports/monthly/<int:archive_id>", "/selfservice/locked/<int:referral_id>/unlock",

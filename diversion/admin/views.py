@@ -67,8 +67,9 @@ def list_users() -> Any:
         query = query.where(User.is_active_account.is_(status == "active"))
     else:
         status = None
-    return render_template("admin/users.html", users=list(db.session.scalars(query)),
-                           status=status)
+    users = list(db.session.scalars(query))
+    return render_template("admin/users.html", users=users, status=status,
+                           delayed=services.list_delayed_users(users, now=now_utc()))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -120,7 +121,8 @@ def edit_user(user_id: int) -> Any:
             return redirect(url_for("admin.list_users"))
     return render_template("admin/user_form.html", form=form, user=user,
                            confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None),
-                           domain_force=_domain_force(form))
+                           domain_force=_domain_force(form),
+                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc()))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["GET", "POST"])
@@ -168,7 +170,21 @@ def reset_user_password(user_id: int) -> Any:
     form.role.data = user.role.value
     form.force.data = user.force.code if user.force else ""
     return render_template("admin/user_form.html", form=form, user=user,
-                           confirm=ConfirmForm(), reset=reset, domain_force=None), 200
+                           confirm=ConfirmForm(), reset=reset, domain_force=None,
+                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc())), 200
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@roles(Role.ADMIN)
+def unlock_user(user_id: int) -> Any:
+    """Forget the failed sign-ins counted against an account (audited): its next sign-in from
+    any browser is checked at once. Nothing is lost by it, so there is no check page."""
+    user = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.unlock_sign_in(user=user, actor=acting_user(), now=now_utc())
+    flash(f"{user.name} can sign in again now", "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))
 
 
 @bp.route("/forces", methods=["GET", "POST"])

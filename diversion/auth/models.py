@@ -1,11 +1,21 @@
-"""Forces, users, API tokens and the refused attempts that throttle guessing (auth.throttle)."""
+"""Forces, users, API tokens, the refused attempts that throttle guessing (auth.throttle), the
+sign-in guards (auth.guards) and password reset links."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from diversion.core.db import UTCDateTime, enum_column
@@ -150,3 +160,50 @@ class HeldForm(Model):
     # Names of file fields that were posted and could not be kept (the person is told).
     dropped_files: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SignInGuard(Model):
+    """The failures counted against one account, one known device, or one address, each a row
+    updated by a single atomic statement (auth.guards), so that concurrent guesses in any
+    number of workers cannot pass a limit.
+
+    `scope` "account" and "device" (key: a digest of the email address as typed, or of a
+    known-device cookie's random part) delay each attempt after the free failures
+    progressively; "address" and "reset_address" (key: the client address) count failures, or
+    password reset requests, in a window that starts at the first one."""
+
+    __tablename__ = "sign_in_guards"
+    __table_args__ = (
+        CheckConstraint("scope IN ('account', 'device', 'address', 'reset_address')",
+                        name="scope"),
+        CheckConstraint("failures >= 0", name="failures_not_negative"),
+        UniqueConstraint("scope", "key", name="uq_sign_in_guards_scope_key"),
+        Index("ix_sign_in_guards_last_attempt_at", "last_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The window's start ("address", "reset_address").
+    window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # No attempt is checked before this instant ("account", "device"); None: no delay.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PasswordResetToken(Model):
+    """A link sent by email to set a new password: single use, valid for an hour. Only a
+    SHA-256 digest of the random token is kept; the link itself is only in the email."""
+
+    __tablename__ = "password_reset_tokens"
+    __table_args__ = (Index("ix_password_reset_tokens_expires_at", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from diversion.auth import throttle
-from diversion.auth.models import ApiToken, Force, Role, User
+from diversion.auth import guards, throttle
+from diversion.auth.devices import KnownDevice
+from diversion.auth.models import ApiToken, Force, Role, SignInGuard, User
 from diversion.auth.passwords import (
     burn_verification_time,
     hash_password,
@@ -25,9 +28,6 @@ from diversion.core.extensions import db
 from diversion.core.parsing import has_control_characters
 
 SIGN_IN_FAILED = "Enter a correct email address and password"
-SIGN_IN_THROTTLED = (
-    "You have tried to sign in too many times. Wait 15 minutes, then try again"
-)
 
 
 class SignInRefused(DomainError):
@@ -272,40 +272,117 @@ def change_own_password(*, user: User, current_password: str, new_password: str,
            object_type="user", object_id=user.id, address=address)
 
 
+@dataclass(frozen=True)
+class SignInLimits:
+    """The sign-in guards' settings (core.config): the delay per account and per known device,
+    and the failures one address may have in a window."""
+
+    delay: guards.DelayRule
+    max_per_address: int
+    address_window: dt.timedelta
+
+
+def _wait_words(wait: dt.timedelta) -> str:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def sign_in_delayed_message(wait: dt.timedelta) -> str:
+    return (f"You have tried to sign in too many times. Wait {_wait_words(wait)}, "
+            "then try again")
+
+
+def address_limited_message(wait: dt.timedelta) -> str:
+    return ("There have been too many failed sign-ins from your network. Wait "
+            f"{_wait_words(wait)}, then try again")
+
+
+def _refuse_throttled(message: str, *, address: str, now: dt.datetime,
+                      user: User | None) -> throttle.Throttled:
+    _audit(action="auth.sign_in_throttled", category="security", now=now,
+           actor_label="anonymous", address=address,
+           object_type="user" if user else None, object_id=user.id if user else None)
+    return throttle.Throttled(message)
+
+
 def authenticate(*, email: str, password: str, address: str, now: dt.datetime,
-                 window: dt.timedelta, max_per_account: int, max_per_address: int) -> User:
+                 limits: SignInLimits, known_device: KnownDevice | None = None) -> User:
     """Check a sign-in. The message is the same whether or not the account exists.
 
-    Refusals are counted by diversion.auth.throttle, which raises nothing itself: Throttled
-    (429) is raised here with the sign-in page's message.
+    Each attempt is claimed from the sign-in guards before the password is looked at
+    (diversion.auth.guards): from an unknown browser, from the address's failures in the
+    window and then the account's progressive delay; from a browser known to be this user's
+    (auth.devices), from that device's own delay only, so strangers' failures never delay it.
+    An attempt that finds no room is refused (Throttled, 429) without checking the password.
     """
-    key = account_key(email)
-    limits = throttle.Throttle(kind=throttle.SIGN_IN, window=window, max_per_key=max_per_account,
-                               max_per_address=max_per_address)
-    if throttle.is_throttled(limits, key=key, address=address, now=now):
-        _audit(action="auth.sign_in_throttled", category="security", now=now,
-               actor_label="anonymous", address=address)
-        raise throttle.Throttled(SIGN_IN_THROTTLED)
     user = get_user_by_email(email)
+    trusted = known_device is not None and user is not None and known_device.user_id == user.id
+    if trusted:
+        assert known_device is not None
+        scope, key = guards.DEVICE, known_device.key
+    else:
+        # The address first, then the account: every worker takes the two rows in one order.
+        address_wait = guards.claim_counted(guards.ADDRESS, address, now=now,
+                                            window=limits.address_window,
+                                            limit=limits.max_per_address)
+        if address_wait is not None:
+            raise _refuse_throttled(address_limited_message(address_wait - now),
+                                    address=address, now=now, user=user)
+        scope, key = guards.ACCOUNT, account_key(email)
+    next_attempt_at = guards.claim_delayed(scope, key, now=now, rule=limits.delay)
+    if next_attempt_at is not None:
+        if not trusted:
+            guards.give_back(guards.ADDRESS, address)  # not a failure: nothing was checked
+        raise _refuse_throttled(sign_in_delayed_message(next_attempt_at - now),
+                                address=address, now=now, user=user)
     if user is None:
         burn_verification_time()
         is_valid = False
     else:
         is_valid = verify_password(user.password_hash, password) and user.is_active_account
     if not is_valid:
-        throttle.note_refusal(throttle.SIGN_IN, key=key, address=address, now=now)
+        # The claims stand: this was a failure.
         _audit(action="auth.sign_in_failed", category="security", now=now,
                actor_label="anonymous", address=address,
-               object_type="user" if user else None, object_id=user.id if user else None)
+               object_type="user" if user else None, object_id=user.id if user else None,
+               details={"known_device": True} if trusted else None)
         raise SignInRefused(SIGN_IN_FAILED)
     assert user is not None
-    throttle.forget_refusals(throttle.SIGN_IN, key=key)
+    guards.clear(scope, key)
+    if not trusted:
+        guards.give_back(guards.ADDRESS, address)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_signed_in_at = now
     _audit(action="auth.sign_in", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
     return user
+
+
+def get_sign_in_delay(user: User, *, now: dt.datetime) -> SignInGuard | None:
+    """The guard delaying sign-ins to this account from unknown browsers, if any."""
+    guard = guards.get_guard(guards.ACCOUNT, account_key(user.email))
+    if guard is None or guard.next_attempt_at is None or guard.next_attempt_at <= now:
+        return None
+    return guard
+
+
+def list_delayed_users(users: list[User], *, now: dt.datetime) -> set[int]:
+    """Which of these accounts have sign-ins from unknown browsers delayed now."""
+    keys = {account_key(user.email): user.id for user in users}
+    return {keys[key] for key in guards.list_delayed(guards.ACCOUNT, list(keys), now=now)}
+
+
+def unlock_sign_in(*, user: User, actor: User, now: dt.datetime) -> int:
+    """An administrator forgets the failures counted against an account, so its next sign-in
+    is checked at once; audited. Returns how many failures were forgotten."""
+    failures = guards.clear(guards.ACCOUNT, account_key(user.email))
+    _audit(action="user.sign_in_unlock", category="security", now=now, actor=actor,
+           object_type="user", object_id=user.id, details={"failures": failures})
+    return failures
 
 
 def sign_out(*, user: User, now: dt.datetime, address: str | None = None,

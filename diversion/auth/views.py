@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.auth import held, services
+from diversion.auth import devices, guards, held, services
 from diversion.auth.access import ALL_STAFF, acting_user, current_actor, public, roles
 from diversion.auth.forms import ChangePasswordForm, SignInForm
 from diversion.auth.models import User
@@ -43,6 +43,18 @@ bp = Blueprint("auth", __name__)
 def client_address() -> str:
     """The caller's address. Behind a proxy, configure ProxyFix so this is the real client."""
     return (request.remote_addr or "unknown")[:64]
+
+
+def sign_in_limits() -> services.SignInLimits:
+    """The sign-in guards' limits, from the settings (core.config)."""
+    config = current_app.config
+    return services.SignInLimits(
+        delay=guards.DelayRule(
+            free_failures=config["SIGN_IN_FREE_FAILURES_PER_ACCOUNT"],
+            max_delay=dt.timedelta(seconds=config["SIGN_IN_MAX_DELAY_SECONDS"])),
+        max_per_address=config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"],
+        address_window=dt.timedelta(seconds=config["SIGN_IN_ADDRESS_WINDOW_SECONDS"]),
+    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -86,17 +98,16 @@ def sign_in() -> Any:
     form = SignInForm()
     status = 200
     if form.validate_on_submit():
-        config = current_app.config
         now = now_utc()
+        known = devices.read_known_device(request)
         try:
             user = services.authenticate(
                 email=form.email.data or "",
                 password=form.password.data or "",
                 address=client_address(),
                 now=now,
-                window=dt.timedelta(seconds=config["SIGN_IN_FAILURE_WINDOW_SECONDS"]),
-                max_per_account=config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"],
-                max_per_address=config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"],
+                limits=sign_in_limits(),
+                known_device=known,
             )
         except (services.SignInRefused, Throttled) as refusal:
             # Caught, not raised: the answer is returned, so the failure count and the audit
@@ -108,7 +119,9 @@ def sign_in() -> Any:
             _start_session(user, now)
             held_page = _after_sign_in(user, held_token if isinstance(held_token, str) else None,
                                        now)
-            return redirect(held_page or _safe_next(request.args.get("next")))
+            response = redirect(held_page or _safe_next(request.args.get("next")))
+            devices.remember_device(response, user=user, known=known)
+            return response
     elif request.method == "POST":
         status = 200
     return render_template("auth/sign_in.html", form=form), status

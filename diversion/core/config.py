@@ -205,9 +205,18 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SIGN_OUT_WARNING_SECONDS": 2 * 60,
         # What a post sent after its sign-in ended is kept for, until the person signs in again.
         "HELD_FORM_LIFETIME_SECONDS": 2 * 60 * 60,
-        "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": 5,
-        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": 20,
-        "SIGN_IN_FAILURE_WINDOW_SECONDS": 15 * 60,
+        # Sign-in guards (auth.guards): after this many failures in a row, each further attempt
+        # at an account waits 1, 2, 4 ... seconds, at most SIGN_IN_MAX_DELAY_SECONDS.
+        "SIGN_IN_FREE_FAILURES_PER_ACCOUNT": 5,
+        "SIGN_IN_MAX_DELAY_SECONDS": 15 * 60,
+        # Failures from one address across every account, in a window of an hour.
+        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": 50,
+        "SIGN_IN_ADDRESS_WINDOW_SECONDS": 60 * 60,
+        # The known-device cookie's life (auth.devices).
+        "KNOWN_DEVICE_LIFETIME_DAYS": 90,
+        # Password reset links: valid this long; so many requests from one address an hour.
+        "PASSWORD_RESET_LINK_SECONDS": 60 * 60,
+        "PASSWORD_RESET_MAX_PER_ADDRESS": 10,
         "DIVERSION_BASE_URL": settings.base_url,
         "DIVERSION_BOOKING_PHONE": settings.booking_phone,
         "DIVERSION_PROVIDER_NAME": settings.provider_name,

@@ -113,8 +113,8 @@ def message_environment() -> Environment:
     return environment
 
 
-def render_message(message: OutboxMessage, *,
-                   attach_files_at: dt.datetime | None = None) -> Rendered:
+def render_message(message: OutboxMessage, *, attach_files_at: dt.datetime | None = None,
+                   for_delivery: bool = False) -> Rendered:
     """Render templates/messages/<template>.{txt,subject.txt,html}; attach `ics` as invite.ics.
 
     An email whose template has no .html part gets its text as simple HTML paragraphs
@@ -122,11 +122,15 @@ def render_message(message: OutboxMessage, *,
     A context `attachment` (a file the dispatcher makes, such as the completion certificate) is
     made only for an email whose channel can carry it (`attach_files_at`, the time it is made);
     the template learns whether it went through `has_attachment`, so it can say so, or say how
-    to ask for the file instead.
+    to ask for the file instead. A context `secret` (such as a password reset link) is made
+    only `for_delivery`; anywhere else (the messages page, a resent copy's page) the template
+    gets WITHHELD in its place, so no one reads it but the recipient.
     """
     environment = message_environment()
     base = f"messages/{message.template}"
     context = dict(message.context)
+    if "secret" in context:
+        context["secret"] = (_make_secret(context["secret"]) if for_delivery else WITHHELD)
     made: Attachment | None = None
     if "attachment" in context:
         if attach_files_at is not None and message.channel is ChannelKind.EMAIL:
@@ -159,6 +163,8 @@ def render_subject(message: OutboxMessage) -> str:
     """An email's subject line alone, for the messages page (no attachment is made)."""
     context = {k: v for k, v in message.context.items() if k != "attachment"}
     context["has_attachment"] = False
+    if "secret" in context:
+        context["secret"] = WITHHELD
     text = message_environment().get_template(f"messages/{message.template}.subject.txt")
     subject = " ".join(text.render(**context).split())
     _check_discreet(subject, "subject line")
@@ -187,6 +193,26 @@ def _make_attachment(spec: Any, *, message_id: int | None, now: dt.datetime) -> 
         log.warning("message %s: its %s could not be made; sent without it", message_id,
                     spec["kind"])
     return made
+
+
+WITHHELD = "[sent to the recipient only]"
+SecretMaker = Callable[[dict[str, Any]], str]
+_SECRET_MAKERS = "diversion.outbox_secret_makers"  # noqa: S105  (a registry name)
+
+
+def add_secret_maker(app: Flask, kind: str, maker: SecretMaker) -> None:
+    """Let messages carry a secret of this kind (`"secret": {"kind": kind, ...}` in their
+    context) that the outbox row does not hold: `maker(spec)` makes the text (a link) from the
+    spec when the message is sent, and nowhere else."""
+    app.extensions.setdefault(_SECRET_MAKERS, {})[kind] = maker
+
+
+def _make_secret(spec: Any) -> str:
+    makers: dict[str, SecretMaker] = current_app.extensions.get(_SECRET_MAKERS, {})
+    maker = makers.get(str(spec.get("kind"))) if isinstance(spec, dict) else None
+    if maker is None:
+        raise ValueError("the message names a secret of an unknown kind")
+    return maker(spec)
 
 
 def _paragraphs(text: str) -> list[list[str]]:
@@ -267,7 +293,8 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
     channel = channels[message.channel]
     try:
         rendered = render_message(
-            message, attach_files_at=now if getattr(channel, "attaches_files", False) else None)
+            message, attach_files_at=now if getattr(channel, "attaches_files", False) else None,
+            for_delivery=True)
     except Exception as exc:  # a broken or indiscreet template will not mend itself on retry
         log.exception("message %s could not be rendered", message.id)
         detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__

@@ -10,7 +10,7 @@ from diversion.auth.models import Role
 from diversion.core.dashboard import add_panel
 from diversion.core.jobs import add_job
 from diversion.outbox.services import add_subject_people
-from diversion.referrals import cli, queries, views
+from diversion.referrals import cli, queries, upload_views, views
 from diversion.referrals.drafts import purge_expired_drafts
 
 
@@ -26,3 +26,6 @@ def init_app(app: Flask) -> None:
     add_job(app, "referral_drafts", purge_expired_drafts, every=dt.timedelta(minutes=5),
             description="remove expired referral drafts; clear offer-letter PINs held over "
                         "30 minutes")
+    add_job(app, "referral_uploads", upload_views.remove_expired_uploads,
+            every=dt.timedelta(minutes=10),
+            description="remove uploaded referral CSV files left unconfirmed for over an hour")

@@ -1,13 +1,16 @@
 """Upload a CSV file of referrals: check it, preview it, then confirm the import.
 
 The uploaded file waits for the confirm step in the instance folder under a random name that
-carries the uploader's id (never in the session cookie); it is removed once confirmed, and any
-file older than an hour is removed at the next upload or confirm.
+carries the uploader's id (never in the session cookie), dated by the app's clock; it is removed
+once confirmed, and any file older than an hour is removed by the scheduler's "referral_uploads"
+job (`remove_expired_uploads`) and, in case the scheduler is not running, at the next upload or
+confirm.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import secrets
 from pathlib import Path
@@ -52,14 +55,22 @@ def _path(token: str, user: User) -> Path | None:
     return _folder() / f"{user.id}-{token}.csv"
 
 
-def _remove_expired(now: dt.datetime) -> None:
+def remove_expired_uploads(*, now: dt.datetime) -> dict[str, int]:
+    """Remove every uploaded file waiting for its confirm step for over an hour (a job)."""
     cutoff = (now - KEEP_FOR).timestamp()
+    removed = 0
     for path in _folder().glob("*.csv"):
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
+                removed += 1
         except FileNotFoundError:
             continue  # another worker removed it first
+    return {"uploads_removed": removed}
+
+
+def _remove_expired(now: dt.datetime) -> None:
+    remove_expired_uploads(now=now)
 
 
 def _render_upload(form: UploadForm, problems: list[imports.RowProblem], status: int) -> Any:
@@ -114,6 +125,8 @@ def check_upload() -> Any:
     path = _path(token, user)
     assert path is not None
     path.write_bytes(content)
+    # Dated by the app's clock, which is the one the sweep reads.
+    os.utime(path, (now.timestamp(), now.timestamp()))
     return render_template("referrals/import_preview.html", result=result,
                            form=ConfirmForm(token=token), filename=file.filename)
 

@@ -66,8 +66,11 @@ def test_development_sends_no_hsts_and_no_secure_cookie(app, client):
     db.session.commit()
     response = client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
     assert "Strict-Transport-Security" not in response.headers
-    cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    cookies = response.headers.getlist("Set-Cookie")
+    # The sign-in's cookie and the known-device cookie (auth.devices).
+    assert {c.split("=", 1)[0] for c in cookies} == {"diversion_session", "diversion_known_device"}
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
 
 
 def test_production_requires_a_secret_key(monkeypatch, tmp_path):
@@ -95,8 +98,11 @@ def test_production_sends_hsts_and_secure_session_cookies(app, monkeypatch, data
         assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
         response = client.post("/sign-in", data={"email": email, "password": DEFAULT_PASSWORD})
         assert response.status_code == 302
-        cookie = response.headers["Set-Cookie"]
-        assert "diversion_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+        cookies = response.headers.getlist("Set-Cookie")
+        assert {c.split("=", 1)[0] for c in cookies} == {"diversion_session",
+                                                         "diversion_known_device"}
+        for cookie in cookies:
+            assert "Secure" in cookie and "HttpOnly" in cookie
         _assert_security_headers(response)
 
 

@@ -24,12 +24,14 @@ from jinja2 import meta
 from sqlalchemy import select
 
 from diversion.attendance.outcomes import notify_person_completed
+from diversion.auth.resets import ResetRules
 from diversion.bookings import places as bookings_places
 from diversion.bookings import session_cancellation as bookings_session_cancellation
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import message_environment, render_message
 from diversion.outbox.models import Channel, OutboxMessage
 from diversion.outbox.rules import indiscreet_words
+from diversion.password_reset import services as password_reset_services
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
 from diversion.reminders import triggers as reminders_triggers
@@ -98,6 +100,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         {"title": "Proven reoffending",
          "url": "https://diversion.example.org/reports/archive/43"}]},
     "test_message": {"note": "checking the mail settings"},
+    # `secret` is made only when the email is sent: the snapshot shows what any other rendering
+    # (the messages page) shows in its place.
+    "password_reset": {"name": "Priya Shah", "minutes": 60,
+                       "secret": {"kind": "password_reset_link", "nonce": "fixed-nonce"}},
 }
 
 # Keys the enqueueing code passes that no template shows, each with its reason. Pinned exactly:
@@ -247,7 +253,16 @@ def _monthly_report() -> None:
                             link_for=lambda archived: f"https://diversion.example.org/{archived.id}")
 
 
+def _password_reset() -> None:
+    user = create_user("manager")
+    password_reset_services.send_reset_link(
+        email=user.email, address="192.0.2.1", now=NOW,
+        rules=ResetRules(lifetime=dt.timedelta(hours=1), max_per_address=10,
+                         address_window=dt.timedelta(hours=1), secret_key="k" * 32))
+
+
 ENQUEUED_BY: dict[str, Callable[[], None]] = {
+    "password_reset": _password_reset,
     "booking_confirmation": _booking_confirmation,
     "booking_cancelled": _booking_cancelled,
     "session_cancelled": _session_cancelled,

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
+from diversion.core.jobs import jobs_of, run_job
 from diversion.referrals.models import Referral
 from tests.builders import create_force, create_programme
 from tests.referrals.test_import import csv_bytes, row
@@ -126,3 +127,23 @@ def test_another_user_cannot_confirm_someone_elses_file(app, client, auth, login
 def test_facilitators_cannot_open_the_upload_page(client, login_as):
     login_as("facilitator")
     assert client.get("/referrals/import").status_code == 403
+
+
+def test_the_scheduler_job_removes_a_preview_left_unconfirmed_for_over_an_hour(
+        app, client, login_as, clock):
+    for left_by_another_test in waiting_files(app):
+        left_by_another_test.unlink()
+    setup_forces()
+    login_as("manager")
+    page = upload(client, csv_bytes([row(1)])).get_data(as_text=True)
+    token = re.search(r'value="([A-Za-z0-9_-]{20,})"', page)[1]
+    assert len(waiting_files(app)) == 1
+    assert "referral_uploads" in jobs_of(app)
+    clock.advance(minutes=59)
+    assert run_job("referral_uploads", now=clock.now) == {"uploads_removed": 0}
+    assert len(waiting_files(app)) == 1
+    clock.advance(minutes=2)
+    assert run_job("referral_uploads", now=clock.now) == {"uploads_removed": 1}
+    assert waiting_files(app) == []
+    response = client.post("/referrals/import/confirm", data={"token": token})
+    assert response.status_code == 302 and referrals() == 0
