@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
 
 from diversion.core.timeutils import add_months
 from diversion.reports.reoffending import (
@@ -125,6 +123,11 @@ def propensity_logits(treated: Sequence[Subject], controls: Sequence[Subject]) -
         spread = x[:, column].std()
         x[:, column] = (x[:, column] - x[:, column].mean()) / (spread if spread > 0 else 1.0)
     y = np.array([1] * len(treated) + [0] * len(controls))
+    # scikit-learn is imported here, when a comparison is made: it costs a second and tens of
+    # megabytes, which no other page, job or command should pay at start-up.
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
     model = LogisticRegression(C=math.inf, max_iter=10_000)  # C infinite: no penalty
     with warnings.catch_warnings():
         # Perfectly separated groups do not converge; their scores are still the best fit.
