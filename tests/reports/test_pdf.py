@@ -242,5 +242,15 @@ def test_the_reoffending_pdf_prints_the_figures_warnings_chart_and_definitions(r
     assert "Suppressed (fewer than 10 people)" in text
     assert "Too few for a Justice Data Lab comparison" in text
     assert "Months since the referral (index date)" in text
-    assert "Proven reoffence" in pages[-1] and "Wilson score interval" in pages[-1]
+    # The definitions appendix starts a page and runs to the end (it may take two pages).
+    start = next(i for i, page in enumerate(pages) if "Definitions" in page)
+    appendix = " ".join(pages[start:])
+    assert pages[start].split("Definitions", 1)[0].replace("OFFICIAL-SENSITIVE", "").strip() == ""
+    assert "Proven reoffence" in appendix and "Wilson score interval" in appendix
+    assert "Months since the referral" not in appendix
+    # A term is never left at the foot of a page without its meaning.
+    for page in pages[start:]:
+        lines = [line.strip() for line in page.splitlines()
+                 if line.strip() and "OFFICIAL-SENSITIVE" not in line]
+        assert lines[-1] not in DEFINITIONS, lines[-1]
     assert all(page.count("OFFICIAL-SENSITIVE") == 2 for page in pages)
