@@ -8,10 +8,10 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from flask import Response, request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from diversion.api.frame import bp
-from diversion.api.schema import CalendarDate, operation, validate
+from diversion.api.schema import CalendarDate, DatabaseId, FilledLine, operation, validate
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role
 from diversion.core import parsing
@@ -29,18 +29,17 @@ class ReportQuery(BaseModel):
     as_of: CalendarDate | None = Field(default=None, description="Default today (reoffending)")
     scope: Literal["any", "programme"] | None = Field(default=None,
                                                       description="Default any (reoffending)")
-    force: list[Annotated[str, StringConstraints(min_length=1, max_length=16)]] | None = Field(
+    force: list[Annotated[FilledLine, Field(max_length=16)]] | None = Field(
         default=None, description="A force's code; repeat for several (force=WYP&force=NYP). "
                                   "Default every force; a police token: its own force only")
-    programme: str | None = Field(default=None, min_length=1, max_length=16,
-                                  description="A programme's code. Default every programme")
+    programme: FilledLine | None = Field(default=None, max_length=16,
+                                         description="A programme's code. Default every programme")
 
 
 class AttendanceReportQuery(ReportQuery):
-    venue: int | None = Field(default=None, ge=1, le=2_147_483_647,
-                              description="A venue's id: its sessions only")
-    facilitator: int | None = Field(default=None, ge=1, le=2_147_483_647,
-                                    description="A user's id: the sessions they ran only")
+    venue: DatabaseId | None = Field(default=None, description="A venue's id: its sessions only")
+    facilitator: DatabaseId | None = Field(default=None,
+                                           description="A user's id: the sessions they ran only")
 
 
 PERIOD_RULES = ("Invalid, or a period no schema can state: `from` on or before `to`; for "

@@ -97,6 +97,17 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
 MAX_CODE = 16  # the columns' length: a longer code names nothing
 
 
+def _may_be_a_code(text: str) -> bool:
+    """Worth looking up: no longer than the column, no control character (which PostgreSQL
+    would refuse in a query) — anything else names nothing."""
+    return len(text) <= MAX_CODE and text.isprintable()
+
+
+def _shown(code: str) -> str:
+    """A code as the message repeats it: at most 40 characters, control characters as "?"."""
+    return "".join(c if c.isprintable() else "?" for c in code[:40])
+
+
 def _known_forces(forces: Iterable[str], errors: dict[str, str],
                   names: dict[str, str]) -> tuple[str, ...]:
     """The forces' codes as stored (sorted, unique), from codes in any case: one query."""
@@ -104,13 +115,13 @@ def _known_forces(forces: Iterable[str], errors: dict[str, str],
     if not wanted:
         return ()
     rows = db.session.execute(select(Force.code, Force.name).where(
-        func.upper(Force.code).in_(sorted(c for c in wanted if len(c) <= MAX_CODE)))).all()
+        func.upper(Force.code).in_(sorted(c for c in wanted if _may_be_a_code(c))))).all()
     found = {code.upper(): code for code, _ in rows}
     unknown = sorted(wanted - set(found))
     if unknown:
-        errors["force"] = (f"There is no force with the code {unknown[0][:40]}" if len(unknown) == 1
-                           else "There is no force with the codes "
-                           + ", ".join(code[:40] for code in unknown))
+        errors["force"] = (f"There is no force with the code {_shown(unknown[0])}"
+                           if len(unknown) == 1 else "There is no force with the codes "
+                           + ", ".join(_shown(code) for code in unknown))
     names.update((f"force:{code}", name) for code, name in rows)
     return tuple(sorted(found.values()))
 
@@ -121,9 +132,9 @@ def _known_programme(programme: str | None, errors: dict[str, str],
     if not code:
         return None
     row = db.session.execute(select(Programme.code, Programme.name).where(
-        func.upper(Programme.code) == code.upper()[:MAX_CODE + 1])).first()
+        func.upper(Programme.code) == code.upper())).first() if _may_be_a_code(code) else None
     if row is None:
-        errors["programme"] = f"There is no programme with the code {code[:40]}"
+        errors["programme"] = f"There is no programme with the code {_shown(code)}"
         return None
     names[f"programme:{row.code}"] = row.name
     return str(row.code)

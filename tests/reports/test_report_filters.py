@@ -290,6 +290,8 @@ def test_bad_filters_on_the_page_are_listed_in_the_error_summary_with_every_othe
     assert "Only the attendance report can be filtered by venue" in response.get_data(as_text=True)
     response = client.get(f"/reports/outcomes?{YEAR_2024}&force={'X' * 5000}&format=csv")
     assert response.status_code == 400
+    response = client.get(f"/reports/outcomes?{YEAR_2024}&programme=A%00B&force=%01")
+    assert response.status_code == 400  # refused, never looked up: PostgreSQL refuses a NUL
 
 
 def test_the_page_runs_the_same_number_of_queries_however_many_forces_are_chosen(
