@@ -20,7 +20,7 @@ from diversion.core.timeutils import add_months
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.reoffences.models import ComparisonCase, Reoffence
-from diversion.reports import comparison, reoffending
+from diversion.reports import comparison, reoffending, summaries
 from diversion.reports.kinds import ReportParameters
 
 
@@ -114,5 +114,23 @@ def comparison_for(parameters: ReportParameters, *, force_codes: Collection[str]
             accepted = accepted.where(Programme.code == programme)
         codes = sorted({code for programme_codes in db.session.scalars(accepted)
                         for code in programme_codes or ()})
-    return comparison.compare_groups(programme_side, comparison_side, reoffences,
-                                     as_of=parameters.as_of, offence_codes=codes)
+    result = comparison.compare_groups(programme_side, comparison_side, reoffences,
+                                       as_of=parameters.as_of, offence_codes=codes)
+    _name_the_levels(result["balance"])
+    return result
+
+
+def _name_the_levels(balance: list[dict[str, Any]]) -> None:
+    """Balance rows labelled as a board reads them: forces by name, quarters in words."""
+    forces = {row["covariate"].partition(":")[2] for row in balance
+              if row["covariate"].startswith("force:")}
+    names: dict[str, str] = {}
+    if forces:
+        rows = db.session.execute(select(Force.code, Force.name).where(Force.code.in_(forces)))
+        names = {code: name for code, name in rows}
+    for row in balance:
+        kind, _, level = row["covariate"].partition(":")
+        if kind == "force":
+            row["label"] = names.get(level, level)
+        elif kind == "quarter":
+            row["label"] = f"Dealt with in {summaries.quarter_label(level)}"

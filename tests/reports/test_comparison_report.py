@@ -10,6 +10,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from diversion.auth.models import Force
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.referrals.models import Person
@@ -122,3 +123,13 @@ def test_the_page_shows_the_comparison(both_sides, client, login_as):
     page = response.get_data(as_text=True)
     assert "Compared with people dealt with otherwise" in page
     assert '<th scope="row" class="govuk-table__header">Age at index date (years)</th>' in page
+
+
+def test_the_balance_table_names_quarters_and_forces_in_words(both_sides):
+    create_force("SYP", "South Yorkshire Police")
+    balance = comparison_for(PARAMETERS)["balance"]
+    labels = {row["covariate"]: row["label"] for row in balance}
+    assert labels["quarter:2024-Q1"] == "Dealt with in Jan to Mar 2024"
+    assert not any(label.startswith(("Index quarter", "Force ")) for label in labels.values())
+    wyp = db.session.scalars(select(Force).where(Force.code == "WYP")).one()
+    assert labels["force:WYP"] == wyp.name != "WYP"
