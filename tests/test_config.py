@@ -63,10 +63,18 @@ def test_development_falls_back_to_the_development_key():
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "721", "between 3 and 720"),
     ("DIVERSION_PAYMENT_BACKEND", "stripe", "none or govuk_pay"),
     ("DIVERSION_GOVUK_PAY_BASE_URL", "publicapi.example", "http"),
+    ("DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS", "0", "between 1 and 25"),
+    ("DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS", "30", "between 1 and 25"),
 ])
 def test_impossible_settings_are_refused_with_a_clear_message(name, value, message):
     with pytest.raises(ConfigError, match=message):
         read_settings({name: value})
+
+
+def test_a_standby_scheduler_polls_every_5_seconds_unless_told():
+    assert read_settings({}).scheduler_standby_poll_seconds == 5
+    settings = read_settings({"DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS": "2"})
+    assert settings.scheduler_standby_poll_seconds == 2
 
 
 def test_online_payment_is_off_by_default_and_points_at_gov_uk_pay():

@@ -65,6 +65,9 @@ class Settings:
     payment_backend: str = "none"
     govuk_pay_api_key: str | None = None
     govuk_pay_base_url: str = "https://publicapi.payments.service.gov.uk"
+    # How often a standby scheduler tries the single-scheduler lock (and the active one checks
+    # it still holds it): a standby takes over within this many seconds of the active one dying.
+    scheduler_standby_poll_seconds: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +113,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         raise ConfigError("DIVERSION_TRUSTED_PROXIES must not be negative")
     idle_timeout_minutes = _whole_number(environ, "DIVERSION_IDLE_TIMEOUT_MINUTES", 30,
                                          low=3, high=12 * 60)
+    scheduler_standby_poll_seconds = _whole_number(
+        environ, "DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS", 5, low=1, high=25)
     base_url = environ.get("DIVERSION_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError("DIVERSION_BASE_URL must start with http:// or https://")
@@ -155,6 +160,7 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         payment_backend=payment_backend,
         govuk_pay_api_key=govuk_pay_api_key,
         govuk_pay_base_url=govuk_pay_base_url,
+        scheduler_standby_poll_seconds=scheduler_standby_poll_seconds,
     )
 
 

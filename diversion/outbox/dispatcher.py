@@ -390,36 +390,94 @@ def recover_stale(*, now: dt.datetime, channels: dict[ChannelKind, Channel],
     ).all())
     db.session.commit()
     for message_id in ids:
-        message = db.session.get(OutboxMessage, message_id)
-        if message is None:
-            continue
-        channel = channels[message.channel]
-        if message.send_started_at is None:
-            message.status = MessageStatus.PENDING
-            message.next_attempt_at = now
-        elif isinstance(channel, SupportsLookup):
-            try:
-                provider_id = channel.find_by_reference(str(message.id))
-            except TemporaryFailure:
-                db.session.rollback()
-                continue  # still `sending`; stale again after STALE_AFTER, asked again then
-            except PermanentFailure as exc:
-                _record_failure(message, str(exc), now, permanent=True, rng=None)
-            else:
-                if provider_id is not None:
-                    _record_sent(message, provider_id, now)
-                else:
-                    _record_failure(message, "the dispatcher stopped while sending; the "
-                                    "provider has no record of it, so it is sent again",
-                                    now, permanent=False, rng=None)
-                    message.next_attempt_at = now
-        else:
-            message.status = MessageStatus.FAILED
-            message.attempts += 1
-            message.last_error = UNKNOWN_OUTCOME
-            message.send_started_at = None
-        log.warning("message %s was left sending; now %s", message.id, message.status.value)
-        if summary is not None:
-            summary.recovered += 1
-        db.session.commit()
+        _resolve_left_sending(message_id, now=now, channels=channels, summary=summary)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class LeftSending:
+    """A row found in `sending` when a scheduler takes over: its id and when its send began."""
+
+    id: int
+    send_started_at: dt.datetime | None
+
+
+def split_after_takeover(rows: list[LeftSending]) -> tuple[list[int], list[int]]:
+    """(ids to return to the queue, ids whose delivery is in doubt) for rows left `sending`.
+
+    A dispatcher sends one message at a time and records "about to hand to the provider"
+    (send_started_at, committed) just before the channel is called, clearing it in the same
+    commit as the outcome. So a row claimed but with no send_started_at never reached a
+    provider and goes back to the queue at once; a row with it set is the one that was in
+    flight when the dispatcher died and may have arrived. With one dispatcher there is at most
+    one such row; should there be more (a dispatcher run by hand that died as well), each of
+    them is in doubt, so none is ever sent twice.
+    """
+    requeue = sorted(row.id for row in rows if row.send_started_at is None)
+    in_doubt = sorted(row.id for row in rows if row.send_started_at is not None)
+    return requeue, in_doubt
+
+
+def recover_after_takeover(*, now: dt.datetime, channels: dict[ChannelKind, Channel]) -> int:
+    """Resolve every row in `sending` at once, without waiting STALE_AFTER.
+
+    Only a scheduler that has just taken the single-scheduler lock may call this: it is then
+    the only dispatcher (`scheduler run-once dispatch` takes the same lock), so every `sending`
+    row belongs to one that died. Returns how many rows it resolved.
+    """
+    rows = [LeftSending(id=row.id, send_started_at=row.send_started_at)
+            for row in db.session.execute(
+                select(OutboxMessage.id, OutboxMessage.send_started_at)
+                .where(OutboxMessage.status == MessageStatus.SENDING))]
+    requeue, in_doubt = split_after_takeover(rows)
+    if requeue:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(requeue), OutboxMessage.status == MessageStatus.SENDING,
+                   OutboxMessage.send_started_at.is_(None))
+            .values(status=MessageStatus.PENDING, next_attempt_at=now, claimed_at=None)
+            .execution_options(synchronize_session=False))
+        log.warning("took over: %d claimed but unsent message(s) returned to the queue",
+                    len(requeue))
+    db.session.commit()
+    for message_id in in_doubt:
+        _resolve_left_sending(message_id, now=now, channels=channels, summary=None)
+    return len(requeue) + len(in_doubt)
+
+
+def _resolve_left_sending(message_id: int, *, now: dt.datetime,
+                          channels: dict[ChannelKind, Channel],
+                          summary: DispatchSummary | None) -> None:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status is not MessageStatus.SENDING:
+        db.session.commit()
+        return
+    channel = channels[message.channel]
+    if message.send_started_at is None:
+        message.status = MessageStatus.PENDING
+        message.next_attempt_at = now
+    elif isinstance(channel, SupportsLookup):
+        try:
+            provider_id = channel.find_by_reference(str(message.id))
+        except TemporaryFailure:
+            db.session.rollback()
+            return  # still `sending`; stale again after STALE_AFTER, asked again then
+        except PermanentFailure as exc:
+            _record_failure(message, str(exc), now, permanent=True, rng=None)
+        else:
+            if provider_id is not None:
+                _record_sent(message, provider_id, now)
+            else:
+                _record_failure(message, "the dispatcher stopped while sending; the "
+                                "provider has no record of it, so it is sent again",
+                                now, permanent=False, rng=None)
+                message.next_attempt_at = now
+    else:
+        message.status = MessageStatus.FAILED
+        message.attempts += 1
+        message.last_error = UNKNOWN_OUTCOME
+        message.send_started_at = None
+    log.warning("message %s was left sending; now %s", message.id, message.status.value)
+    if summary is not None:
+        summary.recovered += 1
+    db.session.commit()

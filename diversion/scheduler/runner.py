@@ -18,8 +18,8 @@ from flask import Flask
 from diversion.core.extensions import db
 from diversion.core.jobs import jobs_of, run_job
 from diversion.core.timeutils import now_utc
-from diversion.outbox.dispatcher import channels_from_settings
-from diversion.scheduler.lock import scheduler_lock
+from diversion.outbox.dispatcher import channels_from_settings, recover_after_takeover
+from diversion.scheduler.lock import LockLost, SchedulerLock
 
 log = logging.getLogger(__name__)
 
@@ -41,28 +41,69 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 def run_forever(app: Flask) -> None:
-    """Block, running every job on its interval, while holding the single-scheduler lock."""
+    """Block, running every job on its interval, while holding the single-scheduler lock.
+
+    While another scheduler holds the lock this one waits as a standby, trying the lock every
+    `scheduler_standby_poll_seconds`; when it takes the lock it first resolves every row left
+    `sending` (no one else can be sending them), then starts the jobs.
+    """
     with app.app_context():
         engine = db.engine
-        channels_from_settings()  # a misconfigured channel stops the process now, not at 3 a.m.
-    with scheduler_lock(engine, app.instance_path):
-        _configure_logging()
-        # SIGTERM and Ctrl-C only set a flag: the main thread then stops the scheduler, letting
-        # running jobs finish (a send in flight is recorded, not abandoned).
-        stopping = threading.Event()
-        previous = {sig: signal.signal(sig, lambda _s, _f: stopping.set())
-                    for sig in (signal.SIGTERM, signal.SIGINT)}
-        scheduler = build_scheduler(app)
-        scheduler.start()
-        log.info("scheduler started with jobs: %s", ", ".join(sorted(jobs_of(app))))
-        try:
-            while not stopping.wait(1.0):
-                pass
-        finally:
-            scheduler.shutdown(wait=True)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        channels = channels_from_settings()  # a misconfigured channel stops the process now
+        poll = float(app.config["SETTINGS"].scheduler_standby_poll_seconds)
+    _configure_logging()
+    # SIGTERM and Ctrl-C only set a flag: the main thread then stops the scheduler, letting
+    # running jobs finish (a send in flight is recorded, not abandoned).
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda _s, _f: stopping.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    lock = SchedulerLock(engine, app.instance_path)
+    try:
+        if not _wait_for_lock(lock, stopping, poll):
             log.info("scheduler stopped")
+            return
+        with app.app_context():
+            recovered = recover_after_takeover(now=now_utc(), channels=channels)
+        log.info("recovered %d message(s) left sending", recovered)
+        _run_while_active(app, lock, stopping, poll)
+    finally:
+        lock.release()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait_for_lock(lock: SchedulerLock, stopping: threading.Event, poll: float) -> bool:
+    """Take the lock, waiting as a standby while another scheduler holds it; False if stopped."""
+    standby = False
+    while not stopping.is_set():
+        try:
+            if lock.try_acquire():
+                log.info("active: took over from the scheduler that stopped" if standby
+                         else "active: no other scheduler holds the lock")
+                return True
+        except Exception:  # the database is unreachable for now: keep waiting, try again
+            log.warning("standby: could not reach the database to try the scheduler lock")
+        if not standby:
+            log.info("standby: another scheduler is active; trying its lock every %gs", poll)
+            standby = True
+        stopping.wait(poll)
+    return False
+
+
+def _run_while_active(app: Flask, lock: SchedulerLock, stopping: threading.Event,
+                      poll: float) -> None:
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    log.info("scheduler started with jobs: %s", ", ".join(sorted(jobs_of(app))))
+    try:
+        while not stopping.wait(poll):
+            lock.check()  # raises LockLost: a standby may be active now, so stop at once
+    except LockLost:
+        log.error("scheduler lock lost (the database session ended); stopping")
+        raise
+    finally:
+        scheduler.shutdown(wait=True)
+        log.info("scheduler stopped")
 
 
 def _configure_logging() -> None:

@@ -8,6 +8,7 @@ import queue
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,14 @@ class SchedulerProcess:
                 return
         raise AssertionError(f"scheduler never said {text!r}: {''.join(self.output)}")
 
+    def drain(self) -> None:
+        """Move every line read so far into `output`."""
+        while True:
+            try:
+                self.output.append(self.lines.get_nowait())
+            except queue.Empty:
+                return
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -103,11 +112,26 @@ def running_scheduler(app, database_url):
         process.stop(signal.SIGKILL)
 
 
-def test_a_second_scheduler_does_nothing_and_exits_cleanly(app, running_scheduler):
-    result = app.test_cli_runner().invoke(args=["scheduler", "run"])
-    assert result.exit_code == 0
-    assert "scheduler not started: another scheduler holds" in result.output
-    assert running_scheduler.process.poll() is None, "the first one keeps running"
+def test_a_second_scheduler_waits_as_a_standby_without_running_jobs(app, database_url,
+                                                                      running_scheduler):
+    message = enqueue(dedupe_key="standby-1", channel=Channel.EMAIL, recipient="sam@example.org",
+                      template="test_message", due_at=now_utc() + dt.timedelta(hours=1),
+                      now=now_utc())
+    assert message is not None
+    db.session.commit()
+    db.session.remove()
+    standby = SchedulerProcess(database_url, DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS="1")
+    try:
+        standby.wait_for("standby: another scheduler is active")
+        time.sleep(2.5)  # two polls and more: still waiting
+        assert standby.process.poll() is None, "the standby keeps waiting"
+        assert running_scheduler.process.poll() is None, "the first one keeps running"
+        standby.drain()
+        assert not any("active:" in line or "scheduler started" in line
+                       for line in standby.output), standby.output
+    finally:
+        assert standby.stop(signal.SIGTERM) == 0  # a standby stops cleanly too
+    standby.wait_for("scheduler stopped")
 
 
 def test_a_scheduler_stopped_with_sigterm_finishes_and_frees_the_lock(app, running_scheduler):

@@ -1,0 +1,150 @@
+"""A second scheduler waits as a standby and takes over when the active one dies: it returns
+the dead one's claimed rows to the queue at once and marks only the message that was in flight
+"delivery unknown" (docs/messaging.md, "Two schedulers: failover")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+from collections import Counter
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
+from diversion.outbox.dispatcher import (
+    UNKNOWN_OUTCOME,
+    LeftSending,
+    build_channels,
+    recover_after_takeover,
+    split_after_takeover,
+)
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.services import enqueue
+from tests.outbox.servers import free_port
+from tests.scheduler.test_killed_mid_dispatch import STUCK_ON, HoldingHandler
+from tests.scheduler.test_scheduler_process import SchedulerProcess
+
+NOW = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.UTC)
+
+
+def test_claimed_rows_never_handed_to_a_provider_go_back_to_the_queue():
+    rows = [LeftSending(3, None), LeftSending(1, None), LeftSending(2, NOW)]
+    assert split_after_takeover(rows) == ([1, 3], [2])
+
+
+def test_only_a_row_whose_send_began_is_in_doubt():
+    assert split_after_takeover([LeftSending(7, NOW)]) == ([], [7])
+    assert split_after_takeover([LeftSending(7, None)]) == ([7], [])
+    assert split_after_takeover([]) == ([], [])
+
+
+def test_rows_from_two_dead_dispatchers_are_each_in_doubt_never_resent():
+    rows = [LeftSending(1, NOW - dt.timedelta(hours=1)), LeftSending(2, NOW), LeftSending(3, None)]
+    assert split_after_takeover(rows) == ([3], [1, 2])
+
+
+def _message(key: str, *, status: MessageStatus, send_started_at: dt.datetime | None = None,
+             claimed_at: dt.datetime | None = None) -> int:
+    message = enqueue(dedupe_key=key, channel=Channel.EMAIL, recipient=f"{key}@example.org",
+                      template="test_message", due_at=NOW - dt.timedelta(minutes=5),
+                      now=NOW - dt.timedelta(minutes=5))
+    assert message is not None
+    message.status = status
+    message.claimed_at = claimed_at
+    message.send_started_at = send_started_at
+    db.session.commit()
+    return message.id
+
+
+def test_taking_over_resolves_every_sending_row_at_once(app):
+    claimed = NOW - dt.timedelta(seconds=20)  # far from stale: STALE_AFTER would wait 15 min
+    unsent = [_message(f"unsent-{n}", status=MessageStatus.SENDING, claimed_at=claimed)
+              for n in range(2)]
+    in_flight = _message("in-flight", status=MessageStatus.SENDING, claimed_at=claimed,
+                         send_started_at=NOW - dt.timedelta(seconds=5))
+    waiting = _message("waiting", status=MessageStatus.PENDING)
+    sent = _message("sent", status=MessageStatus.SENT)
+
+    resolved = recover_after_takeover(now=NOW, channels=build_channels(app.config["SETTINGS"]))
+
+    assert resolved == 3
+    rows = {m.id: m for m in db.session.scalars(select(OutboxMessage))}
+    for message_id in unsent:
+        row = rows[message_id]
+        assert (row.status, row.next_attempt_at, row.attempts, row.last_error) == (
+            MessageStatus.PENDING, NOW, 0, None)
+    doubt = rows[in_flight]
+    assert (doubt.status, doubt.last_error, doubt.attempts, doubt.send_started_at) == (
+        MessageStatus.FAILED, UNKNOWN_OUTCOME, 1, None)
+    assert doubt.last_error.startswith("delivery unknown")
+    assert rows[waiting].status is MessageStatus.PENDING
+    assert rows[waiting].next_attempt_at == NOW - dt.timedelta(minutes=5)
+    assert rows[sent].status is MessageStatus.SENT
+
+
+def test_run_once_dispatch_refuses_while_a_scheduler_is_active(app, database_url):
+    db.session.remove()
+    process = SchedulerProcess(database_url)
+    try:
+        process.wait_for("scheduler started")
+        result = app.test_cli_runner().invoke(args=["scheduler", "run-once", "dispatch"])
+        assert result.exit_code == 1
+        assert "not run: a scheduler is active" in result.output
+    finally:
+        process.stop(signal.SIGKILL)
+    result = app.test_cli_runner().invoke(args=["scheduler", "run-once", "dispatch"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_standby_takes_over_when_the_active_scheduler_is_killed_mid_send(app, database_url):
+    now = now_utc()
+    ids = []
+    for number in range(6):
+        message = enqueue(dedupe_key=f"failover-{number}", channel=Channel.EMAIL,
+                          recipient=f"person{number}@example.org", template="test_message",
+                          due_at=now - dt.timedelta(minutes=1), now=now,
+                          context={"note": f"message {number}"})
+        assert message is not None
+        ids.append(message.id)
+    db.session.commit()
+    db.session.remove()
+
+    handler = HoldingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings = {"DIVERSION_EMAIL_BACKEND": "smtp", "DIVERSION_SMTP_HOST": "127.0.0.1",
+                "DIVERSION_SMTP_PORT": str(port), "DIVERSION_SMTP_STARTTLS": "no",
+                "DIVERSION_MAIL_FROM": "noreply@diversion.example.org",
+                "DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS": "1"}
+    active = SchedulerProcess(database_url, **settings)
+    standby = None
+    try:
+        active.wait_for("active: no other scheduler holds the lock")
+        standby = SchedulerProcess(database_url, **settings)
+        standby.wait_for("standby: another scheduler is active")
+        assert handler.stuck.wait(timeout=60), "the active scheduler never reached the server"
+        assert standby.process.poll() is None
+        active.stop(signal.SIGKILL)  # mid-send: the server holds the third message's DATA
+        killed_at = time.monotonic()
+        handler.release.set()
+
+        standby.wait_for("active: took over", timeout=30)
+        assert time.monotonic() - killed_at < 30
+        standby.wait_for(f"recovered {len(ids) - (STUCK_ON - 1)} message(s) left sending")
+        standby.wait_for("job dispatch: DispatchSummary(claimed=3, sent=3,")
+    finally:
+        active.stop(signal.SIGKILL)
+        if standby is not None:
+            assert standby.stop(signal.SIGTERM) == 0
+        controller.stop()
+
+    received = Counter(int(mail["X-Diversion-Reference"]) for mail in handler.messages)
+    assert sorted(received) == sorted(ids) and max(received.values()) == 1
+    rows = {m.id: m for m in db.session.scalars(select(OutboxMessage))}
+    in_doubt = rows.pop(ids[STUCK_ON - 1])
+    assert (in_doubt.status, in_doubt.last_error) == (MessageStatus.FAILED, UNKNOWN_OUTCOME)
+    assert {row.status for row in rows.values()} == {MessageStatus.SENT}
