@@ -77,15 +77,17 @@ def _wait_for_lock(lock: SchedulerLock, stopping: threading.Event, poll: float) 
     standby = False
     while not stopping.is_set():
         try:
-            if lock.try_acquire():
+            acquired = lock.try_acquire()
+        except Exception:  # the database is unreachable for now: keep waiting, try again
+            log.warning("could not reach the database to try the scheduler lock; trying again")
+        else:
+            if acquired:
                 log.info("active: took over from the scheduler that stopped" if standby
                          else "active: no other scheduler holds the lock")
                 return True
-        except Exception:  # the database is unreachable for now: keep waiting, try again
-            log.warning("standby: could not reach the database to try the scheduler lock")
-        if not standby:
-            log.info("standby: another scheduler is active; trying its lock every %gs", poll)
-            standby = True
+            if not standby:
+                log.info("standby: another scheduler is active; trying its lock every %gs", poll)
+                standby = True
         stopping.wait(poll)
     return False
 

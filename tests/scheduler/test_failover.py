@@ -23,6 +23,7 @@ from diversion.outbox.dispatcher import (
 )
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.services import enqueue
+from diversion.scheduler.lock import SchedulerLock
 from tests.outbox.servers import free_port
 from tests.scheduler.test_killed_mid_dispatch import STUCK_ON, HoldingHandler
 from tests.scheduler.test_scheduler_process import SchedulerProcess
@@ -44,6 +45,21 @@ def test_only_a_row_whose_send_began_is_in_doubt():
 def test_rows_from_two_dead_dispatchers_are_each_in_doubt_never_resent():
     rows = [LeftSending(1, NOW - dt.timedelta(hours=1)), LeftSending(2, NOW), LeftSending(3, None)]
     assert split_after_takeover(rows) == ([3], [1, 2])
+
+
+def test_a_standby_gets_the_lock_once_the_holder_lets_go(app):
+    holder = SchedulerLock(db.engine, app.instance_path)
+    standby = SchedulerLock(db.engine, app.instance_path)
+    try:
+        assert holder.try_acquire()
+        assert not standby.try_acquire()
+        assert not standby.try_acquire(), "trying again while it is held still fails"
+        holder.release()
+        assert standby.try_acquire()
+        assert not holder.try_acquire()
+    finally:
+        holder.release()
+        standby.release()
 
 
 def _message(key: str, *, status: MessageStatus, send_started_at: dt.datetime | None = None,
