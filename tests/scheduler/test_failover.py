@@ -9,8 +9,9 @@ import signal
 import time
 from collections import Counter
 
+import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
@@ -23,7 +24,7 @@ from diversion.outbox.dispatcher import (
 )
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.services import enqueue
-from diversion.scheduler.lock import SchedulerLock
+from diversion.scheduler.lock import LockLost, SchedulerLock
 from tests.outbox.servers import free_port
 from tests.scheduler.test_killed_mid_dispatch import STUCK_ON, HoldingHandler
 from tests.scheduler.test_scheduler_process import SchedulerProcess
@@ -60,6 +61,29 @@ def test_a_standby_gets_the_lock_once_the_holder_lets_go(app):
     finally:
         holder.release()
         standby.release()
+
+
+def test_an_active_scheduler_notices_when_its_database_session_ends(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("only a PostgreSQL advisory lock lives in a database session")
+    holder = SchedulerLock(db.engine, app.instance_path)
+    try:
+        assert holder.try_acquire()
+        holder.check()  # still held: nothing raised
+        pid = holder._connection.execute(text("SELECT pg_backend_pid()")).scalar()
+        holder._connection.commit()
+        db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        db.session.commit()
+        with pytest.raises(LockLost):
+            holder.check()
+        assert not holder.held
+        standby = SchedulerLock(db.engine, app.instance_path)
+        try:
+            assert standby.try_acquire(), "the lock went with the session"
+        finally:
+            standby.release()
+    finally:
+        holder.release()
 
 
 def _message(key: str, *, status: MessageStatus, send_started_at: dt.datetime | None = None,
