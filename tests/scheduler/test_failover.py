@@ -133,6 +133,8 @@ def test_run_once_dispatch_refuses_while_a_scheduler_is_active(app, database_url
         result = app.test_cli_runner().invoke(args=["scheduler", "run-once", "dispatch"])
         assert result.exit_code == 1
         assert "not run: a scheduler is active" in result.output
+        result = app.test_cli_runner().invoke(args=["scheduler", "run-once", "housekeeping"])
+        assert result.exit_code == 0, "jobs other than dispatch still run by hand"
     finally:
         process.stop(signal.SIGKILL)
     result = app.test_cli_runner().invoke(args=["scheduler", "run-once", "dispatch"])
