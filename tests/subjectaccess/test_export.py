@@ -15,12 +15,20 @@ from sqlalchemy import select
 
 from diversion.attendance import register as attendance_register
 from diversion.attendance.certificates import ensure_certificate_code
+from diversion.attendance.models import CertificateCode, RegisterChange, RegisterEntry
 from diversion.attendance.rules import AttendanceStatus
 from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.bookings.models import Booking, Payment
 from diversion.core.extensions import db
-from diversion.outbox.models import MessageStatus
-from diversion.referrals.models import Referral
+from diversion.core.timeutils import now_utc
+from diversion.outbox.channels import LogChannel
+from diversion.outbox.dispatcher import dispatch_due
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.referrals.models import Person, Referral, ReferralEvent
+from diversion.reoffences.models import Reoffence
+from diversion.retention.services import run_retention
 from tests.builders import (
+    DEFAULT_PASSWORD,
     NOW,
     create_message,
     create_reoffence,
@@ -191,3 +199,63 @@ def test_the_queries_do_not_grow_with_the_records(app: Flask, client: FlaskClien
     with count_queries() as more:
         assert download(client, referral, "json").status_code == 200
     assert len(more) == len(few)
+
+
+# Erasure -------------------------------------------------------------------------------------
+
+def _rows(model: Any, *where: Any) -> list[dict[str, Any]]:
+    """Every column of the rows, as text: what a search for the person would read."""
+    table = model.__table__
+    return [dict(row._mapping) for row in db.session.execute(select(table).where(*where))]
+
+
+def test_after_the_retention_job_nothing_identifying_remains_and_no_export(
+        app: Flask, client: FlaskClient, login_as: Any, clock: Any) -> None:
+    referral = seeded_referral()
+    person = referral.person
+    identifying = [person.family_name, "Quentin", "Barnaby", person.email, "07700 900123",
+                   "+447700900123", person.date_of_birth.isoformat()]
+    person_id, referral_id = person.id, referral.id
+    login_as("manager")
+    assert download(client, referral, "json").status_code == 200
+    # The messages go out that day, as the dispatcher sends them (pending ones are kept).
+    summary = dispatch_due(now=NOW + dt.timedelta(hours=1),
+                           channels={Channel.EMAIL: LogChannel(), Channel.SMS: LogChannel()})
+    db.session.commit()
+    assert summary.claimed >= 2
+    clock.set(NOW + dt.timedelta(days=366 * 6 + 31))  # past the 72-month period
+
+    result = run_retention(now=now_utc())
+    db.session.commit()
+    # The earlier sign-in timed out years ago: a fresh browser, a manager made today.
+    client = app.test_client()
+    manager = create_user("manager", now=now_utc())
+    db.session.commit()
+    assert client.post("/sign-in", data={"email": manager.email, "password": DEFAULT_PASSWORD}
+                       ).status_code == 302
+
+    assert result.people == 1
+    gone = client.get(f"/subject-access/{referral.reference}")
+    assert gone.status_code == 404, gone.headers.get("Location")
+    assert download(client, referral, "json").status_code == 404
+    booking_ids = [str(b) for b in db.session.scalars(
+        select(Booking.id).where(Booking.referral_id == referral_id))]
+    held = {
+        "people": _rows(Person, Person.id == person_id),
+        "referrals": _rows(Referral, Referral.id == referral_id),
+        "events": _rows(ReferralEvent, ReferralEvent.referral_id == referral_id),
+        "bookings": _rows(Booking, Booking.referral_id == referral_id),
+        "register entries": _rows(RegisterEntry, RegisterEntry.referral_id == referral_id),
+        "register changes": _rows(RegisterChange),
+        "payments": _rows(Payment, Payment.referral_id == referral_id),
+        "certificates": _rows(CertificateCode, CertificateCode.referral_id == referral_id),
+        "messages": _rows(OutboxMessage, OutboxMessage.subject_id.in_(
+            [str(referral_id), *booking_ids])),
+        "reoffences": _rows(Reoffence, Reoffence.person_id == person_id),
+        "audit": _rows(AuditEvent),
+    }
+    assert held["people"] and held["messages"] and held["audit"]
+    for table, rows in held.items():
+        text = json.dumps(rows, default=str)
+        for value in identifying:
+            assert value not in text, f"{value!r} is still in {table}: {text}"
