@@ -30,6 +30,7 @@ from diversion import (
     retention,
     scheduler,
     selfservice,
+    subjectaccess,
 )
 from diversion.core.config import flask_config, read_settings
 from diversion.core.transactions import TransactionalFlask
@@ -39,8 +40,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Every feature, lowest layer first: the same order as the import contract in pyproject.toml.
 # Each adds its blueprints, commands, jobs, dashboard panels and signal receivers in init_app.
 FEATURES = (auth, audit, outbox, password_reset, programmes, courses, referrals, bookings, reminders,
-            attendance, payments, selfservice, reoffences, retention, reports, home, api, admin,
-            navigation, scheduler, cli)
+            attendance, payments, selfservice, reoffences, retention, subjectaccess, reports, home,
+            api, admin, navigation, scheduler, cli)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -57,6 +57,7 @@ EXPECTED: dict[str, set[str]] = {
     "reports.show_report": {"manager", "police"},
     "reports.justice_data_lab": {"manager"},
     "reports.download_monthly": {"manager"},
+    "subjectaccess.export": {"manager", "admin"},
     "api.reoffending_report": {"manager", "police"},
     "api.outcomes_report": {"manager", "police"},
     "api.attendance_report": {"manager", "police"},

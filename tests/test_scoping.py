@@ -99,6 +99,10 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/fees/payments.csv", "manager", "fac1", 403),
     ("/bookings/session/{s1}/attendees.csv", "manager", "fac1", 403),
     ("/bookings/session/{s1}/attendees.csv", "manager", "police_a", 403),
+    # Subject access: managers and admins (national); police and facilitators never.
+    ("/subject-access/{ref}", "manager", "police_a", 403),
+    ("/subject-access/{ref}", "admin", "police_b", 403),
+    ("/subject-access/{ref}", "manager", "fac1", 403),
 ]
 # The right user is refused for a reason other than scope: no certificate before completion.
 RIGHT_USER_STATUS = {"/referrals/{ref}/certificate.pdf": 404}
