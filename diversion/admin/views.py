@@ -21,7 +21,7 @@ from diversion.admin.forms import (
     UserForm,
 )
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth import services
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
@@ -311,6 +311,12 @@ def audit_log() -> Any:
     kept = listing.kept_args(request.args)
     href, sort_href = listing.hrefs("admin.audit_log", kept)
     page.with_links(href)
+    if valid:
+        # The page names people: reading the audit log is itself a consultation.
+        record(action="audit.view", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="audit_event", details=shown_details(
+                   (e.id for e in page.items), filters=filters.for_audit(),
+                   sort=ordering.key, order=ordering.order))
     return render_template(
         "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
         actors=audit_list.actor_names(page.items), named=audit_list.name_objects(page.items),

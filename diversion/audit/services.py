@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -42,3 +43,16 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+# The ids of what a list showed are kept in its audit row up to this many; `count` says how many
+# there were in all. Ids only: never names or other personal data.
+SHOWN_LIMIT = 200
+
+
+def shown_details(ids: Iterable[Any], **details: Any) -> dict[str, Any]:
+    """Audit details for a list or export: its filters (`details`), the first SHOWN_LIMIT ids
+    of what was shown, and how many there were."""
+    every = list(ids)
+    return {**details, "shown": every[:SHOWN_LIMIT], "count": len(every),
+            "cut": len(every) > SHOWN_LIMIT}
