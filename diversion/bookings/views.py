@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
 from diversion.bookings import (
@@ -91,7 +91,7 @@ def attendees_csv(session_id: int) -> Any:
     bookings = session_bookings(session.id, request.args.get("sort"), request.args.get("order"))
     record(action="attendees.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
            actor=acting_user(), object_type="session", object_id=session.id,
-           details={"count": len(bookings)})
+           details=shown_details(b.referral_id for b in bookings))
     rows = [(b.referral.person.family_name, b.referral.person.given_names, b.referral.reference,
              b.status.label, listing.london(b.created_at), b.referral.person.needs_step_free,
              b.referral.person.access_needs or "", b.referral.person.language_needs or "")
@@ -442,7 +442,9 @@ def _allocation_preview(*, status: int = 200, problem: str | None = None) -> Any
     record(action="booking.allocate_preview", category=AuditCategory.CONSULTATION,
            now=now_utc(), actor=acting_user(),
            details={"placed": len(result.placed), "unplaced": len(result.unplaced),
-                    "moved_from_waiting_lists": len(result.moved)})
+                    "moved_from_waiting_lists": len(result.moved),
+                    **shown_details([r.id for r, _ in result.placed]
+                                    + [r.id for r, _ in result.unplaced])})
     return render_template("bookings/allocate.html", result=result, form=ConfirmForm(),
                            problem=problem, shown=ALLOCATION_SHOWN), status
 
@@ -493,8 +495,8 @@ def outstanding_list() -> Any:
                                             after=request.args.get("after"))
     except outstanding.InvalidCursor:
         abort(404)
-    outstanding.record_read(filters=filters, shown=len(page.rows), actor=acting_user(),
-                            now=now_utc())
+    outstanding.record_read(filters=filters, shown=[row.referral_id for row in page.rows],
+                            actor=acting_user(), now=now_utc())
     args = {key: value for key, value in request.args.items() if key != "after"}
     return render_template("bookings/fees_outstanding.html", page=page, filters=filters,
                            errors=errors, args=args, forces=referral_queries.list_forces(),
