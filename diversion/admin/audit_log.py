@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, false, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.auth.models import User
@@ -109,11 +109,25 @@ def about_referrals(referral_ids: Select[Any]) -> ColumnElement[bool]:
                and_(AuditEvent.object_type == "booking", AuditEvent.object_id.in_(bookings)))
 
 
+def showed_referrals(referral_ids: Select[Any]) -> ColumnElement[bool]:
+    """Lists, searches and exports whose audit row names one of these referrals among those it
+    showed (`details["shown"]`, referral ids: diversion.audit.services.shown_details)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        shown = func.json_array_elements_text(AuditEvent.details["shown"]).table_valued(
+            "value").alias("shown")
+        wanted: Select[Any] = select(cast(Referral.id, String)).where(Referral.id.in_(referral_ids))
+    else:
+        shown = func.json_each(AuditEvent.details, "$.shown").table_valued("value").alias("shown")
+        wanted = referral_ids
+    return exists(select(1).select_from(shown).where(shown.c.value.in_(wanted)))
+
+
 def filtered_events(filters: AuditFilters, *, today: dt.date) -> Select[Any]:
     query = select(AuditEvent)
     if filters.search:
         ids = referral_queries.matching_referral_ids(filters.search, today=today)
-        query = query.where(false() if ids is None else about_referrals(ids))
+        query = query.where(false() if ids is None
+                            else or_(about_referrals(ids), showed_referrals(ids)))
     if filters.user_id is not None:
         query = query.where(AuditEvent.actor_user_id == filters.user_id)
     if filters.action:

@@ -315,7 +315,7 @@ def audit_log() -> Any:
         # The page names people: reading the audit log is itself a consultation.
         record(action="audit.view", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=acting_user(), object_type="audit_event", details=shown_details(
-                   (e.id for e in page.items), filters=filters.for_audit(),
+                   (e.id for e in page.items), key="events", filters=filters.for_audit(),
                    sort=ordering.key, order=ordering.order))
     return render_template(
         "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=sort_href,

@@ -46,13 +46,15 @@ def record(
 
 
 # The ids of what a list showed are kept in its audit row up to this many; `count` says how many
-# there were in all. Ids only: never names or other personal data.
+# there were in all. Ids only: never names or other personal data. Under the key "shown" they are
+# always referral ids (the admin audit page finds a person's rows by them); a list of something
+# else names its key ("messages", "events").
 SHOWN_LIMIT = 200
 
 
-def shown_details(ids: Iterable[Any], **details: Any) -> dict[str, Any]:
+def shown_details(ids: Iterable[Any], key: str = "shown", **details: Any) -> dict[str, Any]:
     """Audit details for a list or export: its filters (`details`), the first SHOWN_LIMIT ids
-    of what was shown, and how many there were."""
+    of what was shown (referral ids under "shown"), and how many there were."""
     every = list(ids)
-    return {**details, "shown": every[:SHOWN_LIMIT], "count": len(every),
+    return {**details, key: every[:SHOWN_LIMIT], "count": len(every),
             "cut": len(every) > SHOWN_LIMIT}

@@ -113,7 +113,7 @@ def list_messages() -> Any:
         # The page names each message's person: who saw which messages, by id.
         record(action="messages.list", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=current_actor(), object_type="outbox_message", details=shown_details(
-                   (m.id for m in page.items), filters=_audit_filters(filters),
+                   (m.id for m in page.items), key="messages", filters=_audit_filters(filters),
                    sort=ordering.key, order=ordering.order))
     return render_template(
         "outbox/messages.html", page=page, form=form, filters=filters, ordering=ordering,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.core import paging
 from diversion.core.extensions import db
 from tests.builders import NOW, create_booking, create_referral, create_user, future_session
@@ -141,3 +141,35 @@ def test_only_admins_see_the_audit_log(client, login_as, role):
     login_as(role)
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
+
+
+def test_a_name_search_finds_the_lists_and_exports_that_showed_the_person(client, login_as):
+    """A list's audit row holds the referral ids it showed: searching for a person finds every
+    list, search, API page and export that showed them, and none that did not."""
+    admin = login_as("admin")
+    manager = create_user("manager")
+    mine = create_referral(family_name="Xavier")
+    other = create_referral(family_name="Young")
+    db.session.flush()
+    showed = record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW,
+                    actor=manager, object_type="referral",
+                    details=shown_details([other.id, mine.id], filters={}))
+    record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW, actor=manager,
+           object_type="referral", details=shown_details([other.id], filters={}))
+    # Another list's ids under another key are not referrals: never matched.
+    record(action="messages.list", category=AuditCategory.CONSULTATION, now=NOW, actor=manager,
+           details=shown_details([mine.id], key="messages"))
+    db.session.commit()
+    page = client.get("/admin/audit?q=xavier&action=referral.list").get_data(as_text=True)
+    assert events_on(page) == [showed.id]
+    assert set(events_on(client.get("/admin/audit?q=xavier&category=consultation")
+                          .get_data(as_text=True))) == {showed.id}
+    rows = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv?q=xavier&category=consultation")
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [int(r["Event"]) for r in rows] == [showed.id]
+    # Reading the audit log is itself audited, by event id, without the name searched for.
+    seen = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.view")
+                              .order_by(AuditEvent.id)).all()
+    assert seen and seen[-1].actor_user_id == admin.id
+    assert seen[-1].details["events"] == [showed.id]
+    assert "xavier" not in str(seen[-1].details).lower()
