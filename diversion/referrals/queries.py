@@ -71,11 +71,14 @@ class ReferralFilters:
         return self == ReferralFilters()
 
     def as_details(self) -> dict[str, Any]:
-        """The filters set, for an audit row (JSON values; the search text is kept: it is
-        what the reader looked for)."""
+        """The filters set, for an audit row (JSON values). The search text is not kept (it is
+        often a name): `"search": true` says there was one, and the row's ids say what it found."""
         details: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if value in (None, False, ""):
+                continue
+            if key == "search":
+                details[key] = True
                 continue
             details[key] = (value.isoformat() if isinstance(value, dt.date)
                             else value.value if isinstance(value, ReferralStatus) else value)

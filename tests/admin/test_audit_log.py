@@ -173,3 +173,17 @@ def test_a_name_search_finds_the_lists_and_exports_that_showed_the_person(client
     assert seen and seen[-1].actor_user_id == admin.id
     assert seen[-1].details["events"] == [showed.id]
     assert "xavier" not in str(seen[-1].details).lower()
+
+
+def test_bad_filters_are_all_named_in_one_error_summary_and_audit_nothing(client, login_as):
+    login_as("admin")
+    db.session.commit()
+    response = client.get("/admin/audit?category=nonsense&date_from-day=31&date_from-month=2"
+                          "&date_from-year=2026&q=" + "x" * 101)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "govuk-error-summary" in page
+    summary = page.split("govuk-error-summary__list")[1].split("</ul>")[0]
+    assert summary.count("<li>") == 3, summary
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.view")) is None
+    assert client.get("/admin/audit.csv?category=nonsense").status_code == 400

@@ -188,3 +188,16 @@ def test_lists_record_which_referrals_were_shown(app, client, world, endpoint) -
     assert response.status_code == 200
     assert any(referral_id in row.details.get("shown", []) for row in rows), [
         row.details for row in rows]
+
+
+def test_a_search_for_a_name_records_what_it_found_not_the_name(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    family = world.ids["person"].split()[-1]
+    referral_id = db.session.scalar(select(Referral.id).where(
+        Referral.reference == world.ids["ref"]))
+    for url in (f"/referrals?q={family}", f"/referrals.csv?q={family}"):
+        response, rows = _get(client, world, "manager", url)
+        assert response.status_code == 200 and family in response.get_data(as_text=True)
+        assert rows and all(family.lower() not in json.dumps(r.details).lower() for r in rows)
+        assert rows[0].details["filters"]["search"] is True
+    [listed] = [r for r in _get(client, world, "manager", f"/referrals?q={family}")[1]]
+    assert listed.details["shown"] == [referral_id]
