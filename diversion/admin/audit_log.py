@@ -197,11 +197,27 @@ def actor_names(events: Sequence[AuditEvent]) -> dict[int, str]:
     return referral_queries.user_names([e.actor_user_id for e in events])
 
 
+# The keys under which a list's audit row holds the ids it showed (audit.services.shown_details).
+SHOWN_KEYS = {"shown": "referral", "messages": "message", "events": "event"}
+
+
+def shown_ids(details: dict[str, Any]) -> str:
+    """The referral ids a list, search or export showed, for the CSV ("12 15 19")."""
+    shown = details.get("shown")
+    return " ".join(str(i) for i in shown) if isinstance(shown, list) else ""
+
+
 def summarise(details: dict[str, Any]) -> str:
-    """The details in a line: "changed: name, email; count: 3" (details hold no personal data)."""
+    """The details in a line: "changed: name, email; count: 3" (details hold no personal data).
+    The ids a list showed are counted here ("shown: 25 referrals"); the CSV lists the referral
+    ids in a column of their own (`shown_ids`)."""
     parts = []
     for key, value in details.items():
         if value in (None, "", [], {}):
+            continue
+        if key in SHOWN_KEYS and isinstance(value, list):
+            noun = SHOWN_KEYS[key]
+            parts.append(f"shown: {len(value)} {noun if len(value) == 1 else noun + 's'}")
             continue
         if isinstance(value, dict):
             value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()

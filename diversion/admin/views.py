@@ -275,7 +275,8 @@ def revoke_token(token_id: int) -> Any:
 
 
 AUDIT_CSV_HEADER = ("Event", "When", "User", "Action", "Action code", "Category", "About",
-                    "Name", "Reference", "Object type", "Object id", "Address", "Details")
+                    "Name", "Reference", "Object type", "Object id", "Address", "Details",
+                    "Referrals shown")
 
 
 def _audit_filters() -> tuple[AuditFilterForm, audit_list.AuditFilters, bool]:
@@ -349,7 +350,8 @@ def audit_csv() -> Any:
                 audit_list.action_words(e.action), e.action, e.category.value,
                 about.kind if about else "", about.name if about else "",
                 about.reference if about else "", e.object_type or "", e.object_id or "",
-                e.address or "", audit_list.summarise(e.details)))
+                e.address or "", audit_list.summarise(e.details),
+                audit_list.shown_ids(e.details)))
     record(action="audit.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
            actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
     return listing.csv_download("audit-log.csv", AUDIT_CSV_HEADER, rows)

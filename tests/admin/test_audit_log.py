@@ -167,6 +167,10 @@ def test_a_name_search_finds_the_lists_and_exports_that_showed_the_person(client
     rows = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv?q=xavier&category=consultation")
                                            .get_data(as_text=True).lstrip("\ufeff"))))
     assert [int(r["Event"]) for r in rows] == [showed.id]
+    assert rows[0]["Referrals shown"] == f"{other.id} {mine.id}"
+    assert "shown: 2 referrals" in rows[0]["Details"]
+    assert f"{other.id}, {mine.id}" not in rows[0]["Details"]
+    assert "shown: 2 referrals" in page
     # Reading the audit log is itself audited, by event id, without the name searched for.
     seen = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.view")
                               .order_by(AuditEvent.id)).all()
