@@ -57,4 +57,4 @@ def shown_details(ids: Iterable[Any], key: str = "shown", **details: Any) -> dic
     of what was shown (referral ids under "shown"), and how many there were."""
     every = list(ids)
     return {**details, key: every[:SHOWN_LIMIT], "count": len(every),
-            "cut": len(every) > SHOWN_LIMIT}
+            "shown_cut": len(every) > SHOWN_LIMIT}

@@ -547,7 +547,8 @@ def payments() -> Any:
     href, sort_href = listing.hrefs("fees.payments", kept)
     page.with_links(href)
     record(action="payments.view", category=AuditCategory.CONSULTATION, now=now_utc(),
-           actor=acting_user(), details={"filters": filters.for_audit(), "shown": len(page.items)})
+           actor=acting_user(), details=shown_details(
+               (item.payment.referral_id for item in page.items), filters=filters.for_audit()))
     return render_template(
         "bookings/payments.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
         filtered=not filters.is_empty,
@@ -565,16 +566,17 @@ def payments_csv() -> Any:
     ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
     query = payments_list.filtered_payments(filters, today=london_today(now_utc())).order_by(
         *(c.desc() if ordering.descending else c.asc() for c in ordering.sort.columns))
-    rows = []
+    rows, referral_ids = [], []
     for row in db.session.execute(query):
         item = payments_list.PaymentRow.of(row)
         p = item.payment
+        referral_ids.append(p.referral_id)
         rows.append((p.id, listing.london(p.recorded_at), item.name, item.reference,
                      item.force_code, Decimal(p.amount_pence) / 100,
                      Decimal(p.refunded_pence) / 100, p.method.label, p.reference or "",
                      item.recorded_by))
     record(action="payments.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
-           actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
+           actor=acting_user(), details=shown_details(referral_ids, filters=filters.for_audit()))
     return listing.csv_download("payments.csv", payments_list.CSV_HEADER, rows)
 
 

@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.audit.services import SHOWN_LIMIT, shown_details
 from diversion.core.extensions import db
 from diversion.referrals.models import Referral
 from tests.builders import World, build_world
@@ -179,7 +180,7 @@ def test_each_route_showing_personal_data_writes_an_audit_row(app, client, world
 
 @pytest.mark.parametrize("endpoint", ["api.list_referrals", "referrals.list_referrals",
                                       "bookings.attendees_csv", "attendance.take_register",
-                                      "fees.outstanding_list"])
+                                      "fees.outstanding_list", "referral_exports.referrals_csv"])
 def test_lists_record_which_referrals_were_shown(app, client, world, endpoint) -> None:  # type: ignore[no-untyped-def]
     url, who = AUDITED[endpoint]
     referral_id = db.session.scalar(select(Referral.id).where(
@@ -201,3 +202,11 @@ def test_a_search_for_a_name_records_what_it_found_not_the_name(app, client, wor
         assert rows[0].details["filters"]["search"] is True
     [listed] = [r for r in _get(client, world, "manager", f"/referrals?q={family}")[1]]
     assert listed.details["shown"] == [referral_id]
+
+
+def test_the_ids_kept_are_bounded_and_the_count_is_whole() -> None:
+    details = shown_details(range(1, 451), filters={"status": "booked"})
+    assert details["shown"] == list(range(1, SHOWN_LIMIT + 1))
+    assert details["count"] == 450 and details["shown_cut"] is True
+    assert details["filters"] == {"status": "booked"}
+    assert shown_details([7], key="messages") == {"messages": [7], "count": 1, "shown_cut": False}

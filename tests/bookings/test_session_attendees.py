@@ -62,7 +62,7 @@ def test_the_csv_of_the_people_booked_reads_back_and_is_audited(client, login_as
     # Which referrals left, by id, in the file's order; no names in the audit row.
     by_reference = sorted(referrals, key=lambda r: r.reference)
     assert (event.object_type, event.object_id, event.details) == (
-        "session", str(session.id), {"count": 2, "cut": False,
+        "session", str(session.id), {"count": 2, "shown_cut": False,
                                      "shown": [r.id for r in by_reference]})
     assert client.get("/bookings/session/999999/attendees.csv").status_code == 404
 
