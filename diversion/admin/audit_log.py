@@ -61,6 +61,11 @@ WORDS = {
     "user.activate": "Reactivated an account", "user.deactivate": "Deactivated an account",
     "user.password_reset": "Reset a password", "token.create": "Created an API token",
     "token.revoke": "Revoked an API token",
+    # Reads of lists and searches (docs/DESIGN.md "audit of reads")
+    "referral.list": "Listed or searched referrals",
+    "referral.api_list": "Listed referrals through the API",
+    "referral.export": "Downloaded referrals", "messages.list": "Listed messages",
+    "audit.view": "Read the audit log", "booking.allocate_preview": "Previewed an allocation",
 }
 
 
