@@ -180,7 +180,8 @@ def test_each_route_showing_personal_data_writes_an_audit_row(app, client, world
 
 @pytest.mark.parametrize("endpoint", ["api.list_referrals", "referrals.list_referrals",
                                       "bookings.attendees_csv", "attendance.take_register",
-                                      "fees.outstanding_list", "referral_exports.referrals_csv"])
+                                      "fees.outstanding_list", "referral_exports.referrals_csv",
+                                      "courses.show_session"])
 def test_lists_record_which_referrals_were_shown(app, client, world, endpoint) -> None:  # type: ignore[no-untyped-def]
     url, who = AUDITED[endpoint]
     referral_id = db.session.scalar(select(Referral.id).where(
