@@ -218,15 +218,17 @@ def summarise(details: dict[str, Any]) -> str:
     ids in a column of their own (`shown_ids`)."""
     parts = []
     for key, value in details.items():
-        if value in (None, "", [], {}):
+        if value is False or value in (None, "", [], {}):
             continue
+        if value is True:
+            value = "yes"
         if key in SHOWN_KEYS and isinstance(value, list):
             noun = SHOWN_KEYS[key]
             parts.append(f"shown: {len(value)} {noun if len(value) == 1 else noun + 's'}")
             continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()
-                              if v not in (None, "", [], False))
+            value = ", ".join(f"{k.replace('_', ' ')} {'yes' if v is True else v}"
+                              for k, v in value.items() if v not in (None, "", [], False))
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         if value in ("", None):

@@ -168,7 +168,7 @@ def test_a_name_search_finds_the_lists_and_exports_that_showed_the_person(client
                                            .get_data(as_text=True).lstrip("\ufeff"))))
     assert [int(r["Event"]) for r in rows] == [showed.id]
     assert rows[0]["Referrals shown"] == f"{other.id} {mine.id}"
-    assert "shown: 2 referrals" in rows[0]["Details"]
+    assert "shown: 2 referrals" in rows[0]["Details"] and "False" not in rows[0]["Details"]
     assert f"{other.id}, {mine.id}" not in rows[0]["Details"]
     assert "shown: 2 referrals" in page
     # Reading the audit log is itself audited, by event id, without the name searched for.
