@@ -191,3 +191,24 @@ def test_bad_filters_are_all_named_in_one_error_summary_and_audit_nothing(client
     assert summary.count("<li>") == 3, summary
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.view")) is None
     assert client.get("/admin/audit.csv?category=nonsense").status_code == 400
+
+
+def test_a_person_search_over_lists_takes_the_same_queries_for_one_list_or_many(client, login_as):
+    """The search over the ids lists showed is one condition of the page's query: no query per
+    row, however many list rows match."""
+    login_as("admin")
+    referral = create_referral(family_name="Xavier")
+    db.session.flush()
+    counts = []
+    for extra in (1, 8):
+        for _ in range(extra):
+            record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW,
+                   actor=create_user("manager"), object_type="referral",
+                   details=shown_details([referral.id], filters={}))
+        db.session.commit()
+        with count_queries() as statements:
+            response = client.get("/admin/audit?q=xavier&action=referral.list")
+        assert response.status_code == 200
+        assert len(events_on(response.get_data(as_text=True))) == (1 if extra == 1 else 9)
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
