@@ -66,6 +66,7 @@ WORDS = {
     "referral.api_list": "Listed referrals through the API",
     "referral.export": "Downloaded referrals", "messages.list": "Listed messages",
     "audit.view": "Read the audit log", "booking.allocate_preview": "Previewed an allocation",
+    "selfservice.locked_view": "Listed locked booking pages",
 }
 
 
