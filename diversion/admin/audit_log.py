@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, false, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, false, func, or_, select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.auth.models import User
@@ -61,6 +61,12 @@ WORDS = {
     "user.activate": "Reactivated an account", "user.deactivate": "Deactivated an account",
     "user.password_reset": "Reset a password", "token.create": "Created an API token",
     "token.revoke": "Revoked an API token",
+    # Reads of lists and searches (docs/DESIGN.md "audit of reads")
+    "referral.list": "Listed or searched referrals",
+    "referral.api_list": "Listed referrals through the API",
+    "referral.export": "Downloaded referrals", "messages.list": "Listed messages",
+    "audit.view": "Read the audit log", "booking.allocate_preview": "Previewed an allocation",
+    "selfservice.locked_view": "Listed locked booking pages",
 }
 
 
@@ -109,11 +115,25 @@ def about_referrals(referral_ids: Select[Any]) -> ColumnElement[bool]:
                and_(AuditEvent.object_type == "booking", AuditEvent.object_id.in_(bookings)))
 
 
+def showed_referrals(referral_ids: Select[Any]) -> ColumnElement[bool]:
+    """Lists, searches and exports whose audit row names one of these referrals among those it
+    showed (`details["shown"]`, referral ids: diversion.audit.services.shown_details)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        shown = func.json_array_elements_text(AuditEvent.details["shown"]).table_valued(
+            "value").alias("shown")
+        wanted: Select[Any] = select(cast(Referral.id, String)).where(Referral.id.in_(referral_ids))
+    else:
+        shown = func.json_each(AuditEvent.details, "$.shown").table_valued("value").alias("shown")
+        wanted = referral_ids
+    return exists(select(1).select_from(shown).where(shown.c.value.in_(wanted)))
+
+
 def filtered_events(filters: AuditFilters, *, today: dt.date) -> Select[Any]:
     query = select(AuditEvent)
     if filters.search:
         ids = referral_queries.matching_referral_ids(filters.search, today=today)
-        query = query.where(false() if ids is None else about_referrals(ids))
+        query = query.where(false() if ids is None
+                            else or_(about_referrals(ids), showed_referrals(ids)))
     if filters.user_id is not None:
         query = query.where(AuditEvent.actor_user_id == filters.user_id)
     if filters.action:
@@ -183,15 +203,33 @@ def actor_names(events: Sequence[AuditEvent]) -> dict[int, str]:
     return referral_queries.user_names([e.actor_user_id for e in events])
 
 
+# The keys under which a list's audit row holds the ids it showed (audit.services.shown_details).
+SHOWN_KEYS = {"shown": "referral", "messages": "message", "events": "event"}
+
+
+def shown_ids(details: dict[str, Any]) -> str:
+    """The referral ids a list, search or export showed, for the CSV ("12 15 19")."""
+    shown = details.get("shown")
+    return " ".join(str(i) for i in shown) if isinstance(shown, list) else ""
+
+
 def summarise(details: dict[str, Any]) -> str:
-    """The details in a line: "changed: name, email; count: 3" (details hold no personal data)."""
+    """The details in a line: "changed: name, email; count: 3" (details hold no personal data).
+    The ids a list showed are counted here ("shown: 25 referrals"); the CSV lists the referral
+    ids in a column of their own (`shown_ids`)."""
     parts = []
     for key, value in details.items():
-        if value in (None, "", [], {}):
+        if value is False or value in (None, "", [], {}):
+            continue
+        if value is True:
+            value = "yes"
+        if key in SHOWN_KEYS and isinstance(value, list):
+            noun = SHOWN_KEYS[key]
+            parts.append(f"shown: {len(value)} {noun if len(value) == 1 else noun + 's'}")
             continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items()
-                              if v not in (None, "", [], False))
+            value = ", ".join(f"{k.replace('_', ' ')} {'yes' if v is True else v}"
+                              for k, v in value.items() if v not in (None, "", [], False))
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         if value in ("", None):

@@ -21,7 +21,7 @@ from diversion.admin.forms import (
     UserForm,
 )
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth import services
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
@@ -275,7 +275,8 @@ def revoke_token(token_id: int) -> Any:
 
 
 AUDIT_CSV_HEADER = ("Event", "When", "User", "Action", "Action code", "Category", "About",
-                    "Name", "Reference", "Object type", "Object id", "Address", "Details")
+                    "Name", "Reference", "Object type", "Object id", "Address", "Details",
+                    "Referrals shown")
 
 
 def _audit_filters() -> tuple[AuditFilterForm, audit_list.AuditFilters, bool]:
@@ -311,6 +312,12 @@ def audit_log() -> Any:
     kept = listing.kept_args(request.args)
     href, sort_href = listing.hrefs("admin.audit_log", kept)
     page.with_links(href)
+    if valid:
+        # The page names people: reading the audit log is itself a consultation.
+        record(action="audit.view", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=acting_user(), object_type="audit_event", details=shown_details(
+                   (e.id for e in page.items), key="events", filters=filters.for_audit(),
+                   sort=ordering.key, order=ordering.order))
     return render_template(
         "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
         actors=audit_list.actor_names(page.items), named=audit_list.name_objects(page.items),
@@ -343,7 +350,8 @@ def audit_csv() -> Any:
                 audit_list.action_words(e.action), e.action, e.category.value,
                 about.kind if about else "", about.name if about else "",
                 about.reference if about else "", e.object_type or "", e.object_id or "",
-                e.address or "", audit_list.summarise(e.details)))
+                e.address or "", audit_list.summarise(e.details),
+                audit_list.shown_ids(e.details)))
     record(action="audit.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
            actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
     return listing.csv_download("audit-log.csv", AUDIT_CSV_HEADER, rows)

@@ -29,6 +29,8 @@ from diversion.api.schema import (
     parse_body,
     parse_query,
 )
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.bookings import queries as bookings_queries
@@ -320,6 +322,11 @@ def list_referrals() -> Any:
             booking_deadline=r.booking_deadline, completion_deadline=r.completion_deadline)
             for r in referrals],
         next_cursor=found.next_cursor)
+    # Who saw which referrals, by id: the names and crime references stay out of the row.
+    record(action="referral.api_list", category=AuditCategory.CONSULTATION, now=now_utc(),
+           actor=acting_user(), object_type="referral", details=shown_details(
+               (r.id for r in referrals), filters={"status": params.status},
+               limit=params.limit, after_cursor=bool(params.cursor)))
     return jsonify(page.model_dump(mode="json"))
 
 

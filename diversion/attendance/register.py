@@ -41,7 +41,7 @@ from diversion.attendance.rules import (
     register_opens_at,
 )
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import actor_label_for, record
+from diversion.audit.services import actor_label_for, record, shown_details
 from diversion.auth.models import User
 from diversion.bookings import fees
 from diversion.bookings import queries as bookings_queries
@@ -149,7 +149,9 @@ def register_sheet(*, session: CourseSession, actor: User, now: dt.datetime) -> 
     register = get_register(session.id)
     sheet = RegisterSheet(session, register, roster_lines(session, register))
     record(action="register.view", category=AuditCategory.CONSULTATION, now=now, actor=actor,
-           object_type="session", object_id=session.id, details={"people": len(sheet.lines)})
+           object_type="session", object_id=session.id, details={"people": len(sheet.lines),
+                                                     **shown_details(line.referral_id
+                                                                     for line in sheet.lines)})
     return sheet
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -42,3 +43,18 @@ def record(
     )
     db.session.add(event)
     return event
+
+
+# The ids of what a list showed are kept in its audit row up to this many; `count` says how many
+# there were in all. Ids only: never names or other personal data. Under the key "shown" they are
+# always referral ids (the admin audit page finds a person's rows by them); a list of something
+# else names its key ("messages", "events").
+SHOWN_LIMIT = 200
+
+
+def shown_details(ids: Iterable[Any], key: str = "shown", **details: Any) -> dict[str, Any]:
+    """Audit details for a list or export: its filters (`details`), the first SHOWN_LIMIT ids
+    of what was shown (referral ids under "shown"), and how many there were."""
+    every = list(ids)
+    return {**details, key: every[:SHOWN_LIMIT], "count": len(every),
+            "shown_cut": len(every) > SHOWN_LIMIT}

@@ -11,10 +11,10 @@ from sqlalchemy import String, cast, select
 
 from diversion.auth.models import Role
 from diversion.bookings import cli, places, queries, views, waiting_list
-from diversion.bookings.models import Booking
+from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.core.dashboard import add_panel
 from diversion.core.extensions import db
-from diversion.courses.sessions import set_queue_condition, set_waiting_counts
+from diversion.courses.sessions import set_people_shown, set_queue_condition, set_waiting_counts
 from diversion.outbox.services import SubjectPerson, add_related_subjects, add_subject_people
 from diversion.referrals import queries as referral_queries
 from diversion.referrals.signals import referral_moved, referrals_moved
@@ -33,6 +33,17 @@ def init_app(app: Flask) -> None:
     add_related_subjects(app, "referral", _bookings_of_referral)
     add_subject_people(app, "booking", _people_of_bookings, _bookings_found)
     set_waiting_counts(app, waiting_list.waiting_counts)
+    set_people_shown(app, _people_on_session)
+
+
+def _people_on_session(session_id: int, with_waiting: bool) -> list[int]:
+    """The referral ids booked on a session (and waiting for it), for the session page's audit
+    row: one query."""
+    booked = select(Booking.referral_id).where(Booking.session_id == session_id,
+                                               Booking.status == BookingStatus.ACTIVE)
+    query = booked.union_all(select(WaitingListEntry.referral_id).where(
+        WaitingListEntry.session_id == session_id)) if with_waiting else booked
+    return sorted(set(db.session.scalars(query)))
 
 
 def _bookings_of_referral(referral_id: Any) -> tuple[str, Any]:

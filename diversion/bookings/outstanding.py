@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.models import Force
 from diversion.bookings.fees import balance_expression, paid_expression, waived_expression
 from diversion.bookings.models import Booking, BookingStatus
@@ -216,9 +216,11 @@ def count_outstanding(*, now: dt.datetime, filters: Filters | None = None) -> in
         _query(filters or Filters(), now).order_by(None).subquery())) or 0)
 
 
-def record_read(*, filters: Filters, shown: int, actor: Any, now: dt.datetime) -> None:
+def record_read(*, filters: Filters, shown: Sequence[int], actor: Any, now: dt.datetime) -> None:
+    """The audit row for a page of the list: the filters and the referrals shown, by id."""
     record(action="fees_outstanding.view", category=AuditCategory.CONSULTATION, now=now,
-           actor=actor, details={**filters.as_details(), "rows": shown})
+           actor=actor, details={**filters.as_details(), "rows": len(shown),
+                                 **shown_details(shown)})
 
 
 def record_export(*, filters: Filters, actor: Any, now: dt.datetime) -> None:

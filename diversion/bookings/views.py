@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
 from diversion.bookings import (
@@ -91,7 +91,7 @@ def attendees_csv(session_id: int) -> Any:
     bookings = session_bookings(session.id, request.args.get("sort"), request.args.get("order"))
     record(action="attendees.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
            actor=acting_user(), object_type="session", object_id=session.id,
-           details={"count": len(bookings)})
+           details=shown_details(b.referral_id for b in bookings))
     rows = [(b.referral.person.family_name, b.referral.person.given_names, b.referral.reference,
              b.status.label, listing.london(b.created_at), b.referral.person.needs_step_free,
              b.referral.person.access_needs or "", b.referral.person.language_needs or "")
@@ -442,7 +442,9 @@ def _allocation_preview(*, status: int = 200, problem: str | None = None) -> Any
     record(action="booking.allocate_preview", category=AuditCategory.CONSULTATION,
            now=now_utc(), actor=acting_user(),
            details={"placed": len(result.placed), "unplaced": len(result.unplaced),
-                    "moved_from_waiting_lists": len(result.moved)})
+                    "moved_from_waiting_lists": len(result.moved),
+                    **shown_details([r.id for r, _ in result.placed]
+                                    + [r.id for r, _ in result.unplaced])})
     return render_template("bookings/allocate.html", result=result, form=ConfirmForm(),
                            problem=problem, shown=ALLOCATION_SHOWN), status
 
@@ -493,8 +495,8 @@ def outstanding_list() -> Any:
                                             after=request.args.get("after"))
     except outstanding.InvalidCursor:
         abort(404)
-    outstanding.record_read(filters=filters, shown=len(page.rows), actor=acting_user(),
-                            now=now_utc())
+    outstanding.record_read(filters=filters, shown=[row.referral_id for row in page.rows],
+                            actor=acting_user(), now=now_utc())
     args = {key: value for key, value in request.args.items() if key != "after"}
     return render_template("bookings/fees_outstanding.html", page=page, filters=filters,
                            errors=errors, args=args, forces=referral_queries.list_forces(),
@@ -545,7 +547,8 @@ def payments() -> Any:
     href, sort_href = listing.hrefs("fees.payments", kept)
     page.with_links(href)
     record(action="payments.view", category=AuditCategory.CONSULTATION, now=now_utc(),
-           actor=acting_user(), details={"filters": filters.for_audit(), "shown": len(page.items)})
+           actor=acting_user(), details=shown_details(
+               (item.payment.referral_id for item in page.items), filters=filters.for_audit()))
     return render_template(
         "bookings/payments.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
         filtered=not filters.is_empty,
@@ -563,16 +566,17 @@ def payments_csv() -> Any:
     ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
     query = payments_list.filtered_payments(filters, today=london_today(now_utc())).order_by(
         *(c.desc() if ordering.descending else c.asc() for c in ordering.sort.columns))
-    rows = []
+    rows, referral_ids = [], []
     for row in db.session.execute(query):
         item = payments_list.PaymentRow.of(row)
         p = item.payment
+        referral_ids.append(p.referral_id)
         rows.append((p.id, listing.london(p.recorded_at), item.name, item.reference,
                      item.force_code, Decimal(p.amount_pence) / 100,
                      Decimal(p.refunded_pence) / 100, p.method.label, p.reference or "",
                      item.recorded_by))
     record(action="payments.export", category=AuditCategory.DISCLOSURE, now=now_utc(),
-           actor=acting_user(), details={"filters": filters.for_audit(), "count": len(rows)})
+           actor=acting_user(), details=shown_details(referral_ids, filters=filters.for_audit()))
     return listing.csv_download("payments.csv", payments_list.CSV_HEADER, rows)
 
 

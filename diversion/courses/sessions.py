@@ -116,6 +116,22 @@ def set_waiting_counts(app: Flask, counts: Callable[[Sequence[int]], dict[int, i
     app.extensions[_WAITING_COUNTS] = counts
 
 
+_PEOPLE_SHOWN = "diversion.courses.people_shown"
+
+
+def set_people_shown(app: Flask, people: Callable[[int, bool], list[int]]) -> None:
+    """Tell the session page which referrals it shows (bookings keeps them, above this
+    feature): `people(session_id, with_waiting)`, the referral ids booked (and waiting), for the
+    page's audit row. One query."""
+    app.extensions[_PEOPLE_SHOWN] = people
+
+
+def people_shown(session_id: int, *, with_waiting: bool) -> list[int]:
+    """The referral ids a session's page shows (empty when no feature keeps bookings)."""
+    people = current_app.extensions.get(_PEOPLE_SHOWN)
+    return people(session_id, with_waiting) if people is not None else []
+
+
 def waiting_counts(session_ids: Sequence[int]) -> dict[int, int]:
     """People waiting per session (empty when no feature keeps waiting lists)."""
     counts = current_app.extensions.get(_WAITING_COUNTS)

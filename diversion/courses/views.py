@@ -19,7 +19,7 @@ from flask import (
 from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import acting_user, public, roles
 from diversion.auth.models import Role, User
 from diversion.core import parsing
@@ -314,9 +314,11 @@ def show_session(session_id: int) -> Any:
     if booked or waiting:
         # The page lists the names and needs of the people booked and waiting: who saw them
         # is audited.
+        shown = courses_sessions.people_shown(session.id,
+                                              with_waiting=acting_user().role is Role.MANAGER)
         record(action="session.view_people", category=AuditCategory.CONSULTATION, now=now_utc(),
                actor=acting_user(), object_type="session", object_id=session.id,
-               details={"people": booked, "waiting": waiting})
+               details={"people": booked, "waiting": waiting, **shown_details(shown)})
     return render_template("courses/session.html", session=session,
                            row=courses_sessions.SessionRow(session, booked, waiting),
                            confirm=ConfirmForm())

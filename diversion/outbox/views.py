@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from jinja2 import TemplateError
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role, User
 from diversion.core import listing, paging, parsing
@@ -109,6 +109,12 @@ def list_messages() -> Any:
     href, sort_href = listing.hrefs("outbox.list_messages", kept)
     page.with_links(href)
     people = services.people_of(page.items)
+    if valid:
+        # The page names each message's person: who saw which messages, by id.
+        record(action="messages.list", category=AuditCategory.CONSULTATION, now=now_utc(),
+               actor=current_actor(), object_type="outbox_message", details=shown_details(
+                   (m.id for m in page.items), key="messages", filters=_audit_filters(filters),
+                   sort=ordering.key, order=ordering.order))
     return render_template(
         "outbox/messages.html", page=page, form=form, filters=filters, ordering=ordering,
         sort_href=sort_href, people=people, subject_person=_subject_person(filters),

@@ -24,7 +24,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, String, and_, func, or_, select, union
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.models import Force, Role, User
 from diversion.core import paging as pager
 from diversion.core.extensions import db
@@ -71,11 +71,14 @@ class ReferralFilters:
         return self == ReferralFilters()
 
     def as_details(self) -> dict[str, Any]:
-        """The filters set, for an audit row (JSON values; the search text is kept: it is
-        what the reader looked for)."""
+        """The filters set, for an audit row (JSON values). The search text is not kept (it is
+        often a name): `"search": true` says there was one, and the row's ids say what it found."""
         details: dict[str, Any] = {}
         for key, value in asdict(self).items():
             if value in (None, False, ""):
+                continue
+            if key == "search":
+                details[key] = True
                 continue
             details[key] = (value.isoformat() if isinstance(value, dt.date)
                             else value.value if isinstance(value, ReferralStatus) else value)
@@ -258,9 +261,10 @@ class ExportRow:
     status: str
     closed_on: dt.date | None
     officer_email: str
+    referral_id: int  # for the export's audit row only: not a column of the file
 
 
-EXPORT_COLUMNS = tuple(ExportRow.__dataclass_fields__)
+EXPORT_COLUMNS = tuple(name for name in ExportRow.__dataclass_fields__ if name != "referral_id")
 
 
 def export_rows(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
@@ -272,7 +276,8 @@ def export_rows(*, actor: User, filters: ReferralFilters, ordering: pager.Orderi
         Referral.reference, Person.family_name, Person.given_names, Person.date_of_birth,
         Person.pnc_id, Force.code, Programme.code, Referral.crime_reference, Referral.offence_code,
         Referral.referral_date, Referral.booking_deadline, Referral.completion_deadline,
-        Referral.status, Referral.closed_on, Referral.officer_email, maintain_column_froms=False)
+        Referral.status, Referral.closed_on, Referral.officer_email, Referral.id,
+        maintain_column_froms=False)
     query = query.join(Force, Force.id == Referral.force_id).join(
         Programme, Programme.id == Referral.programme_id)
     if ordering.key != "name":
@@ -340,13 +345,15 @@ def record_list_read(*, actor: User, filters: ReferralFilters, ordering: pager.O
                "shown": [item.id for item in page.items]})
 
 
-def record_export(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering, count: int,
-                  cut: bool, now: dt.datetime) -> None:
-    """The audit row for a CSV export of the list: who, the filters and how many rows left."""
+def record_export(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
+                  referral_ids: Sequence[int], cut: bool, now: dt.datetime) -> None:
+    """The audit row for a CSV export of the list: who, the filters, how many rows left and
+    which referrals (the first SHOWN_LIMIT ids)."""
     record(action="referral.export", category=AuditCategory.DISCLOSURE, now=now, actor=actor,
            object_type="referral", details={
-               "filters": filters.as_details(), "sort": ordering.key, "order": ordering.order,
-               "rows": count, "cut": cut})
+               **shown_details(referral_ids), "filters": filters.as_details(),
+               "sort": ordering.key, "order": ordering.order, "rows": len(referral_ids),
+               "cut": cut})
 
 
 def display_name(family_name: str, given_names: str, erased: bool) -> str:

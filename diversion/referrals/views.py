@@ -583,8 +583,8 @@ def referrals_csv() -> Any:
                                     today=london_today(now)))
     cut = len(rows) > queries.MAX_EXPORT_ROWS
     rows = rows[:queries.MAX_EXPORT_ROWS]
-    queries.record_export(actor=actor, filters=filters, ordering=ordering, count=len(rows),
-                          cut=cut, now=now)
+    queries.record_export(actor=actor, filters=filters, ordering=ordering,
+                          referral_ids=[row.referral_id for row in rows], cut=cut, now=now)
     document = csvout.to_csv(
         queries.EXPORT_COLUMNS,
         ([getattr(row, c) for c in queries.EXPORT_COLUMNS] for row in rows), bom=True)

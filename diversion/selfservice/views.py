@@ -29,6 +29,8 @@ from flask import (
 )
 
 from diversion.attendance.rules import late_cutoff_at
+from diversion.audit.models import AuditCategory
+from diversion.audit.services import record, shown_details
 from diversion.auth.access import current_actor, public, roles
 from diversion.auth.models import Role, User
 from diversion.auth.throttle import Throttled
@@ -393,8 +395,13 @@ def calendar() -> Any:
 @bp.get("/selfservice/locked")
 @roles(Role.MANAGER)
 def locked() -> Any:
-    return render_template("selfservice/locked.html", locks=services.list_locked(),
-                           form=ConfirmForm())
+    locks = services.list_locked()
+    if locks:
+        # The page lists referral references: who saw which is audited, by referral id.
+        record(action="selfservice.locked_view", category=AuditCategory.CONSULTATION,
+               now=now_utc(), actor=current_actor(), object_type="referral",
+               details=shown_details(lock.referral_id for lock in locks))
+    return render_template("selfservice/locked.html", locks=locks, form=ConfirmForm())
 
 
 @bp.post("/selfservice/locked/<int:referral_id>/unlock")

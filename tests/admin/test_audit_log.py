@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.core import paging
 from diversion.core.extensions import db
 from tests.builders import NOW, create_booking, create_referral, create_user, future_session
@@ -141,3 +141,74 @@ def test_only_admins_see_the_audit_log(client, login_as, role):
     login_as(role)
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
+
+
+def test_a_name_search_finds_the_lists_and_exports_that_showed_the_person(client, login_as):
+    """A list's audit row holds the referral ids it showed: searching for a person finds every
+    list, search, API page and export that showed them, and none that did not."""
+    admin = login_as("admin")
+    manager = create_user("manager")
+    mine = create_referral(family_name="Xavier")
+    other = create_referral(family_name="Young")
+    db.session.flush()
+    showed = record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW,
+                    actor=manager, object_type="referral",
+                    details=shown_details([other.id, mine.id], filters={}))
+    record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW, actor=manager,
+           object_type="referral", details=shown_details([other.id], filters={}))
+    # Another list's ids under another key are not referrals: never matched.
+    record(action="messages.list", category=AuditCategory.CONSULTATION, now=NOW, actor=manager,
+           details=shown_details([mine.id], key="messages"))
+    db.session.commit()
+    page = client.get("/admin/audit?q=xavier&action=referral.list").get_data(as_text=True)
+    assert events_on(page) == [showed.id]
+    assert set(events_on(client.get("/admin/audit?q=xavier&category=consultation")
+                          .get_data(as_text=True))) == {showed.id}
+    rows = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv?q=xavier&category=consultation")
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [int(r["Event"]) for r in rows] == [showed.id]
+    assert rows[0]["Referrals shown"] == f"{other.id} {mine.id}"
+    assert "shown: 2 referrals" in rows[0]["Details"] and "False" not in rows[0]["Details"]
+    assert f"{other.id}, {mine.id}" not in rows[0]["Details"]
+    assert "shown: 2 referrals" in page
+    # Reading the audit log is itself audited, by event id, without the name searched for.
+    seen = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.view")
+                              .order_by(AuditEvent.id)).all()
+    assert seen and seen[-1].actor_user_id == admin.id
+    assert seen[-1].details["events"] == [showed.id]
+    assert "xavier" not in str(seen[-1].details).lower()
+
+
+def test_bad_filters_are_all_named_in_one_error_summary_and_audit_nothing(client, login_as):
+    login_as("admin")
+    db.session.commit()
+    response = client.get("/admin/audit?category=nonsense&date_from-day=31&date_from-month=2"
+                          "&date_from-year=2026&q=" + "x" * 101)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "govuk-error-summary" in page
+    summary = page.split("govuk-error-summary__list")[1].split("</ul>")[0]
+    assert summary.count("<li>") == 3, summary
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.view")) is None
+    assert client.get("/admin/audit.csv?category=nonsense").status_code == 400
+
+
+def test_a_person_search_over_lists_takes_the_same_queries_for_one_list_or_many(client, login_as):
+    """The search over the ids lists showed is one condition of the page's query: no query per
+    row, however many list rows match."""
+    login_as("admin")
+    referral = create_referral(family_name="Xavier")
+    db.session.flush()
+    counts = []
+    for extra in (1, 8):
+        for _ in range(extra):
+            record(action="referral.list", category=AuditCategory.CONSULTATION, now=NOW,
+                   actor=create_user("manager"), object_type="referral",
+                   details=shown_details([referral.id], filters={}))
+        db.session.commit()
+        with count_queries() as statements:
+            response = client.get("/admin/audit?q=xavier&action=referral.list")
+        assert response.status_code == 200
+        assert len(events_on(response.get_data(as_text=True))) == (1 if extra == 1 else 9)
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts

@@ -118,6 +118,7 @@ def test_the_csv_reads_back_and_is_audited(client, login_as):
             for r in rows] == [(str(payment.id), "XAVIER, Peter", referral.reference, "25.5", "'=SUM(A1)")]
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payments.export"))
     assert event is not None and event.actor_user_id == manager.id and event.details["count"] == 1
+    assert event.details["shown"] == [referral.id]  # which referrals left, by id
     assert "xavier" not in str(event.details).lower()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditEvent
 from diversion.bookings import waiting_list
 from diversion.bookings.allocation import OpenSession, allocate, plan_allocation
-from diversion.bookings.models import WaitingListEntry
+from diversion.bookings.models import Booking, WaitingListEntry
 from diversion.bookings.rules import ReferralFacts, SessionFacts
 from diversion.core.extensions import db
 from diversion.core.timeutils import to_london
@@ -72,7 +72,11 @@ def test_the_session_page_lists_the_waiting_list_in_queue_order(client, login_as
     assert f"{first.booking_deadline:%-d %B %Y}" in text
     assert "The session is full: nobody can be promoted" in text
     viewed = _audit("session.view_people")
-    assert viewed and viewed[-1].details == {"people": 1, "waiting": 2}
+    booked = db.session.scalar(select(Booking.referral_id).where(Booking.session_id == session.id))
+    assert viewed and {k: viewed[-1].details[k] for k in ("people", "waiting", "count")} == {
+        "people": 1, "waiting": 2, "count": 3}
+    # Which referrals the page showed, by id: the booked one and both waiting.
+    assert viewed[-1].details["shown"] == sorted({booked, first.id, second.id})
 
 
 def test_a_facilitator_sees_who_is_booked_but_not_the_waiting_list(client, login_as):
