@@ -67,6 +67,8 @@ WORDS = {
     "referral.export": "Downloaded referrals", "messages.list": "Listed messages",
     "audit.view": "Read the audit log", "booking.allocate_preview": "Previewed an allocation",
     "selfservice.locked_view": "Listed locked booking pages",
+    "person.subject_access_check": "Opened a subject access export",
+    "person.subject_access_export": "Downloaded a subject access export",
 }
 
 

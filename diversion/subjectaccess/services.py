@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 
 from diversion.attendance.models import CertificateCode, Register, RegisterEntry
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.models import User
 from diversion.bookings.models import Booking, FeeWaiver, Payment, WaitingListEntry
 from diversion.core.errors import NotFound
@@ -31,6 +31,7 @@ from diversion.referrals.models import Person, Referral, ReferralEvent
 from diversion.referrals.reading import get_scoped_referral
 from diversion.reoffences.models import ComparisonCase, Reoffence
 
+CHECK_ACTION = "person.subject_access_check"
 EXPORT_ACTION = "person.subject_access_export"
 FORMATS = ("json", "pdf")
 
@@ -50,6 +51,13 @@ def find_person(reference: str, actor: User) -> tuple[Referral, Person]:
 def record_export(*, person: Person, actor: User, now: dt.datetime, fmt: str) -> None:
     record(action=EXPORT_ACTION, category=AuditCategory.DISCLOSURE, now=now, actor=actor,
            object_type="person", object_id=person.id, details={"format": fmt})
+
+
+def record_check_viewed(*, person: Person, referral_id: int, actor: User,
+                        now: dt.datetime) -> None:
+    """The check page names the person: a consultation, audited like every read."""
+    record(action=CHECK_ACTION, category=AuditCategory.CONSULTATION, now=now, actor=actor,
+           object_type="person", object_id=person.id, details=shown_details([referral_id]))
 
 
 class LastExport:

@@ -33,6 +33,9 @@ def export(reference: str) -> Any:
     form = ExportForm()
     if not form.validate_on_submit():
         status = 400 if form.errors else 200
+        if status == 200:
+            services.record_check_viewed(person=person, referral_id=referral.id, actor=actor,
+                                         now=now)
         return render_template("subjectaccess/check.html", form=form, referral=referral,
                                person=person, last=services.last_export(person.id)), status
     fmt = str(form.format.data)

@@ -61,6 +61,7 @@ AUDITED: dict[str, tuple[str, str]] = {
     "reports.show_report": ("/reports/outcomes", "manager"),
     "admin.audit_log": ("/admin/audit", "admin"),
     "admin.audit_csv": ("/admin/audit.csv", "admin"),
+    "subjectaccess.export": ("/subject-access/{ref}", "manager"),
 }
 
 # Routes that show staff no personal data of referred people, each with the reason.

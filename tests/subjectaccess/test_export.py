@@ -136,7 +136,7 @@ def test_the_pdf_is_tagged_and_reads_back(app: Flask, client: FlaskClient, login
     assert "Quentin Barnaby" in tagged.reading_text
 
 
-def test_the_check_page_writes_nothing_and_a_bad_format_is_an_error(
+def test_the_check_page_exports_nothing_and_a_bad_format_is_an_error(
         app: Flask, client: FlaskClient, login_as: Any) -> None:
     referral = seeded_referral()
     login_as("manager")
@@ -150,6 +150,11 @@ def test_the_check_page_writes_nothing_and_a_bad_format_is_an_error(
     assert b"Select the format to download" in refused.data
     assert db.session.scalar(select(AuditEvent.id).where(
         AuditEvent.action == "person.subject_access_export")) is None
+    # Seeing the check page, which names him, is a consultation like any other read.
+    (viewed,) = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "person.subject_access_check")).all()
+    assert viewed.category == AuditCategory.CONSULTATION
+    assert viewed.details["shown"] == [referral.id]
 
 
 @pytest.mark.parametrize("role", ["police", "facilitator"])
