@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from diversion.auth.demo import DEMO_PASSWORD
@@ -26,6 +26,12 @@ def load_demo() -> None:
     click.echo("Demo logins (password for all: " + DEMO_PASSWORD + ")")
     for role, email in users:
         click.echo(f"  {role:<12} {email}")
+    required = sorted(current_app.config["REQUIRE_SECOND_FACTOR_ROLES"])
+    if required:
+        click.echo(f"Roles that must use a second factor: {', '.join(required)}. At their first "
+                   "sign-in they set up an authenticator app (scan the QR code, or type the key "
+                   "shown). To try the demo with passwords alone, set "
+                   "DIVERSION_REQUIRE_SECOND_FACTOR_ROLES=none.")
 
 
 @click.command("stats")

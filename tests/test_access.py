@@ -31,6 +31,10 @@ EXPECTED: dict[str, set[str]] = {
     "selfservice.leave_waiting_list": {"public"},
     "attendance.verify_certificate_page": {"manager", "police"},
     "auth.sign_in": {"public"},
+    # Public for the hook; each reads only the sign-in half-done in this browser within
+    # 5 minutes (tests/auth/test_second_factor.py).
+    "auth.second_factor_code": {"public"},
+    "auth.second_factor_set_up": {"public"},
     "password_reset.ask_for_link": {"public"},
     "password_reset.link_sent": {"public"},
     "password_reset.open_link": {"public"},
@@ -38,6 +42,7 @@ EXPECTED: dict[str, set[str]] = {
     "home.dashboard": set(ROLES),
     "auth.change_password": set(ROLES),
     "auth.sign_out": set(ROLES),
+    "auth.account_second_factor": set(ROLES),
     "navigation.more": {"manager"},
     "admin.list_users": {"admin"},
     "admin.create_user": {"admin"},
@@ -45,6 +50,7 @@ EXPECTED: dict[str, set[str]] = {
     "admin.set_user_active": {"admin"},
     "admin.reset_user_password": {"admin"},
     "admin.unlock_user": {"admin"},
+    "admin.reset_second_factor": {"admin"},
     "admin.list_forces": {"admin"},
     "admin.edit_force": {"admin"},
     "admin.list_tokens": {"admin"},

@@ -130,3 +130,23 @@ def test_a_failed_statement_never_carries_its_values_into_error_messages_or_logs
         with pytest.raises(sa.exc.IntegrityError) as error:
             connection.execute(insert, {"name": "Jane Example"})
     assert "Jane Example" not in str(error.value)
+
+
+def test_admins_and_managers_must_use_a_second_factor_unless_the_setting_says_otherwise():
+    production = {"DIVERSION_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48)}
+    assert read_settings(production).require_second_factor_roles == {"admin", "manager"}
+    assert read_settings({**production, "DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "none"}
+                         ).require_second_factor_roles == frozenset()
+    # A developer's machine and the demo can be tried with passwords alone, unless set.
+    assert read_settings({}).require_second_factor_roles == frozenset()
+    assert read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "admin,manager"}
+                         ).require_second_factor_roles == {"admin", "manager"}
+    assert read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "all"}
+                         ).require_second_factor_roles == {"police", "facilitator", "manager",
+                                                           "admin"}
+    assert read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "none"}
+                         ).require_second_factor_roles == frozenset()
+    assert read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": " Admin, police "}
+                         ).require_second_factor_roles == {"admin", "police"}
+    with pytest.raises(ConfigError, match="DIVERSION_REQUIRE_SECOND_FACTOR_ROLES"):
+        read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "admin,superuser"})

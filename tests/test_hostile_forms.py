@@ -18,18 +18,28 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import pyotp
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from diversion import create_app
 from diversion.attendance.models import RegisterEntry
+from diversion.auth import second_factor
 from diversion.auth.access import access_rule_for
 from diversion.auth.models import ApiToken, Role
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
-from tests.builders import World, build_world, create_user, future_session, known_referral
+from tests.builders import (
+    DEFAULT_PASSWORD,
+    NOW,
+    World,
+    build_world,
+    create_user,
+    future_session,
+    known_referral,
+)
 from tests.selfservice.helpers import sign_in as person_sign_in
 from tests.test_scoping import sign_in
 
@@ -323,6 +333,29 @@ def test_no_form_on_the_new_password_page_answers_500(app: Flask, client: Any) -
     open_link()
     assert client.get("/sign-in/reset-password").status_code == 200
     found = _walk_forms(client, "/sign-in/reset-password", open_link)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("enrolled", "path"), [(True, "/sign-in/code"),
+                                              (False, "/sign-in/set-up-authenticator")])
+def test_no_form_on_the_second_factor_pages_answers_500(app: Flask, client: Any,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        enrolled: bool, path: str) -> None:
+    """The pages between the password and a full sign-in, walked half signed in."""
+    monkeypatch.setitem(app.config, "REQUIRE_SECOND_FACTOR_ROLES", frozenset({"manager"}))
+    user = create_user("manager")
+    if enrolled:
+        enrolment = second_factor.start_enrolment(user, now=NOW)
+        assert second_factor.confirm_enrolment(
+            user, code=pyotp.TOTP(enrolment.secret).at(NOW), now=NOW) is not None
+    db.session.commit()
+
+    def password() -> None:
+        client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
+
+    password()
+    assert client.get(path).status_code == 200
+    found = _walk_forms(client, path, password)
     assert not found, "\n".join(found)
 
 

@@ -128,6 +128,7 @@ COVERED_ELSEWHERE = {
     "/admin/tokens/<int:token_id>/revoke", "/admin/forces/<int:force_id>",
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
     "/admin/users/<int:user_id>/unlock",  # tests/auth/test_lockout.py
+    "/admin/users/<int:user_id>/second-factor/reset",  # tests/auth/test_second_factor.py
     # The token is the credential, stored only as a digest: tests/password_reset.
     "/sign-in/reset-password/<token>",
     # Managers' and admins' only, any message (roles walked by tests/outbox/test_messages_list.py).

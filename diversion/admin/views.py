@@ -22,7 +22,7 @@ from diversion.admin.forms import (
 )
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
-from diversion.auth import services
+from diversion.auth import second_factor, services
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.core import listing, paging, parsing
@@ -122,7 +122,8 @@ def edit_user(user_id: int) -> Any:
     return render_template("admin/user_form.html", form=form, user=user,
                            confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None),
                            domain_force=_domain_force(form),
-                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc()))
+                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc()),
+                           second_factor_on=second_factor.has_second_factor(user))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["GET", "POST"])
@@ -171,7 +172,8 @@ def reset_user_password(user_id: int) -> Any:
     form.force.data = user.force.code if user.force else ""
     return render_template("admin/user_form.html", form=form, user=user,
                            confirm=ConfirmForm(), reset=reset, domain_force=None,
-                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc())), 200
+                           sign_in_delay=services.get_sign_in_delay(user, now=now_utc()),
+                           second_factor_on=second_factor.has_second_factor(user)), 200
 
 
 @bp.post("/users/<int:user_id>/unlock")
@@ -184,6 +186,28 @@ def unlock_user(user_id: int) -> Any:
         abort(400)
     services.unlock_sign_in(user=user, actor=acting_user(), now=now_utc())
     flash(f"{user.name} can sign in again now", "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))
+
+
+@bp.route("/users/<int:user_id>/second-factor/reset", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def reset_second_factor(user_id: int) -> Any:
+    """GET: check before removing someone's authenticator and recovery codes; POST: remove them
+    (audited) and end their sessions. They set up a new one at their next sign-in."""
+    user = _user_or_404(user_id)
+    form = ConfirmForm()
+    if request.method == "GET":
+        if not second_factor.has_second_factor(user):
+            flash(f"{user.name} has no second factor set up", "info")
+            return redirect(url_for("admin.edit_user", user_id=user_id))
+        return render_template("admin/reset_second_factor.html", user=user, confirm=form,
+                               left=second_factor.recovery_codes_left(user))
+    if not form.validate_on_submit():
+        abort(400)
+    second_factor.reset_second_factor(user=user, actor=acting_user(), now=now_utc(),
+                                      new_session_token=services.new_session_token())
+    flash(f"{user.name}'s second factor has been reset and their sessions ended. They set up a "
+          "new authenticator app when they next sign in", "success")
     return redirect(url_for("admin.edit_user", user_id=user_id))
 
 

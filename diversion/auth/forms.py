@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from diversion.core.forms import Form
@@ -20,3 +20,16 @@ class ChangePasswordForm(Form):
         DataRequired("Enter your current password")])
     new_password = PasswordField("New password", validators=[
         DataRequired("Enter a new password")])
+
+
+class SecondFactorForm(Form):
+    code = StringField("Code", validators=[
+        DataRequired("Enter the 6-digit code from your authenticator app, or a recovery code"),
+        Length(max=32, message="Enter the 6-digit code from your authenticator app, or a "
+                               "recovery code")])
+
+
+class EnrolmentForm(Form):
+    code = StringField("Code from your authenticator app", validators=[
+        DataRequired("Enter the 6-digit code your authenticator app shows"),
+        Length(max=32, message="Enter the 6-digit code your authenticator app shows")])

@@ -30,11 +30,12 @@ from diversion.auth.models import SignInGuard
 from diversion.core.db import UTCDateTime
 from diversion.core.extensions import db
 
-Scope = Literal["account", "device", "address", "reset_address"]
+Scope = Literal["account", "device", "address", "reset_address", "second_factor"]
 ACCOUNT: Scope = "account"
 DEVICE: Scope = "device"
 ADDRESS: Scope = "address"
 RESET_ADDRESS: Scope = "reset_address"
+SECOND_FACTOR: Scope = "second_factor"
 
 
 @dataclass(frozen=True)

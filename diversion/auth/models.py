@@ -174,8 +174,8 @@ class SignInGuard(Model):
 
     __tablename__ = "sign_in_guards"
     __table_args__ = (
-        CheckConstraint("scope IN ('account', 'device', 'address', 'reset_address')",
-                        name="scope"),
+        CheckConstraint("scope IN ('account', 'device', 'address', 'reset_address', "
+                        "'second_factor')", name="scope"),
         CheckConstraint("failures >= 0", name="failures_not_negative"),
         UniqueConstraint("scope", "key", name="uq_sign_in_guards_scope_key"),
         Index("ix_sign_in_guards_last_attempt_at", "last_attempt_at"),
@@ -207,3 +207,37 @@ class PasswordResetToken(Model):
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class SecondFactor(Model):
+    """A user's TOTP authenticator (RFC 6238; auth.second_factor). Made at enrolment with
+    `confirmed_at` None; switched on when the user types a code from it. The secret is shown
+    only until then. `last_used_step` is the time step of the last accepted code, so that no
+    code (or an earlier one) is accepted twice."""
+
+    __tablename__ = "second_factors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    # Base32, as authenticator apps take it.
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_used_step: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class RecoveryCode(Model):
+    """One of the ten single-use codes given at enrolment, for when the authenticator is lost.
+    Only a SHA-256 digest is kept (the codes are 50 random bits, shown once)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -40,6 +40,11 @@ def _audit(**event: Any) -> None:
     account_event.send(None, **event)
 
 
+def audit_account_event(**event: Any) -> None:
+    """An account event for the audit log, from the views (auth.second_factor's sign-in step)."""
+    _audit(**event)
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 

@@ -20,9 +20,9 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.auth import devices, guards, held, services
+from diversion.auth import devices, guards, held, second_factor, services
 from diversion.auth.access import ALL_STAFF, acting_user, current_actor, public, roles
-from diversion.auth.forms import ChangePasswordForm, SignInForm
+from diversion.auth.forms import ChangePasswordForm, EnrolmentForm, SecondFactorForm, SignInForm
 from diversion.auth.models import User
 from diversion.auth.throttle import Throttled
 from diversion.auth.web import (
@@ -115,16 +115,180 @@ def sign_in() -> Any:
             form.email.errors = [refusal.message]
             status = refusal.status if isinstance(refusal, Throttled) else 200
         else:
-            held_token = session.get(HELD_FORM_KEY)
-            _start_session(user, now)
-            held_page = _after_sign_in(user, held_token if isinstance(held_token, str) else None,
-                                       now)
-            response = redirect(held_page or _safe_next(request.args.get("next")))
+            target = _safe_next(request.args.get("next"))
+            step = _second_step(user)
+            if step is None:
+                response = _finish_sign_in(user, target, now)
+            else:
+                _hold_pending(user, target, now)
+                response = redirect(url_for(step))
             devices.remember_device(response, user=user, known=known)
             return response
     elif request.method == "POST":
         status = 200
     return render_template("auth/sign_in.html", form=form), status
+
+
+def _finish_sign_in(user: User, target: str, now: dt.datetime) -> Any:
+    held_token = session.get(HELD_FORM_KEY)
+    _start_session(user, now)
+    held_page = _after_sign_in(user, held_token if isinstance(held_token, str) else None, now)
+    return redirect(held_page or target)
+
+
+# The second factor (auth.second_factor) ------------------------------------------------------
+#
+# After a correct password, a user with an authenticator (or whose role must have one) is not
+# signed in: the cookie holds only who passed the password and when (PENDING_KEY). Nothing but
+# the two pages below reads it, so every other page treats the browser as signed out (deny by
+# default); it lasts SECOND_FACTOR_STEP_SECONDS.
+
+PENDING_KEY = "second_factor_pending"
+_NOT_PROVED = "Enter the code from your authenticator app, or a recovery code"
+
+
+def _second_step(user: User) -> str | None:
+    """The page a user goes to after their password, or None when the password is enough."""
+    if second_factor.has_second_factor(user):
+        return "auth.second_factor_code"
+    if second_factor.is_required(user, current_app.config["REQUIRE_SECOND_FACTOR_ROLES"]):
+        return "auth.second_factor_set_up"
+    return None
+
+
+def _hold_pending(user: User, target: str, now: dt.datetime) -> None:
+    session.pop(PENDING_KEY, None)
+    session[PENDING_KEY] = {"token": user.session_token, "at": now.isoformat(),
+                            "next": target}
+
+
+def _pending_user(now: dt.datetime) -> User | None:
+    """The user who passed the password in this browser within the limit, still active and
+    with the same credential (a sign-out or password change elsewhere ends it)."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    try:
+        started = dt.datetime.fromisoformat(str(pending.get("at")))
+    except ValueError:
+        return None
+    limit = dt.timedelta(seconds=current_app.config["SECOND_FACTOR_STEP_SECONDS"])
+    token = pending.get("token")
+    if started.tzinfo is None or not started <= now < started + limit or not isinstance(token, str):
+        return None
+    user = services.get_user_by_session_token(token)
+    if user is None or not user.is_active_account:
+        return None
+    return user
+
+
+def _pending_expired() -> Any:
+    session.pop(PENDING_KEY, None)
+    flash("Sign in again: the code was not entered within 5 minutes", "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+def _pending_target() -> str:
+    pending = session.get(PENDING_KEY)
+    target = pending.get("next") if isinstance(pending, dict) else None
+    return _safe_next(target if isinstance(target, str) else None)
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+@public
+def second_factor_code() -> Any:
+    """The second step of signing in: a code from the authenticator app, or a recovery code.
+    Wrong codes are delayed progressively (the guard's "second_factor" scope), so they cannot
+    be guessed in bulk, and only a correct code clears them."""
+    now = now_utc()
+    user = _pending_user(now)
+    if user is None or not second_factor.has_second_factor(user):
+        return _pending_expired()
+    form = SecondFactorForm()
+    status = 200
+    if form.validate_on_submit():
+        key = second_factor.guard_key(user)
+        wait = guards.claim_delayed(guards.SECOND_FACTOR, key, now=now,
+                                    rule=sign_in_limits().delay)
+        kind = None if wait is not None else second_factor.check_code(
+            user, code=form.code.data or "", now=now)
+        if wait is not None:
+            form.code.errors = [services.sign_in_delayed_message(wait - now)]
+            status = 429
+            _audit_factor("auth.second_factor_throttled", user, now, proved=False)
+        elif kind is None:
+            form.code.errors = ["The code is not correct, or has been used already. "
+                                + _NOT_PROVED]
+            _audit_factor("auth.second_factor_failed", user, now, proved=False)
+        else:
+            guards.clear(guards.SECOND_FACTOR, key)
+            _audit_factor("auth.second_factor", user, now, details={"with": kind})
+            response = _finish_sign_in(user, _pending_target(), now)
+            if kind == "recovery":  # after the sign-in, whose fresh cookie would drop it
+                left = second_factor.recovery_codes_left(user)
+                flash(f"You used a recovery code. You have {left} left: if you have lost your "
+                      "authenticator, ask an administrator to reset your second factor",
+                      "info")
+            return response
+    return render_template("auth/second_factor_code.html", form=form), status
+
+
+@bp.route("/sign-in/set-up-authenticator", methods=["GET", "POST"])
+@public
+def second_factor_set_up() -> Any:
+    """A user whose role must have a second factor, and has none, sets one up before anything
+    else: scan the QR code (or type the key), then type a code to switch it on."""
+    now = now_utc()
+    user = _pending_user(now)
+    if user is None or second_factor.has_second_factor(user):
+        return _pending_expired()
+    form = EnrolmentForm()
+    enrolment = second_factor.start_enrolment(user, now=now)
+    if form.validate_on_submit():
+        codes = second_factor.confirm_enrolment(user, code=form.code.data or "", now=now,
+                                                address=client_address())
+        if codes is not None:
+            target = _pending_target()
+            _finish_sign_in(user, target, now)
+            return render_template("auth/recovery_codes.html", codes=codes, next_url=target)
+        form.code.errors = ["The code is not correct. Enter the 6-digit code your "
+                            "authenticator app shows now"]
+    return render_template("auth/second_factor_set_up.html", form=form, enrolment=enrolment,
+                           signing_in=True)
+
+
+@bp.route("/account/second-factor", methods=["GET", "POST"])
+@roles(*ALL_STAFF)
+@never_held
+def account_second_factor() -> Any:
+    """Anyone signed in may set up a second factor; once on, the page says so (only an
+    administrator can reset it)."""
+    user = acting_user()
+    now = now_utc()
+    if second_factor.has_second_factor(user):
+        return render_template("auth/second_factor_status.html",
+                               left=second_factor.recovery_codes_left(user))
+    form = EnrolmentForm()
+    enrolment = second_factor.start_enrolment(user, now=now)
+    if form.validate_on_submit():
+        codes = second_factor.confirm_enrolment(user, code=form.code.data or "", now=now,
+                                                address=client_address())
+        if codes is not None:
+            return render_template("auth/recovery_codes.html", codes=codes,
+                                   next_url=url_for("home.dashboard"))
+        form.code.errors = ["The code is not correct. Enter the 6-digit code your "
+                            "authenticator app shows now"]
+    return render_template("auth/second_factor_set_up.html", form=form, enrolment=enrolment,
+                           signing_in=False)
+
+
+def _audit_factor(action: str, user: User, now: dt.datetime, *, proved: bool = True,
+                  details: dict[str, str] | None = None) -> None:
+    """A wrong code is recorded like a wrong password: by nobody yet, against the account."""
+    who: dict[str, Any] = {"actor": user} if proved else {"actor_label": "anonymous"}
+    services.audit_account_event(action=action, category="security", now=now,
+                                 object_type="user", object_id=user.id,
+                                 address=client_address(), details=details, **who)
 
 
 @bp.post("/sign-out")

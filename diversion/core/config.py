@@ -68,6 +68,9 @@ class Settings:
     # How often a standby scheduler tries the single-scheduler lock (and the active one checks
     # it still holds it): a standby takes over within this many seconds of the active one dying.
     scheduler_standby_poll_seconds: int = 5
+    # The roles that must sign in with a second factor (TOTP, auth.second_factor): they are
+    # sent to set one up right after their password until they have.
+    require_second_factor_roles: frozenset[str] = frozenset()
 
     @property
     def is_production(self) -> bool:
@@ -111,6 +114,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         raise ConfigError("DIVERSION_TRUSTED_PROXIES must be a whole number") from exc
     if trusted_proxies < 0:
         raise ConfigError("DIVERSION_TRUSTED_PROXIES must not be negative")
+    require_second_factor_roles = _second_factor_roles(
+        environ.get("DIVERSION_REQUIRE_SECOND_FACTOR_ROLES", ""), production=env == "production")
     idle_timeout_minutes = _whole_number(environ, "DIVERSION_IDLE_TIMEOUT_MINUTES", 30,
                                          low=3, high=12 * 60)
     scheduler_standby_poll_seconds = _whole_number(
@@ -161,7 +166,31 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         govuk_pay_api_key=govuk_pay_api_key,
         govuk_pay_base_url=govuk_pay_base_url,
         scheduler_standby_poll_seconds=scheduler_standby_poll_seconds,
+        require_second_factor_roles=require_second_factor_roles,
     )
+
+
+STAFF_ROLES = frozenset({"police", "facilitator", "manager", "admin"})
+
+
+def _second_factor_roles(raw: str, *, production: bool) -> frozenset[str]:
+    """DIVERSION_REQUIRE_SECOND_FACTOR_ROLES: roles separated by commas, `all`, or `none`.
+    Blank means admin and manager in production, and no one in development, so that the demo
+    and a developer's machine can be tried with passwords alone; the setting names the roles
+    there too."""
+    text = raw.strip().lower()
+    if not text:
+        return frozenset({"admin", "manager"}) if production else frozenset()
+    if text == "all":
+        return STAFF_ROLES
+    if text == "none":
+        return frozenset()
+    roles = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = roles - STAFF_ROLES
+    if unknown:
+        raise ConfigError("DIVERSION_REQUIRE_SECOND_FACTOR_ROLES must name roles among "
+                          f"{', '.join(sorted(STAFF_ROLES))}, or be all or none")
+    return roles
 
 
 def _whole_number(environ: dict[str, str], name: str, default: int, *, low: int, high: int) -> int:
@@ -220,6 +249,10 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "SIGN_IN_ADDRESS_WINDOW_SECONDS": 60 * 60,
         # The known-device cookie's life (auth.devices).
         "KNOWN_DEVICE_LIFETIME_DAYS": 90,
+        # Roles that must prove a second factor (auth.second_factor), and how long the page
+        # asking for it waits after the password.
+        "REQUIRE_SECOND_FACTOR_ROLES": settings.require_second_factor_roles,
+        "SECOND_FACTOR_STEP_SECONDS": 5 * 60,
         # Password reset links: valid this long; so many requests from one address an hour.
         "PASSWORD_RESET_LINK_SECONDS": 60 * 60,
         "PASSWORD_RESET_MAX_PER_ADDRESS": 10,
