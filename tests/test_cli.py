@@ -95,6 +95,21 @@ def test_tokens_create_prints_a_working_token_that_is_stored_hashed(runner, clie
     assert response.status_code == 200 and response.json["email"] == user.email
 
 
+def test_tokens_create_can_give_the_token_an_expiry_and_refuses_a_silly_one(runner):
+    user = create_user("manager")
+    db.session.commit()
+    result = runner.invoke(args=["tokens", "create", "--email", user.email,
+                                 "--expires-in-days", "7"])
+    assert result.exit_code == 0, result.output
+    stored = db.session.scalar(select(ApiToken))
+    assert stored.expires_at - stored.created_at == dt.timedelta(days=7)
+    for silly in ("0", "-3", "100000", "soon"):
+        refused = runner.invoke(args=["tokens", "create", "--email", user.email,
+                                      "--expires-in-days", silly])
+        assert refused.exit_code == 2 and "--expires-in-days" in refused.output
+    assert _count(ApiToken) == 1
+
+
 def test_tokens_create_for_an_unknown_email_fails(runner):
     result = runner.invoke(args=["tokens", "create", "--email", "nobody@example.test"])
     assert result.exit_code == 1

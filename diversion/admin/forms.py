@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -55,9 +55,20 @@ class ForceDomainForm(Form):
                                            "Leave it blank if the force has none")
 
 
+# How long a new token may work: days, or "never" (until revoked).
+TOKEN_LIFETIMES = [SelectChoice("30", "30 days"), SelectChoice("90", "90 days"),
+                   SelectChoice("365", "1 year"),
+                   SelectChoice("never", "Until it is revoked (no expiry date)")]
+
+
 class TokenForm(Form):
     user = SelectField("Account", choices=[], validate_choice=False,
                        validators=[DataRequired("Select the account the token acts as")])
+    expires = RadioField("How long should it work?", choices=TOKEN_LIFETIMES, default="90")
+
+    @property
+    def expires_in_days(self) -> int | None:
+        return None if self.expires.data == "never" else int(self.expires.data)
 
 
 class ConfirmForm(Form):

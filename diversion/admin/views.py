@@ -274,11 +274,13 @@ def list_tokens() -> Any:
         else:
             try:
                 with savepoint():
-                    _, new_token = services.create_api_token(user=user, actor=acting_user(), now=now_utc())
+                    _, new_token = services.create_api_token(
+                        user=user, actor=acting_user(), now=now_utc(),
+                        expires_in_days=form.expires_in_days)
             except Conflict as error:
                 form.user.errors = [error.message]
     return render_template("admin/tokens.html", form=form, tokens=services.list_api_tokens(),
-                           new_token=new_token, confirm=ConfirmForm())
+                           new_token=new_token, confirm=ConfirmForm(), now=now_utc())
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["GET", "POST"])

@@ -72,14 +72,17 @@ def create_user(email: str, name: str, role: str, force_code: str | None) -> Non
 
 @tokens_cli.command("create")
 @click.option("--email", required=True)
-def create_token(email: str) -> None:
+@click.option("--expires-in-days", type=click.IntRange(1, auth_services.MAX_TOKEN_DAYS),
+              default=None, help="Stop working after this many days (default: until revoked).")
+def create_token(email: str, expires_in_days: int | None) -> None:
     """Issue an API token for a user and print it. It is shown this once only."""
     user = auth_services.get_user_by_email(email)
     if user is None:
         click.echo(f"email: no user with email {email}", err=True)
         sys.exit(1)
     try:
-        _, clear = auth_services.create_api_token(user=user, actor=None, now=now_utc())
+        _, clear = auth_services.create_api_token(user=user, actor=None, now=now_utc(),
+                                                  expires_in_days=expires_in_days)
     except DomainError as error:
         _fail(error)
         return

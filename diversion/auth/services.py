@@ -407,16 +407,27 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(*, user: User, actor: User | None, now: dt.datetime) -> tuple[ApiToken, str]:
-    """Issue a token for a user. The clear token is returned once and never stored."""
+# How long a token may be given to live, in days (the form offers a few of these).
+MAX_TOKEN_DAYS = 3 * 365
+
+
+def create_api_token(*, user: User, actor: User | None, now: dt.datetime,
+                     expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """Issue a token for a user, working until revoked or, given a number of days, until then.
+    The clear token is returned once and never stored."""
     if not user.is_active_account:
         raise Conflict("This account is deactivated; reactivate it before issuing a token")
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed({"expires": f"A token can last from 1 to {MAX_TOKEN_DAYS} days"})
     clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user=user, token_hash=hash_token(clear), prefix=clear[:10], created_at=now)
+    expires_at = None if expires_in_days is None else now + dt.timedelta(days=expires_in_days)
+    token = ApiToken(user=user, token_hash=hash_token(clear), prefix=clear[:10], created_at=now,
+                     expires_at=expires_at)
     db.session.add(token)
     db.session.flush()
     _audit(action="token.create", category="security", now=now, actor=actor,
-           object_type="api_token", object_id=token.id, details={"user_id": user.id})
+           object_type="api_token", object_id=token.id,
+           details={"user_id": user.id, "expires_in_days": expires_in_days})
     return token, clear
 
 
@@ -443,7 +454,8 @@ def user_for_api_token(clear: str, *, now: dt.datetime) -> User | None:
     if not clear.startswith(TOKEN_PREFIX):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(clear)))
-    if token is None or token.is_revoked or not token.user.is_active_account:
+    if (token is None or token.is_revoked or token.has_expired(now)
+            or not token.user.is_active_account):
         return None
     # Touch at most once a minute so read-heavy clients do not write on every call.
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from diversion.audit.models import AuditEvent
 from diversion.auth.models import ApiToken, Force, Role, User
 from diversion.auth.services import hash_token
 from diversion.core.extensions import db
-from tests.builders import create_force, create_user
+from tests.builders import DEFAULT_PASSWORD, create_force, create_user
 
 NEW_PASSWORD = "a sensible long passphrase"
 
@@ -180,6 +181,53 @@ def test_a_revoked_token_gets_401_on_the_api(client, admin):
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {clear}"})
     assert me.status_code == 401
     assert _audit("token.revoke") is not None
+
+
+def test_a_token_given_30_days_stops_working_on_the_31st_and_says_so(app, client, auth, clock):
+    admin, officer = create_user("admin"), create_user("police")
+    db.session.commit()
+    auth.login(admin.email)
+    clear = _token_on_page(client.post("/admin/tokens", data={
+        "user": str(officer.id), "expires": "30"}).get_data(as_text=True))
+    stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
+    assert stored.expires_at == stored.created_at + dt.timedelta(days=30)
+    assert _audit("token.create").details["expires_in_days"] == 30
+    listing = client.get("/admin/tokens").text
+    assert "15 July 2026" in listing and "Expired" not in listing
+    bearer = {"Authorization": f"Bearer {clear}"}
+    clock.advance(days=29, hours=23)
+    assert client.get("/api/v1/me", headers=bearer).status_code == 200
+    clock.advance(hours=1)
+    refused = client.get("/api/v1/me", headers=bearer)
+    assert refused.status_code == 401
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    browser = app.test_client()  # the admin's own sign-in ended long ago: a new one
+    assert browser.post("/sign-in", data={"email": admin.email,
+                                          "password": DEFAULT_PASSWORD}).status_code == 302
+    listing = browser.get("/admin/tokens").text
+    assert "Expired" in listing and "Never" not in listing  # listed with its last use
+
+
+def test_a_new_token_works_for_90_days_unless_told_otherwise(client, admin):
+    officer, analyst = create_user("police"), create_user("police")
+    db.session.commit()
+    form = client.get("/admin/tokens").text
+    assert re.search(r'<input[^>]*name="expires"[^>]*value="90"[^>]*checked', form)
+    client.post("/admin/tokens", data={"user": str(officer.id)})
+    client.post("/admin/tokens", data={"user": str(analyst.id), "expires": "never"})
+    lasting = {token.user_id: token.expires_at and token.expires_at - token.created_at
+               for token in db.session.scalars(select(ApiToken))}
+    assert lasting == {officer.id: dt.timedelta(days=90), analyst.id: None}
+    assert "No expiry" in client.get("/admin/tokens").text
+
+
+def test_a_token_lifetime_that_is_not_offered_is_refused_with_a_message(client, admin):
+    officer = create_user("police")
+    db.session.commit()
+    page = client.post("/admin/tokens", data={"user": str(officer.id), "expires": "99999"})
+    assert page.status_code == 200 and "govuk-error-summary" in page.text
+    assert _token_on_page(page.text) is None
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
 
 
 def test_creating_a_token_without_choosing_an_account_shows_an_error(client, admin):
