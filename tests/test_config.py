@@ -22,6 +22,12 @@ def test_the_idle_limit_of_a_sign_in_is_a_setting_in_minutes():
     assert flask_config(settings)["ABSOLUTE_TIMEOUT_SECONDS"] == 12 * 60 * 60
 
 
+def test_the_absolute_limit_of_a_sign_in_is_a_setting_in_hours():
+    settings = read_settings({"DIVERSION_ABSOLUTE_SESSION_HOURS": "8"})
+    assert settings.absolute_session_hours == 8
+    assert flask_config(settings)["ABSOLUTE_TIMEOUT_SECONDS"] == 8 * 60 * 60
+
+
 def test_postgres_urls_are_given_the_psycopg_driver():
     settings = read_settings({"DATABASE_URL": "postgres://u@db/diversion"})
     assert settings.database_url == "postgresql+psycopg://u@db/diversion"
@@ -61,6 +67,8 @@ def test_development_falls_back_to_the_development_key():
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "half an hour", "whole number"),
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "1", "between 3 and 720"),
     ("DIVERSION_IDLE_TIMEOUT_MINUTES", "721", "between 3 and 720"),
+    ("DIVERSION_ABSOLUTE_SESSION_HOURS", "0", "between 1 and 168"),
+    ("DIVERSION_ABSOLUTE_SESSION_HOURS", "a day", "whole number"),
     ("DIVERSION_PAYMENT_BACKEND", "stripe", "none or govuk_pay"),
     ("DIVERSION_GOVUK_PAY_BASE_URL", "publicapi.example", "http"),
     ("DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS", "0", "between 1 and 25"),

@@ -129,6 +129,9 @@ COVERED_ELSEWHERE = {
     "/admin/users/<int:user_id>/password", "/messages/<int:message_id>/resend",
     "/admin/users/<int:user_id>/unlock",  # tests/auth/test_lockout.py
     "/admin/users/<int:user_id>/second-factor/reset",  # tests/auth/test_second_factor.py
+    "/admin/users/<int:user_id>/sessions/end",  # tests/auth/test_server_sessions.py
+    # Only the user's own sign-ins (another's is "already ended"): test_server_sessions.py.
+    "/account/sessions/<int:session_id>/end",
     # The token is the credential, stored only as a digest: tests/password_reset.
     "/sign-in/reset-password/<token>",
     # Managers' and admins' only, any message (roles walked by tests/outbox/test_messages_list.py).

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
@@ -22,7 +31,7 @@ from diversion.admin.forms import (
 )
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
-from diversion.auth import second_factor, services
+from diversion.auth import second_factor, services, sessions
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.core import listing, paging, parsing
@@ -123,7 +132,8 @@ def edit_user(user_id: int) -> Any:
                            confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None),
                            domain_force=_domain_force(form),
                            sign_in_delay=services.get_sign_in_delay(user, now=now_utc()),
-                           second_factor_on=second_factor.has_second_factor(user))
+                           second_factor_on=second_factor.has_second_factor(user),
+                           open_sessions=_open_sessions(user))
 
 
 @bp.route("/users/<int:user_id>/active", methods=["GET", "POST"])
@@ -173,7 +183,8 @@ def reset_user_password(user_id: int) -> Any:
     return render_template("admin/user_form.html", form=form, user=user,
                            confirm=ConfirmForm(), reset=reset, domain_force=None,
                            sign_in_delay=services.get_sign_in_delay(user, now=now_utc()),
-                           second_factor_on=second_factor.has_second_factor(user)), 200
+                           second_factor_on=second_factor.has_second_factor(user),
+                           open_sessions=_open_sessions(user)), 200
 
 
 @bp.post("/users/<int:user_id>/unlock")
@@ -204,10 +215,33 @@ def reset_second_factor(user_id: int) -> Any:
                                left=second_factor.recovery_codes_left(user))
     if not form.validate_on_submit():
         abort(400)
-    second_factor.reset_second_factor(user=user, actor=acting_user(), now=now_utc(),
-                                      new_session_token=services.new_session_token())
+    second_factor.reset_second_factor(user=user, actor=acting_user(), now=now_utc())
     flash(f"{user.name}'s second factor has been reset and their sessions ended. They set up a "
           "new authenticator app when they next sign in", "success")
+    return redirect(url_for("admin.edit_user", user_id=user_id))
+
+
+def _open_sessions(user: User) -> int:
+    return sessions.count_live(user, now=now_utc(), limits=sessions.limits_from(current_app.config))
+
+
+@bp.route("/users/<int:user_id>/sessions/end", methods=["GET", "POST"])
+@roles(Role.ADMIN)
+def end_user_sessions(user_id: int) -> Any:
+    """GET: check before signing someone out everywhere; POST: end every session of theirs
+    (audited). Their password and second factor are unchanged."""
+    user = _user_or_404(user_id)
+    form = ConfirmForm()
+    if request.method == "GET":
+        return render_template("admin/end_sessions.html", user=user, confirm=form,
+                               open_sessions=_open_sessions(user))
+    if not form.validate_on_submit():
+        abort(400)
+    ended = sessions.end_all_audited(user, now=now_utc(), actor=acting_user(),
+                                     address=(request.remote_addr or "unknown")[:64],
+                                     reason="ended_by_admin")
+    flash(f"{user.name} has been signed out of {ended} session{'' if ended == 1 else 's'}",
+          "success")
     return redirect(url_for("admin.edit_user", user_id=user_id))
 
 

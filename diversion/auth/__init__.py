@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Flask, current_app
 
-from diversion.auth import cli, views, web
+from diversion.auth import cli, sessions, views, web
 from diversion.auth.guards import forget_quiet_guards
 from diversion.auth.held import forget_expired_held_forms
 from diversion.auth.resets import forget_expired_reset_links
@@ -22,7 +22,8 @@ def init_app(app: Flask) -> None:
     add_job(app, "housekeeping", forget_old_refused_attempts, every=dt.timedelta(hours=1),
             description="forget refused sign-ins (staff and self-service) older than a day, "
                         "sign-in guards quiet for a day, expired password reset links, "
-                        "and forms held after a sign-in ended that were never sent")
+                        "forms held after a sign-in ended that were never sent, and staff "
+                        "sign-ins ended or expired over 30 days ago")
 
 
 def forget_old_refused_attempts(*, now: dt.datetime) -> dict[str, int]:
@@ -33,4 +34,6 @@ def forget_old_refused_attempts(*, now: dt.datetime) -> dict[str, int]:
     return {"refusals_removed": forget_old_refusals(before=day_ago),
             "guards_removed": forget_quiet_guards(before=day_ago),
             "reset_links_removed": forget_expired_reset_links(before=day_ago),
-            "held_forms_removed": forget_expired_held_forms(before=now - lifetime)}
+            "held_forms_removed": forget_expired_held_forms(before=now - lifetime),
+            "sign_ins_removed": sessions.forget_old_sessions(
+                now=now, limits=sessions.limits_from(current_app.config))}

@@ -33,3 +33,7 @@ class EnrolmentForm(Form):
     code = StringField("Code from your authenticator app", validators=[
         DataRequired("Enter the 6-digit code your authenticator app shows"),
         Length(max=32, message="Enter the 6-digit code your authenticator app shows")])
+
+
+class EndSessionsForm(Form):
+    """Only the CSRF token: which sign-in to end is in the address."""

@@ -64,8 +64,9 @@ class User(Model):
     force_id: Mapped[int | None] = mapped_column(ForeignKey("forces.id"), index=True)
     is_active_account: Mapped[bool] = mapped_column("active", Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    # Rotated on sign-out, password change and deactivation: every cookie holding the old
-    # value stops working at once, in every worker.
+    # Rotated whenever every session of the user ends (auth.sessions.end_all): a sign-in
+    # waiting for its second factor holds it, and stops at once. Signed-in cookies never hold
+    # it: they hold a UserSession's own identifier.
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -87,7 +88,12 @@ class User(Model):
         return False
 
     def get_id(self) -> str:
-        return self.session_token
+        # What Flask-Login puts in the cookie: the identifier of the sign-in being started
+        # (auth.sessions.start), never anything of the user's own.
+        key = getattr(self, "sign_in_key", None)
+        if not isinstance(key, str):
+            raise RuntimeError("sign in through auth.sessions.start, which makes the key")
+        return key
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"
@@ -246,3 +252,33 @@ class RecoveryCode(Model):
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class UserSession(Model):
+    """One staff sign-in (auth.sessions): made only once every factor is proven, its random
+    identifier kept in the cookie and here only as a SHA-256 digest. Its idle and absolute
+    limits are read from this row, never from the cookie; ended rows stay (for "Your
+    sessions" and the audit trail) until housekeeping deletes them."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        Index("ix_user_sessions_user_id_ended_at", "user_id", "ended_at"),
+        Index("ix_user_sessions_last_seen_at", "last_seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # sign_out, signed_out_elsewhere, idle, absolute, rotated, password_change, ... (sessions)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def is_ended(self) -> bool:
+        return self.ended_at is not None

@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from diversion.auth import guards, throttle
+from diversion.auth import guards, sessions, throttle
 from diversion.auth.models import PasswordResetToken, User
 from diversion.auth.passwords import hash_password, password_problem
-from diversion.auth.services import account_key, get_user_by_email, new_session_token
+from diversion.auth.services import account_key, get_user_by_email
 from diversion.auth.signals import account_event
 from diversion.core.errors import DomainError, ValidationFailed
 from diversion.core.extensions import db
@@ -147,7 +147,7 @@ def complete_password_reset(*, token: str, new_password: str, now: dt.datetime,
         .values(used_at=now).execution_options(synchronize_session=False))
     user.password_hash = hash_password(new_password)
     user.password_changed_at = now
-    user.session_token = new_session_token()
+    sessions.end_all(user, now=now, reason="password_reset")
     guards.clear(guards.ACCOUNT, account_key(user.email))
     _audit(action="auth.password_reset_completed", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)

@@ -21,7 +21,7 @@ import pyotp
 import segno
 from sqlalchemy import delete, select, update
 
-from diversion.auth import guards
+from diversion.auth import guards, sessions
 from diversion.auth.models import RecoveryCode, SecondFactor, User
 from diversion.auth.signals import account_event
 from diversion.auth.throttle import key_digest
@@ -194,8 +194,7 @@ def check_code(user: User, *, code: str, now: dt.datetime) -> str | None:
     return "recovery" if getattr(result, "rowcount", 0) else None
 
 
-def reset_second_factor(*, user: User, actor: User, now: dt.datetime,
-                        new_session_token: str) -> bool:
+def reset_second_factor(*, user: User, actor: User, now: dt.datetime) -> bool:
     """An administrator removes a user's authenticator and recovery codes (they set up a new
     one at their next sign-in, or when they choose); their sessions end. Audited. Returns
     whether there was one."""
@@ -206,7 +205,7 @@ def reset_second_factor(*, user: User, actor: User, now: dt.datetime,
     if factor is not None:
         db.session.delete(factor)
     guards.clear(guards.SECOND_FACTOR, guard_key(user))
-    user.session_token = new_session_token
+    sessions.end_all(user, now=now, reason="second_factor_reset")
     _audit(action="user.second_factor_reset", category="security", now=now, actor=actor,
            object_type="user", object_id=user.id, details={"had_second_factor": had})
     return had

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diversion.auth import guards, throttle
+from diversion.auth import guards, sessions, throttle
 from diversion.auth.devices import KnownDevice
-from diversion.auth.models import ApiToken, Force, Role, SignInGuard, User
+from diversion.auth.models import ApiToken, Force, Role, SignInGuard, User, UserSession
 from diversion.auth.passwords import (
     burn_verification_time,
     hash_password,
@@ -54,7 +54,7 @@ def account_key(email: str) -> str:
 
 
 def new_session_token() -> str:
-    return secrets.token_urlsafe(32)
+    return sessions.new_user_token()
 
 
 def get_user_by_email(email: str) -> User | None:
@@ -232,7 +232,7 @@ def update_user(*, user: User, email: str, name: str, role: Role, force: Force |
         raise ValidationFailed({"role": "You cannot remove your own administrator role"})
     user.email, user.name, user.role, user.force = email, name.strip(), role, new_force
     if {"role", "force"} & set(changed):
-        user.session_token = new_session_token()
+        sessions.end_all(user, now=now, reason="privilege_change")
     _audit(action="user.update", category="alteration", now=now, actor=actor,
            object_type="user", object_id=user.id,
            details={"changed": changed, **({"email_domain_checked": True} if outside else {})})
@@ -244,7 +244,7 @@ def set_active(*, user: User, active: bool, actor: User, now: dt.datetime) -> No
     if user.id == actor.id and not active:
         raise ValidationFailed({"active": "You cannot deactivate your own account"})
     user.is_active_account = active
-    user.session_token = new_session_token()
+    sessions.end_all(user, now=now, reason="deactivated")
     _audit(action="user.activate" if active else "user.deactivate",
            category="alteration", now=now, actor=actor,
            object_type="user", object_id=user.id)
@@ -257,7 +257,7 @@ def reset_password(*, user: User, new_password: str, actor: User, now: dt.dateti
         raise ValidationFailed({"password": problem})
     user.password_hash = hash_password(new_password)
     user.password_changed_at = now
-    user.session_token = new_session_token()
+    sessions.end_all(user, now=now, reason="password_reset")
     _audit(action="user.password_reset", category="security", now=now, actor=actor,
            object_type="user", object_id=user.id)
 
@@ -272,7 +272,7 @@ def change_own_password(*, user: User, current_password: str, new_password: str,
         raise ValidationFailed({"new_password": problem})
     user.password_hash = hash_password(new_password)
     user.password_changed_at = now
-    user.session_token = new_session_token()
+    sessions.end_all(user, now=now, reason="password_change")
     _audit(action="auth.password_change", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
 
@@ -390,10 +390,14 @@ def unlock_sign_in(*, user: User, actor: User, now: dt.datetime) -> int:
     return failures
 
 
-def sign_out(*, user: User, now: dt.datetime, address: str | None = None,
-             reason: str = "sign_out") -> None:
-    """End every session of this user, on every device."""
-    user.session_token = new_session_token()
+def sign_out(*, user: User, sign_in: UserSession | None, now: dt.datetime,
+             address: str | None = None, reason: str = "sign_out",
+             everywhere: bool = False) -> None:
+    """End this browser's sign-in, or with `everywhere` every sign-in of the user."""
+    if everywhere:
+        sessions.end_all(user, now=now, reason=reason)
+    elif sign_in is not None:
+        sessions.end(sign_in, now=now, reason=reason)
     _audit(action=f"auth.{reason}", category="security", now=now, actor=user,
            object_type="user", object_id=user.id, address=address)
 

@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -20,17 +22,24 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.auth import devices, guards, held, second_factor, services
+from diversion.auth import devices, guards, held, second_factor, services, sessions
 from diversion.auth.access import ALL_STAFF, acting_user, current_actor, public, roles
-from diversion.auth.forms import ChangePasswordForm, EnrolmentForm, SecondFactorForm, SignInForm
+from diversion.auth.forms import (
+    ChangePasswordForm,
+    EndSessionsForm,
+    EnrolmentForm,
+    SecondFactorForm,
+    SignInForm,
+)
 from diversion.auth.models import User
 from diversion.auth.throttle import Throttled
 from diversion.auth.web import (
     HELD_FORM_KEY,
-    LAST_SEEN_AT_KEY,
-    SIGNED_IN_AT_KEY,
+    SIGN_IN_ATTRIBUTE,
+    current_sign_in,
     idle_and_absolute_seconds_left,
     never_held,
+    session_limits,
 )
 from diversion.core.errors import ValidationFailed
 from diversion.core.forms import attach_errors
@@ -66,12 +75,23 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _start_session(user: Any, now: dt.datetime) -> None:
-    # A fresh cookie on every sign-in: nothing carried over from before.
+def _start_session(user: User, now: dt.datetime) -> None:
+    """A new sign-in (auth.sessions): a new row and a new random identifier, and a fresh
+    cookie holding only that, nothing carried over from before."""
     session.clear()
+    key = sessions.start(user, now=now, address=client_address(),
+                         user_agent=request.headers.get("User-Agent", ""))
     login_user(user, remember=False, fresh=True)
-    session[SIGNED_IN_AT_KEY] = now.isoformat()
-    session[LAST_SEEN_AT_KEY] = now.isoformat()
+    setattr(g, SIGN_IN_ATTRIBUTE, sessions.find(key))
+
+
+def _renew_session(user: User, now: dt.datetime) -> None:
+    """A privilege change in this browser: this sign-in's identifier ends ("rotated") and a new
+    one replaces it."""
+    row = current_sign_in()
+    if row is not None:
+        sessions.end(row, now=now, reason="rotated")
+    _start_session(user, now)
 
 
 def _held_lifetime() -> dt.timedelta:
@@ -274,6 +294,7 @@ def account_second_factor() -> Any:
         codes = second_factor.confirm_enrolment(user, code=form.code.data or "", now=now,
                                                 address=client_address())
         if codes is not None:
+            _renew_session(user, now)  # a privilege change: a new identifier
             return render_template("auth/recovery_codes.html", codes=codes,
                                    next_url=url_for("home.dashboard"))
         form.code.errors = ["The code is not correct. Enter the 6-digit code your "
@@ -295,9 +316,16 @@ def _audit_factor(action: str, user: User, now: dt.datetime, *, proved: bool = T
 @roles(*ALL_STAFF)
 @never_held
 def sign_out() -> Any:
+    """"Sign out" in the header ends every sign-in of this user, as it always has; "Your
+    sessions" ends one at a time."""
+    return _signed_out(everywhere=True)
+
+
+def _signed_out(*, everywhere: bool) -> Any:
     user = current_actor()
     assert user is not None
-    services.sign_out(user=user, now=now_utc(), address=client_address())
+    services.sign_out(user=user, sign_in=current_sign_in(), now=now_utc(),
+                      address=client_address(), everywhere=everywhere)
     logout_user()
     session.clear()
     flash("You have been signed out", "success")
@@ -330,6 +358,56 @@ def change_password() -> Any:
                   "success")
             return redirect(url_for("home.dashboard"))
     return render_template("auth/change_password.html", form=form)
+
+
+# Your sessions (auth.sessions) ----------------------------------------------------------------
+
+@bp.get("/account/sessions")
+@roles(*ALL_STAFF)
+def account_sessions() -> Any:
+    """Where you are signed in: each open sign-in with when it began, when it was last used,
+    its address and browser, and this one marked; end any other, or all of them."""
+    user = acting_user()
+    this = current_sign_in()
+    rows = sessions.list_live(user, now=now_utc(), limits=session_limits())
+    shown = [{"row": row, "this": this is not None and row.id == this.id,
+              "browser": sessions.describe_browser(row.user_agent)} for row in rows]
+    return render_template("auth/sessions.html", shown=shown, form=EndSessionsForm(),
+                           others=sum(1 for item in shown if not item["this"]))
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@roles(*ALL_STAFF)
+@never_held
+def end_account_session(session_id: int) -> Any:
+    """End one of your sign-ins (this one too: that is signing out)."""
+    if not EndSessionsForm().validate_on_submit():
+        abort(400)
+    user = acting_user()
+    this = current_sign_in()
+    now = now_utc()
+    if this is not None and this.id == session_id:
+        return _signed_out(everywhere=False)
+    if sessions.end_one(user, session_id, now=now, actor=user, address=client_address(),
+                        reason="signed_out_elsewhere"):
+        flash("That session has been signed out", "success")
+    else:
+        flash("That session had already ended", "info")
+    return redirect(url_for("auth.account_sessions"))
+
+
+@bp.post("/account/sessions/end-others")
+@roles(*ALL_STAFF)
+@never_held
+def end_other_sessions() -> Any:
+    """Sign out everywhere but here (the button says so)."""
+    if not EndSessionsForm().validate_on_submit():
+        abort(400)
+    user = acting_user()
+    ended = sessions.end_all_audited(user, now=now_utc(), actor=user, address=client_address(),
+                                     reason="signed_out_elsewhere", keep=current_sign_in())
+    flash(f"Signed out of {ended} other session{'' if ended == 1 else 's'}", "success")
+    return redirect(url_for("auth.account_sessions"))
 
 
 # The time-out warning's calls (static/js/timeout-warning.mjs) ---------------------------------

@@ -28,9 +28,9 @@ from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
-from diversion.auth import access, held
-from diversion.auth.models import User
-from diversion.auth.services import get_user_by_session_token, user_for_api_token
+from diversion.auth import access, held, sessions
+from diversion.auth.models import User, UserSession
+from diversion.auth.services import user_for_api_token
 from diversion.core.extensions import login_manager
 from diversion.core.problems import prefers_json, problem
 from diversion.core.timeutils import now_utc
@@ -38,8 +38,8 @@ from diversion.core.web import FORM_TYPES, PUBLIC_BUILTIN_ENDPOINTS, add_csrf_re
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SIGNED_IN_AT_KEY = "signed_in_at"
-LAST_SEEN_AT_KEY = "last_seen_at"
+# This request's sign-in (auth.sessions), found by the user loader.
+SIGN_IN_ATTRIBUTE = "user_session"
 # The token of the form held for this browser (auth.held); it outlives the sign-in that ended.
 HELD_FORM_KEY = "held_form"
 # Whose sign-in ended here by time-out, so that a form posted afterwards is held for them only.
@@ -50,6 +50,8 @@ CSRF_SECRET_KEY = "csrf_token"  # noqa: S105  (a key name, not a secret)
 
 # Endpoints that report on the sign-in without extending it.
 READ_ONLY_ENDPOINTS = frozenset({"auth.sign_in_status"})
+# Endpoints that restart the idle limit on every call, not at most once a minute.
+KEEP_ALIVE_ENDPOINTS = frozenset({"auth.keep_alive"})
 NEVER_HELD_ATTRIBUTE = "never_held"
 
 SIGNED_OUT_MESSAGE = "You have been signed out because your session expired. Sign in again"
@@ -78,11 +80,30 @@ def init_app(app: Flask) -> None:
     app.context_processor(_timeout_warning_context)
 
 
-def _load_user(session_token: str) -> User | None:
-    user = get_user_by_session_token(session_token)
-    if user is None or not user.is_active_account:
+def session_limits() -> sessions.Limits:
+    """The idle and absolute limits of a staff sign-in, from the settings (core.config)."""
+    return sessions.limits_from(current_app.config)
+
+
+def _load_user(key: str) -> User | None:
+    """The cookie's sign-in identifier to its row and user: none for an unknown or ended
+    sign-in or a deactivated user. A sign-in past its limits still loads here, so that
+    `_enforce_sign_in_time_limits` can end it, hold a late post for this user and say why."""
+    row = sessions.find(key)
+    if row is None or row.is_ended or not row.user.is_active_account:
         return None
+    setattr(g, SIGN_IN_ATTRIBUTE, row)
+    user = row.user
+    setattr(user, "sign_in_key", key)  # noqa: B010  (transient, for get_id)
     return user
+
+
+def current_sign_in() -> UserSession | None:
+    """This request's sign-in row, when a staff user is signed in."""
+    if _web_user() is None:
+        return None
+    row = g.get(SIGN_IN_ATTRIBUTE)
+    return row if isinstance(row, UserSession) else None
 
 
 def _web_user() -> User | None:
@@ -127,7 +148,12 @@ def _enforce_sign_in_time_limits() -> Any:
     if user is None:
         return None
     now = now_utc()
-    if sign_in_has_ended(now):
+    row = current_sign_in()
+    passed = (sessions.limit_passed(row, now=now, limits=session_limits())
+              if row is not None else "unknown")
+    if passed is not None:
+        if row is not None:
+            sessions.end(row, now=now, reason=passed)
         logout_user()
         _end_timed_out_sign_in(user)
         g.actor = None
@@ -142,33 +168,20 @@ def _enforce_sign_in_time_limits() -> Any:
         if request.method == "GET":
             return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
         return redirect(url_for("auth.sign_in"))
-    if request.endpoint not in READ_ONLY_ENDPOINTS:
-        session[LAST_SEEN_AT_KEY] = now.isoformat()
+    if request.endpoint not in READ_ONLY_ENDPOINTS and row is not None:
+        # "Stay signed in" always writes; page views at most once a minute (auth.sessions).
+        sessions.touch(row, now=now, always=request.endpoint in KEEP_ALIVE_ENDPOINTS)
     return None
 
 
-def sign_in_has_ended(now: dt.datetime) -> bool:
-    """Whether this browser's sign-in is past either limit (or its cookie lacks the times)."""
-    signed_in_at = _instant(session.get(SIGNED_IN_AT_KEY))
-    last_seen_at = _instant(session.get(LAST_SEEN_AT_KEY))
-    idle = dt.timedelta(seconds=current_app.config["IDLE_TIMEOUT_SECONDS"])
-    absolute = dt.timedelta(seconds=current_app.config["ABSOLUTE_TIMEOUT_SECONDS"])
-    return (signed_in_at is None or last_seen_at is None or now - last_seen_at > idle
-            or now - signed_in_at > absolute)
-
-
 def idle_and_absolute_seconds_left(now: dt.datetime) -> tuple[int, int]:
-    """Seconds left before the idle limit and before the 12-hour limit (0 for a cookie without
-    the sign-in's times)."""
-    signed_in_at = _instant(session.get(SIGNED_IN_AT_KEY))
-    last_seen_at = _instant(session.get(LAST_SEEN_AT_KEY))
-    if signed_in_at is None or last_seen_at is None:
+    """Seconds left before the idle limit and before the absolute limit, from this request's
+    sign-in row (0 when there is none)."""
+    row = current_sign_in()
+    if row is None:
         return 0, 0
-    config = current_app.config
-    idle_end = last_seen_at + dt.timedelta(seconds=config["IDLE_TIMEOUT_SECONDS"])
-    absolute_end = signed_in_at + dt.timedelta(seconds=config["ABSOLUTE_TIMEOUT_SECONDS"])
-    return (max(0, math.ceil((idle_end - now).total_seconds())),
-            max(0, math.ceil((absolute_end - now).total_seconds())))
+    idle_left, absolute_left = sessions.seconds_left(row, now=now, limits=session_limits())
+    return math.ceil(idle_left), math.ceil(absolute_left)
 
 
 def _end_timed_out_sign_in(user: User) -> None:
@@ -277,13 +290,3 @@ def _timeout_warning_context() -> dict[str, Any]:
         "status_url": url_for("auth.sign_in_status"),
         "sign_in_url": url_for("auth.sign_in"),
     }}
-
-
-def _instant(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None

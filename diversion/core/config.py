@@ -60,6 +60,7 @@ class Settings:
     # A staff sign-in ends after this many minutes with no request (the warning comes 2 minutes
     # before). Courses run all day, so keep it short only where the risk calls for it.
     idle_timeout_minutes: int = 30
+    absolute_session_hours: int = 12
     # How the referred man pays his fee online: `none` (managers record payments by hand only)
     # or `govuk_pay`, with its API key and address.
     payment_backend: str = "none"
@@ -118,6 +119,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         environ.get("DIVERSION_REQUIRE_SECOND_FACTOR_ROLES", ""), production=env == "production")
     idle_timeout_minutes = _whole_number(environ, "DIVERSION_IDLE_TIMEOUT_MINUTES", 30,
                                          low=3, high=12 * 60)
+    absolute_session_hours = _whole_number(environ, "DIVERSION_ABSOLUTE_SESSION_HOURS", 12,
+                                           low=1, high=7 * 24)
     scheduler_standby_poll_seconds = _whole_number(
         environ, "DIVERSION_SCHEDULER_STANDBY_POLL_SECONDS", 5, low=1, high=25)
     base_url = environ.get("DIVERSION_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
@@ -162,6 +165,7 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         or "diversion@example.org",
         trusted_proxies=trusted_proxies,
         idle_timeout_minutes=idle_timeout_minutes,
+        absolute_session_hours=absolute_session_hours,
         payment_backend=payment_backend,
         govuk_pay_api_key=govuk_pay_api_key,
         govuk_pay_base_url=govuk_pay_base_url,
@@ -235,7 +239,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         "WTF_CSRF_CHECK_DEFAULT": False,
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
         "IDLE_TIMEOUT_SECONDS": settings.idle_timeout_minutes * 60,
-        "ABSOLUTE_TIMEOUT_SECONDS": 12 * 60 * 60,
+        "ABSOLUTE_TIMEOUT_SECONDS": settings.absolute_session_hours * 60 * 60,
         # The time-out warning opens this long before a sign-in ends (GOV.UK's pattern: 2 min).
         "SIGN_OUT_WARNING_SECONDS": 2 * 60,
         # What a post sent after its sign-in ended is kept for, until the person signs in again.

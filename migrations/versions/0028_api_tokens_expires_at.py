@@ -1,7 +1,7 @@
 """api_tokens.expires_at: a token may be given an expiry date (None: until revoked)
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-04 20:30:00
 
 """
@@ -13,7 +13,7 @@ import diversion.core.db
 
 # revision identifiers, used by Alembic.
 revision = '0028'
-down_revision = '0026'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

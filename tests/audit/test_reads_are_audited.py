@@ -78,6 +78,8 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "auth.second_factor_set_up": "the user's own authenticator set-up",
     "auth.account_second_factor": "the user's own second factor",
     "admin.reset_second_factor": "a confirmation about a staff account",
+    "auth.account_sessions": "the user's own sign-ins (their own addresses and browsers)",
+    "admin.end_user_sessions": "a confirmation about a staff account",
     "api.me": "the caller's own account", "api.openapi_document": "the API's description",
     "admin.list_users": "staff accounts, no referred people",
     "admin.edit_user": "a staff account", "admin.create_user": "a form",

@@ -1,13 +1,13 @@
-"""Sessions end everywhere on sign-out, password change, deactivation and reset; and time out."""
+"""Sessions end on sign-out; everywhere on password change, deactivation and reset; and time
+out, measured from the server's row (auth.sessions)."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
+from diversion.auth.models import UserSession
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from tests.builders import DEFAULT_PASSWORD, create_user
@@ -109,53 +109,50 @@ def test_a_change_of_role_ends_the_users_sessions(app, user, admin_client):
     assert _is_bounced_to_sign_in(session)
 
 
-def _age_session(client, *, signed_in_ago: dt.timedelta, last_seen_ago: dt.timedelta) -> None:
-    now = now_utc()
-    with client.session_transaction() as session:
-        session["signed_in_at"] = (now - signed_in_ago).isoformat()
-        session["last_seen_at"] = (now - last_seen_ago).isoformat()
-
-
-def test_a_session_idle_for_29_minutes_is_still_open(app, user):
+def test_a_session_idle_for_29_minutes_is_still_open(app, user, clock):
     client = _signed_in_client(app, user)
-    _age_session(client, signed_in_ago=dt.timedelta(hours=1), last_seen_ago=dt.timedelta(minutes=29))
+    clock.advance(minutes=29)
     assert client.get("/dashboard").status_code == 200
 
 
-def test_a_session_idle_for_more_than_30_minutes_ends(app, user):
+def test_a_session_idle_for_more_than_30_minutes_ends(app, user, clock):
     client = _signed_in_client(app, user)
-    _age_session(client, signed_in_ago=dt.timedelta(hours=1), last_seen_ago=dt.timedelta(minutes=31))
+    clock.advance(minutes=31)
     assert _is_bounced_to_sign_in(client)
     page = client.get("/sign-in").get_data(as_text=True)
     assert "your session expired" in page
     assert _is_bounced_to_sign_in(client)
 
 
-def test_activity_keeps_a_session_alive_by_moving_last_seen(app, user):
+def test_activity_keeps_a_session_alive_by_moving_last_seen(app, user, clock):
     client = _signed_in_client(app, user)
-    _age_session(client, signed_in_ago=dt.timedelta(hours=1), last_seen_ago=dt.timedelta(minutes=29))
-    client.get("/dashboard")
+    for _ in range(4):  # 2 hours of activity, never 30 minutes idle
+        clock.advance(minutes=29)
+        assert client.get("/dashboard").status_code == 200
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    assert row.last_seen_at == now_utc()
+
+
+def test_a_session_older_than_12_hours_ends_even_when_active(app, user, clock):
+    client = _signed_in_client(app, user)
+    for _ in range(24):
+        clock.advance(minutes=29)
+        client.get("/dashboard")
+    clock.advance(minutes=25)  # 11 h 56 min + 25 min: active, but past 12 hours
+    assert _is_bounced_to_sign_in(client)
+    row = db.session.scalar(select(UserSession).where(UserSession.user_id == user.id))
+    assert row.end_reason == "absolute"
+
+
+def test_a_session_without_its_identifier_is_not_trusted(app, user):
+    client = _signed_in_client(app, user)
     with client.session_transaction() as session:
-        last_seen = dt.datetime.fromisoformat(session["last_seen_at"])
-    assert now_utc() - last_seen < dt.timedelta(minutes=1)
-
-
-def test_a_session_older_than_12_hours_ends_even_when_active(app, user):
-    client = _signed_in_client(app, user)
-    _age_session(client, signed_in_ago=dt.timedelta(hours=12, minutes=1),
-                 last_seen_ago=dt.timedelta(minutes=1))
+        del session["_user_id"]
     assert _is_bounced_to_sign_in(client)
 
 
-def test_a_session_without_timestamps_is_not_trusted(app, user):
+def test_an_expired_session_does_not_reach_the_api_or_public_pages_wrongly(app, user, clock):
     client = _signed_in_client(app, user)
-    with client.session_transaction() as session:
-        del session["signed_in_at"]
-    assert _is_bounced_to_sign_in(client)
-
-
-def test_an_expired_session_does_not_reach_the_api_or_public_pages_wrongly(app, user):
-    client = _signed_in_client(app, user)
-    _age_session(client, signed_in_ago=dt.timedelta(hours=13), last_seen_ago=dt.timedelta(hours=13))
+    clock.advance(hours=13)
     assert client.get("/accessibility").status_code in (200, 302)
     assert client.get("/api/v1/me").status_code == 401

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
-from diversion.auth.models import SignInGuard, User
+from diversion.auth.models import SignInGuard, User, UserSession
 from diversion.auth.passwords import needs_rehash, verify_password
 from diversion.auth.services import SIGN_IN_FAILED
 from diversion.core.extensions import db
@@ -114,8 +116,15 @@ def test_signing_in_starts_a_fresh_session(app, client):
     assert after != before
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == user.session_token
-        assert "signed_in_at" in session and "last_seen_at" in session
+        key = session["_user_id"]
+    # The cookie names this sign-in's row (by its digest only), never the user's own token,
+    # and carries no times of its own: the row holds them.
+    assert key not in (user.session_token, "forged")
+    row = db.session.scalar(select(UserSession).where(
+        UserSession.key_hash == hashlib.sha256(key.encode()).hexdigest()))
+    assert row is not None and row.user_id == user.id and row.ended_at is None
+    with client.session_transaction() as session:
+        assert "signed_in_at" not in session and "last_seen_at" not in session
 
 
 def test_a_signed_in_user_visiting_sign_in_goes_to_the_dashboard(app, client, login_as):

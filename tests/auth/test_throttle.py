@@ -75,7 +75,7 @@ def test_the_housekeeping_job_forgets_old_refusals_of_every_kind(app):
     _refuse(throttle.SELF_SERVICE, "r", "192.0.2.1", now)
     assert jobs_of(app)["housekeeping"].function(now=now) == {
         "refusals_removed": 2, "guards_removed": 0, "reset_links_removed": 0,
-        "held_forms_removed": 0}
+        "held_forms_removed": 0, "sign_ins_removed": 0}
     assert db.session.scalar(select(func.count()).select_from(RefusedAttempt)) == 1
 
 

@@ -307,11 +307,13 @@ def test_housekeeping_forgets_old_refusals_and_ended_sessions(client):
     assert jobs["housekeeping"].function(now=now) == {"refusals_removed": 0,
                                                         "guards_removed": 0,
                                                         "reset_links_removed": 0,
-                                                        "held_forms_removed": 0}
+                                                        "held_forms_removed": 0,
+                                                        "sign_ins_removed": 0}
     assert jobs["self_service_housekeeping"].function(now=now) == {"sessions_removed": 0}
     later = now + dt.timedelta(days=2)
     assert jobs["housekeeping"].function(now=later) == {"refusals_removed": 1,
                                                           "guards_removed": 0,
                                                           "reset_links_removed": 0,
-                                                          "held_forms_removed": 0}
+                                                          "held_forms_removed": 0,
+                                                        "sign_ins_removed": 0}
     assert jobs["self_service_housekeeping"].function(now=later) == {"sessions_removed": 1}

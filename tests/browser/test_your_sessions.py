@@ -1,0 +1,35 @@
+""""Your sessions" in a real browser at 1280, 768 and 375 px: axe finds nothing, nothing scrolls
+sideways, this device is marked, and "sign out everywhere else" signs the other browser out."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from diversion.auth.models import Role
+from diversion.demo import DEMO_USERS
+from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
+
+pytestmark = pytest.mark.browser
+
+FACILITATOR = next(email for role, email, _ in DEMO_USERS if role is Role.FACILITATOR)
+
+
+def test_your_sessions_fits_every_width_and_signs_out_the_others(
+        page: Page, browser: Browser, live_server: LiveServer) -> None:
+    other = browser.new_context().new_page()
+    sign_in(other, live_server, FACILITATOR)
+    expect(other).to_have_url(live_server("/dashboard"))
+    sign_in(page, live_server, FACILITATOR)
+    page.get_by_role("link", name="Your sessions").click()
+    expect(page.get_by_role("heading", name="Your sessions", level=1)).to_be_visible()
+    expect(page.get_by_text("This device", exact=True)).to_have_count(1)
+    for width in (1280, 768, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert not has_horizontal_scroll(page), width
+        assert_accessible(page)
+    page.get_by_role("button", name="Sign out of 1 other session").click()
+    expect(page.get_by_text("Signed out of 1 other session")).to_be_visible()
+    other.goto(live_server("/dashboard"))
+    expect(other).to_have_url(live_server("/sign-in?next=/dashboard"))
+    other.context.close()
