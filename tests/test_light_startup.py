@@ -1,6 +1,7 @@
 """Light start-up (issue 17): building the app imports no heavy rendering library.
 
-WeasyPrint, matplotlib, numpy and scikit-learn cost seconds and tens of megabytes each; they are
+WeasyPrint, matplotlib, numpy and scikit-learn cost seconds and tens of megabytes each (holidays,
+pyotp, segno and APScheduler less, but no page needs them at start-up); they are
 imported by the function that renders a PDF, draws a chart or matches a comparison group, so a
 web worker, a job or `flask --app diversion --help` does not pay for them at start-up. The check
 runs in a fresh interpreter, because this test process has imported them already.
@@ -15,7 +16,8 @@ import sys
 
 from tests.conftest import PROJECT_ROOT
 
-HEAVY = ("weasyprint", "matplotlib", "numpy", "sklearn", "fontTools", "PIL")
+HEAVY = ("weasyprint", "matplotlib", "numpy", "sklearn", "fontTools", "PIL", "holidays", "pyotp",
+         "segno", "apscheduler")
 
 PROBE = """
 import json, sys
