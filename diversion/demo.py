@@ -6,8 +6,9 @@ import datetime as dt
 
 from diversion.attendance.demo import load_demo_registers
 from diversion.auth import services as auth_services
-from diversion.auth.demo import DEMO_PASSWORD  # noqa: F401 (the demo logins print it)
+from diversion.auth.demo import DEMO_PASSWORD
 from diversion.auth.models import Role
+from diversion.auth.passwords import hash_password
 from diversion.bookings.demo import load_demo_bookings
 from diversion.courses.demo import load_demo_sessions
 from diversion.referrals.demo import ensure_demo_programme, load_demo_referrals
@@ -33,10 +34,14 @@ def load_demo_data(*, now: dt.datetime) -> list[tuple[str, str]]:
         force = auth_services.create_force(code=DEMO_FORCE[0], name=DEMO_FORCE[1], actor=None,
                                            now=now, email_domain=DEMO_FORCE[2])
     logins = []
+    # One Argon2 hash of the one demo password for every account (each takes a deliberate
+    # fraction of a second: a hash per account was seconds of `demo load`).
+    password_hash: str | None = None
     for role, email, name in DEMO_USERS:
         if auth_services.get_user_by_email(email) is None:
+            password_hash = password_hash or hash_password(DEMO_PASSWORD)
             auth_services.create_user(email=email, name=name, role=role,
-                                      password=DEMO_PASSWORD,
+                                      password=DEMO_PASSWORD, password_hash=password_hash,
                                       force=force if role is Role.POLICE else None,
                                       actor=None, now=now)
         logins.append((role.value, email))

@@ -19,7 +19,7 @@ from diversion.courses import venues as courses_venues
 from diversion.courses.demo import STEP_FREE_VENUE
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from diversion.programmes.models import Programme
-from diversion.referrals.creation import create_referral
+from diversion.referrals.demo import create_demo_referral
 from diversion.referrals.intake import ReferralInput
 from diversion.referrals.reading import get_referral_by_crime_reference
 
@@ -98,7 +98,7 @@ def load_demo_registers(*, force: Force, officer: User, manager: User, programme
                 no_relevant_convictions=True, force_code=force.code,
                 email=f"demo.register{number}@example.com",
                 access_needs="Hard of hearing: please sit near the front" if number % 4 == 0 else None)
-            referral = create_referral(data=data, actor=officer, now=made_at).referral
+            referral = create_demo_referral(data=data, actor=officer, now=made_at)
             bookings_places.book_place(referral=referral, session=session, actor=manager,
                                        now=made_at + dt.timedelta(days=1))
             if cleared:

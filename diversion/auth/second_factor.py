@@ -15,10 +15,8 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyotp
-import segno
 from sqlalchemy import delete, select, update
 
 from diversion.auth import guards, sessions
@@ -26,6 +24,9 @@ from diversion.auth.models import RecoveryCode, SecondFactor, User
 from diversion.auth.signals import account_event
 from diversion.auth.throttle import key_digest
 from diversion.core.extensions import db
+
+if TYPE_CHECKING:
+    import pyotp
 
 ISSUER = "Diversion"
 STEP_SECONDS = 30
@@ -63,6 +64,9 @@ def _step(now: dt.datetime) -> int:
 
 
 def _totp(secret: str) -> pyotp.TOTP:
+    # pyotp and segno are imported when a second factor is used, not at start-up (issue 17).
+    import pyotp  # noqa: PLC0415
+
     return pyotp.TOTP(secret, interval=STEP_SECONDS, digits=6)
 
 
@@ -80,6 +84,8 @@ class Enrolment:
     @property
     def qr_svg(self) -> str:
         """An inline SVG (no XML declaration), with a title for screen readers."""
+        import segno  # noqa: PLC0415  (lazy: see _totp)
+
         label = "QR code for your authenticator app"
         svg = str(segno.make(self.uri, error="m").svg_inline(scale=5, border=4, title=label))
         return svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
@@ -92,6 +98,8 @@ def start_enrolment(user: User, *, now: dt.datetime) -> Enrolment:
     if factor is not None and factor.is_confirmed:
         raise ValueError("the second factor is already set up: reset it first")
     if factor is None:
+        import pyotp  # noqa: PLC0415  (lazy: see _totp)
+
         factor = SecondFactor(user_id=user.id, secret=pyotp.random_base32(length=32),
                               created_at=now)
         db.session.add(factor)

@@ -173,9 +173,12 @@ def _check_account_fields(*, email: str, name: str, role: Role | None,
 
 
 def create_user(*, email: str, name: str, role: Role, password: str, force: Force | None,
-                actor: User | None, now: dt.datetime, domain_checked: bool | None = None) -> User:
+                actor: User | None, now: dt.datetime, domain_checked: bool | None = None,
+                password_hash: str | None = None) -> User:
     """Add an account. Police users belong to a force; other roles to none. An officer's
-    address outside the force's email domain needs `domain_checked` (when it is not None)."""
+    address outside the force's email domain needs `domain_checked` (when it is not None).
+    `password_hash`: `hash_password(password)` made already, for callers that create several
+    accounts with one password (`demo load`: one Argon2 hash instead of one per account)."""
     email = normalise_email(email)
     errors = _check_account_fields(email=email, name=name, role=role, force=force)
     outside = _check_domain(email, role, force, domain_checked, errors)
@@ -192,7 +195,7 @@ def create_user(*, email: str, name: str, role: Role, password: str, force: Forc
         role=role,
         force=force if role is Role.POLICE else None,
         is_active_account=True,
-        password_hash=hash_password(password),
+        password_hash=password_hash or hash_password(password),
         session_token=new_session_token(),
         created_at=now,
         password_changed_at=now,

@@ -13,6 +13,11 @@ the last part is a definitions appendix. See the base template for its blocks an
 PDFs never reach the network or the file system beyond the app's own static/ folder: the URL
 fetcher below refuses everything else, so a template (or a value that slipped into one) cannot
 make the server fetch http://, https:// or file:///etc/passwd.
+
+WeasyPrint is imported inside the functions that render, never when this module is imported:
+it costs seconds and tens of megabytes (fontTools, Pillow, pydyf, cffi bindings) that no web
+worker, job or command should pay until it makes a PDF (issue 17, light start-up;
+tests/test_light_startup.py).
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from flask import current_app, render_template
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+if TYPE_CHECKING:
+    from weasyprint.urls import URLFetcherResponse
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +41,26 @@ class RefusedURL(ValueError):
     """A PDF asked for a resource outside the app's static files."""
 
 
-class StaticOnlyFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint has no types
-    """Fetches `data:` URLs and files under one folder; refuses every other URL."""
+class StaticOnlyFetcher:
+    """Fetches `data:` URLs and files under one folder; refuses every other URL.
+
+    WeasyPrint calls its url_fetcher as `fetcher(url)`; this is a plain callable rather than a
+    subclass of weasyprint.urls.URLFetcher so that defining it does not import WeasyPrint.
+    """
 
     def __init__(self, root: Path) -> None:
-        super().__init__(timeout=5, allowed_protocols=("data", "file"), allow_redirects=False)
         self.root = root.resolve()
 
     def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
         """The resource at `url`, or RefusedURL."""
+        # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
+        from weasyprint.urls import URLFetcher, URLFetcherResponse  # noqa: PLC0415
+
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme == "data":
-            response: URLFetcherResponse = super().fetch(url, headers)
+            data_only = URLFetcher(timeout=5, allowed_protocols=("data",), allow_redirects=False)
+            response: URLFetcherResponse = data_only.fetch(url, headers)
             return response
         if scheme == "file" and parts.netloc in ("", "localhost"):
             path = Path(url2pathname(parts.path)).resolve()
@@ -83,6 +96,9 @@ def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
     The HTML needs a <title>, <html lang> and alt text on every <img>; without them the PDF
     falls short of PDF/UA (WeasyPrint logs an error for a missing lang or alt, and renders).
     """
+    # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
+    from weasyprint import HTML  # noqa: PLC0415
+
     root = (root or static_root()).resolve()
     document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
     pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import holidays
-
 from diversion.core.timeutils import LONDON, add_months
 
 # A series never runs for more than this many sessions, whatever the manager types.
@@ -45,7 +43,10 @@ FIRST, SECOND = 0, 1
 
 @lru_cache(maxsize=64)
 def _bank_holidays_for_year(year: int) -> dict[dt.date, str]:
-    # The `holidays` package ships the calendar with the code: no network call.
+    # The `holidays` package ships the calendar with the code: no network call. Imported here,
+    # when a date is first checked, not at start-up (issue 17, light start-up).
+    import holidays  # noqa: PLC0415
+
     return dict(holidays.country_holidays("GB", subdiv="ENG", years=year).items())
 
 

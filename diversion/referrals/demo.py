@@ -7,18 +7,21 @@ already there. Names are made up and look it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import random
 from dataclasses import dataclass
 
 from diversion.auth.models import Force, User
+from diversion.auth.passwords import hash_password
 from diversion.core.timeutils import london_to_utc, london_today
 from diversion.programmes import services as programme_services
 from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle
 from diversion.referrals.creation import create_referral
 from diversion.referrals.intake import ReferralInput
-from diversion.referrals.models import ReferralEventType
+from diversion.referrals.models import Referral, ReferralEventType
+from diversion.referrals.pins import new_pin
 from diversion.referrals.pnc import check_letter
 from diversion.referrals.reading import get_referral_by_crime_reference
 
@@ -59,6 +62,22 @@ PLANS: list[Plan] = (
          "not_completed", "completed", "completed", "not_completed", "completed", "completed"],
         strict=True)]
 )
+
+
+@functools.cache
+def _shared_pin_hash() -> str:
+    return hash_password(new_pin())
+
+
+def create_demo_referral(*, data: ReferralInput, actor: User, now: dt.datetime) -> Referral:
+    """`create_referral`, the demo's way: an open referral gets a PIN nobody is shown, as
+    before, but every demo referral shares the hash of one random PIN, made once per process.
+    A fresh Argon2 hash each (a deliberate fraction of a second) was most of `demo load`'s
+    time (issue 17). Historical referrals get no PIN, as create_referral decides."""
+    referral = create_referral(data=data, actor=actor, now=now, issue_pin=False).referral
+    if data.outcome is None:
+        referral.pin_hash = _shared_pin_hash()
+    return referral
 
 
 def _at(day: dt.date, hour: int) -> dt.datetime:
@@ -118,7 +137,7 @@ def load_demo_referrals(*, force: Force, officer: User, manager: User, now: dt.d
             outcome_date=referral_date + dt.timedelta(days=90) if historical else None,
         )
         made_at = now if historical else _at(referral_date, 11)
-        referral = create_referral(data=data, actor=officer, now=made_at).referral
+        referral = create_demo_referral(data=data, actor=officer, now=made_at)
         day = referral_date
         for event in plan.events:
             day = min(day + dt.timedelta(days=7), today)

@@ -3,6 +3,10 @@
 The SVG keeps its text as text (so it can be read back from a PDF and by screen readers) and
 carries a <title> and <desc>. Embed it as an image: `<img src="{{ svg|data_uri }}" alt=...>`
 works both in WeasyPrint PDFs and under the pages' Content-Security-Policy (img-src data:).
+
+matplotlib is imported inside the functions that draw, never when this module is imported: it
+costs about a second and tens of megabytes that no web worker, job or command should pay until
+it draws a chart (issue 17, light start-up; tests/test_light_startup.py).
 """
 
 from __future__ import annotations
@@ -16,13 +20,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
-from matplotlib.figure import Figure
-
 from diversion.core.timeutils import add_months
 from diversion.reports.reoffending import FOLLOW_UP_MONTHS, SurvivalStep
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from diversion.reports.measures import AttendanceSummary
 
 # Colours from the GOV.UK palette; line styles differ too, so the chart reads without colour.
@@ -57,6 +60,10 @@ def time_to_reoffence_svg(
 
     `curves` maps a series label (e.g. "Completed (n=40)") to its Kaplan–Meier steps.
     """
+    # Lazy: see the module docstring (matplotlib only when a chart is drawn).
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     with matplotlib.rc_context({
         "svg.fonttype": "none",  # text stays text
         "svg.hashsalt": "diversion",  # stable element ids, so the same data gives the same SVG
@@ -119,6 +126,10 @@ def attendance_by_month_svg(
     labels = [dt.date.fromisoformat(f"{month}-01").strftime("%b %Y") for month in months]
     booked = [summary.booked for summary in months.values()]
     attended = [summary.attended for summary in months.values()]
+    # Lazy: see the module docstring (matplotlib only when a chart is drawn).
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         figure = Figure(figsize=(6.3, 3.2))
         axes = figure.add_subplot()
@@ -154,9 +165,11 @@ def _day_of_month(months: int) -> int:
     return (add_months(start, months) - start).days
 
 
+# Withdrawn is dotted with "." rather than "..": every dot is a curve that WeasyPrint draws again
+# in each bar, and the denser pattern was over half of the outcomes PDF's time (issue 17).
 OUTCOME_SERIES = (("completed", "Completed", "#00703c", ""),
                   ("not_completed", "Not completed", "#d4351c", "//"),
-                  ("withdrawn", "Withdrawn", "#505a5f", ".."),
+                  ("withdrawn", "Withdrawn", "#505a5f", "."),
                   ("open", "Still open", "#b1b4b6", "\\\\"))
 
 
@@ -166,6 +179,10 @@ def outcomes_by_month_svg(
     """Stacked bars per month of referral ("2026-03" keys): completed, not completed,
     withdrawn and still open, as in the report's `by_month` JSON."""
     labels = [dt.date.fromisoformat(f"{month}-01").strftime("%b %Y") for month in months]
+    # Lazy: see the module docstring (matplotlib only when a chart is drawn).
+    import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         figure = Figure(figsize=(6.3, 3.2))
         axes = figure.add_subplot()

@@ -27,8 +27,6 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from diversion.core.timeutils import add_months
 from diversion.reports.reoffending import (
     JDL_MINIMUM,
@@ -118,16 +116,17 @@ def propensity_logits(treated: Sequence[Subject], controls: Sequence[Subject]) -
     quarters = [n for n in names if n.startswith("quarter:")]
     forces = [n for n in names if n.startswith("force:")]
     keep = [i for i, n in enumerate(names) if n not in (quarters[:1] + forces[:1])]
+    # numpy and scikit-learn are imported here, when a comparison is made: they cost a second
+    # and tens of megabytes, which no other page, job or command should pay at start-up.
+    import numpy as np  # noqa: PLC0415
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
     x = np.array(rows, dtype=float)[:, keep]
     for column in (0, 1):
         spread = x[:, column].std()
         x[:, column] = (x[:, column] - x[:, column].mean()) / (spread if spread > 0 else 1.0)
     y = np.array([1] * len(treated) + [0] * len(controls))
-    # scikit-learn is imported here, when a comparison is made: it costs a second and tens of
-    # megabytes, which no other page, job or command should pay at start-up.
-    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
-
     model = LogisticRegression(C=math.inf, max_iter=10_000)  # C infinite: no penalty
     with warnings.catch_warnings():
         # Perfectly separated groups do not converge; their scores are still the best fit.

@@ -186,6 +186,7 @@ def render_report_pdf(report: Report, *, generated_at: dt.datetime) -> bytes:
                       chart=svg_data_uri(report.chart_svg) if report.chart_svg else None,
                       chart_alt=report.chart_alt, summary=report.summary, extra=report.extra,
                       parameters=kind.parameter_labels(report.parameters),
+                      csv_filename=filename_for(report.kind, report.parameters, "csv"),
                       generated_at=generated_at, definitions=kind.definitions)
 
 

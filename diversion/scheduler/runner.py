@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from diversion.core.extensions import db
@@ -20,6 +20,9 @@ from diversion.core.jobs import jobs_of, run_job
 from diversion.core.timeutils import now_utc
 from diversion.outbox.dispatcher import channels_from_settings, recover_after_takeover
 from diversion.scheduler.lock import LockLost, SchedulerLock
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ JOB_DEFAULTS = {
 
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     """A scheduler with every registered job, each due at once and then on its interval."""
+    # Lazy: only `scheduler run` needs APScheduler; web workers and other commands do not
+    # pay for importing it (issue 17, light start-up).
+    from apscheduler.schedulers.background import BackgroundScheduler  # noqa: PLC0415
+
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
     for job in jobs_of(app).values():
         scheduler.add_job(_in_context(app, job.name), "interval",

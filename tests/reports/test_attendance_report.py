@@ -21,7 +21,17 @@ from diversion.courses import planning as courses_planning
 from diversion.reports import attendance_report as reports_attendance_report
 from diversion.reports import kinds as reports_kinds
 from diversion.reports import producing as reports_producing
-from tests.builders import NOW, clear_fee, create_session, create_token, create_user, session_with_people
+from tests.builders import (
+    NOW,
+    clear_fee,
+    create_booking,
+    create_referral,
+    create_session,
+    create_token,
+    create_user,
+    create_venue,
+    session_with_people,
+)
 from tests.reports.test_report_services import count_queries
 
 A = AttendanceStatus
@@ -176,3 +186,37 @@ def test_the_attendance_report_runs_the_same_number_of_queries_however_many_sess
     many = count_queries(lambda: client.get(url))
     assert few == many
     assert client.get(url).status_code == 200
+
+
+def test_the_attendance_pdf_stops_at_the_month_and_points_to_the_csv_for_each_session(
+        app, client, login_as):
+    # issue 17: one row per session made a 12-month PDF of thousands of rows that never
+    # finished; the PDF summarises by month and the CSV has the session-by-session rows.
+    login_as("manager")
+    teams = [(create_venue(), create_user("facilitator")) for _ in range(2)]
+
+    def held_on(day: int) -> None:
+        for venue, facilitator in teams:
+            session = create_session(starts_at=june_17() + dt.timedelta(days=day), venue=venue,
+                                     facilitators=[facilitator])
+            referral = create_referral()
+            create_booking(referral, session)
+            take_register(session, [(referral, A.ATTENDED if day % 4 else A.ABSENT)])
+
+    held_on(0)
+    db.session.commit()
+    url = f"/reports/attendance?{JUNE}&format=pdf"
+    few = PdfReader(io.BytesIO(client.get(url).data))
+    for day in range(1, 14):  # 17 to 30 June: 28 sessions in all
+        held_on(day)
+    db.session.commit()
+    many = PdfReader(io.BytesIO(client.get(url).data))
+    assert len(many.pages) == len(few.pages)
+    text = " ".join(" ".join(page.extract_text() for page in many.pages).split())
+    assert "By session" not in text
+    assert "each of the 28 sessions" in text
+    assert "(attendance-2026-06-01-to-2026-06-30.csv), one row per session" in text
+    assert "Jun 2026 " in text  # the month's row
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(url.replace("pdf", "csv")).data.decode("utf-8-sig"))))
+    assert sum(row["breakdown"] == "session" for row in rows) == 28

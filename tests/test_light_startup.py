@@ -1,0 +1,43 @@
+"""Light start-up (issue 17): building the app imports no heavy rendering library.
+
+WeasyPrint, matplotlib, numpy and scikit-learn cost seconds and tens of megabytes each (holidays,
+pyotp, segno and APScheduler less, but no page needs them at start-up); they are
+imported by the function that renders a PDF, draws a chart or matches a comparison group, so a
+web worker, a job or `flask --app diversion --help` does not pay for them at start-up. The check
+runs in a fresh interpreter, because this test process has imported them already.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT
+
+HEAVY = ("weasyprint", "matplotlib", "numpy", "sklearn", "fontTools", "PIL", "holidays", "pyotp",
+         "segno", "apscheduler")
+
+PROBE = """
+import json, sys
+import diversion
+app = diversion.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+names = sorted(app.cli.list_commands(None))
+print(json.dumps({"loaded": [m for m in %r if m in sys.modules], "commands": names}))
+"""
+
+
+def test_heavy_libraries_are_installed_so_the_check_means_something() -> None:
+    assert all(importlib.util.find_spec(name) is not None for name in HEAVY)
+
+
+def test_create_app_imports_no_pdf_chart_or_statistics_library() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE % (HEAVY,)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["loaded"] == []
+    # The app was really built, with its commands (the CLI's --help lists these).
+    assert {"demo", "reports", "db"} <= set(report["commands"])
