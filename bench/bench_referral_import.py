@@ -1,6 +1,8 @@
 """The CSV import of referrals (SQLite): a file of new referrals and a file of historical ones,
 through `import_referrals` exactly as `flask referrals import` runs it, then the same file again
-(which must create nothing). Run with `make bench` or `python -m bench.bench_referral_import [N]`.
+(which must create nothing); and, as the baseline (issue 17: the goal is >= 5,000 rows/s and
+>= 0.5x), raw executemany of the people and referrals rows such an import writes.
+Run with `make bench` or `python -m bench.bench_referral_import [N]`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,42 @@ def _file(rows: int, *, prefix: str, historical: bool, offset: int) -> bytes:
     return out.getvalue().encode()
 
 
+def _raw_executemany(rows: int, *, force_id: int) -> float:
+    """Rows a second for the people and referrals rows alone, by executemany, rolled back."""
+    from sqlalchemy import insert, select
+
+    from diversion.core.extensions import db
+    from diversion.programmes.models import Programme
+    from diversion.referrals.models import ContactChannel, Person, Referral, ReferralStatus
+
+    programme_id = db.session.scalar(select(Programme.id))
+    db.session.commit()
+    start = time.perf_counter()
+    people = [{"id": 10_000_000 + n, "family_name": _name(n), "given_names": "Adam John",
+               "family_name_key": _name(n).lower(), "given_name_key": "adam",
+               "date_of_birth": dt.date(1960, 1, 1) + dt.timedelta(days=n % 15000),
+               "email": f"raw{n}@example.com", "preferred_contact": ContactChannel.EMAIL.value,
+               "needs_step_free": False, "created_at": NOW, "updated_at": NOW}
+              for n in range(rows)]
+    referrals = [{"reference": f"R{n:07d}", "pin_hash": "!", "pin_issued_at": NOW,
+                  "force_id": force_id, "programme_id": programme_id,
+                  "person_id": 10_000_000 + n, "crime_reference": f"RAW/{n:06d}/26",
+                  "referral_date": dt.date(2026, 6, 10), "offence_code": "SOA2003-S51A",
+                  "offence_date": dt.date(2026, 6, 1), "admitted": True, "consented": True,
+                  "no_relevant_convictions": True, "officer_email": "pc@bench.example",
+                  "booking_deadline": dt.date(2026, 7, 8),
+                  "completion_deadline": dt.date(2026, 12, 1),
+                  "is_completion_deadline_given": False, "status": ReferralStatus.AWAITING_BOOKING.value,
+                  "is_historical": False, "eligibility": [], "created_at": NOW}
+                 for n in range(rows)]
+    db.session.execute(insert(Person.__table__), people)  # the tables: raw rows
+    db.session.execute(insert(Referral.__table__), referrals)
+    db.session.flush()
+    took = time.perf_counter() - start
+    db.session.rollback()
+    return rows / took
+
+
 def main(rows: int = ROWS) -> None:
     from flask_migrate import upgrade
 
@@ -77,6 +115,9 @@ def main(rows: int = ROWS) -> None:
             db.session.commit()
             files = {"new": _file(rows, prefix="N", historical=False, offset=0),
                      "historical": _file(rows, prefix="H", historical=True, offset=rows)}
+            raw_rate = _raw_executemany(rows, force_id=force.id)
+            print(f"{'raw':>10} {'':>5}: {rows:,} people and referrals by executemany "
+                  f"({raw_rate:,.0f} rows/s)")
             for label, content in files.items():
                 for attempt in ("first", "again"):
                     start = time.perf_counter()
@@ -85,7 +126,8 @@ def main(rows: int = ROWS) -> None:
                     took = time.perf_counter() - start
                     db.session.expunge_all()
                     print(f"{label:>10} {attempt:>5}: {rows:,} rows in {took:6.1f}s "
-                          f"({rows / took:,.0f} rows/s); imported {result.imported:,}, "
+                          f"({rows / took:,.0f} rows/s; {rows / took / raw_rate:.3f}x raw); "
+                          f"imported {result.imported:,}, "
                           f"already present {result.already_present:,}")
             db.session.remove()
             db.engine.dispose()

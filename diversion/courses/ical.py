@@ -30,6 +30,10 @@ def escape_text(value: str) -> str:
 
 def fold(line: str) -> str:
     """Split a content line into 75-octet pieces joined by CRLF and a space (RFC 5545 3.1)."""
+    if line.isascii():  # an octet a character: slices (most lines, and a fast path for bulk)
+        if len(line) <= 75:
+            return line
+        return "\r\n ".join([line[:75], *(line[i:i + 74] for i in range(75, len(line), 74))])
     encoded = line.encode()
     if len(encoded) <= 75:
         return line

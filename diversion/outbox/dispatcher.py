@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,17 +260,26 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
 def dispatch_due(*, now: dt.datetime, limit: int = 200,
                  channels: dict[ChannelKind, Channel] | None = None,
                  rng: random.Random | None = None) -> DispatchSummary:
-    """Send up to `limit` messages due at `now`, one at a time, recording each result."""
+    """Send up to `limit` messages due at `now`, one at a time, recording each result.
+
+    A channel that can hold a connection (SMTP's `connection()`) holds one for the whole run,
+    so the messages of a run go down one connection, each still recorded as it goes.
+    """
     channels = channels or channels_from_settings()
     summary = DispatchSummary()
     recover_stale(now=now, channels=channels, summary=summary)
-    while summary.claimed < limit:
-        ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
-        if not ids:
-            break
-        summary.claimed += len(ids)
-        for message_id in ids:
-            _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
+    with ExitStack() as held:
+        for channel in {id(c): c for c in channels.values()}.values():
+            connection = getattr(channel, "connection", None)
+            if connection is not None:
+                held.enter_context(connection())
+        while summary.claimed < limit:
+            ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
+            if not ids:
+                break
+            summary.claimed += len(ids)
+            for message_id in ids:
+                _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
     return summary
 
 

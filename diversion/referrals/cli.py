@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -12,6 +14,28 @@ from diversion.core.csvimport import run_import_command
 from diversion.referrals.imports import MAX_BYTES, ImportResult, import_referrals
 
 referrals_cli = AppGroup("referrals", help="Referrals.")
+
+
+class ProgressBar:
+    """click's progress bar on stderr, sized when the import knows its rows; shown only when
+    stderr is a terminal, so piped output and logs hold the result lines alone."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            stderr = sys.stderr
+            self.bar = click.progressbar(length=total, label=self.label, file=stderr,
+                                         hidden=not stderr.isatty(), show_pos=True)
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
 
 
 @referrals_cli.command("import")
@@ -29,9 +53,13 @@ def import_command(path: Path, dry_run: bool) -> None:
                          "handing out the offer letter")
         return lines
 
-    run_import_command(
-        path, dry_run=dry_run, max_bytes=MAX_BYTES,
-        run=partial(import_referrals, actor=None, via="cli"),
-        dry_run_line=lambda result: (f"dry run: would import {result.imported} "
-                                     f"({result.historical} historical); nothing written"),
-        after=after)
+    progress = ProgressBar("checking" if dry_run else "importing")
+    try:
+        run_import_command(
+            path, dry_run=dry_run, max_bytes=MAX_BYTES,
+            run=partial(import_referrals, actor=None, via="cli", progress=progress),
+            dry_run_line=lambda result: (f"dry run: would import {result.imported} "
+                                         f"({result.historical} historical); nothing written"),
+            after=after)
+    finally:
+        progress.finish()

@@ -97,12 +97,32 @@ def prior_referrals_of(person_id: int) -> list[rules.PriorReferral]:
             for ref, programme_id, day, status in rows]
 
 
+def _random_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
 def new_reference() -> str:
     """An unused reference of 8 characters from an alphabet with no look-alikes."""
+    return new_references(1)[0]
+
+
+def new_references(count: int, *, chunk: int = 500) -> list[str]:
+    """`count` different unused references, checked against the table one query a chunk (a
+    bulk import reserves its references this way rather than one query a row)."""
+    found: list[str] = []
     for _ in range(20):
-        reference = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-        if db.session.scalar(select(Referral.id).where(Referral.reference == reference)) is None:
-            return reference
+        wanted = count - len(found)
+        if wanted <= 0:
+            return found
+        candidates = list(dict.fromkeys(_random_reference() for _ in range(wanted)))
+        candidates = [c for c in candidates if c not in found]
+        for start in range(0, len(candidates), chunk):
+            part = candidates[start:start + chunk]
+            used = set(db.session.scalars(select(Referral.reference)
+                                          .where(Referral.reference.in_(part))))
+            found.extend(c for c in part if c not in used)
+    if len(found) >= count:
+        return found[:count]
     raise RuntimeError("could not find an unused reference")  # 23^8 ≈ 78 billion: not expected
 
 
@@ -194,11 +214,12 @@ def _eligibility(clean: CleanReferral, person: Person | None, *,
 
 def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime,
                     person_id: int | None = None, new_person: bool = False,
-                    issue_pin: bool = True) -> CreatedReferral:
+                    issue_pin: bool = True, reference: str | None = None) -> CreatedReferral:
     """Validate, check eligibility, link or create the person, and create the referral.
 
     Nothing is written unless the referral is created. `issue_pin=False` (bulk imports, where
     no PIN could be shown) leaves the referral without a PIN until one is reissued.
+    `reference` is one reserved by `new_references` (bulk imports); by default one is found.
     """
     today = london_today(now)
     clean = validate_referral(data, actor=actor, today=today)
@@ -220,7 +241,7 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
     # A historical record is closed: it gets no PIN (and skips the slow hash on big imports).
     pin = "" if clean.outcome is not None or not issue_pin else new_pin()
     referral = Referral(
-        reference=new_reference(), pin_hash=hash_password(pin) if pin else NO_PIN,
+        reference=reference or new_reference(), pin_hash=hash_password(pin) if pin else NO_PIN,
         pin_issued_at=now,
         force=clean.force, programme=programme, person=person,
         crime_reference=data.crime_reference, referral_date=data.referral_date,

@@ -17,7 +17,7 @@ offer letter. Historical rows never get one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, rea
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
-from diversion.referrals.creation import IneligibleReferral, create_referral
+from diversion.referrals.creation import IneligibleReferral, create_referral, new_references
 from diversion.referrals.intake import HISTORICAL_OUTCOMES, ReferralInput, referral_input_from_row
 from diversion.referrals.matching import PersonKeys, is_same_person
 from diversion.referrals.models import Person, Referral, ReferralStatus
@@ -146,9 +146,16 @@ def _check_actor(actor: User | None) -> None:
         raise Forbidden("Only police officers and programme managers can import referrals")
 
 
+Progress = Callable[[int, int], None]
+
+
 def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
-                     dry_run: bool = False, via: str = "cli") -> ImportResult:
-    """Import a CSV file of referrals, all or nothing (see the module's docstring)."""
+                     dry_run: bool = False, via: str = "cli",
+                     progress: Progress | None = None) -> ImportResult:
+    """Import a CSV file of referrals, all or nothing (see the module's docstring).
+
+    `progress(rows done, rows)` is called as the rows are checked and created (the CLI's
+    progress bar)."""
     _check_actor(actor)
     _, raw_rows = read_csv_rows(content, required_columns=REQUIRED_COLUMNS,
                                 optional_columns=NEW_REFERRAL_COLUMNS + OPTIONAL_COLUMNS,
@@ -180,9 +187,13 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
         rows.append(_Row(line, data, force_code, crime_reference))
 
     existing = _existing(rows)
+    references = iter(new_references(
+        sum(1 for row in rows if (row.force_code, row.crime_reference) not in existing)))
     savepoint = db.session.begin_nested()
     try:
-        for row in rows:
+        for done, row in enumerate(rows, start=1):
+            if progress is not None:
+                progress(done, len(rows))
             on_record = existing.get((row.force_code, row.crime_reference))
             if on_record is not None:
                 force_name, person = on_record
@@ -195,7 +206,8 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
                         f"{force_name} for someone else"))
                 continue
             try:
-                created = create_referral(data=row.data, actor=actor, now=now, issue_pin=False)
+                created = create_referral(data=row.data, actor=actor, now=now, issue_pin=False,
+                                          reference=next(references))
             except IneligibleReferral as error:
                 problems.extend(RowProblem(row.line, RULE_COLUMNS.get(r.code, "eligibility"),
                                            r.message)

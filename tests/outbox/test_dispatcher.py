@@ -177,6 +177,45 @@ def test_a_bad_address_fails_at_once_without_retry(app, smtp_server):
     assert server.messages == []
 
 
+def test_one_run_sends_its_emails_down_one_smtp_connection_each_recorded_as_it_goes(app,
+                                                                                    smtp_server):
+    port, server = smtp_server
+    messages = [queue(f"m{n}", recipient=f"p{n}@example.org") for n in range(25)]  # two claims
+    summary = dispatch_due(now=NOW, channels=smtp_channels(port))
+    assert summary.sent == 25
+    assert len(server.messages) == 25
+    assert len(set(server.peers)) == 1
+    assert {reload(m.id).status for m in messages} == {MessageStatus.SENT}
+
+
+def test_after_a_refusal_the_next_email_goes_on_a_new_connection_and_arrives(app, smtp_server):
+    port, server = smtp_server
+    first = queue("m1", recipient="a@example.org")
+    refused = queue("m2", recipient="someone@busy.example")
+    last = queue("m3", recipient="c@example.org")
+    summary = dispatch_due(now=NOW, channels=smtp_channels(port))
+    assert (summary.sent, summary.retrying) == (2, 1)
+    assert [to for _, [to] in server.envelopes] == ["a@example.org", "c@example.org"]
+    assert len(set(server.peers)) == 2
+    assert reload(refused.id).status is MessageStatus.PENDING
+    assert {reload(first.id).status, reload(last.id).status} == {MessageStatus.SENT}
+
+
+def test_a_held_smtp_connection_the_server_dropped_is_replaced_before_sending(app, smtp_server,
+                                                                              monkeypatch):
+    port, server = smtp_server
+    channel = SMTPChannel(host="127.0.0.1", port=port, timeout=2, mail_from="noreply@d.example")
+    message = Rendered(subject="s", text="t")
+    with channel.connection():
+        channel.send(recipient="a@example.org", message=message, reference="1")
+        assert channel._server is not None
+        channel._server.sock.close()  # as a server closing an idle connection would
+        monkeypatch.setattr(SMTPChannel, "IDLE_CHECK_SECONDS", 0.0)
+        channel.send(recipient="b@example.org", message=message, reference="2")
+    assert [to for _, [to] in server.envelopes] == ["a@example.org", "b@example.org"]
+    assert channel._server is None  # closed when the run ends
+
+
 def test_a_reminder_whose_event_has_started_expires_instead_of_sending(app):
     log_channel, channels = logs()
     message = queue(expires_at=NOW - dt.timedelta(minutes=1))

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.referrals import imports
+from diversion.referrals.cli import ProgressBar
 from diversion.referrals.imports import ImportFailed, import_referrals
 from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus
 from diversion.referrals.pins import NO_PIN
@@ -294,3 +295,36 @@ def test_far_dates_and_control_characters_are_problem_lines_and_nothing_is_writt
         "characters",
     ]
     assert count(Referral) == 0 and count(Person) == 0 and referral_audit_rows() == 0
+
+
+def test_the_import_reports_its_progress_row_by_row_and_reserves_distinct_references(force):
+    seen = []
+    result = run(csv_bytes([row(n) for n in range(1, 6)]), progress=lambda done, total:
+                 seen.append((done, total)))
+    db.session.commit()
+    assert result.imported == 5
+    assert seen == [(n, 5) for n in range(1, 6)]
+    references = db.session.scalars(select(Referral.reference)).all()
+    assert len(set(references)) == 5
+    assert all(len(reference) == 8 for reference in references)
+
+
+def test_the_command_shows_a_progress_bar_only_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = ProgressBar("importing")
+    for done in range(1, 4):
+        bar(done, 3)
+    bar.finish()
+    assert "importing" in terminal.getvalue() and "3/3" in terminal.getvalue()
+
+    piped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", piped)
+    bar = ProgressBar("importing")
+    bar(1, 1)
+    bar.finish()
+    assert piped.getvalue() == ""
