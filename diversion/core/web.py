@@ -3,6 +3,7 @@ error pages (problem+json under /api/), template filters and the GOV.UK Frontend
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -195,10 +197,19 @@ def _register_error_handlers(app: Flask) -> None:
         return render_template("errors/500.html"), 500
 
 
+def short_day(value: dt.date | None) -> Markup:
+    """A date in a table: "3 Jun 2026", kept on one line (a filter: a macro in each of a long
+    table's cells costs the page more than its query)."""
+    if value is None:
+        return Markup("")
+    return Markup('<span class="app-nowrap">{}</span>').format(value.strftime("%-d %b %Y"))
+
+
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["london"] = format_london
     app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
     app.jinja_env.filters["pounds"] = format_pounds
+    app.jinja_env.filters["short_day"] = short_day
     app.jinja_env.add_extension("jinja2.ext.do")
     app.context_processor(_service_contact)
 
