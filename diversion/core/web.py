@@ -7,10 +7,12 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError
+from jinja2 import FileSystemBytecodeCache
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
@@ -212,6 +214,16 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["short_day"] = short_day
     app.jinja_env.add_extension("jinja2.ext.do")
     app.context_processor(_service_contact)
+    # Templates are compiled once per worker and kept (Flask turns auto_reload off outside
+    # debug); the compiled code is also kept in the instance folder, so a new worker starts
+    # without compiling them again. A read-only instance folder only loses that.
+    cache = Path(app.instance_path) / "jinja-cache"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log.warning("no template bytecode cache: %s cannot be created", cache)
+    else:
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
 
     # Make GOV.UK Frontend's Jinja macros importable as "govuk_frontend_jinja/…".
     from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
