@@ -3,13 +3,17 @@ error pages (problem+json under /api/), template filters and the GOV.UK Frontend
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
 from flask_wtf.csrf import CSRFError
+from jinja2 import FileSystemBytecodeCache
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -195,12 +199,31 @@ def _register_error_handlers(app: Flask) -> None:
         return render_template("errors/500.html"), 500
 
 
+def short_day(value: dt.date | None) -> Markup:
+    """A date in a table: "3 Jun 2026", kept on one line (a filter: a macro in each of a long
+    table's cells costs the page more than its query)."""
+    if value is None:
+        return Markup("")
+    return Markup('<span class="app-nowrap">{}</span>').format(value.strftime("%-d %b %Y"))
+
+
 def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["london"] = format_london
     app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
     app.jinja_env.filters["pounds"] = format_pounds
+    app.jinja_env.filters["short_day"] = short_day
     app.jinja_env.add_extension("jinja2.ext.do")
     app.context_processor(_service_contact)
+    # Templates are compiled once per worker and kept (Flask turns auto_reload off outside
+    # debug); the compiled code is also kept in the instance folder, so a new worker starts
+    # without compiling them again. A read-only instance folder only loses that.
+    cache = Path(app.instance_path) / "jinja-cache"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log.warning("no template bytecode cache: %s cannot be created", cache)
+    else:
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
 
     # Make GOV.UK Frontend's Jinja macros importable as "govuk_frontend_jinja/…".
     from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader

@@ -232,16 +232,24 @@ def _sorted_query(actor: User, filters: ReferralFilters, ordering: pager.Orderin
 def referral_page(*, actor: User, filters: ReferralFilters, ordering: pager.Ordering,
                   args: Mapping[str, str], today: dt.date,
                   size: int = pager.PAGE_SIZE) -> pager.Page:
-    """One page of the list (Referral items): three queries, the capped count, the page's
-    ids by the sort's index, and those referrals with person, force and programme joined in.
-    InvalidCursor for a cursor or page not made here."""
+    """One page of the list: three queries, the capped count, the page's ids by the sort's
+    index, and those referrals' columns the table shows (`LIST_COLUMNS`: rows, not ORM objects,
+    which would cost more to build than the page takes to render). InvalidCursor for a cursor
+    or page not made here."""
     page = pager.paginate(_sorted_query(actor, filters, ordering, today=today), ordering,
                           args=args, size=size)
     ids = list(page.items)
-    loaded = {r.id: r for r in db.session.scalars(
-        select(Referral).where(Referral.id.in_(ids))).unique()} if ids else {}
+    loaded = {row.id: row for row in db.session.execute(
+        select(*LIST_COLUMNS).join(Person, Person.id == Referral.person_id)
+        .join(Force, Force.id == Referral.force_id).where(Referral.id.in_(ids)))} if ids else {}
     page.items = [loaded[i] for i in ids]
     return page
+
+
+# What a row of the list shows (and its id, for the audit row).
+LIST_COLUMNS = (Referral.id, Referral.reference, Person.family_name, Person.given_names,
+                Referral.referral_date, Force.code.label("force_code"), Referral.booking_deadline,
+                Referral.status)
 
 
 @dataclass(frozen=True)
