@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -64,21 +64,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 # transaction is deferred, so it reads a WAL snapshot and never waits for, nor holds, the write
 # lock. Every other transaction (forms, API writes, CLI, scheduler jobs) begins IMMEDIATE.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_WRITE_LOCK_KEY = "_diversion_write_lock"
+_WRITE_LOCK_KEY = "diversion.write_lock"
 
 
 def is_read_request() -> bool:
     """True inside a safe-method request that has not asked for the write lock: its SQLite
     transactions begin deferred."""
     return (has_request_context() and request.method in READ_METHODS
-            and not g.get(_WRITE_LOCK_KEY, False))
+            and not request.environ.get(_WRITE_LOCK_KEY, False))
 
 
 def take_write_lock(take: bool = True) -> bool:
     """Make this request's next transactions begin IMMEDIATE (the write lock), or, with False,
     deferred again; returns what was asked before."""
-    before = bool(g.get(_WRITE_LOCK_KEY, False))
-    setattr(g, _WRITE_LOCK_KEY, take)
+    before = bool(request.environ.get(_WRITE_LOCK_KEY, False))
+    request.environ[_WRITE_LOCK_KEY] = take
     return before
 
 

@@ -37,14 +37,14 @@ from contextlib import contextmanager
 
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response, has_request_context, request
 from flask.signals import request_started
 from sqlalchemy.exc import OperationalError
 
 from diversion.core.db import is_lock_refused, is_read_request, take_write_lock
 from diversion.core.extensions import db
 
-_AFTER_READ_KEY = "_diversion_after_read"
+_AFTER_READ_KEY = "diversion.after_read"
 
 
 class TransactionalFlask(Flask):
@@ -71,14 +71,14 @@ class TransactionalFlask(Flask):
         return self.finalize_request(rv)
 
     def _handle_and_commit(self) -> Any:
-        setattr(g, _AFTER_READ_KEY, [])
+        request.environ[_AFTER_READ_KEY] = []
         rv = self.preprocess_request()
         if rv is None:
             rv = self.dispatch_request()
         # Before make_response and the after_request hooks: a failed commit is a 500.
         # A streamed body (a generator) runs after this; it only reads.
         db.session.commit()
-        pending = getattr(g, _AFTER_READ_KEY, [])
+        pending = request.environ.pop(_AFTER_READ_KEY, [])
         if pending:
             held = take_write_lock()
             db.session.add_all(pending)
@@ -90,8 +90,9 @@ class TransactionalFlask(Flask):
 def add_after_read(row: Any) -> None:
     """Add a row to the request's transaction; in a reading request on SQLite, write it once the
     page's reads are committed, in a short transaction of its own (see the module's text)."""
-    if is_read_request() and db.engine.dialect.name == "sqlite" and hasattr(g, _AFTER_READ_KEY):
-        getattr(g, _AFTER_READ_KEY).append(row)
+    pending = request.environ.get(_AFTER_READ_KEY) if has_request_context() else None
+    if pending is not None and is_read_request() and db.engine.dialect.name == "sqlite":
+        pending.append(row)
     else:
         db.session.add(row)
 
