@@ -81,7 +81,7 @@ def get_session_for(*, session_id: int, actor: User) -> CourseSession:
     return session
 
 
-def _overdue_query(*, now: dt.datetime, facilitator_id: int | None) -> Select[tuple[CourseSession]]:
+def _overdue_query(*, now: dt.datetime, facilitator_id: int | None) -> Select[CourseSession]:
     """The candidates are the sessions that still hold work: those with an active booking (a
     booking stays active only while its referral is open) and those with a draft register
     (`ix_bookings_status_session`, `ix_registers_state_session`), so the cost follows the open

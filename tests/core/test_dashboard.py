@@ -381,7 +381,8 @@ def _history(first: int, n: int, *, facilitator: Any, officer_email: str) -> Non
             marks=[attendance_register.MarkInput(reference=man.reference,
                                                  status=AttendanceStatus.ATTENDED,
                                                  id_checked=True)])
-        closed_referral(f"Historic{chr(97 + i // 26)}{chr(97 + i % 26)}", closed_on=dt.date(2023, 3, 1) + dt.timedelta(i),
+        closed_referral(f"Historic{chr(97 + i // 26)}{chr(97 + i % 26)}",
+                        closed_on=dt.date(2023, 3, 1) + dt.timedelta(i),
                         outcome="not_completed" if i % 2 else "completed")
         create_message(status=MessageStatus.SENT)
     db.session.commit()

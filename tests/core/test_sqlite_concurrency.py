@@ -30,13 +30,12 @@ def _sqlite_only(app: Any) -> None:
 
 def _hold_the_write_lock(app: Any, holding: threading.Event, release: threading.Event) -> None:
     """Another connection, in the middle of a write: it holds SQLite's write lock."""
-    with app.app_context():
-        with db.engine.connect() as connection:
-            transaction = connection.begin()  # BEGIN IMMEDIATE, as every writer does
-            connection.execute(text("INSERT INTO forces (code, name) VALUES ('HOLD', 'Held')"))
-            holding.set()
-            release.wait(timeout=HOLD_SECONDS)
-            transaction.rollback()
+    with app.app_context(), db.engine.connect() as connection:
+        transaction = connection.begin()  # BEGIN IMMEDIATE, as every writer does
+        connection.execute(text("INSERT INTO forces (code, name) VALUES ('HOLD', 'Held')"))
+        holding.set()
+        release.wait(timeout=HOLD_SECONDS)
+        transaction.rollback()
 
 
 def test_pages_that_only_read_never_wait_for_a_writer(app, client, login_as):
