@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, union
+from sqlalchemy import Select, exists, func, select, union
 
 from diversion.attendance.models import Register, RegisterState
 from diversion.attendance.rules import close_out_due_at
@@ -81,37 +81,43 @@ def get_session_for(*, session_id: int, actor: User) -> CourseSession:
     return session
 
 
-def overdue_registers(*, now: dt.datetime, limit: int | None = None,
-                      facilitator_id: int | None = None) -> list[CourseSession]:
-    """Sessions with people booked whose register was not submitted by the end of the next day
-    (a facilitator's own when facilitator_id is given).
-
-    The candidates are the sessions that still hold work: those with an active booking (a
+def _overdue_query(*, now: dt.datetime, facilitator_id: int | None) -> Select[CourseSession]:
+    """The candidates are the sessions that still hold work: those with an active booking (a
     booking stays active only while its referral is open) and those with a draft register
     (`ix_bookings_status_session`, `ix_registers_state_session`), so the cost follows the open
     work, never the sessions of the past."""
+    # close_out_due_at(starts_at) <= now exactly when the session began before the London
+    # midnight that starts yesterday: the rule for each session, applied in SQL.
     cutoff = london_midnight_in_utc(london_today(now) - dt.timedelta(days=1))
     submitted = exists().where(Register.session_id == CourseSession.id,
                                Register.state == RegisterState.SUBMITTED)
     holding_work = union(
         select(Booking.session_id).where(Booking.status == BookingStatus.ACTIVE),
         select(Register.session_id).where(Register.state == RegisterState.DRAFT))
-    query = (select(CourseSession).where(CourseSession.id.in_(holding_work),
-                                         CourseSession.starts_at < cutoff,
-                                         CourseSession.status != SessionStatus.CANCELLED,
-                                         ~submitted)
-             .order_by(CourseSession.starts_at))
+    query = select(CourseSession).where(CourseSession.id.in_(holding_work),
+                                        CourseSession.starts_at < cutoff,
+                                        CourseSession.status != SessionStatus.CANCELLED,
+                                        ~submitted)
     if facilitator_id is not None:
         query = query.where(CourseSession.facilitators.any(User.id == facilitator_id))
+    return query
+
+
+def overdue_registers(*, now: dt.datetime, limit: int | None = None,
+                      facilitator_id: int | None = None) -> list[CourseSession]:
+    """Sessions with people booked whose register was not submitted by the end of the next day
+    (a facilitator's own when facilitator_id is given), earliest first."""
+    query = _overdue_query(now=now, facilitator_id=facilitator_id).order_by(
+        CourseSession.starts_at)
     if limit:
         query = query.limit(limit)
-    sessions = list(db.session.scalars(query))
-    # The cut-off above is the exact rule for each session (close_out_due_at), applied in SQL.
-    return [s for s in sessions if now >= close_out_due_at(s.starts_at)]
+    return [s for s in db.session.scalars(query) if now >= close_out_due_at(s.starts_at)]
 
 
 def count_overdue_registers(*, now: dt.datetime, facilitator_id: int | None = None) -> int:
-    return len(overdue_registers(now=now, facilitator_id=facilitator_id))
+    """How many `overdue_registers` there are, counted in the database (no rows loaded)."""
+    overdue = _overdue_query(now=now, facilitator_id=facilitator_id).subquery()
+    return db.session.scalar(select(func.count()).select_from(overdue)) or 0
 
 
 def is_to_take(line: SessionLine) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.core.extensions import db
+from diversion.core.transactions import add_after_read
 
 
 def actor_label_for(user: Any | None) -> str:
@@ -29,7 +29,8 @@ def record(
     address: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add an audit row in the caller's transaction. Details must hold no secrets."""
+    """Add an audit row in the caller's transaction (in a page that only reads, on SQLite, in a
+    short transaction once its reads are committed: core.transactions). No secrets in details."""
     event = AuditEvent(
         at=now,
         actor_user_id=getattr(actor, "id", None),
@@ -41,7 +42,7 @@ def record(
         address=address,
         details=details or {},
     )
-    db.session.add(event)
+    add_after_read(event)
     return event
 
 

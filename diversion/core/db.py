@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
+from flask import has_request_context, request
 from sqlalchemy import DateTime, Enum, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -13,6 +14,9 @@ from sqlalchemy.types import TypeDecorator
 
 # Ids are INTEGER columns: PostgreSQL's is 32-bit. A larger number can name no row.
 MAX_DATABASE_INT = 2**31 - 1
+
+# How long a SQLite writer waits for another's commit before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 15000
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -56,8 +60,36 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
+# A web request with one of these methods only reads (HTTP's safe methods): on SQLite its
+# transaction is deferred, so it reads a WAL snapshot and never waits for, nor holds, the write
+# lock. Every other transaction (forms, API writes, CLI, scheduler jobs) begins IMMEDIATE.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITE_LOCK_KEY = "diversion.write_lock"
+
+
+def is_read_request() -> bool:
+    """True inside a safe-method request that has not asked for the write lock: its SQLite
+    transactions begin deferred."""
+    return (has_request_context() and request.method in READ_METHODS
+            and not request.environ.get(_WRITE_LOCK_KEY, False))
+
+
+def take_write_lock(take: bool = True) -> bool:
+    """Make this request's next transactions begin IMMEDIATE (the write lock), or, with False,
+    deferred again; returns what was asked before."""
+    before = bool(request.environ.get(_WRITE_LOCK_KEY, False))
+    request.environ[_WRITE_LOCK_KEY] = take
+    return before
+
+
+def is_lock_refused(error: BaseException) -> bool:
+    """SQLite's answer to a deferred reader that tried to write while another held the lock."""
+    return "database is locked" in str(error) or "database table is locked" in str(error)
+
+
 def configure_sqlite(engine: Engine) -> None:
-    """WAL, a busy timeout, foreign keys, and BEGIN IMMEDIATE so writers queue instead of failing."""
+    """WAL, a busy timeout and foreign keys; a deferred transaction for a request that only
+    reads, BEGIN IMMEDIATE for everything else, so writers queue instead of failing."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -65,7 +97,7 @@ def configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -73,7 +105,7 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN DEFERRED" if is_read_request() else "BEGIN IMMEDIATE")
 
 
 def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:

@@ -19,17 +19,31 @@ a return commits. A handler that catches a `DomainError` only to show it on its 
 service call in `savepoint()`, so that what the service wrote before refusing is undone while
 the rest of the request (and its commit) goes on. A preview that runs a service for its result
 only wraps it in `discarded()`.
+
+On SQLite a request with a safe method (GET, HEAD, OPTIONS) reads in a deferred transaction
+(core.db): it sees a WAL snapshot and neither waits for nor holds the write lock. What such a
+page must write all the same — the audit row of a read of personal data — goes through
+`add_after_read`: the row is written once the page's reads are committed, in a short
+transaction of its own that holds the write lock for one INSERT, and only if the handling
+returned (as before: a refused page leaves no row). A safe-method request that writes anything
+else upgrades its transaction in place; if SQLite refuses that because another connection holds
+the write lock, its handling is rolled back and run once more with the write lock from the start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, has_request_context, request
 from flask.signals import request_started
+from sqlalchemy.exc import OperationalError
 
+from diversion.core.db import is_lock_refused, is_read_request, take_write_lock
 from diversion.core.extensions import db
+
+_AFTER_READ_KEY = "diversion.after_read"
 
 
 class TransactionalFlask(Flask):
@@ -40,16 +54,46 @@ class TransactionalFlask(Flask):
         self._got_first_request = True
         try:
             request_started.send(self, _async_wrapper=self.ensure_sync)
-            rv = self.preprocess_request()
-            if rv is None:
-                rv = self.dispatch_request()
-            # Before make_response and the after_request hooks: a failed commit is a 500.
-            # A streamed body (a generator) runs after this; it only reads.
-            db.session.commit()
+            try:
+                rv = self._handle_and_commit()
+            except OperationalError as error:
+                # A reading request that wrote, refused the upgrade to the write lock: once
+                # more, holding the lock from the start (a safe method may be repeated).
+                if not (is_read_request() and is_lock_refused(error)):
+                    raise
+                db.session.rollback()
+                take_write_lock()
+                rv = self._handle_and_commit()
         except Exception as error:
             db.session.rollback()
             rv = self.handle_user_exception(error)
         return self.finalize_request(rv)
+
+    def _handle_and_commit(self) -> Any:
+        request.environ[_AFTER_READ_KEY] = []
+        rv = self.preprocess_request()
+        if rv is None:
+            rv = self.dispatch_request()
+        # Before make_response and the after_request hooks: a failed commit is a 500.
+        # A streamed body (a generator) runs after this; it only reads.
+        db.session.commit()
+        pending = request.environ.pop(_AFTER_READ_KEY, [])
+        if pending:
+            held = take_write_lock()
+            db.session.add_all(pending)
+            db.session.commit()
+            take_write_lock(held)  # a streamed body after this reads deferred again
+        return rv
+
+
+def add_after_read(row: Any) -> None:
+    """Add a row to the request's transaction; in a reading request on SQLite, write it once the
+    page's reads are committed, in a short transaction of its own (see the module's text)."""
+    pending = request.environ.get(_AFTER_READ_KEY) if has_request_context() else None
+    if pending is not None and is_read_request() and db.engine.dialect.name == "sqlite":
+        pending.append(row)
+    else:
+        db.session.add(row)
 
 
 @contextmanager

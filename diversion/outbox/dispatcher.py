@@ -233,8 +233,9 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
     """Atomically move due pending rows to `sending` and return their ids.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the queue without sending a
-    row twice. On SQLite every transaction starts with BEGIN IMMEDIATE (diversion.core.db), so
-    claims are serialised.
+    row twice. On SQLite every transaction outside a web page that only reads (so every
+    scheduler and CLI transaction) starts with BEGIN IMMEDIATE (diversion.core.db), so claims
+    are serialised.
     """
     due = (
         select(OutboxMessage.id)

@@ -316,9 +316,13 @@ def test_a_register_not_submitted_by_the_end_of_the_next_day_is_overdue(app) -> 
 
     assert attendance_sessions.overdue_registers(now=due - dt.timedelta(minutes=1)) == []
     assert attendance_sessions.overdue_registers(now=due) == [session]
+    # The dashboard's count, made in SQL, draws the line at the same minute.
+    assert attendance_sessions.count_overdue_registers(now=due - dt.timedelta(minutes=1)) == 0
+    assert attendance_sessions.count_overdue_registers(now=due) == 1
 
     submit(session, [mark(referral, A.ABSENT)])
     assert attendance_sessions.overdue_registers(now=due) == []
+    assert attendance_sessions.count_overdue_registers(now=due) == 0
 
 
 def test_a_facilitator_cannot_open_a_session_they_do_not_run(app) -> None:

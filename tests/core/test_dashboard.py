@@ -19,6 +19,7 @@ from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus
 from tests.builders import (
     NOW,
+    clear_fee,
     closed_referral,
     create_booking,
     create_force,
@@ -363,3 +364,67 @@ def test_no_dashboard_count_scans_a_table_of_history(client, login_as, role):
         for step in plan:
             scans = [t for t in HISTORY_TABLES if re.match(rf"SCAN {t}\b(?! USING)", step)]
             assert not scans, (statement, plan)
+
+
+# The work a count does follows the open work, never the history ---------------------------------
+
+def _history(first: int, n: int, *, facilitator: Any, officer_email: str) -> None:
+    """Closed history: courses held long ago with their registers submitted (the men attended,
+    their fees waived, their referrals completed), referrals closed years ago, messages sent."""
+    for i in range(first, first + n):
+        held, (man,) = live_session_with_people(
+            1, facilitator=facilitator, started_minutes_ago=(400 + i) * DAYS,
+            officer_email=officer_email)
+        clear_fee(man)
+        attendance_register.save_register(
+            session=held, submit=True, actor=None, now=held.starts_at + dt.timedelta(hours=1),
+            marks=[attendance_register.MarkInput(reference=man.reference,
+                                                 status=AttendanceStatus.ATTENDED,
+                                                 id_checked=True)])
+        closed_referral(f"Historic{chr(97 + i // 26)}{chr(97 + i % 26)}",
+                        closed_on=dt.date(2023, 3, 1) + dt.timedelta(i),
+                        outcome="not_completed" if i % 2 else "completed")
+        create_message(status=MessageStatus.SENT)
+    db.session.commit()
+
+
+def _sqlite_steps(client: Any) -> int:
+    """SQLite virtual machine steps (in hundreds) the dashboard's statements take: the rows and
+    index entries they visit, whatever the time on this machine."""
+    steps = [0]
+    connections: list[Any] = []
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    def install(_conn: Any, cursor: Any, *_args: Any) -> None:
+        if cursor.connection not in connections:
+            cursor.connection.set_progress_handler(tick, 100)
+            connections.append(cursor.connection)
+
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", install)
+    try:
+        assert client.get("/dashboard").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", install)
+        for connection in connections:
+            connection.set_progress_handler(None, 0)
+    return steps[0]
+
+
+@pytest.mark.parametrize("role", ["manager", "police", "facilitator"])
+def test_the_dashboard_visits_no_more_rows_with_ten_times_the_history(client, login_as, role):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual machine steps")
+    force = create_force("WYP", "West Yorkshire Police")
+    user = login_as(role, **({"force": force} if role == "police" else {}))
+    facilitator = user if role == "facilitator" else create_user("facilitator")
+    _manager_world()
+    _history(0, 1, facilitator=facilitator, officer_email=user.email)
+    client.get("/dashboard")
+    little = _sqlite_steps(client)
+    _history(1, 10, facilitator=facilitator, officer_email=user.email)
+    much = _sqlite_steps(client)
+    assert much <= little + 2, (role, little, much)
