@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from diversion.auth.models import Force, Role, User
@@ -166,6 +164,10 @@ DRAMA_MOBILES = re.compile(r"7700900\d{3}")
 
 def normalise_mobile(value: str) -> str:
     """A mobile number in E.164 ("07911 123456" -> "+447911123456"); ValueError if not one."""
+    # libphonenumber's metadata and email-validator's grammar are imported on first use, so
+    # starting a worker or the CLI does not pay for them (issue 17, light start-up).
+    import phonenumbers  # noqa: PLC0415
+
     try:
         number = phonenumbers.parse(value, "GB")
     except phonenumbers.NumberParseException as error:
@@ -179,6 +181,8 @@ def normalise_mobile(value: str) -> str:
 
 
 def normalise_email_address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415  (see above)
+
     try:
         # Format only; ".test" addresses are allowed so test and demo accounts can be used.
         return validate_email(value.strip(), check_deliverability=False,
