@@ -4,6 +4,7 @@ when one ended (auth.held)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -262,19 +263,13 @@ def second_factor_set_up() -> Any:
     user = _pending_user(now)
     if user is None or second_factor.has_second_factor(user):
         return _pending_expired()
-    form = EnrolmentForm()
-    enrolment = second_factor.start_enrolment(user, now=now)
-    if form.validate_on_submit():
-        codes = second_factor.confirm_enrolment(user, code=form.code.data or "", now=now,
-                                                address=client_address())
-        if codes is not None:
-            target = _pending_target()
-            _finish_sign_in(user, target, now)
-            return render_template("auth/recovery_codes.html", codes=codes, next_url=target)
-        form.code.errors = ["The code is not correct. Enter the 6-digit code your "
-                            "authenticator app shows now"]
-    return render_template("auth/second_factor_set_up.html", form=form, enrolment=enrolment,
-                           signing_in=True)
+
+    def signed_in(codes: list[str]) -> Any:
+        target = _pending_target()
+        _finish_sign_in(user, target, now)
+        return render_template("auth/recovery_codes.html", codes=codes, next_url=target)
+
+    return _set_up_second_factor(user, now, signing_in=True, switched_on=signed_in)
 
 
 @bp.route("/account/second-factor", methods=["GET", "POST"])
@@ -288,19 +283,30 @@ def account_second_factor() -> Any:
     if second_factor.has_second_factor(user):
         return render_template("auth/second_factor_status.html",
                                left=second_factor.recovery_codes_left(user))
+
+    def renewed(codes: list[str]) -> Any:
+        _renew_session(user, now)  # a privilege change: a new identifier
+        return render_template("auth/recovery_codes.html", codes=codes,
+                               next_url=url_for("home.dashboard"))
+
+    return _set_up_second_factor(user, now, signing_in=False, switched_on=renewed)
+
+
+def _set_up_second_factor(user: User, now: dt.datetime, *, signing_in: bool,
+                          switched_on: Callable[[list[str]], Any]) -> Any:
+    """The set-up page: the QR code and key, then a code from the app that switches the second
+    factor on; `switched_on(recovery_codes)` answers once it is on."""
     form = EnrolmentForm()
     enrolment = second_factor.start_enrolment(user, now=now)
     if form.validate_on_submit():
         codes = second_factor.confirm_enrolment(user, code=form.code.data or "", now=now,
                                                 address=client_address())
         if codes is not None:
-            _renew_session(user, now)  # a privilege change: a new identifier
-            return render_template("auth/recovery_codes.html", codes=codes,
-                                   next_url=url_for("home.dashboard"))
+            return switched_on(codes)
         form.code.errors = ["The code is not correct. Enter the 6-digit code your "
                             "authenticator app shows now"]
     return render_template("auth/second_factor_set_up.html", form=form, enrolment=enrolment,
-                           signing_in=False)
+                           signing_in=signing_in)
 
 
 def _audit_factor(action: str, user: User, now: dt.datetime, *, proved: bool = True,
