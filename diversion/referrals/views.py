@@ -27,6 +27,7 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from diversion.auth.access import acting_user, roles
@@ -64,6 +65,26 @@ from diversion.referrals.models import ContactChannel, Referral, ReferralDraft, 
 from diversion.referrals.rules import RuleResult
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
+
+
+# A referral's status as a GOV.UK tag, made once per status: a filter rather than a macro,
+# because the list shows one a row and a macro call costs more than the row's other cells.
+_STATUS_TAGS = {
+    status: Markup('<strong class="govuk-tag govuk-tag--{}">{}</strong>').format(colour,
+                                                                                status.label)
+    for status, colour in {
+        ReferralStatus.AWAITING_BOOKING: "blue", ReferralStatus.BOOKED: "turquoise",
+        ReferralStatus.MISSED: "orange", ReferralStatus.COMPLETED: "green",
+        ReferralStatus.NOT_COMPLETED: "red", ReferralStatus.WITHDRAWN: "grey",
+    }.items()
+}
+
+
+@bp.app_template_filter("referral_status_tag")
+def referral_status_tag(status: ReferralStatus) -> Markup:
+    return _STATUS_TAGS[status]
+
+
 bp.register_blueprint(upload_views.bp)
 
 DRAFT_COOKIE_KEY = "referral_draft"  # the session key holding the draft's token, nothing else
@@ -557,6 +578,10 @@ def list_referrals() -> Any:
 
     return render_template(
         "referrals/list.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
+        # Each row links to its referral: the address is built once and the row's reference
+        # appended (references are letters and digits of reading.REFERENCE_ALPHABET: nothing
+        # to quote), which costs the page less than a url_for call a row.
+        referral_href=url_for("referrals.show_referral", reference="_").removesuffix("_"),
         csv_href=_list_url("referral_exports.referrals_csv", {}),
         is_police=actor.role is Role.POLICE, anchors=ANCHORS,
         filtered=not filters.is_empty, link_filters=_link_filters(filters),
