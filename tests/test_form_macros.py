@@ -10,6 +10,7 @@ from wtforms import BooleanField, Form, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from diversion.core.forms import DatePartsField
+from diversion.referrals.models import ReferralStatus
 
 REFERENCE = (Path(__file__).parent / "govuk_reference_macros.html").read_text()
 CALLS = ('{{ select(f.status, **kw) }}{{ input(f.q, **kw) }}{{ checkbox(f.mine, **kw) }}'
@@ -49,3 +50,16 @@ def test_the_written_out_macros_make_the_components_markup(app):
                 theirs.render(f=form, kw=options, small=bool(options))), (data, errors, options)
         compared += 1
     assert compared == 8
+
+
+def test_the_referral_status_tag_filter_makes_govuk_tag_markup(app):
+    theirs = app.jinja_env.from_string(
+        '{% from "govuk_frontend_jinja/components/tag/macro.html" import govukTag %}'
+        '{{ govukTag({"text": s.label, "classes": classes}) }}')
+    ours = app.jinja_env.from_string("{{ s|referral_status_tag }}")
+    colours = {"awaiting_booking": "blue", "booked": "turquoise", "missed": "orange",
+               "completed": "green", "not_completed": "red", "withdrawn": "grey"}
+    assert set(colours) == {s.value for s in ReferralStatus}
+    for status in ReferralStatus:
+        assert _same(ours.render(s=status)) == _same(theirs.render(
+            s=status, classes=f"govuk-tag--{colours[status.value]}")), status
