@@ -417,13 +417,19 @@ def my_calendar() -> Any:
     return _render_calendar(acting_user().id, "courses.my_calendar")
 
 
-@bp.post("/my-sessions/calendar-feed")
+@bp.route("/my-sessions/calendar-feed", methods=["GET", "POST"])
 @roles(Role.FACILITATOR)
 def reset_calendar_feed() -> Any:
+    """GET: the check page before a new address replaces one (the old one stops working);
+    POST: make the address."""
     form = ConfirmForm()
+    user = acting_user()
+    if request.method == "GET":
+        if courses_feeds.get_calendar_feed(user) is None:
+            return redirect(url_for("courses.my_sessions"))
+        return render_template("courses/calendar_feed_reset.html", confirm=form)
     if not form.validate_on_submit():
         abort(400)
-    user = acting_user()
     token = courses_feeds.reset_calendar_feed(user=user, actor=user, now=now_utc())
     page = courses_sessions.list_sessions(
         where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),

@@ -40,10 +40,19 @@ def flagged() -> Any:
     return render_template("payments/flagged.html", attempts=attempts, form=ConfirmForm())
 
 
-@bp.post("/payments/online/<int:online_payment_id>/settled")
+@bp.route("/payments/online/<int:online_payment_id>/settled", methods=["GET", "POST"])
 @roles(Role.MANAGER)
 def settled(online_payment_id: int) -> Any:
+    """GET: the check page (the payment leaves the list for good); POST: mark it settled."""
     form = ConfirmForm()
+    if request.method == "GET":
+        attempt = _attempt(online_payment_id)
+        if attempt.flagged_at is None:
+            raise NotFound("No such online payment waiting for a manager")
+        record(action="payment.online_flagged_view", category=AuditCategory.CONSULTATION,
+               now=now_utc(), actor=acting_user(), object_type="referral",
+               object_id=attempt.referral_id, details={"online_payment_id": attempt.id})
+        return render_template("payments/settle.html", attempt=attempt, form=form)
     if form.validate_on_submit():
         attempt = services.settle_flag(online_payment_id=online_payment_id, actor=acting_user(),
                                        now=now_utc())

@@ -100,6 +100,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "courses.my_sessions": "the facilitator's sessions with counts, no names",
     "courses.my_calendar": "the facilitator's sessions, no names",
     "courses.calendar_feed": "sessions, no names (tests/courses/test_ical.py)",
+    "courses.reset_calendar_feed": "the check page before a new address: no data",
     "referrals.new_referral": "a form", "referrals.check_referral": "the officer's own draft",
     "referrals.choose_person": "the officer's own draft",
     "referrals.discard_draft": "a confirmation", "referrals.imports.upload": "a form",
@@ -123,6 +124,7 @@ AUDITED_ELSEWHERE: dict[str, str] = {
     "outbox.show_message": "audited (message.view): tests/outbox",
     "payments.flagged": "audited (payment.online_flagged_view): tests/payments",
     "payments.refund": "audited (payment.online_refund_view): tests/payments",
+    "payments.settled": "audited (payment.online_flagged_view): tests/payments",
     "selfservice.locked": "audited (selfservice.locked_view) when it lists anyone: below",
 }
 

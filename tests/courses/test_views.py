@@ -268,6 +268,22 @@ def test_resetting_the_feed_address_stops_the_old_one(client, login_as):
     assert client.get(second).status_code == 200
 
 
+def test_a_new_feed_address_is_asked_for_first_and_asking_changes_nothing(client, login_as):
+    login_as("facilitator")
+    assert "Get a calendar address" in client.get("/my-sessions").get_data(as_text=True)
+    # With no address yet there is nothing to lose: the check page sends him back.
+    assert client.get("/my-sessions/calendar-feed").headers["Location"] == "/my-sessions"
+    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+                      .get_data(as_text=True)).group(1)
+    sessions_page = client.get("/my-sessions").get_data(as_text=True)
+    assert 'href="/my-sessions/calendar-feed">Make a new calendar address</a>' in sessions_page
+    check = client.get("/my-sessions/calendar-feed")
+    text = check.get_data(as_text=True)
+    assert check.status_code == 200 and "Make a new calendar address?" in text
+    assert "Your old address stops working at once" in text and "govuk-button--warning" in text
+    assert client.get(first).status_code == 200, "looking at the check page keeps the address"
+
+
 def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_asked(
         app, client, monkeypatch):
     # The Host header is the client's to choose: links in a feed or a page must not follow it.

@@ -238,8 +238,17 @@ def test_managers_see_and_settle_flagged_payments(client, app, signed_in, govuk_
     fee_page = manager_client.get(f"/bookings/referral/{signed_in.reference}").get_data(as_text=True)
     assert "Online payments (GOV.UK Pay)" in fee_page and attempt.provider_payment_id in fee_page
     assert "Success: £200 more than was owed" in fee_page
+    # "Mark as settled" asks first; asking changes nothing.
+    assert f'href="/payments/online/{attempt.id}/settled">Mark as settled' in page
+    check = manager_client.get(f"/payments/online/{attempt.id}/settled").get_data(as_text=True)
+    assert "Mark this payment as settled?" in check and signed_in.reference in check
+    assert "£200" in check and "it cannot be put back" in check
+    db.session.expire_all()
+    assert db.session.scalar(select(OnlinePayment.flagged_at)) is not None
     response = manager_client.post(f"/payments/online/{attempt.id}/settled")
     assert response.status_code == 302
+    # Once settled, there is nothing left to ask about.
+    assert manager_client.get(f"/payments/online/{attempt.id}/settled").status_code == 404
     db.session.expire_all()
     assert db.session.scalar(select(OnlinePayment.flagged_at)) is None
     assert "Nothing to settle" in manager_client.get("/payments/flagged").get_data(as_text=True)
