@@ -1,9 +1,11 @@
-"""What a booking tells the person: confirmation (with an .ics file by email), cancellation.
-Each is an outbox row whose subject is the booking; nothing is sent without an address.
+"""What a booking tells the person: confirmation (with an .ics file by email), cancellation,
+being taken off a waiting list. Each is an outbox row whose subject is the booking (the
+referral, for a waiting list); nothing is sent without an address.
 
 - `tell(referral=, template=, key=, now=, booking=, subject_id=, extra=None, ics=None)`
 - `confirmation_message(booking, now=, replaces=None, from_waiting_list=False)` -> enqueue's
   arguments, or None; `send_confirmation(booking, now=, …)`
+- `tell_removed_from_waiting_list(referral=, session=, entry_id=, now=)`
 - `session_context(session)`: what a message says about the session
 - `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
 """
@@ -82,11 +84,23 @@ def session_context(session: CourseSession) -> dict[str, Any]:
 
 def tell(*, referral: Referral, template: str, key: str, now: dt.datetime,
          booking: Booking | None, subject_id: int, extra: Mapping[str, Any] | None = None,
-         ics: str | None = None) -> None:
+         ics: str | None = None, subject_type: str = SUBJECT) -> None:
     message = _message(referral=referral, template=template, key=key, now=now,
                        booking=booking, subject_id=subject_id, extra=extra, ics=ics)
     if message is not None:
-        enqueue(**message, now=now)
+        enqueue(**{**message, "subject_type": subject_type}, now=now)
+
+
+WAITING_LIST_REMOVED = "waiting_list_removed"
+
+
+def tell_removed_from_waiting_list(*, referral: Referral, session: CourseSession, entry_id: int,
+                                   now: dt.datetime) -> None:
+    """A manager took him out of a session's line: he is told, so he does not wait for a place
+    that will not come (his leaving it himself, or being booked, tells him nothing more)."""
+    tell(referral=referral, template=WAITING_LIST_REMOVED, key=f"{WAITING_LIST_REMOVED}:{entry_id}",
+         now=now, booking=None, subject_id=referral.id, subject_type="referral",
+         extra={"starts_at": session_context(session)["starts_at"]})
 
 
 def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,

@@ -7,7 +7,8 @@
 - `waiting_counts(session_ids)` -> {session id: people waiting}, one grouped query;
   `has_waiting_list()`: a condition on sessions, for lists of sessions with a queue
 - `get_entry(session_id=, entry_id=)` (NotFound); `queued_sessions(referral_ids)`
-- `remove_from_waiting_list(entry=, actor=, now=)`: a manager takes someone out of a line
+- `remove_from_waiting_list(entry=, actor=, now=)`: a manager takes someone out of a line (he
+  is told)
 (A freed place goes to the first in line: places.promote_waiting_list.)
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import User
+from diversion.bookings import notices
 from diversion.bookings.capacity import check_suitable
 from diversion.bookings.models import WaitingListEntry
 from diversion.core.errors import Conflict, InvalidTransition, NotFound
@@ -136,11 +138,15 @@ def queued_sessions(referral_ids: Sequence[int]) -> dict[int, list[tuple[int, dt
 
 def remove_from_waiting_list(*, entry: WaitingListEntry, actor: User | None,
                              now: dt.datetime) -> None:
-    """A manager takes someone out of a session's line (audited; the person is not told)."""
+    """A manager takes someone out of a session's line (audited; he is told by email or text
+    message)."""
     position = position_of(entry)
+    referral, session, entry_id = entry.referral, entry.session, entry.id
     referral_id, session_id = entry.referral_id, entry.session_id
     db.session.delete(entry)
     db.session.flush()
+    notices.tell_removed_from_waiting_list(referral=referral, session=session, entry_id=entry_id,
+                                           now=now)
     record(action="waiting_list.remove", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=referral_id,
            details={"session_id": session_id, "position": position})

@@ -18,6 +18,7 @@ from diversion.bookings.rules import ReferralFacts, SessionFacts
 from diversion.core.extensions import db
 from diversion.core.timeutils import to_london
 from diversion.courses.models import CourseSession, SessionStatus
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals.models import ReferralStatus
 from tests.builders import (
     NOW,
@@ -127,8 +128,9 @@ def test_removing_someone_is_checked_first_then_audited(client, login_as):
     check = client.get(url)
     text = check.get_data(as_text=True)
     assert check.status_code == 200 and f"Remove {first.person.full_name}" in text
-    assert "1 in line" in text and "not sent a message" in text
+    assert "1 in line" in text and "are sent an email or text message saying so" in text
     assert len(_entries(session)) == 2  # looking removes nobody
+    assert _removal_messages() == []
     done = client.post(url, follow_redirects=True)
     assert "has been taken off the waiting list" in done.get_data(as_text=True)
     db.session.expire_all()
@@ -136,7 +138,27 @@ def test_removing_someone_is_checked_first_then_audited(client, login_as):
     (row,) = _audit("waiting_list.remove")
     assert row.actor_user_id == manager.id and row.object_id == str(first.id)
     assert row.details == {"session_id": session.id, "position": 1}
+    # He is told, once, so he does not wait for a place that will not come.
+    (message,) = _removal_messages()
+    assert message.subject_type == "referral" and message.subject_id == str(first.id)
+    assert message.context["reference"] == first.reference
+    assert message.recipient in (first.person.email, first.person.mobile)
     assert client.post(url).status_code == 404  # already gone
+    assert len(_removal_messages()) == 1
+
+
+def _removal_messages() -> list[OutboxMessage]:
+    return list(db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "waiting_list_removed")))
+
+
+def test_leaving_a_line_by_being_booked_or_by_himself_sends_no_removal_message(client, login_as):
+    session, (first, second) = full_session_with_queue(2)
+    waiting_list.leave_waiting_list(referral=first, session_id=session.id, actor=None, now=NOW)
+    create_booking(referral=second, session=future_session(20))
+    waiting_list.leave_all_waiting_lists([second.id])
+    db.session.flush()
+    assert _entries(session) == [] and _removal_messages() == []
 
 
 def test_an_entry_is_only_found_through_its_own_session(client, login_as):

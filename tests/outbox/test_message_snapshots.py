@@ -27,6 +27,7 @@ from diversion.attendance.outcomes import notify_person_completed
 from diversion.auth.resets import ResetRules
 from diversion.bookings import places as bookings_places
 from diversion.bookings import session_cancellation as bookings_session_cancellation
+from diversion.bookings import waiting_list as bookings_waiting_list
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import message_environment, render_message
 from diversion.outbox.models import Channel, OutboxMessage
@@ -66,6 +67,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
                              "from_waiting_list": False, "start_time": "9:30am",
                              "late_cutoff": "9:45am", "ics": ICS},
     "booking_cancelled": {**_PERSON, **_LINKS, **_SESSION, "step_free": True, "ics": ICS},
+    "waiting_list_removed": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"]},
     "session_cancelled": {**_PERSON, **_LINKS, "starts_at": "Thursday 2 July 2026 at 9:30am",
                           "ends_at": "4:30pm", "is_online": False,
                           "venue_name": "Bradford Resource Centre",
@@ -204,6 +206,14 @@ def _booking_cancelled() -> None:
     bookings_places.cancel_booking(referral=referral, actor=None, now=NOW + dt.timedelta(hours=1))
 
 
+def _waiting_list_removed() -> None:
+    session = future_session(days=10, capacity=1)
+    bookings_places.book_place(referral=create_referral(), session=session, actor=None, now=NOW)
+    entry = bookings_waiting_list.join_waiting_list(referral=create_referral(), session=session,
+                                                    actor=None, now=NOW)
+    bookings_waiting_list.remove_from_waiting_list(entry=entry, actor=None, now=NOW)
+
+
 def _session_cancelled() -> None:
     referral, booking = _booked()
     future_session(days=17)
@@ -265,6 +275,7 @@ ENQUEUED_BY: dict[str, Callable[[], None]] = {
     "password_reset": _password_reset,
     "booking_confirmation": _booking_confirmation,
     "booking_cancelled": _booking_cancelled,
+    "waiting_list_removed": _waiting_list_removed,
     "session_cancelled": _session_cancelled,
     "reminder_first": _reminder_first,
     "reminder_final": _reminder_first,
