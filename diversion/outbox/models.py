@@ -46,6 +46,8 @@ class OutboxMessage(Model):
         Index("ix_outbox_messages_subject", "subject_type", "subject_id"),
         # The messages page: newest first within a status, paged by id.
         Index("ix_outbox_messages_status_id", "status", "id"),
+        # The dashboard's "not delivered in the last 30 days", and the list's status and dates.
+        Index("ix_outbox_messages_status_due_at", "status", "due_at"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     )
 

@@ -135,10 +135,13 @@ def count_for_subject(subject_type: str, subject_id: Any) -> dict[str, int]:
     return {status.value: n for status, n in rows}
 
 
-def count_with_status(status: MessageStatus) -> int:
-    """How many messages the messages list shows with `?status=` this status (one index range)."""
-    return db.session.scalar(select(func.count()).select_from(OutboxMessage)
-                             .where(OutboxMessage.status == status)) or 0
+def count_with_status(status: MessageStatus, *, since: dt.datetime | None = None) -> int:
+    """How many messages the messages list shows with `?status=` this status (and due on or
+    after `since`): one range of `ix_outbox_messages_status_due_at`."""
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
+    if since is not None:
+        query = query.where(OutboxMessage.due_at >= since)
+    return db.session.scalar(query) or 0
 
 
 def count_by_status() -> dict[str, int]:

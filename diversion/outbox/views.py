@@ -17,7 +17,7 @@ from diversion.core import listing, paging, parsing
 from diversion.core.dashboard import Line, Panel
 from diversion.core.errors import Conflict, NotFound
 from diversion.core.extensions import db
-from diversion.core.timeutils import london_today, now_utc
+from diversion.core.timeutils import london_midnight_in_utc, london_today, now_utc
 from diversion.core.transactions import savepoint
 from diversion.outbox import services
 from diversion.outbox.channels import Rendered
@@ -198,12 +198,20 @@ def referral_message_counts(referral_id: int) -> dict[str, int]:
     return services.count_for_subject("referral", referral_id)
 
 
+PANEL_DAYS = 30  # the dashboard counts messages due in the last 30 days (London), today included
+
+
 def messages_panel(user: User, now: dt.datetime) -> Panel:
-    """Messages that did not reach their person: each status a line, linked to the messages
-    list filtered by it (`ix_outbox_messages_status_id`: one index range each)."""
+    """Messages due in the last 30 days that did not reach their person: each status a line,
+    linked to the messages list filtered the same way. A window, so the count reads one range
+    of `ix_outbox_messages_status_due_at` whatever the history; older ones stay on the list."""
+    first = london_today(now) - dt.timedelta(days=PANEL_DAYS - 1)
+    since = {f"date_from-{part}": str(value)
+             for part, value in (("day", first.day), ("month", first.month), ("year", first.year))}
     return Panel("Messages not delivered", [
-        Line(label, services.count_with_status(status), "outbox.list_messages",
-             {"status": status.value})
-        for label, status in (("Failed", MessageStatus.FAILED),
-                              ("Expired before they could be sent", MessageStatus.EXPIRED))
+        Line(label, services.count_with_status(status, since=london_midnight_in_utc(first)),
+             "outbox.list_messages", {"status": status.value, **since})
+        for label, status in (
+            (f"Failed in the last {PANEL_DAYS} days", MessageStatus.FAILED),
+            (f"Expired before they could be sent, last {PANEL_DAYS} days", MessageStatus.EXPIRED))
     ])

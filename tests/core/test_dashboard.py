@@ -107,6 +107,8 @@ def _manager_world() -> dict[str, Any]:
     create_message(status=MessageStatus.FAILED)
     create_message(status=MessageStatus.FAILED)
     create_message(status=MessageStatus.EXPIRED)
+    # Failed before the 30 days the dashboard counts: still on the messages list, not work.
+    create_message(status=MessageStatus.FAILED, due_at=NOW - dt.timedelta(days=30))
     create_message()  # pending: not work
     db.session.commit()
     return {"due": due, "booked": booked, "held": held, "absent": absent}
@@ -123,10 +125,12 @@ def test_the_manager_starts_the_day_with_each_queue_counted_and_linked(client, l
     assert counts["Booked on a course to come, fee not yet paid"] >= 1
     assert counts["Registers overdue (not submitted by the end of the day after the session)"] == 1
     assert counts["Full sessions with a waiting list"] == 1
-    assert counts["Failed"] == 2
-    assert counts["Expired before they could be sent"] == 1
+    assert counts["Failed in the last 30 days"] == 2
+    assert counts["Expired before they could be sent, last 30 days"] == 1
     assert links["Attended, fee outstanding"] == "/fees/outstanding?state=attended"
-    assert links["Failed"] == "/messages?status=failed"
+    # Due on or after 17 May: the 30 days to 15 June, London, today included.
+    assert links["Failed in the last 30 days"] == (
+        "/messages?status=failed&date_from-day=17&date_from-month=5&date_from-year=2026")
     assert links["Full sessions with a waiting list"] == "/sessions?queue=1"
     assert links["Not booked, booking deadline within 7 days"] == (
         "/referrals?booking_due_within_days=7")
@@ -144,7 +148,8 @@ def test_every_manager_line_counts_exactly_the_rows_its_link_shows(client, login
         "Missed their session, an excuse can still be accepted",
         "Attended, fee outstanding", "Booked on a course to come, fee not yet paid",
         "Registers overdue (not submitted by the end of the day after the session)",
-        "Full sessions with a waiting list", "Failed", "Expired before they could be sent",
+        "Full sessions with a waiting list", "Failed in the last 30 days",
+        "Expired before they could be sent, last 30 days",
         "Paid more than was owed or refund failed: to refund",
         "Locked after wrong details: to unlock", "Awaiting booking", "Booked"})
 
@@ -385,6 +390,8 @@ def _history(first: int, n: int, *, facilitator: Any, officer_email: str) -> Non
                         closed_on=dt.date(2023, 3, 1) + dt.timedelta(i),
                         outcome="not_completed" if i % 2 else "completed")
         create_message(status=MessageStatus.SENT)
+        create_message(status=MessageStatus.FAILED, due_at=held.starts_at)
+        create_message(status=MessageStatus.EXPIRED, due_at=held.starts_at)
     db.session.commit()
 
 

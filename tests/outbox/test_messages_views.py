@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from diversion.audit.models import AuditEvent
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
-from tests.builders import create_message
+from tests.builders import NOW, create_message
 
 
 @pytest.mark.parametrize("role", ["police", "facilitator"])
@@ -146,6 +146,7 @@ def test_a_message_about_something_already_started_is_not_resent(client, login_a
     assert "out of date" in page.get_data(as_text=True)
 
 
+@pytest.mark.usefixtures("clock")  # the 30 days end on the clock's day
 def test_the_dashboard_counts_messages_not_delivered_each_linked_to_its_status(client, login_as):
     login_as("manager")
     create_message("p1")
@@ -153,10 +154,19 @@ def test_the_dashboard_counts_messages_not_delivered_each_linked_to_its_status(c
     create_message("f1", MessageStatus.FAILED)
     create_message("e1", MessageStatus.EXPIRED)
     create_message("c1", MessageStatus.CANCELLED)
+    old = create_message("f-old", MessageStatus.FAILED, due_at=NOW - dt.timedelta(days=31))
     db.session.commit()
     page = client.get("/dashboard").get_data(as_text=True)
-    for label, count in (("Failed", 1), ("Expired before they could be sent", 1)):
+    for label, count in (("Failed in the last 30 days", 1),
+                         ("Expired before they could be sent, last 30 days", 1)):
         assert f'data-count="{label}">{count}<' in page
-    assert 'href="/messages?status=failed" data-line="Failed"' in page
-    assert 'href="/messages?status=expired"' in page
+    window = "date_from-day=17&amp;date_from-month=5&amp;date_from-year=2026"
+    assert (f'href="/messages?status=failed&amp;{window}" '
+            'data-line="Failed in the last 30 days"') in page
+    assert f'href="/messages?status=expired&amp;{window}"' in page
+    # The older failure is on the list of every failure, not on the dashboard's 30 days.
+    assert f'href="/messages/{old.id}"' in client.get("/messages?status=failed").get_data(
+        as_text=True)
+    windowed = html.unescape(re.search(r'href="(/messages\?status=failed[^"]*)"', page)[1])
+    assert f'href="/messages/{old.id}"' not in client.get(windowed).get_data(as_text=True)
     assert 'data-count="Pending"' not in page and 'data-count="Sent"' not in page
