@@ -98,3 +98,29 @@ def test_the_letter_gives_the_phone_number_to_pay_when_online_payment_is_off(app
     text = " ".join(pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))[1])
     assert "To pay by debit or credit card, phone 0300 123 4567" in text
     assert "Pay online" not in text and "You will be told how to pay" not in text
+
+
+
+def test_the_longest_letter_still_fits_one_sheet_of_a4(app, client, login_as, monkeypatch):
+    # It is handed over at the station, where a second sheet gets lost. The longest likely
+    # letter: a long name and force, four long address lines, the PIN just issued, and online
+    # payment on (its sentence is the longer).
+    monkeypatch.setitem(app.config, "SETTINGS", dataclasses.replace(
+        app.config["SETTINGS"], payment_backend="govuk_pay"))
+    create_programme(fee_pence=11000)
+    officer = login_as("police", force=create_force(
+        "MPS", "Metropolitan Police Service and City of London Police"))
+    referral = create_referral(
+        actor=officer, family_name="Montgomery-Fitzwilliam-Ashworth",
+        given_names="Alexander Christopher Benedict", preferred_contact="post", email="",
+        address_line_1="Flat 14, Kensington Court Mansions, 123 Longbridge Road",
+        address_line_2="Upper Norwood and Crystal Palace Neighbourhood",
+        town="Newcastle-under-Lyme, Staffordshire", postcode="ST5 1AB")
+    db.session.commit()
+    issued = client.post(f"/referrals/{referral.reference}/pin")
+    pin = re.search(r"<strong data-pin>(\d{6})</strong>",
+                    client.get(issued.location).get_data(as_text=True)).group(1)
+    reader, pages = pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))
+    assert pin in pages[0] and "Upper Norwood and Crystal Palace" in pages[0]
+    assert "Pay online by debit or credit card" in pages[0]
+    assert len(reader.pages) == 1, pages[1:]
