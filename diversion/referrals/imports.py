@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, func, insert, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -31,6 +31,7 @@ from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, rea
 from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
+from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle, rules
 from diversion.referrals.creation import (
     PERSON_FIELDS,
@@ -225,6 +226,13 @@ class _People:
         self.blocks_read: set[tuple[str, dt.date]] = set()
         self.pncs_read: set[str] = set()
         self.created = 0
+        self.programmes: dict[int, rules.ProgrammeRules] = {}
+
+    def rules_of(self, programme: Programme) -> rules.ProgrammeRules:
+        """A programme's eligibility settings, read once for the file."""
+        if programme.id not in self.programmes:
+            self.programmes[programme.id] = programme_rules(programme)
+        return self.programmes[programme.id]
 
     def _know(self, person: Person) -> _Someone:
         someone = self.on_record.get(person.id)
@@ -356,7 +364,7 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
                 admitted=bool(data.admitted), consented=bool(data.consented),
                 no_relevant_convictions=data.no_relevant_convictions,
                 prior_referrals=list(someone.priors) if someone else []),
-            programme_rules(clean.programme), today=today)
+            people.rules_of(clean.programme), today=today)
         if not rules.is_eligible(results):
             raise IneligibleReferral(results)
     filled: list[str] = []
@@ -373,17 +381,31 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
     return _Planned(row, clean, someone, new_person, filled, results, reference)
 
 
+def _new_ids(table: Table, count: int) -> list[int]:
+    """Ids for `count` rows about to be inserted, so that one executemany writes them and the
+    rows that name them (RETURNING would be a statement a row on SQLite, where the order of the
+    rows it returns is not promised). PostgreSQL draws them from the table's sequence; on
+    SQLite the writer holds the database's one write lock (BEGIN IMMEDIATE, core.db), so the
+    ids after the largest are free."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return list(db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                 "FROM generate_series(1, :count)"), {"table": table.name, "count": count}))
+    top = db.session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + count))
+
+
 def _write(chunk: Sequence[_Planned], *, actor: User | None, now: dt.datetime) -> None:
     """Write a chunk of planned rows with one executemany a table."""
     actor_id, label = getattr(actor, "id", None), actor_label_for(actor)
     new_people = [p.someone for p in chunk if p.new_person]
     if new_people:
-        ids = db.session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),
-            [cast(dict[str, Any], someone.values) for someone in new_people]).all()
-        for someone, person_id in zip(new_people, ids, strict=True):
+        people = cast(Table, Person.__table__)
+        for someone, person_id in zip(new_people, _new_ids(people, len(new_people)), strict=True):
             assert someone.values is not None
             someone.values["id"] = person_id
+        db.session.execute(insert(people), [cast(dict[str, Any], someone.values)
+                                            for someone in new_people])
     db.session.flush()  # blanks filled in people on record
     referral_rows = []
     for p in chunk:
@@ -407,14 +429,16 @@ def _write(chunk: Sequence[_Planned], *, actor: User | None, now: dt.datetime) -
                 data.offence_date, programme.completion_deadline_months,
                 given=data.completion_deadline),
             "is_completion_deadline_given": data.completion_deadline is not None,
-            "_status": clean.outcome or lifecycle.INITIAL_STATUS,
+            "status": clean.outcome or lifecycle.INITIAL_STATUS,
             "closed_on": data.outcome_date if clean.outcome is not None else None,
             "is_historical": clean.outcome is not None,
             "eligibility": [r.as_dict() for r in p.results],
             "created_at": now, "created_by_user_id": actor_id})
-    referral_ids = db.session.scalars(
-        insert(Referral).returning(Referral.id, sort_by_parameter_order=True),
-        referral_rows).all()
+    referrals = cast(Table, Referral.__table__)
+    referral_ids = _new_ids(referrals, len(referral_rows))
+    for values, referral_id in zip(referral_rows, referral_ids, strict=True):
+        values["id"] = referral_id
+    db.session.execute(insert(referrals), referral_rows)
     events: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
 
