@@ -207,15 +207,21 @@ ENDING_STATUS = {
 def follow_referral(moved: lifecycle.Moved) -> None:
     """Keep bookings in step with moves made elsewhere (withdrawal, register, deadlines): the
     receiver of `referral_moved`, connected in bookings' init_app."""
-    referral = moved.referral
     if moved.to_status is ReferralStatus.BOOKED:
         return
     if moved.to_status.is_terminal:
-        leave_all_waiting_lists([referral.id])
-    if (moved.to_status not in ENDING_STATUS
-            and moved.event is not ReferralEventType.BOOKING_CANCELLED):
-        return
-    booking = get_active_booking(referral)
+        leave_all_waiting_lists([moved.referral.id])
+    if _ends_booking(moved):
+        _end_for(moved, get_active_booking(moved.referral))
+
+
+def _ends_booking(moved: lifecycle.Moved) -> bool:
+    return (moved.to_status is not ReferralStatus.BOOKED
+            and (moved.to_status in ENDING_STATUS
+                 or moved.event is ReferralEventType.BOOKING_CANCELLED))
+
+
+def _end_for(moved: lifecycle.Moved, booking: Booking | None) -> None:
     if booking is None:
         return
     upcoming = booking.session.starts_at > moved.now
@@ -227,9 +233,23 @@ def follow_referral(moved: lifecycle.Moved) -> None:
 
 
 def follow_referrals(moves: Sequence[lifecycle.Moved]) -> None:
-    """`follow_referral` for each move of a batch (receiver of `referrals_moved`)."""
-    for moved in moves:
-        follow_referral(moved)
+    """`follow_referral` for each move of a batch (receiver of `referrals_moved`): the waiting
+    lists left and the active bookings found with one query a chunk, not one a move."""
+    closing = [m.referral.id for m in moves
+               if m.to_status is not ReferralStatus.BOOKED and m.to_status.is_terminal]
+    for start in range(0, len(closing), 900):
+        leave_all_waiting_lists(closing[start:start + 900])
+    ending = [m for m in moves if _ends_booking(m)]
+    ids = [m.referral.id for m in ending]
+    active: set[int] = set()
+    for start in range(0, len(ids), 900):
+        active.update(db.session.scalars(select(Booking.referral_id).where(
+            Booking.referral_id.in_(ids[start:start + 900]),
+            Booking.status == BookingStatus.ACTIVE)))
+    for moved in ending:
+        if moved.referral.id in active:
+            # Read again one at a time: ending one booking may promote someone else's.
+            _end_for(moved, get_active_booking(moved.referral))
 
 
 def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor: User | None,

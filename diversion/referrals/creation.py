@@ -152,7 +152,7 @@ def _choose_person(clean: CleanReferral, *, person_id: int | None, new_person: b
     return None
 
 
-_PERSON_FIELDS = ("pnc_id", "gender", "email", "mobile", "address_line_1", "address_line_2",
+PERSON_FIELDS = ("pnc_id", "gender", "email", "mobile", "address_line_1", "address_line_2",
                   "town", "postcode", "access_needs", "language_needs")
 
 
@@ -164,7 +164,7 @@ def _new_person(data: ReferralInput, *, actor: User | None, now: dt.datetime) ->
         date_of_birth=data.date_of_birth,
         preferred_contact=ContactChannel(data.preferred_contact or "post"),
         needs_step_free=bool(data.needs_step_free), created_at=now, updated_at=now,
-        **{name: blank(getattr(data, name)) for name in _PERSON_FIELDS},
+        **{name: blank(getattr(data, name)) for name in PERSON_FIELDS},
     )
     db.session.add(person)
     db.session.flush()
@@ -177,7 +177,7 @@ def _fill_blanks(person: Person, data: ReferralInput, *, actor: User | None,
                  now: dt.datetime) -> None:
     """Add details the record lacks; never overwrite what is there."""
     filled = []
-    for name in _PERSON_FIELDS:
+    for name in PERSON_FIELDS:
         value = blank(getattr(data, name))
         if value and not getattr(person, name):
             setattr(person, name, value)

@@ -17,24 +17,49 @@ offer letter. Historical rows never get one.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, func, insert, or_, select, text
+from sqlalchemy.exc import IntegrityError
 
-from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import Force, Role, User
 from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
-from diversion.core.errors import Conflict, Forbidden, ValidationFailed
+from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
-from diversion.referrals.creation import IneligibleReferral, create_referral, new_references
-from diversion.referrals.intake import HISTORICAL_OUTCOMES, ReferralInput, referral_input_from_row
-from diversion.referrals.matching import PersonKeys, is_same_person
-from diversion.referrals.models import Person, Referral, ReferralStatus
+from diversion.programmes.models import Programme
+from diversion.referrals import lifecycle, rules
+from diversion.referrals.creation import (
+    PERSON_FIELDS,
+    IneligibleReferral,
+    new_references,
+    programme_rules,
+)
+from diversion.referrals.intake import (
+    HISTORICAL_OUTCOMES,
+    CleanReferral,
+    Lookups,
+    ReferralInput,
+    blank,
+    referral_input_from_row,
+    validate_referral,
+)
+from diversion.referrals.matching import PersonKeys, first_given_key, is_same_person, name_key
+from diversion.referrals.models import (
+    ContactChannel,
+    Person,
+    Referral,
+    ReferralEvent,
+    ReferralEventType,
+    ReferralStatus,
+)
+from diversion.referrals.pins import NO_PIN
 from diversion.referrals.pnc import InvalidPnc, parse_pnc
+from diversion.referrals.signals import referrals_moved
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -148,14 +173,396 @@ def _check_actor(actor: User | None) -> None:
 
 Progress = Callable[[int, int], None]
 
+CHUNK = 1_000
+BLOCKS_A_QUERY = 250
+
+
+# People, as the import sees them --------------------------------------------------------------
+
+@dataclass(eq=False)
+class _Someone:
+    """A person on record (`person`) or one this import creates (`values`), with what matching
+    compares as it stands after the rows before: the import matches in memory, exactly as
+    `creation._choose_person` would against the rows written so far."""
+
+    rank: tuple[int, int]  # people on record by id, then the import's new people in order
+    family_name_key: str
+    given_name_key: str
+    date_of_birth: dt.date
+    pnc_id: str | None
+    full_name: str
+    person: Person | None = None
+    values: dict[str, Any] | None = None
+    priors: list[rules.PriorReferral] = field(default_factory=list)
+    # Blanks of a person on record that rows fill in, applied when the rows are written.
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        if self.values is not None:
+            return self.values[name]
+        return self.changes.get(name, getattr(self.person, name))
+
+    def put(self, name: str, value: Any) -> None:
+        if self.values is not None:
+            self.values[name] = value
+        else:
+            self.changes[name] = value
+
+    @property
+    def id(self) -> int:
+        if self.person is not None:
+            return self.person.id
+        assert self.values is not None and "id" in self.values
+        return int(self.values["id"])
+
+
+class _People:
+    """Everyone the import may link rows to, found one chunk at a time through the blocking key
+    (normalised family name and date of birth: `ix_people_match_keys`) and the PNC ID."""
+
+    def __init__(self) -> None:
+        self.by_block: dict[tuple[str, dt.date], list[_Someone]] = {}
+        self.by_pnc: dict[str, _Someone] = {}
+        self.on_record: dict[int, _Someone] = {}
+        self.blocks_read: set[tuple[str, dt.date]] = set()
+        self.pncs_read: set[str] = set()
+        self.created = 0
+        self.programmes: dict[int, rules.ProgrammeRules] = {}
+
+    def rules_of(self, programme: Programme) -> rules.ProgrammeRules:
+        """A programme's eligibility settings, read once for the file."""
+        if programme.id not in self.programmes:
+            self.programmes[programme.id] = programme_rules(programme)
+        return self.programmes[programme.id]
+
+    def _know(self, person: Person) -> _Someone:
+        someone = self.on_record.get(person.id)
+        if someone is None:
+            someone = _Someone((0, person.id), person.family_name_key, person.given_name_key,
+                               person.date_of_birth, person.pnc_id, person.full_name,
+                               person=person)
+            self.on_record[person.id] = someone
+            self._index(someone)
+        return someone
+
+    def _index(self, someone: _Someone) -> None:
+        block = self.by_block.setdefault((someone.family_name_key, someone.date_of_birth), [])
+        block.append(someone)
+        block.sort(key=lambda s: s.rank)
+        if someone.pnc_id:
+            self.by_pnc.setdefault(someone.pnc_id, someone)
+
+    def read(self, chunk: Sequence[CleanReferral]) -> None:
+        """The people on record who could be these rows' people, and their referrals: a fixed
+        number of queries whatever the chunk's size."""
+        blocks = {(name_key(c.data.family_name), c.data.date_of_birth) for c in chunk
+                  if c.data.date_of_birth is not None} - self.blocks_read
+        pncs = {c.data.pnc_id for c in chunk if c.data.pnc_id} - self.pncs_read
+        found: list[Person] = []
+        # One (family name key = ? AND date of birth = ?) term a block, ORed: both databases
+        # answer it with an index search a term on ix_people_match_keys (SQLite scans the table
+        # for a row-value IN list); 250 terms a query keep within SQLite's expression depth.
+        for part in _chunks(sorted(blocks), BLOCKS_A_QUERY):
+            found += db.session.scalars(select(Person).where(or_(*(
+                and_(Person.family_name_key == family_key, Person.date_of_birth == born)
+                for family_key, born in part))))
+        if pncs:
+            found += db.session.scalars(select(Person).where(Person.pnc_id.in_(sorted(pncs))))
+        self.blocks_read |= blocks
+        self.pncs_read |= pncs
+        new = [person for person in found if person.id not in self.on_record]
+        for person in sorted(new, key=lambda p: p.id):
+            self._know(person)
+        if new:
+            priors = db.session.execute(
+                select(Referral.person_id, Referral.reference, Referral.programme_id,
+                       Referral.referral_date, Referral.status)
+                .where(Referral.person_id.in_([p.id for p in new])).order_by(Referral.id))
+            for person_id, reference, programme_id, day, status in priors:
+                self.on_record[person_id].priors.append(rules.PriorReferral(
+                    reference=reference, programme_id=programme_id, referral_date=day,
+                    is_open=not status.is_terminal,
+                    is_withdrawn=status is ReferralStatus.WITHDRAWN))
+
+    def choose(self, data: ReferralInput) -> _Someone | None:
+        """`creation._choose_person` for a row: the PNC holder, else the first exact match."""
+        if data.pnc_id and (holder := self.by_pnc.get(data.pnc_id)) is not None:
+            return holder
+        assert data.date_of_birth is not None
+        query = PersonKeys.of(family_name=data.family_name, given_names=data.given_names,
+                              date_of_birth=data.date_of_birth, pnc_id=data.pnc_id)
+        for someone in self.by_block.get((query.family_name_key, query.date_of_birth), []):
+            keys = PersonKeys(someone.family_name_key, someone.given_name_key,
+                              someone.date_of_birth, someone.pnc_id)
+            if is_same_person(query, keys):
+                return someone
+        return None
+
+    def create(self, data: ReferralInput, *, now: dt.datetime) -> _Someone:
+        """A new person (written later), known to the rows after this one."""
+        assert data.date_of_birth is not None
+        self.created += 1
+        values: dict[str, Any] = {
+            "family_name": data.family_name, "given_names": data.given_names,
+            "family_name_key": name_key(data.family_name),
+            "given_name_key": first_given_key(data.given_names),
+            "date_of_birth": data.date_of_birth,
+            "preferred_contact": ContactChannel(data.preferred_contact or "post"),
+            "needs_step_free": bool(data.needs_step_free), "created_at": now, "updated_at": now,
+            "erased_at": None,
+            **{name: blank(getattr(data, name)) for name in PERSON_FIELDS}}
+        someone = _Someone((1, self.created), values["family_name_key"],
+                           values["given_name_key"], data.date_of_birth, values["pnc_id"],
+                           f"{data.given_names} {data.family_name}", values=values)
+        self._index(someone)
+        return someone
+
+    def fill_blanks(self, someone: _Someone, data: ReferralInput, *,
+                    now: dt.datetime) -> list[str]:
+        """`creation._fill_blanks`: details the record lacks, never overwriting; the names."""
+        get, put = someone.get, someone.put
+        filled = []
+        for name in PERSON_FIELDS:
+            value = blank(getattr(data, name))
+            if value and not get(name):
+                put(name, value)
+                filled.append(name)
+        if data.needs_step_free and not get("needs_step_free"):
+            put("needs_step_free", True)
+            filled.append("needs_step_free")
+        if filled:
+            put("updated_at", now)
+            if "pnc_id" in filled:
+                someone.pnc_id = get("pnc_id")
+                self.by_pnc.setdefault(get("pnc_id"), someone)
+        return filled
+
+
+# Checking and importing ---------------------------------------------------------------------
+
+@dataclass
+class _Planned:
+    """A row that will be created: everything its rows need but the ids."""
+
+    row: _Row
+    clean: CleanReferral
+    someone: _Someone
+    new_person: bool
+    filled: list[str]
+    results: list[rules.RuleResult]
+    reference: str
+
+
+def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.date,
+              now: dt.datetime, reference: str) -> _Planned:
+    """What `create_referral` decides for a row, in memory; IneligibleReferral as it would."""
+    data = clean.data
+    someone = people.choose(data)
+    results: list[rules.RuleResult] = []
+    if clean.outcome is None:
+        assert data.referral_date and data.offence_date and data.date_of_birth
+        results = rules.evaluate(
+            rules.EligibilityInput(
+                date_of_birth=data.date_of_birth, offence_code=data.offence_code,
+                offence_date=data.offence_date, referral_date=data.referral_date,
+                admitted=bool(data.admitted), consented=bool(data.consented),
+                no_relevant_convictions=data.no_relevant_convictions,
+                prior_referrals=list(someone.priors) if someone else []),
+            people.rules_of(clean.programme), today=today)
+        if not rules.is_eligible(results):
+            raise IneligibleReferral(results)
+    filled: list[str] = []
+    new_person = someone is None
+    if someone is None:
+        someone = people.create(data, now=now)
+    else:
+        filled = people.fill_blanks(someone, data, now=now)
+    assert data.referral_date is not None
+    someone.priors.append(rules.PriorReferral(
+        reference=reference, programme_id=clean.programme.id, referral_date=data.referral_date,
+        is_open=clean.outcome is None or not clean.outcome.is_terminal,
+        is_withdrawn=clean.outcome is ReferralStatus.WITHDRAWN))
+    return _Planned(row, clean, someone, new_person, filled, results, reference)
+
+
+def _new_ids(table: Table, count: int) -> list[int]:
+    """Ids for `count` rows about to be inserted, so that one executemany writes them and the
+    rows that name them (RETURNING would be a statement a row on SQLite, where the order of the
+    rows it returns is not promised). PostgreSQL draws them from the table's sequence; on
+    SQLite the writer holds the database's one write lock (BEGIN IMMEDIATE, core.db), so the
+    ids after the largest are free."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return list(db.session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                 "FROM generate_series(1, :count)"), {"table": table.name, "count": count}))
+    top = db.session.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + count))
+
+
+def _write(chunk: Sequence[_Planned], *, actor: User | None, now: dt.datetime) -> None:
+    """Write a chunk of planned rows with one executemany a table."""
+    actor_id, label = getattr(actor, "id", None), actor_label_for(actor)
+    new_people = [p.someone for p in chunk if p.new_person]
+    if new_people:
+        people = cast(Table, Person.__table__)
+        for someone, person_id in zip(new_people, _new_ids(people, len(new_people)), strict=True):
+            assert someone.values is not None
+            someone.values["id"] = person_id
+        db.session.execute(insert(people), [cast(dict[str, Any], someone.values)
+                                            for someone in new_people])
+    db.session.flush()  # blanks filled in people on record
+    referral_rows = []
+    for p in chunk:
+        data, clean = p.clean.data, p.clean
+        assert data.referral_date and data.offence_date
+        programme = clean.programme
+        referral_rows.append({
+            "reference": p.reference, "pin_hash": NO_PIN, "pin_issued_at": now,
+            "force_id": clean.force.id, "programme_id": programme.id,
+            "person_id": p.someone.id, "crime_reference": data.crime_reference,
+            "referral_date": data.referral_date, "offence_code": data.offence_code,
+            "offence_date": data.offence_date, "offence_time": data.offence_time,
+            "offence_location": blank(data.offence_location), "disposal": blank(data.disposal),
+            "admitted": bool(data.admitted), "consented": bool(data.consented),
+            "no_relevant_convictions": data.no_relevant_convictions,
+            "officer_email": data.officer_email,
+            "officer_user_id": clean.officer.id if clean.officer else None,
+            "booking_deadline": rules.booking_deadline(data.referral_date,
+                                                       programme.booking_deadline_days),
+            "completion_deadline": rules.completion_deadline(
+                data.offence_date, programme.completion_deadline_months,
+                given=data.completion_deadline),
+            "is_completion_deadline_given": data.completion_deadline is not None,
+            "status": clean.outcome or lifecycle.INITIAL_STATUS,
+            "closed_on": data.outcome_date if clean.outcome is not None else None,
+            "is_historical": clean.outcome is not None,
+            "eligibility": [r.as_dict() for r in p.results],
+            "created_at": now, "created_by_user_id": actor_id})
+    referrals = cast(Table, Referral.__table__)
+    referral_ids = _new_ids(referrals, len(referral_rows))
+    for values, referral_id in zip(referral_rows, referral_ids, strict=True):
+        values["id"] = referral_id
+    db.session.execute(insert(referrals), referral_rows)
+    events: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+
+    def audit(action: str, category: AuditCategory, object_type: str, object_id: int,
+              details: dict[str, Any]) -> None:
+        audits.append({"at": now, "actor_user_id": actor_id, "actor_label": label,
+                       "action": action, "category": category, "object_type": object_type,
+                       "object_id": str(object_id), "address": None, "details": details})
+
+    historical: list[int] = []
+    for p, referral_id in zip(chunk, referral_ids, strict=True):
+        event = {"referral_id": referral_id, "at": now, "actor_user_id": actor_id,
+                 "actor_label": label}
+        events.append({**event, "event": ReferralEventType.CREATED, "from_status": None,
+                       "to_status": lifecycle.INITIAL_STATUS, "reason": None})
+        if p.new_person:
+            audit("person.create", AuditCategory.COLLECTION, "person", p.someone.id, {})
+        elif p.filled:
+            audit("person.update", AuditCategory.ALTERATION, "person", p.someone.id,
+                  {"added": p.filled})
+        audit("referral.create", AuditCategory.COLLECTION, "referral", referral_id,
+              {"person_id": p.someone.id, "historical": p.clean.outcome is not None,
+               "warnings": [r.code for r in p.results if not r.passed]})
+        outcome = p.clean.outcome
+        if outcome is not None:
+            move = lifecycle.IMPORT_OUTCOME_EVENTS[outcome]
+            events.append({**event, "event": move, "from_status": lifecycle.INITIAL_STATUS,
+                           "to_status": outcome, "reason": HISTORICAL_REASON})
+            audit(f"referral.{move.value}", AuditCategory.ALTERATION, "referral", referral_id,
+                  {"from": lifecycle.INITIAL_STATUS.value, "to": outcome.value})
+            historical.append(referral_id)
+    db.session.execute(insert(cast(Table, ReferralEvent.__table__)), events)
+    db.session.execute(insert(cast(Table, AuditEvent.__table__)), audits)
+    if historical:
+        # What listeners do when a referral closes (a completed one's certificate code), told
+        # once for the chunk, as `transition_many` tells them.
+        loaded = {r.id: r for r in db.session.scalars(
+            select(Referral).where(Referral.id.in_(historical)))}
+        referrals_moved.send([
+            lifecycle.Moved(referral=loaded[referral_id],
+                            event=lifecycle.IMPORT_OUTCOME_EVENTS[loaded[referral_id].status],
+                            from_status=lifecycle.INITIAL_STATUS,
+                            to_status=loaded[referral_id].status, actor=actor, now=now,
+                            reason=HISTORICAL_REASON)
+            for referral_id in historical])
+
+
+HISTORICAL_REASON = "Historical record imported"
+
+
+def _check_rows(rows: Sequence[_Row], *, existing: dict[tuple[str, str], tuple[str, Person]],
+                references: Iterator[str], actor: User | None, now: dt.datetime,
+                today: dt.date, people: _People, problems: list[RowProblem],
+                result: ImportResult, planned: list[_Planned],
+                progress: Progress | None) -> None:
+    """Check every row, a chunk at a time, and plan the ones to create: what `create_referral`
+    would decide for each in turn, with a fixed number of queries a chunk."""
+    lookups = Lookups()
+    done = 0
+    for chunk in _chunks(rows, CHUNK):
+        lookups.load_officers(row.data.officer_email.strip().lower() for row in chunk)
+        checked: list[tuple[_Row, CleanReferral]] = []
+        for row in chunk:
+            on_record = existing.get((row.force_code, row.crime_reference))
+            if on_record is not None:
+                force_name, person = on_record
+                if _same_person(row.data, person, today):
+                    result.already_present += 1
+                else:
+                    problems.append(RowProblem(
+                        row.line, "crime_reference",
+                        f"crime reference {row.crime_reference} has already been referred by "
+                        f"{force_name} for someone else"))
+                continue
+            try:
+                checked.append((row, validate_referral(row.data, actor=actor, today=today,
+                                                       lookups=lookups)))
+            except ValidationFailed as error:
+                problems.extend(RowProblem(row.line, column, message)
+                                for column, message in error.errors.items())
+        people.read([clean for _, clean in checked])
+        checking = iter(checked)
+        upcoming = next(checking, None)
+        for row in chunk:
+            done += 1
+            if progress is not None:
+                progress(done, len(rows))
+            if upcoming is None or upcoming[0] is not row:
+                continue
+            clean = upcoming[1]
+            upcoming = next(checking, None)
+            try:
+                plan = _plan_row(row, clean, people, today=today, now=now,
+                                 reference=next(references))
+            except IneligibleReferral as error:
+                problems.extend(RowProblem(row.line, RULE_COLUMNS.get(r.code, "eligibility"),
+                                           r.message)
+                                for r in error.results if r.blocking and not r.passed)
+                continue
+            planned.append(plan)
+            result.imported += 1
+            result.historical += 1 if clean.outcome is not None else 0
+            warnings = sum(1 for r in plan.results if not r.passed)
+            result.with_warnings += 1 if warnings else 0
+            if len(result.preview) < PREVIEW_ROWS:
+                result.preview.append(PreviewRow(
+                    line=row.line, force_code=clean.force.code,
+                    crime_reference=clean.data.crime_reference, name=plan.someone.full_name,
+                    referral_date=clean.data.referral_date or today,
+                    status=clean.outcome or lifecycle.INITIAL_STATUS, warnings=warnings))
+
 
 def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
                      dry_run: bool = False, via: str = "cli",
                      progress: Progress | None = None) -> ImportResult:
     """Import a CSV file of referrals, all or nothing (see the module's docstring).
 
-    `progress(rows done, rows)` is called as the rows are checked and created (the CLI's
-    progress bar)."""
+    Every row is checked before anything is written, a chunk of rows at a time with a fixed
+    number of queries a chunk; then the rows are written a chunk at a time by executemany.
+    `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
     _, raw_rows = read_csv_rows(content, required_columns=REQUIRED_COLUMNS,
                                 optional_columns=NEW_REFERRAL_COLUMNS + OPTIONAL_COLUMNS,
@@ -189,67 +596,46 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     existing = _existing(rows)
     references = iter(new_references(
         sum(1 for row in rows if (row.force_code, row.crime_reference) not in existing)))
+    people = _People()
+    planned: list[_Planned] = []
+    with db.session.no_autoflush:
+        _check_rows(rows, existing=existing, references=references, actor=actor, now=now,
+                    today=today, people=people, problems=problems, result=result, planned=planned,
+                    progress=progress)
+    if problems:
+        raise ImportFailed(sorted(problems, key=lambda p: p.line))
+    if dry_run:
+        return result
     savepoint = db.session.begin_nested()
     try:
-        for done, row in enumerate(rows, start=1):
-            if progress is not None:
-                progress(done, len(rows))
-            on_record = existing.get((row.force_code, row.crime_reference))
-            if on_record is not None:
-                force_name, person = on_record
-                if _same_person(row.data, person, today):
-                    result.already_present += 1
-                else:
-                    problems.append(RowProblem(
-                        row.line, "crime_reference",
-                        f"crime reference {row.crime_reference} has already been referred by "
-                        f"{force_name} for someone else"))
-                continue
-            try:
-                created = create_referral(data=row.data, actor=actor, now=now, issue_pin=False,
-                                          reference=next(references))
-            except IneligibleReferral as error:
-                problems.extend(RowProblem(row.line, RULE_COLUMNS.get(r.code, "eligibility"),
-                                           r.message)
-                                for r in error.results if r.blocking and not r.passed)
-                continue
-            except ValidationFailed as error:
-                problems.extend(RowProblem(row.line, column, message)
-                                for column, message in error.errors.items())
-                continue
-            except Conflict as error:
-                problems.append(RowProblem(row.line, error.field or "crime_reference",
-                                           error.message))
-                continue
-            result.imported += 1
-            referral = created.referral
-            if referral.is_historical:
-                result.historical += 1
-            warnings = sum(1 for r in created.eligibility if not r.passed)
-            result.with_warnings += 1 if warnings else 0
-            if len(result.preview) < PREVIEW_ROWS:
-                result.preview.append(PreviewRow(
-                    line=row.line, force_code=referral.force.code,
-                    crime_reference=referral.crime_reference,
-                    name=referral.person.full_name, referral_date=referral.referral_date,
-                    status=referral.status, warnings=warnings))
-        db.session.flush()  # so that a rollback takes the last row's audit rows with it
+        for someone in people.on_record.values():
+            assert someone.person is not None
+            for name, value in someone.changes.items():
+                setattr(someone.person, name, value)
+        for part in _chunks(planned, CHUNK):
+            _write(part, actor=actor, now=now)
+        db.session.flush()
+    except IntegrityError as error:
+        savepoint.rollback()
+        # Someone else used a crime reference between our check and our insert.
+        taken = _existing([p.row for p in planned])
+        raise ImportFailed([
+            RowProblem(p.row.line, "crime_reference",
+                       f"Crime reference {p.row.crime_reference} has already been referred by "
+                       f"{taken[(p.row.force_code, p.row.crime_reference)][0]}")
+            for p in planned if (p.row.force_code, p.row.crime_reference) in taken]
+            or [RowProblem(1, "file", "the file could not be imported: import it again")]
+        ) from error
     except BaseException:
         savepoint.rollback()
         raise
-    if problems or dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    if problems:
-        raise ImportFailed(sorted(problems, key=lambda p: p.line))
-    if not dry_run:
-        record(action="referral.import", category=AuditCategory.COLLECTION, now=now, actor=actor,
-               object_type="referral_import", object_id=None,
-               details={"via": via, "rows": result.rows, "imported": result.imported,
-                        "historical": result.historical,
-                        "already_present": result.already_present})
-        db.session.flush()
+    savepoint.commit()
+    record(action="referral.import", category=AuditCategory.COLLECTION, now=now, actor=actor,
+           object_type="referral_import", object_id=None,
+           details={"via": via, "rows": result.rows, "imported": result.imported,
+                    "historical": result.historical,
+                    "already_present": result.already_present})
+    db.session.flush()
     return result
 
 

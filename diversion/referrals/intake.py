@@ -14,8 +14,9 @@ values and checking every field, before anything is written.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -181,14 +182,24 @@ def normalise_mobile(value: str) -> str:
 
 
 def normalise_email_address(value: str) -> str:
+    normalised = _normalised_email(value.strip())
+    if normalised is None:
+        raise ValueError(value)
+    return normalised
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised_email(value: str) -> str | None:
+    """Remembered: an import checks the same officer's address on thousands of rows (a small
+    cache, as the men's own addresses do not repeat)."""
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415  (see above)
 
     try:
         # Format only; ".test" addresses are allowed so test and demo accounts can be used.
-        return validate_email(value.strip(), check_deliverability=False,
-                              test_environment=True).normalized
-    except EmailNotValidError as error:
-        raise ValueError(value) from error
+        return str(validate_email(value, check_deliverability=False,
+                                  test_environment=True).normalized)
+    except EmailNotValidError:
+        return None
 
 
 
@@ -292,7 +303,49 @@ def _check_person_fields(data: ReferralInput, today: dt.date, errors: dict[str, 
     return replace(data, **changes)
 
 
-def _resolve_force(data: ReferralInput, actor: User | None, errors: dict[str, str]) -> Force | None:
+class Lookups:
+    """Forces, programmes and officers remembered across the rows of a bulk import, so that each
+    is read once (officers: `load_officers`, one query a chunk), not once a row."""
+
+    def __init__(self) -> None:
+        self.forces: dict[str, Force | None] = {}
+        self.programmes: dict[str, Programme | None] = {}
+        self.first_programmes: list[Programme] | None = None
+        self.officers: dict[str, User | None] = {}
+
+    def force(self, code: str) -> Force | None:
+        if code not in self.forces:
+            self.forces[code] = db.session.scalar(select(Force).where(Force.code == code))
+        return self.forces[code]
+
+    def programme(self, code: str) -> Programme | None:
+        if code not in self.programmes:
+            self.programmes[code] = db.session.scalar(
+                select(Programme).where(Programme.code == code))
+        return self.programmes[code]
+
+    def two_programmes(self) -> list[Programme]:
+        if self.first_programmes is None:
+            self.first_programmes = list(db.session.scalars(select(Programme).limit(2)))
+        return self.first_programmes
+
+    def load_officers(self, emails: Iterable[str]) -> None:
+        """Read the users with these (lower-case) addresses in one query."""
+        wanted = sorted({email for email in emails if email not in self.officers})
+        if not wanted:
+            return
+        found = {user.email: user for user in db.session.scalars(
+            select(User).where(User.email.in_(wanted)))}
+        for email in wanted:
+            self.officers[email] = found.get(email)
+
+    def officer(self, email: str) -> User | None:
+        self.load_officers([email])
+        return self.officers[email]
+
+
+def _resolve_force(data: ReferralInput, actor: User | None, errors: dict[str, str],
+                   lookups: Lookups | None = None) -> Force | None:
     code = (blank(data.force_code) or "").upper()
     if actor is not None and actor.role is Role.POLICE:
         own = actor.force
@@ -303,20 +356,24 @@ def _resolve_force(data: ReferralInput, actor: User | None, errors: dict[str, st
     if not code:
         errors["force_code"] = "Enter the police force's code"
         return None
-    force = db.session.scalar(select(Force).where(Force.code == code))
+    force = (lookups.force(code) if lookups is not None
+             else db.session.scalar(select(Force).where(Force.code == code)))
     if force is None:
         errors["force_code"] = f"There is no police force with the code {code}"
     return force
 
 
-def _resolve_programme(data: ReferralInput, errors: dict[str, str]) -> Programme | None:
+def _resolve_programme(data: ReferralInput, errors: dict[str, str],
+                       lookups: Lookups | None = None) -> Programme | None:
     code = (blank(data.programme_code) or "").upper()
     if code:
-        programme = db.session.scalar(select(Programme).where(Programme.code == code))
+        programme = (lookups.programme(code) if lookups is not None
+                     else db.session.scalar(select(Programme).where(Programme.code == code)))
         if programme is None:
             errors["programme_code"] = f"There is no programme with the code {code}"
         return programme
-    programmes = list(db.session.scalars(select(Programme).limit(2)))
+    programmes = (lookups.two_programmes() if lookups is not None
+                  else list(db.session.scalars(select(Programme).limit(2))))
     if len(programmes) == 1:
         return programmes[0]
     errors["programme_code"] = ("Enter the programme's code" if programmes
@@ -329,8 +386,10 @@ def resolve_programme(data: ReferralInput) -> Programme | None:
     return _resolve_programme(data, {})
 
 
-def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date) -> CleanReferral:
-    """Every field checked and normalised; ValidationFailed with every problem found."""
+def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date,
+                      lookups: Lookups | None = None) -> CleanReferral:
+    """Every field checked and normalised; ValidationFailed with every problem found.
+    `lookups` (bulk imports) remembers the forces, programmes and officers read."""
     if actor is not None and actor.role not in (Role.POLICE, Role.MANAGER, Role.ADMIN):
         raise Forbidden("Only police officers and programme managers can make referrals")
     errors: dict[str, str] = {}
@@ -374,11 +433,12 @@ def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date
                 "Confirm whether the person has relevant previous convictions (yes or no)")
     _check_dates(data, today, errors)
     data = _check_person_fields(data, today, errors)
-    force = _resolve_force(data, actor, errors)
-    programme = _resolve_programme(data, errors)
+    force = _resolve_force(data, actor, errors, lookups)
+    programme = _resolve_programme(data, errors, lookups)
     if errors or force is None or programme is None:
         raise ValidationFailed(errors)
-    officer = db.session.scalar(select(User).where(User.email == officer_email.lower()))
+    officer = (lookups.officer(officer_email.lower()) if lookups is not None
+               else db.session.scalar(select(User).where(User.email == officer_email.lower())))
     data = replace(data, crime_reference=crime_reference, offence_code=offence_code,
                    officer_email=officer_email, family_name=data.family_name.strip(),
                    given_names=" ".join(data.given_names.split()))

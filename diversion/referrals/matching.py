@@ -10,6 +10,7 @@ their CSV import, reoffences). Candidates are shown with reasons; nothing is mer
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +28,7 @@ NEAR_FAMILY = 87.0
 NEAR_GIVEN = 85.0
 
 
+@functools.lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """Lower case letters only, accents removed: "O'Brien-Smyth" -> "obriensmyth"."""
     decomposed = unicodedata.normalize("NFKD", name or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from diversion.core.timeutils import add_months
@@ -22,7 +22,10 @@ class RuleResult:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Written out: dataclasses.asdict deep-copies, and an import calls this for every rule
+        # of every row.
+        return {"code": self.code, "passed": self.passed, "blocking": self.blocking,
+                "message": self.message}
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,21 @@ def test_the_allocate_command_prints_who_was_placed_and_who_was_not(app):
     assert f"would place {first.reference}" in output
     assert f"not placed {second.reference}: {ALL_FULL}" in output
     assert "dry run" in output
+
+
+def test_allocating_takes_the_same_queries_for_two_people_as_for_twenty(app):
+    from diversion.core.extensions import db
+    from tests.queries import count_queries
+
+    def queries_for(people: int) -> int:
+        future_session(days=5, capacity=people)
+        referrals = [create_referral().id for _ in range(people)]
+        db.session.commit()
+        db.session.expunge_all()
+        with count_queries() as statements:
+            result = allocate(actor=None, now=NOW)
+        db.session.commit()
+        assert sorted(r.id for r, _ in result.placed) == sorted(referrals)
+        return len(statements)
+
+    assert queries_for(2) == queries_for(20)

@@ -14,6 +14,7 @@ from diversion.referrals.imports import ImportFailed, import_referrals
 from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus
 from diversion.referrals.pins import NO_PIN
 from tests.builders import NOW, create_force, create_programme, create_user
+from tests.queries import count_queries
 
 HEADER = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",
           "date_of_birth", "offence_code", "offence_date", "officer_email", "admitted",
@@ -328,3 +329,55 @@ def test_the_command_shows_a_progress_bar_only_on_a_terminal(monkeypatch):
     bar(1, 1)
     bar.finish()
     assert piped.getvalue() == ""
+
+
+def test_checking_and_writing_a_chunk_takes_the_same_queries_whatever_its_rows(force):
+    create_user("police", force=force, email="pc.smith@police.example")
+    db.session.commit()
+
+    def queries_for(numbers):
+        rows = [row(n, family_name=f"Chunk{'abcdefghij'[n % 10]}{'klmnopqrst'[n // 10 % 10]}",
+                    date_of_birth=f"1980-01-{n % 28 + 1:02d}") for n in numbers]
+        with count_queries() as statements:
+            result = run(csv_bytes(rows))
+        db.session.commit()
+        assert result.imported == len(rows)
+        return len(statements)
+
+    assert queries_for(range(1, 4)) == queries_for(range(4, 64))
+
+
+def test_people_are_matched_within_a_file_and_across_its_chunks(force, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    run(csv_bytes([row(1, family_name="Earlier")]))
+    db.session.commit()
+    on_record = db.session.scalar(select(Person))
+    history = {"outcome": "completed", "outcome_date": "2026-06-12"}
+    rows = [row(2, family_name="Newman"),
+            row(3, family_name="Newman", crime_reference="13/00300/26", pnc_id="2001/0000001Q",
+                **history),  # same chunk as row 2: the new man, his PNC ID filled in
+            row(4, family_name="Other"),
+            row(5, family_name="Newman", given_names="Adam Peter", **history),  # next chunk
+            row(6, family_name="Somebody", given_names="Else", pnc_id="2001/0000001Q",
+                **history),  # the PNC ID filled in by row 3 names him
+            row(7, family_name="Earlier", crime_reference="13/00700/26", **history)]
+    result = run(csv_bytes(rows, header=HEADER + ["pnc_id"]))
+    db.session.commit()
+    assert (result.imported, result.historical) == (6, 4)
+    people = dict(db.session.execute(select(Referral.crime_reference, Referral.person_id)).all())
+    newman = people["13/00002/26"]
+    assert people["13/00300/26"] == people["13/00005/26"] == people["13/00006/26"] == newman
+    assert people["13/00700/26"] == on_record.id
+    assert len({people["13/00004/26"], newman, on_record.id}) == 3
+    assert count(Person) == 3
+    assert db.session.get(Person, newman).pnc_id == "2001/0000001Q"
+
+
+def test_the_same_man_offered_twice_is_refused_when_the_rows_are_in_different_chunks(
+        force, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK", 1)
+    problems = problems_of(csv_bytes([row(1), row(2, crime_reference="13/09999/26",
+                                                     family_name=row(1)["family_name"])]))
+    assert len(problems) == 1
+    assert problems[0].startswith("row 3: family_name: The person already has an open referral")
+    assert count(Referral) == 0 and count(Person) == 0
