@@ -70,11 +70,12 @@ def programme_offence_codes(parameters: ReportParameters) -> list[str] | None:
                    for code in programme_codes or ()})
 
 
-def _members(parameters: ReportParameters, codes: list[str] | None) -> Any:
+def _members(parameters: ReportParameters, codes: list[str] | None, *,
+             first_reoffence: bool = False) -> Any:
     """SQL: the cohort's members, one row per referral chosen for a quarter (`in_quarter`) or
     for the whole range (`in_range`) or both, measured once: its quarter, outcome, whether its
-    follow-up is over by the as-of date, its follow-up end, and (when over) its proven
-    reoffences and the first one's offence date.
+    follow-up is over by the as-of date, its windows' ends, and (when over) its proven
+    reoffences, or with `first_reoffence` the first one's offence date.
 
     Filtered by force or programme, the cohort is that force's (programme's) referrals; their
     people's reoffences count wherever they were recorded."""
@@ -93,30 +94,36 @@ def _members(parameters: ReportParameters, codes: list[str] | None) -> Any:
         .where(*_cohort_filters(parameters),
                Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]))
         .subquery("cohort"))
-    window_end = sql_add_months(cohort.c.referral_date, reoffending.FOLLOW_UP_MONTHS)
-    proven_by = sql_add_months(cohort.c.referral_date,
-                               reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
-    proven = [Reoffence.person_id == cohort.c.person_id,
-              Reoffence.outcome.in_([ReoffenceOutcome.CONVICTION, ReoffenceOutcome.CAUTION]),
-              Reoffence.outcome_date.is_not(None),
-              Reoffence.offence_date > cohort.c.referral_date,
-              Reoffence.offence_date <= window_end, Reoffence.outcome_date <= proven_by]
-    if codes is not None:
-        proven.append(Reoffence.offence_code.in_(codes))
-    is_over = proven_by <= parameters.as_of
-    return (
-        select(cohort.c.quarter, cohort.c.status, cohort.c.referral_date,
+    # Each chosen referral's windows, worked out once (not again for each reoffence read).
+    chosen = (
+        select(cohort.c.person_id, cohort.c.quarter, cohort.c.status, cohort.c.referral_date,
                (cohort.c.rank_in_quarter == 1).label("in_quarter"),
                (cohort.c.rank_in_range == 1).label("in_range"),
-               case((is_over, 1), else_=0).label("is_over"),
-               proven_by.label("follow_up_ends"),
-               case((is_over, select(func.count()).where(*proven).correlate(cohort)
-                     .scalar_subquery()), else_=0).label("reoffences"),
-               case((is_over, select(func.min(Reoffence.offence_date)).where(*proven)
-                     .correlate(cohort).scalar_subquery())).label("first_reoffence"),
-               window_end.label("window_end"))
+               sql_add_months(cohort.c.referral_date, reoffending.FOLLOW_UP_MONTHS)
+               .label("window_end"),
+               sql_add_months(cohort.c.referral_date,
+                              reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
+               .label("follow_up_ends"))
         .where(or_(cohort.c.rank_in_quarter == 1, cohort.c.rank_in_range == 1))
-        .cte("members"))
+        .cte("chosen"))
+    proven = [Reoffence.person_id == chosen.c.person_id,
+              Reoffence.outcome.in_([ReoffenceOutcome.CONVICTION, ReoffenceOutcome.CAUTION]),
+              Reoffence.outcome_date.is_not(None),
+              Reoffence.offence_date > chosen.c.referral_date,
+              Reoffence.offence_date <= chosen.c.window_end,
+              Reoffence.outcome_date <= chosen.c.follow_up_ends]
+    if codes is not None:
+        proven.append(Reoffence.offence_code.in_(codes))
+    is_over = chosen.c.follow_up_ends <= parameters.as_of
+    measured = (case((is_over, select(func.min(Reoffence.offence_date)).where(*proven)
+                      .correlate(chosen).scalar_subquery())).label("first_reoffence")
+                if first_reoffence else
+                case((is_over, select(func.count()).where(*proven).correlate(chosen)
+                      .scalar_subquery()), else_=0).label("reoffences"))
+    return (
+        select(chosen.c.quarter, chosen.c.status, chosen.c.referral_date, chosen.c.in_quarter,
+               chosen.c.in_range, chosen.c.window_end, chosen.c.follow_up_ends,
+               case((is_over, 1), else_=0).label("is_over"), measured))
 
 
 def _quarter_name(number: int) -> str:
@@ -128,7 +135,7 @@ def cohort_figures(parameters: ReportParameters, codes: list[str] | None) -> dic
         tuple[str, str], reoffending.GroupFigures]:
     """Each cohort group's figures, keyed (quarter or "all", outcome), added up by the
     database in one query: as `reoffending.proven_reoffending` works them out in Python."""
-    members = _members(parameters, codes)
+    members = _members(parameters, codes).cte("members")  # read twice, worked out once
     waiting = members.c.is_over == 0
     figures = (
         func.sum(members.c.is_over),
@@ -168,16 +175,22 @@ def time_to_first_reoffence(parameters: ReportParameters, codes: list[str] | Non
         str, list[reoffending.SurvivalStep]]:
     """`reoffending.time_to_first_reoffence` with the days counted by the database: one row per
     outcome, day and event, not one per person."""
-    members = _members(parameters, codes)
+    members = _members(parameters, codes, first_reoffence=True).subquery("members")
     reoffended = members.c.first_reoffence.is_not(None)
-    days = case((reoffended, sql_days_between(members.c.first_reoffence, members.c.referral_date)),
-                else_=sql_days_between(members.c.window_end, members.c.referral_date))
+    observed = (
+        select(members.c.status,
+               case((reoffended, sql_days_between(members.c.first_reoffence,
+                                                  members.c.referral_date)),
+                    else_=sql_days_between(members.c.window_end, members.c.referral_date))
+               .label("days"),
+               case((reoffended, 1), else_=0).label("event"))
+        .where(members.c.in_range, members.c.is_over == 1)
+        .subquery("observed"))
     events: dict[str, dict[int, int]] = {group: {} for group in reoffending.GROUPS}
     censored: dict[str, dict[int, int]] = {group: {} for group in reoffending.GROUPS}
     for status, day, event, count in db.session.execute(
-            select(members.c.status, days, case((reoffended, 1), else_=0), func.count())
-            .where(members.c.in_range, members.c.is_over == 1)
-            .group_by(members.c.status, days, case((reoffended, 1), else_=0))):
+            select(observed.c.status, observed.c.days, observed.c.event, func.count())
+            .group_by(observed.c.status, observed.c.days, observed.c.event)):
         for group in (ReferralStatus(status).value, "all"):
             counts = events[group] if event else censored[group]
             counts[int(day)] = counts.get(int(day), 0) + int(count)
@@ -193,13 +206,17 @@ def build_reoffending(parameters: ReportParameters, with_chart: bool = False) ->
         date_from=parameters.date_from, date_to=parameters.date_to, as_of=parameters.as_of,
         scope=parameters.scope, programme_offence_codes=codes or None)
     withdrawn, still_open = excluded_counts(parameters)
+    figures = cohort_figures(parameters, codes)
     detailed = reoffending.report_from_figures(
-        cohort_figures(parameters, codes), withdrawn=withdrawn, open_=still_open,
-        date_from=parameters.date_from, date_to=parameters.date_to, as_of=parameters.as_of,
-        scope=parameters.scope, follow_up_detail=True)
+        figures, withdrawn=withdrawn, open_=still_open, date_from=parameters.date_from,
+        date_to=parameters.date_to, as_of=parameters.as_of, scope=parameters.scope,
+        follow_up_detail=True)
+    everyone = sum((figures.get(("all", outcome), reoffending.GroupFigures())
+                    for outcome in reoffending.COHORT_OUTCOMES), reoffending.GroupFigures())
     # Additive: DESIGN.md "Comparison group".
     detailed["comparison"] = comparison_for(parameters, force_codes=parameters.forces,
-                                            programme=parameters.programme)
+                                            programme=parameters.programme,
+                                            programme_people=everyone.people)
     report = Report(kind="reoffending", parameters=parameters,
                     data=reoffending.without_follow_up_detail(detailed), detailed=detailed,
                     summary=summaries.reoffending_summary(detailed))
