@@ -10,6 +10,7 @@ baseline. Run with `make bench` or `python -m bench.bench_reports [N]`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import statistics
 import sys
 import tempfile
@@ -94,6 +95,7 @@ def main(rows: int = ROWS) -> None:
     from diversion.reports.reoffending_report import build_reoffending
     from tests.conftest import PROJECT_ROOT, make_app
 
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)  # the chart's font fallback
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.sqlite"
         app = make_app(f"sqlite:///{path}", Path(folder))

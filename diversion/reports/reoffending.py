@@ -1,7 +1,9 @@
 """Proven reoffending, measured the way the Ministry of Justice measures it (DESIGN.md).
 
-Pure functions over plain values: no database, no clock. Callers load referrals and reoffences,
-turn them into `CohortReferral` and `Reoffence` values, and pass `as_of` in.
+Pure functions over plain values: no database, no clock. `proven_reoffending` takes
+`CohortReferral` and `Reoffence` values and `as_of`; it is the definition of record. The report
+itself (reoffending_report.py) has the database add up the same figures per group and hands them
+to `report_from_figures`, the one place both build the JSON; tests hold the two equal.
 
 Definitions, exactly as DESIGN.md "Reoffending measure" pins them:
 - index date = the referral date; cohort members are referrals whose outcome is `completed` or
