@@ -105,7 +105,7 @@ def _members(parameters: ReportParameters, codes: list[str] | None, *,
                               reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
                .label("follow_up_ends"))
         .where(or_(cohort.c.rank_in_quarter == 1, cohort.c.rank_in_range == 1))
-        .cte("chosen"))
+        .cte("chosen").prefix_with("MATERIALIZED"))
     proven = [Reoffence.person_id == chosen.c.person_id,
               Reoffence.outcome.in_([ReoffenceOutcome.CONVICTION, ReoffenceOutcome.CAUTION]),
               Reoffence.outcome_date.is_not(None),
