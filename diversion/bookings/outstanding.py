@@ -11,7 +11,8 @@ payments and waiver (their referral_id indexes); rows come from active bookings 
 
 - `Filters.from_args(args)`; `outstanding_page(filters=, now=, after=, limit=)` -> Page
 - `outstanding_rows(filters=, now=)` -> every row (at most MAX_EXPORT_ROWS), for the CSV
-- `csv_lines(rows)`; `count_outstanding(now=)`; `record_read(...)`, `record_export(...)`
+- `csv_lines(rows)`; `count_outstanding(now=)`; `count_by_state(now=)` (the dashboard's);
+  `record_read(...)`, `record_export(...)`
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import case, func, select, tuple_
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
@@ -214,6 +215,23 @@ def count_outstanding(*, now: dt.datetime, filters: Filters | None = None) -> in
     """How many rows the list has with these filters (the dashboard's counts), in one query."""
     return int(db.session.scalar(select(func.count()).select_from(
         _query(filters or Filters(), now).order_by(None).subquery())) or 0)
+
+
+def count_by_state(*, now: dt.datetime) -> dict[str, int]:
+    """How many rows the unfiltered list has in each state (BOOKED, ATTENDED: the dashboard's
+    two lines), in one query. It starts from the booked referrals (or the active bookings: both
+    indexed), so it never reads the sessions or bookings of history, however many years of it
+    there are; the list's own count, filtered by state, walks the sessions held since the start."""
+    attended = CourseSession.starts_at <= now
+    counted = db.session.execute(
+        select(func.count(case((attended, 1))), func.count(case((~attended, 1))))
+        .select_from(Booking)
+        .join(CourseSession, CourseSession.id == Booking.session_id)
+        .join(Referral, Referral.id == Booking.referral_id)
+        .join(Programme, Programme.id == Referral.programme_id)
+        .where(Booking.status == BookingStatus.ACTIVE, Referral.status == ReferralStatus.BOOKED,
+               balance_expression() > 0)).one()
+    return {ATTENDED: int(counted[0] or 0), BOOKED: int(counted[1] or 0)}
 
 
 def record_read(*, filters: Filters, shown: Sequence[int], actor: Any, now: dt.datetime) -> None:

@@ -248,6 +248,29 @@ def earliest_per_person(subjects: Iterable[Subject]) -> list[Subject]:
     return sorted(earliest.values(), key=lambda s: (s.index_date, s.person_id))
 
 
+def _result(programme_people: int, comparison_people: int) -> dict[str, Any]:
+    return {
+        "method": "propensity_score_matching", "minimum_people": JDL_MINIMUM,
+        "caliper_sd": CALIPER_SD, "available": False, "reason": None,
+        "programme_people": programme_people, "comparison_people": comparison_people,
+        "unmatched": None, "matched": None, "balance": [], "warnings": [], "summary": None,
+    }
+
+
+def no_comparison(programme_people: int, comparison_people: int) -> dict[str, Any]:
+    """The comparison's JSON when a side has fewer than 60 people: the counts, and why."""
+    result = _result(programme_people, comparison_people)
+    result["reason"] = TOO_FEW.format(programme=programme_people, comparison=comparison_people,
+                                      minimum=JDL_MINIMUM)
+    return result
+
+
+def reportable_cases(comparison: Iterable[Subject], *, as_of: dt.date) -> list[Subject]:
+    """Comparison cases each person once, at the earliest index date, when reportable by
+    `as_of`: the comparison side before the programme's people are taken out."""
+    return [s for s in earliest_per_person(comparison) if is_reportable(s.index_date, as_of)]
+
+
 def compare_groups(programme: Sequence[Subject], comparison: Iterable[Subject],
                    reoffences: Iterable[Reoffence], *, as_of: dt.date,
                    offence_codes: Collection[str] | None = None) -> dict[str, Any]:
@@ -261,19 +284,11 @@ def compare_groups(programme: Sequence[Subject], comparison: Iterable[Subject],
     """
     treated = sorted(programme, key=lambda s: s.person_id)
     on_programme = {s.person_id for s in treated}
-    controls = sorted((s for s in earliest_per_person(comparison)
-                       if s.person_id not in on_programme and is_reportable(s.index_date, as_of)),
-                      key=lambda s: s.person_id)
-    result: dict[str, Any] = {
-        "method": "propensity_score_matching", "minimum_people": JDL_MINIMUM,
-        "caliper_sd": CALIPER_SD, "available": False, "reason": None,
-        "programme_people": len(treated), "comparison_people": len(controls),
-        "unmatched": None, "matched": None, "balance": [], "warnings": [], "summary": None,
-    }
+    controls = sorted((s for s in reportable_cases(comparison, as_of=as_of)
+                       if s.person_id not in on_programme), key=lambda s: s.person_id)
+    result = _result(len(treated), len(controls))
     if len(treated) < JDL_MINIMUM or len(controls) < JDL_MINIMUM:
-        result["reason"] = TOO_FEW.format(programme=len(treated), comparison=len(controls),
-                                          minimum=JDL_MINIMUM)
-        return result
+        return no_comparison(len(treated), len(controls))
     by_person: dict[Hashable, list[Reoffence]] = defaultdict(list)
     for reoffence in reoffences:
         by_person[reoffence.person_id].append(reoffence)

@@ -54,17 +54,11 @@ def _cases(parameters: ReportParameters, force_codes: Collection[str],
     return query
 
 
-def comparison_for(parameters: ReportParameters, *, force_codes: Collection[str] = (),
-                   programme: str | None = None) -> dict[str, Any]:
-    """The programme's people (the report's `period: "all"`, group `all` members, optionally
-    only those of `force_codes` and `programme`) against the comparison cohort (index dates in
-    the report's range, optionally only those of `force_codes`), as JSON.
-
-    The programme's prior offences are its people's proven offences recorded in the
-    reoffences table in the 2 years before the referral date; the comparison cohort's are as
-    imported. Scope `programme` counts only the offences programmes accept, as the report does.
-    """
-    referral_rows = list(db.session.execute(_referrals(parameters, force_codes, programme)))
+def _members(parameters: ReportParameters, query: Select[int, int, dt.date, ReferralStatus, dt.date, str],
+             ) -> tuple[list[reoffending.CohortReferral], dict[Hashable, tuple[int, dt.date, str]]]:
+    """The report's `period: "all"` members among the query's referrals, and each referral's
+    person, date of birth and force."""
+    referral_rows = list(db.session.execute(query))
     details: dict[Hashable, tuple[int, dt.date, str]] = {}
     cohort = []
     for referral_id, person_id, referral_date, status, born, force in referral_rows:
@@ -74,7 +68,40 @@ def comparison_for(parameters: ReportParameters, *, force_codes: Collection[str]
             outcome=ReferralStatus(status).value))
     members = reoffending.report_members(cohort, date_from=parameters.date_from,
                                          date_to=parameters.date_to, as_of=parameters.as_of)
+    return members, details
+
+
+def comparison_for(parameters: ReportParameters, *, force_codes: Collection[str] = (),
+                   programme: str | None = None,
+                   programme_people: int | None = None) -> dict[str, Any]:
+    """The programme's people (the report's `period: "all"`, group `all` members, optionally
+    only those of `force_codes` and `programme`) against the comparison cohort (index dates in
+    the report's range, optionally only those of `force_codes`), as JSON.
+
+    The programme's prior offences are its people's proven offences recorded in the
+    reoffences table in the 2 years before the referral date; the comparison cohort's are as
+    imported. Scope `programme` counts only the offences programmes accept, as the report does.
+
+    `programme_people`, when the caller has counted the programme's side already (the report's
+    `period: "all"`, group `all` people): with fewer than 60 reportable comparison cases there
+    is no comparison, and the programme's people are then not loaded one by one.
+    """
     case_rows = list(db.session.execute(_cases(parameters, force_codes)))
+    comparison_side = [
+        comparison.Subject(person_id=person_id, index_date=index_date, date_of_birth=born,
+                           prior_offences=prior, force=force)
+        for person_id, index_date, prior, born, force in case_rows]
+    if programme_people is not None:
+        candidates = comparison.reportable_cases(comparison_side, as_of=parameters.as_of)
+        if len(candidates) < reoffending.JDL_MINIMUM:
+            # No comparison whatever the programme's side: its count is the caller's, and only
+            # these few people need looking for on it.
+            query = _referrals(parameters, force_codes, programme).where(
+                Referral.person_id.in_(sorted({c.person_id for c in candidates})))
+            on_programme = {m.person_id for m in _members(parameters, query)[0]}
+            return comparison.no_comparison(
+                programme_people, sum(1 for c in candidates if c.person_id not in on_programme))
+    members, details = _members(parameters, _referrals(parameters, force_codes, programme))
 
     earliest_prior = add_months(parameters.date_from, -12 * comparison.PRIOR_YEARS)
     people = (select(Referral.person_id).where(Referral.referral_date >= parameters.date_from,
@@ -102,10 +129,6 @@ def comparison_for(parameters: ReportParameters, *, force_codes: Collection[str]
             date_of_birth=born, force=force,
             prior_offences=comparison.prior_offences(member.referral_date,
                                                      by_person.get(member.person_id, ()))))
-    comparison_side = [
-        comparison.Subject(person_id=person_id, index_date=index_date, date_of_birth=born,
-                           prior_offences=prior, force=force)
-        for person_id, index_date, prior, born, force in case_rows]
     codes = None
     if parameters.scope == "programme":
         # As the report: the offences any programme accepts (or, for one programme, its own).

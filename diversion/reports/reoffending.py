@@ -1,7 +1,9 @@
 """Proven reoffending, measured the way the Ministry of Justice measures it (DESIGN.md).
 
-Pure functions over plain values: no database, no clock. Callers load referrals and reoffences,
-turn them into `CohortReferral` and `Reoffence` values, and pass `as_of` in.
+Pure functions over plain values: no database, no clock. `proven_reoffending` takes
+`CohortReferral` and `Reoffence` values and `as_of`; it is the definition of record. The report
+itself (reoffending_report.py) has the database add up the same figures per group and hands them
+to `report_from_figures`, the one place both build the JSON; tests hold the two equal.
 
 Definitions, exactly as DESIGN.md "Reoffending measure" pins them:
 - index date = the referral date; cohort members are referrals whose outcome is `completed` or
@@ -21,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,11 +241,12 @@ def row_status(*, people: int, follow_up_incomplete: int) -> str:
     return "follow_up_incomplete" if follow_up_incomplete else "empty"
 
 
-def _follow_up_keys(people: int, waiting: Sequence[CohortReferral]) -> dict[str, Any]:
-    ends = max((follow_up_ends(r.referral_date) for r in waiting), default=None)
-    return {"follow_up_incomplete": len(waiting),
+def _follow_up_keys(figures: GroupFigures) -> dict[str, Any]:
+    ends = figures.follow_up_ends
+    return {"follow_up_incomplete": figures.follow_up_incomplete,
             "follow_up_ends": ends.isoformat() if ends else None,
-            "status": row_status(people=people, follow_up_incomplete=len(waiting))}
+            "status": row_status(people=figures.people,
+                                 follow_up_incomplete=figures.follow_up_incomplete)}
 
 
 FOLLOW_UP_KEYS = ("follow_up_incomplete", "follow_up_ends", "status")
@@ -255,10 +258,27 @@ def without_follow_up_detail(report: dict[str, Any]) -> dict[str, Any]:
                                   for row in report["cohorts"]]}
 
 
-def _group_row(period: str, group: str, members: Sequence[_Member]) -> dict[str, Any]:
-    people = len(members)
-    reoffenders = sum(1 for m in members if m.reoffences > 0)
-    reoffences = sum(m.reoffences for m in members)
+@dataclass(frozen=True)
+class GroupFigures:
+    """What one cohort group adds up to: its reportable people, their reoffenders and proven
+    reoffences, and those still in follow-up (how many, and when the last one's ends)."""
+
+    people: int = 0
+    reoffenders: int = 0
+    reoffences: int = 0
+    follow_up_incomplete: int = 0
+    follow_up_ends: dt.date | None = None
+
+    def __add__(self, other: GroupFigures) -> GroupFigures:
+        ends = [d for d in (self.follow_up_ends, other.follow_up_ends) if d is not None]
+        return GroupFigures(self.people + other.people, self.reoffenders + other.reoffenders,
+                            self.reoffences + other.reoffences,
+                            self.follow_up_incomplete + other.follow_up_incomplete,
+                            max(ends, default=None))
+
+
+def _group_row(period: str, group: str, figures: GroupFigures) -> dict[str, Any]:
+    people, reoffenders, reoffences = figures.people, figures.reoffenders, figures.reoffences
     row: dict[str, Any] = {
         "period": period,
         "group": group,
@@ -287,6 +307,13 @@ def _group_members(members: Sequence[_Member]) -> list[tuple[str, list[_Member]]
         ("not_completed", [m for m in members if m.referral.outcome == "not_completed"]),
         ("all", list(members)),
     ]
+
+
+def _figures(members: Sequence[_Member], waiting: Sequence[CohortReferral]) -> GroupFigures:
+    return GroupFigures(
+        people=len(members), reoffenders=sum(1 for m in members if m.reoffences > 0),
+        reoffences=sum(m.reoffences for m in members), follow_up_incomplete=len(waiting),
+        follow_up_ends=max((follow_up_ends(r.referral_date) for r in waiting), default=None))
 
 
 def _in_group(group: str, referrals: Sequence[CohortReferral]) -> list[CohortReferral]:
@@ -358,33 +385,44 @@ def proven_reoffending(
     by_quarter: dict[str, list[CohortReferral]] = defaultdict(list)
     for referral in cohort_referrals:
         by_quarter[quarter_of(referral.referral_date)].append(referral)
-
-    cohorts: list[dict[str, Any]] = []
-    follow_up_incomplete = 0
-    for quarter in quarters_between(date_from, date_to):
-        chosen = _earliest_per_person(by_quarter.get(quarter, ()))
+    figures: dict[tuple[str, str], GroupFigures] = {}
+    chosen_by_period = [(quarter, _earliest_per_person(chosen))
+                        for quarter, chosen in by_quarter.items()]
+    chosen_by_period.append(("all", _earliest_per_person(cohort_referrals)))
+    for period, chosen in chosen_by_period:
         reportable = [r for r in chosen if is_reportable(r.referral_date, as_of)]
         waiting = [r for r in chosen if not is_reportable(r.referral_date, as_of)]
-        follow_up_incomplete += len(waiting)
         members = [_measure(r, reoffences_by_person, codes) for r in reportable]
-        for group, group_members in _group_members(members):
-            cohorts.append(_group_row(quarter, group, group_members))
+        for outcome in COHORT_OUTCOMES:
+            figures[period, outcome] = _figures(
+                [m for m in members if m.referral.outcome == outcome], _in_group(outcome, waiting))
+    return report_from_figures(
+        figures, withdrawn=sum(1 for r in in_range if r.outcome == "withdrawn"),
+        open_=sum(1 for r in in_range if r.outcome == "open"), date_from=date_from,
+        date_to=date_to, as_of=as_of, scope=scope, follow_up_detail=follow_up_detail)
+
+
+def report_from_figures(
+    figures: Mapping[tuple[str, str], GroupFigures], *, withdrawn: int, open_: int,
+    date_from: dt.date, date_to: dt.date, as_of: dt.date, scope: str,
+    follow_up_detail: bool = False,
+) -> dict[str, Any]:
+    """The report's JSON from each cohort group's figures, keyed (period, outcome): period a
+    quarter (`2024-Q1`) or "all", outcome `completed` or `not_completed`. A missing key is an
+    empty group. `proven_reoffending` computes the figures in Python, the report's SQL (
+    reoffending_report.py) in the database; both end here, so the rows read the same."""
+    cohorts: list[dict[str, Any]] = []
+    follow_up_incomplete = 0
+    for period in [*quarters_between(date_from, date_to), "all"]:
+        completed = figures.get((period, "completed"), GroupFigures())
+        not_completed = figures.get((period, "not_completed"), GroupFigures())
+        if period != "all":
+            follow_up_incomplete += (completed + not_completed).follow_up_incomplete
+        for group, group_figures in (("completed", completed), ("not_completed", not_completed),
+                                     ("all", completed + not_completed)):
+            cohorts.append(_group_row(period, group, group_figures))
             if follow_up_detail:
-                cohorts[-1].update(_follow_up_keys(len(group_members), _in_group(group, waiting)))
-
-    earliest = _earliest_per_person(cohort_referrals)
-    whole_range = [
-        _measure(r, reoffences_by_person, codes)
-        for r in earliest
-        if is_reportable(r.referral_date, as_of)
-    ]
-    waiting_in_range = [r for r in earliest if not is_reportable(r.referral_date, as_of)]
-    for group, group_members in _group_members(whole_range):
-        cohorts.append(_group_row("all", group, group_members))
-        if follow_up_detail:
-            cohorts[-1].update(_follow_up_keys(len(group_members),
-                                               _in_group(group, waiting_in_range)))
-
+                cohorts[-1].update(_follow_up_keys(group_figures))
     return {
         "measure": "proven_reoffending",
         "scope": scope,
@@ -395,8 +433,8 @@ def proven_reoffending(
         "waiting_months": WAITING_MONTHS,
         "cohorts": cohorts,
         "excluded": {
-            "withdrawn": sum(1 for r in in_range if r.outcome == "withdrawn"),
-            "open": sum(1 for r in in_range if r.outcome == "open"),
+            "withdrawn": withdrawn,
+            "open": open_,
             "follow_up_incomplete": follow_up_incomplete,
         },
     }
@@ -435,26 +473,33 @@ def kaplan_meier(observations: Iterable[Observation]) -> list[SurvivalStep]:
     The first step is day 0 with survival 1. At a day with both events and censorings the
     events are taken first, as is conventional.
     """
-    observations = list(observations)
-    steps = [SurvivalStep(day=0, at_risk=len(observations), events=0, censored=0, survival=1.0)]
     events: dict[int, int] = defaultdict(int)
     censored: dict[int, int] = defaultdict(int)
     for observation in observations:
-        if observation.days < 0:
-            raise ValueError("an observation cannot last fewer than 0 days")
         (events if observation.reoffended else censored)[observation.days] += 1
-    at_risk = len(observations)
+    return kaplan_meier_counts(events, censored)
+
+
+def kaplan_meier_counts(events: Mapping[int, int], censored: Mapping[int, int]) -> list[SurvivalStep]:
+    """`kaplan_meier` over counts: how many people reoffended on each day, and how many were
+    censored on each day (what the report's SQL hands back instead of one row a person)."""
+    if any(day < 0 for day in (*events, *censored)):
+        raise ValueError("an observation cannot last fewer than 0 days")
+    at_risk = sum(events.values()) + sum(censored.values())
+    steps = [SurvivalStep(day=0, at_risk=at_risk, events=0, censored=0, survival=1.0)]
     survival = 1.0
     for day in sorted(set(events) | set(censored)):
-        if at_risk and events[day]:
-            survival *= 1 - events[day] / at_risk
-        if day == 0 and not events[day]:
-            at_risk -= censored[day]
+        day_events, day_censored = events.get(day, 0), censored.get(day, 0)
+        if at_risk and day_events:
+            survival *= 1 - day_events / at_risk
+        if day == 0 and not day_events:
+            at_risk -= day_censored
             continue
         steps.append(SurvivalStep(
-            day=day, at_risk=at_risk, events=events[day], censored=censored[day], survival=survival,
+            day=day, at_risk=at_risk, events=day_events, censored=day_censored,
+            survival=survival,
         ))
-        at_risk -= events[day] + censored[day]
+        at_risk -= day_events + day_censored
     return steps
 
 

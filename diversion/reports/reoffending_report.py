@@ -1,8 +1,8 @@
 """The proven reoffending report (the contract in DESIGN.md), and the Justice Data Lab
 extract of the same cohort.
 
-- `load_cohort(parameters)`: cohort members (of the forces and programme filtered on) and their
-  reoffences, for reoffending.py
+- `cohort_figures(parameters, codes)`: each cohort group's figures, added up in SQL (the
+  definitions are reoffending.py's; `report_from_figures` turns them into the JSON)
 - `build_reoffending(parameters, with_chart=False)` -> Report; `reoffending_csv(report)` -> bytes
 - `justice_data_lab_csv(date_from=, date_to=, group=, actor=, now=)` -> (bytes, rows)
 """
@@ -12,7 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -21,24 +34,19 @@ from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
-from diversion.reoffences.models import Reoffence
+from diversion.reoffences.models import Reoffence, ReoffenceOutcome
 from diversion.reports import comparison, reoffending, summaries
 from diversion.reports.charts import time_to_reoffence_svg
 from diversion.reports.comparison_report import comparison_for
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
+from diversion.reports.sqldates import sql_add_months, sql_days_between, sql_id_text
 
 JDL_GROUPS = ("completed", "not_completed", "all")
 
 
-def load_cohort(parameters: ReportParameters) -> tuple[
-        list[reoffending.CohortReferral], list[reoffending.Reoffence], list[str] | None]:
-    """Referrals in the range, their people's reoffences, and (scope programme) the offence
-    codes programmes accept: three queries whatever the size of the cohort.
-
-    Filtered by force or programme, the cohort is that force's (programme's) referrals; their
-    people's reoffences count wherever they were recorded. With a programme, scope
-    "programme" counts the offences that programme accepts."""
+def _cohort_filters(parameters: ReportParameters) -> list[ColumnElement[bool]]:
+    """Referrals in the range, of the forces and programme filtered on."""
     cohort = [Referral.referral_date >= parameters.date_from,
               Referral.referral_date <= parameters.date_to]
     if parameters.forces:
@@ -47,56 +55,173 @@ def load_cohort(parameters: ReportParameters) -> tuple[
     if parameters.programme is not None:
         cohort.append(Referral.programme_id == select(Programme.id).where(
             Programme.code == parameters.programme).scalar_subquery())
-    statuses = db.session.execute(
-        select(Referral.id, Referral.person_id, Referral.referral_date, Referral.status.label("status"))
-        .where(*cohort)
-        .order_by(Referral.referral_date, Referral.id))
-    referrals = []
-    for referral_id, person_id, referral_date, status in statuses:
-        status = ReferralStatus(status)
-        outcome = status.value if status.is_terminal else "open"
-        referrals.append(reoffending.CohortReferral(referral_id=referral_id, person_id=person_id,
-                                                     referral_date=referral_date, outcome=outcome))
-    in_cohort = select(Referral.person_id).where(*cohort)
-    reoffences = [
-        reoffending.Reoffence(person_id=person_id, offence_date=offence_date,
-                              outcome=outcome.value, outcome_date=outcome_date,
-                              offence_code=code)
-        for person_id, offence_date, outcome, outcome_date, code in db.session.execute(
-            select(Reoffence.person_id, Reoffence.offence_date, Reoffence.outcome,
-                   Reoffence.outcome_date, Reoffence.offence_code)
-            .where(Reoffence.person_id.in_(in_cohort)))
-    ]
-    codes = None
-    if parameters.scope == "programme":
-        # One measure over every programme: the offences any of them accepts.
-        accepting = select(Programme.eligible_offence_codes)
-        if parameters.programme is not None:
-            accepting = accepting.where(Programme.code == parameters.programme)
-        codes = sorted({code for programme_codes in db.session.scalars(accepting)
-                        for code in programme_codes or ()})
-    return referrals, reoffences, codes
+    return cohort
+
+
+def programme_offence_codes(parameters: ReportParameters) -> list[str] | None:
+    """Scope programme: the offence codes the programme (any programme, unfiltered) accepts."""
+    if parameters.scope != "programme":
+        return None
+    # One measure over every programme: the offences any of them accepts.
+    accepting = select(Programme.eligible_offence_codes)
+    if parameters.programme is not None:
+        accepting = accepting.where(Programme.code == parameters.programme)
+    return sorted({code for programme_codes in db.session.scalars(accepting)
+                   for code in programme_codes or ()})
+
+
+def _members(parameters: ReportParameters, codes: list[str] | None, *,
+             first_reoffence: bool = False) -> Any:
+    """SQL: the cohort's members, one row per referral chosen for a quarter (`in_quarter`) or
+    for the whole range (`in_range`) or both, measured once: its quarter, outcome, whether its
+    follow-up is over by the as-of date, its windows' ends, and (when over) its proven
+    reoffences, or with `first_reoffence` the first one's offence date.
+
+    Filtered by force or programme, the cohort is that force's (programme's) referrals; their
+    people's reoffences count wherever they were recorded."""
+    year = cast(extract("year", Referral.referral_date), Integer)
+    month = cast(extract("month", Referral.referral_date), Integer)
+    # A person's earliest referral first; ties broken by the id as text, as reoffending.py does.
+    earliest_first = (Referral.referral_date, sql_id_text(Referral.id))
+    quarter = (year * 4 + (month - 1) // 3).label("quarter")
+    cohort = (
+        select(Referral.id, Referral.person_id, Referral.referral_date,
+               Referral.status.label("status"), quarter,
+               func.row_number().over(partition_by=(Referral.person_id, quarter),
+                                      order_by=earliest_first).label("rank_in_quarter"),
+               func.row_number().over(partition_by=Referral.person_id,
+                                      order_by=earliest_first).label("rank_in_range"))
+        .where(*_cohort_filters(parameters),
+               Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]))
+        .subquery("cohort"))
+    # Each chosen referral's windows, worked out once (not again for each reoffence read).
+    chosen = (
+        select(cohort.c.person_id, cohort.c.quarter, cohort.c.status, cohort.c.referral_date,
+               (cohort.c.rank_in_quarter == 1).label("in_quarter"),
+               (cohort.c.rank_in_range == 1).label("in_range"),
+               sql_add_months(cohort.c.referral_date, reoffending.FOLLOW_UP_MONTHS)
+               .label("window_end"),
+               sql_add_months(cohort.c.referral_date,
+                              reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
+               .label("follow_up_ends"))
+        .where(or_(cohort.c.rank_in_quarter == 1, cohort.c.rank_in_range == 1))
+        .cte("chosen").prefix_with("MATERIALIZED"))
+    proven = [Reoffence.person_id == chosen.c.person_id,
+              Reoffence.outcome.in_([ReoffenceOutcome.CONVICTION, ReoffenceOutcome.CAUTION]),
+              Reoffence.outcome_date.is_not(None),
+              Reoffence.offence_date > chosen.c.referral_date,
+              Reoffence.offence_date <= chosen.c.window_end,
+              Reoffence.outcome_date <= chosen.c.follow_up_ends]
+    if codes is not None:
+        proven.append(Reoffence.offence_code.in_(codes))
+    is_over = chosen.c.follow_up_ends <= parameters.as_of
+    measured = (case((is_over, select(func.min(Reoffence.offence_date)).where(*proven)
+                      .correlate(chosen).scalar_subquery())).label("first_reoffence")
+                if first_reoffence else
+                case((is_over, select(func.count()).where(*proven).correlate(chosen)
+                      .scalar_subquery()), else_=0).label("reoffences"))
+    return (
+        select(chosen.c.quarter, chosen.c.status, chosen.c.referral_date, chosen.c.in_quarter,
+               chosen.c.in_range, chosen.c.window_end, chosen.c.follow_up_ends,
+               case((is_over, 1), else_=0).label("is_over"), measured))
+
+
+def _quarter_name(number: int) -> str:
+    year, quarter = divmod(number, 4)
+    return f"{year}-Q{quarter + 1}"
+
+
+def cohort_figures(parameters: ReportParameters, codes: list[str] | None) -> dict[
+        tuple[str, str], reoffending.GroupFigures]:
+    """Each cohort group's figures, keyed (quarter or "all", outcome), added up by the
+    database in one query: as `reoffending.proven_reoffending` works them out in Python."""
+    members = _members(parameters, codes).cte("members")  # read twice, worked out once
+    waiting = members.c.is_over == 0
+    figures = (
+        func.sum(members.c.is_over),
+        func.sum(case((members.c.reoffences > 0, 1), else_=0)),
+        func.sum(members.c.reoffences),
+        func.sum(case((waiting, 1), else_=0)),
+        type_coerce(func.max(case((waiting, members.c.follow_up_ends))), Date))
+    by_quarter = (select(members.c.quarter, members.c.status, *figures)
+                  .where(members.c.in_quarter).group_by(members.c.quarter, members.c.status))
+    whole_range = (select(literal(-1, Integer), members.c.status, *figures)
+                   .where(members.c.in_range).group_by(members.c.status))
+    found = {}
+    for number, status, people, reoffenders, reoffences, incomplete, ends in db.session.execute(
+            union_all(by_quarter, whole_range)):
+        period = "all" if number == -1 else _quarter_name(int(number))
+        if isinstance(ends, str):  # SQLite hands back a union's dates as text
+            ends = dt.date.fromisoformat(ends)
+        found[period, ReferralStatus(status).value] = reoffending.GroupFigures(
+            people=int(people or 0), reoffenders=int(reoffenders or 0),
+            reoffences=int(reoffences or 0), follow_up_incomplete=int(incomplete or 0),
+            follow_up_ends=ends)
+    return found
+
+
+def excluded_counts(parameters: ReportParameters) -> tuple[int, int]:
+    """Referrals in the range withdrawn, and still open (not completed, not_completed or
+    withdrawn), in one query."""
+    counts = dict(db.session.execute(
+        select(Referral.status, func.count()).where(*_cohort_filters(parameters))
+        .group_by(Referral.status)).all())
+    withdrawn = counts.pop(ReferralStatus.WITHDRAWN, 0)
+    still_open = sum(n for status, n in counts.items() if not ReferralStatus(status).is_terminal)
+    return withdrawn, still_open
+
+
+def time_to_first_reoffence(parameters: ReportParameters, codes: list[str] | None) -> dict[
+        str, list[reoffending.SurvivalStep]]:
+    """`reoffending.time_to_first_reoffence` with the days counted by the database: one row per
+    outcome, day and event, not one per person."""
+    members = _members(parameters, codes, first_reoffence=True).subquery("members")
+    reoffended = members.c.first_reoffence.is_not(None)
+    observed = (
+        select(members.c.status,
+               case((reoffended, sql_days_between(members.c.first_reoffence,
+                                                  members.c.referral_date)),
+                    else_=sql_days_between(members.c.window_end, members.c.referral_date))
+               .label("days"),
+               case((reoffended, 1), else_=0).label("event"))
+        .where(members.c.in_range, members.c.is_over == 1)
+        .subquery("observed"))
+    events: dict[str, dict[int, int]] = {group: {} for group in reoffending.GROUPS}
+    censored: dict[str, dict[int, int]] = {group: {} for group in reoffending.GROUPS}
+    for status, day, event, count in db.session.execute(
+            select(observed.c.status, observed.c.days, observed.c.event, func.count())
+            .group_by(observed.c.status, observed.c.days, observed.c.event)):
+        for group in (ReferralStatus(status).value, "all"):
+            counts = events[group] if event else censored[group]
+            counts[int(day)] = counts.get(int(day), 0) + int(count)
+    return {group: reoffending.kaplan_meier_counts(events[group], censored[group])
+            for group in reoffending.GROUPS}
 
 
 def build_reoffending(parameters: ReportParameters, with_chart: bool = False) -> Report:
-    referrals, reoffences, codes = load_cohort(parameters)
-    if parameters.scope == "programme" and not codes:
-        raise ValidationFailed({"scope": "No programme lists the offences it accepts, so the "
-                                         "programme scope cannot be measured"})
-    arguments: dict[str, Any] = {
-        "date_from": parameters.date_from, "date_to": parameters.date_to,
-        "as_of": parameters.as_of, "scope": parameters.scope, "programme_offence_codes": codes,
-    }
-    detailed = reoffending.proven_reoffending(referrals, reoffences, follow_up_detail=True,
-                                              **arguments)
+    """The report, its figures added up by the database: a few queries whatever the size of
+    the cohort, no row per person brought into Python."""
+    codes = programme_offence_codes(parameters)
+    reoffending.validate_parameters(
+        date_from=parameters.date_from, date_to=parameters.date_to, as_of=parameters.as_of,
+        scope=parameters.scope, programme_offence_codes=codes or None)
+    withdrawn, still_open = excluded_counts(parameters)
+    figures = cohort_figures(parameters, codes)
+    detailed = reoffending.report_from_figures(
+        figures, withdrawn=withdrawn, open_=still_open, date_from=parameters.date_from,
+        date_to=parameters.date_to, as_of=parameters.as_of, scope=parameters.scope,
+        follow_up_detail=True)
+    everyone = sum((figures.get(("all", outcome), reoffending.GroupFigures())
+                    for outcome in reoffending.COHORT_OUTCOMES), reoffending.GroupFigures())
     # Additive: DESIGN.md "Comparison group".
     detailed["comparison"] = comparison_for(parameters, force_codes=parameters.forces,
-                                            programme=parameters.programme)
+                                            programme=parameters.programme,
+                                            programme_people=everyone.people)
     report = Report(kind="reoffending", parameters=parameters,
                     data=reoffending.without_follow_up_detail(detailed), detailed=detailed,
                     summary=summaries.reoffending_summary(detailed))
     if with_chart:
-        curves = reoffending.time_to_first_reoffence(referrals, reoffences, **arguments)
+        curves = time_to_first_reoffence(parameters, codes)
         labelled = {
             f"Completed (n={curves['completed'][0].at_risk})": curves["completed"],
             f"Not completed (n={curves['not_completed'][0].at_risk})": curves["not_completed"],

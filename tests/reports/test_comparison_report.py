@@ -133,3 +133,30 @@ def test_the_balance_table_names_quarters_and_forces_in_words(both_sides):
     assert not any(label.startswith(("Index quarter", "Force ")) for label in labels.values())
     wyp = db.session.scalars(select(Force).where(Force.code == "WYP")).one()
     assert labels["force:WYP"] == wyp.name != "WYP"
+
+
+def test_with_few_comparison_cases_the_report_counts_without_loading_each_person(app):
+    """Fewer than 60 reportable comparison cases: no comparison, and the counts the report
+    gives (its own people, the cases not on the programme) equal the full calculation's."""
+    force = create_force("WYP")
+    for i in range(12):
+        referral_with_outcome(family_name=_name(i), referral_date=D(2024, 1, 2 + i),
+                              outcome="completed", force=force)
+    referral_with_outcome(family_name="Recent", referral_date=D(2025, 6, 2), outcome="completed",
+                          force=force)
+    lines = ["force_code,family_name,given_names,date_of_birth,index_date,prior_offences,"
+             "disposal,source_reference"]
+    # Five cases: two of them programme people (the same name and date of birth), one too
+    # recent to report, one person twice.
+    for n, (name, index) in enumerate([(_name(0), D(2024, 2, 1)), (_name(1), D(2024, 3, 1)),
+                                       ("Compa", D(2024, 2, 5)), ("Compa", D(2024, 5, 5)),
+                                       ("Compb", D(2025, 6, 1))]):
+        lines.append(f"WYP,{name},Adam,1980-01-02,{index.isoformat()},0,charged,CMP-{n}")
+    import_comparison_cases(content="\n".join(lines).encode(), actor=None, now=NOW)
+    db.session.commit()
+    parameters = ReportParameters(date_from=D(2024, 1, 1), date_to=D(2025, 6, 30),
+                                  as_of=D(2026, 6, 15))
+    report = producing.REPORTS["reoffending"].build(parameters, False).data
+    assert report["comparison"] == comparison_for(parameters)
+    assert (report["comparison"]["programme_people"],
+            report["comparison"]["comparison_people"]) == (12, 1)
