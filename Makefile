@@ -111,9 +111,13 @@ test: install chromium postgresql  ## run the whole suite on SQLite and on a thr
 test-sqlite: install  ## the suite on SQLite only, without starting PostgreSQL
 	$(BIN)/pytest -q
 
+# `make bench BENCH_N=1000000 DATABASE_URL=postgresql://…` for PostgreSQL (a server the
+# benchmarks may create databases on: they make their own beside the one named).
+BENCH_N ?= 10000
+
 .PHONY: bench
-bench: install  ## run the benchmarks under bench/
-	$(BIN)/python -m bench
+bench: install  ## print issue 17's benchmark table at BENCH_N referrals (docs/performance.md)
+	BENCH_N=$(BENCH_N) $(BIN)/python -m bench
 
 .PHONY: lint
 lint: install

@@ -2,9 +2,13 @@
 referrals (bench_referral_list's generator), a course session for every 12 of them, one booking
 each, a submitted register for every past session, and a message each.
 
-Each panel builder is timed alone (median of REPEATS, an empty identity map each time, as a
-request starts). The goal (issue 17) is at most 20 ms a panel. Run with `make bench` or
+`main`: each panel builder is timed alone (median of REPEATS, an empty identity map each
+time, as a request starts); the goal is at most 20 ms a panel:
 `python -m bench.bench_dashboard [N]`.
+
+`rows` (`make bench`): the manager's and a police officer's dashboard through the whole app on
+the run's generated database, in requests a second against a bare Flask route (goal >= 0.25x,
+and a cost independent of the database's size: compare the figures at two values of N).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.bench_referral_list import BENCH_PASSWORD, NOW, ROWS, _fill
+
+from .common import Context, Row, page_row
 
 REPEATS = 7
 PER_SESSION = 12
@@ -72,6 +78,14 @@ def _fill_history(connection: Any, rows: int, programme_id: int, facilitator_id:
                CASE WHEN id % 1000 = 0 THEN 'failed' ELSE 'sent' END,
                created_at, created_at, 1, created_at, created_at
         FROM referrals"""))
+
+
+def rows(ctx: Context) -> list[Row]:
+    note = "cost independent of size: compare N"
+    return [page_row(ctx, "manager dashboard", ctx.generated.manager_email, "/dashboard",
+                     note=note),
+            page_row(ctx, "police dashboard", ctx.generated.police_email, "/dashboard",
+                     note=note)]
 
 
 def main(rows: int = ROWS) -> None:

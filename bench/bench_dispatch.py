@@ -5,7 +5,8 @@ Three ways, in interleaved rounds (medians): `raw` (smtplib, one connection, mes
 beforehand), `per message` (the dispatcher as it was: a connection for each message) and
 `dispatcher` (`dispatch_due` as it is: one connection held for the run). Each dispatcher round
 records every result as it goes (two commits a message: the send's start, then its result).
-Run with `make bench` or `python -m bench.bench_dispatch [MESSAGES] [ROUNDS]`.
+Run with `make bench` (the table's row: dispatcher against raw, goal >= 0.5x, on SQLite or on
+DATABASE_URL's PostgreSQL) or `python -m bench.bench_dispatch [MESSAGES] [ROUNDS]`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .common import Context, Row, scratch_database
 
 MESSAGES = 2_000
 ROUNDS = 3
@@ -61,7 +64,27 @@ class _OneConnectionEach:
         return self._channel.send(**kwargs)
 
 
+def rows(ctx: Context) -> list[Row]:
+    timings = measure(MESSAGES, ROUNDS)
+    raw, dispatcher = (statistics.median(timings[k]) for k in ("raw", "dispatcher"))
+    ratio = raw / dispatcher
+    return [Row(f"dispatcher: {MESSAGES:,} emails to local SMTP", f">= {GOAL}x raw smtplib",
+                MESSAGES / dispatcher, "emails/s", baseline=MESSAGES / raw, ratio=ratio,
+                met=ratio >= GOAL, note="raw: smtplib, one connection, messages built before")]
+
+
 def main(messages: int = MESSAGES, rounds: int = ROUNDS) -> None:
+    timings = measure(messages, rounds)
+    raw_seconds = statistics.median(timings["raw"])
+    print(f"{messages:,} emails to aiosmtpd on loopback, median of {rounds} interleaved rounds "
+          f"(goal: dispatcher >= {GOAL}x raw)")
+    for label, values in timings.items():
+        seconds = statistics.median(values)
+        print(f"{label:>12}: {seconds:6.2f} s ({messages / seconds:7,.0f} emails/s; "
+              f"{raw_seconds / seconds:.2f}x raw)")
+
+
+def measure(messages: int, rounds: int) -> dict[str, list[float]]:
     from flask_migrate import upgrade
     from sqlalchemy import delete
 
@@ -75,8 +98,9 @@ def main(messages: int = MESSAGES, rounds: int = ROUNDS) -> None:
 
     port = free_port()
     timings: dict[str, list[float]] = {"raw": [], "per message": [], "dispatcher": []}
-    with _smtp_server(port), tempfile.TemporaryDirectory() as folder:
-        app = make_app(f"sqlite:///{Path(folder) / 'bench.sqlite'}", Path(folder))
+    with (_smtp_server(port), tempfile.TemporaryDirectory() as folder,
+          scratch_database("dispatch") as url):
+        app = make_app(url, Path(folder))
         with app.app_context():
             upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
             smtp = SMTPChannel(host="127.0.0.1", port=port, mail_from="diversion@bench.example")
@@ -120,13 +144,7 @@ def main(messages: int = MESSAGES, rounds: int = ROUNDS) -> None:
                 timings["dispatcher"].append(dispatch(smtp))
             db.session.remove()
             db.engine.dispose()
-    raw_seconds = statistics.median(timings["raw"])
-    print(f"{messages:,} emails to aiosmtpd on loopback, median of {rounds} interleaved rounds "
-          f"(goal: dispatcher >= {GOAL}x raw)")
-    for label, values in timings.items():
-        seconds = statistics.median(values)
-        print(f"{label:>12}: {seconds:6.2f} s ({messages / seconds:7,.0f} emails/s; "
-              f"{raw_seconds / seconds:.2f}x raw)")
+    return timings
 
 
 if __name__ == "__main__":

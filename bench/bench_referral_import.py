@@ -2,7 +2,9 @@
 through `import_referrals` exactly as `flask referrals import` runs it, then the same file again
 (which must create nothing); and, as the baseline (issue 17: the goal is >= 5,000 rows/s and
 >= 0.5x), raw executemany of the people and referrals rows such an import writes.
-Run with `make bench` or `python -m bench.bench_referral_import [N]`.
+Run with `python -m bench.bench_referral_import [N]`; `make bench` takes its row from `rows`:
+three interleaved rounds of raw executemany and an import of a new file, ROWS rows each, on an
+empty database (SQLite, or DATABASE_URL's PostgreSQL).
 """
 
 from __future__ import annotations
@@ -10,12 +12,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .common import Context, Row, scratch_database
+
 ROWS = 10_000
+ROUNDS = 3
+GOAL_RATE = 5_000
+GOAL_RATIO = 0.5
 NOW = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.UTC)
 COLUMNS = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",
            "date_of_birth", "offence_code", "offence_date", "officer_email", "admitted",
@@ -90,13 +98,59 @@ def _raw_executemany(rows: int, *, force_id: int) -> float:
     return rows / took
 
 
-def main(rows: int = ROWS) -> None:
-    from flask_migrate import upgrade
-
+def _set_up() -> int:
     from diversion.auth import services as auth_services
     from diversion.auth.models import Role
     from diversion.core.extensions import db
     from diversion.programmes import services as programme_services
+
+    force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None, now=NOW)
+    programme_services.create_programme(
+        settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
+        actor=None, now=NOW)
+    auth_services.create_user(email="pc@bench.example", name="Officer", role=Role.POLICE,
+                              force=force, password="bench password 1234",  # noqa: S106
+                              actor=None, now=NOW)
+    db.session.commit()
+    return force.id
+
+
+def rows(ctx: Context) -> list[Row]:
+    from diversion.core.extensions import db
+    from diversion.referrals.imports import import_referrals
+    from tests.conftest import PROJECT_ROOT, make_app
+
+    raw_rates, import_rates = [], []
+    with tempfile.TemporaryDirectory() as folder, scratch_database("import") as url:
+        from flask_migrate import upgrade
+
+        app = make_app(url, Path(folder))
+        with app.app_context():
+            upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
+            force_id = _set_up()
+            for number in range(ROUNDS):
+                raw_rates.append(_raw_executemany(ROWS, force_id=force_id))
+                content = _file(ROWS, prefix=f"N{number}", historical=False,
+                                offset=number * ROWS)
+                start = time.perf_counter()
+                result = import_referrals(content=content, actor=None, now=NOW)
+                db.session.commit()
+                import_rates.append(ROWS / (time.perf_counter() - start))
+                assert result.imported == ROWS, result
+                db.session.expunge_all()
+            db.session.remove()
+            db.engine.dispose()
+    rate, raw = statistics.median(import_rates), statistics.median(raw_rates)
+    return [Row(f"referrals import ({ROWS:,} new rows a round)",
+                f">= {GOAL_RATE:,} rows/s and >= {GOAL_RATIO}x raw executemany", rate, "rows/s",
+                baseline=raw, ratio=rate / raw, met=rate >= GOAL_RATE and rate / raw >= GOAL_RATIO,
+                note="raw: people and referrals rows by executemany")]
+
+
+def main(rows: int = ROWS) -> None:
+    from flask_migrate import upgrade
+
+    from diversion.core.extensions import db
     from diversion.referrals.imports import import_referrals
     from tests.conftest import PROJECT_ROOT, make_app
 
@@ -104,18 +158,10 @@ def main(rows: int = ROWS) -> None:
         app = make_app(f"sqlite:///{Path(folder) / 'bench.sqlite'}", Path(folder))
         with app.app_context():
             upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
-            force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None,
-                                               now=NOW)
-            programme_services.create_programme(
-                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
-                actor=None, now=NOW)
-            auth_services.create_user(email="pc@bench.example", name="Officer", role=Role.POLICE,
-                                      force=force, password="bench password 1234",  # noqa: S106
-                                      actor=None, now=NOW)
-            db.session.commit()
+            force_id = _set_up()
             files = {"new": _file(rows, prefix="N", historical=False, offset=0),
                      "historical": _file(rows, prefix="H", historical=True, offset=rows)}
-            raw_rate = _raw_executemany(rows, force_id=force.id)
+            raw_rate = _raw_executemany(rows, force_id=force_id)
             print(f"{'raw':>10} {'':>5}: {rows:,} people and referrals by executemany "
                   f"({raw_rate:,.0f} rows/s)")
             for label, content in files.items():

@@ -245,7 +245,11 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
         .limit(limit)
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Chosen once, in a CTE PostgreSQL must materialise: as a plain `IN (subquery)` the
+        # planner may run the subquery again for each row, and every run skips the rows the
+        # statement has just locked and takes LIMIT more, until one claim takes everything due.
+        chosen = due.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+        due = select(chosen.c.id)
     claimed = db.session.scalars(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()),

@@ -57,9 +57,10 @@ class RecordingHandler:
 
 
 @contextmanager
-def running_smtp_server() -> Iterator[tuple[int, RecordingHandler]]:
-    """aiosmtpd on a free loopback port, recording what it receives."""
-    handler = RecordingHandler()
+def running_smtp_server(handler: RecordingHandler | None = None,
+                        ) -> Iterator[tuple[int, RecordingHandler]]:
+    """aiosmtpd on a free loopback port, recording what it receives (through `handler`)."""
+    handler = handler or RecordingHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
