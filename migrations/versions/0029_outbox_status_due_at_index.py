@@ -1,7 +1,7 @@
 """outbox: an index on (status, due_at), so the dashboard counts the last 30 days' undelivered
 messages in one range whatever the history
 
-Revision ID: 0031
+Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-04 23:40:00
 
@@ -10,7 +10,7 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0031'
+revision = '0029'
 down_revision = '0028'
 branch_labels = None
 depends_on = None
