@@ -67,6 +67,10 @@ def make_app(database_url: str, instance_path: Path, **overrides: object) -> Fla
         # Tests of everything else sign in with a password alone; the second factor's tests
         # (tests/auth/test_second_factor.py) require it for the roles they name.
         "REQUIRE_SECOND_FACTOR_ROLES": frozenset(),
+        # Argon2id at its smallest: the suite hashes and checks thousands of passwords and PINs,
+        # at a third of a second each at production cost. tests/auth/test_passwords.py holds
+        # production to its strong parameters.
+        "PASSWORD_HASH_PROFILE": "test",
     }
     config.update(overrides)
     app = create_app(config)
