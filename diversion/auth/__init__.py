@@ -6,7 +6,7 @@ import datetime as dt
 
 from flask import Flask, current_app
 
-from diversion.auth import cli, sessions, views, web
+from diversion.auth import cli, passwords, sessions, views, web
 from diversion.auth.guards import forget_quiet_guards
 from diversion.auth.held import forget_expired_held_forms
 from diversion.auth.resets import forget_expired_reset_links
@@ -15,6 +15,7 @@ from diversion.core.jobs import add_job
 
 
 def init_app(app: Flask) -> None:
+    passwords.check_profile(profile=app.config["PASSWORD_HASH_PROFILE"], testing=app.testing)
     web.init_app(app)
     app.register_blueprint(views.bp)
     for group in (cli.forces_cli, cli.users_cli, cli.tokens_cli):

@@ -7,11 +7,28 @@ from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, has_app_context
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 
-_hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile
+# The app's PASSWORD_HASH_PROFILE picks one (outside an app, "production"). "production" is
+# argon2-cffi's default: Argon2id with RFC 9106's low-memory profile (3 passes over 64 MiB, 4
+# lanes), about a third of a second a hash here. "test" is Argon2id at its smallest, for the test
+# suite only, which hashes and checks thousands of passwords: auth.init_app refuses it in an app
+# that is not TESTING.
+PROFILES = {
+    "production": PasswordHasher(),
+    "test": PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+}
+
+
+def _hasher() -> PasswordHasher:
+    return PROFILES[_profile()]
+
+
+def _profile() -> str:
+    return str(current_app.config["PASSWORD_HASH_PROFILE"]) if has_app_context() else "production"
 
 
 @lru_cache(maxsize=1)
@@ -39,26 +56,34 @@ def password_problem(password: str, *, email: str = "", name: str = "") -> str |
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
     """True when the hash was made with parameters other than today's."""
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)
 
 
 def burn_verification_time() -> None:
     """Spend as long as a real check, so unknown accounts cannot be told apart by timing."""
-    verify_password(_dummy_hash(), "not the password")
+    verify_password(_dummy_hash(_profile()), "not the password")
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return _hasher.hash("dummy password for timing")
+@lru_cache(maxsize=len(PROFILES))
+def _dummy_hash(profile: str) -> str:
+    return PROFILES[profile].hash("dummy password for timing")
+
+
+def check_profile(*, profile: object, testing: bool) -> None:
+    """Refuse an unknown PASSWORD_HASH_PROFILE, and the test profile outside the test suite."""
+    if profile not in PROFILES:
+        raise RuntimeError(f"PASSWORD_HASH_PROFILE must be one of {sorted(PROFILES)}")
+    if profile != "production" and not testing:
+        raise RuntimeError("PASSWORD_HASH_PROFILE 'test' is for the test suite only (TESTING)")

@@ -257,6 +257,9 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         # asking for it waits after the password.
         "REQUIRE_SECOND_FACTOR_ROLES": settings.require_second_factor_roles,
         "SECOND_FACTOR_STEP_SECONDS": 5 * 60,
+        # How hard passwords (and referral PINs) are hashed (auth.passwords.PROFILES): always
+        # "production" outside the test suite, which sets "test".
+        "PASSWORD_HASH_PROFILE": "production",
         # Password reset links: valid this long; so many requests from one address an hour.
         "PASSWORD_RESET_LINK_SECONDS": 60 * 60,
         "PASSWORD_RESET_MAX_PER_ADDRESS": 10,

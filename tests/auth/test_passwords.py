@@ -2,7 +2,9 @@
 
 import pytest
 
+from diversion import create_app
 from diversion.auth.passwords import (
+    PROFILES,
     hash_password,
     needs_rehash,
     password_problem,
@@ -54,3 +56,30 @@ def test_hashes_are_argon2id_salted_and_verify():
     assert not verify_password(first, "a long passphrase herE")
     assert not verify_password("not a hash", "anything")
     assert not needs_rehash(first)
+
+
+def test_production_hashes_with_rfc_9106s_argon2id_and_the_test_profile_is_the_suites_alone(tmp_path):
+    strong = PROFILES["production"]
+    assert (strong.type.name, strong.time_cost, strong.memory_cost, strong.parallelism) == (
+        "ID", 3, 64 * 1024, 4)
+    # Outside an app, and in an app built with the default settings, hashes are production's.
+    assert hash_password("a long passphrase here").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    url = f"sqlite:///{tmp_path}/x.sqlite"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    assert app.config["PASSWORD_HASH_PROFILE"] == "production"
+    with app.app_context():
+        made = hash_password("a long passphrase here")
+    assert made.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    # The suite's cheap profile is refused by an app that is not TESTING, and so is a typo.
+    with pytest.raises(RuntimeError, match="test suite only"):
+        create_app({"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_PROFILE": "test"})
+    with pytest.raises(RuntimeError, match="must be one of"):
+        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
+                    "PASSWORD_HASH_PROFILE": "fast"})
+    # Under it, a hash made at production cost still verifies, and is replaced on next sign-in.
+    testing = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url,
+                          "PASSWORD_HASH_PROFILE": "test"})
+    with testing.app_context():
+        assert verify_password(made, "a long passphrase here")
+        assert needs_rehash(made)
+        assert hash_password("x").startswith("$argon2id$v=19$m=8,t=1,p=1$")

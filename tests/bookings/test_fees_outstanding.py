@@ -162,7 +162,7 @@ def test_the_csv_has_the_same_filters_and_is_safe_from_formulas(client, login_as
         client.get("/fees/outstanding.csv").get_data(as_text=True).lstrip("\ufeff"))))
     assert [row[1] for row in everything[1:]][0] == "'=HYPERLINK(\"http://x\")"
     events = db.session.scalars(select(AuditEvent).where(
-        AuditEvent.action == "fees_outstanding.export")).all()
+        AuditEvent.action == "fees_outstanding.export").order_by(AuditEvent.id)).all()
     assert len(events) == 2 and events[0].category is AuditCategory.DISCLOSURE
     assert events[0].details["force_id"] == other_force.id
 

@@ -7,7 +7,10 @@ session; each test gets a fresh context (no cookies carried over).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,18 +67,52 @@ def _closed_before_sending(app: Any) -> Any:
     return wrapped
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The app on http://127.0.0.1:<free port>, CSRF on, demo users loaded, in a background thread."""
+def _build_demo_database(path: Path) -> None:
     from flask_migrate import upgrade
 
-    folder = tmp_path_factory.mktemp("browser")
-    app = make_app(f"sqlite:///{folder / 'browser.sqlite'}", folder, WTF_CSRF_ENABLED=True)
+    app = make_app(f"sqlite:///{path}", path.parent)
     with app.app_context():
         upgrade(directory=str(PROJECT_ROOT / "migrations"))
         load_demo_data(now=now_utc())
         db.session.commit()
         db.session.remove()
+        db.engine.dispose()
+
+
+def _demo_database(path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A migrated SQLite file with the demo loaded at `path`.
+
+    The demo takes seconds to load, so under pytest-xdist the first worker to need it builds it
+    once for the run (in the run's own temporary folder, under a lock) and every worker copies
+    it; alone, the file is built in place.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        _build_demo_database(path)
+        return
+    shared = tmp_path_factory.getbasetemp().parent
+    template = shared / "browser-demo.sqlite"
+    with open(shared / "browser-demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            building = shared / "browser-demo.building.sqlite"
+            _build_demo_database(building)
+            building.rename(template)
+    source = sqlite3.connect(template)
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app on http://127.0.0.1:<free port>, CSRF on, demo users loaded, in a background thread."""
+    folder = tmp_path_factory.mktemp("browser")
+    database = folder / "browser.sqlite"
+    _demo_database(database, tmp_path_factory)
+    app = make_app(f"sqlite:///{database}", folder, WTF_CSRF_ENABLED=True)
     server: BaseWSGIServer = make_server("127.0.0.1", 0, _closed_before_sending(app),
                                          threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)

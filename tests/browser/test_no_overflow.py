@@ -11,6 +11,8 @@ from diversion.demo import DEMO_USERS
 from tests.browser.conftest import LiveServer, sign_in
 from tests.crawling import ESCAPED_MARKUP, crawl_key, links_to_follow
 
+pytestmark = pytest.mark.browser
+
 PAGES_PER_ROLE = 120
 PAGES_PER_KIND = 2
 # Pages other engineers are reworking at the same time (issue 14): reported, not failed here.

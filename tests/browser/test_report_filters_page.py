@@ -10,6 +10,8 @@ from diversion.auth.models import Role
 from diversion.demo import DEMO_USERS
 from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
 
+pytestmark = pytest.mark.browser
+
 DEMO_EMAIL = {role: email for role, email, _ in DEMO_USERS}
 YEAR = ("date_from-day=1&date_from-month=1&date_from-year=2025&date_to-day=31&date_to-month=12"
         "&date_to-year=2025&scope=any")

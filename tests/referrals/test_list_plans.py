@@ -52,7 +52,15 @@ def analysed(app):
         db.session.execute(text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (:t, :i, :s)"),
                            {"t": table, "i": index, "s": stat})
     db.session.execute(text("ANALYZE sqlite_schema"))  # load the statistics
-    return app
+    yield app
+    # The reset empties tables, not statistics: later tests in this worker plan without them
+    # (they are in the database only if a test committed).
+    db.session.rollback()
+    if db.session.execute(text("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'")).first():
+        db.session.execute(text("DELETE FROM sqlite_stat1"))
+    db.session.commit()
+    db.session.remove()
+    db.engine.dispose()  # every pooled connection loaded the statistics with the schema
 
 
 def plan(actor, filters: queries.ReferralFilters, sort: str) -> str:

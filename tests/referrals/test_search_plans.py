@@ -6,14 +6,18 @@ the table, whichever sort the list asks for. SQLite's plans are held in test_lis
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 
+from diversion.auth.models import Force
 from diversion.core import paging as pager
 from diversion.core.extensions import db
 from diversion.referrals import queries
 from tests.builders import create_force, create_programme, create_user
+from tests.conftest import _empty_all_tables
 
 ROWS = 30_000
 # A row whose filter is checked one by one: at most a page's worth and what the lookups found.
@@ -29,38 +33,68 @@ def _reference(n: str) -> str:
     return " || ".join(f"substr('ACDEFHJKMN', 1 + ({n} / {10 ** i}) % 10, 1)" for i in range(7))
 
 
+@pytest.fixture(scope="module")
+def analysed_referrals(migrated_app: Flask) -> Iterator[int]:
+    """30,000 referrals and people (ROWS), committed and analysed once for the module (building them
+    took seconds, and every test reads them alike); the force's id. Afterwards the tables are
+    emptied and analysed empty, so no later test plans with these statistics."""
+    with migrated_app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("PostgreSQL's planner")
+        _empty_all_tables(migrated_app)
+        force, programme = create_force("WYP"), create_programme()
+        key = _letters("n")
+        db.session.execute(text(f"""
+            INSERT INTO people (id, family_name, given_names, family_name_key, given_name_key,
+                                date_of_birth, pnc_id, preferred_contact, needs_step_free,
+                                created_at, updated_at)
+            SELECT 1000000 + n, upper({key}) || 'son', 'Adam' || ({key}), {key} || 'son',
+                   'adam' || ({key}), date '1960-01-01' + (n % 15000),
+                   CASE WHEN n % 3 = 0 THEN '20' || lpad((n % 20)::text, 2, '0') || '/'
+                                            || lpad(n::text, 7, '0') || 'A' END,
+                   'post', false, now(), now()
+            FROM generate_series(1, {ROWS}) AS n"""))  # noqa: S608 (numbers only)
+        db.session.execute(text(f"""
+            INSERT INTO referrals (id, reference, pin_hash, pin_issued_at, force_id, programme_id,
+                person_id, crime_reference, referral_date, offence_code, offence_date, admitted,
+                consented, no_relevant_convictions, officer_email, booking_deadline,
+                completion_deadline, is_completion_deadline_given, status, closed_on, is_historical,
+                eligibility, created_at)
+            SELECT 1000000 + n, 'R' || {_reference("n")}, '!', now(), :force, :programme,
+                   1000000 + n, 'CR/' || n || '/B', date '2016-06-15' + (n % 3653), 'SOA2003-S51A',
+                   date '2016-06-13' + (n % 3653), true, true, true, 'officer@bench.example',
+                   date '2016-07-13' + (n % 3653), date '2016-10-13' + (n % 3653), false,
+                   'completed', date '2016-10-13' + (n % 3653), false, '[]', now()
+            FROM generate_series(1, {ROWS}) AS n"""),  # noqa: S608 (numbers only)
+            {"force": force.id, "programme": programme.id})
+        db.session.commit()
+        db.session.execute(text("ANALYZE people"))
+        db.session.execute(text("ANALYZE referrals"))
+        db.session.commit()
+        force_id = force.id
+        db.session.remove()
+    yield force_id
+    with migrated_app.app_context():
+        db.session.execute(text("TRUNCATE people, referrals CASCADE"))
+        db.session.commit()
+        db.session.execute(text("ANALYZE people"))
+        db.session.execute(text("ANALYZE referrals"))
+        db.session.commit()
+        db.session.remove()
+
+
 @pytest.fixture
-def many_referrals(app):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's planner")
-    force, programme = create_force("WYP"), create_programme()
-    key = _letters("n")
-    db.session.execute(text(f"""
-        INSERT INTO people (id, family_name, given_names, family_name_key, given_name_key,
-                            date_of_birth, pnc_id, preferred_contact, needs_step_free,
-                            created_at, updated_at)
-        SELECT 1000000 + n, upper({key}) || 'son', 'Adam' || ({key}), {key} || 'son',
-               'adam' || ({key}), date '1960-01-01' + (n % 15000),
-               CASE WHEN n % 3 = 0 THEN '20' || lpad((n % 20)::text, 2, '0') || '/'
-                                        || lpad(n::text, 7, '0') || 'A' END,
-               'post', false, now(), now()
-        FROM generate_series(1, {ROWS}) AS n"""))  # noqa: S608 (numbers only)
-    db.session.execute(text(f"""
-        INSERT INTO referrals (id, reference, pin_hash, pin_issued_at, force_id, programme_id,
-            person_id, crime_reference, referral_date, offence_code, offence_date, admitted,
-            consented, no_relevant_convictions, officer_email, booking_deadline,
-            completion_deadline, is_completion_deadline_given, status, closed_on, is_historical,
-            eligibility, created_at)
-        SELECT 1000000 + n, 'R' || {_reference("n")}, '!', now(), :force, :programme,
-               1000000 + n, 'CR/' || n || '/B', date '2016-06-15' + (n % 3653), 'SOA2003-S51A',
-               date '2016-06-13' + (n % 3653), true, true, true, 'officer@bench.example',
-               date '2016-07-13' + (n % 3653), date '2016-10-13' + (n % 3653), false,
-               'completed', date '2016-10-13' + (n % 3653), false, '[]', now()
-        FROM generate_series(1, {ROWS}) AS n"""),  # noqa: S608 (numbers only)
-        {"force": force.id, "programme": programme.id})
-    db.session.execute(text("ANALYZE people"))
-    db.session.execute(text("ANALYZE referrals"))
-    return force
+def app(migrated_app: Flask, analysed_referrals: int) -> Iterator[Flask]:
+    """Here a test starts from the module's referrals, not from empty tables: what it writes
+    (its own user) is never committed, and is rolled back when it ends."""
+    with migrated_app.app_context():
+        yield migrated_app
+        db.session.remove()
+
+
+@pytest.fixture
+def many_referrals(app: Flask, analysed_referrals: int) -> Force:
+    return db.session.get(Force, analysed_referrals)
 
 
 def _plan(actor, search: str, sort: str) -> list[dict]:
