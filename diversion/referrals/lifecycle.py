@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -224,10 +224,17 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
                 "new_closed_on": closed_on if m.to_status in TERMINAL_STATUSES
                 else m.referral.closed_on} for m in moves]
     db.session.flush()
+    # One UPDATE per 900 ids for each (status, closed_on) the moves share: usually one value
+    # for the whole batch, so the rows are not sent one by one.
     table = cast(Table, Referral.__table__)
-    db.session.execute(
-        update(table).where(table.c.id == bindparam("rid"))
-        .values(status=bindparam("new_status"), closed_on=bindparam("new_closed_on")), changes)
+    alike: dict[tuple[Any, Any], list[int]] = {}
+    for change in changes:
+        alike.setdefault((change["new_status"], change["new_closed_on"]), []).append(
+            change["rid"])
+    for (new_status, new_closed_on), ids in alike.items():
+        for start in range(0, len(ids), 900):
+            db.session.execute(update(table).where(table.c.id.in_(ids[start:start + 900]))
+                               .values(status=new_status, closed_on=new_closed_on))
     for m, change in zip(moves, changes, strict=True):
         set_committed_value(m.referral, "_status", change["new_status"])
         set_committed_value(m.referral, "closed_on", change["new_closed_on"])
