@@ -64,15 +64,16 @@ FEE_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on")
 
 
 def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
-                  balance: int) -> dict[str, Any]:
-    """The context of one reminder of a booking, from everything about the booking."""
+                  balance: int, contact: dict[str, str] | None = None) -> dict[str, Any]:
+    """The context of one reminder of a booking, from everything about the booking
+    (`contact`: service_contact(), when the caller has it already)."""
     if kind is ReminderKind.JOINING_DETAILS:
         # The joining link is in this message only: it is the key to the room.
         return {**{key: context[key] for key in JOINING_KEYS},
                 "joining_link": venue.joining_link or ""}
     if kind is ReminderKind.FEE_OUTSTANDING:
         # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
-        contact = service_contact()
+        contact = contact or service_contact()
         return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
                 "pay_url": pay_url(context["reference"]),
                 "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
@@ -171,6 +172,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
 
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
+    contact_us = service_contact()  # the same in every fee reminder
     made = 0
     for chunk in chunks(sorted(set(booking_ids))):
         rows = list(db.session.execute(
@@ -225,7 +227,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                        **links_context(row.reference), **about_session}
             for item in planned:
                 item_context = _item_context(item.kind, context, venue=session.venue,
-                                             balance=balance)
+                                             balance=balance, contact=contact_us)
                 wanted_messages.append({
                     "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
                                                     starts_at=session.starts_at),
