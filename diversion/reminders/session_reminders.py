@@ -33,7 +33,13 @@ from diversion.bookings.notices import links_context, pay_url
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
-from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
+from diversion.outbox.models import (
+    BookingReminderState,
+    Channel,
+    MessageStatus,
+    OutboxMessage,
+    ReminderKind,
+)
 from diversion.outbox.rules import choose_contact
 from diversion.outbox.services import cancel_pending, enqueue_many
 from diversion.referrals.models import Person, Referral
@@ -173,6 +179,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
     contact_us = service_contact()  # the same in every fee reminder
+    timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
     made = 0
     for chunk in chunks(sorted(set(booking_ids))):
         rows = list(db.session.execute(
@@ -218,10 +225,15 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
             if session.programme_id not in plans:
                 plans[session.programme_id] = get_plan(session.programme_id)
             balance = owed.get(row.referral_id, 0)
-            planned = rules.plan_session_reminders(
-                plans[session.programme_id], starts_at=session.starts_at,
-                is_online=session.venue.is_online, channel=channel, now=now,
-                fee_outstanding=balance > 0)
+            # The same for every booking of a session sent by a channel, with or without a fee
+            # owed: worked out once each.
+            timing = (row.session_id, channel, balance > 0)
+            if timing not in timings:
+                timings[timing] = rules.plan_session_reminders(
+                    plans[session.programme_id], starts_at=session.starts_at,
+                    is_online=session.venue.is_online, channel=channel, now=now,
+                    fee_outstanding=balance > 0)
+            planned = timings[timing]
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
                        **links_context(row.reference), **about_session}
