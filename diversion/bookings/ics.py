@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from diversion.bookings.models import Booking
 from diversion.courses.ical import UID_DOMAIN, CalendarEvent, build_calendar
+from diversion.courses.models import CourseSession
 
 SUMMARY = "Course booking"  # discreet: never names the offence or the course's subject
+CALENDAR_NAME = "Course booking"
 
 
 def booking_uid(booking_id: int) -> str:
@@ -16,18 +18,30 @@ def booking_uid(booking_id: int) -> str:
     return f"booking-{booking_id}@{UID_DOMAIN}"
 
 
-def _event(booking: Booking, *, is_cancelled: bool) -> CalendarEvent:
-    session = booking.session
+def session_location(session: CourseSession) -> str:
+    """Where a booking's calendar event says it is (the same for every booking of a session)."""
     venue = session.venue
-    location = "Online (joining link sent by email)" if venue.is_online else ", ".join(
+    return "Online (joining link sent by email)" if venue.is_online else ", ".join(
         part for part in (venue.name, venue.address_line_1, venue.address_line_2, venue.town,
                           venue.postcode) if part)
+
+
+def booking_event(*, booking_id: int, reference: str, starts_at: dt.datetime,
+                  ends_at: dt.datetime, location: str, is_cancelled: bool) -> CalendarEvent:
+    """A booking's calendar event, from plain values (bulk confirmations build many)."""
     return CalendarEvent(
-        uid=booking_uid(booking.id), starts_at=session.starts_at, ends_at=session.ends_at,
+        uid=booking_uid(booking_id), starts_at=starts_at, ends_at=ends_at,
         summary=SUMMARY, location=location,
-        description=f"Your booking reference is {booking.referral.reference}. "
+        description=f"Your booking reference is {reference}. "
                     "Arrive on time: late arrivals cannot be admitted.",
         is_cancelled=is_cancelled, sequence=1 if is_cancelled else 0)
+
+
+def _event(booking: Booking, *, is_cancelled: bool) -> CalendarEvent:
+    session = booking.session
+    return booking_event(booking_id=booking.id, reference=booking.referral.reference,
+                         starts_at=session.starts_at, ends_at=session.ends_at,
+                         location=session_location(session), is_cancelled=is_cancelled)
 
 
 def booking_ics(booking: Booking, *, now: dt.datetime,
@@ -36,4 +50,4 @@ def booking_ics(booking: Booking, *, now: dt.datetime,
     plus cancelled events for bookings it replaces (a transfer), so calendars drop them."""
     events = [_event(old, is_cancelled=True) for old in cancelled]
     events.append(_event(booking, is_cancelled=not booking.is_active))
-    return build_calendar(events, now=now, name="Course booking")
+    return build_calendar(events, now=now, name=CALENDAR_NAME)

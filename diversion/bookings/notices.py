@@ -6,6 +6,8 @@ referral, for a waiting list); nothing is sent without an address.
 - `confirmation_message(booking, now=, replaces=None, from_waiting_list=False)` -> enqueue's
   arguments, or None; `send_confirmation(booking, now=, …)`
 - `tell_removed_from_waiting_list(referral=, session=, entry_id=, now=)`
+- `allocated_confirmations(placed, now=)`: the same messages for many new bookings (bulk
+  allocation), built from plain values with each session's part worked out once
 - `session_context(session)`: what a message says about the session
 - `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
 """
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from diversion.bookings.ics import booking_ics
+from diversion.bookings.ics import CALENDAR_NAME, booking_event, booking_ics, session_location
 from diversion.bookings.models import Booking
 from diversion.core.links import external_url
 from diversion.core.timeutils import format_london
+from diversion.courses.ical import build_calendar
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.rules import choose_contact
@@ -146,3 +149,39 @@ def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking |
                                    from_waiting_list=from_waiting_list)
     if message is not None:
         enqueue(**message, now=now)
+
+
+def allocated_confirmations(placed: Sequence[tuple[int, Referral, CourseSession]], *,
+                            now: dt.datetime) -> list[dict[str, Any]]:
+    """`confirmation_message` of many new active bookings, each given as (booking id, referral,
+    session): the same messages, the session's part (and calendar location) worked out once per
+    session rather than once per booking. Bookings with no address to send to are left out."""
+    parts: dict[int, tuple[dict[str, Any], str]] = {}
+    messages: list[dict[str, Any]] = []
+    for booking_id, referral, session in placed:
+        person = referral.person
+        contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                                 mobile=person.mobile)
+        if contact is None:
+            log.info("no email or mobile to send %s for booking %s", CONFIRMATION, booking_id)
+            continue
+        if session.id not in parts:
+            parts[session.id] = ({**session_context(session), "is_change": False,
+                                  "from_waiting_list": False, **arrival_context(session)},
+                                 session_location(session))
+        about_session, location = parts[session.id]
+        channel, recipient = contact
+        reference = referral.reference
+        given = person.given_names.split()
+        context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
+                                   **links_context(reference), **about_session}
+        if channel is Channel.EMAIL:
+            context["ics"] = build_calendar([booking_event(
+                booking_id=booking_id, reference=reference, starts_at=session.starts_at,
+                ends_at=session.ends_at, location=location, is_cancelled=False)],
+                now=now, name=CALENDAR_NAME)
+        messages.append({"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
+                         "recipient": recipient, "template": CONFIRMATION, "due_at": now,
+                         "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
+                         "expires_at": session.starts_at})
+    return messages

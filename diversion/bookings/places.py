@@ -22,7 +22,6 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -38,7 +37,11 @@ from diversion.bookings.capacity import (
 )
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
-from diversion.bookings.notices import confirmation_message, send_confirmation, tell
+from diversion.bookings.notices import (
+    allocated_confirmations,
+    send_confirmation,
+    tell,
+)
 from diversion.bookings.queries import get_active_booking, referral_facts, session_facts, transfers_used
 from diversion.bookings.signals import booking_transferred
 from diversion.bookings.waiting_list import leave_all_waiting_lists, position_of, waiting_list
@@ -256,14 +259,11 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
                       now: dt.datetime) -> None:
     """Move allocated referrals to `booked`, take them off waiting lists, send confirmations."""
     ids = [referral.id for referral, _ in placed]
-    bookings: dict[int, Booking] = {}
+    booking_ids: dict[int, int] = {}
     for start in range(0, len(ids), 900):
-        # The referrals and sessions are loaded already: no joins, found in the identity map.
-        for booking in db.session.scalars(select(Booking).where(
-                Booking.referral_id.in_(ids[start:start + 900]),
-                Booking.status == BookingStatus.ACTIVE)
-                .options(lazyload(Booking.referral), lazyload(Booking.session))):
-            bookings[booking.referral_id] = booking
+        booking_ids.update(db.session.execute(select(Booking.referral_id, Booking.id).where(
+            Booking.referral_id.in_(ids[start:start + 900]),
+            Booking.status == BookingStatus.ACTIVE)).all())
     for start in range(0, len(ids), 900):
         leave_all_waiting_lists(ids[start:start + 900])
     # One move for all, in bulk; the reminders are planned once for every booking at the end.
@@ -271,10 +271,7 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
         reason=[f"Allocated to the session on {format_london(session.starts_at)}"
                 for _, session in placed])
-    messages = []
-    for referral, _ in placed:
-        message = confirmation_message(bookings[referral.id], now=now)
-        if message is not None:
-            messages.append(message)
-    enqueue_many(messages, now=now)
+    enqueue_many(allocated_confirmations(
+        [(booking_ids[referral.id], referral, session) for referral, session in placed], now=now),
+        now=now)
     db.session.flush()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -218,19 +218,23 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     moves = [Moved(referral=referral, event=event, from_status=referral.status,
                    to_status=to_status, actor=actor, now=now, reason=why)
              for referral, to_status, why in zip(referrals, targets, reasons, strict=True)]
-    # One executemany UPDATE by primary key; the loaded objects are told the new values.
+    # One UPDATE per 900 ids for each (status, closed_on) the moves share (usually one for the
+    # whole batch), not row by row; the loaded objects are told the new values.
     closed_on = london_today(now)
-    changes = [{"rid": m.referral.id, "new_status": m.to_status,
-                "new_closed_on": closed_on if m.to_status in TERMINAL_STATUSES
-                else m.referral.closed_on} for m in moves]
+    changes = [(m.referral.id, m.to_status, closed_on if m.to_status in TERMINAL_STATUSES
+                else m.referral.closed_on) for m in moves]
     db.session.flush()
     table = cast(Table, Referral.__table__)
-    db.session.execute(
-        update(table).where(table.c.id == bindparam("rid"))
-        .values(status=bindparam("new_status"), closed_on=bindparam("new_closed_on")), changes)
-    for m, change in zip(moves, changes, strict=True):
-        set_committed_value(m.referral, "_status", change["new_status"])
-        set_committed_value(m.referral, "closed_on", change["new_closed_on"])
+    alike: dict[tuple[ReferralStatus, dt.date | None], list[int]] = {}
+    for referral_id, new_status, new_closed_on in changes:
+        alike.setdefault((new_status, new_closed_on), []).append(referral_id)
+    for (new_status, new_closed_on), ids in alike.items():
+        for start in range(0, len(ids), 900):
+            db.session.execute(update(table).where(table.c.id.in_(ids[start:start + 900]))
+                               .values(status=new_status, closed_on=new_closed_on))
+    for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
+        set_committed_value(m.referral, "_status", new_status)
+        set_committed_value(m.referral, "closed_on", new_closed_on)
     db.session.execute(insert(cast(Table, ReferralEvent.__table__)), [
         {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
          "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,

@@ -10,6 +10,7 @@ message, so a late booking gets it straight away.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -174,6 +175,7 @@ def pounds(pence: int) -> str:
     return f"£{pence // 100:,}.{pence % 100:02d}"
 
 
+@functools.lru_cache(maxsize=4096)  # bulk planning asks again for each booking of a session
 def instant_token(value: dt.datetime) -> str:
     """A UTC instant as it appears in a dedupe key: basic ISO 8601, no colons (20260615T0900Z)."""
     return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%MZ")

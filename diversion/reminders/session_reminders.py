@@ -33,7 +33,13 @@ from diversion.bookings.notices import links_context, pay_url
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
-from diversion.outbox.models import BookingReminderState, MessageStatus, OutboxMessage, ReminderKind
+from diversion.outbox.models import (
+    BookingReminderState,
+    Channel,
+    MessageStatus,
+    OutboxMessage,
+    ReminderKind,
+)
 from diversion.outbox.rules import choose_contact
 from diversion.outbox.services import cancel_pending, enqueue_many
 from diversion.referrals.models import Person, Referral
@@ -64,15 +70,16 @@ FEE_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on")
 
 
 def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
-                  balance: int) -> dict[str, Any]:
-    """The context of one reminder of a booking, from everything about the booking."""
+                  balance: int, contact: dict[str, str] | None = None) -> dict[str, Any]:
+    """The context of one reminder of a booking, from everything about the booking
+    (`contact`: service_contact(), when the caller has it already)."""
     if kind is ReminderKind.JOINING_DETAILS:
         # The joining link is in this message only: it is the key to the room.
         return {**{key: context[key] for key in JOINING_KEYS},
                 "joining_link": venue.joining_link or ""}
     if kind is ReminderKind.FEE_OUTSTANDING:
         # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
-        contact = service_contact()
+        contact = contact or service_contact()
         return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
                 "pay_url": pay_url(context["reference"]),
                 "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
@@ -171,6 +178,8 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
 
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
+    contact_us = service_contact()  # the same in every fee reminder
+    timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
     made = 0
     for chunk in chunks(sorted(set(booking_ids))):
         rows = list(db.session.execute(
@@ -192,13 +201,16 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
         starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
         owed = balances([row.referral_id for row in rows])
         ids = [str(row.id) for row in rows]
-        # Stale keys: pending session reminders planned for another start instant.
+        # Stale keys: pending session reminders planned for another start instant. The status
+        # is checked here, not in SQL: with it there SQLite searched the status index, every
+        # pending message (tens of thousands in a bulk run), instead of these subjects'.
         stale = [m.id for m in db.session.execute(select(
-            OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key).where(
+            OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key,
+            OutboxMessage.status).where(
             OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id.in_(ids),
-            OutboxMessage.status == MessageStatus.PENDING,
             OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES))))
-            if rules.key_start_token(m.dedupe_key) != rules.instant_token(
+            if m.status is MessageStatus.PENDING
+            and rules.key_start_token(m.dedupe_key) != rules.instant_token(
                 starts[int(m.subject_id)])]
         if stale:
             db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stale))
@@ -216,16 +228,21 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
             if session.programme_id not in plans:
                 plans[session.programme_id] = get_plan(session.programme_id)
             balance = owed.get(row.referral_id, 0)
-            planned = rules.plan_session_reminders(
-                plans[session.programme_id], starts_at=session.starts_at,
-                is_online=session.venue.is_online, channel=channel, now=now,
-                fee_outstanding=balance > 0)
+            # The same for every booking of a session sent by a channel, with or without a fee
+            # owed: worked out once each.
+            timing = (row.session_id, channel, balance > 0)
+            if timing not in timings:
+                timings[timing] = rules.plan_session_reminders(
+                    plans[session.programme_id], starts_at=session.starts_at,
+                    is_online=session.venue.is_online, channel=channel, now=now,
+                    fee_outstanding=balance > 0)
+            planned = timings[timing]
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
                        **links_context(row.reference), **about_session}
             for item in planned:
                 item_context = _item_context(item.kind, context, venue=session.venue,
-                                             balance=balance)
+                                             balance=balance, contact=contact_us)
                 wanted_messages.append({
                     "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
                                                     starts_at=session.starts_at),

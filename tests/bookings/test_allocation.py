@@ -103,3 +103,45 @@ def test_allocating_takes_the_same_queries_for_two_people_as_for_twenty(app):
         return len(statements)
 
     assert queries_for(2) == queries_for(20)
+
+
+def test_allocated_confirmations_are_the_messages_one_booking_would_get(app):
+    """The bulk confirmations (built from plain values, each session's part once) say exactly
+    what `confirmation_message` says for the booking: by email with its calendar file, by
+    text without it, and nothing for someone with no address."""
+    from sqlalchemy import select
+
+    from diversion.bookings.models import Booking
+    from diversion.bookings.notices import confirmation_message
+    from diversion.core.extensions import db
+    from diversion.outbox.models import OutboxMessage
+    from diversion.referrals.models import ContactChannel
+
+    online = future_session(days=4, capacity=2, venue=create_venue(
+        name="Online", is_online=True, joining_link="https://meet.example/room",
+        address_line_1=None, town=None, postcode=None))
+    hall = future_session(days=6, capacity=3, venue=create_venue(address_line_2="Floor 2"))
+    by_email, by_text, by_post = create_referral(), create_referral(), create_referral()
+    by_text.person.email, by_text.person.mobile = None, "07700900123"
+    by_text.person.preferred_contact = ContactChannel.SMS
+    by_post.person.email, by_post.person.mobile = None, None
+    by_post.person.preferred_contact = ContactChannel.POST
+    db.session.flush()
+    result = allocate(actor=None, now=NOW)
+    assert {s.id for _, s in result.placed} <= {online.id, hall.id} and len(result.placed) == 3
+    bookings = {b.referral_id: b for b in db.session.scalars(select(Booking))}
+    sent = {m.subject_id: m for m in db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.template == "booking_confirmation"))}
+    assert set(sent) == {str(bookings[r.id].id) for r in (by_email, by_text)}
+    for referral in (by_email, by_text):
+        booking = bookings[referral.id]
+        expected = confirmation_message(booking, now=NOW)
+        assert expected is not None
+        message = sent[str(booking.id)]
+        assert message.context == expected["context"]
+        assert (message.dedupe_key, message.channel, message.recipient, message.expires_at) == (
+            expected["dedupe_key"], expected["channel"], expected["recipient"],
+            expected["expires_at"])
+    assert "ics" in sent[str(bookings[by_email.id].id)].context
+    assert "ics" not in sent[str(bookings[by_text.id].id)].context
+    assert confirmation_message(bookings[by_post.id], now=NOW) is None
