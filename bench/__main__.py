@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import Context, Row, bench_n, database_label, generated_context
+from .common import Context, Row, bench_n, database_label, figure, generated_context
 
 # In the order of issue 17's table; bench_reports (the reoffending report against a
 # hand-written SQL aggregate) is another module's, run when it is there.
@@ -42,18 +42,10 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "system": platform.platform()}
 
 
-def _format(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
-
-
 def print_table(rows: list[Row]) -> None:
     header = ["measure", "goal", "measured", "baseline", "ratio", "met?"]
-    lines = [[row.measure, row.goal, f"{_format(row.measured)} {row.unit}".strip(),
-              _format(row.baseline), "-" if row.ratio is None else f"{row.ratio:.2f}x",
+    lines = [[row.measure, row.goal, f"{figure(row.measured)} {row.unit}".strip(),
+              figure(row.baseline), "-" if row.ratio is None else f"{row.ratio:.2f}x",
               {True: "yes", False: "NO", None: "-"}[row.met]] for row in rows]
     widths = [max(len(str(line[i])) for line in [header, *lines]) for i in range(len(header))]
     for line in [header, ["-" * w for w in widths], *lines]:

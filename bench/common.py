@@ -39,6 +39,15 @@ def database_label() -> str:
     return "postgresql" if server_url() else "sqlite"
 
 
+def figure(value: float | None) -> str:
+    """A measured value as the table shows it: thousands grouped, small ones with decimals."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
 @dataclass
 class Row:
     """One line of the table: a measure, its goal, what was measured and what it is against."""

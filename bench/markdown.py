@@ -7,13 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-
-def _figure(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+from bench.common import figure
 
 
 def markdown(path: Path) -> str:
@@ -24,7 +18,7 @@ def markdown(path: Path) -> str:
         ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}x"
         met = {True: "yes", False: "**no**", None: "-"}[row["met"]]
         lines.append(f"| {row['measure']} | {row['goal']} | "
-                     f"{_figure(row['measured'])} {row['unit']} | {_figure(row['baseline'])} | "
+                     f"{figure(row['measured'])} {row['unit']} | {figure(row['baseline'])} | "
                      f"{ratio} | {met} |")
     return "\n".join(lines)
 
