@@ -176,7 +176,11 @@ def build_attendance(parameters: ReportParameters, with_chart: bool = False) -> 
                     summary=summaries.attendance_summary(data),
                     extra={"co_run": co_run_sessions(sessions)})
     if with_chart and sessions:
-        report.chart_svg = attendance_by_month_svg(by_month)
+        # Every month from the first session to the last, so a month without one shows as a gap.
+        months = list(by_month)
+        report.chart_svg = attendance_by_month_svg(
+            {month: by_month.get(month, measures.AttendanceSummary())
+             for month in measures.months_between(months[0], months[-1])})
         report.chart_alt = summaries.attendance_chart_alt(data)
     return report
 

@@ -140,6 +140,17 @@ def by_session_month(row: SessionAttendance) -> tuple[str]:
     return (row.session_date.strftime("%Y-%m"),)
 
 
+def months_between(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` ("2026-01" keys), in order: a chart's axis, where a
+    month with nothing in it is a gap rather than left out."""
+    year, month = int(first[:4]), int(first[5:7])
+    months = []
+    while (key := f"{year:04d}-{month:02d}") <= last:
+        months.append(key)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
 # --- Referral outcomes ------------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from sqlalchemy import ColumnElement, exists, select
 
 from diversion.auth.models import Force
 from diversion.core.extensions import db
-from diversion.core.timeutils import add_months
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Referral, ReferralEvent, ReferralEventType, ReferralStatus
 from diversion.reports import measures, summaries
@@ -94,16 +93,6 @@ def load_referral_records(date_from: dt.date, date_to: dt.date, *, forces: Seque
     return records
 
 
-def months_between(first: str, last: str) -> list[str]:
-    """Every month from `first` to `last` ("2026-01" keys), in order."""
-    months = []
-    day = dt.date.fromisoformat(f"{first}-01")
-    while (month := f"{day:%Y-%m}") <= last:
-        months.append(month)
-        day = add_months(day, 1)
-    return months
-
-
 def force_names() -> dict[str, str]:
     """Every force's name by its code ("WYP": "West Yorkshire Police"): one query."""
     return {code: name for code, name in db.session.execute(select(Force.code, Force.name))}
@@ -131,7 +120,7 @@ def build_outcomes(parameters: ReportParameters, with_chart: bool = False) -> Re
         months = list(data["by_month"])
         report.chart_svg = outcomes_by_month_svg(
             {month: data["by_month"].get(month, empty)
-             for month in months_between(months[0], months[-1])})
+             for month in measures.months_between(months[0], months[-1])})
         report.chart_alt = summaries.outcomes_chart_alt(data)
     return report
 

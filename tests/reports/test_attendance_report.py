@@ -220,3 +220,22 @@ def test_the_attendance_pdf_stops_at_the_month_and_points_to_the_csv_for_each_se
     rows = list(csv.DictReader(io.StringIO(
         client.get(url.replace("pdf", "csv")).data.decode("utf-8-sig"))))
     assert sum(row["breakdown"] == "session" for row in rows) == 28
+
+
+def test_the_chart_shows_a_month_without_sessions_as_a_gap_not_left_out(app):
+    # Sessions in July and September: August is on the axis with nothing in it, so the bars
+    # keep their places in time (the month-by-month table lists only months with sessions).
+    ann = create_user("facilitator", name="Ann Able")
+    for starts_at in (dt.datetime(2026, 7, 15, 8, 30, tzinfo=dt.UTC),
+                      dt.datetime(2026, 9, 16, 8, 30, tzinfo=dt.UTC)):
+        session, people = session_with_people(2, facilitator=ann, starts_at=starts_at)
+        take_register(session, zip(people, [A.ATTENDED, A.ABSENT], strict=True))
+    db.session.commit()
+    parameters = reports_producing.validate_parameters(
+        kind="attendance", date_from=D(2026, 7, 1), date_to=D(2026, 9, 30), as_of=None,
+        scope=None, today=D(2026, 10, 1))
+    report = reports_attendance_report.build_attendance(parameters, with_chart=True)
+    assert list(report.data["by_month"]) == ["2026-07", "2026-09"]
+    assert report.chart_svg is not None
+    assert ("Jul 2026: 2 booked, 1 attended; Aug 2026: 0 booked, 0 attended; "
+            "Sep 2026: 2 booked, 1 attended") in report.chart_svg

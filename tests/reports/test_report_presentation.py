@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from diversion.core.extensions import db
-from diversion.reports.outcomes_report import months_between
+from diversion.reports.measures import months_between
 from tests.builders import create_force, referral_with_outcome
 from tests.reports.test_attendance_report import JUNE, seed_sessions
 
