@@ -65,7 +65,8 @@ def _nice_ticks(top: float, count: int = 5) -> list[float]:
     least one apart (the charts count people or percentages)."""
     raw = max(top / count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10)
+                if m * magnitude >= raw and float(m * magnitude).is_integer())
     ticks = [0.0]
     while ticks[-1] < top - 1e-9:
         ticks.append(round(ticks[-1] + step, 10))
@@ -247,7 +248,7 @@ def attendance_by_month_svg(
         for x, value, fill, stroke in ((middle - width, b, "#b1b4b6", "#505a5f"),
                                        (middle, a, attended_fill, "none")):
             top = canvas.y(value)
-            canvas.parts.append(f'<rect x="{_n(x)}" y="{_n(top)}" width="{_n(width)}" '
+            canvas.parts.append(f'<rect class="bar" x="{_n(x)}" y="{_n(top)}" width="{_n(width)}" '
                                 f'height="{_n(base - top)}" fill="{fill}" stroke="{stroke}" '
                                 f'stroke-width="0.5"/>')
     if labels:
@@ -296,7 +297,7 @@ def outcomes_by_month_svg(
         for (key, *_), fill in zip(OUTCOME_SERIES, fills, strict=True):
             if summary[key]:
                 top, low = canvas.y(bottom + summary[key]), canvas.y(bottom)
-                canvas.parts.append(f'<rect x="{_n(x)}" y="{_n(top)}" width="{_n(width)}" '
+                canvas.parts.append(f'<rect class="bar" x="{_n(x)}" y="{_n(top)}" width="{_n(width)}" '
                                     f'height="{_n(low - top)}" fill="{fill}" stroke="#ffffff" '
                                     f'stroke-width="0.5"/>')
             bottom += summary[key]
