@@ -11,7 +11,6 @@ person's first reoffence by hand. Run with `make bench` or `python -m bench.benc
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import statistics
 import sys
 import tempfile
@@ -184,7 +183,6 @@ def main(rows: int = ROWS) -> None:
     from diversion.programmes import services as programme_services
     from tests.conftest import PROJECT_ROOT, make_app
 
-    logging.getLogger("matplotlib").setLevel(logging.ERROR)  # the chart's font fallback
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.sqlite"
         app = make_app(f"sqlite:///{path}", Path(folder))

@@ -1,8 +1,8 @@
 """Light start-up (issue 17): building the app imports no heavy rendering library.
 
-WeasyPrint, matplotlib, numpy and scikit-learn cost seconds and tens of megabytes each (holidays,
+WeasyPrint, numpy and scikit-learn cost seconds and tens of megabytes each (holidays,
 pyotp, segno, APScheduler, libphonenumber and email-validator less, but no page needs them at
-start-up); they are imported by the function that renders a PDF, draws a chart, matches a
+start-up); they are imported by the function that renders a PDF, matches a
 comparison group or checks a phone number or email address, so a web worker, a job or
 `flask --app diversion --help` does not pay for them at start-up. The check
 runs in a fresh interpreter, because this test process has imported them already.
@@ -17,7 +17,7 @@ import sys
 
 from tests.conftest import PROJECT_ROOT
 
-HEAVY = ("weasyprint", "matplotlib", "numpy", "sklearn", "fontTools", "PIL", "holidays", "pyotp",
+HEAVY = ("weasyprint", "numpy", "sklearn", "fontTools", "PIL", "holidays", "pyotp",
          "segno", "apscheduler", "phonenumbers", "email_validator")
 
 PROBE = """
