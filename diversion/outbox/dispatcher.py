@@ -268,42 +268,118 @@ def dispatch_due(*, now: dt.datetime, limit: int = 200,
     """Send up to `limit` messages due at `now`, one at a time, recording each result.
 
     A channel that can hold a connection (SMTP's `connection()`) holds one for the whole run,
-    so the messages of a run go down one connection, each still recorded as it goes.
+    so the messages of a run go down one connection. Each claimed batch is read in one query;
+    a message's result is committed together with the next message's `send_started_at`, just
+    before that message's channel is called (and the last result at the end), so there is one
+    commit per message and `send_started_at` is still committed before every send.
     """
     channels = channels or channels_from_settings()
     summary = DispatchSummary()
     recover_stale(now=now, channels=channels, summary=summary)
+    writes = _Writes(now)
     with ExitStack() as held:
         for channel in {id(c): c for c in channels.values()}.values():
             connection = getattr(channel, "connection", None)
             if connection is not None:
                 held.enter_context(connection())
-        while summary.claimed < limit:
-            ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
-            if not ids:
-                break
-            summary.claimed += len(ids)
-            for message_id in ids:
-                _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
+        try:
+            while summary.claimed < limit:
+                ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
+                if not ids:
+                    break
+                summary.claimed += len(ids)
+                for message in _claimed_messages(ids):
+                    _deliver(message, now=now, channels=channels, summary=summary, rng=rng,
+                             writes=writes)
+        except BaseException:
+            # Those sends happened: record their results if the database still can. If it
+            # cannot, the last one stays `sending` with send_started_at, "delivery unknown".
+            db.session.rollback()
+            try:
+                writes.commit()
+            except Exception:
+                log.exception("the results of the last sends could not be recorded")
+                db.session.rollback()
+            raise
+        writes.commit()  # the last result
     return summary
 
 
-def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
-             summary: DispatchSummary, rng: random.Random | None) -> None:
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.status is not MessageStatus.SENDING:
+# What the dispatcher may change on a claimed row, and what it needs to read of it.
+_WRITTEN = ("status", "attempts", "next_attempt_at", "last_error", "provider_reference",
+            "send_started_at", "sent_at")
+_READ = ("id", "channel", "recipient", "template", "context", "expires_at", *_WRITTEN)
+
+
+def _claimed_messages(ids: list[int]) -> list[OutboxMessage]:
+    """The claimed rows still `sending`, read in one query, as copies outside the session: the
+    dispatcher's commits then expire nothing and reload nothing, and objects the caller holds
+    in the session are left alone. `_Writes` writes their changes back."""
+    columns = [getattr(OutboxMessage, name) for name in _READ]
+    rows = db.session.execute(
+        select(*columns)
+        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == MessageStatus.SENDING)
+        .order_by(OutboxMessage.id)).all()
+    db.session.commit()
+    return [OutboxMessage(**row._asdict()) for row in rows]
+
+
+class _Writes:
+    """Changes to claimed rows waiting for the next commit, made just before a channel is
+    called (with that message's `send_started_at`) or at the end of the run. Nothing is
+    executed until then, so no transaction is open while a channel or provider is asked."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self._pending: list[tuple[int, dict[str, Any]]] = []
+
+    def before(self, message: OutboxMessage) -> dict[str, Any]:
+        return {name: getattr(message, name) for name in _WRITTEN}
+
+    def record(self, message: OutboxMessage, before: dict[str, Any]) -> None:
+        changed = {name: getattr(message, name) for name in _WRITTEN
+                   if getattr(message, name) != before[name]}
+        if changed:
+            self._pending.append((message.id, changed))
+
+    def commit(self, *, starting: OutboxMessage | None = None) -> bool:
+        """Write the waiting changes and, for `starting`, send_started_at, in one commit.
+        False when `starting` is no longer ours to send (another dispatcher resolved it)."""
+        if not self._pending and starting is None:
+            return True
+        for message_id, values in self._pending:
+            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                               .values(**values)
+                               .execution_options(synchronize_session=False))
+        self._pending.clear()
+        ours = True
+        if starting is not None:
+            result = db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == starting.id,
+                       OutboxMessage.status == MessageStatus.SENDING)
+                .values(send_started_at=self.now)
+                .execution_options(synchronize_session=False))
+            ours = getattr(result, "rowcount", 0) == 1
+            if ours:
+                starting.send_started_at = self.now
         db.session.commit()
-        return
+        return ours
+
+
+def _deliver(message: OutboxMessage, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
+             summary: DispatchSummary, rng: random.Random | None, writes: _Writes) -> None:
+    before = writes.before(message)
     if message.expires_at is not None and message.expires_at <= now:
         message.status = MessageStatus.EXPIRED
         summary.expired += 1
-        db.session.commit()
+        writes.record(message, before)
         return
     if message.channel is ChannelKind.SMS and next_allowed_sms_time(now) > now:
         message.status = MessageStatus.PENDING
         message.next_attempt_at = next_allowed_sms_time(now)
         summary.deferred += 1
-        db.session.commit()
+        writes.record(message, before)
         return
     channel = channels[message.channel]
     try:
@@ -315,7 +391,7 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
         detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__
         _count(summary, _record_failure(message, f"could not render: {detail}", now,
                                         permanent=True, rng=rng))
-        db.session.commit()
+        writes.record(message, before)
         return
     reference = str(message.id)
     if message.attempts > 0 and isinstance(channel, SupportsLookup):
@@ -325,18 +401,20 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
         except (TemporaryFailure, PermanentFailure) as exc:
             _count(summary, _record_failure(message, str(exc), now,
                                             permanent=isinstance(exc, PermanentFailure), rng=rng))
-            db.session.commit()
+            writes.record(message, before)
             return
         if provider_id is not None:
             _record_sent(message, provider_id, now)
             summary.sent += 1
-            db.session.commit()
+            writes.record(message, before)
             return
-    recipient = message.recipient
-    message.send_started_at = now
-    db.session.commit()  # nothing held open while the channel talks to the outside world
+    # The previous message's result and this one's send_started_at, in one commit; nothing
+    # held open while the channel talks to the outside world.
+    if not writes.commit(starting=message):
+        return
+    before = writes.before(message)
     try:
-        result = channel.send(recipient=recipient, message=rendered, reference=reference)
+        result = channel.send(recipient=message.recipient, message=rendered, reference=reference)
     except PermanentFailure as exc:
         _count(summary, _record_failure(message, str(exc), now, permanent=True, rng=rng))
     except TemporaryFailure as exc:
@@ -348,7 +426,7 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
     else:
         _record_sent(message, result.provider_reference, now)
         summary.sent += 1
-    db.session.commit()
+    writes.record(message, before)
 
 
 def _count(summary: DispatchSummary, failed_for_good: bool) -> None:
