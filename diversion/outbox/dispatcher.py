@@ -15,11 +15,11 @@ import random
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
 from jinja2 import Environment, StrictUndefined, TemplateNotFound
-from sqlalchemy import select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 
 from diversion.core.config import ConfigError, Settings
 from diversion.core.extensions import db
@@ -324,6 +324,26 @@ def _claimed_messages(ids: list[int]) -> list[OutboxMessage]:
     return [OutboxMessage(**row._asdict()) for row in rows]
 
 
+_TABLE = cast(Table, OutboxMessage.__table__)
+# Core statements built once, with bound parameters: per message, building an ORM UPDATE cost
+# more than running it.
+_START_SENDING = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == MessageStatus.SENDING)
+    .values(send_started_at=bindparam("started", type_=_TABLE.c.send_started_at.type)))
+_UPDATES: dict[tuple[str, ...], Update] = {}
+
+
+def _update_of(names: tuple[str, ...]) -> Update:
+    """UPDATE outbox_messages SET <names> WHERE id = :row_id, built once for each set of names."""
+    statement = _UPDATES.get(names)
+    if statement is None:
+        statement = _UPDATES[names] = (
+            update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+            .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in names}))
+    return statement
+
+
 class _Writes:
     """Changes to claimed rows waiting for the next commit, made just before a channel is
     called (with that message's `send_started_at`) or at the end of the run. Nothing is
@@ -347,20 +367,15 @@ class _Writes:
         False when `starting` is no longer ours to send (another dispatcher resolved it)."""
         if not self._pending and starting is None:
             return True
+        connection = db.session.connection()
         for message_id, values in self._pending:
-            db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                               .values(**values)
-                               .execution_options(synchronize_session=False))
+            connection.execute(_update_of(tuple(values)), {"row_id": message_id, **values})
         self._pending.clear()
         ours = True
         if starting is not None:
-            result = db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == starting.id,
-                       OutboxMessage.status == MessageStatus.SENDING)
-                .values(send_started_at=self.now)
-                .execution_options(synchronize_session=False))
-            ours = getattr(result, "rowcount", 0) == 1
+            result = connection.execute(_START_SENDING,
+                                        {"row_id": starting.id, "started": self.now})
+            ours = result.rowcount == 1
             if ours:
                 starting.send_started_at = self.now
         db.session.commit()
