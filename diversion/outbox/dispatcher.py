@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 from jinja2 import Environment, StrictUndefined, TemplateNotFound
-from sqlalchemy import Table, Update, bindparam, select, update
+from sqlalchemy import Table, Update, and_, bindparam, case, or_, select, update
 
 from diversion.core.config import ConfigError, Settings
 from diversion.core.extensions import db
@@ -329,8 +329,31 @@ _TABLE = cast(Table, OutboxMessage.__table__)
 # more than running it.
 _START_SENDING = (
     update(_TABLE)
-    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == MessageStatus.SENDING)
-    .values(send_started_at=bindparam("started", type_=_TABLE.c.send_started_at.type)))
+    .where(_TABLE.c.id == bindparam("start_id"), _TABLE.c.status == MessageStatus.SENDING)
+    .values(send_started_at=bindparam("started", type_=_TABLE.c.send_started_at.type))
+    .returning(_TABLE.c.id))
+
+
+def _finish_and_start() -> Update:
+    """One message's result and the next one's send_started_at in one statement (one round trip
+    to PostgreSQL instead of two): the row `done_id` gets every written column, the row
+    `start_id`, if still `sending`, gets send_started_at. RETURNING says which were updated."""
+    done = _TABLE.c.id == bindparam("done_id")
+    values: dict[str, Any] = {
+        name: case((done, bindparam(f"new_{name}", type_=_TABLE.c[name].type)),
+                   else_=_TABLE.c[name])
+        for name in _WRITTEN if name != "send_started_at"}
+    values["send_started_at"] = case(
+        (done, bindparam("new_send_started_at", type_=_TABLE.c.send_started_at.type)),
+        else_=bindparam("started", type_=_TABLE.c.send_started_at.type))
+    return (update(_TABLE)
+            .where(or_(done, and_(_TABLE.c.id == bindparam("start_id"),
+                                  _TABLE.c.status == MessageStatus.SENDING)))
+            .values(values)
+            .returning(_TABLE.c.id))
+
+
+_FINISH_AND_START = _finish_and_start()
 _UPDATES: dict[tuple[str, ...], Update] = {}
 
 
@@ -351,7 +374,7 @@ class _Writes:
 
     def __init__(self, now: dt.datetime) -> None:
         self.now = now
-        self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._pending: list[tuple[OutboxMessage, dict[str, Any]]] = []
 
     def before(self, message: OutboxMessage) -> dict[str, Any]:
         return {name: getattr(message, name) for name in _WRITTEN}
@@ -360,22 +383,40 @@ class _Writes:
         changed = {name: getattr(message, name) for name in _WRITTEN
                    if getattr(message, name) != before[name]}
         if changed:
-            self._pending.append((message.id, changed))
+            self._pending.append((message, changed))
+
+    @staticmethod
+    def _options() -> dict[str, Any] | None:
+        """On PostgreSQL, each statement commits itself (no BEGIN and COMMIT round trips: one
+        round trip a message). Each is atomic, and nothing needs more: a result is written
+        before, or with, the next message's send_started_at. Not when the session has begun a
+        transaction already (an attachment or a secret was made), and not on SQLite, whose
+        writes must begin IMMEDIATE (diversion.core.db)."""
+        if db.session().in_transaction() or db.session.get_bind().dialect.name != "postgresql":
+            return None
+        return {"isolation_level": "AUTOCOMMIT"}
 
     def commit(self, *, starting: OutboxMessage | None = None) -> bool:
         """Write the waiting changes and, for `starting`, send_started_at, in one commit.
         False when `starting` is no longer ours to send (another dispatcher resolved it)."""
         if not self._pending and starting is None:
             return True
-        connection = db.session.connection()
-        for message_id, values in self._pending:
-            connection.execute(_update_of(tuple(values)), {"row_id": message_id, **values})
+        connection = db.session.connection(execution_options=self._options())
+        last = self._pending.pop() if self._pending and starting is not None else None
+        for message, values in self._pending:
+            connection.execute(_update_of(tuple(values)), {"row_id": message.id, **values})
         self._pending.clear()
         ours = True
         if starting is not None:
-            result = connection.execute(_START_SENDING,
-                                        {"row_id": starting.id, "started": self.now})
-            ours = result.rowcount == 1
+            start = {"start_id": starting.id, "started": self.now}
+            if last is None:
+                updated = connection.execute(_START_SENDING, start).scalars().all()
+            else:
+                done = {f"new_{name}": getattr(last[0], name) for name in _WRITTEN}
+                updated = connection.execute(_FINISH_AND_START,
+                                             {"done_id": last[0].id, **done, **start}
+                                             ).scalars().all()
+            ours = starting.id in updated
             if ours:
                 starting.send_started_at = self.now
         db.session.commit()
