@@ -230,7 +230,12 @@ def _check_discreet(text: str, what: str) -> None:
 
 
 def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
-    """Atomically move due pending rows to `sending` and return their ids.
+    """Atomically move due pending rows to `sending` and return their ids (`_claim`)."""
+    return [row.id for row in _claim(now=now, limit=limit, returning=(OutboxMessage.id,))]
+
+
+def _claim(*, now: dt.datetime, limit: int, returning: tuple[Any, ...]) -> list[Any]:
+    """Atomically move due pending rows to `sending`; their `returning` columns, by id.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the queue without sending a
     row twice. On SQLite every transaction outside a web page that only reads (so every
@@ -250,16 +255,16 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
         # statement has just locked and takes LIMIT more, until one claim takes everything due.
         chosen = due.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
         due = select(chosen.c.id)
-    claimed = db.session.scalars(
+    claimed = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()),
                OutboxMessage.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claimed_at=now, send_started_at=None)
-        .returning(OutboxMessage.id)
+        .returning(*returning)
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    return sorted(claimed)
+    return sorted(claimed, key=lambda row: row.id)
 
 
 def dispatch_due(*, now: dt.datetime, limit: int = 200,
@@ -284,11 +289,12 @@ def dispatch_due(*, now: dt.datetime, limit: int = 200,
                 held.enter_context(connection())
         try:
             while summary.claimed < limit:
-                ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
-                if not ids:
+                batch = _claimed_messages(now=now,
+                                          limit=min(CLAIM_BATCH, limit - summary.claimed))
+                if not batch:
                     break
-                summary.claimed += len(ids)
-                for message in _claimed_messages(ids):
+                summary.claimed += len(batch)
+                for message in batch:
                     _deliver(message, now=now, channels=channels, summary=summary, rng=rng,
                              writes=writes)
         except BaseException:
@@ -311,17 +317,13 @@ _WRITTEN = ("status", "attempts", "next_attempt_at", "last_error", "provider_ref
 _READ = ("id", "channel", "recipient", "template", "context", "expires_at", *_WRITTEN)
 
 
-def _claimed_messages(ids: list[int]) -> list[OutboxMessage]:
-    """The claimed rows still `sending`, read in one query, as copies outside the session: the
-    dispatcher's commits then expire nothing and reload nothing, and objects the caller holds
-    in the session are left alone. `_Writes` writes their changes back."""
-    columns = [getattr(OutboxMessage, name) for name in _READ]
-    rows = db.session.execute(
-        select(*columns)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.status == MessageStatus.SENDING)
-        .order_by(OutboxMessage.id)).all()
-    db.session.commit()
-    return [OutboxMessage(**row._asdict()) for row in rows]
+def _claimed_messages(*, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+    """Claim a batch (`claim_due`), its rows read by the claim itself (RETURNING), as copies
+    outside the session: the dispatcher's commits then expire nothing and reload nothing, and
+    objects the caller holds in the session are left alone. `_Writes` writes their changes."""
+    columns = tuple(getattr(OutboxMessage, name) for name in _READ)
+    return [OutboxMessage(**row._asdict())
+            for row in _claim(now=now, limit=limit, returning=columns)]
 
 
 _TABLE = cast(Table, OutboxMessage.__table__)
