@@ -3,8 +3,9 @@
 One run (`dispatch_due`) first resolves rows a crashed dispatcher left in `sending`, then claims
 due rows in small batches and sends them one at a time. docs/messaging.md describes the rules.
 It runs as a scheduler job, never inside a web request, and commits each step itself: a claim,
-a send and its result are separate transactions so that nothing is held open while a channel
-talks to the outside world (the one-transaction-per-request rule is core/transactions.py's).
+and each message's start (with the previous message's result) are separate transactions, so
+that nothing is held open while a channel talks to the outside world (the
+one-transaction-per-request rule is core/transactions.py's).
 """
 
 from __future__ import annotations
@@ -273,7 +274,7 @@ def dispatch_due(*, now: dt.datetime, limit: int = 200,
     """Send up to `limit` messages due at `now`, one at a time, recording each result.
 
     A channel that can hold a connection (SMTP's `connection()`) holds one for the whole run,
-    so the messages of a run go down one connection. Each claimed batch is read in one query;
+    so the messages of a run go down one connection. The claim returns its batch's rows;
     a message's result is committed together with the next message's `send_started_at`, just
     before that message's channel is called (and the last result at the end), so there is one
     commit per message and `send_started_at` is still committed before every send.
