@@ -4,7 +4,7 @@ loopback, SQLite), against raw smtplib sending the same MIME messages down one c
 Three ways, in interleaved rounds (medians): `raw` (smtplib, one connection, messages built
 beforehand), `per message` (the dispatcher as it was: a connection for each message) and
 `dispatcher` (`dispatch_due` as it is: one connection held for the run). Each dispatcher round
-records every result as it goes (two commits a message: the send's start, then its result).
+records every result as it goes (one commit a message: its start, with the previous result).
 Run with `make bench` (the table's row: dispatcher against raw, goal >= 0.5x, on SQLite or on
 DATABASE_URL's PostgreSQL) or `python -m bench.bench_dispatch [MESSAGES] [ROUNDS]`.
 """

@@ -3,8 +3,9 @@
 One run (`dispatch_due`) first resolves rows a crashed dispatcher left in `sending`, then claims
 due rows in small batches and sends them one at a time. docs/messaging.md describes the rules.
 It runs as a scheduler job, never inside a web request, and commits each step itself: a claim,
-a send and its result are separate transactions so that nothing is held open while a channel
-talks to the outside world (the one-transaction-per-request rule is core/transactions.py's).
+and each message's start (with the previous message's result) are separate transactions, so
+that nothing is held open while a channel talks to the outside world (the
+one-transaction-per-request rule is core/transactions.py's).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import random
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
 from jinja2 import Environment, StrictUndefined, TemplateNotFound
-from sqlalchemy import select, update
+from sqlalchemy import Table, Update, and_, bindparam, case, or_, select, update
 
 from diversion.core.config import ConfigError, Settings
 from diversion.core.extensions import db
@@ -230,7 +231,12 @@ def _check_discreet(text: str, what: str) -> None:
 
 
 def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
-    """Atomically move due pending rows to `sending` and return their ids.
+    """Atomically move due pending rows to `sending` and return their ids (`_claim`)."""
+    return [row.id for row in _claim(now=now, limit=limit, returning=(OutboxMessage.id,))]
+
+
+def _claim(*, now: dt.datetime, limit: int, returning: tuple[Any, ...]) -> list[Any]:
+    """Atomically move due pending rows to `sending`; their `returning` columns, by id.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets dispatchers share the queue without sending a
     row twice. On SQLite every transaction outside a web page that only reads (so every
@@ -250,16 +256,16 @@ def claim_due(*, now: dt.datetime, limit: int) -> list[int]:
         # statement has just locked and takes LIMIT more, until one claim takes everything due.
         chosen = due.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
         due = select(chosen.c.id)
-    claimed = db.session.scalars(
+    claimed = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()),
                OutboxMessage.status == MessageStatus.PENDING)
         .values(status=MessageStatus.SENDING, claimed_at=now, send_started_at=None)
-        .returning(OutboxMessage.id)
+        .returning(*returning)
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
-    return sorted(claimed)
+    return sorted(claimed, key=lambda row: row.id)
 
 
 def dispatch_due(*, now: dt.datetime, limit: int = 200,
@@ -268,42 +274,171 @@ def dispatch_due(*, now: dt.datetime, limit: int = 200,
     """Send up to `limit` messages due at `now`, one at a time, recording each result.
 
     A channel that can hold a connection (SMTP's `connection()`) holds one for the whole run,
-    so the messages of a run go down one connection, each still recorded as it goes.
+    so the messages of a run go down one connection. The claim returns its batch's rows;
+    a message's result is committed together with the next message's `send_started_at`, just
+    before that message's channel is called (and the last result at the end), so there is one
+    commit per message and `send_started_at` is still committed before every send.
     """
     channels = channels or channels_from_settings()
     summary = DispatchSummary()
     recover_stale(now=now, channels=channels, summary=summary)
+    writes = _Writes(now)
     with ExitStack() as held:
         for channel in {id(c): c for c in channels.values()}.values():
             connection = getattr(channel, "connection", None)
             if connection is not None:
                 held.enter_context(connection())
-        while summary.claimed < limit:
-            ids = claim_due(now=now, limit=min(CLAIM_BATCH, limit - summary.claimed))
-            if not ids:
-                break
-            summary.claimed += len(ids)
-            for message_id in ids:
-                _deliver(message_id, now=now, channels=channels, summary=summary, rng=rng)
+        try:
+            while summary.claimed < limit:
+                batch = _claimed_messages(now=now,
+                                          limit=min(CLAIM_BATCH, limit - summary.claimed))
+                if not batch:
+                    break
+                summary.claimed += len(batch)
+                for message in batch:
+                    _deliver(message, now=now, channels=channels, summary=summary, rng=rng,
+                             writes=writes)
+        except BaseException:
+            # Those sends happened: record their results if the database still can. If it
+            # cannot, the last one stays `sending` with send_started_at, "delivery unknown".
+            db.session.rollback()
+            try:
+                writes.commit()
+            except Exception:
+                log.exception("the results of the last sends could not be recorded")
+                db.session.rollback()
+            raise
+        writes.commit()  # the last result
     return summary
 
 
-def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
-             summary: DispatchSummary, rng: random.Random | None) -> None:
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.status is not MessageStatus.SENDING:
+# What the dispatcher may change on a claimed row, and what it needs to read of it.
+_WRITTEN = ("status", "attempts", "next_attempt_at", "last_error", "provider_reference",
+            "send_started_at", "sent_at")
+_READ = ("id", "channel", "recipient", "template", "context", "expires_at", *_WRITTEN)
+
+
+def _claimed_messages(*, now: dt.datetime, limit: int) -> list[OutboxMessage]:
+    """Claim a batch (`claim_due`), its rows read by the claim itself (RETURNING), as copies
+    outside the session: the dispatcher's commits then expire nothing and reload nothing, and
+    objects the caller holds in the session are left alone. `_Writes` writes their changes."""
+    columns = tuple(getattr(OutboxMessage, name) for name in _READ)
+    return [OutboxMessage(**row._asdict())
+            for row in _claim(now=now, limit=limit, returning=columns)]
+
+
+_TABLE = cast(Table, OutboxMessage.__table__)
+# Core statements built once, with bound parameters: per message, building an ORM UPDATE cost
+# more than running it.
+_START_SENDING = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("start_id"), _TABLE.c.status == MessageStatus.SENDING)
+    .values(send_started_at=bindparam("started", type_=_TABLE.c.send_started_at.type))
+    .returning(_TABLE.c.id))
+
+
+def _finish_and_start() -> Update:
+    """One message's result and the next one's send_started_at in one statement (one round trip
+    to PostgreSQL instead of two): the row `done_id` gets every written column, the row
+    `start_id`, if still `sending`, gets send_started_at. RETURNING says which were updated."""
+    done = _TABLE.c.id == bindparam("done_id")
+    values: dict[str, Any] = {
+        name: case((done, bindparam(f"new_{name}", type_=_TABLE.c[name].type)),
+                   else_=_TABLE.c[name])
+        for name in _WRITTEN if name != "send_started_at"}
+    values["send_started_at"] = case(
+        (done, bindparam("new_send_started_at", type_=_TABLE.c.send_started_at.type)),
+        else_=bindparam("started", type_=_TABLE.c.send_started_at.type))
+    return (update(_TABLE)
+            .where(or_(done, and_(_TABLE.c.id == bindparam("start_id"),
+                                  _TABLE.c.status == MessageStatus.SENDING)))
+            .values(values)
+            .returning(_TABLE.c.id))
+
+
+_FINISH_AND_START = _finish_and_start()
+_UPDATES: dict[tuple[str, ...], Update] = {}
+
+
+def _update_of(names: tuple[str, ...]) -> Update:
+    """UPDATE outbox_messages SET <names> WHERE id = :row_id, built once for each set of names."""
+    statement = _UPDATES.get(names)
+    if statement is None:
+        statement = _UPDATES[names] = (
+            update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+            .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in names}))
+    return statement
+
+
+class _Writes:
+    """Changes to claimed rows waiting for the next commit, made just before a channel is
+    called (with that message's `send_started_at`) or at the end of the run. Nothing is
+    executed until then, so no transaction is open while a channel or provider is asked."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self._pending: list[tuple[OutboxMessage, dict[str, Any]]] = []
+
+    def before(self, message: OutboxMessage) -> dict[str, Any]:
+        return {name: getattr(message, name) for name in _WRITTEN}
+
+    def record(self, message: OutboxMessage, before: dict[str, Any]) -> None:
+        changed = {name: getattr(message, name) for name in _WRITTEN
+                   if getattr(message, name) != before[name]}
+        if changed:
+            self._pending.append((message, changed))
+
+    @staticmethod
+    def _options() -> dict[str, Any] | None:
+        """On PostgreSQL, each statement commits itself (no BEGIN and COMMIT round trips: one
+        round trip a message). Each is atomic, and nothing needs more: a result is written
+        before, or with, the next message's send_started_at. Not when the session has begun a
+        transaction already (an attachment or a secret was made), and not on SQLite, whose
+        writes must begin IMMEDIATE (diversion.core.db)."""
+        if db.session().in_transaction() or db.session.get_bind().dialect.name != "postgresql":
+            return None
+        return {"isolation_level": "AUTOCOMMIT"}
+
+    def commit(self, *, starting: OutboxMessage | None = None) -> bool:
+        """Write the waiting changes and, for `starting`, send_started_at, in one commit.
+        False when `starting` is no longer ours to send (another dispatcher resolved it)."""
+        if not self._pending and starting is None:
+            return True
+        connection = db.session.connection(execution_options=self._options())
+        last = self._pending.pop() if self._pending and starting is not None else None
+        for message, values in self._pending:
+            connection.execute(_update_of(tuple(values)), {"row_id": message.id, **values})
+        self._pending.clear()
+        ours = True
+        if starting is not None:
+            start = {"start_id": starting.id, "started": self.now}
+            if last is None:
+                updated = connection.execute(_START_SENDING, start).scalars().all()
+            else:
+                done = {f"new_{name}": getattr(last[0], name) for name in _WRITTEN}
+                updated = connection.execute(_FINISH_AND_START,
+                                             {"done_id": last[0].id, **done, **start}
+                                             ).scalars().all()
+            ours = starting.id in updated
+            if ours:
+                starting.send_started_at = self.now
         db.session.commit()
-        return
+        return ours
+
+
+def _deliver(message: OutboxMessage, *, now: dt.datetime, channels: dict[ChannelKind, Channel],
+             summary: DispatchSummary, rng: random.Random | None, writes: _Writes) -> None:
+    before = writes.before(message)
     if message.expires_at is not None and message.expires_at <= now:
         message.status = MessageStatus.EXPIRED
         summary.expired += 1
-        db.session.commit()
+        writes.record(message, before)
         return
     if message.channel is ChannelKind.SMS and next_allowed_sms_time(now) > now:
         message.status = MessageStatus.PENDING
         message.next_attempt_at = next_allowed_sms_time(now)
         summary.deferred += 1
-        db.session.commit()
+        writes.record(message, before)
         return
     channel = channels[message.channel]
     try:
@@ -315,7 +450,7 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
         detail = str(exc) if isinstance(exc, IndiscreetMessage) else type(exc).__name__
         _count(summary, _record_failure(message, f"could not render: {detail}", now,
                                         permanent=True, rng=rng))
-        db.session.commit()
+        writes.record(message, before)
         return
     reference = str(message.id)
     if message.attempts > 0 and isinstance(channel, SupportsLookup):
@@ -325,18 +460,20 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
         except (TemporaryFailure, PermanentFailure) as exc:
             _count(summary, _record_failure(message, str(exc), now,
                                             permanent=isinstance(exc, PermanentFailure), rng=rng))
-            db.session.commit()
+            writes.record(message, before)
             return
         if provider_id is not None:
             _record_sent(message, provider_id, now)
             summary.sent += 1
-            db.session.commit()
+            writes.record(message, before)
             return
-    recipient = message.recipient
-    message.send_started_at = now
-    db.session.commit()  # nothing held open while the channel talks to the outside world
+    # The previous message's result and this one's send_started_at, in one commit; nothing
+    # held open while the channel talks to the outside world.
+    if not writes.commit(starting=message):
+        return
+    before = writes.before(message)
     try:
-        result = channel.send(recipient=recipient, message=rendered, reference=reference)
+        result = channel.send(recipient=message.recipient, message=rendered, reference=reference)
     except PermanentFailure as exc:
         _count(summary, _record_failure(message, str(exc), now, permanent=True, rng=rng))
     except TemporaryFailure as exc:
@@ -348,7 +485,7 @@ def _deliver(message_id: int, *, now: dt.datetime, channels: dict[ChannelKind, C
     else:
         _record_sent(message, result.provider_reference, now)
         summary.sent += 1
-    db.session.commit()
+    writes.record(message, before)
 
 
 def _count(summary: DispatchSummary, failed_for_good: bool) -> None:

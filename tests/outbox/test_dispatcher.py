@@ -362,3 +362,80 @@ def test_messages_not_pending_are_never_claimed(app, status):
     _, channels = logs()
     assert dispatch_due(now=NOW, channels=channels).claimed == 0
     assert reload(message.id).status is status
+
+
+class WatchingChannel(LogChannel):
+    """Reads, through a connection of its own (so only what is committed), every claimed row as
+    each message is handed to it; `stop_at` raises SystemExit instead of sending that one (a
+    dispatcher killed mid-send), `resolve_elsewhere` marks that row failed from outside first."""
+
+    def __init__(self, *, stop_at: str | None = None,
+                 resolve_elsewhere: int | None = None) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, dict[int, tuple[str, dt.datetime | None]]]] = []
+        self.stop_at = stop_at
+        self.resolve_elsewhere = resolve_elsewhere
+
+    def committed(self) -> dict[int, tuple[str, dt.datetime | None]]:
+        with db.engine.connect() as connection:
+            rows = connection.execute(select(OutboxMessage.id, OutboxMessage.status,
+                                             OutboxMessage.send_started_at)).all()
+            connection.rollback()
+        return {row.id: (str(row.status), row.send_started_at) for row in rows}
+
+    def send(self, *, recipient: str, message: Rendered, reference: str):
+        if self.resolve_elsewhere is not None:
+            with db.engine.connect() as connection:
+                connection.execute(update(OutboxMessage)
+                                   .where(OutboxMessage.id == self.resolve_elsewhere)
+                                   .values(status=MessageStatus.FAILED))
+                connection.commit()
+            self.resolve_elsewhere = None
+        self.seen.append((reference, self.committed()))
+        if reference == self.stop_at:
+            raise SystemExit("killed mid-send")
+        return super().send(recipient=recipient, message=message, reference=reference)
+
+
+def test_each_send_starts_after_its_send_started_at_and_the_previous_result_are_committed(app):
+    ids = [queue(f"m{n}").id for n in range(5)]
+    channel = WatchingChannel()
+
+    summary = dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
+
+    assert summary.sent == 5
+    assert [reference for reference, _ in channel.seen] == [str(i) for i in ids]
+    for position, (reference, committed) in enumerate(channel.seen):
+        assert committed[int(reference)] == ("sending", NOW)
+        for earlier in ids[:position]:
+            assert committed[earlier] == ("sent", None)
+        for later in ids[position + 1:]:
+            assert committed[later] == ("sending", None)
+    assert channel.committed() == {i: ("sent", None) for i in ids}
+
+
+def test_a_dispatcher_killed_mid_send_leaves_only_that_message_in_doubt(app):
+    ids = [queue(f"m{n}").id for n in range(4)]
+    channel = WatchingChannel(stop_at=str(ids[1]))
+
+    with pytest.raises(SystemExit):
+        dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
+
+    assert channel.committed() == {ids[0]: ("sent", None), ids[1]: ("sending", NOW),
+                                   ids[2]: ("sending", None), ids[3]: ("sending", None)}
+    restarted, channels = logs()
+    summary = dispatch_due(now=AFTER_RESTART, channels=channels)
+    assert summary.recovered == 3
+    assert sorted(reference for _, _, reference in restarted.sent) == [str(ids[2]), str(ids[3])]
+    assert reload(ids[1]).last_error == UNKNOWN_OUTCOME
+
+
+def test_a_claimed_row_resolved_elsewhere_before_its_send_is_not_sent(app):
+    ids = [queue(f"m{n}").id for n in range(3)]
+    channel = WatchingChannel(resolve_elsewhere=ids[1])
+
+    summary = dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
+
+    assert [reference for reference, _ in channel.seen] == [str(ids[0]), str(ids[2])]
+    assert summary.sent == 2
+    assert channel.committed()[ids[1]] == ("failed", None)
