@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from bench.bench_referral_list import BENCH_PASSWORD, NOW, ROWS, _fill
 
-from .common import Context, Row, page_row
+from .common import Context, Row, page_row, standalone_sqlite
 
 REPEATS = 7
 PER_SESSION = 12
@@ -89,62 +87,50 @@ def rows(ctx: Context) -> list[Row]:
 
 
 def main(rows: int = ROWS) -> None:
-    from flask_migrate import upgrade
-
     from diversion.auth import services as auth_services
     from diversion.auth.models import Role, User
     from diversion.core.extensions import db
-    from diversion.programmes import services as programme_services
-    from tests.conftest import PROJECT_ROOT, make_app
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.sqlite"
-        app = make_app(f"sqlite:///{path}", Path(folder))
-        with app.app_context():
-            upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
-            force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None,
-                                               now=NOW)
-            programme = programme_services.create_programme(
-                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
-                actor=None, now=NOW)
-            users = {role: auth_services.create_user(
-                email=f"{role.value}@bench.example", name=role.value, role=role,
-                force=force if role is Role.POLICE else None, password=BENCH_PASSWORD,
-                actor=None, now=NOW) for role in Role}
-            db.session.commit()
-            ids = {role: user.id for role, user in users.items()}
-            programme_id = programme.id
-            db.session.close()
-            start = time.perf_counter()
-            with db.engine.begin() as connection:
-                _fill(connection, rows, programme_id)
-                connection.execute(text(
-                    "UPDATE referrals SET officer_email = 'police@bench.example' WHERE id % 43 = 1"))
-                _fill_history(connection, rows, programme_id, ids[Role.FACILITATOR])
-            with db.engine.begin() as connection:
-                connection.execute(text("ANALYZE"))
-            print(f"built {rows:,} referrals with sessions, bookings, registers and messages in "
-                  f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
+    with standalone_sqlite(NOW) as made:
+        app, path, force, programme = made.app, made.path, made.force, made.programme
+        users = {role: auth_services.create_user(
+            email=f"{role.value}@bench.example", name=role.value, role=role,
+            force=force if role is Role.POLICE else None, password=BENCH_PASSWORD,
+            actor=None, now=NOW) for role in Role}
+        db.session.commit()
+        ids = {role: user.id for role, user in users.items()}
+        programme_id = programme.id
+        db.session.close()
+        start = time.perf_counter()
+        with db.engine.begin() as connection:
+            _fill(connection, rows, programme_id)
+            connection.execute(text(
+                "UPDATE referrals SET officer_email = 'police@bench.example' WHERE id % 43 = 1"))
+            _fill_history(connection, rows, programme_id, ids[Role.FACILITATOR])
+        with db.engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+        print(f"built {rows:,} referrals with sessions, bookings, registers and messages in "
+              f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
 
-            added = app.extensions.get("diversion.dashboard_panels", [])
-            for role in (Role.MANAGER, Role.POLICE, Role.FACILITATOR, Role.ADMIN):
-                with app.test_request_context("/dashboard"):
-                    for _, allowed, builder in sorted(added, key=lambda item: item[0]):
-                        if role not in allowed:
-                            continue
-                        timings, panel = [], None
-                        for _ in range(REPEATS):
-                            db.session.expunge_all()
-                            user = db.session.get_one(User, ids[role])
-                            begin = time.perf_counter()
-                            panel = builder(user, NOW)
-                            timings.append((time.perf_counter() - begin) * 1000)
-                        figures = "" if panel is None else ", ".join(
-                            str(line.count) for line in panel.lines)
-                        print(f"{role.value:12s} {builder.__qualname__:32s} "
-                              f"{statistics.median(timings):8.2f} ms  [{figures}]")
-                    db.session.remove()
-            db.engine.dispose()
+        added = app.extensions.get("diversion.dashboard_panels", [])
+        for role in (Role.MANAGER, Role.POLICE, Role.FACILITATOR, Role.ADMIN):
+            with app.test_request_context("/dashboard"):
+                for _, allowed, builder in sorted(added, key=lambda item: item[0]):
+                    if role not in allowed:
+                        continue
+                    timings, panel = [], None
+                    for _ in range(REPEATS):
+                        db.session.expunge_all()
+                        user = db.session.get_one(User, ids[role])
+                        begin = time.perf_counter()
+                        panel = builder(user, NOW)
+                        timings.append((time.perf_counter() - begin) * 1000)
+                    figures = "" if panel is None else ", ".join(
+                        str(line.count) for line in panel.lines)
+                    print(f"{role.value:12s} {builder.__qualname__:32s} "
+                          f"{statistics.median(timings):8.2f} ms  [{figures}]")
+                db.session.remove()
+        db.engine.dispose()
 
 
 if __name__ == "__main__":

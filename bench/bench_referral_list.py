@@ -15,15 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select, text
 
-from .common import Context, Row, database_label, page_row, signed_in
+from .common import Context, Row, database_label, page_row, signed_in, standalone_sqlite
 
 ROWS = 1_000_000
 FORCES = 43  # the police forces of England and Wales
@@ -120,90 +118,79 @@ def rows(ctx: Context) -> list[Row]:
 
 
 def main(rows: int = ROWS) -> None:
-    from flask_migrate import upgrade
-
     from diversion.auth import services as auth_services
     from diversion.auth.models import Role, User
     from diversion.core.extensions import db
-    from diversion.programmes import services as programme_services
+    from diversion.referrals import paging as referral_paging
     from diversion.referrals import queries
     from diversion.referrals.models import ReferralStatus
-    from tests.conftest import PROJECT_ROOT, make_app
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.sqlite"
-        app = make_app(f"sqlite:///{path}", Path(folder))
-        with app.app_context():
-            upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
-            force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None,
-                                               now=NOW)
-            programme = programme_services.create_programme(
-                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
-                actor=None, now=NOW)
-            manager = auth_services.create_user(email="manager@bench.example", name="Manager",
-                                                role=Role.MANAGER, force=None,
-                                                password=BENCH_PASSWORD,
-                                                actor=None, now=NOW)
-            officer = auth_services.create_user(email="pc@bench.example", name="Officer",
-                                                role=Role.POLICE, force=force,
-                                                password=BENCH_PASSWORD, actor=None, now=NOW)
-            db.session.commit()
-            programme_id, manager_id, officer_id = programme.id, manager.id, officer.id
-            db.session.close()  # every SQLite transaction here takes the write lock
-            start = time.perf_counter()
-            with db.engine.begin() as connection:
-                _fill(connection, rows, programme_id)
-            print(f"built {rows:,} people and {rows:,} referrals in "
-                  f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
+    with standalone_sqlite(NOW) as made:
+        path, force, programme = made.path, made.force, made.programme
+        manager = auth_services.create_user(email="manager@bench.example", name="Manager",
+                                            role=Role.MANAGER, force=None,
+                                            password=BENCH_PASSWORD,
+                                            actor=None, now=NOW)
+        officer = auth_services.create_user(email="pc@bench.example", name="Officer",
+                                            role=Role.POLICE, force=force,
+                                            password=BENCH_PASSWORD, actor=None, now=NOW)
+        db.session.commit()
+        programme_id, manager_id, officer_id = programme.id, manager.id, officer.id
+        db.session.close()  # every SQLite transaction here takes the write lock
+        start = time.perf_counter()
+        with db.engine.begin() as connection:
+            _fill(connection, rows, programme_id)
+        print(f"built {rows:,} people and {rows:,} referrals in "
+              f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
 
-            statements: list[str] = []
-            event.listen(db.engine, "before_cursor_execute",
-                         lambda *args: statements.append(args[2]))
+        statements: list[str] = []
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
 
-            manager = db.session.get_one(User, manager_id)
-            officer = db.session.get_one(User, officer_id)
-            assert officer.force_id is not None
+        manager = db.session.get_one(User, manager_id)
+        officer = db.session.get_one(User, officer_id)
+        assert officer.force_id is not None
 
-            def page(actor: Any, after: str | None = None, **filters: Any) -> Any:
-                # Start from an empty identity map each time, as a request does.
-                db.session.expunge_all()
-                actor = db.session.merge(actor, load=False)
-                return queries.list_referrals(actor=actor, today=TODAY, after=after,
-                                              filters=queries.ReferralFilters(**filters))
+        def page(actor: Any, after: str | None = None, **filters: Any) -> Any:
+            # Start from an empty identity map each time, as a request does.
+            db.session.expunge_all()
+            actor = db.session.merge(actor, load=False)
+            return queries.list_referrals(actor=actor, today=TODAY, after=after,
+                                          filters=queries.ReferralFilters(**filters))
 
-            first = page(manager)
-            deep = queries.Cursor(dt.date(2021, 6, 15), rows // 2).encode()  # half-way down
-            cases: list[tuple[str, Callable[[], Any]]] = [
-                ("first page, manager (all forces)", lambda: page(manager)),
-                ("first page, police (one force)", lambda: page(officer)),
-                ("second page, manager", lambda: page(manager, after=first.next_cursor)),
-                ("deep keyset page (half-way), manager", lambda: page(manager, after=deep)),
-                ("deep keyset page (half-way), police", lambda: page(officer, after=deep)),
-                ("name search 'aab' (prefix), manager", lambda: page(manager, search="aab")),
-                ("name search 'aabc', police", lambda: page(officer, search="aabc")),
-                ("status filter booked, manager",
-                 lambda: page(manager, status=ReferralStatus.BOOKED)),
-                ("status filter completed, police",
-                 lambda: page(officer, status=ReferralStatus.COMPLETED)),
-                ("reference search", lambda: page(manager, search="R" + "".join(
-                    "ACDEFHJKMN"[(rows // 2) // 10 ** i % 10] for i in range(7)))),
-                ("crime reference search, police",
-                 lambda: page(officer, search=f"CR/{rows // 43 * 43}/B")),
-                ("deadline within 14 days, manager", lambda: page(manager, deadline_soon=True)),
-            ]
-            for label in ("without planner statistics", "after ANALYZE"):
-                if label == "after ANALYZE":
-                    db.session.remove()
-                    with db.engine.begin() as connection:
-                        connection.execute(text("ANALYZE"))
-                print(f"-- {label} (median of {REPEATS})")
-                for name, call in cases:
-                    statements.clear()
-                    median, result = _time(call)
-                    print(f"{name:42s} {median:8.2f} ms  rows={len(result.items):3d} "
-                          f"queries/page={len(statements) // REPEATS}")
-            db.session.remove()
-            db.engine.dispose()
+        first = page(manager)
+        deep = referral_paging.Cursor(dt.date(2021, 6, 15), rows // 2).encode()  # half-way
+        cases: list[tuple[str, Callable[[], Any]]] = [
+            ("first page, manager (all forces)", lambda: page(manager)),
+            ("first page, police (one force)", lambda: page(officer)),
+            ("second page, manager", lambda: page(manager, after=first.next_cursor)),
+            ("deep keyset page (half-way), manager", lambda: page(manager, after=deep)),
+            ("deep keyset page (half-way), police", lambda: page(officer, after=deep)),
+            ("name search 'aab' (prefix), manager", lambda: page(manager, search="aab")),
+            ("name search 'aabc', police", lambda: page(officer, search="aabc")),
+            ("status filter booked, manager",
+             lambda: page(manager, status=ReferralStatus.BOOKED)),
+            ("status filter completed, police",
+             lambda: page(officer, status=ReferralStatus.COMPLETED)),
+            ("reference search", lambda: page(manager, search="R" + "".join(
+                "ACDEFHJKMN"[(rows // 2) // 10 ** i % 10] for i in range(7)))),
+            ("crime reference search, police",
+             lambda: page(officer, search=f"CR/{rows // 43 * 43}/B")),
+            ("deadline within 14 days, manager", lambda: page(manager, deadline_soon=True)),
+        ]
+        for label in ("without planner statistics", "after ANALYZE"):
+            if label == "after ANALYZE":
+                db.session.remove()
+                with db.engine.begin() as connection:
+                    connection.execute(text("ANALYZE"))
+            print(f"-- {label} (median of {REPEATS})")
+            for name, call in cases:
+                statements.clear()
+                median, result = _time(call)
+                print(f"{name:42s} {median:8.2f} ms  rows={len(result.items):3d} "
+                      f"queries/page={len(statements) // REPEATS}")
+        db.session.remove()
+        db.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -13,16 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from bench.bench_referral_list import NOW, ROWS, TODAY, _fill
-from bench.common import Context, Row, server_url
+from bench.common import Context, Row, server_url, standalone_sqlite
 
 ROUNDS = 5
 GOAL = 2.0
@@ -176,38 +174,26 @@ def rows(ctx: Context) -> list[Row]:
 
 
 def main(rows: int = ROWS) -> None:
-    from flask_migrate import upgrade
-
-    from diversion.auth import services as auth_services
     from diversion.core.extensions import db
-    from diversion.programmes import services as programme_services
-    from tests.conftest import PROJECT_ROOT, make_app
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.sqlite"
-        app = make_app(f"sqlite:///{path}", Path(folder))
-        with app.app_context():
-            upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
-            auth_services.create_force(code="BF1", name="Bench force 1", actor=None, now=NOW)
-            programme = programme_services.create_programme(
-                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
-                actor=None, now=NOW)
-            db.session.commit()
-            programme_id = programme.id
-            db.session.close()
-            start = time.perf_counter()
-            with db.engine.begin() as connection:
-                _fill(connection, rows, programme_id)
-                _fill_reoffences(connection, rows)
-            with db.engine.begin() as connection:
-                connection.execute(text("ANALYZE"))
-            print(f"built {rows:,} referrals with reoffences in "
-                  f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
+    with standalone_sqlite(NOW) as made:
+        app, path, programme = made.app, made.path, made.programme
+        db.session.commit()
+        programme_id = programme.id
+        db.session.close()
+        start = time.perf_counter()
+        with db.engine.begin() as connection:
+            _fill(connection, rows, programme_id)
+            _fill_reoffences(connection, rows)
+        with db.engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+        print(f"built {rows:,} referrals with reoffences in "
+              f"{time.perf_counter() - start:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)")
 
-            for row in _compare(app, FROM, TO, TODAY):
-                print(f"{row.measure:36s} goal {row.goal}  measured {row.measured:9.1f} ms  "
-                      f"baseline {row.baseline:9.1f} ms  ({row.ratio:.2f}x)  [{row.note}]")
-            db.engine.dispose()
+        for row in _compare(app, FROM, TO, TODAY):
+            print(f"{row.measure:36s} goal {row.goal}  measured {row.measured:9.1f} ms  "
+                  f"baseline {row.baseline:9.1f} ms  ({row.ratio:.2f}x)  [{row.note}]")
+        db.engine.dispose()
 
 
 if __name__ == "__main__":

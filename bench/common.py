@@ -104,6 +104,35 @@ def migrated_app(url: str, folder: Path) -> Any:
     return app
 
 
+@dataclass
+class Standalone:
+    """A bench module's own database (its `main`), as `standalone_sqlite` makes it."""
+
+    app: Any
+    path: Path
+    force: Any
+    programme: Any
+
+
+@contextmanager
+def standalone_sqlite(now: Any) -> Iterator[Standalone]:
+    """For a bench module's own `main`: a migrated SQLite file in a temporary folder with the
+    app's context pushed, one force (BF1) and the programme (KCRC), not yet committed."""
+    from diversion.auth import services as auth_services
+    from diversion.programmes import services as programme_services
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.sqlite"
+        app = migrated_app(f"sqlite:///{path}", Path(folder))
+        with app.app_context():
+            force = auth_services.create_force(code="BF1", name="Bench force 1", actor=None,
+                                               now=now)
+            programme = programme_services.create_programme(
+                settings=programme_services.ProgrammeSettings(code="KCRC", name="Course"),
+                actor=None, now=now)
+            yield Standalone(app, path, force, programme)
+
+
 def interleaved(calls: dict[str, Callable[[], float]], rounds: int = ROUNDS) -> dict[str, float]:
     """Each call returns a figure (seconds, or a rate); they run in turn, round after round, so
     that a change in the machine's load falls on all of them alike. Medians."""
