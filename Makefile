@@ -81,7 +81,7 @@ APT_INSTALL = if ! command -v apt-get >/dev/null; then \
 	elif [ "$$(id -u)" = "0" ]; then SUDO=; \
 	elif command -v sudo >/dev/null; then SUDO=sudo; \
 	else echo "$(1) is missing: run 'apt-get install $(2)' as root" >&2; exit 1; fi; \
-	echo "Installing Debian's $(2) (needed by the tests)"; \
+	echo "Installing Debian's $(2)"; \
 	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null
 
 .PHONY: chromium
@@ -111,12 +111,16 @@ test: install chromium postgresql  ## run the whole suite on SQLite and on a thr
 test-sqlite: install  ## the suite on SQLite only, without starting PostgreSQL
 	$(BIN)/pytest -q
 
+.PHONY: wrk
+wrk:  ## install Debian's wrk (the benchmarks load pages served by gunicorn with it) when missing
+	@if ! command -v wrk >/dev/null; then $(call APT_INSTALL,wrk,wrk); fi
+
 # `make bench BENCH_N=1000000 DATABASE_URL=postgresql://…` for PostgreSQL (a server the
 # benchmarks may create databases on: they make their own beside the one named).
 BENCH_N ?= 10000
 
 .PHONY: bench
-bench: install  ## print issue 17's benchmark table at BENCH_N referrals (docs/performance.md)
+bench: install wrk  ## print issue 17's benchmark table at BENCH_N referrals (docs/performance.md)
 	BENCH_N=$(BENCH_N) $(BIN)/python -m bench
 
 .PHONY: lint

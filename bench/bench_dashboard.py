@@ -22,7 +22,8 @@ from sqlalchemy import text
 
 from bench.bench_referral_list import BENCH_PASSWORD, NOW, ROWS, _fill
 
-from .common import Context, Row, page_row, standalone_sqlite
+from .common import Context, Row, standalone_sqlite
+from .served import page_rows
 
 REPEATS = 7
 PER_SESSION = 12
@@ -80,10 +81,9 @@ def _fill_history(connection: Any, rows: int, programme_id: int, facilitator_id:
 
 def rows(ctx: Context) -> list[Row]:
     note = "cost independent of size: compare N"
-    return [page_row(ctx, "manager dashboard", ctx.generated.manager_email, "/dashboard",
-                     note=note),
-            page_row(ctx, "police dashboard", ctx.generated.police_email, "/dashboard",
-                     note=note)]
+    return page_rows(ctx, [("manager dashboard", ctx.generated.manager_email, "/dashboard"),
+                           ("police dashboard", ctx.generated.police_email, "/dashboard")],
+                     note=note)
 
 
 def main(rows: int = ROWS) -> None:

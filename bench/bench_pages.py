@@ -13,7 +13,8 @@ import time
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from .common import Context, Row, database_label, page_row, signed_in
+from .common import Context, Row, database_label, signed_in
+from .served import page_rows
 
 HOLD_SECONDS = 3.0
 
@@ -87,6 +88,6 @@ def _reads_under_a_write_lock(ctx: Context) -> list[Row]:
 
 
 def rows(ctx: Context) -> list[Row]:
-    register = page_row(ctx, "register page (submitted register)", ctx.generated.manager_email,
-                        f"/sessions/{_register_session(ctx)}/register")
-    return [register, *_reads_under_a_write_lock(ctx)]
+    register = page_rows(ctx, [("register page (submitted register)", ctx.generated.manager_email,
+                                f"/sessions/{_register_session(ctx)}/register")])
+    return [*register, *_reads_under_a_write_lock(ctx)]

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import event, select, text
 
-from .common import Context, Row, database_label, page_row, signed_in, standalone_sqlite
+from .common import Context, Row, database_label, signed_in, standalone_sqlite
+from .served import page_rows
 
 ROWS = 1_000_000
 FORCES = 43  # the police forces of England and Wales
@@ -97,24 +98,27 @@ def rows(ctx: Context) -> list[Row]:
     from diversion.core.extensions import db
     from diversion.referrals.models import Person
 
-    listing = page_row(ctx, "referral list, first page (manager)", ctx.generated.manager_email,
-                       "/referrals")
+    listing = page_rows(ctx, [("referral list, first page (manager)",
+                               ctx.generated.manager_email, "/referrals")])
     with ctx.app.app_context():
         name = db.session.scalar(select(Person.family_name).order_by(Person.id)
                                  .offset(ctx.n // 2).limit(1))
         db.session.remove()
+    assert name
     client = signed_in(ctx.app, ctx.generated.manager_email)
     timings = []
     for _ in range(15):
         start = time.perf_counter()
-        response = client.get(f"/referrals?search={name}")
+        response = client.get("/referrals", query_string={"q": name})
         timings.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200
+        # The search box is `q`: a page that ignored it would be the unfiltered list.
+        assert response.status_code == 200 and "Referrals that match" in response.text
+        assert name.upper() in response.text
     median = statistics.median(timings)
     search = Row("name search, whole page (manager)", "<= 50 ms on PostgreSQL", median, "ms",
                  met=median <= 50,
                  note="" if database_label() == "postgresql" else "goal is PostgreSQL's")
-    return [listing, search]
+    return [*listing, search]
 
 
 def main(rows: int = ROWS) -> None:

@@ -231,28 +231,3 @@ def signed_in(app: Any, email: str) -> Any:
     if response.status_code != 302:
         raise RuntimeError(f"could not sign in as {email}: {response.status_code}")
     return client
-
-
-def requests_per_second(client: Any, url: str, count: int) -> float:
-    start = time.perf_counter()
-    for _ in range(count):
-        response = client.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url}: {response.status_code}")
-    return count / (time.perf_counter() - start)
-
-
-def page_row(ctx: Context, measure: str, email: str, url: str, *, goal: float = 0.25,
-             count: int = 10, note: str = "") -> Row:
-    """req/s of a page through the whole app (sign-in, scoping, audit, template) against the
-    bare route, in interleaved rounds."""
-    client = signed_in(ctx.app, email)
-    bare = bare_app().test_client()
-    with ctx.app.app_context():
-        figures = interleaved({
-            "page": lambda: requests_per_second(client, url, count),
-            "bare": lambda: requests_per_second(bare, "/", count * 20),
-        })
-    ratio = figures["page"] / figures["bare"]
-    return Row(measure, f">= {goal}x bare Flask", figures["page"], "req/s",
-               baseline=figures["bare"], ratio=ratio, met=ratio >= goal, note=note)
