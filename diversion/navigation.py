@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, render_template, request, url_for
 
 from diversion.auth import access
 from diversion.auth.access import roles
@@ -80,16 +80,15 @@ NAVIGATION_SECTIONS = {
 }
 
 
-def _visible(user: User, where: str) -> list[tuple[str, str]]:
+def _visible(role: Role, where: str) -> list[tuple[str, str]]:
     return [(text, endpoint) for text, endpoint, allowed, place in NAVIGATION
-            if user.role in allowed and place == where]
+            if role in allowed and place == where]
 
 
-def _current(user: User) -> str | None:
+def _current(role: Role, page: str) -> str | None:
     """The item (of the menu or of the More page) the page belongs to: its own, else the one
     its section names, else its blueprint's first."""
-    endpoints = [e for _, e in _visible(user, MAIN) + _visible(user, MORE)]
-    page = request.endpoint or ""
+    endpoints = [e for _, e in _visible(role, MAIN) + _visible(role, MORE)]
     blueprint = page.split(".")[0]
     if page in endpoints:
         return page
@@ -103,12 +102,22 @@ def _current(user: User) -> str | None:
 
 def navigation_for(user: User | None) -> list[dict[str, Any]]:
     """The menu items this user may follow, one of them marked current ("More" when the page
-    is one of the More page's)."""
+    is one of the More page's). The menu depends only on the role, the page and where the app
+    is mounted, so each is built once and kept (every staff page shows one)."""
     if user is None:
         return []
-    main, more = _visible(user, MAIN), _visible(user, MORE)
-    current = _current(user)
-    if request.endpoint == MORE_ENDPOINT or current in {e for _, e in more}:
+    key = (request.script_root, user.role, request.endpoint or "")
+    made: dict[tuple[str, Role, str], list[dict[str, Any]]] = (
+        current_app.extensions.setdefault("diversion.navigation", {}))
+    if key not in made:
+        made[key] = _menu(user.role, key[2])
+    return made[key]
+
+
+def _menu(role: Role, page: str) -> list[dict[str, Any]]:
+    main, more = _visible(role, MAIN), _visible(role, MORE)
+    current = _current(role, page)
+    if page == MORE_ENDPOINT or current in {e for _, e in more}:
         current = MORE_ENDPOINT
     items = main + ([("More", MORE_ENDPOINT)] if more else [])
     return [{"text": text, "href": url_for(endpoint), "active": endpoint == current}
@@ -122,5 +131,5 @@ def more() -> Any:
     user = access.current_actor()
     assert user is not None
     links = [{"text": text, "href": url_for(endpoint), "description": DESCRIPTIONS.get(endpoint)}
-             for text, endpoint in _visible(user, MORE)]
+             for text, endpoint in _visible(user.role, MORE)]
     return render_template("navigation/more.html", links=links)

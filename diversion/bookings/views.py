@@ -520,7 +520,7 @@ def outstanding_csv() -> Any:
 def _payment_filters() -> tuple[PaymentFilterForm, payments_list.PaymentFilters, bool]:
     form = PaymentFilterForm(request.args)
     form.force.choices = [SelectChoice("", "All forces")] + [
-        SelectChoice(str(f.id), f.name) for f in referral_queries.list_forces()]
+        SelectChoice(str(fid), name) for fid, name in referral_queries.force_names()]
     if not form.validate():
         return form, payments_list.PaymentFilters(), False
     return form, payments_list.PaymentFilters(

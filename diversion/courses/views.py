@@ -124,7 +124,7 @@ def _venue_choices() -> list[SelectChoice]:
 
 
 def _programme_choices() -> list[SelectChoice]:
-    return [SelectChoice(str(p.id), p.name) for p in programme_services.list_programmes()]
+    return [SelectChoice(str(pid), name) for pid, name in programme_services.programme_names()]
 
 
 def _facilitator_choices() -> list[SelectChoice]:

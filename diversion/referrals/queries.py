@@ -309,6 +309,12 @@ def list_forces() -> list[Force]:
     return list(db.session.scalars(select(Force).order_by(Force.name)))
 
 
+def force_names() -> list[tuple[int, str]]:
+    """Every force's id and name, by name: plain rows for a list's choices."""
+    return [(fid, name) for fid, name in db.session.execute(
+        select(Force.id, Force.name).order_by(Force.name))]
+
+
 def count_by_status(actor: User) -> dict[ReferralStatus, int]:
     """How many of the actor's visible referrals are in each status (one query)."""
     counts = dict.fromkeys(ReferralStatus, 0)

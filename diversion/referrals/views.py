@@ -520,10 +520,10 @@ def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.Referr
     """The list's filter form and filters from a query string: the one place filters are
     parsed (the page and the CSV both use it). A field in error is left out; the others apply."""
     form = FilterForm(args)
-    forces = [] if actor.role is Role.POLICE else queries.list_forces()
-    form.force.choices = [("", "Any force")] + [(str(f.id), f.name) for f in forces]
+    forces = [] if actor.role is Role.POLICE else queries.force_names()
+    form.force.choices = [("", "Any force")] + [(str(fid), name) for fid, name in forces]
     form.programme.choices = [("", "Any programme")] + [
-        (str(p.id), p.name) for p in programme_services.list_programmes()]
+        (str(pid), name) for pid, name in programme_services.programme_names()]
     form.validate()
 
     def ok(field: Any) -> bool:
