@@ -19,6 +19,7 @@ from sqlalchemy import (
     case,
     cast,
     extract,
+    false,
     func,
     literal,
     or_,
@@ -32,6 +33,7 @@ from diversion.audit.services import record
 from diversion.auth.models import Force, User
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
+from diversion.core.timeutils import add_months
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Person, Referral, ReferralStatus
 from diversion.reoffences.models import Reoffence, ReoffenceOutcome
@@ -75,7 +77,9 @@ def _members(parameters: ReportParameters, codes: list[str] | None, *,
     """SQL: the cohort's members, one row per referral chosen for a quarter (`in_quarter`) or
     for the whole range (`in_range`) or both, measured once: its quarter, outcome, whether its
     follow-up is over by the as-of date, its windows' ends, and (when over) its proven
-    reoffences, or with `first_reoffence` the first one's offence date.
+    reoffences, or with `first_reoffence` the first one's offence date. With
+    `first_reoffence` (the chart) only what the chart reads is chosen and measured: each
+    person's earliest referral over the range whose follow-up is over.
 
     Filtered by force or programme, the cohort is that force's (programme's) referrals; their
     people's reoffences count wherever they were recorded."""
@@ -84,27 +88,42 @@ def _members(parameters: ReportParameters, codes: list[str] | None, *,
     # A person's earliest referral first; ties broken by the id as text, as reoffending.py does.
     earliest_first = (Referral.referral_date, sql_id_text(Referral.id))
     quarter = (year * 4 + (month - 1) // 3).label("quarter")
+    # A follow-up is over by the as-of date exactly when the referral is on or before `cutoff`
+    # (add_months never goes back as the day moves on): a comparison of the indexed column,
+    # not month arithmetic on every row.
+    cutoff = latest_start_ending_by(parameters.as_of,
+                                    reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
+    ranks = [func.row_number().over(partition_by=Referral.person_id,
+                                    order_by=earliest_first).label("rank_in_range")]
+    if not first_reoffence:
+        ranks.append(func.row_number().over(partition_by=(Referral.person_id, quarter),
+                                            order_by=earliest_first).label("rank_in_quarter"))
     cohort = (
         select(Referral.id, Referral.person_id, Referral.referral_date,
-               Referral.status.label("status"), quarter,
-               func.row_number().over(partition_by=(Referral.person_id, quarter),
-                                      order_by=earliest_first).label("rank_in_quarter"),
-               func.row_number().over(partition_by=Referral.person_id,
-                                      order_by=earliest_first).label("rank_in_range"))
+               Referral.status.label("status"), quarter, *ranks)
         .where(*_cohort_filters(parameters),
-               Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]))
+               Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]),
+               # The chart reads only follow-ups that are over; leaving the later referrals out
+               # before ranking keeps each person's earliest (his earliest is either over or
+               # not, and then so are all his others).
+               *([Referral.referral_date <= cutoff] if first_reoffence else []))
         .subquery("cohort"))
+    follow_up_ends = sql_add_months(cohort.c.referral_date,
+                                    reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
+    if first_reoffence:
+        in_quarter: ColumnElement[bool] = false()
+        wanted = cohort.c.rank_in_range == 1
+    else:
+        in_quarter = cohort.c.rank_in_quarter == 1
+        wanted = or_(in_quarter, cohort.c.rank_in_range == 1)
     # Each chosen referral's windows, worked out once (not again for each reoffence read).
     chosen = (
         select(cohort.c.person_id, cohort.c.quarter, cohort.c.status, cohort.c.referral_date,
-               (cohort.c.rank_in_quarter == 1).label("in_quarter"),
-               (cohort.c.rank_in_range == 1).label("in_range"),
+               in_quarter.label("in_quarter"), (cohort.c.rank_in_range == 1).label("in_range"),
                sql_add_months(cohort.c.referral_date, reoffending.FOLLOW_UP_MONTHS)
                .label("window_end"),
-               sql_add_months(cohort.c.referral_date,
-                              reoffending.FOLLOW_UP_MONTHS + reoffending.WAITING_MONTHS)
-               .label("follow_up_ends"))
-        .where(or_(cohort.c.rank_in_quarter == 1, cohort.c.rank_in_range == 1))
+               follow_up_ends.label("follow_up_ends"))
+        .where(wanted)
         .cte("chosen").prefix_with("MATERIALIZED"))
     proven = [Reoffence.person_id == chosen.c.person_id,
               Reoffence.outcome.in_([ReoffenceOutcome.CONVICTION, ReoffenceOutcome.CAUTION]),
@@ -114,7 +133,7 @@ def _members(parameters: ReportParameters, codes: list[str] | None, *,
               Reoffence.outcome_date <= chosen.c.follow_up_ends]
     if codes is not None:
         proven.append(Reoffence.offence_code.in_(codes))
-    is_over = chosen.c.follow_up_ends <= parameters.as_of
+    is_over = chosen.c.referral_date <= cutoff
     measured = (case((is_over, select(func.min(Reoffence.offence_date)).where(*proven)
                       .correlate(chosen).scalar_subquery())).label("first_reoffence")
                 if first_reoffence else
@@ -124,6 +143,17 @@ def _members(parameters: ReportParameters, codes: list[str] | None, *,
         select(chosen.c.quarter, chosen.c.status, chosen.c.referral_date, chosen.c.in_quarter,
                chosen.c.in_range, chosen.c.window_end, chosen.c.follow_up_ends,
                case((is_over, 1), else_=0).label("is_over"), measured))
+
+
+def latest_start_ending_by(end: dt.date, months: int) -> dt.date:
+    """The last day whose `add_months(day, months)` is on or before `end` (add_months is
+    non-decreasing in the day, so every earlier day's is too)."""
+    day = add_months(end, -months)
+    while add_months(day + dt.timedelta(days=1), months) <= end:
+        day += dt.timedelta(days=1)
+    while add_months(day, months) > end:
+        day -= dt.timedelta(days=1)
+    return day
 
 
 def _quarter_name(number: int) -> str:

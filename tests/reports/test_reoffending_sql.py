@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from diversion.core.extensions import db
+from diversion.core.timeutils import add_months
 from diversion.referrals.models import Referral, ReferralStatus
 from diversion.reoffences.models import Reoffence
 from diversion.reports import kinds as reports_kinds
@@ -132,3 +133,16 @@ def test_people_referred_on_one_day_are_counted_once(tricky):
     chosen = min([again.id, twin.id], key=str)
     assert ReferralStatus(db.session.get_one(Referral, chosen).status).value == (
         "completed" if rows["all", "completed"]["people"] else "not_completed")
+
+
+@pytest.mark.parametrize("months", [1, 12, 18])
+def test_the_cutoff_is_the_last_referral_date_whose_follow_up_is_over(months):
+    """`is_over` compares the referral date with this cutoff instead of doing month arithmetic
+    on every row: it must be exactly the last day whose add_months is on or before the as-of
+    date, month ends and leap days included."""
+    first = dt.date(2023, 1, 1)
+    for offset in range(0, 800, 3):
+        end = first + dt.timedelta(days=offset)
+        cutoff = reports_reoffending_report.latest_start_ending_by(end, months)
+        assert add_months(cutoff, months) <= end
+        assert add_months(cutoff + dt.timedelta(days=1), months) > end
