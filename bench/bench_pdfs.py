@@ -1,6 +1,7 @@
 """The 12-month outcomes and attendance reports as PDFs, each in a fresh process on the run's
 generated database (goal: <= 2 s and <= 300 MB). The process signs in, then times the one
-request that builds and renders the PDF; its peak resident memory is getrusage's ru_maxrss.
+request that builds and renders the PDF; its peak resident memory is /proc's VmHWM (its own,
+not the parent's, which getrusage would report after exec).
 """
 
 from __future__ import annotations

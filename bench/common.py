@@ -165,16 +165,16 @@ def run_child(module: str, *args: str, env: dict[str, str] | None = None,
 
 
 def rss_mib() -> tuple[float, float]:
-    """(resident now, peak) of this process in MiB, from /proc and getrusage."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    now = peak
+    """(resident now, peak) of this process in MiB, from /proc/self/status (VmRSS, VmHWM).
+    Not getrusage's ru_maxrss: Linux keeps it across exec, so a child process started from a
+    big parent would report the parent's size as its own peak."""
+    found: dict[str, float] = {}
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                now = int(line.split()[1]) / 1024
-    return now, peak
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) / 1024
+    return found["VmRSS"], found["VmHWM"]
 
 
 @dataclass
