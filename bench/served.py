@@ -115,6 +115,20 @@ def sign_in(base: str, email: str, password: str) -> str:
     raise RuntimeError(f"could not sign in as {email}: no redirect")
 
 
+def check_page(url: str, cookie: str) -> None:
+    """The page answers 200 to this cookie: wrk counts a redirect (to the sign-in page, say)
+    as a success, so a page that refused would otherwise measure as a fast one."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310 (ours)
+    try:
+        with opener.open(request, timeout=60) as page:
+            status = page.status
+    except urllib.error.HTTPError as answer:
+        status = answer.code
+    if status != 200:
+        raise RuntimeError(f"GET {url} answered {status}, not 200")
+
+
 def wrk_rate(url: str, cookie: str | None = None, seconds: int = SECONDS) -> float:
     """Requests a second wrk gets from `url` with CONNECTIONS connections; an error if any
     answer was not 2xx or 3xx (a refused or failing page must not count as fast)."""
@@ -138,6 +152,8 @@ def served_rates(database_url: str, pages: dict[str, tuple[str, str]], password:
     ("bare"), each under its own gunicorn, in interleaved rounds."""
     with gunicorn("wsgi:app", database_url) as app_base, gunicorn(BARE_APP) as bare_base:
         cookies = {email: sign_in(app_base, email, password) for email, _ in pages.values()}
+        for email, path in pages.values():
+            check_page(app_base + path, cookies[email])
         calls: dict[str, Callable[[], float]] = {
             name: partial(wrk_rate, app_base + path, cookies[email])
             for name, (email, path) in pages.items()}
