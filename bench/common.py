@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -190,18 +190,24 @@ class Context:
 
 @contextmanager
 def generated_context(n: int) -> Iterator[Context]:
+    """The run's database: generated now, or with BENCH_DATABASE_URL one that `python -m
+    bench.generate --n N` filled before (its schema upgraded; the run adds audit rows to it),
+    so a million referrals need generating once, not for every run."""
     from diversion.core.extensions import db
     from diversion.core.timeutils import now_utc
 
-    from .generate import generate
+    from .generate import found, generate
 
-    with scratch_database("data") as url, tempfile.TemporaryDirectory() as folder:
+    reuse = os.environ.get("BENCH_DATABASE_URL")
+    with (nullcontext(reuse) if reuse else scratch_database("data")) as url, \
+            tempfile.TemporaryDirectory() as folder:
         app = migrated_app(url, Path(folder))
         with app.app_context():
-            generated = generate(n, now=now_utc())
+            generated = found(n) if reuse else generate(n, now=now_utc())
             db.session.remove()
         counts = ", ".join(f"{name} {count:,}" for name, count in generated.counts.items())
-        print(f"generated {n:,} referrals in {generated.seconds:.1f}s ({counts})", flush=True)
+        made = "found" if reuse else f"generated in {generated.seconds:.1f}s"
+        print(f"{n:,} referrals {made} ({counts})", flush=True)
         try:
             yield Context(n=n, url=url, folder=Path(folder), app=app, generated=generated)
         finally:

@@ -311,6 +311,35 @@ def generate(n: int, *, now: dt.datetime = NOW, seed: int = 17) -> Generated:
     return generated
 
 
+def found(n: int) -> Generated:
+    """What `generate` made earlier in the app's database (the first bench programme and its
+    accounts), for a run that reuses it rather than generating again; refused unless the
+    database holds exactly n referrals."""
+    from diversion.auth.models import Force, Role
+    from diversion.core.extensions import db
+    from diversion.programmes.models import Programme
+
+    programme = db.session.scalar(select(Programme).where(Programme.code.like("BENCH%"))
+                                  .order_by(Programme.id).limit(1))
+    if programme is None:
+        raise RuntimeError("no generated data here: fill it with python -m bench.generate --n N")
+    tables = _tables()
+    counts = {name: int(db.session.scalar(select(func.count()).select_from(table)) or 0)
+              for name, table in tables.items()}
+    if counts["referrals"] != n:
+        raise RuntimeError(f"the database holds {counts['referrals']:,} referrals, "
+                           f"not BENCH_N={n:,}")
+    tag = programme.code.lower()
+    email = {role: f"{role.value}.{tag}@bench.example" for role in Role}
+    return Generated(
+        manager_email=email[Role.MANAGER], police_email=email[Role.POLICE],
+        facilitator_email=email[Role.FACILITATOR], admin_email=email[Role.ADMIN],
+        programme_id=programme.id,
+        force_ids=list(db.session.scalars(select(Force.id).where(Force.code.like("BF%"))
+                                          .order_by(Force.id))),
+        counts=counts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "10000")),
