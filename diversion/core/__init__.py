@@ -3,13 +3,15 @@ PDFs, problem+json, web wiring, background jobs and dashboard panels. It imports
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import event
 
-from diversion.core import extensions, web
+from diversion.core import extensions, readspool, web
 from diversion.core.db import configure_sqlite
+from diversion.core.jobs import add_job
 
 
 def init_app(app: Flask, *, migrations_directory: str) -> None:
@@ -26,6 +28,9 @@ def init_app(app: Flask, *, migrations_directory: str) -> None:
         else:
             event.listen(engine, "connect", _set_postgres_timezone)
     web.init_app(app)
+    add_job(app, "fold_read_spool", readspool.fold_read_spool, every=dt.timedelta(minutes=1),
+            description="SQLite: move audit rows that reading pages spooled while another "
+                        "connection held the write lock into the audit log")
 
 
 def _set_postgres_timezone(dbapi_connection: Any, _record: Any) -> None:
