@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -66,4 +67,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     core.init_app(app, migrations_directory=str(PROJECT_ROOT / "migrations"))
     for feature in FEATURES:
         feature.init_app(app)
+    if not app.testing:
+        # What is alive now — the models, routes, templates, the app itself — lives as long as
+        # the process: taken out of the cyclic collector's generations, no later collection in
+        # a worker walks it again, nor the collection at exit (a quarter of a second of a CLI
+        # command). The suite builds many apps, and lets the collector have them back.
+        gc.freeze()
     return app

@@ -42,3 +42,27 @@ def test_create_app_imports_no_pdf_chart_or_statistics_library() -> None:
     assert report["loaded"] == []
     # The app was really built, with its commands (the CLI's --help lists these).
     assert {"demo", "reports", "db"} <= set(report["commands"])
+
+
+DRIVER_PROBE = """
+import json, sys
+import diversion
+from diversion.core.extensions import db
+app = diversion.create_app({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+sorted(app.cli.list_commands(None))
+before = "psycopg" in sys.modules
+with app.app_context():
+    first, again = db.engine, db.engine
+    listened = first.dialect.name == "postgresql" and first is again
+print(json.dumps({"before": before, "after": "psycopg" in sys.modules, "engine": listened}))
+"""
+
+
+def test_the_database_driver_is_imported_when_the_app_first_uses_the_database() -> None:
+    # Creating an engine imports its driver (psycopg: about 80 ms), which `--help` never needs.
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER_PROBE],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"before": False, "after": True, "engine": True}
