@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -66,3 +67,37 @@ def test_the_database_driver_is_imported_when_the_app_first_uses_the_database() 
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"before": False, "after": True, "engine": True}
+
+
+
+MIGRATE_PROBE = """
+import json, sys
+import diversion
+app = diversion.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+listed = app.cli.get_command(None, "db").get_short_help_str(80)
+before = [name for name in ("flask_migrate", "alembic") if name in sys.modules]
+from flask_migrate.cli import db as flask_migrate_group
+print(json.dumps({"listed": listed, "real": flask_migrate_group.get_short_help_str(80),
+                  "before": before}))
+"""
+
+
+def test_the_db_commands_are_listed_without_importing_alembic_and_run_as_before(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", MIGRATE_PROBE],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["before"] == []
+    assert report["listed"] == report["real"] == "Perform database migrations."
+    # The commands themselves, through the real command line, on a new database.
+    flask = [sys.executable, "-m", "flask", "--app", "diversion", "db"]
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    for command in (["upgrade"], ["current"], ["check"]):
+        done = subprocess.run([*flask, *command], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "No new upgrade operations detected."
+    current = subprocess.run([*flask, "current"], cwd=tmp_path, env=environment,
+                             capture_output=True, text=True, timeout=120, check=True)
+    assert current.stdout.strip().endswith("(head)")

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from diversion.core import extensions, readspool, web
+from diversion.core import extensions, migrations, readspool, web
 from diversion.core.db import configure_sqlite
 from diversion.core.jobs import add_job
 
@@ -19,8 +19,8 @@ def init_app(app: Flask, *, migrations_directory: str) -> None:
     """Bind the extensions and install the shared web wiring."""
     # `extensions.db`, not `db`: a name `db` here would hide the module diversion.core.db.
     extensions.db.init_app(app, configure_engine=_configure_engine)
-    extensions.migrate.init_app(app, extensions.db, directory=migrations_directory,
-                                compare_type=True, render_as_batch=True)
+    migrations.init_app(app, extensions.db, directory=migrations_directory,
+                        compare_type=True, render_as_batch=True)
     extensions.csrf.init_app(app)
     web.init_app(app)
     add_job(app, "fold_read_spool", readspool.fold_read_spool, every=dt.timedelta(minutes=1),

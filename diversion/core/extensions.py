@@ -1,4 +1,4 @@
-"""Extensions created unbound; create_app binds them with init_app."""
+"""Extensions created unbound; create_app binds them with init_app (Flask-Migrate: core.migrations)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, cast
 import flask_sqlalchemy
 from flask import Flask
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_wtf import CSRFProtect
 from sqlalchemy.engine import Engine
 
@@ -78,7 +77,6 @@ class SQLAlchemy(flask_sqlalchemy.SQLAlchemy):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
