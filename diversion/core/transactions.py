@@ -23,11 +23,14 @@ only wraps it in `discarded()`.
 On SQLite a request with a safe method (GET, HEAD, OPTIONS) reads in a deferred transaction
 (core.db): it sees a WAL snapshot and neither waits for nor holds the write lock. What such a
 page must write all the same — the audit row of a read of personal data — goes through
-`add_after_read`: the row is written once the page's reads are committed, in a short
-transaction of its own that holds the write lock for one INSERT, and only if the handling
-returned (as before: a refused page leaves no row). A safe-method request that writes anything
-else upgrades its transaction in place; if SQLite refuses that because another connection holds
-the write lock, its handling is rolled back and run once more with the write lock from the start.
+`add_after_read`: the row is written once the page's reads are committed, and only if the
+handling returned (as before: a refused page leaves no row), by core.readspool: at once in a
+short transaction of its own if the write lock is free this instant, else into the audit spool
+beside the database (its own lock), folded into the table by a background thread as soon as
+the writer commits — the page never waits for the writer, and the row is on disk before the
+page is sent. A safe-method request that writes anything else upgrades its transaction in
+place; if SQLite refuses that because another connection holds the write lock, its handling is
+rolled back and run once more with the write lock from the start.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from sqlalchemy.exc import OperationalError
 
 from diversion.core.db import is_lock_refused, is_read_request, take_write_lock
 from diversion.core.extensions import db
+from diversion.core.readspool import write_after_read
 
 _AFTER_READ_KEY = "diversion.after_read"
 
@@ -79,16 +83,13 @@ class TransactionalFlask(Flask):
         db.session.commit()
         pending = request.environ.pop(_AFTER_READ_KEY, [])
         if pending:
-            held = take_write_lock()
-            db.session.add_all(pending)
-            db.session.commit()
-            take_write_lock(held)  # a streamed body after this reads deferred again
+            write_after_read(pending)  # never waits for a writer: core.readspool
         return rv
 
 
 def add_after_read(row: Any) -> None:
     """Add a row to the request's transaction; in a reading request on SQLite, write it once the
-    page's reads are committed, in a short transaction of its own (see the module's text)."""
+    page's reads are committed, without waiting for the write lock (see the module's text)."""
     pending = request.environ.get(_AFTER_READ_KEY) if has_request_context() else None
     if pending is not None and is_read_request() and db.engine.dialect.name == "sqlite":
         pending.append(row)

@@ -4,18 +4,22 @@ lock, and a long read never makes a writer fail with "database is locked"."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
 
-from diversion.audit.models import AuditEvent
+from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.auth.models import Force
+from diversion.core import readspool
 from diversion.core.extensions import db
+from diversion.core.jobs import run_job
 from diversion.referrals.models import Referral
-from tests.builders import create_referral
+from tests.builders import NOW, create_referral, create_user
 
 pytestmark = [pytest.mark.usefixtures("clock")]
 
@@ -124,3 +128,90 @@ def test_a_read_of_personal_data_is_audited_after_its_reads_in_its_own_short_wri
     rows = db.session.scalars(select(AuditEvent).where(
         AuditEvent.actor_user_id == user_id, AuditEvent.object_id == str(referral_id))).all()
     assert rows, "the read is audited"
+
+
+def test_audited_pages_never_wait_for_a_writer_and_their_audit_rows_follow_its_commit(
+        app, client, login_as):
+    referral = create_referral()
+    db.session.commit()
+    user = login_as("manager")
+    referral_id, reference, user_id = referral.id, referral.reference, user.id
+    db.session.remove()
+    path = readspool.spool_path(str(db.engine.url.database))
+    urls = [f"/referrals/{reference}", "/referrals", "/referrals/NO-SUCH-REFERENCE",
+            f"/referrals/{reference}"]
+    holding, release = threading.Event(), threading.Event()
+    answers: list[int] = []
+    timing: dict[str, float] = {}
+
+    def write_and_commit() -> None:
+        # Another connection in the middle of a write (BEGIN IMMEDIATE, as every writer does),
+        # which commits once the pages have been answered.
+        with app.app_context(), db.engine.connect() as connection:
+            transaction = connection.begin()
+            connection.execute(text("INSERT INTO forces (code, name) VALUES ('HOLD', 'Held')"))
+            holding.set()
+            release.wait(timeout=HOLD_SECONDS)
+            transaction.commit()
+
+    def read_pages() -> None:
+        # The pages from another thread, as a server's: no app context of the test's.
+        start = time.perf_counter()
+        answers.extend(client.get(url).status_code for url in urls)
+        timing["elapsed"] = time.perf_counter() - start
+
+    writer = threading.Thread(target=write_and_commit)
+    writer.start()
+    try:
+        assert holding.wait(timeout=30)
+        reader = threading.Thread(target=read_pages)
+        reader.start()
+        reader.join(timeout=HOLD_SECONDS)
+        still_held = not release.is_set()
+        # While the writer holds the lock the rows are in the spool, not yet in the table (read
+        # as a page reads: a deferred transaction; the test's own would wait for the lock).
+        with closing(sqlite3.connect(str(db.engine.url.database))) as reading:
+            in_table_meanwhile = reading.execute(
+                "SELECT count(*) FROM audit_events WHERE actor_user_id = ? AND category = ?",
+                (user_id, "consultation")
+            ).fetchone()[0]
+    finally:
+        release.set()
+        writer.join(timeout=60)
+    assert answers == [200, 200, 404, 200]
+    assert still_held and timing["elapsed"] < 5, (
+        f"the audited pages waited {timing.get('elapsed', HOLD_SECONDS):.1f}s for the writer")
+    assert in_table_meanwhile == 0
+    assert path.exists()
+
+    assert readspool.wait_until_folded(app, timeout=30), "the spool was folded once the lock was free"
+    rows = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.actor_user_id == user_id, AuditEvent.category == AuditCategory.CONSULTATION,
+    ).order_by(AuditEvent.id)).all()
+    # One row a page that showed personal data, in the order read; none for the refused page.
+    assert [row.action for row in rows] == ["referral.view", "referral.list", "referral.view"]
+    assert rows[0].object_id == rows[2].object_id == str(referral_id)
+    assert rows[1].details["shown"] == [referral_id]
+    assert all(row.at.tzinfo is not None for row in rows)
+    assert db.session.scalar(select(func.count()).select_from(Force).where(Force.code == "HOLD")) == 1
+    with closing(sqlite3.connect(path)) as spool:
+        assert spool.execute("SELECT count(*) FROM spool").fetchone() == (0,)
+
+
+def test_rows_a_dead_worker_left_in_the_spool_are_folded_by_the_scheduler_job(app):
+    user = create_user(role="manager")
+    db.session.commit()
+    user_id = user.id
+    db.session.remove()  # the test's own transaction holds the write lock: end it, as run_job does
+    row = AuditEvent(at=NOW, actor_user_id=user_id, actor_label=f"user:{user_id}",
+                     action="referral.view", category=AuditCategory.CONSULTATION,
+                     object_type="referral", object_id="7", details={"why": "left behind"})
+    path = readspool.spool_path(str(db.engine.url.database))
+    with app.test_request_context("/referrals/7"):
+        readspool._spool(path, [readspool._row_values(row)])  # noqa: SLF001 (a worker's last act)
+
+    assert "1 spooled row(s) folded" in str(run_job("fold_read_spool"))
+    assert "0 spooled row(s) folded" in str(run_job("fold_read_spool"))
+    folded = db.session.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == user_id)).one()
+    assert (folded.at, folded.action, folded.category, folded.object_id, folded.details) == (
+        NOW, "referral.view", AuditCategory.CONSULTATION, "7", {"why": "left behind"})
