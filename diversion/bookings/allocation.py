@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,6 +40,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
+from diversion.core.bulk import insert_rows
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -278,7 +279,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
                 update(table).where(table.c.id == bindparam("sid"))
                 .values(booked_count=table.c.booked_count + bindparam("n")),
                 [{"sid": sid, "n": n} for sid, n in sorted(taken.items())])
-            db.session.execute(insert(cast(Table, Booking.__table__)), [
+            insert_rows(cast(Table, Booking.__table__), [
                 {"referral_id": r, "session_id": s, "status": BookingStatus.ACTIVE,
                  "created_at": now, "created_by_id": getattr(actor, "id", None)}
                 for r, s in plan.placed])

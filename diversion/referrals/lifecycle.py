@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
+from diversion.core.bulk import insert_rows
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -235,11 +236,11 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
         set_committed_value(m.referral, "_status", new_status)
         set_committed_value(m.referral, "closed_on", new_closed_on)
-    db.session.execute(insert(cast(Table, ReferralEvent.__table__)), [
+    insert_rows(cast(Table, ReferralEvent.__table__), [
         {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
          "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
          "reason": m.reason} for m in moves])
-    db.session.execute(insert(cast(Table, AuditEvent.__table__)), [
+    insert_rows(cast(Table, AuditEvent.__table__), [
         {"at": now, "actor_user_id": actor_id, "actor_label": label,
          "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
          "object_type": "referral", "object_id": str(m.referral.id), "address": None,

@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.notices import links_context, pay_url
+from diversion.core.bulk import insert_rows
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
@@ -278,7 +279,7 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                 state.planned_for_start, state.planned_at = starts_at, now
                 state.planned_count, state.note = count, note
         if fresh:
-            db.session.execute(insert(cast(Table, BookingReminderState.__table__)), fresh)
+            insert_rows(cast(Table, BookingReminderState.__table__), fresh)
         db.session.flush()
     return made
 
