@@ -11,12 +11,12 @@ INSERT, without SQLAlchemy's work per row. Instants are converted once per disti
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, exc
+from sqlalchemy import Column, Connection, Date, DateTime, Table, exc
+from sqlalchemy.types import TypeDecorator
 
 from diversion.core.extensions import db
 
@@ -48,26 +48,23 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
 
 def _bound_values(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]],
                   connection: Connection) -> list[tuple[Any, ...]]:
-    """Each row's values as the driver takes them (what each column's type makes of them)."""
+    """Each row's values as the driver takes them (what each column's type makes of them),
+    converted a column at a time."""
     dialect = connection.dialect
-    converters: list[Callable[[Any], Any] | None] = []
+    converted = []
     for column in columns:
+        values = [row[column.name] for row in rows]
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        converters.append(_once_per_value(process) if process is not None and _is_instant(column)
-                          else process)
-    names = [column.name for column in columns]
-    if not any(converters):
-        return [tuple(row[name] for name in names) for row in rows]
-    pairs = list(zip(names, converters, strict=True))
-    return [tuple(row[name] if convert is None else convert(row[name])
-                  for name, convert in pairs) for row in rows]
+        if process is not None:
+            values = list(map(_once_per_value(process) if _is_instant(column) else process,
+                              values))
+        converted.append(values)
+    return list(zip(*converted, strict=True))
 
 
 def _is_instant(column: Column[Any]) -> bool:
-    try:
-        return issubclass(column.type.python_type, dt.date)
-    except NotImplementedError:
-        return False
+    kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+    return isinstance(kind, DateTime | Date)
 
 
 def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

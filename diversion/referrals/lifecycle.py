@@ -232,7 +232,8 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     for (new_status, new_closed_on), ids in alike.items():
         for start in range(0, len(ids), 900):
             db.session.execute(update(table).where(table.c.id.in_(ids[start:start + 900]))
-                               .values(status=new_status, closed_on=new_closed_on))
+                               .values(status=new_status, closed_on=new_closed_on)
+                               .execution_options(synchronize_session=False))
     for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
         set_committed_value(m.referral, "_status", new_status)
         set_committed_value(m.referral, "closed_on", new_closed_on)
