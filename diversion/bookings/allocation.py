@@ -40,7 +40,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
-from diversion.core.bulk import insert_rows
+from diversion.core.bulk import cycle_collection_paused, insert_rows
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -232,6 +232,7 @@ def _load_queues(referral_ids: Sequence[int]) -> list[QueueEntry]:
             for session_id, joined_at, entry_id in entries]
 
 
+@cycle_collection_paused()
 def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
              expected: str | None = None,
              selected: Collection[int] | None = None) -> AllocationResult:
