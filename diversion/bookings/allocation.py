@@ -40,7 +40,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
-from diversion.core.bulk import cycle_collection_paused, insert_rows
+from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -222,7 +222,7 @@ def _by_id(model: Any, ids: Sequence[int], *options: Any) -> dict[int, Any]:
     found: dict[int, Any] = {}
     for chunk in _chunks(ids):
         found.update({row.id: row for row in db.session.scalars(
-            select(model).where(model.id.in_(chunk)).options(*options)).unique()})
+            select(model).where(one_of(model.id, chunk)).options(*options)).unique()})
     return found
 
 
@@ -291,7 +291,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
     for chunk in _chunks(sorted(taken)):
         for session_id, booked_count in db.session.execute(
                 select(CourseSession.id, CourseSession.booked_count)
-                .where(CourseSession.id.in_(chunk))):
+                .where(one_of(CourseSession.id, chunk))):
             set_committed_value(sessions[session_id], "booked_count", booked_count)
     bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,

@@ -8,6 +8,10 @@ a statement is most of a small row's), on SQLite the driver's executemany of one
 INSERT, without SQLAlchemy's work per row. Instants are converted once per distinct value
 (a batch shares a few: now, each session's start).
 
+`one_of(column, values)` is `column.in_(values)` for a long list of ids: on PostgreSQL one
+array parameter (`= ANY(...)`), not one parameter a value that SQLAlchemy renders and psycopg
+parses again for every statement (a fifth of an allocation's own time on PostgreSQL).
+
 `cycle_collection_paused()` holds off Python's cycle collector while a bulk operation makes
 its tens of thousands of objects.
 """
@@ -15,11 +19,13 @@ its tens of thousands of objects.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, DateTime, Table, exc
+from sqlalchemy import Column, ColumnElement, Connection, Date, DateTime, Table, any_, bindparam, exc
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 
 from diversion.core.extensions import db
@@ -48,6 +54,14 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
     connection.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} ({names}) "  # noqa: S608 (our own table and columns)
         f"VALUES ({', '.join('?' for _ in columns)}){conflict}", values)
+
+
+def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
+           values: Collection[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(values)`, the values one array."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _bound_values(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]],

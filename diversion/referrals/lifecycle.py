@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
-from diversion.core.bulk import insert_rows
+from diversion.core.bulk import insert_rows, one_of
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -231,7 +231,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
         alike.setdefault((new_status, new_closed_on), []).append(referral_id)
     for (new_status, new_closed_on), ids in alike.items():
         for start in range(0, len(ids), 900):
-            db.session.execute(update(table).where(table.c.id.in_(ids[start:start + 900]))
+            db.session.execute(update(table).where(one_of(table.c.id, ids[start:start + 900]))
                                .values(status=new_status, closed_on=new_closed_on)
                                .execution_options(synchronize_session=False))
     for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):

@@ -31,7 +31,7 @@ from sqlalchemy.orm import joinedload
 from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.notices import links_context, pay_url
-from diversion.core.bulk import insert_rows
+from diversion.core.bulk import insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
@@ -216,11 +216,11 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
         query = _unplanned(query)
     planned_bookings = made = 0
     for chunk in chunks(sorted(set(ids))):
-        rows = list(db.session.execute(query.where(key.in_(list(chunk)))))
+        rows = list(db.session.execute(query.where(one_of(key, chunk))))
         planned_bookings += len(rows)
         wanted = sorted({row.session_id for row in rows} - set(sessions))
         for session in db.session.scalars(
-                select(CourseSession).where(CourseSession.id.in_(wanted))
+                select(CourseSession).where(one_of(CourseSession.id, wanted))
                 .options(joinedload(CourseSession.venue))):
             sessions[session.id] = (session, session_context(session))
         starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
@@ -233,13 +233,13 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
             OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key,
             OutboxMessage.status).where(
             OutboxMessage.subject_type == BOOKING,
-            OutboxMessage.subject_id.in_([str(row.id) for row in rows]),
+            one_of(OutboxMessage.subject_id, [str(row.id) for row in rows]),
             OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES)))))
         stale = [m.id for m in known if m.status is MessageStatus.PENDING
                  and rules.key_start_token(m.dedupe_key) != rules.instant_token(
                      starts[int(m.subject_id)])]
         if stale:
-            db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stale))
+            db.session.execute(update(OutboxMessage).where(one_of(OutboxMessage.id, stale))
                                .values(status=MessageStatus.CANCELLED))
         existing = {m.dedupe_key: m.status for m in known}
         wanted_messages: list[dict[str, Any]] = []
@@ -297,7 +297,7 @@ def _record_states(states: dict[int, tuple[dt.datetime, int, str | None]], *,
                    now: dt.datetime) -> None:
     """The planning state of each booking: (the start planned for, how many, why none)."""
     known = {state.booking_id: state for state in db.session.scalars(
-        select(BookingReminderState).where(BookingReminderState.booking_id.in_(list(states))))}
+        select(BookingReminderState).where(one_of(BookingReminderState.booking_id, states)))}
     fresh = []
     for booking_id, (starts_at, count, note) in states.items():
         state = known.get(booking_id)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import update
 
 from diversion.bookings.queries import get_active_booking
+from diversion.core.bulk import one_of
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
 from diversion.outbox.services import cancel_pending
@@ -64,7 +65,8 @@ def follow_referrals(moves: Sequence[lifecycle.Moved]) -> None:
     for part in chunks(leaving):
         db.session.execute(
             update(OutboxMessage).where(
-                OutboxMessage.subject_type == REFERRAL, OutboxMessage.subject_id.in_([str(i) for i in part]),
+                OutboxMessage.subject_type == REFERRAL,
+                one_of(OutboxMessage.subject_id, [str(i) for i in part]),
                 OutboxMessage.status == MessageStatus.PENDING,
                 OutboxMessage.template == DEADLINE_TEMPLATE)
             .values(status=MessageStatus.CANCELLED, last_error=None)

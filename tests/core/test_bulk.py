@@ -1,6 +1,7 @@
 """core.bulk: rows written in bulk (COPY on PostgreSQL, the driver's executemany on SQLite) are
 the rows SQLAlchemy's own insert writes; taken keys are skipped, refusals raised as SQLAlchemy's;
-the cycle collector is held off for a block and given back."""
+`one_of` finds what an IN list finds; the cycle collector is held off for a block and given
+back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from diversion.core.bulk import cycle_collection_paused, insert_rows
+from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from tests.builders import NOW
@@ -87,6 +88,20 @@ def test_no_rows_is_nothing_to_do():
     insert_rows(TABLE, [])
     insert_rows(TABLE, [], skip_taken="dedupe_key")
     assert written("") == []
+
+
+def test_one_of_finds_what_an_in_list_finds():
+    insert_rows(TABLE, [message(f"one:{n}", subject_id=str(n)) for n in range(1, 6)])
+
+    def found(condition: Any) -> list[str]:
+        return list(db.session.scalars(select(TABLE.c.dedupe_key).where(condition)
+                                       .order_by(TABLE.c.dedupe_key)))
+
+    for wanted in (["2", "4", "9"], [], ["5"]):
+        assert found(one_of(TABLE.c.subject_id, wanted)) == found(TABLE.c.subject_id.in_(wanted))
+    assert found(one_of(OutboxMessage.subject_id, ["1", "3"])) == ["one:1", "one:3"]
+    ids = list(db.session.scalars(select(TABLE.c.id).where(TABLE.c.subject_id == "2")))
+    assert found(one_of(TABLE.c.id, ids)) == ["one:2"]
 
 
 def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
