@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -236,7 +236,8 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
                                .execution_options(synchronize_session=False))
     for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
         set_committed_value(m.referral, "_status", new_status)
-        set_committed_value(m.referral, "closed_on", new_closed_on)
+        if new_closed_on != m.referral.closed_on:
+            set_committed_value(m.referral, "closed_on", new_closed_on)
     insert_rows(cast(Table, ReferralEvent.__table__), [
         {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
          "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
@@ -248,7 +249,8 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
          "details": {"from": m.from_status.value, "to": m.to_status.value}} for m in moves])
     for m in moves:
         # The rows went in without the ORM: a loaded history is read again when next used.
-        db.session.expire(m.referral, ["events"])
+        if "events" in inspect(m.referral).dict:
+            db.session.expire(m.referral, ["events"])
         if tells_officer(m.from_status, m.to_status, event):
             _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)
     referrals_moved.send(moves)
