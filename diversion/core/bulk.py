@@ -19,7 +19,7 @@ its tens of thousands of objects.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,15 +67,17 @@ def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
 def _bound_values(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]],
                   connection: Connection) -> list[tuple[Any, ...]]:
     """Each row's values as the driver takes them (what each column's type makes of them),
-    converted a column at a time."""
+    converted a column at a time; an instant once per distinct value."""
     dialect = connection.dialect
     converted = []
     for column in columns:
         values = [row[column.name] for row in rows]
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            values = list(map(_once_per_value(process) if _is_instant(column) else process,
-                              values))
+        if process is not None and _is_instant(column):
+            once = {value: process(value) for value in set(values)}
+            values = list(map(once.__getitem__, values))
+        elif process is not None:
+            values = list(map(process, values))
         converted.append(values)
     return list(zip(*converted, strict=True))
 
@@ -83,21 +85,6 @@ def _bound_values(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, An
 def _is_instant(column: Column[Any]) -> bool:
     kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
     return isinstance(kind, DateTime | Date)
-
-
-def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    done: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return done[value]
-        except KeyError:
-            done[value] = result = process(value)
-            return result
-
-    return convert
 
 
 def _copy(connection: Connection, table: Table, columns: Sequence[Column[Any]],
