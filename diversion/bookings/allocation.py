@@ -240,9 +240,10 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
 
     Places are taken with one guarded UPDATE per session (the CHECK refuses overfilling, so a
     booking made meanwhile makes the run fail as a Conflict rather than overbook); bookings are
-    inserted in one statement; the referrals move to `booked` together through the lifecycle
-    (`transition_many`: bulk history and audit rows, reminders planned in bulk) and are sent
-    their confirmations in one insert.
+    written in bulk (`core.bulk.insert_rows`: COPY on PostgreSQL); the referrals move to
+    `booked` together through the lifecycle (`transition_many`: bulk history and audit rows,
+    reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
+    collector waits until the end (`cycle_collection_paused`).
     """
     waiting = _load_referrals()
     plan = plan_allocation(waiting, _load_sessions(now), now=now,

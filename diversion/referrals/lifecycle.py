@@ -201,7 +201,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     """Make the same move for many referrals, with bulk writes: what `transition` does for each.
 
     Every move is checked against the table first, so one refused move changes nothing. History
-    and audit rows are written with one multi-row insert each; listeners are told once with the
+    and audit rows are written in bulk (`core.bulk.insert_rows`); listeners are told once with the
     whole batch (`referrals_moved`). `reason` is one text for all, or
     one per referral. Returns the moves made.
     """
