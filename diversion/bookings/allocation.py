@@ -28,7 +28,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -40,6 +40,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
+from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -221,7 +222,7 @@ def _by_id(model: Any, ids: Sequence[int], *options: Any) -> dict[int, Any]:
     found: dict[int, Any] = {}
     for chunk in _chunks(ids):
         found.update({row.id: row for row in db.session.scalars(
-            select(model).where(model.id.in_(chunk)).options(*options)).unique()})
+            select(model).where(one_of(model.id, chunk)).options(*options)).unique()})
     return found
 
 
@@ -231,6 +232,7 @@ def _load_queues(referral_ids: Sequence[int]) -> list[QueueEntry]:
             for session_id, joined_at, entry_id in entries]
 
 
+@cycle_collection_paused()
 def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
              expected: str | None = None,
              selected: Collection[int] | None = None) -> AllocationResult:
@@ -238,9 +240,10 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
 
     Places are taken with one guarded UPDATE per session (the CHECK refuses overfilling, so a
     booking made meanwhile makes the run fail as a Conflict rather than overbook); bookings are
-    inserted in one statement; the referrals move to `booked` together through the lifecycle
-    (`transition_many`: bulk history and audit rows, reminders planned in bulk) and are sent
-    their confirmations in one insert.
+    written in bulk (`core.bulk.insert_rows`: COPY on PostgreSQL); the referrals move to
+    `booked` together through the lifecycle (`transition_many`: bulk history and audit rows,
+    reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
+    collector waits until the end (`cycle_collection_paused`).
     """
     waiting = _load_referrals()
     plan = plan_allocation(waiting, _load_sessions(now), now=now,
@@ -278,7 +281,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
                 update(table).where(table.c.id == bindparam("sid"))
                 .values(booked_count=table.c.booked_count + bindparam("n")),
                 [{"sid": sid, "n": n} for sid, n in sorted(taken.items())])
-            db.session.execute(insert(cast(Table, Booking.__table__)), [
+            insert_rows(cast(Table, Booking.__table__), [
                 {"referral_id": r, "session_id": s, "status": BookingStatus.ACTIVE,
                  "created_at": now, "created_by_id": getattr(actor, "id", None)}
                 for r, s in plan.placed])
@@ -289,7 +292,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
     for chunk in _chunks(sorted(taken)):
         for session_id, booked_count in db.session.execute(
                 select(CourseSession.id, CourseSession.booked_count)
-                .where(CourseSession.id.in_(chunk))):
+                .where(one_of(CourseSession.id, chunk))):
             set_committed_value(sessions[session_id], "booked_count", booked_count)
     bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,

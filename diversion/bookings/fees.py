@@ -20,6 +20,7 @@ from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, FeeWaiver, Payment, PaymentMethod
 from diversion.bookings.signals import fee_changed, fee_cleared
+from diversion.core.bulk import one_of
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.programmes.models import Programme
@@ -103,7 +104,7 @@ def balances(referral_ids: Sequence[int]) -> dict[int, int]:
     rows = db.session.execute(
         select(Referral.id, balance_expression())
         .join(Programme, Programme.id == Referral.programme_id)
-        .where(Referral.id.in_(list(referral_ids))))
+        .where(one_of(Referral.id, referral_ids)))
     return {int(referral_id): int(balance) for referral_id, balance in rows}
 
 

@@ -45,6 +45,7 @@ from diversion.bookings.notices import (
 from diversion.bookings.queries import get_active_booking, referral_facts, session_facts, transfers_used
 from diversion.bookings.signals import booking_transferred
 from diversion.bookings.waiting_list import leave_all_waiting_lists, position_of, waiting_list
+from diversion.core.bulk import one_of
 from diversion.core.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
@@ -262,7 +263,7 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
     booking_ids: dict[int, int] = {}
     for start in range(0, len(ids), 900):
         booking_ids.update(db.session.execute(select(Booking.referral_id, Booking.id).where(
-            Booking.referral_id.in_(ids[start:start + 900]),
+            one_of(Booking.referral_id, ids[start:start + 900]),
             Booking.status == BookingStatus.ACTIVE)).all())
     for start in range(0, len(ids), 900):
         leave_all_waiting_lists(ids[start:start + 900])

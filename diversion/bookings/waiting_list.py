@@ -26,6 +26,7 @@ from diversion.auth.models import User
 from diversion.bookings import notices
 from diversion.bookings.capacity import check_suitable
 from diversion.bookings.models import WaitingListEntry
+from diversion.core.bulk import one_of
 from diversion.core.errors import Conflict, InvalidTransition, NotFound
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession
@@ -130,7 +131,7 @@ def queued_sessions(referral_ids: Sequence[int]) -> dict[int, list[tuple[int, dt
         for row in db.session.execute(
                 select(WaitingListEntry.referral_id, WaitingListEntry.session_id,
                        WaitingListEntry.joined_at, WaitingListEntry.id)
-                .where(WaitingListEntry.referral_id.in_(ids[start:start + 900]))
+                .where(one_of(WaitingListEntry.referral_id, ids[start:start + 900]))
                 .order_by(WaitingListEntry.joined_at, WaitingListEntry.id)):
             found.setdefault(row.referral_id, []).append((row.session_id, row.joined_at, row.id))
     return found

@@ -15,14 +15,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
+from diversion.core.bulk import insert_rows
 from diversion.core.errors import Conflict, NotFound
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_midnight_in_utc
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.outbox.rules import next_allowed_sms_time
-
-# Rows per multi-row insert: well under SQLite's limit on bound parameters.
-CHUNK = 500
 
 
 def enqueue(
@@ -317,7 +315,7 @@ def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMe
 
 
 def enqueue_many(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> None:
-    """`enqueue` for many messages in one multi-row insert (keys already taken are skipped).
+    """`enqueue` for many messages, written in bulk (keys already taken are skipped).
 
     Each row has enqueue's keyword arguments (dedupe_key, channel, recipient, template, due_at,
     context, subject_type, subject_id, expires_at); SMS waits out the quiet hours as there.
@@ -337,8 +335,4 @@ def enqueue_many(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> None
             "status": MessageStatus.PENDING, "due_at": due_at,
             "expires_at": row.get("expires_at"), "next_attempt_at": due_at, "attempts": 0,
             "created_at": now})
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = typing.cast(Table, OutboxMessage.__table__)
-    for start in range(0, len(values), CHUNK):
-        db.session.execute(insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-                           values[start:start + CHUNK])
+    insert_rows(typing.cast(Table, OutboxMessage.__table__), values, skip_taken="dedupe_key")

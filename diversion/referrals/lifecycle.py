@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, inspect, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
+from diversion.core.bulk import insert_rows, one_of
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -200,7 +201,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     """Make the same move for many referrals, with bulk writes: what `transition` does for each.
 
     Every move is checked against the table first, so one refused move changes nothing. History
-    and audit rows are written with one multi-row insert each; listeners are told once with the
+    and audit rows are written in bulk (`core.bulk.insert_rows`); listeners are told once with the
     whole batch (`referrals_moved`). `reason` is one text for all, or
     one per referral. Returns the moves made.
     """
@@ -230,23 +231,26 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
         alike.setdefault((new_status, new_closed_on), []).append(referral_id)
     for (new_status, new_closed_on), ids in alike.items():
         for start in range(0, len(ids), 900):
-            db.session.execute(update(table).where(table.c.id.in_(ids[start:start + 900]))
-                               .values(status=new_status, closed_on=new_closed_on))
+            db.session.execute(update(table).where(one_of(table.c.id, ids[start:start + 900]))
+                               .values(status=new_status, closed_on=new_closed_on)
+                               .execution_options(synchronize_session=False))
     for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
         set_committed_value(m.referral, "_status", new_status)
-        set_committed_value(m.referral, "closed_on", new_closed_on)
-    db.session.execute(insert(cast(Table, ReferralEvent.__table__)), [
+        if new_closed_on != m.referral.closed_on:
+            set_committed_value(m.referral, "closed_on", new_closed_on)
+    insert_rows(cast(Table, ReferralEvent.__table__), [
         {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
          "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
          "reason": m.reason} for m in moves])
-    db.session.execute(insert(cast(Table, AuditEvent.__table__)), [
+    insert_rows(cast(Table, AuditEvent.__table__), [
         {"at": now, "actor_user_id": actor_id, "actor_label": label,
          "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
          "object_type": "referral", "object_id": str(m.referral.id), "address": None,
          "details": {"from": m.from_status.value, "to": m.to_status.value}} for m in moves])
     for m in moves:
         # The rows went in without the ORM: a loaded history is read again when next used.
-        db.session.expire(m.referral, ["events"])
+        if "events" in inspect(m.referral).dict:
+            db.session.expire(m.referral, ["events"])
         if tells_officer(m.from_status, m.to_status, event):
             _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)
     referrals_moved.send(moves)

@@ -12,7 +12,8 @@ when it was planned, and is cancelled when the fee is cleared (`cancel_fee_remin
 of `bookings.signals.fee_cleared`, and the sweep, which cancels any whose fee has been cleared).
 
 - `plan_booking_reminders(booking, now=)` -> messages planned; `plan_reminders_in_bulk(ids, now=)`
-- `plan_unplanned_bookings(now=, booking_ids=None)`; `replan_programme(programme_id=, now=)`
+- `plan_unplanned_bookings(now=, booking_ids=None)`, `plan_unplanned_of_referrals(ids, now=)`;
+  `replan_programme(programme_id=, now=)`
 - `cancel_outdated_session_reminders(now=)`; `forget_finished_states(now=)`
 """
 
@@ -21,15 +22,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask import current_app
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Select, Table, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.notices import links_context, pay_url
+from diversion.core.bulk import insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
@@ -54,6 +56,8 @@ from diversion.reminders.messages import (
 from diversion.reminders.rules import PlanItem
 
 log = logging.getLogger(__name__)
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 BOOKING = "booking"
@@ -175,46 +179,69 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
     the outbox (cancelled ones under the same key revived), the planning state recorded.
     Returns how many reminders were newly put in the outbox.
     """
+    return _plan_in_bulk(Booking.id, booking_ids, now=now, only_unplanned=False)[1]
 
+
+def plan_unplanned_of_referrals(referral_ids: Sequence[int], *, now: dt.datetime) -> int:
+    """`plan_unplanned_bookings` for these referrals' active bookings, in bulk (the referrals
+    a bulk move has just booked). Returns how many bookings were planned."""
+    return _plan_in_bulk(Booking.referral_id, referral_ids, now=now, only_unplanned=True)[0]
+
+
+def _unplanned(query: SelectT) -> SelectT:
+    """Only the bookings never planned, or planned for a start their session no longer has."""
+    return (query.outerjoin(BookingReminderState, BookingReminderState.booking_id == Booking.id)
+            .where(or_(BookingReminderState.booking_id.is_(None),
+                       BookingReminderState.planned_for_start != CourseSession.starts_at)))
+
+
+def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
+                  only_unplanned: bool) -> tuple[int, int]:
+    """Plan the reminders of the upcoming active bookings whose `key` (Booking.id or
+    Booking.referral_id) is in `ids`, a chunk at a time: (bookings planned, messages made)."""
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
     contact_us = service_contact()  # the same in every fee reminder
     timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
-    made = 0
-    for chunk in chunks(sorted(set(booking_ids))):
-        rows = list(db.session.execute(
-            select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
-                   Person.given_names,
-                   Person.preferred_contact, Person.email, Person.mobile)
-            .join(CourseSession, CourseSession.id == Booking.session_id)
-            .join(Referral, Referral.id == Booking.referral_id)
-            .join(Person, Person.id == Referral.person_id)
-            .where(Booking.id.in_(list(chunk)), Booking.status == BookingStatus.ACTIVE,
-                   CourseSession.status == SessionStatus.SCHEDULED,
-                   CourseSession.starts_at > now)
-            .order_by(Booking.id)))
+    query = (select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
+                    Person.given_names, Person.preferred_contact, Person.email, Person.mobile)
+             .join(CourseSession, CourseSession.id == Booking.session_id)
+             .join(Referral, Referral.id == Booking.referral_id)
+             .join(Person, Person.id == Referral.person_id)
+             .where(Booking.status == BookingStatus.ACTIVE,
+                    CourseSession.status == SessionStatus.SCHEDULED,
+                    CourseSession.starts_at > now)
+             .order_by(Booking.id))
+    if only_unplanned:
+        query = _unplanned(query)
+    planned_bookings = made = 0
+    for chunk in chunks(sorted(set(ids))):
+        rows = list(db.session.execute(query.where(one_of(key, chunk))))
+        planned_bookings += len(rows)
         wanted = sorted({row.session_id for row in rows} - set(sessions))
         for session in db.session.scalars(
-                select(CourseSession).where(CourseSession.id.in_(wanted))
+                select(CourseSession).where(one_of(CourseSession.id, wanted))
                 .options(joinedload(CourseSession.venue))):
             sessions[session.id] = (session, session_context(session))
         starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
         owed = balances([row.referral_id for row in rows])
-        ids = [str(row.id) for row in rows]
-        # Stale keys: pending session reminders planned for another start instant. The status
-        # is checked here, not in SQL: with it there SQLite searched the status index, every
+        # The bookings' session reminders already in the outbox, in one read: those pending
+        # for another start instant are stale; the others' keys are taken. The status is
+        # checked here, not in SQL: with it there SQLite searched the status index, every
         # pending message (tens of thousands in a bulk run), instead of these subjects'.
-        stale = [m.id for m in db.session.execute(select(
+        known = list(db.session.execute(select(
             OutboxMessage.id, OutboxMessage.subject_id, OutboxMessage.dedupe_key,
             OutboxMessage.status).where(
-            OutboxMessage.subject_type == BOOKING, OutboxMessage.subject_id.in_(ids),
-            OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES))))
-            if m.status is MessageStatus.PENDING
-            and rules.key_start_token(m.dedupe_key) != rules.instant_token(
-                starts[int(m.subject_id)])]
+            OutboxMessage.subject_type == BOOKING,
+            one_of(OutboxMessage.subject_id, [str(row.id) for row in rows]),
+            OutboxMessage.template.in_(sorted(rules.SESSION_TEMPLATES)))))
+        stale = [m.id for m in known if m.status is MessageStatus.PENDING
+                 and rules.key_start_token(m.dedupe_key) != rules.instant_token(
+                     starts[int(m.subject_id)])]
         if stale:
-            db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(stale))
+            db.session.execute(update(OutboxMessage).where(one_of(OutboxMessage.id, stale))
                                .values(status=MessageStatus.CANCELLED))
+        existing = {m.dedupe_key: m.status for m in known}
         wanted_messages: list[dict[str, Any]] = []
         states: dict[int, tuple[dt.datetime, int, str | None]] = {}
         for row in rows:
@@ -252,9 +279,6 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                     "expires_at": item.expires_at})
             states[row.id] = (session.starts_at, len(planned),
                               None if planned else "Every reminder's time had passed when booked")
-        existing = {m.dedupe_key: m.status for m in db.session.execute(
-            select(OutboxMessage.dedupe_key, OutboxMessage.status).where(
-                OutboxMessage.dedupe_key.in_([m["dedupe_key"] for m in wanted_messages])))}
         new = [m for m in wanted_messages if m["dedupe_key"] not in existing]
         enqueue_many(new, now=now)
         made += len(new)
@@ -265,22 +289,26 @@ def plan_reminders_in_bulk(booking_ids: Sequence[int], *, now: dt.datetime) -> i
                                     due_at=message["due_at"], now=now, context=message["context"],
                                     subject_type=BOOKING, subject_id=message["subject_id"],
                                     expires_at=message["expires_at"])
-        known = {state.booking_id: state for state in db.session.scalars(
-            select(BookingReminderState).where(BookingReminderState.booking_id.in_(
-                list(states))))}
-        fresh = []
-        for booking_id, (starts_at, count, note) in states.items():
-            state = known.get(booking_id)
-            if state is None:
-                fresh.append({"booking_id": booking_id, "planned_for_start": starts_at,
-                              "planned_at": now, "planned_count": count, "note": note})
-            else:
-                state.planned_for_start, state.planned_at = starts_at, now
-                state.planned_count, state.note = count, note
-        if fresh:
-            db.session.execute(insert(cast(Table, BookingReminderState.__table__)), fresh)
-        db.session.flush()
-    return made
+        _record_states(states, now=now)
+    return planned_bookings, made
+
+
+def _record_states(states: dict[int, tuple[dt.datetime, int, str | None]], *,
+                   now: dt.datetime) -> None:
+    """The planning state of each booking: (the start planned for, how many, why none)."""
+    known = {state.booking_id: state for state in db.session.scalars(
+        select(BookingReminderState).where(one_of(BookingReminderState.booking_id, states)))}
+    fresh = []
+    for booking_id, (starts_at, count, note) in states.items():
+        state = known.get(booking_id)
+        if state is None:
+            fresh.append({"booking_id": booking_id, "planned_for_start": starts_at,
+                          "planned_at": now, "planned_count": count, "note": note})
+        else:
+            state.planned_for_start, state.planned_at = starts_at, now
+            state.planned_count, state.note = count, note
+    insert_rows(cast(Table, BookingReminderState.__table__), fresh)
+    db.session.flush()
 
 
 def cancel_fee_reminders(referral: Any, *, now: dt.datetime, **_: Any) -> int:
@@ -370,23 +398,13 @@ def plan_unplanned_bookings(*, now: dt.datetime, booking_ids: Sequence[int] | No
     (`plan_reminders_in_bulk`): how a bulk booking (auto-allocation) plans its reminders.
     """
 
-    query = (
-        select(Booking.id)
-        .join(CourseSession, CourseSession.id == Booking.session_id)
-        .outerjoin(BookingReminderState, BookingReminderState.booking_id == Booking.id)
-        .where(Booking.status == BookingStatus.ACTIVE,
-               CourseSession.status == SessionStatus.SCHEDULED,
-               CourseSession.starts_at > now,
-               or_(BookingReminderState.booking_id.is_(None),
-                   BookingReminderState.planned_for_start != CourseSession.starts_at))
-        .order_by(Booking.id))
     if booking_ids is not None:
-        wanted: list[int] = []
-        for part in chunks(sorted(set(booking_ids))):
-            wanted += db.session.scalars(query.where(Booking.id.in_(list(part))))
-        plan_reminders_in_bulk(wanted, now=now)
-        return len(wanted)
-    booking_ids = list(db.session.scalars(query))
+        return _plan_in_bulk(Booking.id, booking_ids, now=now, only_unplanned=True)[0]
+    booking_ids = list(db.session.scalars(_unplanned(
+        select(Booking.id).join(CourseSession, CourseSession.id == Booking.session_id)
+        .where(Booking.status == BookingStatus.ACTIVE,
+               CourseSession.status == SessionStatus.SCHEDULED, CourseSession.starts_at > now)
+        .order_by(Booking.id))))
     for chunk in chunks(booking_ids):
         for booking in db.session.scalars(select(Booking).where(Booking.id.in_(list(chunk)))):
             plan_booking_reminders(booking, now=now)

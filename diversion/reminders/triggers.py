@@ -13,10 +13,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.queries import get_active_booking
+from diversion.core.bulk import one_of
 from diversion.core.extensions import db
 from diversion.outbox.models import MessageStatus, OutboxMessage
 from diversion.outbox.services import cancel_pending
@@ -35,6 +35,7 @@ from diversion.reminders.session_reminders import (
     forget_finished_states,
     plan_booking_reminders,
     plan_unplanned_bookings,
+    plan_unplanned_of_referrals,
 )
 
 
@@ -64,19 +65,14 @@ def follow_referrals(moves: Sequence[lifecycle.Moved]) -> None:
     for part in chunks(leaving):
         db.session.execute(
             update(OutboxMessage).where(
-                OutboxMessage.subject_type == REFERRAL, OutboxMessage.subject_id.in_([str(i) for i in part]),
+                OutboxMessage.subject_type == REFERRAL,
+                one_of(OutboxMessage.subject_id, [str(i) for i in part]),
                 OutboxMessage.status == MessageStatus.PENDING,
                 OutboxMessage.template == DEADLINE_TEMPLATE)
             .values(status=MessageStatus.CANCELLED, last_error=None)
             .execution_options(synchronize_session=False))
-    booked = [m.referral.id for m in moves if m.to_status is ReferralStatus.BOOKED]
-    if booked:
-
-        booking_ids: list[int] = []
-        for part in chunks(booked):
-            booking_ids += db.session.scalars(select(Booking.id).where(
-                Booking.referral_id.in_(list(part)), Booking.status == BookingStatus.ACTIVE))
-        plan_unplanned_bookings(now=now, booking_ids=booking_ids)
+    plan_unplanned_of_referrals(
+        [m.referral.id for m in moves if m.to_status is ReferralStatus.BOOKED], now=now)
     for m in moves:
         if m.to_status is not ReferralStatus.BOOKED and m.event is ReferralEventType.WITHDRAWN:
             send_offer_withdrawn(m.referral, now=m.now)

@@ -145,3 +145,68 @@ def test_allocated_confirmations_are_the_messages_one_booking_would_get(app):
     assert "ics" in sent[str(bookings[by_email.id].id)].context
     assert "ics" not in sent[str(bookings[by_text.id].id)].context
     assert confirmation_message(bookings[by_post.id], now=NOW) is None
+
+
+def test_an_allocated_booking_gets_the_rows_booking_by_hand_writes(app):
+    """The bulk path (booking, history and audit rows, reminders and their planning state, all
+    written in bulk) writes what booking the same session one person at a time writes, but for
+    the history's reason and whose the reference, name and ids are."""
+    import json
+
+    from sqlalchemy import select
+
+    from diversion.audit.models import AuditEvent
+    from diversion.bookings.models import Booking
+    from diversion.bookings.places import book_place
+    from diversion.core.extensions import db
+    from diversion.outbox.models import BookingReminderState, OutboxMessage
+    from diversion.referrals.models import ReferralEvent
+    from diversion.reminders.rules import SESSION_TEMPLATES
+
+    online = future_session(days=20, capacity=2, venue=create_venue(
+        name="Online", is_online=True, joining_link="https://meet.example/room",
+        address_line_1=None, town=None, postcode=None))
+    by_hand, allocated = create_referral(), create_referral()
+    book_place(referral=by_hand, session=online, actor=None, now=NOW)
+    assert [r.id for r, _ in allocate(actor=None, now=NOW).placed] == [allocated.id]
+    db.session.expire_all()
+
+    def rows_of(referral):  # type: ignore[no-untyped-def]
+        booking = db.session.scalars(select(Booking).where(Booking.referral_id == referral.id)).one()
+        own = {referral.reference: "REF", f":booking:{booking.id}:": ":booking:ID:",
+               referral.person.given_names.split()[0]: "NAME"}
+
+        def plain(value):  # type: ignore[no-untyped-def]
+            text = json.dumps(value, default=str, sort_keys=True)
+            for mine, placeholder in own.items():
+                text = text.replace(mine, placeholder)
+            return text
+
+        event = db.session.scalars(select(ReferralEvent).where(
+            ReferralEvent.referral_id == referral.id).order_by(ReferralEvent.id.desc())).first()
+        audit = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "referral.booked",
+            AuditEvent.object_id == str(referral.id))).one()
+        reminders = db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.subject_type == "booking", OutboxMessage.subject_id == str(booking.id),
+            OutboxMessage.template.in_(sorted(SESSION_TEMPLATES))).order_by(OutboxMessage.template))
+        state = db.session.get(BookingReminderState, booking.id)
+        assert state is not None
+        return {
+            "booking": (booking.session_id, booking.status, booking.created_at,
+                        booking.created_by_id),
+            "history": (event.event, event.from_status, event.to_status, event.at,
+                        event.actor_user_id, event.actor_label),
+            "audit": (audit.at, audit.actor_label, audit.category, audit.object_type,
+                      audit.details),
+            "reminders": [plain([m.dedupe_key, m.channel, m.recipient.split("@")[1], m.template,
+                                 m.context, m.status, m.due_at, m.expires_at,
+                                 m.next_attempt_at, m.attempts, m.created_at])
+                          for m in reminders],
+            "state": (state.planned_for_start, state.planned_at, state.planned_count, state.note),
+        }
+
+    expected, got = rows_of(by_hand), rows_of(allocated)
+    # The first and final reminders, the joining details and the fee reminder.
+    assert len(got["reminders"]) == 4 and ":booking:ID:" in got["reminders"][0]
+    assert got == expected

@@ -1,0 +1,117 @@
+"""core.bulk: rows written in bulk (COPY on PostgreSQL, the driver's executemany on SQLite) are
+the rows SQLAlchemy's own insert writes; taken keys are skipped, refusals raised as SQLAlchemy's;
+`one_of` finds what an IN list finds; the cycle collector is held off for a block and given
+back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
+from diversion.core.extensions import db
+from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from tests.builders import NOW
+
+pytestmark = pytest.mark.usefixtures("app")
+
+TABLE = cast(Table, OutboxMessage.__table__)
+LONDON_SUMMER = dt.timezone(dt.timedelta(hours=1))
+
+
+def message(key: str, **overrides: Any) -> dict[str, Any]:
+    """An outbox row with every column a bulk insert needs, awkward values included: text with
+    tabs, new lines, backslashes and quotes; nested JSON; an instant in another zone; NULLs."""
+    row: dict[str, Any] = {
+        "dedupe_key": key, "channel": Channel.EMAIL, "recipient": "a@example.org",
+        "template": "booking_confirmation",
+        "context": {"given_name": "Zoë \\ \"Ann\"\tO'Neil\nline", "places": [1, 2],
+                    "nested": {"ok": True, "none": None}},
+        "subject_type": "booking", "subject_id": "7", "status": MessageStatus.PENDING,
+        "due_at": NOW.astimezone(LONDON_SUMMER), "expires_at": None,
+        "next_attempt_at": NOW + dt.timedelta(minutes=5), "attempts": 0, "created_at": NOW}
+    row.update(overrides)
+    return row
+
+
+def written(prefix: str) -> list[dict[str, Any]]:
+    """Every column but the id and key of the rows whose key starts with prefix, in id order."""
+    columns = [c for c in TABLE.c if c.name not in ("id", "dedupe_key")]
+    rows = db.session.execute(select(*columns).where(TABLE.c.dedupe_key.startswith(prefix))
+                              .order_by(TABLE.c.id)).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def test_bulk_rows_are_the_rows_sqlalchemys_insert_writes():
+    rows = [message("bulk:1"), message("bulk:2", channel=Channel.SMS, recipient="07700900123",
+                                       subject_type=None, subject_id=None,
+                                       expires_at=NOW + dt.timedelta(days=3))]
+    insert_rows(TABLE, rows)
+    db.session.execute(insert(TABLE), [{**row, "dedupe_key": "orm" + row["dedupe_key"]}
+                                       for row in rows])
+    assert written("bulk:") == written("ormbulk:")
+    first, second = written("bulk:")
+    assert first["context"] == rows[0]["context"]  # the JSON read back whole
+    assert first["due_at"] == NOW and first["due_at"].tzinfo is dt.UTC
+    assert (second["channel"], second["subject_id"], second["expires_at"]) == (
+        Channel.SMS, None, NOW + dt.timedelta(days=3))
+
+
+def test_taken_keys_are_skipped_and_the_rest_keep_their_order():
+    insert_rows(TABLE, [message("taken:b")])
+    insert_rows(TABLE, [message("taken:c", recipient="c@example.org"),
+                        message("taken:b", recipient="again@example.org"),
+                        message("taken:a", recipient="a2@example.org"),
+                        message("taken:c", recipient="twice@example.org")],
+                skip_taken="dedupe_key")
+    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
+                              .where(TABLE.c.dedupe_key.startswith("taken:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(k) for k in keys] == [("taken:b", "a@example.org"),
+                                        ("taken:c", "c@example.org"),
+                                        ("taken:a", "a2@example.org")]
+
+
+def test_a_refused_row_raises_integrity_error_and_writes_nothing():
+    insert_rows(TABLE, [message("refused:1")])
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        insert_rows(TABLE, [message("refused:2"), message("refused:1")])
+    assert len(written("refused:")) == 1
+
+
+def test_no_rows_is_nothing_to_do():
+    insert_rows(TABLE, [])
+    insert_rows(TABLE, [], skip_taken="dedupe_key")
+    assert written("") == []
+
+
+def test_one_of_finds_what_an_in_list_finds():
+    insert_rows(TABLE, [message(f"one:{n}", subject_id=str(n)) for n in range(1, 6)])
+
+    def found(condition: Any) -> list[str]:
+        return list(db.session.scalars(select(TABLE.c.dedupe_key).where(condition)
+                                       .order_by(TABLE.c.dedupe_key)))
+
+    for wanted in (["2", "4", "9"], [], ["5"]):
+        assert found(one_of(TABLE.c.subject_id, wanted)) == found(TABLE.c.subject_id.in_(wanted))
+    assert found(one_of(OutboxMessage.subject_id, ["1", "3"])) == ["one:1", "one:3"]
+    ids = list(db.session.scalars(select(TABLE.c.id).where(TABLE.c.subject_id == "2")))
+    assert found(one_of(TABLE.c.id, ids)) == ["one:2"]
+
+
+def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
+    assert gc.isenabled()
+    with cycle_collection_paused():
+        assert not gc.isenabled()
+        with cycle_collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block leaves it to the outer one
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cycle_collection_paused():
+        raise RuntimeError("a failed bulk write")
+    assert gc.isenabled()
