@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, Enum, MetaData, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy import DateTime, Enum, MetaData, Table, event, insert
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -119,3 +120,68 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+class BulkInsert:
+    """`INSERT INTO table (columns)` of many rows by one executemany a call, for bulk imports:
+    what `session.execute(insert(table), dicts)` writes, without its cost a value.
+
+    The statement is compiled once for the dialect. Values go through the columns' own types
+    (`UTCDateTime` refuses naive datetimes here as everywhere), each distinct hashable value of
+    a column once: an import's rows share the instant, the actor and most dates, and Core
+    would put each of them into the driver's form again for every row. Equal values are
+    stored alike, so remembering them changes nothing that is written. Rows are sequences of
+    values in the order of `columns`; a column left out must have no Python-side default."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        missing = [c.name for c in table.columns
+                   if c.default is not None and c.name not in columns]
+        if missing:
+            raise ValueError(f"{table.name}: give {', '.join(missing)} (Python-side defaults)")
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+        self.sql = compiled.string
+        # The bind parameters are named for their columns; the driver takes them in
+        # `positiontup`'s order (qmark, format) or by those names (pyformat, named).
+        names = list(compiled.positiontup or []) if compiled.positional else None
+        index = {column: i for i, column in enumerate(columns)}
+        if sorted(compiled.bind_names.values()) != sorted(columns):
+            raise ValueError(f"{table.name}: parameters {sorted(compiled.bind_names.values())}")
+        self.columns = list(columns)
+        self.order = [index[name] for name in names] if names is not None else None
+        self.processors: list[tuple[int, Any]] = []
+        for i, column in enumerate(columns):
+            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors.append((i, _Remembered(processor)))
+
+    def parameters(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The rows as the driver takes them, a column at a time."""
+        if not rows:
+            return []
+        values = list(zip(*rows, strict=True))
+        for i, remembered in self.processors:
+            try:
+                values[i] = tuple(map(remembered.__getitem__, values[i]))
+            except TypeError:  # unhashable (a JSON value): every time
+                values[i] = tuple(map(remembered.processor, values[i]))
+        if self.order is None:
+            columns = self.columns
+            return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        return list(zip(*(values[i] for i in self.order), strict=True))
+
+    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        parameters = self.parameters(rows)
+        if parameters:
+            connection.exec_driver_sql(self.sql, parameters)
+
+
+class _Remembered(dict[Any, Any]):
+    """A column's bind processor's answers, each distinct value's once."""
+
+    def __init__(self, processor: Any) -> None:
+        super().__init__()
+        self.processor = processor
+
+    def __missing__(self, value: Any) -> Any:
+        processed = self[value] = self.processor(value)
+        return processed
