@@ -162,8 +162,9 @@ class BulkInsert:
         for i, remembered in self.processors:
             try:
                 values[i] = tuple(map(remembered.__getitem__, values[i]))
-            except TypeError:  # unhashable (a JSON value): every time
-                values[i] = tuple(map(remembered.processor, values[i]))
+            except TypeError:  # unhashable (a JSON value): each object once
+                values[i] = tuple(map(_ByIdentity(remembered.processor).__getitem__,
+                                      values[i]))
         if self.order is None:
             columns = self.columns
             return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
@@ -185,3 +186,21 @@ class _Remembered(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         processed = self[value] = self.processor(value)
         return processed
+
+
+class _ByIdentity(dict[int, Any]):
+    """A bind processor's answers for one call, by object: the rows that share a value object
+    (an import's rows whose eligibility results are alike) have it processed once. The rows
+    keep their objects alive for the call, so no id is reused meanwhile."""
+
+    def __init__(self, processor: Any) -> None:
+        super().__init__()
+        self.processor = processor
+
+    def __getitem__(self, value: Any) -> Any:
+        key = id(value)
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            processed = self[key] = self.processor(value)
+            return processed

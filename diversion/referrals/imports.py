@@ -457,6 +457,16 @@ class _Writer:
         self.person_values = itemgetter(*PEOPLE_COLUMNS)
         self.actor, self.now = actor, now
         self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
+        self.eligibilities: dict[tuple[rules.RuleResult, ...], list[dict[str, Any]]] = {}
+
+    def eligibility(self, results: list[rules.RuleResult]) -> list[dict[str, Any]]:
+        """The referral's eligibility column: one object for rows whose results are alike,
+        which BulkInsert then serialises once."""
+        key = tuple(results)
+        found = self.eligibilities.get(key)
+        if found is None:
+            found = self.eligibilities[key] = [r.as_dict() for r in results]
+        return found
 
     def write(self, chunk: Sequence[_Planned]) -> None:
         """Write a chunk of planned rows with one executemany a table."""
@@ -498,7 +508,7 @@ class _Writer:
                                           given=data.completion_deadline),
                 data.completion_deadline is not None, outcome or initial,
                 data.outcome_date if outcome is not None else None, outcome is not None,
-                [r.as_dict() for r in p.results], now, actor_id))
+                self.eligibility(p.results), now, actor_id))
             events.append((referral_id, now, actor_id, label, created, None, initial, None))
             if p.new_person:
                 audits.append((now, actor_id, label, "person.create", collection, "person",
