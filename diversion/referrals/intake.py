@@ -123,11 +123,6 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
     """A ReferralInput from text values keyed by the CSV's column names."""
     errors = csvimport.text_errors(row)
     values: dict[str, Any] = {}
-
-    def text(name: str) -> str | None:
-        value = (row.get(name) or "").strip()
-        return value or None
-
     for name in ("referral_date", "date_of_birth", "offence_date", "completion_deadline",
                  "outcome_date"):
         try:
@@ -141,19 +136,18 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
             errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
     if errors:
         raise ValidationFailed(errors)
-    return ReferralInput(
-        crime_reference=text("crime_reference") or "",
-        family_name=text("family_name") or "",
-        given_names=text("given_names") or "",
-        offence_code=text("offence_code") or "",
-        officer_email=text("officer_email") or "",
-        force_code=text("force_code"), programme_code=text("programme_code"),
-        pnc_id=text("pnc_id"), gender=text("gender"), email=text("email"),
-        mobile=text("mobile"), address_line_1=text("address_line_1"),
-        address_line_2=text("address_line_2"), town=text("town"), postcode=text("postcode"),
-        offence_location=text("offence_location"), disposal=text("disposal"),
-        outcome=text("outcome"), **values,
-    )
+    for name in _REQUIRED_TEXT:
+        values[name] = (row.get(name) or "").strip()
+    for name in _OPTIONAL_TEXT:
+        values[name] = (row.get(name) or "").strip() or None
+    return ReferralInput(**values)
+
+
+_REQUIRED_TEXT = ("crime_reference", "family_name", "given_names", "offence_code",
+                  "officer_email")
+_OPTIONAL_TEXT = ("force_code", "programme_code", "pnc_id", "gender", "email", "mobile",
+                  "address_line_1", "address_line_2", "town", "postcode", "offence_location",
+                  "disposal", "outcome")
 
 
 # Field checks -------------------------------------------------------------------------------
