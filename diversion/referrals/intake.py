@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -417,6 +417,22 @@ def resolve_programme(data: ReferralInput) -> Programme | None:
     return _resolve_programme(data, {})
 
 
+def _replaced(data: ReferralInput, changes: dict[str, Any]) -> ReferralInput:
+    """`dataclasses.replace(data, **changes)` for a ReferralInput, which has no __post_init__
+    and no field outside __init__: a copy of its fields, changed (replace calls __init__ with
+    every field by name, a sixth of the time an import takes to check a row)."""
+    unknown = changes.keys() - _INPUT_FIELDS
+    if unknown:
+        raise TypeError(f"ReferralInput has no {', '.join(sorted(unknown))}")
+    copy = object.__new__(ReferralInput)
+    copy.__dict__.update(data.__dict__)
+    copy.__dict__.update(changes)
+    return copy
+
+
+_INPUT_FIELDS = frozenset(f.name for f in fields(ReferralInput))
+
+
 def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date,
                       lookups: Lookups | None = None) -> CleanReferral:
     """Every field checked and normalised; ValidationFailed with every problem found.
@@ -470,9 +486,10 @@ def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date
         raise ValidationFailed(errors)
     officer = (lookups.officer(officer_email.lower()) if lookups is not None
                else db.session.scalar(select(User).where(User.email == officer_email.lower())))
-    data = replace(data, **changes, crime_reference=crime_reference, offence_code=offence_code,
-                   officer_email=officer_email, family_name=data.family_name.strip(),
-                   given_names=" ".join(data.given_names.split()))
+    data = _replaced(data, {**changes, "crime_reference": crime_reference,
+                            "offence_code": offence_code, "officer_email": officer_email,
+                            "family_name": data.family_name.strip(),
+                            "given_names": " ".join(data.given_names.split())})
     return CleanReferral(data=data, force=force, programme=programme, officer=officer, outcome=outcome)
 
 
