@@ -51,4 +51,4 @@ def test_random_addresses_are_normalised_as_email_validator_does() -> None:
 
 
 def test_the_mailbox_names_put_in_lower_case_are_the_librarys() -> None:
-    assert intake._CASE_INSENSITIVE_MAILBOXES == set(CASE_INSENSITIVE_MAILBOX_NAMES)
+    assert set(CASE_INSENSITIVE_MAILBOX_NAMES) == intake._CASE_INSENSITIVE_MAILBOXES
