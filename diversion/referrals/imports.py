@@ -2,9 +2,12 @@
 
 `import_referrals(content=, actor=, now=, dry_run=False, via=)` reads the file, checks every
 row (fields, duplicates within the file, crime references already used, eligibility of new
-referrals), and creates every referral through `services.create_referral` inside a savepoint.
-Any problem rolls the savepoint back and raises ImportFailed listing them all; a dry run rolls
-back too and reports what would happen. The caller commits.
+referrals) a chunk at a time, deciding in memory what `creation.create_referral` would for each
+row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes the chunks
+inside a savepoint with a few multi-row statements a table (`core.db.BulkInsert`: a multi-row
+INSERT on SQLite, COPY on PostgreSQL). Any problem raises ImportFailed listing them all and
+writes nothing; a dry run writes nothing and reports what would happen. The caller commits.
+Python's cycle collector is held off during an import (`csvimport.collector_paused`).
 
 A row whose force and crime reference are already on record for the same person is counted
 as already present and left alone, so importing a file twice creates nothing new.
