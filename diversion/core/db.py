@@ -179,8 +179,7 @@ class BulkInsert:
             try:
                 values[i] = tuple(map(remembered.__getitem__, values[i]))
             except TypeError:  # unhashable (a JSON value): each object once
-                values[i] = tuple(map(_ByIdentity(remembered.processor).__getitem__,
-                                      values[i]))
+                values[i] = _by_identity(remembered.processor, values[i])
         return zip(*values, strict=True)
 
     def parameters(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
@@ -225,19 +224,11 @@ class _Remembered(dict[Any, Any]):
         return processed
 
 
-class _ByIdentity(dict[int, Any]):
-    """A bind processor's answers for one call, by object: the rows that share a value object
-    (an import's rows whose eligibility results are alike) have it processed once. The rows
-    keep their objects alive for the call, so no id is reused meanwhile."""
-
-    def __init__(self, processor: Any) -> None:
-        super().__init__()
-        self.processor = processor
-
-    def __getitem__(self, value: Any) -> Any:
-        key = id(value)
-        try:
-            return super().__getitem__(key)
-        except KeyError:
-            processed = self[key] = self.processor(value)
-            return processed
+def _by_identity(processor: Any, values: Sequence[Any]) -> tuple[Any, ...]:
+    """A bind processor's answers for one column of one call, each object once: the rows that
+    share a value object (an import's rows whose eligibility results are alike) have it
+    processed once. The rows keep their objects alive for the call, so no id is reused."""
+    keys = list(map(id, values))
+    objects = dict(zip(keys, values, strict=True))
+    processed = {key: processor(value) for key, value in objects.items()}
+    return tuple(map(processed.__getitem__, keys))
