@@ -418,7 +418,7 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
 
 
 def _new_ids(table: Table, count: int) -> list[int]:
-    """Ids for `count` rows about to be inserted, so that one executemany writes them and the
+    """Ids for `count` rows about to be inserted, so that one statement writes them and the
     rows that name them (RETURNING would be a statement a row on SQLite, where the order of the
     rows it returns is not promised). PostgreSQL draws them from the table's sequence; on
     SQLite the writer holds the database's one write lock (BEGIN IMMEDIATE, core.db), so the
@@ -448,8 +448,9 @@ AUDIT_COLUMNS = ("at", "actor_user_id", "actor_label", "action", "category", "ob
 
 
 class _Writer:
-    """The import's four inserts (people, referrals, their history, the audit rows), each
-    compiled once for the file and written a chunk at a time by one executemany."""
+    """The import's four inserts (people, referrals, their history, the audit rows), each made
+    once for the file and written a chunk at a time (`BulkInsert`: a multi-row INSERT or a
+    COPY a table)."""
 
     def __init__(self, *, actor: User | None, now: dt.datetime) -> None:
         dialect = db.session.get_bind().dialect
@@ -472,7 +473,7 @@ class _Writer:
         return found
 
     def write(self, chunk: Sequence[_Planned]) -> None:
-        """Write a chunk of planned rows with one executemany a table."""
+        """Write a chunk of planned rows, a statement or two a table."""
         actor_id, label, now = self.actor_id, self.label, self.now
         connection = db.session.connection()
         new_people = [p.someone for p in chunk if p.new_person]
@@ -618,7 +619,7 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     """Import a CSV file of referrals, all or nothing (see the module's docstring).
 
     Every row is checked before anything is written, a chunk of rows at a time with a fixed
-    number of queries a chunk; then the rows are written a chunk at a time by executemany.
+    number of queries a chunk; then the rows are written a chunk at a time (`BulkInsert`).
     `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
     with collector_paused():
