@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
@@ -59,6 +60,7 @@ def format_london(value: dt.datetime | None, fmt: str = "%-d %B %Y at %-I:%M%p")
     return text.replace("AM", "am").replace("PM", "pm")
 
 
+@functools.lru_cache(maxsize=4096)  # an import's rows share their dates
 def add_months(day: dt.date, months: int) -> dt.date:
     """Calendar month arithmetic clamped to the month end: 31 Jan + 1 month = 28 (or 29) Feb,
     2024-02-29 + 12 months = 2025-02-28 (DESIGN.md's reoffending measure counts on this)."""

@@ -97,8 +97,25 @@ def prior_referrals_of(person_id: int) -> list[rules.PriorReferral]:
             for ref, programme_id, day, status in rows]
 
 
-def _random_reference() -> str:
-    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+# Random bytes below the largest multiple of the alphabet's size, each standing for the
+# character it leaves modulo that size (the others are dropped): every character alike.
+_KEPT_BYTES = 256 - 256 % len(REFERENCE_ALPHABET)
+_BYTE_TO_CHARACTER = b"".join(REFERENCE_ALPHABET[b % len(REFERENCE_ALPHABET)].encode()
+                              if b < _KEPT_BYTES else b"?" for b in range(256))
+_DROPPED_BYTES = bytes(range(_KEPT_BYTES, 256))
+
+
+def _random_references(count: int) -> list[str]:
+    """`count` random references, each of the alphabet's 23^8 alike: characters from
+    os.urandom's bytes (one draw for the lot: an import makes thousands)."""
+    wanted = count * REFERENCE_LENGTH
+    text = b""
+    while len(text) < wanted:
+        more = secrets.token_bytes(wanted - len(text) + wanted // 8 + 16)
+        text += more.translate(_BYTE_TO_CHARACTER, _DROPPED_BYTES)
+    letters = text[:wanted].decode()
+    return [letters[start:start + REFERENCE_LENGTH] for start in range(0, wanted,
+                                                                        REFERENCE_LENGTH)]
 
 
 def new_reference() -> str:
@@ -114,7 +131,7 @@ def new_references(count: int, *, chunk: int = 500) -> list[str]:
         wanted = count - len(found)
         if wanted <= 0:
             return found
-        candidates = list(dict.fromkeys(_random_reference() for _ in range(wanted)))
+        candidates = list(dict.fromkeys(_random_references(wanted)))
         candidates = [c for c in candidates if c not in found]
         for start in range(0, len(candidates), chunk):
             part = candidates[start:start + chunk]

@@ -2,9 +2,12 @@
 
 `import_referrals(content=, actor=, now=, dry_run=False, via=)` reads the file, checks every
 row (fields, duplicates within the file, crime references already used, eligibility of new
-referrals), and creates every referral through `services.create_referral` inside a savepoint.
-Any problem rolls the savepoint back and raises ImportFailed listing them all; a dry run rolls
-back too and reports what would happen. The caller commits.
+referrals) a chunk at a time, deciding in memory what `creation.create_referral` would for each
+row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes the chunks
+inside a savepoint with a few multi-row statements a table (`core.db.BulkInsert`: a multi-row
+INSERT on SQLite, COPY on PostgreSQL). Any problem raises ImportFailed listing them all and
+writes nothing; a dry run writes nothing and reports what would happen. The caller commits.
+Python's cycle collector is held off during an import (`csvimport.collector_paused`).
 
 A row whose force and crime reference are already on record for the same person is counted
 as already present and left alone, so importing a file twice creates nothing new.
@@ -16,18 +19,29 @@ offer letter. Historical rows never get one.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, text
+from sqlalchemy import Date, String, Table, TextClause, bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import Force, Role, User
-from diversion.core.csvimport import ImportFailed, Row, RowProblem, Wording, read_csv_rows
+from diversion.core.csvimport import (
+    ImportFailed,
+    Row,
+    RowProblem,
+    Wording,
+    collector_paused,
+    read_csv_rows,
+)
+from diversion.core.db import BulkInsert
 from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -179,6 +193,10 @@ BLOCKS_A_QUERY = 250
 
 # People, as the import sees them --------------------------------------------------------------
 
+def _rank(someone: _Someone) -> tuple[int, int]:
+    return someone.rank
+
+
 @dataclass(eq=False)
 class _Someone:
     """A person on record (`person`) or one this import creates (`values`), with what matching
@@ -216,6 +234,16 @@ class _Someone:
         return int(self.values["id"])
 
 
+@functools.cache
+def _block_terms(count: int) -> TextClause:
+    """`(family_name_key = :f0 AND date_of_birth = :d0) OR ...`, `count` terms."""
+    return text(" OR ".join(
+        f"(people.family_name_key = :f{i} AND people.date_of_birth = :d{i})"
+        for i in range(count))).bindparams(
+            *(bindparam(f"f{i}", type_=String()) for i in range(count)),
+            *(bindparam(f"d{i}", type_=Date()) for i in range(count)))
+
+
 class _People:
     """Everyone the import may link rows to, found one chunk at a time through the blocking key
     (normalised family name and date of birth: `ix_people_match_keys`) and the PNC ID."""
@@ -247,8 +275,7 @@ class _People:
 
     def _index(self, someone: _Someone) -> None:
         block = self.by_block.setdefault((someone.family_name_key, someone.date_of_birth), [])
-        block.append(someone)
-        block.sort(key=lambda s: s.rank)
+        bisect.insort(block, someone, key=_rank)
         if someone.pnc_id:
             self.by_pnc.setdefault(someone.pnc_id, someone)
 
@@ -262,10 +289,15 @@ class _People:
         # One (family name key = ? AND date of birth = ?) term a block, ORed: both databases
         # answer it with an index search a term on ix_people_match_keys (SQLite scans the table
         # for a row-value IN list); 250 terms a query keep within SQLite's expression depth.
+        # The terms are written out once for each number of them (building them as Core
+        # expressions costs more than the query).
         for part in _chunks(sorted(blocks), BLOCKS_A_QUERY):
-            found += db.session.scalars(select(Person).where(or_(*(
-                and_(Person.family_name_key == family_key, Person.date_of_birth == born)
-                for family_key, born in part))))
+            parameters: dict[str, Any] = {}
+            for i, (family_key, born) in enumerate(part):
+                parameters[f"f{i}"] = family_key
+                parameters[f"d{i}"] = born
+            found += db.session.scalars(select(Person).where(_block_terms(len(part))),
+                                        parameters)
         if pncs:
             found += db.session.scalars(select(Person).where(Person.pnc_id.in_(sorted(pncs))))
         self.blocks_read |= blocks
@@ -386,7 +418,7 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
 
 
 def _new_ids(table: Table, count: int) -> list[int]:
-    """Ids for `count` rows about to be inserted, so that one executemany writes them and the
+    """Ids for `count` rows about to be inserted, so that one statement writes them and the
     rows that name them (RETURNING would be a statement a row on SQLite, where the order of the
     rows it returns is not promised). PostgreSQL draws them from the table's sequence; on
     SQLite the writer holds the database's one write lock (BEGIN IMMEDIATE, core.db), so the
@@ -399,95 +431,121 @@ def _new_ids(table: Table, count: int) -> list[int]:
     return list(range(top + 1, top + 1 + count))
 
 
-def _write(chunk: Sequence[_Planned], *, actor: User | None, now: dt.datetime) -> None:
-    """Write a chunk of planned rows with one executemany a table."""
-    actor_id, label = getattr(actor, "id", None), actor_label_for(actor)
-    new_people = [p.someone for p in chunk if p.new_person]
-    if new_people:
-        people = cast(Table, Person.__table__)
-        for someone, person_id in zip(new_people, _new_ids(people, len(new_people)), strict=True):
-            assert someone.values is not None
-            someone.values["id"] = person_id
-        db.session.execute(insert(people), [cast(dict[str, Any], someone.values)
-                                            for someone in new_people])
-    db.session.flush()  # blanks filled in people on record
-    referral_rows = []
-    for p in chunk:
-        data, clean = p.clean.data, p.clean
-        assert data.referral_date and data.offence_date
-        programme = clean.programme
-        referral_rows.append({
-            "reference": p.reference, "pin_hash": NO_PIN, "pin_issued_at": now,
-            "force_id": clean.force.id, "programme_id": programme.id,
-            "person_id": p.someone.id, "crime_reference": data.crime_reference,
-            "referral_date": data.referral_date, "offence_code": data.offence_code,
-            "offence_date": data.offence_date, "offence_time": data.offence_time,
-            "offence_location": blank(data.offence_location), "disposal": blank(data.disposal),
-            "admitted": bool(data.admitted), "consented": bool(data.consented),
-            "no_relevant_convictions": data.no_relevant_convictions,
-            "officer_email": data.officer_email,
-            "officer_user_id": clean.officer.id if clean.officer else None,
-            "booking_deadline": rules.booking_deadline(data.referral_date,
-                                                       programme.booking_deadline_days),
-            "completion_deadline": rules.completion_deadline(
-                data.offence_date, programme.completion_deadline_months,
-                given=data.completion_deadline),
-            "is_completion_deadline_given": data.completion_deadline is not None,
-            "status": clean.outcome or lifecycle.INITIAL_STATUS,
-            "closed_on": data.outcome_date if clean.outcome is not None else None,
-            "is_historical": clean.outcome is not None,
-            "eligibility": [r.as_dict() for r in p.results],
-            "created_at": now, "created_by_user_id": actor_id})
-    referrals = cast(Table, Referral.__table__)
-    referral_ids = _new_ids(referrals, len(referral_rows))
-    for values, referral_id in zip(referral_rows, referral_ids, strict=True):
-        values["id"] = referral_id
-    db.session.execute(insert(referrals), referral_rows)
-    events: list[dict[str, Any]] = []
-    audits: list[dict[str, Any]] = []
+PEOPLE_COLUMNS = ("id", "family_name", "given_names", "family_name_key", "given_name_key",
+                  "date_of_birth", *PERSON_FIELDS, "preferred_contact", "needs_step_free",
+                  "created_at", "updated_at", "erased_at")
+REFERRAL_COLUMNS = ("id", "reference", "pin_hash", "pin_issued_at", "force_id", "programme_id",
+                    "person_id", "crime_reference", "referral_date", "offence_code",
+                    "offence_date", "offence_time", "offence_location", "disposal", "admitted",
+                    "consented", "no_relevant_convictions", "officer_email", "officer_user_id",
+                    "booking_deadline", "completion_deadline", "is_completion_deadline_given",
+                    "status", "closed_on", "is_historical", "eligibility", "created_at",
+                    "created_by_user_id")
+EVENT_COLUMNS = ("referral_id", "at", "actor_user_id", "actor_label", "event", "from_status",
+                 "to_status", "reason")
+AUDIT_COLUMNS = ("at", "actor_user_id", "actor_label", "action", "category", "object_type",
+                 "object_id", "address", "details")
 
-    def audit(action: str, category: AuditCategory, object_type: str, object_id: int,
-              details: dict[str, Any]) -> None:
-        audits.append({"at": now, "actor_user_id": actor_id, "actor_label": label,
-                       "action": action, "category": category, "object_type": object_type,
-                       "object_id": str(object_id), "address": None, "details": details})
 
-    historical: list[int] = []
-    for p, referral_id in zip(chunk, referral_ids, strict=True):
-        event = {"referral_id": referral_id, "at": now, "actor_user_id": actor_id,
-                 "actor_label": label}
-        events.append({**event, "event": ReferralEventType.CREATED, "from_status": None,
-                       "to_status": lifecycle.INITIAL_STATUS, "reason": None})
-        if p.new_person:
-            audit("person.create", AuditCategory.COLLECTION, "person", p.someone.id, {})
-        elif p.filled:
-            audit("person.update", AuditCategory.ALTERATION, "person", p.someone.id,
-                  {"added": p.filled})
-        audit("referral.create", AuditCategory.COLLECTION, "referral", referral_id,
-              {"person_id": p.someone.id, "historical": p.clean.outcome is not None,
-               "warnings": [r.code for r in p.results if not r.passed]})
-        outcome = p.clean.outcome
-        if outcome is not None:
-            move = lifecycle.IMPORT_OUTCOME_EVENTS[outcome]
-            events.append({**event, "event": move, "from_status": lifecycle.INITIAL_STATUS,
-                           "to_status": outcome, "reason": HISTORICAL_REASON})
-            audit(f"referral.{move.value}", AuditCategory.ALTERATION, "referral", referral_id,
-                  {"from": lifecycle.INITIAL_STATUS.value, "to": outcome.value})
-            historical.append(referral_id)
-    db.session.execute(insert(cast(Table, ReferralEvent.__table__)), events)
-    db.session.execute(insert(cast(Table, AuditEvent.__table__)), audits)
-    if historical:
-        # What listeners do when a referral closes (a completed one's certificate code), told
-        # once for the chunk, as `transition_many` tells them.
-        loaded = {r.id: r for r in db.session.scalars(
-            select(Referral).where(Referral.id.in_(historical)))}
-        referrals_moved.send([
-            lifecycle.Moved(referral=loaded[referral_id],
-                            event=lifecycle.IMPORT_OUTCOME_EVENTS[loaded[referral_id].status],
-                            from_status=lifecycle.INITIAL_STATUS,
-                            to_status=loaded[referral_id].status, actor=actor, now=now,
-                            reason=HISTORICAL_REASON)
-            for referral_id in historical])
+class _Writer:
+    """The import's four inserts (people, referrals, their history, the audit rows), each made
+    once for the file and written a chunk at a time (`BulkInsert`: a multi-row INSERT or a
+    COPY a table)."""
+
+    def __init__(self, *, actor: User | None, now: dt.datetime) -> None:
+        dialect = db.session.get_bind().dialect
+        self.people = BulkInsert(cast(Table, Person.__table__), PEOPLE_COLUMNS, dialect)
+        self.referrals = BulkInsert(cast(Table, Referral.__table__), REFERRAL_COLUMNS, dialect)
+        self.events = BulkInsert(cast(Table, ReferralEvent.__table__), EVENT_COLUMNS, dialect)
+        self.audits = BulkInsert(cast(Table, AuditEvent.__table__), AUDIT_COLUMNS, dialect)
+        self.person_values = itemgetter(*PEOPLE_COLUMNS)
+        self.actor, self.now = actor, now
+        self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
+        self.eligibilities: dict[tuple[rules.RuleResult, ...], list[dict[str, Any]]] = {}
+
+    def eligibility(self, results: list[rules.RuleResult]) -> list[dict[str, Any]]:
+        """The referral's eligibility column: one object for rows whose results are alike,
+        which BulkInsert then serialises once."""
+        key = tuple(results)
+        found = self.eligibilities.get(key)
+        if found is None:
+            found = self.eligibilities[key] = [r.as_dict() for r in results]
+        return found
+
+    def write(self, chunk: Sequence[_Planned]) -> None:
+        """Write a chunk of planned rows, a statement or two a table."""
+        actor_id, label, now = self.actor_id, self.label, self.now
+        connection = db.session.connection()
+        new_people = [p.someone for p in chunk if p.new_person]
+        if new_people:
+            ids = _new_ids(cast(Table, Person.__table__), len(new_people))
+            rows = []
+            for someone, person_id in zip(new_people, ids, strict=True):
+                assert someone.values is not None
+                someone.values["id"] = person_id
+                rows.append(self.person_values(someone.values))
+            self.people.execute(connection, rows)
+        db.session.flush()  # blanks filled in people on record
+        referral_ids = _new_ids(cast(Table, Referral.__table__), len(chunk))
+        referral_rows = []
+        events: list[tuple[Any, ...]] = []
+        audits: list[tuple[Any, ...]] = []
+        historical: list[int] = []
+        initial = lifecycle.INITIAL_STATUS
+        created = ReferralEventType.CREATED
+        collection, alteration = AuditCategory.COLLECTION, AuditCategory.ALTERATION
+        for p, referral_id in zip(chunk, referral_ids, strict=True):
+            clean = p.clean
+            data, programme, outcome = clean.data, clean.programme, clean.outcome
+            assert data.referral_date and data.offence_date
+            person_id = p.someone.id
+            referral_rows.append((
+                referral_id, p.reference, NO_PIN, now, clean.force.id, programme.id,
+                person_id, data.crime_reference, data.referral_date, data.offence_code,
+                data.offence_date, data.offence_time, blank(data.offence_location),
+                blank(data.disposal), bool(data.admitted), bool(data.consented),
+                data.no_relevant_convictions, data.officer_email,
+                clean.officer.id if clean.officer else None,
+                rules.booking_deadline(data.referral_date, programme.booking_deadline_days),
+                rules.completion_deadline(data.offence_date,
+                                          programme.completion_deadline_months,
+                                          given=data.completion_deadline),
+                data.completion_deadline is not None, outcome or initial,
+                data.outcome_date if outcome is not None else None, outcome is not None,
+                self.eligibility(p.results), now, actor_id))
+            events.append((referral_id, now, actor_id, label, created, None, initial, None))
+            if p.new_person:
+                audits.append((now, actor_id, label, "person.create", collection, "person",
+                               str(person_id), None, {}))
+            elif p.filled:
+                audits.append((now, actor_id, label, "person.update", alteration, "person",
+                               str(person_id), None, {"added": p.filled}))
+            audits.append((now, actor_id, label, "referral.create", collection, "referral",
+                           str(referral_id), None,
+                           {"person_id": person_id, "historical": outcome is not None,
+                            "warnings": [r.code for r in p.results if not r.passed]}))
+            if outcome is not None:
+                move = lifecycle.IMPORT_OUTCOME_EVENTS[outcome]
+                events.append((referral_id, now, actor_id, label, move, initial, outcome,
+                               HISTORICAL_REASON))
+                audits.append((now, actor_id, label, f"referral.{move.value}", alteration,
+                               "referral", str(referral_id), None,
+                               {"from": initial.value, "to": outcome.value}))
+                historical.append(referral_id)
+        self.referrals.execute(connection, referral_rows)
+        self.events.execute(connection, events)
+        self.audits.execute(connection, audits)
+        if historical:
+            # What listeners do when a referral closes (a completed one's certificate code),
+            # told once for the chunk, as `transition_many` tells them.
+            loaded = {r.id: r for r in db.session.scalars(
+                select(Referral).where(Referral.id.in_(historical)))}
+            referrals_moved.send([
+                lifecycle.Moved(referral=loaded[referral_id],
+                                event=lifecycle.IMPORT_OUTCOME_EVENTS[loaded[referral_id].status],
+                                from_status=initial, to_status=loaded[referral_id].status,
+                                actor=self.actor, now=now, reason=HISTORICAL_REASON)
+                for referral_id in historical])
 
 
 HISTORICAL_REASON = "Historical record imported"
@@ -561,9 +619,16 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     """Import a CSV file of referrals, all or nothing (see the module's docstring).
 
     Every row is checked before anything is written, a chunk of rows at a time with a fixed
-    number of queries a chunk; then the rows are written a chunk at a time by executemany.
+    number of queries a chunk; then the rows are written a chunk at a time (`BulkInsert`).
     `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
+    with collector_paused():
+        return _import(content=content, actor=actor, now=now, dry_run=dry_run, via=via,
+                       progress=progress)
+
+
+def _import(*, content: bytes, actor: User | None, now: dt.datetime, dry_run: bool, via: str,
+            progress: Progress | None) -> ImportResult:
     _, raw_rows = read_csv_rows(content, required_columns=REQUIRED_COLUMNS,
                                 optional_columns=NEW_REFERRAL_COLUMNS + OPTIONAL_COLUMNS,
                                 max_bytes=MAX_BYTES, max_rows=MAX_ROWS, wording=Wording(),
@@ -612,8 +677,9 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
             assert someone.person is not None
             for name, value in someone.changes.items():
                 setattr(someone.person, name, value)
+        writer = _Writer(actor=actor, now=now)
         for part in _chunks(planned, CHUNK):
-            _write(part, actor=actor, now=now)
+            writer.write(part)
         db.session.flush()
     except IntegrityError as error:
         savepoint.rollback()

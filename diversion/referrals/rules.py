@@ -7,6 +7,7 @@ non-blocking failure is a warning, shown and recorded).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ def age_on(date_of_birth: dt.date, day: dt.date) -> int:
     return years
 
 
+@functools.lru_cache(maxsize=4096)  # results are immutable; an import's rows repeat them
 def _result(code: str, passed: bool, message: str, *, blocking: bool = True) -> RuleResult:
     return RuleResult(code=code, passed=passed, blocking=blocking, message=message)
 

@@ -13,7 +13,7 @@ from diversion.referrals.cli import ProgressBar
 from diversion.referrals.imports import ImportFailed, import_referrals
 from diversion.referrals.models import Person, Referral, ReferralEvent, ReferralStatus
 from diversion.referrals.pins import NO_PIN
-from tests.builders import NOW, create_force, create_programme, create_user
+from tests.builders import NOW, create_force, create_programme, create_referral, create_user
 from tests.queries import count_queries
 
 HEADER = ["force_code", "crime_reference", "referral_date", "family_name", "given_names",
@@ -381,3 +381,20 @@ def test_the_same_man_offered_twice_is_refused_when_the_rows_are_in_different_ch
     assert len(problems) == 1
     assert problems[0].startswith("row 3: family_name: The person already has an open referral")
     assert count(Referral) == 0 and count(Person) == 0
+
+
+def test_a_crime_reference_taken_while_the_file_was_checked_fails_the_import_by_its_row(force):
+    # Another referral with row 3's crime reference is written after the check and before the
+    # rows are: the database's unique constraint refuses the write (COPY on PostgreSQL, a
+    # multi-row INSERT on SQLite), and the problem names the row; nothing of the file is kept.
+    def taken_meanwhile(done, total):
+        if done == total:
+            create_referral(force=force, crime_reference="13/00002/26", family_name="Meanwhile")
+
+    with pytest.raises(ImportFailed) as caught:
+        run(csv_bytes([row(1), row(2), row(3)]), progress=taken_meanwhile)
+    assert [str(p) for p in caught.value.problems] == [
+        "row 3: crime_reference: Crime reference 13/00002/26 has already been referred by "
+        "West Yorkshire Police"]
+    assert db.session.scalars(select(Referral.crime_reference)).all() == ["13/00002/26"]
+    assert db.session.scalars(select(Person.family_name)).all() == ["Meanwhile"]

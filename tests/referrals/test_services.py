@@ -399,3 +399,15 @@ def test_the_example_numbers_ofcom_keeps_for_drama_are_accepted_as_mobiles(typed
 def test_only_the_drama_range_is_let_through_not_its_neighbours():
     with pytest.raises(ValueError):
         intake.normalise_mobile("07700 901 000")
+
+
+def test_references_are_eight_characters_of_the_alphabet_every_character_alike(app):
+    references = creation.new_references(23_000)
+    assert len(set(references)) == 23_000
+    assert {len(reference) for reference in references} == {reading.REFERENCE_LENGTH}
+    for position in range(reading.REFERENCE_LENGTH):
+        counts = {c: 0 for c in reading.REFERENCE_ALPHABET}
+        for reference in references:
+            counts[reference[position]] += 1  # a character outside the alphabet: KeyError
+        # 1,000 expected of each (a standard deviation of 31): no character missing or favoured.
+        assert 800 < min(counts.values()) <= max(counts.values()) < 1200, counts
