@@ -1,8 +1,9 @@
 """Attendance and referral-outcome arithmetic (DESIGN.md "Reports"), as pure functions.
 
-Callers turn sessions and referrals into the plain records below; nothing here touches the
-database or the clock. Rates are unrounded floats, or None when their denominator is zero
-(an honest "no data" rather than a fake 0%).
+Callers turn sessions and referrals into the plain records below (or, for the outcomes
+report, into counts of alike referrals: `OutcomeTally`, held equal to `summarise_outcomes`);
+nothing here touches the database or the clock. Rates are unrounded floats, or None when
+their denominator is zero (an honest "no data" rather than a fake 0%).
 """
 
 from __future__ import annotations
