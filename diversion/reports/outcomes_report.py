@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+)
 
 from diversion.auth.models import Force
 from diversion.core.extensions import db
@@ -71,10 +83,10 @@ class OutcomeFigures:
 def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str] = (),
                    programme: str | None = None) -> OutcomeFigures:
     """The funnel of the referrals received in [date_from, date_to] (of these forces and this
-    programme, when given: codes), added up by the database in four queries: the forces' codes,
-    then three that each return a row per force, month and kind of referral (or number of
-    days), never one per referral. The figures are `measures.summarise_outcomes`'s over the
-    same referrals."""
+    programme, when given: codes), added up by the database in two queries: the forces' codes,
+    and one that reads each referral once and returns a row per force, month and kind of
+    referral (and per number of days, for the medians), never one per referral. The figures
+    are `measures.summarise_outcomes`'s over the same referrals."""
     filters: list[ColumnElement[bool]] = [Referral.referral_date >= date_from,
                                           Referral.referral_date <= date_to]
     if forces:
@@ -84,27 +96,11 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                        .where(Programme.code == programme).scalar_subquery())
     if db.session.get_bind().dialect.name == "postgresql":
         # PostgreSQL prices the look at each referral's events below as if every referral
-        # needed it (the CASE spares most), which puts the first count over `jit_above_cost`:
+        # needed it (the CASE spares most), which puts the count over `jit_above_cost`:
         # compiling it took 0.8 s of a 0.9 s query at 100,000 referrals. For this transaction.
         db.session.execute(text("SET LOCAL jit = off"))
     codes = {force_id: code
              for force_id, code in db.session.execute(select(Force.id, Force.code))}
-
-    def grouped(*columns: Any, where: ColumnElement[bool] | None = None) -> Iterator[Any]:
-        """(force code, month, *columns, how many) for the period's referrals, a row a group:
-        grouped by the force's id, as the referrals hold it (no join to forces for each)."""
-        rows = (select(Referral.force_id, sql_year_month(Referral.referral_date), *columns)
-                .where(*filters, *(() if where is None else (where,)))
-                .subquery())
-        for force_id, *group in db.session.execute(
-                select(*rows.c, func.count()).group_by(*rows.c)):
-            yield codes[force_id], *group
-
-    tallies: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
-
-    def tallies_of(force: str, month: str) -> tuple[measures.OutcomeTally, ...]:
-        return tallies["total", ""], tallies["force", force], tallies["month", month]
-
     was_booked = exists().where(ReferralEvent.referral_id == Referral.id,
                                 ReferralEvent.to_status == ReferralStatus.BOOKED)
     last_reason = (select(ReferralEvent.event)
@@ -112,27 +108,53 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                           ReferralEvent.to_status == ReferralStatus.NOT_COMPLETED)
                    .order_by(ReferralEvent.id.desc()).limit(1).scalar_subquery())
     completed = Referral.status == ReferralStatus.COMPLETED
-    for force, month, status, booked, event, within, count in grouped(
-            Referral.status,
-            # Booked, missed and completed referrals were booked: no need to read their events.
-            case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1), else_=0),
-            case((Referral.status == ReferralStatus.NOT_COMPLETED, last_reason), else_=None),
-            case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
-                 else_=0)):
-        reason = NON_COMPLETION_REASONS.get(ReferralEventType(event)) if event else None
-        for tally in tallies_of(force, month):
-            tally.add_referrals(count, status=ReferralStatus(status).value,
-                                was_booked=bool(booked), non_completion_reason=reason,
-                                completed_within_deadline=bool(within))
-    for force, month, days, count in grouped(
-            sql_days_between(Referral.referral_date, Referral.offence_date)):
-        for tally in tallies_of(force, month):
-            tally.add_days_offence_to_referral(days, count)
-    for force, month, days, count in grouped(
-            sql_days_between(Referral.closed_on, Referral.referral_date),
-            where=and_(completed, Referral.closed_on.is_not(None))):
-        for tally in tallies_of(force, month):
-            tally.add_days_referral_to_completion(days, count)
+    # Each referral of the period read once, as the few values the figures need, into a
+    # table of the query's own (MATERIALIZED) that three GROUP BYs then count.
+    each = (select(
+        Referral.force_id.label("force_id"),
+        sql_year_month(Referral.referral_date).label("month"),
+        Referral.status.label("status"),
+        # Booked, missed and completed referrals were booked: no need to read their events.
+        case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1),
+             else_=0).label("was_booked"),
+        case((Referral.status == ReferralStatus.NOT_COMPLETED, last_reason),
+             else_=None).label("reason"),
+        case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
+             else_=0).label("within_deadline"),
+        sql_days_between(Referral.referral_date, Referral.offence_date).label("offence_days"),
+        case((completed, sql_days_between(Referral.closed_on, Referral.referral_date)),
+             else_=None).label("completion_days"))
+        .where(*filters)
+        .cte("each_referral").prefix_with("MATERIALIZED"))
+    kinds = (each.c.status, each.c.was_booked, each.c.reason, each.c.within_deadline)
+
+    def counted(kind: int, *, by: Sequence[Any] = (), days: Any = None) -> Select[Any]:
+        """(kind, force id, month, status, booked, reason, within deadline, days, how many):
+        the columns not grouped by are null."""
+        grouped = (*by, *(() if days is None else (days,)))
+        return (select(literal_column(str(kind)), each.c.force_id, each.c.month,
+                       *(by or (null(),) * len(kinds)), null() if days is None else days,
+                       func.count())
+                .group_by(each.c.force_id, each.c.month, *grouped))
+
+    rows = union_all(
+        counted(0, by=kinds), counted(1, days=each.c.offence_days),
+        counted(2, days=each.c.completion_days).where(each.c.completion_days.is_not(None)))
+    tallies: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
+    for kind, force_id, month, status, booked, event, within, days, count in (
+            db.session.execute(rows)):
+        force = codes[force_id]
+        for tally in (tallies["total", ""], tallies["force", force], tallies["month", month]):
+            if kind == 0:
+                tally.add_referrals(
+                    count, status=ReferralStatus(status).value, was_booked=bool(booked),
+                    non_completion_reason=(NON_COMPLETION_REASONS.get(ReferralEventType(event))
+                                           if event else None),
+                    completed_within_deadline=bool(within))
+            elif kind == 1:
+                tally.add_days_offence_to_referral(days, count)
+            else:
+                tally.add_days_referral_to_completion(days, count)
     return OutcomeFigures(
         total=tallies.get(("total", ""), measures.OutcomeTally()).summary(),
         by_force={key: tallies[breakdown, key].summary()

@@ -212,5 +212,5 @@ def test_the_reports_queries_do_not_grow_with_its_referrals(app):
         data = reports_outcomes_report.build_outcomes(_parameters(), with_chart=True).data
     assert data["total"]["received"] == 31
     assert len(many) == len(few)
-    selects = [statement for statement in many if statement.startswith("SELECT")]
-    assert len(selects) == 5  # the forces' codes, the three counts, the forces' names
+    queries = [statement for statement in many if not statement.startswith(("BEGIN", "SET"))]
+    assert len(queries) == 3  # the forces' codes, the counts, the forces' names
