@@ -31,7 +31,7 @@ NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.UTC)
 
 def _letters(n):
     """A different name for each number (names made of digits would match one person)."""
-    return "".join("abcdefghijklmnopqrstuvwxyz"[int(d) + 3 * i % 16] for i, d in enumerate(f"{n:03d}"))
+    return "".join("abcdefghij"[int(digit)] for digit in f"{n:03d}")
 
 
 def _event(referral, event, to_status):
