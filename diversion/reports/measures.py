@@ -1,15 +1,16 @@
 """Attendance and referral-outcome arithmetic (DESIGN.md "Reports"), as pure functions.
 
-Callers turn sessions and referrals into the plain records below; nothing here touches the
-database or the clock. Rates are unrounded floats, or None when their denominator is zero
-(an honest "no data" rather than a fake 0%).
+Callers turn sessions and referrals into the plain records below (or, for the outcomes
+report, into counts of alike referrals: `OutcomeTally`, held equal to `summarise_outcomes`);
+nothing here touches the database or the clock. Rates are unrounded floats, or None when
+their denominator is zero (an honest "no data" rather than a fake 0%).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -44,6 +45,23 @@ def median_days(values: Iterable[int]) -> float | None:
     """The median of a list of day counts (the mean of the middle two for an even count)."""
     values = list(values)
     return float(statistics.median(values)) if values else None
+
+
+def median_of_counts(counts: Mapping[int, int]) -> float | None:
+    """`median_days` of the day counts that `counts` ({days: how many}) stands for, without
+    making that list: the middle value, or the mean of the middle two for an even count."""
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    lower, upper = (total - 1) // 2, total // 2  # the middle one or two, counted from 0
+    seen, low = 0, None
+    for value in sorted(counts):
+        seen += counts[value]
+        if low is None and seen > lower:
+            low = value
+        if low is not None and seen > upper:
+            return (low + value) / 2
+    raise AssertionError("unreachable: the counts add up to more than the middle")
 
 
 # --- Attendance -------------------------------------------------------------------------------
@@ -237,6 +255,63 @@ def summarise_outcomes(records: Iterable[ReferralRecord]) -> OutcomeSummary:
     summary.median_days_offence_to_referral = median_days(offence_to_referral)
     summary.median_days_referral_to_completion = median_days(referral_to_completion)
     return summary
+
+
+@dataclass
+class OutcomeTally:
+    """`summarise_outcomes` added up from groups of alike referrals and how many each holds
+    (what a database's GROUP BY returns), instead of one record per referral: the same
+    figures as `summarise_outcomes` over the records the groups stand for."""
+
+    received: int = 0
+    booked: int = 0
+    completed: int = 0
+    not_completed: int = 0
+    withdrawn: int = 0
+    open: int = 0
+    completed_within_deadline: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    offence_to_referral: Counter[int] = field(default_factory=Counter)
+    referral_to_completion: Counter[int] = field(default_factory=Counter)
+
+    def add_referrals(self, referrals: int, *, status: str, was_booked: bool,
+                      non_completion_reason: str | None = None,
+                      completed_within_deadline: bool = False) -> None:
+        """`referrals` referrals with this status, ever booked or not, with this reason (not
+        completed ones) and completed within their deadline or not (completed ones with a
+        completion date)."""
+        if status not in REFERRAL_STATUSES:
+            raise ValueError(f"unknown referral status {status!r}")
+        self.received += referrals
+        if was_booked or status in {"booked", "missed", "completed"}:
+            self.booked += referrals
+        if status == "completed":
+            self.completed += referrals
+            if completed_within_deadline:
+                self.completed_within_deadline += referrals
+        elif status == "not_completed":
+            self.not_completed += referrals
+            self.reasons[non_completion_reason or UNKNOWN_REASON] += referrals
+        elif status == "withdrawn":
+            self.withdrawn += referrals
+        else:
+            self.open += referrals
+
+    def add_days_offence_to_referral(self, days: int, referrals: int) -> None:
+        self.offence_to_referral[days] += referrals
+
+    def add_days_referral_to_completion(self, days: int, referrals: int) -> None:
+        """Completed referrals with a completion date only, as `summarise_outcomes` counts."""
+        self.referral_to_completion[days] += referrals
+
+    def summary(self) -> OutcomeSummary:
+        return OutcomeSummary(
+            received=self.received, booked=self.booked, completed=self.completed,
+            not_completed=self.not_completed, withdrawn=self.withdrawn, open=self.open,
+            not_completed_by_reason=dict(sorted(self.reasons.items())),
+            completed_within_deadline=self.completed_within_deadline,
+            median_days_offence_to_referral=median_of_counts(self.offence_to_referral),
+            median_days_referral_to_completion=median_of_counts(self.referral_to_completion))
 
 
 def outcomes_by(

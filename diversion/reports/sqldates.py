@@ -4,6 +4,7 @@
   end: 31 Jan + 1 month = 28 or 29 Feb)
 - `sql_days_between(later, earlier)`: whole days from one date to another
 - `sql_id_text(column)`: an integer id as text, compared as Python compares `str(id)`
+- `sql_year_month(day)`: a date's calendar month as text, "2026-01" (`day.strftime("%Y-%m")`)
 
 Each compiles to the dialect's own SQL: SQLite's `date()` modifiers do not clamp (31 Jan +
 1 month is 2 or 3 March there), so the SQLite form counts from the first of the month and
@@ -41,6 +42,13 @@ class sql_days_between(FunctionElement[Any]):  # noqa: N801
 
 class sql_id_text(FunctionElement[Any]):  # noqa: N801
     """An integer id as text, ordered byte by byte (as Python orders `str(id)`)."""
+
+    type = String()
+    inherit_cache = True
+
+
+class sql_year_month(FunctionElement[Any]):  # noqa: N801
+    """A date's calendar month as text, "2026-01", as Python's `day.strftime("%Y-%m")`."""
 
     type = String()
     inherit_cache = True
@@ -89,3 +97,17 @@ def _id_text_sqlite(element: sql_id_text, compiler: SQLCompiler, **kw: Any) -> s
 def _id_text_postgresql(element: sql_id_text, compiler: SQLCompiler, **kw: Any) -> str:
     (value,) = _arguments(element, compiler, **kw)
     return f'(CAST({value} AS TEXT) COLLATE "C")'
+
+
+@compiles(sql_year_month, "sqlite")
+def _year_month_sqlite(element: sql_year_month, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy keeps a date as its ISO text, "2026-01-31", on SQLite: its first seven
+    # characters are the month, and substr costs less than strftime on every row of a report.
+    (day,) = _arguments(element, compiler, **kw)
+    return f"substr({day}, 1, 7)"
+
+
+@compiles(sql_year_month, "postgresql")
+def _year_month_postgresql(element: sql_year_month, compiler: SQLCompiler, **kw: Any) -> str:
+    (day,) = _arguments(element, compiler, **kw)
+    return f"to_char({day}, 'YYYY-MM')"
