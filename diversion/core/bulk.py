@@ -1,12 +1,14 @@
 """Writing many rows at once, as fast as each database takes them.
 
-`insert_rows(table, rows, skip_taken=None)` is `db.session.execute(insert(table), rows)` for
-the bulk paths (auto-allocation's bookings, history, audit rows and messages): the same values
-go in, converted by each column's own type, in the caller's transaction. What differs is how
-they travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of
-a statement is most of a small row's), on SQLite the driver's executemany of one prepared
-INSERT, without SQLAlchemy's work per row. Instants are converted once per distinct value
-(a batch shares a few: now, each session's start).
+`BulkInsert(table, columns, dialect, skip_taken=None)` is made once for a table and executed
+for each batch (the referral import's chunks); `insert_rows(table, rows, skip_taken=None)` is
+a one-off batch of dicts (auto-allocation's bookings, history, audit rows and messages, the
+reminder states). Either is `db.session.execute(insert(table), rows)`: the same values go in,
+converted by each column's own type, in the caller's transaction. What differs is how they
+travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of a
+statement is most of a small row's), on SQLite a few multi-row INSERTs, without SQLAlchemy's
+work per row; and each distinct value of a column is converted once (a batch shares a few
+instants, actors and dates).
 
 `one_of(column, values)` is `column.in_(values)` for a long list of ids: on PostgreSQL one
 array parameter (`= ANY(...)`), not one parameter a value that SQLAlchemy renders and psycopg
@@ -19,41 +21,124 @@ its tens of thousands of objects.
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Date, DateTime, Table, any_, bindparam, exc
+from sqlalchemy import ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
-from sqlalchemy.types import TypeDecorator
 
 from diversion.core.extensions import db
+
+# Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
+MAX_STATEMENT_PARAMETERS = 32_766
+
+
+class BulkInsert:
+    """`INSERT INTO table (columns) VALUES (...), (...), ...` of many rows, made once for a
+    table and its columns and executed for as many batches as needed (an import's chunks):
+    what `session.execute(insert(table), dicts)` writes, without its cost a value and a row.
+
+    Values go through the columns' own types (`UTCDateTime` refuses naive datetimes here as
+    everywhere), each distinct value of a column once: a batch's rows share the instant, the
+    actor, most dates, and often one JSON object, and Core would put each of them into the
+    driver's form again for every row. Equal values are stored alike, so remembering them
+    changes nothing that is written. On SQLite the rows go as few multi-row statements as the
+    parameter limit allows; on PostgreSQL as one COPY stream (psycopg parses a statement with
+    thousands of placeholders in Python at every call). Rows are sequences of values in the
+    order of `columns`; a column left out must have no Python-side default (it would not be
+    filled in).
+
+    `skip_taken` names a unique column: a row whose value is already taken (in the table or
+    earlier in the rows) is left out, as ON CONFLICT DO NOTHING. A refused row raises
+    SQLAlchemy's IntegrityError, as `execute` would."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect, *,
+                 skip_taken: str | None = None) -> None:
+        missing = [c.name for c in table.columns
+                   if c.default is not None and c.name not in columns]
+        if missing:
+            raise ValueError(f"{table.name}: give {', '.join(missing)} (Python-side defaults)")
+        if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+            raise ValueError(f"no positional parameters for {dialect.paramstyle}")
+        quote = dialect.identifier_preparer.quote
+        self.table, self.skip_taken = quote(table.name), skip_taken
+        self.names = ", ".join(quote(table.c[column].name) for column in columns)
+        # Quoted names of our own table and columns: nothing from outside.
+        self.head = f"INSERT INTO {self.table} ({self.names}) VALUES "  # noqa: S608
+        self.tail = f" ON CONFLICT ({quote(skip_taken)}) DO NOTHING" if skip_taken else ""
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.row = "(" + ", ".join([mark] * len(columns)) + ")"
+        self.on_postgresql = dialect.name == "postgresql"
+        self.rows_a_statement = MAX_STATEMENT_PARAMETERS // len(columns)
+        self.statements: dict[int, str] = {}
+        self.processors: list[tuple[int, _Remembered]] = []
+        for i, column in enumerate(columns):
+            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.processors.append((i, _Remembered(processor)))
+
+    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert the rows in the connection's transaction."""
+        if not rows:
+            return
+        if self.on_postgresql:
+            self._copy(connection, self.processed(rows))
+            return
+        step = self.rows_a_statement
+        for start in range(0, len(rows), step):
+            part = rows[start:start + step]
+            connection.exec_driver_sql(
+                self._statement(len(part)),
+                tuple(value for row in self.processed(part) for value in row))
+
+    def processed(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The rows with their values as the driver takes them, converted a column at a time."""
+        values = list(zip(*rows, strict=True))
+        for i, remembered in self.processors:
+            try:
+                values[i] = tuple(map(remembered.__getitem__, values[i]))
+            except TypeError:  # unhashable (a JSON value): each object once
+                values[i] = _by_identity(remembered.processor, values[i])
+        return list(zip(*values, strict=True))
+
+    def _statement(self, rows: int) -> str:
+        if rows not in self.statements:
+            self.statements[rows] = self.head + ", ".join([self.row] * rows) + self.tail
+        return self.statements[rows]
+
+    def _copy(self, connection: Connection, values: list[tuple[Any, ...]]) -> None:
+        """COPY the rows in; with `skip_taken`, into a temporary table first, then on into the
+        table in their order, leaving out the rows whose value is taken."""
+        with _driver_errors(connection, self.table) as cursor:
+            if self.skip_taken is None:
+                with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
+                    for row in values:
+                        copy.write_row(row)
+                return
+            staging = f"bulk_{self.table.strip(chr(34))}"
+            cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
+                           f"SELECT 0 AS bulk_order, {self.names} FROM {self.table} WITH NO DATA")
+            with cursor.copy(f"COPY {staging} (bulk_order, {self.names}) FROM STDIN") as copy:
+                for order, row in enumerate(values):
+                    copy.write_row((order, *row))
+            cursor.execute(f"INSERT INTO {self.table} ({self.names}) "  # noqa: S608 (ours)
+                           f"SELECT {self.names} FROM {staging} ORDER BY bulk_order{self.tail}")
+            cursor.execute(f"DROP TABLE {staging}")
 
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
                 skip_taken: str | None = None) -> None:
     """Insert rows (dicts of column values, every row with the first row's keys) in the
-    caller's transaction. Column defaults are not filled in: give every value the row needs.
-
-    `skip_taken` names a unique column: a row whose value is already taken (in the table or
-    earlier in `rows`) is left out, as ON CONFLICT DO NOTHING. A refused row raises
-    SQLAlchemy's IntegrityError, as `execute` would.
-    """
+    session's transaction, as a `BulkInsert` of those columns: a one-off batch. Column
+    defaults are not filled in: give every value the row needs."""
     if not rows:
         return
     connection = db.session.connection()
-    columns = [table.c[name] for name in rows[0]]
-    values = _bound_values(columns, rows, connection)
-    if connection.dialect.name == "postgresql":
-        _copy(connection, table, columns, values, skip_taken)
-        return
-    quote = connection.dialect.identifier_preparer.quote
-    names = ", ".join(quote(column.name) for column in columns)
-    conflict = f" ON CONFLICT ({quote(skip_taken)}) DO NOTHING" if skip_taken else ""
-    connection.exec_driver_sql(
-        f"INSERT INTO {quote(table.name)} ({names}) "  # noqa: S608 (our own table and columns)
-        f"VALUES ({', '.join('?' for _ in columns)}){conflict}", values)
+    columns = list(rows[0])
+    BulkInsert(table, columns, connection.dialect, skip_taken=skip_taken).execute(
+        connection, [tuple(row[name] for name in columns) for row in rows])
 
 
 def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
@@ -64,52 +149,26 @@ def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
     return column.in_(values)
 
 
-def _bound_values(columns: Sequence[Column[Any]], rows: Sequence[Mapping[str, Any]],
-                  connection: Connection) -> list[tuple[Any, ...]]:
-    """Each row's values as the driver takes them (what each column's type makes of them),
-    converted a column at a time; an instant once per distinct value."""
-    dialect = connection.dialect
-    converted = []
-    for column in columns:
-        values = [row[column.name] for row in rows]
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None and _is_instant(column):
-            once = {value: process(value) for value in set(values)}
-            values = list(map(once.__getitem__, values))
-        elif process is not None:
-            values = list(map(process, values))
-        converted.append(values)
-    return list(zip(*converted, strict=True))
+class _Remembered(dict[Any, Any]):
+    """A column's bind processor's answers, each distinct value's once."""
+
+    def __init__(self, processor: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.processor = processor
+
+    def __missing__(self, value: Any) -> Any:
+        processed = self[value] = self.processor(value)
+        return processed
 
 
-def _is_instant(column: Column[Any]) -> bool:
-    kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
-    return isinstance(kind, DateTime | Date)
-
-
-def _copy(connection: Connection, table: Table, columns: Sequence[Column[Any]],
-          values: list[tuple[Any, ...]], skip_taken: str | None) -> None:
-    """COPY the rows in; with `skip_taken`, into a temporary table first, then on into the
-    table in their order, leaving out the rows whose value is taken."""
-    quote = connection.dialect.identifier_preparer.quote
-    names = ", ".join(quote(column.name) for column in columns)
-    target = quote(table.name)
-    with _driver_errors(connection, target) as cursor:
-        if skip_taken is None:
-            with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
-            return
-        staging = quote(f"bulk_{table.name}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
-                       f"SELECT 0 AS bulk_order, {names} FROM {target} WITH NO DATA")
-        with cursor.copy(f"COPY {staging} (bulk_order, {names}) FROM STDIN") as copy:
-            for order, row in enumerate(values):
-                copy.write_row((order, *row))
-        cursor.execute(f"INSERT INTO {target} ({names}) "  # noqa: S608 (our own names)
-                       f"SELECT {names} FROM {staging} ORDER BY bulk_order "
-                       f"ON CONFLICT ({quote(skip_taken)}) DO NOTHING")
-        cursor.execute(f"DROP TABLE {staging}")
+def _by_identity(processor: Callable[[Any], Any], values: Sequence[Any]) -> tuple[Any, ...]:
+    """A bind processor's answers for one column of one call, each object once: the rows that
+    share a value object (an import's rows whose eligibility results are alike) have it
+    processed once. The rows keep their objects alive for the call, so no id is reused."""
+    keys = list(map(id, values))
+    objects = dict(zip(keys, values, strict=True))
+    processed = {key: processor(value) for key, value in objects.items()}
+    return tuple(map(processed.__getitem__, keys))
 
 
 @contextmanager

@@ -11,11 +11,9 @@ problem, so nothing is written.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import sys
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -62,21 +60,6 @@ def text_errors(row: Mapping[str, str | None],
         return {}
     return {name: CONTROL_CHARACTERS for name, value in row.items()
             if value and (columns is None or name in columns) and has_control_characters(value)}
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector held off while an import builds its rows: a file's tens of
-    thousands of rows are objects that live until the import ends, and the collector would
-    walk them all again and again as they are made (a third of a large import's time). What
-    they leave is freed as usual; cycles, when the collector is back."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def fail(line: int, column: str, message: str) -> ImportFailed:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, Enum, MetaData, Table, event
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -127,114 +125,3 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-# Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
-MAX_STATEMENT_PARAMETERS = 32_766
-
-
-class BulkInsert:
-    """`INSERT INTO table (columns) VALUES (...), (...), ...` of many rows, for bulk imports:
-    what `session.execute(insert(table), dicts)` writes, without its cost a value and a row.
-
-    Values go through the columns' own types (`UTCDateTime` refuses naive datetimes here as
-    everywhere), each distinct hashable value of a column once: an import's rows share the
-    instant, the actor and most dates, and Core would put each of them into the driver's form
-    again for every row. Equal values are stored alike, so remembering them changes nothing
-    that is written. The rows go as few multi-row statements as the parameter limit allows
-    (an executemany sends the statement's work once a row). Rows are sequences of values in
-    the order of `columns`; a column left out must have no Python-side default."""
-
-    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
-        missing = [c.name for c in table.columns
-                   if c.default is not None and c.name not in columns]
-        if missing:
-            raise ValueError(f"{table.name}: give {', '.join(missing)} (Python-side defaults)")
-        preparer = dialect.identifier_preparer
-        names = ", ".join(preparer.format_column(table.c[column]) for column in columns)
-        # Quoted names of the table and its columns: nothing from outside.
-        self.head = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES "  # noqa: S608
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        if dialect.paramstyle not in ("qmark", "format", "pyformat"):
-            raise ValueError(f"no positional parameters for {dialect.paramstyle}")
-        self.row = "(" + ", ".join([mark] * len(columns)) + ")"
-        # PostgreSQL takes the rows fastest by COPY (psycopg's statements with thousands of
-        # placeholders are parsed in Python at every call).
-        self.copy = (f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
-                     if dialect.name == "postgresql" else None)
-        self.dbapi_error = dialect.loaded_dbapi.Error
-        self.rows_a_statement = MAX_STATEMENT_PARAMETERS // len(columns)
-        self.statements: dict[int, str] = {}
-        self.processors: list[tuple[int, Any]] = []
-        for i, column in enumerate(columns):
-            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                self.processors.append((i, _Remembered(processor)))
-
-    def statement(self, rows: int) -> str:
-        if rows not in self.statements:
-            self.statements[rows] = self.head + ", ".join([self.row] * rows)
-        return self.statements[rows]
-
-    def processed(self, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-        """The rows with their values as the driver takes them, a column at a time."""
-        if not rows:
-            return iter(())
-        values = list(zip(*rows, strict=True))
-        for i, remembered in self.processors:
-            try:
-                values[i] = tuple(map(remembered.__getitem__, values[i]))
-            except TypeError:  # unhashable (a JSON value): each object once
-                values[i] = _by_identity(remembered.processor, values[i])
-        return zip(*values, strict=True)
-
-    def parameters(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
-        """The rows' values in one flat list, for a multi-row statement."""
-        return [value for row in self.processed(rows) for value in row]
-
-    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        if self.copy is not None:
-            self._copy(connection, rows)
-            return
-        step = self.rows_a_statement
-        for start in range(0, len(rows), step):
-            part = rows[start:start + step]
-            connection.exec_driver_sql(self.statement(len(part)), tuple(self.parameters(part)))
-
-
-    def _copy(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """COPY in the connection's transaction; a refusal raised as SQLAlchemy raises it
-        (an IntegrityError for a broken constraint), as for any statement."""
-        if not rows:
-            return
-        cursor = connection.connection.cursor()
-        try:
-            with cursor.copy(self.copy) as copy:
-                for row in self.processed(rows):
-                    copy.write_row(row)
-        except self.dbapi_error as error:
-            raise DBAPIError.instance(self.copy, None, error, self.dbapi_error) from error
-        finally:
-            cursor.close()
-
-
-class _Remembered(dict[Any, Any]):
-    """A column's bind processor's answers, each distinct value's once."""
-
-    def __init__(self, processor: Any) -> None:
-        super().__init__()
-        self.processor = processor
-
-    def __missing__(self, value: Any) -> Any:
-        processed = self[value] = self.processor(value)
-        return processed
-
-
-def _by_identity(processor: Any, values: Sequence[Any]) -> tuple[Any, ...]:
-    """A bind processor's answers for one column of one call, each object once: the rows that
-    share a value object (an import's rows whose eligibility results are alike) have it
-    processed once. The rows keep their objects alive for the call, so no id is reused."""
-    keys = list(map(id, values))
-    objects = dict(zip(keys, values, strict=True))
-    processed = {key: processor(value) for key, value in objects.items()}
-    return tuple(map(processed.__getitem__, keys))

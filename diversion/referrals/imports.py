@@ -4,10 +4,10 @@
 row (fields, duplicates within the file, crime references already used, eligibility of new
 referrals) a chunk at a time, deciding in memory what `creation.create_referral` would for each
 row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes the chunks
-inside a savepoint with a few multi-row statements a table (`core.db.BulkInsert`: a multi-row
+inside a savepoint with a few multi-row statements a table (`core.bulk.BulkInsert`: a multi-row
 INSERT on SQLite, COPY on PostgreSQL). Any problem raises ImportFailed listing them all and
 writes nothing; a dry run writes nothing and reports what would happen. The caller commits.
-Python's cycle collector is held off during an import (`csvimport.collector_paused`).
+Python's cycle collector is held off during an import (`core.bulk.cycle_collection_paused`).
 
 A row whose force and crime reference are already on record for the same person is counted
 as already present and left alone, so importing a file twice creates nothing new.
@@ -33,15 +33,14 @@ from sqlalchemy.exc import IntegrityError
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import Force, Role, User
+from diversion.core.bulk import BulkInsert, cycle_collection_paused
 from diversion.core.csvimport import (
     ImportFailed,
     Row,
     RowProblem,
     Wording,
-    collector_paused,
     read_csv_rows,
 )
-from diversion.core.db import BulkInsert
 from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -622,7 +621,7 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     number of queries a chunk; then the rows are written a chunk at a time (`BulkInsert`).
     `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
-    with collector_paused():
+    with cycle_collection_paused():
         return _import(content=content, actor=actor, now=now, dry_run=dry_run, via=via,
                        progress=progress)
 

@@ -1,5 +1,6 @@
-"""core.bulk: rows written in bulk (COPY on PostgreSQL, the driver's executemany on SQLite) are
-the rows SQLAlchemy's own insert writes; taken keys are skipped, refusals raised as SQLAlchemy's;
+"""core.bulk: rows written in bulk (COPY on PostgreSQL, multi-row INSERTs on SQLite) are the
+rows SQLAlchemy's own insert writes, over several statements too; taken keys are skipped,
+refusals raised as SQLAlchemy's, naive instants refused, Python-side defaults required;
 `one_of` finds what an IN list finds; the cycle collector is held off for a block and given
 back."""
 
@@ -13,7 +14,8 @@ import pytest
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
+from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.core.bulk import BulkInsert, cycle_collection_paused, insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from tests.builders import NOW
@@ -115,3 +117,53 @@ def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
     with pytest.raises(RuntimeError), cycle_collection_paused():
         raise RuntimeError("a failed bulk write")
     assert gc.isenabled()
+
+
+AUDIT_COLUMNS = ("at", "actor_user_id", "actor_label", "action", "category", "object_type",
+                 "object_id", "address", "details")
+
+
+def _bulk_insert():
+    return BulkInsert(AuditEvent.__table__, AUDIT_COLUMNS, db.session.get_bind().dialect)
+
+
+def test_bulk_insert_writes_what_a_core_insert_writes_over_several_statements():
+    bst = dt.timezone(dt.timedelta(hours=1))
+    shared = {"warnings": ["timing"]}  # one object on several rows, serialised once
+    rows = [(dt.datetime(2026, 7, 1, 10, n, tzinfo=bst if n % 2 else dt.UTC), None, "system",
+             f"test.{n}", AuditCategory.COLLECTION if n % 3 else AuditCategory.ALTERATION,
+             "referral", str(n), None, shared if n % 2 else {"n": n}) for n in range(7)]
+    writer = _bulk_insert()
+    writer.rows_a_statement = 3  # 7 rows: three statements on SQLite (PostgreSQL copies)
+    writer.execute(db.session.connection(), rows)
+    db.session.execute(insert(AuditEvent.__table__), [
+        dict(zip(AUDIT_COLUMNS, (*row[:3], row[3].replace("test", "core"), *row[4:]),
+                 strict=True)) for row in rows])
+    db.session.commit()
+
+    def read(prefix):
+        return [(e.at, e.actor_label, e.action.split(".")[1], e.category, e.object_id,
+                 e.details) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action.startswith(prefix))
+            .order_by(AuditEvent.id))]
+
+    bulk = read("test.")
+    assert bulk == read("core.")
+    assert [r[0] for r in bulk] == [row[0] for row in rows]
+    assert bulk[1][5] == {"warnings": ["timing"]} and bulk[2][5] == {"n": 2}
+
+
+def test_bulk_insert_refuses_a_naive_datetime_and_writes_nothing():
+    rows = [(NOW, None, "system", "test.aware", AuditCategory.COLLECTION, None, None, None, {}),
+            (dt.datetime(2026, 6, 15, 9, 0), None, "system", "test.naive",
+             AuditCategory.COLLECTION, None, None, None, {})]
+    with pytest.raises(ValueError, match="naive datetime refused"):
+        _bulk_insert().execute(db.session.connection(), rows)
+    db.session.rollback()
+    assert db.session.scalar(select(AuditEvent.id).where(
+        AuditEvent.action.startswith("test."))) is None
+
+
+def test_bulk_insert_wants_every_column_with_a_python_side_default():
+    with pytest.raises(ValueError, match="details"):
+        BulkInsert(AuditEvent.__table__, AUDIT_COLUMNS[:-1], db.session.get_bind().dialect)
