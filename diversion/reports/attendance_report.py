@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from diversion.attendance.models import Register, RegisterEntry, RegisterState
@@ -125,31 +125,39 @@ def _counted_sessions(
         ran = session_facilitators.alias()  # not the facilitators query's own rows
         in_range.append(exists().where(ran.c.session_id == CourseSession.id,
                                        ran.c.user_id == facilitator))
-    entry_join: ColumnElement[bool] = RegisterEntry.register_id == Register.id
+    of_forces = None
     if forces:
         of_forces = (select(Referral.id).join(Force, Force.id == Referral.force_id)
                      .where(Force.code.in_(forces)))
-        entry_join = and_(entry_join, RegisterEntry.referral_id.in_(of_forces))
         held, entry = aliased(Register), aliased(RegisterEntry)  # not the outer query's rows
         in_range.append(or_(
             exists().where(Booking.session_id == CourseSession.id,
                            Booking.referral_id.in_(of_forces)),
             exists().where(held.session_id == CourseSession.id, entry.register_id == held.id,
                            entry.referral_id.in_(of_forces))))
-    counts = [func.coalesce(func.sum(case((RegisterEntry.status == status, 1), else_=0)), 0)
-              .label(status) for status in _STATUS_COUNTS]
+    # Each register's entries are counted first, read in their index's order (grouping the
+    # joined rows by session sorted every entry): a row per register, joined to its session.
+    entries_of: list[ColumnElement[bool]] = [RegisterEntry.register_id.in_(
+        select(Register.id).join(CourseSession, CourseSession.id == Register.session_id)
+        .where(*in_range))]
+    if of_forces is not None:
+        entries_of.append(RegisterEntry.referral_id.in_(of_forces))
+    entries = (
+        select(RegisterEntry.register_id, func.count(RegisterEntry.id).label("booked"),
+               *(func.count(case((RegisterEntry.status == status, 1))).label(status)
+                 for status in _STATUS_COUNTS))
+        .where(*entries_of).group_by(RegisterEntry.register_id).subquery())
     counted = (
         select(CourseSession.id, CourseSession.starts_at, CourseSession.capacity,
                CourseSession.status.label("session_status"), Register.state.label("state"),
                Programme.name.label("programme"), Venue.name.label("venue"),
-               func.count(RegisterEntry.id).label("booked"), *counts)
+               *(func.coalesce(entries.c[name], 0).label(name)
+                 for name in ("booked", *_STATUS_COUNTS)))
         .join(Programme, Programme.id == CourseSession.programme_id)
         .join(Venue, Venue.id == CourseSession.venue_id)
         .outerjoin(Register, Register.session_id == CourseSession.id)
-        .outerjoin(RegisterEntry, entry_join)
-        .where(*in_range)
-        .group_by(CourseSession.id, CourseSession.starts_at, CourseSession.capacity,
-                  CourseSession.status, Register.state, Programme.name, Venue.name))
+        .outerjoin(entries, entries.c.register_id == Register.id)
+        .where(*in_range))
     return counted, in_range
 
 
