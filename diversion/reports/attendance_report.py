@@ -109,7 +109,7 @@ NO_FACILITATOR = "No facilitator recorded"
 def _counted_sessions(
         date_from: dt.date, date_to: dt.date, *, forces: Sequence[str], programme: str | None,
         venue: int | None, facilitator: int | None,
-) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+) -> tuple[Select[*tuple[Any, ...]], list[ColumnElement[bool]]]:
     """The query of the sessions `load_session_attendance` describes, a row each with its
     register counted (unordered), and the conditions that choose the sessions."""
     start = london_midnight_in_utc(date_from)
