@@ -88,6 +88,15 @@ class ReportKind:
     uses_scope: bool = False
     dates_of: str = "referral"  # what the From and To dates select: referral or session dates
     uses_venue: bool = False  # the venue and facilitator filters (attendance)
+    # What the PDF is built with when it shows less than `build` makes (no row per session),
+    # so that it can be counted by the database: (parameters, with_chart).
+    build_for_pdf: Callable[[ReportParameters, bool], Report] | None = None
+
+    def build_for(self, parameters: ReportParameters, fmt: str) -> Report:
+        """The report as the format shows it: a chart for the page and the PDF."""
+        if fmt == "pdf" and self.build_for_pdf is not None:
+            return self.build_for_pdf(parameters, True)
+        return self.build(parameters, fmt in ("html", "pdf"))
 
     def parameter_labels(self, parameters: ReportParameters) -> dict[str, str]:
         """The parameters as people read them, for pages and PDFs."""

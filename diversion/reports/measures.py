@@ -119,6 +119,13 @@ class AttendanceSummary:
         data["attendance_rate"] = self.attendance_rate
         return data
 
+    def add(self, sessions: int, counts: Mapping[str, int]) -> None:
+        """Add `sessions` sessions whose `COUNT_FIELDS` add up to `counts` (a row of a
+        database's GROUP BY): the same figures as summarising the sessions themselves."""
+        self.sessions += sessions
+        for name in COUNT_FIELDS:
+            setattr(self, name, getattr(self, name) + counts[name])
+
 
 def summarise_attendance(rows: Iterable[SessionAttendance]) -> AttendanceSummary:
     """Add up sessions' registers."""

@@ -61,7 +61,7 @@ def prepare_monthly_reports(*, today: dt.date, now: dt.datetime,
             ArchivedReport.kind == kind, ArchivedReport.period == period))
         if stored is None:
             parameters = ReportParameters(date_from=date_from, date_to=date_to, as_of=date_to)
-            report = REPORTS[kind].build(parameters, True)
+            report = REPORTS[kind].build_for(parameters, "pdf")
             stored = ArchivedReport(
                 kind=kind, period=period, date_from=date_from, date_to=date_to,
                 filename=filename_for(kind, parameters, "pdf"),

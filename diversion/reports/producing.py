@@ -27,7 +27,12 @@ from diversion.core.pdf import render_pdf
 from diversion.courses.models import Venue, session_facilitators
 from diversion.programmes.models import Programme
 from diversion.reports import reoffending
-from diversion.reports.attendance_report import ATTENDANCE_DEFINITIONS, attendance_csv, build_attendance
+from diversion.reports.attendance_report import (
+    ATTENDANCE_DEFINITIONS,
+    attendance_csv,
+    build_attendance,
+    build_attendance_totals,
+)
 from diversion.reports.charts import svg_data_uri
 from diversion.reports.kinds import Report, ReportKind, ReportParameters
 from diversion.reports.outcomes_report import OUTCOME_DEFINITIONS, build_outcomes, outcomes_csv
@@ -164,7 +169,7 @@ REPORTS: dict[str, ReportKind] = {
     "attendance": ReportKind(
         name="attendance", title="Attendance", build=build_attendance, csv=attendance_csv,
         pdf_template="reports/attendance_pdf.html", definitions=ATTENDANCE_DEFINITIONS,
-        dates_of="session", uses_venue=True),
+        dates_of="session", uses_venue=True, build_for_pdf=build_attendance_totals),
 }
 
 
@@ -204,7 +209,7 @@ def produce_report(*, kind: str, parameters: ReportParameters, fmt: str, actor: 
     The JSON echoes the filters under "filters" (added to the report's own keys)."""
     if fmt not in FORMATS:
         raise ValidationFailed({"format": "Format must be one of " + ", ".join(FORMATS)})
-    report = REPORTS[kind].build(parameters, fmt in ("html", "pdf"))
+    report = REPORTS[kind].build_for(parameters, fmt)
     content: bytes | None = None
     if fmt == "json":
         content = json.dumps({**report.published, "filters": parameters.filters()},
