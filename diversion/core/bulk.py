@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
@@ -137,8 +138,9 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
         return
     connection = db.session.connection()
     columns = list(rows[0])
+    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     BulkInsert(table, columns, connection.dialect, skip_taken=skip_taken).execute(
-        connection, [tuple(row[name] for name in columns) for row in rows])
+        connection, list(map(values, rows)))
 
 
 def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
