@@ -138,9 +138,11 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
         return
     connection = db.session.connection()
     columns = list(rows[0])
-    values = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    # itemgetter of several keys gives each row's values as a tuple, at C speed.
+    values = (list(map(itemgetter(*columns), rows)) if len(columns) > 1
+              else [(row[columns[0]],) for row in rows])
     BulkInsert(table, columns, connection.dialect, skip_taken=skip_taken).execute(
-        connection, list(map(values, rows)))
+        connection, values)
 
 
 def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
