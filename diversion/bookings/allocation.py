@@ -264,7 +264,10 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
         Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme),
         *([] if dry_run else [lazyload(Referral.person)]))
     if not dry_run:
-        _by_id(Person, sorted({referrals[r].person_id for r in plan.moved}))
+        people = _by_id(Person, sorted({referrals[r].person_id for r in plan.moved}))
+        for referral_id in plan.moved:
+            referral = referrals[referral_id]
+            set_committed_value(referral, "person", people[referral.person_id])
     sessions: dict[int, CourseSession] = _by_id(
         CourseSession, sorted({s for _, s in plan.placed}
                               | {s for ids in plan.moved.values() for s in ids}))
