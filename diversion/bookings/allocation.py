@@ -257,10 +257,17 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
         plan.placed = [(r, s) for r, s in plan.placed if r in chosen]
         plan.moved = {r: ids for r, ids in plan.moved.items() if r in chosen}
     referral_ids = [r for r, _ in plan.placed] + [r for r, _ in plan.unplaced]
-    # Force and programme are one or a few rows each, found in the identity map once loaded;
-    # the people are shown on the preview and written to.
+    # Force and programme are one or a few rows each, found in the identity map once loaded.
+    # The people are shown on the preview; a confirmed run names only those it moved out of a
+    # waiting list (the confirmations read the others' contact details as rows).
     referrals: dict[int, Referral] = _by_id(
-        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme))
+        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme),
+        *([] if dry_run else [lazyload(Referral.person)]))
+    if not dry_run:
+        people = _by_id(Person, sorted({referrals[r].person_id for r in plan.moved}))
+        for referral_id in plan.moved:
+            referral = referrals[referral_id]
+            set_committed_value(referral, "person", people[referral.person_id])
     sessions: dict[int, CourseSession] = _by_id(
         CourseSession, sorted({s for _, s in plan.placed}
                               | {s for ids in plan.moved.values() for s in ids}))

@@ -7,7 +7,8 @@ referral, for a waiting list); nothing is sent without an address.
   arguments, or None; `send_confirmation(booking, now=, …)`
 - `tell_removed_from_waiting_list(referral=, session=, entry_id=, now=)`
 - `allocated_confirmations(placed, now=)`: the same messages for many new bookings (bulk
-  allocation), built from plain values with each session's part worked out once
+  allocation), built from plain values (the people as rows) with each session's part worked
+  out once
 - `session_context(session)`: what a message says about the session
 - `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
 """
@@ -151,15 +152,16 @@ def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking |
         enqueue(**message, now=now)
 
 
-def allocated_confirmations(placed: Sequence[tuple[int, Referral, CourseSession]], *,
+def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]], *,
                             now: dt.datetime) -> list[dict[str, Any]]:
-    """`confirmation_message` of many new active bookings, each given as (booking id, referral,
-    session): the same messages, the session's part (and calendar location) worked out once per
-    session rather than once per booking. Bookings with no address to send to are left out."""
+    """`confirmation_message` of many new active bookings, each given as (booking id, the
+    referral's reference, his person or a row of its given_names, preferred_contact, email and
+    mobile, session): the same messages, the session's part (and calendar location) worked out
+    once per session rather than once per booking. Bookings with no address to send to are left
+    out."""
     parts: dict[int, tuple[dict[str, Any], str]] = {}
     messages: list[dict[str, Any]] = []
-    for booking_id, referral, session in placed:
-        person = referral.person
+    for booking_id, reference, person, session in placed:
         contact = choose_contact(preferred=person.preferred_contact, email=person.email,
                                  mobile=person.mobile)
         if contact is None:
@@ -171,7 +173,6 @@ def allocated_confirmations(placed: Sequence[tuple[int, Referral, CourseSession]
                                  session_location(session))
         about_session, location = parts[session.id]
         channel, recipient = contact
-        reference = referral.reference
         given = person.given_names.split()
         context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
                                    **links_context(reference), **about_session}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 
@@ -52,7 +53,7 @@ from diversion.core.timeutils import format_london
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.outbox.services import enqueue_many
 from diversion.referrals import lifecycle
-from diversion.referrals.models import Referral, ReferralEventType, ReferralStatus
+from diversion.referrals.models import Person, Referral, ReferralEventType, ReferralStatus
 
 CANCELLED_NOTICE = "booking_cancelled"
 
@@ -256,6 +257,19 @@ def follow_referrals(moves: Sequence[lifecycle.Moved]) -> None:
             _end_for(moved, get_active_booking(moved.referral))
 
 
+def _contact_details(referral_ids: Sequence[int]) -> dict[int, Any]:
+    """Referral id -> its person's given names and ways to reach him, as rows (an allocation
+    does not load its thousands of people as objects)."""
+    found: dict[int, Any] = {}
+    for start in range(0, len(referral_ids), 900):
+        found.update((row.referral_id, row) for row in db.session.execute(
+            select(Referral.id.label("referral_id"), Person.given_names, Person.preferred_contact,
+                   Person.email, Person.mobile)
+            .join(Person, Person.id == Referral.person_id)
+            .where(one_of(Referral.id, referral_ids[start:start + 900]))))
+    return found
+
+
 def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor: User | None,
                       now: dt.datetime) -> None:
     """Move allocated referrals to `booked`, take them off waiting lists, send confirmations."""
@@ -272,7 +286,8 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
         reason=[f"Allocated to the session on {format_london(session.starts_at)}"
                 for _, session in placed])
+    people = _contact_details(ids)
     enqueue_many(allocated_confirmations(
-        [(booking_ids[referral.id], referral, session) for referral, session in placed], now=now),
-        now=now)
+        [(booking_ids[referral.id], referral.reference, people[referral.id], session)
+         for referral, session in placed], now=now), now=now)
     db.session.flush()

@@ -35,8 +35,12 @@ from diversion.referrals.models import Referral, ReferralStatus
 
 def leave_all_waiting_lists(referral_ids: Sequence[int]) -> None:
     if referral_ids:
+        # "fetch": the deleted rows' ids come back (RETURNING) and only those entries are
+        # taken out of the database session, rather than every loaded object being tested
+        # against the criteria (tens of thousands in an allocation).
         db.session.execute(delete(WaitingListEntry).where(
-            WaitingListEntry.referral_id.in_(list(referral_ids))))
+            WaitingListEntry.referral_id.in_(list(referral_ids)))
+            .execution_options(synchronize_session="fetch"))
 
 
 def has_waiting_list() -> ColumnElement[bool]:

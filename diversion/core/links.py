@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from werkzeug.routing import BuildError, Map, MapAdapter
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -20,15 +20,17 @@ _PLAIN = re.compile(r"[A-Za-z0-9]{1,64}")
 
 def external_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of `endpoint` at the address people use (DIVERSION_BASE_URL)."""
-    base = str(current_app.config.get("DIVERSION_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # once, not a proxy a use
+    base = str(app.config.get("DIVERSION_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     if values and all(isinstance(v, str) and _PLAIN.fullmatch(v) for v in values.values()):
         # Letters and digits come out of the router as they go in: the link is built once per
         # endpoint and names, with markers, and the markers replaced (bulk messages carry
         # tens of thousands of links).
-        template = _template(endpoint, tuple(sorted(values)))
+        names = tuple(sorted(values))
+        template = _template(app, endpoint, names)
         if template is not None:
             url = template
-            for index, name in enumerate(sorted(values)):
+            for index, name in enumerate(names):
                 url = url.replace(_marker(index), values[name])
             return base + url
     return base + _adapter().build(endpoint, values)
@@ -38,12 +40,12 @@ def _marker(index: int) -> str:
     return f"ZqMark{index}qZ"
 
 
-def _template(endpoint: str, names: tuple[str, ...]) -> str | None:
+def _template(app: Flask, endpoint: str, names: tuple[str, ...]) -> str | None:
     """The endpoint's path and query with a marker for each value, or None when the router
     does not give each marker back exactly once, unchanged (a converter that rewrites)."""
     templates: dict[tuple[Any, str, tuple[str, ...]], str | None] = (
-        current_app.extensions.setdefault("diversion_link_templates", {}))
-    key = (id(current_app.url_map), endpoint, names)
+        app.extensions.setdefault("diversion_link_templates", {}))
+    key = (id(app.url_map), endpoint, names)
     if key not in templates:
         try:
             url: str | None = _adapter().build(

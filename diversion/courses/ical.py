@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ def fold(line: str) -> str:
     return "\r\n ".join(pieces)
 
 
+@functools.lru_cache(maxsize=4096)  # a bulk confirmation stamps a few instants thousands of times
 def utc_stamp(value: dt.datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime: calendar times are written in UTC")

@@ -176,6 +176,7 @@ def pounds(pence: int) -> str:
 
 
 @functools.lru_cache(maxsize=4096)  # bulk planning asks again for each booking of a session
+@functools.lru_cache(maxsize=4096)  # bulk planning keys thousands of reminders by a few starts
 def instant_token(value: dt.datetime) -> str:
     """A UTC instant as it appears in a dedupe key: basic ISO 8601, no colons (20260615T0900Z)."""
     return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%MZ")

@@ -19,7 +19,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import to_london
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.outbox.models import OutboxMessage
-from diversion.referrals.models import ReferralStatus
+from diversion.referrals.models import Person, ReferralStatus
 from tests.builders import (
     NOW,
     create_booking,
@@ -279,6 +279,26 @@ def test_the_allocation_preview_names_people_and_who_leaves_a_queue(client, logi
     result = allocate(actor=None, now=NOW, dry_run=True)
     assert {r.id: [s.id for s in ss] for r, ss in
             ((r, result.moved.get(r.id, [])) for r, _ in result.placed)}[queued.id] == [full.id]
+
+
+def test_a_confirmed_allocation_loads_only_the_people_it_names(app):
+    """A confirmed run reads the people's contact details as rows: of its thousands of people
+    only those moved out of a waiting list (named on the confirmation page) become objects."""
+    programme = create_programme()
+    _, (queued,) = full_session_with_queue(1, days=5, programme=programme)
+    future_session(8, capacity=5, programme=programme)
+    others = [create_referral() for _ in range(3)]
+    db.session.commit()
+    queued_person, others_people = queued.person_id, {r.person_id for r in others}
+    db.session.expunge_all()
+    result = allocate(actor=None, now=NOW)
+    people = {o.id for o in db.session.identity_map.values() if isinstance(o, Person)}
+    assert len(result.placed) == 4 and list(result.moved) == [queued.id]
+    assert people == {queued_person} and not people & others_people
+    with count_queries() as statements:
+        names = [referral.person.full_name for referral, _ in result.placed
+                 if referral.id in result.moved]
+    assert names and statements == []  # the page names them without a query each
 
 
 def test_a_stale_preview_books_nobody_and_shows_the_new_list(client, login_as):
