@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 
 from diversion.reports.measures import (
-    OutcomeTally,
     ReferralRecord,
     SessionAttendance,
     attendance_by,
@@ -139,26 +138,3 @@ def test_outcomes_group_by_force_and_by_referral_month():
 def test_an_unknown_referral_status_is_refused():
     with pytest.raises(ValueError, match="unknown referral status"):
         referral("lost")
-
-
-def test_tallies_added_together_hold_every_referral_of_both():
-    def tally(*groups: tuple[int, str, str | None, int, int | None]) -> OutcomeTally:
-        made = OutcomeTally()
-        for count, status, reason, offence_days, completion_days in groups:
-            made.add_referrals(count, status=status, was_booked=status != "withdrawn",
-                               non_completion_reason=reason,
-                               completed_within_deadline=status == "completed")
-            made.add_days_offence_to_referral(offence_days, count)
-            if completion_days is not None:
-                made.add_days_referral_to_completion(completion_days, count)
-        return made
-
-    first = (3, "completed", None, 5, 20)
-    second = (2, "not_completed", "Completion deadline passed", 9, None)
-    third = (4, "withdrawn", None, 5, None)
-    added = tally(first, second)
-    added.add_tally(tally(third, first))
-
-    assert added == tally(first, second, third, first)
-    assert added.summary().received == 12
-    assert added.summary().median_days_offence_to_referral == 5
