@@ -304,15 +304,6 @@ class OutcomeTally:
         """Completed referrals with a completion date only, as `summarise_outcomes` counts."""
         self.referral_to_completion[days] += referrals
 
-    def add_tally(self, other: OutcomeTally) -> None:
-        """Every referral `other` holds, added to these (a force's months to the force)."""
-        for name in ("received", "booked", "completed", "not_completed", "withdrawn", "open",
-                     "completed_within_deadline"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.reasons.update(other.reasons)
-        self.offence_to_referral.update(other.offence_to_referral)
-        self.referral_to_completion.update(other.referral_to_completion)
-
     def summary(self) -> OutcomeSummary:
         return OutcomeSummary(
             received=self.received, booked=self.booked, completed=self.completed,

@@ -22,8 +22,11 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal_column,
+    null,
     select,
     text,
+    union_all,
 )
 
 from diversion.auth.models import Force
@@ -81,10 +84,9 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                    programme: str | None = None) -> OutcomeFigures:
     """The funnel of the referrals received in [date_from, date_to] (of these forces and this
     programme, when given: codes), added up by the database in two queries: the forces' codes,
-    and one that reads each referral once and returns a row per force, month, kind of referral
-    and numbers of days (for the medians) with how many referrals it stands for, never one per
-    referral. Python adds these up by force and month, then into each force, each month and
-    the total. The figures are `measures.summarise_outcomes`'s over the same referrals."""
+    and one that reads each referral once and returns a row per force, month and kind of
+    referral (and per number of days, for the medians), never one per referral. The figures
+    are `measures.summarise_outcomes`'s over the same referrals."""
     filters: list[ColumnElement[bool]] = [Referral.referral_date >= date_from,
                                           Referral.referral_date <= date_to]
     if forces:
@@ -107,9 +109,7 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                    .order_by(ReferralEvent.id.desc()).limit(1).scalar_subquery())
     completed = Referral.status == ReferralStatus.COMPLETED
     # Each referral of the period read once, as the few values the figures need, into a
-    # table of the query's own (MATERIALIZED: the subqueries run once a referral), then
-    # counted by all of them at once: one sort, tens of thousands of rows at 1,000,000
-    # referrals, each telling the tallies how many referrals are alike in every value.
+    # table of the query's own (MATERIALIZED) that three GROUP BYs then count.
     each = (select(
         Referral.force_id.label("force_id"),
         sql_year_month(Referral.referral_date).label("month"),
@@ -126,30 +126,41 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
              else_=None).label("completion_days"))
         .where(*filters)
         .cte("each_referral").prefix_with("MATERIALIZED"))
-    rows: Select[Any] = select(*each.c, func.count()).group_by(*each.c)
-    by_force_month: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(
-        measures.OutcomeTally)
-    for force_id, month, status, booked, event, within, offence_days, completion_days, count in (
+    kinds = (each.c.status, each.c.was_booked, each.c.reason, each.c.within_deadline)
+
+    def counted(kind: int, *, by: Sequence[Any] = (), days: Any = None) -> Select[Any]:
+        """(kind, force id, month, status, booked, reason, within deadline, days, how many):
+        the columns not grouped by are null."""
+        grouped = (*by, *(() if days is None else (days,)))
+        return (select(literal_column(str(kind)), each.c.force_id, each.c.month,
+                       *(by or (null(),) * len(kinds)), null() if days is None else days,
+                       func.count())
+                .group_by(each.c.force_id, each.c.month, *grouped))
+
+    rows = union_all(
+        counted(0, by=kinds), counted(1, days=each.c.offence_days),
+        counted(2, days=each.c.completion_days).where(each.c.completion_days.is_not(None)))
+    tallies: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
+    for kind, force_id, month, status, booked, event, within, days, count in (
             db.session.execute(rows)):
-        tally = by_force_month[codes[force_id], month]
-        tally.add_referrals(
-            count, status=ReferralStatus(status).value, was_booked=bool(booked),
-            non_completion_reason=(NON_COMPLETION_REASONS.get(ReferralEventType(event))
-                                   if event else None),
-            completed_within_deadline=bool(within))
-        tally.add_days_offence_to_referral(offence_days, count)
-        if completion_days is not None:
-            tally.add_days_referral_to_completion(completion_days, count)
-    total = measures.OutcomeTally()
-    by_force: dict[str, measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
-    by_month: dict[str, measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
-    for (force, month), tally in by_force_month.items():
-        for whole in (total, by_force[force], by_month[month]):
-            whole.add_tally(tally)
+        force = codes[force_id]
+        for tally in (tallies["total", ""], tallies["force", force], tallies["month", month]):
+            if kind == 0:
+                tally.add_referrals(
+                    count, status=ReferralStatus(status).value, was_booked=bool(booked),
+                    non_completion_reason=(NON_COMPLETION_REASONS.get(ReferralEventType(event))
+                                           if event else None),
+                    completed_within_deadline=bool(within))
+            elif kind == 1:
+                tally.add_days_offence_to_referral(days, count)
+            else:
+                tally.add_days_referral_to_completion(days, count)
     return OutcomeFigures(
-        total=total.summary(),
-        by_force={force: by_force[force].summary() for force in sorted(by_force)},
-        by_month={month: by_month[month].summary() for month in sorted(by_month)})
+        total=tallies.get(("total", ""), measures.OutcomeTally()).summary(),
+        by_force={key: tallies[breakdown, key].summary()
+                  for breakdown, key in sorted(tallies) if breakdown == "force"},
+        by_month={key: tallies[breakdown, key].summary()
+                  for breakdown, key in sorted(tallies) if breakdown == "month"})
 
 
 def force_names() -> dict[str, str]:
