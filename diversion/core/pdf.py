@@ -53,7 +53,9 @@ def _import_weasyprint() -> None:
     Linux the lookup has nothing to add, since WeasyPrint's list ends with the libraries'
     sonames, which dlopen finds itself (and which is what the lookup would have answered); so
     while WeasyPrint is first imported, the lookup answers None at once and WeasyPrint goes
-    on to the next name. Elsewhere (macOS, Windows) the import is left as it is.
+    on to the next name. Elsewhere (macOS, Windows) the import is left as it is. The swap
+    lasts for that one import (a quarter of a second): another thread asking find_library
+    meanwhile would get None too; nothing in the app asks it (psycopg's binary build does not).
     """
     if "weasyprint" in sys.modules or not sys.platform.startswith("linux"):
         return
