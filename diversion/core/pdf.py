@@ -17,13 +17,16 @@ make the server fetch http://, https:// or file:///etc/passwd.
 WeasyPrint is imported inside the functions that render, never when this module is imported:
 it costs seconds and tens of megabytes (fontTools, Pillow, pydyf, cffi bindings) that no web
 worker, job or command should pay until it makes a PDF (issue 17, light start-up;
-tests/test_light_startup.py).
+tests/test_light_startup.py). Its first import is also made cheaper on Linux: see
+`_import_weasyprint`.
 """
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -35,6 +38,37 @@ if TYPE_CHECKING:
     from weasyprint.urls import URLFetcherResponse
 
 log = logging.getLogger(__name__)
+
+_import_lock = threading.Lock()
+
+
+def _import_weasyprint() -> None:
+    """Import WeasyPrint (on first use) without asking `ctypes.util.find_library` anything.
+
+    WeasyPrint's text/ffi.py opens each of its six C libraries (GObject, Pango, HarfBuzz,
+    fontconfig...) by trying a list of names, the Windows ones first: `libpango-1.0-0`,
+    `pango-1.0-0`, `pango-1.0`, then `libpango-1.0.so.0`. For each name that is no file, cffi
+    asks `ctypes.util.find_library`, which on Linux runs `ldconfig -p` and then gcc and ld:
+    fifteen lookups, 30 child processes, 0.15-0.4 s of the first PDF's 2 s (issue 17). On
+    Linux the lookup has nothing to add, since WeasyPrint's list ends with the libraries'
+    sonames, which dlopen finds itself (and which is what the lookup would have answered); so
+    while WeasyPrint is first imported, the lookup answers None at once and WeasyPrint goes
+    on to the next name. Elsewhere (macOS, Windows) the import is left as it is. The swap
+    lasts for that one import (a quarter of a second): another thread asking find_library
+    meanwhile would get None too; nothing in the app asks it (psycopg's binary build does not).
+    """
+    if "weasyprint" in sys.modules or not sys.platform.startswith("linux"):
+        return
+    import ctypes.util  # noqa: PLC0415 (ctypes only when a PDF is made, like WeasyPrint)
+
+    with _import_lock:
+        find_library = ctypes.util.find_library
+        ctypes.util.find_library = lambda name: None
+        try:
+            # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
+            import weasyprint  # noqa: F401, PLC0415
+        finally:
+            ctypes.util.find_library = find_library
 
 
 class RefusedURL(ValueError):
@@ -53,6 +87,7 @@ class StaticOnlyFetcher:
 
     def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
         """The resource at `url`, or RefusedURL."""
+        _import_weasyprint()
         # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
         from weasyprint.urls import URLFetcher, URLFetcherResponse  # noqa: PLC0415
 
@@ -96,6 +131,7 @@ def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
     The HTML needs a <title>, <html lang> and alt text on every <img>; without them the PDF
     falls short of PDF/UA (WeasyPrint logs an error for a missing lang or alt, and renders).
     """
+    _import_weasyprint()
     # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
     from weasyprint import HTML  # noqa: PLC0415
 
