@@ -36,9 +36,12 @@ def child(url: str, manager: str, police: str) -> None:
         app = make_app(url, Path(folder))
         created, _ = rss_mib()
         with app.app_context():
-            reference = db.session.scalar(select(Referral.reference).order_by(Referral.id.desc()))
+            # LIMIT 1: the ORM buffers a result whole, and a million references read here
+            # would be counted as the worker's own memory.
+            reference = db.session.scalar(select(Referral.reference)
+                                          .order_by(Referral.id.desc()).limit(1))
             session_id = db.session.scalar(select(Register.session_id)
-                                           .order_by(Register.id.desc()))
+                                           .order_by(Register.id.desc()).limit(1))
             db.session.remove()
         pages = {manager: ["/dashboard", "/referrals", "/referrals?search=ab",
                            f"/referrals/{reference}", f"/sessions/{session_id}/register",

@@ -40,7 +40,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
-from diversion.core.bulk import cycle_collection_paused, insert_rows, one_of
+from diversion.core.bulk import bulk_write, insert_rows, one_of
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -232,7 +232,7 @@ def _load_queues(referral_ids: Sequence[int]) -> list[QueueEntry]:
             for session_id, joined_at, entry_id in entries]
 
 
-@cycle_collection_paused()
+@bulk_write()
 def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
              expected: str | None = None,
              selected: Collection[int] | None = None) -> AllocationResult:
@@ -243,7 +243,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
     written in bulk (`core.bulk.insert_rows`: COPY on PostgreSQL); the referrals move to
     `booked` together through the lifecycle (`transition_many`: bulk history and audit rows,
     reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
-    collector waits until the end (`cycle_collection_paused`).
+    collector waits until the end, and SQLite's page cache is larger meanwhile (`bulk_write`).
     """
     waiting = _load_referrals()
     plan = plan_allocation(waiting, _load_sessions(now), now=now,

@@ -15,7 +15,8 @@ array parameter (`= ANY(...)`), not one parameter a value that SQLAlchemy render
 parses again for every statement (a fifth of an allocation's own time on PostgreSQL).
 
 `cycle_collection_paused()` holds off Python's cycle collector while a bulk operation makes
-its tens of thousands of objects.
+its tens of thousands of objects; `bulk_write()` does that and, on SQLite, gives the session's
+connection a larger page cache for the block.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Table, any_, bindpara
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
+from diversion.core.db import SQLITE_BULK_CACHE_KIB
 from diversion.core.extensions import db
 
 # Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
@@ -206,3 +208,23 @@ def cycle_collection_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@contextmanager
+def bulk_write() -> Iterator[None]:
+    """The block of a bulk write (auto-allocation, an import): the cycle collector held off
+    and, on SQLite, the session's connection given a page cache of SQLITE_BULK_CACHE_KIB
+    (core.db) so that the write's pages stay in memory until the commit; the connection's own
+    cache size is put back afterwards, so the pool's connections keep SQLite's small default."""
+    connection = db.session.connection()
+    on_sqlite = connection.dialect.name == "sqlite"
+    before = 0
+    if on_sqlite:
+        before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+        connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+    try:
+        with cycle_collection_paused():
+            yield
+    finally:
+        if on_sqlite and not connection.closed:
+            connection.exec_driver_sql(f"PRAGMA cache_size={before}")

@@ -7,7 +7,8 @@ row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes
 inside a savepoint with a few multi-row statements a table (`core.bulk.BulkInsert`: a multi-row
 INSERT on SQLite, COPY on PostgreSQL). Any problem raises ImportFailed listing them all and
 writes nothing; a dry run writes nothing and reports what would happen. The caller commits.
-Python's cycle collector is held off during an import (`core.bulk.cycle_collection_paused`).
+Python's cycle collector is held off during an import, and SQLite's page cache is larger
+(`core.bulk.bulk_write`).
 
 A row whose force and crime reference are already on record for the same person is counted
 as already present and left alone, so importing a file twice creates nothing new.
@@ -33,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
 from diversion.auth.models import Force, Role, User
-from diversion.core.bulk import BulkInsert, cycle_collection_paused
+from diversion.core.bulk import BulkInsert, bulk_write
 from diversion.core.csvimport import (
     ImportFailed,
     Row,
@@ -621,7 +622,7 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     number of queries a chunk; then the rows are written a chunk at a time (`BulkInsert`).
     `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
-    with cycle_collection_paused():
+    with bulk_write():
         return _import(content=content, actor=actor, now=now, dry_run=dry_run, via=via,
                        progress=progress)
 

@@ -29,6 +29,9 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 _FIELD_FOR = {"from": "date_from", "to": "date_to", "as_of": "as_of", "scope": "scope",
               "group": "group"}
 FILTERS = ("force", "programme", "venue", "facilitator")
+# The attendance page's table of sessions lists this many; the CSV has every session (a year of
+# a national programme holds thousands: the whole table made a page of some 18 MB).
+SESSION_ROWS_SHOWN = 200
 
 
 def default_parameters(kind: str, today: dt.date) -> kinds.ReportParameters:
@@ -130,7 +133,7 @@ def show_report(kind: str) -> Any:
         parameters=report_kind.parameter_labels(report.parameters) if report else None,
         query=query, definitions=report_kind.definitions, police_force=police_force,
         chart=svg_data_uri(report.chart_svg) if report and report.chart_svg else None,
-        jdl_minimum=reoffending.JDL_MINIMUM,
+        jdl_minimum=reoffending.JDL_MINIMUM, session_rows_shown=SESSION_ROWS_SHOWN,
     ), 200 if report is not None else 400
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
-from diversion.core.bulk import BulkInsert, cycle_collection_paused, insert_rows, one_of
+from diversion.core.bulk import BulkInsert, bulk_write, cycle_collection_paused, insert_rows, one_of
+from diversion.core.db import SQLITE_BULK_CACHE_KIB
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from tests.builders import NOW
@@ -167,3 +168,22 @@ def test_bulk_insert_refuses_a_naive_datetime_and_writes_nothing():
 def test_bulk_insert_wants_every_column_with_a_python_side_default():
     with pytest.raises(ValueError, match="details"):
         BulkInsert(AuditEvent.__table__, AUDIT_COLUMNS[:-1], db.session.get_bind().dialect)
+
+
+def test_a_bulk_write_gives_sqlite_a_larger_page_cache_for_its_block_only():
+    """Web workers keep SQLite's small default page cache (issue 17's memory goal); a bulk
+    write's connection has the larger one while it writes, then its own again."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("a SQLite pragma")
+
+    def cache_size() -> int:
+        return int(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    before = cache_size()
+    assert before == -2000  # SQLite's default: 2 MB
+    with bulk_write():
+        assert cache_size() == -SQLITE_BULK_CACHE_KIB
+        assert not gc.isenabled()
+    assert cache_size() == before
+    assert gc.isenabled()

@@ -239,3 +239,25 @@ def test_the_chart_shows_a_month_without_sessions_as_a_gap_not_left_out(app):
     assert report.chart_svg is not None
     assert ("Jul 2026: 2 booked, 1 attended; Aug 2026: 0 booked, 0 attended; "
             "Sep 2026: 2 booked, 1 attended") in report.chart_svg
+
+
+def test_the_page_lists_the_first_sessions_and_sends_the_rest_to_the_csv(app, client, login_as,
+                                                                          monkeypatch):
+    """A national year holds thousands of sessions: the page's table stops at
+    SESSION_ROWS_SHOWN and says where the rest are; the figures and the CSV count them all."""
+    from diversion.reports import views as reports_views
+
+    login_as("manager")
+    seed_sessions()
+    monkeypatch.setattr(reports_views, "SESSION_ROWS_SHOWN", 1)
+    page = client.get(f"/reports/attendance?{JUNE}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    body = text[text.index("By session"):text.index("Left out of the figures")]
+    assert body.count('<th scope="row"') == 1
+    assert "This table shows the first 1 of 2 sessions." in " ".join(text.split())
+    assert "format=csv" in body and "Download the CSV file" in body
+    csv_rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/reports/attendance?{JUNE}&format=csv").get_data(as_text=True)
+        .lstrip("\ufeff"))))
+    assert len([r for r in csv_rows if r["session_id"]]) == 2
