@@ -37,11 +37,11 @@ from diversion.bookings.forms import (
 )
 from diversion.bookings.models import Booking, PaymentMethod
 from diversion.core import listing, paging, parsing
-from diversion.core.dashboard import Line, Panel
+from diversion.core.dashboard import Line, Panel, counted_recently
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
-from diversion.core.timeutils import london_today, now_utc
+from diversion.core.timeutils import format_london, london_today, now_utc
 from diversion.core.transactions import discarded, savepoint
 from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession, SessionStatus
@@ -583,9 +583,14 @@ def payments_csv() -> Any:
 def fees_panel(user: Any, now: dt.datetime) -> Panel:
     """The fees outstanding list cut in its two states: each line is that list's own filter,
     both counted in one query over the active bookings."""
-    counts = outstanding.count_by_state(now=now)
+    counts, counted_at = counted_recently(
+        "fees", lambda: outstanding.count_by_state(now=now), now=now)
     lines = [Line(label, counts[state], "fees.outstanding_list", {"state": state})
              for label, state in (("Attended, fee outstanding", outstanding.ATTENDED),
                                   ("Booked on a course to come, fee not yet paid",
                                    outstanding.BOOKED))]
-    return Panel("Fees outstanding", lines)
+    description = None
+    if counted_at < now:
+        description = (f"Counted at {format_london(counted_at, '%-I:%M%p').lower()}: "
+                       "these counts are at most a minute old.")
+    return Panel("Fees outstanding", lines, description=description)

@@ -260,6 +260,10 @@ def flask_config(settings: Settings) -> dict[str, Any]:
         # How hard passwords (and referral PINs) are hashed (auth.passwords.PROFILES): always
         # "production" outside the test suite, which sets "test".
         "PASSWORD_HASH_PROFILE": "production",
+        # A dashboard count that grows with a national programme's open work (the fees owed
+        # over every booked referral) is counted at most this often in each worker, and its
+        # panel says when it was counted (core.dashboard.counted_recently). 0: every time.
+        "DASHBOARD_COUNTS_MAX_AGE_SECONDS": 60,
         # Password reset links: valid this long; so many requests from one address an hour.
         "PASSWORD_RESET_LINK_SECONDS": 60 * 60,
         "PASSWORD_RESET_MAX_PER_ADDRESS": 10,

@@ -3,7 +3,10 @@
 A panel is a titled list of lines; a line says what needs doing ("12 people must book within 7
 days"), and links to the list it counts, filtered so that list shows exactly those rows. Work
 panels come first; panels marked `summary` (figures that are not work) follow under "Summary".
-Every count is one bounded, indexed query (docs/DESIGN.md, "Dashboard").
+Every count is one bounded, indexed query (docs/DESIGN.md, "Dashboard"). A count whose cost
+follows the programme's open work rather than a bounded range (the fees owed over every booked
+referral: some 14,000 at a million referrals) is made at most once a minute in each worker
+(`counted_recently`), and its panel says when it was counted.
 
 The dashboard page (diversion.home) shows the panels for the acting user's role in the order
 the features were added to the app.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, url_for
 
@@ -51,6 +54,21 @@ class Panel:
 
 PanelBuilder = Callable[[Any, dt.datetime], Panel | None]
 _EXTENSION = "diversion.dashboard_panels"
+_COUNTED = "diversion.dashboard_counted"
+T = TypeVar("T")
+
+
+def counted_recently(name: str, count: Callable[[], T], *, now: dt.datetime) -> tuple[T, dt.datetime]:
+    """`count()` and when it was made: made again only when the last one in this process is
+    older than DASHBOARD_COUNTS_MAX_AGE_SECONDS (0: every time). For counts that are the same
+    for every user who sees them; the panel shows the time it returns."""
+    max_age = dt.timedelta(seconds=current_app.config.get("DASHBOARD_COUNTS_MAX_AGE_SECONDS", 0))
+    kept: dict[str, tuple[Any, dt.datetime]] = current_app.extensions.setdefault(_COUNTED, {})
+    found = kept.get(name)
+    if found is not None and found[1] <= now < found[1] + max_age:
+        return found
+    kept[name] = (count(), now)
+    return kept[name]
 
 
 def add_panel(app: Flask, builder: PanelBuilder, *, roles: Iterable[Any], order: int = 100) -> None:

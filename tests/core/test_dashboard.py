@@ -475,3 +475,22 @@ def test_the_fees_panel_reads_the_same_rows_whatever_the_history(app):
     assert _panel_steps(bookings_views.fees_panel, manager) == little
     assert [line.count for line in bookings_views.fees_panel(manager, NOW).lines] == counts
     assert counts[0] == 1 and counts[1] >= 1
+
+
+def test_the_fees_panel_counts_at_most_once_a_minute_and_says_when(app, monkeypatch):
+    """The fees owed are counted over every booked referral (national scale's open work, not a
+    bounded range): each worker counts them at most once a minute, and the panel then says
+    when they were counted; after the minute they are counted again."""
+    monkeypatch.setitem(app.config, "DASHBOARD_COUNTS_MAX_AGE_SECONDS", 60)
+    app.extensions.pop("diversion.dashboard_counted", None)
+    manager = create_user("manager")
+    booked = create_booking(create_referral(), future_session())
+    first = bookings_views.fees_panel(manager, NOW)
+    assert first.lines[1].count == 1 and first.description is None
+    clear_fee(booked.referral)
+    later = NOW + dt.timedelta(seconds=59)
+    kept = bookings_views.fees_panel(manager, later)
+    assert kept.lines[1].count == 1  # the minute-old count, and the panel says so
+    assert kept.description == "Counted at 10:00am: these counts are at most a minute old."
+    fresh = bookings_views.fees_panel(manager, NOW + dt.timedelta(seconds=60))
+    assert fresh.lines[1].count == 0 and fresh.description is None
