@@ -196,6 +196,34 @@ def test_the_upload_page_previews_then_imports(app, client, login_as, people):
     assert count() == 2
 
 
+def test_a_checked_file_that_no_longer_imports_says_why_under_an_error_summary(
+        app, client, login_as, people):
+    """Between the check and the import someone records SRC-2 for another person: the import
+    is refused whole, with the file's problems under an error summary, not a bare list."""
+    import io
+    import re
+
+    login_as("manager")
+    page = client.post("/reoffences/import", data={
+        "file": (io.BytesIO(GOOD.encode()), "reoffences.csv")},
+        content_type="multipart/form-data").get_data(as_text=True)
+    content = re.search(r'name="content" type="hidden" value="([^"]+)"', page)
+    assert content is not None
+    taken = client.post("/reoffences/new", data={**FORM, "pnc_id": "2019/0123456E",
+                                                 "source_reference": "SRC-2"})
+    assert taken.status_code == 302 and count() == 1
+
+    refused = client.post("/reoffences/import/confirm", data={"content": content.group(1),
+                                                              "skip_unmatched": "y"})
+
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert "govuk-error-summary" in text and "The file has 1 problem: nothing was imported" in text
+    assert "Row 3, source_reference: This source reference is already used for someone else" \
+        in text
+    assert count() == 1
+
+
 def test_the_form_records_a_reoffence_by_name(app, client, login_as, people):
     login_as("manager")
     response = client.post("/reoffences/new", data={
