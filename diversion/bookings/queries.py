@@ -7,7 +7,8 @@ bookings gave theirs back.
 
 - `get_active_booking(referral) -> Booking | None`; `list_bookings_for(referral)`;
   `get_booking_cancelled_by_provider(referral) -> Booking | None`;
-  `list_session_bookings(session_id)`; `get_place(referral)`
+  `list_session_bookings(session_id)`, `active_booking_referral_ids(session_id)`;
+  `get_place(referral)`
 - `transfers_used(referral)`, `transfers_remaining(referral) -> int`
 - `count_bookings_by_status()` (for `flask stats`)
 - `referral_facts(referral)`, `session_facts(session)`: the values bookings.rules decide on
@@ -22,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import joinedload
 
 from diversion.bookings import rules
@@ -68,6 +69,12 @@ def list_session_bookings(session_id: int) -> list[Booking]:
         select(Booking).join(Booking.referral).join(Referral.person)
         .where(Booking.session_id == session_id, Booking.status == BookingStatus.ACTIVE)
         .order_by(Person.family_name, Person.given_names, Booking.id)))
+
+
+def active_booking_referral_ids(session_id: int) -> Select[int]:
+    """The referral ids of a session's active bookings, as a subquery (ix_bookings_session_status)."""
+    return select(Booking.referral_id).where(Booking.session_id == session_id,
+                                             Booking.status == BookingStatus.ACTIVE)
 
 
 def transfers_used(referral: Referral) -> int:
