@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -550,12 +551,19 @@ def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.Referr
     return form, filters
 
 
-def _list_url(endpoint: str, extra: dict[str, Any]) -> str:
-    """The list's URL with the request's filters and sort, and `extra` (a page, a sort)."""
+# What werkzeug quotes in a URL's query string (werkzeug.urls._urlencode): a page of the list
+# makes nine URLs of itself, so its path is built once and each query string joined to it.
+_QUERY_SAFE = "!$'()*,/:;?@"
+
+
+def _list_url(endpoint: str, extra: dict[str, Any], *, path: str | None = None) -> str:
+    """The list's URL with the request's filters and sort, and `extra` (a page, a sort):
+    `url_for(endpoint, **args)`, the endpoint's `path` given when the caller has it."""
     args: dict[str, Any] = {k: v for k, v in request.args.items(multi=False)
                             if k not in PAGING_ARGS}
     args.update({k: v for k, v in extra.items() if v is not None})
-    return url_for(endpoint, **args)
+    path = path if path is not None else url_for(endpoint)
+    return f"{path}?{urlencode(args, safe=_QUERY_SAFE)}" if args else path
 
 
 @bp.get("")
@@ -571,11 +579,12 @@ def list_referrals() -> Any:
                                      args=request.args, today=london_today(now))
     except pager.InvalidCursor:
         raise NotFound(pager.NO_SUCH_PAGE) from None
-    page.with_links(lambda extra: _list_url("referrals.list_referrals", extra))
+    path = url_for("referrals.list_referrals")
+    page.with_links(lambda extra: _list_url("referrals.list_referrals", extra, path=path))
     queries.record_list_read(actor=actor, filters=filters, ordering=ordering, page=page, now=now)
 
     def sort_href(key: str, order: str | None) -> str:
-        return _list_url("referrals.list_referrals", {"sort": key, "order": order})
+        return _list_url("referrals.list_referrals", {"sort": key, "order": order}, path=path)
 
     is_police = actor.role is Role.POLICE
     return render_template(
