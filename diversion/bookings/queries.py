@@ -23,8 +23,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import joinedload, lazyload
 
 from diversion.bookings import rules
 from diversion.bookings.fees import fee_status
@@ -158,11 +158,13 @@ def get_place(referral: Referral) -> Booking | None:
     """The booking holding or having held the referral's place: the active one, else the one
     it ended with (attended, missed, closed); None when none (cancelled and moved ones are
     history, listed on the bookings page)."""
-    active = get_active_booking(referral)
-    if active is not None:
-        return active
-    return next((b for b in list_bookings_for(referral)
-                 if b.status in PLACE_HOLDING), None)
+    # One query: the active booking first (a referral has at most one), else the newest of
+    # those that held a place. The referral is the caller's, already loaded: not joined again.
+    return db.session.scalar(
+        select(Booking).where(Booking.referral_id == referral.id,
+                              Booking.status.in_(sorted(PLACE_HOLDING)))
+        .order_by(case((Booking.status == BookingStatus.ACTIVE, 0), else_=1), Booking.id.desc())
+        .limit(1).options(lazyload(Booking.referral)))
 
 
 def referral_page_context(referral: Referral) -> dict[str, Any]:
