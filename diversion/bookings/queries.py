@@ -7,7 +7,7 @@ bookings gave theirs back.
 
 - `get_active_booking(referral) -> Booking | None`; `list_bookings_for(referral)`;
   `get_booking_cancelled_by_provider(referral) -> Booking | None`;
-  `list_session_bookings(session_id)`, `active_booking_referral_ids(session_id)`;
+  `list_session_bookings(session_id, people_only=)`, `active_booking_referral_ids(session_id)`;
   `get_place(referral)`
 - `transfers_used(referral)`, `transfers_remaining(referral) -> int`
 - `count_bookings_by_status()` (for `flask stats`)
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import joinedload, lazyload
+from sqlalchemy.orm import defaultload, joinedload, lazyload
 
 from diversion.bookings import rules
 from diversion.bookings.fees import fee_status
@@ -63,12 +63,18 @@ def get_booking_cancelled_by_provider(referral: Referral) -> Booking | None:
     return latest
 
 
-def list_session_bookings(session_id: int) -> list[Booking]:
-    """The active bookings on a session, by the person's name."""
-    return list(db.session.scalars(
-        select(Booking).join(Booking.referral).join(Referral.person)
-        .where(Booking.session_id == session_id, Booking.status == BookingStatus.ACTIVE)
-        .order_by(Person.family_name, Person.given_names, Booking.id)))
+def list_session_bookings(session_id: int, *, people_only: bool = False) -> list[Booking]:
+    """The active bookings on a session, by the person's name. `people_only`: for a list of the
+    people, each booking's referral and person are loaded but not the referral's force and
+    programme nor the session (the caller has it): those load if read."""
+    query = (select(Booking).join(Booking.referral).join(Referral.person)
+             .where(Booking.session_id == session_id, Booking.status == BookingStatus.ACTIVE)
+             .order_by(Person.family_name, Person.given_names, Booking.id))
+    if people_only:
+        query = query.options(lazyload(Booking.session),
+                              defaultload(Booking.referral).lazyload(Referral.force),
+                              defaultload(Booking.referral).lazyload(Referral.programme))
+    return list(db.session.scalars(query))
 
 
 def active_booking_referral_ids(session_id: int) -> Select[int]:
