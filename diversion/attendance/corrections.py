@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from diversion.attendance.models import Register, RegisterAction, RegisterChange, RegisterEntry, RegisterState
 from diversion.attendance.outcomes import apply_outcome, grace_window_closes_at
@@ -110,8 +110,10 @@ def register_history(register: Register, *, limit: int = 50) -> tuple[list[Regis
     """The latest `limit` changes to a register, newest first, and how many there are in all."""
     changes = list(db.session.scalars(
         select(RegisterChange).where(RegisterChange.register_id == register.id)
-        .options(selectinload(RegisterChange.actor))
+        .options(joinedload(RegisterChange.actor))
         .order_by(RegisterChange.id.desc()).limit(limit)))
+    if len(changes) < limit:  # all of them: no need to count
+        return changes, len(changes)
     total = db.session.scalar(select(func.count()).select_from(RegisterChange)
                               .where(RegisterChange.register_id == register.id)) or 0
     return changes, total

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, select, union
 from sqlalchemy.orm import selectinload
 
 from diversion.attendance.models import Register, RegisterAction, RegisterChange, RegisterEntry, RegisterState
@@ -51,7 +51,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
-from diversion.referrals.models import Referral
+from diversion.referrals.models import Person, Referral
 
 MAX_TEXT = 1000
 
@@ -144,10 +144,35 @@ def roster_lines(session: CourseSession, register: Register | None) -> list[Line
     return [_line(r, e) for r, e, _ in _roster(session, register)]
 
 
+def _sheet_lines(session: CourseSession, register: Register | None) -> list[Line]:
+    """`roster_lines` read as plain rows in one query (no Booking, Referral, Person or entry
+    objects, which cost the page more to build than it takes to render): everyone with an
+    active booking, and the lines with an outcome whose booking has ended."""
+    on_roster: Any = bookings_queries.active_booking_referral_ids(session.id)
+    if register is not None:
+        on_roster = union(on_roster, select(RegisterEntry.referral_id).where(
+            RegisterEntry.register_id == register.id, RegisterEntry.outcome.is_not(None)))
+    entry = (RegisterEntry.register_id == register.id) if register is not None else false()
+    rows = list(db.session.execute(
+        select(Referral.id, Referral.reference, Person.given_names, Person.family_name,
+               Person.access_needs, Person.needs_step_free, RegisterEntry.status,
+               RegisterEntry.arrived_at, RegisterEntry.id_checked, RegisterEntry.reason,
+               RegisterEntry.participation_note, RegisterEntry.outcome, RegisterEntry.id)
+        .join(Person, Person.id == Referral.person_id)
+        .outerjoin(RegisterEntry, and_(entry, RegisterEntry.referral_id == Referral.id))
+        .where(Referral.id.in_(on_roster))))
+    rows.sort(key=lambda r: (r.family_name.lower(), r.given_names.lower(), r.id))
+    return [Line(referral_id=r[0], reference=r[1], name=f"{r.given_names} {r.family_name}",
+                 access_needs=r[4], needs_step_free=r[5], status=r[6], arrived_at=r[7],
+                 id_checked=bool(r[8]) if r[12] is not None else False, reason=r[9],
+                 participation_note=r[10], outcome=r[11], entry_id=r[12])
+            for r in rows]
+
+
 def register_sheet(*, session: CourseSession, actor: User, now: dt.datetime) -> RegisterSheet:
     """The register as a facilitator sees it: names and access needs only. Audited."""
-    register = get_register(session.id)
-    sheet = RegisterSheet(session, register, roster_lines(session, register))
+    register = db.session.scalar(select(Register).where(Register.session_id == session.id))
+    sheet = RegisterSheet(session, register, _sheet_lines(session, register))
     record(action="register.view", category=AuditCategory.CONSULTATION, now=now, actor=actor,
            object_type="session", object_id=session.id, details={"people": len(sheet.lines),
                                                      **shown_details(line.referral_id

@@ -73,7 +73,8 @@ def _facilitator_scope(user: User) -> int | None:
 
 def get_session_for(*, session_id: int, actor: User) -> CourseSession:
     """The session, if this user may take its register: a facilitator only their own (else 404)."""
-    session = courses_sessions.get_session(session_id)
+    session = courses_sessions.get_session(
+        session_id, with_facilitators=actor.role is Role.FACILITATOR)
     if actor.role is Role.FACILITATOR and not courses_facilitators.is_facilitating(session, actor):
         raise NotFound("No such session")
     if actor.role not in (Role.FACILITATOR, Role.MANAGER):

@@ -31,6 +31,7 @@ from diversion.attendance.certificates import (
 )
 from diversion.attendance.forms import AmendEntryForm, ReasonForm, RegisterForm, VerifyCertificateForm
 from diversion.attendance.models import RegisterEntry
+from diversion.attendance.register_rows import register_rows
 from diversion.attendance.rules import AttendanceStatus, is_register_open, marks_summary
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
@@ -208,15 +209,23 @@ def _render_register(session: CourseSession, sheet: attendance_register.Register
                               else ([], 0))
     now = now_utc()
     only_unmarked = request.args.get("show") == "unmarked"
+    statuses = list(AttendanceStatus)
     return render_template(
         "attendance/register.html", session=session, sheet=sheet, errors=errors,
-        form=RegisterForm(), statuses=list(AttendanceStatus), history=history,
+        form=RegisterForm(), statuses=statuses, history=history,
+        # Called by the template only when it shows the form.
+        rows=lambda: register_rows(sheet.lines, statuses, errors=errors, arrivals=arrivals or {},
+                                   only_unmarked=only_unmarked),
         history_total=history_total,
         is_open=is_register_open(session.starts_at, now=now),
         is_cancelled=session.status is SessionStatus.CANCELLED,
         has_ended=now >= session.ends_at, only_unmarked=only_unmarked,
         summary=marks_summary(line.status for line in sheet.lines),
-        arrivals=arrivals or {}), status
+        arrivals=arrivals or {},
+        # A submitted register links each line to its amendment: the address is built once
+        # and each entry's id appended, which costs the page less than a url_for call a line.
+        amend_href=url_for("attendance.amend", session_id=session.id,
+                           entry_id=0).removesuffix("0")), status
 
 
 def _render_check(session: CourseSession, *, changed: str | None = None) -> Any:

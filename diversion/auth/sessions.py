@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
 from diversion.auth.models import User, UserSession
 from diversion.auth.signals import account_event
@@ -79,11 +79,15 @@ def start(user: User, *, now: dt.datetime, address: str, user_agent: str) -> str
     return key
 
 
+# Every request runs it: made once, not a new statement (and cache key) a request.
+_FIND = select(UserSession).where(UserSession.key_hash == bindparam("key_hash"))
+
+
 def find(key: str) -> UserSession | None:
     """The sign-in a cookie's identifier names, ended or not; None for an unknown one."""
     if not key or len(key) > 100:
         return None
-    return db.session.scalar(select(UserSession).where(UserSession.key_hash == _digest(key)))
+    return db.session.scalar(_FIND, {"key_hash": _digest(key)})
 
 
 def limit_passed(row: UserSession, *, now: dt.datetime, limits: Limits) -> str | None:

@@ -34,7 +34,12 @@ from diversion.auth.services import user_for_api_token
 from diversion.core.extensions import login_manager
 from diversion.core.problems import prefers_json, problem
 from diversion.core.timeutils import now_utc
-from diversion.core.web import FORM_TYPES, PUBLIC_BUILTIN_ENDPOINTS, add_csrf_refusal_handler
+from diversion.core.web import (
+    FORM_TYPES,
+    PUBLIC_BUILTIN_ENDPOINTS,
+    add_csrf_refusal_handler,
+    fixed_url,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -286,7 +291,7 @@ def _timeout_warning_context() -> dict[str, Any]:
         "idle_seconds": config["IDLE_TIMEOUT_SECONDS"],
         "warning_seconds": config["SIGN_OUT_WARNING_SECONDS"],
         "absolute_seconds_left": absolute_left,
-        "keep_alive_url": url_for("auth.keep_alive"),
-        "status_url": url_for("auth.sign_in_status"),
-        "sign_in_url": url_for("auth.sign_in"),
+        "keep_alive_url": fixed_url("auth.keep_alive"),
+        "status_url": fixed_url("auth.sign_in_status"),
+        "sign_in_url": fixed_url("auth.sign_in"),
     }}

@@ -7,7 +7,8 @@ bookings gave theirs back.
 
 - `get_active_booking(referral) -> Booking | None`; `list_bookings_for(referral)`;
   `get_booking_cancelled_by_provider(referral) -> Booking | None`;
-  `list_session_bookings(session_id)`; `get_place(referral)`
+  `list_session_bookings(session_id, people_only=)`, `active_booking_referral_ids(session_id)`;
+  `get_place(referral)`
 - `transfers_used(referral)`, `transfers_remaining(referral) -> int`
 - `count_bookings_by_status()` (for `flask stats`)
 - `referral_facts(referral)`, `session_facts(session)`: the values bookings.rules decide on
@@ -22,8 +23,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import defaultload, joinedload, lazyload
 
 from diversion.bookings import rules
 from diversion.bookings.fees import fee_status
@@ -62,12 +63,24 @@ def get_booking_cancelled_by_provider(referral: Referral) -> Booking | None:
     return latest
 
 
-def list_session_bookings(session_id: int) -> list[Booking]:
-    """The active bookings on a session, by the person's name."""
-    return list(db.session.scalars(
-        select(Booking).join(Booking.referral).join(Referral.person)
-        .where(Booking.session_id == session_id, Booking.status == BookingStatus.ACTIVE)
-        .order_by(Person.family_name, Person.given_names, Booking.id)))
+def list_session_bookings(session_id: int, *, people_only: bool = False) -> list[Booking]:
+    """The active bookings on a session, by the person's name. `people_only`: for a list of the
+    people, each booking's referral and person are loaded but not the referral's force and
+    programme nor the session (the caller has it): those load if read."""
+    query = (select(Booking).join(Booking.referral).join(Referral.person)
+             .where(Booking.session_id == session_id, Booking.status == BookingStatus.ACTIVE)
+             .order_by(Person.family_name, Person.given_names, Booking.id))
+    if people_only:
+        query = query.options(lazyload(Booking.session),
+                              defaultload(Booking.referral).lazyload(Referral.force),
+                              defaultload(Booking.referral).lazyload(Referral.programme))
+    return list(db.session.scalars(query))
+
+
+def active_booking_referral_ids(session_id: int) -> Select[int]:
+    """The referral ids of a session's active bookings, as a subquery (ix_bookings_session_status)."""
+    return select(Booking.referral_id).where(Booking.session_id == session_id,
+                                             Booking.status == BookingStatus.ACTIVE)
 
 
 def transfers_used(referral: Referral) -> int:
@@ -151,11 +164,13 @@ def get_place(referral: Referral) -> Booking | None:
     """The booking holding or having held the referral's place: the active one, else the one
     it ended with (attended, missed, closed); None when none (cancelled and moved ones are
     history, listed on the bookings page)."""
-    active = get_active_booking(referral)
-    if active is not None:
-        return active
-    return next((b for b in list_bookings_for(referral)
-                 if b.status in PLACE_HOLDING), None)
+    # One query: the active booking first (a referral has at most one), else the newest of
+    # those that held a place. The referral is the caller's, already loaded: not joined again.
+    return db.session.scalar(
+        select(Booking).where(Booking.referral_id == referral.id,
+                              Booking.status.in_(sorted(PLACE_HOLDING)))
+        .order_by(case((Booking.status == BookingStatus.ACTIVE, 0), else_=1), Booking.id.desc())
+        .limit(1).options(lazyload(Booking.referral)))
 
 
 def referral_page_context(referral: Referral) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def session_bookings(session_id: int, sort: str | None = None, order: str | None
                      ) -> list[Booking]:
     """Active bookings on a session, for the session page, by name (or `sort="reference"`;
     `order="desc"` reverses). A session holds at most its capacity: sorted here, not paged."""
-    bookings = queries.list_session_bookings(session_id)
+    bookings = queries.list_session_bookings(session_id, people_only=True)
     key = ATTENDEE_SORTS.get(sort or "name", ATTENDEE_SORTS["name"])
     return sorted(bookings, key=key, reverse=order == "desc")
 

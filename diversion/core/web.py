@@ -10,7 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, abort, current_app, render_template, request, send_from_directory
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    has_request_context,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from jinja2 import FileSystemBytecodeCache
 from markupsafe import Markup
@@ -208,7 +218,28 @@ def short_day(value: dt.date | None) -> Markup:
     return Markup(f'<span class="app-nowrap">{value.strftime("%-d %b %Y")}</span>')  # noqa: S704
 
 
+_FIXED_URLS = "diversion.fixed_urls"
+_FIXED_URLS_KEPT = 1000  # a bound, should something vary the script root request by request
+
+
+def fixed_url(endpoint: str, **values: Any) -> str:
+    """`url_for` for an address that is the same on every request (the layout's stylesheets,
+    scripts and links on every page): built once per endpoint, values and the script root where
+    the app is mounted (as the menu is, diversion.navigation), then looked up."""
+    if not has_request_context():
+        return url_for(endpoint, **values)
+    made: dict[tuple[Any, ...], str] = current_app.extensions.setdefault(_FIXED_URLS, {})
+    key = (request.script_root, endpoint, *values.items())
+    url = made.get(key)
+    if url is None:
+        url = url_for(endpoint, **values)
+        if len(made) < _FIXED_URLS_KEPT:
+            made[key] = url
+    return url
+
+
 def _register_template_helpers(app: Flask) -> None:
+    app.jinja_env.globals["fixed_url"] = fixed_url
     app.jinja_env.filters["london"] = format_london
     app.jinja_env.filters["london_date"] = lambda v: format_london(v, "%-d %B %Y")
     app.jinja_env.filters["pounds"] = format_pounds

@@ -1,6 +1,6 @@
 """Finding sessions: one by id, pages of them with their booked places, counts.
 
-- `get_session(session_id)` (NotFound)
+- `get_session(session_id, with_facilitators=True)` (NotFound)
 - `booked_count_column()`, `booked_counts(session_ids)`: places taken
 - `list_sessions(where=, page=1, per_page=50)` -> SessionPage; `sessions_between(start=, end=)`
 - `set_queue_condition(app, condition)`: how `SessionFilter.full_with_queue` finds a waiting list
@@ -29,11 +29,14 @@ from diversion.courses.models import CourseSession, SessionStatus
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
-def get_session(session_id: int) -> CourseSession:
-    session = db.session.scalar(
-        select(CourseSession).where(CourseSession.id == session_id)
-        .options(joinedload(CourseSession.venue), joinedload(CourseSession.programme),
-                 selectinload(CourseSession.facilitators)))
+def get_session(session_id: int, *, with_facilitators: bool = True) -> CourseSession:
+    """The session with its venue and programme, and its facilitators unless the caller has no
+    use for them (they would load when first read)."""
+    query = select(CourseSession).where(CourseSession.id == session_id).options(
+        joinedload(CourseSession.venue), joinedload(CourseSession.programme))
+    if with_facilitators:
+        query = query.options(selectinload(CourseSession.facilitators))
+    session = db.session.scalar(query)
     if session is None:
         raise NotFound("No such session")
     return session

@@ -146,8 +146,10 @@ def list_programmes() -> list[Programme]:
 def programme_names() -> list[tuple[int, str]]:
     """Every programme's id and name, by name: plain rows for a list's choices (cheaper than
     building the Programme objects a page would not use)."""
-    return [(pid, name) for pid, name in db.session.execute(
-        select(Programme.id, Programme.name).order_by(Programme.name))]
+    return [(pid, name) for pid, name in db.session.execute(_PROGRAMME_NAMES)]
+
+
+_PROGRAMME_NAMES = select(Programme.id, Programme.name).order_by(Programme.name)
 
 
 def count_programmes() -> int:

@@ -374,3 +374,30 @@ def test_waiving_an_attendees_owed_fee_completes_him_at_once(app) -> None:
 
     assert referral.status is S.COMPLETED
     assert len(messages("course_completed_person")) == 1
+
+
+def test_the_register_page_reads_the_same_lines_as_the_roster(app) -> None:
+    session, (finished, excused, absent) = session_with_people(3)
+    facilitator = session.facilitators[0]
+
+    def both() -> tuple[list[attendance_register.Line], list[attendance_register.Line]]:
+        db.session.expire_all()
+        roster = attendance_register.roster_lines(
+            session, attendance_register.get_register(session.id))
+        sheet = attendance_register.register_sheet(session=session, actor=facilitator, now=DURING)
+        return roster, sheet.lines
+
+    roster, page = both()  # no register yet: everyone booked, unmarked
+    assert page == roster and len(page) == 3 and all(line.status is None for line in page)
+
+    clear_fee(finished)
+    submit(session, [mark(finished, A.ATTENDED), mark(excused, A.EXCUSED, reason="Ill"),
+                     mark(absent, A.ABSENT)])
+    roster, page = both()  # bookings ended with their outcomes: the lines stay
+    statuses = set(db.session.scalars(select(Booking.status)
+                                      .where(Booking.session_id == session.id)))
+    assert BookingStatus.ACTIVE not in statuses  # every line is one whose booking ended
+    assert page == roster and len(page) == 3
+    assert {line.reference: line.status for line in page} == {
+        finished.reference: A.ATTENDED, excused.reference: A.EXCUSED, absent.reference: A.ABSENT}
+    assert all(line.outcome is not None and line.entry_id is not None for line in page)
