@@ -155,6 +155,12 @@ def test_twenty_people_with_set_all_and_three_changes_then_check_and_submit(
     expect(page.locator(".govuk-notification-banner--success")).to_contain_text(
         "Register submitted: 20 outcomes recorded")
     assert_accessible(page)
+    # The submitted register on a phone: each person's line reads as a short list (the reason
+    # under the mark), nothing off to the side of the screen.
+    page.set_viewport_size(PHONE)
+    assert not has_horizontal_scroll(page)
+    expect(page.get_by_role("rowheader", name=at.names[2], exact=True)).to_be_visible()
+    assert_accessible(page)
     with live_server.app.app_context():
         statuses = {r.reference: r.status for r in db.session.query(Referral).filter(
             Referral.reference.in_(at.references))}
