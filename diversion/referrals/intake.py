@@ -276,6 +276,9 @@ def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) ->
         errors["completion_deadline"] = "Completion deadline must be after the offence date"
 
 
+_CHANNELS = frozenset(c.value for c in ContactChannel)
+
+
 def _check_person_fields(data: ReferralInput, today: dt.date,
                          errors: dict[str, str]) -> dict[str, Any]:
     """Names, identifiers and contact details, and their normal forms to put in `data`. A
@@ -319,7 +322,7 @@ def _check_person_fields(data: ReferralInput, today: dt.date,
     channel = blank(data.preferred_contact)
     if channel is None:
         channel = ("email" if changes.get("email") else "sms" if changes.get("mobile") else "post")
-    if channel not in {c.value for c in ContactChannel}:
+    if channel not in _CHANNELS:
         errors["preferred_contact"] = "Choose email, text message or post"
     elif data.is_historical:
         pass  # nobody will be contacted about a closed record
