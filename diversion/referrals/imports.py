@@ -302,8 +302,8 @@ class _People:
             # The blocks as two arrays, joined: whatever PostgreSQL believes of the table's
             # size, it either probes ix_people_match_keys once a block or reads the table once
             # (hash join). Planned on statistics of an emptier table (just after an import,
-            # before autovacuum's ANALYZE), the ORed terms below were tested on every row: 2.5
-            # to 7 s a 10,000-row file where 0.15 s was usual (issue 17).
+            # before autovacuum's ANALYZE), the ORed terms below were tested on every row: 3.6
+            # to 11 s a 10,000-row file where 0.15 s was usual (issue 17).
             keys, born = zip(*sorted(blocks), strict=True)
             block = func.unnest(bindparam("keys", list(keys), type_=ARRAY(String())),
                                 bindparam("born", list(born), type_=ARRAY(Date()))
