@@ -36,6 +36,10 @@ from diversion.core.extensions import db
 
 # Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
 MAX_STATEMENT_PARAMETERS = 32_766
+# Rows of a COPY converted at a time: small enough that the server is busy storing a part while
+# the next is converted, large enough that converting a column at a time pays.
+COPY_PART_ROWS = 1_000
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 class BulkInsert:
@@ -73,6 +77,7 @@ class BulkInsert:
         self.tail = f" ON CONFLICT ({quote(skip_taken)}) DO NOTHING" if skip_taken else ""
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.row = "(" + ", ".join([mark] * len(columns)) + ")"
+        self.column_index = {column: i for i, column in enumerate(columns)}
         self.on_postgresql = dialect.name == "postgresql"
         self.rows_a_statement = MAX_STATEMENT_PARAMETERS // len(columns)
         self.statements: dict[int, str] = {}
@@ -87,7 +92,7 @@ class BulkInsert:
         if not rows:
             return
         if self.on_postgresql:
-            self._copy(connection, self.processed(rows))
+            self._copy(connection, rows)
             return
         step = self.rows_a_statement
         for start in range(0, len(rows), step):
@@ -98,6 +103,8 @@ class BulkInsert:
 
     def processed(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The rows with their values as the driver takes them, converted a column at a time."""
+        if not rows:
+            return []
         values = list(zip(*rows, strict=True))
         for i, remembered in self.processors:
             try:
@@ -111,24 +118,54 @@ class BulkInsert:
             self.statements[rows] = self.head + ", ".join([self.row] * rows) + self.tail
         return self.statements[rows]
 
-    def _copy(self, connection: Connection, values: list[tuple[Any, ...]]) -> None:
-        """COPY the rows in; with `skip_taken`, into a temporary table first, then on into the
-        table in their order, leaving out the rows whose value is taken."""
+    def _copy(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """COPY the rows straight into the table, converted and sent a part at a time so that
+        the server stores one part while the next is made ready.
+
+        With `skip_taken`, a value repeated in the rows keeps its first row, and the rows go
+        in under a savepoint: when a value is already in the table (a rare case: the callers
+        skip the values they know of) the copy is undone and the rows go through a temporary
+        table instead, on into the table in their order, leaving out the taken ones."""
+        if self.skip_taken is not None:
+            rows = _first_of_each(rows, self.column_index[self.skip_taken])
+        sent: list[tuple[Any, ...]] = []
         with _driver_errors(connection, self.table) as cursor:
             if self.skip_taken is None:
-                with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
-                    for row in values:
-                        copy.write_row(row)
+                self._stream(cursor, rows, sent)
                 return
-            staging = f"bulk_{self.table.strip(chr(34))}"
-            cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
-                           f"SELECT 0 AS bulk_order, {self.names} FROM {self.table} WITH NO DATA")
-            with cursor.copy(f"COPY {staging} (bulk_order, {self.names}) FROM STDIN") as copy:
-                for order, row in enumerate(values):
-                    copy.write_row((order, *row))
-            cursor.execute(f"INSERT INTO {self.table} ({self.names}) "  # noqa: S608 (ours)
-                           f"SELECT {self.names} FROM {staging} ORDER BY bulk_order{self.tail}")
-            cursor.execute(f"DROP TABLE {staging}")
+            cursor.execute("SAVEPOINT bulk_copy")
+            try:
+                self._stream(cursor, rows, sent)
+            except connection.dialect.loaded_dbapi.IntegrityError as error:
+                if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT bulk_copy")
+                cursor.execute("RELEASE SAVEPOINT bulk_copy")
+                self._copy_skipping_taken(cursor, [*sent, *self.processed(rows[len(sent):])])
+                return
+            cursor.execute("RELEASE SAVEPOINT bulk_copy")
+
+    def _stream(self, cursor: Any, rows: Sequence[Sequence[Any]],
+                sent: list[tuple[Any, ...]]) -> None:
+        """COPY rows into the table, each part converted while the server stores the one
+        before; the converted rows are kept in `sent`."""
+        with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
+            for start in range(0, len(rows), COPY_PART_ROWS):
+                part = self.processed(rows[start:start + COPY_PART_ROWS])
+                sent += part
+                for row in part:
+                    copy.write_row(row)
+
+    def _copy_skipping_taken(self, cursor: Any, values: list[tuple[Any, ...]]) -> None:
+        staging = f"bulk_{self.table.strip(chr(34))}"
+        cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
+                       f"SELECT 0 AS bulk_order, {self.names} FROM {self.table} WITH NO DATA")
+        with cursor.copy(f"COPY {staging} (bulk_order, {self.names}) FROM STDIN") as copy:
+            for order, row in enumerate(values):
+                copy.write_row((order, *row))
+        cursor.execute(f"INSERT INTO {self.table} ({self.names}) "  # noqa: S608 (ours)
+                       f"SELECT {self.names} FROM {staging} ORDER BY bulk_order{self.tail}")
+        cursor.execute(f"DROP TABLE {staging}")
 
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
@@ -165,6 +202,17 @@ class _Remembered(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         processed = self[value] = self.processor(value)
         return processed
+
+
+def _first_of_each(rows: Sequence[Sequence[Any]], index: int) -> Sequence[Sequence[Any]]:
+    """The rows without those whose value at `index` an earlier row has (as ON CONFLICT DO
+    NOTHING leaves them out)."""
+    first: dict[Any, int] = {}
+    for position, row in enumerate(rows):
+        first.setdefault(row[index], position)
+    if len(first) == len(rows):
+        return rows
+    return [rows[position] for position in sorted(first.values())]
 
 
 def _by_identity(processor: Callable[[Any], Any], values: Sequence[Any]) -> tuple[Any, ...]:
