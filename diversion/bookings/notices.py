@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from diversion.bookings.ics import CALENDAR_NAME, booking_event, booking_ics, session_location
+from diversion.bookings.ics import booking_ics, new_booking_calendars, session_location
 from diversion.bookings.models import Booking
-from diversion.core.links import external_url
+from diversion.core.links import external_url, external_url_maker
 from diversion.core.timeutils import format_london
-from diversion.courses.ical import build_calendar
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.rules import choose_contact
@@ -69,6 +68,18 @@ def pay_url(reference: str) -> str:
 def links_context(reference: str) -> dict[str, str]:
     """The link every message to the man carries to his booking."""
     return {"manage_url": manage_url(reference)}
+
+
+def links_context_maker() -> Callable[[str], dict[str, str]]:
+    """`links_context` for the many references of bulk messages, the link's template looked up
+    once."""
+    manage = external_url_maker(SELF_SERVICE_START, "ref")
+    return lambda reference: {"manage_url": manage(reference)}
+
+
+def pay_url_maker() -> Callable[[str], str]:
+    """`pay_url` for the many references of bulk messages, its template looked up once."""
+    return external_url_maker(SELF_SERVICE_START, "ref", then="pay")
 
 
 def session_context(session: CourseSession) -> dict[str, Any]:
@@ -159,8 +170,9 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
     mobile, session): the same messages, the session's part (and calendar location) worked out
     once per session rather than once per booking. Bookings with no address to send to are left
     out."""
-    parts: dict[int, tuple[dict[str, Any], str]] = {}
+    parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str]]] = {}
     messages: list[dict[str, Any]] = []
+    links = links_context_maker()
     for booking_id, reference, person, session in placed:
         contact = choose_contact(preferred=person.preferred_contact, email=person.email,
                                  mobile=person.mobile)
@@ -170,17 +182,16 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
         if session.id not in parts:
             parts[session.id] = ({**session_context(session), "is_change": False,
                                   "from_waiting_list": False, **arrival_context(session)},
-                                 session_location(session))
-        about_session, location = parts[session.id]
+                                 new_booking_calendars(
+                                     starts_at=session.starts_at, ends_at=session.ends_at,
+                                     location=session_location(session), now=now))
+        about_session, calendar = parts[session.id]
         channel, recipient = contact
         given = person.given_names.split()
         context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
-                                   **links_context(reference), **about_session}
+                                   **links(reference), **about_session}
         if channel is Channel.EMAIL:
-            context["ics"] = build_calendar([booking_event(
-                booking_id=booking_id, reference=reference, starts_at=session.starts_at,
-                ends_at=session.ends_at, location=location, is_cancelled=False)],
-                now=now, name=CALENDAR_NAME)
+            context["ics"] = calendar(booking_id, reference)
         messages.append({"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
                          "recipient": recipient, "template": CONFIRMATION, "due_at": now,
                          "context": context, "subject_type": SUBJECT, "subject_id": booking_id,

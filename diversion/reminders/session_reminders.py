@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from flask import current_app
@@ -30,7 +30,7 @@ from sqlalchemy.orm import joinedload
 
 from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.bookings.notices import links_context, pay_url
+from diversion.bookings.notices import links_context_maker, pay_url, pay_url_maker
 from diversion.core.bulk import insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
@@ -74,9 +74,11 @@ FEE_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on")
 
 
 def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
-                  balance: int, contact: dict[str, str] | None = None) -> dict[str, Any]:
+                  balance: int, contact: dict[str, str] | None = None,
+                  pay: Callable[[str], str] = pay_url) -> dict[str, Any]:
     """The context of one reminder of a booking, from everything about the booking
-    (`contact`: service_contact(), when the caller has it already)."""
+    (`contact`: service_contact(), when the caller has it already; `pay`: pay_url, or a
+    `pay_url_maker()` of a bulk run)."""
     if kind is ReminderKind.JOINING_DETAILS:
         # The joining link is in this message only: it is the key to the room.
         return {**{key: context[key] for key in JOINING_KEYS},
@@ -85,7 +87,7 @@ def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
         # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
         contact = contact or service_contact()
         return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
-                "pay_url": pay_url(context["reference"]),
+                "pay_url": pay(context["reference"]),
                 "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
                 "phone": contact["phone"], "hours": contact["hours"]}
     return dict(context)
@@ -202,6 +204,7 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
     contact_us = service_contact()  # the same in every fee reminder
+    links, pay = links_context_maker(), pay_url_maker()
     timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
     query = (select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
                     Person.given_names, Person.preferred_contact, Person.email, Person.mobile)
@@ -266,10 +269,10 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
             planned = timings[timing]
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
-                       **links_context(row.reference), **about_session}
+                       **links(row.reference), **about_session}
             for item in planned:
                 item_context = _item_context(item.kind, context, venue=session.venue,
-                                             balance=balance, contact=contact_us)
+                                             balance=balance, contact=contact_us, pay=pay)
                 wanted_messages.append({
                     "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
                                                     starts_at=session.starts_at),
