@@ -22,12 +22,13 @@ connection a larger page cache for the block.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
+from sqlalchemy import JSON, ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
@@ -83,7 +84,12 @@ class BulkInsert:
         self.statements: dict[int, str] = {}
         self.processors: list[tuple[int, _Remembered]] = []
         for i, column in enumerate(columns):
-            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Callable[[Any], Any] | None = (
+                table.c[column].type.dialect_impl(dialect).bind_processor(dialect))
+            if (processor is not None and self.on_postgresql
+                    and isinstance(table.c[column].type, JSON)
+                    and getattr(dialect, "_json_serializer", None) is None):
+                processor = _json_text(processor)
             if processor is not None:
                 self.processors.append((i, _Remembered(processor)))
 
@@ -202,6 +208,18 @@ class _Remembered(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         processed = self[value] = self.processor(value)
         return processed
+
+
+def _json_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's bind processor on PostgreSQL, giving the text psycopg would send for
+    its answer (a `Json` wrapper, which psycopg dumps with json.dumps when the engine names no
+    serializer): made once per distinct object here, rather than once a row as COPY writes
+    it (many rows of a bulk write share their context object)."""
+    def process(value: Any) -> Any:
+        wrapped = processor(value)
+        return None if wrapped is None else json.dumps(wrapped.obj)
+
+    return process
 
 
 def _first_of_each(rows: Sequence[Sequence[Any]], index: int) -> Sequence[Sequence[Any]]:
