@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, inspect, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Table, update
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
@@ -252,7 +252,7 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
          "details": details[m.from_status, m.to_status]} for m in moves])
     for m in moves:
         # The rows went in without the ORM: a loaded history is read again when next used.
-        if "events" in inspect(m.referral).dict:
+        if "events" in instance_dict(m.referral):
             db.session.expire(m.referral, ["events"])
         if tells_officer(m.from_status, m.to_status, event):
             _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)

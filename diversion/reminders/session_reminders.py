@@ -212,7 +212,8 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
     contact_us = service_contact()  # the same in every fee reminder
     links, pay = links_context_maker(), pay_url_maker()
-    timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
+    # (session, channel, fee owed) -> its reminders, with their template and key's parts
+    timings: dict[tuple[int, Channel, bool], list[tuple[rules.Planned, str, str, str]]] = {}
     query = (select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
                     Person.given_names, Person.preferred_contact, Person.email, Person.mobile)
              .join(CourseSession, CourseSession.id == Booking.session_id)
@@ -269,23 +270,26 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
             # owed: worked out once each.
             timing = (row.session_id, channel, balance > 0)
             if timing not in timings:
-                timings[timing] = rules.plan_session_reminders(
-                    plans[session.programme_id], starts_at=session.starts_at,
-                    is_online=session.venue.is_online, channel=channel, now=now,
-                    fee_outstanding=balance > 0)
+                timings[timing] = [
+                    (item, rules.TEMPLATES[item.kind],
+                     *rules.session_key_affixes(item.kind, starts_at=session.starts_at))
+                    for item in rules.plan_session_reminders(
+                        plans[session.programme_id], starts_at=session.starts_at,
+                        is_online=session.venue.is_online, channel=channel, now=now,
+                        fee_outstanding=balance > 0)]
             planned = timings[timing]
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
                        **links(row.reference), **about_session}
-            for item in planned:
-                item_context = _item_context(item.kind, context, venue=session.venue,
+            venue = session.venue
+            for item, template, key_before, key_after in planned:
+                item_context = _item_context(item.kind, context, venue=venue,
                                              balance=balance, contact=contact_us, pay=pay,
                                              shared=True)
                 wanted_messages.append({
-                    "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
-                                                    starts_at=session.starts_at),
+                    "dedupe_key": f"{key_before}{row.id}{key_after}",
                     "channel": channel, "recipient": recipient,
-                    "template": rules.TEMPLATES[item.kind], "due_at": item.due_at,
+                    "template": template, "due_at": item.due_at,
                     "context": item_context, "subject_type": BOOKING, "subject_id": row.id,
                     "expires_at": item.expires_at})
             states[row.id] = (session.starts_at, len(planned),
