@@ -10,7 +10,9 @@ referral, for a waiting list); nothing is sent without an address.
   allocation), built from plain values (the people as rows) with each session's part worked
   out once
 - `session_context(session)`: what a message says about the session
-- `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
+- `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`);
+  `links_context_maker()`, `pay_url_maker()`: the same for bulk messages, the link's template
+  looked up once (`core.links.external_url_maker`)
 """
 
 from __future__ import annotations

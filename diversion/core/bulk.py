@@ -8,7 +8,10 @@ converted by each column's own type, in the caller's transaction. What differs i
 travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of a
 statement is most of a small row's), on SQLite a few multi-row INSERTs, without SQLAlchemy's
 work per row; and each distinct value of a column is converted once (a batch shares a few
-instants, actors and dates).
+instants, actors and dates; a JSON object shared by rows is dumped once, on PostgreSQL too).
+A COPY converts and sends its rows a thousand at a time, so the server stores one part while
+the next is converted; with `skip_taken` it goes straight into the table under a savepoint,
+and through a temporary table (ON CONFLICT DO NOTHING) only when a value turns out taken.
 
 `one_of(column, values)` is `column.in_(values)` for a long list of ids: on PostgreSQL one
 array parameter (`= ANY(...)`), not one parameter a value that SQLAlchemy renders and psycopg
