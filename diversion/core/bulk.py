@@ -25,8 +25,9 @@ connection a larger page cache for the block.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
@@ -96,12 +97,15 @@ class BulkInsert:
             if processor is not None:
                 self.processors.append((i, _Remembered(processor)))
 
-    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert the rows in the connection's transaction."""
-        if not rows:
-            return
+    def execute(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert the rows in the connection's transaction. They may be made as they are
+        written (a generator): on PostgreSQL the server stores them meanwhile."""
         if self.on_postgresql:
             self._copy(connection, rows)
+            return
+        if not isinstance(rows, Sequence):
+            rows = list(rows)
+        if not rows:
             return
         step = self.rows_a_statement
         for start in range(0, len(rows), step):
@@ -127,7 +131,7 @@ class BulkInsert:
             self.statements[rows] = self.head + ", ".join([self.row] * rows) + self.tail
         return self.statements[rows]
 
-    def _copy(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    def _copy(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
         """COPY the rows straight into the table, converted and sent a part at a time so that
         the server stores one part while the next is made ready.
 
@@ -135,34 +139,56 @@ class BulkInsert:
         in under a savepoint: when a value is already in the table (a rare case: the callers
         skip the values they know of) the copy is undone and the rows go through a temporary
         table instead, on into the table in their order, leaving out the taken ones."""
-        if self.skip_taken is not None:
-            rows = _first_of_each(rows, self.column_index[self.skip_taken])
+        parts = self._parts(rows)
+        first = next(parts, None)
+        if first is None:
+            return
+        parts = itertools.chain([first], parts)
         sent: list[tuple[Any, ...]] = []
         with _driver_errors(connection, self.table) as cursor:
             if self.skip_taken is None:
-                self._stream(cursor, rows, sent)
+                self._stream(cursor, parts, sent)
                 return
             cursor.execute("SAVEPOINT bulk_copy")
             try:
-                self._stream(cursor, rows, sent)
+                self._stream(cursor, parts, sent)
             except connection.dialect.loaded_dbapi.IntegrityError as error:
                 if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
                     raise
                 cursor.execute("ROLLBACK TO SAVEPOINT bulk_copy")
                 cursor.execute("RELEASE SAVEPOINT bulk_copy")
-                self._copy_skipping_taken(cursor, [*sent, *self.processed(rows[len(sent):])])
+                self._copy_skipping_taken(
+                    cursor, [*sent, *(row for part in parts for row in self.processed(part))])
                 return
             cursor.execute("RELEASE SAVEPOINT bulk_copy")
 
-    def _stream(self, cursor: Any, rows: Sequence[Sequence[Any]],
+    def _parts(self, rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+        """The rows in lists of COPY_PART_ROWS, as they come; with `skip_taken`, without the
+        rows whose value an earlier row has (as ON CONFLICT DO NOTHING leaves them out)."""
+        index = None if self.skip_taken is None else self.column_index[self.skip_taken]
+        seen: set[Any] = set()
+        part: list[Sequence[Any]] = []
+        for row in rows:
+            if index is not None:
+                if row[index] in seen:
+                    continue
+                seen.add(row[index])
+            part.append(row)
+            if len(part) == COPY_PART_ROWS:
+                yield part
+                part = []
+        if part:
+            yield part
+
+    def _stream(self, cursor: Any, parts: Iterable[list[Sequence[Any]]],
                 sent: list[tuple[Any, ...]]) -> None:
-        """COPY rows into the table, each part converted while the server stores the one
-        before; the converted rows are kept in `sent`."""
+        """COPY the parts' rows into the table, each part converted while the server stores
+        the one before; the converted rows are kept in `sent`."""
         with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
-            for start in range(0, len(rows), COPY_PART_ROWS):
-                part = self.processed(rows[start:start + COPY_PART_ROWS])
-                sent += part
-                for row in part:
+            for part in parts:
+                converted = self.processed(part)
+                sent += converted
+                for row in converted:
                     copy.write_row(row)
 
     def _copy_skipping_taken(self, cursor: Any, values: list[tuple[Any, ...]]) -> None:
@@ -223,17 +249,6 @@ def _json_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return None if wrapped is None else json.dumps(wrapped.obj)
 
     return process
-
-
-def _first_of_each(rows: Sequence[Sequence[Any]], index: int) -> Sequence[Sequence[Any]]:
-    """The rows without those whose value at `index` an earlier row has (as ON CONFLICT DO
-    NOTHING leaves them out)."""
-    first: dict[Any, int] = {}
-    for position, row in enumerate(rows):
-        first.setdefault(row[index], position)
-    if len(first) == len(rows):
-        return rows
-    return [rows[position] for position in sorted(first.values())]
 
 
 def _by_identity(processor: Callable[[Any], Any], values: Sequence[Any]) -> tuple[Any, ...]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from flask import current_app
@@ -225,7 +225,14 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
              .order_by(Booking.id))
     if only_unplanned:
         query = _unplanned(query)
-    planned_bookings = made = 0
+    planned_bookings = 0
+    # First every read (and the stale reminders cancelled), a chunk at a time; then the new
+    # messages built as they are written, in one bulk write (on PostgreSQL the server stores
+    # them while the next are made), and the planning states.
+    existing: dict[str, MessageStatus] = {}
+    states: dict[int, tuple[dt.datetime, int, str | None]] = {}
+    to_send: list[tuple[Any, Any, dict[str, Any], Channel, str, int,
+                        list[tuple[rules.Planned, str, str, str]]]] = []
     for chunk in chunks(sorted(set(ids)), BULK_CHUNK):
         rows = list(db.session.execute(query.where(one_of(key, chunk))))
         planned_bookings += len(rows)
@@ -252,9 +259,7 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
         if stale:
             db.session.execute(update(OutboxMessage).where(one_of(OutboxMessage.id, stale))
                                .values(status=MessageStatus.CANCELLED))
-        existing = {m.dedupe_key: m.status for m in known}
-        wanted_messages: list[dict[str, Any]] = []
-        states: dict[int, tuple[dt.datetime, int, str | None]] = {}
+        existing.update({m.dedupe_key: m.status for m in known})
         for row in rows:
             session, about_session = sessions[row.session_id]
             contact = choose_contact(preferred=row.preferred_contact, email=row.email,
@@ -278,6 +283,17 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
                         is_online=session.venue.is_online, channel=channel, now=now,
                         fee_outstanding=balance > 0)]
             planned = timings[timing]
+            to_send.append((row, session, about_session, channel, recipient, balance, planned))
+            states[row.id] = (session.starts_at, len(planned),
+                              None if planned else "Every reminder's time had passed when booked")
+    revived: list[dict[str, Any]] = []  # cancelled under the same key: put back one by one
+    made = 0
+
+    def messages() -> Iterator[dict[str, Any]]:
+        """The reminders to put in the outbox, made as the bulk write takes them (it takes
+        them all); those whose key is taken are left out, the cancelled ones set aside."""
+        nonlocal made
+        for row, session, about_session, channel, recipient, balance, planned in to_send:
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
                        **links(row.reference), **about_session}
@@ -286,25 +302,29 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
                 item_context = _item_context(item.kind, context, venue=venue,
                                              balance=balance, contact=contact_us, pay=pay,
                                              shared=True)
-                wanted_messages.append({
+                message = {
                     "dedupe_key": f"{key_before}{row.id}{key_after}",
                     "channel": channel, "recipient": recipient,
                     "template": template, "due_at": item.due_at,
                     "context": item_context, "subject_type": BOOKING, "subject_id": row.id,
-                    "expires_at": item.expires_at})
-            states[row.id] = (session.starts_at, len(planned),
-                              None if planned else "Every reminder's time had passed when booked")
-        new = [m for m in wanted_messages if m["dedupe_key"] not in existing]
-        enqueue_many(new, now=now)
-        made += len(new)
-        for message in wanted_messages:
-            if existing.get(message["dedupe_key"]) is MessageStatus.CANCELLED:
-                made += put_message(key=message["dedupe_key"], channel=message["channel"],
-                                    recipient=message["recipient"], template=message["template"],
-                                    due_at=message["due_at"], now=now, context=message["context"],
-                                    subject_type=BOOKING, subject_id=message["subject_id"],
-                                    expires_at=message["expires_at"])
-        _record_states(states, now=now)
+                    "expires_at": item.expires_at}
+                status = existing.get(message["dedupe_key"])
+                if status is None:
+                    made += 1
+                    yield message
+                elif status is MessageStatus.CANCELLED:
+                    revived.append(message)
+
+    enqueue_many(messages(), now=now)
+    for message in revived:
+        made += put_message(key=message["dedupe_key"], channel=message["channel"],
+                            recipient=message["recipient"], template=message["template"],
+                            due_at=message["due_at"], now=now, context=message["context"],
+                            subject_type=BOOKING, subject_id=message["subject_id"],
+                            expires_at=message["expires_at"])
+    booking_ids = list(states)
+    for part in chunks(booking_ids, BULK_CHUNK):
+        _record_states({booking_id: states[booking_id] for booking_id in part}, now=now)
     return planned_bookings, made
 
 

@@ -93,6 +93,23 @@ def test_a_taken_key_far_into_a_long_batch_is_skipped_and_the_rest_keep_their_or
         (f"long:{n:05d}", f"{n}@example.org") for n in range(3000) if n != 2400)]
 
 
+def test_rows_made_as_they_are_written_go_in_as_a_list_of_them_would():
+    # A generator (the reminders of a bulk run are made while COPY sends them), with a key
+    # taken in the table and one repeated, over several parts; and an empty one.
+    insert_rows(TABLE, [message("gen:00007")])
+    columns = list(message("gen:x"))
+    connection = db.session.connection()
+    writer = BulkInsert(TABLE, columns, connection.dialect, skip_taken="dedupe_key")
+    writer.execute(connection, (tuple(message(f"gen:{n:05d}", recipient=f"{n}@x.org").values())
+                                for n in (*range(2500), 3)))
+    writer.execute(connection, (row for row in ()))
+    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
+                              .where(TABLE.c.dedupe_key.startswith("gen:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(k) for k in keys] == [("gen:00007", "a@example.org"), *(
+        (f"gen:{n:05d}", f"{n}@x.org") for n in range(2500) if n != 7)]
+
+
 def test_keys_repeated_in_a_batch_keep_their_first_row():
     insert_rows(TABLE, [message("again:x", recipient="x1@example.org"),
                         message("again:y"),
