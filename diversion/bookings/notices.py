@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from diversion.bookings.ics import booking_ics, new_booking_calendars, session_location
@@ -166,14 +166,14 @@ def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking |
 
 
 def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]], *,
-                            now: dt.datetime) -> list[dict[str, Any]]:
+                            now: dt.datetime) -> Iterator[dict[str, Any]]:
     """`confirmation_message` of many new active bookings, each given as (booking id, the
     referral's reference, his person or a row of its given_names, preferred_contact, email and
-    mobile, session): the same messages, the session's part (and calendar location) worked out
-    once per session rather than once per booking. Bookings with no address to send to are left
+    mobile, session): the same messages, the session's part (and calendar) worked out once per
+    session rather than once per booking, made one by one as they are asked for (a bulk write
+    sends each part while the next is made). Bookings with no address to send to are left
     out."""
     parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str]]] = {}
-    messages: list[dict[str, Any]] = []
     links = links_context_maker()
     for booking_id, reference, person, session in placed:
         contact = choose_contact(preferred=person.preferred_contact, email=person.email,
@@ -194,8 +194,7 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
                                    **links(reference), **about_session}
         if channel is Channel.EMAIL:
             context["ics"] = calendar(booking_id, reference)
-        messages.append({"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
-                         "recipient": recipient, "template": CONFIRMATION, "due_at": now,
-                         "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
-                         "expires_at": session.starts_at})
-    return messages
+        yield {"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
+               "recipient": recipient, "template": CONFIRMATION, "due_at": now,
+               "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
+               "expires_at": session.starts_at}
