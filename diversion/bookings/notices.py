@@ -170,24 +170,35 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
     """`confirmation_message` of many new active bookings, each given as (booking id, the
     referral's reference, his person or a row of its given_names, preferred_contact, email and
     mobile, session): the same messages, the session's part (and calendar) worked out once per
-    session rather than once per booking, made one by one as they are asked for (a bulk write
-    sends each part while the next is made). Bookings with no address to send to are left
-    out."""
-    parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str]]] = {}
-    links = links_context_maker()
-    for booking_id, reference, person, session in placed:
-        contact = choose_contact(preferred=person.preferred_contact, email=person.email,
-                                 mobile=person.mobile)
-        if contact is None:
-            log.info("no email or mobile to send %s for booking %s", CONFIRMATION, booking_id)
-            continue
+    session rather than once per booking. Bookings with no address to send to are left out.
+
+    The sessions' parts are read here, at the call; the messages are then made one by one as
+    they are asked for (a bulk write sends each part while the next is made) from plain values
+    only: nothing is read from the database while a COPY holds the connection."""
+    parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str], dt.datetime]] = {}
+    for _, _, _, session in placed:
         if session.id not in parts:
             parts[session.id] = ({**session_context(session), "is_change": False,
                                   "from_waiting_list": False, **arrival_context(session)},
                                  new_booking_calendars(
                                      starts_at=session.starts_at, ends_at=session.ends_at,
-                                     location=session_location(session), now=now))
-        about_session, calendar = parts[session.id]
+                                     location=session_location(session), now=now),
+                                 session.starts_at)
+    return _confirmations([(booking_id, reference, person, parts[session.id])
+                           for booking_id, reference, person, session in placed], now=now)
+
+
+def _confirmations(placed: list[tuple[int, str, Any, tuple[dict[str, Any],
+                                                          Callable[[int, str], str],
+                                                          dt.datetime]]], *,
+                   now: dt.datetime) -> Iterator[dict[str, Any]]:
+    links = links_context_maker()
+    for booking_id, reference, person, (about_session, calendar, starts_at) in placed:
+        contact = choose_contact(preferred=person.preferred_contact, email=person.email,
+                                 mobile=person.mobile)
+        if contact is None:
+            log.info("no email or mobile to send %s for booking %s", CONFIRMATION, booking_id)
+            continue
         channel, recipient = contact
         given = person.given_names.split()
         context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
@@ -197,4 +208,4 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
         yield {"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
                "recipient": recipient, "template": CONFIRMATION, "due_at": now,
                "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
-               "expires_at": session.starts_at}
+               "expires_at": starts_at}

@@ -99,7 +99,8 @@ class BulkInsert:
 
     def execute(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
         """Insert the rows in the connection's transaction. They may be made as they are
-        written (a generator): on PostgreSQL the server stores them meanwhile."""
+        written (a generator): on PostgreSQL the server stores them meanwhile, so a generator
+        must not use the database (the connection is busy with the COPY)."""
         if self.on_postgresql:
             self._copy(connection, rows)
             return

@@ -319,7 +319,8 @@ def enqueue_many(rows: Iterable[Mapping[str, Any]], *, now: dt.datetime) -> None
 
     Each row has enqueue's keyword arguments (dedupe_key, channel, recipient, template, due_at,
     context, subject_type, subject_id, expires_at); SMS waits out the quiet hours as there.
-    The rows may be made as they are written (a generator): they are all taken, once.
+    The rows may be made as they are written (a generator): they are all taken, once, and
+    must be made without using the database (on PostgreSQL a COPY holds the connection).
     """
     if isinstance(rows, Sequence) and not rows:
         return

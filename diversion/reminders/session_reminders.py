@@ -283,7 +283,8 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
                         is_online=session.venue.is_online, channel=channel, now=now,
                         fee_outstanding=balance > 0)]
             planned = timings[timing]
-            to_send.append((row, session, about_session, channel, recipient, balance, planned))
+            to_send.append((row, session.venue, about_session, channel, recipient, balance,
+                            planned))
             states[row.id] = (session.starts_at, len(planned),
                               None if planned else "Every reminder's time had passed when booked")
     revived: list[dict[str, Any]] = []  # cancelled under the same key: put back one by one
@@ -291,13 +292,13 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
 
     def messages() -> Iterator[dict[str, Any]]:
         """The reminders to put in the outbox, made as the bulk write takes them (it takes
-        them all); those whose key is taken are left out, the cancelled ones set aside."""
+        them all) from values read above: nothing is read while a COPY holds the connection.
+        Those whose key is taken are left out, the cancelled ones set aside."""
         nonlocal made
-        for row, session, about_session, channel, recipient, balance, planned in to_send:
+        for row, venue, about_session, channel, recipient, balance, planned in to_send:
             given = row.given_names.split()
             context = {"reference": row.reference, "given_name": given[0] if given else "",
                        **links(row.reference), **about_session}
-            venue = session.venue
             for item, template, key_before, key_after in planned:
                 item_context = _item_context(item.kind, context, venue=venue,
                                              balance=balance, contact=contact_us, pay=pay,
