@@ -98,7 +98,7 @@ def balance_expression() -> ColumnElement[int]:
 
 
 def balances(referral_ids: Sequence[int]) -> dict[int, int]:
-    """The balance still owed by each of these referrals, in one query (up to ~500 ids)."""
+    """The balance still owed by each of these referrals, in one query (up to a few thousand ids)."""
     if not referral_ids:
         return {}
     rows = db.session.execute(

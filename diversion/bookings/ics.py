@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from diversion.bookings.models import Booking
-from diversion.courses.ical import UID_DOMAIN, CalendarEvent, build_calendar
+from diversion.courses.ical import UID_DOMAIN, CalendarEvent, build_calendar, one_event_calendars
 from diversion.courses.models import CourseSession
 
 SUMMARY = "Course booking"  # discreet: never names the offence or the course's subject
@@ -31,10 +31,24 @@ def booking_event(*, booking_id: int, reference: str, starts_at: dt.datetime,
     """A booking's calendar event, from plain values (bulk confirmations build many)."""
     return CalendarEvent(
         uid=booking_uid(booking_id), starts_at=starts_at, ends_at=ends_at,
-        summary=SUMMARY, location=location,
-        description=f"Your booking reference is {reference}. "
-                    "Arrive on time: late arrivals cannot be admitted.",
+        summary=SUMMARY, location=location, description=_description(reference),
         is_cancelled=is_cancelled, sequence=1 if is_cancelled else 0)
+
+
+def _description(reference: str) -> str:
+    return (f"Your booking reference is {reference}. "
+            "Arrive on time: late arrivals cannot be admitted.")
+
+
+def new_booking_calendars(*, starts_at: dt.datetime, ends_at: dt.datetime, location: str,
+                          now: dt.datetime) -> Callable[[int, str], str]:
+    """`(booking id, reference) -> ` the calendar of a new active booking of a session
+    (`booking_ics`), for its many bookings (bulk confirmations): what they share made once."""
+    calendar = one_event_calendars(
+        booking_event(booking_id=0, reference="", starts_at=starts_at, ends_at=ends_at,
+                      location=location, is_cancelled=False), now=now, name=CALENDAR_NAME)
+    return lambda booking_id, reference: calendar(booking_uid(booking_id),
+                                                  _description(reference))
 
 
 def _event(booking: Booking, *, is_cancelled: bool) -> CalendarEvent:

@@ -10,21 +10,22 @@ referral, for a waiting list); nothing is sent without an address.
   allocation), built from plain values (the people as rows) with each session's part worked
   out once
 - `session_context(session)`: what a message says about the session
-- `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`)
+- `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`);
+  `links_context_maker()`, `pay_url_maker()`: the same for bulk messages, the link's template
+  looked up once (`core.links.external_url_maker`)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from diversion.bookings.ics import CALENDAR_NAME, booking_event, booking_ics, session_location
+from diversion.bookings.ics import booking_ics, new_booking_calendars, session_location
 from diversion.bookings.models import Booking
-from diversion.core.links import external_url
+from diversion.core.links import external_url, external_url_maker
 from diversion.core.timeutils import format_london
-from diversion.courses.ical import build_calendar
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.rules import choose_contact
@@ -69,6 +70,18 @@ def pay_url(reference: str) -> str:
 def links_context(reference: str) -> dict[str, str]:
     """The link every message to the man carries to his booking."""
     return {"manage_url": manage_url(reference)}
+
+
+def links_context_maker() -> Callable[[str], dict[str, str]]:
+    """`links_context` for the many references of bulk messages, the link's template looked up
+    once."""
+    manage = external_url_maker(SELF_SERVICE_START, "ref")
+    return lambda reference: {"manage_url": manage(reference)}
+
+
+def pay_url_maker() -> Callable[[str], str]:
+    """`pay_url` for the many references of bulk messages, its template looked up once."""
+    return external_url_maker(SELF_SERVICE_START, "ref", then="pay")
 
 
 def session_context(session: CourseSession) -> dict[str, Any]:
@@ -153,36 +166,46 @@ def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking |
 
 
 def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]], *,
-                            now: dt.datetime) -> list[dict[str, Any]]:
+                            now: dt.datetime) -> Iterator[dict[str, Any]]:
     """`confirmation_message` of many new active bookings, each given as (booking id, the
     referral's reference, his person or a row of its given_names, preferred_contact, email and
-    mobile, session): the same messages, the session's part (and calendar location) worked out
-    once per session rather than once per booking. Bookings with no address to send to are left
-    out."""
-    parts: dict[int, tuple[dict[str, Any], str]] = {}
-    messages: list[dict[str, Any]] = []
-    for booking_id, reference, person, session in placed:
+    mobile, session): the same messages, the session's part (and calendar) worked out once per
+    session rather than once per booking. Bookings with no address to send to are left out.
+
+    The sessions' parts are read here, at the call; the messages are then made one by one as
+    they are asked for (a bulk write sends each part while the next is made) from plain values
+    only: nothing is read from the database while a COPY holds the connection."""
+    parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str], dt.datetime]] = {}
+    for _, _, _, session in placed:
+        if session.id not in parts:
+            parts[session.id] = ({**session_context(session), "is_change": False,
+                                  "from_waiting_list": False, **arrival_context(session)},
+                                 new_booking_calendars(
+                                     starts_at=session.starts_at, ends_at=session.ends_at,
+                                     location=session_location(session), now=now),
+                                 session.starts_at)
+    return _confirmations([(booking_id, reference, person, parts[session.id])
+                           for booking_id, reference, person, session in placed], now=now)
+
+
+def _confirmations(placed: list[tuple[int, str, Any, tuple[dict[str, Any],
+                                                          Callable[[int, str], str],
+                                                          dt.datetime]]], *,
+                   now: dt.datetime) -> Iterator[dict[str, Any]]:
+    links = links_context_maker()
+    for booking_id, reference, person, (about_session, calendar, starts_at) in placed:
         contact = choose_contact(preferred=person.preferred_contact, email=person.email,
                                  mobile=person.mobile)
         if contact is None:
             log.info("no email or mobile to send %s for booking %s", CONFIRMATION, booking_id)
             continue
-        if session.id not in parts:
-            parts[session.id] = ({**session_context(session), "is_change": False,
-                                  "from_waiting_list": False, **arrival_context(session)},
-                                 session_location(session))
-        about_session, location = parts[session.id]
         channel, recipient = contact
         given = person.given_names.split()
         context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
-                                   **links_context(reference), **about_session}
+                                   **links(reference), **about_session}
         if channel is Channel.EMAIL:
-            context["ics"] = build_calendar([booking_event(
-                booking_id=booking_id, reference=reference, starts_at=session.starts_at,
-                ends_at=session.ends_at, location=location, is_cancelled=False)],
-                now=now, name=CALENDAR_NAME)
-        messages.append({"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
-                         "recipient": recipient, "template": CONFIRMATION, "due_at": now,
-                         "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
-                         "expires_at": session.starts_at})
-    return messages
+            context["ics"] = calendar(booking_id, reference)
+        yield {"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,
+               "recipient": recipient, "template": CONFIRMATION, "due_at": now,
+               "context": context, "subject_type": SUBJECT, "subject_id": booking_id,
+               "expires_at": starts_at}

@@ -282,10 +282,11 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
     for start in range(0, len(ids), 900):
         leave_all_waiting_lists(ids[start:start + 900])
     # One move for all, in bulk; the reminders are planned once for every booking at the end.
+    reasons = {session.id: f"Allocated to the session on {format_london(session.starts_at)}"
+               for _, session in placed}  # once a session, not once a booking
     lifecycle.transition_many(
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
-        reason=[f"Allocated to the session on {format_london(session.starts_at)}"
-                for _, session in placed])
+        reason=[reasons[session.id] for _, session in placed])
     people = _contact_details(ids)
     enqueue_many(allocated_confirmations(
         [(booking_ids[referral.id], referral.reference, people[referral.id], session)

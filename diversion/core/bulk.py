@@ -8,7 +8,10 @@ converted by each column's own type, in the caller's transaction. What differs i
 travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of a
 statement is most of a small row's), on SQLite a few multi-row INSERTs, without SQLAlchemy's
 work per row; and each distinct value of a column is converted once (a batch shares a few
-instants, actors and dates).
+instants, actors and dates; a JSON object shared by rows is dumped once, on PostgreSQL too).
+A COPY converts and sends its rows a thousand at a time, so the server stores one part while
+the next is converted; with `skip_taken` it goes straight into the table under a savepoint,
+and through a temporary table (ON CONFLICT DO NOTHING) only when a value turns out taken.
 
 `one_of(column, values)` is `column.in_(values)` for a long list of ids: on PostgreSQL one
 array parameter (`= ANY(...)`), not one parameter a value that SQLAlchemy renders and psycopg
@@ -22,12 +25,14 @@ connection a larger page cache for the block.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+import itertools
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
+from sqlalchemy import JSON, ColumnElement, Connection, Dialect, Table, any_, bindparam, exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
@@ -36,6 +41,10 @@ from diversion.core.extensions import db
 
 # Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
 MAX_STATEMENT_PARAMETERS = 32_766
+# Rows of a COPY converted at a time: small enough that the server is busy storing a part while
+# the next is converted, large enough that converting a column at a time pays.
+COPY_PART_ROWS = 1_000
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 class BulkInsert:
@@ -73,21 +82,31 @@ class BulkInsert:
         self.tail = f" ON CONFLICT ({quote(skip_taken)}) DO NOTHING" if skip_taken else ""
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.row = "(" + ", ".join([mark] * len(columns)) + ")"
+        self.column_index = {column: i for i, column in enumerate(columns)}
         self.on_postgresql = dialect.name == "postgresql"
         self.rows_a_statement = MAX_STATEMENT_PARAMETERS // len(columns)
         self.statements: dict[int, str] = {}
         self.processors: list[tuple[int, _Remembered]] = []
         for i, column in enumerate(columns):
-            processor = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            processor: Callable[[Any], Any] | None = (
+                table.c[column].type.dialect_impl(dialect).bind_processor(dialect))
+            if (processor is not None and self.on_postgresql
+                    and isinstance(table.c[column].type, JSON)
+                    and getattr(dialect, "_json_serializer", None) is None):
+                processor = _json_text(processor)
             if processor is not None:
                 self.processors.append((i, _Remembered(processor)))
 
-    def execute(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert the rows in the connection's transaction."""
-        if not rows:
-            return
+    def execute(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert the rows in the connection's transaction. They may be made as they are
+        written (a generator): on PostgreSQL the server stores them meanwhile, so a generator
+        must not use the database (the connection is busy with the COPY)."""
         if self.on_postgresql:
-            self._copy(connection, self.processed(rows))
+            self._copy(connection, rows)
+            return
+        if not isinstance(rows, Sequence):
+            rows = list(rows)
+        if not rows:
             return
         step = self.rows_a_statement
         for start in range(0, len(rows), step):
@@ -98,6 +117,8 @@ class BulkInsert:
 
     def processed(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The rows with their values as the driver takes them, converted a column at a time."""
+        if not rows:
+            return []
         values = list(zip(*rows, strict=True))
         for i, remembered in self.processors:
             try:
@@ -111,24 +132,76 @@ class BulkInsert:
             self.statements[rows] = self.head + ", ".join([self.row] * rows) + self.tail
         return self.statements[rows]
 
-    def _copy(self, connection: Connection, values: list[tuple[Any, ...]]) -> None:
-        """COPY the rows in; with `skip_taken`, into a temporary table first, then on into the
-        table in their order, leaving out the rows whose value is taken."""
+    def _copy(self, connection: Connection, rows: Iterable[Sequence[Any]]) -> None:
+        """COPY the rows straight into the table, converted and sent a part at a time so that
+        the server stores one part while the next is made ready.
+
+        With `skip_taken`, a value repeated in the rows keeps its first row, and the rows go
+        in under a savepoint: when a value is already in the table (a rare case: the callers
+        skip the values they know of) the copy is undone and the rows go through a temporary
+        table instead, on into the table in their order, leaving out the taken ones."""
+        parts = self._parts(rows)
+        first = next(parts, None)
+        if first is None:
+            return
+        parts = itertools.chain([first], parts)
+        sent: list[tuple[Any, ...]] = []
         with _driver_errors(connection, self.table) as cursor:
             if self.skip_taken is None:
-                with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
-                    for row in values:
-                        copy.write_row(row)
+                self._stream(cursor, parts, sent)
                 return
-            staging = f"bulk_{self.table.strip(chr(34))}"
-            cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
-                           f"SELECT 0 AS bulk_order, {self.names} FROM {self.table} WITH NO DATA")
-            with cursor.copy(f"COPY {staging} (bulk_order, {self.names}) FROM STDIN") as copy:
-                for order, row in enumerate(values):
-                    copy.write_row((order, *row))
-            cursor.execute(f"INSERT INTO {self.table} ({self.names}) "  # noqa: S608 (ours)
-                           f"SELECT {self.names} FROM {staging} ORDER BY bulk_order{self.tail}")
-            cursor.execute(f"DROP TABLE {staging}")
+            cursor.execute("SAVEPOINT bulk_copy")
+            try:
+                self._stream(cursor, parts, sent)
+            except connection.dialect.loaded_dbapi.IntegrityError as error:
+                if getattr(error, "sqlstate", None) != UNIQUE_VIOLATION:
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT bulk_copy")
+                cursor.execute("RELEASE SAVEPOINT bulk_copy")
+                self._copy_skipping_taken(
+                    cursor, [*sent, *(row for part in parts for row in self.processed(part))])
+                return
+            cursor.execute("RELEASE SAVEPOINT bulk_copy")
+
+    def _parts(self, rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+        """The rows in lists of COPY_PART_ROWS, as they come; with `skip_taken`, without the
+        rows whose value an earlier row has (as ON CONFLICT DO NOTHING leaves them out)."""
+        index = None if self.skip_taken is None else self.column_index[self.skip_taken]
+        seen: set[Any] = set()
+        part: list[Sequence[Any]] = []
+        for row in rows:
+            if index is not None:
+                if row[index] in seen:
+                    continue
+                seen.add(row[index])
+            part.append(row)
+            if len(part) == COPY_PART_ROWS:
+                yield part
+                part = []
+        if part:
+            yield part
+
+    def _stream(self, cursor: Any, parts: Iterable[list[Sequence[Any]]],
+                sent: list[tuple[Any, ...]]) -> None:
+        """COPY the parts' rows into the table, each part converted while the server stores
+        the one before; the converted rows are kept in `sent`."""
+        with cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy:
+            for part in parts:
+                converted = self.processed(part)
+                sent += converted
+                for row in converted:
+                    copy.write_row(row)
+
+    def _copy_skipping_taken(self, cursor: Any, values: list[tuple[Any, ...]]) -> None:
+        staging = f"bulk_{self.table.strip(chr(34))}"
+        cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS "  # noqa: S608 (our own names)
+                       f"SELECT 0 AS bulk_order, {self.names} FROM {self.table} WITH NO DATA")
+        with cursor.copy(f"COPY {staging} (bulk_order, {self.names}) FROM STDIN") as copy:
+            for order, row in enumerate(values):
+                copy.write_row((order, *row))
+        cursor.execute(f"INSERT INTO {self.table} ({self.names}) "  # noqa: S608 (ours)
+                       f"SELECT {self.names} FROM {staging} ORDER BY bulk_order{self.tail}")
+        cursor.execute(f"DROP TABLE {staging}")
 
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
@@ -165,6 +238,18 @@ class _Remembered(dict[Any, Any]):
     def __missing__(self, value: Any) -> Any:
         processed = self[value] = self.processor(value)
         return processed
+
+
+def _json_text(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON column's bind processor on PostgreSQL, giving the text psycopg would send for
+    its answer (a `Json` wrapper, which psycopg dumps with json.dumps when the engine names no
+    serializer): made once per distinct object here, rather than once a row as COPY writes
+    it (many rows of a bulk write share their context object)."""
+    def process(value: Any) -> Any:
+        wrapped = processor(value)
+        return None if wrapped is None else json.dumps(wrapped.obj)
+
+    return process
 
 
 def _by_identity(processor: Callable[[Any], Any], values: Sequence[Any]) -> tuple[Any, ...]:

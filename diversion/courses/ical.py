@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 PRODID = "-//Diversion//Diversion programme//EN"
 UID_DOMAIN = "diversion.example"
@@ -62,7 +62,35 @@ def utc_stamp(value: dt.datetime) -> str:
 def build_calendar(events: Iterable[CalendarEvent], *, now: dt.datetime,
                    name: str = "Diversion sessions") -> str:
     """A VCALENDAR document holding the events, with CRLF line endings."""
-    lines = [
+    lines = _head(name)
+    for event in events:
+        lines += _event_lines(event, now=now)
+    lines.append("END:VCALENDAR")
+    return "".join(fold(line) + "\r\n" for line in lines)
+
+
+def one_event_calendars(shared: CalendarEvent, *, now: dt.datetime,
+                        name: str = "Diversion sessions") -> Callable[[str, str], str]:
+    """`(uid, description) -> build_calendar([shared with that uid and description])`, for many
+    one-event calendars alike but for those two (the confirmations of a session's bookings):
+    the lines they share are escaped and folded once."""
+    def text(lines: list[str]) -> str:
+        return "".join(fold(line) + "\r\n" for line in lines)
+
+    event_lines = _event_lines(replace(shared, uid="", description=""), now=now)
+    head = text([*_head(name), event_lines[0]])  # up to BEGIN:VEVENT
+    middle = text(event_lines[2:-1])  # after the UID, before the description
+    tail = text([event_lines[-1], "END:VCALENDAR"])
+
+    def calendar(uid: str, description: str) -> str:
+        described = fold(f"DESCRIPTION:{escape_text(description)}") + "\r\n" if description else ""
+        return f"{head}{fold(f'UID:{uid}')}\r\n{middle}{described}{tail}"
+
+    return calendar
+
+
+def _head(name: str) -> list[str]:
+    return [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         f"PRODID:{PRODID}",
@@ -70,24 +98,26 @@ def build_calendar(events: Iterable[CalendarEvent], *, now: dt.datetime,
         "METHOD:PUBLISH",
         f"X-WR-CALNAME:{escape_text(name)}",
     ]
-    for event in events:
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{event.uid}",
-            f"DTSTAMP:{utc_stamp(now)}",
-            f"DTSTART:{utc_stamp(event.starts_at)}",
-            f"DTEND:{utc_stamp(event.ends_at)}",
-            f"SEQUENCE:{event.sequence}",
-            f"SUMMARY:{escape_text(event.summary)}",
-            "STATUS:CANCELLED" if event.is_cancelled else "STATUS:CONFIRMED",
-        ]
-        if event.location:
-            lines.append(f"LOCATION:{escape_text(event.location)}")
-        if event.description:
-            lines.append(f"DESCRIPTION:{escape_text(event.description)}")
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + "\r\n" for line in lines)
+
+
+def _event_lines(event: CalendarEvent, *, now: dt.datetime) -> list[str]:
+    """The event's lines, unfolded: BEGIN, UID, the rest, DESCRIPTION (if any), END."""
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{event.uid}",
+        f"DTSTAMP:{utc_stamp(now)}",
+        f"DTSTART:{utc_stamp(event.starts_at)}",
+        f"DTEND:{utc_stamp(event.ends_at)}",
+        f"SEQUENCE:{event.sequence}",
+        f"SUMMARY:{escape_text(event.summary)}",
+        "STATUS:CANCELLED" if event.is_cancelled else "STATUS:CONFIRMED",
+    ]
+    if event.location:
+        lines.append(f"LOCATION:{escape_text(event.location)}")
+    if event.description:
+        lines.append(f"DESCRIPTION:{escape_text(event.description)}")
+    lines.append("END:VEVENT")
+    return lines
 
 
 def session_uid(session_id: int) -> str:

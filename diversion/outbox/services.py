@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
-from diversion.core.bulk import insert_rows
+from diversion.core.bulk import BulkInsert
 from diversion.core.errors import Conflict, NotFound
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_midnight_in_utc
@@ -314,25 +314,34 @@ def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMe
     return copy
 
 
-def enqueue_many(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> None:
+def enqueue_many(rows: Iterable[Mapping[str, Any]], *, now: dt.datetime) -> None:
     """`enqueue` for many messages, written in bulk (keys already taken are skipped).
 
     Each row has enqueue's keyword arguments (dedupe_key, channel, recipient, template, due_at,
     context, subject_type, subject_id, expires_at); SMS waits out the quiet hours as there.
+    The rows may be made as they are written (a generator): they are all taken, once, and
+    must be made without using the database (on PostgreSQL a COPY holds the connection).
     """
-    if not rows:
+    if isinstance(rows, Sequence) and not rows:
         return
-    values = []
-    for row in rows:
-        due_at = row["due_at"]
-        if row["channel"] is Channel.SMS:
-            due_at = next_allowed_sms_time(due_at)
-        values.append({
-            "dedupe_key": row["dedupe_key"], "channel": row["channel"],
-            "recipient": row["recipient"], "template": row["template"],
-            "context": row.get("context") or {}, "subject_type": row.get("subject_type"),
-            "subject_id": None if row.get("subject_id") is None else str(row["subject_id"]),
-            "status": MessageStatus.PENDING, "due_at": due_at,
-            "expires_at": row.get("expires_at"), "next_attempt_at": due_at, "attempts": 0,
-            "created_at": now})
-    insert_rows(typing.cast(Table, OutboxMessage.__table__), values, skip_taken="dedupe_key")
+    pending = MessageStatus.PENDING
+
+    def values() -> Iterator[tuple[Any, ...]]:  # in the order of _BULK_COLUMNS
+        for row in rows:
+            due_at = row["due_at"]
+            if row["channel"] is Channel.SMS:
+                due_at = next_allowed_sms_time(due_at)
+            subject_id = row.get("subject_id")
+            yield (row["dedupe_key"], row["channel"], row["recipient"], row["template"],
+                   row.get("context") or {}, row.get("subject_type"),
+                   None if subject_id is None else str(subject_id), pending, due_at,
+                   row.get("expires_at"), due_at, 0, now)
+
+    connection = db.session.connection()
+    BulkInsert(typing.cast(Table, OutboxMessage.__table__), _BULK_COLUMNS, connection.dialect,
+               skip_taken="dedupe_key").execute(connection, values())
+
+
+_BULK_COLUMNS = ("dedupe_key", "channel", "recipient", "template", "context", "subject_type",
+                 "subject_id", "status", "due_at", "expires_at", "next_attempt_at", "attempts",
+                 "created_at")

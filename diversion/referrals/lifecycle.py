@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, inspect, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Table, update
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
@@ -242,14 +242,17 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
         {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
          "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
          "reason": m.reason} for m in moves])
+    # One details object per (from, to): a bulk write converts a shared object to JSON once.
+    details = {(m.from_status, m.to_status): {"from": m.from_status.value, "to": m.to_status.value}
+               for m in moves}
     insert_rows(cast(Table, AuditEvent.__table__), [
         {"at": now, "actor_user_id": actor_id, "actor_label": label,
          "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
          "object_type": "referral", "object_id": str(m.referral.id), "address": None,
-         "details": {"from": m.from_status.value, "to": m.to_status.value}} for m in moves])
+         "details": details[m.from_status, m.to_status]} for m in moves])
     for m in moves:
         # The rows went in without the ORM: a loaded history is read again when next used.
-        if "events" in inspect(m.referral).dict:
+        if "events" in instance_dict(m.referral):
             db.session.expire(m.referral, ["events"])
         if tells_officer(m.from_status, m.to_status, event):
             _notify_officer(m.referral, to_status=m.to_status, reason=m.reason, now=now)

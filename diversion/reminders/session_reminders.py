@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from flask import current_app
@@ -30,7 +30,7 @@ from sqlalchemy.orm import joinedload
 
 from diversion.bookings.fees import balances
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.bookings.notices import links_context, pay_url
+from diversion.bookings.notices import links_context_maker, pay_url, pay_url_maker
 from diversion.core.bulk import insert_rows, one_of
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
@@ -65,6 +65,11 @@ BOOKING = "booking"
 
 NO_CONTACT = "No email address or mobile number: nothing to send"
 
+# Bookings planned a chunk at a time in bulk: each chunk is a few reads and writes, so fewer,
+# larger chunks are fewer statements (an allocation of 10,000: 5 chunks, not 20); the IN lists
+# stay far under SQLite's limit on bound parameters.
+BULK_CHUNK = 2_000
+
 
 # What the joining details carry besides the link (no venue: the session is online). Each
 # template reads exactly the keys it is given (tests/outbox/test_message_snapshots.py).
@@ -74,9 +79,13 @@ FEE_KEYS = ("reference", "given_name", "manage_url", "starts_at", "starts_on")
 
 
 def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
-                  balance: int, contact: dict[str, str] | None = None) -> dict[str, Any]:
+                  balance: int, contact: dict[str, str] | None = None,
+                  pay: Callable[[str], str] = pay_url, shared: bool = False) -> dict[str, Any]:
     """The context of one reminder of a booking, from everything about the booking
-    (`contact`: service_contact(), when the caller has it already)."""
+    (`contact`: service_contact(), when the caller has it already; `pay`: pay_url, or a
+    `pay_url_maker()` of a bulk run). `shared`: the first and final reminders are given the
+    booking's context itself, not a copy each (a bulk run: its messages are written and left,
+    and a bulk write converts an object shared by rows once)."""
     if kind is ReminderKind.JOINING_DETAILS:
         # The joining link is in this message only: it is the key to the room.
         return {**{key: context[key] for key in JOINING_KEYS},
@@ -85,10 +94,10 @@ def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
         # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
         contact = contact or service_contact()
         return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
-                "pay_url": pay_url(context["reference"]),
+                "pay_url": pay(context["reference"]),
                 "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
                 "phone": contact["phone"], "hours": contact["hours"]}
-    return dict(context)
+    return context if shared else dict(context)
 
 
 def replan_programme(*, programme_id: int, now: dt.datetime) -> int:
@@ -202,7 +211,9 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
     plans: dict[int, dict[ReminderKind, PlanItem]] = {}
     sessions: dict[int, tuple[Any, dict[str, Any]]] = {}
     contact_us = service_contact()  # the same in every fee reminder
-    timings: dict[tuple[int, Channel, bool], list[rules.Planned]] = {}
+    links, pay = links_context_maker(), pay_url_maker()
+    # (session, channel, fee owed) -> its reminders, with their template and key's parts
+    timings: dict[tuple[int, Channel, bool], list[tuple[rules.Planned, str, str, str]]] = {}
     query = (select(Booking.id, Booking.session_id, Booking.referral_id, Referral.reference,
                     Person.given_names, Person.preferred_contact, Person.email, Person.mobile)
              .join(CourseSession, CourseSession.id == Booking.session_id)
@@ -214,8 +225,15 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
              .order_by(Booking.id))
     if only_unplanned:
         query = _unplanned(query)
-    planned_bookings = made = 0
-    for chunk in chunks(sorted(set(ids))):
+    planned_bookings = 0
+    # First every read (and the stale reminders cancelled), a chunk at a time; then the new
+    # messages built as they are written, in one bulk write (on PostgreSQL the server stores
+    # them while the next are made), and the planning states.
+    existing: dict[str, MessageStatus] = {}
+    states: dict[int, tuple[dt.datetime, int, str | None]] = {}
+    to_send: list[tuple[Any, Any, dict[str, Any], Channel, str, int,
+                        list[tuple[rules.Planned, str, str, str]]]] = []
+    for chunk in chunks(sorted(set(ids)), BULK_CHUNK):
         rows = list(db.session.execute(query.where(one_of(key, chunk))))
         planned_bookings += len(rows)
         wanted = sorted({row.session_id for row in rows} - set(sessions))
@@ -241,9 +259,7 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
         if stale:
             db.session.execute(update(OutboxMessage).where(one_of(OutboxMessage.id, stale))
                                .values(status=MessageStatus.CANCELLED))
-        existing = {m.dedupe_key: m.status for m in known}
-        wanted_messages: list[dict[str, Any]] = []
-        states: dict[int, tuple[dt.datetime, int, str | None]] = {}
+        existing.update({m.dedupe_key: m.status for m in known})
         for row in rows:
             session, about_session = sessions[row.session_id]
             contact = choose_contact(preferred=row.preferred_contact, email=row.email,
@@ -259,37 +275,57 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
             # owed: worked out once each.
             timing = (row.session_id, channel, balance > 0)
             if timing not in timings:
-                timings[timing] = rules.plan_session_reminders(
-                    plans[session.programme_id], starts_at=session.starts_at,
-                    is_online=session.venue.is_online, channel=channel, now=now,
-                    fee_outstanding=balance > 0)
+                timings[timing] = [
+                    (item, rules.TEMPLATES[item.kind],
+                     *rules.session_key_affixes(item.kind, starts_at=session.starts_at))
+                    for item in rules.plan_session_reminders(
+                        plans[session.programme_id], starts_at=session.starts_at,
+                        is_online=session.venue.is_online, channel=channel, now=now,
+                        fee_outstanding=balance > 0)]
             planned = timings[timing]
-            given = row.given_names.split()
-            context = {"reference": row.reference, "given_name": given[0] if given else "",
-                       **links_context(row.reference), **about_session}
-            for item in planned:
-                item_context = _item_context(item.kind, context, venue=session.venue,
-                                             balance=balance, contact=contact_us)
-                wanted_messages.append({
-                    "dedupe_key": rules.session_key(item.kind, booking_id=row.id,
-                                                    starts_at=session.starts_at),
-                    "channel": channel, "recipient": recipient,
-                    "template": rules.TEMPLATES[item.kind], "due_at": item.due_at,
-                    "context": item_context, "subject_type": BOOKING, "subject_id": row.id,
-                    "expires_at": item.expires_at})
+            to_send.append((row, session.venue, about_session, channel, recipient, balance,
+                            planned))
             states[row.id] = (session.starts_at, len(planned),
                               None if planned else "Every reminder's time had passed when booked")
-        new = [m for m in wanted_messages if m["dedupe_key"] not in existing]
-        enqueue_many(new, now=now)
-        made += len(new)
-        for message in wanted_messages:
-            if existing.get(message["dedupe_key"]) is MessageStatus.CANCELLED:
-                made += put_message(key=message["dedupe_key"], channel=message["channel"],
-                                    recipient=message["recipient"], template=message["template"],
-                                    due_at=message["due_at"], now=now, context=message["context"],
-                                    subject_type=BOOKING, subject_id=message["subject_id"],
-                                    expires_at=message["expires_at"])
-        _record_states(states, now=now)
+    revived: list[dict[str, Any]] = []  # cancelled under the same key: put back one by one
+    made = 0
+
+    def messages() -> Iterator[dict[str, Any]]:
+        """The reminders to put in the outbox, made as the bulk write takes them (it takes
+        them all) from values read above: nothing is read while a COPY holds the connection.
+        Those whose key is taken are left out, the cancelled ones set aside."""
+        nonlocal made
+        for row, venue, about_session, channel, recipient, balance, planned in to_send:
+            given = row.given_names.split()
+            context = {"reference": row.reference, "given_name": given[0] if given else "",
+                       **links(row.reference), **about_session}
+            for item, template, key_before, key_after in planned:
+                item_context = _item_context(item.kind, context, venue=venue,
+                                             balance=balance, contact=contact_us, pay=pay,
+                                             shared=True)
+                message = {
+                    "dedupe_key": f"{key_before}{row.id}{key_after}",
+                    "channel": channel, "recipient": recipient,
+                    "template": template, "due_at": item.due_at,
+                    "context": item_context, "subject_type": BOOKING, "subject_id": row.id,
+                    "expires_at": item.expires_at}
+                status = existing.get(message["dedupe_key"])
+                if status is None:
+                    made += 1
+                    yield message
+                elif status is MessageStatus.CANCELLED:
+                    revived.append(message)
+
+    enqueue_many(messages(), now=now)
+    for message in revived:
+        made += put_message(key=message["dedupe_key"], channel=message["channel"],
+                            recipient=message["recipient"], template=message["template"],
+                            due_at=message["due_at"], now=now, context=message["context"],
+                            subject_type=BOOKING, subject_id=message["subject_id"],
+                            expires_at=message["expires_at"])
+    booking_ids = list(states)
+    for part in chunks(booking_ids, BULK_CHUNK):
+        _record_states({booking_id: states[booking_id] for booking_id in part}, now=now)
     return planned_bookings, made
 
 

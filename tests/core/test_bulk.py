@@ -80,6 +80,48 @@ def test_taken_keys_are_skipped_and_the_rest_keep_their_order():
                                         ("taken:a", "a2@example.org")]
 
 
+def test_a_taken_key_far_into_a_long_batch_is_skipped_and_the_rest_keep_their_order():
+    # Longer than a part of a COPY (PostgreSQL sends the rows a part at a time): the taken key
+    # is found after parts have gone in, and the batch is written as if it had been seen first.
+    insert_rows(TABLE, [message("long:02400", recipient="first@example.org")])
+    insert_rows(TABLE, [message(f"long:{n:05d}", recipient=f"{n}@example.org")
+                        for n in (*range(3000), 7, 2999)], skip_taken="dedupe_key")
+    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
+                              .where(TABLE.c.dedupe_key.startswith("long:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(k) for k in keys] == [("long:02400", "first@example.org"), *(
+        (f"long:{n:05d}", f"{n}@example.org") for n in range(3000) if n != 2400)]
+
+
+def test_rows_made_as_they_are_written_go_in_as_a_list_of_them_would():
+    # A generator (the reminders of a bulk run are made while COPY sends them), with a key
+    # taken in the table and one repeated, over several parts; and an empty one.
+    insert_rows(TABLE, [message("gen:00007")])
+    columns = list(message("gen:x"))
+    connection = db.session.connection()
+    writer = BulkInsert(TABLE, columns, connection.dialect, skip_taken="dedupe_key")
+    writer.execute(connection, (tuple(message(f"gen:{n:05d}", recipient=f"{n}@x.org").values())
+                                for n in (*range(2500), 3)))
+    writer.execute(connection, (row for row in ()))
+    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
+                              .where(TABLE.c.dedupe_key.startswith("gen:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(k) for k in keys] == [("gen:00007", "a@example.org"), *(
+        (f"gen:{n:05d}", f"{n}@x.org") for n in range(2500) if n != 7)]
+
+
+def test_keys_repeated_in_a_batch_keep_their_first_row():
+    insert_rows(TABLE, [message("again:x", recipient="x1@example.org"),
+                        message("again:y"),
+                        message("again:x", recipient="x2@example.org")],
+                skip_taken="dedupe_key")
+    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
+                              .where(TABLE.c.dedupe_key.startswith("again:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(k) for k in keys] == [("again:x", "x1@example.org"),
+                                        ("again:y", "a@example.org")]
+
+
 def test_a_refused_row_raises_integrity_error_and_writes_nothing():
     insert_rows(TABLE, [message("refused:1")])
     with pytest.raises(IntegrityError), db.session.begin_nested():

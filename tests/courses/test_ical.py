@@ -1,6 +1,15 @@
 import datetime as dt
+from dataclasses import replace
 
-from diversion.courses.ical import CalendarEvent, build_calendar, escape_text, fold
+import pytest
+
+from diversion.courses.ical import (
+    CalendarEvent,
+    build_calendar,
+    escape_text,
+    fold,
+    one_event_calendars,
+)
 
 NOW = dt.datetime(2026, 6, 15, 9, 0, tzinfo=dt.UTC)
 
@@ -33,3 +42,18 @@ def test_a_calendar_has_utc_times_crlf_lines_and_cancelled_events_marked():
     assert "STATUS:CANCELLED" in lines
     assert "LOCATION:Hall\\, Leeds" in lines
     assert "\n" not in text.replace("\r\n", "")
+
+
+@pytest.mark.parametrize("location", [
+    "", "Hall", "Online (joining link sent by email)",
+    "Église Saint-Œuf, 1 Rue de la Paix; Salle 3\\A, Longtown-upon-the-Marsh, LS1 5HD " * 2])
+@pytest.mark.parametrize("description", [
+    "", "short", "Your booking reference is B0000001. Arrive on time: late arrivals cannot be "
+    "admitted.", "Réf. ÉÉÉ, ünïcödé; " * 9 + "\nnew line"])
+def test_one_event_calendars_are_the_calendars_build_calendar_makes(location, description):
+    shared = CalendarEvent(uid="x", starts_at=NOW, ends_at=NOW + dt.timedelta(hours=7),
+                           summary="Course booking, day one", location=location)
+    calendar = one_event_calendars(shared, now=NOW, name="Course booking")
+    for uid in ("booking-1@diversion.example", "booking-" + "9" * 80 + "@diversion.example"):
+        assert calendar(uid, description) == build_calendar(
+            [replace(shared, uid=uid, description=description)], now=NOW, name="Course booking")
