@@ -5,10 +5,13 @@ by following links from its dashboard (bounded, same-origin, no downloads or sig
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Error, Page
+from playwright.sync_api import Error, Page, expect
 
+from diversion.core.extensions import db
+from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_USERS
 from tests.browser.conftest import LiveServer, sign_in
+from tests.builders import create_message
 from tests.crawling import ESCAPED_MARKUP, crawl_key, links_to_follow
 
 pytestmark = pytest.mark.browser
@@ -97,3 +100,23 @@ def test_the_attendance_report_fits_the_page(page: Page, live_server: LiveServer
           .map((box) => box.getAttribute('aria-label'))""")
         assert page.locator(".app-table-container").count() >= 6
         assert scrolling == []
+
+
+# A domain name is one word the browser will not break on its own (nor will a web address).
+LONG_DOMAIN = "westyorkshirecommunitysafetypartnership.example"
+
+
+def test_a_message_to_a_long_address_fits_a_small_phone(page: Page,
+                                                        live_server: LiveServer) -> None:
+    with live_server.app.app_context():
+        now = now_utc()
+        create_message(recipient="someone@" + LONG_DOMAIN, due_at=now, now=now)
+        db.session.commit()
+        db.session.remove()
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, live_server, DEMO_USERS[1][1])
+
+    page.goto(live_server("/messages?sort=newest"))
+
+    expect(page.locator("[data-messages]")).to_contain_text(LONG_DOMAIN)
+    assert page.evaluate(WIDER_THAN_THE_SCREEN) is None
