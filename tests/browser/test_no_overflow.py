@@ -11,7 +11,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_USERS
 from tests.browser.conftest import LiveServer, sign_in
-from tests.builders import create_message
+from tests.builders import create_message, create_venue, future_session
 from tests.crawling import ESCAPED_MARKUP, crawl_key, links_to_follow
 
 pytestmark = pytest.mark.browser
@@ -120,3 +120,21 @@ def test_a_message_to_a_long_address_fits_a_small_phone(page: Page,
 
     expect(page.locator("[data-messages]")).to_contain_text(LONG_DOMAIN)
     assert page.evaluate(WIDER_THAN_THE_SCREEN) is None
+
+
+def test_a_venue_named_without_spaces_fits_a_small_phone(page: Page,
+                                                         live_server: LiveServer) -> None:
+    name = "FeatherstonehaughCommunityWellbeingAndEnterpriseCentre"
+    with live_server.app.app_context():
+        now = now_utc()
+        session = future_session(days=20, now=now, venue=create_venue(name=name))
+        db.session.commit()
+        pages = [f"/venues/{session.venue_id}", f"/sessions/{session.id}"]
+        db.session.remove()
+    page.set_viewport_size({"width": 320, "height": 800})
+    sign_in(page, live_server, DEMO_USERS[1][1])
+
+    for href in pages:
+        page.goto(live_server(href))
+        expect(page.locator("main")).to_contain_text(name)
+        assert page.evaluate(WIDER_THAN_THE_SCREEN) is None, href
