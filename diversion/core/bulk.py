@@ -279,9 +279,9 @@ def _text_value(value: Any) -> str:
     if kind is str:
         return _text_column((value,))[0]
     if kind is dt.date:
-        return value.isoformat()
+        return str(value.isoformat())
     if kind is dt.datetime and (value.tzinfo is None or value.utcoffset() is not None):
-        return value.isoformat(" ")
+        return str(value.isoformat(" "))
     if kind is decimal.Decimal and value.is_finite():
         return str(value)
     raise _NotText
