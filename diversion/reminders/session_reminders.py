@@ -323,17 +323,18 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
                             due_at=message["due_at"], now=now, context=message["context"],
                             subject_type=BOOKING, subject_id=message["subject_id"],
                             expires_at=message["expires_at"])
-    booking_ids = list(states)
-    for part in chunks(booking_ids, BULK_CHUNK):
-        _record_states({booking_id: states[booking_id] for booking_id in part}, now=now)
+    _record_states(states, now=now)
     return planned_bookings, made
 
 
 def _record_states(states: dict[int, tuple[dt.datetime, int, str | None]], *,
                    now: dt.datetime) -> None:
-    """The planning state of each booking: (the start planned for, how many, why none)."""
-    known = {state.booking_id: state for state in db.session.scalars(
-        select(BookingReminderState).where(one_of(BookingReminderState.booking_id, states)))}
+    """The planning state of each booking: (the start planned for, how many, why none). The
+    states known are read a chunk at a time, the new ones written in one bulk write."""
+    known: dict[int, BookingReminderState] = {}
+    for part in chunks(list(states), BULK_CHUNK):
+        known.update((state.booking_id, state) for state in db.session.scalars(
+            select(BookingReminderState).where(one_of(BookingReminderState.booking_id, part))))
     fresh = []
     for booking_id, (starts_at, count, note) in states.items():
         state = known.get(booking_id)

@@ -7,14 +7,19 @@ back."""
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import enum
 import gc
 from typing import Any, cast
 
 import pytest
+from psycopg._copy_base import TextFormatter
+from psycopg.adapt import Transformer
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.core import bulk
 from diversion.core.bulk import BulkInsert, bulk_write, cycle_collection_paused, insert_rows, one_of
 from diversion.core.db import SQLITE_BULK_CACHE_KIB
 from diversion.core.extensions import db
@@ -108,6 +113,39 @@ def test_rows_made_as_they_are_written_go_in_as_a_list_of_them_would():
                               .order_by(TABLE.c.id)).all()
     assert [tuple(k) for k in keys] == [("gen:00007", "a@example.org"), *(
         (f"gen:{n:05d}", f"{n}@x.org") for n in range(2500) if n != 7)]
+
+
+def test_copy_text_is_byte_for_byte_what_psycopgs_own_dumpers_send():
+    # Made a column at a time on PostgreSQL instead of by psycopg's write_row: the same bytes.
+    rows = [("tab\there \\ back\\slash\nnew\rline Zoë \"q\" \\N", 1, None, True,
+             dt.datetime(2026, 6, 15, 9, tzinfo=dt.UTC), dt.date(2026, 1, 2),
+             decimal.Decimal("1.50"), dt.datetime(2026, 6, 15, 9, 30, 5, 123, tzinfo=LONDON_SUMMER),
+             dt.datetime(2026, 1, 1), -7),
+            (None, None, "plain", False, None, None, None, None, None, 0),
+            ("", 2**40, "", True, NOW, dt.date(2100, 12, 31), decimal.Decimal("-0.001"), NOW,
+             dt.datetime(1900, 1, 1, 0, 0, 1), None)]
+    formatter = TextFormatter(Transformer())
+    for row in rows:
+        formatter.write_row(row)
+    assert bulk._copy_text(rows).encode() == bytes(formatter.end())
+
+
+class Kind(enum.StrEnum):
+    BOOKING = "booking"
+
+
+def test_a_value_left_to_psycopg_sends_its_part_and_the_rest_row_by_row_in_order(monkeypatch):
+    # A str subclass is not COPY text made here: its part, and those after it, go by write_row.
+    monkeypatch.setattr(bulk, "COPY_PART_ROWS", 2)
+    assert bulk._copy_text([(Kind.BOOKING,)]) is None
+    insert_rows(TABLE, [message(f"mixed:{n}", subject_type=Kind.BOOKING if n == 3 else "booking",
+                                recipient=f"{n}@example.org") for n in range(7)],
+                skip_taken="dedupe_key")
+    rows = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient, TABLE.c.subject_type)
+                              .where(TABLE.c.dedupe_key.startswith("mixed:"))
+                              .order_by(TABLE.c.id)).all()
+    assert [tuple(r) for r in rows] == [(f"mixed:{n}", f"{n}@example.org", "booking")
+                                        for n in range(7)]
 
 
 def test_keys_repeated_in_a_batch_keep_their_first_row():
