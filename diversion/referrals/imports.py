@@ -181,6 +181,17 @@ def _existing(rows: Sequence[_Row]) -> dict[tuple[str, str], tuple[str, Person]]
     """Referrals already on record for these (force code, crime reference) pairs: one query a chunk."""
     wanted = {(row.force_code, row.crime_reference) for row in rows}
     references = sorted({row.crime_reference for row in rows})
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        # Which are on record at all, asked of the driver (SQLAlchemy's work on an IN list of
+        # 500 values cost more than SQLite's); only those are read with their people.
+        on_record: list[str] = []
+        for chunk in _chunks(references):
+            marks = ", ".join(["?"] * len(chunk))
+            on_record += connection.exec_driver_sql(
+                "SELECT DISTINCT crime_reference FROM referrals "  # noqa: S608 (marks alone)
+                f"WHERE crime_reference IN ({marks})", tuple(chunk)).scalars()
+        references = sorted(on_record)
     found: dict[tuple[str, str], tuple[str, Person]] = {}
     for chunk in _chunks(references):
         query = among(select(Force.code, Force.name, Referral.crime_reference, Person)
@@ -258,6 +269,17 @@ def _date_processor(dialect: Dialect) -> Callable[[Any], Any]:
     """A date as the driver takes it (SQLite: the text SQLAlchemy's Date stores)."""
     processor = Date().dialect_impl(dialect).bind_processor(dialect)
     return processor if processor is not None else (lambda value: value)
+
+
+# A row's person fields at once (at C speed), and the contact channels by value (calling the
+# enum costs more than the rest of a new person's values).
+_person_fields = itemgetter(*PERSON_FIELDS)
+_CHANNELS = {channel.value: channel for channel in ContactChannel}
+
+
+def _channel(value: str) -> ContactChannel:
+    found = _CHANNELS.get(value)
+    return found if found is not None else ContactChannel(value)
 
 
 class _People:
@@ -379,10 +401,10 @@ class _People:
             "family_name_key": name_key(data.family_name),
             "given_name_key": first_given_key(data.given_names),
             "date_of_birth": data.date_of_birth,
-            "preferred_contact": ContactChannel(data.preferred_contact or "post"),
+            "preferred_contact": _channel(data.preferred_contact or "post"),
             "needs_step_free": bool(data.needs_step_free), "created_at": now, "updated_at": now,
-            "erased_at": None,
-            **{name: blank(getattr(data, name)) for name in PERSON_FIELDS}}
+            "erased_at": None}
+        values.update(zip(PERSON_FIELDS, map(blank, _person_fields(vars(data))), strict=True))
         someone = _Someone((1, self.created), values["family_name_key"],
                            values["given_name_key"], data.date_of_birth, values["pnc_id"],
                            f"{data.given_names} {data.family_name}", values=values)
@@ -507,16 +529,20 @@ class _Writer:
         self.person_values = itemgetter(*PEOPLE_COLUMNS)
         self.actor, self.now = actor, now
         self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
-        self.eligibilities: dict[tuple[rules.RuleResult, ...], list[dict[str, Any]]] = {}
+        self.eligibilities: dict[tuple[int, ...], tuple[tuple[rules.RuleResult, ...],
+                                                      list[dict[str, Any]]]] = {}
 
     def eligibility(self, results: list[rules.RuleResult]) -> list[dict[str, Any]]:
         """The referral's eligibility column: one object for rows whose results are alike,
-        which BulkInsert then serialises once."""
-        key = tuple(results)
+        which BulkInsert then serialises once. The rules give one RuleResult object for
+        alike results (`rules._result` remembers them), so the results are told apart by
+        identity, not by hashing each dataclass (a fortieth of an import's time); the results
+        are kept beside their column, so no id is reused while the writer lives."""
+        key = tuple(map(id, results))
         found = self.eligibilities.get(key)
         if found is None:
-            found = self.eligibilities[key] = [r.as_dict() for r in results]
-        return found
+            found = self.eligibilities[key] = (tuple(results), [r.as_dict() for r in results])
+        return found[1]
 
     def write(self, chunk: Sequence[_Planned]) -> None:
         """Write a chunk of planned rows, a statement or two a table."""
