@@ -383,9 +383,12 @@ class _People:
         if data.pnc_id and (holder := self.by_pnc.get(data.pnc_id)) is not None:
             return holder
         assert data.date_of_birth is not None
+        block = self.by_block.get((name_key(data.family_name), data.date_of_birth))
+        if not block:  # nobody shares the blocking key: most rows of a file of new people
+            return None
         query = PersonKeys.of(family_name=data.family_name, given_names=data.given_names,
                               date_of_birth=data.date_of_birth, pnc_id=data.pnc_id)
-        for someone in self.by_block.get((query.family_name_key, query.date_of_birth), []):
+        for someone in block:
             keys = PersonKeys(someone.family_name_key, someone.given_name_key,
                               someone.date_of_birth, someone.pnc_id)
             if is_same_person(query, keys):
@@ -529,6 +532,7 @@ class _Writer:
         self.person_values = itemgetter(*PEOPLE_COLUMNS)
         self.actor, self.now = actor, now
         self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
+        self.deadlines_of: dict[tuple[Any, ...], tuple[dt.date, dt.date]] = {}
         self.eligibilities: dict[tuple[int, ...], tuple[tuple[rules.RuleResult, ...],
                                                       list[dict[str, Any]]]] = {}
 
@@ -543,6 +547,19 @@ class _Writer:
         if found is None:
             found = self.eligibilities[key] = (tuple(results), [r.as_dict() for r in results])
         return found[1]
+
+    def deadlines(self, referral_date: dt.date, offence_date: dt.date, programme: Programme,
+                  given: dt.date | None) -> tuple[dt.date, dt.date]:
+        """The booking and completion deadlines (`rules`), worked out once for each distinct
+        set of dates and programme: a file's rows share a few referral and offence dates."""
+        key = (referral_date, offence_date, programme.id, given)
+        found = self.deadlines_of.get(key)
+        if found is None:
+            found = self.deadlines_of[key] = (
+                rules.booking_deadline(referral_date, programme.booking_deadline_days),
+                rules.completion_deadline(offence_date, programme.completion_deadline_months,
+                                          given=given))
+        return found
 
     def write(self, chunk: Sequence[_Planned]) -> None:
         """Write a chunk of planned rows, a statement or two a table."""
@@ -578,10 +595,8 @@ class _Writer:
                 blank(data.disposal), bool(data.admitted), bool(data.consented),
                 data.no_relevant_convictions, data.officer_email,
                 clean.officer.id if clean.officer else None,
-                rules.booking_deadline(data.referral_date, programme.booking_deadline_days),
-                rules.completion_deadline(data.offence_date,
-                                          programme.completion_deadline_months,
-                                          given=data.completion_deadline),
+                *self.deadlines(data.referral_date, data.offence_date, programme,
+                                data.completion_deadline),
                 data.completion_deadline is not None, outcome or initial,
                 data.outcome_date if outcome is not None else None, outcome is not None,
                 self.eligibility(p.results), now, actor_id))

@@ -250,10 +250,13 @@ def blank(value: str | None) -> str | None:
     return value or None
 
 
+_REQUIRED_DATES = {"referral_date": "Enter the referral date",
+                   "date_of_birth": "Enter the date of birth",
+                   "offence_date": "Enter the offence date"}
+
+
 def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) -> None:
-    required = {"referral_date": "Enter the referral date", "date_of_birth": "Enter the date of birth",
-                "offence_date": "Enter the offence date"}
-    for name, message in required.items():
+    for name, message in _REQUIRED_DATES.items():
         if getattr(data, name) is None:
             errors.setdefault(name, message)
     for name in ("referral_date", "date_of_birth", "offence_date", "outcome_date"):
