@@ -534,19 +534,23 @@ class _Writer:
         self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
         self.deadlines_of: dict[tuple[Any, ...], tuple[dt.date, dt.date]] = {}
         self.eligibilities: dict[tuple[int, ...], tuple[tuple[rules.RuleResult, ...],
-                                                      list[dict[str, Any]]]] = {}
+                                                      list[dict[str, Any]], list[str]]] = {}
 
-    def eligibility(self, results: list[rules.RuleResult]) -> list[dict[str, Any]]:
-        """The referral's eligibility column: one object for rows whose results are alike,
-        which BulkInsert then serialises once. The rules give one RuleResult object for
-        alike results (`rules._result` remembers them), so the results are told apart by
-        identity, not by hashing each dataclass (a fortieth of an import's time); the results
-        are kept beside their column, so no id is reused while the writer lives."""
+    def eligibility(self, results: list[rules.RuleResult]
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The referral's eligibility column, one object for rows whose results are alike
+        (which BulkInsert then serialises once), and the codes of its warnings. The rules give
+        one RuleResult object for alike results (`rules._result` remembers them), so the
+        results are told apart by identity, not by hashing each dataclass (a fortieth of an
+        import's time); the results are kept beside their column, so no id is reused while
+        the writer lives."""
         key = tuple(map(id, results))
         found = self.eligibilities.get(key)
         if found is None:
-            found = self.eligibilities[key] = (tuple(results), [r.as_dict() for r in results])
-        return found[1]
+            found = self.eligibilities[key] = (
+                tuple(results), [r.as_dict() for r in results],
+                [r.code for r in results if not r.passed])
+        return found[1], found[2]
 
     def deadlines(self, referral_date: dt.date, offence_date: dt.date, programme: Programme,
                   given: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -588,18 +592,20 @@ class _Writer:
             data, programme, outcome = clean.data, clean.programme, clean.outcome
             assert data.referral_date and data.offence_date
             person_id = p.someone.id
+            eligibility, warnings = self.eligibility(p.results)
             referral_rows.append((
                 referral_id, p.reference, NO_PIN, now, clean.force.id, programme.id,
                 person_id, data.crime_reference, data.referral_date, data.offence_code,
-                data.offence_date, data.offence_time, blank(data.offence_location),
-                blank(data.disposal), bool(data.admitted), bool(data.consented),
+                # validate_referral has already made blank text None (its `blank`).
+                data.offence_date, data.offence_time, data.offence_location,
+                data.disposal, bool(data.admitted), bool(data.consented),
                 data.no_relevant_convictions, data.officer_email,
                 clean.officer.id if clean.officer else None,
                 *self.deadlines(data.referral_date, data.offence_date, programme,
                                 data.completion_deadline),
                 data.completion_deadline is not None, outcome or initial,
                 data.outcome_date if outcome is not None else None, outcome is not None,
-                self.eligibility(p.results), now, actor_id))
+                eligibility, now, actor_id))
             events.append((referral_id, now, actor_id, label, created, None, initial, None))
             if p.new_person:
                 audits.append((now, actor_id, label, "person.create", collection, "person",
@@ -610,7 +616,7 @@ class _Writer:
             audits.append((now, actor_id, label, "referral.create", collection, "referral",
                            str(referral_id), None,
                            {"person_id": person_id, "historical": outcome is not None,
-                            "warnings": [r.code for r in p.results if not r.passed]}))
+                            "warnings": warnings}))
             if outcome is not None:
                 move = lifecycle.IMPORT_OUTCOME_EVENTS[outcome]
                 events.append((referral_id, now, actor_id, label, move, initial, outcome,
