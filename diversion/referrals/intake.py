@@ -281,6 +281,15 @@ def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) ->
 
 _CHANNELS = frozenset(c.value for c in ContactChannel)
 
+# Checked once a distinct value: an import's rows share a few officers' addresses and, often,
+# postcodes.
+_normalised_postcode = functools.lru_cache(maxsize=4096)(parsing.normalise_postcode)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_email_address(value: str) -> bool:
+    return _normalised_email(value.strip()) is not None
+
 
 def _check_person_fields(data: ReferralInput, today: dt.date,
                          errors: dict[str, str]) -> dict[str, Any]:
@@ -312,7 +321,7 @@ def _check_person_fields(data: ReferralInput, today: dt.date,
         except ValueError:
             errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
     if postcode := blank(data.postcode):
-        if normalised := parsing.normalise_postcode(postcode):
+        if normalised := _normalised_postcode(postcode):
             changes["postcode"] = normalised
         else:
             errors["postcode"] = "Enter a real UK postcode, like LS1 4AP"
@@ -377,7 +386,8 @@ class Lookups:
             self.officers[email] = found.get(email)
 
     def officer(self, email: str) -> User | None:
-        self.load_officers([email])
+        if email not in self.officers:
+            self.load_officers([email])
         return self.officers[email]
 
 
@@ -459,12 +469,9 @@ def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date
     officer_email = data.officer_email.strip()
     if not officer_email:
         errors["officer_email"] = "Enter the referring officer's email address"
-    else:
-        try:
-            normalise_email_address(officer_email)
-        except ValueError:
-            errors["officer_email"] = (
-                "Enter the officer's email address in the correct format, like name@example.com")
+    elif not _is_email_address(officer_email):
+        errors["officer_email"] = (
+            "Enter the officer's email address in the correct format, like name@example.com")
     if data.admitted is None:
         errors["admitted"] = "Say whether the person admitted the offence (yes or no)"
     if data.consented is None:
