@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -140,7 +140,7 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
         values[name] = (row.get(name) or "").strip()
     for name in _OPTIONAL_TEXT:
         values[name] = (row.get(name) or "").strip() or None
-    return ReferralInput(**values)
+    return _made(values)
 
 
 _REQUIRED_TEXT = ("crime_reference", "family_name", "given_names", "offence_code",
@@ -447,6 +447,19 @@ def _replaced(data: ReferralInput, changes: dict[str, Any]) -> ReferralInput:
 
 
 _INPUT_FIELDS = frozenset(f.name for f in fields(ReferralInput))
+_INPUT_DEFAULTS = {f.name: f.default for f in fields(ReferralInput) if f.default is not MISSING}
+_INPUT_REQUIRED = _INPUT_FIELDS - _INPUT_DEFAULTS.keys()
+
+
+def _made(values: dict[str, Any]) -> ReferralInput:
+    """`ReferralInput(**values)`, its fields' defaults and then the values put in its
+    __dict__ at once (as `_replaced` does): the row parser makes one a row."""
+    if not values.keys() >= _INPUT_REQUIRED or not values.keys() <= _INPUT_FIELDS:
+        return ReferralInput(**values)  # raises TypeError, naming the field
+    made = object.__new__(ReferralInput)
+    made.__dict__.update(_INPUT_DEFAULTS)
+    made.__dict__.update(values)
+    return made
 
 
 def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date,
