@@ -293,13 +293,15 @@ class _People:
         self.blocks_read: set[tuple[str, dt.date]] = set()
         self.pncs_read: set[str] = set()
         self.created = 0
-        self.programmes: dict[int, rules.ProgrammeRules] = {}
+        self.programmes: dict[Programme, rules.ProgrammeRules] = {}
 
     def rules_of(self, programme: Programme) -> rules.ProgrammeRules:
-        """A programme's eligibility settings, read once for the file."""
-        if programme.id not in self.programmes:
-            self.programmes[programme.id] = programme_rules(programme)
-        return self.programmes[programme.id]
+        """A programme's eligibility settings, read once for the file (by the object: the
+        session's one object for the programme, and not an attribute read a row)."""
+        found = self.programmes.get(programme)
+        if found is None:
+            found = self.programmes[programme] = programme_rules(programme)
+        return found
 
     def _know(self, person: Person) -> _Someone:
         someone = self.on_record.get(person.id)
