@@ -136,10 +136,9 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
             errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
     if errors:
         raise ValidationFailed(errors)
-    for name in _REQUIRED_TEXT:
-        values[name] = (row.get(name) or "").strip()
-    for name in _OPTIONAL_TEXT:
-        values[name] = (row.get(name) or "").strip() or None
+    get = row.get
+    values.update({name: (get(name) or "").strip() for name in _REQUIRED_TEXT})
+    values.update({name: (get(name) or "").strip() or None for name in _OPTIONAL_TEXT})
     return _made(values)
 
 
