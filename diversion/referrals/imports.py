@@ -558,7 +558,7 @@ class _Writer:
                   given: dt.date | None) -> tuple[dt.date, dt.date]:
         """The booking and completion deadlines (`rules`), worked out once for each distinct
         set of dates and programme: a file's rows share a few referral and offence dates."""
-        key = (referral_date, offence_date, programme.id, given)
+        key = (referral_date, offence_date, programme, given)
         found = self.deadlines_of.get(key)
         if found is None:
             found = self.deadlines_of[key] = (
