@@ -128,9 +128,9 @@ def parse_date(text: str, *, what: str = "The date", uk_format: bool = False,
     cleaned = text.strip()
     match = _ISO_DATE.match(cleaned)
     if match:
-        year, month, day = (int(group) for group in match.groups())
+        year, month, day = map(int, match.groups())
     elif uk_format and (uk := _UK_DATE.match(cleaned)):
-        day, month, year = (int(group) for group in uk.groups())
+        day, month, year = map(int, uk.groups())
     else:
         example = "YYYY-MM-DD or DD/MM/YYYY" if uk_format else "YYYY-MM-DD"
         raise ParseError(f"{what} must be a date written as {example}")

@@ -31,9 +31,9 @@ from typing import Any, cast
 from sqlalchemy import (
     ARRAY,
     Date,
+    Dialect,
     String,
     Table,
-    TextClause,
     and_,
     bindparam,
     func,
@@ -181,6 +181,17 @@ def _existing(rows: Sequence[_Row]) -> dict[tuple[str, str], tuple[str, Person]]
     """Referrals already on record for these (force code, crime reference) pairs: one query a chunk."""
     wanted = {(row.force_code, row.crime_reference) for row in rows}
     references = sorted({row.crime_reference for row in rows})
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        # Which are on record at all, asked of the driver (SQLAlchemy's work on an IN list of
+        # 500 values cost more than SQLite's); only those are read with their people.
+        on_record: list[str] = []
+        for chunk in _chunks(references):
+            marks = ", ".join(["?"] * len(chunk))
+            on_record += connection.exec_driver_sql(
+                "SELECT DISTINCT crime_reference FROM referrals "  # noqa: S608 (marks alone)
+                f"WHERE crime_reference IN ({marks})", tuple(chunk)).scalars()
+        references = sorted(on_record)
     found: dict[tuple[str, str], tuple[str, Person]] = {}
     for chunk in _chunks(references):
         query = among(select(Force.code, Force.name, Referral.crime_reference, Person)
@@ -247,13 +258,28 @@ class _Someone:
 
 
 @functools.cache
-def _block_terms(count: int) -> TextClause:
-    """`(family_name_key = :f0 AND date_of_birth = :d0) OR ...`, `count` terms."""
-    return text(" OR ".join(
-        f"(people.family_name_key = :f{i} AND people.date_of_birth = :d{i})"
-        for i in range(count))).bindparams(
-            *(bindparam(f"f{i}", type_=String()) for i in range(count)),
-            *(bindparam(f"d{i}", type_=Date()) for i in range(count)))
+def _block_terms(count: int) -> str:
+    """`SELECT id FROM people WHERE (family_name_key = ? AND date_of_birth = ?) OR ...`,
+    `count` terms (SQLite)."""
+    return "SELECT id FROM people WHERE " + " OR ".join(  # noqa: S608 (no values in it)
+        ["(family_name_key = ? AND date_of_birth = ?)"] * count)
+
+
+def _date_processor(dialect: Dialect) -> Callable[[Any], Any]:
+    """A date as the driver takes it (SQLite: the text SQLAlchemy's Date stores)."""
+    processor = Date().dialect_impl(dialect).bind_processor(dialect)
+    return processor if processor is not None else (lambda value: value)
+
+
+# A row's person fields at once (at C speed), and the contact channels by value (calling the
+# enum costs more than the rest of a new person's values).
+_person_fields = itemgetter(*PERSON_FIELDS)
+_CHANNELS = {channel.value: channel for channel in ContactChannel}
+
+
+def _channel(value: str) -> ContactChannel:
+    found = _CHANNELS.get(value)
+    return found if found is not None else ContactChannel(value)
 
 
 class _People:
@@ -267,13 +293,15 @@ class _People:
         self.blocks_read: set[tuple[str, dt.date]] = set()
         self.pncs_read: set[str] = set()
         self.created = 0
-        self.programmes: dict[int, rules.ProgrammeRules] = {}
+        self.programmes: dict[Programme, rules.ProgrammeRules] = {}
 
     def rules_of(self, programme: Programme) -> rules.ProgrammeRules:
-        """A programme's eligibility settings, read once for the file."""
-        if programme.id not in self.programmes:
-            self.programmes[programme.id] = programme_rules(programme)
-        return self.programmes[programme.id]
+        """A programme's eligibility settings, read once for the file (by the object: the
+        session's one object for the programme, and not an attribute read a row)."""
+        found = self.programmes.get(programme)
+        if found is None:
+            found = self.programmes[programme] = programme_rules(programme)
+        return found
 
     def _know(self, person: Person) -> _Someone:
         someone = self.on_record.get(person.id)
@@ -318,15 +346,21 @@ class _People:
         # SQLite: one (family name key = ? AND date of birth = ?) term a block, ORed, which it
         # answers with an index search a term on ix_people_match_keys (it scans the table for
         # a row-value IN list); 250 terms a query keep within its expression depth. The terms
-        # are written out once for each number of them (building them as Core expressions
-        # costs more than the query).
-        for part in _chunks(blocks_by_terms, BLOCKS_A_QUERY):
-            parameters: dict[str, Any] = {}
-            for i, (family_key, born) in enumerate(part):
-                parameters[f"f{i}"] = family_key
-                parameters[f"d{i}"] = born
-            found += db.session.scalars(select(Person).where(_block_terms(len(part))),
-                                        parameters)
+        # go to the driver as they are, asking for the ids alone, and only the people found
+        # are loaded: SQLAlchemy's work on a statement of 500 parameters (its cache key, each
+        # value's conversion, the ORM's) cost ten times SQLite's own, a twentieth of an
+        # import's time, mostly to find nobody.
+        if blocks_by_terms:
+            connection = db.session.connection()
+            to_date = _date_processor(connection.dialect)
+            ids: list[int] = []
+            for part in _chunks(blocks_by_terms, BLOCKS_A_QUERY):
+                ids += connection.exec_driver_sql(
+                    _block_terms(len(part)),
+                    tuple(value for family_key, born in part
+                          for value in (family_key, to_date(born)))).scalars()
+            if ids:
+                found += db.session.scalars(select(Person).where(one_of(Person.id, ids)))
         if pncs:
             found += db.session.scalars(
                 select(Person).where(one_of(Person.pnc_id, sorted(pncs))))
@@ -351,9 +385,12 @@ class _People:
         if data.pnc_id and (holder := self.by_pnc.get(data.pnc_id)) is not None:
             return holder
         assert data.date_of_birth is not None
+        block = self.by_block.get((name_key(data.family_name), data.date_of_birth))
+        if not block:  # nobody shares the blocking key: most rows of a file of new people
+            return None
         query = PersonKeys.of(family_name=data.family_name, given_names=data.given_names,
                               date_of_birth=data.date_of_birth, pnc_id=data.pnc_id)
-        for someone in self.by_block.get((query.family_name_key, query.date_of_birth), []):
+        for someone in block:
             keys = PersonKeys(someone.family_name_key, someone.given_name_key,
                               someone.date_of_birth, someone.pnc_id)
             if is_same_person(query, keys):
@@ -369,10 +406,10 @@ class _People:
             "family_name_key": name_key(data.family_name),
             "given_name_key": first_given_key(data.given_names),
             "date_of_birth": data.date_of_birth,
-            "preferred_contact": ContactChannel(data.preferred_contact or "post"),
+            "preferred_contact": _channel(data.preferred_contact or "post"),
             "needs_step_free": bool(data.needs_step_free), "created_at": now, "updated_at": now,
-            "erased_at": None,
-            **{name: blank(getattr(data, name)) for name in PERSON_FIELDS}}
+            "erased_at": None}
+        values.update(zip(PERSON_FIELDS, map(blank, _person_fields(vars(data))), strict=True))
         someone = _Someone((1, self.created), values["family_name_key"],
                            values["given_name_key"], data.date_of_birth, values["pnc_id"],
                            f"{data.given_names} {data.family_name}", values=values)
@@ -457,7 +494,9 @@ def _new_ids(table: Table, count: int) -> list[int]:
         return list(db.session.scalars(
             text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
                  "FROM generate_series(1, :count)"), {"table": table.name, "count": count}))
-    top = db.session.scalar(select(func.max(table.c.id))) or 0
+    # Straight to the driver: SQLAlchemy's work on the statement cost more than SQLite's.
+    top = db.session.connection().exec_driver_sql(
+        f"SELECT max(id) FROM {table.name}").scalar() or 0  # noqa: S608 (our own table)
     return list(range(top + 1, top + 1 + count))
 
 
@@ -495,15 +534,37 @@ class _Writer:
         self.person_values = itemgetter(*PEOPLE_COLUMNS)
         self.actor, self.now = actor, now
         self.actor_id, self.label = getattr(actor, "id", None), actor_label_for(actor)
-        self.eligibilities: dict[tuple[rules.RuleResult, ...], list[dict[str, Any]]] = {}
+        self.deadlines_of: dict[tuple[Any, ...], tuple[dt.date, dt.date]] = {}
+        self.eligibilities: dict[tuple[int, ...], tuple[tuple[rules.RuleResult, ...],
+                                                      list[dict[str, Any]], list[str]]] = {}
 
-    def eligibility(self, results: list[rules.RuleResult]) -> list[dict[str, Any]]:
-        """The referral's eligibility column: one object for rows whose results are alike,
-        which BulkInsert then serialises once."""
-        key = tuple(results)
+    def eligibility(self, results: list[rules.RuleResult]
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The referral's eligibility column, one object for rows whose results are alike
+        (which BulkInsert then serialises once), and the codes of its warnings. The rules give
+        one RuleResult object for alike results (`rules._result` remembers them), so the
+        results are told apart by identity, not by hashing each dataclass (a fortieth of an
+        import's time); the results are kept beside their column, so no id is reused while
+        the writer lives."""
+        key = tuple(map(id, results))
         found = self.eligibilities.get(key)
         if found is None:
-            found = self.eligibilities[key] = [r.as_dict() for r in results]
+            found = self.eligibilities[key] = (
+                tuple(results), [r.as_dict() for r in results],
+                [r.code for r in results if not r.passed])
+        return found[1], found[2]
+
+    def deadlines(self, referral_date: dt.date, offence_date: dt.date, programme: Programme,
+                  given: dt.date | None) -> tuple[dt.date, dt.date]:
+        """The booking and completion deadlines (`rules`), worked out once for each distinct
+        set of dates and programme: a file's rows share a few referral and offence dates."""
+        key = (referral_date, offence_date, programme, given)
+        found = self.deadlines_of.get(key)
+        if found is None:
+            found = self.deadlines_of[key] = (
+                rules.booking_deadline(referral_date, programme.booking_deadline_days),
+                rules.completion_deadline(offence_date, programme.completion_deadline_months,
+                                          given=given))
         return found
 
     def write(self, chunk: Sequence[_Planned]) -> None:
@@ -533,20 +594,20 @@ class _Writer:
             data, programme, outcome = clean.data, clean.programme, clean.outcome
             assert data.referral_date and data.offence_date
             person_id = p.someone.id
+            eligibility, warnings = self.eligibility(p.results)
             referral_rows.append((
                 referral_id, p.reference, NO_PIN, now, clean.force.id, programme.id,
                 person_id, data.crime_reference, data.referral_date, data.offence_code,
-                data.offence_date, data.offence_time, blank(data.offence_location),
-                blank(data.disposal), bool(data.admitted), bool(data.consented),
+                # validate_referral has already made blank text None (its `blank`).
+                data.offence_date, data.offence_time, data.offence_location,
+                data.disposal, bool(data.admitted), bool(data.consented),
                 data.no_relevant_convictions, data.officer_email,
                 clean.officer.id if clean.officer else None,
-                rules.booking_deadline(data.referral_date, programme.booking_deadline_days),
-                rules.completion_deadline(data.offence_date,
-                                          programme.completion_deadline_months,
-                                          given=data.completion_deadline),
+                *self.deadlines(data.referral_date, data.offence_date, programme,
+                                data.completion_deadline),
                 data.completion_deadline is not None, outcome or initial,
                 data.outcome_date if outcome is not None else None, outcome is not None,
-                self.eligibility(p.results), now, actor_id))
+                eligibility, now, actor_id))
             events.append((referral_id, now, actor_id, label, created, None, initial, None))
             if p.new_person:
                 audits.append((now, actor_id, label, "person.create", collection, "person",
@@ -557,7 +618,7 @@ class _Writer:
             audits.append((now, actor_id, label, "referral.create", collection, "referral",
                            str(referral_id), None,
                            {"person_id": person_id, "historical": outcome is not None,
-                            "warnings": [r.code for r in p.results if not r.passed]}))
+                            "warnings": warnings}))
             if outcome is not None:
                 move = lifecycle.IMPORT_OUTCOME_EVENTS[outcome]
                 events.append((referral_id, now, actor_id, label, move, initial, outcome,

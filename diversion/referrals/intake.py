@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -136,11 +136,10 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
             errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
     if errors:
         raise ValidationFailed(errors)
-    for name in _REQUIRED_TEXT:
-        values[name] = (row.get(name) or "").strip()
-    for name in _OPTIONAL_TEXT:
-        values[name] = (row.get(name) or "").strip() or None
-    return ReferralInput(**values)
+    get = row.get
+    values.update({name: (get(name) or "").strip() for name in _REQUIRED_TEXT})
+    values.update({name: (get(name) or "").strip() or None for name in _OPTIONAL_TEXT})
+    return _made(values)
 
 
 _REQUIRED_TEXT = ("crime_reference", "family_name", "given_names", "offence_code",
@@ -250,10 +249,13 @@ def blank(value: str | None) -> str | None:
     return value or None
 
 
+_REQUIRED_DATES = {"referral_date": "Enter the referral date",
+                   "date_of_birth": "Enter the date of birth",
+                   "offence_date": "Enter the offence date"}
+
+
 def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) -> None:
-    required = {"referral_date": "Enter the referral date", "date_of_birth": "Enter the date of birth",
-                "offence_date": "Enter the offence date"}
-    for name, message in required.items():
+    for name, message in _REQUIRED_DATES.items():
         if getattr(data, name) is None:
             errors.setdefault(name, message)
     for name in ("referral_date", "date_of_birth", "offence_date", "outcome_date"):
@@ -277,6 +279,15 @@ def _check_dates(data: ReferralInput, today: dt.date, errors: dict[str, str]) ->
 
 
 _CHANNELS = frozenset(c.value for c in ContactChannel)
+
+# Checked once a distinct value: an import's rows share a few officers' addresses and, often,
+# postcodes.
+_normalised_postcode = functools.lru_cache(maxsize=4096)(parsing.normalise_postcode)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_email_address(value: str) -> bool:
+    return _normalised_email(value.strip()) is not None
 
 
 def _check_person_fields(data: ReferralInput, today: dt.date,
@@ -309,7 +320,7 @@ def _check_person_fields(data: ReferralInput, today: dt.date,
         except ValueError:
             errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
     if postcode := blank(data.postcode):
-        if normalised := parsing.normalise_postcode(postcode):
+        if normalised := _normalised_postcode(postcode):
             changes["postcode"] = normalised
         else:
             errors["postcode"] = "Enter a real UK postcode, like LS1 4AP"
@@ -374,7 +385,8 @@ class Lookups:
             self.officers[email] = found.get(email)
 
     def officer(self, email: str) -> User | None:
-        self.load_officers([email])
+        if email not in self.officers:
+            self.load_officers([email])
         return self.officers[email]
 
 
@@ -434,6 +446,19 @@ def _replaced(data: ReferralInput, changes: dict[str, Any]) -> ReferralInput:
 
 
 _INPUT_FIELDS = frozenset(f.name for f in fields(ReferralInput))
+_INPUT_DEFAULTS = {f.name: f.default for f in fields(ReferralInput) if f.default is not MISSING}
+_INPUT_REQUIRED = _INPUT_FIELDS - _INPUT_DEFAULTS.keys()
+
+
+def _made(values: dict[str, Any]) -> ReferralInput:
+    """`ReferralInput(**values)`, its fields' defaults and then the values put in its
+    __dict__ at once (as `_replaced` does): the row parser makes one a row."""
+    if not values.keys() >= _INPUT_REQUIRED or not values.keys() <= _INPUT_FIELDS:
+        return ReferralInput(**values)  # raises TypeError, naming the field
+    made = object.__new__(ReferralInput)
+    made.__dict__.update(_INPUT_DEFAULTS)
+    made.__dict__.update(values)
+    return made
 
 
 def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date,
@@ -456,12 +481,9 @@ def validate_referral(data: ReferralInput, *, actor: User | None, today: dt.date
     officer_email = data.officer_email.strip()
     if not officer_email:
         errors["officer_email"] = "Enter the referring officer's email address"
-    else:
-        try:
-            normalise_email_address(officer_email)
-        except ValueError:
-            errors["officer_email"] = (
-                "Enter the officer's email address in the correct format, like name@example.com")
+    elif not _is_email_address(officer_email):
+        errors["officer_email"] = (
+            "Enter the officer's email address in the correct format, like name@example.com")
     if data.admitted is None:
         errors["admitted"] = "Say whether the person admitted the offence (yes or no)"
     if data.consented is None:

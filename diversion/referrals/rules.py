@@ -104,17 +104,25 @@ def rule_admitted_and_consented(data: EligibilityInput) -> RuleResult:
                    f"The person did not {' or '.join(missing)}. Both are needed for a diversion")
 
 
+@functools.lru_cache(maxsize=64)
+def _window(months: int) -> str:
+    """The repeat window in words: "3 years", "18 months"."""
+    years = months / 12
+    return f"{years:g} years" if years == int(years) else f"{months} months"
+
+
 def rule_no_recent_diversion(data: EligibilityInput, programme: ProgrammeRules) -> RuleResult:
     """4. No diversion on this programme offered in the window before the offence date."""
-    since = add_months(data.offence_date, -programme.repeat_window_months)
-    years = programme.repeat_window_months / 12
-    window = f"{years:g} years" if years == int(years) else f"{programme.repeat_window_months} months"
-    recent = sorted(
-        (p for p in data.prior_referrals
-         if p.programme_id == programme.programme_id and not p.is_withdrawn
-         and since <= p.referral_date <= data.offence_date),
-        key=lambda p: p.referral_date,
-    )
+    window = _window(programme.repeat_window_months)
+    recent: list[PriorReferral] = []
+    if data.prior_referrals:  # most people referred have none
+        since = add_months(data.offence_date, -programme.repeat_window_months)
+        recent = sorted(
+            (p for p in data.prior_referrals
+             if p.programme_id == programme.programme_id and not p.is_withdrawn
+             and since <= p.referral_date <= data.offence_date),
+            key=lambda p: p.referral_date,
+        )
     if not recent:
         return _result("no_recent_diversion", True,
                        f"Not offered this programme in the {window} before the offence")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import string
 
@@ -52,3 +53,21 @@ def test_random_addresses_are_normalised_as_email_validator_does() -> None:
 
 def test_the_mailbox_names_put_in_lower_case_are_the_librarys() -> None:
     assert set(CASE_INSENSITIVE_MAILBOX_NAMES) == intake._CASE_INSENSITIVE_MAILBOXES
+
+
+def test_a_parsed_rows_input_is_the_one_the_dataclass_would_make():
+    """The row parser fills a ReferralInput's __dict__ at once: every field is there, with its
+    default when the CSV has no such column, exactly as ReferralInput(**values) makes it."""
+    row = {"crime_reference": " 13/1/26 ", "referral_date": "10/06/2026", "family_name": "Smith",
+           "given_names": "Adam", "date_of_birth": "1980-01-02", "offence_code": "X1",
+           "officer_email": "pc@e.com", "admitted": "yes", "consented": "no",
+           "postcode": "  ", "email": "a@b.com"}
+    made = intake.referral_input_from_row(row)
+    values = {f.name: getattr(made, f.name) for f in dataclasses.fields(intake.ReferralInput)}
+    assert vars(made) == vars(intake.ReferralInput(**values))
+    assert made == intake.ReferralInput(**{
+        name: values[name] for name in values
+        if name not in ("needs_step_free", "preferred_contact", "access_needs",
+                        "language_needs", "offence_time")})
+    assert (made.crime_reference, made.postcode, made.consented, made.needs_step_free) == (
+        "13/1/26", None, False, False)
