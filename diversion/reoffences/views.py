@@ -55,8 +55,7 @@ def _encode(content: bytes) -> str:
 
 
 def _refuse(form: UploadForm, problems: list[services.RowProblem]) -> None:
-    form.file.errors = [f"The file has {len(problems)} problem"
-                        f"{'' if len(problems) == 1 else 's'}: nothing was imported"]
+    form.file.errors = [f"The file has {_plural(len(problems), 'problem')}: nothing was imported"]
 
 
 def _checked_upload(check: Callable[[bytes], T]) -> tuple[UploadForm, list[services.RowProblem],
