@@ -55,6 +55,13 @@ def written(prefix: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in rows]
 
 
+def keys_in_order(prefix: str) -> list[tuple[str, str]]:
+    """The (dedupe key, recipient) of the rows whose key starts with `prefix`, as inserted."""
+    return [tuple(row) for row in db.session.execute(
+        select(TABLE.c.dedupe_key, TABLE.c.recipient)
+        .where(TABLE.c.dedupe_key.startswith(prefix)).order_by(TABLE.c.id))]
+
+
 def test_bulk_rows_are_the_rows_sqlalchemys_insert_writes():
     rows = [message("bulk:1"), message("bulk:2", channel=Channel.SMS, recipient="07700900123",
                                        subject_type=None, subject_id=None,
@@ -77,10 +84,7 @@ def test_taken_keys_are_skipped_and_the_rest_keep_their_order():
                         message("taken:a", recipient="a2@example.org"),
                         message("taken:c", recipient="twice@example.org")],
                 skip_taken="dedupe_key")
-    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
-                              .where(TABLE.c.dedupe_key.startswith("taken:"))
-                              .order_by(TABLE.c.id)).all()
-    assert [tuple(k) for k in keys] == [("taken:b", "a@example.org"),
+    assert keys_in_order("taken:") == [("taken:b", "a@example.org"),
                                         ("taken:c", "c@example.org"),
                                         ("taken:a", "a2@example.org")]
 
@@ -91,10 +95,7 @@ def test_a_taken_key_far_into_a_long_batch_is_skipped_and_the_rest_keep_their_or
     insert_rows(TABLE, [message("long:02400", recipient="first@example.org")])
     insert_rows(TABLE, [message(f"long:{n:05d}", recipient=f"{n}@example.org")
                         for n in (*range(3000), 7, 2999)], skip_taken="dedupe_key")
-    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
-                              .where(TABLE.c.dedupe_key.startswith("long:"))
-                              .order_by(TABLE.c.id)).all()
-    assert [tuple(k) for k in keys] == [("long:02400", "first@example.org"), *(
+    assert keys_in_order("long:") == [("long:02400", "first@example.org"), *(
         (f"long:{n:05d}", f"{n}@example.org") for n in range(3000) if n != 2400)]
 
 
@@ -108,10 +109,7 @@ def test_rows_made_as_they_are_written_go_in_as_a_list_of_them_would():
     writer.execute(connection, (tuple(message(f"gen:{n:05d}", recipient=f"{n}@x.org").values())
                                 for n in (*range(2500), 3)))
     writer.execute(connection, (row for row in ()))
-    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
-                              .where(TABLE.c.dedupe_key.startswith("gen:"))
-                              .order_by(TABLE.c.id)).all()
-    assert [tuple(k) for k in keys] == [("gen:00007", "a@example.org"), *(
+    assert keys_in_order("gen:") == [("gen:00007", "a@example.org"), *(
         (f"gen:{n:05d}", f"{n}@x.org") for n in range(2500) if n != 7)]
 
 
@@ -153,10 +151,7 @@ def test_keys_repeated_in_a_batch_keep_their_first_row():
                         message("again:y"),
                         message("again:x", recipient="x2@example.org")],
                 skip_taken="dedupe_key")
-    keys = db.session.execute(select(TABLE.c.dedupe_key, TABLE.c.recipient)
-                              .where(TABLE.c.dedupe_key.startswith("again:"))
-                              .order_by(TABLE.c.id)).all()
-    assert [tuple(k) for k in keys] == [("again:x", "x1@example.org"),
+    assert keys_in_order("again:") == [("again:x", "x1@example.org"),
                                         ("again:y", "a@example.org")]
 
 
