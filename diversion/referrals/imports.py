@@ -3,9 +3,9 @@
 `import_referrals(content=, actor=, now=, dry_run=False, via=)` reads the file, checks every
 row (fields, duplicates within the file, crime references already used, eligibility of new
 referrals) a chunk at a time, deciding in memory what `creation.create_referral` would for each
-row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes the chunks
-inside a savepoint with a few multi-row statements a table (`core.bulk.BulkInsert`: a multi-row
-INSERT on SQLite, COPY on PostgreSQL). Any problem raises ImportFailed listing them all and
+row in turn (`_People` mirrors `_choose_person` and `_fill_blanks`), then writes the rows
+inside a savepoint (`core.bulk.BulkInsert`: multi-row INSERTs on SQLite, one COPY a table on
+PostgreSQL). Any problem raises ImportFailed listing them all and
 writes nothing; a dry run writes nothing and reports what would happen. The caller commits.
 Python's cycle collector is held off during an import, and SQLite's page cache is larger
 (`core.bulk.bulk_write`).
@@ -522,8 +522,7 @@ _NO_DETAILS: dict[str, Any] = {}
 
 class _Writer:
     """The import's four inserts (people, referrals, their history, the audit rows), each made
-    once for the file and written a chunk at a time (`BulkInsert`: a multi-row INSERT or a
-    COPY a table)."""
+    once for the file (`BulkInsert`: multi-row INSERTs, or a COPY a table)."""
 
     def __init__(self, *, actor: User | None, now: dt.datetime) -> None:
         dialect = db.session.get_bind().dialect
@@ -567,11 +566,12 @@ class _Writer:
                                           given=given))
         return found
 
-    def write(self, chunk: Sequence[_Planned]) -> None:
-        """Write a chunk of planned rows, a statement or two a table."""
-        actor_id, label, now = self.actor_id, self.label, self.now
+    def write(self, planned: Sequence[_Planned]) -> None:
+        """Write the file's planned rows: one statement a table on PostgreSQL (a COPY, whose
+        rows are made as they are sent, so the client makes the next part while the server
+        stores the one before), multi-row INSERTs on SQLite (`BulkInsert`)."""
         connection = db.session.connection()
-        new_people = [p.someone for p in chunk if p.new_person]
+        new_people = [p.someone for p in planned if p.new_person]
         if new_people:
             ids = _new_ids(cast(Table, Person.__table__), len(new_people))
             rows = []
@@ -581,33 +581,45 @@ class _Writer:
                 rows.append(self.person_values(someone.values))
             self.people.execute(connection, rows)
         db.session.flush()  # blanks filled in people on record
-        referral_ids = _new_ids(cast(Table, Referral.__table__), len(chunk))
-        referral_rows = []
+        referral_ids = _new_ids(cast(Table, Referral.__table__), len(planned))
         events: list[tuple[Any, ...]] = []
         audits: list[tuple[Any, ...]] = []
         historical: list[int] = []
+        self.referrals.execute(connection, self._referral_rows(
+            planned, referral_ids, events=events, audits=audits, historical=historical))
+        self.events.execute(connection, events)
+        self.audits.execute(connection, audits)
+        for part in _chunks(historical, CHUNK):
+            self._tell_closed(part)
+
+    def _referral_rows(self, planned: Sequence[_Planned], referral_ids: Sequence[int], *,
+                       events: list[tuple[Any, ...]], audits: list[tuple[Any, ...]],
+                       historical: list[int]) -> Iterator[tuple[Any, ...]]:
+        """The referrals' rows, made one by one as they are written; each referral's history
+        and audit rows are added to `events` and `audits`, and a historical one's id to
+        `historical`, as its row is made."""
+        actor_id, label, now = self.actor_id, self.label, self.now
         initial = lifecycle.INITIAL_STATUS
         created = ReferralEventType.CREATED
         collection, alteration = AuditCategory.COLLECTION, AuditCategory.ALTERATION
-        for p, referral_id in zip(chunk, referral_ids, strict=True):
+        for p, referral_id in zip(planned, referral_ids, strict=True):
             clean = p.clean
             data, programme, outcome = clean.data, clean.programme, clean.outcome
             assert data.referral_date and data.offence_date
             person_id = p.someone.id
             eligibility, warnings = self.eligibility(p.results)
-            referral_rows.append((
-                referral_id, p.reference, NO_PIN, now, clean.force.id, programme.id,
-                person_id, data.crime_reference, data.referral_date, data.offence_code,
-                # validate_referral has already made blank text None (its `blank`).
-                data.offence_date, data.offence_time, data.offence_location,
-                data.disposal, bool(data.admitted), bool(data.consented),
-                data.no_relevant_convictions, data.officer_email,
-                clean.officer.id if clean.officer else None,
-                *self.deadlines(data.referral_date, data.offence_date, programme,
-                                data.completion_deadline),
-                data.completion_deadline is not None, outcome or initial,
-                data.outcome_date if outcome is not None else None, outcome is not None,
-                eligibility, now, actor_id))
+            yield (referral_id, p.reference, NO_PIN, now, clean.force.id, programme.id,
+                   person_id, data.crime_reference, data.referral_date, data.offence_code,
+                   # validate_referral has already made blank text None (its `blank`).
+                   data.offence_date, data.offence_time, data.offence_location,
+                   data.disposal, bool(data.admitted), bool(data.consented),
+                   data.no_relevant_convictions, data.officer_email,
+                   clean.officer.id if clean.officer else None,
+                   *self.deadlines(data.referral_date, data.offence_date, programme,
+                                   data.completion_deadline),
+                   data.completion_deadline is not None, outcome or initial,
+                   data.outcome_date if outcome is not None else None, outcome is not None,
+                   eligibility, now, actor_id)
             events.append((referral_id, now, actor_id, label, created, None, initial, None))
             if p.new_person:
                 audits.append((now, actor_id, label, "person.create", collection, "person",
@@ -627,20 +639,19 @@ class _Writer:
                                "referral", str(referral_id), None,
                                {"from": initial.value, "to": outcome.value}))
                 historical.append(referral_id)
-        self.referrals.execute(connection, referral_rows)
-        self.events.execute(connection, events)
-        self.audits.execute(connection, audits)
-        if historical:
-            # What listeners do when a referral closes (a completed one's certificate code),
-            # told once for the chunk, as `transition_many` tells them.
-            loaded = {r.id: r for r in db.session.scalars(
-                select(Referral).where(Referral.id.in_(historical)))}
-            referrals_moved.send([
-                lifecycle.Moved(referral=loaded[referral_id],
-                                event=lifecycle.IMPORT_OUTCOME_EVENTS[loaded[referral_id].status],
-                                from_status=initial, to_status=loaded[referral_id].status,
-                                actor=self.actor, now=now, reason=HISTORICAL_REASON)
-                for referral_id in historical])
+
+    def _tell_closed(self, referral_ids: Sequence[int]) -> None:
+        """What listeners do when a referral closes (a completed one's certificate code), told
+        once for a chunk of historical referrals, as `transition_many` tells them."""
+        loaded = {r.id: r for r in db.session.scalars(
+            select(Referral).where(Referral.id.in_(referral_ids)))}
+        initial = lifecycle.INITIAL_STATUS
+        referrals_moved.send([
+            lifecycle.Moved(referral=loaded[referral_id],
+                            event=lifecycle.IMPORT_OUTCOME_EVENTS[loaded[referral_id].status],
+                            from_status=initial, to_status=loaded[referral_id].status,
+                            actor=self.actor, now=self.now, reason=HISTORICAL_REASON)
+            for referral_id in referral_ids])
 
 
 HISTORICAL_REASON = "Historical record imported"
@@ -714,7 +725,8 @@ def import_referrals(*, content: bytes, actor: User | None, now: dt.datetime,
     """Import a CSV file of referrals, all or nothing (see the module's docstring).
 
     Every row is checked before anything is written, a chunk of rows at a time with a fixed
-    number of queries a chunk; then the rows are written a chunk at a time (`BulkInsert`).
+    number of queries a chunk; then the rows are written, a COPY a table on PostgreSQL
+    (`BulkInsert`).
     `progress(rows done, rows)` is called as the rows are checked (the CLI's progress bar)."""
     _check_actor(actor)
     with bulk_write():
@@ -772,9 +784,7 @@ def _import(*, content: bytes, actor: User | None, now: dt.datetime, dry_run: bo
             assert someone.person is not None
             for name, value in someone.changes.items():
                 setattr(someone.person, name, value)
-        writer = _Writer(actor=actor, now=now)
-        for part in _chunks(planned, CHUNK):
-            writer.write(part)
+        _Writer(actor=actor, now=now).write(planned)
         db.session.flush()
     except IntegrityError as error:
         savepoint.rollback()
