@@ -115,18 +115,22 @@ def sign_in(base: str, email: str, password: str) -> str:
     raise RuntimeError(f"could not sign in as {email}: no redirect")
 
 
-def check_page(url: str, cookie: str) -> None:
+def check_page(url: str, cookie: str) -> str:
     """The page answers 200 to this cookie: wrk counts a redirect (to the sign-in page, say)
-    as a success, so a page that refused would otherwise measure as a fast one."""
+    as a success, so a page that refused would otherwise measure as a fast one. Returns the
+    cookie a browser would send next: the first page after signing in sets the session's
+    CSRF token, and wrk, which sends one Cookie header throughout, would otherwise have every
+    answer sign and set the session cookie again, which no browser makes the app do."""
     opener = urllib.request.build_opener(_NoRedirect)
     request = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310 (ours)
     try:
         with opener.open(request, timeout=60) as page:
-            status = page.status
+            status, renewed = page.status, _cookie(page, "diversion_session")
     except urllib.error.HTTPError as answer:
-        status = answer.code
+        status, renewed = answer.code, None
     if status != 200:
         raise RuntimeError(f"GET {url} answered {status}, not 200")
+    return renewed or cookie
 
 
 def wrk_rate(url: str, cookie: str | None = None, seconds: int = SECONDS) -> float:
@@ -153,7 +157,7 @@ def served_rates(database_url: str, pages: dict[str, tuple[str, str]], password:
     with gunicorn("wsgi:app", database_url) as app_base, gunicorn(BARE_APP) as bare_base:
         cookies = {email: sign_in(app_base, email, password) for email, _ in pages.values()}
         for email, path in pages.values():
-            check_page(app_base + path, cookies[email])
+            cookies[email] = check_page(app_base + path, cookies[email])
         calls: dict[str, Callable[[], float]] = {
             name: partial(wrk_rate, app_base + path, cookies[email])
             for name, (email, path) in pages.items()}
