@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -35,7 +34,7 @@ from diversion.auth import second_factor, services, sessions
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.core import listing, paging, parsing
-from diversion.core.errors import Conflict, NotFound, ValidationFailed
+from diversion.core.errors import Conflict, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import london_today, now_utc
@@ -362,16 +361,11 @@ def audit_log() -> Any:
     form, filters, valid = _audit_filters()
     if filters.action and filters.action not in dict(audit_list.action_choices()):
         form.action.choices.append(SelectChoice(filters.action, f"Starting “{filters.action}”"))
-    ordering = paging.Ordering.from_args(request.args, audit_list.SORTS, "newest")
+    shown = listing.listed(audit_list.filtered_events(filters, today=london_today(now_utc())),
+                           sorts=audit_list.SORTS, default_sort="newest",
+                           endpoint="admin.audit_log", csv_endpoint="admin.audit_csv")
+    page, ordering = shown.page, shown.ordering
     form.sort.data = ordering.key
-    query = audit_list.filtered_events(filters, today=london_today(now_utc()))
-    try:
-        page = paging.paginate(query, ordering, args=request.args)
-    except paging.InvalidCursor:
-        raise NotFound(paging.NO_SUCH_PAGE) from None
-    kept = listing.kept_args(request.args)
-    href, sort_href = listing.hrefs("admin.audit_log", kept)
-    page.with_links(href)
     if valid:
         # The page names people: reading the audit log is itself a consultation.
         record(action="audit.view", category=AuditCategory.CONSULTATION, now=now_utc(),
@@ -379,11 +373,10 @@ def audit_log() -> Any:
                    (e.id for e in page.items), key="events", filters=filters.for_audit(),
                    sort=ordering.key, order=ordering.order))
     return render_template(
-        "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
+        "admin/audit.html", page=page, form=form, ordering=ordering, sort_href=shown.sort_href,
         actors=audit_list.actor_names(page.items), named=audit_list.name_objects(page.items),
         action_words=audit_list.action_words, summarise=audit_list.summarise,
-        filtered=not filters.is_empty,
-        csv_href=url_for("admin.audit_csv") + ("?" + urlencode(kept) if kept else ""),
+        filtered=not filters.is_empty, csv_href=shown.csv_href,
     ), 200 if valid else 400
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
@@ -535,24 +534,19 @@ def _payment_filters() -> tuple[PaymentFilterForm, payments_list.PaymentFilters,
 def payments() -> Any:
     """Every payment recorded, filtered, a page at a time, named by person and reference."""
     form, filters, valid = _payment_filters()
-    ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
-    form.sort.data = ordering.key
-    query = payments_list.filtered_payments(filters, today=london_today(now_utc()))
-    try:
-        page = paging.paginate(query, ordering, args=request.args)
-    except paging.InvalidCursor:
-        raise NotFound(paging.NO_SUCH_PAGE) from None
-    page.items = [payments_list.PaymentRow.of(row) for row in page.items]
-    kept = listing.kept_args(request.args)
-    href, sort_href = listing.hrefs("fees.payments", kept)
-    page.with_links(href)
+    shown = listing.listed(
+        payments_list.filtered_payments(filters, today=london_today(now_utc())),
+        sorts=payments_list.SORTS, default_sort="newest", endpoint="fees.payments",
+        csv_endpoint="fees.payments_csv",
+        rows=lambda items: [payments_list.PaymentRow.of(row) for row in items])
+    form.sort.data = shown.ordering.key
     record(action="payments.view", category=AuditCategory.CONSULTATION, now=now_utc(),
            actor=acting_user(), details=shown_details(
-               (item.payment.referral_id for item in page.items), filters=filters.for_audit()))
+               (item.payment.referral_id for item in shown.page.items),
+               filters=filters.for_audit()))
     return render_template(
-        "bookings/payments.html", page=page, form=form, ordering=ordering, sort_href=sort_href,
-        filtered=not filters.is_empty,
-        csv_href=url_for("fees.payments_csv") + ("?" + urlencode(kept) if kept else ""),
+        "bookings/payments.html", page=shown.page, form=form, ordering=shown.ordering,
+        sort_href=shown.sort_href, filtered=not filters.is_empty, csv_href=shown.csv_href,
     ), 200 if valid else 400
 
 

@@ -4,14 +4,18 @@ links, and the CSV download (docs/DESIGN.md "Staff lists")."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, url_for
+from flask import Response, request, url_for
+from sqlalchemy import Select
 from werkzeug.datastructures import MultiDict
 
+from diversion.core import paging
 from diversion.core.csvout import to_csv
+from diversion.core.errors import NotFound
 from diversion.core.timeutils import to_london
 
 PAGING_ARGS = ("page", "after", "before")
@@ -41,6 +45,37 @@ def hrefs(endpoint: str, kept: list[tuple[str, str]], **view_args: Any
         return make(pairs + ([("order", order)] if order else []))
 
     return href, sort_href
+
+
+@dataclass
+class Listed:
+    """A list page's page of rows, its sort, and the links that keep its filters."""
+
+    page: paging.Page
+    ordering: paging.Ordering
+    sort_href: Callable[[str, str | None], str]
+    csv_href: str
+
+
+def listed(query: Select[Any], *, sorts: Mapping[str, paging.Sort], default_sort: str,
+           endpoint: str, csv_endpoint: str,
+           rows: Callable[[list[Any]], list[Any]] | None = None) -> Listed:
+    """The page the request's query string asks for (`?sort`, `?order`, `?page`, `?after`,
+    `?before`) of `query`, with its pager's and sort headings' links to `endpoint` and the CSV
+    download's to `csv_endpoint`, both keeping the filters. `rows` turns the page's items into
+    what the template shows. A cursor not made here, or a page past the end: 404."""
+    ordering = paging.Ordering.from_args(request.args, sorts, default_sort)
+    try:
+        page = paging.paginate(query, ordering, args=request.args)
+    except paging.InvalidCursor:
+        raise NotFound(paging.NO_SUCH_PAGE) from None
+    if rows is not None:
+        page.items = rows(page.items)
+    kept = kept_args(request.args)
+    href, sort_href = hrefs(endpoint, kept)
+    page.with_links(href)
+    return Listed(page, ordering, sort_href,
+                  url_for(csv_endpoint) + ("?" + urlencode(kept) if kept else ""))
 
 
 def london(value: dt.datetime | None) -> str:

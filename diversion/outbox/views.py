@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from jinja2 import TemplateError
@@ -15,7 +14,7 @@ from diversion.auth.access import current_actor, roles
 from diversion.auth.models import Role, User
 from diversion.core import listing, paging, parsing
 from diversion.core.dashboard import Line, Panel
-from diversion.core.errors import Conflict, NotFound
+from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_midnight_in_utc, london_today, now_utc
 from diversion.core.transactions import savepoint
@@ -98,16 +97,11 @@ def preview(message: OutboxMessage) -> str:
 def list_messages() -> Any:
     """Messages filtered and sorted, a page at a time, each named by its person and reference."""
     form, filters, valid = _filters()
-    ordering = paging.Ordering.from_args(request.args, SORTS, "newest")
+    shown = listing.listed(services.filtered_messages(filters, today=london_today(now_utc())),
+                           sorts=SORTS, default_sort="newest", endpoint="outbox.list_messages",
+                           csv_endpoint="outbox_csv.messages_csv")
+    page, ordering = shown.page, shown.ordering
     form.sort.data = ordering.key
-    query = services.filtered_messages(filters, today=london_today(now_utc()))
-    try:
-        page = paging.paginate(query, ordering, args=request.args)
-    except paging.InvalidCursor:
-        raise NotFound(paging.NO_SUCH_PAGE) from None
-    kept = listing.kept_args(request.args)
-    href, sort_href = listing.hrefs("outbox.list_messages", kept)
-    page.with_links(href)
     people = services.people_of(page.items)
     if valid:
         # The page names each message's person: who saw which messages, by id.
@@ -117,8 +111,8 @@ def list_messages() -> Any:
                    sort=ordering.key, order=ordering.order))
     return render_template(
         "outbox/messages.html", page=page, form=form, filters=filters, ordering=ordering,
-        sort_href=sort_href, people=people, subject_person=_subject_person(filters),
-        csv_href=url_for("outbox_csv.messages_csv") + ("?" + urlencode(kept) if kept else ""),
+        sort_href=shown.sort_href, people=people, subject_person=_subject_person(filters),
+        csv_href=shown.csv_href,
         mask_recipient=mask_recipient, kind_label=services.kind_label, preview=preview,
         channels=CHANNELS, filtered=not filters.is_empty,
         resend_args=[(k, v) for k, v in request.args.items(multi=True)],
