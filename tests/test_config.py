@@ -158,3 +158,19 @@ def test_admins_and_managers_must_use_a_second_factor_unless_the_setting_says_ot
                          ).require_second_factor_roles == {"admin", "police"}
     with pytest.raises(ConfigError, match="DIVERSION_REQUIRE_SECOND_FACTOR_ROLES"):
         read_settings({"DIVERSION_REQUIRE_SECOND_FACTOR_ROLES": "admin,superuser"})
+
+
+def test_earlier_secret_keys_are_kept_as_fallbacks_newest_first():
+    old, older = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    settings = read_settings({"DIVERSION_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+                              "SECRET_KEY_FALLBACKS": f" {old} , {older},"})
+    assert settings.secret_key_fallbacks == (old, older)
+    assert flask_config(settings)["SECRET_KEY_FALLBACKS"] == [old, older]
+    assert read_settings({}).secret_key_fallbacks == ()
+
+
+@pytest.mark.parametrize("fallback", ["short", DEVELOPMENT_SECRET_KEY])
+def test_production_refuses_a_short_or_published_fallback_key(fallback):
+    with pytest.raises(ConfigError, match="SECRET_KEY_FALLBACKS"):
+        read_settings({"DIVERSION_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+                       "SECRET_KEY_FALLBACKS": f"{secrets.token_urlsafe(48)},{fallback}"})

@@ -230,8 +230,8 @@ class SecondFactor(Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
-    # Base32, as authenticator apps take it.
-    secret: Mapped[str] = mapped_column(String(64))
+    # Base32, as authenticator apps take it, sealed (auth.sealing: a Fernet token).
+    secret: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_used_step: Mapped[int | None] = mapped_column(Integer)

@@ -6,12 +6,15 @@ code from it; then it is switched on, the recovery codes are made and shown once
 secret is never shown again. A code is accepted one step either side of now, and never twice:
 the step of the last accepted code is kept, and no code from that step or before it passes.
 Recovery codes are kept as SHA-256 digests (each is 50 random bits) and each works once.
+The secret is kept sealed (`auth.sealing`): a copy of the database alone does not give anyone
+a user's codes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
-from diversion.auth import guards, sessions
+from diversion.auth import guards, sealing, sessions
 from diversion.auth.models import RecoveryCode, SecondFactor, User
 from diversion.auth.signals import account_event
 from diversion.auth.throttle import key_digest
@@ -35,6 +38,8 @@ RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 _RECOVERY_LENGTH = 10
 TOTP_CODE = re.compile(r"^[0-9]{6}$")
+
+log = logging.getLogger(__name__)
 
 
 def _audit(**event: Any) -> None:
@@ -61,6 +66,22 @@ def is_required(user: User, required_roles: frozenset[str]) -> bool:
 
 def _step(now: dt.datetime) -> int:
     return int(now.timestamp()) // STEP_SECONDS
+
+
+def _opened(factor: SecondFactor) -> str | None:
+    """The factor's secret, sealed again under the current key if an older one opened it;
+    None when no key opens it (SECRET_KEY changed without the old one in
+    SECRET_KEY_FALLBACKS): then no code matches it and a recovery code is the way in."""
+    try:
+        secret, under_older_key = sealing.unseal(factor.secret)
+    except sealing.SealBroken:
+        log.warning("an authenticator's secret could not be opened with SECRET_KEY or "
+                    "SECRET_KEY_FALLBACKS")
+        return None
+    if under_older_key:
+        factor.secret = sealing.seal(secret)
+        db.session.flush()
+    return secret
 
 
 def _totp(secret: str) -> pyotp.TOTP:
@@ -97,16 +118,18 @@ def start_enrolment(user: User, *, now: dt.datetime) -> Enrolment:
     factor = get_second_factor(user)
     if factor is not None and factor.is_confirmed:
         raise ValueError("the second factor is already set up: reset it first")
-    if factor is None:
+    secret = _opened(factor) if factor is not None else None
+    if secret is None:
         import pyotp  # noqa: PLC0415  (lazy: see _totp)
 
-        factor = SecondFactor(user_id=user.id, secret=pyotp.random_base32(length=32),
-                              created_at=now)
-        db.session.add(factor)
+        secret = pyotp.random_base32(length=32)
+        if factor is None:
+            factor = SecondFactor(user_id=user.id, created_at=now)
+            db.session.add(factor)
+        factor.secret = sealing.seal(secret)  # a new one, when the old no longer opens
         db.session.flush()
-    return Enrolment(secret=factor.secret,
-                     uri=_totp(factor.secret).provisioning_uri(name=user.email,
-                                                                issuer_name=ISSUER))
+    return Enrolment(secret=secret,
+                     uri=_totp(secret).provisioning_uri(name=user.email, issuer_name=ISSUER))
 
 
 def _normalise_code(text: str) -> str:
@@ -118,7 +141,10 @@ def _matching_step(factor: SecondFactor, code: str, now: dt.datetime) -> int | N
     accepted one."""
     if not TOTP_CODE.match(code):
         return None
-    totp = _totp(factor.secret)
+    secret = _opened(factor)
+    if secret is None:
+        return None
+    totp = _totp(secret)
     current = _step(now)
     for step in (current - 1, current, current + 1):
         if factor.last_used_step is not None and step <= factor.last_used_step:

@@ -72,6 +72,10 @@ class Settings:
     # The roles that must sign in with a second factor (TOTP, auth.second_factor): they are
     # sent to set one up right after their password until they have.
     require_second_factor_roles: frozenset[str] = frozenset()
+    # Earlier values of SECRET_KEY, newest first, kept while SECRET_KEY is being changed: sign-ins
+    # signed with them stay valid, and authenticator secrets sealed under them still open
+    # (auth.sealing) and are sealed again under the new key when next used.
+    secret_key_fallbacks: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -99,6 +103,8 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
                               "when DIVERSION_ENV=production")
     elif not secret_key:
         secret_key = DEVELOPMENT_SECRET_KEY
+    secret_key_fallbacks = _secret_key_fallbacks(environ.get("SECRET_KEY_FALLBACKS", ""),
+                                                 production=env == "production")
     email_backend = environ.get("DIVERSION_EMAIL_BACKEND", "log")
     sms_backend = environ.get("DIVERSION_SMS_BACKEND", "log")
     if email_backend not in {"log", "smtp", "notify"}:
@@ -141,6 +147,7 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         env=env,
         database_url=_normalise_database_url(environ.get("DATABASE_URL") or default_db),
         secret_key=secret_key,
+        secret_key_fallbacks=secret_key_fallbacks,
         email_backend=email_backend,
         sms_backend=sms_backend,
         smtp_host=environ.get("DIVERSION_SMTP_HOST", "localhost"),
@@ -172,6 +179,19 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         scheduler_standby_poll_seconds=scheduler_standby_poll_seconds,
         require_second_factor_roles=require_second_factor_roles,
     )
+
+
+def _secret_key_fallbacks(raw: str, *, production: bool) -> tuple[str, ...]:
+    """SECRET_KEY_FALLBACKS: earlier SECRET_KEYs separated by commas, newest first; in
+    production each must pass the checks SECRET_KEY does."""
+    keys = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if production:
+        for key in keys:
+            if key == DEVELOPMENT_SECRET_KEY or len(key) < MIN_SECRET_KEY_LENGTH:
+                raise ConfigError(f"each of SECRET_KEY_FALLBACKS must be at least "
+                                  f"{MIN_SECRET_KEY_LENGTH} characters and not the published "
+                                  "development key when DIVERSION_ENV=production")
+    return keys
 
 
 STAFF_ROLES = frozenset({"police", "facilitator", "manager", "admin"})
@@ -227,6 +247,7 @@ def flask_config(settings: Settings) -> dict[str, Any]:
     return {
         "SETTINGS": settings,
         "SECRET_KEY": settings.secret_key,
+        "SECRET_KEY_FALLBACKS": list(settings.secret_key_fallbacks),
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "SESSION_COOKIE_HTTPONLY": True,

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
-from diversion.auth import second_factor, sessions
+from diversion.auth import sealing, second_factor, sessions
 from diversion.auth.models import UserSession
 from diversion.core.extensions import db
 from diversion.core.jobs import jobs_of
@@ -197,7 +197,7 @@ def test_switching_on_the_second_factor_rotates_the_identifier(app, user):
     old_key, old_row = _key(client), _row(client)
     page = client.get("/account/second-factor")
     assert page.status_code == 200
-    secret = second_factor.get_second_factor(user).secret
+    secret = sealing.unseal(second_factor.get_second_factor(user).secret)[0]
     response = client.post("/account/second-factor", data={"code": pyotp.TOTP(secret).at(NOW)})
     assert response.status_code == 200 and second_factor.has_second_factor(user)
     assert _key(client) != old_key

@@ -1,0 +1,130 @@
+"""Authenticator secrets are kept sealed (auth.sealing): the database alone does not give the
+codes; a changed SECRET_KEY with the old one in SECRET_KEY_FALLBACKS keeps every authenticator
+working and seals each again when it is next used; a secret no key opens fails safe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pyotp
+import pytest
+from sqlalchemy import select, text
+
+from diversion.auth import sealing, second_factor
+from diversion.auth.models import SecondFactor, User
+from diversion.core.extensions import db
+from tests.builders import DEFAULT_PASSWORD, NOW, create_user
+
+pytestmark = pytest.mark.usefixtures("clock")
+
+NEW_KEY = "a new secret key for these tests, long enough to pass"
+
+
+def _enrolled() -> tuple[User, pyotp.TOTP, list[str]]:
+    user = create_user(role="facilitator")
+    enrolment = second_factor.start_enrolment(user, now=NOW)
+    totp = pyotp.TOTP(enrolment.secret)
+    codes = second_factor.confirm_enrolment(user, code=totp.at(NOW), now=NOW)
+    assert codes is not None
+    db.session.commit()
+    return user, totp, codes
+
+
+def _stored(user: User | int) -> str:
+    db.session.expire_all()
+    user_id = user if isinstance(user, int) else user.id
+    return db.session.scalar(select(SecondFactor.secret).where(SecondFactor.user_id == user_id))
+
+
+def _signs_in_with(client, user: User, code: str) -> bool:
+    client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.post("/sign-in/code", data={"code": code})
+    return response.status_code == 302 and client.get("/account/password").status_code == 200
+
+
+def test_the_stored_secret_is_sealed_and_opens_to_the_one_the_authenticator_has(app):
+    user = create_user(role="facilitator")
+    enrolment = second_factor.start_enrolment(user, now=NOW)
+    db.session.commit()
+    stored = _stored(user)
+    assert enrolment.secret not in stored and enrolment.secret.lower() not in stored.lower()
+    assert stored.startswith("gAAAAA")  # a Fernet token
+    assert sealing.unseal(stored) == (enrolment.secret, False)
+    # Reloading the enrolment page shows the same secret, not a new one.
+    assert second_factor.start_enrolment(user, now=NOW).secret == enrolment.secret
+    # Sealing twice gives two different tokens (a random IV each time).
+    assert sealing.seal(enrolment.secret) != sealing.seal(enrolment.secret)
+
+
+def test_a_changed_secret_key_with_the_old_one_as_a_fallback_keeps_the_authenticator(
+        app, client, clock, monkeypatch):
+    user, totp, _codes = _enrolled()
+    old_key, sealed_before = app.config["SECRET_KEY"], _stored(user)
+    monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old_key])
+    clock.advance(seconds=60)
+    assert _signs_in_with(client, user, totp.at(clock.now))
+    sealed_after = _stored(user)
+    assert sealed_after != sealed_before
+    # Sealed again under the new key: it opens without the fallback now.
+    assert sealing.unseal(sealed_after, secret_keys=[NEW_KEY]) == (totp.secret, False)
+    with pytest.raises(sealing.SealBroken):
+        sealing.unseal(sealed_after, secret_keys=[old_key])
+
+
+def test_a_secret_no_key_opens_refuses_codes_without_an_error_page_and_recovery_still_works(
+        app, client, clock, monkeypatch, caplog):
+    user, totp, codes = _enrolled()
+    monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+    clock.advance(seconds=60)
+    with caplog.at_level(logging.WARNING, logger="diversion.auth.second_factor"):
+        client.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
+        refused = client.post("/sign-in/code", data={"code": totp.at(clock.now)})
+    assert refused.status_code == 200 and "govuk-error-summary" in refused.text
+    assert client.get("/account/password").status_code != 200
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("could not be opened" in w for w in warnings)
+    assert not any(user.email in w or str(user.id) in w or totp.secret in w for w in warnings)
+    # A recovery code does not depend on the sealed secret.
+    assert client.post("/sign-in/code", data={"code": codes[0]}).status_code == 302
+    assert client.get("/account/password").status_code == 200
+
+
+def test_an_enrolment_whose_secret_no_longer_opens_is_offered_a_new_secret(app, monkeypatch):
+    user = create_user(role="facilitator")
+    first = second_factor.start_enrolment(user, now=NOW)
+    db.session.commit()
+    monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+    again = second_factor.start_enrolment(user, now=NOW + dt.timedelta(minutes=1))
+    db.session.commit()
+    assert again.secret != first.secret
+    assert sealing.unseal(_stored(user)) == (again.secret, False)
+    code = pyotp.TOTP(again.secret).at(NOW + dt.timedelta(minutes=1))
+    assert second_factor.confirm_enrolment(user, code=code,
+                                           now=NOW + dt.timedelta(minutes=1)) is not None
+
+
+def test_migration_0030_seals_the_secrets_kept_before_it_and_its_downgrade_opens_them(app):
+    from flask_migrate import downgrade, upgrade
+
+    from tests.conftest import PROJECT_ROOT
+
+    user = create_user(role="facilitator")
+    enrolment = second_factor.start_enrolment(user, now=NOW)
+    db.session.commit()
+    user_id, directory = user.id, str(PROJECT_ROOT / "migrations")
+    db.session.remove()
+    try:
+        downgrade(directory=directory, revision="0029")
+        assert _stored(user_id) == enrolment.secret  # kept as it was before 0030
+        db.session.remove()
+        upgrade(directory=directory, revision="0030")
+        stored = _stored(user_id)
+        assert stored != enrolment.secret
+        assert sealing.unseal(stored) == (enrolment.secret, False)
+    finally:
+        db.session.remove()
+        upgrade(directory=directory, revision="heads")
+    assert db.session.execute(text("SELECT count(*) FROM second_factors")).scalar() == 1
