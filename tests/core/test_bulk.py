@@ -182,6 +182,15 @@ def test_one_of_finds_what_an_in_list_finds():
     assert found(one_of(TABLE.c.id, ids)) == ["one:2"]
 
 
+
+def test_one_of_finds_texts_that_look_like_an_arrays_own_syntax():
+    odd = ['a "quoted", text', "back\\slash\\", "NULL", "{1,2}", "", " spaced "]
+    insert_rows(TABLE, [message(f"odd:{n}", subject_id=text) for n, text in enumerate(odd)])
+    for wanted in (odd, odd[:1], odd[2:4], ["null", "{1", "a"]):
+        assert sorted(db.session.scalars(select(TABLE.c.subject_id).where(
+            TABLE.c.dedupe_key.startswith("odd:"), one_of(TABLE.c.subject_id, wanted)))) == sorted(
+            text for text in odd if text in wanted)
+
 def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
     assert gc.isenabled()
     with cycle_collection_paused():
