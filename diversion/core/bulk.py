@@ -404,6 +404,33 @@ def _driver_errors(connection: Connection, target: str) -> Iterator[Any]:
 
 
 @contextmanager
+def sent_ahead() -> Iterator[None]:
+    """Statements executed in the block are sent without waiting for their results, on
+    PostgreSQL (psycopg's pipeline mode): the block goes on making what comes next (rows for a
+    bulk write, say) while the server runs them, and leaving the block waits for them and
+    raises their errors, as SQLAlchemy's. A read in the block waits for everything sent
+    before it. Nothing else changes: the statements run in the session's transaction, in
+    order; on SQLite (in the process: nothing to overlap) each runs when executed. No bulk
+    write in the block: PostgreSQL refuses COPY in pipeline mode."""
+    connection = db.session.connection()
+    dbapi = connection.dialect.loaded_dbapi
+    pipeline = getattr(dbapi, "Pipeline", None)  # psycopg's, on PostgreSQL
+    if pipeline is None or not pipeline.is_supported():  # libpq 14 or later
+        yield
+        return
+    driver = connection.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the connection is closed")
+    try:
+        with driver.pipeline():
+            yield
+    except dbapi.Error as error:
+        raise exc.DBAPIError.instance("statements sent ahead", None, error, dbapi.Error,
+                                      hide_parameters=True,
+                                      dialect=connection.dialect) from error
+
+
+@contextmanager
 def cycle_collection_paused() -> Iterator[None]:
     """Python's cycle collector held off for the block (or decorated function). A bulk
     operation makes tens of thousands of objects, and each batch of them set off a full pass
