@@ -21,6 +21,9 @@ parses again for every statement (a fifth of an allocation's own time on Postgre
 array goes as one text in the array's own syntax (`{1,2,3}`), not through psycopg's list
 dumper, which calls an element dumper a value.
 
+`sent_ahead()` sends the statements executed in its block without waiting for their results
+(PostgreSQL's pipeline mode), so the caller makes what comes next while the server runs them.
+
 `cycle_collection_paused()` holds off Python's cycle collector while a bulk operation makes
 its tens of thousands of objects; `bulk_write()` does that and, on SQLite, gives the session's
 connection a larger page cache for the block.
