@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import contains_eager, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from diversion.audit.models import AuditCategory
@@ -186,16 +186,30 @@ class StalePreview(Conflict):
     title = "The allocation has changed"
 
 
-def _load_referrals() -> list[rules.ReferralFacts]:
-    rows = db.session.execute(
-        select(Referral.id, Referral.programme_id, Referral.completion_deadline,
-               Person.needs_step_free, Person.email)
-        .join(Person, Person.id == Referral.person_id)
-        .where(Referral.status == ReferralStatus.AWAITING_BOOKING))
-    return [rules.ReferralFacts(id=r.id, programme_id=r.programme_id,
-                                completion_deadline=r.completion_deadline,
-                                needs_step_free=bool(r.needs_step_free), has_email=bool(r.email))
-            for r in rows]
+def _load_waiting(*, with_people: bool) -> tuple[list[rules.ReferralFacts], dict[int, Referral]]:
+    """The referrals awaiting a booking, as the plan's facts and as objects (by id), in one
+    read. Force and programme are one or a few rows each, found in the identity map once
+    loaded. `with_people`: each referral's person loaded with it (the preview shows them; a
+    confirmed run names only those it moves out of a waiting list, and its confirmations read
+    the others' contact details as rows)."""
+    query = (select(Referral, Person) if with_people
+             else select(Referral, Person.needs_step_free, Person.email))
+    query = (query.join(Person, Person.id == Referral.person_id)
+             .where(Referral.status == ReferralStatus.AWAITING_BOOKING)
+             .options(lazyload(Referral.force), lazyload(Referral.programme),
+                      contains_eager(Referral.person) if with_people
+                      else lazyload(Referral.person)))
+    facts: list[rules.ReferralFacts] = []
+    referrals: dict[int, Referral] = {}
+    for referral, *person in db.session.execute(query):
+        needs_step_free, email = ((person[0].needs_step_free, person[0].email) if with_people
+                                  else person)
+        facts.append(rules.ReferralFacts(
+            id=referral.id, programme_id=referral.programme_id,
+            completion_deadline=referral.completion_deadline,
+            needs_step_free=bool(needs_step_free), has_email=bool(email)))
+        referrals[referral.id] = referral
+    return facts, referrals
 
 
 def _load_sessions(now: dt.datetime) -> list[OpenSession]:
@@ -245,7 +259,7 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
     reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
     collector waits until the end, and SQLite's page cache is larger meanwhile (`bulk_write`).
     """
-    waiting = _load_referrals()
+    waiting, referrals = _load_waiting(with_people=dry_run)
     plan = plan_allocation(waiting, _load_sessions(now), now=now,
                            queues=_load_queues([r.id for r in waiting]))
     fingerprint = plan.fingerprint
@@ -256,13 +270,6 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
         chosen = set(selected)
         plan.placed = [(r, s) for r, s in plan.placed if r in chosen]
         plan.moved = {r: ids for r, ids in plan.moved.items() if r in chosen}
-    referral_ids = [r for r, _ in plan.placed] + [r for r, _ in plan.unplaced]
-    # Force and programme are one or a few rows each, found in the identity map once loaded.
-    # The people are shown on the preview; a confirmed run names only those it moved out of a
-    # waiting list (the confirmations read the others' contact details as rows).
-    referrals: dict[int, Referral] = _by_id(
-        Referral, referral_ids, lazyload(Referral.force), lazyload(Referral.programme),
-        *([] if dry_run else [lazyload(Referral.person)]))
     if not dry_run:
         people = _by_id(Person, sorted({referrals[r].person_id for r in plan.moved}))
         for referral_id in plan.moved:

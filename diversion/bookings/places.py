@@ -282,8 +282,9 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
     for start in range(0, len(ids), 900):
         leave_all_waiting_lists(ids[start:start + 900])
     # One move for all, in bulk; the reminders are planned once for every booking at the end.
-    reasons = {session.id: f"Allocated to the session on {format_london(session.starts_at)}"
-               for _, session in placed}  # once a session, not once a booking
+    sessions = {session.id: session for _, session in placed}
+    reasons = {session_id: f"Allocated to the session on {format_london(session.starts_at)}"
+               for session_id, session in sessions.items()}  # once a session, not a booking
     lifecycle.transition_many(
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
         reason=[reasons[session.id] for _, session in placed])

@@ -15,6 +15,7 @@ Capacity is not a rule here: the database holds it (see capacity.take_place).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from diversion.core.timeutils import london_midnight_in_utc
@@ -40,6 +41,7 @@ class ReferralFacts:
     has_email: bool
 
 
+@functools.lru_cache(maxsize=4096)  # an allocation's thousands of referrals share a few hundred
 def deadline_end(completion_deadline: dt.date) -> dt.datetime:
     """The instant the completion deadline day ends in London, in UTC."""
     return london_midnight_in_utc(completion_deadline + dt.timedelta(days=1))

@@ -39,7 +39,7 @@ def leave_all_waiting_lists(referral_ids: Sequence[int]) -> None:
         # taken out of the database session, rather than every loaded object being tested
         # against the criteria (tens of thousands in an allocation).
         db.session.execute(delete(WaitingListEntry).where(
-            WaitingListEntry.referral_id.in_(list(referral_ids)))
+            one_of(WaitingListEntry.referral_id, referral_ids))
             .execution_options(synchronize_session="fetch"))
 
 

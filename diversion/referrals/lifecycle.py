@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import actor_label_for, record
-from diversion.core.bulk import insert_rows, one_of
+from diversion.core.bulk import insert_rows, one_of, sent_ahead
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
 from diversion.core.timeutils import london_today
@@ -229,27 +229,32 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     alike: dict[tuple[ReferralStatus, dt.date | None], list[int]] = {}
     for referral_id, new_status, new_closed_on in changes:
         alike.setdefault((new_status, new_closed_on), []).append(referral_id)
-    for (new_status, new_closed_on), ids in alike.items():
-        for start in range(0, len(ids), 900):
-            db.session.execute(update(table).where(one_of(table.c.id, ids[start:start + 900]))
-                               .values(status=new_status, closed_on=new_closed_on)
-                               .execution_options(synchronize_session=False))
-    for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
-        set_committed_value(m.referral, "_status", new_status)
-        if new_closed_on != m.referral.closed_on:
-            set_committed_value(m.referral, "closed_on", new_closed_on)
-    insert_rows(cast(Table, ReferralEvent.__table__), [
-        {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
-         "to_status": m.to_status, "at": now, "actor_user_id": actor_id, "actor_label": label,
-         "reason": m.reason} for m in moves])
-    # One details object per (from, to): a bulk write converts a shared object to JSON once.
-    details = {(m.from_status, m.to_status): {"from": m.from_status.value, "to": m.to_status.value}
-               for m in moves}
-    insert_rows(cast(Table, AuditEvent.__table__), [
-        {"at": now, "actor_user_id": actor_id, "actor_label": label,
-         "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
-         "object_type": "referral", "object_id": str(m.referral.id), "address": None,
-         "details": details[m.from_status, m.to_status]} for m in moves])
+    # On PostgreSQL the history and audit rows are made while the server runs the UPDATEs.
+    with sent_ahead():
+        for (new_status, new_closed_on), ids in alike.items():
+            for start in range(0, len(ids), 900):
+                db.session.execute(
+                    update(table).where(one_of(table.c.id, ids[start:start + 900]))
+                    .values(status=new_status, closed_on=new_closed_on)
+                    .execution_options(synchronize_session=False))
+        for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
+            set_committed_value(m.referral, "_status", new_status)
+            if new_closed_on != m.referral.closed_on:
+                set_committed_value(m.referral, "closed_on", new_closed_on)
+        history = [
+            {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
+             "to_status": m.to_status, "at": now, "actor_user_id": actor_id,
+             "actor_label": label, "reason": m.reason} for m in moves]
+        # One details object per (from, to): a bulk write converts a shared object to JSON once.
+        details = {(m.from_status, m.to_status): {"from": m.from_status.value,
+                                                  "to": m.to_status.value} for m in moves}
+        audit = [
+            {"at": now, "actor_user_id": actor_id, "actor_label": label,
+             "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
+             "object_type": "referral", "object_id": str(m.referral.id), "address": None,
+             "details": details[m.from_status, m.to_status]} for m in moves]
+    insert_rows(cast(Table, ReferralEvent.__table__), history)
+    insert_rows(cast(Table, AuditEvent.__table__), audit)
     for m in moves:
         # The rows went in without the ORM: a loaded history is read again when next used.
         if "events" in instance_dict(m.referral):

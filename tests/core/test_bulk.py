@@ -15,12 +15,19 @@ from typing import Any, cast
 import pytest
 from psycopg._copy_base import TextFormatter
 from psycopg.adapt import Transformer
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core import bulk
-from diversion.core.bulk import BulkInsert, bulk_write, cycle_collection_paused, insert_rows, one_of
+from diversion.core.bulk import (
+    BulkInsert,
+    bulk_write,
+    cycle_collection_paused,
+    insert_rows,
+    one_of,
+    sent_ahead,
+)
 from diversion.core.db import SQLITE_BULK_CACHE_KIB
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
@@ -181,6 +188,30 @@ def test_one_of_finds_what_an_in_list_finds():
     ids = list(db.session.scalars(select(TABLE.c.id).where(TABLE.c.subject_id == "2")))
     assert found(one_of(TABLE.c.id, ids)) == ["one:2"]
 
+
+
+def test_one_of_finds_texts_that_look_like_an_arrays_own_syntax():
+    odd = ['a "quoted", text', "back\\slash\\", "NULL", "{1,2}", "", " spaced "]
+    insert_rows(TABLE, [message(f"odd:{n}", subject_id=text) for n, text in enumerate(odd)])
+    for wanted in (odd, odd[:1], odd[2:4], ["null", "{1", "a"]):
+        assert sorted(db.session.scalars(select(TABLE.c.subject_id).where(
+            TABLE.c.dedupe_key.startswith("odd:"), one_of(TABLE.c.subject_id, wanted)))) == sorted(
+            text for text in odd if text in wanted)
+
+
+def test_statements_sent_ahead_run_in_order_and_raise_their_errors_as_sqlalchemys():
+    insert_rows(TABLE, [message("ahead:1")])
+    mine = TABLE.c.dedupe_key == "ahead:1"
+    with sent_ahead():
+        db.session.execute(update(TABLE).where(mine).values(recipient="b@example.org"))
+        db.session.execute(update(TABLE).where(mine).values(recipient=TABLE.c.recipient + ".uk"))
+        made_meanwhile = [n * n for n in range(3)]
+    assert made_meanwhile == [0, 1, 4]
+    assert db.session.scalar(select(TABLE.c.recipient).where(mine)) == "b@example.org.uk"
+    with pytest.raises(IntegrityError), db.session.begin_nested(), sent_ahead():
+        db.session.execute(update(TABLE).where(mine).values(attempts=-1))  # refused by a CHECK
+    assert db.session.execute(select(TABLE.c.recipient, TABLE.c.attempts).where(mine)).one() == (
+        "b@example.org.uk", 0)
 
 def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
     assert gc.isenabled()
