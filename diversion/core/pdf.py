@@ -150,16 +150,17 @@ def html_to_pdf(html: str, *, root: Path | None = None) -> bytes:
     The HTML needs a <title>, <html lang> and alt text on every <img>; without them the PDF
     falls short of PDF/UA (WeasyPrint logs an error for a missing lang or alt, and renders).
     """
-    _import_weasyprint()
-    # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
-    from weasyprint import HTML  # noqa: PLC0415
-
-    root = (root or static_root()).resolve()
-    document = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=StaticOnlyFetcher(root))
     # WeasyPrint makes hundreds of thousands of objects (boxes, styles, drawing operations),
     # and each batch of them set off the cycle collector: 300 passes, about 0.1 s of a
     # 12-month report's PDF, that free next to nothing (issue 17). It runs as usual afterwards.
     with cycle_collection_paused():
+        _import_weasyprint()
+        # Lazy: see the module docstring (WeasyPrint only when a PDF is made).
+        from weasyprint import HTML  # noqa: PLC0415
+
+        root = (root or static_root()).resolve()
+        document = HTML(string=html, base_url=root.as_uri() + "/",
+                        url_fetcher=StaticOnlyFetcher(root))
         pdf: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
     return pdf
 
