@@ -221,7 +221,8 @@ def _alike_key(booked: ColumnElement[int], within: ColumnElement[int]) -> Column
     day = Referral.referral_date
     month = (func.substr(day, 1, 4).cast(Integer) * 12
              + func.substr(day, 6, 2).cast(Integer) - 1)
-    status = case({status: code for code, status in enumerate(_STATUSES)}, value=Referral.status)
+    status = case({status.value: code for code, status in enumerate(_STATUSES)},
+                  value=Referral.status)
     return (((Referral.force_id * _MONTH_SPAN + month) * _STATUS_SPAN + status) * 4
             + booked * 2 + within)
 
@@ -251,8 +252,10 @@ def _counted_by_sqlite(each: Select[Any]) -> _Counts:
     kinds: Counter[tuple[Any, ...]] = Counter()
     offence: Counter[tuple[Any, ...]] = Counter()
     completion: Counter[tuple[Any, ...]] = Counter()
+    # A key stands for a force, month and kind of referral: far fewer keys (1,800) than rows.
+    values = {key: _alike_values(key) for key in {key for key, *_ in alike}}
     for (key, reason, offence_days, completion_days), count in alike.items():
-        force_id, month, status, booked, within = _alike_values(key)
+        force_id, month, status, booked, within = values[key]
         kinds[force_id, month, status, booked, reason, within] += count
         offence[force_id, month, offence_days] += count
         if completion_days is not None:
