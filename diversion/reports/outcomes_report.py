@@ -125,23 +125,23 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
     months = measures.months_between(f"{date_from:%Y-%m}", f"{date_to:%Y-%m}")
     # Each referral of the period read once, as the few values the figures need.
     # Booked, missed and completed referrals were booked: no need to read their events.
-    booked = case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1), else_=0)
+    ever_booked = case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1), else_=0)
     reason = case((Referral.status == ReferralStatus.NOT_COMPLETED, last_reason), else_=None)
-    within = case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
-                  else_=0)
+    in_time = case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
+                   else_=0)
     offence_days = sql_days_between(Referral.referral_date, Referral.offence_date)
     completion_days = case(
         (completed, sql_days_between(Referral.closed_on, Referral.referral_date)), else_=None)
     if on_postgresql:
         counts = _counted_by_database(select(
             Referral.force_id.label("force_id"), _month_number(months).label("month"),
-            Referral.status.label("status"), booked.label("was_booked"),
-            reason.label("reason"), within.label("within_deadline"),
+            Referral.status.label("status"), ever_booked.label("was_booked"),
+            reason.label("reason"), in_time.label("within_deadline"),
             offence_days.label("offence_days"), completion_days.label("completion_days"))
             .where(*filters), months)
     else:
         counts = _counted_by_sqlite(
-            select(_alike_key(booked, within), reason, offence_days, completion_days)
+            select(_alike_key(ever_booked, in_time), reason, offence_days, completion_days)
             .where(*filters))
     tallies: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
     for kind, force_id, month, status, booked, event, within, days, count in counts:
