@@ -212,10 +212,7 @@ def produce_report(*, kind: str, parameters: ReportParameters, fmt: str, actor: 
         raise ValidationFailed({"format": "Format must be one of " + ", ".join(FORMATS)})
     content: bytes | None = None
     if fmt == "pdf":
-        if db.session.get_bind().dialect.name != "sqlite":
-            # WeasyPrint imported while the database counts. Not on SQLite, whose counting
-            # is this process's own work: the import would only take turns with it.
-            start_import()
+        start_import()  # WeasyPrint imported while the database counts
         # The cycle collector held off (as in html_to_pdf): the count's and the PDF's
         # objects are freed by reference counting.
         with cycle_collection_paused():
