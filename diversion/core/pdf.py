@@ -76,10 +76,11 @@ def _import_weasyprint() -> None:
 
 def start_import() -> None:
     """Begin importing WeasyPrint on a thread of its own (when no import has begun), for a PDF
-    that will be made after work that waits on a database: the import (0.2 s of CPU) runs
-    while the report is counted, where PostgreSQL does the work and this process waits (issue
-    17). The PDF's own import then finds WeasyPrint imported, or waits for the import under
-    way (Python's import lock). A failed import is left for the PDF's own, which raises."""
+    that will be made after work the database does: the import (0.2 s of CPU) runs while the
+    report is counted, by PostgreSQL's server, or by SQLite in one long step that lets go of
+    Python's lock (the outcomes count's MATERIALIZED CTE; issue 17). The PDF's own import then
+    finds WeasyPrint imported, or waits for the import under way (Python's import lock). A
+    failed import is left for the PDF's own, which raises."""
     if "weasyprint" not in sys.modules:
         threading.Thread(target=_import_for_later, name="import-weasyprint", daemon=True).start()
 
