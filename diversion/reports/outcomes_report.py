@@ -16,9 +16,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Date,
+    Integer,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -28,6 +32,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from diversion.auth.models import Force
 from diversion.core.extensions import db
@@ -37,7 +42,7 @@ from diversion.reports import measures, summaries
 from diversion.reports.charts import outcomes_by_month_svg
 from diversion.reports.csvout import to_csv
 from diversion.reports.kinds import Report, ReportParameters
-from diversion.reports.sqldates import sql_days_between, sql_year_month
+from diversion.reports.sqldates import sql_days_between
 
 NON_COMPLETION_REASONS = {
     ReferralEventType.DEADLINE_PASSED: "Completion deadline passed",
@@ -95,11 +100,19 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
     if programme is not None:
         filters.append(Referral.programme_id == select(Programme.id)
                        .where(Programme.code == programme).scalar_subquery())
-    if db.session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL prices the look at each referral's events below as if every referral
-        # needed it (the CASE spares most), which puts the count over `jit_above_cost`:
-        # compiling it took 0.8 s of a 0.9 s query at 100,000 referrals. For this transaction.
-        db.session.execute(text("SET LOCAL jit = off"))
+    on_postgresql = db.session.get_bind().dialect.name == "postgresql"
+    if on_postgresql:
+        # For this transaction. JIT off: PostgreSQL prices the look at each referral's events
+        # below as if every referral needed it (the CASE spares most), which puts the count
+        # over `jit_above_cost`: compiling it took 0.8 s of a 0.9 s query at 100,000
+        # referrals. The alike referrals hashed in memory, by one process: PostgreSQL cannot
+        # tell how few groups there are (it expects one a referral), so with the default
+        # memory for hashing, or with parallel workers, it sorts the period's referrals
+        # instead (0.9 s against 0.4 s at 333,000; issue 17). The groups take about 16 MB at
+        # 333,000 referrals; a larger count's hash table spills to disk as usual.
+        for setting in ("jit = off", "max_parallel_workers_per_gather = 0",
+                        "hash_mem_multiplier = 16"):
+            db.session.execute(text(f"SET LOCAL {setting}"))
     codes = {force_id: code
              for force_id, code in db.session.execute(select(Force.id, Force.code))}
     was_booked = exists().where(ReferralEvent.referral_id == Referral.id,
@@ -109,24 +122,27 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                           ReferralEvent.to_status == ReferralStatus.NOT_COMPLETED)
                    .order_by(ReferralEvent.id.desc()).limit(1).scalar_subquery())
     completed = Referral.status == ReferralStatus.COMPLETED
+    months = measures.months_between(f"{date_from:%Y-%m}", f"{date_to:%Y-%m}")
     # Each referral of the period read once, as the few values the figures need.
-    each = (select(
-        Referral.force_id.label("force_id"),
-        sql_year_month(Referral.referral_date).label("month"),
-        Referral.status.label("status"),
-        # Booked, missed and completed referrals were booked: no need to read their events.
-        case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1),
-             else_=0).label("was_booked"),
-        case((Referral.status == ReferralStatus.NOT_COMPLETED, last_reason),
-             else_=None).label("reason"),
-        case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
-             else_=0).label("within_deadline"),
-        sql_days_between(Referral.referral_date, Referral.offence_date).label("offence_days"),
-        case((completed, sql_days_between(Referral.closed_on, Referral.referral_date)),
-             else_=None).label("completion_days"))
-        .where(*filters))
-    counts = (_counted_by_sqlite(each) if db.session.get_bind().dialect.name == "sqlite"
-              else _counted_by_database(each))
+    # Booked, missed and completed referrals were booked: no need to read their events.
+    ever_booked = case((Referral.status.in_(_BOOKED_STATUSES), 1), (was_booked, 1), else_=0)
+    reason = case((Referral.status == ReferralStatus.NOT_COMPLETED, last_reason), else_=None)
+    in_time = case((and_(completed, Referral.closed_on <= Referral.completion_deadline), 1),
+                   else_=0)
+    offence_days = sql_days_between(Referral.referral_date, Referral.offence_date)
+    completion_days = case(
+        (completed, sql_days_between(Referral.closed_on, Referral.referral_date)), else_=None)
+    if on_postgresql:
+        counts = _counted_by_database(select(
+            Referral.force_id.label("force_id"), _month_number(months).label("month"),
+            Referral.status.label("status"), ever_booked.label("was_booked"),
+            reason.label("reason"), in_time.label("within_deadline"),
+            offence_days.label("offence_days"), completion_days.label("completion_days"))
+            .where(*filters), months)
+    else:
+        counts = _counted_by_sqlite(
+            select(_alike_key(ever_booked, in_time), reason, offence_days, completion_days)
+            .where(*filters))
     tallies: dict[tuple[str, str], measures.OutcomeTally] = defaultdict(measures.OutcomeTally)
     for kind, force_id, month, status, booked, event, within, days, count in counts:
         force = codes[force_id]
@@ -156,35 +172,84 @@ kind 2 by days from referral to completion (completed referrals only). The colum
 by are None."""
 
 
-def _counted_by_database(each: Select[Any]) -> _Counts:
-    """The three counts as one statement: the period's referrals read once into a table of
-    the query's own (MATERIALIZED: otherwise the events subqueries run once a GROUP BY), which
-    three GROUP BYs count. PostgreSQL hashes them (0.5 s at 346,000 referrals)."""
-    referrals = each.cte("each_referral").prefix_with("MATERIALIZED")
-    kinds = (referrals.c.status, referrals.c.was_booked, referrals.c.reason,
-             referrals.c.within_deadline)
+def _month_number(months: Sequence[str]) -> ColumnElement[int]:
+    """Which of `months` ("2026-01" keys, in order) a referral's date falls in, counted from 1
+    (PostgreSQL; the date on or after the first month's first day): a search of the months'
+    first days, where `to_char` made each referral's month as text (0.09 s of the count at
+    333,000 referrals)."""
+    starts = [dt.date.fromisoformat(f"{month}-01") for month in months]
+    return func.width_bucket(Referral.referral_date,
+                             bindparam("month_starts", starts, type_=ARRAY(Date)), type_=Integer)
+
+
+def _counted_by_database(each: Select[Any], months: Sequence[str]) -> _Counts:
+    """The three counts as one statement (PostgreSQL): the period's referrals read once and
+    grouped by every value the figures need (a table of the query's own: 35,000 groups at
+    333,000 referrals, hashed in memory), and the groups added up three ways. Adding up the
+    referrals themselves three ways took half as long again (0.62 s against 0.40 s at
+    333,000), most of it hashing 333,000 rows three times. `each`'s month is a number of
+    `months` (`_month_number`); the rows carry the month's key."""
+    referrals = each.subquery("each_referral")
+    alike = (select(*referrals.c, func.count().label("referrals"))
+             .group_by(*referrals.c).cte("alike").prefix_with("MATERIALIZED"))
+    kinds = (alike.c.status, alike.c.was_booked, alike.c.reason, alike.c.within_deadline)
 
     def counted(kind: int, *, by: Sequence[Any] = (), days: Any = None) -> Select[Any]:
         grouped = (*by, *(() if days is None else (days,)))
-        return (select(literal_column(str(kind)), referrals.c.force_id, referrals.c.month,
+        return (select(literal_column(str(kind)), alike.c.force_id, alike.c.month,
                        *(by or (null(),) * len(kinds)), null() if days is None else days,
-                       func.count())
-                .group_by(referrals.c.force_id, referrals.c.month, *grouped))
+                       func.sum(alike.c.referrals).cast(BigInteger))
+                .group_by(alike.c.force_id, alike.c.month, *grouped))
 
-    rows: _Counts = db.session.execute(union_all(
-        counted(0, by=kinds), counted(1, days=referrals.c.offence_days),
-        counted(2, days=referrals.c.completion_days)
-        .where(referrals.c.completion_days.is_not(None))))
-    return rows
+    rows = db.session.execute(union_all(
+        counted(0, by=kinds), counted(1, days=alike.c.offence_days),
+        counted(2, days=alike.c.completion_days)
+        .where(alike.c.completion_days.is_not(None))))
+    return [(kind, force_id, months[month - 1], *rest)
+            for kind, force_id, month, *rest in rows]
+
+
+_STATUSES = tuple(ReferralStatus)
+_MONTH_SPAN = 2 ** 15  # month numbers (year x 12 + month - 1) up to the year 2730
+_STATUS_SPAN = 8
+
+
+def _alike_key(booked: ColumnElement[int], within: ColumnElement[int]) -> ColumnElement[int]:
+    """A referral's force, month, status, booked and within-deadline values as one integer
+    (SQLite), which `_alike_values` takes apart: one integer a row costs Python less than five
+    values (two of them new strings to hash), 0.16 s of CPU at 333,000 referrals (issue 17)."""
+    day = Referral.referral_date
+    month = (func.substr(day, 1, 4).cast(Integer) * 12
+             + func.substr(day, 6, 2).cast(Integer) - 1)
+    status = case({status.value: code for code, status in enumerate(_STATUSES)},
+                  value=Referral.status)
+    return (((Referral.force_id * _MONTH_SPAN + month) * _STATUS_SPAN + status) * 4
+            + booked * 2 + within)
+
+
+def _alike_values(key: int) -> tuple[int, str, str, int, int]:
+    """(force id, month "2026-01", status, booked, within deadline) from `_alike_key`."""
+    key, flags = divmod(key, 4)
+    key, status = divmod(key, _STATUS_SPAN)
+    force_id, month = divmod(key, _MONTH_SPAN)
+    year, month_index = divmod(month, 12)
+    return (force_id, f"{year:04d}-{month_index + 1:02d}", _STATUSES[status].value, flags >> 1,
+            flags & 1)
 
 
 def _counted_by_sqlite(each: Select[Any]) -> _Counts:
     """The three counts on SQLite, whose GROUP BY sorts: sorting the period's referrals three
     ways took 0.65 s of CPU at 346,000 (1.0 s with the reading), where counting the rows as
-    they come, in one pass, takes 0.35 s (issue 17). The rows are read straight from the
+    they come, in one pass, takes 0.35 s (issue 17). The rows (`_alike_key`, reason, days
+    from offence to referral, days from referral to completion) are read straight from the
     driver's cursor: SQLAlchemy's result rows cost 2 us each, twice the rest of the count.
     Memory holds the alike rows (35,000 at 346,000 referrals), never one per referral."""
-    result = db.session.connection().execute(each)  # Core's result: it has the cursor
+    # MATERIALIZED: SQLite reads and evaluates every referral into a table of the query's
+    # own in the statement's first step, during which the driver lets go of Python's lock, so
+    # that WeasyPrint's import (`core.pdf.start_import`) runs alongside on another core; the
+    # rows are then read back from that table (the same CPU as reading them directly).
+    rows = each.cte("each_referral").prefix_with("MATERIALIZED")
+    result = db.session.connection().execute(select(rows))  # Core's: it has the cursor
     try:
         alike = Counter(cast(Iterable[tuple[Any, ...]], result.cursor))
     finally:
@@ -192,8 +257,10 @@ def _counted_by_sqlite(each: Select[Any]) -> _Counts:
     kinds: Counter[tuple[Any, ...]] = Counter()
     offence: Counter[tuple[Any, ...]] = Counter()
     completion: Counter[tuple[Any, ...]] = Counter()
-    for (force_id, month, status, booked, reason, within, offence_days,
-         completion_days), count in alike.items():
+    # A key stands for a force, month and kind of referral: far fewer keys (1,800) than rows.
+    values = {key: _alike_values(key) for key in {key for key, *_ in alike}}
+    for (key, reason, offence_days, completion_days), count in alike.items():
+        force_id, month, status, booked, within = values[key]
         kinds[force_id, month, status, booked, reason, within] += count
         offence[force_id, month, offence_days] += count
         if completion_days is not None:

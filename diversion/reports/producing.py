@@ -21,9 +21,10 @@ from sqlalchemy import func, or_, select
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.models import Force, Role, User
+from diversion.core.bulk import cycle_collection_paused
 from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
-from diversion.core.pdf import render_pdf
+from diversion.core.pdf import render_pdf, start_import
 from diversion.courses.models import Venue, session_facilitators
 from diversion.programmes.models import Programme
 from diversion.reports import reoffending
@@ -209,15 +210,21 @@ def produce_report(*, kind: str, parameters: ReportParameters, fmt: str, actor: 
     The JSON echoes the filters under "filters" (added to the report's own keys)."""
     if fmt not in FORMATS:
         raise ValidationFailed({"format": "Format must be one of " + ", ".join(FORMATS)})
-    report = REPORTS[kind].build_for(parameters, fmt)
     content: bytes | None = None
+    if fmt == "pdf":
+        start_import()  # WeasyPrint imported while the database counts
+        # The cycle collector held off (as in html_to_pdf): the count's and the PDF's
+        # objects are freed by reference counting.
+        with cycle_collection_paused():
+            report = REPORTS[kind].build_for(parameters, fmt)
+            content = render_report_pdf(report, generated_at=now)
+    else:
+        report = REPORTS[kind].build_for(parameters, fmt)
     if fmt == "json":
         content = json.dumps({**report.published, "filters": parameters.filters()},
                              indent=2).encode("utf-8")
     elif fmt == "csv":
         content = REPORTS[kind].csv(report)
-    elif fmt == "pdf":
-        content = render_report_pdf(report, generated_at=now)
     record(action="report.viewed" if fmt == "html" else "report.downloaded",
            category=AuditCategory.CONSULTATION if fmt == "html" else AuditCategory.DISCLOSURE,
            now=now, actor=actor, actor_label=actor_label, object_type="report", object_id=kind,

@@ -48,3 +48,36 @@ def test_the_first_pdf_starts_no_library_lookup_process() -> None:
     # The lookup is WeasyPrint's alone to skip: everyone else's works as before.
     assert report["restored"] is True
     assert report["libc"]
+
+
+STARTED = """
+import ctypes.util, json, subprocess, sys, threading
+launched = []
+real_popen_init = subprocess.Popen.__init__
+def recording_init(self, args, *rest, **options):
+    launched.append(str(args))
+    real_popen_init(self, args, *rest, **options)
+subprocess.Popen.__init__ = recording_init
+real_find_library = ctypes.util.find_library
+from diversion.core import pdf
+before = "weasyprint" in sys.modules
+pdf.start_import()
+importing = [thread for thread in threading.enumerate() if thread.name == "import-weasyprint"]
+for thread in importing:
+    thread.join(120)
+print(json.dumps({"before": before, "threads": len(importing),
+                  "after": "weasyprint" in sys.modules, "launched": launched,
+                  "restored": ctypes.util.find_library is real_find_library}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the shortcut is Linux's")
+def test_weasyprint_can_be_imported_ahead_on_a_thread_of_its_own() -> None:
+    result = subprocess.run([sys.executable, "-c", STARTED], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["before"] is False
+    assert report["threads"] == 1
+    assert report["after"] is True
+    assert report["launched"] == []
+    assert report["restored"] is True

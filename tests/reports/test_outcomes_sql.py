@@ -141,6 +141,21 @@ def test_the_database_counts_give_the_definitions_figures(varied, filters):
     assert data["total"]["received"] == len(records) > 30
 
 
+def test_a_period_across_a_year_end_from_the_middle_of_a_month_keeps_its_months(varied):
+    # Each referral's month is counted as a number (SQLite: one integer with the force and
+    # status; PostgreSQL: which of the months' first days it follows): the months come back
+    # as their keys across the year end, from a period that starts on the 15th.
+    data = reports_outcomes_report.build_outcomes(_parameters(
+        date_from=D(2023, 12, 15), date_to=D(2024, 2, 10))).data
+    records = _records(D(2023, 12, 15), D(2024, 2, 10))
+    assert list(data["by_month"]) == ["2023-12", "2024-01", "2024-02"]
+    assert data["by_month"] == measures.summaries_as_dict(
+        measures.outcomes_by(records, measures.by_referral_month))
+    assert data["by_force"] == measures.summaries_as_dict(
+        measures.outcomes_by(records, measures.by_force))
+    assert data["by_month"]["2023-12"]["received"] == 1
+
+
 def test_the_hand_counted_cases_come_out_as_written(varied):
     reasons = reports_outcomes_report.build_outcomes(
         _parameters()).data["total"]["not_completed_by_reason"]

@@ -4,6 +4,7 @@ repeated table headers, and a URL fetcher that reads only the app's static files
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import http.server
 import io
 import threading
@@ -254,3 +255,30 @@ def test_the_reoffending_pdf_prints_the_figures_warnings_chart_and_definitions(r
                  if line.strip() and "OFFICIAL-SENSITIVE" not in line]
         assert lines[-1] not in DEFINITIONS, lines[-1]
     assert all(page.count("OFFICIAL-SENSITIVE") == 2 for page in pages)
+
+
+def test_a_pdf_is_drawn_with_the_cycle_collector_held_off_and_left_on(tmp_path: Path) -> None:
+    passes: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    rows = "".join(f"<tr><td>S-{i:04d}</td><td>{i}</td></tr>" for i in range(300))
+    html = (f'<html lang="en-GB"><title>Rows</title><table><tbody>{rows}</tbody></table>'
+            "</html>")
+    was_enabled = gc.isenabled()
+    gc.enable()
+    gc.callbacks.append(counted)
+    try:
+        pdf = html_to_pdf(html, root=tmp_path)
+        enabled_after = gc.isenabled()
+    finally:
+        gc.callbacks.remove(counted)
+        if not was_enabled:
+            gc.disable()
+    assert pdf.startswith(b"%PDF-")
+    # 300 rows of boxes set it off about a hundred times when it is on; back on, it may run
+    # once straight away, for what was made while it was off.
+    assert len(passes) <= 1
+    assert enabled_after is True
