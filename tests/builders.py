@@ -14,9 +14,11 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from sqlalchemy import update
 
 from diversion.attendance import register as attendance_register
+from diversion.auth import second_factor
 from diversion.auth import services as auth_services
 from diversion.auth.models import Force, Role, User
 from diversion.bookings import places as bookings_places
@@ -59,6 +61,18 @@ def create_user(role: str | Role = Role.MANAGER, **overrides: Any) -> User:
     user = auth_services.create_user(role=role, force=force, actor=None, **values)
     db.session.flush()
     return user
+
+
+def enrolled_user(role: str | Role = Role.FACILITATOR) -> tuple[User, pyotp.TOTP, list[str]]:
+    """A user with the second factor on (through the service, at NOW), its authenticator and
+    its ten recovery codes; committed."""
+    user = create_user(role=role)
+    enrolment = second_factor.start_enrolment(user, now=NOW)
+    totp = pyotp.TOTP(enrolment.secret)
+    codes = second_factor.confirm_enrolment(user, code=totp.at(NOW), now=NOW)
+    assert codes is not None
+    db.session.commit()
+    return user, totp, codes
 
 
 def create_token(user: User) -> str:

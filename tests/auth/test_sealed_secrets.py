@@ -14,21 +14,13 @@ from sqlalchemy import select, text
 from diversion.auth import sealing, second_factor
 from diversion.auth.models import SecondFactor, User
 from diversion.core.extensions import db
-from tests.builders import DEFAULT_PASSWORD, NOW, create_user
+from tests.builders import DEFAULT_PASSWORD, NOW, create_user, enrolled_user
 
 pytestmark = pytest.mark.usefixtures("clock")
 
 NEW_KEY = "a new secret key for these tests, long enough to pass"
 
 
-def _enrolled() -> tuple[User, pyotp.TOTP, list[str]]:
-    user = create_user(role="facilitator")
-    enrolment = second_factor.start_enrolment(user, now=NOW)
-    totp = pyotp.TOTP(enrolment.secret)
-    codes = second_factor.confirm_enrolment(user, code=totp.at(NOW), now=NOW)
-    assert codes is not None
-    db.session.commit()
-    return user, totp, codes
 
 
 def _stored(user: User | int) -> str:
@@ -59,7 +51,7 @@ def test_the_stored_secret_is_sealed_and_opens_to_the_one_the_authenticator_has(
 
 def test_a_changed_secret_key_with_the_old_one_as_a_fallback_keeps_the_authenticator(
         app, client, clock, monkeypatch):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     old_key, sealed_before = app.config["SECRET_KEY"], _stored(user)
     monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old_key])
@@ -75,7 +67,7 @@ def test_a_changed_secret_key_with_the_old_one_as_a_fallback_keeps_the_authentic
 
 def test_a_secret_no_key_opens_refuses_codes_without_an_error_page_and_recovery_still_works(
         app, client, clock, monkeypatch, caplog):
-    user, totp, codes = _enrolled()
+    user, totp, codes = enrolled_user()
     monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
     monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
     clock.advance(seconds=60)

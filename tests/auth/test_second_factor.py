@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditEvent
 from diversion.auth import guards, sealing, second_factor
-from diversion.auth.models import RecoveryCode, SecondFactor, User
+from diversion.auth.models import RecoveryCode, SecondFactor
 from diversion.core.extensions import db
-from tests.builders import DEFAULT_PASSWORD, NOW, create_user
+from tests.builders import DEFAULT_PASSWORD, NOW, create_user, enrolled_user
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -27,15 +27,6 @@ def _actions() -> list[str]:
     return list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def _enrolled(role: str = "facilitator") -> tuple[User, pyotp.TOTP, list[str]]:
-    """A user with the second factor on (through the service), its TOTP and recovery codes."""
-    user = create_user(role=role)
-    enrolment = second_factor.start_enrolment(user, now=NOW)
-    totp = pyotp.TOTP(enrolment.secret)
-    codes = second_factor.confirm_enrolment(user, code=totp.at(NOW), now=NOW)
-    assert codes is not None
-    db.session.commit()
-    return user, totp, codes
 
 
 def _password(client, user):
@@ -53,7 +44,7 @@ def required(app, monkeypatch):
 
 
 def test_the_password_alone_does_not_sign_in_a_user_with_a_second_factor(client, clock):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     response = _password(client, user)
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/sign-in/code")
@@ -66,7 +57,7 @@ def test_the_password_alone_does_not_sign_in_a_user_with_a_second_factor(client,
 
 
 def test_a_wrong_code_is_refused_with_an_error_and_counted(client):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     _password(client, user)
     wrong = f"{(int(totp.at(NOW)) + 1) % 1_000_000:06d}"
     response = client.post("/sign-in/code", data={"code": wrong})
@@ -80,7 +71,7 @@ def test_a_wrong_code_is_refused_with_an_error_and_counted(client):
 
 
 def test_codes_cannot_be_guessed_in_bulk_and_a_correct_password_does_not_forgive(client):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     _password(client, user)
     wrong = f"{(int(totp.at(NOW)) + 1) % 1_000_000:06d}"
     for _ in range(5):
@@ -93,7 +84,7 @@ def test_codes_cannot_be_guessed_in_bulk_and_a_correct_password_does_not_forgive
 
 
 def test_a_code_is_never_accepted_twice(app, client, clock):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     clock.advance(seconds=30)
     code = totp.at(clock.now)
     _password(client, user)
@@ -106,7 +97,7 @@ def test_a_code_is_never_accepted_twice(app, client, clock):
 
 
 def test_codes_one_step_either_side_are_accepted_and_two_are_not(client, clock):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     clock.advance(minutes=10)
     _password(client, user)
     two_back = totp.at(clock.now.timestamp() - 60)
@@ -116,7 +107,7 @@ def test_codes_one_step_either_side_are_accepted_and_two_are_not(client, clock):
 
 
 def test_a_recovery_code_works_once_only(app, client):
-    user, _totp, codes = _enrolled()
+    user, _totp, codes = enrolled_user()
     assert len(codes) == 10 and len(set(codes)) == 10
     _password(client, user)
     response = client.post("/sign-in/code", data={"code": codes[3].upper()})
@@ -130,7 +121,7 @@ def test_a_recovery_code_works_once_only(app, client):
 
 def test_recovery_codes_and_the_secret_are_stored_as_digests_or_never_shown_again(client,
                                                                                    clock):
-    user, totp, codes = _enrolled()
+    user, totp, codes = enrolled_user()
     stored = set(db.session.scalars(select(RecoveryCode.code_hash)))
     assert len(stored) == 10 and not {c.replace("-", "") for c in codes} & stored
     client.post("/sign-in", data={"email": user.email,
@@ -147,7 +138,7 @@ def test_recovery_codes_and_the_secret_are_stored_as_digests_or_never_shown_agai
 
 
 def test_the_code_step_expires_after_five_minutes(client, clock):
-    user, totp, _codes = _enrolled()
+    user, totp, _codes = enrolled_user()
     _password(client, user)
     clock.advance(minutes=5, seconds=1)
     response = client.post("/sign-in/code", data={"code": totp.at(clock.now)})
@@ -159,7 +150,7 @@ def test_the_code_step_expires_after_five_minutes(client, clock):
 @pytest.mark.parametrize("path", ["/", "/referrals", "/admin/users", "/reports",
                                   "/account/second-factor", "/account/password", "/bookings"])
 def test_a_half_signed_in_browser_reaches_no_staff_page(client, path):
-    user, _totp, _codes = _enrolled(role="admin")
+    user, _totp, _codes = enrolled_user(role="admin")
     _password(client, user)
     response = client.get(path)
     assert response.status_code in (302, 404)
@@ -168,7 +159,7 @@ def test_a_half_signed_in_browser_reaches_no_staff_page(client, path):
 
 
 def test_the_api_keeps_bearer_tokens(client):
-    user, _totp, _codes = _enrolled(role="manager")
+    user, _totp, _codes = enrolled_user(role="manager")
     _password(client, user)
     assert client.get("/api/v1/referrals").status_code == 401
 
@@ -225,7 +216,7 @@ def test_anyone_may_switch_the_second_factor_on_from_their_account(client, login
 
 
 def test_an_admin_resets_a_second_factor_after_a_check_page_and_it_is_audited(client, login_as):
-    user, totp, _codes = _enrolled(role="manager")
+    user, totp, _codes = enrolled_user(role="manager")
     _password(client, user)
     client.post("/sign-in/code", data={"code": f"{(int(totp.at(NOW)) + 1) % 1_000_000:06d}"})
     assert guards.get_guard(guards.SECOND_FACTOR, second_factor.guard_key(user)) is not None
@@ -248,7 +239,7 @@ def test_an_admin_resets_a_second_factor_after_a_check_page_and_it_is_audited(cl
 
 
 def test_only_admins_reset_a_second_factor(client, login_as):
-    user, _totp, _codes = _enrolled(role="facilitator")
+    user, _totp, _codes = enrolled_user(role="facilitator")
     login_as("manager")
     assert client.post(f"/admin/users/{user.id}/second-factor/reset").status_code == 403
     assert second_factor.has_second_factor(user)

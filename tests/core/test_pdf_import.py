@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
-PROBE = """
-import ctypes.util, json, subprocess, sys, tempfile
+# Every child process started is recorded; then the app's PDF module is imported.
+RECORDING = """
+import ctypes.util, json, subprocess, sys, tempfile, threading
 from pathlib import Path
 launched = []
 real_popen_init = subprocess.Popen.__init__
@@ -25,6 +26,9 @@ subprocess.Popen.__init__ = recording_init
 real_find_library = ctypes.util.find_library
 from diversion.core import pdf
 before = "weasyprint" in sys.modules
+"""
+
+PROBE = RECORDING + """
 with tempfile.TemporaryDirectory() as folder:
     made = pdf.html_to_pdf('<html lang="en-GB"><title>T</title><p>Hello</p></html>',
                            root=Path(folder))
@@ -50,17 +54,7 @@ def test_the_first_pdf_starts_no_library_lookup_process() -> None:
     assert report["libc"]
 
 
-STARTED = """
-import ctypes.util, json, subprocess, sys, threading
-launched = []
-real_popen_init = subprocess.Popen.__init__
-def recording_init(self, args, *rest, **options):
-    launched.append(str(args))
-    real_popen_init(self, args, *rest, **options)
-subprocess.Popen.__init__ = recording_init
-real_find_library = ctypes.util.find_library
-from diversion.core import pdf
-before = "weasyprint" in sys.modules
+STARTED = RECORDING + """
 pdf.start_import()
 importing = [thread for thread in threading.enumerate() if thread.name == "import-weasyprint"]
 for thread in importing:
