@@ -186,30 +186,43 @@ class StalePreview(Conflict):
     title = "The allocation has changed"
 
 
-def _load_waiting(*, with_people: bool) -> tuple[list[rules.ReferralFacts], dict[int, Referral]]:
-    """The referrals awaiting a booking, as the plan's facts and as objects (by id), in one
-    read. Force and programme are one or a few rows each, found in the identity map once
-    loaded. `with_people`: each referral's person loaded with it (the preview shows them; a
-    confirmed run names only those it moves out of a waiting list, and its confirmations read
-    the others' contact details as rows)."""
+@dataclass(frozen=True)
+class _Waiting:
+    """The referrals awaiting a booking: the plan's facts, the objects by id and, in a
+    confirmed run, each one's contact details by id (a row of the person's given_names,
+    preferred_contact, email and mobile: what the confirmations need)."""
+
+    facts: list[rules.ReferralFacts]
+    referrals: dict[int, Referral]
+    contacts: dict[int, Any]
+
+
+def _load_waiting(*, with_people: bool) -> _Waiting:
+    """The referrals awaiting a booking, in one read. Force and programme are one or a few rows
+    each, found in the identity map once loaded. `with_people`: each referral's person loaded
+    with it (the preview shows them); otherwise (a confirmed run, which names only those it
+    moves out of a waiting list) the people's contact details come as columns, read here,
+    before anything is written, rather than again after the bookings."""
     query = (select(Referral, Person) if with_people
-             else select(Referral, Person.needs_step_free, Person.email))
+             else select(Referral, Person.needs_step_free, Person.given_names,
+                         Person.preferred_contact, Person.email, Person.mobile))
     query = (query.join(Person, Person.id == Referral.person_id)
              .where(Referral.status == ReferralStatus.AWAITING_BOOKING)
              .options(lazyload(Referral.force), lazyload(Referral.programme),
                       contains_eager(Referral.person) if with_people
                       else lazyload(Referral.person)))
-    facts: list[rules.ReferralFacts] = []
-    referrals: dict[int, Referral] = {}
-    for referral, *person in db.session.execute(query):
-        needs_step_free, email = ((person[0].needs_step_free, person[0].email) if with_people
-                                  else person)
-        facts.append(rules.ReferralFacts(
+    waiting = _Waiting([], {}, {})
+    for row in db.session.execute(query):
+        referral = row[0]
+        person = row[1] if with_people else row
+        if not with_people:
+            waiting.contacts[referral.id] = row
+        waiting.facts.append(rules.ReferralFacts(
             id=referral.id, programme_id=referral.programme_id,
             completion_deadline=referral.completion_deadline,
-            needs_step_free=bool(needs_step_free), has_email=bool(email)))
-        referrals[referral.id] = referral
-    return facts, referrals
+            needs_step_free=bool(person.needs_step_free), has_email=bool(person.email)))
+        waiting.referrals[referral.id] = referral
+    return waiting
 
 
 def _load_sessions(now: dt.datetime) -> list[OpenSession]:
@@ -259,9 +272,10 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
     reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
     collector waits until the end, and SQLite's page cache is larger meanwhile (`bulk_write`).
     """
-    waiting, referrals = _load_waiting(with_people=dry_run)
-    plan = plan_allocation(waiting, _load_sessions(now), now=now,
-                           queues=_load_queues([r.id for r in waiting]))
+    waiting = _load_waiting(with_people=dry_run)
+    referrals = waiting.referrals
+    plan = plan_allocation(waiting.facts, _load_sessions(now), now=now,
+                           queues=_load_queues([r.id for r in waiting.facts]))
     fingerprint = plan.fingerprint
     if expected is not None and expected != fingerprint:
         raise StalePreview("Bookings, sessions or waiting lists have changed since the list was "
@@ -308,7 +322,8 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
                 select(CourseSession.id, CourseSession.booked_count)
                 .where(one_of(CourseSession.id, chunk))):
             set_committed_value(sessions[session_id], "booked_count", booked_count)
-    bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
+    bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now,
+                                      contacts=waiting.contacts)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,
            details={"placed": len(plan.placed), "unplaced": len(plan.unplaced),
                     "moved_from_waiting_lists": len(plan.moved)})
