@@ -51,6 +51,10 @@ from sqlalchemy import (
     any_,
     bindparam,
     exc,
+    func,
+    insert,
+    literal,
+    select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
@@ -316,6 +320,34 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
               else [(row[columns[0]],) for row in rows])
     BulkInsert(table, columns, connection.dialect, skip_taken=skip_taken).execute(
         connection, values)
+
+
+def insert_pairings(table: Table, ids: Mapping[str, Sequence[int]], *,
+                    same: Mapping[str, Any]) -> None:
+    """Insert rows that pair up ids and share every other value: row i has `ids[column][i]` in
+    each column of `ids` and `same[column]` in each of `same`, inserted in the rows' order (so
+    their own ids are taken in that order), in the session's transaction; the values converted
+    by the columns' own types. What `insert_rows` writes for the same rows; on PostgreSQL as
+    one statement, `INSERT ... SELECT ... FROM unnest(an array a column) WITH ORDINALITY`,
+    which `sent_ahead` can send without waiting for it (COPY cannot be), so that the caller
+    works while the server stores the rows and checks their foreign keys."""
+    columns = list(ids)
+    count = len(ids[columns[0]]) if columns else 0
+    if count == 0:
+        return
+    if db.session.get_bind().dialect.name != "postgresql":
+        rows = [dict(zip(columns, values, strict=True)) | dict(same)
+                for values in zip(*(ids[column] for column in columns), strict=True)]
+        insert_rows(table, rows)
+        return
+    arrays = [bindparam(None, list(ids[column]), type_=_ArrayText(table.c[column].type))
+              for column in columns]
+    given = func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
+    db.session.execute(insert(table).from_select(
+        [*columns, *same],
+        select(*(given.c[column] for column in columns),
+               *(literal(value, table.c[column].type) for column, value in same.items()))
+        .order_by(given.c.n)))
 
 
 def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],
