@@ -335,10 +335,11 @@ def insert_pairings(table: Table, ids: Mapping[str, Sequence[int]], *,
     count = len(ids[columns[0]]) if columns else 0
     if count == 0:
         return
-    if db.session.get_bind().dialect.name != "postgresql":
-        rows = [dict(zip(columns, values, strict=True)) | dict(same)
-                for values in zip(*(ids[column] for column in columns), strict=True)]
-        insert_rows(table, rows)
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        shared = tuple(same.values())
+        BulkInsert(table, [*columns, *same], connection.dialect).execute(connection, [
+            (*values, *shared) for values in zip(*(ids[c] for c in columns), strict=True)])
         return
     arrays = [bindparam(None, list(ids[column]), type_=_ArrayText(table.c[column].type))
               for column in columns]
