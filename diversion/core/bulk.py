@@ -2,8 +2,8 @@
 
 `BulkInsert(table, columns, dialect, skip_taken=None)` is made once for a table and executed
 for each batch (the referral import's chunks); `insert_rows(table, rows, skip_taken=None)` is
-a one-off batch of dicts (auto-allocation's bookings, history, audit rows and messages, the
-reminder states). Either is `db.session.execute(insert(table), rows)`: the same values go in,
+a one-off batch of dicts (auto-allocation's history, audit rows and messages, the reminder
+states). Either is `db.session.execute(insert(table), rows)`: the same values go in,
 converted by each column's own type, in the caller's transaction. What differs is how they
 travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of a
 statement is most of a small row's), on SQLite a few multi-row INSERTs, without SQLAlchemy's
@@ -23,6 +23,8 @@ dumper, which calls an element dumper a value.
 
 `sent_ahead()` sends the statements executed in its block without waiting for their results
 (PostgreSQL's pipeline mode), so the caller makes what comes next while the server runs them.
+`insert_pairings(table, ids, same=)` writes rows that pair up ids and share their other values
+(auto-allocation's bookings) as one statement that can be sent ahead, where COPY cannot.
 
 `cycle_collection_paused()` holds off Python's cycle collector while a bulk operation makes
 its tens of thousands of objects; `bulk_write()` does that and, on SQLite, gives the session's
