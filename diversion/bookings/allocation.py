@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,7 +41,7 @@ from diversion.bookings import places as bookings_places
 from diversion.bookings import rules
 from diversion.bookings.models import Booking, BookingStatus
 from diversion.bookings.waiting_list import queued_sessions
-from diversion.core.bulk import bulk_write, insert_rows, one_of
+from diversion.core.bulk import bulk_write, insert_pairings, one_of, sent_ahead
 from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.courses.models import CourseSession, SessionStatus, Venue
@@ -186,30 +187,48 @@ class StalePreview(Conflict):
     title = "The allocation has changed"
 
 
-def _load_waiting(*, with_people: bool) -> tuple[list[rules.ReferralFacts], dict[int, Referral]]:
-    """The referrals awaiting a booking, as the plan's facts and as objects (by id), in one
-    read. Force and programme are one or a few rows each, found in the identity map once
-    loaded. `with_people`: each referral's person loaded with it (the preview shows them; a
-    confirmed run names only those it moves out of a waiting list, and its confirmations read
-    the others' contact details as rows)."""
-    query = (select(Referral, Person) if with_people
-             else select(Referral, Person.needs_step_free, Person.email))
-    query = (query.join(Person, Person.id == Referral.person_id)
-             .where(Referral.status == ReferralStatus.AWAITING_BOOKING)
-             .options(lazyload(Referral.force), lazyload(Referral.programme),
-                      contains_eager(Referral.person) if with_people
-                      else lazyload(Referral.person)))
+# The referral's own rows only: force and programme are one or a few rows each, found in the
+# identity map once loaded.
+_REFERRAL_ONLY = (lazyload(Referral.force), lazyload(Referral.programme))
+_WAITING = ReferralStatus.AWAITING_BOOKING
+
+
+def _facts(referral: Any, person: Any) -> rules.ReferralFacts:
+    return rules.ReferralFacts(
+        id=referral.id, programme_id=referral.programme_id,
+        completion_deadline=referral.completion_deadline,
+        needs_step_free=bool(person.needs_step_free), has_email=bool(person.email))
+
+
+def _load_waiting_people() -> tuple[list[rules.ReferralFacts], dict[int, Referral]]:
+    """The referrals awaiting a booking, as the plan's facts and as objects by id, each with
+    his person (the preview shows them), in one read."""
     facts: list[rules.ReferralFacts] = []
     referrals: dict[int, Referral] = {}
-    for referral, *person in db.session.execute(query):
-        needs_step_free, email = ((person[0].needs_step_free, person[0].email) if with_people
-                                  else person)
-        facts.append(rules.ReferralFacts(
-            id=referral.id, programme_id=referral.programme_id,
-            completion_deadline=referral.completion_deadline,
-            needs_step_free=bool(needs_step_free), has_email=bool(email)))
+    for referral, person in db.session.execute(
+            select(Referral, Person).join(Person, Person.id == Referral.person_id)
+            .where(Referral.status == _WAITING)
+            .options(*_REFERRAL_ONLY, contains_eager(Referral.person))):
+        facts.append(_facts(referral, person))
         referrals[referral.id] = referral
     return facts, referrals
+
+
+def _load_waiting_rows() -> tuple[list[rules.ReferralFacts], dict[int, Any]]:
+    """The referrals awaiting a booking, as the plan's facts and as rows by id of what a
+    confirmed run needs of them before their objects are made (`_read_by_id`, while the
+    bookings are stored): the person's id and contact details, which the confirmations use
+    (given_names, preferred_contact, email, mobile). One read, before anything is written."""
+    facts: list[rules.ReferralFacts] = []
+    rows: dict[int, Any] = {}
+    for row in db.session.execute(
+            select(Referral.id, Referral.programme_id, Referral.completion_deadline,
+                   Referral.person_id, Person.needs_step_free, Person.given_names,
+                   Person.preferred_contact, Person.email, Person.mobile)
+            .join(Person, Person.id == Referral.person_id).where(Referral.status == _WAITING)):
+        facts.append(_facts(row, row))
+        rows[row.id] = row
+    return facts, rows
 
 
 def _load_sessions(now: dt.datetime) -> list[OpenSession]:
@@ -240,6 +259,15 @@ def _by_id(model: Any, ids: Sequence[int], *options: Any) -> dict[int, Any]:
     return found
 
 
+def _read_by_id(model: Any, ids: Sequence[int], *options: Any) -> Iterator[Any]:
+    """The objects of these ids, read now (a statement per 900) and made as they are iterated:
+    on PostgreSQL the rows are with the client once read, so making the objects can wait for
+    a moment when the server has work of its own (statements `sent_ahead`)."""
+    return itertools.chain.from_iterable([
+        db.session.scalars(select(model).where(one_of(model.id, chunk)).options(*options))
+        for chunk in _chunks(ids)])
+
+
 def _load_queues(referral_ids: Sequence[int]) -> list[QueueEntry]:
     return [(joined_at, entry_id, referral_id, session_id)
             for referral_id, entries in queued_sessions(referral_ids).items()
@@ -254,12 +282,16 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
 
     Places are taken with one guarded UPDATE per session (the CHECK refuses overfilling, so a
     booking made meanwhile makes the run fail as a Conflict rather than overbook); bookings are
-    written in bulk (`core.bulk.insert_rows`: COPY on PostgreSQL); the referrals move to
+    written in bulk (`core.bulk.insert_pairings`: on PostgreSQL one statement, sent ahead
+    while the referrals' objects are made from rows read before); the referrals move to
     `booked` together through the lifecycle (`transition_many`: bulk history and audit rows,
     reminders planned in bulk) and are sent their confirmations in one bulk write. The cycle
     collector waits until the end, and SQLite's page cache is larger meanwhile (`bulk_write`).
     """
-    waiting, referrals = _load_waiting(with_people=dry_run)
+    if dry_run:
+        waiting, referrals = _load_waiting_people()
+    else:
+        waiting, rows = _load_waiting_rows()
     plan = plan_allocation(waiting, _load_sessions(now), now=now,
                            queues=_load_queues([r.id for r in waiting]))
     fingerprint = plan.fingerprint
@@ -270,45 +302,60 @@ def allocate(*, actor: User | None, now: dt.datetime, dry_run: bool = False,
         chosen = set(selected)
         plan.placed = [(r, s) for r, s in plan.placed if r in chosen]
         plan.moved = {r: ids for r, ids in plan.moved.items() if r in chosen}
-    if not dry_run:
-        people = _by_id(Person, sorted({referrals[r].person_id for r in plan.moved}))
-        for referral_id in plan.moved:
-            referral = referrals[referral_id]
-            set_committed_value(referral, "person", people[referral.person_id])
     sessions: dict[int, CourseSession] = _by_id(
         CourseSession, sorted({s for _, s in plan.placed}
                               | {s for ids in plan.moved.values() for s in ids}))
-    result = AllocationResult(
-        placed=[(referrals[r], sessions[s]) for r, s in plan.placed],
-        unplaced=[(referrals[r], why) for r, why in plan.unplaced], dry_run=dry_run,
-        moved={r: [sessions[s] for s in ids] for r, ids in plan.moved.items()},
-        fingerprint=fingerprint)
-    if dry_run or not plan.placed:
-        return result
+
+    def result_of(referrals: dict[int, Referral]) -> AllocationResult:
+        return AllocationResult(
+            placed=[(referrals[r], sessions[s]) for r, s in plan.placed],
+            unplaced=[(referrals[r], why) for r, why in plan.unplaced], dry_run=dry_run,
+            moved={r: [sessions[s] for s in ids] for r, ids in plan.moved.items()},
+            fingerprint=fingerprint)
+
+    if dry_run:
+        return result_of(referrals)
+    # A confirmed run: the people it names (those moved out of a waiting list) and the
+    # referrals are read before anything is written; the referrals' objects are made while the
+    # server takes the places and stores the bookings (on PostgreSQL, where the rows are with
+    # the client once read).
+    people = _by_id(Person, sorted({rows[r].person_id for r in plan.moved}))
+    loading = _read_by_id(Referral, [r.id for r in waiting], *_REFERRAL_ONLY,
+                          lazyload(Referral.person))
+    if not plan.placed:
+        return result_of({referral.id: referral for referral in loading})
     taken: dict[int, int] = defaultdict(int)
     for _, session_id in plan.placed:
         taken[session_id] += 1
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested(), sent_ahead():
             table = cast(Table, CourseSession.__table__)
             db.session.execute(
                 update(table).where(table.c.id == bindparam("sid"))
                 .values(booked_count=table.c.booked_count + bindparam("n")),
                 [{"sid": sid, "n": n} for sid, n in sorted(taken.items())])
-            insert_rows(cast(Table, Booking.__table__), [
-                {"referral_id": r, "session_id": s, "status": BookingStatus.ACTIVE,
-                 "created_at": now, "created_by_id": getattr(actor, "id", None)}
-                for r, s in plan.placed])
+            insert_pairings(
+                cast(Table, Booking.__table__),
+                {"referral_id": [r for r, _ in plan.placed],
+                 "session_id": [s for _, s in plan.placed]},
+                same={"status": BookingStatus.ACTIVE, "created_at": now,
+                      "created_by_id": getattr(actor, "id", None)})
+            referrals = {referral.id: referral for referral in loading}
     except IntegrityError as error:
         raise Conflict("Places or bookings changed while allocating: nothing was booked. "
                        "Run the allocation again") from error
+    for referral_id in plan.moved:
+        referral = referrals[referral_id]
+        set_committed_value(referral, "person", people[referral.person_id])
+    result = result_of(referrals)
     # The loaded sessions are told their new counts (one read per 900, not a refresh each).
     for chunk in _chunks(sorted(taken)):
         for session_id, booked_count in db.session.execute(
                 select(CourseSession.id, CourseSession.booked_count)
                 .where(one_of(CourseSession.id, chunk))):
             set_committed_value(sessions[session_id], "booked_count", booked_count)
-    bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now)
+    bookings_places.confirm_allocated(placed=result.placed, actor=actor, now=now,
+                                      contacts=rows)
     record(action="booking.allocate", category=AuditCategory.ALTERATION, now=now, actor=actor,
            details={"placed": len(plan.placed), "unplaced": len(plan.unplaced),
                     "moved_from_waiting_lists": len(plan.moved)})

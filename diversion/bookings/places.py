@@ -13,13 +13,13 @@ Also:
 - `promote_waiting_list(session=, now=) -> list[Booking]`
 - `promote_entry(entry=, actor=, now=) -> Booking`: a manager books one person off the line
 - `follow_referral(moved)`, `follow_referrals(moves)`: receivers of the referral's moves
-- `confirm_allocated(placed=, actor=, now=)`: confirmations after a bulk allocation
+- `confirm_allocated(placed=, actor=, now=, contacts=None)`: confirmations after a bulk allocation
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -271,8 +271,10 @@ def _contact_details(referral_ids: Sequence[int]) -> dict[int, Any]:
 
 
 def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor: User | None,
-                      now: dt.datetime) -> None:
-    """Move allocated referrals to `booked`, take them off waiting lists, send confirmations."""
+                      now: dt.datetime, contacts: Mapping[int, Any] | None = None) -> None:
+    """Move allocated referrals to `booked`, take them off waiting lists, send confirmations.
+    `contacts`: referral id -> a row of his person's given_names, preferred_contact, email and
+    mobile, when the caller has read them already (read here otherwise)."""
     ids = [referral.id for referral, _ in placed]
     booking_ids: dict[int, int] = {}
     for start in range(0, len(ids), 900):
@@ -288,7 +290,7 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
     lifecycle.transition_many(
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
         reason=[reasons[session.id] for _, session in placed])
-    people = _contact_details(ids)
+    people = _contact_details(ids) if contacts is None else contacts
     enqueue_many(allocated_confirmations(
         [(booking_ids[referral.id], referral.reference, people[referral.id], session)
          for referral, session in placed], now=now), now=now)

@@ -2,8 +2,8 @@
 
 `BulkInsert(table, columns, dialect, skip_taken=None)` is made once for a table and executed
 for each batch (the referral import's chunks); `insert_rows(table, rows, skip_taken=None)` is
-a one-off batch of dicts (auto-allocation's bookings, history, audit rows and messages, the
-reminder states). Either is `db.session.execute(insert(table), rows)`: the same values go in,
+a one-off batch of dicts (auto-allocation's history, audit rows and messages, the reminder
+states). Either is `db.session.execute(insert(table), rows)`: the same values go in,
 converted by each column's own type, in the caller's transaction. What differs is how they
 travel: on PostgreSQL one COPY stream rather than a statement a row (the server's cost of a
 statement is most of a small row's), on SQLite a few multi-row INSERTs, without SQLAlchemy's
@@ -23,6 +23,8 @@ dumper, which calls an element dumper a value.
 
 `sent_ahead()` sends the statements executed in its block without waiting for their results
 (PostgreSQL's pipeline mode), so the caller makes what comes next while the server runs them.
+`insert_pairings(table, ids, same=)` writes rows that pair up ids and share their other values
+(auto-allocation's bookings) as one statement that can be sent ahead, where COPY cannot.
 
 `cycle_collection_paused()` holds off Python's cycle collector while a bulk operation makes
 its tens of thousands of objects; `bulk_write()` does that and, on SQLite, gives the session's
@@ -51,6 +53,10 @@ from sqlalchemy import (
     any_,
     bindparam,
     exc,
+    func,
+    insert,
+    literal,
+    select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
@@ -316,6 +322,35 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]], *,
               else [(row[columns[0]],) for row in rows])
     BulkInsert(table, columns, connection.dialect, skip_taken=skip_taken).execute(
         connection, values)
+
+
+def insert_pairings(table: Table, ids: Mapping[str, Sequence[int]], *,
+                    same: Mapping[str, Any]) -> None:
+    """Insert rows that pair up ids and share every other value: row i has `ids[column][i]` in
+    each column of `ids` and `same[column]` in each of `same`, inserted in the rows' order (so
+    their own ids are taken in that order), in the session's transaction; the values converted
+    by the columns' own types. What `insert_rows` writes for the same rows; on PostgreSQL as
+    one statement, `INSERT ... SELECT ... FROM unnest(an array a column) WITH ORDINALITY`,
+    which `sent_ahead` can send without waiting for it (COPY cannot be), so that the caller
+    works while the server stores the rows and checks their foreign keys."""
+    columns = list(ids)
+    count = len(ids[columns[0]]) if columns else 0
+    if count == 0:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        shared = tuple(same.values())
+        BulkInsert(table, [*columns, *same], connection.dialect).execute(connection, [
+            (*values, *shared) for values in zip(*(ids[c] for c in columns), strict=True)])
+        return
+    arrays = [bindparam(None, list(ids[column]), type_=_ArrayText(table.c[column].type))
+              for column in columns]
+    given = func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
+    db.session.execute(insert(table).from_select(
+        [*columns, *same],
+        select(*(given.c[column] for column in columns),
+               *(literal(value, table.c[column].type) for column, value in same.items()))
+        .order_by(given.c.n)))
 
 
 def one_of(column: ColumnElement[Any] | QueryableAttribute[Any],

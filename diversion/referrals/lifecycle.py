@@ -216,20 +216,19 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
     if any(referral.id is None for referral in referrals):
         db.session.flush()
     actor_id, label = getattr(actor, "id", None), actor_label_for(actor)
-    moves = [Moved(referral=referral, event=event, from_status=referral.status,
-                   to_status=to_status, actor=actor, now=now, reason=why)
-             for referral, to_status, why in zip(referrals, targets, reasons, strict=True)]
     # One UPDATE per 900 ids for each (status, closed_on) the moves share (usually one for the
     # whole batch), not row by row; the loaded objects are told the new values.
     closed_on = london_today(now)
-    changes = [(m.referral.id, m.to_status, closed_on if m.to_status in TERMINAL_STATUSES
-                else m.referral.closed_on) for m in moves]
+    changes = [(referral.id, to_status, closed_on if to_status in TERMINAL_STATUSES
+                else referral.closed_on)
+               for referral, to_status in zip(referrals, targets, strict=True)]
     db.session.flush()
     table = cast(Table, Referral.__table__)
     alike: dict[tuple[ReferralStatus, dt.date | None], list[int]] = {}
     for referral_id, new_status, new_closed_on in changes:
         alike.setdefault((new_status, new_closed_on), []).append(referral_id)
-    # On PostgreSQL the history and audit rows are made while the server runs the UPDATEs.
+    # On PostgreSQL the moves, the history and the audit rows are made while the server runs
+    # the UPDATEs.
     with sent_ahead():
         for (new_status, new_closed_on), ids in alike.items():
             for start in range(0, len(ids), 900):
@@ -237,6 +236,9 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
                     update(table).where(one_of(table.c.id, ids[start:start + 900]))
                     .values(status=new_status, closed_on=new_closed_on)
                     .execution_options(synchronize_session=False))
+        moves = [Moved(referral=referral, event=event, from_status=referral.status,
+                       to_status=to_status, actor=actor, now=now, reason=why)
+                 for referral, to_status, why in zip(referrals, targets, reasons, strict=True)]
         for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
             set_committed_value(m.referral, "_status", new_status)
             if new_closed_on != m.referral.closed_on:

@@ -210,3 +210,27 @@ def test_an_allocated_booking_gets_the_rows_booking_by_hand_writes(app):
     # The first and final reminders, the joining details and the fee reminder.
     assert len(got["reminders"]) == 4 and ":booking:ID:" in got["reminders"][0]
     assert got == expected
+
+
+def test_a_booking_made_meanwhile_books_nobody(app):
+    """The places and bookings are written together, sent ahead on PostgreSQL: a booking that
+    appeared after the plan was read (here one left active for a referral still awaiting)
+    makes the whole run a Conflict, with no place taken and nobody moved."""
+    from sqlalchemy import func, select
+
+    from diversion.bookings.models import Booking, BookingStatus
+    from diversion.core.errors import Conflict
+    from diversion.core.extensions import db
+
+    session = future_session(days=5, capacity=3)
+    first, second = create_referral(), create_referral()
+    db.session.add(Booking(referral_id=second.id, session_id=session.id,
+                           status=BookingStatus.ACTIVE, created_at=NOW))
+    db.session.flush()
+    with pytest.raises(Conflict, match="nothing was booked"):
+        allocate(actor=None, now=NOW)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
+    assert session.booked_count == 0
+    assert first.status is ReferralStatus.AWAITING_BOOKING
+    assert not messages_to(first.person.email, "booking_confirmation")

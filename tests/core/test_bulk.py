@@ -19,11 +19,13 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
+from diversion.bookings.models import Booking, BookingStatus
 from diversion.core import bulk
 from diversion.core.bulk import (
     BulkInsert,
     bulk_write,
     cycle_collection_paused,
+    insert_pairings,
     insert_rows,
     one_of,
     sent_ahead,
@@ -31,7 +33,7 @@ from diversion.core.bulk import (
 from diversion.core.db import SQLITE_BULK_CACHE_KIB
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
-from tests.builders import NOW
+from tests.builders import NOW, create_referral, create_user, future_session
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -212,6 +214,38 @@ def test_statements_sent_ahead_run_in_order_and_raise_their_errors_as_sqlalchemy
         db.session.execute(update(TABLE).where(mine).values(attempts=-1))  # refused by a CHECK
     assert db.session.execute(select(TABLE.c.recipient, TABLE.c.attempts).where(mine)).one() == (
         "b@example.org.uk", 0)
+
+def test_pairings_go_in_in_their_order_as_insert_rows_would_write_them():
+    bookings = cast(Table, Booking.__table__)
+    actor = create_user()
+    first, second, third, fourth = (create_referral() for _ in range(4))
+    one, two = future_session(), future_session(days=12)
+    same = {"status": BookingStatus.ACTIVE, "created_at": NOW.astimezone(LONDON_SUMMER),
+            "created_by_id": actor.id}
+    with sent_ahead():
+        insert_pairings(bookings, {"referral_id": [third.id, first.id, second.id],
+                                   "session_id": [one.id, two.id, one.id]}, same=same)
+    insert_rows(bookings, [{"referral_id": fourth.id, "session_id": two.id, **same}])
+    insert_pairings(bookings, {"referral_id": [], "session_id": []}, same=same)
+    columns = [c for c in bookings.c if c.name != "id"]
+    rows = [tuple(row) for row in db.session.execute(
+        select(*columns).order_by(bookings.c.id))]
+    assert [row[:2] for row in rows] == [(third.id, one.id), (first.id, two.id),
+                                         (second.id, one.id), (fourth.id, two.id)]
+    assert len(set(row[2:] for row in rows)) == 1  # the shared values, stored alike
+    assert rows[0][2:5] == (BookingStatus.ACTIVE, NOW, actor.id)
+
+
+def test_a_refused_pairing_sent_ahead_raises_integrity_error_and_writes_nothing():
+    bookings = cast(Table, Booking.__table__)
+    referral, session = create_referral(), future_session()
+    with pytest.raises(IntegrityError), db.session.begin_nested(), sent_ahead():
+        insert_pairings(bookings, {"referral_id": [referral.id, referral.id + 1000],
+                                   "session_id": [session.id, session.id]},
+                        same={"status": BookingStatus.ACTIVE, "created_at": NOW,
+                              "created_by_id": None})
+    assert db.session.scalar(select(bookings.c.id)) is None
+
 
 def test_the_cycle_collector_is_held_off_for_the_block_and_given_back():
     assert gc.isenabled()
