@@ -37,6 +37,8 @@ class JusticeDataLabForm(Form):
                                description="The first referral date of the cohort")
     date_to = DatePartsField("To", required="Enter the last referral date of the cohort",
                              description="The last referral date")
+    force = SelectField("Police force", default="", choices=[], validate_choice=False,
+                        description="Only the people that force referred, or everyone")
     group = RadioField("Who to include", default="all", choices=[
         SelectChoice("all", "Everyone who completed or did not complete"),
         SelectChoice("completed", "Only those who completed"),

@@ -276,15 +276,23 @@ JDL_HEADER = ("surname", "forename", "date_of_birth", "gender", "index_date")
 
 
 def justice_data_lab_csv(*, date_from: dt.date, date_to: dt.date, group: str,
-                         actor: User | None, now: dt.datetime) -> tuple[bytes, int]:
+                         actor: User | None, now: dt.datetime,
+                         force: str | None = None) -> tuple[bytes, int]:
     """The Justice Data Lab's file for a cohort: each person once, at their earliest referral
     in the range that ended completed or not completed (the report's `period: "all"` members),
-    filtered to `group`. Dates DD/MM/YYYY as the Data Lab asks. Audited as a DISCLOSURE."""
+    filtered to `group`; with `force` (a force's code), that force's referrals only, as the
+    report filters its cohort. Dates DD/MM/YYYY as the Data Lab asks. Audited as a
+    DISCLOSURE."""
     errors: dict[str, str] = {}
     if date_to < date_from:
         errors["to"] = "The end date must be the same as or after the start date"
     if group not in JDL_GROUPS:
         errors["group"] = "Group must be completed, not_completed or all"
+    force_id = None
+    if force is not None:
+        force_id = db.session.scalar(select(Force.id).where(Force.code == force))
+        if force_id is None:
+            errors["force"] = "Choose a police force from the list"
     if errors:
         raise ValidationFailed(errors, "The export's parameters are not valid")
     rows = db.session.execute(
@@ -292,7 +300,8 @@ def justice_data_lab_csv(*, date_from: dt.date, date_to: dt.date, group: str,
                Person.family_name, Person.given_names, Person.date_of_birth, Person.gender)
         .join(Person, Person.id == Referral.person_id)
         .where(Referral.referral_date >= date_from, Referral.referral_date <= date_to,
-               Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]))
+               Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]),
+               *([Referral.force_id == force_id] if force_id is not None else []))
         .order_by(Referral.referral_date, Referral.id))
     earliest: dict[int, Any] = {}
     for row in rows:
@@ -304,5 +313,5 @@ def justice_data_lab_csv(*, date_from: dt.date, date_to: dt.date, group: str,
     record(action="report.justice_data_lab_export", category=AuditCategory.DISCLOSURE, now=now,
            actor=actor, object_type="report", object_id="justice_data_lab",
            details={"from": date_from.isoformat(), "to": date_to.isoformat(), "group": group,
-                    "rows": len(lines)})
+                    "force": force, "rows": len(lines)})
     return to_csv(JDL_HEADER, lines, bom=True), len(lines)

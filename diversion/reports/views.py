@@ -184,17 +184,22 @@ def _query_for(parameters: kinds.ReportParameters) -> dict[str, Any]:
 @roles(Role.MANAGER)
 def justice_data_lab() -> Any:
     form = JusticeDataLabForm()
+    form.force.choices = [("", "All forces")] + [(code, name) for code, name in db.session.execute(
+        select(Force.code, Force.name).order_by(Force.name, Force.code))]
     if form.validate_on_submit():
         assert form.date_from.data is not None and form.date_to.data is not None
+        force = form.force.data or None
         try:
             with savepoint():
                 content, _ = reoffending_report.justice_data_lab_csv(
                     date_from=form.date_from.data, date_to=form.date_to.data,
-                    group=form.group.data or "", actor=current_actor(), now=now_utc())
+                    group=form.group.data or "", force=force, actor=current_actor(),
+                    now=now_utc())
         except ValidationFailed as error:
             _attach(form, error)
         else:
-            filename = (f"justice-data-lab-{form.date_from.data.isoformat()}-to-"
+            filename = (f"justice-data-lab-{force + '-' if force else ''}"
+                        f"{form.date_from.data.isoformat()}-to-"
                         f"{form.date_to.data.isoformat()}.csv")
             return Response(content, content_type="text/csv; charset=utf-8", headers={
                 "Content-Disposition": f'attachment; filename="{filename}"'})

@@ -120,6 +120,61 @@ def test_the_justice_data_lab_export_neutralises_formulas_and_is_a_disclosure(
     assert row.details["rows"] == 1
 
 
+JDL_FORM = {"date_from-day": "1", "date_from-month": "1", "date_from-year": "2024",
+            "date_to-day": "31", "date_to-month": "12", "date_to-year": "2024", "group": "all"}
+
+
+def test_the_justice_data_lab_export_for_one_force_holds_that_forces_cohort(
+        app, client, login_as):
+    login_as("manager")
+    west, north = create_force(code="WYP"), create_force(code="NYP")
+    referral_with_outcome(family_name="Westley", referral_date=D(2024, 2, 1), outcome="completed",
+                          force=west)
+    referral_with_outcome(family_name="Northam", referral_date=D(2024, 3, 1),
+                          outcome="not_completed", force=north)
+    # Referred by both: in each force's file at his earliest referral by that force, as the
+    # reoffending report counts a force's cohort.
+    referral_with_outcome(family_name="Twice", referral_date=D(2024, 4, 1), outcome="completed",
+                          force=west)
+    referral_with_outcome(family_name="Twice", referral_date=D(2024, 9, 1), outcome="completed",
+                          force=north)
+    db.session.commit()
+    page = client.get("/reports/justice-data-lab")
+    assert 'value="NYP"' in page.text and "All forces" in page.text
+
+    def names_and_dates(force: str) -> list[tuple[str, str]]:
+        response = client.post("/reports/justice-data-lab", data={**JDL_FORM, "force": force})
+        assert response.status_code == 200
+        suffix = f"{force}-2024-01-01-to-2024-12-31" if force else "2024-01-01-to-2024-12-31"
+        assert f'filename="justice-data-lab-{suffix}.csv"' in response.headers[
+            "Content-Disposition"]
+        rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))[1:]
+        return sorted((row[0], row[4]) for row in rows)
+
+    assert names_and_dates("NYP") == [("Northam", "01/03/2024"), ("Twice", "01/09/2024")]
+    assert names_and_dates("WYP") == [("Twice", "01/04/2024"), ("Westley", "01/02/2024")]
+    assert names_and_dates("") == [("Northam", "01/03/2024"), ("Twice", "01/04/2024"),
+                                   ("Westley", "01/02/2024")]
+    forces = [row.details["force"] for row in audit_rows("report.justice_data_lab_export")]
+    assert sorted(forces, key=str) == sorted(["NYP", "WYP", None], key=str)
+
+
+def test_the_justice_data_lab_export_refuses_a_force_that_is_not_on_the_list(
+        app, client, login_as):
+    login_as("manager")
+    create_force(code="WYP")
+    db.session.commit()
+    response = client.post("/reports/justice-data-lab",
+                           data={**JDL_FORM, "force": "<script>ZZ</script>"})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "govuk-error-summary" in response.text
+    assert "Choose a police force from the list" in response.text
+    assert 'href="#force"' in response.text
+    assert "<script>ZZ" not in response.text
+    assert audit_rows("report.justice_data_lab_export") == []
+
+
 def test_the_api_gives_the_reoffending_json_to_managers_and_police_their_force_only(app, client):
     seed_cohort()
     manager, police = create_user("manager"), create_user("police")
