@@ -42,6 +42,7 @@ def test_production_without_a_secret_key_is_refused():
     ("x", "at least 32 characters"),
     ("k" * 31, "at least 32 characters"),
     (DEVELOPMENT_SECRET_KEY, "published development key"),
+    ("k" * 40 + "," + "k" * 40, "must not contain a comma"),
 ])
 def test_production_refuses_a_short_or_published_secret_key(key, message):
     with pytest.raises(ConfigError, match=message):

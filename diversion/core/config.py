@@ -101,6 +101,9 @@ def read_settings(environ: dict[str, str] | None = None, instance_path: str | No
         if len(secret_key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters "
                               "when DIVERSION_ENV=production")
+        if "," in secret_key:
+            raise ConfigError("SECRET_KEY must not contain a comma (SECRET_KEY_FALLBACKS "
+                              "separates keys with commas, so it could not be kept there)")
     elif not secret_key:
         secret_key = DEVELOPMENT_SECRET_KEY
     secret_key_fallbacks = _secret_key_fallbacks(environ.get("SECRET_KEY_FALLBACKS", ""),

@@ -239,10 +239,6 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
         moves = [Moved(referral=referral, event=event, from_status=referral.status,
                        to_status=to_status, actor=actor, now=now, reason=why)
                  for referral, to_status, why in zip(referrals, targets, reasons, strict=True)]
-        for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
-            set_committed_value(m.referral, "_status", new_status)
-            if new_closed_on != m.referral.closed_on:
-                set_committed_value(m.referral, "closed_on", new_closed_on)
         history = [
             {"referral_id": m.referral.id, "event": event, "from_status": m.from_status,
              "to_status": m.to_status, "at": now, "actor_user_id": actor_id,
@@ -255,6 +251,12 @@ def transition_many(referrals: Sequence[Referral], event: ReferralEventType | st
              "action": f"referral.{event.value}", "category": AuditCategory.ALTERATION,
              "object_type": "referral", "object_id": str(m.referral.id), "address": None,
              "details": details[m.from_status, m.to_status]} for m in moves]
+    # The loaded objects are told their new values once the UPDATEs have succeeded (on
+    # PostgreSQL their results come at the end of the block above).
+    for m, (_, new_status, new_closed_on) in zip(moves, changes, strict=True):
+        set_committed_value(m.referral, "_status", new_status)
+        if new_closed_on != m.referral.closed_on:
+            set_committed_value(m.referral, "closed_on", new_closed_on)
     insert_rows(cast(Table, ReferralEvent.__table__), history)
     insert_rows(cast(Table, AuditEvent.__table__), audit)
     for m in moves:

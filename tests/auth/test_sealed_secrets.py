@@ -98,11 +98,55 @@ def test_an_enrolment_whose_secret_no_longer_opens_is_offered_a_new_secret(app, 
                                            now=NOW + dt.timedelta(minutes=1)) is not None
 
 
-def test_migration_0030_seals_the_secrets_kept_before_it_and_its_downgrade_opens_them(app):
+def test_migration_0030_seals_the_secrets_kept_before_it_and_its_downgrade_opens_them(
+        app, monkeypatch, capfd):
     from flask_migrate import downgrade, upgrade
 
     from tests.conftest import PROJECT_ROOT
 
+    user = create_user(role="facilitator")
+    enrolment = second_factor.start_enrolment(user, now=NOW)  # sealed under the suite's key
+    db.session.commit()
+    user_id, directory = user.id, str(PROJECT_ROOT / "migrations")
+    factor_id = db.session.scalar(select(SecondFactor.id).where(SecondFactor.user_id == user_id))
+    suite_key = app.config["SECRET_KEY"]
+    db.session.remove()
+    try:
+        # The service's key changed meanwhile: the downgrade opens what the old one sealed.
+        monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+        monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [suite_key])
+        downgrade(directory=directory, revision="0029")
+        assert _stored(user_id) == enrolment.secret  # kept as it was before 0030
+        db.session.remove()
+        upgrade(directory=directory, revision="0030")
+        stored = _stored(user_id)
+        assert stored != enrolment.secret
+        assert sealing.unseal(stored, secret_keys=[NEW_KEY]) == (enrolment.secret, False)
+        # A downgrade that no key can open refuses, naming the row, and changes nothing.
+        monkeypatch.setitem(app.config, "SECRET_KEY", "yet another key, long enough to pass")
+        monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+        db.session.remove()
+        capfd.readouterr()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits
+            downgrade(directory=directory, revision="0029")
+        assert f"second factor {factor_id}: no key" in capfd.readouterr().err
+        assert _stored(user_id) == stored
+    finally:
+        monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+        db.session.remove()
+        upgrade(directory=directory, revision="heads")
+    assert db.session.execute(text("SELECT count(*) FROM second_factors")).scalar() == 1
+
+
+def test_migration_0030_refuses_to_seal_kept_secrets_under_the_development_key(
+        app, monkeypatch, capfd):
+    from flask_migrate import downgrade, upgrade
+
+    from diversion.core.config import DEVELOPMENT_SECRET_KEY
+    from tests.conftest import PROJECT_ROOT
+
+    monkeypatch.setitem(app.config, "SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+    monkeypatch.delenv("DIVERSION_SEAL_WITH_DEVELOPMENT_KEY", raising=False)
     user = create_user(role="facilitator")
     enrolment = second_factor.start_enrolment(user, now=NOW)
     db.session.commit()
@@ -110,13 +154,20 @@ def test_migration_0030_seals_the_secrets_kept_before_it_and_its_downgrade_opens
     db.session.remove()
     try:
         downgrade(directory=directory, revision="0029")
-        assert _stored(user_id) == enrolment.secret  # kept as it was before 0030
+        db.session.remove()
+        # `db upgrade` run without the service's SECRET_KEY would seal the live secrets
+        # under the published key: refused, before anything changes.
+        capfd.readouterr()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits
+            upgrade(directory=directory, revision="0030")
+        assert "published development key" in capfd.readouterr().err
+        assert _stored(user_id) == enrolment.secret
+        # Said to be meant (a developer's own database): sealed.
+        monkeypatch.setenv("DIVERSION_SEAL_WITH_DEVELOPMENT_KEY", "yes")
         db.session.remove()
         upgrade(directory=directory, revision="0030")
-        stored = _stored(user_id)
-        assert stored != enrolment.secret
-        assert sealing.unseal(stored) == (enrolment.secret, False)
+        assert sealing.unseal(_stored(user_id)) == (enrolment.secret, False)
     finally:
+        monkeypatch.setenv("DIVERSION_SEAL_WITH_DEVELOPMENT_KEY", "yes")
         db.session.remove()
         upgrade(directory=directory, revision="heads")
-    assert db.session.execute(text("SELECT count(*) FROM second_factors")).scalar() == 1
