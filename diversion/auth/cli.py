@@ -7,6 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
+from diversion.auth import second_factor
 from diversion.auth import services as auth_services
 from diversion.auth.models import Role
 from diversion.core.errors import DomainError, ValidationFailed
@@ -68,6 +69,19 @@ def create_user(email: str, name: str, role: str, force_code: str | None) -> Non
         return
     db.session.commit()
     click.echo(f"created {user.role.value} {user.email}")
+
+
+@users_cli.command("reseal-authenticators")
+def reseal_authenticators() -> None:
+    """Seal every authenticator secret under the current SECRET_KEY (run it after changing the
+    key, before the old one leaves SECRET_KEY_FALLBACKS)."""
+    done = second_factor.reseal_all(now=now_utc())
+    db.session.commit()
+    click.echo(f"sealed again: {done.resealed}; already under the current key: {done.current}")
+    if done.unopened:
+        click.echo(f"{done.unopened} could not be opened with SECRET_KEY or SECRET_KEY_FALLBACKS: "
+                   "those users need their second factor reset (or a recovery code)", err=True)
+        sys.exit(1)
 
 
 @tokens_cli.command("create")

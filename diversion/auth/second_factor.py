@@ -243,3 +243,35 @@ def reset_second_factor(*, user: User, actor: User, now: dt.datetime) -> bool:
     _audit(action="user.second_factor_reset", category="security", now=now, actor=actor,
            object_type="user", object_id=user.id, details={"had_second_factor": had})
     return had
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """What `reseal_all` did: secrets sealed again under the current key, secrets already
+    under it, and secrets no key opens (their users need a reset or a recovery code)."""
+
+    resealed: int
+    current: int
+    unopened: int
+
+
+def reseal_all(*, now: dt.datetime) -> Resealed:
+    """Seal every kept secret under the current SECRET_KEY (after the key was changed, before
+    the old one leaves SECRET_KEY_FALLBACKS), so that nobody depends on signing in meanwhile."""
+    resealed = current = unopened = 0
+    for factor in db.session.scalars(select(SecondFactor).order_by(SecondFactor.id)):
+        try:
+            secret, under_older_key = sealing.unseal(factor.secret)
+        except sealing.SealBroken:
+            unopened += 1
+            continue
+        if under_older_key:
+            factor.secret = sealing.seal(secret)
+            resealed += 1
+        else:
+            current += 1
+    db.session.flush()
+    _audit(action="auth.second_factors_resealed", category="security", now=now, actor=None,
+           object_type="second_factor", object_id=None,
+           details={"resealed": resealed, "current": current, "unopened": unopened})
+    return Resealed(resealed, current, unopened)

@@ -171,3 +171,40 @@ def test_migration_0030_refuses_to_seal_kept_secrets_under_the_development_key(
         monkeypatch.setenv("DIVERSION_SEAL_WITH_DEVELOPMENT_KEY", "yes")
         db.session.remove()
         upgrade(directory=directory, revision="heads")
+
+
+def test_the_reseal_command_seals_every_secret_under_the_new_key_and_names_what_it_cannot(
+        app, monkeypatch):
+    from diversion.audit.models import AuditEvent
+
+    (first, first_totp, _), (second, _, _) = enrolled_user(), enrolled_user()
+    old_key = app.config["SECRET_KEY"]
+    monkeypatch.setitem(app.config, "SECRET_KEY", NEW_KEY)
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old_key])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "reseal-authenticators"])
+    assert result.exit_code == 0, result.output
+    assert "sealed again: 2; already under the current key: 0" in result.output
+    # The old key can leave the fallbacks: both still open, under the new key alone.
+    for user in (first, second):
+        assert sealing.unseal(_stored(user.id), secret_keys=[NEW_KEY])[1] is False
+    assert sealing.unseal(_stored(first.id), secret_keys=[NEW_KEY])[0] == first_totp.secret
+    again = runner.invoke(args=["users", "reseal-authenticators"])
+    assert "sealed again: 0; already under the current key: 2" in again.output
+    # A secret no key opens is named, and the command says so by its exit status.
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a third key for this test, long enough")
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [NEW_KEY])
+    db.session.execute(text("UPDATE second_factors SET secret = 'gAAAAA-not-a-token' "
+                            "WHERE user_id = :id"), {"id": second.id})
+    db.session.commit()
+    broken = runner.invoke(args=["users", "reseal-authenticators"])
+    assert broken.exit_code == 1
+    assert "sealed again: 1; already under the current key: 0" in broken.output
+    assert "1 could not be opened" in broken.output
+    db.session.expire_all()
+    details = [e.details for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.second_factors_resealed")
+        .order_by(AuditEvent.id))]
+    assert details == [{"resealed": 2, "current": 0, "unopened": 0},
+                       {"resealed": 0, "current": 2, "unopened": 0},
+                       {"resealed": 1, "current": 0, "unopened": 1}]
