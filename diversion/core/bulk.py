@@ -463,8 +463,13 @@ def sent_ahead() -> Iterator[None]:
         with driver.pipeline():
             yield
     except dbapi.Error as error:
+        # As SQLAlchemy does for a statement's error: a lost connection is invalidated, so the
+        # pool never lends it again (the session must roll back before going on).
+        lost = connection.dialect.is_disconnect(error, driver, None)
+        if lost:
+            connection.invalidate(error)
         raise exc.DBAPIError.instance("statements sent ahead", None, error, dbapi.Error,
-                                      hide_parameters=True,
+                                      hide_parameters=True, connection_invalidated=lost,
                                       dialect=connection.dialect) from error
 
 

@@ -10,13 +10,14 @@ import datetime as dt
 import decimal
 import enum
 import gc
+import time
 from typing import Any, cast
 
 import pytest
 from psycopg._copy_base import TextFormatter
 from psycopg.adapt import Transformer
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.bookings.models import Booking, BookingStatus
@@ -214,6 +215,26 @@ def test_statements_sent_ahead_run_in_order_and_raise_their_errors_as_sqlalchemy
         db.session.execute(update(TABLE).where(mine).values(attempts=-1))  # refused by a CHECK
     assert db.session.execute(select(TABLE.c.recipient, TABLE.c.attempts).where(mine)).one() == (
         "b@example.org.uk", 0)
+
+def test_a_connection_lost_while_statements_are_sent_ahead_is_invalidated():
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("statements are sent ahead on PostgreSQL only")
+    insert_rows(TABLE, [message("lost:1")])
+    db.session.commit()
+    pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+    with pytest.raises(DBAPIError) as caught, sent_ahead():
+        db.session.execute(update(TABLE).where(TABLE.c.dedupe_key == "lost:1")
+                           .values(recipient="lost@example.org"))
+        with db.engine.connect() as other:  # the server ends this session's connection
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.5)
+    assert caught.value.connection_invalidated
+    assert db.session.connection().invalidated
+    db.session.rollback()  # then the session goes on, on a new connection
+    assert db.session.scalar(text("SELECT pg_backend_pid()")) != pid
+    assert db.session.scalar(select(TABLE.c.recipient).where(
+        TABLE.c.dedupe_key == "lost:1")) != "lost@example.org"
+
 
 def test_pairings_go_in_in_their_order_as_insert_rows_would_write_them():
     bookings = cast(Table, Booking.__table__)
