@@ -302,7 +302,8 @@ def justice_data_lab_csv(*, date_from: dt.date, date_to: dt.date, group: str,
         .where(Referral.referral_date >= date_from, Referral.referral_date <= date_to,
                Referral.status.in_([ReferralStatus.COMPLETED, ReferralStatus.NOT_COMPLETED]),
                *([Referral.force_id == force_id] if force_id is not None else []))
-        .order_by(Referral.referral_date, Referral.id))
+        # Same-day ties to the id as text, as the report chooses a person's earliest referral.
+        .order_by(Referral.referral_date, sql_id_text(Referral.id)))
     earliest: dict[int, Any] = {}
     for row in rows:
         earliest.setdefault(row.person_id, row)

@@ -159,6 +159,49 @@ def test_the_justice_data_lab_export_for_one_force_holds_that_forces_cohort(
     assert sorted(forces, key=str) == sorted(["NYP", "WYP", None], key=str)
 
 
+def test_the_justice_data_lab_export_breaks_a_same_day_tie_as_the_report_does(
+        app, client, login_as):
+    """Two referrals of one man on one day: the report's definition takes the lower id as
+    text ("1000000" before "999999"), and so must the export, or with one group the two would
+    disagree on him."""
+    from sqlalchemy import event
+
+    from diversion.referrals.models import Referral
+    from diversion.reports import reoffending
+
+    login_as("manager")
+    ids = iter([999_999, 1_000_000])
+
+    def numbered(mapper: object, connection: object, target: Referral) -> None:
+        target.id = next(ids)
+
+    event.listen(Referral, "before_insert", numbered)
+    try:
+        older = referral_with_outcome(family_name="Tied", referral_date=D(2024, 2, 1),
+                                      outcome="not_completed")
+        newer = referral_with_outcome(family_name="Tied", referral_date=D(2024, 2, 1),
+                                      outcome="completed")
+    finally:
+        event.remove(Referral, "before_insert", numbered)
+    db.session.commit()
+    assert (older.id, newer.id) == (999_999, 1_000_000)
+    assert older.person_id == newer.person_id
+    tied = [reoffending.CohortReferral(referral_id=r.id, person_id=r.person_id,
+                                       referral_date=r.referral_date, outcome=outcome)
+            for r, outcome in ((older, "not_completed"), (newer, "completed"))]
+    [chosen] = reoffending._earliest_per_person(tied)
+    assert chosen.referral_id == 1_000_000
+
+    def names(group: str) -> list[str]:
+        response = client.post("/reports/justice-data-lab", data={**JDL_FORM, "group": group})
+        assert response.status_code == 200
+        return [row[0] for row in csv.reader(io.StringIO(response.data.decode("utf-8-sig")))][1:]
+
+    assert names("completed") == ["Tied"]
+    assert names("not_completed") == []
+    assert names("all") == ["Tied"]
+
+
 def test_the_justice_data_lab_export_refuses_a_force_that_is_not_on_the_list(
         app, client, login_as):
     login_as("manager")
