@@ -29,6 +29,11 @@ from .common import PROJECT_ROOT, ROUNDS, Context, Row, interleaved
 WORKERS, THREADS, CONNECTIONS = 2, 4, 8
 SECONDS = 2  # of load per round and side
 BARE_APP = "bench.common:bare_app()"
+# One browser throughout: the sign-in, the check and wrk's load send the same User-Agent. The
+# sign-in remembers the address and browser it began in (Flask-Login's session protection); a
+# request from another marks the session no longer fresh and sets the cookie again, which wrk,
+# sending one Cookie header throughout, would otherwise make every answer do.
+USER_AGENT = "Mozilla/5.0 (diversion bench)"
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -96,6 +101,7 @@ def sign_in(base: str, email: str, password: str) -> str:
     """Sign in over HTTP as a browser does (the form, its CSRF token); the Cookie header the
     signed-in requests send."""
     opener = urllib.request.build_opener(_NoRedirect)
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     with opener.open(f"{base}/sign-in", timeout=30) as page:
         token = _CSRF.search(page.read().decode())
         session = _cookie(page, "diversion_session")
@@ -104,7 +110,7 @@ def sign_in(base: str, email: str, password: str) -> str:
     form = urllib.parse.urlencode({"csrf_token": token.group(1), "email": email,
                                    "password": password}).encode()
     request = urllib.request.Request(  # noqa: S310 (our own http:// address)
-        f"{base}/sign-in", data=form, headers={"Cookie": session})
+        f"{base}/sign-in", data=form, headers={"Cookie": session, "User-Agent": USER_AGENT})
     try:
         opener.open(request, timeout=30)
     except urllib.error.HTTPError as answer:  # the 302 the handler declined to follow
@@ -122,7 +128,8 @@ def check_page(url: str, cookie: str) -> str:
     CSRF token, and wrk, which sends one Cookie header throughout, would otherwise have every
     answer sign and set the session cookie again, which no browser makes the app do."""
     opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310 (ours)
+    request = urllib.request.Request(  # noqa: S310 (ours)
+        url, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
     try:
         with opener.open(request, timeout=60) as page:
             status, renewed = page.status, _cookie(page, "diversion_session")
@@ -137,7 +144,7 @@ def wrk_rate(url: str, cookie: str | None = None, seconds: int = SECONDS) -> flo
     """Requests a second wrk gets from `url` with CONNECTIONS connections; an error if any
     answer was not 2xx or 3xx (a refused or failing page must not count as fast)."""
     command = ["wrk", "--threads", "2", "--connections", str(CONNECTIONS),
-               "--duration", f"{seconds}s"]
+               "--duration", f"{seconds}s", "--header", f"User-Agent: {USER_AGENT}"]
     if cookie:
         command += ["--header", f"Cookie: {cookie}"]
     result = subprocess.run([*command, url], capture_output=True,  # noqa: S603 (ours)
