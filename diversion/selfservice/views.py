@@ -352,7 +352,8 @@ def booked() -> Any:
     services.record_person_view(referral=referral, now=now_utc())
     return render_template("selfservice/booked.html", referral=referral, booking=booking,
                            is_change=request.args.get("changed") == "1",
-                           sent_to=services.confirmation_sent_to(referral))
+                           sent_to=services.confirmation_sent_to(referral),
+                           fee=fees.fee_status(referral))
 
 
 @bp.route("/book/cancel", methods=["GET", "POST"])

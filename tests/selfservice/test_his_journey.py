@@ -1,0 +1,100 @@
+"""The man's own pages read as he would read them: what they tell him at each step is true for
+him (s8 walk of the self-service journey)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from diversion.core.extensions import db
+from diversion.referrals import lifecycle
+from diversion.referrals.models import ReferralEventType
+from tests.builders import create_booking, future_session, known_referral
+from tests.selfservice.helpers import book, sign_in
+
+pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+
+OVERVIEW = "/book/your-course"
+
+
+@pytest.mark.parametrize("typed", ["{a} {b}", " {a}-{b} ", "{a}  {b}"])
+def test_a_pin_typed_with_spaces_or_a_dash_signs_him_in(client, typed):
+    known = known_referral()
+    pin = typed.format(a=known.pin[:3], b=known.pin[3:])
+    assert sign_in(client, known, pin=pin).headers.get("Location") == OVERVIEW
+
+
+def test_a_pin_with_other_characters_is_still_refused(client):
+    known = known_referral()
+    answer = sign_in(client, known, pin=known.pin[:3] + "x" + known.pin[3:])
+    assert answer.status_code == 200 and "could not find" in answer.get_data(as_text=True)
+
+
+def test_after_the_date_to_book_by_his_page_does_not_tell_him_to_book_by_it(client, clock):
+    known = known_referral()
+    future_session(days=40)
+    deadline = known.referral.booking_deadline
+    clock.set(dt.datetime.combine(deadline + dt.timedelta(days=2), dt.time(9), dt.UTC))
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    words = deadline.strftime("%A %-d %B %Y")
+    assert f"Book a place by <strong>{words}" not in page
+    assert f"The date to book by was {words}" in page
+    assert "Book a place as soon as you can" in page
+
+
+def test_once_booked_his_page_does_not_ask_him_to_book_by_a_date(client):
+    known = known_referral()
+    create_booking(known.referral, future_session(days=9))
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "Your booking" in page
+    assert "Book a place by" not in page
+    assert "Complete the course by" in page
+
+
+def test_a_case_gone_back_to_the_police_does_not_tell_him_he_still_owes_the_fee(client):
+    known = known_referral()
+    lifecycle.transition(known.referral, ReferralEventType.DEADLINE_PASSED, actor=None,
+                         now=known.referral.created_at)
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "Your time to complete the course has ended" in page
+    assert "Still to pay" not in page and "Pay the course fee" not in page
+    assert known.reference in page
+
+
+def test_the_confirmation_says_what_is_still_to_pay_and_why(client):
+    known = known_referral()
+    session = future_session(days=9)
+    assert sign_in(client, known).status_code == 302
+    page = client.get(book(client, session.id).headers["Location"]).get_data(as_text=True)
+    assert '<h2 class="govuk-heading-m" id="fee">Pay the course fee</h2>' in page
+    assert "You still need to pay £200. The course only counts once the fee is paid." in page
+
+
+def test_the_sign_in_page_does_not_say_we_never_ask_for_the_pin_it_asks_for(client):
+    page = client.get("/book").get_data(as_text=True)
+    assert "We will never ask for your PIN" not in page
+    assert "Nobody from the programme team will ever ask for your PIN" in page
+
+
+def test_the_check_page_tells_him_how_to_ask_for_help_to_take_part(client):
+    known = known_referral()
+    session = future_session(days=9)
+    assert sign_in(client, known).status_code == 302
+    page = client.get(f"/book/check?session_id={session.id}").get_data(as_text=True)
+    assert "If you need help to take part" in page
+    assert 'href="tel:' in page.split("If you need help to take part")[1][:600]
+
+
+def test_the_check_page_rows_without_an_action_say_so(client):
+    known = known_referral()
+    session = future_session(days=9)
+    assert sign_in(client, known).status_code == 302
+    page = client.get(f"/book/check?session_id={session.id}").get_data(as_text=True)
+    assert '<dd class="govuk-summary-list__actions"></dd>' not in page
+    assert page.count("govuk-summary-list__row--no-actions") == 3
