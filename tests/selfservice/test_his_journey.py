@@ -98,3 +98,23 @@ def test_the_check_page_rows_without_an_action_say_so(client):
     page = client.get(f"/book/check?session_id={session.id}").get_data(as_text=True)
     assert '<dd class="govuk-summary-list__actions"></dd>' not in page
     assert page.count("govuk-summary-list__row--no-actions") == 3
+
+
+@pytest.mark.parametrize(("boxes", "expected", "marked"), [
+    ({"dob_month": ""}, "Date of birth must include a month", ["month"]),
+    ({"dob_day": "", "dob_month": ""}, "Date of birth must include a day and month",
+     ["day", "month"]),
+    ({"dob_year": "84"}, "Year must include 4 numbers, for example 1985", ["year"]),
+    ({"dob_day": "31", "dob_month": "2"}, "Date of birth must be a real date, like 27 3 1985",
+     ["day", "month", "year"]),
+])
+def test_a_date_of_birth_part_missing_or_wrong_names_it_and_marks_only_its_boxes(
+        client, boxes, expected, marked):
+    known = known_referral()
+    page = sign_in(client, known, reference="", **boxes).get_data(as_text=True)
+    summary = page.split('govuk-error-summary__list')[1].split("</ul>")[0]
+    assert "Enter the reference from your letter" in summary  # every problem in one round
+    assert f'<a href="#dob-{marked[0]}">{expected}</a>' in summary
+    for part in ("day", "month", "year"):
+        box = page.split(f'id="dob-{part}"')[0].rsplit("<input", 1)[1]
+        assert ("govuk-input--error" in box) == (part in marked), part
