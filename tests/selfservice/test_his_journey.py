@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from diversion.core.extensions import db
+from diversion.outbox.dispatcher import render_message
+from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
 from tests.builders import create_booking, future_session, known_referral
@@ -118,3 +121,17 @@ def test_a_date_of_birth_part_missing_or_wrong_names_it_and_marks_only_its_boxes
     for part in ("day", "month", "year"):
         box = page.split(f'id="dob-{part}"')[0].rsplit("<input", 1)[1]
         assert ("govuk-input--error" in box) == (part in marked), part
+
+
+def test_when_he_cancels_the_message_gives_the_date_he_must_still_complete_a_course_by(client):
+    known = known_referral()
+    create_booking(known.referral, future_session(days=9))
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    assert client.post("/book/cancel").status_code == 302
+    message = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.template == "booking_cancelled")).one()
+    text = render_message(message).text
+    deadline = known.referral.completion_deadline.strftime("%A %-d %B %Y")
+    assert f"You still need to book and complete a course by {deadline}." in text
+    assert "before your deadline" not in text
