@@ -186,8 +186,7 @@ def overview() -> Any:
         bookable_count=len(_choice(referral, now=now, booking=booking,
                                    include_full=_may_queue(referral, booking)))
         if _can_book(referral) else 0,
-        waiting=bookings_waiting_list.waiting_positions(referral),
-        leave_form=LeaveWaitingListForm())
+        waiting=bookings_waiting_list.waiting_positions(referral))
 
 
 def _choice(referral: Referral, *, now: dt.datetime, booking: Booking | None,
@@ -294,11 +293,26 @@ def join_waiting_list() -> Any:
         ahead=len(bookings_waiting_list.waiting_list(chosen.session.id)))
 
 
-@bp.post("/book/waiting-list/leave")
+@bp.route("/book/waiting-list/leave", methods=["GET", "POST"])
 @public
 @person_required
 def leave_waiting_list() -> Any:
+    """Leaving a line loses his place in it, so `GET ?session_id=N` asks first; the `POST`
+    (the session's id in the form) leaves."""
     referral = current_referral()
+    if request.method == "GET":
+        session_id = parsing.query_int(request.args.get("session_id"))
+        found = next(((entry, position)
+                      for entry, position in bookings_waiting_list.waiting_positions(referral)
+                      if entry.session_id == session_id), None)
+        if found is None:
+            flash("You are not on that waiting list", "info")
+            return redirect(url_for("selfservice.overview"))
+        entry, position = found
+        services.record_person_view(referral=referral, now=now_utc())
+        return render_template("selfservice/leave_waiting_list.html", referral=referral,
+                               course_session=entry.session, position=position,
+                               form=LeaveWaitingListForm(session_id=entry.session_id))
     form = LeaveWaitingListForm()
     if form.validate_on_submit():
         try:

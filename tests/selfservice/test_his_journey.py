@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from diversion.bookings import waiting_list
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
@@ -135,3 +136,36 @@ def test_when_he_cancels_the_message_gives_the_date_he_must_still_complete_a_cou
     deadline = known.referral.completion_deadline.strftime("%A %-d %B %Y")
     assert f"You still need to book and complete a course by {deadline}." in text
     assert "before your deadline" not in text
+
+
+def _on_a_waiting_list(client):  # type: ignore[no-untyped-def]
+    known = known_referral()
+    full = future_session(days=9, capacity=1)
+    create_booking(known_referral().referral, full)
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    assert client.post(f"/book/waiting-list?session_id={full.id}").status_code == 302
+    return known, full
+
+
+def test_leaving_a_waiting_list_asks_first_and_the_question_leaves_nothing(client):
+    known, full = _on_a_waiting_list(client)
+    overview = client.get(OVERVIEW).get_data(as_text=True)
+    assert f'href="/book/waiting-list/leave?session_id={full.id}"' in overview
+    page = client.get(f"/book/waiting-list/leave?session_id={full.id}").get_data(as_text=True)
+    assert "Are you sure you want to leave the waiting list?" in page
+    assert "Number 1: you are next" in page and "You will lose your place in line" in page
+    assert "Yes, leave the waiting list" in page and "No, stay on the waiting list" in page
+    db.session.expire_all()
+    assert [e.session_id for e, _ in waiting_list.waiting_positions(known.referral)] == [full.id]
+    left = client.post("/book/waiting-list/leave", data={"session_id": full.id})
+    assert left.headers["Location"] == OVERVIEW
+    db.session.expire_all()
+    assert waiting_list.waiting_positions(known.referral) == []
+
+
+def test_the_leave_question_for_a_list_he_is_not_on_sends_him_back(client):
+    _known, full = _on_a_waiting_list(client)
+    for query in (f"session_id={full.id + 1}", "session_id=x", ""):
+        answer = client.get(f"/book/waiting-list/leave?{query}")
+        assert answer.headers["Location"] == OVERVIEW, query
