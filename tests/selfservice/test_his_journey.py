@@ -169,3 +169,15 @@ def test_the_leave_question_for_a_list_he_is_not_on_sends_him_back(client):
     for query in (f"session_id={full.id + 1}", "session_id=x", ""):
         answer = client.get(f"/book/waiting-list/leave?{query}")
         assert answer.headers["Location"] == OVERVIEW, query
+
+
+def test_the_lock_notice_gives_the_number_to_call_not_only_the_letter(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "DIVERSION_BOOKING_PHONE", "0113 496 0999")
+    known = known_referral()
+    for _ in range(5):
+        sign_in(client, known, dob_year="1990")
+    message = db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.template == "self_service_locked")).one()
+    text = render_message(message).text
+    assert "call the programme team on 0113 496 0999 (Monday to Friday" in text
+    assert "the number in your letter" not in text
