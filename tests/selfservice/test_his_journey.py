@@ -14,7 +14,7 @@ from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from tests.builders import create_booking, future_session, known_referral
+from tests.builders import create_booking, create_session, create_venue, future_session, known_referral
 from tests.selfservice.helpers import book, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -181,3 +181,18 @@ def test_the_lock_notice_gives_the_number_to_call_not_only_the_letter(app, clien
     text = render_message(message).text
     assert "call the programme team on 0113 496 0999 (Monday to Friday" in text
     assert "the number in your letter" not in text
+
+
+def test_dates_either_side_of_the_october_clock_change_show_the_same_london_times(client):
+    known = known_referral(completion_deadline=dt.date(2026, 11, 30))
+    venue = create_venue()
+    summer = create_session(starts_at=dt.datetime(2026, 10, 24, 8, 30, tzinfo=dt.UTC), venue=venue)
+    winter = create_session(starts_at=dt.datetime(2026, 10, 26, 9, 30, tzinfo=dt.UTC), venue=venue)
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get("/book/choose").get_data(as_text=True)
+    assert "Saturday 24 October 2026, 9:30am to 4:30pm" in page
+    assert "Monday 26 October 2026, 9:30am to 4:30pm" in page
+    for session in (summer, winter):
+        check = client.get(f"/book/check?session_id={session.id}").get_data(as_text=True)
+        assert "9:30am to 4:30pm" in check and "after 9:45am you will not be let in" in check
