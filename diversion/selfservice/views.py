@@ -28,7 +28,7 @@ from flask import (
     url_for,
 )
 
-from diversion.attendance.rules import late_cutoff_at
+from diversion.attendance.rules import is_deadline_passed, late_cutoff_at
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
 from diversion.auth.access import current_actor, public, roles
@@ -179,13 +179,19 @@ def overview() -> Any:
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     services.record_person_view(referral=referral, now=now)
+    # Past his completion deadline with nothing booked, before the deadlines job has closed the
+    # referral: there is nothing left to book, so the page says so rather than offering dates.
+    deadline_passed = (referral.status is ReferralStatus.AWAITING_BOOKING
+                       and is_deadline_passed(referral.completion_deadline, now=now))
+    can_book = _can_book(referral) and not deadline_passed
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
-        can_book=_can_book(referral), today=london_today(now), fee=fees.fee_status(referral),
+        deadline_passed=deadline_passed,
+        can_book=can_book, today=london_today(now), fee=fees.fee_status(referral),
         transfers_left=bookings_queries.transfers_remaining(referral),
         bookable_count=len(_choice(referral, now=now, booking=booking,
                                    include_full=_may_queue(referral, booking)))
-        if _can_book(referral) else 0,
+        if can_book else 0,
         waiting=bookings_waiting_list.waiting_positions(referral))
 
 

@@ -196,3 +196,18 @@ def test_dates_either_side_of_the_october_clock_change_show_the_same_london_time
     for session in (summer, winter):
         check = client.get(f"/book/check?session_id={session.id}").get_data(as_text=True)
         assert "9:30am to 4:30pm" in check and "after 9:45am you will not be let in" in check
+
+
+def test_after_his_completion_deadline_but_before_the_nightly_job_his_page_does_not_offer_a_date(
+        client, clock):
+    known = known_referral()
+    future_session(days=9)
+    deadline = known.referral.completion_deadline
+    clock.set(dt.datetime.combine(deadline + dt.timedelta(days=1), dt.time(7), dt.UTC))
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    words = deadline.strftime("%A %-d %B %Y")
+    assert "The date to complete the course has passed" in page
+    assert f"You needed to complete the course by {words}" in page
+    assert "Choose a course date" not in page and "Book a place" not in page
+    assert "Still to pay" not in page and "may prosecute you" not in page
