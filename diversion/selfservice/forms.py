@@ -14,9 +14,11 @@ from diversion.core.forms import Form
 
 class StartForm(Form):
     reference = StringField("Reference", validators=[
-        DataRequired("Enter the reference from your letter"), Length(max=20)])
+        DataRequired("Enter the reference from your letter"),
+        Length(max=20, message="Reference must be 8 letters and numbers, like ACDE3467")])
     pin = StringField("PIN", validators=[
-        DataRequired("Enter the PIN from your letter"), Length(max=20)])
+        DataRequired("Enter the PIN from your letter"),
+        Length(max=20, message="PIN must be 6 numbers")])
     dob_day = StringField("Day")
     dob_month = StringField("Month")
     dob_year = StringField("Year")

@@ -211,3 +211,18 @@ def test_after_his_completion_deadline_but_before_the_nightly_job_his_page_does_
     assert f"You needed to complete the course by {words}" in page
     assert "Choose a course date" not in page and "Book a place" not in page
     assert "Still to pay" not in page and "may prosecute you" not in page
+
+
+def test_a_reference_or_pin_far_too_long_is_answered_in_plain_words(client):
+    known = known_referral()
+    page = sign_in(client, known, reference="X" * 25, pin="1" * 25).get_data(as_text=True)
+    summary = page.split("govuk-error-summary__list")[1].split("</ul>")[0]
+    assert "Field cannot be longer" not in page
+    assert "Reference must be 8 letters and numbers, like ACDE3467" in summary
+    assert "PIN must be 6 numbers" in summary
+
+
+def test_the_help_for_a_lost_pin_gives_the_number_to_call(client):
+    page = client.get("/book").get_data(as_text=True)
+    details = page.split("If you do not have a reference or PIN")[1].split("</details>")[0]
+    assert 'href="tel:01134960000"' in details and "0113 496 0000" in details
