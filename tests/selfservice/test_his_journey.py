@@ -14,7 +14,14 @@ from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from tests.builders import create_booking, create_session, create_venue, future_session, known_referral
+from tests.builders import (
+    create_booking,
+    create_session,
+    create_venue,
+    future_session,
+    known_referral,
+    pay_fee,
+)
 from tests.selfservice.helpers import book, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -226,3 +233,13 @@ def test_the_help_for_a_lost_pin_gives_the_number_to_call(client):
     page = client.get("/book").get_data(as_text=True)
     details = page.split("If you do not have a reference or PIN")[1].split("</details>")[0]
     assert 'href="tel:01134960000"' in details and "0113 496 0000" in details
+
+
+def test_a_man_whose_fee_is_paid_is_not_warned_that_the_course_counts_only_once_it_is(client):
+    known = known_referral()
+    pay_fee(known.referral)
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "If you do not complete the course by" in page
+    assert "The course only counts once the fee is paid" not in page
