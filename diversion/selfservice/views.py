@@ -184,14 +184,15 @@ def overview() -> Any:
     deadline_passed = (referral.status is ReferralStatus.AWAITING_BOOKING
                        and is_deadline_passed(referral.completion_deadline, now=now))
     can_book = _can_book(referral) and not deadline_passed
+    choices = (_choice(referral, now=now, booking=booking,
+                       include_full=_may_queue(referral, booking)) if can_book else [])
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
         deadline_passed=deadline_passed,
         can_book=can_book, today=london_today(now), fee=fees.fee_status(referral),
         transfers_left=bookings_queries.transfers_remaining(referral),
-        bookable_count=len(_choice(referral, now=now, booking=booking,
-                                   include_full=_may_queue(referral, booking)))
-        if can_book else 0,
+        # Dates he could choose (full ones too, for their waiting lists), and those with places.
+        bookable_count=len(choices), open_count=sum(1 for c in choices if not c.is_full),
         waiting=bookings_waiting_list.waiting_positions(referral))
 
 

@@ -243,3 +243,29 @@ def test_a_man_whose_fee_is_paid_is_not_warned_that_the_course_counts_only_once_
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "If you do not complete the course by" in page
     assert "The course only counts once the fee is paid" not in page
+
+
+def _full_date():  # type: ignore[no-untyped-def]
+    full = future_session(days=11, capacity=1)
+    create_booking(known_referral().referral, full)
+    return full
+
+
+def test_his_page_counts_only_the_dates_with_places(client):
+    known = known_referral()
+    future_session(days=9)
+    _full_date()
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "There is 1 course date with places you can choose from." in page
+
+
+def test_when_every_date_is_full_his_page_says_so_and_offers_the_waiting_lists(client):
+    known = known_referral()
+    _full_date()
+    db.session.commit()
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    assert "All the course dates you can take are full at the moment" in page
+    assert "Choose a course date" in page and "with places you can choose from" not in page
