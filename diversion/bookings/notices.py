@@ -10,6 +10,7 @@ referral, for a waiting list); nothing is sent without an address.
   allocation), built from plain values (the people as rows) with each session's part worked
   out once
 - `session_context(session)`: what a message says about the session
+- `deadline_context(referral)`: the date he must complete a course by (`complete_by`)
 - `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`);
   `links_context_maker()`, `pay_url_maker()`: the same for bulk messages, the link's template
   looked up once (`core.links.external_url_maker`)
@@ -50,6 +51,12 @@ def arrival_context(session: CourseSession) -> dict[str, Any]:
     programme's `late_cutoff_minutes`, as attendance.rules.late_cutoff_at), in London time."""
     cutoff = session.starts_at + dt.timedelta(minutes=session.programme.late_cutoff_minutes)
     return {"start_time": _clock(session.starts_at), "late_cutoff": _clock(cutoff)}
+
+
+def deadline_context(referral: Referral) -> dict[str, str]:
+    """The date he must complete a course by, for the messages that leave him without a place
+    ("You still need to book and complete a course by Friday 30 April 2027")."""
+    return {"complete_by": referral.completion_deadline.strftime("%A %-d %B %Y")}
 
 
 SELF_SERVICE_START = "selfservice.start"
@@ -117,7 +124,7 @@ def tell_removed_from_waiting_list(*, referral: Referral, session: CourseSession
     that will not come (his leaving it himself, or being booked, tells him nothing more)."""
     tell(referral=referral, template=WAITING_LIST_REMOVED, key=f"{WAITING_LIST_REMOVED}:{entry_id}",
          now=now, booking=None, subject_id=referral.id, subject_type="referral",
-         extra={"starts_at": session_context(session)["starts_at"]})
+         extra={"starts_at": session_context(session)["starts_at"], **deadline_context(referral)})
 
 
 def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,

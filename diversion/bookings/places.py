@@ -40,6 +40,7 @@ from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.bookings.notices import (
     allocated_confirmations,
+    deadline_context,
     send_confirmation,
     tell,
 )
@@ -146,7 +147,7 @@ def cancel_booking(*, referral: Referral, actor: User | None, now: dt.datetime,
            object_type="booking", object_id=booking.id, details={"referral_id": referral.id})
     if notify:  # after end_booking's cancel_pending, so this notice itself stays pending
         tell(referral=referral, template=CANCELLED_NOTICE, key=f"booking-cancelled:{booking.id}",
-             now=now, booking=booking, subject_id=booking.id,
+             now=now, booking=booking, subject_id=booking.id, extra=deadline_context(referral),
              ics=booking_ics(booking, now=now))
     promote_waiting_list(session=booking.session, now=now)
     return booking

@@ -22,7 +22,7 @@ from diversion.auth.models import User
 from diversion.bookings.capacity import end_booking, new_booking
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
-from diversion.bookings.notices import session_context, tell
+from diversion.bookings.notices import deadline_context, session_context, tell
 from diversion.bookings.queries import list_bookable_sessions, list_session_bookings
 from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
@@ -78,7 +78,7 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
                 lifecycle.transition(referral, ReferralEventType.BOOKED, actor=actor, now=now,
                                      reason="Rebooked after a session was cancelled")
         extra = {"cancel_reason": session.cancel_reason, "rebooked": new is not None,
-                 "old": session_context(session)}
+                 "old": session_context(session), **deadline_context(referral)}
         tell(referral=referral, template=SESSION_CANCELLED_NOTICE,
              key=f"session-cancelled:{booking.id}", now=now, booking=new or booking,
              subject_id=(new or booking).id, extra=extra,

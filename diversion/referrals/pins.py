@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from diversion.auth.passwords import verify_password
@@ -17,8 +18,9 @@ def new_pin() -> str:
 
 
 def verify_pin(referral: Referral, pin: str) -> bool:
-    """True when the PIN is the referral's current one."""
-    pin = (pin or "").strip()
+    """True when the PIN is the referral's current one, however he spaced it: spaces and
+    hyphens (`123 456`, `123-456`, as people copy six digits from a letter) are dropped."""
+    pin = re.sub(r"[\s-]+", "", pin or "")
     if referral.pin_hash == NO_PIN or not pin:
         return False
     return verify_password(referral.pin_hash, pin)

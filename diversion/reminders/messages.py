@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diversion.bookings.notices import links_context
+from diversion.bookings.notices import arrival_context, links_context
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage, ReminderKind, ReminderPlanItem
@@ -80,6 +80,8 @@ def session_context(session: Any) -> dict[str, Any]:
         "venue_name": venue.name,
         "venue_address": ", ".join(p for p in (venue.address_line_1, venue.address_line_2,
                                                venue.town, venue.postcode) if p),
+        # When to arrive and the late cut-off, as his booking confirmation gives them.
+        **arrival_context(session),
     }
 
 

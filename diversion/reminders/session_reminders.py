@@ -239,7 +239,7 @@ def _plan_in_bulk(key: Any, ids: Sequence[int], *, now: dt.datetime,
         wanted = sorted({row.session_id for row in rows} - set(sessions))
         for session in db.session.scalars(
                 select(CourseSession).where(one_of(CourseSession.id, wanted))
-                .options(joinedload(CourseSession.venue))):
+                .options(joinedload(CourseSession.venue), joinedload(CourseSession.programme))):
             sessions[session.id] = (session, session_context(session))
         starts = {row.id: sessions[row.session_id][0].starts_at for row in rows}
         owed = balances([row.referral_id for row in rows])

@@ -35,8 +35,7 @@ from diversion.selfservice.views import bp, confirm_page
 
 
 def _unavailable() -> Any:
-    return render_template("selfservice/pay_unavailable.html",
-                           phone=current_app.config["DIVERSION_BOOKING_PHONE"]), 503
+    return render_template("selfservice/pay_unavailable.html"), 503
 
 
 @bp.post("/book/pay")
@@ -75,12 +74,10 @@ def payment_return(token: str) -> Any:
                                        actor_label=services.actor_label(referral), now=now)
     except PaymentServiceUnavailable:
         return render_template("selfservice/pay_result.html", referral=referral,
-                               attempt=attempt, checking=True, fee=fees.fee_status(referral),
-                               phone=current_app.config["DIVERSION_BOOKING_PHONE"])
+                               attempt=attempt, checking=True, fee=fees.fee_status(referral))
     services.record_person_view(referral=referral, now=now, action="selfservice.view_payment")
     return render_template("selfservice/pay_result.html", referral=referral, attempt=attempt,
-                           checking=False, fee=fees.fee_status(referral),
-                           phone=current_app.config["DIVERSION_BOOKING_PHONE"])
+                           checking=False, fee=fees.fee_status(referral))
 
 
 class RefundUnavailable(DomainError):

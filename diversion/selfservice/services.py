@@ -51,6 +51,7 @@ from diversion.bookings import waiting_list as bookings_waiting_list
 from diversion.bookings.models import Booking, WaitingListEntry
 from diversion.core.errors import DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
+from diversion.core.web import service_contact
 from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
@@ -136,9 +137,12 @@ def _send_lock_notice(referral: Referral, *, now: dt.datetime) -> None:
         channel, recipient = Channel.SMS, person.mobile
     else:
         return  # a letter is a manager's job; the locked list shows the reference
+    # The number itself: the letter that has it may not be to hand.
+    contact = service_contact()
     enqueue(dedupe_key=f"self-service-locked:{referral.id}:{now.isoformat()}", channel=channel,
             recipient=recipient, template=LOCK_NOTICE_TEMPLATE, due_at=now, now=now,
-            context={"reference": referral.reference}, subject_type="referral",
+            context={"reference": referral.reference, "phone": contact["phone"],
+                     "hours": contact["hours"]}, subject_type="referral",
             subject_id=referral.id)
 
 

@@ -28,7 +28,7 @@ from flask import (
     url_for,
 )
 
-from diversion.attendance.rules import late_cutoff_at
+from diversion.attendance.rules import is_deadline_passed, late_cutoff_at
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
 from diversion.auth.access import current_actor, public, roles
@@ -179,15 +179,21 @@ def overview() -> Any:
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
     services.record_person_view(referral=referral, now=now)
+    # Past his completion deadline with nothing booked, before the deadlines job has closed the
+    # referral: there is nothing left to book, so the page says so rather than offering dates.
+    deadline_passed = (referral.status is ReferralStatus.AWAITING_BOOKING
+                       and is_deadline_passed(referral.completion_deadline, now=now))
+    can_book = _can_book(referral) and not deadline_passed
+    choices = (_choice(referral, now=now, booking=booking,
+                       include_full=_may_queue(referral, booking)) if can_book else [])
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
-        can_book=_can_book(referral), today=london_today(now), fee=fees.fee_status(referral),
+        deadline_passed=deadline_passed,
+        can_book=can_book, today=london_today(now), fee=fees.fee_status(referral),
         transfers_left=bookings_queries.transfers_remaining(referral),
-        bookable_count=len(_choice(referral, now=now, booking=booking,
-                                   include_full=_may_queue(referral, booking)))
-        if _can_book(referral) else 0,
-        waiting=bookings_waiting_list.waiting_positions(referral),
-        leave_form=LeaveWaitingListForm())
+        # Dates he could choose (full ones too, for their waiting lists), and those with places.
+        bookable_count=len(choices), open_count=sum(1 for c in choices if not c.is_full),
+        waiting=bookings_waiting_list.waiting_positions(referral))
 
 
 def _choice(referral: Referral, *, now: dt.datetime, booking: Booking | None,
@@ -294,11 +300,26 @@ def join_waiting_list() -> Any:
         ahead=len(bookings_waiting_list.waiting_list(chosen.session.id)))
 
 
-@bp.post("/book/waiting-list/leave")
+@bp.route("/book/waiting-list/leave", methods=["GET", "POST"])
 @public
 @person_required
 def leave_waiting_list() -> Any:
+    """Leaving a line loses his place in it, so `GET ?session_id=N` asks first; the `POST`
+    (the session's id in the form) leaves."""
     referral = current_referral()
+    if request.method == "GET":
+        session_id = parsing.query_int(request.args.get("session_id"))
+        found = next(((entry, position)
+                      for entry, position in bookings_waiting_list.waiting_positions(referral)
+                      if entry.session_id == session_id), None)
+        if found is None:
+            flash("You are not on that waiting list", "info")
+            return redirect(url_for("selfservice.overview"))
+        entry, position = found
+        services.record_person_view(referral=referral, now=now_utc())
+        return render_template("selfservice/leave_waiting_list.html", referral=referral,
+                               course_session=entry.session, position=position,
+                               form=LeaveWaitingListForm(session_id=entry.session_id))
     form = LeaveWaitingListForm()
     if form.validate_on_submit():
         try:
@@ -352,7 +373,8 @@ def booked() -> Any:
     services.record_person_view(referral=referral, now=now_utc())
     return render_template("selfservice/booked.html", referral=referral, booking=booking,
                            is_change=request.args.get("changed") == "1",
-                           sent_to=services.confirmation_sent_to(referral))
+                           sent_to=services.confirmation_sent_to(referral),
+                           fee=fees.fee_status(referral))
 
 
 @bp.route("/book/cancel", methods=["GET", "POST"])

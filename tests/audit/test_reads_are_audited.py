@@ -135,7 +135,7 @@ PERSON_OWN: set[str] = {
     "selfservice.start", "selfservice.booked", "selfservice.cancel", "selfservice.check",
     "selfservice.choose", "selfservice.calendar", "selfservice.payment_return",
     "selfservice.refund", "selfservice.refunded", "selfservice.signed_out",
-    "selfservice.join_waiting_list", "selfservice.overview",
+    "selfservice.join_waiting_list", "selfservice.leave_waiting_list", "selfservice.overview",
 }
 
 

@@ -154,7 +154,12 @@ def test_he_joins_and_leaves_a_full_dates_waiting_list_on_a_phone(
     expect(phone.locator("#waiting-lists")).to_contain_text("Number 1 in line")
     assert_accessible(phone)
     assert not has_horizontal_scroll(phone)
-    phone.locator("#waiting-lists").get_by_role("button").click()
+    phone.locator("#waiting-lists").get_by_role("link", name="Leave").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text(
+        "Are you sure you want to leave the waiting list?")  # leaving loses his place: asked first
+    assert_accessible(phone)
+    assert not has_horizontal_scroll(phone)
+    phone.get_by_role("button", name="Yes, leave the waiting list").click()
     expect(phone.locator(".govuk-notification-banner--success")).to_contain_text(
         "You have left the waiting list")
 

@@ -270,3 +270,15 @@ def test_a_paying_page_somewhere_else_is_refused_and_nothing_recorded(client, si
     response = client.post("/book/pay")
     assert response.status_code == 503
     assert db.session.scalar(select(func.count()).select_from(OnlinePayment)) == 0
+
+
+def test_when_paying_fails_or_the_provider_is_down_the_number_to_call_is_a_phone_link(
+        client, signed_in, govuk_pay):
+    start_paying(client)
+    govuk_pay.finish(govuk_pay.only_payment_id(), "failed")
+    not_made = client.get(return_address(govuk_pay)).get_data(as_text=True)
+    govuk_pay.down_with = 503
+    down = client.post("/book/pay").get_data(as_text=True)
+    for page in (not_made, down):
+        assert 'call the programme team on <a class="govuk-link" href="tel:01134960000">' \
+               '0113 496 0000</a>' in page

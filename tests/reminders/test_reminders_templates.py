@@ -21,6 +21,7 @@ CONTEXT = {
     "manage_url": "https://diversion.example.org/book?ref=K7Q2M9XA",
     "pay_url": "https://diversion.example.org/book?ref=K7Q2M9XA&then=pay",
     "outstanding": "£200.00", "pays_online": True, "phone": "0113 496 0000",
+    "start_time": "10:00am", "late_cutoff": "10:15am",
     "hours": "Monday to Friday, 9am to 5pm",
 }
 
