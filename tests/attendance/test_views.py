@@ -84,6 +84,23 @@ def test_the_register_tells_the_facilitator_what_to_do_for_someone_not_on_the_li
     assert says in page
 
 
+@pytest.mark.parametrize("role", ["facilitator", "manager"])
+def test_a_submitted_register_tells_the_facilitator_who_can_correct_it(
+        client, login_as, role) -> None:
+    user = login_as(role)
+    session, (referral,) = live_session_with_people(
+        1, facilitator=user if role == "facilitator" else None)
+    submit_register(client, session, {f"{referral.reference}-status": "absent"})
+
+    page = client.get(f"/sessions/{session.id}/register").text
+
+    hint = "Made a mistake? A submitted register can only be changed by a programme manager"
+    if role == "facilitator":
+        assert hint in page and "Reopen register" not in page
+    else:  # the manager corrects it himself
+        assert hint not in page and "Reopen register" in page
+
+
 def test_a_refused_submission_keeps_everything_that_can_be_kept(client, login_as) -> None:
     facilitator = login_as("facilitator")
     session, (excused, attended) = live_session_with_people(2, facilitator=facilitator)
