@@ -74,6 +74,9 @@ def test_problems_are_listed_and_nothing_is_kept(app, client, login_as):
     page = response.get_data(as_text=True)
     assert "There is a problem" in page and "The file has 1 problem" in page
     assert "Admitted must be yes or no" in page
+    # The scrolling table is named for what it holds, for screen readers' region lists.
+    assert 'role="region" aria-label="Problems in the file"' in page
+    assert page.count("<title>Error: Import referrals") == 1
     assert waiting_files(app) == [] and referrals() == 0
 
 
