@@ -20,7 +20,6 @@ from wtforms.validators import Length, ValidationError
 from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
 
-
 _OPTIONAL = re.compile(r"\s*\(optional\)", re.IGNORECASE)
 
 
