@@ -99,6 +99,9 @@ def test_check_your_answers_shows_the_postcode_and_mobile_as_they_will_be_kept(c
     assert "1 Example Road, Leeds, LS1 1AA" in page and "LS11AA" not in page
     assert "+447700900982" in page and "07700 900982" not in page
     assert "O'Brien-Ñúñez" in page and "Zoë Seán" in page
+    # A screen reader hears "Change PNC ID", not "Change pnc id".
+    assert '<span class="govuk-visually-hidden"> PNC ID</span>' in page
+    assert '<span class="govuk-visually-hidden"> date of birth</span>' in page
     client.post("/referrals/new/check")
     (referral,) = referrals()
     assert referral.person.postcode == "LS1 1AA" and referral.person.mobile == "+447700900982"
