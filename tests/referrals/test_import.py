@@ -229,7 +229,8 @@ def test_a_bom_and_day_month_year_dates_are_accepted(force):
 def test_a_file_that_is_not_utf8_is_refused_with_one_clear_problem(force):
     content = csv_bytes([row(1), row(2, family_name="Müller")], encoding="latin-1")
     assert problems_of(content) == [
-        "row 3: file: the file is not UTF-8 text; save it as CSV UTF-8"]
+        "row 3: file: the file is not saved as CSV UTF-8: in Excel, choose Save As and the "
+        "file type 'CSV UTF-8 (Comma delimited)'"]
 
 
 def test_a_missing_column_is_named_on_row_1(force):
