@@ -39,7 +39,7 @@ FORMS = [
     ("police_a", "/referrals/new", {**_blank("offence_date"), "given_names": "Kept Too"},
      "#offence_date-day", "Enter the date of the offence", "Kept Too"),
     ("manager", "/sessions/new", {**_blank("first_day"), "capacity": "12"},
-     "#first_day-day", "Enter the date", 'value="12"'),
+     "#first_day-day", "Enter the date of the first session", 'value="12"'),
     ("manager", "/sessions/new", {**_blank("until"), "frequency": "weekly", "ends": "until",
                                   "first_day-day": "1", "first_day-month": "6",
                                   "first_day-year": "2027"},
