@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from diversion.demo import DEMO_PASSWORD
-from tests.browser.conftest import LiveServer, assert_accessible, sign_in
+from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -33,3 +33,24 @@ def test_a_form_sent_after_signing_out_in_another_tab_is_kept_not_refused(
     assert_accessible(page)
     page.get_by_role("button", name="Send your changes").click()
     expect(page.get_by_label("Family name")).to_have_value("Keptacross")
+
+
+def test_moving_a_booking_on_a_phone_asks_first_and_fits_the_screen(
+        page: Page, live_server: LiveServer) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    sign_in(page, live_server, "manager@diversion.example")
+    page.goto(live_server("/referrals?status=booked"))
+    reference = page.locator("main table tbody tr").first.locator("a").first.get_attribute("href")
+    assert reference is not None
+    page.goto(live_server("/bookings" + reference.replace("/referrals/", "/referral/")))
+    booked_on = page.get_by_role("definition").filter(has_text=" at ").first.inner_text()
+    page.locator("input[name=session_id]").first.check()
+    page.get_by_role("button", name="Move booking").click()
+
+    expect(page.get_by_role("heading", name="Check before moving this booking")).to_be_visible()
+    expect(page.locator("[data-consequences]")).to_contain_text("moves he is allowed")
+    assert not has_horizontal_scroll(page)
+    assert_accessible(page)
+    page.get_by_role("link", name="Do not move it").click()
+    expect(page.get_by_role("heading", name="Booking and fee")).to_be_visible()
+    expect(page.get_by_role("definition").filter(has_text=" at ").first).to_have_text(booked_on)
