@@ -7,6 +7,7 @@ walks every form for 500s; these name the error each mistake must give.
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -38,7 +39,7 @@ FORMS = [
     ("police_a", "/referrals/new", {**_blank("offence_date"), "given_names": "Kept Too"},
      "#offence_date-day", "Enter the date of the offence", "Kept Too"),
     ("manager", "/sessions/new", {**_blank("first_day"), "capacity": "12"},
-     "#first_day-day", "Enter the date", 'value="12"'),
+     "#first_day-day", "Enter the date of the first session", 'value="12"'),
     ("manager", "/sessions/new", {**_blank("until"), "frequency": "weekly", "ends": "until",
                                   "first_day-day": "1", "first_day-month": "6",
                                   "first_day-year": "2027"},
@@ -87,6 +88,25 @@ def test_a_far_or_absurd_year_is_refused_with_words(app, client, year, message):
     assert ("#date_of_birth-day", message) in _summary(page)
 
 
+def test_a_limit_or_a_bad_optional_answer_is_named_in_govuk_words_and_what_was_typed_is_kept(
+        app, client):
+    world = build_world()
+    sign_in(client, world.users["police_a"])
+    long_text = "x" * 5000
+    page = client.post("/referrals/new", data={
+        "access_needs": long_text, "crime_reference": "C" * 41, "offence_time": "25:99",
+        "completion_deadline-day": "31", "completion_deadline-month": "2",
+        "completion_deadline-year": "2026"}).get_data(as_text=True)
+    errors = [(href, html.unescape(text)) for href, text in _summary(page)]
+    assert ("#access_needs", "Other access needs must be 500 characters or fewer") in errors
+    assert ("#crime_reference", "Crime reference must be 40 characters or fewer") in errors
+    assert ("#offence_time", "Enter the time of the offence like 9:30 or 14:00") in errors
+    assert ("#completion_deadline-day",
+            "Completion deadline from the caution's conditions must be a real date") in errors
+    assert not any("Field " in text or "(optional)" in text for _, text in errors)
+    assert long_text in page  # nothing typed is lost
+
+
 @pytest.mark.parametrize("value", ["Smith\r\nJones", "Smith\tJones", "Smith\x1b[31m", "Smith\x07"])
 def test_a_single_line_box_refuses_line_breaks_and_control_characters(app, client, value):
     world = build_world()
@@ -106,7 +126,7 @@ def test_a_text_area_keeps_line_breaks_but_refuses_other_control_characters(app,
     assert not any(href == "#notes" for href, _ in _summary(page))
     page = client.post("/venues/new", data={"name": "Hall", "notes": "Side door\x1b[2J"}
                        ).get_data(as_text=True)
-    assert ("#notes", "Notes (optional) must not contain special characters other than line "
+    assert ("#notes", "Notes must not contain special characters other than line "
                       "breaks and tabs") in _summary(page)
 
 

@@ -247,6 +247,11 @@ def _problem(response: Any, what: str) -> str | None:
         return None
     reader = FormReader()
     reader.feed(response.get_data(as_text=True))
+    title = re.search(r"<title>(.*?)</title>", response.get_data(as_text=True), re.S)
+    if title and "Error: Error:" in title[1]:
+        return f"{what}: the page title says Error: twice: {title[1]!r}"
+    if title and reader.summary_links and not title[1].strip().startswith("Error: "):
+        return f"{what}: the page shows errors but its title does not start 'Error: '"
     dangling = [link for link in reader.summary_links if link not in reader.ids]
     if dangling:
         return f"{what}: the error summary links to no field: {dangling}"

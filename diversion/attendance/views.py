@@ -219,7 +219,8 @@ def _render_register(session: CourseSession, sheet: attendance_register.Register
         history_total=history_total,
         is_open=is_register_open(session.starts_at, now=now),
         is_cancelled=session.status is SessionStatus.CANCELLED,
-        has_ended=now >= session.ends_at, only_unmarked=only_unmarked,
+        has_started=now >= session.starts_at, has_ended=now >= session.ends_at,
+        only_unmarked=only_unmarked,
         summary=marks_summary(line.status for line in sheet.lines),
         arrivals=arrivals or {},
         # A submitted register links each line to its amendment: the address is built once

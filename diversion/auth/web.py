@@ -228,13 +228,20 @@ def _csrf_was_checked() -> bool:
 
 def is_same_origin_request() -> bool:
     """Whether the browser says the request came from one of this site's own pages: by
-    Sec-Fetch-Site, or by Origin. A request that says neither is not trusted."""
+    Sec-Fetch-Site, or by Origin. A request that says neither is not trusted.
+
+    Our pages send `Referrer-Policy: no-referrer`, under which Chromium posts a form with
+    `Origin: null`; the browser's own `Sec-Fetch-Site: same-origin` then vouches for it (an
+    opaque origin, such as a sandboxed frame, is never same-origin). `Origin: null` alone is
+    not trusted."""
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if site is None and origin is None:
         return False
     if site is not None and site != "same-origin":
         return False
+    if origin == "null" and site == "same-origin":
+        return True
     return origin is None or origin == request.host_url.rstrip("/")
 
 

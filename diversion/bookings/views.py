@@ -157,6 +157,13 @@ def book(reference: str) -> Any:
             if session is None:
                 raise ValidationFailed({"session_id": "Choose a session from the list"})
             booking = queries.get_active_booking(referral)
+            if booking is not None and request.form.get("confirmed") != "yes":
+                # A move gives his place away (to the waiting list) and uses one of his moves:
+                # check first. The move is tried and undone, so a refusal shows on the form.
+                with discarded():
+                    places.transfer_booking(referral=referral, session=session,
+                                            actor=acting_user(), now=now_utc())
+                return _transfer_check(referral, booking, session, form)
             if booking is not None:
                 places.transfer_booking(referral=referral, session=session, actor=acting_user(),
                                           now=now_utc())
@@ -174,6 +181,16 @@ def book(reference: str) -> Any:
         return _page(referral, status=error.status, choose=form)
     flash(message, "success")
     return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+
+
+def _transfer_check(referral: Referral, booking: Booking, session: CourseSession,
+                    form: ChooseSessionForm) -> Any:
+    """The page that asks before a booking is moved: from, to, and what follows."""
+    db.session.expire_all()  # the tried move was undone: read the booking as it stands
+    return render_template(
+        "bookings/transfer_check.html", referral=referral, booking=booking, session=session,
+        form=form, transfers_left=queries.transfers_remaining(referral),
+        waiting=len(waiting_list.waiting_list(booking.session_id)))
 
 
 @bp.route("/referral/<reference>/cancel", methods=["GET", "POST"])

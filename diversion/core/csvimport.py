@@ -71,7 +71,8 @@ def fail(line: int, column: str, message: str) -> ImportFailed:
 class Wording:
     """How a feature words the reading problems its users already know."""
 
-    not_utf8: str = "the file is not UTF-8 text; save it as CSV UTF-8"
+    not_utf8: str = ("the file is not saved as CSV UTF-8: in Excel, choose Save As and the file "
+                     "type 'CSV UTF-8 (Comma delimited)'")
     column_missing: str = "column is missing"
     no_rows: str = "the file has a header but no rows"
 

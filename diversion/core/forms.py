@@ -15,16 +15,41 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import Field, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.utils import unset_value
-from wtforms.validators import ValidationError
+from wtforms.validators import Length, ValidationError
 
 from diversion.core import parsing
 from diversion.core.errors import ValidationFailed
+
+_OPTIONAL = re.compile(r"\s*\(optional\)", re.IGNORECASE)
+
+
+def named_in_errors(field: Field) -> str:
+    """The field's label as its error messages name it: "Time of the offence (optional)" is
+    "Time of the offence" there (the label's "(optional)" is a hint, not its name)."""
+    return _OPTIONAL.sub("", str(field.label.text)).strip()
+
+
+def _length_message(what: str, length: Length) -> str:
+    """GOV.UK's words for a length limit, in place of WTForms' "Field cannot be longer than…"."""
+    if length.min > 0 and length.max != -1:
+        return f"{what} must be between {length.min:,} and {length.max:,} characters"
+    if length.min > 0:
+        return f"{what} must be {length.min:,} characters or more"
+    return f"{what} must be {length.max:,} characters or fewer"
 
 
 class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     """The base of every form: FlaskForm plus the text rule on every text box."""
 
     def validate(self, extra_validators: Any = None) -> bool:
+        for field in self:
+            # A length limit without its own words gets the field's name in GOV.UK's (this
+            # form's copy of the list: the class's validators are shared by every request).
+            if any(isinstance(v, Length) and v.message is None for v in field.validators):
+                field.validators = [
+                    Length(v.min, v.max, message=_length_message(named_in_errors(field), v))
+                    if isinstance(v, Length) and v.message is None else v
+                    for v in field.validators]
         is_valid = bool(super().validate(extra_validators))
         for field in self:
             if isinstance(field, PasswordField) or not isinstance(field, StringField):
@@ -32,7 +57,7 @@ class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
             if not isinstance(field.data, str):
                 continue
             try:
-                parsing.check_text(field.data, what=field.label.text,
+                parsing.check_text(field.data, what=named_in_errors(field),
                                    multiline=isinstance(field, TextAreaField))
             except parsing.ParseError as error:
                 field.errors = [str(error), *list(field.errors or [])]
@@ -107,18 +132,19 @@ class DatePartsField(Field):  # type: ignore[misc]  # WTForms 3.3 has no types
             return
         missing = [p for p in self.PARTS if not self.raw[p]]
         if missing:
-            self.process_errors.append(f"{self.label.text} must include a {missing[0]}")
+            self.process_errors.append(f"{named_in_errors(self)} must include a {missing[0]}")
             return
         try:
             self.data = parsing.parse_date_parts(
-                self.raw["day"], self.raw["month"], self.raw["year"], what=self.label.text,
+                self.raw["day"], self.raw["month"], self.raw["year"], what=named_in_errors(self),
                 earliest=self.earliest, latest=self.latest)
         except parsing.ParseError as error:
             self.process_errors.append(str(error))
 
     def pre_validate(self, form: Any) -> None:
         if self.is_required and self.data is None and not self.process_errors:
-            raise ValidationError(self.required_message or f"Enter the {self.label.text.lower()}")
+            raise ValidationError(self.required_message
+                                  or f"Enter the {named_in_errors(self).lower()}")
 
 
 class WholeNumberField(IntegerField):  # type: ignore[misc]  # WTForms 3.3 has no types
@@ -155,4 +181,4 @@ class TimeField(StringField):  # type: ignore[misc]  # WTForms 3.3 has no types
             return
         self.time = parse_time(self.data)
         if self.time is None:
-            self.errors.append(f"Enter the {self.label.text.lower()} like 9:30 or 14:00")
+            self.errors.append(f"Enter the {named_in_errors(self).lower()} like 9:30 or 14:00")

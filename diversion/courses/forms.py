@@ -55,7 +55,7 @@ FOLDS = {"first": 0, "second": 1}
 class SessionForm(Form):
     programme = SelectField("Programme", validators=[InputRequired("Select the programme")])
     venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
-    first_day = DatePartsField("Date", required=True,
+    first_day = DatePartsField("Date of the first session", required=True,
                                description="For example, 27 3 2026")
     start_time = TimeField("Start time", validators=[InputRequired("Enter the start time")],
                            description="London time, for example 9:30 or 14:00")

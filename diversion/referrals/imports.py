@@ -71,7 +71,7 @@ from diversion.referrals.intake import (
     Lookups,
     ReferralInput,
     blank,
-    referral_input_from_row,
+    read_referral_row,
     validate_referral,
 )
 from diversion.referrals.matching import PersonKeys, first_given_key, is_same_person, name_key
@@ -747,12 +747,18 @@ def _import(*, content: bytes, actor: User | None, now: dt.datetime, dry_run: bo
 
     rows: list[_Row] = []
     first_line: dict[tuple[str, str], int] = {}
+    lookups = Lookups()
     for line, raw in raw_rows:
-        try:
-            data = referral_input_from_row(raw)
-        except ValidationFailed as error:
+        data, errors = read_referral_row(raw)
+        if errors:
+            # Every problem of the row in one round: the rest of it is checked as well.
+            try:
+                validate_referral(data, actor=actor, today=today, lookups=lookups)
+            except ValidationFailed as error:
+                for column, message in error.errors.items():
+                    errors.setdefault(column, message)
             problems.extend(RowProblem(line, column, message)
-                            for column, message in error.errors.items())
+                            for column, message in errors.items())
             continue
         force_code = (data.force_code or own_force).strip().upper()
         crime_reference = data.crime_reference.strip().upper()

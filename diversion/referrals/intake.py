@@ -3,7 +3,8 @@ values and checking every field, before anything is written.
 
 - `ReferralInput`: the fields, keyed like the CSV's columns.
 - `referral_input_from_row(row) -> ReferralInput`: CSV/text values parsed (dates YYYY-MM-DD or
-  DD/MM/YYYY, yes/no); ValidationFailed keyed by column.
+  DD/MM/YYYY, yes/no); ValidationFailed keyed by column. `read_referral_row(row)` gives the
+  input and those problems together (a value it cannot read is None).
 - `parse_date(text, what=)`, `parse_yes_no(text)`, `normalise_mobile(value)`,
   `normalise_email_address(value)`: one field each.
 - `validate_referral(data, actor=, today=) -> CleanReferral`: every field checked and normalised,
@@ -121,6 +122,16 @@ _LABELS = {
 
 def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
     """A ReferralInput from text values keyed by the CSV's column names."""
+    data, errors = read_referral_row(row)
+    if errors:
+        raise ValidationFailed(errors)
+    return data
+
+
+def read_referral_row(row: Mapping[str, str | None]) -> tuple[ReferralInput, dict[str, str]]:
+    """A ReferralInput from text values keyed by the CSV's column names, and the problems found
+    reading them, keyed by column. A date or yes/no that cannot be read is None in the input,
+    so `validate_referral` can still judge the rest of the row (every problem in one round)."""
     errors = csvimport.text_errors(row)
     values: dict[str, Any] = {}
     for name in ("referral_date", "date_of_birth", "offence_date", "completion_deadline",
@@ -129,17 +140,17 @@ def referral_input_from_row(row: Mapping[str, str | None]) -> ReferralInput:
             values[name] = parse_date(row.get(name), what=_LABELS[name])
         except parsing.ParseError as error:
             errors.setdefault(name, str(error))
+            values[name] = None
     for name in ("admitted", "consented", "no_relevant_convictions"):
         try:
             values[name] = parse_yes_no(row.get(name))
         except ValueError:
             errors.setdefault(name, f"{_LABELS[name]} must be yes or no")
-    if errors:
-        raise ValidationFailed(errors)
+            values[name] = None
     get = row.get
     values.update({name: (get(name) or "").strip() for name in _REQUIRED_TEXT})
     values.update({name: (get(name) or "").strip() or None for name in _OPTIONAL_TEXT})
-    return _made(values)
+    return _made(values), errors
 
 
 _REQUIRED_TEXT = ("crime_reference", "family_name", "given_names", "offence_code",

@@ -117,7 +117,10 @@ def check_upload() -> Any:
         problems = error.problems
         if len(problems) == 1 and problems[0].column == "file":
             # Not a readable CSV file at all: one message beside the field says it.
-            form.file.errors = [_sentence(problems[0].message)]
+            message = _sentence(problems[0].message)
+            if problems[0].line > 1:  # where to look: the first character it could not read
+                message += f" (the problem starts on row {problems[0].line})"
+            form.file.errors = [message]
             return _render_upload(form, [], 400)
         form.file.errors = [_summary(problems)]
         return _render_upload(form, problems, 400)

@@ -307,9 +307,18 @@ def _summary(form: ReferralForm, actor: User) -> list[tuple[str, list[tuple[str,
     def text(value: Any) -> str:
         return str(value).strip() if value and str(value).strip() else "Not given"
 
+    def mobile(value: str | None) -> str:
+        # As it will be kept (and texted): "07700 900982" is +447700900982.
+        try:
+            return intake.normalise_mobile(value.strip()) if value and value.strip() else text(value)
+        except ValueError:
+            return text(value)
+
     contact = form.preferred_contact.data
+    postcode = form.postcode.data or ""
     address = ", ".join(v for v in (form.address_line_1.data, form.address_line_2.data,
-                                    form.town.data, (form.postcode.data or "").upper()) if v)
+                                    form.town.data,
+                                    parsing.normalise_postcode(postcode) or postcode.upper()) if v)
     offence = form.chosen_offence_code()
     person = [
         ("Family name", text(form.family_name.data), "family_name"),
@@ -322,7 +331,7 @@ def _summary(form: ReferralForm, actor: User) -> list[tuple[str, list[tuple[str,
         ("Contact by", CHANNEL_LABELS[ContactChannel(contact)] if contact else "Not given",
          "preferred_contact"),
         ("Email address", text(form.email.data), "email"),
-        ("Mobile phone number", text(form.mobile.data), "mobile"),
+        ("Mobile phone number", mobile(form.mobile.data), "mobile"),
         ("Address", text(address), "address_line_1"),
         ("Step-free access", "Needed" if form.needs_step_free.data else "Not needed",
          "needs_step_free"),

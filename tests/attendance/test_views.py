@@ -67,6 +67,40 @@ def test_the_register_page_shows_nothing_else_of_a_persons_record(client, login_
         assert private not in page
 
 
+@pytest.mark.parametrize(("started_minutes_ago", "says"), [
+    (-30, "A manager can book them onto this session until it starts at 10:30am"),
+    (30, "The session has started, so they cannot be booked onto it"),
+])
+def test_the_register_tells_the_facilitator_what_to_do_for_someone_not_on_the_list(
+        client, login_as, started_minutes_ago, says) -> None:
+    # NOW is 09:00 UTC, 10:00 in London: 30 minutes ahead starts at 10:30am.
+    facilitator = login_as("facilitator")
+    session, _ = live_session_with_people(1, facilitator=facilitator,
+                                          started_minutes_ago=started_minutes_ago)
+
+    page = client.get(f"/sessions/{session.id}/register").text
+
+    assert "Someone is here who is not on this list" in page
+    assert says in page
+
+
+@pytest.mark.parametrize("role", ["facilitator", "manager"])
+def test_a_submitted_register_tells_the_facilitator_who_can_correct_it(
+        client, login_as, role) -> None:
+    user = login_as(role)
+    session, (referral,) = live_session_with_people(
+        1, facilitator=user if role == "facilitator" else None)
+    submit_register(client, session, {f"{referral.reference}-status": "absent"})
+
+    page = client.get(f"/sessions/{session.id}/register").text
+
+    hint = "Made a mistake? A submitted register can only be changed by a programme manager"
+    if role == "facilitator":
+        assert hint in page and "Reopen register" not in page
+    else:  # the manager corrects it himself
+        assert hint not in page and "Reopen register" in page
+
+
 def test_a_refused_submission_keeps_everything_that_can_be_kept(client, login_as) -> None:
     facilitator = login_as("facilitator")
     session, (excused, attended) = live_session_with_people(2, facilitator=facilitator)

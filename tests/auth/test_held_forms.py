@@ -198,12 +198,25 @@ def test_a_form_posted_after_the_cookie_was_lost_is_held_when_it_came_from_this_
     assert _sign_in(client, manager).headers["Location"] == "/sign-in/kept-changes"
 
 
+def test_a_form_chromium_posts_with_a_null_origin_after_the_cookie_was_lost_is_held(app, client):
+    # Our Referrer-Policy is no-referrer, so Chromium sends `Origin: null` with a form post; its
+    # Sec-Fetch-Site says the post came from this site's own page.
+    app.config.update(WTF_CSRF_ENABLED=True)
+    response = client.post("/referrals/new", data={**REFERRAL, "csrf_token": "from-old-cookie"},
+                           headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in"
+    assert len(_held_rows()) == 1
+
+
 @pytest.mark.parametrize("headers", [
     {},
     {"Sec-Fetch-Site": "cross-site"},
     {"Sec-Fetch-Site": "same-site"},
     {"Origin": "https://attacker.example"},
     {"Origin": "null"},
+    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+    {"Origin": "null", "Sec-Fetch-Site": "same-site"},
     {"Origin": "https://attacker.example", "Sec-Fetch-Site": "same-origin"},
 ])
 def test_a_post_with_a_refused_token_from_elsewhere_is_never_held(app, client, headers):

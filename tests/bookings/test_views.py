@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from diversion.bookings.queries import get_active_booking, transfers_remaining
+from diversion.bookings.waiting_list import join_waiting_list
 from diversion.core.extensions import db
 from diversion.courses.models import SessionStatus
 from diversion.referrals.models import ReferralStatus
-from tests.builders import create_referral, future_session
+from tests.builders import NOW, create_booking, create_referral, future_session
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
 
@@ -37,6 +39,61 @@ def test_a_manager_books_a_session_and_records_a_payment_on_the_booking_page(cli
     assert referral.person.full_name in session_page.text
 
 
+def test_moving_a_booking_asks_first_and_says_what_follows(client, login_as):
+    login_as("manager")
+    old, new = future_session(5), future_session(12)
+    referral = create_referral()
+    booking = create_booking(referral, old)
+    db.session.commit()
+    url = f"/bookings/referral/{referral.reference}/book"
+
+    check = client.post(url, data={"session_id": str(new.id)})
+
+    assert check.status_code == 200
+    assert "<title>Check before moving the booking" in check.text
+    assert "His place on" in check.text and "given back for someone else to book" in check.text
+    assert "1 move left after this" in check.text
+    assert 'name="confirmed" value="yes"' in check.text
+    db.session.expire_all()
+    assert get_active_booking(referral).id == booking.id  # nothing moved yet
+    assert transfers_remaining(referral) == 2
+
+    moved = client.post(url, data={"session_id": str(new.id), "confirmed": "yes"},
+                        follow_redirects=True)
+    assert "Booking moved" in moved.text
+    db.session.expire_all()
+    assert get_active_booking(referral).session_id == new.id
+    assert transfers_remaining(referral) == 1
+
+
+def test_moving_a_booking_off_a_full_session_warns_his_place_goes_to_the_waiting_list(
+        client, login_as):
+    login_as("manager")
+    old, new = future_session(5, capacity=1), future_session(12)
+    referral, waiting = create_referral(), create_referral()
+    create_booking(referral, old)
+    join_waiting_list(referral=waiting, session=old, actor=None, now=NOW)
+    db.session.commit()
+    check = client.post(f"/bookings/referral/{referral.reference}/book",
+                        data={"session_id": str(new.id)})
+    assert check.status_code == 200
+    assert "goes to the first of the 1 person on that session" in check.text
+    assert "he may not be able to move back" in check.text
+
+
+def test_a_move_that_cannot_be_made_is_refused_on_the_booking_page_not_checked(client, login_as):
+    login_as("manager")
+    old = future_session(5)
+    referral = create_referral()
+    create_booking(referral, old)
+    db.session.commit()
+    page = client.post(f"/bookings/referral/{referral.reference}/book",
+                       data={"session_id": str(old.id)})
+    assert page.status_code == 422
+    assert "Choose a different session from the one booked" in page.text
+    assert "Check before moving" not in page.text
+
+
 def test_police_cannot_open_the_booking_page(client, login_as):
     login_as("police")
     referral = create_referral()
@@ -50,8 +107,6 @@ def test_cancelling_a_session_with_people_on_it_returns_them(client, login_as):
     db.session.commit()
     client.post(f"/bookings/referral/{referral.reference}/book", data={"session_id": session.id})
     db.session.expire_all()
-    from diversion.bookings.queries import get_active_booking
-
     booking = get_active_booking(referral)
     assert booking is not None
     check = client.post(f"/bookings/session/{session.id}/cancel",

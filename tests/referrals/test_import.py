@@ -110,12 +110,31 @@ def test_any_bad_row_means_nothing_is_written_and_every_problem_is_listed(force)
     problems = problems_of(csv_bytes(rows))
     assert problems == [
         "row 3: date_of_birth: Date of birth must be a real date, like 2026-03-27 or 27/03/2026",
+        "row 3: email: Enter an email address in the correct format, like name@example.com",
+        "row 3: address_line_1: Enter the address and postcode, or choose another way to "
+        "contact the person",
         "row 5: crime_reference: crime reference 13/00001/26 is also on row 2",
         "row 6: force_code: There is no police force with the code NOPE",
     ]
     assert "row 5: crime_reference: crime reference 13/00001/26 is also on row 2" in problems
     assert "row 6: force_code: There is no police force with the code NOPE" in problems
     assert count(Referral) == 0 and count(Person) == 0 and referral_audit_rows() == 0
+
+
+def test_a_row_whose_date_or_yes_no_cannot_be_read_has_its_other_problems_listed_too(force):
+    rows = [row(1, date_of_birth="2030-01-01", admitted="maybe", postcode="not a postcode",
+                mobile="123", offence_date="2026-06-12", email="")]
+    problems = problems_of(csv_bytes(rows, header=[*HEADER, "postcode", "mobile"]))
+    assert sorted(problems) == [
+        "row 2: address_line_1: Enter the address and postcode, or choose another way to "
+        "contact the person",
+        "row 2: admitted: Admitted must be yes or no",
+        "row 2: date_of_birth: Date of birth must be today or in the past",
+        "row 2: mobile: Enter a mobile phone number, like 07911 123456 or +44 7911 123456",
+        "row 2: postcode: Enter a real UK postcode, like LS1 4AP",
+        "row 2: referral_date: Referral date must be on or after the offence date",
+    ]
+    assert count(Referral) == 0
 
 
 def test_each_failed_eligibility_rule_of_a_new_referral_is_a_problem_line(force):
@@ -210,7 +229,8 @@ def test_a_bom_and_day_month_year_dates_are_accepted(force):
 def test_a_file_that_is_not_utf8_is_refused_with_one_clear_problem(force):
     content = csv_bytes([row(1), row(2, family_name="Müller")], encoding="latin-1")
     assert problems_of(content) == [
-        "row 3: file: the file is not UTF-8 text; save it as CSV UTF-8"]
+        "row 3: file: the file is not saved as CSV UTF-8: in Excel, choose Save As and the "
+        "file type 'CSV UTF-8 (Comma delimited)'"]
 
 
 def test_a_missing_column_is_named_on_row_1(force):

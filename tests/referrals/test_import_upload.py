@@ -74,6 +74,9 @@ def test_problems_are_listed_and_nothing_is_kept(app, client, login_as):
     page = response.get_data(as_text=True)
     assert "There is a problem" in page and "The file has 1 problem" in page
     assert "Admitted must be yes or no" in page
+    # The scrolling table is named for what it holds, for screen readers' region lists.
+    assert 'role="region" aria-label="Problems in the file"' in page
+    assert page.count("<title>Error: Import referrals") == 1
     assert waiting_files(app) == [] and referrals() == 0
 
 
@@ -83,7 +86,9 @@ def test_the_wrong_kind_of_file_encoding_or_a_missing_column_is_a_clear_error(cl
     not_csv = upload(client, b"%PDF-1.7", filename="referrals.pdf")
     assert "The selected file must be a CSV file" in not_csv.get_data(as_text=True)
     latin = upload(client, csv_bytes([row(1, family_name="Müller")], encoding="latin-1"))
-    assert "The file is not UTF-8 text; save it as CSV UTF-8" in latin.get_data(as_text=True)
+    assert ("The file is not saved as CSV UTF-8: in Excel, choose Save As and the file type "
+            "&#39;CSV UTF-8 (Comma delimited)&#39; (the problem starts on row 2)"
+            in latin.get_data(as_text=True))
     missing = upload(client, b"force_code,crime_reference\r\nWYP,1\r\n")
     assert "column is missing" in missing.get_data(as_text=True)
     assert {not_csv.status_code, latin.status_code, missing.status_code} == {400}

@@ -1,6 +1,7 @@
 """Referring someone through the pages: the form, the match choice, check your answers."""
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -87,6 +88,24 @@ def test_an_officer_refers_an_eligible_man_and_sees_the_reference_and_pin_once(c
     again = client.get(made.location).get_data(as_text=True)
     assert "data-pin" not in again and pin.group(1) not in again
     assert "The PIN was shown once" in again
+
+
+def test_check_your_answers_shows_the_postcode_and_mobile_as_they_will_be_kept(client, officer):
+    response = client.post("/referrals/new", data=form_data(
+        family_name="O'Brien-Ñúñez", given_names="Zoë Seán", postcode="ls11aa",
+        mobile="07700 900982", preferred_contact="sms"))
+    assert response.status_code == 302
+    page = html.unescape(client.get("/referrals/new/check").get_data(as_text=True))
+    assert "1 Example Road, Leeds, LS1 1AA" in page and "LS11AA" not in page
+    assert "+447700900982" in page and "07700 900982" not in page
+    assert "O'Brien-Ñúñez" in page and "Zoë Seán" in page
+    # A screen reader hears "Change PNC ID", not "Change pnc id".
+    assert '<span class="govuk-visually-hidden"> PNC ID</span>' in page
+    assert '<span class="govuk-visually-hidden"> date of birth</span>' in page
+    client.post("/referrals/new/check")
+    (referral,) = referrals()
+    assert referral.person.postcode == "LS1 1AA" and referral.person.mobile == "+447700900982"
+    assert referral.person.family_name == "O'Brien-Ñúñez"
 
 
 def test_errors_are_listed_and_shown_beside_their_fields_and_nothing_typed_is_lost(client, officer):
