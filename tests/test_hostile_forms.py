@@ -55,14 +55,19 @@ SKIPPED_ENDPOINTS = {
     "auth.sign_out",  # ends the walk's own session
 }
 HUGE_NUMBER = "9" * 40
+# A number SQLite's integer holds but PostgreSQL's 32-bit one does not; a digit that is not
+# ASCII (str.isdigit() passes it, int() refuses it).
+BIG_NUMBER, NOT_ASCII_DIGIT = "3000000000", "\u00b2"
 # Typed into a text box: overlong, control characters and a line break, a number no column can
 # hold, a negative, a far date written whole.
-TEXT_VALUES = ["x" * 5000, "a\x1b[31mb\x07c\r\nd\x00", HUGE_NUMBER, "-1", "31/12/9999"]
+TEXT_VALUES = ["x" * 5000, "a\x1b[31mb\x07c\r\nd\x00", HUGE_NUMBER, "-1", "31/12/9999",
+               BIG_NUMBER, NOT_ASCII_DIGIT]
 # Sent for a radio button, checkbox or select: a choice the page never offered.
 CHOICE_VALUES = ["x" * 300, HUGE_NUMBER, "-1"]
 DATE_PART_VALUES = {"day": ["32", HUGE_NUMBER], "month": ["13", HUGE_NUMBER],
                     "year": ["9999", "0001", HUGE_NUMBER]}
-QUERY_VALUES = [HUGE_NUMBER, "-1", "9999-12", "9999-12-31", "x" * 3000, "\x00"]
+QUERY_VALUES = [HUGE_NUMBER, "-1", "9999-12", "9999-12-31", "x" * 3000, "\x00", BIG_NUMBER,
+                NOT_ASCII_DIGIT]
 # Query names every list or calendar may read, beside those its own links and filters use.
 QUERY_NAMES = {"page", "before", "after", "month", "cursor", "status", "q", "format", "next"}
 

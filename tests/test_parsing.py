@@ -102,7 +102,8 @@ def test_months_out_of_shape_or_range_are_refused(text):
 
 @pytest.mark.parametrize("text", ["Line\nbreak", "Carriage\rreturn", "Tab\there", "Esc\x1b[31m",
                                   "Bell\x07", "Null\x00", "Del\x7f", "Next line\x85",
-                                  "Line sep\u2028", "Para sep\u2029"])
+                                  "Line sep\u2028", "Para sep\u2029", "Lone\ud800",
+                                  "surrogate\udfff"])
 def test_single_line_text_refuses_line_breaks_and_control_characters(text):
     with pytest.raises(ParseError, match="must be on one line"):
         parsing.check_text(text, what="Family name")

@@ -284,3 +284,26 @@ def test_certificate_verification_is_scoped_to_the_police_users_own_force(app, c
     assert answers["other"].status_code == 200
     assert "No certificate matches that code" in refused
     assert referral.person.full_name not in refused and referral.reference not in refused
+
+
+def test_refusing_a_referral_names_no_reference_of_another_forces_referral(app, client) -> None:  # type: ignore[no-untyped-def]
+    """Force B has an open referral for the man force A refers: the eligibility message tells
+    force A's officer so, without the other force's reference (which it cannot open)."""
+    from diversion.referrals.models import Referral
+
+    world = build_world()
+    other = db.session.scalar(select(Referral).where(Referral.reference == world.ids["ref_b"]))
+    person = other.person
+    body = {"crime_reference": "13/99999/26", "referral_date": "2026-06-12",
+            "family_name": person.family_name, "given_names": person.given_names,
+            "date_of_birth": person.date_of_birth.isoformat(), "offence_code": "SOA2003-S51A",
+            "offence_date": "2026-06-10", "officer_email": world.users["police_a"].email,
+            "admitted": True, "consented": True, "no_relevant_convictions": True,
+            "email": "someone@example.com"}
+
+    response = call(client, world, "police_a", "POST", "/api/v1/referrals", json=body)
+
+    assert response.status_code == 422
+    [refused] = [r for r in response.get_json()["eligibility"] if r["code"] == "no_open_referral"]
+    assert not refused["passed"] and "another police force" in refused["message"]
+    assert world.ids["ref_b"] not in response.get_data(as_text=True)

@@ -56,7 +56,7 @@ def _lenient_date(text: str | None) -> dt.date | None:
 
 
 def _lenient_id(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() and len(text) < 10 and int(text) else None
+    return parsing.query_int(text) if text and text.isascii() and text.isdigit() else None
 
 
 def _report(kind: str, model: type[ReportQuery] = ReportQuery) -> Any:

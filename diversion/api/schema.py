@@ -30,7 +30,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import ValidationFailed
-from diversion.core.parsing import EARLIEST_DATE, LATEST_DATE, ParseError, check_text, parse_date
+from diversion.core.parsing import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    MAX_JSON_DEPTH,
+    ParseError,
+    check_text,
+    json_depth_exceeds,
+    parse_date,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -40,9 +48,6 @@ OPENAPI_ATTRIBUTE = "openapi_operation"
 # A JSON body larger than this is refused (413) before it is read in full; the largest real
 # body, a register of a full session, is a few kilobytes.
 MAX_JSON_BYTES = 1024 * 1024
-# Arrays and objects nested deeper than this are refused (400) before parsing: no body the API
-# takes is more than 3 deep, and deep nesting is how a parser is made to recurse until it fails.
-MAX_JSON_DEPTH = 32
 
 
 
@@ -231,29 +236,6 @@ def operation(summary: str, *, body: type[BaseModel] | None = None,
 
 class MalformedBody(Exception):
     """The request body is not a JSON object."""
-
-
-def json_depth_exceeds(raw: bytes, limit: int) -> bool:
-    """True when arrays and objects in `raw` nest deeper than `limit` (strings skipped)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return False
 
 
 def _refuse_constant(name: str) -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from diversion.core import extensions, migrations, readspool, web
-from diversion.core.db import configure_sqlite
+from diversion.core.db import configure_sqlite, redact_statement_errors
 from diversion.core.jobs import add_job
 
 
@@ -30,6 +30,7 @@ def init_app(app: Flask, *, migrations_directory: str) -> None:
 
 def _configure_engine(engine: Engine) -> None:
     # When the app first uses the database (core.extensions.SQLAlchemy), before it connects.
+    redact_statement_errors(engine)
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
     else:

@@ -61,7 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
-from diversion.core.db import SQLITE_BULK_CACHE_KIB
+from diversion.core.db import SQLITE_BULK_CACHE_KIB, redact_driver_error
 from diversion.core.extensions import db
 
 # Bound values a statement may carry: SQLite's limit (since 3.32), within PostgreSQL's 65,535.
@@ -437,6 +437,7 @@ def _driver_errors(connection: Connection, target: str) -> Iterator[Any]:
         with driver.cursor() as cursor:
             yield cursor
     except dialect.loaded_dbapi.Error as error:
+        redact_driver_error(error)  # COPY's CONTEXT quotes the refused row
         raise exc.DBAPIError.instance(f"COPY {target}", None, error, dialect.loaded_dbapi.Error,
                                       hide_parameters=True, dialect=dialect) from error
 
@@ -468,6 +469,7 @@ def sent_ahead() -> Iterator[None]:
         lost = connection.dialect.is_disconnect(error, driver, None)
         if lost:
             connection.invalidate(error)
+        redact_driver_error(error)
         raise exc.DBAPIError.instance("statements sent ahead", None, error, dbapi.Error,
                                       hide_parameters=True, connection_invalidated=lost,
                                       dialect=connection.dialect) from error

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import DateTime, Enum, MetaData, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, ExceptionContext
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -92,6 +93,36 @@ def take_write_lock(take: bool = True) -> bool:
 def is_lock_refused(error: BaseException) -> bool:
     """SQLite's answer to a deferred reader that tried to write while another held the lock."""
     return "database is locked" in str(error) or "database table is locked" in str(error)
+
+
+# The value PostgreSQL quotes at the end of some first lines: `invalid input syntax for type
+# date: "Smith"`.
+_QUOTED_VALUE = re.compile(r': ".*"$', re.S)
+
+
+def _first_line(message: str) -> str:
+    return _QUOTED_VALUE.sub(': "…"', message.split("\n", 1)[0])
+
+
+def redact_driver_error(error: BaseException) -> None:
+    """Keep only the first line of a database error's message, in place. PostgreSQL adds the
+    values to it (`DETAIL: Key (email)=(…) already exists`, `Failing row contains (…)`, `CONTEXT:
+    COPY referrals, line 5: "…"`), which `hide_parameters` does not hide, and a logged traceback
+    (a 500, a failed job) would carry them: personal data never goes in logs. The error's class,
+    SQLSTATE and constraint name (`diag`) are kept for the code that needs them."""
+    if error.args and isinstance(error.args[0], str):
+        error.args = (_first_line(error.args[0]), *error.args[1:])
+
+
+def _redact_statement_error(context: ExceptionContext) -> None:
+    redact_driver_error(context.original_exception)
+    if context.sqlalchemy_exception is not None:
+        redact_driver_error(context.sqlalchemy_exception)
+
+
+def redact_statement_errors(engine: Engine) -> None:
+    """Every statement's error keeps only its first line (redact_driver_error)."""
+    event.listen(engine, "handle_error", _redact_statement_error)
 
 
 def configure_sqlite(engine: Engine) -> None:

@@ -19,6 +19,10 @@ LATEST_DATE = dt.date(2100, 12, 31)
 MAX_DIGITS = 12
 # The largest id a 32-bit integer column holds (every id column is one on PostgreSQL).
 MAX_ID = 2**31 - 1
+# Arrays and objects nested deeper than this are refused before parsing: no body anything takes
+# (the API, the register's autosave) is more than 3 deep, and deep nesting is how a parser is made
+# to recurse until it fails.
+MAX_JSON_DEPTH = 32
 # No list is paged further than this; a larger page number is a mistyped or edited link.
 MAX_PAGE = 100_000
 
@@ -26,9 +30,12 @@ _INTEGER = re.compile(r"^[+-]?\d+$", re.ASCII)
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 _UK_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
-# C0 controls, DEL and C1 controls, plus the Unicode line and paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_EXCEPT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls, DEL and C1 controls, plus the Unicode line and paragraph separators; and lone
+# surrogates, which a JSON body can carry ("\\ud800") but no encoder, driver or database can
+# store (UTF-8 refuses them), so no one typed them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROL_EXCEPT_LINE_BREAKS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 SINGLE_LINE_MESSAGE = "{what} must be on one line, with no tabs or other special characters"
 MULTI_LINE_MESSAGE = "{what} must not contain special characters other than line breaks and tabs"
@@ -166,3 +173,26 @@ def _words(day: dt.date) -> str:
 
 def _lower(what: str) -> str:
     return what[:1].lower() + what[1:]
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """True when arrays and objects in `raw` nest deeper than `limit` (strings skipped)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False

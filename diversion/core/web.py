@@ -21,6 +21,7 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from jinja2 import FileSystemBytecodeCache
 from markupsafe import Markup
@@ -30,6 +31,7 @@ from werkzeug.routing import IntegerConverter, Map
 from diversion.core.db import MAX_DATABASE_INT
 from diversion.core.errors import DomainError, ValidationFailed
 from diversion.core.extensions import csrf
+from diversion.core.parsing import MAX_JSON_DEPTH, json_depth_exceeds
 from diversion.core.problems import prefers_json, problem
 from diversion.core.timeutils import format_london
 
@@ -65,6 +67,18 @@ class DatabaseIdConverter(IntegerConverter):
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_DATABASE_INT)
         super().__init__(map, *args, **kwargs)
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with a body nesting arrays and objects more than MAX_JSON_DEPTH deep refused
+    before it is parsed, as the API refuses it: the parser would recurse until it failed, and
+    `request.get_json()` (the register's autosave) lets only a ValueError become a 400."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        raw = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else s
+        if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+            raise ValueError(f"arrays and objects nested more than {MAX_JSON_DEPTH} deep")
+        return super().loads(s, **kwargs)
 
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -119,6 +133,7 @@ def init_app(app: Flask) -> None:
     # Before any route is added: an id too large for the database's integer is a 404 in the
     # URL map, not an overflow error from the driver (a 500).
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.json = BoundedJSONProvider(app)
     app.before_request(_check_csrf_token)
     app.before_request(_refuse_null_characters)
     _hide_query_strings_in_request_logs()

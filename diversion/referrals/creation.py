@@ -89,13 +89,14 @@ def programme_rules(programme: Programme) -> rules.ProgrammeRules:
 
 def prior_referrals_of(person_id: int) -> list[rules.PriorReferral]:
     rows = db.session.execute(
-        select(Referral.reference, Referral.programme_id, Referral.referral_date, Referral.status)
+        select(Referral.reference, Referral.programme_id, Referral.referral_date, Referral.status,
+               Referral.force_id)
         .where(Referral.person_id == person_id)
     )
     return [rules.PriorReferral(reference=ref, programme_id=programme_id, referral_date=day,
                                 is_open=not status.is_terminal,
-                                is_withdrawn=status is ReferralStatus.WITHDRAWN)
-            for ref, programme_id, day, status in rows]
+                                is_withdrawn=status is ReferralStatus.WITHDRAWN, force_id=force_id)
+            for ref, programme_id, day, status, force_id in rows]
 
 
 # Random bytes below the largest multiple of the alphabet's size, each standing for the
@@ -259,6 +260,7 @@ def _eligibility(clean: CleanReferral, person: Person | None, *,
             admitted=bool(data.admitted), consented=bool(data.consented),
             no_relevant_convictions=data.no_relevant_convictions,
             prior_referrals=prior_referrals_of(person.id) if person else [],
+            force_id=clean.force.id,
         ),
         programme_rules(clean.programme), today=today)
 

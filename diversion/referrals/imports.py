@@ -372,13 +372,13 @@ class _People:
         if new:
             priors = db.session.execute(
                 select(Referral.person_id, Referral.reference, Referral.programme_id,
-                       Referral.referral_date, Referral.status)
+                       Referral.referral_date, Referral.status, Referral.force_id)
                 .where(Referral.person_id.in_([p.id for p in new])).order_by(Referral.id))
-            for person_id, reference, programme_id, day, status in priors:
+            for person_id, reference, programme_id, day, status, force_id in priors:
                 self.on_record[person_id].priors.append(rules.PriorReferral(
                     reference=reference, programme_id=programme_id, referral_date=day,
                     is_open=not status.is_terminal,
-                    is_withdrawn=status is ReferralStatus.WITHDRAWN))
+                    is_withdrawn=status is ReferralStatus.WITHDRAWN, force_id=force_id))
 
     def choose(self, data: ReferralInput) -> _Someone | None:
         """`creation._choose_person` for a row: the PNC holder, else the first exact match."""
@@ -466,7 +466,8 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
                 offence_date=data.offence_date, referral_date=data.referral_date,
                 admitted=bool(data.admitted), consented=bool(data.consented),
                 no_relevant_convictions=data.no_relevant_convictions,
-                prior_referrals=list(someone.priors) if someone else []),
+                prior_referrals=list(someone.priors) if someone else [],
+                force_id=clean.force.id),
             people.rules_of(clean.programme), today=today)
         if not rules.is_eligible(results):
             raise IneligibleReferral(results)
@@ -480,7 +481,7 @@ def _plan_row(row: _Row, clean: CleanReferral, people: _People, *, today: dt.dat
     someone.priors.append(rules.PriorReferral(
         reference=reference, programme_id=clean.programme.id, referral_date=data.referral_date,
         is_open=clean.outcome is None or not clean.outcome.is_terminal,
-        is_withdrawn=clean.outcome is ReferralStatus.WITHDRAWN))
+        is_withdrawn=clean.outcome is ReferralStatus.WITHDRAWN, force_id=clean.force.id))
     return _Planned(row, clean, someone, new_person, filled, results, reference)
 
 

@@ -5,6 +5,8 @@ all, facilitators none.
 - `get_scoped_referral(reference, actor) -> Referral`: NotFound outside the actor's scope.
 - `read_referral_audited(reference=, actor=, now=) -> Referral`: the same, and writes a
   CONSULTATION audit row recording that the actor looked at it.
+- `record_matches_shown(person_ids=, actor=, now=)`: the audit row of the people on record an
+  officer was shown as possibly the person he is referring.
 - `get_referral_by_crime_reference(force_id=, crime_reference=) -> Referral | None`.
 - `normalise_reference(reference)`, `REFERENCE_ALPHABET`, `REFERENCE_LENGTH`.
 - `count_people()`, `count_referrals_by_status()`.
@@ -18,7 +20,7 @@ import re
 from sqlalchemy import ColumnElement, Select, false, func, select
 
 from diversion.audit.models import AuditCategory
-from diversion.audit.services import record
+from diversion.audit.services import record, shown_details
 from diversion.auth.models import Role, User
 from diversion.core.errors import NotFound
 from diversion.core.extensions import db
@@ -68,6 +70,11 @@ def read_referral_audited(*, reference: str, actor: User, now: dt.datetime) -> R
     return referral
 
 
+def record_matches_shown(*, person_ids: list[int], actor: User, now: dt.datetime) -> None:
+    """The officer was shown these people on record (name, date of birth, PNC ID, town) as
+    possibly the man he is referring, whichever force referred them: a consultation."""
+    record(action="person.matches_view", category=AuditCategory.CONSULTATION, now=now,
+           actor=actor, details=shown_details(person_ids, key="people"))
 
 
 def get_referral_by_crime_reference(*, force_id: int, crime_reference: str) -> Referral | None:

@@ -38,6 +38,7 @@ class PriorReferral:
     referral_date: dt.date
     is_open: bool
     is_withdrawn: bool = False
+    force_id: int | None = None  # the force that made it
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ class EligibilityInput:
     consented: bool
     no_relevant_convictions: bool | None
     prior_referrals: Sequence[PriorReferral] = field(default_factory=tuple)
+    force_id: int | None = None  # the force making this referral
+
+
+def _is_other_forces(data: EligibilityInput, prior: PriorReferral) -> bool:
+    """Whether an earlier referral is another force's: its reference and date are not named to
+    the officer (a police user sees his own force's referrals only), and the message is kept
+    with the referral his force reads."""
+    return (data.force_id is not None and prior.force_id is not None
+            and prior.force_id != data.force_id)
 
 
 def age_on(date_of_birth: dt.date, day: dt.date) -> int:
@@ -127,6 +137,10 @@ def rule_no_recent_diversion(data: EligibilityInput, programme: ProgrammeRules) 
         return _result("no_recent_diversion", True,
                        f"Not offered this programme in the {window} before the offence")
     last = recent[-1]
+    if _is_other_forces(data, last):
+        return _result("no_recent_diversion", False,
+                       f"The person was offered this programme by another police force within "
+                       f"{window} of the offence")
     return _result("no_recent_diversion", False,
                    f"The person was offered this programme on {last.referral_date:%-d %B %Y} "
                    f"(reference {last.reference}), within {window} of the offence")
@@ -134,11 +148,15 @@ def rule_no_recent_diversion(data: EligibilityInput, programme: ProgrammeRules) 
 
 def rule_no_open_referral(data: EligibilityInput) -> RuleResult:
     """5. No other open referral for the same person."""
-    open_ones = [p.reference for p in data.prior_referrals if p.is_open]
+    open_ones = [p for p in data.prior_referrals if p.is_open]
     if not open_ones:
         return _result("no_open_referral", True, "No other open referral for this person")
+    named = sorted(p.reference for p in open_ones if not _is_other_forces(data, p))
+    which = f" ({', '.join(named)})" if named else ""
+    if len(named) < len(open_ones):
+        which += " and one with another police force" if named else " with another police force"
     return _result("no_open_referral", False,
-                   f"The person already has an open referral ({', '.join(sorted(open_ones))}). "
+                   f"The person already has an open referral{which}. "
                    "It must end before another is made")
 
 

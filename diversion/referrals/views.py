@@ -294,6 +294,8 @@ def choose_person() -> Any:
                      new_person=chosen == NEW_PERSON)
         _save_draft(draft, now)
         return redirect(url_for("referrals.check_referral"))
+    reading.record_matches_shown(person_ids=[m.person.id for m in preview.matches], actor=actor,
+                                 now=now)
     return render_template("referrals/choose_person.html", form=form, matches=preview.matches,
                            entered=form_data, new_person=NEW_PERSON), 400 if form.errors else 200
 

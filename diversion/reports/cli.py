@@ -36,7 +36,8 @@ def _date(name: str, value: str | None, errors: dict[str, str]) -> dt.date | Non
 def _id(name: str, value: str | None, errors: dict[str, str]) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit() or len(value.strip()) > 9:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # "²" passes isdigit()
         errors[name] = f"--{name} must be a whole number, like 3"
         return None
     return int(value)

@@ -141,7 +141,8 @@ def _whole_number(name: str, text: str | None, errors: dict[str, str]) -> int | 
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 9:
+    # ASCII digits: str.isdigit() alone also passes "²", which int() refuses.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         errors[name] = f"There is no {name} with the id {text[:40]}"
         return None
     return int(text)

@@ -238,6 +238,42 @@ def test_the_autosave_refuses_a_body_it_cannot_read_with_problem_json(
     assert response.mimetype == "application/problem+json"
 
 
+@pytest.mark.parametrize("raw", ["[" * 100_000 + "]" * 100_000, '{"lines": ' * 50_000])
+def test_the_autosave_refuses_deeply_nested_json_before_parsing_it(client, login_as, raw) -> None:
+    """Parsed as it stood, the parser recursed until it failed: a 500."""
+    facilitator = login_as("facilitator")
+    session, _ = live_session_with_people(1, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register/draft", data=raw,
+                           content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize(("field", "value"), [("reason", "Ill\ud800"),
+                                              ("participation_note", "Quiet\udfff"),
+                                              ("reason", "Ill\x00")])
+def test_the_autosave_names_a_lone_surrogate_or_nul_in_a_text_field(client, login_as, field,
+                                                                    value) -> None:
+    """A JSON body can carry "\\ud800", which UTF-8 (and so every database) refuses: it was
+    stored as it came, and the write failed with a 500."""
+    facilitator = login_as("facilitator")
+    session, (first,) = live_session_with_people(1, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register/draft", json={"lines": [
+        {"reference": first.reference, "status": "excused", "id_checked": False, field: value}]})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert "special characters" in body["problems"][first.reference][field]
+    assert body["saved"] == []
+    db.session.expire_all()
+    [entry] = attendance_register.get_register(session.id).entries
+    assert entry.status.value == "excused"  # the rest of the line is kept
+    assert not entry.reason and not entry.participation_note
+
+
 def test_the_autosave_answers_409_once_the_register_is_submitted(client, login_as) -> None:
     facilitator = login_as("facilitator")
     session, (first,) = live_session_with_people(1, facilitator=facilitator)

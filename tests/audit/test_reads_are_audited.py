@@ -102,7 +102,6 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "courses.calendar_feed": "sessions, no names (tests/courses/test_ical.py)",
     "courses.reset_calendar_feed": "the check page before a new address: no data",
     "referrals.new_referral": "a form", "referrals.check_referral": "the officer's own draft",
-    "referrals.choose_person": "the officer's own draft",
     "referrals.discard_draft": "a confirmation", "referrals.imports.upload": "a form",
     "reoffences.upload": "a form", "reoffences.upload_comparison": "a form",
     "reoffences.record_reoffence": "a form",
@@ -126,6 +125,8 @@ AUDITED_ELSEWHERE: dict[str, str] = {
     "payments.refund": "audited (payment.online_refund_view): tests/payments",
     "payments.settled": "audited (payment.online_flagged_view): tests/payments",
     "selfservice.locked": "audited (selfservice.locked_view) when it lists anyone: below",
+    "referrals.choose_person": "audited (person.matches_view): needs a draft matching someone on "
+                               "record, tests/referrals/test_views_referring.py",
 }
 
 # The self-service pages show the referred person their own details only, after they signed in

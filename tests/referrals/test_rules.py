@@ -64,9 +64,10 @@ def test_rule_3_fails_without_consent():
     assert not result.passed and "consent" in result.message
 
 
-def prior(day, *, programme_id=1, is_open=False, is_withdrawn=False, reference="ACDEFHJK"):
+def prior(day, *, programme_id=1, is_open=False, is_withdrawn=False, reference="ACDEFHJK",
+          force_id=None):
     return PriorReferral(reference=reference, programme_id=programme_id, referral_date=day,
-                         is_open=is_open, is_withdrawn=is_withdrawn)
+                         is_open=is_open, is_withdrawn=is_withdrawn, force_id=force_id)
 
 
 def test_rule_4_an_offer_more_than_three_years_before_the_offence_passes():
@@ -96,6 +97,30 @@ def test_rule_5_fails_when_another_referral_is_open():
     result = rules.rule_no_open_referral(
         data(prior_referrals=[prior(dt.date(2026, 5, 1), is_open=True, reference="KMNPRTUV")]))
     assert not result.passed and result.blocking and "KMNPRTUV" in result.message
+
+
+def test_rule_4_names_no_reference_or_date_of_another_forces_offer():
+    """The message is shown to the referring officer and kept with his force's referral; a
+    police user never sees another force's referrals."""
+    result = rules.rule_no_recent_diversion(
+        data(force_id=1, prior_referrals=[prior(dt.date(2025, 6, 1), force_id=2)]), PROGRAMME)
+    assert not result.passed and result.blocking
+    assert "ACDEFHJK" not in result.message and "2025" not in result.message
+    assert "another police force" in result.message and "3 years" in result.message
+    own = rules.rule_no_recent_diversion(
+        data(force_id=1, prior_referrals=[prior(dt.date(2025, 6, 1), force_id=1)]), PROGRAMME)
+    assert "ACDEFHJK" in own.message and "1 June 2025" in own.message
+
+
+def test_rule_5_names_only_the_forces_own_open_referrals():
+    others = [prior(dt.date(2026, 5, 1), is_open=True, reference="KMNPRTUV", force_id=2)]
+    result = rules.rule_no_open_referral(data(force_id=1, prior_referrals=others))
+    assert not result.passed and result.blocking and "KMNPRTUV" not in result.message
+    assert "open referral with another police force" in result.message
+    both = others + [prior(dt.date(2026, 5, 2), is_open=True, reference="ACDEFHJK", force_id=1)]
+    result = rules.rule_no_open_referral(data(force_id=1, prior_referrals=both))
+    assert "(ACDEFHJK) and one with another police force" in result.message
+    assert "KMNPRTUV" not in result.message
 
 
 def test_rule_6_passes_when_the_officer_confirms_no_relevant_convictions():

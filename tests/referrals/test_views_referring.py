@@ -221,6 +221,25 @@ def test_a_near_match_is_offered_and_choosing_a_different_person_creates_a_new_r
     assert existing.person.family_name == "Smyth"  # nobody merged
 
 
+def test_the_people_on_record_shown_as_possible_matches_are_audited(client, officer):
+    """The match page shows people on record (name, date of birth, PNC ID, town), whichever
+    force referred them: a consultation of their personal data, as a list or a search is."""
+    other_force = create_force("NYP", "North Yorkshire Police")
+    existing = create_referral(force=other_force, family_name="Smyth", given_names="Barry",
+                               date_of_birth=dt.date(1980, 1, 2))
+    db.session.commit()
+    client.post("/referrals/new", data=form_data(family_name="Smith"))
+
+    page = client.get("/referrals/new/person")
+
+    assert "Barry Smyth" in page.get_data(as_text=True)
+    [event] = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "person.matches_view")).all()
+    assert event.category is AuditCategory.CONSULTATION and event.actor_user_id == officer.id
+    assert event.details["people"] == [existing.person_id] and event.details["count"] == 1
+    assert "Smyth" not in str(event.details)
+
+
 def test_choosing_the_same_person_links_the_record_and_checks_their_history(client, officer):
     existing = create_referral(force=officer.force, family_name="Smyth", given_names="Barry",
                                date_of_birth=dt.date(1980, 1, 2))

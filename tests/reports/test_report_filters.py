@@ -19,6 +19,7 @@ from diversion.audit.models import AuditEvent
 from diversion.core.errors import ValidationFailed
 from diversion.core.extensions import db
 from diversion.reports import producing as reports_producing
+from diversion.reports.cli import _id as cli_id
 from tests.builders import (
     DEFAULT_PASSWORD,
     create_booking,
@@ -292,6 +293,29 @@ def test_bad_filters_on_the_page_are_listed_in_the_error_summary_with_every_othe
     assert response.status_code == 400
     response = client.get(f"/reports/outcomes?{YEAR_2024}&programme=A%00B&force=%01")
     assert response.status_code == 400  # refused, never looked up: PostgreSQL refuses a NUL
+
+
+@pytest.mark.parametrize("fmt", ["html", "csv", "pdf"])
+@pytest.mark.parametrize("digit", ["\u00b2", "\U0001d7cf"])  # superscript two, bold one
+def test_a_venue_or_facilitator_id_in_digits_that_are_not_ascii_is_named_not_a_500(
+        app, client, login_as, fmt, digit):
+    """str.isdigit() passes "²", which int() refuses: the filter was a 500 in every format."""
+    seed_outcomes()
+    login_as("manager")
+
+    response = client.get(f"/reports/attendance?{YEAR_2024}&venue={digit}"
+                          f"&facilitator=1{digit}&format={fmt}")
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert f"There is no venue with the id {digit}" in page
+    assert f"There is no facilitator with the id 1{digit}" in page
+
+
+def test_the_cli_refuses_a_venue_id_in_digits_that_are_not_ascii(app) -> None:
+    errors: dict[str, str] = {}
+    assert cli_id("venue", "\u00b2", errors) is None
+    assert errors == {"venue": "--venue must be a whole number, like 3"}
 
 
 def test_the_page_runs_the_same_number_of_queries_however_many_forces_are_chosen(
