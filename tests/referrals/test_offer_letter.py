@@ -41,6 +41,11 @@ def test_the_letter_printed_after_issue_carries_the_pin_deadlines_fee_and_markin
     assert "£110" in text
     assert "/book" in text
     assert "If you do not complete the course" in text
+    # The police are told when the course is not completed by its deadline (the deadlines job),
+    # not when the booking date passes: the letter must not promise what the service does not do.
+    assert "do not book by" not in " ".join(text.split())
+    assert (f"If you do not complete the course by {referral.completion_deadline:%-d %B %Y}, "
+            "the police will be told") in " ".join(text.split())
     assert all(page.count("OFFICIAL-SENSITIVE") >= 2 for page in pages)  # header and footer
     # Discreet: neither the title nor the letter names the offence or the programme.
     assert reader.metadata.title == "Your offer of a course"
