@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from wtforms import (
@@ -17,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from diversion.core.forms import DatePartsField, Form, TimeField, WholeNumberField
+from diversion.core.timeutils import london_today, now_utc
 
 
 class VenueForm(Form):
@@ -47,6 +49,13 @@ FREQUENCIES = [SelectChoice("once", "Once"), SelectChoice("weekly", "Every week"
                SelectChoice("monthly", "Every month, on the same weekday of the same week")]
 
 
+def future_date_hint(days_ahead: int = 28) -> str:
+    """A hint for a date to come, in the GOV.UK form ("For example, 13 7 2026"): a date
+    four weeks from today in London, so the example is never one that has passed."""
+    day = london_today(now_utc()) + dt.timedelta(days=days_ahead)
+    return f"For example, {day.day} {day.month} {day.year}"
+
+
 # For a time that happens twice on the autumn clock-change day; the labels name the time.
 FOLD_CHOICES = [SelectChoice("first", "The first (BST)"), SelectChoice("second", "The second (GMT)")]
 FOLDS = {"first": 0, "second": 1}
@@ -55,8 +64,7 @@ FOLDS = {"first": 0, "second": 1}
 class SessionForm(Form):
     programme = SelectField("Programme", validators=[InputRequired("Select the programme")])
     venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
-    first_day = DatePartsField("Date of the first session", required=True,
-                               description="For example, 27 3 2026")
+    first_day = DatePartsField("Date of the first session", required=True)
     start_time = TimeField("Start time", validators=[InputRequired("Enter the start time")],
                            description="London time, for example 9:30 or 14:00")
     end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
@@ -76,14 +84,19 @@ class SessionForm(Form):
     ends = RadioField("Ends", choices=[SelectChoice("until", "On a date"),
                                SelectChoice("count", "After a number of sessions")],
                       default="count")
-    until = DatePartsField("Last date",
-                           description="For a series ending on a date, for example 31 12 2026")
+    until = DatePartsField("Last date")
     count = WholeNumberField("Number of sessions",
                              invalid_message="Number of sessions must be a whole number, like 6",
                              validators=[
         Optional(), NumberRange(min=1, max=120, message="Enter between 1 and 120 sessions")],
         description="For a series ending after a number of sessions. Bank holidays are "
                     "skipped and do not count")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_day.description = future_date_hint()
+        later = future_date_hint(days_ahead=182).removeprefix("For example, ")
+        self.until.description = f"For a series ending on a date, for example {later}"
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Only the chosen way of ending a series is checked (the other is hidden)."""
@@ -110,8 +123,7 @@ class SessionForm(Form):
 
 class SessionEditForm(Form):
     venue = SelectField("Venue", validators=[InputRequired("Select the venue")])
-    first_day = DatePartsField("Date", required=True,
-                               description="For example, 27 3 2026")
+    first_day = DatePartsField("Date", required=True)
     start_time = TimeField("Start time", validators=[InputRequired("Enter the start time")],
                            description="London time, for example 9:30 or 14:00")
     end_time = TimeField("End time", validators=[InputRequired("Enter the end time")],
@@ -126,6 +138,10 @@ class SessionEditForm(Form):
                             choices=FOLD_CHOICES)
     end_fold = RadioField("Which end time do you mean?", validators=[Optional()],
                           choices=FOLD_CHOICES)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_day.description = future_date_hint()
 
 
 class ConfirmForm(Form):

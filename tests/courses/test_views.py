@@ -7,6 +7,7 @@ from sqlalchemy import select
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc, to_london
 from diversion.courses import planning as courses_planning
+from diversion.courses.forms import future_date_hint
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from tests.builders import (
     DEFAULT_PASSWORD,
@@ -301,3 +302,20 @@ def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_aske
     body = feed.replace("\r\n ", "")
     assert f"https://diversion.example.gov.uk/sessions/{session.id}" in body
     assert "attacker.example" not in body
+
+
+def test_the_date_hints_of_the_session_forms_are_dates_to_come(client, login_as, clock):
+    # A session is scheduled ahead: its example date is four weeks from today (London), the
+    # last date of a series about six months on, never a fixed date that has passed.
+    login_as("manager")
+    page = client.get("/sessions/new").get_data(as_text=True)
+    assert "For example, 13 7 2026" in page  # Monday 15 June 2026 + 28 days
+    assert "For a series ending on a date, for example 14 12 2026" in page
+    session = create_session(starts_at=in_days(3))
+    db.session.commit()
+    assert "For example, 13 7 2026" in client.get(f"/sessions/{session.id}/edit").get_data(
+        as_text=True)
+    clock.set(dt.datetime(2027, 12, 20, 9, tzinfo=dt.UTC))
+    assert future_date_hint() == "For example, 17 1 2028"
+    clock.set(dt.datetime(2026, 10, 24, 23, 30, tzinfo=dt.UTC))  # 25 October already in London
+    assert future_date_hint() == "For example, 22 11 2026"
