@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,22 +44,63 @@ PUBLIC_BUILTIN_ENDPOINTS = frozenset({"static", "assets"})
 
 class QueryStringFilter(logging.Filter):
     """Drops the query string from request lines (`GET /referrals?q=Smith HTTP/1.1`): search
-    boxes put names in URLs, and personal data never goes in logs."""
+    boxes put names in URLs, and personal data never goes in logs. Credentials carried in a
+    path (a route variable named `token`: a calendar feed, a password-reset link, a payment's
+    return) are hidden too: `GET /calendar/[hidden] HTTP/1.1`."""
 
     _QUERY = re.compile(r"\?[^\s\"]*")
 
+    def __init__(self, url_map: Map | None = None) -> None:
+        super().__init__()
+        self._url_map = weakref.ref(url_map) if url_map is not None else None
+        self._tokens: tuple[int, re.Pattern[str] | None] = (-1, None)
+
+    def _token_paths(self) -> re.Pattern[str] | None:
+        url_map = self._url_map() if self._url_map is not None else None
+        if url_map is None:
+            return None
+        rules = [rule.rule for rule in url_map.iter_rules() if "token" in rule.arguments]
+        if self._tokens[0] != len(rules):  # routes are added after the filter is
+            self._tokens = (len(rules), _token_pattern(rules))
+        return self._tokens[1]
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self._QUERY.sub("", a) if isinstance(a, str) else a
+            tokens = self._token_paths()
+            record.args = tuple(self._hidden(a, tokens) if isinstance(a, str) else a
                                 for a in record.args)
         return True
 
+    def _hidden(self, line: str, tokens: re.Pattern[str] | None) -> str:
+        line = self._QUERY.sub("", line)
+        return tokens.sub(r"\g<before>[hidden]", line) if tokens is not None else line
 
-def _hide_query_strings_in_request_logs() -> None:
-    """The development server (werkzeug) logs every request line; keep the query out."""
+
+_SEGMENT = r'[^/\s"?]+'
+_TOKEN_VARIABLE = re.compile(r"<(?:[^:>]+:)?token>")
+
+
+def _token_pattern(rules: list[str]) -> re.Pattern[str] | None:
+    """One pattern for every route whose path holds a `<token>`: what comes before it (other
+    variables as any one segment) and the token itself, so the token can be replaced."""
+    alternatives = []
+    for rule in rules:
+        before = _TOKEN_VARIABLE.split(rule, maxsplit=1)[0]
+        literal = re.split(r"<[^>]+>", before)
+        alternatives.append(_SEGMENT.join(re.escape(part) for part in literal))
+    if not alternatives:
+        return None
+    # The path begins after the method and a space: `GET /calendar/… HTTP/1.1`.
+    return re.compile(rf"(?<=\s)(?P<before>{'|'.join(alternatives)}){_SEGMENT}")
+
+
+def _hide_query_strings_in_request_logs(url_map: Map) -> None:
+    """The development server (werkzeug) logs every request line; keep the query and any
+    credential in the path out."""
     logger = logging.getLogger("werkzeug")
-    if not any(isinstance(f, QueryStringFilter) for f in logger.filters):
-        logger.addFilter(QueryStringFilter())
+    for old in [f for f in logger.filters if isinstance(f, QueryStringFilter)]:
+        logger.removeFilter(old)
+    logger.addFilter(QueryStringFilter(url_map))
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -136,7 +178,7 @@ def init_app(app: Flask) -> None:
     app.json = BoundedJSONProvider(app)
     app.before_request(_check_csrf_token)
     app.before_request(_refuse_null_characters)
-    _hide_query_strings_in_request_logs()
+    _hide_query_strings_in_request_logs(app.url_map)
     app.after_request(_security_headers)
     _register_error_handlers(app)
     _register_template_helpers(app)

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import urllib.error
 import urllib.request
 
 from werkzeug.serving import make_server
@@ -27,3 +28,30 @@ def test_the_development_servers_request_log_leaves_the_search_out(app, login_as
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any("GET /referrals " in line and " 302 " in line for line in lines), lines
     assert not any("Sampleton" in line or "q=" in line for line in lines), lines
+
+
+def test_the_development_servers_request_log_hides_credentials_in_paths(app, caplog):
+    # A calendar feed's, a password-reset link's and a payment return's token each opens
+    # something on its own: none of them is written to the request log; the route still is.
+    secrets = {"/calendar/{}.ics": "CalSecret123abc", "/sign-in/reset-password/{}": "ResetSecret456",
+               "/book/payments/{}/return": "PaySecret789xyz"}
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            for path, secret in secrets.items():
+                try:
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{server.port}{path.format(secret)}?x=1"):
+                        pass
+                except urllib.error.HTTPError:
+                    pass  # refused or not found: the line is logged all the same
+    finally:
+        server.shutdown()
+        thread.join()
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert len([line for line in lines if "[hidden]" in line]) >= 3, lines
+    assert any("GET /calendar/[hidden] " in line for line in lines), lines
+    assert any("GET /book/payments/[hidden]/return " in line for line in lines), lines
+    assert not any(secret in line for secret in secrets.values() for line in lines), lines
