@@ -245,6 +245,9 @@ def test_he_joins_a_waiting_list_after_checking_and_sees_his_place_in_line(clien
     page = text(review)
     assert "you would be number 2 in line" in page and "How the waiting list works" in page
     assert "we book the place for you straight away" in page
+    # Where it is, as the check page of a date with places says it: he may need step-free access.
+    venue = full.venue
+    assert venue.address_line_1 in page and venue.postcode in page and "Step-free access" in page
     assert waiting_list.waiting_positions(signed_in.referral) == []
     joined = client.post(f"/book/waiting-list?session_id={full.id}")
     assert joined.headers["Location"] == OVERVIEW
