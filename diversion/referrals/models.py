@@ -189,6 +189,12 @@ class Referral(Model):
     def is_open(self) -> bool:
         return self._status in OPEN_STATUSES
 
+    @property
+    def book_by(self) -> dt.date:
+        """The date he is asked to book by: the booking deadline, or the completion deadline
+        when that comes first (a caution's conditions may give an early date)."""
+        return min(self.booking_deadline, self.completion_deadline)
+
     def __repr__(self) -> str:
         return f"<Referral {self.reference} {self._status}>"
 

@@ -1,6 +1,7 @@
 """The offer letter PDF, read back as text."""
 
 import dataclasses
+import datetime as dt
 import io
 import re
 
@@ -129,3 +130,16 @@ def test_the_longest_letter_still_fits_one_sheet_of_a4(app, client, login_as, mo
     assert pin in pages[0] and "Upper Norwood and Crystal Palace" in pages[0]
     assert "Pay online by debit or credit card" in pages[0]
     assert len(reader.pages) == 1, pages[1:]
+
+
+def test_the_letter_never_asks_him_to_book_after_his_completion_date(client, officer):
+    # The caution's conditions give a completion date before referral date + 28 days.
+    referral = create_referral(actor=officer)
+    referral.completion_deadline = referral.booking_deadline - dt.timedelta(days=7)
+    db.session.commit()
+    client.post(f"/referrals/{referral.reference}/pin")
+    _, pages = pdf_pages(client.get(f"/referrals/{referral.reference}/letter.pdf"))
+    text = " ".join(pages)
+    sooner = f"{referral.completion_deadline:%-d %B %Y}"
+    assert f"Book your place by {sooner}" in text
+    assert f"{referral.booking_deadline:%-d %B %Y}" not in text

@@ -269,3 +269,21 @@ def test_when_every_date_is_full_his_page_says_so_and_offers_the_waiting_lists(c
     page = client.get(OVERVIEW).get_data(as_text=True)
     assert "All the course dates you can take are full at the moment" in page
     assert "Choose a course date" in page and "with places you can choose from" not in page
+
+
+def test_a_completion_date_before_the_booking_date_is_the_date_he_is_asked_to_book_by(
+        client, clock):
+    # A caution's conditions may give a completion date sooner than the booking deadline
+    # (referral date + 28 days): he is never asked to book by a date after it.
+    today = clock.today()
+    known = known_referral(completion_deadline=today + dt.timedelta(days=10))
+    future_session(days=5)
+    referral = known.referral
+    assert referral.completion_deadline < referral.booking_deadline
+    assert referral.book_by == referral.completion_deadline
+    assert sign_in(client, known).status_code == 302
+    page = client.get(OVERVIEW).get_data(as_text=True)
+    sooner = referral.completion_deadline.strftime("%A %-d %B %Y")
+    later = referral.booking_deadline.strftime("%A %-d %B %Y")
+    assert f"Book a place by <strong>{sooner}" in page
+    assert later not in page
