@@ -119,12 +119,14 @@ WAITING_LIST_REMOVED = "waiting_list_removed"
 
 
 def tell_removed_from_waiting_list(*, referral: Referral, session: CourseSession, entry_id: int,
-                                   now: dt.datetime) -> None:
-    """A manager took him out of a session's line: he is told, so he does not wait for a place
-    that will not come (his leaving it himself, or being booked, tells him nothing more)."""
+                                   now: dt.datetime, course_cancelled: bool = False) -> None:
+    """A manager took him out of a session's line, or cancelled the session: he is told, so he
+    does not wait for a place that will not come (his leaving it himself, or being booked, tells
+    him nothing more)."""
     tell(referral=referral, template=WAITING_LIST_REMOVED, key=f"{WAITING_LIST_REMOVED}:{entry_id}",
          now=now, booking=None, subject_id=referral.id, subject_type="referral",
-         extra={"starts_at": session_context(session)["starts_at"], **deadline_context(referral)})
+         extra={"starts_at": session_context(session)["starts_at"],
+                "course_cancelled": course_cancelled, **deadline_context(referral)})
 
 
 def _message(*, referral: Referral, template: str, key: str, now: dt.datetime,

@@ -22,8 +22,14 @@ from diversion.auth.models import User
 from diversion.bookings.capacity import end_booking, new_booking
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
-from diversion.bookings.notices import deadline_context, session_context, tell
+from diversion.bookings.notices import (
+    deadline_context,
+    session_context,
+    tell,
+    tell_removed_from_waiting_list,
+)
 from diversion.bookings.queries import list_bookable_sessions, list_session_bookings
+from diversion.bookings.waiting_list import waiting_list
 from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
 from diversion.courses.models import CourseSession
@@ -62,7 +68,12 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
     """
     bookings = list_session_bookings(session.id)
     courses_planning.cancel_session(session=session, reason=reason, actor=actor, now=now)
+    # Those waiting for a place on it are taken off its list and told: no place will come.
+    waiting = [(entry.id, entry.referral) for entry in waiting_list(session.id)]
     db.session.execute(delete(WaitingListEntry).where(WaitingListEntry.session_id == session.id))
+    for entry_id, waiting_referral in waiting:
+        tell_removed_from_waiting_list(referral=waiting_referral, session=session,
+                                       entry_id=entry_id, now=now, course_cancelled=True)
     outcomes: list[CancelOutcome] = []
     for booking in bookings:
         referral = booking.referral

@@ -19,6 +19,7 @@ from diversion.core.extensions import db
 from diversion.courses import planning as courses_planning
 from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession
+from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import MessageStatus
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType, ReferralStatus
@@ -214,6 +215,26 @@ def test_cancelling_a_session_rebooks_or_returns_each_person_as_chosen_and_tells
         [notice] = messages_to(referral.person.email, "session_cancelled")
         assert notice.context["cancel_reason"] == "Trainer ill"
     assert messages_to(to_rebook.person.email, "session_cancelled")[0].context["rebooked"] is True
+
+
+def test_those_waiting_for_a_cancelled_session_are_taken_off_its_list_and_told(app):
+    # No place will come up on a cancelled session: each man in its line is told so, once, and
+    # that he must still book and complete a course by his date.
+    session = future_session(capacity=1)
+    create_booking(create_referral(), session)
+    first, second = create_referral(), create_referral()
+    for referral in (first, second):
+        bookings_waiting_list.join_waiting_list(referral=referral, session=session, actor=None,
+                                                now=NOW)
+    bookings_session_cancellation.cancel_session_with_bookings(
+        session=session, reason="Venue flooded", choices={}, actor=None, now=NOW)
+    assert db.session.scalars(select(WaitingListEntry)).all() == []
+    for referral in (first, second):
+        [notice] = messages_to(referral.person.email, "waiting_list_removed")
+        assert notice.context["course_cancelled"] is True
+        text_part = render_message(notice).text
+        assert "has been cancelled, so you are no longer on its waiting list" in text_part
+        assert notice.context["complete_by"] in text_part
 
 
 def test_only_a_booking_ended_by_the_providers_cancellation_counts_as_cancelled_by_the_provider(app):

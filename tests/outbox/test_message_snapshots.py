@@ -69,7 +69,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "booking_cancelled": {**_PERSON, **_LINKS, **_SESSION, "step_free": True,
                           "complete_by": "Thursday 1 October 2026", "ics": ICS},
     "waiting_list_removed": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
-                             "complete_by": "Thursday 1 October 2026"},
+                             "course_cancelled": False, "complete_by": "Thursday 1 October 2026"},
     "session_cancelled": {**_PERSON, **_LINKS, "starts_at": "Thursday 2 July 2026 at 9:30am",
                           "ends_at": "4:30pm", "is_online": False,
                           "venue_name": "Bradford Resource Centre",
