@@ -57,6 +57,24 @@ def _domain_force(form: UserForm) -> Force | None:
     return force if services.is_outside_force_domain(form.email.data or "", force) else None
 
 
+def _every_problem(form: UserForm, user: User | None) -> None:
+    """After a refused submission, add the account's other problems (a missing force, a taken
+    address, a weak password) beside the fields that have none yet: one round, not several."""
+    try:
+        role = Role(form.role.data) if form.role.data else None
+    except ValueError:
+        role = None
+    password = form.password.data or "" if isinstance(form, NewUserForm) else None
+    problems = services.account_problems(
+        email=form.email.data or "", name=form.name.data or "", role=role,
+        force=services.get_force_by_code(form.force.data or "") if form.force.data else None,
+        domain_checked=bool(form.domain_checked.data), password=password, user=user)
+    for name, message in problems.items():
+        field = getattr(form, name)
+        if not field.errors:
+            field.errors = [*list(field.errors or []), message]
+
+
 def _user_or_404(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
@@ -99,6 +117,8 @@ def create_user() -> Any:
         else:
             flash(f"Account created for {user.name}", "success")
             return redirect(url_for("admin.list_users"))
+    if request.method == "POST":
+        _every_problem(form, None)
     return render_template("admin/user_form.html", form=form, user=None,
                            domain_force=_domain_force(form))
 
@@ -127,6 +147,8 @@ def edit_user(user_id: int) -> Any:
         else:
             flash(f"Changes to {user.name}'s account saved", "success")
             return redirect(url_for("admin.list_users"))
+    if request.method == "POST":
+        _every_problem(form, user)
     return render_template("admin/user_form.html", form=form, user=user,
                            confirm=ConfirmForm(), reset=ResetPasswordForm(formdata=None),
                            domain_force=_domain_force(form),

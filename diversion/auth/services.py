@@ -172,6 +172,23 @@ def _check_account_fields(*, email: str, name: str, role: Role | None,
     return errors
 
 
+def account_problems(*, email: str, name: str, role: Role | None, force: Force | None,
+                     domain_checked: bool | None, password: str | None = None,
+                     user: User | None = None) -> dict[str, str]:
+    """Every problem with an account's details at once, by field (`user`: the account being
+    changed; `password`: None when not asked), so a page reports them all in one round."""
+    email = normalise_email(email)
+    errors = _check_account_fields(email=email, name=name, role=role, force=force)
+    if role is not None:
+        _check_domain(email, role, force, domain_checked, errors)
+    if password is not None and (problem := password_problem(password, email=email, name=name)):
+        errors["password"] = problem
+    other = get_user_by_email(email) if "email" not in errors else None
+    if other is not None and (user is None or other.id != user.id):
+        errors["email"] = "An account with this email address already exists"
+    return errors
+
+
 def create_user(*, email: str, name: str, role: Role, password: str, force: Force | None,
                 actor: User | None, now: dt.datetime, domain_checked: bool | None = None,
                 password_hash: str | None = None) -> User:

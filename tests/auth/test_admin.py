@@ -364,3 +364,37 @@ def test_an_administrator_sets_a_forces_email_domain(client, admin):
     assert _audit("force.update").object_id == str(force.id)
     assert "@syp.police.example" in client.get("/admin/forces").text
     assert client.get("/admin/forces/999999").status_code == 404
+
+
+def _summary(page: str) -> list[str]:
+    summary = page.split('class="govuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    return re.findall(r'<a href="#[^"]+">([^<]+)</a>', summary)
+
+
+def test_adding_a_user_reports_every_problem_in_one_round(client, admin):
+    """A blank name must not hide the missing force, the weak password or the taken address:
+    the administrator fixes them all at once, not one round each."""
+    create_user("police", email="taken@wyp.example")
+    db.session.commit()
+    response = client.post("/admin/users/new", data={
+        "name": "", "email": " Taken@WYP.example ", "role": "police", "force": "",
+        "password": "short"})
+    page = response.get_data(as_text=True)
+    assert page.count("<title>Error:") == 1
+    assert _summary(page) == ["Enter the person&#39;s full name",
+                              "An account with this email address already exists",
+                              "Select the police force this officer belongs to",
+                              "Password must be 12 characters or more"]
+    assert 'value=" Taken@WYP.example "' in page or 'value="Taken@WYP.example"' in page
+
+
+def test_editing_a_user_reports_every_problem_in_one_round(client, admin):
+    create_user("facilitator", email="taken@example.test")
+    officer = create_user("police", email="officer@example.test")
+    db.session.commit()
+    response = client.post(f"/admin/users/{officer.id}", data={
+        "name": "", "email": "taken@example.test", "role": "police", "force": ""})
+    page = response.get_data(as_text=True)
+    assert _summary(page) == ["Enter the person&#39;s full name",
+                              "An account with this email address already exists",
+                              "Select the police force this officer belongs to"]
