@@ -284,6 +284,13 @@ def list_forces() -> Any:
         else:
             flash(f"{force.name} added", "success")
             return redirect(url_for("admin.list_forces"))
+    if request.method == "POST":  # refused: every problem at once, not one round each
+        for name, message in services.force_problems(
+                code=form.code.data or "", name=form.name.data or "",
+                email_domain=form.email_domain.data).items():
+            field = getattr(form, name)
+            if not field.errors:
+                field.errors = [*list(field.errors or []), message]
     counts = dict(db.session.execute(
         select(User.force_id, func.count()).where(User.force_id.is_not(None)).group_by(User.force_id)
     ).all())

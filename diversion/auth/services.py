@@ -104,18 +104,34 @@ def domain_warning(force: Force) -> str:
             "Check the address, or confirm you have checked it")
 
 
-def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime,
-                 email_domain: str | None = None) -> Force:
-    """Add a police force; codes are unique and upper case."""
-    code = code.strip().upper()
+def _check_force_fields(*, code: str, name: str) -> dict[str, str]:
     errors: dict[str, str] = {}
-    email_domain = _email_domain(email_domain, errors)
     if not code or len(code) > 16 or not code.replace("-", "").isalnum():
         errors["code"] = "Enter a force code of up to 16 letters and numbers"
     if not name.strip():
         errors["name"] = "Enter the force's name"
     elif len(name) > 200 or has_control_characters(name):
         errors["name"] = "Enter the force's name on one line, in up to 200 characters"
+    return errors
+
+
+def force_problems(*, code: str, name: str, email_domain: str | None) -> dict[str, str]:
+    """Every problem with a new force at once, by field, a taken code among them, so a page
+    reports them all in one round."""
+    code = code.strip().upper()
+    errors = _check_force_fields(code=code, name=name)
+    _email_domain(email_domain, errors)
+    if "code" not in errors and get_force_by_code(code):
+        errors["code"] = f"A force with code {code} already exists"
+    return errors
+
+
+def create_force(*, code: str, name: str, actor: User | None, now: dt.datetime,
+                 email_domain: str | None = None) -> Force:
+    """Add a police force; codes are unique and upper case."""
+    code = code.strip().upper()
+    errors = _check_force_fields(code=code, name=name)
+    email_domain = _email_domain(email_domain, errors)
     if errors:
         raise ValidationFailed(errors)
     if get_force_by_code(code):

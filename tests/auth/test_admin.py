@@ -398,3 +398,13 @@ def test_editing_a_user_reports_every_problem_in_one_round(client, admin):
     assert _summary(page) == ["Enter the person&#39;s full name",
                               "An account with this email address already exists",
                               "Select the police force this officer belongs to"]
+
+
+def test_adding_a_force_reports_a_taken_code_with_its_other_problems(client, admin):
+    create_force("WYP", "West Yorkshire Police")
+    db.session.commit()
+    page = client.post("/admin/forces", data={"code": "wyp", "name": "",
+                                              "email_domain": "@not a domain"}).get_data(as_text=True)
+    assert _summary(page) == ["A force with code WYP already exists", "Enter the force&#39;s name",
+                              "Enter a domain like wyp.police.example, without the part before @"]
+    assert 'value="wyp"' in page and 'value="@not a domain"' in page
