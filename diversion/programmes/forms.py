@@ -43,6 +43,13 @@ class ProgrammeForm(Form):
         "Completion deadline (months after the offence)",
         "Enter the completion deadline as a whole number of months",
         "Used unless the caution's conditions give a date")
+    # In the page's order, which the error summary follows.
+    referral_warning_days = _whole(
+        "Warn when referred more than this many days after the offence",
+        "Enter the warning period as a whole number of days")
+    repeat_window_months = _whole(
+        "No second diversion within (months before the offence)",
+        "Enter the repeat window as a whole number of months")
     fee = PoundsField("Fee", places=2,
                        validators=[InputRequired("Enter the fee in pounds, like 200.00"),
                                    NumberRange(min=0, message="Enter a fee of £0 or more")])
@@ -55,9 +62,3 @@ class ProgrammeForm(Form):
     default_capacity = _whole("Default places per session", "Enter the default number of places")
     retention_months = _whole("Keep records for (months)",
                               "Enter the retention period as a whole number of months")
-    referral_warning_days = _whole(
-        "Warn when referred more than this many days after the offence",
-        "Enter the warning period as a whole number of days")
-    repeat_window_months = _whole(
-        "No second diversion within (months before the offence)",
-        "Enter the repeat window as a whole number of months")

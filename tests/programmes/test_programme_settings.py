@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -101,3 +103,24 @@ def test_bad_settings_are_shown_beside_their_fields(client, login_as):
 def test_a_missing_programme_is_not_found(client, login_as):
     login_as("admin")
     assert client.get("/admin/programmes/999").status_code == 404
+
+
+def test_numbers_that_cannot_be_read_are_shown_back_as_typed(client, login_as):
+    """"ten" in a number box comes back as "ten" beside its error, not as an empty box."""
+    login_as("admin")
+    text = client.post("/admin/programmes/new", data=dict(
+        FORM, booking_deadline_days="ten", fee="£lots", grace_days="-5")).get_data(as_text=True)
+    assert 'name="booking_deadline_days" type="text" value="ten"' in text
+    assert 'name="fee" type="text" value="£lots"' in text
+    assert 'name="grace_days" type="text" value="-5"' in text
+
+
+def test_the_error_summary_lists_problems_in_the_order_of_the_fields(client, login_as):
+    login_as("admin")
+    text = client.post("/admin/programmes/new", data=dict(
+        FORM, booking_deadline_days="x", referral_warning_days="x", repeat_window_months="x",
+        fee="x")).get_data(as_text=True)
+    summary = text.split('class="govuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    linked = re.findall(r'<a href="#([a-z_]+)"', summary)
+    assert linked == ["booking_deadline_days", "referral_warning_days", "repeat_window_months",
+                      "fee"]
