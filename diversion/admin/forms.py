@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError
 
 from diversion.audit.models import AuditCategory
 from diversion.auth.models import Role
@@ -86,9 +86,18 @@ class AuditFilterForm(Form):
     user = SelectField("User", default="", validate_choice=False)
     action = SelectField("Action", default="", validate_choice=False)
     category = SelectField("Category", default="", choices=[SelectChoice("", "Any category")] + [
-        SelectChoice(c.value, c.value.capitalize()) for c in AuditCategory])
+        SelectChoice(c.value, c.value.capitalize()) for c in AuditCategory],
+        validators=[AnyOf(["", *(c.value for c in AuditCategory)],
+                          message="Select a category from the list")], validate_choice=False)
     date_from = DatePartsField("On or after")
     date_to = DatePartsField("On or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
         SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
         SelectChoice("action", "Action")])
+
+    def validate_date_to(self, field: DatePartsField) -> None:
+        """A range that ends before it starts would list nothing without saying why."""
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            start = self.date_from.data
+            raise ValidationError(
+                f"On or before must be the same as or after {start.day} {start:%B %Y}")

@@ -212,3 +212,21 @@ def test_a_person_search_over_lists_takes_the_same_queries_for_one_list_or_many(
         assert len(events_on(response.get_data(as_text=True))) == (1 if extra == 1 else 9)
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+def test_a_date_range_that_ends_before_it_starts_is_an_error_not_an_empty_list(client, login_as):
+    login_as("admin")
+    backwards = ("date_from-day=1&date_from-month=1&date_from-year=2027"
+                 "&date_to-day=1&date_to-month=1&date_to-year=2026")
+    response = client.get(f"/admin/audit?{backwards}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "<title>Error: Audit log" in page
+    assert '<a href="#date_to-day">On or before must be the same as or after 1 January 2027</a>' \
+        in page
+    assert client.get(f"/admin/audit.csv?{backwards}").status_code == 400
+
+
+def test_a_category_that_is_not_offered_is_refused_in_words(client, login_as):
+    login_as("admin")
+    page = client.get("/admin/audit?category=nonsense").get_data(as_text=True)
+    assert "Select a category from the list" in page and "Not a valid choice" not in page
