@@ -164,10 +164,11 @@ def set_user_active(user_id: int) -> Any:
     user = _user_or_404(user_id)
     form = ConfirmForm()
     if request.method == "GET":
-        if not user.is_active_account:
+        if not user.is_active_account or user.id == acting_user().id:  # the account page says why
             return redirect(url_for("admin.edit_user", user_id=user_id))
         tokens = [t for t in services.list_api_tokens() if t.user_id == user.id and not t.revoked_at]
-        return render_template("admin/deactivate.html", user=user, tokens=tokens, confirm=form)
+        return render_template("admin/deactivate.html", user=user, tokens=tokens, confirm=form,
+                               open_sessions=_open_sessions(user))
     if not form.validate_on_submit():
         abort(400)
     activate = request.form.get("active") == "yes"

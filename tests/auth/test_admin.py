@@ -408,3 +408,21 @@ def test_adding_a_force_reports_a_taken_code_with_its_other_problems(client, adm
     assert _summary(page) == ["A force with code WYP already exists", "Enter the force&#39;s name",
                               "Enter a domain like wyp.police.example, without the part before @"]
     assert 'value="wyp"' in page and 'value="@not a domain"' in page
+
+
+def test_the_deactivation_check_says_how_many_sign_ins_it_ends(client, admin, app):
+    user = create_user("facilitator", name="Fay Facilitator")
+    db.session.commit()
+    with app.test_client() as elsewhere:
+        elsewhere.post("/sign-in", data={"email": user.email, "password": DEFAULT_PASSWORD})
+    check = client.get(f"/admin/users/{user.id}/active").text
+    assert re.search(r"Open sign-ins\s*</dt>\s*<dd[^>]*>\s*1\s*</dd>", check)
+
+
+def test_an_administrator_is_not_offered_a_deactivation_they_cannot_make(client, admin):
+    """Their own account: no button that leads to a refusal, but the reason and who can."""
+    page = client.get(f"/admin/users/{admin.id}").text
+    assert f'href="/admin/users/{admin.id}/active"' not in page
+    assert "You cannot deactivate your own account. Another administrator can." in page
+    check = client.get(f"/admin/users/{admin.id}/active")
+    assert check.status_code == 302 and check.location == f"/admin/users/{admin.id}"
