@@ -426,3 +426,12 @@ def test_an_administrator_is_not_offered_a_deactivation_they_cannot_make(client,
     assert "You cannot deactivate your own account. Another administrator can." in page
     check = client.get(f"/admin/users/{admin.id}/active")
     assert check.status_code == 302 and check.location == f"/admin/users/{admin.id}"
+
+
+def test_the_account_page_says_a_change_of_role_or_force_signs_them_out(client, admin):
+    user = create_user("facilitator")
+    db.session.commit()
+    page = client.get(f"/admin/users/{user.id}").text
+    assert re.search(r'id="role-hint" class="govuk-hint">\s*Changing the role or police force '
+                     r"signs them out of every open sign-in", page)
+    assert "signs them out" not in client.get("/admin/users/new").text
