@@ -13,11 +13,18 @@ from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
 
 MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
+# Commas only between groups of three digits, before any decimal point: "1,000.50". "1,50" is
+# £1.50 written the continental way, and reading it as £150 would record a hundred times the sum.
+THOUSANDS = re.compile(r"^£?\s*\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?$")
 
 
 def pence_from_pounds(text: str | None) -> int | None:
-    """'110', '£110.50', '0.5' as pence; None when it is not an amount of money."""
-    match = MONEY.match((text or "").strip().replace(",", ""))
+    """'110', '£110.50', '0.5', '1,000' as pence; None when it is not an amount of money (a
+    comma anywhere but between thousands, like '20,50', is not)."""
+    text = (text or "").strip()
+    if "," in text and not THOUSANDS.match(text):
+        return None
+    match = MONEY.match(text.replace(",", ""))
     if not match:
         return None
     try:
