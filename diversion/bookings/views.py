@@ -525,7 +525,10 @@ def outstanding_list() -> Any:
     outstanding.record_read(filters=filters, shown=[row.referral_id for row in page.rows],
                             actor=acting_user(), now=now_utc())
     args = {key: value for key, value in request.args.items() if key != "after"}
+    count = (len(page.rows) if not page.next_cursor and "after" not in request.args
+             else outstanding.count_outstanding(now=now_utc(), filters=filters))
     return render_template("bookings/fees_outstanding.html", page=page, filters=filters,
+                           count=count, filtered=any(args.values()),
                            errors=errors, args=args, forces=referral_queries.list_forces(),
                            programmes=programme_services.list_programmes(),
                            later_page="after" in request.args)
