@@ -139,6 +139,29 @@ def test_the_allocate_button_previews_then_books(client, login_as):
     assert referral.status is ReferralStatus.BOOKED and session.booked_count == 1
 
 
+def test_the_allocation_tables_reflow_on_a_phone(client, login_as):
+    """Each row of the preview, and of those who cannot be booked, becomes a block on a phone
+    whose cells say their column: the session chosen is not off the screen's edge."""
+    login_as("manager")
+    future_session(5, capacity=1)
+    placed, unplaced = create_referral(), create_referral()
+    db.session.commit()
+
+    preview = client.get("/bookings/allocate").text
+    done = client.post("/bookings/allocate", data={
+        "fingerprint": preview.split('name="fingerprint" value="')[1].split('"')[0],
+        "referral": [str(placed.id), str(unplaced.id)]}).text
+
+    for page, tables in ((preview, 2), (done, 1)):  # the done page links to who was not booked
+        assert 'class="app-table-scroll"' not in page
+        assert page.count('class="govuk-table app-table--reflow"') == tables
+        for label in ("Name", "Reference", "Force", "Needs", "Book by", "Session",
+                      "On a waiting list"):
+            assert f'data-label="{label}"' in page, label
+    assert 'data-label="Complete by"' in preview and 'data-label="Why"' in preview
+    assert preview.count('data-label="Book"') == 1
+
+
 @pytest.mark.parametrize(("amount", "problem"), [
     ("0", "The amount must be more than £0"),
     ("-5", "Enter an amount in pounds"),
