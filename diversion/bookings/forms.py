@@ -16,6 +16,7 @@ MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
 # Commas only between groups of three digits, before any decimal point: "1,000.50". "1,50" is
 # £1.50 written the continental way, and reading it as £150 would record a hundred times the sum.
 THOUSANDS = re.compile(r"^£?\s*\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?$")
+NOT_AN_AMOUNT = "Enter an amount in pounds, like 110 or 55.50"
 
 
 def pence_from_pounds(text: str | None) -> int | None:

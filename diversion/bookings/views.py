@@ -25,6 +25,7 @@ from diversion.bookings import (
     waiting_list,
 )
 from diversion.bookings.forms import (
+    NOT_AN_AMOUNT,
     CancelBookingForm,
     CancelSessionForm,
     ChooseSessionForm,
@@ -254,9 +255,6 @@ def _nothing_owed(referral: Referral, form: Any) -> bool:
     return True
 
 
-_NOT_AN_AMOUNT = "Enter an amount in pounds, like 110 or 55.50"
-
-
 @bp.post("/referral/<reference>/payments")
 @roles(Role.MANAGER)
 def record_payment(reference: str) -> Any:
@@ -269,7 +267,7 @@ def record_payment(reference: str) -> Any:
         try:
             with savepoint():
                 if pence is None:
-                    raise ValidationFailed({"amount": _NOT_AN_AMOUNT})
+                    raise ValidationFailed({"amount": NOT_AN_AMOUNT})
                 fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
                                     reference=form.reference.data, actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
@@ -283,7 +281,7 @@ def record_payment(reference: str) -> Any:
         # The form stopped at a missing method or a long reference: say what is wrong with the
         # amount too, so every problem is shown in one round.
         pence = pence_from_pounds(form.amount.data)
-        problem = (_NOT_AN_AMOUNT if pence is None else fees.payment_problems(
+        problem = (NOT_AN_AMOUNT if pence is None else fees.payment_problems(
             referral=referral, amount_pence=pence, method=None, reference=None).get("amount_pence"))
         if problem:
             form.amount.errors = [*form.amount.errors, problem]
