@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
@@ -89,3 +90,9 @@ class PaymentFilterForm(Form):
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
         SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
         SelectChoice("amount", "Amount")])
+
+    def validate_date_to(self, field: Any) -> None:
+        start = self.date_from.data
+        if field.data is not None and start is not None and field.data < start:
+            raise ValidationError("Recorded on or before must be the same as or after "
+                                  "recorded on or after")

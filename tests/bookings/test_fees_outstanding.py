@@ -241,3 +241,18 @@ def test_the_dashboard_counts_them_and_links_to_the_list(client, login_as, app):
     assert 'href="/fees/outstanding?state=booked"' in page
     assert 'data-count="Attended, fee outstanding">0<' in page
     assert 'href="/fees/outstanding?state=attended"' in page
+
+
+def test_dates_the_wrong_way_round_are_said_not_shown_as_nobody_owing(client, login_as, app):
+    book(create_referral(), 10)
+    db.session.commit()
+    login_as("manager")
+
+    response = client.get("/fees/outstanding?from=2026-12-31&to=2026-01-01")
+
+    page = response.get_data(as_text=True)
+    assert "<title>Error: Fees outstanding" in page
+    summary = page.split('class="govuk-error-summary"')[1].split("</ul>")[0]
+    assert 'href="#filter-to"' in summary
+    assert "The to date must be the same as or after the from date" in summary
+    assert 'value="2026-12-31"' in page and 'value="2026-01-01"' in page
