@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
 
-MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
+MONEY = re.compile(r"^£?\s*(\d{1,9}(?:\.\d{1,2})?)$")  # the services say when it is too much
 # Commas only between groups of three digits, before any decimal point: "1,000.50". "1,50" is
 # £1.50 written the continental way, and reading it as £150 would record a hundred times the sum.
 THOUSANDS = re.compile(r"^£?\s*\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?$")

@@ -165,7 +165,9 @@ def test_the_allocation_tables_reflow_on_a_phone(client, login_as):
 @pytest.mark.parametrize(("amount", "problem"), [
     ("0", "The amount must be more than £0"),
     ("-5", "Enter an amount in pounds"),
-    ("1000000", "Enter an amount in pounds"),
+    ("1000000", "The amount is too large"),
+    ("£1,000,000", "The amount is too large"),
+    ("250", "The amount is more than the £200.00 still owed"),
     ("lots", "Enter an amount in pounds"),
 ])
 def test_a_payment_with_no_method_and_a_bad_amount_says_both_in_one_round(client, login_as,
