@@ -8,7 +8,14 @@ from typing import Any
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
@@ -83,7 +90,9 @@ class PaymentFilterForm(Form):
     q = StringField("Name or reference", validators=[Optional(), Length(max=100)],
                     description="Family name, referral reference, crime reference or PNC ID")
     method = SelectField("Method", default="", choices=[SelectChoice("", "Any method")] + [
-        SelectChoice(m.value, m.label) for m in PaymentMethod])
+        SelectChoice(m.value, m.label) for m in PaymentMethod], validate_choice=False,
+        validators=[AnyOf(["", *(m.value for m in PaymentMethod)],
+                          message="Choose a payment method from the list")])
     force = SelectField("Police force", default="", validate_choice=False)
     date_from = DatePartsField("Recorded on or after")
     date_to = DatePartsField("Recorded on or before")
