@@ -117,6 +117,21 @@ def record_payment(*, referral: Referral, amount_pence: int | None, method: str 
                    reference: str | None, actor: User | None, now: dt.datetime) -> Payment:
     """Record money received towards the fee. Not more than the balance still owed."""
     _manager_only(actor)
+    errors = payment_problems(referral=referral, amount_pence=amount_pence, method=method,
+                              reference=reference)
+    if errors:
+        raise ValidationFailed(errors)
+    assert amount_pence is not None
+    return _add_payment(referral=referral, amount_pence=amount_pence,
+                        method=PaymentMethod(method or ""),
+                        reference=(reference or "").strip() or None, actor=actor,
+                        actor_label=None, now=now)
+
+
+def payment_problems(*, referral: Referral, amount_pence: int | None, method: str | None,
+                     reference: str | None) -> dict[str, str]:
+    """Every problem with a payment to record, by field (amount_pence, method, reference): all
+    of them at once, so a form can show them in one round."""
     errors: dict[str, str] = {}
     status = fee_status(referral)
     if amount_pence is None:
@@ -132,19 +147,14 @@ def record_payment(*, referral: Referral, amount_pence: int | None, method: str 
         errors["amount_pence"] = (f"The amount is more than the £{owed // 100}.{owed % 100:02d} "
                                   "still owed")
     try:
-        chosen = PaymentMethod(method or "")
+        chosen: PaymentMethod | None = PaymentMethod(method or "")
     except ValueError:
         chosen = None
     if chosen not in MANUAL_PAYMENT_METHODS:
         errors["method"] = "Choose how it was paid: card, cash, bank transfer or cheque"
-    text = (reference or "").strip()
-    if len(text) > 100:
+    if len((reference or "").strip()) > 100:
         errors["reference"] = "The reference must be 100 characters or fewer"
-    if errors:
-        raise ValidationFailed(errors)
-    assert amount_pence is not None and chosen is not None
-    return _add_payment(referral=referral, amount_pence=amount_pence, method=chosen,
-                        reference=text or None, actor=actor, actor_label=None, now=now)
+    return errors
 
 
 def _add_payment(*, referral: Referral, amount_pence: int, method: PaymentMethod,

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
 from diversion.core.forms import DatePartsField, Form
 
-MONEY = re.compile(r"^£?\s*(\d{1,6}(?:\.\d{1,2})?)$")
+MONEY = re.compile(r"^£?\s*(\d{1,9}(?:\.\d{1,2})?)$")  # the services say when it is too much
+# Commas only between groups of three digits, before any decimal point: "1,000.50". "1,50" is
+# £1.50 written the continental way, and reading it as £150 would record a hundred times the sum.
+THOUSANDS = re.compile(r"^£?\s*\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?$")
+NOT_AN_AMOUNT = "Enter an amount in pounds, like 110 or 55.50"
 
 
 def pence_from_pounds(text: str | None) -> int | None:
-    """'110', '£110.50', '0.5' as pence; None when it is not an amount of money."""
-    match = MONEY.match((text or "").strip().replace(",", ""))
+    """'110', '£110.50', '0.5', '1,000' as pence; None when it is not an amount of money (a
+    comma anywhere but between thousands, like '20,50', is not)."""
+    text = (text or "").strip()
+    if "," in text and not THOUSANDS.match(text):
+        return None
+    match = MONEY.match(text.replace(",", ""))
     if not match:
         return None
     try:
@@ -74,10 +90,18 @@ class PaymentFilterForm(Form):
     q = StringField("Name or reference", validators=[Optional(), Length(max=100)],
                     description="Family name, referral reference, crime reference or PNC ID")
     method = SelectField("Method", default="", choices=[SelectChoice("", "Any method")] + [
-        SelectChoice(m.value, m.label) for m in PaymentMethod])
+        SelectChoice(m.value, m.label) for m in PaymentMethod], validate_choice=False,
+        validators=[AnyOf(["", *(m.value for m in PaymentMethod)],
+                          message="Choose a payment method from the list")])
     force = SelectField("Police force", default="", validate_choice=False)
     date_from = DatePartsField("Recorded on or after")
     date_to = DatePartsField("Recorded on or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
         SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
         SelectChoice("amount", "Amount")])
+
+    def validate_date_to(self, field: Any) -> None:
+        start = self.date_from.data
+        if field.data is not None and start is not None and field.data < start:
+            raise ValidationError("Recorded on or before must be the same as or after "
+                                  "recorded on or after")

@@ -76,6 +76,9 @@ class Filters:
                     dates[name] = parsing.parse_date(text, what=what, uk_format=True)
                 except parsing.ParseError as error:
                     errors[name] = str(error)
+        if dates["from"] and dates["to"] and dates["to"] < dates["from"]:
+            # Kept (nothing matches), but said: an empty list alone looks like nobody owes.
+            errors["to"] = "The to date must be the same as or after the from date"
         state = args.get("state") or None
         return cls(force_id=parsing.query_int(args.get("force")),
                    programme_id=parsing.query_int(args.get("programme")),

@@ -25,6 +25,7 @@ from diversion.bookings import (
     waiting_list,
 )
 from diversion.bookings.forms import (
+    NOT_AN_AMOUNT,
     CancelBookingForm,
     CancelSessionForm,
     ChooseSessionForm,
@@ -266,7 +267,7 @@ def record_payment(reference: str) -> Any:
         try:
             with savepoint():
                 if pence is None:
-                    raise ValidationFailed({"amount": "Enter an amount in pounds, like 110 or 55.50"})
+                    raise ValidationFailed({"amount": NOT_AN_AMOUNT})
                 fees.record_payment(referral=referral, amount_pence=pence, method=form.method.data,
                                     reference=form.reference.data, actor=acting_user(), now=now_utc())
         except ValidationFailed as error:
@@ -276,6 +277,14 @@ def record_payment(reference: str) -> Any:
             return _page(_referral(reference), status=422, payment=form)
         flash("Payment recorded", "success")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+    if not form.amount.errors and "csrf_token" not in form.errors:
+        # The form stopped at a missing method or a long reference: say what is wrong with the
+        # amount too, so every problem is shown in one round.
+        pence = pence_from_pounds(form.amount.data)
+        problem = (NOT_AN_AMOUNT if pence is None else fees.payment_problems(
+            referral=referral, amount_pence=pence, method=None, reference=None).get("amount_pence"))
+        if problem:
+            form.amount.errors = [*form.amount.errors, problem]
     return _page(referral, status=422, payment=form)
 
 
@@ -514,7 +523,10 @@ def outstanding_list() -> Any:
     outstanding.record_read(filters=filters, shown=[row.referral_id for row in page.rows],
                             actor=acting_user(), now=now_utc())
     args = {key: value for key, value in request.args.items() if key != "after"}
+    count = (len(page.rows) if not page.next_cursor and "after" not in request.args
+             else outstanding.count_outstanding(now=now_utc(), filters=filters))
     return render_template("bookings/fees_outstanding.html", page=page, filters=filters,
+                           count=count, filtered=any(args.values()),
                            errors=errors, args=args, forces=referral_queries.list_forces(),
                            programmes=programme_services.list_programmes(),
                            later_page="after" in request.args)

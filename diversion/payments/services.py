@@ -293,6 +293,20 @@ def _send_refund(*, attempt: OnlinePayment, amount_pence: int, fee_pence: int, r
     return row
 
 
+def refund_amount_problem(attempt: OnlinePayment, amount_pence: int | None) -> str | None:
+    """What is wrong with refunding this much of the payment, or None (a form shows it beside
+    its other problems, in one round)."""
+    available = refundable_pence(attempt)
+    if amount_pence is None:
+        return "Enter the amount to refund"
+    if amount_pence <= 0:
+        return "The amount must be more than £0"
+    if amount_pence > available:
+        return (f"The amount is more than the £{available // 100}.{available % 100:02d} "
+                "that can be refunded")
+    return None
+
+
 def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, reason: str | None,
                           client: GovukPayClient, actor: User, now: dt.datetime) -> OnlineRefund:
     """Give money back through GOV.UK Pay: first any part the fee did not need, then the fee.
@@ -307,13 +321,9 @@ def refund_online_payment(*, attempt: OnlinePayment, amount_pence: int | None, r
     errors: dict[str, str] = {}
     if attempt.status is not OnlinePaymentStatus.SUCCESS or available == 0:
         raise Conflict("There is nothing left to refund on this payment")
-    if amount_pence is None:
-        errors["amount"] = "Enter the amount to refund"
-    elif amount_pence <= 0:
-        errors["amount"] = "The amount must be more than £0"
-    elif amount_pence > available:
-        errors["amount"] = (f"The amount is more than the £{available // 100}.{available % 100:02d} "
-                            "that can be refunded")
+    amount_problem = refund_amount_problem(attempt, amount_pence)
+    if amount_problem:
+        errors["amount"] = amount_problem
     if not text:
         errors["reason"] = "Enter why the payment is refunded"
     elif len(text) > MAX_REASON_LENGTH:

@@ -12,7 +12,7 @@ from diversion.audit.models import AuditCategory
 from diversion.audit.services import record
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Role
-from diversion.bookings.forms import pence_from_pounds
+from diversion.bookings.forms import NOT_AN_AMOUNT, pence_from_pounds
 from diversion.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.forms import Form, attach_errors
@@ -95,6 +95,8 @@ def refund(online_payment_id: int) -> Any:
         try:
             with savepoint():
                 pence = pence_from_pounds(form.amount.data)
+                if pence is None:
+                    raise ValidationFailed({"amount": NOT_AN_AMOUNT})
                 refunded = services.refund_online_payment(
                     attempt=attempt, amount_pence=pence, reason=form.reason.data, client=client,
                     actor=actor, now=now)
@@ -118,6 +120,14 @@ def refund(online_payment_id: int) -> Any:
                                     reference=attempt.referral.reference))
     else:
         status = 422
+        if not form.amount.errors and "csrf_token" not in form.errors:
+            # The form stopped at the reason: say what is wrong with the amount too, so every
+            # problem is shown in one round.
+            pence = pence_from_pounds(form.amount.data)
+            problem = (NOT_AN_AMOUNT if pence is None
+                       else services.refund_amount_problem(attempt, pence))
+            if problem:
+                form.amount.errors = [*form.amount.errors, problem]
     record(action="payment.online_refund_view", category=AuditCategory.CONSULTATION, now=now,
            actor=actor, object_type="referral", object_id=attempt.referral_id)
     return render_template("payments/refund.html", attempt=attempt, form=form,

@@ -8,7 +8,7 @@ from typing import Any
 
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
 from diversion.core.forms import DatePartsField, Form, TimeField
 from diversion.referrals.models import ContactChannel, ReferralStatus
@@ -134,7 +134,9 @@ class FilterForm(Form):
     q = StringField("Search", validators=[Optional(), Length(max=100)],
                     description="Name, reference, crime reference or PNC ID")
     status = SelectField("Status", default="", choices=[SelectChoice("", "Any status")] + [
-        SelectChoice(s.value, s.label) for s in ReferralStatus])
+        SelectChoice(s.value, s.label) for s in ReferralStatus], validate_choice=False,
+        validators=[AnyOf(["", *(s.value for s in ReferralStatus)],
+                          message="Choose a status from the list")])
     force = SelectField("Force", default="", validate_choice=False)
     programme = SelectField("Programme", default="", validate_choice=False)
     referred_from = DatePartsField("Referred on or after")

@@ -125,15 +125,54 @@ def test_the_page_for_a_manager_shows_the_rows_links_and_is_audited(client, logi
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert f'href="/referrals/{referral.reference}"' in page
-    assert "<td class=\"govuk-table__cell govuk-table__cell--numeric\">£200</td>" in page
+    assert ('<td class="govuk-table__cell govuk-table__cell--numeric" data-label="Outstanding">'
+            "£200</td>") in page
     assert "25 June 2026" in page
-    assert "<caption" in page and 'class="app-table-scroll"' in page
+    assert "<caption" in page and 'class="govuk-table app-table--reflow"' in page
     assert '<label class="govuk-label" for="filter-force">' in page
     event = db.session.scalar(select(AuditEvent).where(
         AuditEvent.action == "fees_outstanding.view"))
     assert event is not None and event.actor_user_id == manager.id
     assert event.category is AuditCategory.CONSULTATION and event.details["rows"] == 1
     assert client.get("/fees/outstanding?after=nonsense").status_code == 404
+
+
+def test_the_page_says_how_many_owe_and_reflows_on_a_phone(client, login_as, app):
+    """The dashboard's count leads here: the page says the same number, and on a phone each row
+    is a block whose cells say their column (the amount owed is not off the screen's edge)."""
+    for days in (10, 11, 12):
+        book(create_referral(), days)
+    db.session.commit()
+    login_as("manager")
+
+    page = client.get("/fees/outstanding").get_data(as_text=True)
+    filtered = client.get("/fees/outstanding?state=attended").get_data(as_text=True)
+    booked = client.get("/fees/outstanding?state=booked").get_data(as_text=True)
+
+    assert '<p class="govuk-body app-result-count">3 people owe a fee.</p>' in page
+    assert 'class="app-table-scroll"' not in page
+    for label in ("Name", "Reference", "Force", "Course date (pay by)", "Booking deadline",
+                  "Fee", "Paid", "Outstanding"):
+        assert page.count(f'data-label="{label}"') == 3
+    assert "Nobody owes a fee with these filters." in filtered
+    assert "3 people owe a fee with these filters." in booked
+
+
+def test_the_count_is_of_every_page_not_only_the_first(client, login_as, app, monkeypatch):
+    monkeypatch.setattr(outstanding.outstanding_page, "__kwdefaults__",
+                        {"after": None, "limit": 2})  # pages of 2 rows, not 50
+    for days in (10, 11, 12):
+        book(create_referral(), days)
+    db.session.commit()
+    login_as("manager")
+
+    first = client.get("/fees/outstanding").get_data(as_text=True)
+
+    assert first.count('data-label="Name"') == 2
+    assert "3 people owe a fee." in first
+    after = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    second = client.get(after).get_data(as_text=True)
+    assert second.count('data-label="Name"') == 1 and "3 people owe a fee." in second
 
 
 def test_a_bad_date_filter_is_shown_and_left_out(client, login_as, app):
@@ -202,3 +241,18 @@ def test_the_dashboard_counts_them_and_links_to_the_list(client, login_as, app):
     assert 'href="/fees/outstanding?state=booked"' in page
     assert 'data-count="Attended, fee outstanding">0<' in page
     assert 'href="/fees/outstanding?state=attended"' in page
+
+
+def test_dates_the_wrong_way_round_are_said_not_shown_as_nobody_owing(client, login_as, app):
+    book(create_referral(), 10)
+    db.session.commit()
+    login_as("manager")
+
+    response = client.get("/fees/outstanding?from=2026-12-31&to=2026-01-01")
+
+    page = response.get_data(as_text=True)
+    assert "<title>Error: Fees outstanding" in page
+    summary = page.split('class="govuk-error-summary"')[1].split("</ul>")[0]
+    assert 'href="#filter-to"' in summary
+    assert "The to date must be the same as or after the from date" in summary
+    assert 'value="2026-12-31"' in page and 'value="2026-01-01"' in page

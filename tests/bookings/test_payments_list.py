@@ -127,3 +127,22 @@ def test_only_managers_see_the_payments(client, login_as, role):
     login_as(role)
     assert client.get("/fees/payments").status_code == 403
     assert client.get("/fees/payments.csv").status_code == 403
+
+
+def test_dates_the_wrong_way_round_are_said_not_shown_as_no_payments(client, login_as):
+    login_as("manager")
+    paid("Xavier")
+    db.session.commit()
+    reversed_range = ("date_from-day=5&date_from-month=12&date_from-year=2026"
+                      "&date_to-day=1&date_to-month=1&date_to-year=2026")
+
+    response = client.get(f"/fees/payments?{reversed_range}")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "<title>Error: Payments" in page
+    summary = page.split('class="govuk-error-summary"')[1].split("</ul>")[0]
+    assert "Recorded on or before must be the same as or after recorded on or after" in summary
+    assert 'href="#date_to' in summary
+    assert re.search(r'name="date_from-day"[^>]*value="5"', page)
+    assert re.search(r'name="date_to-year"[^>]*value="2026"', page)
+    assert client.get(f"/fees/payments.csv?{reversed_range}").status_code == 400

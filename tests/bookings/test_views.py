@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from diversion.bookings import fees
+from diversion.bookings.forms import pence_from_pounds
 from diversion.bookings.queries import get_active_booking, transfers_remaining
 from diversion.bookings.waiting_list import join_waiting_list
 from diversion.core.extensions import db
@@ -135,3 +137,77 @@ def test_the_allocate_button_previews_then_books(client, login_as):
     assert done.status_code == 200 and "1 person booked" in done.text
     db.session.expire_all()
     assert referral.status is ReferralStatus.BOOKED and session.booked_count == 1
+
+
+def test_the_allocation_tables_reflow_on_a_phone(client, login_as):
+    """Each row of the preview, and of those who cannot be booked, becomes a block on a phone
+    whose cells say their column: the session chosen is not off the screen's edge."""
+    login_as("manager")
+    future_session(5, capacity=1)
+    placed, unplaced = create_referral(), create_referral()
+    db.session.commit()
+
+    preview = client.get("/bookings/allocate").text
+    done = client.post("/bookings/allocate", data={
+        "fingerprint": preview.split('name="fingerprint" value="')[1].split('"')[0],
+        "referral": [str(placed.id), str(unplaced.id)]}).text
+
+    for page, tables in ((preview, 2), (done, 1)):  # the done page links to who was not booked
+        assert 'class="app-table-scroll"' not in page
+        assert page.count('class="govuk-table app-table--reflow"') == tables
+        for label in ("Name", "Reference", "Force", "Needs", "Book by", "Session",
+                      "On a waiting list"):
+            assert f'data-label="{label}"' in page, label
+    assert 'data-label="Complete by"' in preview and 'data-label="Why"' in preview
+    assert preview.count('data-label="Book"') == 1
+
+
+@pytest.mark.parametrize(("amount", "problem"), [
+    ("0", "The amount must be more than £0"),
+    ("-5", "Enter an amount in pounds"),
+    ("1000000", "The amount is too large"),
+    ("£1,000,000", "The amount is too large"),
+    ("250", "The amount is more than the £200.00 still owed"),
+    ("lots", "Enter an amount in pounds"),
+])
+def test_a_payment_with_no_method_and_a_bad_amount_says_both_in_one_round(client, login_as,
+                                                                          amount, problem):
+    login_as("manager")
+    referral = create_referral()
+    create_booking(referral, future_session(5))
+    db.session.commit()
+
+    page = client.post(f"/bookings/referral/{referral.reference}/payments",
+                       data={"amount": amount})
+
+    assert page.status_code == 422
+    assert "<title>Error: " in page.text
+    summary = page.text.split('class="govuk-error-summary"')[1].split("</ul>")[0]
+    assert problem in summary and 'href="#amount"' in summary
+    assert "Choose how it was paid" in summary and 'href="#method' in summary
+    assert f'value="{amount}"' in page.text  # nothing typed is lost
+
+
+@pytest.mark.parametrize("amount", ["1,50", "20,50", "£1,5"])
+def test_a_comma_written_as_a_decimal_point_is_refused_not_read_as_pounds(client, login_as,
+                                                                            amount):
+    """"1,50" is £1.50 written the continental way: reading it as £150 would record a hundred
+    times what was paid. Only a thousands comma ("1,000") is read."""
+    login_as("manager")
+    referral = create_referral()
+    create_booking(referral, future_session(5))
+    db.session.commit()
+
+    page = client.post(f"/bookings/referral/{referral.reference}/payments",
+                       data={"amount": amount, "method": "cash"})
+
+    assert page.status_code == 422 and "Enter an amount in pounds" in page.text
+    assert f'value="{amount}"' in page.text
+    db.session.expire_all()
+    assert fees.fee_status(referral).paid_pence == 0
+
+
+def test_a_thousands_comma_is_still_read(client, login_as, monkeypatch):
+    assert pence_from_pounds("£1,000") == 100000
+    assert pence_from_pounds("1,000.50") == 100050
+    assert pence_from_pounds("20.50") == 2050 and pence_from_pounds("£ 20.5") == 2050

@@ -17,6 +17,7 @@ WIDTHS = {"desk": 1280, "tablet": 768, "phone": 375}
 LISTS = [
     ("manager@diversion.example", "/messages", "data-messages", "message"),
     ("manager@diversion.example", "/fees/payments", "data-payments", "payment"),
+    ("manager@diversion.example", "/fees/outstanding", "data-fees-outstanding", "fee"),
     ("admin@diversion.example", "/admin/audit", "data-audit", "event"),
 ]
 

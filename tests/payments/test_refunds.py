@@ -137,3 +137,40 @@ def test_odd_refund_input_is_refused_on_the_form_never_a_500(client, login_as, g
     response = client.post(f"/payments/online/{attempt.id}/refund", data={"amount": amount, "reason": reason})
     assert response.status_code in (400, 422)
     assert govuk_pay.refunds == []
+
+
+@pytest.mark.parametrize(("amount", "problem"), [
+    ("0", "The amount must be more than £0"),
+    ("250", "more than the £200.00"),
+    ("lots", "Enter an amount in pounds"),
+    ("20,50", "Enter an amount in pounds"),
+])
+def test_a_refund_with_no_reason_and_a_bad_amount_says_both_in_one_round(client, login_as, govuk_pay,
+                                                                         amount, problem):
+    login_as("manager")
+    attempt = pay_online(create_referral(), govuk_pay)
+
+    response = client.post(f"/payments/online/{attempt.id}/refund",
+                           data={"amount": amount, "reason": ""})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<title>Error: " in page
+    summary = page.split('class="govuk-error-summary"')[1].split("</ul>")[0]
+    assert problem in summary and "Enter why the payment is refunded" in summary
+    assert f'value="{amount}"' in page
+    assert govuk_pay.refunds == []
+
+
+def test_a_refund_amount_that_is_not_money_says_so_not_that_it_is_missing(client, login_as,
+                                                                          govuk_pay):
+    login_as("manager")
+    attempt = pay_online(create_referral(), govuk_pay)
+
+    response = client.post(f"/payments/online/{attempt.id}/refund",
+                           data={"amount": "1,50", "reason": "Cancelled"})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Enter an amount in pounds, like 110 or 55.50" in page
+    assert "Enter the amount to refund" not in page
+    assert govuk_pay.refunds == []

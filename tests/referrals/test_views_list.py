@@ -279,3 +279,15 @@ def test_an_officer_on_a_referral_page_sees_only_referrals_current_in_the_menu(
     assert current_menu_items(page) == ["Referrals"]
     assert current_menu_items(client.get("/referrals/new").get_data(as_text=True)) == [
         "Refer someone"]
+
+
+def test_an_unknown_status_or_method_says_which_field_in_plain_words(client, login_as):
+    """A stale bookmark's filter names its field, not WTForms' "Not a valid choice."."""
+    login_as("manager")
+
+    referrals = client.get("/referrals?status=nonsense").get_data(as_text=True)
+    payments = client.get("/fees/payments?method=bitcoin").get_data(as_text=True)
+
+    assert "Not a valid choice" not in referrals and "Not a valid choice" not in payments
+    assert '<a href="#status">Choose a status from the list</a>' in referrals
+    assert '<a href="#method">Choose a payment method from the list</a>' in payments
