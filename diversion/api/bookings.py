@@ -100,7 +100,9 @@ def create_booking(reference: str) -> Any:
 @bp.delete("/referrals/<reference>/booking")
 @roles(Role.MANAGER)
 @operation("Cancel the referral's booking (back to awaiting booking)",
-           responses={200: BookingResult, 404: None}, tags=("bookings",))
+           responses={200: BookingResult, 404: None, 409: None}, tags=("bookings",),
+           descriptions={409: "The booked session has begun: the register records what "
+                              "happened, and the booking can no longer be cancelled"})
 def delete_booking(reference: str) -> Any:
     referral = _referral(reference)
     bookings_places.cancel_booking(referral=referral, actor=acting_user(), now=now_utc(),

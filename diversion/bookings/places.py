@@ -48,7 +48,13 @@ from diversion.bookings.queries import get_active_booking, referral_facts, sessi
 from diversion.bookings.signals import booking_transferred
 from diversion.bookings.waiting_list import leave_all_waiting_lists, position_of, waiting_list
 from diversion.core.bulk import one_of
-from diversion.core.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
+from diversion.core.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.courses.models import CourseSession, SessionStatus
@@ -98,6 +104,21 @@ def _require_active(referral: Referral) -> Booking:
     return booking
 
 
+class SessionBegun(Conflict):
+    title = "The session has begun"
+
+
+def _require_not_begun(booking: Booking, *, now: dt.datetime, change: str,
+                       field: str | None = None) -> None:
+    """A booking is moved or cancelled only before its session begins: from then on the
+    register says what happened (a man who attended but still owes the fee keeps his booking,
+    and a submitted register is corrected by a manager, with a reason)."""
+    if booking.session.starts_at <= now:
+        raise SessionBegun(f"The session on {format_london(booking.session.starts_at)} has begun, "
+                           f"so the booking cannot be {change}: the register records what "
+                           "happened", field=field)
+
+
 def transfer_booking(*, referral: Referral, session: CourseSession, actor: User | None,
                      now: dt.datetime) -> Booking:
     """Move the referral's booking to another session, within the programme's transfer limit.
@@ -107,6 +128,7 @@ def transfer_booking(*, referral: Referral, session: CourseSession, actor: User 
     are planned at once. Returns the new booking.
     """
     old = _require_active(referral)
+    _require_not_begun(old, now=now, change="moved", field="session_id")
     if old.session_id == session.id:
         raise ValidationFailed({"session_id": "Choose a different session from the one booked"})
     limit = referral.programme.transfer_limit
@@ -137,6 +159,7 @@ def cancel_booking(*, referral: Referral, actor: User | None, now: dt.datetime,
     """Cancel the referral's booking: the place given back, back to `awaiting_booking`,
     pending messages about it cancelled, the person told, the waiting list offered the place."""
     booking = _require_active(referral)
+    _require_not_begun(booking, now=now, change="cancelled")
     reason = (reason or "").strip() or "Booking cancelled"
     if len(reason) > 500:
         raise ValidationFailed({"reason": "Enter a reason of up to 500 characters"})

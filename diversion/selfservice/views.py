@@ -189,11 +189,19 @@ def overview() -> Any:
     return render_template(
         "selfservice/overview.html", referral=referral, booking=booking,
         deadline_passed=deadline_passed,
+        # His course has begun (he went, and owes the fee; or the register is still open):
+        # the booking can no longer be changed or cancelled (bookings.places).
+        course_begun=_has_begun(booking, now=now),
         can_book=can_book, today=london_today(now), fee=fees.fee_status(referral),
         transfers_left=bookings_queries.transfers_remaining(referral),
         # Dates he could choose (full ones too, for their waiting lists), and those with places.
         bookable_count=len(choices), open_count=sum(1 for c in choices if not c.is_full),
         waiting=bookings_waiting_list.waiting_positions(referral))
+
+
+def _has_begun(booking: Booking | None, *, now: dt.datetime) -> bool:
+    """His booked course has begun: the booking can no longer be changed or cancelled."""
+    return booking is not None and booking.session.starts_at <= now
 
 
 def _choice(referral: Referral, *, now: dt.datetime, booking: Booking | None,
@@ -219,6 +227,8 @@ def choose() -> Any:
     if not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
     booking = bookings_queries.get_active_booking(referral)
+    if _has_begun(booking, now=now):
+        return redirect(url_for("selfservice.overview"))
     transfers_left = bookings_queries.transfers_remaining(referral)
     if booking is not None and transfers_left == 0:
         flash("You have changed your booking as many times as allowed. "
@@ -252,7 +262,8 @@ def check() -> Any:
     if not _can_book(referral):
         return redirect(url_for("selfservice.overview"))
     booking = bookings_queries.get_active_booking(referral)
-    if booking is not None and bookings_queries.transfers_remaining(referral) == 0:
+    if _has_begun(booking, now=now) or (
+            booking is not None and bookings_queries.transfers_remaining(referral) == 0):
         return redirect(url_for("selfservice.overview"))
     chosen = _chosen(_choice(referral, now=now, booking=booking, include_full=False))
     if chosen is None:
@@ -384,7 +395,7 @@ def cancel() -> Any:
     referral = current_referral()
     now = now_utc()
     booking = bookings_queries.get_active_booking(referral)
-    if booking is None or not _can_book(referral):
+    if booking is None or not _can_book(referral) or _has_begun(booking, now=now):
         return redirect(url_for("selfservice.overview"))
 
     def done() -> Any:
