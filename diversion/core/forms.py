@@ -102,22 +102,32 @@ class DatePartsField(Field):  # type: ignore[misc]  # WTForms 3.3 has no types
 
     The date must fall between `earliest` and `latest` (by default 1900 to 2100, the dates a
     person's life or a course can have); outside them the field says so instead of failing later.
+    As the GOV.UK date input pattern asks, an error names the box at fault ("must include a
+    month", "The year of … must include 4 numbers") and `parts_at_fault` holds the boxes it is
+    about, so the page marks only those and the error summary links to the first; an error about
+    the whole date (out of range, a day the month does not have, a form or service rule) leaves
+    it empty: every box is marked.
     """
 
     PARTS = ("day", "month", "year")
 
     def __init__(self, label: str | None = None, validators: Any = None, *,
                  required: bool | str = False, earliest: dt.date = parsing.EARLIEST_DATE,
-                 latest: dt.date = parsing.LATEST_DATE, **kwargs: Any) -> None:
-        """`required` may be the message to give when the date is left blank."""
+                 latest: dt.date = parsing.LATEST_DATE, named: str | None = None,
+                 **kwargs: Any) -> None:
+        """`required` may be the message to give when the date is left blank; `named` is how
+        errors name the date when its label alone reads badly there ("The date from")."""
         super().__init__(label, validators, **kwargs)
         self.is_required = bool(required)
         self.required_message = required if isinstance(required, str) else None
         self.earliest, self.latest = earliest, latest
+        self.named = named
         self.raw: dict[str, str] = {part: "" for part in self.PARTS}
+        self.parts_at_fault: tuple[str, ...] = ()
 
     def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
         self.process_errors = []
+        self.parts_at_fault = ()
         if data is unset_value:
             data = self.default() if callable(self.default) else self.default
         self.object_data = data
@@ -130,21 +140,44 @@ class DatePartsField(Field):  # type: ignore[misc]  # WTForms 3.3 has no types
         self.data = None
         if not any(self.raw.values()):
             return
-        missing = [p for p in self.PARTS if not self.raw[p]]
+        what = self.named or named_in_errors(self)
+        missing = tuple(p for p in self.PARTS if not self.raw[p])
         if missing:
-            self.process_errors.append(f"{named_in_errors(self)} must include a {missing[0]}")
+            self._refuse(f"{what} must include a {' and '.join(missing)}", *missing)
+            return
+        day, month, year = (self.raw[p] for p in self.PARTS)
+        if not _is_number(year) or len(year) != 4:
+            self._refuse(f"The year of {what[:1].lower() + what[1:]} must include 4 numbers",
+                         "year")
+            return
+        if not _is_number(month) or not 1 <= int(month) <= 12:
+            self._refuse(f"The month of {what[:1].lower() + what[1:]} must be a number "
+                         "from 1 to 12", "month")
+            return
+        if not _is_number(day) or not 1 <= int(day) <= 31:
+            self._refuse(f"The day of {what[:1].lower() + what[1:]} must be a number "
+                         "from 1 to 31", "day")
             return
         try:
-            self.data = parsing.parse_date_parts(
-                self.raw["day"], self.raw["month"], self.raw["year"], what=named_in_errors(self),
-                earliest=self.earliest, latest=self.latest)
-        except parsing.ParseError as error:
+            self.data = parsing.make_date(int(year), int(month), int(day), what=what,
+                                          earliest=self.earliest, latest=self.latest)
+        except parsing.OutOfRange as error:
             self.process_errors.append(str(error))
+        except parsing.ParseError as error:  # 31 February: the day is the one at fault
+            self._refuse(str(error), "day")
+
+    def _refuse(self, message: str, *parts: str) -> None:
+        self.process_errors.append(message)
+        self.parts_at_fault = parts
 
     def pre_validate(self, form: Any) -> None:
         if self.is_required and self.data is None and not self.process_errors:
             raise ValidationError(self.required_message
                                   or f"Enter the {named_in_errors(self).lower()}")
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 4
 
 
 class WholeNumberField(IntegerField):  # type: ignore[misc]  # WTForms 3.3 has no types

@@ -91,10 +91,10 @@ bp.register_blueprint(upload_views.bp)
 
 DRAFT_COOKIE_KEY = "referral_draft"  # the session key holding the draft's token, nothing else
 NEW_PERSON = "new"
-# Anchors for the error summary and Change links: GOV.UK date inputs focus their day box.
+# Anchors for the Change links: GOV.UK date inputs focus their day box (the error summary
+# links a date error to the box at fault itself).
 ANCHORS = {"date_of_birth": "date_of_birth-day", "offence_date": "offence_date-day",
-           "completion_deadline": "completion_deadline-day", "referred_from": "referred_from-day",
-           "referred_to": "referred_to-day"}
+           "completion_deadline": "completion_deadline-day"}
 
 
 # The draft -----------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
 
 
 def _render_form(form: ReferralForm, status: int = 200) -> Any:
-    return render_template("referrals/new.html", form=form, anchors=ANCHORS,
+    return render_template("referrals/new.html", form=form,
                            has_draft=_draft() is not None), status
 
 
@@ -603,7 +603,7 @@ def list_referrals() -> Any:
         rows=_list_rows(page.items, is_police=is_police, referral_href=url_for(
             "referrals.show_referral", reference="_").removesuffix("_")),
         csv_href=_list_url("referral_exports.referrals_csv", {}),
-        is_police=is_police, anchors=ANCHORS,
+        is_police=is_police,
         filtered=not filters.is_empty, link_filters=_link_filters(filters),
         more_open=bool(form.errors) or any(
             (filters.status, filters.force_id, filters.programme_id, filters.referred_from,

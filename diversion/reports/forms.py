@@ -17,11 +17,14 @@ class ReportFilterForm(Form):
         csrf = False
 
     date_from = DatePartsField("From", required="Enter the first date the report covers",
+                               named="The date from",
                                description="The first referral date, for example 1 1 2024")
     date_to = DatePartsField("To", required="Enter the last date the report covers",
+                             named="The date to",
                              description="The last referral date, for example 31 12 2024")
-    as_of = DatePartsField("As of", description="Reoffences recorded up to this date count. "
-                                                "Leave blank for today")
+    as_of = DatePartsField("As of", named="The as-of date",
+                           description="Reoffences recorded up to this date count. "
+                           "Leave blank for today")
     scope = RadioField("Offences counted", default="any", choices=[
         SelectChoice("any", "Any offence"),
         SelectChoice("programme", "Only offences the programme accepts")])
@@ -34,8 +37,10 @@ class ReportFilterForm(Form):
 
 class JusticeDataLabForm(Form):
     date_from = DatePartsField("From", required="Enter the first referral date of the cohort",
+                               named="The date from",
                                description="The first referral date of the cohort")
     date_to = DatePartsField("To", required="Enter the last referral date of the cohort",
+                             named="The date to",
                              description="The last referral date")
     force = SelectField("Police force", default="", choices=[], validate_choice=False,
                         description="Only the people that force referred, or everyone")

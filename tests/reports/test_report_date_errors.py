@@ -1,0 +1,64 @@
+"""A report's dates refused in the GOV.UK date input pattern's words: the error names the box at
+fault, the summary links to it and only that box is marked; every problem in one round."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+REPORTS = ["attendance", "outcomes", "reoffending"]
+
+
+def _summary(page: str) -> list[tuple[str, str]]:
+    start = page.index("govuk-error-summary")
+    block = page[start:page.index("</ul>", start)]
+    return [(href, html.unescape(text.strip()))
+            for href, text in re.findall(r'<a href="([^"]+)">([^<]+)</a>', block)]
+
+
+def _marked(page: str) -> set[str]:
+    return set(re.findall(r'class="[^"]*govuk-input--error[^"]*" id="([^"]+)"', page))
+
+
+@pytest.mark.parametrize("kind", REPORTS)
+def test_each_date_error_names_links_to_and_marks_only_its_box(app, client, login_as, kind):
+    login_as("manager")
+    as_of = "&as_of-day=1&as_of-month=13&as_of-year=2026" if kind == "reoffending" else ""
+    response = client.get(f"/reports/{kind}?date_from-day=1&date_from-month=&date_from-year=2024"
+                          f"&date_to-day=31&date_to-month=12&date_to-year=24{as_of}")
+    page = response.get_data(as_text=True)
+
+    assert response.status_code == 400
+    assert "<title>Error: " in page
+    expected = [("#date_from-month", "The date from must include a month"),
+                ("#date_to-year", "The year of the date to must include 4 numbers")]
+    if kind == "reoffending":
+        expected.append(("#as_of-month", "The month of the as-of date must be a number from 1 to 12"))
+    assert _summary(page) == expected
+    assert _marked(page) == {href[1:] for href, _ in expected}
+    assert "must be a real date" not in page
+
+
+def test_a_day_the_month_lacks_marks_the_day_and_a_date_out_of_range_marks_every_box(
+        app, client, login_as):
+    login_as("manager")
+    page = client.get("/reports/outcomes?date_from-day=31&date_from-month=2&date_from-year=2024"
+                      "&date_to-day=1&date_to-month=1&date_to-year=2999").get_data(as_text=True)
+
+    assert _summary(page) == [
+        ("#date_from-day", "The date from must be a real date"),
+        ("#date_to-day", "The date to must be between 1 January 1900 and 31 December 2100")]
+    assert _marked(page) == {"date_from-day", "date_to-day", "date_to-month", "date_to-year"}
+
+
+def test_a_day_in_letters_is_named(app, client, login_as):
+    login_as("manager")
+    page = client.get("/reports/attendance?date_from-day=first&date_from-month=1"
+                      "&date_from-year=2024&date_to-day=31&date_to-month=12&date_to-year=2024"
+                      ).get_data(as_text=True)
+
+    assert _summary(page) == [("#date_from-day",
+                               "The day of the date from must be a number from 1 to 31")]
+    assert _marked(page) == {"date_from-day"}
