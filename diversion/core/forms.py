@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import Field, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.fields.choices import SelectFieldBase
 from wtforms.utils import unset_value
 from wtforms.validators import Length, ValidationError
 
@@ -52,6 +53,13 @@ class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
                     for v in field.validators]
         is_valid = bool(super().validate(extra_validators))
         for field in self:
+            if isinstance(field, SelectFieldBase) and not field.errors:
+                # A choice nobody could pick (a control character, a NUL the request guard
+                # turned into one): named on its field, never looked up.
+                values = field.data if isinstance(field.data, list) else [field.data]
+                if any(isinstance(v, str) and parsing.has_control_characters(v) for v in values):
+                    field.errors = [f"Choose the {named_in_errors(field).lower()} from the list"]
+                    is_valid = False
             if isinstance(field, PasswordField) or not isinstance(field, StringField):
                 continue
             if not isinstance(field.data, str):

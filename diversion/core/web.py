@@ -26,6 +26,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from jinja2 import FileSystemBytecodeCache
 from markupsafe import Markup
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
@@ -128,17 +129,24 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 def _refuse_null_characters() -> None:
     """A NUL is never text anyone typed, and PostgreSQL can neither store nor compare it: a path
-    holding one names nothing (404), and a query string or form fields holding one are refused
-    (400), before any handler or query sees them. Other control characters are the text rule's
-    to refuse, field by field."""
+    holding one names nothing (404), and a query string name or form fields holding one are
+    refused (400), before any handler or query sees them. A NUL in a query string's value (a
+    GET filter form's box) becomes U+001A SUBSTITUTE, a control character PostgreSQL does
+    store and compare, so that the form names the field at fault with the text rule, as it does
+    for any other control character; no NUL reaches a handler either way. Other control
+    characters are the text rule's to refuse, field by field."""
     if "\x00" in request.path:
         abort(404)
-    values = [*request.args.keys(), *request.args.values()]
+    values = list(request.args.keys())
     if request.mimetype in FORM_TYPES:
         values += [*request.form.keys(), *request.form.values()]
     if any("\x00" in value for value in values):
         abort(400, description="The request contains a character that is not allowed. "
                                "Check what you entered and try again")
+    if any("\x00" in value for value in request.args.values()):
+        request.args = ImmutableMultiDict(
+            [(name, value.replace("\x00", "\x1a"))
+             for name, value in request.args.items(multi=True)])
 
 
 # Called with the refusal when a post's CSRF token is refused; returns an answer to send instead

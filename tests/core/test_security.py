@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from diversion import create_app
 from diversion.audit.models import AuditEvent
@@ -187,18 +190,63 @@ def test_the_api_needs_no_csrf_token(app, client, csrf_on):
 
 
 @pytest.mark.parametrize(("role", "method", "url", "data"), [
-    ("admin", "GET", "/admin/audit?action=%00", None),
     ("manager", "GET", "/messages?subject_type=referral&subject_id=1%00", None),
-    ("manager", "GET", "/referrals?q=Smith%00", None),
+    ("manager", "GET", "/referrals?q%00=Smith", None),
     ("manager", "POST", "/venues/new", {"name": "Hall\x00", "capacity": "20"}),
 ])
 def test_a_nul_anywhere_in_a_request_is_a_400_not_a_database_error(client, login_as, role, method,
                                                                     url, data):
     # PostgreSQL can neither store nor compare a NUL; no person types one.
     login_as(role)
-    response = client.open(url, method=method, data=data)
+    with _parameters_sent_to_the_database() as parameters:
+        response = client.open(url, method=method, data=data)
     assert response.status_code == 400
-    assert "character that is not allowed" in response.get_data(as_text=True)
+    assert not any("\x00" in value for value in parameters)
+    if method == "POST" or "%00=" in url:
+        assert "character that is not allowed" in response.get_data(as_text=True)
+
+
+@contextmanager
+def _parameters_sent_to_the_database() -> Iterator[list[str]]:
+    """Every text parameter bound to a statement inside the block."""
+    sent: list[str] = []
+
+    def collect(_conn: Any, _cursor: Any, _statement: str, parameters: Any, *_args: Any) -> None:
+        rows = parameters if isinstance(parameters, list) else [parameters]
+        for row in rows:
+            values = row.values() if isinstance(row, dict) else (row or ())
+            sent.extend(value for value in values if isinstance(value, str))
+
+    event.listen(db.engine, "before_cursor_execute", collect)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", collect)
+
+
+@pytest.mark.parametrize(("role", "url", "anchor", "message"), [
+    ("admin", "/admin/audit?action=%00", "action", "Choose the action from the list"),
+    ("admin", "/admin/audit?q=Smith%00", "q",
+     "Person or reference must be on one line, with no tabs or other special characters"),
+    ("manager", "/referrals?q=Smith%00", "q",
+     "Search must be on one line, with no tabs or other special characters"),
+    ("manager", "/messages?q=Smith%00", "q",
+     "Name or reference must be on one line, with no tabs or other special characters"),
+    ("manager", "/reports/outcomes?date_from-day=1%00&date_from-month=1&date_from-year=2024"
+                "&date_to-day=1&date_to-month=1&date_to-year=2025", "date_from-day",
+     "The day of the date from must be a number from 1 to 31"),
+])
+def test_a_nul_in_a_filter_box_is_named_on_its_field_and_never_reaches_the_database(
+        client, login_as, role, url, anchor, message):
+    login_as(role)
+    with _parameters_sent_to_the_database() as parameters:
+        response = client.get(url)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<title>Error: " in page
+    summary = page[page.index("govuk-error-summary"):]
+    assert f'<a href="#{anchor}">{message}</a>' in summary[:summary.index("</ul>")]
+    assert parameters and not any("\x00" in value for value in parameters)
 
 
 def test_a_path_with_a_nul_names_nothing(client, login_as):
