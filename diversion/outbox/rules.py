@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from dataclasses import dataclass
 
 from diversion.core.timeutils import london_to_utc, to_london
 from diversion.outbox.models import Channel
@@ -84,3 +85,38 @@ def retry_delay(attempts: int, *, rng: random.Random | None = None,
 def indiscreet_words(text: str) -> list[str]:
     """Words in a subject line or SMS that could reveal why someone is on a course."""
     return sorted({match.group(0).lower() for match in INDISCREET.finditer(text)})
+
+
+@dataclass(frozen=True)
+class FailureInWords:
+    """Why a failed message failed, for the messages pages: `text` in plain words, and whether
+    the address itself was refused (sending it again to the same address fails the same way)."""
+
+    text: str
+    bad_address: bool
+
+
+# What providers say when the address itself is the fault: SMTP's enhanced codes 5.1.x (no such
+# mailbox, bad address syntax; a bare 550 may be a policy refusal, so it alone is not enough),
+# Notify's "Not a valid email address / phone number" and "Not a UK mobile number", and the
+# plain words both use.
+_BAD_ADDRESS = re.compile(
+    r"\b5\.1\.\d\b|does not exist|no such (user|mailbox|address)|user unknown"
+    r"|unknown user|recipient (address )?(refused|rejected)|address rejected|mailbox unavailable"
+    r"|not a valid (email|e-mail|address|phone|mobile)|not a uk mobile|invalid (recipient|address"
+    r"|email|phone|number)",
+    re.IGNORECASE)
+
+
+def failure_in_words(channel: Channel, last_error: str | None) -> FailureInWords:
+    """A failed message's stored error (the provider's words) as a manager can act on it."""
+    address = "email address" if channel is Channel.EMAIL else "mobile number"
+    error = last_error or ""
+    if _BAD_ADDRESS.search(error):
+        return FailureInWords(f"The {address} was refused: it does not exist or is not a "
+                              f"real {address}", bad_address=True)
+    if error.startswith("delivery unknown"):
+        return FailureInWords("It is not known whether the message arrived: sending stopped "
+                              "part way. Check with the person before sending it again",
+                              bad_address=False)
+    return FailureInWords("The message could not be sent", bad_address=False)

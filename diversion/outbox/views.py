@@ -23,6 +23,7 @@ from diversion.outbox.channels import Rendered
 from diversion.outbox.dispatcher import render_message, render_subject
 from diversion.outbox.forms import CHANNELS, MessageFilterForm
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.outbox.rules import failure_in_words
 
 bp = Blueprint("outbox", __name__, url_prefix="/messages")
 csv_bp = Blueprint("outbox_csv", __name__)  # /messages.csv, beside the page
@@ -114,7 +115,7 @@ def list_messages() -> Any:
         sort_href=shown.sort_href, people=people, subject_person=_subject_person(filters),
         csv_href=shown.csv_href,
         mask_recipient=mask_recipient, kind_label=services.kind_label, preview=preview,
-        channels=CHANNELS, filtered=not filters.is_empty,
+        channels=CHANNELS, filtered=not filters.is_empty, failure_in_words=failure_in_words,
         resend_args=[(k, v) for k, v in request.args.items(multi=True)],
     ), 200 if valid else 400
 
@@ -160,7 +161,8 @@ def show_message(message_id: int) -> Any:
            actor=current_actor(), object_type="outbox_message", object_id=message.id)
     return render_template("outbox/message.html", message=message, person=person,
                            rendered=rendered, kind_label=services.kind_label,
-                           channels=CHANNELS, mask_recipient=mask_recipient)
+                           channels=CHANNELS, mask_recipient=mask_recipient,
+                           failure_in_words=failure_in_words)
 
 
 @bp.post("/<int:message_id>/resend")
