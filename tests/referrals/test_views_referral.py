@@ -3,12 +3,12 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.referrals import pins
-from diversion.referrals.models import ReferralStatus
+from diversion.referrals.models import Referral, ReferralStatus
 from tests.builders import create_force, create_referral, create_user
 
 
@@ -180,3 +180,17 @@ def test_no_new_pin_for_a_closed_referral(client, officer, referral):
 
     assert response.status_code == 302
     assert "Issue a new PIN" not in client.get(f"/referrals/{referral.reference}").text
+
+
+@pytest.mark.parametrize("ending", ["withdrawn", "not_completed"])
+def test_an_ended_case_owes_nothing_more_on_the_officers_page(client, officer, referral, ending):
+    if ending == "withdrawn":
+        client.post(f"/referrals/{referral.reference}/withdraw", data={"reason": "Charged"})
+    else:
+        db.session.execute(update(Referral).where(Referral.id == referral.id)
+                           .values(status=ReferralStatus.NOT_COMPLETED))
+        db.session.commit()
+    page = client.get(f"/referrals/{referral.reference}").get_data(as_text=True)
+    assert booking_and_fee(page) == ("Course session Not booked Booking None Fee £200 Paid £0 "
+                                     "Still owed Nothing: the case has ended")
+    assert "£200 Still owed £200" not in page
