@@ -119,11 +119,14 @@ WAITING_LIST_REMOVED = "waiting_list_removed"
 
 
 def tell_removed_from_waiting_list(*, referral: Referral, session: CourseSession, entry_id: int,
-                                   now: dt.datetime, course_cancelled: bool = False) -> None:
+                                   joined_at: dt.datetime, now: dt.datetime,
+                                   course_cancelled: bool = False) -> None:
     """A manager took him out of a session's line, or cancelled the session: he is told, so he
     does not wait for a place that will not come (his leaving it himself, or being booked, tells
-    him nothing more)."""
-    tell(referral=referral, template=WAITING_LIST_REMOVED, key=f"{WAITING_LIST_REMOVED}:{entry_id}",
+    him nothing more). The key names the entry by its id and when he joined: SQLite may give a
+    deleted entry's id to a later one, whose notice must not be taken for this one's."""
+    key = f"{WAITING_LIST_REMOVED}:{entry_id}:{joined_at:%Y%m%dT%H%M%S%f}"
+    tell(referral=referral, template=WAITING_LIST_REMOVED, key=key,
          now=now, booking=None, subject_id=referral.id, subject_type="referral",
          extra={"starts_at": session_context(session)["starts_at"],
                 "course_cancelled": course_cancelled, **deadline_context(referral)})

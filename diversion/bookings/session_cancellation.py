@@ -69,11 +69,12 @@ def cancel_session_with_bookings(*, session: CourseSession, reason: str,
     bookings = list_session_bookings(session.id)
     courses_planning.cancel_session(session=session, reason=reason, actor=actor, now=now)
     # Those waiting for a place on it are taken off its list and told: no place will come.
-    waiting = [(entry.id, entry.referral) for entry in waiting_list(session.id)]
+    waiting = [(entry.id, entry.joined_at, entry.referral) for entry in waiting_list(session.id)]
     db.session.execute(delete(WaitingListEntry).where(WaitingListEntry.session_id == session.id))
-    for entry_id, waiting_referral in waiting:
+    for entry_id, joined_at, waiting_referral in waiting:
         tell_removed_from_waiting_list(referral=waiting_referral, session=session,
-                                       entry_id=entry_id, now=now, course_cancelled=True)
+                                       entry_id=entry_id, joined_at=joined_at, now=now,
+                                       course_cancelled=True)
     outcomes: list[CancelOutcome] = []
     for booking in bookings:
         referral = booking.referral

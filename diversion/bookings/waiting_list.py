@@ -147,11 +147,11 @@ def remove_from_waiting_list(*, entry: WaitingListEntry, actor: User | None,
     message)."""
     position = position_of(entry)
     referral, session, entry_id = entry.referral, entry.session, entry.id
-    referral_id, session_id = entry.referral_id, entry.session_id
+    referral_id, session_id, joined_at = entry.referral_id, entry.session_id, entry.joined_at
     db.session.delete(entry)
     db.session.flush()
     notices.tell_removed_from_waiting_list(referral=referral, session=session, entry_id=entry_id,
-                                           now=now)
+                                           joined_at=joined_at, now=now)
     record(action="waiting_list.remove", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="referral", object_id=referral_id,
            details={"session_id": session_id, "position": position})

@@ -158,11 +158,11 @@ class DatePartsField(Field):  # type: ignore[misc]  # WTForms 3.3 has no types
             self._refuse(f"The year of {what[:1].lower() + what[1:]} must include 4 numbers",
                          "year")
             return
-        if not _is_number(month) or not 1 <= int(month) <= 12:
+        if not _is_number(month) or len(month) > 2 or not 1 <= int(month) <= 12:
             self._refuse(f"The month of {what[:1].lower() + what[1:]} must be a number "
                          "from 1 to 12", "month")
             return
-        if not _is_number(day) or not 1 <= int(day) <= 31:
+        if not _is_number(day) or len(day) > 2 or not 1 <= int(day) <= 31:
             self._refuse(f"The day of {what[:1].lower() + what[1:]} must be a number "
                          "from 1 to 31", "day")
             return

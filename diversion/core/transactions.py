@@ -53,6 +53,13 @@ _AFTER_READ_KEY = "diversion.after_read"
 class TransactionalFlask(Flask):
     """Flask with the request transaction rule above in `full_dispatch_request`."""
 
+    def log_exception(self, exc_info: Any) -> None:
+        """As Flask's, naming the route's rule instead of the path: a path may carry a
+        credential (a calendar feed's or a password-reset link's token) or a reference, and
+        personal data and secrets never go in logs. `Exception on /calendar/<token>.ics [GET]`."""
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        self.logger.error("Exception on %s [%s]", rule, request.method, exc_info=exc_info)
+
     def full_dispatch_request(self) -> Response:
         # Flask's own method, with the commit and the rollback added.
         self._got_first_request = True

@@ -1,6 +1,7 @@
 """A search puts a family name in the URL: the app never writes the query string to a log."""
 
 import logging
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -55,3 +56,16 @@ def test_the_development_servers_request_log_hides_credentials_in_paths(app, cap
     assert any("GET /calendar/[hidden] " in line for line in lines), lines
     assert any("GET /book/payments/[hidden]/return " in line for line in lines), lines
     assert not any(secret in line for secret in secrets.values() for line in lines), lines
+
+
+def test_an_error_on_a_page_logs_its_route_not_a_token_in_its_path(app, caplog):
+    # A failure inside the calendar feed (a database error, say) is logged with the traceback;
+    # the line names the route, so the feed's token is not written to the log.
+    with app.test_request_context("/calendar/CalSecret123abc.ics"), caplog.at_level(logging.ERROR):
+        try:
+            raise RuntimeError("the feed failed")
+        except RuntimeError:
+            app.log_exception(sys.exc_info())
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == "Exception on /calendar/<token>.ics [GET]"
+    assert "CalSecret123abc" not in caplog.text

@@ -62,3 +62,16 @@ def test_a_day_in_letters_is_named(app, client, login_as):
     assert _summary(page) == [("#date_from-day",
                                "The day of the date from must be a number from 1 to 31")]
     assert _marked(page) == {"date_from-day"}
+
+
+def test_a_day_or_month_of_more_than_two_numbers_is_refused(app, client, login_as):
+    # "0031" and "0012" are not how anyone writes a day or month: refused, as the self-service
+    # date of birth (core.parsing.parse_date_parts) refuses them, not read as 31 and 12.
+    login_as("manager")
+    page = client.get("/reports/attendance?date_from-day=0031&date_from-month=1"
+                      "&date_from-year=2024&date_to-day=31&date_to-month=0012&date_to-year=2024"
+                      ).get_data(as_text=True)
+    assert _summary(page) == [
+        ("#date_from-day", "The day of the date from must be a number from 1 to 31"),
+        ("#date_to-month", "The month of the date to must be a number from 1 to 12")]
+    assert _marked(page) == {"date_from-day", "date_to-month"}
