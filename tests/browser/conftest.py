@@ -166,6 +166,27 @@ def console() -> ConsoleWatch:
     return ConsoleWatch()
 
 
+def phone_page(browser: Browser, console: ConsoleWatch, *, width: int = 375,
+               height: int = 740) -> Iterator[Page]:
+    """A page in a fresh context sized and behaving like a phone (touch, mobile viewport); fails
+    the test on a CSP violation. For a fixture to `yield from`."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB",
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    yield page
+    context.close()
+    assert not console.csp_violations(), console.errors
+
+
+@pytest.fixture
+def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
+    """A 375px-wide page, like a small phone."""
+    yield from phone_page(browser, console)
+
+
 @pytest.fixture
 def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
     """A page in a fresh browser context; fails the test on a CSP violation or a script error."""

@@ -7,10 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from diversion.bookings import queries as bookings_queries
@@ -20,7 +19,6 @@ from diversion.courses.models import CourseSession
 from diversion.courses.rules import Frequency, bank_holiday_name, series_dates
 from diversion.referrals.models import Referral, ReferralStatus
 from tests.browser.conftest import (
-    ConsoleWatch,
     LiveServer,
     assert_accessible,
     has_horizontal_scroll,
@@ -109,20 +107,6 @@ def test_a_manager_schedules_a_weekly_series_skipping_a_bank_holiday_and_books_a
             select(CourseSession).where(CourseSession.venue_id == ids[1]))]
         assert len(starts) == 3 and booking.session.starts_at == min(starts)
         db.session.remove()
-
-
-@pytest.fixture
-def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
-    """A 375px-wide page, like a small phone."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-GB",
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    yield page
-    context.close()
-    assert not console.csp_violations(), console.errors
 
 
 def test_the_man_books_then_changes_his_own_place_on_a_phone(

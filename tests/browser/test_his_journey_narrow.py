@@ -11,7 +11,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
+from tests.browser.conftest import (
+    ConsoleWatch,
+    LiveServer,
+    assert_accessible,
+    has_horizontal_scroll,
+    phone_page,
+)
 from tests.builders import future_session, known_referral
 
 pytestmark = pytest.mark.browser
@@ -19,15 +25,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def narrow_phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 320, "height": 640}, locale="en-GB",
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    yield page
-    context.close()
-    assert not console.csp_violations(), console.errors
+    yield from phone_page(browser, console, width=320, height=640)
 
 
 def looks_right(page: Page) -> None:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
+from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll
 from tests.builders import known_referral
 from tests.payments.servers import API_KEY, GovukPayStandIn, running_govuk_pay_stand_in
 
@@ -30,19 +30,6 @@ def paying_on(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Itera
             govuk_pay_base_url=stand_in.base_url))
         monkeypatch.setitem(config, "DIVERSION_BASE_URL", live_server.url)
         yield stand_in
-
-
-@pytest.fixture
-def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-GB",
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    yield page
-    context.close()
-    assert not console.csp_violations(), console.errors
 
 
 def sign_in_person(page: Page, live_server: LiveServer) -> str:

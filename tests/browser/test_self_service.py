@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,24 +10,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from tests.browser.conftest import ConsoleWatch, LiveServer, assert_accessible, has_horizontal_scroll
+from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll
 from tests.builders import create_booking, create_venue, future_session, known_referral
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
-    """A 375px-wide page, like a small phone."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="en-GB",
-                                  is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    yield page
-    context.close()
-    assert not console.csp_violations(), console.errors
 
 
 @dataclass(frozen=True)
