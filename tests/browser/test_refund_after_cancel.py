@@ -10,7 +10,7 @@ from diversion.bookings import session_cancellation as cancellation
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll
-from tests.browser.test_paying_online import paying_on, phone  # noqa: F401 (fixtures)
+from tests.browser.test_paying_online import paying_on  # noqa: F401 (a fixture)
 from tests.builders import create_booking, create_user, future_session, known_referral, pay_online
 from tests.payments.servers import GovukPayStandIn
 

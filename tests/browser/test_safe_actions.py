@@ -149,6 +149,9 @@ def test_a_new_tokens_secret_is_copied_with_one_button(
         label="Frankie Facilitator (Facilitator)")
     page.get_by_role("button", name="Create token").click()
     secret = page.locator("#new-token").inner_text()
+    # The clipboard answers only the page in front, as it is for the person at the screen; with
+    # several browsers running side by side, bring this one forward first.
+    page.bring_to_front()
     page.get_by_role("button", name="Copy the token").click()
     expect(page.get_by_role("status")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == secret
