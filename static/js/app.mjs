@@ -22,20 +22,6 @@ document.querySelectorAll('[data-app-print]').forEach((button) => {
   button.addEventListener('click', () => window.print())
 })
 
-// A secret shown once (a new API token): its Copy button appears where the browser can copy,
-// and says "Copied" in a status region, so a screen reader hears it too.
-document.querySelectorAll('[data-app-copy]').forEach((button) => {
-  const source = document.getElementById(button.dataset.appCopy)
-  const status = document.getElementById(button.dataset.appCopyStatus)
-  if (!source || !navigator.clipboard) return
-  button.hidden = false
-  button.addEventListener('click', () => {
-    navigator.clipboard.writeText(source.textContent.trim()).then(
-      () => { if (status) status.textContent = 'Copied' },
-      () => { if (status) status.textContent = 'Could not copy: select the token and copy it' })
-  })
-})
-
 document.querySelectorAll('form[data-app-register]').forEach(initRegister)
 document.querySelectorAll('[data-app-register-submitted]').forEach(forgetSubmittedRegister)
 // Signed-in staff pages carry the time-out numbers on <body>; other pages have none.

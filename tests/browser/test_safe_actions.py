@@ -136,23 +136,3 @@ def test_the_referral_form_reports_every_problem_in_one_summary(
     _check_at_every_width(page, "referral-form-errors")
     summary.get_by_role("link", name="Enter the family name").click()
     expect(page.get_by_label("Family name")).to_be_focused()
-
-
-def test_a_new_tokens_secret_is_copied_with_one_button(
-        page: Page, live_server: LiveServer) -> None:
-    """Shown once: a Copy button puts exactly the secret on the clipboard and says so."""
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
-                                   origin=live_server.url)
-    sign_in(page, live_server, ADMIN)
-    page.goto(live_server("/admin/tokens"))
-    page.get_by_role("combobox", name="Account").select_option(
-        label="Frankie Facilitator (Facilitator)")
-    page.get_by_role("button", name="Create token").click()
-    secret = page.locator("#new-token").inner_text()
-    # The clipboard answers only the page in front, as it is for the person at the screen; with
-    # several browsers running side by side, bring this one forward first.
-    page.bring_to_front()
-    page.get_by_role("button", name="Copy the token").click()
-    expect(page.get_by_role("status")).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == secret
-    assert_accessible(page)
