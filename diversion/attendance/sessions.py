@@ -117,8 +117,16 @@ def overdue_registers(*, now: dt.datetime, limit: int | None = None,
 
 def count_overdue_registers(*, now: dt.datetime, facilitator_id: int | None = None) -> int:
     """How many `overdue_registers` there are, counted in the database (no rows loaded)."""
+    return db.session.scalar(
+        count_overdue_registers_query(now=now, facilitator_id=facilitator_id)) or 0
+
+
+def count_overdue_registers_query(*, now: dt.datetime,
+                                  facilitator_id: int | None = None) -> Select[int]:
+    """The statement `count_overdue_registers` runs (for the dashboard, which makes its counts
+    together)."""
     overdue = _overdue_query(now=now, facilitator_id=facilitator_id).subquery()
-    return db.session.scalar(select(func.count()).select_from(overdue)) or 0
+    return select(func.count()).select_from(overdue)
 
 
 def is_to_take(line: SessionLine) -> bool:

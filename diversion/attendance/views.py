@@ -555,7 +555,7 @@ def verify_certificate_page() -> Any:
 def registers_panel(user: User, now: dt.datetime) -> Panel:
     return Panel("Registers", [
         Line("Registers overdue (not submitted by the end of the day after the session)",
-             attendance_sessions.count_overdue_registers(now=now), "attendance.overdue"),
+             attendance_sessions.count_overdue_registers_query(now=now), "attendance.overdue"),
     ])
 
 
@@ -565,6 +565,6 @@ def facilitator_registers_panel(user: User, now: dt.datetime) -> Panel:
     return Panel("Registers", [
         Line("Registers to take today", waiting, "attendance.today", {"show": TO_TAKE}),
         Line("Registers overdue (not submitted by the end of the day after the session)",
-             attendance_sessions.count_overdue_registers(now=now, facilitator_id=user.id),
+             attendance_sessions.count_overdue_registers_query(now=now, facilitator_id=user.id),
              "attendance.overdue"),
     ])

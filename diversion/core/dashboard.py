@@ -3,7 +3,10 @@
 A panel is a titled list of lines; a line says what needs doing ("12 people must book within 7
 days"), and links to the list it counts, filtered so that list shows exactly those rows. Work
 panels come first; panels marked `summary` (figures that are not work) follow under "Summary".
-Every count is one bounded, indexed query (docs/DESIGN.md, "Dashboard"). A count whose cost
+Every count is one bounded, indexed query (docs/DESIGN.md, "Dashboard"). A panel gives its
+counts as statements (`SELECT count(*) …`) rather than numbers where it can: `panels_for` then
+makes every panel's counts in one statement, one round trip and one pass through the ORM for the
+whole page rather than one a line. A count whose cost
 follows the programme's open work rather than a bounded range (the fees owed over every booked
 referral: some 14,000 at a million referrals) is made at most once a minute in each worker
 (`counted_recently`), and its panel says when it was counted.
@@ -16,19 +19,24 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, url_for
+from sqlalchemy import Select, select
+
+from diversion.core.extensions import db
 
 
 @dataclass(frozen=True)
 class Line:
     """One line of a panel: `count` rows of the list at `endpoint` with `args` (its filters).
-    A count of None is a plain link (something to do that cannot be counted)."""
+    A count of None is a plain link (something to do that cannot be counted); a statement is a
+    count still to make (`panels_for` makes it, with the page's others, before the page sees
+    the line)."""
 
     label: str
-    count: int | None
+    count: int | Select[int] | None
     endpoint: str | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     none_text: str = "Nothing to do"
@@ -78,7 +86,7 @@ def add_panel(app: Flask, builder: PanelBuilder, *, roles: Iterable[Any], order:
 
 
 def panels_for(user: Any, *, now: dt.datetime) -> list[Panel]:
-    """The panels the user's role sees: work first, then summaries."""
+    """The panels the user's role sees, every count made: work first, then summaries."""
     panels = []
     added = current_app.extensions.get(_EXTENSION, [])
     for _, allowed, builder in sorted(added, key=lambda item: item[0]):
@@ -86,4 +94,20 @@ def panels_for(user: Any, *, now: dt.datetime) -> list[Panel]:
             panel = builder(user, now)
             if panel is not None:
                 panels.append(panel)
+    _count_together(panels)
     return [p for p in panels if not p.summary] + [p for p in panels if p.summary]
+
+
+def _count_together(panels: Sequence[Panel]) -> None:
+    """Make the counts the panels gave as statements, all in one `SELECT (…), (…), …`: each
+    stays its own bounded, indexed count, but the page pays the round trip, the statement's
+    compiling (cached) and the ORM's work once instead of once a line."""
+    pending = [line.count for panel in panels for line in panel.lines
+               if isinstance(line.count, Select)]
+    if not pending:
+        return
+    made = iter(db.session.execute(
+        select(*(count.scalar_subquery() for count in pending))).one())
+    for panel in panels:
+        panel.counts = [replace(line, count=next(made) or 0)
+                        if isinstance(line.count, Select) else line for line in panel.lines]

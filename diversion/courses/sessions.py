@@ -4,7 +4,7 @@
 - `booked_count_column()`, `booked_counts(session_ids)`: places taken
 - `list_sessions(where=, page=1, per_page=50)` -> SessionPage; `sessions_between(start=, end=)`
 - `set_queue_condition(app, condition)`: how `SessionFilter.full_with_queue` finds a waiting list
-- `count_sessions(where=)`, `count_sessions_by_status()` (for `flask stats`)
+- `count_sessions_query(where=)`, `count_sessions_by_status()` (for `flask stats`)
 - `set_waiting_counts(app, counts)`: how many wait for each session (bookings, a feature above,
   says so in its init_app); rows of `list_sessions(with_waiting=True)` then carry `waiting`
 """
@@ -212,8 +212,9 @@ def list_series_sessions(*, series_key: str, starts_from: dt.datetime) -> list[C
         .options(joinedload(CourseSession.venue), joinedload(CourseSession.programme))))
 
 
-def count_sessions(*, where: SessionFilter) -> int:
-    return db.session.scalar(_filtered(select(func.count()).select_from(CourseSession), where)) or 0
+def count_sessions_query(*, where: SessionFilter) -> Select[int]:
+    """How many sessions the sessions list shows with this filter (the dashboard)."""
+    return _filtered(select(func.count()).select_from(CourseSession), where)
 
 
 def count_sessions_by_status() -> dict[str, int]:

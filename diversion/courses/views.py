@@ -468,7 +468,7 @@ def calendar_feed(token: str) -> Any:
 # Dashboard panels ---------------------------------------------------------------------------
 
 def facilitator_panel(user: User, now: dt.datetime) -> Panel:
-    upcoming = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
+    upcoming = courses_sessions.count_sessions_query(where=courses_sessions.SessionFilter(
         starts_from=now, facilitator_id=user.id, status=SessionStatus.SCHEDULED))
     return Panel("Sessions", [Line("Upcoming sessions you run", upcoming, "courses.my_sessions",
                                    none_text="None")], summary=True)
@@ -477,7 +477,7 @@ def facilitator_panel(user: User, now: dt.datetime) -> Panel:
 def manager_panel(user: User, now: dt.datetime) -> Panel:
     """Full sessions with people waiting: a place to add, or a session to open beside it. The
     count is the sessions list's own filter (from today, as the list starts)."""
-    full = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
+    full = courses_sessions.count_sessions_query(where=courses_sessions.SessionFilter(
         from_day=london_today(now), full_with_queue=True))
     return Panel("Sessions", [Line("Full sessions with a waiting list", full,
                                    "courses.list_sessions", {FULL_WITH_QUEUE: "1"})])
@@ -486,7 +486,7 @@ def manager_panel(user: User, now: dt.datetime) -> Panel:
 def manager_summary_panel(user: User, now: dt.datetime) -> Panel:
     first = london_today(now).replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)
-    this_month = courses_sessions.count_sessions(where=courses_sessions.SessionFilter(
+    this_month = courses_sessions.count_sessions_query(where=courses_sessions.SessionFilter(
         starts_from=london_midnight_in_utc(first),
         starts_before=london_midnight_in_utc(following), status=SessionStatus.SCHEDULED))
     return Panel("Sessions this month", [Line("Sessions this month", this_month,

@@ -133,13 +133,14 @@ def count_for_subject(subject_type: str, subject_id: Any) -> dict[str, int]:
     return {status.value: n for status, n in rows}
 
 
-def count_with_status(status: MessageStatus, *, since: dt.datetime | None = None) -> int:
+def count_with_status_query(status: MessageStatus, *,
+                            since: dt.datetime | None = None) -> Select[int]:
     """How many messages the messages list shows with `?status=` this status (and due on or
     after `since`): one range of `ix_outbox_messages_status_due_at`."""
     query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == status)
     if since is not None:
         query = query.where(OutboxMessage.due_at >= since)
-    return db.session.scalar(query) or 0
+    return query
 
 
 def count_by_status() -> dict[str, int]:

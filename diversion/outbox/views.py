@@ -205,7 +205,7 @@ def messages_panel(user: User, now: dt.datetime) -> Panel:
     since = {f"date_from-{part}": str(value)
              for part, value in (("day", first.day), ("month", first.month), ("year", first.year))}
     return Panel("Messages not delivered", [
-        Line(label, services.count_with_status(status, since=london_midnight_in_utc(first)),
+        Line(label, services.count_with_status_query(status, since=london_midnight_in_utc(first)),
              "outbox.list_messages", {"status": status.value, **since})
         for label, status in (
             (f"Failed in the last {PANEL_DAYS} days", MessageStatus.FAILED),

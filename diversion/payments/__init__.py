@@ -40,4 +40,4 @@ def online_payments_of(referral: Referral) -> list[Any]:
 def flagged_panel(user: User, now: dt.datetime) -> Panel:
     """Managers see online payments that arrived when the fee no longer needed them."""
     return Panel("Online payments", [Line("Paid more than was owed or refund failed: to refund",
-                                          services.count_flagged(), "payments.flagged")])
+                                          services.count_flagged_query(), "payments.flagged")])

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import joinedload
 
 from diversion.audit.models import AuditCategory
@@ -219,10 +219,10 @@ def list_online_payments(referral: Referral) -> list[OnlinePayment]:
                                    .order_by(OnlinePayment.id.desc())))
 
 
-def count_flagged() -> int:
-    """Online payments that took more than was owed or whose refund failed (home page)."""
-    return db.session.scalar(select(func.count()).select_from(OnlinePayment)
-                             .where(OnlinePayment.flagged_at.is_not(None))) or 0
+def count_flagged_query() -> Select[int]:
+    """How many online payments took more than was owed or had a refund fail (the dashboard)."""
+    return (select(func.count()).select_from(OnlinePayment)
+            .where(OnlinePayment.flagged_at.is_not(None)))
 
 
 def list_flagged() -> list[OnlinePayment]:

@@ -333,9 +333,15 @@ def count_by_status(actor: User) -> dict[ReferralStatus, int]:
 
 def count_referrals(actor: User, filters: ReferralFilters, *, today: dt.date) -> int:
     """How many rows the list shows with these filters (every page together), in one query."""
-    query = filtered_referrals(actor, filters, today=today)
-    return db.session.scalar(
-        query.with_only_columns(func.count(), maintain_column_froms=True)) or 0
+    return db.session.scalar(count_referrals_query(actor, filters, today=today)) or 0
+
+
+def count_referrals_query(actor: User, filters: ReferralFilters, *,
+                          today: dt.date) -> Select[int]:
+    """The statement `count_referrals` runs (for the dashboard, which makes its counts
+    together)."""
+    return filtered_referrals(actor, filters, today=today).with_only_columns(
+        func.count(), maintain_column_froms=True)
 
 
 def count_deadline_soon(actor: User, *, today: dt.date) -> int:

@@ -740,7 +740,7 @@ def referrals_summary_panel(user: User, now: dt.datetime) -> Panel:
 
 def _line(label: str, user: User, filters: queries.ReferralFilters, today: dt.date,
           none_text: str = "Nothing to do") -> Line:
-    return Line(label, queries.count_referrals(user, filters, today=today),
+    return Line(label, queries.count_referrals_query(user, filters, today=today),
                 "referrals.list_referrals", _list_args(filters), none_text=none_text)
 
 

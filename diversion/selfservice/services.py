@@ -8,7 +8,7 @@ All take keyword arguments and `now`; they flush and never commit.
 - `person_session_for(token, now=, limits=) -> PersonSession | None`: the live session behind a
   cookie's token (None when unknown, idle too long, too old or the PIN was reissued since).
 - `end_person_session(token=, now=)`, `record_person_view(referral=, now=, action=)`.
-- `list_locked()`, `unlock_reference(referral_id=, actor=, now=)`, `count_locked()`.
+- `list_locked()`, `unlock_reference(referral_id=, actor=, now=)`, `count_locked_query()`.
 - Refusals are counted and forgotten by diversion.auth.throttle (kind "self_service").
 - `book_for_person`, `change_for_person`, `cancel_for_person`, `join_waiting_list_for_person`,
   `leave_waiting_list_for_person`: the bookings feature's services, plus an ALTERATION audit row
@@ -37,7 +37,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -153,9 +153,10 @@ def list_locked() -> list[SelfServiceLock]:
         .order_by(SelfServiceLock.locked_at.desc(), SelfServiceLock.referral_id)))
 
 
-def count_locked() -> int:
-    return db.session.scalar(select(func.count()).select_from(SelfServiceLock).where(
-        SelfServiceLock.locked_at.is_not(None))) or 0
+def count_locked_query() -> Select[int]:
+    """How many references are locked after wrong details (the dashboard)."""
+    return select(func.count()).select_from(SelfServiceLock).where(
+        SelfServiceLock.locked_at.is_not(None))
 
 
 def unlock_reference(*, referral_id: int, actor: User, now: dt.datetime) -> SelfServiceLock:

@@ -454,5 +454,5 @@ def unlock(referral_id: int) -> Any:
 def locked_panel(user: User, now: dt.datetime) -> Panel:
     """Managers see at once when someone cannot get into his booking page."""
     return Panel("Booking pages", [
-        Line("Locked after wrong details: to unlock", services.count_locked(),
+        Line("Locked after wrong details: to unlock", services.count_locked_query(),
              "selfservice.locked")])
