@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, url_for
 from sqlalchemy import Select, select
 
+from diversion.core.db import set_local
 from diversion.core.extensions import db
 
 
@@ -106,6 +107,11 @@ def _count_together(panels: Sequence[Panel]) -> None:
                if isinstance(line.count, Select)]
     if not pending:
         return
+    # No JIT: PostgreSQL prices a correlated lookup once a candidate row as if every index entry
+    # of the open work were one (the overdue registers: 13,000 active bookings for some 800
+    # sessions), which puts the page over `jit_above_cost`, and compiling costs some 50 ms
+    # where the counts take a few.
+    set_local(db.session, "jit = off")
     made = iter(db.session.execute(
         select(*(count.scalar_subquery() for count in pending))).one())
     for panel in panels:

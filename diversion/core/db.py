@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import DateTime, Enum, MetaData, event
+from sqlalchemy import DateTime, Enum, MetaData, event, text
 from sqlalchemy.engine import Dialect, Engine, ExceptionContext
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
 # Ids are INTEGER columns: PostgreSQL's is 32-bit. A larger number can name no row.
@@ -88,6 +88,15 @@ def take_write_lock(take: bool = True) -> bool:
     before = bool(request.environ.get(_WRITE_LOCK_KEY, False))
     request.environ[_WRITE_LOCK_KEY] = take
     return before
+
+
+def set_local(session: Session | scoped_session[Any], *settings: str) -> None:
+    """On PostgreSQL, `SET LOCAL` each of these planner settings ("jit = off") for the rest of
+    the session's transaction (so nothing outlives it on a pooled connection); elsewhere
+    nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        for setting in settings:
+            session.execute(text(f"SET LOCAL {setting}"))
 
 
 def is_lock_refused(error: BaseException) -> bool:

@@ -29,12 +29,12 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from diversion.auth.models import Force
+from diversion.core.db import set_local
 from diversion.core.extensions import db
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Referral, ReferralEvent, ReferralEventType, ReferralStatus
@@ -102,7 +102,7 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
                        .where(Programme.code == programme).scalar_subquery())
     on_postgresql = db.session.get_bind().dialect.name == "postgresql"
     if on_postgresql:
-        # For this transaction. JIT off: PostgreSQL prices the look at each referral's events
+        # For this transaction (`set_local`). JIT off: PostgreSQL prices the look at each referral's events
         # below as if every referral needed it (the CASE spares most), which puts the count
         # over `jit_above_cost`: compiling it took 0.8 s of a 0.9 s query at 100,000
         # referrals. The alike referrals hashed in memory, by one process: PostgreSQL cannot
@@ -110,9 +110,8 @@ def count_outcomes(date_from: dt.date, date_to: dt.date, *, forces: Sequence[str
         # memory for hashing, or with parallel workers, it sorts the period's referrals
         # instead (0.9 s against 0.4 s at 333,000; issue 17). The groups take about 16 MB at
         # 333,000 referrals; a larger count's hash table spills to disk as usual.
-        for setting in ("jit = off", "max_parallel_workers_per_gather = 0",
-                        "hash_mem_multiplier = 16"):
-            db.session.execute(text(f"SET LOCAL {setting}"))
+        set_local(db.session, "jit = off", "max_parallel_workers_per_gather = 0",
+                  "hash_mem_multiplier = 16")
     codes = {force_id: code
              for force_id, code in db.session.execute(select(Force.id, Force.code))}
     was_booked = exists().where(ReferralEvent.referral_id == Referral.id,
