@@ -585,8 +585,7 @@ def change_contact(reference: str) -> Any:
                     flash(_contact_changed_words(change), "success")
                 else:
                     flash("Nothing was changed: the contact details are as they were", "info")
-                return redirect(url_for("referrals.show_referral", reference=referral.reference,
-                                        _anchor="contact-details"))
+                return redirect(url_for("referrals.show_referral", reference=referral.reference))
     address = ", ".join(v for v in (person.address_line_1, person.address_line_2, person.town,
                                     person.postcode) if v)
     contact.record_contact_view(referral=referral, actor=actor, now=now)

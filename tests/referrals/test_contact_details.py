@@ -10,13 +10,19 @@ from sqlalchemy import select
 
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
-from diversion.outbox.channels import LogChannel, SMTPChannel
+from diversion.outbox.channels import LogChannel, NotifyChannel, SMTPChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.referrals.lifecycle import OFFICER_TEMPLATE
 from diversion.referrals.models import ContactChannel, Person, Referral
 from tests.builders import NOW, create_booking, create_referral, create_user, future_session
-from tests.outbox.servers import running_smtp_server
+from tests.outbox.servers import (
+    API_KEY,
+    EMAIL_TEMPLATE,
+    SMS_TEMPLATE,
+    running_notify_stand_in,
+    running_smtp_server,
+)
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -247,6 +253,34 @@ def test_a_bad_address_failure_is_corrected_then_sent_again_to_the_new_address(c
     assert resend_row.details["readdressed"] is True
     page = client.get(f"/referrals/{referral.reference}")
     assert "could not be sent" not in _page_text(page)
+
+
+def test_a_refused_mobile_number_is_corrected_then_texted_through_notify(client, login_as):
+    """The same repair for a text, against the Notify stand-in: the new number is the one
+    Notify is asked to text."""
+    login_as("manager")
+    referral = create_referral(email=None, mobile="07700 900111", preferred_contact="sms")
+    create_booking(referral, future_session(days=20))
+    db.session.commit()
+    with running_notify_stand_in() as api:
+        channels = {kind: NotifyChannel(kind=kind.value, api_key=API_KEY, base_url=api.base_url,
+                                        template_id=template, timeout=2)
+                    for kind, template in ((Channel.EMAIL, EMAIL_TEMPLATE),
+                                           (Channel.SMS, SMS_TEMPLATE))}
+        api.script.append(400)
+        dispatch_due(now=NOW, channels=channels)
+        [message] = db.session.scalars(select(OutboxMessage).where(
+            OutboxMessage.status == MessageStatus.FAILED)).all()
+        assert (message.channel, message.recipient) == (Channel.SMS, "+447700900111")
+        listing = client.get("/messages?status=failed")
+        assert "Correct the mobile number, then send again" in _page_text(listing)
+
+        client.post(f"/referrals/{referral.reference}/contact", data={
+            "email": "", "mobile": "07700 900222", "preferred_contact": "sms"})
+        client.post(f"/messages/{message.id}/resend")
+        dispatch_due(now=NOW, channels=channels)
+
+    assert [n["phone_number"] for n in api.notifications] == ["+447700900222"]
 
 
 def test_a_resend_when_he_has_no_address_left_is_refused(client, login_as):
