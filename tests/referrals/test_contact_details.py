@@ -317,6 +317,8 @@ def test_the_officers_failed_notice_is_sent_again_to_the_officer(client, login_a
     client.post(f"/messages/{notice.id}/resend")
 
     assert "data-correct-address" not in listing.get_data(as_text=True)
+    assert "on the person’s record" not in _page_text(listing)
+    assert "Correct the email address first" in _page_text(listing)
     copy = db.session.scalar(select(OutboxMessage).where(
         OutboxMessage.dedupe_key == "officer-test:resend:1"))
     assert copy is not None and copy.recipient == "officer@police.example"
