@@ -30,6 +30,8 @@ EXPECTED: dict[str, set[str]] = {
     "selfservice.join_waiting_list": {"public"},
     "selfservice.leave_waiting_list": {"public"},
     "attendance.verify_certificate_page": {"manager", "police"},
+    # Police only for their own force's referrals (tests/test_scoping.py).
+    "referrals.change_contact": {"manager", "police"},
     "auth.sign_in": {"public"},
     # Public for the hook; each reads only the sign-in half-done in this browser within
     # 5 minutes (tests/auth/test_second_factor.py).

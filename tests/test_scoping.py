@@ -49,6 +49,9 @@ GET_ROUTES: list[tuple[str, str, str, int]] = [
     ("/referrals/{ref}/letter.pdf", "police_a", "police_b", 404),
     ("/referrals/{ref}/certificate.pdf", "manager", "police_b", 404),
     ("/referrals/{ref}/withdraw", "police_a", "police_b", 404),
+    ("/referrals/{ref}/contact", "police_a", "police_b", 404),
+    ("/referrals/{ref}/contact", "manager", "fac1", 403),
+    ("/referrals/{ref}/contact", "manager", "admin", 403),
     ("/referrals/{ref}/excuse", "manager", "police_a", 403),
     ("/bookings/referral/{ref}", "manager", "police_a", 403),
     ("/bookings/referral/{ref}", "manager", "fac1", 403),
@@ -181,6 +184,8 @@ def test_the_wrong_user_cannot_see_it(app, client, url, right, wrong, status) ->
 WRITES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/referrals/{ref}/pin", "police_b", {}),
     ("POST", "/referrals/{ref}/withdraw", "police_b", {"data": {"reason": "Sent in error"}}),
+    ("POST", "/referrals/{ref}/contact", "police_b",
+     {"data": {"email": "someone.else@example.org", "preferred_contact": "email"}}),
     ("POST", "/api/v1/referrals/{ref}/withdraw", "police_b", {"json": {"reason": "Sent in error"}}),
     ("POST", "/sessions/{s1}/register", "fac2", {"data": {"action": "submit"}}),
     ("POST", "/sessions/{s1}/register/mark-all", "fac2", {}),

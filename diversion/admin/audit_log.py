@@ -54,6 +54,8 @@ WORDS = {
     "audit.export": "Downloaded the audit log", "attendees.export": "Downloaded a session's attendees",
     "person.create": "Added a person", "person.update": "Changed a person's details",
     "person.matches_view": "Saw people on record who may be the person referred",
+    "person.contact_view": "Opened a person's contact details to change them",
+    "person.contact_change": "Changed a person's contact details",
     "referral.create": "Made a referral", "referral.view": "Viewed a referral",
     "referral.import": "Imported referrals", "referral.pin_reissue": "Issued a new PIN",
     "register.view": "Viewed a register", "register.save": "Saved a register",

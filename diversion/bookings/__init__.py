@@ -15,7 +15,15 @@ from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.core.dashboard import add_panel
 from diversion.core.extensions import db
 from diversion.courses.sessions import set_people_shown, set_queue_condition, set_waiting_counts
-from diversion.outbox.services import SubjectPerson, add_related_subjects, add_subject_people
+from diversion.outbox.models import OutboxMessage
+from diversion.outbox.services import (
+    Recipient,
+    SubjectPerson,
+    add_current_recipient,
+    add_related_subjects,
+    add_subject_people,
+)
+from diversion.referrals import contact
 from diversion.referrals import queries as referral_queries
 from diversion.referrals.signals import referral_moved, referrals_moved
 from diversion.referrals.views import add_page_context
@@ -32,6 +40,7 @@ def init_app(app: Flask) -> None:
     add_page_context(app, queries.referral_page_context)
     add_related_subjects(app, "referral", _bookings_of_referral)
     add_subject_people(app, "booking", _people_of_bookings, _bookings_found)
+    add_current_recipient(app, "booking", _current_recipient)
     set_waiting_counts(app, waiting_list.waiting_counts)
     set_people_shown(app, _people_on_session)
 
@@ -59,6 +68,17 @@ def _people_of_bookings(booking_ids: Sequence[str]) -> dict[str, SubjectPerson]:
     people = referral_queries.referral_people(list(referral_of.values()))
     return {str(booking_id): SubjectPerson(*people[referral_id])
             for booking_id, referral_id in referral_of.items() if referral_id in people}
+
+
+def _current_recipient(message: OutboxMessage) -> Recipient | None:
+    """A failed message about a booking is sent again to its person's current address."""
+    subject_id = message.subject_id or ""
+    if not subject_id.isdigit() or len(subject_id) > 18:
+        return None
+    referral_id = db.session.scalar(select(Booking.referral_id).where(
+        Booking.id == int(subject_id)))
+    return None if referral_id is None else contact.recipient_for_referral(
+        referral_id, message.template)
 
 
 def _bookings_found(text: str, today: dt.date) -> Any:

@@ -224,6 +224,16 @@ KINDS: dict[str, str] = {
 }
 
 
+# Messages about a person's referral that go to staff, not to him (referrals.lifecycle's
+# OFFICER_TEMPLATE): correcting his contact details does nothing for them.
+STAFF_TEMPLATES = frozenset({"referral_outcome_officer"})
+
+
+def is_to_person(message: OutboxMessage) -> bool:
+    """Whether a message about a person's subject was sent to him (not to the officer)."""
+    return message.template not in STAFF_TEMPLATES
+
+
 def kind_label(template: str) -> str:
     return KINDS.get(template) or template.replace("_", " ").capitalize()
 
@@ -280,6 +290,70 @@ def get_message(message_id: int) -> OutboxMessage:
 
 RESEND_MARK = ":resend:"
 
+Recipient = tuple[Channel, str]
+CurrentRecipient = Callable[[OutboxMessage], "Recipient | None"]
+_RECIPIENTS = "diversion.outbox_current_recipients"
+
+
+def add_current_recipient(app: Flask, subject_type: str, current: CurrentRecipient) -> None:
+    """Let a failed message about a `subject_type` be sent again to where it would go now:
+    `current(message)` gives the channel and address its person has today, None to keep the
+    stored ones (a message to someone else, such as the officer), or raises Conflict when
+    the message can no longer go anywhere."""
+    app.extensions.setdefault(_RECIPIENTS, {})[subject_type] = current
+
+
+def current_recipient(message: OutboxMessage) -> Recipient:
+    """The channel and address a copy of this message goes to: its person's current ones
+    where a feature names them (add_current_recipient), else those it was queued with."""
+    current = current_app.extensions.get(_RECIPIENTS, {}).get(message.subject_type or "")
+    found = current(message) if current is not None else None
+    return found if found is not None else (message.channel, message.recipient)
+
+
+FAILED_COUNTED = 100  # a page says how many failed messages to someone could be sent again
+
+
+def count_failed_to_send_again(*, about: ColumnElement[bool], now: dt.datetime) -> int:
+    """How many failed messages `about` selects could be sent again (`resend_message` would
+    take them): not out of date, and not already sent again by a copy that has not failed.
+    At most FAILED_COUNTED; two queries, each copy looked up by its key's literal prefix as
+    `resend_message` does."""
+    failed = list(db.session.scalars(
+        select(OutboxMessage.dedupe_key).where(
+            about, OutboxMessage.status == MessageStatus.FAILED,
+            OutboxMessage.dedupe_key.not_like(f"%{RESEND_MARK}%"),
+            or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > now))
+        .order_by(OutboxMessage.id).limit(FAILED_COUNTED)))
+    if not failed:
+        return 0
+    resent = {key.partition(RESEND_MARK)[0] for key in db.session.scalars(
+        select(OutboxMessage.dedupe_key).where(
+            OutboxMessage.status != MessageStatus.FAILED,
+            or_(*[OutboxMessage.dedupe_key.startswith(key + RESEND_MARK, autoescape=True)
+                  for key in failed])))}
+    return sum(1 for key in failed if key not in resent)
+
+
+def readdress_pending(*, about: ColumnElement[bool], old: Sequence[Recipient],
+                      new: Recipient) -> int:
+    """Send the pending messages `about` selects that were queued for one of the `old`
+    addresses to `new` instead (a corrected address): a message stores its address when it
+    is queued, so one due next week would otherwise go to the address found wrong. Returns
+    how many were changed."""
+    if not old:
+        return 0
+    statement = (
+        update(OutboxMessage)
+        .where(about, OutboxMessage.status == MessageStatus.PENDING,
+               or_(*[and_(OutboxMessage.channel == channel, OutboxMessage.recipient == address)
+                     for channel, address in old]))
+        .values(channel=new[0], recipient=new[1])
+        .execution_options(synchronize_session=False)
+    )
+    result = db.session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
 
 def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMessage:
     """Queue a failed message again under the dedupe key `<old>:resend:<n>`, audited.
@@ -299,9 +373,12 @@ def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMe
     copies = [m for m in earlier if RESEND_MARK not in m.dedupe_key[len(prefix):]]
     if any(m.status is not MessageStatus.FAILED for m in copies):
         raise Conflict("This message has already been sent again")
+    # The address he has now, not the one the message was queued for: a bad address corrected
+    # since the failure is the whole point of sending again.
+    channel, recipient = current_recipient(original)
     copy = enqueue(
-        dedupe_key=f"{prefix}{len(copies) + 1}", channel=original.channel,
-        recipient=original.recipient, template=original.template, due_at=now, now=now,
+        dedupe_key=f"{prefix}{len(copies) + 1}", channel=channel,
+        recipient=recipient, template=original.template, due_at=now, now=now,
         context=dict(original.context), subject_type=original.subject_type,
         subject_id=original.subject_id, expires_at=original.expires_at,
     )
@@ -310,7 +387,9 @@ def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMe
     record(action="message.resend", category=AuditCategory.ALTERATION, now=now, actor=actor,
            object_type="outbox_message", object_id=original.id,
            details={"new_message_id": copy.id, "template": original.template,
-                    "subject_type": original.subject_type, "subject_id": original.subject_id})
+                    "subject_type": original.subject_type, "subject_id": original.subject_id,
+                    "readdressed": (channel, recipient) != (original.channel,
+                                                              original.recipient)})
     db.session.flush()
     return copy
 

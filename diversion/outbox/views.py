@@ -116,6 +116,7 @@ def list_messages() -> Any:
         csv_href=shown.csv_href,
         mask_recipient=mask_recipient, kind_label=services.kind_label, preview=preview,
         channels=CHANNELS, filtered=not filters.is_empty, failure_in_words=failure_in_words,
+        to_person=services.is_to_person,
         resend_args=[(k, v) for k, v in request.args.items(multi=True)],
     ), 200 if valid else 400
 
@@ -162,7 +163,7 @@ def show_message(message_id: int) -> Any:
     return render_template("outbox/message.html", message=message, person=person,
                            rendered=rendered, kind_label=services.kind_label,
                            channels=CHANNELS, mask_recipient=mask_recipient,
-                           failure_in_words=failure_in_words)
+                           failure_in_words=failure_in_words, to_person=services.is_to_person)
 
 
 @bp.post("/<int:message_id>/resend")

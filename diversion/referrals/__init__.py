@@ -9,8 +9,8 @@ from flask import Flask
 from diversion.auth.models import Role
 from diversion.core.dashboard import add_panel
 from diversion.core.jobs import add_job
-from diversion.outbox.services import add_subject_people
-from diversion.referrals import cli, queries, upload_views, views
+from diversion.outbox.services import add_current_recipient, add_subject_people
+from diversion.referrals import cli, contact, queries, upload_views, views
 from diversion.referrals.drafts import purge_expired_drafts
 
 
@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
     add_panel(app, views.imports_panel, roles=(Role.POLICE, Role.MANAGER), order=60)
     add_panel(app, views.referrals_summary_panel, roles=(Role.POLICE, Role.MANAGER))
     add_subject_people(app, "referral", queries.messages_people, queries.messages_search)
+    add_current_recipient(app, "referral", contact.current_recipient_of_message)
     add_job(app, "referral_drafts", purge_expired_drafts, every=dt.timedelta(minutes=5),
             description="remove expired referral drafts; clear offer-letter PINs held over "
                         "30 minutes")

@@ -120,6 +120,21 @@ class WithdrawForm(Form):
                     "programme staff will see this")
 
 
+class ContactForm(Form):
+    """Correcting his email address, mobile number and way of contact (the fields are
+    ReferralForm's, so intake's checks name them the same)."""
+
+    email = StringField("Email address (optional)", validators=[Optional(), Length(max=254)])
+    mobile = StringField("Mobile phone number (optional)", validators=[Optional(), Length(max=30)],
+                         description="For example, 07700 900982")
+    preferred_contact = RadioField(
+        "How should we contact them?",
+        validators=[InputRequired("Choose how we should contact the person")],
+        choices=[SelectChoice(c.value, CHANNEL_LABELS[c]) for c in ContactChannel],
+        description="Post needs the address on record. Reminders are discreet: no message "
+                    "names the offence")
+
+
 class ConfirmForm(Form):
     """A button with CSRF protection: make the referral, reissue a PIN."""
 

@@ -6,7 +6,9 @@ values and checking every field, before anything is written.
   DD/MM/YYYY, yes/no); ValidationFailed keyed by column. `read_referral_row(row)` gives the
   input and those problems together (a value it cannot read is None).
 - `parse_date(text, what=)`, `parse_yes_no(text)`, `normalise_mobile(value)`,
-  `normalise_email_address(value)`: one field each.
+  `normalise_email_address(value)`: one field each; `check_contact_addresses(email=, mobile=,
+  errors=)` and `check_preferred_contact(value, …)`: the contact details' checks, shared with
+  their later correction.
 - `validate_referral(data, actor=, today=) -> CleanReferral`: every field checked and normalised,
   the force and programme resolved; ValidationFailed keyed by the CSV column names, Forbidden
   for users who cannot refer.
@@ -320,16 +322,7 @@ def _check_person_fields(data: ReferralInput, today: dt.date,
             changes["pnc_id"] = parse_pnc(pnc, today=today)
         except InvalidPnc as error:
             errors["pnc_id"] = str(error)
-    if email := blank(data.email):
-        try:
-            changes["email"] = normalise_email_address(email)
-        except ValueError:
-            errors["email"] = "Enter an email address in the correct format, like name@example.com"
-    if mobile := blank(data.mobile):
-        try:
-            changes["mobile"] = normalise_mobile(mobile)
-        except ValueError:
-            errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
+    changes.update(check_contact_addresses(email=data.email, mobile=data.mobile, errors=errors))
     if postcode := blank(data.postcode):
         if normalised := _normalised_postcode(postcode):
             changes["postcode"] = normalised
@@ -341,22 +334,54 @@ def _check_person_fields(data: ReferralInput, today: dt.date,
         if value and len(value) > limit:
             errors[name] = f"Enter no more than {limit} characters"
         changes[name] = value
-    channel = blank(data.preferred_contact)
+    changes["preferred_contact"] = check_preferred_contact(
+        data.preferred_contact, email=changes.get("email"), mobile=changes.get("mobile"),
+        has_postal_address=bool(changes.get("address_line_1") and changes.get("postcode")),
+        is_historical=data.is_historical, errors=errors)
+    return changes
+
+
+def check_contact_addresses(*, email: str | None, mobile: str | None,
+                            errors: dict[str, str]) -> dict[str, str]:
+    """The email address and mobile number in their normal forms (a blank one is left out),
+    a problem with either put in `errors` under "email" or "mobile". Intake and the change of
+    contact details (`referrals.contact.change_contact_details`) both check them here."""
+    normal: dict[str, str] = {}
+    if email := blank(email):
+        try:
+            normal["email"] = normalise_email_address(email)
+        except ValueError:
+            errors["email"] = "Enter an email address in the correct format, like name@example.com"
+    if mobile := blank(mobile):
+        try:
+            normal["mobile"] = normalise_mobile(mobile)
+        except ValueError:
+            errors["mobile"] = "Enter a mobile phone number, like 07911 123456 or +44 7911 123456"
+    return normal
+
+
+def check_preferred_contact(value: str | None, *, email: str | None, mobile: str | None,
+                            has_postal_address: bool, errors: dict[str, str],
+                            is_historical: bool = False) -> str:
+    """The way to contact him (email | sms | post; inferred from the addresses when blank):
+    the chosen way must have its address (email, mobile, or address and postcode), except on a
+    historical record. Problems go in `errors` under "preferred_contact", "email", "mobile" or
+    "address_line_1"."""
+    channel = blank(value)
     if channel is None:
-        channel = ("email" if changes.get("email") else "sms" if changes.get("mobile") else "post")
+        channel = ("email" if email else "sms" if mobile else "post")
     if channel not in _CHANNELS:
         errors["preferred_contact"] = "Choose email, text message or post"
-    elif data.is_historical:
+    elif is_historical:
         pass  # nobody will be contacted about a closed record
-    elif channel == "email" and not changes.get("email") and "email" not in errors:
+    elif channel == "email" and not email and "email" not in errors:
         errors["email"] = "Enter an email address, or choose another way to contact the person"
-    elif channel == "sms" and not changes.get("mobile") and "mobile" not in errors:
+    elif channel == "sms" and not mobile and "mobile" not in errors:
         errors["mobile"] = "Enter a mobile number, or choose another way to contact the person"
-    elif channel == "post" and not (changes.get("address_line_1") and changes.get("postcode")):
+    elif channel == "post" and not has_postal_address:
         errors.setdefault("address_line_1",
                           "Enter the address and postcode, or choose another way to contact the person")
-    changes["preferred_contact"] = channel
-    return changes
+    return channel
 
 
 class Lookups:

@@ -45,6 +45,7 @@ from diversion.programmes import services as programme_services
 from diversion.programmes.models import DEFAULT_OFFENCE_CODES
 from diversion.referrals import (
     amending,
+    contact,
     creation,
     drafts,
     intake,
@@ -56,6 +57,7 @@ from diversion.referrals.forms import (
     CHANNEL_LABELS,
     OFFENCE_NAMES,
     ConfirmForm,
+    ContactForm,
     FilterForm,
     PersonChoiceForm,
     ReferralForm,
@@ -497,6 +499,9 @@ def show_referral(reference: str) -> Any:
                            events=referral.events, event_labels=EVENT_LABELS,
                            actors=queries.user_names([e.actor_user_id for e in referral.events]),
                            can_change=_can_change(actor, referral), form=ConfirmForm(),
+                           can_change_contact=referral.person.erased_at is None,
+                           failed_to_send_again=contact.failed_messages_to_send_again(
+                               referral=referral, now=now),
                            channel_labels=CHANNEL_LABELS, offence_names=OFFENCE_NAMES)
 
 
@@ -521,6 +526,72 @@ def withdraw_referral(reference: str) -> Any:
         return redirect(url_for("referrals.show_referral", reference=referral.reference))
     return render_template("referrals/withdraw.html", referral=referral,
                            form=form), 400 if form.errors else 200
+
+
+_CONTACT_WORDS = {"email": "email address", "mobile": "mobile phone number",
+                  "preferred_contact": "way to contact them"}
+
+
+def _contact_changed_words(change: contact.ContactChange) -> str:
+    """What a correction changed, for the success banner: "Email address changed to …"."""
+    person = change.referral.person
+    values = {"email": person.email, "mobile": person.mobile,
+              "preferred_contact": CHANNEL_LABELS[person.preferred_contact].lower()}
+    parts = [f"{_CONTACT_WORDS[name]} {'changed to ' + str(values[name]) if values[name] else 'removed'}"
+             for name in change.changed]
+    text = "; ".join(parts)
+    text = f"Contact details saved for {change.referral.reference}: {text[:1].upper()}{text[1:]}."
+    if change.readdressed:
+        text += (f" {change.readdressed} message{'s' if change.readdressed != 1 else ''} waiting "
+                 "to be sent will go to the new details.")
+    return text
+
+
+@bp.route("/<reference>/contact", methods=["GET", "POST"])
+@roles(Role.POLICE, Role.MANAGER)
+def change_contact(reference: str) -> Any:
+    """Correct the person's email address, mobile number and way of contact."""
+    actor, now = acting_user(), now_utc()
+    try:
+        referral = contact.changeable_referral(reference, actor)
+    except Conflict as error:
+        flash(error.message, "error")
+        return redirect(url_for("referrals.show_referral", reference=reference))
+    person = referral.person
+    form = ContactForm() if request.method == "POST" else ContactForm(data={
+        "email": person.email, "mobile": person.mobile,
+        "preferred_contact": person.preferred_contact.value})
+    if request.method == "POST":
+        is_valid = form.validate_on_submit()
+        try:
+            with savepoint():
+                contact.check_contact_details(
+                    person=person, email=form.email.data, mobile=form.mobile.data,
+                    preferred_contact=form.preferred_contact.data)
+                if is_valid:
+                    change = contact.change_contact_details(
+                        reference=referral.reference, email=form.email.data,
+                        mobile=form.mobile.data, preferred_contact=form.preferred_contact.data,
+                        actor=actor, now=now)
+        except ValidationFailed as error:
+            # One round: the form's own errors and intake's checks together; a field the form
+            # already found wrong keeps its own message.
+            attach_errors(form, ValidationFailed({
+                name: message for name, message in error.errors.items()
+                if not getattr(getattr(form, name, None), "errors", None)}))
+        else:
+            if is_valid:
+                if change.changed:
+                    flash(_contact_changed_words(change), "success")
+                else:
+                    flash("Nothing was changed: the contact details are as they were", "info")
+                return redirect(url_for("referrals.show_referral", reference=referral.reference))
+    address = ", ".join(v for v in (person.address_line_1, person.address_line_2, person.town,
+                                    person.postcode) if v)
+    contact.record_contact_view(referral=referral, actor=actor, now=now)
+    return render_template("referrals/contact.html", referral=referral, form=form,
+                           address=address, channel_labels=CHANNEL_LABELS), \
+        400 if form.errors else 200
 
 
 # Lists ---------------------------------------------------------------------------------------

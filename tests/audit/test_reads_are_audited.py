@@ -43,6 +43,7 @@ AUDITED: dict[str, tuple[str, str]] = {
     "referrals.offer_letter": ("/referrals/{ref}/letter.pdf", "police_a"),
     "referrals.withdraw_referral": ("/referrals/{ref}/withdraw", "police_a"),
     "referrals.reissue_pin": ("/referrals/{ref}/pin", "police_a"),
+    "referrals.change_contact": ("/referrals/{ref}/contact", "police_a"),
     "attendance.accept_excuse": ("/referrals/{ref}/excuse", "manager"),
     "bookings.referral_booking": ("/bookings/referral/{ref}", "manager"),
     "bookings.cancel": ("/bookings/referral/{ref}/cancel", "manager"),

@@ -43,7 +43,7 @@ def test_a_refused_address_is_told_apart_from_other_failures(channel, error, bad
     assert (address in words.text) is bad_address
 
 
-def test_the_message_page_says_the_address_must_be_corrected_first_and_links_to_the_record(
+def test_the_message_page_says_the_address_must_be_corrected_first_and_links_to_the_change(
         client, login_as):
     login_as("manager")
     referral = create_referral()
@@ -59,7 +59,8 @@ def test_the_message_page_says_the_address_must_be_corrected_first_and_links_to_
     warning = warning[:warning.index("</div>")]
     assert ("The email address must be corrected on the person’s record before this message is "
             "sent again") in _text(warning)
-    assert f'href="/referrals/{referral.reference}"' in warning
+    assert f'href="/referrals/{referral.reference}/contact"' in warning
+    assert "Correct the email address, then send again" in _text(warning)
     assert "SMTP 550: 5.1.1" in page  # the provider's own words are kept
 
 

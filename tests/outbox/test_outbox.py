@@ -81,3 +81,21 @@ def test_a_message_past_its_expiry_expires_instead_of_sending(app):
     summary = dispatch_due(now=NOW, channels={Channel.EMAIL: channel, Channel.SMS: channel})
     assert summary.expired == 1 and channel.sent == []
     assert db.session.scalar(select(OutboxMessage.status)) is MessageStatus.EXPIRED
+
+
+def test_failed_messages_count_as_to_send_again_until_a_copy_is_on_its_way(app):
+    from diversion.outbox.services import count_failed_to_send_again
+
+    about = OutboxMessage.subject_type == "referral"
+    create_message("a_1%", MessageStatus.FAILED, subject_type="referral", subject_id="1")
+    create_message("a_1%:resend:1", MessageStatus.FAILED, subject_type="referral", subject_id="1")
+    create_message("b", MessageStatus.FAILED, subject_type="referral", subject_id="1")
+    create_message("b:resend:1", MessageStatus.PENDING, subject_type="referral", subject_id="1")
+    create_message("c", MessageStatus.FAILED, subject_type="referral", subject_id="1",
+                   expires_at=NOW - dt.timedelta(minutes=1))
+    create_message("abc", MessageStatus.FAILED, subject_type="referral", subject_id="1")
+    create_message("aX1Y:resend:1", MessageStatus.SENT)  # "a_1%" unescaped in LIKE matches it
+    db.session.commit()
+
+    # "a_1%" (its copy failed too) and "abc"; "b" has a copy on its way, "c" is out of date.
+    assert count_failed_to_send_again(about=about, now=NOW) == 2
