@@ -57,8 +57,11 @@ class CancelBookingForm(Form):
 
 class WaiveForm(Form):
     reason = TextAreaField("Why is the fee waived?",
-                           validators=[InputRequired("Enter why the fee is waived"),
-                                       Length(max=1000)])
+                           description="Shown on the booking page; kept with the waiver",
+                           filters=[lambda text: text.strip() if text else text],
+                           validators=[DataRequired("Enter why the fee is waived"),
+                                       Length(max=1000, message="Enter a reason of up to 1000 "
+                                                                "characters")])
 
 
 class PaymentForm(Form):
