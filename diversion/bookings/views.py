@@ -307,7 +307,8 @@ def waive(reference: str) -> Any:
         return _page(referral, status=422, waive=form)
     if request.form.get("confirmed") != "yes":
         return render_template("bookings/waive_check.html", referral=referral, form=form,
-                               fee=fees.fee_status(referral))
+                               fee=fees.fee_status(referral),
+                               booking=queries.get_active_booking(referral), now=now_utc())
     try:
         with savepoint():
             fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
