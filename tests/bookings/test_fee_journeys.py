@@ -114,6 +114,10 @@ def test_a_waived_fee_is_reinstated_only_after_its_check_page(client, login_as):
     booking_page = client.get(f"/bookings/referral/{referral.reference}").text
     link = f'href="/bookings/referral/{referral.reference}/waiver/reinstate"'
     assert link in booking_page
+    views = select(AuditEvent.id).where(AuditEvent.action == "referral.view",
+                                        AuditEvent.object_id == str(referral.id),
+                                        AuditEvent.actor_user_id == manager.id)
+    viewed_before = len(db.session.scalars(views).all())
     check = client.get(f"/bookings/referral/{referral.reference}/waiver/reinstate")
 
     assert check.status_code == 200
@@ -123,6 +127,7 @@ def test_a_waived_fee_is_reinstated_only_after_its_check_page(client, login_as):
     assert "Owed once reinstated £200" in text
     db.session.expire_all()
     assert fees.fee_status(referral).is_waived  # looking changes nothing
+    assert len(db.session.scalars(views).all()) == viewed_before + 1  # it shows personal data
 
     done = client.post(f"/bookings/referral/{referral.reference}/waiver/reinstate")
 
