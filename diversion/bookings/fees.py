@@ -225,35 +225,22 @@ def record_online_payment(*, referral: Referral, amount_pence: int, provider_ref
         raise Conflict("This online payment has already been recorded") from error
 
 
-def waiver_problems(*, referral: Referral, reason: str | None) -> dict[str, str]:
-    """Every problem with waiving the referral's fee for this reason, by field (`reason`, and
-    `fee` for the fee itself): all at once, so the form and its check page say the same."""
-    errors: dict[str, str] = {}
-    status = fee_status(referral)
-    if status.is_waived:
-        errors["fee"] = "The fee has already been waived"
-    elif status.still_owed_pence == 0:
-        errors["fee"] = ("The case has ended: there is nothing to waive" if status.has_ended
-                         else "Nothing is owed: the fee has already been paid")
-    text = (reason or "").strip()
-    if not text:
-        errors["reason"] = "Enter why the fee is waived"
-    elif len(text) > 1000:
-        errors["reason"] = "Enter a reason of up to 1000 characters"
-    return errors
-
-
 def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
               now: dt.datetime) -> FeeWaiver:
-    """Waive the referral's fee, with the reason."""
+    """Waive what is still owed of the referral's fee, with the reason: not a fee already paid
+    or waived, nor once the case has ended (Conflict)."""
     _manager_only(actor)
-    text = (reason or "").strip()
-    errors = waiver_problems(referral=referral, reason=text)
-    if errors.get("fee") == "The fee has already been waived":
-        raise Conflict(errors["fee"])
-    if errors:
-        raise ValidationFailed(errors)
     status = fee_status(referral)
+    if status.is_waived:
+        raise Conflict("The fee has already been waived")
+    if status.still_owed_pence == 0:
+        raise Conflict("Nothing is owed: the case has ended" if status.has_ended
+                       else "Nothing is owed: the fee has already been paid")
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed({"reason": "Enter why the fee is waived"})
+    if len(text) > 1000:
+        raise ValidationFailed({"reason": "Enter a reason of up to 1000 characters"})
     waiver = FeeWaiver(referral_id=referral.id, reason=text, waived_at=now,
                        waived_by_id=getattr(actor, "id", None))
     try:

@@ -107,6 +107,7 @@ def fee_context(reference: str, owed_pence: int, *, contact: Mapping[str, str] |
     if owed_pence <= 0:
         return {}
     contact = contact or service_contact()
+    # Written as the fee reminder writes it (reminders.rules.pounds, a layer above this one).
     return {"outstanding": f"£{owed_pence // 100:,}.{owed_pence % 100:02d}",
             "pay_url": pay(reference),
             "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",

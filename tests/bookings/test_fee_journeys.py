@@ -13,6 +13,7 @@ from sqlalchemy import select
 from diversion.audit.models import AuditEvent
 from diversion.bookings import allocation, fees
 from diversion.bookings.models import FeeWaiver
+from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
@@ -387,3 +388,16 @@ def test_a_method_that_is_not_offered_is_named_in_words(client, login_as, method
     assert _summary(response.text) == ["#amount", "#method"]
     assert "Not a valid choice" not in response.text
     assert "Choose how it was paid: card, cash, bank transfer or cheque" in response.text
+
+
+def test_the_service_waives_only_what_is_still_owed(app):
+    manager = create_user("manager")
+    paid, ended = create_referral(), create_referral()
+    pay_fee(paid)
+    lifecycle.transition(ended, ReferralEventType.WITHDRAWN, actor=manager, now=NOW,
+                         reason="Charged")
+    with pytest.raises(Conflict, match="already been paid"):
+        fees.waive_fee(referral=paid, reason="Hardship", actor=manager, now=NOW)
+    with pytest.raises(Conflict, match="the case has ended"):
+        fees.waive_fee(referral=ended, reason="Hardship", actor=manager, now=NOW)
+    assert db.session.scalars(select(FeeWaiver)).all() == []
