@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, exists, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -279,8 +279,13 @@ def reinstate_fee(*, referral: Referral, actor: User | None, now: dt.datetime) -
     waiver = check_reinstatement(referral=referral, actor=actor)
     details = {"waiver_id": waiver.id, "waived_at": waiver.waived_at.isoformat(),
                "waived_by_id": waiver.waived_by_id}
-    db.session.delete(waiver)
-    db.session.flush()
+    # By its id, in the database: of two managers reinstating at once only one deletes it (an
+    # ORM delete of a row already gone would fail the flush, a 500).
+    result = db.session.execute(delete(FeeWaiver).where(FeeWaiver.id == waiver.id)
+                                .execution_options(synchronize_session=False))
+    if not int(getattr(result, "rowcount", 0) or 0):
+        raise Conflict("The fee has already been reinstated meanwhile")
+    db.session.expunge(waiver)
     balance = fee_status(referral).balance_pence
     record(action="fee.waiver_reinstated", category=AuditCategory.ALTERATION, now=now,
            actor=actor, object_type="referral", object_id=referral.id,

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from diversion.audit.models import AuditEvent
+from diversion.auth.models import User
 from diversion.bookings import allocation, fees
 from diversion.bookings.models import FeeWaiver
 from diversion.core.errors import Conflict
@@ -18,7 +20,7 @@ from diversion.core.extensions import db
 from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from diversion.referrals import lifecycle
-from diversion.referrals.models import ReferralEventType
+from diversion.referrals.models import Referral, ReferralEventType
 from tests.builders import (
     NOW,
     clear_fee,
@@ -31,6 +33,7 @@ from tests.builders import (
 )
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
+THREADS = 4
 
 
 def _booked():  # type: ignore[no-untyped-def]
@@ -401,3 +404,45 @@ def test_the_service_waives_only_what_is_still_owed(app):
     with pytest.raises(Conflict, match="the case has ended"):
         fees.waive_fee(referral=ended, reason="Hardship", actor=manager, now=NOW)
     assert db.session.scalars(select(FeeWaiver)).all() == []
+
+
+def test_managers_reinstating_at_once_reinstate_once_and_none_gets_a_500(app):
+    """From separate connections (on PostgreSQL both may read the waiver before either deletes
+    it; SQLite takes them one at a time)."""
+    manager = create_user("manager")
+    referral, _ = _booked()
+    fees.waive_fee(referral=referral, reason="Hardship", actor=manager, now=NOW)
+    referral_id, manager_id = referral.id, manager.id
+    db.session.commit()
+    db.session.remove()
+    start, outcomes, lock = threading.Barrier(THREADS), [], threading.Lock()
+
+    def attempt() -> None:
+        with app.app_context():  # its own scoped session, so its own connection
+            try:
+                start.wait(timeout=60)
+                actor = db.session.get(User, manager_id)
+                mine = db.session.get(Referral, referral_id)
+                fees.reinstate_fee(referral=mine, actor=actor, now=NOW)
+                db.session.commit()
+                result = "reinstated"
+            except Conflict:
+                db.session.rollback()
+                result = "refused"
+            except Exception as error:  # noqa: BLE001 - recorded, then asserted on below
+                db.session.rollback()
+                result = f"error: {error!r}"
+            finally:
+                db.session.remove()
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(outcomes) == ["refused"] * (THREADS - 1) + ["reinstated"]
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "fee.waiver_reinstated")) == 1
