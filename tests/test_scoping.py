@@ -120,6 +120,7 @@ COVERED_ELSEWHERE = {
     # Manager-only writes on a referral (role refusal is walked by tests/test_access.py).
     "/bookings/referral/<reference>/book",
     "/bookings/referral/<reference>/payments", "/bookings/referral/<reference>/waive",
+    "/bookings/referral/<reference>/waiver/reinstate",
     "/bookings/referral/<reference>/waiting-list/<int:session_id>/leave",
     # Manager-only; an entry of another session's list is 404: tests/bookings/test_waiting_lists.py.
     "/bookings/session/<int:session_id>/waiting-list/<int:entry_id>/promote",

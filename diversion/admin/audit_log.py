@@ -46,6 +46,7 @@ WORDS = {
     "booking.create": "Booked a place", "booking.cancel": "Cancelled a booking",
     "booking.transfer": "Moved a booking", "booking.allocate": "Allocated places",
     "fee.payment": "Recorded a payment", "fee.refund": "Refunded a payment", "fee.waive": "Waived a fee",
+    "fee.waiver_reinstated": "Reinstated a waived fee",
     "fees_outstanding.view": "Viewed fees outstanding",
     "fees_outstanding.export": "Downloaded fees outstanding",
     "message.resend": "Sent a message again", "message.view": "Read a message",

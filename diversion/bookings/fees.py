@@ -1,7 +1,9 @@
 """Course fees: payments received, waivers, and the balance a referral still owes.
 
 Balance = fee − payments, or 0 once waived. Completion needs the fee cleared
-(`fee_status(referral).is_cleared`). Only managers record payments or waive; each is audited.
+(`fee_status(referral).is_cleared`). What staff pages say is still owed (`FeeStatus.still_owed_pence`,
+`still_owed_text`) is also nothing once the case has ended. Only managers record payments, waive
+or reinstate a waived fee; each is audited.
 The man's own refund (his session cancelled by the provider) is `claim_refund_he_asked_for`;
 a refund GOV.UK Pay later reports in error is put back with `restore_refund`.
 """
@@ -12,10 +14,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, case, exists, func, select, update
+from sqlalchemy import ColumnElement, case, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from diversion.audit.models import AuditCategory
+from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.audit.services import record
 from diversion.auth.models import Role, User
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, FeeWaiver, Payment, PaymentMethod
@@ -23,6 +25,7 @@ from diversion.bookings.signals import fee_changed, fee_cleared
 from diversion.core.bulk import one_of
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
+from diversion.core.web import format_pounds
 from diversion.programmes.models import Programme
 from diversion.referrals.models import Referral, ReferralStatus
 
@@ -39,6 +42,8 @@ class FeeStatus:
     fee_pence: int
     paid_pence: int
     waiver: FeeWaiver | None
+    # The referral is completed, not completed or withdrawn: nothing more is asked of him.
+    has_ended: bool = False
 
     @property
     def is_waived(self) -> bool:
@@ -52,6 +57,22 @@ class FeeStatus:
     def is_cleared(self) -> bool:
         return self.balance_pence == 0
 
+    @property
+    def still_owed_pence(self) -> int:
+        """What he is asked to pay now: the balance, but nothing once the case has ended (a case
+        that went back to the police, or was withdrawn, takes no more money; a completed one
+        was cleared). The API's `balance_pence` stays the plain balance."""
+        return 0 if self.has_ended else self.balance_pence
+
+    @property
+    def still_owed_text(self) -> str:
+        """"Still owed" on staff pages (the booking page, the referral's page): one wording."""
+        if self.is_waived:
+            return "Nothing: the fee was waived"
+        if self.has_ended:
+            return "Nothing: the case has ended"
+        return format_pounds(self.balance_pence)
+
 
 def _manager_only(actor: User | None) -> None:
     if actor is None or actor.role is not Role.MANAGER:
@@ -63,7 +84,8 @@ def fee_status(referral: Referral) -> FeeStatus:
     paid = db.session.scalar(select(func.coalesce(func.sum(Payment.amount_pence - Payment.refunded_pence), 0))
                              .where(Payment.referral_id == referral.id)) or 0
     waiver = db.session.scalar(select(FeeWaiver).where(FeeWaiver.referral_id == referral.id))
-    return FeeStatus(referral.programme.fee_pence, int(paid), waiver)
+    return FeeStatus(referral.programme.fee_pence, int(paid), waiver,
+                     has_ended=referral.status.is_terminal)
 
 
 def fee_statuses(referrals: list[Referral]) -> dict[int, FeeStatus]:
@@ -74,7 +96,8 @@ def fee_statuses(referrals: list[Referral]) -> dict[int, FeeStatus]:
         .where(Payment.referral_id.in_(ids)).group_by(Payment.referral_id)).all())
     waivers = {w.referral_id: w for w in db.session.scalars(
         select(FeeWaiver).where(FeeWaiver.referral_id.in_(ids)))}
-    return {r.id: FeeStatus(r.programme.fee_pence, int(paid.get(r.id) or 0), waivers.get(r.id))
+    return {r.id: FeeStatus(r.programme.fee_pence, int(paid.get(r.id) or 0), waivers.get(r.id),
+                            has_ended=r.status.is_terminal)
             for r in referrals}
 
 
@@ -204,8 +227,15 @@ def record_online_payment(*, referral: Referral, amount_pence: int, provider_ref
 
 def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
               now: dt.datetime) -> FeeWaiver:
-    """Waive the referral's fee, with the reason."""
+    """Waive what is still owed of the referral's fee, with the reason: not a fee already paid
+    or waived, nor once the case has ended (Conflict)."""
     _manager_only(actor)
+    status = fee_status(referral)
+    if status.is_waived:
+        raise Conflict("The fee has already been waived")
+    if status.still_owed_pence == 0:
+        raise Conflict("Nothing is owed: the case has ended" if status.has_ended
+                       else "Nothing is owed: the fee has already been paid")
     text = (reason or "").strip()
     if not text:
         raise ValidationFailed({"reason": "Enter why the fee is waived"})
@@ -219,9 +249,73 @@ def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
     except IntegrityError as error:
         raise Conflict("The fee has already been waived") from error
     record(action="fee.waive", category=AuditCategory.ALTERATION, now=now, actor=actor,
-           object_type="referral", object_id=referral.id)
+           object_type="referral", object_id=referral.id,
+           details={"waiver_id": waiver.id, "fee_pence": status.fee_pence,
+                    "waived_pence": status.balance_pence})
     _tell_if_cleared(referral, actor, now)
     return waiver
+
+
+def check_reinstatement(*, referral: Referral, actor: User | None) -> FeeWaiver:
+    """The waiver a manager may take back, or why not: only while the case is open (a completed
+    case was completed with the fee waived; an ended one takes no more money)."""
+    _manager_only(actor)
+    waiver = fee_status(referral).waiver
+    if waiver is None:
+        raise Conflict("The fee is not waived: there is nothing to reinstate")
+    if referral.status.is_terminal:
+        raise Conflict(f"The case has ended ({referral.status.label.lower()}), so the waived fee "
+                       "cannot be reinstated")
+    return waiver
+
+
+def reinstate_fee(*, referral: Referral, actor: User | None, now: dt.datetime) -> int:
+    """Undo a waiver: the fee is owed again (less what was paid), and the balance is returned.
+
+    A waiver is one row of `fee_waivers` (at most one a referral), so taking it back removes
+    the row; what it was (id, when, by whom; never the reason, which is personal) is kept in the
+    audit row `fee.waiver_reinstated`, beside the `fee.waive` row that made it. The fee
+    reminder may come back (`fee_changed`)."""
+    waiver = check_reinstatement(referral=referral, actor=actor)
+    details = {"waiver_id": waiver.id, "waived_at": waiver.waived_at.isoformat(),
+               "waived_by_id": waiver.waived_by_id}
+    # By its id, in the database: of two managers reinstating at once only one deletes it (an
+    # ORM delete of a row already gone would fail the flush, a 500).
+    result = db.session.execute(delete(FeeWaiver).where(FeeWaiver.id == waiver.id)
+                                .execution_options(synchronize_session=False))
+    if not int(getattr(result, "rowcount", 0) or 0):
+        raise Conflict("The fee has already been reinstated meanwhile")
+    db.session.expunge(waiver)
+    balance = fee_status(referral).balance_pence
+    record(action="fee.waiver_reinstated", category=AuditCategory.ALTERATION, now=now,
+           actor=actor, object_type="referral", object_id=referral.id,
+           details={**details, "owed_pence": balance})
+    fee_changed.send(referral, now=now)
+    return balance
+
+
+@dataclass(frozen=True)
+class FeeEvent:
+    """One line of a referral's waiver history, read from the audit log."""
+
+    at: dt.datetime
+    action: str
+    by: str
+
+
+WAIVER_ACTIONS = {"fee.waive": "Fee waived", "fee.waiver_reinstated": "Waived fee reinstated"}
+
+
+def list_waiver_history(referral: Referral) -> list[FeeEvent]:
+    """When the fee was waived and reinstated, and by whom, oldest first (the audit rows)."""
+    rows = db.session.execute(
+        select(AuditEvent.at, AuditEvent.action, User.name)
+        .outerjoin(User, User.id == AuditEvent.actor_user_id)
+        .where(AuditEvent.object_type == "referral", AuditEvent.object_id == str(referral.id),
+               AuditEvent.action.in_(WAIVER_ACTIONS))
+        .order_by(AuditEvent.at, AuditEvent.id))
+    return [FeeEvent(at, WAIVER_ACTIONS[action], name or "the system")
+            for at, action, name in rows]
 
 
 def check_refund(*, payment: Payment, amount_pence: int, actor: User | None) -> None:

@@ -57,15 +57,24 @@ class CancelBookingForm(Form):
 
 class WaiveForm(Form):
     reason = TextAreaField("Why is the fee waived?",
-                           validators=[InputRequired("Enter why the fee is waived"),
-                                       Length(max=1000)])
+                           description="Shown on the booking page; kept with the waiver",
+                           filters=[lambda text: text.strip() if text else text],
+                           validators=[DataRequired("Enter why the fee is waived"),
+                                       Length(max=1000, message="Enter a reason of up to 1000 "
+                                                                "characters")])
 
 
 class PaymentForm(Form):
     amount = StringField("Amount paid", validators=[InputRequired("Enter the amount paid")])
+    # Not WTForms' own choice check, whose "Not a valid choice." names nothing to fix: the
+    # service's words for a method that is not one of these (an online payment is never typed).
     method = RadioField("How was it paid?",
                         choices=[SelectChoice(m.value, m.label) for m in MANUAL_PAYMENT_METHODS],
-                        validators=[InputRequired("Choose how it was paid")])
+                        validate_choice=False,
+                        validators=[InputRequired("Choose how it was paid"),
+                                    AnyOf([m.value for m in MANUAL_PAYMENT_METHODS],
+                                          message="Choose how it was paid: card, cash, bank "
+                                                  "transfer or cheque")])
     reference = StringField("Payment reference (optional)",
                             validators=[Optional(), Length(max=100)])
 

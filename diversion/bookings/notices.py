@@ -11,6 +11,9 @@ referral, for a waiting list); nothing is sent without an address.
   out once
 - `session_context(session)`: what a message says about the session
 - `deadline_context(referral)`: the date he must complete a course by (`complete_by`)
+- `fee_context(reference, owed_pence)`: what a booking confirmation says about a fee still owed
+  (the fee reminder's words: `outstanding`, `pays_online`, `pay_url`, `phone`, `hours`), or
+  nothing when none is
 - `links_context(reference)`: the links in every message to the man (`manage_url`, `pay_url`);
   `links_context_maker()`, `pay_url_maker()`: the same for bulk messages, the link's template
   looked up once (`core.links.external_url_maker`)
@@ -23,10 +26,14 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from flask import current_app
+
+from diversion.bookings.fees import fee_status
 from diversion.bookings.ics import booking_ics, new_booking_calendars, session_location
 from diversion.bookings.models import Booking
 from diversion.core.links import external_url, external_url_maker
 from diversion.core.timeutils import format_london
+from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession
 from diversion.outbox.models import Channel
 from diversion.outbox.rules import choose_contact
@@ -89,6 +96,22 @@ def links_context_maker() -> Callable[[str], dict[str, str]]:
 def pay_url_maker() -> Callable[[str], str]:
     """`pay_url` for the many references of bulk messages, its template looked up once."""
     return external_url_maker(SELF_SERVICE_START, "ref", then="pay")
+
+
+def fee_context(reference: str, owed_pence: int, *, contact: Mapping[str, str] | None = None,
+                pay: Callable[[str], str] = pay_url) -> dict[str, Any]:
+    """A fee still owed when he is booked, in the fee reminder's words: how much
+    (`outstanding`, "£150.00") and how to pay: online (`pays_online`, `pay_url`) or by phoning
+    the team (`phone`, `hours`). Empty when nothing is owed, so the message says nothing of it
+    (as a message queued before these keys existed)."""
+    if owed_pence <= 0:
+        return {}
+    contact = contact or service_contact()
+    # Written as the fee reminder writes it (reminders.rules.pounds, a layer above this one).
+    return {"outstanding": f"£{owed_pence // 100:,}.{owed_pence % 100:02d}",
+            "pay_url": pay(reference),
+            "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
+            "phone": contact["phone"], "hours": contact["hours"]}
 
 
 def session_context(session: CourseSession) -> dict[str, Any]:
@@ -165,7 +188,9 @@ def confirmation_message(booking: Booking, *, now: dt.datetime, replaces: Bookin
                     subject_id=booking.id,
                     extra={"is_change": replaces is not None,
                            "from_waiting_list": from_waiting_list,
-                           **arrival_context(booking.session)},
+                           **arrival_context(booking.session),
+                           **fee_context(booking.referral.reference,
+                                         fee_status(booking.referral).still_owed_pence)},
                     ics=booking_ics(booking, now=now, cancelled=[replaces] if replaces else []))
 
 
@@ -178,7 +203,8 @@ def send_confirmation(booking: Booking, *, now: dt.datetime, replaces: Booking |
 
 
 def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]], *,
-                            now: dt.datetime) -> Iterator[dict[str, Any]]:
+                            now: dt.datetime, owed: Mapping[str, int] | None = None
+                            ) -> Iterator[dict[str, Any]]:
     """`confirmation_message` of many new active bookings, each given as (booking id, the
     referral's reference, his person or a row of its given_names, preferred_contact, email and
     mobile, session): the same messages, the session's part (and calendar) worked out once per
@@ -186,7 +212,8 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
 
     The sessions' parts are read here, at the call; the messages are then made one by one as
     they are asked for (a bulk write sends each part while the next is made) from plain values
-    only: nothing is read from the database while a COPY holds the connection."""
+    only: nothing is read from the database while a COPY holds the connection. `owed`: each
+    reference's fee still owed, in pence (`fees.balances`, read by the caller beforehand)."""
     parts: dict[int, tuple[dict[str, Any], Callable[[int, str], str], dt.datetime]] = {}
     for _, _, _, session in placed:
         if session.id not in parts:
@@ -197,14 +224,16 @@ def allocated_confirmations(placed: Sequence[tuple[int, str, Any, CourseSession]
                                      location=session_location(session), now=now),
                                  session.starts_at)
     return _confirmations([(booking_id, reference, person, parts[session.id])
-                           for booking_id, reference, person, session in placed], now=now)
+                           for booking_id, reference, person, session in placed], now=now,
+                          owed=owed or {})
 
 
 def _confirmations(placed: list[tuple[int, str, Any, tuple[dict[str, Any],
                                                           Callable[[int, str], str],
                                                           dt.datetime]]], *,
-                   now: dt.datetime) -> Iterator[dict[str, Any]]:
+                   now: dt.datetime, owed: Mapping[str, int]) -> Iterator[dict[str, Any]]:
     links = links_context_maker()
+    pay, team = pay_url_maker(), service_contact()
     for booking_id, reference, person, (about_session, calendar, starts_at) in placed:
         contact = choose_contact(preferred=person.preferred_contact, email=person.email,
                                  mobile=person.mobile)
@@ -214,7 +243,9 @@ def _confirmations(placed: list[tuple[int, str, Any, tuple[dict[str, Any],
         channel, recipient = contact
         given = person.given_names.split()
         context: dict[str, Any] = {"reference": reference, "given_name": given[0] if given else "",
-                                   **links(reference), **about_session}
+                                   **links(reference), **about_session,
+                                   **fee_context(reference, owed.get(reference, 0),
+                                                 contact=team, pay=pay)}
         if channel is Channel.EMAIL:
             context["ics"] = calendar(booking_id, reference)
         yield {"dedupe_key": f"booking-confirmation:{booking_id}", "channel": channel,

@@ -36,6 +36,7 @@ from diversion.bookings.capacity import (
     new_booking,
     refresh_count,
 )
+from diversion.bookings.fees import balances
 from diversion.bookings.ics import booking_ics
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.bookings.notices import (
@@ -315,7 +316,12 @@ def confirm_allocated(*, placed: Sequence[tuple[Referral, CourseSession]], actor
         [referral for referral, _ in placed], ReferralEventType.BOOKED, actor=actor, now=now,
         reason=[reasons[session.id] for _, session in placed])
     people = _contact_details(ids) if contacts is None else contacts
+    owed: dict[str, int] = {}
+    references = {referral.id: referral.reference for referral, _ in placed}
+    for start in range(0, len(ids), 900):  # read before the messages are written (a COPY)
+        owed.update((references[referral_id], pence) for referral_id, pence
+                    in balances(ids[start:start + 900]).items())
     enqueue_many(allocated_confirmations(
         [(booking_ids[referral.id], referral.reference, people[referral.id], session)
-         for referral, session in placed], now=now), now=now)
+         for referral, session in placed], now=now, owed=owed), now=now)
     db.session.flush()

@@ -43,6 +43,7 @@ from diversion.core.extensions import db
 from diversion.core.forms import attach_errors
 from diversion.core.timeutils import format_london, london_today, now_utc
 from diversion.core.transactions import discarded, savepoint
+from diversion.core.web import format_pounds
 from diversion.courses import sessions as courses_sessions
 from diversion.courses.models import CourseSession, SessionStatus
 from diversion.programmes import services as programme_services
@@ -123,6 +124,7 @@ def _page(referral: Referral, *, status: int = 200, **forms: Any) -> Any:
         payment_form=forms.get("payment") or PaymentForm(),
         waive_form=forms.get("waive") or WaiveForm(), confirm=ConfirmForm(),
         fee=fees.fee_status(referral), payments=fees.list_payments(referral),
+        waiver_history=fees.list_waiver_history(referral),
         waiting=waiting_list.waiting_positions(referral),
         transfers_left=queries.transfers_remaining(referral), now=now,
         ReferralStatus=ReferralStatus), status
@@ -247,11 +249,15 @@ def leave_waiting_list(reference: str, session_id: int) -> Any:
 
 
 def _nothing_owed(referral: Referral, form: Any) -> bool:
-    """True, with the reason at the top of the page, when the fee is already paid or waived (the
-    page then shows no payment or waiver form to put a field's error beside)."""
-    if fees.fee_status(referral).balance_pence > 0:
+    """True, with the reason at the top of the page, when nothing is owed (the fee paid or
+    waived, or the case ended): the page then shows no payment or waiver form to put a field's
+    error beside."""
+    fee = fees.fee_status(referral)
+    if fee.still_owed_pence > 0:
         return False
-    form.form_errors.append("Nothing is owed: the fee has already been paid or waived")
+    form.form_errors.append("Nothing is owed: the case has ended" if fee.has_ended and
+                            not fee.is_waived else
+                            "Nothing is owed: the fee has already been paid or waived")
     return True
 
 
@@ -291,21 +297,52 @@ def record_payment(reference: str) -> Any:
 @bp.post("/referral/<reference>/waive")
 @roles(Role.MANAGER)
 def waive(reference: str) -> Any:
+    """The reason from the booking page, then a check page (the fee, the reason, what follows);
+    its "Waive fee" posts again with `confirmed=yes`, which waives it."""
     referral = _referral(reference)
     form = WaiveForm()
     if _nothing_owed(referral, form):
         return _page(referral, status=409, waive=form)
-    if form.validate_on_submit():
-        try:
-            with savepoint():
-                fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
-                               now=now_utc())
-        except DomainError as error:
-            _domain_error_on(form, "reason", error)
-            return _page(_referral(reference), status=error.status, waive=form)
-        flash("Fee waived", "success")
+    if not form.validate_on_submit():
+        return _page(referral, status=422, waive=form)
+    if request.form.get("confirmed") != "yes":
+        return render_template("bookings/waive_check.html", referral=referral, form=form,
+                               fee=fees.fee_status(referral),
+                               booking=queries.get_active_booking(referral), now=now_utc())
+    try:
+        with savepoint():
+            fees.waive_fee(referral=referral, reason=form.reason.data, actor=acting_user(),
+                           now=now_utc())
+    except DomainError as error:
+        _domain_error_on(form, "reason", error)
+        return _page(_referral(reference), status=error.status, waive=form)
+    flash("Fee waived", "success")
+    return redirect(url_for("bookings.referral_booking", reference=referral.reference))
+
+
+@bp.route("/referral/<reference>/waiver/reinstate", methods=["GET", "POST"])
+@roles(Role.MANAGER)
+def reinstate_fee(reference: str) -> Any:
+    """GET: check before taking a waiver back (the fee is owed again); POST: take it back."""
+    referral = _referral(reference)
+    form = ConfirmForm()
+    try:
+        with savepoint():
+            waiver = fees.check_reinstatement(referral=referral, actor=acting_user())
+            if request.method == "POST" and form.validate_on_submit():
+                owed = fees.reinstate_fee(referral=referral, actor=acting_user(), now=now_utc())
+                flash(f"The fee has been reinstated: {format_pounds(owed)} is owed", "success")
+                return redirect(url_for("bookings.referral_booking",
+                                        reference=referral.reference))
+    except DomainError as error:
+        flash(error.message, "error")
         return redirect(url_for("bookings.referral_booking", reference=referral.reference))
-    return _page(referral, status=422, waive=form)
+    status = 400 if request.method == "POST" else 200
+    if status == 400:
+        form.form_errors.append("The form had expired: check and reinstate the fee again")
+    return render_template("bookings/reinstate_check.html", referral=referral, waiver=waiver,
+                           form=form, fee=fees.fee_status(referral),
+                           booking=queries.get_active_booking(referral), now=now_utc()), status
 
 
 # A session's waiting list (managers) ------------------------------------------------------

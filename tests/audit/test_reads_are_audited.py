@@ -124,6 +124,8 @@ AUDITED_ELSEWHERE: dict[str, str] = {
     "outbox.show_message": "audited (message.view): tests/outbox",
     "payments.flagged": "audited (payment.online_flagged_view): tests/payments",
     "payments.refund": "audited (payment.online_refund_view): tests/payments",
+    "bookings.reinstate_fee": "audited (referral.view); needs a waived fee: "
+                              "tests/bookings/test_fee_journeys.py",
     "payments.settled": "audited (payment.online_flagged_view): tests/payments",
     "selfservice.locked": "audited (selfservice.locked_view) when it lists anyone: below",
     "referrals.choose_person": "audited (person.matches_view): needs a draft matching someone on "

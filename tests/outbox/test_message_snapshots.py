@@ -65,7 +65,13 @@ _LINKS = {"manage_url": "https://diversion.example.org/book?ref=K7QM9XAD"}
 CONTEXTS: dict[str, dict[str, Any]] = {
     "booking_confirmation": {**_PERSON, **_LINKS, **_SESSION, "step_free": True, "is_change": False,
                              "from_waiting_list": False, "start_time": "9:30am",
-                             "late_cutoff": "9:45am", "ics": ICS},
+                             "late_cutoff": "9:45am", "ics": ICS,
+                             # the default programme's fee is owed when he is booked
+                             "outstanding": "£200.00",
+                             "pay_url": "https://diversion.example.org/book?ref=K7QM9XAD"
+                                        "&then=pay",
+                             "pays_online": False, "phone": "0113 496 0000",
+                             "hours": "Monday to Friday, 9am to 5pm"},
     "booking_cancelled": {**_PERSON, **_LINKS, **_SESSION, "step_free": True,
                           "complete_by": "Thursday 1 October 2026", "ics": ICS},
     "waiting_list_removed": {**_PERSON, **_LINKS, "starts_at": _SESSION["starts_at"],
