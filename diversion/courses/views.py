@@ -20,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
+from diversion.auth import shown_once
 from diversion.auth.access import acting_user, public, roles
 from diversion.auth.models import Role, User
 from diversion.core import parsing
@@ -399,6 +400,9 @@ def calendar_month() -> Any:
 
 # Facilitators -------------------------------------------------------------------------------
 
+NEW_FEED = "calendar_feed"  # what shown_once holds a new address's token as
+
+
 @bp.get("/my-sessions")
 @roles(Role.FACILITATOR)
 def my_sessions() -> Any:
@@ -406,9 +410,15 @@ def my_sessions() -> Any:
     page = courses_sessions.list_sessions(
         where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
+    # ?feed=new: the page a new address was made for shows it once (see reset_calendar_feed).
+    just_made = request.args.get("feed") == "new"
+    token = shown_once.take(NEW_FEED, user=user) if just_made else None
     return render_template("courses/my_sessions.html", page=page,
                            has_feed=courses_feeds.get_calendar_feed(user) is not None,
-                           confirm=ConfirmForm(), new_feed_url=None)
+                           confirm=ConfirmForm(),
+                           new_feed_url=token and external_url("courses.calendar_feed",
+                                                               token=token),
+                           feed_gone=just_made and token is None)
 
 
 @bp.get("/my-sessions/calendar")
@@ -431,13 +441,10 @@ def reset_calendar_feed() -> Any:
     if not form.validate_on_submit():
         abort(400)
     token = courses_feeds.reset_calendar_feed(user=user, actor=user, now=now_utc())
-    page = courses_sessions.list_sessions(
-        where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
-        per_page=PAGE_SIZE)
-    # Shown once, on this response only (which is never cached); the database keeps a digest.
-    return render_template("courses/my_sessions.html", page=page, has_feed=True,
-                           confirm=ConfirmForm(),
-                           new_feed_url=external_url("courses.calendar_feed", token=token))
+    # Post/redirect/get: the next page shows the address once (the database keeps a digest),
+    # and reloading it makes no other.
+    shown_once.hold(NEW_FEED, token, user=user)
+    return redirect(url_for("courses.my_sessions", feed="new", _anchor="calendar-feed"))
 
 
 @bp.get("/calendar/<token>.ics")

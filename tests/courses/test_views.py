@@ -245,7 +245,7 @@ def test_a_facilitators_calendar_feed_is_valid_icalendar_at_a_secret_address(cli
     session = create_session(starts_at=in_days(3), facilitators=[facilitator])
     create_session(starts_at=in_days(4))
     db.session.commit()
-    page = client.post("/my-sessions/calendar-feed").get_data(as_text=True)
+    page = client.post("/my-sessions/calendar-feed", follow_redirects=True).get_data(as_text=True)
     match = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+\.ics)<', page)
     assert match, "the new address is shown once"
     client.post("/sign-out")
@@ -259,11 +259,27 @@ def test_a_facilitators_calendar_feed_is_valid_icalendar_at_a_secret_address(cli
     assert client.get("/calendar/cal_wrong.ics").status_code == 404
 
 
+def test_reloading_the_page_that_shows_a_new_feed_address_makes_no_other(client, login_as):
+    login_as("facilitator")
+    response = client.post("/my-sessions/calendar-feed")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/my-sessions?feed=new#calendar-feed"
+    shown = client.get("/my-sessions?feed=new").text
+    address = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+\.ics)<', shown).group(1)
+    reloaded = client.get("/my-sessions?feed=new").text
+    assert address not in reloaded and 'id="feed-url"' not in reloaded
+    assert "can no longer be shown" in reloaded
+    assert client.get(address).status_code == 200, "the reload made no new address"
+    assert "can no longer be shown" not in client.get("/my-sessions").text
+
+
 def test_resetting_the_feed_address_stops_the_old_one(client, login_as):
     login_as("facilitator")
-    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                follow_redirects=True)
                       .get_data(as_text=True)).group(1)
-    second = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    second = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                 follow_redirects=True)
                        .get_data(as_text=True)).group(1)
     assert client.get(first).status_code == 404
     assert client.get(second).status_code == 200
@@ -274,7 +290,8 @@ def test_a_new_feed_address_is_asked_for_first_and_asking_changes_nothing(client
     assert "Get a calendar address" in client.get("/my-sessions").get_data(as_text=True)
     # With no address yet there is nothing to lose: the check page sends him back.
     assert client.get("/my-sessions/calendar-feed").headers["Location"] == "/my-sessions"
-    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                follow_redirects=True)
                       .get_data(as_text=True)).group(1)
     sessions_page = client.get("/my-sessions").get_data(as_text=True)
     assert 'href="/my-sessions/calendar-feed">Make a new calendar address</a>' in sessions_page
@@ -295,7 +312,8 @@ def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_aske
     forged = "http://attacker.example"
     client.post("/sign-in", base_url=forged,
                 data={"email": facilitator.email, "password": DEFAULT_PASSWORD})
-    page = client.post("/my-sessions/calendar-feed", base_url=forged).get_data(as_text=True)
+    page = client.post("/my-sessions/calendar-feed", base_url=forged,
+                       follow_redirects=True).get_data(as_text=True)
     match = re.search(r'id="feed-url">(https?://[^/]+)(/calendar/[^<]+\.ics)<', page)
     assert match and match.group(1) == "https://diversion.example.gov.uk"
     feed = client.get(match.group(2), base_url=forged).get_data(as_text=True)
