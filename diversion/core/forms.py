@@ -85,6 +85,22 @@ def attach_errors(form: FlaskForm, error: ValidationFailed, *, fallback: str | N
             form.form_errors.append(message)
 
 
+class Offered:
+    """A select's value must be one of the choices the view set on it (from what is stored):
+    a stale bookmark or an edited address ("venue=3000000000") is named on its field in words,
+    never silently ignored nor refused as WTForms' "Not a valid choice."."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.data in (None, "") or any(
+                field.data == choice.value for choice in field.iter_choices()):
+            return
+        raise ValidationError(self.message
+                              or f"Choose the {named_in_errors(field).lower()} from the list")
+
+
 TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?$", re.ASCII)
 
 

@@ -16,6 +16,7 @@ from flask import (
     request,
     url_for,
 )
+from wtforms import Field
 from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
@@ -327,10 +328,6 @@ def show_session(session_id: int) -> Any:
 
 # Sessions: list and calendar ----------------------------------------------------------------
 
-def _int_arg(name: str) -> int | None:
-    return parsing.query_int(request.args.get(name))
-
-
 FULL_WITH_QUEUE = "queue"  # ?queue=1: full sessions with a waiting list
 
 
@@ -341,23 +338,29 @@ def list_sessions() -> Any:
     form.venue.choices = [SelectChoice("", "Any")] + [SelectChoice(str(v.id), v.name)
                                                       for v in courses_venues.list_venues()]
     form.programme.choices = [SelectChoice("", "Any"), *_programme_choices()]
-    status = request.args.get("status", "")
     today = london_today(now_utc())
     has_filter = any(f"from_day-{p}" in request.args for p in ("day", "month", "year"))
-    where = courses_sessions.SessionFilter(
-        from_day=form.from_day.data if has_filter else today,
-        to_day=form.to_day.data,
-        venue_id=_int_arg("venue"), programme_id=_int_arg("programme"),
-        status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None,
-        full_with_queue=request.args.get(FULL_WITH_QUEUE) == "1")
     if not has_filter:
         form.from_day.process(None, today)
+    # Every problem is named in the error summary (400); a field in error is left out, the
+    # others apply, as on the referrals list.
+    valid = form.validate()
+
+    def ok(field: Field) -> Any:
+        return field.data if not field.errors else None
+
+    status = ok(form.status)
+    where = courses_sessions.SessionFilter(
+        from_day=ok(form.from_day) if has_filter else today, to_day=ok(form.to_day),
+        venue_id=parsing.query_int(ok(form.venue)),
+        programme_id=parsing.query_int(ok(form.programme)),
+        status=SessionStatus(status) if status else None,
+        full_with_queue=request.args.get(FULL_WITH_QUEUE) == "1")
     page = courses_sessions.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
                                           per_page=PAGE_SIZE, with_waiting=True)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("courses/sessions.html", form=form, page=page, args=args,
-                           date_errors=form.from_day.process_errors + form.to_day.process_errors,
-                           full_with_queue=where.full_with_queue)
+                           full_with_queue=where.full_with_queue), 200 if valid else 400
 
 
 def _month_arg(today: dt.date) -> dt.date:

@@ -17,6 +17,7 @@ from tests.builders import (
     create_venue,
     in_days,
 )
+from tests.pages import error_summary, marked_boxes
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -143,6 +144,46 @@ def test_the_session_list_filters_by_venue_and_status(client, login_as):
     text = client.get(f"/sessions?venue={venue.id}&status=scheduled").get_data(as_text=True)
     ids = set(map(int, re.findall(r'href="/sessions/(\d+)"', text)))
     assert ids == {kept.id}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("from_day-day=31&from_day-month=2&from_day-year=2026",
+     [("#from_day-day", "Starting on or after must be a real date")]),
+    ("from_day-day=1&from_day-month=&from_day-year=2026",
+     [("#from_day-month", "Starting on or after must include a month")]),
+    ("from_day-day=1&from_day-month=13&from_day-year=2026&to_day-day=1%00&to_day-month=1"
+     "&to_day-year=2026",
+     [("#from_day-month", "The month of starting on or after must be a number from 1 to 12"),
+      ("#to_day-day", "The day of starting on or before must be a number from 1 to 31")]),
+    ("from_day-day=2&from_day-month=7&from_day-year=2026&to_day-day=1&to_day-month=7"
+     "&to_day-year=2026",
+     [("#to_day-day", "Starting on or before must be the same as or after starting on or after")]),
+    ("venue=3000000000&programme=%C2%B2&status=" + "x" * 5000,
+     [("#venue", "Choose the venue from the list"),
+      ("#programme", "Choose the programme from the list"),
+      ("#status", "Choose the status from the list")]),
+])
+def test_a_bad_session_filter_is_named_in_an_error_summary_not_ignored(client, login_as, query,
+                                                                       expected):
+    login_as("manager")
+    response = client.get(f"/sessions?{query}")
+    page = response.text
+    assert response.status_code == 400
+    assert "<title>Error: " in page
+    assert error_summary(page) == expected
+    if expected[0][0].startswith("#from_day") or expected[0][0].startswith("#to_day"):
+        assert marked_boxes(page) >= {href[1:] for href, _ in expected}
+
+
+def test_a_bad_session_filter_leaves_the_others_applied(client, login_as):
+    login_as("manager")
+    venue = create_venue(name="Quiet Hall")
+    kept = create_session(starts_at=in_days(3), venue=venue)
+    create_session(starts_at=in_days(4))
+    db.session.commit()
+    text = client.get(f"/sessions?venue={venue.id}&status=nonsense").text
+    assert error_summary(text) == [("#status", "Choose the status from the list")]
+    assert set(map(int, re.findall(r'href="/sessions/(\d+)"', text))) == {kept.id}
 
 
 def test_the_month_calendar_shows_sessions_on_their_london_day_and_links_months(client, login_as):
