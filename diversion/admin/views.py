@@ -424,7 +424,7 @@ def audit_csv() -> Any:
     """The filtered events as CSV, in the page's order; the download is itself audited."""
     _, filters, valid = _audit_filters()
     if not valid:
-        abort(400)
+        return listing.back_to_list("admin.audit_log")
     ordering = paging.Ordering.from_args(request.args, audit_list.SORTS, "newest")
     query = audit_list.filtered_events(filters, today=london_today(now_utc()))
     query = query.order_by(*(c.desc() if ordering.descending else c.asc()

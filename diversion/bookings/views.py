@@ -585,7 +585,7 @@ def payments_csv() -> Any:
     """The filtered payments, in the page's order, as CSV; the download is audited."""
     _, filters, valid = _payment_filters()
     if not valid:
-        abort(400)
+        return listing.back_to_list("fees.payments")
     ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
     query = payments_list.filtered_payments(filters, today=london_today(now_utc())).order_by(
         *(c.desc() if ordering.descending else c.asc() for c in ordering.sort.columns))

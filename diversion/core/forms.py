@@ -94,8 +94,9 @@ class Offered:
         self.message = message
 
     def __call__(self, form: Any, field: Field) -> None:
-        if field.data in (None, "") or any(
-                field.data == choice.value for choice in field.iter_choices()):
+        values = field.data if isinstance(field.data, list) else [field.data]
+        offered = {choice.value for choice in field.iter_choices()}
+        if all(value in (None, "") or value in offered for value in values):
             return
         raise ValidationError(self.message
                               or f"Choose the {named_in_errors(field).lower()} from the list")
