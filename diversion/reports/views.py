@@ -84,7 +84,10 @@ def show_report(kind: str) -> Any:
         abort(403)
     now = now_utc()
     today = london_today(now)
-    submitted = any(key.startswith(("date_from", "date_to")) for key in request.args)
+    # Any of the form's own boxes asked for (not only the dates): an as-of date or a scope
+    # alone is checked too, never replaced by the defaults without a word.
+    submitted = any(key.startswith(("date_from", "date_to", "as_of", "scope"))
+                    for key in request.args)
     form = ReportFilterForm(request.args if submitted else None)
     if not submitted:
         defaults = default_parameters(kind, today)
