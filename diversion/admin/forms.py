@@ -89,8 +89,8 @@ class AuditFilterForm(Form):
         SelectChoice(c.value, c.value.capitalize()) for c in AuditCategory],
         validators=[AnyOf(["", *(c.value for c in AuditCategory)],
                           message="Select a category from the list")], validate_choice=False)
-    date_from = DatePartsField("On or after")
-    date_to = DatePartsField("On or before")
+    date_from = DatePartsField("On or after", named="The date on or after")
+    date_to = DatePartsField("On or before", named="The date on or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
         SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
         SelectChoice("action", "Action")])

@@ -237,7 +237,9 @@ def test_a_date_range_that_ends_before_it_starts_is_an_error_not_an_empty_list(c
     ("q=Smith%00", "q",
      "Person or reference must be on one line, with no tabs or other special characters"),
     ("date_to-day=1%00&date_to-month=1&date_to-year=2026", "date_to-day",
-     "The day of on or before must be a number from 1 to 31"),
+     "The day of the date on or before must be a number from 1 to 31"),
+    ("date_from-day=1&date_from-month=&date_from-year=2026", "date_from-month",
+     "The date on or after must include a month"),
 ])
 def test_a_bad_filter_in_the_csv_link_is_named_on_the_page_not_a_bare_400(
         client, login_as, query, anchor, message):
