@@ -342,8 +342,9 @@ def list_sessions() -> Any:
     has_filter = any(f"from_day-{p}" in request.args for p in ("day", "month", "year"))
     if not has_filter:
         form.from_day.process(None, today)
-    # Every problem is named in the error summary (400); a field in error is left out, the
-    # others apply, as on the referrals list.
+    # Every problem is named in the error summary (400); a field in error is left out (a
+    # "from" in error: from today, the page's default), the others apply, as on the referrals
+    # list.
     valid = form.validate()
 
     def ok(field: Field) -> Any:
@@ -351,7 +352,8 @@ def list_sessions() -> Any:
 
     status = ok(form.status)
     where = courses_sessions.SessionFilter(
-        from_day=ok(form.from_day) if has_filter else today, to_day=ok(form.to_day),
+        from_day=form.from_day.data if has_filter and not form.from_day.errors else today,
+        to_day=ok(form.to_day),
         venue_id=parsing.query_int(ok(form.venue)),
         programme_id=parsing.query_int(ok(form.programme)),
         status=SessionStatus(status) if status else None,

@@ -11,6 +11,7 @@ from diversion.courses.forms import future_date_hint
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from tests.builders import (
     DEFAULT_PASSWORD,
+    NOW,
     create_programme,
     create_session,
     create_user,
@@ -180,9 +181,14 @@ def test_a_bad_session_filter_leaves_the_others_applied(client, login_as):
     venue = create_venue(name="Quiet Hall")
     kept = create_session(starts_at=in_days(3), venue=venue)
     create_session(starts_at=in_days(4))
+    earlier = NOW - dt.timedelta(days=10)  # scheduled then, held before the default "from"
+    create_session(starts_at=in_days(3, now=earlier), venue=venue, now=earlier)
     db.session.commit()
     text = client.get(f"/sessions?venue={venue.id}&status=nonsense").text
     assert error_summary(text) == [("#status", "Choose the status from the list")]
+    assert set(map(int, re.findall(r'href="/sessions/(\d+)"', text))) == {kept.id}
+    text = client.get(f"/sessions?venue={venue.id}&from_day-day=31&from_day-month=2"
+                      "&from_day-year=2026").text
     assert set(map(int, re.findall(r'href="/sessions/(\d+)"', text))) == {kept.id}
 
 
