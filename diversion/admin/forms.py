@@ -8,7 +8,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Validation
 
 from diversion.audit.models import AuditCategory
 from diversion.auth.models import Role
-from diversion.core.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form, Offered
 
 ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 
@@ -83,14 +83,14 @@ class AuditFilterForm(Form):
 
     q = StringField("Person or reference", validators=[Optional(), Length(max=100)],
                     description="Family name, referral reference, crime reference or PNC ID")
-    user = SelectField("User", default="", validate_choice=False)
+    user = SelectField("User", default="", validate_choice=False, validators=[Offered()])
     action = SelectField("Action", default="", validate_choice=False)
     category = SelectField("Category", default="", choices=[SelectChoice("", "Any category")] + [
         SelectChoice(c.value, c.value.capitalize()) for c in AuditCategory],
         validators=[AnyOf(["", *(c.value for c in AuditCategory)],
                           message="Select a category from the list")], validate_choice=False)
-    date_from = DatePartsField("On or after")
-    date_to = DatePartsField("On or before")
+    date_from = DatePartsField("On or after", named="The date on or after")
+    date_to = DatePartsField("On or before", named="The date on or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[
         SelectChoice("newest", "Newest first"), SelectChoice("oldest", "Oldest first"),
         SelectChoice("action", "Action")])

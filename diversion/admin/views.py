@@ -30,7 +30,7 @@ from diversion.admin.forms import (
 )
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
-from diversion.auth import second_factor, services, sessions
+from diversion.auth import second_factor, services, sessions, shown_once
 from diversion.auth.access import acting_user, roles
 from diversion.auth.models import Force, Role, User
 from diversion.core import listing, paging, parsing
@@ -328,7 +328,6 @@ def list_tokens() -> Any:
                                     .order_by(User.name)))
     form.user.choices = [SelectChoice("", "Choose an account")] + [
         SelectChoice(str(u.id), f"{u.name} ({u.role.label})") for u in users]
-    new_token = None
     if form.validate_on_submit():
         user_id = parsing.query_int(form.user.data)
         user = db.session.get(User, user_id) if user_id else None
@@ -337,13 +336,22 @@ def list_tokens() -> Any:
         else:
             try:
                 with savepoint():
-                    _, new_token = services.create_api_token(
+                    token, secret = services.create_api_token(
                         user=user, actor=acting_user(), now=now_utc(),
                         expires_in_days=form.expires_in_days)
             except Conflict as error:
                 form.user.errors = [error.message]
-    return render_template("admin/tokens.html", form=form, tokens=services.list_api_tokens(),
-                           new_token=new_token, confirm=ConfirmForm(), now=now_utc())
+            else:
+                # Post/redirect/get: reloading the page that shows the secret makes no other.
+                shown_once.hold(f"api_token:{token.id}", secret, user=acting_user())
+                return redirect(url_for("admin.list_tokens", created=token.id))
+    tokens = services.list_api_tokens()
+    created_id = parsing.query_int(request.args.get("created")) if request.method == "GET" else None
+    created = next((t for t in tokens if t.id == created_id), None)
+    new_token = (shown_once.take(f"api_token:{created.id}", user=acting_user())
+                 if created is not None else None)
+    return render_template("admin/tokens.html", form=form, tokens=tokens, new_token=new_token,
+                           created=created, confirm=ConfirmForm(), now=now_utc())
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
@@ -416,7 +424,7 @@ def audit_csv() -> Any:
     """The filtered events as CSV, in the page's order; the download is itself audited."""
     _, filters, valid = _audit_filters()
     if not valid:
-        abort(400)
+        return listing.back_to_list("admin.audit_log")
     ordering = paging.Ordering.from_args(request.args, audit_list.SORTS, "newest")
     query = audit_list.filtered_events(filters, today=london_today(now_utc()))
     query = query.order_by(*(c.desc() if ordering.descending else c.asc()

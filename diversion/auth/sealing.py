@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from cryptography.fernet import Fernet
 
 PURPOSE = b"diversion: authenticator secrets at rest, v1"
+# A secret held in the cookie between a form's post and the page that shows it once
+# (diversion.auth.shown_once): its own key, so a sealed cookie value is no stored secret's.
+SHOWN_ONCE = b"diversion: a secret held for one display, v1"
 
 
 class SealBroken(Exception):
@@ -29,13 +32,13 @@ class SealBroken(Exception):
 
 
 @functools.lru_cache(maxsize=8)
-def _fernet(secret_key: str) -> Fernet:
+def _fernet(secret_key: str, purpose: bytes = PURPOSE) -> Fernet:
     # Imported when a second factor is used, not at start-up (issue 17), as pyotp is.
     from cryptography.fernet import Fernet  # noqa: PLC0415
     from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: PLC0415
 
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=PURPOSE).derive(
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
@@ -45,13 +48,14 @@ def _secret_keys() -> tuple[str, Sequence[str]]:
     return config["SECRET_KEY"], config.get("SECRET_KEY_FALLBACKS") or ()
 
 
-def seal(secret: str, *, secret_key: str | None = None) -> str:
+def seal(secret: str, *, secret_key: str | None = None, purpose: bytes = PURPOSE) -> str:
     """`secret` sealed under the current key (or `secret_key`'s, for a migration)."""
     key = secret_key if secret_key is not None else _secret_keys()[0]
-    return _fernet(key).encrypt(secret.encode()).decode("ascii")
+    return _fernet(key, purpose).encrypt(secret.encode()).decode("ascii")
 
 
-def unseal(stored: str, *, secret_keys: Sequence[str] | None = None) -> tuple[str, bool]:
+def unseal(stored: str, *, secret_keys: Sequence[str] | None = None,
+           purpose: bytes = PURPOSE) -> tuple[str, bool]:
     """The secret, and whether it was sealed under an older key (so should be sealed again).
     SealBroken when no key opens it."""
     if secret_keys is None:
@@ -62,10 +66,10 @@ def unseal(stored: str, *, secret_keys: Sequence[str] | None = None) -> tuple[st
     token = stored.encode("ascii", "replace")
     for position, key in enumerate(secret_keys):
         try:
-            return _fernet(key).decrypt(token).decode(), position > 0
+            return _fernet(key, purpose).decrypt(token).decode(), position > 0
         except InvalidToken:
             continue
     raise SealBroken
 
 
-__all__ = ["SealBroken", "seal", "unseal"]
+__all__ = ["SHOWN_ONCE", "SealBroken", "seal", "unseal"]

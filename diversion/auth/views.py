@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 
-from diversion.auth import devices, guards, held, second_factor, services, sessions
+from diversion.auth import devices, guards, held, second_factor, services, sessions, shown_once
 from diversion.auth.access import ALL_STAFF, acting_user, current_actor, public, roles
 from diversion.auth.forms import (
     ChangePasswordForm,
@@ -267,7 +267,7 @@ def second_factor_set_up() -> Any:
     def signed_in(codes: list[str]) -> Any:
         target = _pending_target()
         _finish_sign_in(user, target, now)
-        return render_template("auth/recovery_codes.html", codes=codes, next_url=target)
+        return _show_codes_once(user, codes, next_url=target)
 
     return _set_up_second_factor(user, now, signing_in=True, switched_on=signed_in)
 
@@ -281,15 +281,29 @@ def account_second_factor() -> Any:
     user = acting_user()
     now = now_utc()
     if second_factor.has_second_factor(user):
-        return render_template("auth/second_factor_status.html",
+        just_made = request.method == "GET" and request.args.get("codes") == "new"
+        held_codes = shown_once.take(RECOVERY_CODES, user=user) if just_made else None
+        if held_codes is not None:
+            return render_template("auth/recovery_codes.html", codes=held_codes.split(),
+                                   next_url=_safe_next(request.args.get("next")))
+        return render_template("auth/second_factor_status.html", codes_gone=just_made,
                                left=second_factor.recovery_codes_left(user))
 
     def renewed(codes: list[str]) -> Any:
         _renew_session(user, now)  # a privilege change: a new identifier
-        return render_template("auth/recovery_codes.html", codes=codes,
-                               next_url=url_for("home.dashboard"))
+        return _show_codes_once(user, codes, next_url=url_for("home.dashboard"))
 
     return _set_up_second_factor(user, now, signing_in=False, switched_on=renewed)
+
+
+RECOVERY_CODES = "recovery_codes"  # what shown_once holds new recovery codes as
+
+
+def _show_codes_once(user: User, codes: list[str], *, next_url: str) -> Any:
+    """Post/redirect/get: the recovery codes wait (sealed) in the fresh cookie for the one page
+    that shows them; reloading it shows them no more, and switches nothing on twice."""
+    shown_once.hold(RECOVERY_CODES, " ".join(codes), user=user)
+    return redirect(url_for("auth.account_second_factor", codes="new", next=next_url))
 
 
 def _set_up_second_factor(user: User, now: dt.datetime, *, signing_in: bool,

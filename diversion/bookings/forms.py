@@ -18,7 +18,7 @@ from wtforms.validators import (
 )
 
 from diversion.bookings.models import MANUAL_PAYMENT_METHODS, PaymentMethod
-from diversion.core.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form, Offered
 
 MONEY = re.compile(r"^£?\s*(\d{1,9}(?:\.\d{1,2})?)$")  # the services say when it is too much
 # Commas only between groups of three digits, before any decimal point: "1,000.50". "1,50" is
@@ -102,7 +102,7 @@ class PaymentFilterForm(Form):
         SelectChoice(m.value, m.label) for m in PaymentMethod], validate_choice=False,
         validators=[AnyOf(["", *(m.value for m in PaymentMethod)],
                           message="Choose a payment method from the list")])
-    force = SelectField("Police force", default="", validate_choice=False)
+    force = SelectField("Police force", default="", validate_choice=False, validators=[Offered()])
     date_from = DatePartsField("Recorded on or after")
     date_to = DatePartsField("Recorded on or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False, choices=[

@@ -3,6 +3,7 @@ and the auto-allocation button."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -544,7 +545,20 @@ def allocate() -> Any:
 
 
 def _outstanding_filters() -> tuple[outstanding.Filters, dict[str, str]]:
-    return outstanding.Filters.from_args(request.args)
+    """The list's filters and an error per field that could not be read; a force, programme
+    or course state that is not offered is named (and left out), never silently ignored."""
+    filters, errors = outstanding.Filters.from_args(request.args)
+    offered = {
+        "force": ("police force", {str(f.id) for f in referral_queries.list_forces()}),
+        "programme": ("programme", {str(p.id) for p in programme_services.list_programmes()}),
+        "state": ("course", set(outstanding.STATES))}
+    left_out: dict[str, None] = {}
+    for name, (what, values) in offered.items():
+        value = request.args.get(name) or ""
+        if value and value not in values:
+            errors[name] = f"Choose the {what} from the list"
+            left_out[{"force": "force_id", "programme": "programme_id"}.get(name, name)] = None
+    return dataclasses.replace(filters, **left_out), errors
 
 
 @fees_bp.get("/outstanding")
@@ -566,14 +580,16 @@ def outstanding_list() -> Any:
                            count=count, filtered=any(args.values()),
                            errors=errors, args=args, forces=referral_queries.list_forces(),
                            programmes=programme_services.list_programmes(),
-                           later_page="after" in request.args)
+                           later_page="after" in request.args), 400 if errors else 200
 
 
 @fees_bp.get("/outstanding.csv")
 @roles(Role.MANAGER)
 def outstanding_csv() -> Any:
     """The same list with the same filters, as CSV (docs/DESIGN.md, "CSV: fees outstanding")."""
-    filters, _ = _outstanding_filters()
+    filters, errors = _outstanding_filters()
+    if errors:
+        return listing.back_to_list("fees.outstanding_list")
     outstanding.record_export(filters=filters, actor=acting_user(), now=now_utc())
     document = "".join(outstanding.csv_lines(outstanding.outstanding_rows(filters=filters,
                                                                           now=now_utc())))
@@ -622,7 +638,7 @@ def payments_csv() -> Any:
     """The filtered payments, in the page's order, as CSV; the download is audited."""
     _, filters, valid = _payment_filters()
     if not valid:
-        abort(400)
+        return listing.back_to_list("fees.payments")
     ordering = paging.Ordering.from_args(request.args, payments_list.SORTS, "newest")
     query = payments_list.filtered_payments(filters, today=london_today(now_utc())).order_by(
         *(c.desc() if ordering.descending else c.asc() for c in ordering.sort.columns))

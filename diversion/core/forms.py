@@ -85,6 +85,24 @@ def attach_errors(form: FlaskForm, error: ValidationFailed, *, fallback: str | N
             form.form_errors.append(message)
 
 
+class Offered:
+    """A select's value must be one of the choices the view set on it (from what is stored):
+    a stale bookmark or an edited address ("venue=3000000000") is named on its field in words,
+    never silently ignored nor refused as WTForms' "Not a valid choice.". A blank value passes
+    only where a blank choice ("Any") is offered."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Field) -> None:
+        values = field.data if isinstance(field.data, list) else [field.data]
+        offered = {choice.value for choice in field.iter_choices()}
+        if all(value is None or value in offered for value in values):
+            return
+        raise ValidationError(self.message
+                              or f"Choose the {named_in_errors(field).lower()} from the list")
+
+
 TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?$", re.ASCII)
 
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, request, url_for
+from flask import Response, redirect, request, url_for
 from sqlalchemy import Select
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from diversion.core import paging
 from diversion.core.csvout import to_csv
@@ -76,6 +77,13 @@ def listed(query: Select[Any], *, sorts: Mapping[str, paging.Sort], default_sort
     page.with_links(href)
     return Listed(page, ordering, sort_href,
                   url_for(csv_endpoint) + ("?" + urlencode(kept) if kept else ""))
+
+
+def back_to_list(endpoint: str) -> WerkzeugResponse:
+    """The answer to a CSV download asked with filters its list refuses: the list itself, with
+    the same filters, whose error summary names each problem (never the bare 400 page)."""
+    kept = kept_args(request.args)
+    return redirect(url_for(endpoint) + ("?" + urlencode(kept) if kept else ""))
 
 
 def london(value: dt.datetime | None) -> str:

@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from diversion.core.forms import DatePartsField, Form, TimeField, WholeNumberField
+from diversion.core.forms import DatePartsField, Form, Offered, TimeField, WholeNumberField
 from diversion.core.timeutils import london_today, now_utc
 
 
@@ -152,11 +152,19 @@ class SessionFilterForm(Form):
     class Meta:
         csrf = False
 
-    from_day = DatePartsField("From")
-    to_day = DatePartsField("To")
-    venue = SelectField("Venue", validators=[Optional()])
-    programme = SelectField("Programme", validators=[Optional()])
-    status = SelectField("Status", validators=[Optional()],
+    from_day = DatePartsField("Starting on or after")
+    to_day = DatePartsField("Starting on or before")
+    venue = SelectField("Venue", default="", validate_choice=False, validators=[Offered()])
+    programme = SelectField("Programme", default="", validate_choice=False,
+                            validators=[Offered()])
+    status = SelectField("Status", default="", validate_choice=False, validators=[Offered()],
                          choices=[SelectChoice("", "Any"), SelectChoice("scheduled", "Scheduled"),
                                   SelectChoice("cancelled", "Cancelled"),
                                   SelectChoice("held", "Held")])
+
+    def validate_to_day(self, field: DatePartsField) -> None:
+        """A range that ends before it starts would list nothing without saying why."""
+        start = self.from_day.data
+        if field.data is not None and start is not None and field.data < start:
+            raise ValidationError("Starting on or before must be the same as or after "
+                                  "starting on or after")

@@ -16,10 +16,12 @@ from flask import (
     request,
     url_for,
 )
+from wtforms import Field
 from wtforms.fields.choices import SelectChoice
 
 from diversion.audit.models import AuditCategory
 from diversion.audit.services import record, shown_details
+from diversion.auth import shown_once
 from diversion.auth.access import acting_user, public, roles
 from diversion.auth.models import Role, User
 from diversion.core import parsing
@@ -326,10 +328,6 @@ def show_session(session_id: int) -> Any:
 
 # Sessions: list and calendar ----------------------------------------------------------------
 
-def _int_arg(name: str) -> int | None:
-    return parsing.query_int(request.args.get(name))
-
-
 FULL_WITH_QUEUE = "queue"  # ?queue=1: full sessions with a waiting list
 
 
@@ -340,23 +338,31 @@ def list_sessions() -> Any:
     form.venue.choices = [SelectChoice("", "Any")] + [SelectChoice(str(v.id), v.name)
                                                       for v in courses_venues.list_venues()]
     form.programme.choices = [SelectChoice("", "Any"), *_programme_choices()]
-    status = request.args.get("status", "")
     today = london_today(now_utc())
     has_filter = any(f"from_day-{p}" in request.args for p in ("day", "month", "year"))
-    where = courses_sessions.SessionFilter(
-        from_day=form.from_day.data if has_filter else today,
-        to_day=form.to_day.data,
-        venue_id=_int_arg("venue"), programme_id=_int_arg("programme"),
-        status=SessionStatus(status) if status in {s.value for s in SessionStatus} else None,
-        full_with_queue=request.args.get(FULL_WITH_QUEUE) == "1")
     if not has_filter:
         form.from_day.process(None, today)
+    # Every problem is named in the error summary (400); a field in error is left out (a
+    # "from" in error: from today, the page's default), the others apply, as on the referrals
+    # list.
+    valid = form.validate()
+
+    def ok(field: Field) -> Any:
+        return field.data if not field.errors else None
+
+    status = ok(form.status)
+    where = courses_sessions.SessionFilter(
+        from_day=form.from_day.data if has_filter and not form.from_day.errors else today,
+        to_day=ok(form.to_day),
+        venue_id=parsing.query_int(ok(form.venue)),
+        programme_id=parsing.query_int(ok(form.programme)),
+        status=SessionStatus(status) if status else None,
+        full_with_queue=request.args.get(FULL_WITH_QUEUE) == "1")
     page = courses_sessions.list_sessions(where=where, page=parsing.query_page(request.args.get("page")),
                                           per_page=PAGE_SIZE, with_waiting=True)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("courses/sessions.html", form=form, page=page, args=args,
-                           date_errors=form.from_day.process_errors + form.to_day.process_errors,
-                           full_with_queue=where.full_with_queue)
+                           full_with_queue=where.full_with_queue), 200 if valid else 400
 
 
 def _month_arg(today: dt.date) -> dt.date:
@@ -399,6 +405,9 @@ def calendar_month() -> Any:
 
 # Facilitators -------------------------------------------------------------------------------
 
+NEW_FEED = "calendar_feed"  # what shown_once holds a new address's token as
+
+
 @bp.get("/my-sessions")
 @roles(Role.FACILITATOR)
 def my_sessions() -> Any:
@@ -406,9 +415,15 @@ def my_sessions() -> Any:
     page = courses_sessions.list_sessions(
         where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
         page=parsing.query_page(request.args.get("page")), per_page=PAGE_SIZE)
+    # ?feed=new: the page a new address was made for shows it once (see reset_calendar_feed).
+    just_made = request.args.get("feed") == "new"
+    token = shown_once.take(NEW_FEED, user=user) if just_made else None
     return render_template("courses/my_sessions.html", page=page,
                            has_feed=courses_feeds.get_calendar_feed(user) is not None,
-                           confirm=ConfirmForm(), new_feed_url=None)
+                           confirm=ConfirmForm(),
+                           new_feed_url=token and external_url("courses.calendar_feed",
+                                                               token=token),
+                           feed_gone=just_made and token is None)
 
 
 @bp.get("/my-sessions/calendar")
@@ -431,13 +446,10 @@ def reset_calendar_feed() -> Any:
     if not form.validate_on_submit():
         abort(400)
     token = courses_feeds.reset_calendar_feed(user=user, actor=user, now=now_utc())
-    page = courses_sessions.list_sessions(
-        where=courses_sessions.SessionFilter(starts_from=now_utc(), facilitator_id=user.id),
-        per_page=PAGE_SIZE)
-    # Shown once, on this response only (which is never cached); the database keeps a digest.
-    return render_template("courses/my_sessions.html", page=page, has_feed=True,
-                           confirm=ConfirmForm(),
-                           new_feed_url=external_url("courses.calendar_feed", token=token))
+    # Post/redirect/get: the next page shows the address once (the database keeps a digest),
+    # and reloading it makes no other.
+    shown_once.hold(NEW_FEED, token, user=user)
+    return redirect(url_for("courses.my_sessions", feed="new", _anchor="calendar-feed"))
 
 
 @bp.get("/calendar/<token>.ics")

@@ -6,7 +6,7 @@ from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
-from diversion.core.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form, Offered
 from diversion.outbox.models import Channel, MessageStatus
 from diversion.outbox.services import KINDS
 
@@ -21,11 +21,14 @@ class MessageFilterForm(Form):
     q = StringField("Name or reference", validators=[Optional(), Length(max=100)],
                     description="Family name, referral reference, crime reference or PNC ID")
     kind = SelectField("Kind of message", default="", choices=[SelectChoice("", "Any kind")] + [
-        SelectChoice(key, label) for key, label in sorted(KINDS.items(), key=lambda kv: kv[1])])
+        SelectChoice(key, label) for key, label in sorted(KINDS.items(), key=lambda kv: kv[1])],
+        validate_choice=False, validators=[Offered()])
     status = SelectMultipleField("Status", default=[], choices=[
-        SelectChoice(s.value, s.value.capitalize()) for s in MessageStatus])
+        SelectChoice(s.value, s.value.capitalize()) for s in MessageStatus],
+        validate_choice=False, validators=[Offered()])
     channel = SelectField("Sent by", default="", choices=[SelectChoice("", "Email or text")] + [
-        SelectChoice(c.value, label) for c, label in CHANNELS.items()])
+        SelectChoice(c.value, label) for c, label in CHANNELS.items()],
+        validate_choice=False, validators=[Offered()])
     date_from = DatePartsField("Due on or after")
     date_to = DatePartsField("Due on or before")
     sort = SelectField("Sort by", default="newest", validate_choice=False,

@@ -127,7 +127,7 @@ def messages_csv() -> Any:
     """The filtered messages, in the page's order, as CSV (docs/DESIGN.md "Staff lists")."""
     _, filters, valid = _filters()
     if not valid:
-        abort(400)
+        return listing.back_to_list("outbox.list_messages")
     ordering = paging.Ordering.from_args(request.args, SORTS, "newest")
     query = services.filtered_messages(filters, today=london_today(now_utc()))
     columns = ordering.sort.columns

@@ -10,7 +10,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
-from diversion.core.forms import DatePartsField, Form, TimeField
+from diversion.core.forms import DatePartsField, Form, Offered, TimeField
 from diversion.referrals.models import ContactChannel, ReferralStatus
 
 OTHER_OFFENCE = "other"
@@ -152,8 +152,9 @@ class FilterForm(Form):
         SelectChoice(s.value, s.label) for s in ReferralStatus], validate_choice=False,
         validators=[AnyOf(["", *(s.value for s in ReferralStatus)],
                           message="Choose a status from the list")])
-    force = SelectField("Force", default="", validate_choice=False)
-    programme = SelectField("Programme", default="", validate_choice=False)
+    force = SelectField("Force", default="", validate_choice=False, validators=[Offered()])
+    programme = SelectField("Programme", default="", validate_choice=False,
+                            validators=[Offered()])
     referred_from = DatePartsField("Referred on or after")
     referred_to = DatePartsField("Referred on or before")
     deadline_soon = BooleanField("Only those with a deadline in the next 14 days")

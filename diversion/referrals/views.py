@@ -608,19 +608,22 @@ def referral_filters(args: Any, actor: User) -> tuple[FilterForm, queries.Referr
     form.force.choices = [("", "Any force")] + [(str(fid), name) for fid, name in forces]
     form.programme.choices = [("", "Any programme")] + [
         (str(pid), name) for pid, name in programme_services.programme_names()]
+    if actor.role is Role.POLICE:
+        form.force.data = ""  # his own force's list: the field is not shown, nor read
     form.validate()
 
     def ok(field: Any) -> bool:
         return not field.errors
 
     force_id = None
-    if actor.role is not Role.POLICE and form.force.data:
+    if actor.role is not Role.POLICE and form.force.data and ok(form.force):
         force_id = parsing.query_int(form.force.data)
     status = (ReferralStatus(form.status.data)
               if ok(form.status) and form.status.data else None)
     filters = queries.ReferralFilters(
         status=status, force_id=force_id,
-        programme_id=parsing.query_int(form.programme.data) if form.programme.data else None,
+        programme_id=(parsing.query_int(form.programme.data)
+                      if form.programme.data and ok(form.programme) else None),
         referred_from=form.referred_from.data if ok(form.referred_from) else None,
         referred_to=form.referred_to.data if ok(form.referred_to) else None,
         deadline_soon=bool(form.deadline_soon.data), mine=bool(form.mine.data),

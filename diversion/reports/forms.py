@@ -9,7 +9,7 @@ from __future__ import annotations
 from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 
-from diversion.core.forms import DatePartsField, Form
+from diversion.core.forms import DatePartsField, Form, Offered
 
 
 class ReportFilterForm(Form):
@@ -25,7 +25,8 @@ class ReportFilterForm(Form):
     as_of = DatePartsField("As of", named="The as-of date",
                            description="Reoffences recorded up to this date count. "
                            "Leave blank for today")
-    scope = RadioField("Offences counted", default="any", choices=[
+    scope = RadioField("Offences counted", default="any", validate_choice=False,
+                       validators=[Offered("Select which offences are counted")], choices=[
         SelectChoice("any", "Any offence"),
         SelectChoice("programme", "Only offences the programme accepts")])
     force = SelectMultipleField("Forces", default=[], choices=[], validate_choice=False,
@@ -44,7 +45,8 @@ class JusticeDataLabForm(Form):
                              description="The last referral date")
     force = SelectField("Police force", default="", choices=[], validate_choice=False,
                         description="Only the people that force referred, or everyone")
-    group = RadioField("Who to include", default="all", choices=[
+    group = RadioField("Who to include", default="all", validate_choice=False,
+                       validators=[Offered("Select who to include")], choices=[
         SelectChoice("all", "Everyone who completed or did not complete"),
         SelectChoice("completed", "Only those who completed"),
         SelectChoice("not_completed", "Only those who did not complete")])

@@ -84,8 +84,16 @@ def show_report(kind: str) -> Any:
         abort(403)
     now = now_utc()
     today = london_today(now)
-    submitted = any(key.startswith(("date_from", "date_to")) for key in request.args)
+    # Any of the form's own boxes asked for (not only the dates): an as-of date or a scope
+    # alone is checked too, never replaced by the defaults without a word.
+    boxes = ("date_from", "date_to", *(("as_of",) if report_kind.uses_as_of else ()),
+             *(("scope",) if report_kind.uses_scope else ()))
+    submitted = any(key.startswith(boxes) for key in request.args)
     form = ReportFilterForm(request.args if submitted else None)
+    if not report_kind.uses_as_of:
+        form.as_of.process(None)  # not on this report's page: never read, never in error
+    if not report_kind.uses_scope:
+        form.scope.data = "any"
     if not submitted:
         defaults = default_parameters(kind, today)
         form = ReportFilterForm(data={"date_from": defaults.date_from,

@@ -11,11 +11,13 @@ from wtforms.validators import DataRequired, Length
 from diversion.core import parsing
 from diversion.core.forms import Form
 
+REFERENCE_NOT_VALID = "Reference must be 8 letters and numbers, like ACDE3467"
+
 
 class StartForm(Form):
     reference = StringField("Reference", validators=[
         DataRequired("Enter the reference from your letter"),
-        Length(max=20, message="Reference must be 8 letters and numbers, like ACDE3467")])
+        Length(max=20, message=REFERENCE_NOT_VALID)])
     pin = StringField("PIN", validators=[
         DataRequired("Enter the PIN from your letter"),
         Length(max=20, message="PIN must be 6 numbers")])

@@ -50,6 +50,7 @@ from diversion.referrals.models import Referral, ReferralStatus
 from diversion.referrals.reading import normalise_reference
 from diversion.selfservice import services
 from diversion.selfservice.forms import (
+    REFERENCE_NOT_VALID,
     ChooseSessionForm,
     ConfirmForm,
     LeaveWaitingListForm,
@@ -105,6 +106,10 @@ def start() -> Any:
             if signed_in is not None and normalise_reference(signed_in.reference) == reference:
                 return after_sign_in(then)
             form.reference.data = reference
+        elif (request.args.get("ref") or "").strip():
+            # A link whose reference is not one (cut short, mistyped, a control character):
+            # the words for a reference that is not valid, the box left empty (never the value).
+            message = REFERENCE_NOT_VALID
     if form.validate_on_submit():
         now = now_utc()
         try:

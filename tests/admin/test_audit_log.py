@@ -15,6 +15,7 @@ from diversion.audit.services import record, shown_details
 from diversion.core import paging
 from diversion.core.extensions import db
 from tests.builders import NOW, create_booking, create_referral, create_user, future_session
+from tests.pages import error_summary
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -190,7 +191,9 @@ def test_bad_filters_are_all_named_in_one_error_summary_and_audit_nothing(client
     summary = page.split("govuk-error-summary__list")[1].split("</ul>")[0]
     assert summary.count("<li>") == 3, summary
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.view")) is None
-    assert client.get("/admin/audit.csv?category=nonsense").status_code == 400
+    # The CSV asked with the same filters goes back to the page that names them.
+    download = client.get("/admin/audit.csv?category=nonsense")
+    assert download.status_code == 302 and download.headers["Location"] == "/admin/audit?category=nonsense"
 
 
 def test_a_person_search_over_lists_takes_the_same_queries_for_one_list_or_many(client, login_as):
@@ -223,7 +226,30 @@ def test_a_date_range_that_ends_before_it_starts_is_an_error_not_an_empty_list(c
     assert response.status_code == 400 and "<title>Error: Audit log" in page
     assert '<a href="#date_to-day">On or before must be the same as or after 1 January 2027</a>' \
         in page
-    assert client.get(f"/admin/audit.csv?{backwards}").status_code == 400
+    download = client.get(f"/admin/audit.csv?{backwards}")
+    assert download.status_code == 302 and download.headers["Location"] == f"/admin/audit?{backwards}"
+
+
+@pytest.mark.parametrize(("query", "anchor", "message"), [
+    ("user=3000000000", "user", "Choose the user from the list"),
+    ("user=%C2%B2", "user", "Choose the user from the list"),
+    ("user=%00", "user", "Choose the user from the list"),
+    ("q=Smith%00", "q",
+     "Person or reference must be on one line, with no tabs or other special characters"),
+    ("date_to-day=1%00&date_to-month=1&date_to-year=2026", "date_to-day",
+     "The day of the date on or before must be a number from 1 to 31"),
+    ("date_from-day=1&date_from-month=&date_from-year=2026", "date_from-month",
+     "The date on or after must include a month"),
+])
+def test_a_bad_filter_in_the_csv_link_is_named_on_the_page_not_a_bare_400(
+        client, login_as, query, anchor, message):
+    login_as("admin")
+    download = client.get(f"/admin/audit.csv?{query}")
+    assert download.status_code == 302 and download.headers["Location"].startswith("/admin/audit?")
+    page = client.get(download.headers["Location"])
+    assert page.status_code == 400 and "<title>Error: Audit log" in page.text
+    assert error_summary(page.text) == [(f"#{anchor}", message)]
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "audit.export")) is None
 
 
 def test_a_category_that_is_not_offered_is_refused_in_words(client, login_as):

@@ -158,7 +158,8 @@ def _token_on_page(page: str) -> str | None:
 def test_a_new_token_is_shown_once_stored_hashed_and_works(client, admin):
     officer = create_user("police")
     db.session.commit()
-    page = client.post("/admin/tokens", data={"user": str(officer.id)}).get_data(as_text=True)
+    page = client.post("/admin/tokens", data={"user": str(officer.id)},
+                       follow_redirects=True).get_data(as_text=True)
     clear = _token_on_page(page)
     assert clear and clear.startswith("dvn_")
     stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
@@ -169,11 +170,49 @@ def test_a_new_token_is_shown_once_stored_hashed_and_works(client, admin):
     assert _audit("token.create") is not None
 
 
+def test_reloading_the_page_that_shows_a_new_token_makes_no_other_and_says_it_is_gone(
+        client, admin):
+    officer = create_user("police")
+    db.session.commit()
+    response = client.post("/admin/tokens", data={"user": str(officer.id)})
+    token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/admin/tokens?created={token.id}"
+    with client.session_transaction() as cookie:
+        held = str(dict(cookie))
+    shown = client.get(response.headers["Location"]).text
+    clear = _token_on_page(shown)
+    assert clear and clear.startswith("dvn_") and token.token_hash == hash_token(clear)
+    assert clear not in held and clear.removeprefix("dvn_") not in held  # sealed in the cookie
+
+    reloaded = client.get(response.headers["Location"])
+    assert reloaded.status_code == 200
+    assert clear not in reloaded.text and _token_on_page(reloaded.text) is None
+    assert "can no longer be shown" in reloaded.text
+    assert f'href="/admin/tokens/{token.id}/revoke"' in reloaded.text
+    assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 1
+
+
+def test_a_held_token_is_shown_only_on_its_own_page_and_only_for_ten_minutes(
+        client, admin, clock):
+    officer, other = create_user("police"), create_user("police")
+    db.session.commit()
+    location = client.post("/admin/tokens", data={"user": str(officer.id)}).headers["Location"]
+    clock.advance(minutes=11)
+    late = client.get(location).text
+    assert _token_on_page(late) is None and "can no longer be shown" in late
+    location = client.post("/admin/tokens", data={"user": str(other.id)}).headers["Location"]
+    first_id = location.rsplit("=", 1)[1]
+    elsewhere = client.get(location.replace(f"={first_id}", f"={int(first_id) - 1}")).text
+    assert _token_on_page(elsewhere) is None
+    assert (_token_on_page(client.get(location).text) or "").startswith("dvn_")
+
+
 def test_a_revoked_token_gets_401_on_the_api(client, admin):
     officer = create_user("police")
     db.session.commit()
-    clear = _token_on_page(client.post("/admin/tokens", data={"user": str(officer.id)})
-                           .get_data(as_text=True))
+    clear = _token_on_page(client.post("/admin/tokens", data={"user": str(officer.id)},
+                                       follow_redirects=True).get_data(as_text=True))
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == officer.id))
     response = client.post(f"/admin/tokens/{token_id}/revoke")
     assert response.status_code == 302
@@ -188,7 +227,7 @@ def test_a_token_given_30_days_stops_working_on_the_31st_and_says_so(app, client
     db.session.commit()
     auth.login(admin.email)
     clear = _token_on_page(client.post("/admin/tokens", data={
-        "user": str(officer.id), "expires": "30"}).get_data(as_text=True))
+        "user": str(officer.id), "expires": "30"}, follow_redirects=True).get_data(as_text=True))
     stored = db.session.scalar(select(ApiToken).where(ApiToken.user_id == officer.id))
     assert stored.expires_at == stored.created_at + dt.timedelta(days=30)
     assert _audit("token.create").details["expires_in_days"] == 30

@@ -188,7 +188,8 @@ def test_a_required_role_is_sent_to_enrol_and_can_do_nothing_else(client, clock,
                         if totp.at(clock.now) != "000000" else "111111"})
     assert wrong.status_code == 200 and "govuk-error-summary" in wrong.text
     assert not second_factor.has_second_factor(user)
-    done = client.post("/sign-in/set-up-authenticator", data={"code": totp.at(clock.now)})
+    done = client.post("/sign-in/set-up-authenticator", data={"code": totp.at(clock.now)},
+                       follow_redirects=True)
     assert done.status_code == 200
     shown = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", done.text)
     assert len(shown) == 10
@@ -210,9 +211,37 @@ def test_roles_not_required_sign_in_with_the_password_alone(client, required):
 def test_anyone_may_switch_the_second_factor_on_from_their_account(client, login_as, clock):
     user = login_as("police")
     totp, _page = _enrol_through_the_page(client, "/account/second-factor")
-    done = client.post("/account/second-factor", data={"code": totp.at(clock.now)})
+    done = client.post("/account/second-factor", data={"code": totp.at(clock.now)},
+                       follow_redirects=True)
     assert done.status_code == 200 and "Keep your recovery codes" in done.text
     assert second_factor.has_second_factor(user)
+
+
+@pytest.mark.parametrize("path", ["/sign-in/set-up-authenticator", "/account/second-factor"])
+def test_recovery_codes_are_shown_once_after_a_redirect_and_a_reload_says_they_are_gone(
+        client, login_as, clock, required, path):
+    if path.startswith("/sign-in"):
+        user = create_user(role="manager")
+        db.session.commit()
+        _password(client, user)
+    else:
+        user = login_as("police")
+    totp, _page = _enrol_through_the_page(client, path)
+    done = client.post(path, data={"code": totp.at(clock.now)})
+    assert done.status_code == 302
+    location = done.headers["Location"]
+    assert location.startswith("/account/second-factor?codes=new&next=")
+    with client.session_transaction() as cookie:
+        held = str(dict(cookie))
+    shown = client.get(location).text
+    codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", shown)
+    assert len(codes) == 10 and not any(code in held for code in codes)
+    assert 'href="/dashboard"' in shown
+    reloaded = client.get(location)
+    assert reloaded.status_code == 200
+    assert not any(code in reloaded.text for code in codes)
+    assert "can no longer be shown" in reloaded.text and "10 unused recovery codes" in reloaded.text
+    assert second_factor.recovery_codes_left(user) == 10
 
 
 def test_an_admin_resets_a_second_factor_after_a_check_page_and_it_is_audited(client, login_as):

@@ -199,7 +199,7 @@ def test_switching_on_the_second_factor_rotates_the_identifier(app, user):
     assert page.status_code == 200
     secret = sealing.unseal(second_factor.get_second_factor(user).secret)[0]
     response = client.post("/account/second-factor", data={"code": pyotp.TOTP(secret).at(NOW)})
-    assert response.status_code == 200 and second_factor.has_second_factor(user)
+    assert response.status_code == 302 and second_factor.has_second_factor(user)
     assert _key(client) != old_key
     db.session.expire_all()
     assert db.session.get(UserSession, old_row.id).end_reason == "rotated"

@@ -28,6 +28,7 @@ from tests.builders import (
     live_session_with_people,
     pay_fee,
 )
+from tests.pages import error_summary
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -178,8 +179,26 @@ def test_the_count_is_of_every_page_not_only_the_first(client, login_as, app, mo
 def test_a_bad_date_filter_is_shown_and_left_out(client, login_as, app):
     login_as("manager")
     response = client.get("/fees/outstanding?from=31/02/2026")
-    assert response.status_code == 200
+    assert response.status_code == 400  # as on every other list with filters
     assert "govuk-error-summary" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["3000000000", "%C2%B2", "%00", "x" * 5000])
+def test_a_force_programme_or_course_not_offered_is_named_and_left_out(client, login_as, value):
+    shown = create_referral()
+    book(shown, 10)
+    db.session.commit()
+    login_as("manager")
+    response = client.get(f"/fees/outstanding?force={value}&programme={value}&state={value}")
+    assert response.status_code == 400
+    assert error_summary(response.text) == [
+        ("#filter-force", "Choose the police force from the list"),
+        ("#filter-programme", "Choose the programme from the list"),
+        ("#filter-state", "Choose the course from the list")]
+    assert shown.reference in response.text, "the filters in error are left out"
+    download = client.get(f"/fees/outstanding.csv?force={value}")
+    assert download.status_code == 302
+    assert download.headers["Location"].startswith("/fees/outstanding?force=")
 
 
 def test_the_csv_has_the_same_filters_and_is_safe_from_formulas(client, login_as, app):

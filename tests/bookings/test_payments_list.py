@@ -17,6 +17,7 @@ from diversion.bookings import fees
 from diversion.core import paging
 from diversion.core.extensions import db
 from tests.builders import NOW, create_force, create_referral, create_user
+from tests.pages import error_summary
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -145,4 +146,17 @@ def test_dates_the_wrong_way_round_are_said_not_shown_as_no_payments(client, log
     assert 'href="#date_to' in summary
     assert re.search(r'name="date_from-day"[^>]*value="5"', page)
     assert re.search(r'name="date_to-year"[^>]*value="2026"', page)
-    assert client.get(f"/fees/payments.csv?{reversed_range}").status_code == 400
+    download = client.get(f"/fees/payments.csv?{reversed_range}")
+    assert download.status_code == 302
+    assert download.headers["Location"] == f"/fees/payments?{reversed_range}"
+
+
+@pytest.mark.parametrize("force", ["3000000000", "%C2%B2", "%00"])
+def test_a_force_that_is_not_offered_is_named_not_ignored(client, login_as, force):
+    login_as("manager")
+    response = client.get(f"/fees/payments?force={force}")
+    assert response.status_code == 400
+    assert error_summary(response.text) == [("#force", "Choose the police force from the list")]
+    download = client.get(f"/fees/payments.csv?force={force}")
+    assert download.status_code == 302
+    assert download.headers["Location"].startswith("/fees/payments?force=")

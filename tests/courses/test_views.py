@@ -11,12 +11,14 @@ from diversion.courses.forms import future_date_hint
 from diversion.courses.models import CourseSession, SessionStatus, Venue
 from tests.builders import (
     DEFAULT_PASSWORD,
+    NOW,
     create_programme,
     create_session,
     create_user,
     create_venue,
     in_days,
 )
+from tests.pages import error_summary, marked_boxes
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -145,6 +147,51 @@ def test_the_session_list_filters_by_venue_and_status(client, login_as):
     assert ids == {kept.id}
 
 
+@pytest.mark.parametrize(("query", "expected"), [
+    ("from_day-day=31&from_day-month=2&from_day-year=2026",
+     [("#from_day-day", "Starting on or after must be a real date")]),
+    ("from_day-day=1&from_day-month=&from_day-year=2026",
+     [("#from_day-month", "Starting on or after must include a month")]),
+    ("from_day-day=1&from_day-month=13&from_day-year=2026&to_day-day=1%00&to_day-month=1"
+     "&to_day-year=2026",
+     [("#from_day-month", "The month of starting on or after must be a number from 1 to 12"),
+      ("#to_day-day", "The day of starting on or before must be a number from 1 to 31")]),
+    ("from_day-day=2&from_day-month=7&from_day-year=2026&to_day-day=1&to_day-month=7"
+     "&to_day-year=2026",
+     [("#to_day-day", "Starting on or before must be the same as or after starting on or after")]),
+    ("venue=3000000000&programme=%C2%B2&status=" + "x" * 5000,
+     [("#venue", "Choose the venue from the list"),
+      ("#programme", "Choose the programme from the list"),
+      ("#status", "Choose the status from the list")]),
+])
+def test_a_bad_session_filter_is_named_in_an_error_summary_not_ignored(client, login_as, query,
+                                                                       expected):
+    login_as("manager")
+    response = client.get(f"/sessions?{query}")
+    page = response.text
+    assert response.status_code == 400
+    assert "<title>Error: " in page
+    assert error_summary(page) == expected
+    if expected[0][0].startswith("#from_day") or expected[0][0].startswith("#to_day"):
+        assert marked_boxes(page) >= {href[1:] for href, _ in expected}
+
+
+def test_a_bad_session_filter_leaves_the_others_applied(client, login_as):
+    login_as("manager")
+    venue = create_venue(name="Quiet Hall")
+    kept = create_session(starts_at=in_days(3), venue=venue)
+    create_session(starts_at=in_days(4))
+    earlier = NOW - dt.timedelta(days=10)  # scheduled then, held before the default "from"
+    create_session(starts_at=in_days(3, now=earlier), venue=venue, now=earlier)
+    db.session.commit()
+    text = client.get(f"/sessions?venue={venue.id}&status=nonsense").text
+    assert error_summary(text) == [("#status", "Choose the status from the list")]
+    assert set(map(int, re.findall(r'href="/sessions/(\d+)"', text))) == {kept.id}
+    text = client.get(f"/sessions?venue={venue.id}&from_day-day=31&from_day-month=2"
+                      "&from_day-year=2026").text
+    assert set(map(int, re.findall(r'href="/sessions/(\d+)"', text))) == {kept.id}
+
+
 def test_the_month_calendar_shows_sessions_on_their_london_day_and_links_months(client, login_as):
     login_as("manager")
     # 23:30 UTC on 30 June 2027 is 00:30 on 1 July in London (BST).
@@ -245,7 +292,7 @@ def test_a_facilitators_calendar_feed_is_valid_icalendar_at_a_secret_address(cli
     session = create_session(starts_at=in_days(3), facilitators=[facilitator])
     create_session(starts_at=in_days(4))
     db.session.commit()
-    page = client.post("/my-sessions/calendar-feed").get_data(as_text=True)
+    page = client.post("/my-sessions/calendar-feed", follow_redirects=True).get_data(as_text=True)
     match = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+\.ics)<', page)
     assert match, "the new address is shown once"
     client.post("/sign-out")
@@ -259,11 +306,27 @@ def test_a_facilitators_calendar_feed_is_valid_icalendar_at_a_secret_address(cli
     assert client.get("/calendar/cal_wrong.ics").status_code == 404
 
 
+def test_reloading_the_page_that_shows_a_new_feed_address_makes_no_other(client, login_as):
+    login_as("facilitator")
+    response = client.post("/my-sessions/calendar-feed")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/my-sessions?feed=new#calendar-feed"
+    shown = client.get("/my-sessions?feed=new").text
+    address = re.search(r'id="feed-url">https?://[^/]+(/calendar/[^<]+\.ics)<', shown).group(1)
+    reloaded = client.get("/my-sessions?feed=new").text
+    assert address not in reloaded and 'id="feed-url"' not in reloaded
+    assert "can no longer be shown" in reloaded
+    assert client.get(address).status_code == 200, "the reload made no new address"
+    assert "can no longer be shown" not in client.get("/my-sessions").text
+
+
 def test_resetting_the_feed_address_stops_the_old_one(client, login_as):
     login_as("facilitator")
-    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                follow_redirects=True)
                       .get_data(as_text=True)).group(1)
-    second = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    second = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                 follow_redirects=True)
                        .get_data(as_text=True)).group(1)
     assert client.get(first).status_code == 404
     assert client.get(second).status_code == 200
@@ -274,7 +337,8 @@ def test_a_new_feed_address_is_asked_for_first_and_asking_changes_nothing(client
     assert "Get a calendar address" in client.get("/my-sessions").get_data(as_text=True)
     # With no address yet there is nothing to lose: the check page sends him back.
     assert client.get("/my-sessions/calendar-feed").headers["Location"] == "/my-sessions"
-    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed")
+    first = re.search(r'(/calendar/[^<]+\.ics)<', client.post("/my-sessions/calendar-feed",
+                                                                follow_redirects=True)
                       .get_data(as_text=True)).group(1)
     sessions_page = client.get("/my-sessions").get_data(as_text=True)
     assert 'href="/my-sessions/calendar-feed">Make a new calendar address</a>' in sessions_page
@@ -295,7 +359,8 @@ def test_the_calendar_feed_links_to_the_configured_address_whatever_host_is_aske
     forged = "http://attacker.example"
     client.post("/sign-in", base_url=forged,
                 data={"email": facilitator.email, "password": DEFAULT_PASSWORD})
-    page = client.post("/my-sessions/calendar-feed", base_url=forged).get_data(as_text=True)
+    page = client.post("/my-sessions/calendar-feed", base_url=forged,
+                       follow_redirects=True).get_data(as_text=True)
     match = re.search(r'id="feed-url">(https?://[^/]+)(/calendar/[^<]+\.ics)<', page)
     assert match and match.group(1) == "https://diversion.example.gov.uk"
     feed = client.get(match.group(2), base_url=forged).get_data(as_text=True)

@@ -15,6 +15,7 @@ from diversion.core import paging
 from diversion.core.extensions import db
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
 from tests.builders import create_booking, create_message, create_referral, future_session
+from tests.pages import error_summary
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -144,6 +145,23 @@ def test_the_csv_holds_the_filtered_rows_named_and_guarded_and_is_audited(client
     assert event is not None and event.actor_user_id == manager.id
     assert event.details["count"] == 1 and event.details["filters"]["statuses"] == ["failed"]
     assert "xavier" not in str(event.details).lower()  # never the name searched for
+
+
+@pytest.mark.parametrize(("query", "anchor", "message"), [
+    ("kind=%00", "kind", "Choose the kind of message from the list"),
+    ("date_from-day=1&date_from-month=1&date_from-year=2026&date_to-day=31&date_to-month=2"
+     "&date_to-year=2026", "date_to-day", "Due on or before must be a real date"),
+])
+def test_a_bad_filter_in_the_csv_link_is_named_on_the_list_not_a_bare_400(
+        client, login_as, query, anchor, message):
+    login_as("manager")
+    download = client.get(f"/messages.csv?{query}")
+    assert download.status_code == 302 and download.headers["Location"].startswith("/messages?")
+    page = client.get(download.headers["Location"])
+    assert page.status_code == 400
+    assert error_summary(page.text) == [(f"#{anchor}", message)]
+    assert db.session.scalar(select(AuditEvent).where(
+        AuditEvent.action == "messages.export")) is None
 
 
 def test_a_messages_own_page_shows_its_words_and_is_audited(client, login_as):

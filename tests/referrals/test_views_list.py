@@ -9,6 +9,7 @@ import pytest
 from diversion.core.extensions import db
 from diversion.referrals import lifecycle
 from tests.builders import NOW, add_referrals, create_force, create_referral, create_user
+from tests.pages import error_summary
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -279,6 +280,23 @@ def test_an_officer_on_a_referral_page_sees_only_referrals_current_in_the_menu(
     assert current_menu_items(page) == ["Referrals"]
     assert current_menu_items(client.get("/referrals/new").get_data(as_text=True)) == [
         "Refer someone"]
+
+
+@pytest.mark.parametrize("value", ["3000000000", "%C2%B2", "x" * 5000, "%00"])
+def test_a_force_or_programme_not_offered_is_named_not_ignored(client, login_as, value):
+    login_as("manager")
+    response = client.get(f"/referrals?force={value}&programme={value}")
+    assert response.status_code == 400
+    assert error_summary(response.text) == [("#force", "Choose the force from the list"),
+                                            ("#programme", "Choose the programme from the list")]
+    download = client.get(f"/referrals.csv?programme={value}")
+    assert download.status_code == 302 and download.headers["Location"].startswith("/referrals?")
+
+
+def test_a_police_officers_list_never_reads_a_force_asked_in_the_address(client, login_as):
+    login_as("police")
+    response = client.get("/referrals?force=3000000000")
+    assert response.status_code == 200 and "govuk-error-summary" not in response.text
 
 
 def test_an_unknown_status_or_method_says_which_field_in_plain_words(client, login_as):

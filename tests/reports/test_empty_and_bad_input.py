@@ -99,7 +99,7 @@ def test_the_cli_refuses_bad_parameters_clearly_and_writes_nothing(app, tmp_path
 @pytest.mark.parametrize(("extra", "message"), [
     ("&as_of-day=1&as_of-month=3&as_of-year=2024&scope=any",
      "The as-of date must be the same as or after the end date"),
-    ("&scope=everything", "Not a valid choice"),
+    ("&scope=everything", "Select which offences are counted"),
 ])
 def test_the_page_refuses_bad_parameters_clearly_and_writes_nothing(app, client, login_as, extra,
                                                                       message):

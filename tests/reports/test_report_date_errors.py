@@ -75,3 +75,21 @@ def test_a_day_or_month_of_more_than_two_numbers_is_refused(app, client, login_a
         ("#date_from-day", "The day of the date from must be a number from 1 to 31"),
         ("#date_to-month", "The month of the date to must be a number from 1 to 12")]
     assert _marked(page) == {"date_from-day", "date_to-month"}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("as_of-day=31&as_of-month=2&as_of-year=2026",
+     [("#date_from-day", "Enter the first date the report covers"),
+      ("#date_to-day", "Enter the last date the report covers"),
+      ("#as_of-day", "The as-of date must be a real date")]),
+    ("scope=" + "x" * 5000,
+     [("#date_from-day", "Enter the first date the report covers"),
+      ("#date_to-day", "Enter the last date the report covers"),
+      ("#scope", "Select which offences are counted")]),
+])
+def test_an_as_of_date_or_scope_asked_alone_is_checked_not_replaced_by_the_defaults(
+        client, login_as, query, expected):
+    login_as("manager")
+    response = client.get(f"/reports/reoffending?{query}")
+    assert response.status_code == 400
+    assert _summary(response.text)[:len(expected)] == expected

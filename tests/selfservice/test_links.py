@@ -91,3 +91,22 @@ def test_signed_in_as_someone_else_the_link_asks_for_the_details(client):
     response = client.get(f"/book?ref={other.reference}&then=pay")
     assert response.status_code == 200
     assert reference_value(response.get_data(as_text=True)) == other.reference
+
+
+@pytest.mark.parametrize("ref", ["ACDE3467\x00", "ACD", "x" * 5000, "\u00b2", "3000000000" * 3])
+def test_a_reference_in_the_link_that_is_not_one_gets_the_words_for_a_reference_not_valid(
+        client, ref):
+    response = client.get("/book", query_string={"ref": ref})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<title>Error: Book your course" in page
+    summary = page[page.index("govuk-error-summary"):]
+    assert ('<a href="#reference">Reference must be 8 letters and numbers, like ACDE3467</a>'
+            in summary[:summary.index("</ul>")])
+    assert reference_value(page) == ""
+    assert "\x00" not in page and "\x1a" not in page
+
+
+def test_a_blank_reference_in_the_link_is_no_error(client):
+    page = client.get("/book?ref=").get_data(as_text=True)
+    assert "govuk-error-summary" not in page
