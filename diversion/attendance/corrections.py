@@ -96,6 +96,7 @@ def amend_entry(*, session: CourseSession, entry: RegisterEntry, mark: MarkInput
     check_entries(session, {entry.referral.reference: entry}, submitting=True,
                   prefix={entry.referral.reference: "entry"})
     entry.updated_at, entry.updated_by_id = now, getattr(actor, "id", None)
+    lifecycle.lock([entry.referral_id])  # as a submission does (register._submit)
     apply_outcome(entry, session=session, actor=actor, now=now)
     add_change(register, action=RegisterAction.AMENDED, actor=actor, now=now, entry=entry,
                reason=reason, changes=changes)

@@ -51,6 +51,7 @@ from diversion.core.extensions import db
 from diversion.core.timeutils import format_london
 from diversion.core.transactions import savepoint
 from diversion.courses.models import CourseSession, SessionStatus
+from diversion.referrals import lifecycle
 from diversion.referrals.models import Person, Referral
 
 MAX_TEXT = 1000
@@ -487,6 +488,8 @@ def _result(entry: RegisterEntry) -> LineResult:
 
 def _submit(register: Register, session: CourseSession, entries: dict[str, RegisterEntry], *,
             actor: User | None, now: dt.datetime) -> None:
+    # Each outcome reads the fee (waived, paid) before moving the referral: held meanwhile.
+    lifecycle.lock([entry.referral_id for entry in entries.values()])
     for entry in entries.values():
         apply_outcome(entry, session=session, actor=actor, now=now)
     register.state = RegisterState.SUBMITTED

@@ -20,6 +20,7 @@ from diversion.attendance.models import Register, RegisterState
 from diversion.attendance.rules import close_out_due_at
 from diversion.auth.models import Role, User
 from diversion.bookings.models import Booking, BookingStatus
+from diversion.core.bulk import one_of
 from diversion.core.db import set_local
 from diversion.core.errors import NotFound
 from diversion.core.extensions import db
@@ -117,7 +118,7 @@ def overdue_registers(*, now: dt.datetime, limit: int | None = None,
     # session of the past in order of start looking for the first 50 overdue ones.
     set_local(db.session, "jit = off")  # see core.dashboard._count_together
     ids = list(db.session.scalars(_overdue_ids(now=now, facilitator_id=facilitator_id)))
-    query = select(CourseSession).where(CourseSession.id.in_(ids)).order_by(
+    query = select(CourseSession).where(one_of(CourseSession.id, ids)).order_by(
         CourseSession.starts_at, CourseSession.id)
     if limit:
         query = query.limit(limit)

@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import String, cast, select
 
 from diversion.auth.models import Role
-from diversion.bookings import cli, places, queries, views, waiting_list
+from diversion.bookings import cli, notices, places, queries, views, waiting_list
 from diversion.bookings.models import Booking, BookingStatus, WaitingListEntry
 from diversion.core.dashboard import add_panel
 from diversion.core.extensions import db
@@ -21,6 +21,7 @@ from diversion.outbox.services import (
     SubjectPerson,
     add_current_recipient,
     add_related_subjects,
+    add_resend_context,
     add_subject_people,
 )
 from diversion.referrals import contact
@@ -41,6 +42,7 @@ def init_app(app: Flask) -> None:
     add_related_subjects(app, "referral", _bookings_of_referral)
     add_subject_people(app, "booking", _people_of_bookings, _bookings_found)
     add_current_recipient(app, "booking", _current_recipient)
+    add_resend_context(app, notices.CONFIRMATION, notices.confirmation_again)
     set_waiting_counts(app, waiting_list.waiting_counts)
     set_people_shown(app, _people_on_session)
 
@@ -72,13 +74,9 @@ def _people_of_bookings(booking_ids: Sequence[str]) -> dict[str, SubjectPerson]:
 
 def _current_recipient(message: OutboxMessage) -> Recipient | None:
     """A failed message about a booking is sent again to its person's current address."""
-    subject_id = message.subject_id or ""
-    if not subject_id.isdigit() or len(subject_id) > 18:
-        return None
-    referral_id = db.session.scalar(select(Booking.referral_id).where(
-        Booking.id == int(subject_id)))
-    return None if referral_id is None else contact.recipient_for_referral(
-        referral_id, message.template)
+    booking = notices.booking_of(message)
+    return None if booking is None else contact.recipient_for_referral(
+        booking.referral_id, message.template)
 
 
 def _bookings_found(text: str, today: dt.date) -> Any:

@@ -27,6 +27,7 @@ from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.web import format_pounds
 from diversion.programmes.models import Programme
+from diversion.referrals import lifecycle
 from diversion.referrals.models import Referral, ReferralStatus
 
 MAX_PAYMENT_PENCE = 1_000_000
@@ -276,6 +277,9 @@ def reinstate_fee(*, referral: Referral, actor: User | None, now: dt.datetime) -
     the row; what it was (id, when, by whom; never the reason, which is personal) is kept in the
     audit row `fee.waiver_reinstated`, beside the `fee.waive` row that made it. The fee
     reminder may come back (`fee_changed`)."""
+    # Held, and its status read again, so a register submitted at this moment either completes
+    # the course first (and reinstating is refused) or waits and sees the fee owed.
+    lifecycle.lock([referral.id])
     waiver = check_reinstatement(referral=referral, actor=actor)
     details = {"waiver_id": waiver.id, "waived_at": waiver.waived_at.isoformat(),
                "waived_by_id": waiver.waived_by_id}

@@ -31,12 +31,13 @@ from flask import current_app
 from diversion.bookings.fees import fee_status
 from diversion.bookings.ics import booking_ics, new_booking_calendars, session_location
 from diversion.bookings.models import Booking
+from diversion.core.extensions import db
 from diversion.core.links import external_url, external_url_maker
 from diversion.core.timeutils import format_london
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession
-from diversion.outbox.models import Channel
-from diversion.outbox.rules import choose_contact
+from diversion.outbox.models import Channel, OutboxMessage
+from diversion.outbox.rules import choose_contact, pounds
 from diversion.outbox.services import enqueue
 from diversion.referrals.models import Referral
 
@@ -98,6 +99,29 @@ def pay_url_maker() -> Callable[[str], str]:
     return external_url_maker(SELF_SERVICE_START, "ref", then="pay")
 
 
+FEE_CONTEXT_KEYS = ("outstanding", "pay_url", "pays_online", "phone", "hours")
+
+
+def booking_of(message: OutboxMessage) -> Booking | None:
+    """The booking a message about a booking is about (None for another subject, or a
+    booking no longer there)."""
+    subject_id = message.subject_id or ""
+    if message.subject_type != SUBJECT or not subject_id.isdigit() or len(subject_id) > 18:
+        return None
+    return db.session.get(Booking, int(subject_id))
+
+
+def confirmation_again(message: OutboxMessage) -> dict[str, Any]:
+    """A booking confirmation sent again (outbox.services.add_resend_context) says what is
+    owed now, not what was owed when it failed: he may have paid since."""
+    booking = booking_of(message)
+    if booking is None:
+        return dict(message.context)
+    kept = {key: value for key, value in message.context.items() if key not in FEE_CONTEXT_KEYS}
+    return {**kept, **fee_context(booking.referral.reference,
+                                  fee_status(booking.referral).still_owed_pence)}
+
+
 def fee_context(reference: str, owed_pence: int, *, contact: Mapping[str, str] | None = None,
                 pay: Callable[[str], str] = pay_url) -> dict[str, Any]:
     """A fee still owed when he is booked, in the fee reminder's words: how much
@@ -107,8 +131,7 @@ def fee_context(reference: str, owed_pence: int, *, contact: Mapping[str, str] |
     if owed_pence <= 0:
         return {}
     contact = contact or service_contact()
-    # Written as the fee reminder writes it (reminders.rules.pounds, a layer above this one).
-    return {"outstanding": f"£{owed_pence // 100:,}.{owed_pence % 100:02d}",
+    return {"outstanding": pounds(owed_pence),
             "pay_url": pay(reference),
             "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
             "phone": contact["phone"], "hours": contact["hours"]}

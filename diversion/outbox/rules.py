@@ -38,6 +38,11 @@ def choose_contact(*, preferred: str | None, email: str | None,
     return None
 
 
+def pounds(pence: int) -> str:
+    """An amount as a message shows it: £150.00 (pages write £150: core.web.format_pounds)."""
+    return f"£{pence // 100:,}.{pence % 100:02d}"
+
+
 MASK = "\u2022\u2022\u2022"  # •••
 
 

@@ -311,6 +311,23 @@ def current_recipient(message: OutboxMessage) -> Recipient:
     return found if found is not None else (message.channel, message.recipient)
 
 
+ResendContext = Callable[[OutboxMessage], dict[str, Any]]
+_RESEND_CONTEXTS = "diversion.outbox_resend_contexts"
+
+
+def add_resend_context(app: Flask, template: str, context: ResendContext) -> None:
+    """Send a failed message of this template again with `context(message)`, not the context
+    it was queued with: for what may have changed since (the fee still owed). It may raise
+    Conflict when the message is no longer true (a fee reminder once the fee is paid)."""
+    app.extensions.setdefault(_RESEND_CONTEXTS, {})[template] = context
+
+
+def resend_context(message: OutboxMessage) -> dict[str, Any]:
+    """The context a copy of this message is sent with (add_resend_context), else its own."""
+    current = current_app.extensions.get(_RESEND_CONTEXTS, {}).get(message.template)
+    return current(message) if current is not None else dict(message.context)
+
+
 FAILED_COUNTED = 100  # a page says how many failed messages to someone could be sent again
 
 
@@ -335,23 +352,19 @@ def count_failed_to_send_again(*, about: ColumnElement[bool], now: dt.datetime) 
     return sum(1 for key in failed if key not in resent)
 
 
-def readdress_pending(*, about: ColumnElement[bool], old: Sequence[Recipient],
-                      new: Recipient) -> int:
-    """Send the pending messages `about` selects that were queued for one of the `old`
-    addresses to `new` instead (a corrected address): a message stores its address when it
-    is queued, so one due next week would otherwise go to the address found wrong. Returns
-    how many were changed."""
-    if not old:
-        return 0
-    statement = (
-        update(OutboxMessage)
-        .where(about, OutboxMessage.status == MessageStatus.PENDING,
-               or_(*[and_(OutboxMessage.channel == channel, OutboxMessage.recipient == address)
-                     for channel, address in old]))
-        .values(channel=new[0], recipient=new[1])
-        .execution_options(synchronize_session=False)
-    )
-    result = db.session.execute(statement)
+def readdress_pending(*, about: ColumnElement[bool], new: Recipient | None) -> int:
+    """Send every pending message `about` selects to `new` (where a message queued now would
+    go: a corrected address), or cancel them when he can no longer be reached (None): a
+    message stores its address when it is queued, so one due next week would otherwise go to
+    the address found wrong, or just removed. Returns how many were changed."""
+    statement = update(OutboxMessage).where(about, OutboxMessage.status == MessageStatus.PENDING)
+    if new is None:
+        statement = statement.values(status=MessageStatus.CANCELLED, last_error=None)
+    else:
+        statement = statement.where(or_(OutboxMessage.channel != new[0],
+                                        OutboxMessage.recipient != new[1])).values(
+            channel=new[0], recipient=new[1])
+    result = db.session.execute(statement.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -379,7 +392,7 @@ def resend_message(*, message_id: int, actor: Any, now: dt.datetime) -> OutboxMe
     copy = enqueue(
         dedupe_key=f"{prefix}{len(copies) + 1}", channel=channel,
         recipient=recipient, template=original.template, due_at=now, now=now,
-        context=dict(original.context), subject_type=original.subject_type,
+        context=resend_context(original), subject_type=original.subject_type,
         subject_id=original.subject_id, expires_at=original.expires_at,
     )
     if copy is None:  # a concurrent resend took the key first

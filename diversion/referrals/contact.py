@@ -4,13 +4,16 @@ A message stores its address when it is queued, so a correction also sends his p
 messages to the new address, and a failed message sent again goes where he can be reached now.
 
 - `changeable_referral(reference, actor) -> Referral`: scoped (police their force's, managers
-  all; NotFound otherwise), Forbidden for other roles, Conflict once his details were erased.
+  all; NotFound otherwise), Forbidden for other roles, Conflict once his details were erased
+  or, for police, while he has a referral of another force (`contact_change_refusal`).
 - `record_contact_view(referral=, actor=, now=)`: the audit row `person.contact_view` of the
   form's read.
-- `change_contact_details(reference=, email=, mobile=, preferred_contact=, actor=, now=)
-  -> ContactChange`: checked as intake checks them (every problem in one round,
-  ValidationFailed keyed "email", "mobile", "preferred_contact"); audited
-  `person.contact_change` with the names of the fields changed, never their values.
+- `change_contact_details(reference=, email=, mobile=, preferred_contact=, shown=, actor=,
+  now=) -> ContactChange`: `shown` is `shown_version(person)` as the page showed it (Conflict
+  when the details changed since); checked as intake checks them (every problem in one
+  round, ValidationFailed keyed "email", "mobile", "preferred_contact"); his pending messages
+  readdressed, or cancelled when no address is left; audited `person.contact_change` with
+  the names of the fields changed, never their values.
 - `recipient_for_referral(referral_id, template) -> (Channel, address) | None`: where a copy of
   a message about the referral goes now (outbox.services.add_current_recipient).
 - `failed_messages_to_send_again(referral=, now=) -> int`.
@@ -19,6 +22,7 @@ messages to the new address, and a failed message sent again goes where he can b
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, or_, select
@@ -29,7 +33,7 @@ from diversion.auth.models import Role, User
 from diversion.core.errors import Conflict, Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.outbox import services as outbox
-from diversion.outbox.models import Channel, OutboxMessage
+from diversion.outbox.models import OutboxMessage
 from diversion.outbox.rules import choose_contact
 from diversion.referrals import intake
 from diversion.referrals.lifecycle import OFFICER_TEMPLATE
@@ -49,6 +53,11 @@ class ContactChange:
     referral: Referral
     changed: tuple[str, ...]
     readdressed: int
+    cancelled: int  # pending messages he can no longer be sent (no email or mobile left)
+
+
+OTHER_FORCE = ("This person has also been referred by another police force, so only the "
+               "programme team can change their contact details")
 
 
 def changeable_referral(reference: str, actor: User) -> Referral:
@@ -57,9 +66,24 @@ def changeable_referral(reference: str, actor: User) -> Referral:
     referral = get_scoped_referral(reference, actor)
     if actor.role not in (Role.POLICE, Role.MANAGER):
         raise Forbidden("Only police officers and programme managers can change contact details")
-    if referral.person.erased_at is not None:
-        raise Conflict("The person's details were erased, so they cannot be changed")
+    refusal = contact_change_refusal(referral, actor)
+    if refusal is not None:
+        raise Conflict(refusal)
     return referral
+
+
+def contact_change_refusal(referral: Referral, actor: User) -> str | None:
+    """Why the actor may not change the contact details of this referral's person, or None.
+    One person's record serves every referral of him, whichever force made it (his messages
+    about all of them go to it), so an officer may change it only while every referral of
+    him is his own force's; the programme team (managers) always may."""
+    if referral.person.erased_at is not None:
+        return "The person's details were erased, so they cannot be changed"
+    if actor.role is Role.POLICE and db.session.scalar(
+            select(Referral.id).where(Referral.person_id == referral.person_id,
+                                      Referral.force_id != actor.force_id).limit(1)) is not None:
+        return OTHER_FORCE
+    return None
 
 
 def record_contact_view(*, referral: Referral, actor: User, now: dt.datetime) -> None:
@@ -108,37 +132,52 @@ def _target(email: str | None, mobile: str | None,
     return choose_contact(preferred=str(preferred), email=email, mobile=mobile)
 
 
+def shown_version(person: Person) -> str:
+    """A short mark of his contact details as a page shows them: the form carries it, so a
+    correction made from a page opened before someone else's is refused, not saved over it."""
+    text = f"{person.email or ''}\n{person.mobile or ''}\n{person.preferred_contact}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+CHANGED_SINCE = ("The contact details were changed by someone else after you opened this page. "
+                 "Check them and make your change again")
+
+
 def change_contact_details(*, reference: str, email: str | None, mobile: str | None,
-                           preferred_contact: str | None, actor: User,
+                           preferred_contact: str | None, shown: str | None, actor: User,
                            now: dt.datetime) -> ContactChange:
-    """Correct his email address, mobile number and way of contact; his pending messages
-    queued for an address he no longer uses go to the one a message queued now would use."""
+    """Correct his email address, mobile number and way of contact, as they were `shown`
+    (`shown_version`; Conflict when they have changed since). His pending messages all go
+    where a message queued now would go, or are cancelled when none can be sent (no email
+    address or mobile number left)."""
     referral = changeable_referral(reference, actor)
-    person = referral.person
+    # The row locked (PostgreSQL; a SQLite write request holds the database's write lock), and
+    # read again: two corrections at once are made one after the other, the second refused.
+    person = db.session.scalars(
+        select(Person).where(Person.id == referral.person_id).with_for_update(of=Person)
+        .execution_options(populate_existing=True)).one()
+    if shown != shown_version(person):
+        raise Conflict(CHANGED_SINCE)
     new = check_contact_details(person=person, email=email, mobile=mobile,
                                 preferred_contact=preferred_contact)
     old = ContactDetails(email=person.email, mobile=person.mobile,
                          preferred_contact=person.preferred_contact)
     changed = tuple(name for name in CONTACT_FIELDS if getattr(old, name) != getattr(new, name))
     if not changed:
-        return ContactChange(referral=referral, changed=(), readdressed=0)
+        return ContactChange(referral=referral, changed=(), readdressed=0, cancelled=0)
     person.email, person.mobile = new.email, new.mobile
     person.preferred_contact = new.preferred_contact
     person.updated_at = now
     target = _target(person.email, person.mobile, person.preferred_contact)
-    readdressed = 0
-    if target is not None:
-        before = [(Channel.EMAIL, old.email), (Channel.SMS, old.mobile)]
-        readdressed = outbox.readdress_pending(
-            about=_about_person(person.id), new=target,
-            old=[(channel, address) for channel, address in before
-                 if address and (channel, address) != target])
+    moved = outbox.readdress_pending(about=_about_person(person.id), new=target)
+    readdressed, cancelled = (moved, 0) if target is not None else (0, moved)
     record(action="person.contact_change", category=AuditCategory.ALTERATION, now=now,
            actor=actor, object_type="person", object_id=person.id,
            details={"changed": list(changed), "referral_id": referral.id,
-                    "pending_readdressed": readdressed})
+                    "pending_readdressed": readdressed, "pending_cancelled": cancelled})
     db.session.flush()
-    return ContactChange(referral=referral, changed=changed, readdressed=readdressed)
+    return ContactChange(referral=referral, changed=changed, readdressed=readdressed,
+                         cancelled=cancelled)
 
 
 def recipient_for_referral(referral_id: int, template: str) -> outbox.Recipient | None:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, ValidationError
 
@@ -49,7 +56,9 @@ class ReferralForm(Form):
     preferred_contact = RadioField(
         "How should we contact them?",
         validators=[InputRequired("Choose how we should contact the person")],
+        # A value not offered is refused by intake's check, in words (not "Not a valid choice.").
         choices=[SelectChoice(c.value, CHANNEL_LABELS[c]) for c in ContactChannel],
+        validate_choice=False,
         description="Reminders are discreet: no message names the offence")
     needs_step_free = BooleanField("They need step-free access to the venue")
     access_needs = TextAreaField("Other access needs (optional)",
@@ -130,9 +139,14 @@ class ContactForm(Form):
     preferred_contact = RadioField(
         "How should we contact them?",
         validators=[InputRequired("Choose how we should contact the person")],
+        # A value not offered is refused by intake's check, in words (not "Not a valid choice.").
         choices=[SelectChoice(c.value, CHANNEL_LABELS[c]) for c in ContactChannel],
+        validate_choice=False,
         description="Post needs the address on record. Reminders are discreet: no message "
                     "names the offence")
+    # The details as the page showed them (referrals.contact.shown_version): a correction
+    # made on a page opened before someone else's is refused, not saved over it.
+    shown = HiddenField()
 
 
 class ConfirmForm(Form):

@@ -1,7 +1,8 @@
 """The referral lifecycle: its moves defined once as data, and the one function that makes them.
 
 `transition` is the only writer of a referral's status (with `start` for a new referral,
-`transition_many` for bulk moves and `record_past_move` for demonstration history). Each move
+`transition_many` for bulk moves and `record_past_move` for demonstration history; `lock`
+holds rows while a move is decided from other tables). Each move
 writes a history row (ReferralEvent) and an audit row; a move from an open to a terminal state
 also puts a notice to the referring officer in the outbox (not for historical imports, whose
 outcome is long known).
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from diversion.audit.models import AuditCategory, AuditEvent
@@ -101,6 +102,18 @@ class Moved:
     actor: Any
     now: dt.datetime
     reason: str | None
+
+
+def lock(referral_ids: Sequence[int]) -> None:
+    """Hold these referrals' rows until the transaction ends (PostgreSQL; a SQLite writer
+    holds the whole database), taken in order of id so two callers cannot deadlock: for a
+    decision read from more than the referral row, such as completing a course on a fee
+    waived, against a manager taking the waiver back at the same moment. Their status is
+    read again."""
+    if referral_ids:
+        db.session.scalars(select(Referral).where(Referral.id.in_(sorted(set(referral_ids))))
+                           .order_by(Referral.id).with_for_update(of=Referral)
+                           .execution_options(populate_existing=True)).all()
 
 
 def allowed_events(status: ReferralStatus) -> list[ReferralEventType]:

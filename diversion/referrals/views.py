@@ -499,7 +499,7 @@ def show_referral(reference: str) -> Any:
                            events=referral.events, event_labels=EVENT_LABELS,
                            actors=queries.user_names([e.actor_user_id for e in referral.events]),
                            can_change=_can_change(actor, referral), form=ConfirmForm(),
-                           can_change_contact=referral.person.erased_at is None,
+                           contact_refusal=contact.contact_change_refusal(referral, actor),
                            failed_to_send_again=contact.failed_messages_to_send_again(
                                referral=referral, now=now),
                            channel_labels=CHANNEL_LABELS, offence_names=OFFENCE_NAMES)
@@ -533,17 +533,19 @@ _CONTACT_WORDS = {"email": "email address", "mobile": "mobile phone number",
 
 
 def _contact_changed_words(change: contact.ContactChange) -> str:
-    """What a correction changed, for the success banner: "Email address changed to …"."""
-    person = change.referral.person
-    values = {"email": person.email, "mobile": person.mobile,
-              "preferred_contact": CHANNEL_LABELS[person.preferred_contact].lower()}
-    parts = [f"{_CONTACT_WORDS[name]} {'changed to ' + str(values[name]) if values[name] else 'removed'}"
-             for name in change.changed]
-    text = "; ".join(parts)
-    text = f"Contact details saved for {change.referral.reference}: {text[:1].upper()}{text[1:]}."
+    """What a correction changed, for the success banner: the fields' names, never their new
+    values (a banner waits in the session cookie, which is signed, not sealed)."""
+    names = [_CONTACT_WORDS[name] for name in change.changed]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    text = f"Contact details saved for {change.referral.reference}: {listed} changed."
     if change.readdressed:
         text += (f" {change.readdressed} message{'s' if change.readdressed != 1 else ''} waiting "
                  "to be sent will go to the new details.")
+    if change.cancelled:
+        many = change.cancelled != 1
+        text += (f" {change.cancelled} message{'s' if many else ''} waiting to be sent "
+                 f"{'were' if many else 'was'} cancelled: there is no email address or mobile "
+                 f"number to send {'them' if many else 'it'} to.")
     return text
 
 
@@ -560,38 +562,41 @@ def change_contact(reference: str) -> Any:
     person = referral.person
     form = ContactForm() if request.method == "POST" else ContactForm(data={
         "email": person.email, "mobile": person.mobile,
-        "preferred_contact": person.preferred_contact.value})
+        "preferred_contact": person.preferred_contact.value,
+        "shown": contact.shown_version(person)})
     if request.method == "POST":
         is_valid = form.validate_on_submit()
         try:
             with savepoint():
-                contact.check_contact_details(
-                    person=person, email=form.email.data, mobile=form.mobile.data,
-                    preferred_contact=form.preferred_contact.data)
-                if is_valid:
-                    change = contact.change_contact_details(
-                        reference=referral.reference, email=form.email.data,
-                        mobile=form.mobile.data, preferred_contact=form.preferred_contact.data,
-                        actor=actor, now=now)
+                change = contact.change_contact_details(
+                    reference=referral.reference, email=form.email.data,
+                    mobile=form.mobile.data, preferred_contact=form.preferred_contact.data,
+                    shown=form.shown.data, actor=actor, now=now)
+                if not is_valid:
+                    raise ValidationFailed({})  # the form's own errors: nothing is kept
         except ValidationFailed as error:
             # One round: the form's own errors and intake's checks together; a field the form
             # already found wrong keeps its own message.
             attach_errors(form, ValidationFailed({
                 name: message for name, message in error.errors.items()
                 if not getattr(getattr(form, name, None), "errors", None)}))
+        except Conflict as error:
+            # Changed by someone else since this page was opened: the page shows what is on
+            # record now, keeps what he typed, and saves it only when he sends it again.
+            form.form_errors.append(error.message)
+            form.shown.data = contact.shown_version(person)
         else:
-            if is_valid:
-                if change.changed:
-                    flash(_contact_changed_words(change), "success")
-                else:
-                    flash("Nothing was changed: the contact details are as they were", "info")
-                return redirect(url_for("referrals.show_referral", reference=referral.reference))
+            if change.changed:
+                flash(_contact_changed_words(change), "success")
+            else:
+                flash("Nothing was changed: the contact details are as they were", "info")
+            return redirect(url_for("referrals.show_referral", reference=referral.reference))
     address = ", ".join(v for v in (person.address_line_1, person.address_line_2, person.town,
                                     person.postcode) if v)
     contact.record_contact_view(referral=referral, actor=actor, now=now)
     return render_template("referrals/contact.html", referral=referral, form=form,
                            address=address, channel_labels=CHANNEL_LABELS), \
-        400 if form.errors else 200
+        (409 if form.form_errors else 400) if form.errors or form.form_errors else 200
 
 
 # Lists ---------------------------------------------------------------------------------------

@@ -170,11 +170,6 @@ def plan_deadline_reminder(item: PlanItem, *, deadline: dt.date, channel: Channe
     return None if due is None else Planned(item.kind, due, expires_at)
 
 
-def pounds(pence: int) -> str:
-    """An amount as a message shows it: £150.00."""
-    return f"£{pence // 100:,}.{pence % 100:02d}"
-
-
 @functools.lru_cache(maxsize=4096)  # bulk planning asks again for each booking of a session
 @functools.lru_cache(maxsize=4096)  # bulk planning keys thousands of reminders by a few starts
 def instant_token(value: dt.datetime) -> str:

@@ -24,14 +24,20 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from flask import current_app
 from sqlalchemy import Select, Table, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from diversion.bookings.fees import balances
+from diversion.bookings.fees import balances, fee_status
 from diversion.bookings.models import Booking, BookingStatus
-from diversion.bookings.notices import links_context_maker, pay_url, pay_url_maker
+from diversion.bookings.notices import (
+    booking_of,
+    fee_context,
+    links_context_maker,
+    pay_url,
+    pay_url_maker,
+)
 from diversion.core.bulk import insert_rows, one_of
+from diversion.core.errors import Conflict
 from diversion.core.extensions import db
 from diversion.core.web import service_contact
 from diversion.courses.models import CourseSession, SessionStatus
@@ -42,7 +48,7 @@ from diversion.outbox.models import (
     OutboxMessage,
     ReminderKind,
 )
-from diversion.outbox.rules import choose_contact
+from diversion.outbox.rules import choose_contact, pounds
 from diversion.outbox.services import cancel_pending, enqueue_many
 from diversion.referrals.models import Person, Referral
 from diversion.reminders import rules
@@ -92,11 +98,9 @@ def _item_context(kind: ReminderKind, context: dict[str, Any], *, venue: Any,
                 "joining_link": venue.joining_link or ""}
     if kind is ReminderKind.FEE_OUTSTANDING:
         # With online payment off (DIVERSION_PAYMENT_BACKEND=none) he pays by phoning the team.
-        contact = contact or service_contact()
-        return {**{key: context[key] for key in FEE_KEYS}, "outstanding": rules.pounds(balance),
-                "pay_url": pay(context["reference"]),
-                "pays_online": current_app.config["SETTINGS"].payment_backend == "govuk_pay",
-                "phone": contact["phone"], "hours": contact["hours"]}
+        # The booking confirmation's words for a fee still owed (bookings.notices.fee_context).
+        return {**{key: context[key] for key in FEE_KEYS},
+                **fee_context(context["reference"], balance, contact=contact, pay=pay)}
     return context if shared else dict(context)
 
 
@@ -384,7 +388,7 @@ def follow_fee(referral: Any, *, now: dt.datetime, **_: Any) -> None:
             OutboxMessage.template == rules.FEE_TEMPLATE,
             OutboxMessage.status == MessageStatus.PENDING)
             .execution_options(populate_existing=True)):
-        message.context = {**message.context, "outstanding": rules.pounds(balance)}
+        message.context = {**message.context, "outstanding": pounds(balance)}
     db.session.flush()
 
 
@@ -457,3 +461,16 @@ def forget_finished_states(*, now: dt.datetime) -> int:
         delete(BookingReminderState).where(BookingReminderState.booking_id.in_(old))
         .execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def fee_reminder_again(message: OutboxMessage) -> dict[str, Any]:
+    """A fee reminder sent again (outbox.services.add_resend_context) gives the amount owed
+    now; once nothing is owed (paid or waived since it failed) it is not sent again at all."""
+    booking = booking_of(message)
+    if booking is None:
+        return dict(message.context)
+    owed = fee_status(booking.referral).still_owed_pence
+    if owed <= 0:
+        raise Conflict("Nothing is owed now (the fee has been paid or waived since), so this "
+                       "reminder is not sent again")
+    return {**message.context, **fee_context(booking.referral.reference, owed)}

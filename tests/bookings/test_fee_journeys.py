@@ -446,3 +446,24 @@ def test_managers_reinstating_at_once_reinstate_once_and_none_gets_a_500(app):
     assert sorted(outcomes) == ["refused"] * (THREADS - 1) + ["reinstated"]
     assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "fee.waiver_reinstated")) == 1
+
+
+def test_a_course_completed_meanwhile_is_seen_before_a_waiver_is_reinstated(app):
+    """The referral is held and read again before the waiver goes: a register submitted from
+    another connection a moment earlier completed the course on the waived fee, so reinstating
+    is refused rather than leaving a completed case owing the fee."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing completes the course meanwhile")
+    manager = create_user("manager")
+    referral, _ = _booked()
+    fees.waive_fee(referral=referral, reason="Hardship", actor=manager, now=NOW)
+    db.session.commit()
+    assert referral.status.value == "booked"  # as this request read it
+    with db.engine.begin() as other:  # the facilitator's submission, committed meanwhile
+        other.execute(Referral.__table__.update().where(Referral.__table__.c.id == referral.id)
+                      .values(status="completed"))
+
+    with pytest.raises(Conflict, match="The case has ended"):
+        fees.reinstate_fee(referral=referral, actor=manager, now=NOW)
+    db.session.rollback()
+    assert db.session.scalars(select(FeeWaiver)).all() != []

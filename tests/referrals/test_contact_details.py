@@ -13,9 +13,17 @@ from diversion.core.extensions import db
 from diversion.outbox.channels import LogChannel, NotifyChannel, SMTPChannel
 from diversion.outbox.dispatcher import dispatch_due
 from diversion.outbox.models import Channel, MessageStatus, OutboxMessage
+from diversion.referrals.contact import OTHER_FORCE, shown_version
 from diversion.referrals.lifecycle import OFFICER_TEMPLATE
 from diversion.referrals.models import ContactChannel, Person, Referral
-from tests.builders import NOW, create_booking, create_referral, create_user, future_session
+from tests.builders import (
+    NOW,
+    create_booking,
+    create_force,
+    create_referral,
+    create_user,
+    future_session,
+)
 from tests.outbox.servers import (
     API_KEY,
     EMAIL_TEMPLATE,
@@ -35,6 +43,11 @@ def _person(reference: str) -> Person:
     referral = db.session.scalar(select(Referral).where(Referral.reference == reference))
     assert referral is not None
     return referral.person
+
+
+def _shown(reference: str) -> str:
+    """The version of his details the form carries, as its page showed them."""
+    return shown_version(_person(reference))
 
 
 def _audit(action: str) -> list[AuditEvent]:
@@ -60,14 +73,15 @@ def test_a_manager_corrects_the_email_address_and_the_change_is_audited(client, 
     assert form.status_code == 200
     assert BAD in form.get_data(as_text=True)
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "  Sam.Corrected@EXAMPLE.org ", "mobile": "07700 900123",
         "preferred_contact": "email"}, follow_redirects=True)
 
     assert response.status_code == 200
     text = _page_text(response)
     assert f"Contact details saved for {referral.reference}" in text
-    assert "Email address changed to Sam.Corrected@example.org" in text
-    assert "mobile phone number changed to +447700900123" in text
+    assert f"saved for {referral.reference}: email address and mobile phone number changed." in text
+    assert "Sam.Corrected@example.org" not in text.split("Contact details saved")[1][:200]
     person = _person(referral.reference)
     assert (person.email, person.mobile) == ("Sam.Corrected@example.org", "+447700900123")
     [viewed] = _audit("person.contact_view")
@@ -77,7 +91,7 @@ def test_a_manager_corrects_the_email_address_and_the_change_is_audited(client, 
     assert changed.category is AuditCategory.ALTERATION
     assert (changed.object_type, changed.object_id) == ("person", str(person.id))
     assert changed.details == {"changed": ["email", "mobile"], "referral_id": referral.id,
-                               "pending_readdressed": 0}
+                               "pending_readdressed": 0, "pending_cancelled": 0}
     assert "example.org" not in str(changed.details) and "7700" not in str(changed.details)
 
 
@@ -87,6 +101,7 @@ def test_a_police_officer_corrects_his_own_forces_referral(client, login_as):
     db.session.commit()
 
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": GOOD, "mobile": "", "preferred_contact": "email"})
 
     assert response.status_code == 302
@@ -99,6 +114,7 @@ def test_every_problem_is_named_in_one_round_and_nothing_changes(client, login_a
     db.session.commit()
 
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "not an address", "mobile": "12345", "preferred_contact": "sms"})
 
     assert response.status_code == 400
@@ -117,10 +133,13 @@ def test_the_way_to_contact_him_must_keep_its_address(client, login_as):
     db.session.commit()
 
     blank = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "", "mobile": "", "preferred_contact": "email"})
     post = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "", "mobile": "", "preferred_contact": "post"})
     none = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": GOOD, "mobile": ""})
 
     assert blank.status_code == 400
@@ -138,13 +157,15 @@ def test_hostile_values_are_refused_on_their_fields(client, login_as):
     db.session.commit()
 
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "a\x1b[31m@example.org", "mobile": "x" * 5000,
         "preferred_contact": "carrier-pigeon"})
 
     assert response.status_code == 400
     text = _page_text(response)
     assert 'href="#email"' in text and 'href="#mobile"' in text
-    assert 'href="#preferred_contact"' in text
+    assert 'href="#preferred_contact">Choose email, text message or post' in text
+    assert "Not a valid choice" not in text
     assert _person(referral.reference).email == BAD
 
 
@@ -153,6 +174,7 @@ def test_police_of_another_force_and_facilitators_cannot_change_it(client, login
     db.session.commit()
     login_as("police")
     other_force = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": GOOD, "preferred_contact": "email"})
     client.post("/sign-out")
     login_as("facilitator")
@@ -182,6 +204,7 @@ def test_nothing_changed_says_so_and_writes_no_change(client, login_as):
     db.session.commit()
 
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": GOOD, "mobile": "", "preferred_contact": "email"}, follow_redirects=True)
 
     assert "Nothing was changed" in _page_text(response)
@@ -204,6 +227,7 @@ def test_pending_messages_go_to_the_corrected_address_but_the_officers_do_not(cl
     db.session.commit()
 
     response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "", "mobile": "07700 900123", "preferred_contact": "sms"},
         follow_redirects=True)
 
@@ -240,6 +264,7 @@ def test_a_bad_address_failure_is_corrected_then_sent_again_to_the_new_address(c
         assert "status=failed" in page.get_data(as_text=True)
 
         client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
             "email": GOOD, "mobile": "", "preferred_contact": "email"})
         resent = client.post(f"/messages/{message.id}/resend")
         assert resent.status_code == 302
@@ -276,6 +301,7 @@ def test_a_refused_mobile_number_is_corrected_then_texted_through_notify(client,
         assert "Correct the mobile number, then send again" in _page_text(listing)
 
         client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
             "email": "", "mobile": "07700 900222", "preferred_contact": "sms"})
         client.post(f"/messages/{message.id}/resend")
         dispatch_due(now=NOW, channels=channels)
@@ -293,6 +319,7 @@ def test_a_resend_when_he_has_no_address_left_is_refused(client, login_as):
     message.status, message.last_error = MessageStatus.FAILED, "550 5.1.1 No such user here"
     db.session.commit()
     client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference),
         "email": "", "mobile": "", "preferred_contact": "post"})
     assert _person(referral.reference).preferred_contact is ContactChannel.POST
 
@@ -337,3 +364,86 @@ def test_the_referral_page_links_to_the_change_for_police_and_managers_only(clie
     assert "data-change-contact" in manager_page.get_data(as_text=True)
     assert admin_page.status_code in (200, 403)
     assert "data-change-contact" not in admin_page.get_data(as_text=True)
+
+
+def test_an_officer_cannot_change_a_person_another_force_also_referred(client, login_as):
+    """One person's record serves every force's referral of him: an officer may not move the
+    messages of another force's case; the programme team may."""
+    west, south = create_force("WYP", "West Yorkshire Police"), create_force("SYP", "South Yorkshire")
+    ours = create_referral(force=west, email=BAD)
+    theirs = create_referral(force=south, email=BAD, crime_reference="SY/2026/1")
+    theirs.person_id = ours.person_id
+    create_booking(theirs, future_session(days=20))
+    db.session.commit()
+    pending = {m.id for m in db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status == MessageStatus.PENDING))}
+    assert pending
+
+    login_as("police", force=west)
+    page = _page_text(client.get(f"/referrals/{ours.reference}"))
+    refused = client.post(f"/referrals/{ours.reference}/contact", data={
+        "shown": _shown(ours.reference), "email": "attacker@evil.example",
+        "preferred_contact": "email"}, follow_redirects=True)
+
+    assert "data-change-contact" not in page and OTHER_FORCE in page
+    assert OTHER_FORCE.replace("'", "&#39;") in refused.get_data(as_text=True)
+    assert _person(ours.reference).email == BAD
+    assert {m.recipient for m in db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.id.in_(pending)))} == {BAD}
+    assert _audit("person.contact_change") == []
+
+    client.post("/sign-out")
+    login_as("manager")
+    saved = client.post(f"/referrals/{ours.reference}/contact", data={
+        "shown": _shown(ours.reference), "email": GOOD, "preferred_contact": "email"})
+    assert saved.status_code == 302
+    assert _person(theirs.reference).email == GOOD
+
+
+def test_no_address_left_cancels_his_pending_messages(client, login_as):
+    """Removing the only number he gave (a stranger's, say) must not leave his reminders
+    queued for it; a later correction is not undone by them either."""
+    login_as("manager")
+    referral = create_referral(email="", mobile="07700 900111", preferred_contact="sms",
+                               address_line_1="1 Main Street", postcode="LS1 1AA")
+    create_booking(referral, future_session(days=20))
+    db.session.commit()
+    pending = [m.id for m in db.session.scalars(select(OutboxMessage).where(
+        OutboxMessage.status == MessageStatus.PENDING))]
+    assert pending
+
+    response = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": _shown(referral.reference), "email": "", "mobile": "",
+        "preferred_contact": "post"}, follow_redirects=True)
+
+    assert f"{len(pending)} messages waiting to be sent were cancelled" in _page_text(response)
+    db.session.expire_all()
+    assert {db.session.get(OutboxMessage, i).status for i in pending} == {  # type: ignore[union-attr]
+        MessageStatus.CANCELLED}
+    [changed] = _audit("person.contact_change")
+    assert (changed.details["pending_readdressed"], changed.details["pending_cancelled"]) == (
+        0, len(pending))
+
+
+def test_a_page_opened_before_another_correction_saves_nothing_over_it(client, login_as):
+    login_as("manager")
+    referral = create_referral(email=BAD)
+    db.session.commit()
+    opened = _shown(referral.reference)
+    first = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": opened, "email": GOOD, "preferred_contact": "email"})
+    assert first.status_code == 302
+
+    stale = client.post(f"/referrals/{referral.reference}/contact", data={
+        "shown": opened, "email": BAD, "mobile": "07700 900123", "preferred_contact": "email"})
+    forged = client.post(f"/referrals/{referral.reference}/contact", data={
+        "email": BAD, "preferred_contact": "email"})
+
+    assert stale.status_code == 409 and forged.status_code == 409
+    text = _page_text(stale)
+    assert "govuk-error-summary" in text and "changed by someone else" in text
+    assert GOOD in text  # what is on record now is shown
+    assert _person(referral.reference).email == GOOD
+    assert len(_audit("person.contact_change")) == 1
+    resend = re.search(r'name="shown"[^>]*value="([^"]+)"', stale.get_data(as_text=True))
+    assert resend and resend.group(1) == _shown(referral.reference)
