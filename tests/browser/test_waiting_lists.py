@@ -33,8 +33,11 @@ def _check_at_every_width(page: Page, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 900})
         assert_accessible(page)
         wide = page.evaluate(WIDE_ELEMENTS)
-        assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width}px: {wide}"
+        # Taken first, so a page that scrolls sideways leaves its picture to look at.
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        if has_horizontal_scroll(page):
+            (SHOTS / f"{name}-{width}.html").write_text(page.content())
+        assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width}px: {wide}"
 
 
 def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
