@@ -25,6 +25,7 @@ from diversion.core.bulk import cycle_collection_paused
 from diversion.core.errors import Forbidden, ValidationFailed
 from diversion.core.extensions import db
 from diversion.core.pdf import render_pdf, start_import
+from diversion.core.timeutils import add_months
 from diversion.courses.models import Venue, session_facilitators
 from diversion.programmes.models import Programme
 from diversion.reports import reoffending
@@ -35,7 +36,7 @@ from diversion.reports.attendance_report import (
     build_attendance_totals,
 )
 from diversion.reports.charts import svg_data_uri
-from diversion.reports.kinds import Report, ReportKind, ReportParameters
+from diversion.reports.kinds import Report, ReportKind, ReportParameters, long_date
 from diversion.reports.outcomes_report import OUTCOME_DEFINITIONS, build_outcomes, outcomes_csv
 from diversion.reports.reoffending_report import build_reoffending, reoffending_csv
 
@@ -83,12 +84,9 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
         errors["from"] = "Enter the start date"
     if date_to is None and "to" not in errors:
         errors["to"] = "Enter the end date"
+    _check_period(date_from, date_to, as_of, today, errors,
+                  uses_as_of=kind in REPORTS and REPORTS[kind].uses_as_of)
     as_of = as_of or today
-    if date_from and date_to and date_to < date_from:
-        errors["to"] = "The end date must be the same as or after the start date"
-    if (kind in REPORTS and REPORTS[kind].uses_as_of and date_to and as_of < date_to
-            and "as_of" not in errors):
-        errors["as_of"] = "The as-of date must be the same as or after the end date"
     scope = (scope or "any").strip().lower()
     if scope not in reoffending.SCOPES:
         errors["scope"] = "Scope must be 'any' or 'programme'"
@@ -98,6 +96,37 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
                             forces=force_codes, programme=programme_code,
                             venue=venue if uses_venue else None,
                             facilitator=facilitator if uses_venue else None, names=names)
+
+
+# The longest period a report covers: a board compares years, and a longer range is a typing
+# slip (2016 for 2026) whose report would be mostly empty months and quarters.
+MAX_YEARS = 5
+
+
+def _check_period(date_from: dt.date | None, date_to: dt.date | None, as_of: dt.date | None,
+                  today: dt.date, errors: dict[str, str], *, uses_as_of: bool) -> None:
+    """The period's rules, each problem on the box at fault: a range the right way round,
+    starting no later than today (nothing has happened after it: the report would be empty
+    but look like a real one) and no longer than MAX_YEARS. With an as-of date (reoffending):
+    not in the future (follow-ups would count as over that are not) and not before the end
+    date; left blank it is today, so an end date after today is the end date's problem."""
+    if date_from and date_from > today and "from" not in errors:
+        errors["from"] = "The date from must be today or in the past"
+    if date_to and "to" not in errors:
+        if date_from and date_to < date_from:
+            errors["to"] = "The end date must be the same as or after the start date"
+        elif date_from and date_to >= add_months(date_from, 12 * MAX_YEARS):
+            errors["to"] = (f"A report covers at most {MAX_YEARS} years: the date to must be "
+                            f"before {long_date(add_months(date_from, 12 * MAX_YEARS))}")
+        elif uses_as_of and as_of is None and "as_of" not in errors and date_to > today:
+            errors["to"] = ("The date to must be today or in the past: the report counts "
+                            "reoffences recorded up to today")
+    if not uses_as_of or as_of is None or "as_of" in errors:
+        return
+    if as_of > today:
+        errors["as_of"] = "The as-of date must be today or in the past"
+    elif date_to and as_of < date_to and "to" not in errors:
+        errors["as_of"] = "The as-of date must be the same as or after the end date"
 
 
 MAX_CODE = 16  # the columns' length: a longer code names nothing

@@ -75,3 +75,59 @@ def test_a_day_or_month_of_more_than_two_numbers_is_refused(app, client, login_a
         ("#date_from-day", "The day of the date from must be a number from 1 to 31"),
         ("#date_to-month", "The month of the date to must be a number from 1 to 12")]
     assert _marked(page) == {"date_from-day", "date_to-month"}
+
+
+def _dates(prefix: str, day: int, month: int, year: int) -> str:
+    return f"&{prefix}-day={day}&{prefix}-month={month}&{prefix}-year={year}"
+
+
+@pytest.mark.parametrize("kind", REPORTS)
+def test_a_period_that_has_not_begun_is_refused_not_shown_as_an_empty_report(
+        app, client, login_as, clock, kind):
+    # Today is 15 June 2026: nothing has happened in 2027, so a report of it would be all
+    # noughts that look like real figures.
+    login_as("manager")
+    response = client.get(f"/reports/{kind}?scope=any" + _dates("date_from", 1, 1, 2027)
+                          + _dates("date_to", 31, 3, 2027))
+    page = response.get_data(as_text=True)
+
+    assert response.status_code == 400
+    assert ("#date_from-day", "The date from must be today or in the past") in _summary(page)
+    assert "Download CSV" not in page
+
+
+@pytest.mark.parametrize("kind", REPORTS)
+def test_a_range_of_more_than_five_years_is_refused_on_the_date_to(app, client, login_as, clock,
+                                                                   kind):
+    login_as("manager")
+    as_of = _dates("as_of", 1, 6, 2026) if kind == "reoffending" else ""
+    page = client.get(f"/reports/{kind}?scope=any" + _dates("date_from", 1, 1, 2016)
+                      + _dates("date_to", 31, 12, 2025) + as_of).get_data(as_text=True)
+
+    assert _summary(page) == [("#date_to-day", "A report covers at most 5 years: the date to "
+                               "must be before 1 January 2021")]
+    # Five years to the day is a report.
+    assert client.get(f"/reports/{kind}?scope=any" + _dates("date_from", 1, 1, 2021)
+                      + _dates("date_to", 31, 12, 2025) + as_of).status_code == 200
+
+
+def test_a_reoffending_end_date_after_today_is_the_end_dates_problem_when_as_of_is_blank(
+        app, client, login_as, clock):
+    # The as-of box was left blank (today): the fault is the date to, not the empty box.
+    login_as("manager")
+    page = client.get("/reports/reoffending?scope=any" + _dates("date_from", 1, 1, 2026)
+                      + _dates("date_to", 31, 12, 2026)).get_data(as_text=True)
+
+    assert _summary(page) == [("#date_to-day", "The date to must be today or in the past: the "
+                               "report counts reoffences recorded up to today")]
+    assert _marked(page) == {"date_to-day", "date_to-month", "date_to-year"}
+
+
+def test_an_as_of_date_in_the_future_is_refused(app, client, login_as, clock):
+    # As of 2030, every 2024 referral's follow-up would count as over: it is not, yet.
+    login_as("manager")
+    page = client.get("/reports/reoffending?scope=any" + _dates("date_from", 1, 1, 2024)
+                      + _dates("date_to", 31, 12, 2024) + _dates("as_of", 1, 1, 2030)
+                      ).get_data(as_text=True)
+
+    assert _summary(page) == [("#as_of-day", "The as-of date must be today or in the past")]
