@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from wtforms import RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf
 
 from diversion.core.forms import DatePartsField, Form
 
@@ -25,9 +26,12 @@ class ReportFilterForm(Form):
     as_of = DatePartsField("As of", named="The as-of date",
                            description="Reoffences recorded up to this date count. "
                            "Leave blank for today")
-    scope = RadioField("Offences counted", default="any", choices=[
+    # Checked here in words (not WTForms' "Not a valid choice."): a hand-edited address.
+    scope = RadioField("Offences counted", default="any", validate_choice=False, choices=[
         SelectChoice("any", "Any offence"),
-        SelectChoice("programme", "Only offences the programme accepts")])
+        SelectChoice("programme", "Only offences the programme accepts")],
+        validators=[AnyOf(["any", "programme"], message="Choose which offences to count: "
+                          "any offence or only offences the programme accepts")])
     force = SelectMultipleField("Forces", default=[], choices=[], validate_choice=False,
                                 description="Leave all unticked for every force")
     programme = SelectField("Programme", default="", choices=[], validate_choice=False)

@@ -99,7 +99,8 @@ def test_the_cli_refuses_bad_parameters_clearly_and_writes_nothing(app, tmp_path
 @pytest.mark.parametrize(("extra", "message"), [
     ("&as_of-day=1&as_of-month=3&as_of-year=2024&scope=any",
      "The as-of date must be the same as or after the end date"),
-    ("&scope=everything", "Not a valid choice"),
+    ("&scope=everything", "Choose which offences to count: any offence or only offences the "
+                          "programme accepts"),
 ])
 def test_the_page_refuses_bad_parameters_clearly_and_writes_nothing(app, client, login_as, extra,
                                                                       message):
@@ -110,4 +111,5 @@ def test_the_page_refuses_bad_parameters_clearly_and_writes_nothing(app, client,
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "There is a problem" in page and message in page
+    assert "Not a valid choice" not in page
     assert audit_count() == 0
