@@ -66,6 +66,13 @@ BAD = [
      "The as-of date must be the same as or after the end date"),
     ({"from": "2024-01-01", "to": "2024-06-30", "scope": "everything"}, "scope",
      "Scope must be 'any' or 'programme'"),
+    # The period's rules hold in every format (board reports, 2026-12-05).
+    ({"from": "2099-01-01", "to": "2099-06-30"}, "from",
+     "The date from must be today or in the past"),
+    ({"from": "2010-01-01", "to": "2020-12-31"}, "to",
+     "A report covers at most 5 years: the date to must be before 1 January 2015"),
+    ({"from": "2024-01-01", "to": "2024-06-30", "as_of": "2099-01-01"}, "as_of",
+     "The as-of date must be today or in the past"),
 ]
 
 
