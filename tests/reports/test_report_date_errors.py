@@ -131,3 +131,25 @@ def test_an_as_of_date_in_the_future_is_refused(app, client, login_as, clock):
                       ).get_data(as_text=True)
 
     assert _summary(page) == [("#as_of-day", "The as-of date must be today or in the past")]
+
+
+def test_every_error_link_goes_to_a_box_on_the_page(app, client, login_as, clock):
+    # A hand-edited or old address: an as-of date on the outcomes report (which has none, and
+    # whose figures do not depend on one) is ignored, as the API ignores it; a venue on the
+    # outcomes report stays an error, named without a link to a box the page does not show.
+    login_as("manager")
+    period = _dates("date_from", 1, 1, 2026) + _dates("date_to", 31, 5, 2026)
+    ignored = client.get("/reports/outcomes?scope=any" + period + "&as_of-day=x&as_of-month=1"
+                         "&as_of-year=2026")
+    assert ignored.status_code == 200 and "govuk-error-summary" not in ignored.get_data(
+        as_text=True)
+    for extra, message in (("&venue=1", "Only the attendance report can be filtered by venue"),
+                           ("&facilitator=abc", "There is no facilitator with the id abc")):
+        response = client.get("/reports/outcomes?scope=any" + period + extra)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and message in page
+        summary = page[page.index("govuk-error-summary"):page.index("</ul>", page.index(
+            "govuk-error-summary"))]
+        for anchor in re.findall(r'href="#([^"]+)"', summary):
+            assert f'id="{anchor}"' in page, anchor
+        assert 'href="#venue"' not in summary and 'href="#facilitator"' not in summary
