@@ -94,8 +94,8 @@ def show_report(kind: str) -> Any:
                                          for name in FILTERS[1:]}})
     form.force.data = list(forces)
     if not report_kind.uses_as_of:
-        # No as-of box on this report's page, and nothing in it depends on one: ignored, as
-        # the API does, rather than an error about a box the page does not show.
+        # No as-of box on this report's page, and nothing in it depends on one: ignored (even
+        # malformed), rather than an error about a box the page does not show.
         del form["as_of"]
     _set_choices(form, report_kind, police=police_force is not None)
     fmt = request.args.get("format", "html")
