@@ -91,6 +91,7 @@ class ReportKind:
     # What the PDF is built with when it shows less than `build` makes (no row per session),
     # so that it can be counted by the database: (parameters, with_chart).
     build_for_pdf: Callable[[ReportParameters, bool], Report] | None = None
+    description: str = ""  # what the report answers, in a sentence (the reports list)
 
     def build_for(self, parameters: ReportParameters, fmt: str) -> Report:
         """The report as the format shows it: a chart for the page and the PDF."""

@@ -191,15 +191,22 @@ def forces_for(actor: User | None, forces: Iterable[str]) -> tuple[str, ...]:
 REPORTS: dict[str, ReportKind] = {
     "outcomes": ReportKind(
         name="outcomes", title="Referral outcomes", build=build_outcomes, csv=outcomes_csv,
-        pdf_template="reports/outcomes_pdf.html", definitions=OUTCOME_DEFINITIONS),
+        pdf_template="reports/outcomes_pdf.html", definitions=OUTCOME_DEFINITIONS,
+        description="How the referrals received in a period stand: completed, not completed "
+                    "(and why), withdrawn or still open, and how quickly."),
     "reoffending": ReportKind(
         name="reoffending", title="Proven reoffending", build=build_reoffending,
         csv=reoffending_csv, pdf_template="reports/reoffending_pdf.html",
-        definitions=reoffending.DEFINITIONS, uses_as_of=True, uses_scope=True),
+        definitions=reoffending.DEFINITIONS, uses_as_of=True, uses_scope=True,
+        description="The Ministry of Justice measure: the share of people referred in a period "
+                    "who were proven to reoffend within 12 months, for those who completed and "
+                    "those who did not."),
     "attendance": ReportKind(
         name="attendance", title="Attendance", build=build_attendance, csv=attendance_csv,
         pdf_template="reports/attendance_pdf.html", definitions=ATTENDANCE_DEFINITIONS,
-        dates_of="session", uses_venue=True, build_for_pdf=build_attendance_totals),
+        dates_of="session", uses_venue=True, build_for_pdf=build_attendance_totals,
+        description="Who came to the sessions held in a period: places, bookings, attendance, "
+                    "and who was late, left early, absent or excused."),
 }
 
 

@@ -239,3 +239,13 @@ def test_an_attendance_rate_from_fewer_than_ten_people_booked_is_marked(app, cli
     assert "Worked out from fewer than 10 places or people booked" in words(html)
     text = " ".join(pdf_pages(client.get(f"/reports/attendance?{JUNE}&format=pdf").data))
     assert "28.6%\u2020" in text and "Worked out from fewer than 10 places or people booked" in text
+
+
+def test_the_reports_list_says_what_each_report_answers(app, client, login_as):
+    login_as("manager")
+    page = words(client.get("/reports").get_data(as_text=True))
+    assert ("Referral outcomes How the referrals received in a period stand: completed, not "
+            "completed (and why), withdrawn or still open, and how quickly.") in page
+    assert "Proven reoffending The Ministry of Justice measure: the share of people" in page
+    assert "Attendance Who came to the sessions held in a period" in page
+    assert "Justice Data Lab export The reoffending cohort's people, one row each" in page
