@@ -42,8 +42,9 @@ class AttendanceReportQuery(ReportQuery):
                                            description="A user's id: the sessions they ran only")
 
 
-PERIOD_RULES = ("Invalid, or a period no schema can state: `from` on or before `to`; for "
-                "reoffending, `as_of` (default today) on or after `to`; or a force, programme, "
+PERIOD_RULES = ("Invalid, or a period no schema can state: `from` today or earlier and on or "
+                "before `to`; `to` less than 5 years after `from`; for reoffending, `as_of` "
+                "(default today) today or earlier and on or after `to`; or a force, programme, "
                 "venue or facilitator that does not exist")
 FORCE_RULE = "A police token asking for a force other than its own"
 

@@ -83,7 +83,13 @@ def test_the_date_pattern_is_the_calendar(app: Any, client: FlaskClient, text: s
     headers = _bearer(create_user("manager"))
     response = client.get(f"/api/v1/reports/outcomes?from={text}&to=2100-12-31",
                           headers=headers)
-    assert (response.status_code == 200) is real, response.json
+    # The date parses exactly when it is real; the period's own rules (a `from` after today,
+    # 5 years or more) then refuse the range on `from` and `to` in their own words.
+    assert response.status_code == 422
+    refused = response.json["errors"].get("from")
+    assert (refused in (None, "The date from must be today or in the past")) is real, refused
+    if real:
+        assert response.json["errors"]["to"].startswith("A report covers at most 5 years")
 
 
 def test_each_operation_allowed_a_422_for_valid_data_describes_its_rules(
