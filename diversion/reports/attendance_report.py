@@ -57,6 +57,9 @@ ATTENDANCE_DEFINITIONS = {
     "Run with others": "Of a facilitator's sessions, those run with at least one other "
                        "facilitator.",
     "Month": "The calendar month of the session's date.",
+    "Small numbers": "A fill rate worked out from fewer than 10 places, or an attendance rate "
+                     "from fewer than 10 people booked, is marked \u2020 in the tables of "
+                     "totals: too few for the rate to mean much, so it is no trend to act on.",
 }
 
 

@@ -91,6 +91,7 @@ class ReportKind:
     # What the PDF is built with when it shows less than `build` makes (no row per session),
     # so that it can be counted by the database: (parameters, with_chart).
     build_for_pdf: Callable[[ReportParameters, bool], Report] | None = None
+    description: str = ""  # what the report answers, in a sentence (the reports list)
 
     def build_for(self, parameters: ReportParameters, fmt: str) -> Report:
         """The report as the format shows it: a chart for the page and the PDF."""
@@ -106,11 +107,15 @@ class ReportKind:
         if self.uses_scope:
             labels["Offences counted"] = ("Any offence" if parameters.scope == "any"
                                           else "Offences the programme accepts")
+        # Which forces and programmes the figures cover is said even when it is all of them:
+        # a printed page has no filter form beside it.
         if parameters.forces:
             labels["Forces" if len(parameters.forces) > 1 else "Force"] = ", ".join(
                 parameters.name_of("force", code) for code in parameters.forces)
-        if parameters.programme:
-            labels["Programme"] = parameters.name_of("programme", parameters.programme)
+        else:
+            labels["Forces"] = "All forces"
+        labels["Programme"] = (parameters.name_of("programme", parameters.programme)
+                               if parameters.programme else "All programmes")
         if parameters.venue is not None:
             labels["Venue"] = parameters.name_of("venue", parameters.venue)
         if parameters.facilitator is not None:

@@ -73,6 +73,9 @@ OUTCOME_DEFINITIONS = {
                                  "their completion deadline. The tables show how many were "
                                  "completed after it only when some were.",
     "Month": "The calendar month of the referral date.",
+    "Small numbers": "A completion rate worked out from fewer than 10 referrals that ended "
+                     "(completed or not completed) is marked \u2020: too few for the rate to "
+                     "mean much, so it is no trend to act on.",
 }
 
 

@@ -83,12 +83,9 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
         errors["from"] = "Enter the start date"
     if date_to is None and "to" not in errors:
         errors["to"] = "Enter the end date"
+    _check_period(date_from, date_to, as_of, today, errors,
+                  uses_as_of=kind in REPORTS and REPORTS[kind].uses_as_of)
     as_of = as_of or today
-    if date_from and date_to and date_to < date_from:
-        errors["to"] = "The end date must be the same as or after the start date"
-    if (kind in REPORTS and REPORTS[kind].uses_as_of and date_to and as_of < date_to
-            and "as_of" not in errors):
-        errors["as_of"] = "The as-of date must be the same as or after the end date"
     scope = (scope or "any").strip().lower()
     if scope not in reoffending.SCOPES:
         errors["scope"] = "Scope must be 'any' or 'programme'"
@@ -98,6 +95,23 @@ def validate_parameters(*, kind: str, date_from: dt.date | None, date_to: dt.dat
                             forces=force_codes, programme=programme_code,
                             venue=venue if uses_venue else None,
                             facilitator=facilitator if uses_venue else None, names=names)
+
+
+def _check_period(date_from: dt.date | None, date_to: dt.date | None, as_of: dt.date | None,
+                  today: dt.date, errors: dict[str, str], *, uses_as_of: bool) -> None:
+    """The period's rules, each problem on the box at fault: a range the right way round, and
+    with an as-of date (reoffending) not before the end date. An as-of date left blank is
+    today, so an end date after today is then the end date's problem, not the empty box's."""
+    if date_to and "to" not in errors:
+        if date_from and date_to < date_from:
+            errors["to"] = "The end date must be the same as or after the start date"
+        elif uses_as_of and as_of is None and "as_of" not in errors and date_to > today:
+            errors["to"] = ("The date to must be today or in the past: the report counts "
+                            "reoffences recorded up to today")
+    if not uses_as_of or as_of is None or "as_of" in errors:
+        return
+    if date_to and as_of < date_to and "to" not in errors:
+        errors["as_of"] = "The as-of date must be the same as or after the end date"
 
 
 MAX_CODE = 16  # the columns' length: a longer code names nothing
@@ -162,15 +176,22 @@ def forces_for(actor: User | None, forces: Iterable[str]) -> tuple[str, ...]:
 REPORTS: dict[str, ReportKind] = {
     "outcomes": ReportKind(
         name="outcomes", title="Referral outcomes", build=build_outcomes, csv=outcomes_csv,
-        pdf_template="reports/outcomes_pdf.html", definitions=OUTCOME_DEFINITIONS),
+        pdf_template="reports/outcomes_pdf.html", definitions=OUTCOME_DEFINITIONS,
+        description="How the referrals received in a period stand: completed, not completed "
+                    "(and why), withdrawn or still open, and how quickly."),
     "reoffending": ReportKind(
         name="reoffending", title="Proven reoffending", build=build_reoffending,
         csv=reoffending_csv, pdf_template="reports/reoffending_pdf.html",
-        definitions=reoffending.DEFINITIONS, uses_as_of=True, uses_scope=True),
+        definitions=reoffending.DEFINITIONS, uses_as_of=True, uses_scope=True,
+        description="The Ministry of Justice measure: the share of people referred in a period "
+                    "who were proven to reoffend within 12 months, for those who completed and "
+                    "those who did not."),
     "attendance": ReportKind(
         name="attendance", title="Attendance", build=build_attendance, csv=attendance_csv,
         pdf_template="reports/attendance_pdf.html", definitions=ATTENDANCE_DEFINITIONS,
-        dates_of="session", uses_venue=True, build_for_pdf=build_attendance_totals),
+        dates_of="session", uses_venue=True, build_for_pdf=build_attendance_totals,
+        description="Who came to the sessions held in a period: places, bookings, attendance, "
+                    "and who was late, left early, absent or excused."),
 }
 
 

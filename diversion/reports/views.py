@@ -101,6 +101,10 @@ def show_report(kind: str) -> Any:
                                       **{name: request.args.get(name, "")
                                          for name in FILTERS[1:]}})
     form.force.data = list(forces)
+    if not report_kind.uses_as_of:
+        # No as-of box on this report's page, and nothing in it depends on one: ignored (even
+        # malformed), rather than an error about a box the page does not show.
+        del form["as_of"]
     _set_choices(form, report_kind, police=police_force is not None)
     fmt = request.args.get("format", "html")
     if fmt not in producing.FORMATS:
@@ -118,7 +122,8 @@ def show_report(kind: str) -> Any:
         with savepoint():
             parameters = producing.validate_parameters(
                 kind=kind, date_from=form.date_from.data, date_to=form.date_to.data,
-                as_of=form.as_of.data, scope=form.scope.data, today=today, errors=errors,
+                as_of=form.as_of.data if "as_of" in form else None, scope=form.scope.data,
+                today=today, errors=errors,
                 forces=forces, programme=form.programme.data or None, venue=venue,
                 facilitator=facilitator)
             if form_valid:
@@ -133,6 +138,7 @@ def show_report(kind: str) -> Any:
             if fmt != "html":
                 return _download(produced)
             report = produced.report
+    _unlinked_when_not_shown(form, report_kind)
     query: dict[str, Any] = {k: v for k, v in request.args.lists() if k != "format"}
     if not submitted and report is not None:
         query = _query_for(report.parameters)
@@ -143,6 +149,16 @@ def show_report(kind: str) -> Any:
         chart=svg_data_uri(report.chart_svg) if report and report.chart_svg else None,
         jdl_minimum=reoffending.JDL_MINIMUM, session_rows_shown=SESSION_ROWS_SHOWN,
     ), 200 if report is not None else 400
+
+
+def _unlinked_when_not_shown(form: ReportFilterForm, kind: kinds.ReportKind) -> None:
+    """A venue or facilitator asked of a report without those filters (a hand-edited address)
+    stays an error, named in the summary without a link to a box the page does not have."""
+    if kind.uses_venue:
+        return
+    for field in (form.venue, form.facilitator):
+        form.form_errors.extend(field.errors)
+        field.errors = []
 
 
 def _whole_number(name: str, text: str | None, errors: dict[str, str]) -> int | None:

@@ -110,4 +110,5 @@ def test_the_page_refuses_bad_parameters_clearly_and_writes_nothing(app, client,
     page = response.get_data(as_text=True)
     assert response.status_code == 400 and response.mimetype == "text/html"
     assert "There is a problem" in page and message in page
+    assert "Not a valid choice" not in page
     assert audit_count() == 0

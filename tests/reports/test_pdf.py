@@ -282,3 +282,24 @@ def test_a_pdf_is_drawn_with_the_cycle_collector_held_off_and_left_on(tmp_path: 
     # once straight away, for what was made while it was off.
     assert len(passes) <= 1
     assert enabled_after is True
+
+
+def test_a_row_header_is_ruled_like_its_row_not_like_the_column_headers(app: Flask) -> None:
+    # The column headers are ruled off with a heavy line; a row's name (<th scope="row">) is
+    # ruled like the rest of its row: a heavy line under the first cell only looked broken.
+    from weasyprint import HTML  # noqa: PLC0415 (WeasyPrint only where a PDF is made)
+
+    with app.test_request_context():
+        html = render_template_string(
+            """{% extends "reports/pdf_base.html" %}{% block body %}<table>
+            <thead><tr><th scope="col">Month</th><th scope="col">Received</th></tr></thead>
+            <tbody><tr><th scope="row">Jan 2026</th><td>3</td></tr></tbody></table>
+            {% endblock %}""", title="Rules")
+    widths = {}
+    boxes = [HTML(string=html).render().pages[0]._page_box]
+    while boxes:
+        box = boxes.pop()
+        boxes.extend(getattr(box, "children", []))
+        if getattr(box, "element_tag", None) in ("th", "td") and hasattr(box, "colspan"):
+            widths[box.element.text] = box.style["border_bottom_width"]
+    assert widths["Month"] > widths["Jan 2026"] == widths["3"] > 0

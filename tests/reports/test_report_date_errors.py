@@ -93,3 +93,41 @@ def test_an_as_of_date_or_scope_asked_alone_is_checked_not_replaced_by_the_defau
     response = client.get(f"/reports/reoffending?{query}")
     assert response.status_code == 400
     assert _summary(response.text)[:len(expected)] == expected
+
+
+def _dates(prefix: str, day: int, month: int, year: int) -> str:
+    return f"&{prefix}-day={day}&{prefix}-month={month}&{prefix}-year={year}"
+
+
+def test_a_reoffending_end_date_after_today_is_the_end_dates_problem_when_as_of_is_blank(
+        app, client, login_as, clock):
+    # The as-of box was left blank (today): the fault is the date to, not the empty box.
+    login_as("manager")
+    page = client.get("/reports/reoffending?scope=any" + _dates("date_from", 1, 1, 2026)
+                      + _dates("date_to", 31, 12, 2026)).get_data(as_text=True)
+
+    assert _summary(page) == [("#date_to-day", "The date to must be today or in the past: the "
+                               "report counts reoffences recorded up to today")]
+    assert _marked(page) == {"date_to-day", "date_to-month", "date_to-year"}
+
+
+def test_every_error_link_goes_to_a_box_on_the_page(app, client, login_as, clock):
+    # A hand-edited or old address: an as-of date on the outcomes report (which has none, and
+    # whose figures do not depend on one) is ignored, as the API ignores it; a venue on the
+    # outcomes report stays an error, named without a link to a box the page does not show.
+    login_as("manager")
+    period = _dates("date_from", 1, 1, 2026) + _dates("date_to", 31, 5, 2026)
+    ignored = client.get("/reports/outcomes?scope=any" + period + "&as_of-day=x&as_of-month=1"
+                         "&as_of-year=2026")
+    assert ignored.status_code == 200 and "govuk-error-summary" not in ignored.get_data(
+        as_text=True)
+    for extra, message in (("&venue=1", "Only the attendance report can be filtered by venue"),
+                           ("&facilitator=abc", "There is no facilitator with the id abc")):
+        response = client.get("/reports/outcomes?scope=any" + period + extra)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and message in page
+        summary = page[page.index("govuk-error-summary"):page.index("</ul>", page.index(
+            "govuk-error-summary"))]
+        for anchor in re.findall(r'href="#([^"]+)"', summary):
+            assert f'id="{anchor}"' in page, anchor
+        assert 'href="#venue"' not in summary and 'href="#facilitator"' not in summary

@@ -146,7 +146,9 @@ def test_the_attendance_report_explains_co_run_sessions_next_to_the_facilitators
     assert note in page and page.index(note) < page.index("By facilitator Facilitator")
     assert "Sessions run with others" in page
     # Ann ran 1 session (with Bea), Bea 2 (1 with Ann): 3 sessions' rows for 2 sessions.
-    assert "Ann Able 12 4 2 1 0 0 1 0 33.3% 50.0% 1 1 Bea Brown 22 7 2 1 1 1 1 1 31.8% 28.6% 2 1" in page
+    # (attendance rates from fewer than 10 people booked are marked as small numbers)
+    assert ("Ann Able 12 4 2 1 0 0 1 0 33.3% 50.0% \u2020 (small number) 1 1 Bea Brown 22 7 2 1 1 1 "
+            "1 1 31.8% 28.6% \u2020 (small number) 2 1") in page
     assert re.search(r'data-label="Sessions run with others">1</td>', html)
     assert "Jun 2026" in page and "2026-06" not in page
     everything = " ".join(pdf_pages(client.get(f"/reports/attendance?{JUNE}&format=pdf").data))
@@ -174,3 +176,76 @@ def test_report_tables_reflow_with_labelled_cells_and_scoped_headers(app, client
 def test_months_between_counts_every_month_across_a_year_end():
     assert months_between("2024-11", "2025-02") == ["2024-11", "2024-12", "2025-01", "2025-02"]
     assert months_between("2024-02", "2024-02") == ["2024-02"]
+
+
+@pytest.mark.parametrize("kind", ["attendance", "outcomes", "reoffending"])
+def test_every_pdf_page_names_the_report_and_its_period_and_every_report_its_coverage(
+        app, client, login_as, kind):
+    # A board member prints the PDF: a page on its own still says which report and which
+    # period it shows; the page and the PDF say which forces and programmes the figures cover
+    # even when it is all of them (there is no filter form on paper).
+    login_as("manager")
+    seed_reoffending()
+    seed_sessions()
+    params = JUNE if kind == "attendance" else query(D(2024, 1, 1), D(2024, 12, 31))
+    period = ("1 June 2026 to 30 June 2026" if kind == "attendance"
+              else "1 January 2024 to 31 December 2024")
+    title = {"attendance": "Attendance", "outcomes": "Referral outcomes",
+             "reoffending": "Proven reoffending"}[kind]
+    pages = pdf_pages(client.get(f"/reports/{kind}?{params}&format=pdf").data)
+    assert len(pages) > 1
+    for number, text in enumerate(pages, start=1):
+        assert f"{title} {period}" in text and f"Page {number} of {len(pages)}" in text
+    assert "Forces All forces" in pages[0] and "Programme All programmes" in pages[0]
+    page = words(client.get(f"/reports/{kind}?{params}").get_data(as_text=True))
+    assert "Forces All forces" in page and "Programme All programmes" in page
+
+
+def _row(html: str, name: str) -> str:
+    [row] = [r for r in re.findall(r"<tr[^>]*>.*?</tr>", html, re.S)
+             if re.search(rf">\s*{re.escape(name)}\s*<", r)]
+    return row
+
+
+def test_a_rate_from_fewer_than_ten_is_marked_as_a_small_number_on_the_page_and_in_the_pdf(
+        app, client, login_as):
+    # February 2024: 12 referrals ended (66.7% completed); July 2024: 5 (100%). "100%" of 5 is
+    # no trend: it is marked, and a note under the table says why; the figures are unchanged.
+    login_as("manager")
+    seed_reoffending()
+    params = query(D(2024, 1, 1), D(2024, 12, 31))
+    html = client.get(f"/reports/outcomes?{params}").get_data(as_text=True)
+    july, february = _row(html, "Jul 2024"), _row(html, "Feb 2024")
+    assert "100.0%<span aria-hidden=\"true\">†</span>" in july
+    assert "(small number)" in july
+    assert "66.7%" in february and "†" not in february and "small number" not in february
+    assert "†" not in _row(html, "All referrals")
+    assert words(html).count("Worked out from fewer than 10 referrals that ended") == 1
+    assert "Small numbers" in words(html)  # and the definitions say what the mark means
+    text = " ".join(pdf_pages(client.get(f"/reports/outcomes?{params}&format=pdf").data))
+    assert "Jul 2024 5 5 5 0 0 0 100.0%\u2020" in text
+    assert "Feb 2024 12 8 8 4 0 0 66.7% 5" in text
+    assert "Worked out from fewer than 10 referrals that ended" in text
+    data = json.loads(client.get(f"/reports/outcomes?{params}&format=json").data)
+    assert data["by_month"]["2024-07"]["completion_rate"] == 1.0
+
+
+def test_an_attendance_rate_from_fewer_than_ten_people_booked_is_marked(app, client, login_as):
+    login_as("manager")
+    seed_sessions()  # June 2026: 7 people booked on two sessions
+    html = client.get(f"/reports/attendance?{JUNE}").get_data(as_text=True)
+    total = _row(html, "All sessions")
+    assert "28.6%<span aria-hidden=\"true\">†</span>" in total
+    assert "Worked out from fewer than 10 places or people booked" in words(html)
+    text = " ".join(pdf_pages(client.get(f"/reports/attendance?{JUNE}&format=pdf").data))
+    assert "28.6%\u2020" in text and "Worked out from fewer than 10 places or people booked" in text
+
+
+def test_the_reports_list_says_what_each_report_answers(app, client, login_as):
+    login_as("manager")
+    page = words(client.get("/reports").get_data(as_text=True))
+    assert ("Referral outcomes How the referrals received in a period stand: completed, not "
+            "completed (and why), withdrawn or still open, and how quickly.") in page
+    assert "Proven reoffending The Ministry of Justice measure: the share of people" in page
+    assert "Attendance Who came to the sessions held in a period" in page
+    assert "Justice Data Lab export The reoffending cohort's people, one row each" in page
