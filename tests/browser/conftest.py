@@ -248,3 +248,26 @@ def has_horizontal_scroll(page: Page) -> bool:
     return bool(page.evaluate(
         "() => document.documentElement.scrollWidth > document.documentElement.clientWidth"
     ))
+
+
+WIDTHS = (1280, 768, 375)
+# What sticks out of the page (outside a table's own scroll box), to name it when a page scrolls.
+WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
+  .filter(e => !(e.parentElement && e.parentElement.closest('.app-table-scroll'))
+          && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
+
+
+def check_at_every_width(page: Page, name: str, shots: Path) -> None:
+    """The page at desktop, tablet and phone widths: accessible (axe) and no wider than the
+    screen, each width's screenshot kept in `shots` (taken first, so a page that scrolls
+    sideways leaves its picture, and its HTML, to look at)."""
+    shots.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_accessible(page)
+        page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
+        if has_horizontal_scroll(page):
+            (shots / f"{name}-{width}.html").write_text(page.content())
+            wide = page.evaluate(WIDE_ELEMENTS)
+            raise AssertionError(f"{name} scrolls sideways at {width}px: {wide}")

@@ -13,23 +13,13 @@ from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_USERS
 from diversion.referrals import lifecycle
 from diversion.referrals.models import ReferralEventType
-from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
+from tests.browser.conftest import LiveServer, assert_accessible, check_at_every_width, sign_in
 from tests.builders import create_booking, future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
 MANAGER, OFFICER = DEMO_USERS[1][1], DEMO_USERS[3][1]
-WIDTHS = (1280, 768, 375)
 SHOTS = Path("/tmp/wt-fees-shots")
-
-
-def _check_at_every_width(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        assert_accessible(page)
-        assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
 
 def test_a_manager_checks_then_waives_a_fee_and_can_reinstate_it(
@@ -54,7 +44,7 @@ def test_a_manager_checks_then_waives_a_fee_and_can_reinstate_it(
         f"Are you sure you want to waive the £200 fee for {reference}?")
     expect(page.locator(".govuk-summary-list")).to_contain_text(name)
     expect(page.locator(".govuk-summary-list")).to_contain_text("Receiving benefits")
-    _check_at_every_width(page, "waive-check")
+    check_at_every_width(page, "waive-check", SHOTS)
     page.get_by_role("link", name="Cancel").click()
     expect(page).to_have_url(live_server(f"/bookings/referral/{reference}"))
     expect(page.get_by_text("Still owed")).to_be_visible()
@@ -64,12 +54,12 @@ def test_a_manager_checks_then_waives_a_fee_and_can_reinstate_it(
     page.get_by_role("button", name="Waive fee").click()
     expect(page.get_by_text("Fee waived", exact=True)).to_be_visible()
     expect(page.get_by_text("Nothing: the fee was waived")).to_be_visible()
-    _check_at_every_width(page, "booking-page-waived")
+    check_at_every_width(page, "booking-page-waived", SHOTS)
 
     page.get_by_role("link", name="Reinstate the fee").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
         f"Are you sure you want to reinstate the £200 fee for {reference}?")
-    _check_at_every_width(page, "reinstate-check")
+    check_at_every_width(page, "reinstate-check", SHOTS)
     page.get_by_role("button", name="Reinstate fee").click()
 
     expect(page.get_by_text("The fee has been reinstated: £200 is owed")).to_be_visible()
@@ -92,10 +82,10 @@ def test_a_withdrawn_case_owes_nothing_on_the_managers_and_the_officers_pages(
 
     expect(page.get_by_text("Nothing: the case has ended")).to_be_visible()
     expect(page.get_by_role("heading", name="Record a payment")).to_have_count(0)
-    _check_at_every_width(page, "booking-page-withdrawn")
+    check_at_every_width(page, "booking-page-withdrawn", SHOTS)
 
     page.context.clear_cookies()
     sign_in(page, live_server, OFFICER)
     page.goto(live_server(f"/referrals/{reference}"))
     expect(page.locator("[data-booking-and-fee]")).to_contain_text("Nothing: the case has ended")
-    _check_at_every_width(page, "referral-page-withdrawn-officer")
+    check_at_every_width(page, "referral-page-withdrawn-officer", SHOTS)

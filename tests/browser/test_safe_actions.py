@@ -13,23 +13,13 @@ from diversion.auth.services import get_force_by_code
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
 from diversion.demo import DEMO_USERS
-from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
+from tests.browser.conftest import LiveServer, assert_accessible, check_at_every_width, sign_in
 from tests.builders import create_booking, future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
 ADMIN, MANAGER, OFFICER = DEMO_USERS[0][1], DEMO_USERS[1][1], DEMO_USERS[3][1]
-WIDTHS = (1280, 768, 375)
 SHOTS = Path("/tmp/wt-safe-shots")
-
-
-def _check_at_every_width(page: Page, name: str) -> None:
-    SHOTS.mkdir(exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        assert_accessible(page)
-        assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width} px"
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
 
 def _referral(*, booked: bool, force_code: str | None = None) -> tuple[str, str]:
@@ -56,7 +46,7 @@ def test_a_manager_checks_then_cancels_a_booking_with_a_reason(
         "Are you sure you want to cancel this booking?")
     expect(page.locator(".govuk-summary-list")).to_contain_text(name)
     expect(page.locator("[data-consequences]")).to_contain_text("He is sent a message")
-    _check_at_every_width(page, "cancel-booking")
+    check_at_every_width(page, "cancel-booking", SHOTS)
     page.get_by_role("button", name="Cancel booking").click()
     expect(page.locator(".govuk-error-summary")).to_contain_text(
         "Enter why the booking is cancelled")
@@ -83,14 +73,14 @@ def test_an_officer_checks_then_issues_a_new_pin_shown_once_without_a_button_und
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Issue a new PIN?")
     expect(page.locator("[data-consequences]")).to_contain_text("The old PIN stops working")
-    _check_at_every_width(page, "new-pin-check")
+    check_at_every_width(page, "new-pin-check", SHOTS)
     page.get_by_role("button", name="Issue a new PIN").click()
 
     expect(page.locator(".govuk-panel__title")).to_have_text("New PIN issued")
     expect(page.locator("[data-pin]")).to_have_text(re.compile(r"^\d{6}$"))
     expect(page.get_by_role("button", name="Issue a new PIN")).to_have_count(0)
     expect(page.get_by_role("link", name="issue a new PIN")).to_have_count(0)
-    _check_at_every_width(page, "new-pin-issued")
+    check_at_every_width(page, "new-pin-issued", SHOTS)
 
 
 def test_an_administrator_checks_a_token_before_revoking_it(
@@ -109,7 +99,7 @@ def test_an_administrator_checks_a_token_before_revoking_it(
     expect(page.locator(".govuk-summary-list")).to_contain_text("Frankie Facilitator")
     expect(page.locator(".govuk-summary-list")).to_contain_text("Never")
     assert prefix[:8] in page.locator(".govuk-summary-list").inner_text()
-    _check_at_every_width(page, "revoke-token")
+    check_at_every_width(page, "revoke-token", SHOTS)
     page.get_by_role("button", name="Revoke token").click()
     expect(page.locator(".govuk-notification-banner")).to_contain_text(f"Token {prefix[:8]}")
 
@@ -133,6 +123,6 @@ def test_the_referral_form_reports_every_problem_in_one_summary(
                     "Enter the given names", "Enter the crime reference",
                     "The person did not consent to the diversion"):
         expect(summary).to_contain_text(message)
-    _check_at_every_width(page, "referral-form-errors")
+    check_at_every_width(page, "referral-form-errors", SHOTS)
     summary.get_by_role("link", name="Enter the family name").click()
     expect(page.get_by_label("Family name")).to_be_focused()

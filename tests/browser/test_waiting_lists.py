@@ -12,32 +12,13 @@ from playwright.sync_api import Page, expect
 from diversion.bookings import waiting_list
 from diversion.core.extensions import db
 from diversion.core.timeutils import now_utc
-from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
+from tests.browser.conftest import LiveServer, check_at_every_width, sign_in
 from tests.builders import create_booking, create_programme, create_user, future_session, known_referral
 
 pytestmark = pytest.mark.browser
 
 MANAGER = "manager@diversion.example"
 SHOTS = Path("/tmp/shots-queue")
-WIDTHS = (1280, 768, 375)
-# What sticks out of the page (outside a table's own scroll box), to name it when a page scrolls.
-WIDE_ELEMENTS = """() => [...document.querySelectorAll('body *')]
-  .filter(e => !(e.parentElement && e.parentElement.closest('.app-table-scroll'))
-          && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
-  .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
-
-
-def _check_at_every_width(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        assert_accessible(page)
-        wide = page.evaluate(WIDE_ELEMENTS)
-        # Taken first, so a page that scrolls sideways leaves its picture to look at.
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-        if has_horizontal_scroll(page):
-            (SHOTS / f"{name}-{width}.html").write_text(page.content())
-        assert not has_horizontal_scroll(page), f"{name} scrolls sideways at {width}px: {wide}"
 
 
 def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
@@ -65,7 +46,7 @@ def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
     for position, name in enumerate(names):
         expect(queue.nth(position)).to_contain_text(name)
     expect(page.get_by_text("The session is full: nobody can be promoted")).to_be_visible()
-    _check_at_every_width(page, "session-queue")
+    check_at_every_width(page, "session-queue", SHOTS)
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name=f"Promote {names[0]}").click()
@@ -73,7 +54,7 @@ def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
         "There is no free place")
     page.get_by_role("link", name=f"Remove {names[2]} from the waiting list").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Remove {names[2]}")
-    _check_at_every_width(page, "waiting-list-remove")
+    check_at_every_width(page, "waiting-list-remove", SHOTS)
     page.get_by_role("button", name="Remove from the waiting list").click()
     expect(page.locator(".govuk-notification-banner--success")).to_contain_text(
         "taken off the waiting list")
@@ -81,12 +62,12 @@ def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
 
     page.goto(live_server("/sessions?queue=1"))
     expect(page.get_by_role("link", name="2 waiting")).to_be_visible()
-    _check_at_every_width(page, "sessions-queue-filter")
+    check_at_every_width(page, "sessions-queue-filter", SHOTS)
 
     page.goto(live_server("/bookings/allocate"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Check the allocation before booking")
     expect(page.get_by_text("Leaves waiting list").first).to_be_visible()
-    _check_at_every_width(page, "allocation-preview")
+    check_at_every_width(page, "allocation-preview", SHOTS)
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(live_server("/sessions/new"))
@@ -104,9 +85,9 @@ def test_a_manager_sees_the_queue_checks_allocation_and_previews_a_series(
     page.get_by_label("Every week").check()
     page.get_by_label("After a number of sessions").check()
     page.get_by_role("textbox", name="Number of sessions").fill("4")
-    _check_at_every_width(page, "series-form")
+    check_at_every_width(page, "series-form", SHOTS)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Continue").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Check the")
     expect(page.get_by_text("09:30 to 16:30").first).to_be_visible()
-    _check_at_every_width(page, "series-preview")
+    check_at_every_width(page, "series-preview", SHOTS)

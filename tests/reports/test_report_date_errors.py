@@ -3,23 +3,13 @@ fault, the summary links to it and only that box is marked; every problem in one
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
 
+from tests.pages import error_summary, marked_boxes
+
 REPORTS = ["attendance", "outcomes", "reoffending"]
-
-
-def _summary(page: str) -> list[tuple[str, str]]:
-    start = page.index("govuk-error-summary")
-    block = page[start:page.index("</ul>", start)]
-    return [(href, html.unescape(text.strip()))
-            for href, text in re.findall(r'<a href="([^"]+)">([^<]+)</a>', block)]
-
-
-def _marked(page: str) -> set[str]:
-    return set(re.findall(r'class="[^"]*govuk-input--error[^"]*" id="([^"]+)"', page))
 
 
 @pytest.mark.parametrize("kind", REPORTS)
@@ -36,8 +26,8 @@ def test_each_date_error_names_links_to_and_marks_only_its_box(app, client, logi
                 ("#date_to-year", "The year of the date to must include 4 numbers")]
     if kind == "reoffending":
         expected.append(("#as_of-month", "The month of the as-of date must be a number from 1 to 12"))
-    assert _summary(page) == expected
-    assert _marked(page) == {href[1:] for href, _ in expected}
+    assert error_summary(page) == expected
+    assert marked_boxes(page) == {href[1:] for href, _ in expected}
     assert "must be a real date" not in page
 
 
@@ -47,10 +37,10 @@ def test_a_day_the_month_lacks_marks_the_day_and_a_date_out_of_range_marks_every
     page = client.get("/reports/outcomes?date_from-day=31&date_from-month=2&date_from-year=2024"
                       "&date_to-day=1&date_to-month=1&date_to-year=2999").get_data(as_text=True)
 
-    assert _summary(page) == [
+    assert error_summary(page) == [
         ("#date_from-day", "The date from must be a real date"),
         ("#date_to-day", "The date to must be between 1 January 1900 and 31 December 2100")]
-    assert _marked(page) == {"date_from-day", "date_to-day", "date_to-month", "date_to-year"}
+    assert marked_boxes(page) == {"date_from-day", "date_to-day", "date_to-month", "date_to-year"}
 
 
 def test_a_day_in_letters_is_named(app, client, login_as):
@@ -59,9 +49,9 @@ def test_a_day_in_letters_is_named(app, client, login_as):
                       "&date_from-year=2024&date_to-day=31&date_to-month=12&date_to-year=2024"
                       ).get_data(as_text=True)
 
-    assert _summary(page) == [("#date_from-day",
+    assert error_summary(page) == [("#date_from-day",
                                "The day of the date from must be a number from 1 to 31")]
-    assert _marked(page) == {"date_from-day"}
+    assert marked_boxes(page) == {"date_from-day"}
 
 
 def test_a_day_or_month_of_more_than_two_numbers_is_refused(app, client, login_as):
@@ -71,10 +61,10 @@ def test_a_day_or_month_of_more_than_two_numbers_is_refused(app, client, login_a
     page = client.get("/reports/attendance?date_from-day=0031&date_from-month=1"
                       "&date_from-year=2024&date_to-day=31&date_to-month=0012&date_to-year=2024"
                       ).get_data(as_text=True)
-    assert _summary(page) == [
+    assert error_summary(page) == [
         ("#date_from-day", "The day of the date from must be a number from 1 to 31"),
         ("#date_to-month", "The month of the date to must be a number from 1 to 12")]
-    assert _marked(page) == {"date_from-day", "date_to-month"}
+    assert marked_boxes(page) == {"date_from-day", "date_to-month"}
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -92,7 +82,7 @@ def test_an_as_of_date_or_scope_asked_alone_is_checked_not_replaced_by_the_defau
     login_as("manager")
     response = client.get(f"/reports/reoffending?{query}")
     assert response.status_code == 400
-    assert _summary(response.text)[:len(expected)] == expected
+    assert error_summary(response.text)[:len(expected)] == expected
 
 
 def _dates(prefix: str, day: int, month: int, year: int) -> str:
@@ -106,9 +96,9 @@ def test_a_reoffending_end_date_after_today_is_the_end_dates_problem_when_as_of_
     page = client.get("/reports/reoffending?scope=any" + _dates("date_from", 1, 1, 2026)
                       + _dates("date_to", 31, 12, 2026)).get_data(as_text=True)
 
-    assert _summary(page) == [("#date_to-day", "The date to must be today or in the past: the "
+    assert error_summary(page) == [("#date_to-day", "The date to must be today or in the past: the "
                                "report counts reoffences recorded up to today")]
-    assert _marked(page) == {"date_to-day", "date_to-month", "date_to-year"}
+    assert marked_boxes(page) == {"date_to-day", "date_to-month", "date_to-year"}
 
 
 def test_every_error_link_goes_to_a_box_on_the_page(app, client, login_as, clock):
