@@ -197,8 +197,10 @@ def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
         if not getattr(getattr(form, name, None), "errors", None)}))
 
 
-def _render_form(form: ReferralForm, status: int = 200) -> Any:
-    return render_template("referrals/new.html", form=form,
+def _render_form(form: ReferralForm, status: int = 200, *, refused: bool = False) -> Any:
+    """The form; `refused` when an answer means the person cannot be referred, so the officer
+    is told what that means and what to do next, not only what to correct."""
+    return render_template("referrals/new.html", form=form, refused=refused,
                            has_draft=_draft() is not None), status
 
 
@@ -227,7 +229,7 @@ def new_referral() -> Any:
             invalid={field.name for field in form if field.errors})
     if problems or not is_valid:
         _attach(form, ValidationFailed(problems))
-        return _render_form(form, 400)
+        return _render_form(form, 400, refused=bool(problems.refused))
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
         with discarded():
