@@ -44,6 +44,7 @@ from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle, rules
 from diversion.referrals.intake import (
     CleanReferral,
+    Lookups,
     ReferralInput,
     blank,
     resolve_programme,
@@ -394,16 +395,25 @@ def problems_with(*, data: ReferralInput, actor: User | None, now: dt.datetime,
         problems = {name: message for name, message in problems.items()
                     if not message.endswith("or choose another way to contact the person")}
     found = Problems(problems)
-    if data.is_historical:
-        return found
-    programme = resolve_programme(data)
-    if programme is not None:
-        known = {name: getattr(data, name) for name in ELIGIBILITY_FIELDS
-                 if name not in problems and name not in invalid}
-        if isinstance(known.get("offence_code"), str):
-            known["offence_code"] = known["offence_code"].strip().upper()
-        refusals = rules.refusals_by_field(known, programme_rules(programme), today=today)
-        found.refused = frozenset(name for name in refusals if name not in found)
-        for name, message in refusals.items():
-            found.setdefault(name, message)
+    refusals = refusals_before_matching(data, wrong={*problems, *invalid}, today=today)
+    found.refused = frozenset(name for name in refusals if name not in found)
+    for name, message in refusals.items():
+        found.setdefault(name, message)
     return found
+
+
+def refusals_before_matching(data: ReferralInput, *, wrong: Collection[str], today: dt.date,
+                             lookups: Lookups | None = None) -> dict[str, str]:
+    """The blocking eligibility refusals, by field, that the answers not in `wrong` bring
+    before anyone knows who the person is (his earlier referrals wait for matching), so that a
+    form or an import row with a mistake is told them in the same round. None for a historical
+    record, which is not checked."""
+    if data.is_historical:
+        return {}
+    programme = resolve_programme(data, lookups)
+    if programme is None:
+        return {}
+    known = {name: getattr(data, name) for name in ELIGIBILITY_FIELDS if name not in wrong}
+    if isinstance(known.get("offence_code"), str):
+        known["offence_code"] = known["offence_code"].strip().upper()
+    return rules.refusals_by_field(known, programme_rules(programme), today=today)
