@@ -786,7 +786,7 @@ def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
         _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
         _line(f"Did not complete the course (last {RECENT_DAYS} days)", user, failed, today),
         _line("Referred by you, not booked yet", user, mine, today),
-    ])
+    ], action=Line("Refer someone", None, "referrals.new_referral"))
 
 
 def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:
