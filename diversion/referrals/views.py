@@ -427,10 +427,6 @@ def referral_issued(reference: str) -> Any:
     """The reference and the PIN (once), the deadlines, and the offer letter."""
     actor, now = acting_user(), now_utc()
     referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
-    if not referral.is_open:
-        # An offer that ended is no offer: a letter printed now would invite him to book one.
-        flash("This referral has ended, so there is no offer letter to print", "info")
-        return redirect(url_for("referrals.show_referral", reference=referral.reference))
     _draft_row(now)  # another user's token is a 404
     pin, letter_has_pin = drafts.show_pin(token=_token(), user=actor,
                                           reference=referral.reference, now=now)
