@@ -13,7 +13,7 @@ import re
 import pytest
 
 from diversion.core.extensions import db
-from tests.builders import build_world, create_programme, create_venue
+from tests.builders import build_world, create_programme, create_referral, create_venue
 from tests.test_scoping import sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -159,3 +159,17 @@ def test_a_number_box_refuses_what_is_not_a_whole_number_in_its_own_words(app, c
     sign_in(client, world.users["manager"])
     page = client.post("/venues/new", data={"name": "Hall", "capacity": value})
     assert ("#capacity", message) in _summary(page.get_data(as_text=True))
+
+
+def test_a_reason_asked_for_by_a_question_is_named_the_reason_in_its_errors(app, client):
+    world = build_world()
+    referral = create_referral(actor=world.users["police_a"],
+                               officer_email=world.users["police_a"].email)
+    db.session.commit()
+    sign_in(client, world.users["police_a"])
+    url = f"/referrals/{referral.reference}/withdraw"
+    page = client.post(url, data={"reason": "x" * 5000}).get_data(as_text=True)
+    assert ("#reason", "The reason must be 1,000 characters or fewer") in _summary(page)
+    page = client.post(url, data={"reason": "Charged\x1b[2J"}).get_data(as_text=True)
+    assert ("#reason", "The reason must not contain special characters other than line "
+                       "breaks and tabs") in _summary(page)

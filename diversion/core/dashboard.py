@@ -54,6 +54,9 @@ class Panel:
     counts: Sequence[Line | tuple[str, int, str | None]] = field(default_factory=list)
     description: str | None = None
     summary: bool = False  # figures to know, not work to do: shown after the work
+    # The one thing the panel's users most often start (a label and endpoint, no count): a
+    # button at the top of the page, so a phone's folded menu is not in the way.
+    action: Line | None = None
 
     @property
     def lines(self) -> list[Line]:

@@ -26,8 +26,13 @@ _OPTIONAL = re.compile(r"\s*\(optional\)", re.IGNORECASE)
 
 def named_in_errors(field: Field) -> str:
     """The field's label as its error messages name it: "Time of the offence (optional)" is
-    "Time of the offence" there (the label's "(optional)" is a hint, not its name)."""
-    return _OPTIONAL.sub("", str(field.label.text)).strip()
+    "Time of the offence" there (the label's "(optional)" is a hint, not its name), and a
+    box asking "Why …?" is "The reason" ("Why is the offer being withdrawn? must be …" is not
+    English)."""
+    label = _OPTIONAL.sub("", str(field.label.text)).strip()
+    if label.endswith("?") and label.lower().startswith("why "):
+        return "The reason"
+    return label
 
 
 def _length_message(what: str, length: Length) -> str:

@@ -15,9 +15,10 @@ flush and never commit; they raise DomainErrors (diversion.core.errors) with mes
   a PIN until reissued.
 - `preview_referral(data=, actor=, now=, person_id=None, new_person=False)
   -> ReferralPreview(matches, eligibility)`: create_referral's checks, writing nothing.
-- `problems_with(data=, actor=, now=, invalid=()) -> {field: message}`: every problem the form
+- `problems_with(data=, actor=, now=, invalid=()) -> Problems`: every problem the form
   can be told at once (each field's error, a crime reference already used, each blocking
-  refusal that does not depend on who the person is), writing nothing.
+  refusal that does not depend on who the person is), writing nothing; `.refused` names the
+  fields whose problem is an eligibility refusal.
 Status changes go through `diversion.referrals.lifecycle`.
 """
 
@@ -43,6 +44,7 @@ from diversion.programmes.models import Programme
 from diversion.referrals import lifecycle, rules
 from diversion.referrals.intake import (
     CleanReferral,
+    Lookups,
     ReferralInput,
     blank,
     resolve_programme,
@@ -330,6 +332,13 @@ def create_referral(*, data: ReferralInput, actor: User | None, now: dt.datetime
     return CreatedReferral(referral, pin, results)
 
 
+class Problems(dict[str, str]):
+    """A new referral's problems by field; `refused` names those that are eligibility refusals
+    (answers that may be right, but with which the person cannot be referred)."""
+
+    refused: frozenset[str] = frozenset()
+
+
 class ReferralPreview(NamedTuple):
     matches: list[Match]
     eligibility: list[rules.RuleResult]
@@ -362,7 +371,7 @@ ELIGIBILITY_FIELDS = ("date_of_birth", "offence_code", "offence_date", "referral
 
 
 def problems_with(*, data: ReferralInput, actor: User | None, now: dt.datetime,
-                  invalid: Collection[str] = ()) -> dict[str, str]:
+                  invalid: Collection[str] = ()) -> Problems:
     """Every problem with a new referral that can be reported in one round, keyed by field:
     each field's error, the crime reference already used by the force, and each blocking
     eligibility refusal whose answers are themselves valid (the refusals about the person's
@@ -385,15 +394,26 @@ def problems_with(*, data: ReferralInput, actor: User | None, now: dt.datetime,
         # not given (post, by default) would only confuse.
         problems = {name: message for name, message in problems.items()
                     if not message.endswith("or choose another way to contact the person")}
+    found = Problems(problems)
+    refusals = refusals_before_matching(data, wrong={*problems, *invalid}, today=today)
+    found.refused = frozenset(name for name in refusals if name not in found)
+    for name, message in refusals.items():
+        found.setdefault(name, message)
+    return found
+
+
+def refusals_before_matching(data: ReferralInput, *, wrong: Collection[str], today: dt.date,
+                             lookups: Lookups | None = None) -> dict[str, str]:
+    """The blocking eligibility refusals, by field, that the answers not in `wrong` bring
+    before anyone knows who the person is (his earlier referrals wait for matching), so that a
+    form or an import row with a mistake is told them in the same round. None for a historical
+    record, which is not checked."""
     if data.is_historical:
-        return problems
-    programme = resolve_programme(data)
-    if programme is not None:
-        known = {name: getattr(data, name) for name in ELIGIBILITY_FIELDS
-                 if name not in problems and name not in invalid}
-        if isinstance(known.get("offence_code"), str):
-            known["offence_code"] = known["offence_code"].strip().upper()
-        for name, message in rules.refusals_by_field(known, programme_rules(programme),
-                                                     today=today).items():
-            problems.setdefault(name, message)
-    return problems
+        return {}
+    programme = resolve_programme(data, lookups)
+    if programme is None:
+        return {}
+    known = {name: getattr(data, name) for name in ELIGIBILITY_FIELDS if name not in wrong}
+    if isinstance(known.get("offence_code"), str):
+        known["offence_code"] = known["offence_code"].strip().upper()
+    return rules.refusals_by_field(known, programme_rules(programme), today=today)

@@ -64,6 +64,7 @@ from diversion.referrals.creation import (
     among,
     new_references,
     programme_rules,
+    refusals_before_matching,
 )
 from diversion.referrals.intake import (
     HISTORICAL_OUTCOMES,
@@ -658,6 +659,17 @@ class _Writer:
 HISTORICAL_REASON = "Historical record imported"
 
 
+def _add_refusals(data: ReferralInput, errors: dict[str, str], *, today: dt.date,
+                  lookups: Lookups) -> None:
+    """A row's eligibility refusals beside its mistakes, so the file is corrected in one round;
+    each under the column its rule is reported against when the row has no mistake."""
+    for name, message in refusals_before_matching(data, wrong=errors.keys(), today=today,
+                                                  lookups=lookups).items():
+        column = RULE_COLUMNS["admitted_consented"] if (
+            name == "consented" and "admitted" not in errors) else name
+        errors.setdefault(column, message)
+
+
 def _check_rows(rows: Sequence[_Row], *, existing: dict[tuple[str, str], tuple[str, Person]],
                 references: Iterator[str], actor: User | None, now: dt.datetime,
                 today: dt.date, people: _People, problems: list[RowProblem],
@@ -686,8 +698,10 @@ def _check_rows(rows: Sequence[_Row], *, existing: dict[tuple[str, str], tuple[s
                 checked.append((row, validate_referral(row.data, actor=actor, today=today,
                                                        lookups=lookups)))
             except ValidationFailed as error:
+                errors = dict(error.errors)
+                _add_refusals(row.data, errors, today=today, lookups=lookups)
                 problems.extend(RowProblem(row.line, column, message)
-                                for column, message in error.errors.items())
+                                for column, message in errors.items())
         people.read([clean for _, clean in checked])
         checking = iter(checked)
         upcoming = next(checking, None)
@@ -758,6 +772,7 @@ def _import(*, content: bytes, actor: User | None, now: dt.datetime, dry_run: bo
             except ValidationFailed as error:
                 for column, message in error.errors.items():
                     errors.setdefault(column, message)
+            _add_refusals(data, errors, today=today, lookups=lookups)
             problems.extend(RowProblem(line, column, message)
                             for column, message in errors.items())
             continue

@@ -463,9 +463,9 @@ def _resolve_programme(data: ReferralInput, errors: dict[str, str],
     return None
 
 
-def resolve_programme(data: ReferralInput) -> Programme | None:
+def resolve_programme(data: ReferralInput, lookups: Lookups | None = None) -> Programme | None:
     """The programme the referral is for, or None when its code names none."""
-    return _resolve_programme(data, {})
+    return _resolve_programme(data, {}, lookups)
 
 
 def _replaced(data: ReferralInput, changes: dict[str, Any]) -> ReferralInput:

@@ -26,6 +26,7 @@ from diversion.audit.services import actor_label_for, record
 from diversion.core.bulk import insert_rows, one_of, sent_ahead
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
+from diversion.core.links import external_url
 from diversion.core.timeutils import london_today
 from diversion.outbox.models import Channel
 from diversion.outbox.services import enqueue
@@ -300,6 +301,9 @@ def _notify_officer(referral: Referral, *, to_status: ReferralStatus, reason: st
             # A London calendar date, written as people read it ("2 October 2026").
             "closed_on": (f"{referral.closed_on.day} {referral.closed_on:%B %Y}"
                           if referral.closed_on else ""),
+            # One click to the referral's page (he signs in first), not a search for it.
+            "referral_url": external_url("referrals.show_referral",
+                                         reference=referral.reference),
         },
         subject_type="referral",
         subject_id=referral.id,

@@ -197,8 +197,10 @@ def _attach(form: ReferralForm, error: ValidationFailed | Conflict) -> None:
         if not getattr(getattr(form, name, None), "errors", None)}))
 
 
-def _render_form(form: ReferralForm, status: int = 200) -> Any:
-    return render_template("referrals/new.html", form=form,
+def _render_form(form: ReferralForm, status: int = 200, *, refused: bool = False) -> Any:
+    """The form; `refused` when an answer means the person cannot be referred, so the officer
+    is told what that means and what to do next, not only what to correct."""
+    return render_template("referrals/new.html", form=form, refused=refused,
                            has_draft=_draft() is not None), status
 
 
@@ -227,7 +229,7 @@ def new_referral() -> Any:
             invalid={field.name for field in form if field.errors})
     if problems or not is_valid:
         _attach(form, ValidationFailed(problems))
-        return _render_form(form, 400)
+        return _render_form(form, 400, refused=bool(problems.refused))
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
         with discarded():
@@ -467,6 +469,10 @@ def offer_letter(reference: str) -> Any:
     """The offer letter as a PDF; it carries the PIN only right after the PIN was issued."""
     actor, now = acting_user(), now_utc()
     referral = reading.read_referral_audited(reference=reference, actor=actor, now=now)
+    if not referral.is_open:
+        # An offer that ended is no offer: a letter printed now would invite him to book one.
+        flash("This referral has ended, so there is no offer letter to print", "info")
+        return redirect(url_for("referrals.show_referral", reference=referral.reference))
     _draft_row(now)  # another user's token is a 404
     pin = drafts.take_pin(token=_token(), user=actor, reference=referral.reference, now=now)
     pdf = render_offer_letter(referral, pin=pin, now=now)
@@ -784,7 +790,7 @@ def police_referrals_panel(user: User, now: dt.datetime) -> Panel:
         _line(f"Not booked, booking deadline within {DUE_WITHIN_DAYS} days", user, due, today),
         _line(f"Did not complete the course (last {RECENT_DAYS} days)", user, failed, today),
         _line("Referred by you, not booked yet", user, mine, today),
-    ])
+    ], action=Line("Refer someone", None, "referrals.new_referral"))
 
 
 def manager_referrals_panel(user: User, now: dt.datetime) -> Panel:

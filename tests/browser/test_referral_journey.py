@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from diversion.core.timeutils import london_today, now_utc
-from tests.browser.conftest import LiveServer, assert_accessible, sign_in
+from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -74,3 +74,32 @@ def test_an_officer_refers_a_man_sees_him_eligible_and_opens_the_offer_letter(
     row = page.locator("[data-referrals] tbody tr").filter(has_text=reference)
     expect(row.get_by_role("link", name="JOURNEYMAN, Oliver")).to_be_visible()
     assert_accessible(page)
+
+
+def test_on_his_phone_an_officer_starts_from_the_dashboard_and_is_told_what_a_refusal_means(
+        phone: Page, live_server: LiveServer) -> None:
+    sign_in(phone, live_server, "officer@wyp.police.example")
+    phone.locator("main").get_by_role("button", name="Refer someone").click()
+    expect(phone.get_by_role("heading", name="Refer someone to the course")).to_be_visible()
+    offence = london_today(now_utc()) - dt.timedelta(days=1)
+    phone.get_by_label("Family name").fill("Declinerson")
+    phone.get_by_label("Given names").fill("Paul")
+    birth = phone.get_by_role("group", name="Date of birth")
+    birth.get_by_label("Day").fill("2")
+    birth.get_by_label("Month").fill("5")
+    birth.get_by_label("Year").fill("1984")
+    when = phone.get_by_role("group", name="Date of the offence")
+    when.get_by_label("Day").fill(str(offence.day))
+    when.get_by_label("Month").fill(str(offence.month))
+    when.get_by_label("Year").fill(str(offence.year))
+    phone.get_by_role("group", name="Did the person consent to the diversion?").get_by_label(
+        "No").check()
+    phone.get_by_role("button", name="Continue").click()
+
+    summary = phone.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("the person cannot be referred to the course and no "
+                                    "referral is made: deal with the offence another way")
+    expect(summary.get_by_role("link", name=re.compile("did not consent"))).to_be_visible()
+    expect(phone.get_by_label("Family name")).to_have_value("Declinerson")
+    assert not has_horizontal_scroll(phone)
+    assert_accessible(phone)

@@ -150,6 +150,22 @@ def test_each_failed_eligibility_rule_of_a_new_referral_is_a_problem_line(force)
     assert count(Referral) == 0
 
 
+def test_a_row_with_a_mistake_also_lists_the_refusals_its_other_answers_bring(force):
+    rows = [row(1, date_of_birth="31/02/1980", consented="no"),
+            row(2, email="not an email", no_relevant_convictions="no"),
+            row(3, admitted="maybe", consented="no")]
+    problems = problems_of(csv_bytes(rows))
+    assert "row 2: admitted: The person did not consent to the diversion. Both are needed " \
+           "for a diversion" in problems
+    assert "row 3: no_relevant_convictions: The person has relevant previous convictions " \
+           "(sexual or domestic abuse offences)" in problems
+    assert "row 4: admitted: Admitted must be yes or no" in problems
+    assert "row 4: consented: The person did not consent to the diversion. Both are needed " \
+           "for a diversion" in problems
+    assert any(p.startswith("row 2: date_of_birth: ") for p in problems)
+    assert any(p.startswith("row 3: email: ") for p in problems)
+
+
 def test_historical_rows_end_in_their_outcome_with_history_and_no_eligibility_check(force):
     rows = [row(1, outcome="completed", outcome_date="2026-06-12", no_relevant_convictions=""),
             row(2, outcome="withdrawn", outcome_date="20/06/2026", offence_code="OLD-CODE",

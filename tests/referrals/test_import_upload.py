@@ -1,6 +1,7 @@
 """The upload page: check and preview, then confirm; the file waits in the instance folder."""
 
 import datetime as dt
+import html
 import io
 import os
 import re
@@ -64,6 +65,18 @@ def test_a_manager_previews_then_confirms_an_import(app, client, login_as):
     assert summary.details["rows"] == 2 and summary.details["via"] == "upload"
     again = client.post("/referrals/import/confirm", data={"token": token[1]})
     assert again.status_code == 302 and referrals() == 2
+
+
+def test_the_preview_of_a_small_file_says_plainly_how_its_people_get_a_pin(app, client,
+                                                                          login_as):
+    setup_forces()
+    login_as("manager")
+    page = html.unescape(upload(client, csv_bytes([row(1)])).get_data(as_text=True))
+    for waiting in waiting_files(app):  # the instance folder outlives the test
+        waiting.unlink()
+    assert "too many to show" not in page
+    assert ("When you hand a person the offer letter, reissue a PIN for them from the "
+            "referral's page (Issue a new PIN) and print the letter straight after") in page
 
 
 def test_problems_are_listed_and_nothing_is_kept(app, client, login_as):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from diversion.audit.models import AuditEvent
 from diversion.core.errors import InvalidTransition
 from diversion.core.extensions import db
+from diversion.outbox.dispatcher import render_message
 from diversion.outbox.models import OutboxMessage
 from diversion.referrals import lifecycle
 from diversion.referrals.lifecycle import TRANSITIONS
@@ -99,6 +100,17 @@ def test_the_status_cannot_be_assigned_directly(app):
     assert referral.status is S.AWAITING_BOOKING
 
 
+def test_the_officer_notice_links_to_the_referral_at_the_address_people_use(app, monkeypatch):
+    monkeypatch.setitem(app.config, "DIVERSION_BASE_URL", "https://diversion.example.org")
+    referral = create_referral()
+    lifecycle.transition(referral, E.WITHDRAWN, actor=None, now=NOW, reason="Charged instead")
+    db.session.flush()
+    message = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.template == lifecycle.OFFICER_TEMPLATE))
+    rendered = render_message(message)
+    assert f"https://diversion.example.org/referrals/{referral.reference}" in rendered.text
+
+
 def test_a_new_referral_starts_awaiting_booking_with_a_created_history_row(app):
     referral = create_referral()
     assert referral.status is S.AWAITING_BOOKING
@@ -114,8 +126,6 @@ def test_the_officer_notice_is_discreet_and_sent_once(app):
     assert message.recipient == "PC.Jones@Police.Example"
     assert message.template == "referral_outcome_officer"
     assert message.context["outcome"] == "not_completed"
-    from diversion.outbox.dispatcher import render_message
-
     rendered = render_message(message)
     subject = rendered.subject.lower()
     assert referral.reference.lower() in subject

@@ -143,3 +143,14 @@ def test_the_letter_never_asks_him_to_book_after_his_completion_date(client, off
     sooner = f"{referral.completion_deadline:%-d %B %Y}"
     assert f"Book your place by {sooner}" in text
     assert f"{referral.booking_deadline:%-d %B %Y}" not in text
+
+
+def test_an_ended_referral_has_no_offer_letter_to_print_and_says_so(client, officer):
+    referral = create_referral(actor=officer)
+    db.session.commit()
+    client.post(f"/referrals/{referral.reference}/withdraw", data={"reason": "Charged instead"})
+    response = client.get(f"/referrals/{referral.reference}/letter.pdf")
+    assert response.status_code == 302
+    assert response.location.endswith(f"/referrals/{referral.reference}")
+    page = client.get(response.location).get_data(as_text=True)
+    assert "This referral has ended, so there is no offer letter to print" in page

@@ -235,6 +235,17 @@ def test_the_police_dashboard_counts_their_forces_referrals(client, force, login
     assert 'href="/referrals/new"' in page  # "Refer someone" in the navigation
 
 
+def test_the_police_dashboard_starts_a_referral_in_one_tap_even_with_the_menu_folded(
+        client, force, login_as):
+    login_as("police", force=force)
+    page = client.get("/dashboard").get_data(as_text=True)
+    main = page[page.index('<main'):page.index('</main>')]
+    assert re.search(r'<a [^>]*href="/referrals/new"[^>]*class="govuk-button[^"]*"[^>]*>\s*'
+                     r'Refer someone\s*</a>', main) or re.search(
+        r'<a [^>]*class="govuk-button[^"]*"[^>]*href="/referrals/new"[^>]*>\s*Refer someone\s*</a>',
+        main)
+
+
 def test_the_manager_dashboard_counts_open_referrals_only_in_its_summary(client, force, login_as):
     create_referral(force=force)
     create_referral(force=create_force("NPT"))

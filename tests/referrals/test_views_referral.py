@@ -8,8 +8,9 @@ from sqlalchemy import select, update
 from diversion.audit.models import AuditCategory, AuditEvent
 from diversion.core.extensions import db
 from diversion.referrals import pins
-from diversion.referrals.models import Referral, ReferralStatus
-from tests.builders import create_force, create_referral, create_user
+from diversion.referrals.lifecycle import transition
+from diversion.referrals.models import Referral, ReferralEventType, ReferralStatus
+from tests.builders import NOW, create_force, create_referral, create_user
 
 
 @pytest.fixture
@@ -47,6 +48,23 @@ def test_the_referral_page_shows_the_person_offence_deadlines_rules_and_history(
     (viewed,) = audit("referral.view")
     assert viewed.category is AuditCategory.CONSULTATION
     assert viewed.actor_user_id == officer.id and viewed.object_id == str(referral.id)
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    (None, "The person has not booked a place yet. They should book by "),
+    (ReferralEventType.DEADLINE_PASSED, "The person did not complete the course. Decide what "
+                                        "further action to take under the conditions of the "
+                                        "caution"),
+    (ReferralEventType.WITHDRAWN, "The offer was withdrawn: the diversion will not go ahead"),
+])
+def test_the_referral_page_says_in_words_what_its_status_means_for_the_officer(
+        client, officer, referral, event, words):
+    if event is not None:
+        transition(referral, event, actor=None, now=NOW, reason="For the test")
+        db.session.commit()
+    page = client.get(f"/referrals/{referral.reference}").get_data(as_text=True)
+    meaning = re.search(r"<p [^>]*data-status-meaning[^>]*>(.*?)</p>", page, re.S)
+    assert meaning is not None and words in re.sub(r"\s+", " ", meaning.group(1))
 
 
 def test_an_officer_withdraws_an_offer_with_a_reason_which_the_timeline_then_shows(

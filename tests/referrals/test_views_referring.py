@@ -139,6 +139,23 @@ def test_a_blocking_failure_stops_the_referral_on_the_form_and_says_why(client, 
     assert referrals() == []
 
 
+NO_REFERRAL_WORDS = ("If these answers are right, the person cannot be referred to the course "
+                     "and no referral is made: deal with the offence another way")
+
+
+def test_a_refusal_on_the_form_tells_the_officer_what_it_means_and_what_to_do_next(
+        client, officer):
+    page = client.post("/referrals/new", data=form_data(consented="no")).get_data(as_text=True)
+    assert NO_REFERRAL_WORDS in html.unescape(_summary(page))
+
+
+def test_a_form_with_only_mistakes_to_correct_does_not_speak_of_a_refusal(client, officer):
+    page = client.post("/referrals/new", data=form_data(postcode="nowhere", family_name="")
+                       ).get_data(as_text=True)
+    assert "Enter the family name" in page
+    assert NO_REFERRAL_WORDS not in html.unescape(page)
+
+
 def _summary(page: str) -> str:
     start = page.index("govuk-error-summary")
     return page[start:page.index("</ul>", start)]
@@ -251,6 +268,20 @@ def test_choosing_the_same_person_links_the_record_and_checks_their_history(clie
     assert f"already has an open referral ({existing.reference})" in page
     assert client.post("/referrals/new/check").status_code == 422
     assert len(referrals()) == 1
+
+
+def test_a_person_who_cannot_be_referred_is_shown_what_to_do_next_and_how_to_clear_the_form(
+        client, officer):
+    existing = create_referral(force=officer.force, family_name="Smyth", given_names="Barry",
+                               date_of_birth=dt.date(1980, 1, 2))
+    db.session.commit()
+    client.post("/referrals/new", data=form_data(family_name="Smith"))
+    client.post("/referrals/new/person", data={"person": str(existing.person_id)})
+    page = html.unescape(client.get("/referrals/new/check").get_data(as_text=True))
+    assert ("If the answers are right, the person cannot be referred to the course and no "
+            "referral is made: deal with the offence another way") in page
+    assert 'href="/referrals/new/discard">Clear the form</a>' in page
+    assert "Make the referral</button>" not in page
 
 
 def test_a_crime_reference_already_used_by_the_force_is_shown_on_its_field(client, officer):
