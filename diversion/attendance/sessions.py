@@ -88,8 +88,8 @@ def _overdue_ids(*, now: dt.datetime, facilitator_id: int | None) -> Select[int]
     """The ids of the overdue sessions. The candidates are the sessions that still hold work:
     those with an active booking (a booking stays active only while its referral is open) and
     those with a draft register (`ix_bookings_status_session`, `ix_registers_state_session`).
-    Each candidate is then looked up on its own (the session by its key, its register by
-    `ix_registers_session`): a correlated subquery, which PostgreSQL runs once a candidate
+    Each candidate is then looked up on its own (the session by its key, its submitted register
+    by `ix_registers_state_session`): a correlated subquery, which PostgreSQL runs once a candidate
     rather than joining the candidates to every session and register of the past as it did
     when the test was a join (56 ms at a million referrals, growing with the history). So the
     cost follows the open work, never the sessions of the past."""

@@ -141,6 +141,7 @@ def record_payment(*, referral: Referral, amount_pence: int | None, method: str 
                    reference: str | None, actor: User | None, now: dt.datetime) -> Payment:
     """Record money received towards the fee. Not more than the balance still owed."""
     _manager_only(actor)
+    lifecycle.lock([referral.id])  # the fee read and changed as one (see reinstate_fee)
     errors = payment_problems(referral=referral, amount_pence=amount_pence, method=method,
                               reference=reference)
     if errors:
@@ -214,6 +215,7 @@ def record_online_payment(*, referral: Referral, amount_pence: int, provider_ref
     """
     if get_online_payment_record(provider_reference) is not None:
         raise Conflict("This online payment has already been recorded")
+    lifecycle.lock([referral.id])  # the fee read and changed as one (see reinstate_fee)
     applied = min(amount_pence, fee_status(referral).balance_pence)
     if applied <= 0:
         return None
@@ -231,6 +233,7 @@ def waive_fee(*, referral: Referral, reason: str | None, actor: User | None,
     """Waive what is still owed of the referral's fee, with the reason: not a fee already paid
     or waived, nor once the case has ended (Conflict)."""
     _manager_only(actor)
+    lifecycle.lock([referral.id])  # the fee read and changed as one (see reinstate_fee)
     status = fee_status(referral)
     if status.is_waived:
         raise Conflict("The fee has already been waived")
@@ -277,8 +280,10 @@ def reinstate_fee(*, referral: Referral, actor: User | None, now: dt.datetime) -
     the row; what it was (id, when, by whom; never the reason, which is personal) is kept in the
     audit row `fee.waiver_reinstated`, beside the `fee.waive` row that made it. The fee
     reminder may come back (`fee_changed`)."""
-    # Held, and its status read again, so a register submitted at this moment either completes
-    # the course first (and reinstating is refused) or waits and sees the fee owed.
+    # Held, and its status read again: every change to the fee holds the referral (waiving,
+    # payments, this), as a register's submission does before it reads the fee, so a register
+    # submitted at this moment either completes the course first (and reinstating is refused)
+    # or waits and sees the fee owed, and a fee cleared meanwhile finds its submitted entry.
     lifecycle.lock([referral.id])
     waiver = check_reinstatement(referral=referral, actor=actor)
     details = {"waiver_id": waiver.id, "waived_at": waiver.waived_at.isoformat(),

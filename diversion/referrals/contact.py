@@ -56,8 +56,8 @@ class ContactChange:
     cancelled: int  # pending messages he can no longer be sent (no email or mobile left)
 
 
-OTHER_FORCE = ("This person has also been referred by another police force, so only the "
-               "programme team can change their contact details")
+# Worded so as not to tell an officer that another force has referred the person.
+OTHER_FORCE = "Only the programme team can change this person's contact details"
 
 
 def changeable_referral(reference: str, actor: User) -> Referral:

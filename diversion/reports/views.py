@@ -90,8 +90,6 @@ def show_report(kind: str) -> Any:
              *(("scope",) if report_kind.uses_scope else ()))
     submitted = any(key.startswith(boxes) for key in request.args)
     form = ReportFilterForm(request.args if submitted else None)
-    if not report_kind.uses_as_of:
-        form.as_of.process(None)  # not on this report's page: never read, never in error
     if not report_kind.uses_scope:
         form.scope.data = "any"
     if not submitted:
