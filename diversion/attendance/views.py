@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import (
@@ -101,13 +102,22 @@ def overdue() -> Any:
 # outcome; only its confirmation locks the register.
 
 TEXT_FIELDS = ("arrived_at", "reason", "participation_note")
+AM_OR_PM = re.compile(r"[ap]m", re.IGNORECASE)
 
 
-def _arrival(session: CourseSession, text: str) -> dt.datetime | None:
+def _arrival(session: CourseSession, text: str) -> dt.datetime:
+    """An arrival time as written at the door or on the paper sheet (London time, the session's
+    day). A time without am or pm on the 12-hour clock ("2:50", "9.30") is the reading nearest
+    the session's start: "2:50" at an afternoon session is ten to three in the afternoon."""
     parsed = parse_time(text)
     if parsed is None:
         raise ValueError
-    return london_to_utc(dt.datetime.combine(to_london(session.starts_at).date(), parsed))
+    day = to_london(session.starts_at).date()
+    readings = [parsed]
+    if 1 <= parsed.hour <= 11 and not AM_OR_PM.search(text):
+        readings.append(parsed.replace(hour=parsed.hour + 12))
+    instants = [london_to_utc(dt.datetime.combine(day, reading)) for reading in readings]
+    return min(instants, key=lambda instant: abs(instant - session.starts_at))
 
 
 def _parse_line(session: CourseSession, line: attendance_register.Line, *, status_text: str,
