@@ -131,18 +131,18 @@ def _parse_line(session: CourseSession, line: attendance_register.Line, *, statu
         try:
             status = AttendanceStatus(status_text)
         except ValueError:
-            errors["status"] = f"{line.name}: select one of the options"
+            errors["status"] = f"{line.name}: Select whether they attended"
     arrived_at = None
     if arrival_text.strip():
         try:
             arrived_at = _arrival(session, arrival_text)
         except ValueError:
-            errors["arrived_at"] = f"{line.name}: enter the arrival time like 9:25 or 9:25am"
+            errors["arrived_at"] = f"{line.name}: Enter the arrival time like 9:25 or 9:25am"
     for name, text, multiline in (("reason", reason, False), ("participation_note", note, True)):
         if parsing.has_control_characters(text, multiline=multiline):
             errors[name] = f"{line.name}: " + (
-                "write the note without special characters" if multiline
-                else "write the reason on one line, without special characters")
+                "Write the note without special characters" if multiline
+                else "Write the reason on one line, without special characters")
     mark = attendance_register.MarkInput(
         reference=line.reference, status=status, id_checked=id_checked, arrived_at=arrived_at,
         clear_arrival=not arrival_text.strip(),

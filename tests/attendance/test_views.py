@@ -426,3 +426,24 @@ def test_a_register_line_too_long_names_the_box_at_fault(client, login_as) -> No
     assert "The note on how they took part must be 1,000 characters or fewer" in summary
     assert f'href="#{first.reference}-reason"' in summary
     assert f'href="#{first.reference}-participation_note"' in summary
+
+
+def test_every_register_error_reads_as_one_sentence_after_the_name(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first, second) = live_session_with_people(2, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register", data={
+        "action": "submit",
+        f"{first.reference}-status": "gone", f"{first.reference}-arrived_at": "25:99",
+        f"{first.reference}-reason": "line\x01one", f"{first.reference}-participation_note": "\x02",
+        f"{second.reference}-status": "attended", f"{second.reference}-arrived_at": "half nine"})
+
+    assert response.status_code == 422
+    summary = response.text.split('govuk-error-summary__list')[1].split("</ul>")[0]
+    messages = re.findall(r'<a href="#[^"]+">([^<]+)</a>', summary)
+    assert len(messages) >= 5, messages
+    for message in messages:
+        name, _, sentence = message.partition(": ")
+        assert name in (first.person.full_name, second.person.full_name), message
+        assert sentence[:1].isupper(), message  # "Enter the arrival time …", as the rules say
+    assert f"{first.person.full_name}: Select whether they attended" in messages
