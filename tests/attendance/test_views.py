@@ -447,3 +447,15 @@ def test_every_register_error_reads_as_one_sentence_after_the_name(client, login
         assert name in (first.person.full_name, second.person.full_name), message
         assert sentence[:1].isupper(), message  # "Enter the arrival time …", as the rules say
     assert f"{first.person.full_name}: Select whether they attended" in messages
+
+
+def test_the_reason_box_says_what_to_write_for_each_mark_that_asks_for_it(
+        client, login_as) -> None:
+    # "Left early" and "Removed" open the reason box too: its hint speaks to them as well.
+    facilitator = login_as("facilitator")
+    session, _ = live_session_with_people(1, facilitator=facilitator)
+
+    page = client.get(f"/sessions/{session.id}/register").text
+
+    hint = page.split('-reason-hint" class="govuk-hint">')[1].split("</div>")[0]
+    assert "excused" in hint and "left early" in hint and "removed" in hint
