@@ -55,6 +55,8 @@ from diversion.referrals import lifecycle
 from diversion.referrals.models import Person, Referral
 
 MAX_TEXT = 1000
+# How a length error names each box of a line ("… must be 1,000 characters or fewer").
+TEXT_NAMES = {"reason": "The reason", "participation_note": "The note on how they took part"}
 
 
 class RegisterLocked(Conflict):
@@ -306,7 +308,8 @@ def check_entries(session: CourseSession, entries: dict[str, RegisterEntry], *,
         for text, name in ((entry.reason, "reason"), (entry.participation_note, "participation_note")):
             if text and len(text) > MAX_TEXT:
                 errors[f"{prefix.get(reference, reference)}.{name}"] = (
-                    f"{entry.referral.person.full_name}: keep it to {MAX_TEXT} characters")
+                    f"{entry.referral.person.full_name}: {TEXT_NAMES[name]} must be "
+                    f"{MAX_TEXT:,} characters or fewer")
     if errors:
         raise ValidationFailed(errors)
 

@@ -105,7 +105,8 @@ def _row(line: Line, choices: list[Choice],
             _text_field(f"{ref}-arrived_at", "Arrival time", "For example, 9:25", arrival,
                         errors.get(f"{key}.arrived_at"), "govuk-input--width-5")}{
             _text_field(f"{ref}-reason", "Reason or detail",
-                        "Needed if excused: why they could not come", line.reason or "",
+                        "If excused, why they could not come (needed). If they left early or "
+                        "were removed, what happened", line.reason or "",
                         errors.get(f"{key}.reason"), None)}
           <div class="govuk-form-group{' govuk-form-group--error' if note_error else ''}">
             <label class="govuk-label govuk-label--s" for="{note_id}">How they took part (optional)</label>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import (
@@ -101,13 +102,22 @@ def overdue() -> Any:
 # outcome; only its confirmation locks the register.
 
 TEXT_FIELDS = ("arrived_at", "reason", "participation_note")
+AM_OR_PM = re.compile(r"[ap]m", re.IGNORECASE)
 
 
-def _arrival(session: CourseSession, text: str) -> dt.datetime | None:
+def _arrival(session: CourseSession, text: str) -> dt.datetime:
+    """An arrival time as written at the door or on the paper sheet (London time, the session's
+    day). A time without am or pm on the 12-hour clock ("2:50", "9.30") is the reading nearest
+    the session's start: "2:50" at an afternoon session is ten to three in the afternoon."""
     parsed = parse_time(text)
     if parsed is None:
         raise ValueError
-    return london_to_utc(dt.datetime.combine(to_london(session.starts_at).date(), parsed))
+    day = to_london(session.starts_at).date()
+    readings = [parsed]
+    if 1 <= parsed.hour <= 11 and not AM_OR_PM.search(text):
+        readings.append(parsed.replace(hour=parsed.hour + 12))
+    instants = [london_to_utc(dt.datetime.combine(day, reading)) for reading in readings]
+    return min(instants, key=lambda instant: abs(instant - session.starts_at))
 
 
 def _parse_line(session: CourseSession, line: attendance_register.Line, *, status_text: str,
@@ -121,18 +131,18 @@ def _parse_line(session: CourseSession, line: attendance_register.Line, *, statu
         try:
             status = AttendanceStatus(status_text)
         except ValueError:
-            errors["status"] = f"{line.name}: select one of the options"
+            errors["status"] = f"{line.name}: Select whether they attended"
     arrived_at = None
     if arrival_text.strip():
         try:
             arrived_at = _arrival(session, arrival_text)
         except ValueError:
-            errors["arrived_at"] = f"{line.name}: enter the arrival time like 9:25 or 9:25am"
+            errors["arrived_at"] = f"{line.name}: Enter the arrival time like 9:25 or 9:25am"
     for name, text, multiline in (("reason", reason, False), ("participation_note", note, True)):
         if parsing.has_control_characters(text, multiline=multiline):
             errors[name] = f"{line.name}: " + (
-                "write the note without special characters" if multiline
-                else "write the reason on one line, without special characters")
+                "Write the note without special characters" if multiline
+                else "Write the reason on one line, without special characters")
     mark = attendance_register.MarkInput(
         reference=line.reference, status=status, id_checked=id_checked, arrived_at=arrived_at,
         clear_arrival=not arrival_text.strip(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -9,9 +10,10 @@ import pytest
 from diversion.attendance import register as attendance_register
 from diversion.attendance.models import RegisterState
 from diversion.core.extensions import db
+from diversion.core.timeutils import london_to_utc, to_london
 from diversion.referrals.models import ReferralStatus
 from tests.attendance.helpers import submit_register
-from tests.builders import live_session_with_people
+from tests.builders import NOW, live_session_with_people
 from tests.queries import count_queries
 
 pytestmark = pytest.mark.usefixtures("clock")  # the app reads a clock stopped at NOW
@@ -378,3 +380,82 @@ def test_the_register_and_its_check_cost_the_same_queries_for_3_or_20_people(
     many = _queries_for_a_marked_register(client, 20)
     assert many == few, (few, many)
     assert few[0] > 5  # the counter sees the page's queries
+
+
+def test_an_arrival_time_without_am_or_pm_is_read_as_the_one_nearest_the_session(
+        client, login_as, clock) -> None:
+    # An afternoon session: 2:30pm London (BST). "2:50" written at the door is ten to three in
+    # the afternoon, not ten to three in the night (which would pass the late cut-off).
+    clock.set(NOW + dt.timedelta(hours=5))
+    facilitator = login_as("facilitator")
+    session, (late, attended) = live_session_with_people(2, facilitator=facilitator,
+                                                         now=clock.now)
+
+    response = client.post(f"/sessions/{session.id}/register", data={
+        f"{late.reference}-status": "late_refused", f"{late.reference}-arrived_at": "2:50",
+        f"{attended.reference}-status": "attended", f"{attended.reference}-id_checked": "yes",
+        f"{attended.reference}-arrived_at": "2.50"})
+
+    # After the cut-off: an attended line arriving then is refused, naming the cut-off.
+    assert response.status_code == 422 and "late cut-off" in response.text
+    db.session.expire_all()
+    entries = {e.referral_id: e for e in attendance_register.get_register(session.id).entries}
+    assert entries[late.id].arrived_at == london_to_utc(dt.datetime(2026, 6, 15, 14, 50))
+
+    # Said with am or pm, or on the 24-hour clock past noon, a time is read as it is written.
+    for typed, hour in (("2:50am", 2), ("14:50", 14), ("11:55", 11), ("9.30", 9)):
+        client.post(f"/sessions/{session.id}/register", data={
+            f"{late.reference}-status": "late_refused", f"{late.reference}-arrived_at": typed})
+        db.session.expire_all()
+        entry = attendance_register.get_register(session.id).entries
+        arrived = next(e for e in entry if e.referral_id == late.id).arrived_at
+        assert to_london(arrived).hour == hour, typed
+
+
+def test_a_register_line_too_long_names_the_box_at_fault(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first,) = live_session_with_people(1, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register", data={
+        f"{first.reference}-status": "excused", f"{first.reference}-reason": "x" * 5000,
+        f"{first.reference}-participation_note": "y" * 5000})
+
+    assert response.status_code == 422
+    summary = response.text.split('govuk-error-summary__list')[1].split("</ul>")[0]
+    assert "The reason must be 1,000 characters or fewer" in summary
+    assert "The note on how they took part must be 1,000 characters or fewer" in summary
+    assert f'href="#{first.reference}-reason"' in summary
+    assert f'href="#{first.reference}-participation_note"' in summary
+
+
+def test_every_register_error_reads_as_one_sentence_after_the_name(client, login_as) -> None:
+    facilitator = login_as("facilitator")
+    session, (first, second) = live_session_with_people(2, facilitator=facilitator)
+
+    response = client.post(f"/sessions/{session.id}/register", data={
+        "action": "submit",
+        f"{first.reference}-status": "gone", f"{first.reference}-arrived_at": "25:99",
+        f"{first.reference}-reason": "line\x01one", f"{first.reference}-participation_note": "\x02",
+        f"{second.reference}-status": "attended", f"{second.reference}-arrived_at": "half nine"})
+
+    assert response.status_code == 422
+    summary = response.text.split('govuk-error-summary__list')[1].split("</ul>")[0]
+    messages = re.findall(r'<a href="#[^"]+">([^<]+)</a>', summary)
+    assert len(messages) >= 5, messages
+    for message in messages:
+        name, _, sentence = message.partition(": ")
+        assert name in (first.person.full_name, second.person.full_name), message
+        assert sentence[:1].isupper(), message  # "Enter the arrival time …", as the rules say
+    assert f"{first.person.full_name}: Select whether they attended" in messages
+
+
+def test_the_reason_box_says_what_to_write_for_each_mark_that_asks_for_it(
+        client, login_as) -> None:
+    # "Left early" and "Removed" open the reason box too: its hint speaks to them as well.
+    facilitator = login_as("facilitator")
+    session, _ = live_session_with_people(1, facilitator=facilitator)
+
+    page = client.get(f"/sessions/{session.id}/register").text
+
+    hint = page.split('-reason-hint" class="govuk-hint">')[1].split("</div>")[0]
+    assert "excused" in hint and "left early" in hint and "removed" in hint

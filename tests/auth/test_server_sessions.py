@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 
 import pyotp
 import pytest
@@ -354,3 +355,20 @@ def test_housekeeping_deletes_in_bounded_batches(app, user, monkeypatch):
 ])
 def test_browsers_are_described_in_words(agent, described):
     assert sessions.describe_browser(agent) == described
+
+
+def test_the_sign_ins_page_is_not_named_like_a_facilitators_course_sessions(app):
+    # "Session" on screen is a course session (docs/STYLE.md): a facilitator's menu has "My
+    # sessions" (the courses he runs), so the link to where he is signed in says just that.
+    facilitator = create_user("facilitator")
+    db.session.commit()
+    browser = _sign_in(app, facilitator)
+
+    dashboard = browser.get("/dashboard").text
+    link = re.search(r'<a class="app-account__link" href="/account/sessions"[^>]*>([^<]+)</a>',
+                     dashboard)
+    assert link is not None and link.group(1) == "Where you are signed in"
+    assert "Your sessions" not in dashboard and "My sessions" in dashboard
+    page = browser.get("/account/sessions").text
+    assert "<h1 class=\"govuk-heading-l\">Where you are signed in</h1>" in page
+    assert "<title>Where you are signed in" in page

@@ -281,3 +281,27 @@ def test_without_javascript_the_register_is_a_plain_form(
             "Register submitted")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [375, 320])
+def test_on_a_phone_the_registers_list_shows_take_register_without_scrolling_sideways(
+        door: Callable[[dict[str, int]], Door], width: int) -> None:
+    # At the door he opens the day's list on his phone: the link to the register is on the
+    # screen, not in a table's hidden right-hand column reached by scrolling it sideways.
+    at = door({"width": width, "height": 667})
+    page = at.page
+    page.get_by_role("link", name="Back to registers").click()
+    take = page.get_by_role("link", name="Take register")
+    expect(take).to_be_visible()
+    box = take.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    scrolling = page.evaluate("""() => [...document.querySelectorAll('main *')]
+      .filter((e) => !e.classList.contains('govuk-visually-hidden')
+        && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')
+      .map((e) => e.tagName + '.' + e.className)""")
+    assert scrolling == []
+    assert not has_horizontal_scroll(page)
+    assert_accessible(page)
+    page.goto(page.url.split("/registers")[0] + "/registers/overdue")
+    assert not has_horizontal_scroll(page)
+    assert_accessible(page)

@@ -32,8 +32,8 @@ def test_your_sessions_fits_every_width_and_signs_out_the_others(
     sign_in(other, live_server, FACILITATOR)
     expect(other).to_have_url(live_server("/dashboard"))
     sign_in(page, live_server, FACILITATOR)
-    page.get_by_role("link", name="Your sessions").click()
-    expect(page.get_by_role("heading", name="Your sessions", level=1)).to_be_visible()
+    page.get_by_role("link", name="Where you are signed in").click()
+    expect(page.get_by_role("heading", name="Where you are signed in", level=1)).to_be_visible()
     expect(page.get_by_text("This device", exact=True)).to_have_count(1)
     for width in (1280, 768, 375):
         page.set_viewport_size({"width": width, "height": 900})
