@@ -13,6 +13,13 @@ from tests.browser.conftest import LiveServer, assert_accessible, has_horizontal
 pytestmark = pytest.mark.browser
 
 
+def _fill_date(page: Page, group: str, day: dt.date) -> None:
+    """Type a date into the GOV.UK date boxes of the group with this name."""
+    boxes = page.get_by_role("group", name=group)
+    for label, value in (("Day", day.day), ("Month", day.month), ("Year", day.year)):
+        boxes.get_by_label(label).fill(str(value))
+
+
 def test_an_officer_refers_a_man_sees_him_eligible_and_opens_the_offer_letter(
         page: Page, live_server: LiveServer) -> None:
     sign_in(page, live_server, "officer@wyp.police.example")
@@ -23,18 +30,12 @@ def test_an_officer_refers_a_man_sees_him_eligible_and_opens_the_offer_letter(
     offence = london_today(now_utc()) - dt.timedelta(days=2)
     page.get_by_label("Family name").fill("Journeyman")
     page.get_by_label("Given names").fill("Oliver")
-    birth = page.get_by_role("group", name="Date of birth")
-    birth.get_by_label("Day").fill("14")
-    birth.get_by_label("Month").fill("3")
-    birth.get_by_label("Year").fill("1979")
+    _fill_date(page, "Date of birth", dt.date(1979, 3, 14))
     page.get_by_label("Email", exact=True).check()
     page.get_by_label("Email address (optional)").fill("oliver.journeyman@example.com")
     page.get_by_label("They need step-free access to the venue").check()
     page.get_by_label("Soliciting (Sexual Offences Act 2003, section 51A)").check()
-    when = page.get_by_role("group", name="Date of the offence")
-    when.get_by_label("Day").fill(str(offence.day))
-    when.get_by_label("Month").fill(str(offence.month))
-    when.get_by_label("Year").fill(str(offence.year))
+    _fill_date(page, "Date of the offence", offence)
     page.get_by_label("Time of the offence (optional)").fill("22:15")
     page.get_by_label("Crime reference").fill("13/7777/26")
     page.get_by_label("Conditional caution").check()
@@ -84,14 +85,8 @@ def test_on_his_phone_an_officer_starts_from_the_dashboard_and_is_told_what_a_re
     offence = london_today(now_utc()) - dt.timedelta(days=1)
     phone.get_by_label("Family name").fill("Declinerson")
     phone.get_by_label("Given names").fill("Paul")
-    birth = phone.get_by_role("group", name="Date of birth")
-    birth.get_by_label("Day").fill("2")
-    birth.get_by_label("Month").fill("5")
-    birth.get_by_label("Year").fill("1984")
-    when = phone.get_by_role("group", name="Date of the offence")
-    when.get_by_label("Day").fill(str(offence.day))
-    when.get_by_label("Month").fill(str(offence.month))
-    when.get_by_label("Year").fill(str(offence.year))
+    _fill_date(phone, "Date of birth", dt.date(1984, 5, 2))
+    _fill_date(phone, "Date of the offence", offence)
     phone.get_by_role("group", name="Did the person consent to the diversion?").get_by_label(
         "No").check()
     phone.get_by_role("button", name="Continue").click()
