@@ -573,13 +573,16 @@ def change_contact(reference: str) -> Any:
     if request.method == "POST":
         is_valid = form.validate_on_submit()
         try:
-            with savepoint():
-                change = contact.change_contact_details(
-                    reference=referral.reference, email=form.email.data,
-                    mobile=form.mobile.data, preferred_contact=form.preferred_contact.data,
-                    shown=form.shown.data, actor=actor, now=now)
-                if not is_valid:
-                    raise ValidationFailed({})  # the form's own errors: nothing is kept
+            if is_valid:
+                with savepoint():
+                    change = contact.change_contact_details(
+                        reference=referral.reference, email=form.email.data,
+                        mobile=form.mobile.data, preferred_contact=form.preferred_contact.data,
+                        shown=form.shown.data, actor=actor, now=now)
+            else:  # intake's checks too, so every problem is named in one round
+                contact.check_contact_details(
+                    person=person, email=form.email.data, mobile=form.mobile.data,
+                    preferred_contact=form.preferred_contact.data)
         except ValidationFailed as error:
             # One round: the form's own errors and intake's checks together; a field the form
             # already found wrong keeps its own message.
@@ -592,11 +595,12 @@ def change_contact(reference: str) -> Any:
             form.form_errors.append(error.message)
             form.shown.data = contact.shown_version(person)
         else:
-            if change.changed:
-                flash(_contact_changed_words(change), "success")
-            else:
-                flash("Nothing was changed: the contact details are as they were", "info")
-            return redirect(url_for("referrals.show_referral", reference=referral.reference))
+            if is_valid:
+                if change.changed:
+                    flash(_contact_changed_words(change), "success")
+                else:
+                    flash("Nothing was changed: the contact details are as they were", "info")
+                return redirect(url_for("referrals.show_referral", reference=referral.reference))
     address = ", ".join(v for v in (person.address_line_1, person.address_line_2, person.town,
                                     person.postcode) if v)
     contact.record_contact_view(referral=referral, actor=actor, now=now)

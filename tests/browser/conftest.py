@@ -166,18 +166,24 @@ def console() -> ConsoleWatch:
     return ConsoleWatch()
 
 
-def phone_page(browser: Browser, console: ConsoleWatch, *, width: int = 375,
-               height: int = 740) -> Iterator[Page]:
-    """A page in a fresh context sized and behaving like a phone (touch, mobile viewport); fails
-    the test on a CSP violation. For a fixture to `yield from`."""
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB",
-                                  is_mobile=True, has_touch=True)
+def _watched_page(browser: Browser, console: ConsoleWatch, **options: Any) -> Iterator[Page]:
+    """A page in a fresh context (these options) whose console and script errors `console`
+    records; the context is closed after the test."""
+    context = browser.new_context(locale="en-GB", **options)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("console", console.on_console)
     page.on("pageerror", console.on_page_error)
     yield page
     context.close()
+
+
+def phone_page(browser: Browser, console: ConsoleWatch, *, width: int = 375,
+               height: int = 740) -> Iterator[Page]:
+    """A page in a fresh context sized and behaving like a phone (touch, mobile viewport); fails
+    the test on a CSP violation. For a fixture to `yield from`."""
+    yield from _watched_page(browser, console, viewport={"width": width, "height": height},
+                             is_mobile=True, has_touch=True)
     assert not console.csp_violations(), console.errors
 
 
@@ -190,13 +196,7 @@ def phone(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
 @pytest.fixture
 def page(browser: Browser, console: ConsoleWatch) -> Iterator[Page]:
     """A page in a fresh browser context; fails the test on a CSP violation or a script error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.on("console", console.on_console)
-    page.on("pageerror", console.on_page_error)
-    yield page
-    context.close()
+    yield from _watched_page(browser, console, viewport={"width": 1280, "height": 900})
     uncaught = [e for e in console.errors if e.startswith("uncaught:")]
     problems = console.csp_violations() + uncaught
     assert not problems, "the browser reported:\n" + "\n".join(problems)
